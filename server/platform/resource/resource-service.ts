@@ -1,0 +1,301 @@
+// The rules every resource kind shares, flightctl-style: create, create-or-replace, JSON Patch limited to labels and
+// spec, status subresource, owner protection, optimistic concurrency, generation bump on spec change, and an Event
+// for each mutation. Kind modules configure it (schema, store, validation, selectors) and add their own rules.
+import { isDeepStrictEqual } from "node:util";
+import { create, fromJson, toJson, type DescMessage, type JsonObject, type MessageShape } from "@bufbuild/protobuf";
+import { conflict, DomainError, invalid, notFound, precondition, type FieldViolation } from "../errors.js";
+import type { Caller } from "../identity.js";
+import { decodeJson } from "../codec.js";
+import { applyJsonPatch, type PatchOp } from "../json-patch.js";
+import { decodeContinue, encodeContinue, pageSize } from "../pagination.js";
+import { labelRequirementsToSql, parseLabelSelector } from "../selectors/label-selector.js";
+import { fieldRequirementsToSql, parseFieldSelector } from "../selectors/field-selector.js";
+import type { FieldTable } from "../selectors/fields.js";
+import type { NewEvent } from "../../events/event-store.js";
+import { maskSecrets, restoreMaskedSecrets, type SecretPath } from "../sensitive.js";
+import { concurrentWrite, type InTx, type ResourceKey, type ResourceRecord, type ResourceState, type ResourceStore } from "./resource-store.js";
+import type { SQL } from "drizzle-orm";
+
+export const API_VERSION = "flightctl.io/v1beta1";
+/** apiVersion spellings found in flightctl's own files; all mean v1beta1. */
+const acceptedApiVersions = new Set(["", "v1beta1", "flightctl.io/v1beta1", "api.flightctl.io/v1beta1"]);
+const MAX_CAS_ATTEMPTS = 5;
+
+export interface ListOptionsInput {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continueToken?: string;
+}
+
+export interface ResourceKindConfig<Desc extends DescMessage> {
+  /** Kind name, e.g. "Device". */
+  kind: string;
+  schema: Desc;
+  listSchema: DescMessage;
+  store: ResourceStore;
+  /** Field selectors this kind supports. */
+  fields: FieldTable;
+  /** Validates a user-written resource in flightctl JSON form (metadata + spec). */
+  validate(obj: JsonObject): FieldViolation[];
+  /** Component name written to events. */
+  sourceComponent?: string;
+  /** Initial status of a created resource (flightctl initializes some, e.g. devices). */
+  initialStatus?(obj: JsonObject): JsonObject | null;
+  /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
+  beforeDelete?(record: ResourceRecord, caller: Caller): void;
+  /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
+  secrets?: SecretPath[];
+  /** Extra statements in the write transaction (job enqueueing), per operation. */
+  inTx?: { created?: InTx; updated?: InTx; deleted?: InTx };
+}
+
+/** flightctl's updatedFields vocabulary, plus status and annotations for service-side writes. */
+type UpdatedField = "labels" | "spec" | "owner" | "status" | "annotations";
+
+/** Builds the generic service for one kind. */
+export function createResourceService<Desc extends DescMessage>(cfg: ResourceKindConfig<Desc>) {
+  type Msg = MessageShape<Desc>;
+  const { kind, store } = cfg;
+  const source = cfg.sourceComponent ?? "flightctl-api";
+
+  const secrets = cfg.secrets ?? [];
+  const toMessage = (r: ResourceRecord): Msg =>
+    fromJson(cfg.schema, maskSecrets(recordToJson(kind, r), secrets), { ignoreUnknownFields: true });
+
+  function event(caller: Caller, name: string, reason: string, message: string, details?: JsonObject): NewEvent {
+    return {
+      reason,
+      type: "Normal",
+      message,
+      actor: caller.identity.actor,
+      involvedObject: { kind, name },
+      sourceComponent: source,
+      ...(details ? { details } : {}),
+    };
+  }
+
+  /** The user's document in JSON form, with apiVersion/kind checked and service-managed metadata dropped. */
+  function userObject(msg: Msg): JsonObject {
+    const obj = toJson(cfg.schema, msg) as JsonObject;
+    const problems: FieldViolation[] = [];
+    const apiVersion = (obj.apiVersion as string | undefined) ?? "";
+    if (!acceptedApiVersions.has(apiVersion)) problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
+    const k = (obj.kind as string | undefined) ?? "";
+    if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got "${k}"` });
+    problems.push(...cfg.validate(obj));
+    if (problems.length > 0) throw invalid(problems);
+    return obj;
+  }
+
+  const metaOf = (obj: JsonObject) => (obj.metadata ?? {}) as JsonObject;
+  const labelsOf = (obj: JsonObject) => ((metaOf(obj).labels ?? {}) as Record<string, string>);
+
+  /** Refuses a client resourceVersion that does not match the stored one (flightctl's optimistic concurrency). */
+  function checkVersion(obj: JsonObject | undefined, existing: ResourceRecord) {
+    const rv = obj ? (metaOf(obj).resourceVersion as string | undefined) : undefined;
+    if (rv !== undefined && rv !== "" && rv !== existing.resourceVersion) {
+      throw conflict("the object has been modified; please apply your changes to the latest version and try again");
+    }
+    return rv !== undefined && rv !== "";
+  }
+
+  /**
+   * Read-modify-write with compare-and-swap. `mutate` returns the new state (or undefined for "no change");
+   * a lost swap re-reads and retries, unless the client pinned a resourceVersion.
+   */
+  async function update(
+    caller: Caller,
+    key: ResourceKey,
+    mutate: (existing: ResourceRecord) => { state: ResourceState; pinned: boolean } | undefined,
+  ): Promise<ResourceRecord> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const existing = await store.get(key);
+      if (!existing) throw notFound(kind, key.name);
+      const next = mutate(existing);
+      if (!next) return existing;
+      const changed = changedFields(existing, next.state);
+      if (changed.length === 0) return existing;
+      const details: JsonObject = { detailType: "ResourceUpdated", updatedFields: changed };
+      if (changed.includes("owner")) {
+        if (existing.owner) details.previousOwner = existing.owner;
+        if (next.state.owner) details.newOwner = next.state.owner;
+      }
+      const ev = event(caller, key.name, "ResourceUpdated", `${kind} was updated successfully.`, details);
+      const written = await store.update(key, existing.resourceVersion, next.state, ev, cfg.inTx?.updated);
+      if (written) return written;
+      if (next.pinned) throw conflict("the object has been modified; please apply your changes to the latest version and try again");
+    }
+    throw concurrentWrite(kind, key.name);
+  }
+
+  /** New state for a user write of labels + spec onto an existing resource, with owner protection. */
+  function userWrite(obj: JsonObject, existing: ResourceRecord): { state: ResourceState; pinned: boolean } {
+    const pinned = checkVersion(obj, existing);
+    restoreMaskedSecrets(obj, recordToJson(kind, existing), secrets);
+    const spec = (obj.spec as JsonObject | undefined) ?? null;
+    const specChanged = !isDeepStrictEqual(spec, existing.spec);
+    if (specChanged && existing.owner) {
+      throw precondition("updating the resource is not allowed because it has an owner");
+    }
+    return {
+      pinned,
+      state: {
+        labels: labelsOf(obj),
+        annotations: existing.annotations,
+        owner: existing.owner,
+        spec,
+        status: existing.status,
+        generation: existing.generation + (specChanged ? 1 : 0),
+      },
+    };
+  }
+
+  async function createRecord(caller: Caller, key: ResourceKey, obj: JsonObject): Promise<ResourceRecord> {
+    const state: ResourceState = {
+      labels: labelsOf(obj),
+      annotations: {},
+      owner: null,
+      generation: 1,
+      spec: (obj.spec as JsonObject | undefined) ?? null,
+      status: cfg.initialStatus?.(obj) ?? null,
+    };
+    return store.create(key, state, event(caller, key.name, "ResourceCreated", `${kind} was created successfully.`), cfg.inTx?.created);
+  }
+
+  const nameOf = (obj: JsonObject) => metaOf(obj).name as string;
+
+  return {
+    kind,
+    toMessage,
+
+    async get(caller: Caller, name: string, parent?: string): Promise<Msg> {
+      const r = await store.get({ orgId: caller.orgId, name, parent });
+      if (!r) throw notFound(kind, name);
+      return toMessage(r);
+    },
+
+    /** Lists one page; `extraWhere` lets kinds add their own filters. */
+    async list(caller: Caller, opts: ListOptionsInput, parent?: string, extraWhere: SQL[] = []) {
+      const limit = pageSize(opts.limit);
+      const where = [...extraWhere];
+      if (opts.labelSelector) where.push(labelRequirementsToSql(parseLabelSelector(opts.labelSelector)));
+      if (opts.fieldSelector) where.push(fieldRequirementsToSql(parseFieldSelector(opts.fieldSelector, cfg.fields)));
+      const after = decodeContinue(opts.continueToken)?.key;
+      const page = await store.list(caller.orgId, { where, limit, after, parent });
+      const last = page.records[page.records.length - 1];
+      return create(cfg.listSchema, {
+        apiVersion: API_VERSION,
+        kind: `${kind}List`,
+        metadata:
+          page.remaining !== undefined && last
+            ? { continueToken: encodeContinue({ key: last.name }), remainingItemCount: page.remaining }
+            : {},
+        items: page.records.map(toMessage),
+      } as never);
+    },
+
+    async create(caller: Caller, msg: Msg): Promise<Msg> {
+      const obj = userObject(msg);
+      return toMessage(await createRecord(caller, { orgId: caller.orgId, name: nameOf(obj) }, obj));
+    },
+
+    /** Create-or-replace; `created` tells which happened (flightctl answers 201 vs 200). */
+    async replace(caller: Caller, name: string, msg: Msg): Promise<{ resource: Msg; created: boolean }> {
+      const obj = userObject(msg);
+      if (nameOf(obj) !== name) {
+        throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got "${nameOf(obj)}"` });
+      }
+      const key = { orgId: caller.orgId, name };
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        try {
+          return { resource: toMessage(await update(caller, key, (existing) => userWrite(obj, existing))), created: false };
+        } catch (e) {
+          if (!(e instanceof DomainError && e.kind === "notFound")) throw e;
+        }
+        try {
+          return { resource: toMessage(await createRecord(caller, key, obj)), created: true };
+        } catch (e) {
+          // Created concurrently by someone else: replace it on the next round.
+          if (!(e instanceof DomainError && e.kind === "alreadyExists")) throw e;
+        }
+      }
+      throw concurrentWrite(kind, name);
+    },
+
+    async patch(caller: Caller, name: string, ops: PatchOp[]): Promise<Msg> {
+      const key = { orgId: caller.orgId, name };
+      const r = await update(caller, key, (existing) => {
+        const doc = recordToJson(kind, existing);
+        const patched = applyJsonPatch(doc, ops, ["/metadata/labels", "/spec"]);
+        const obj = userObject(decodeJson(cfg.schema, patched) as Msg);
+        return userWrite(obj, existing);
+      });
+      return toMessage(r);
+    },
+
+    async delete(caller: Caller, name: string, parent?: string): Promise<void> {
+      const key = { orgId: caller.orgId, name, parent };
+      const existing = await store.get(key);
+      if (!existing) throw notFound(kind, name);
+      cfg.beforeDelete?.(existing, caller);
+      const deleted = await store.delete(key, () => event(caller, name, "ResourceDeleted", `${kind} was deleted successfully.`), cfg.inTx?.deleted);
+      if (!deleted) throw notFound(kind, name);
+    },
+
+    /** Replaces only status; metadata and spec of the request are ignored. */
+    async replaceStatus(caller: Caller, name: string, msg: Msg): Promise<Msg> {
+      const obj = toJson(cfg.schema, msg) as JsonObject;
+      if (nameOf(obj) !== undefined && nameOf(obj) !== name) {
+        throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got "${nameOf(obj)}"` });
+      }
+      const status = (obj.status as JsonObject | undefined) ?? null;
+      const r = await update(caller, { orgId: caller.orgId, name }, (existing) => ({
+        pinned: checkVersion(obj, existing),
+        state: { ...existing, status },
+      }));
+      return toMessage(r);
+    },
+
+    async patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Msg> {
+      const r = await update(caller, { orgId: caller.orgId, name }, (existing) => {
+        const patched = applyJsonPatch(recordToJson(kind, existing), ops, ["/status"]);
+        const msg = decodeJson(cfg.schema, patched);
+        const status = ((toJson(cfg.schema, msg) as JsonObject).status as JsonObject | undefined) ?? null;
+        return { pinned: false, state: { ...existing, status } };
+      });
+      return toMessage(r);
+    },
+  };
+}
+
+export type ResourceService<Desc extends DescMessage> = ReturnType<typeof createResourceService<Desc>>;
+
+/** The fields a write changed, in flightctl's updatedFields vocabulary. */
+function changedFields(before: ResourceRecord, after: ResourceState): UpdatedField[] {
+  const out: UpdatedField[] = [];
+  if (!isDeepStrictEqual(before.labels, after.labels)) out.push("labels");
+  if (!isDeepStrictEqual(before.spec, after.spec)) out.push("spec");
+  if (before.owner !== after.owner) out.push("owner");
+  if (!isDeepStrictEqual(before.status, after.status)) out.push("status");
+  if (!isDeepStrictEqual(before.annotations, after.annotations)) out.push("annotations");
+  return out;
+}
+
+/** A stored record as the flightctl JSON document users see. */
+export function recordToJson(kind: string, r: ResourceRecord): JsonObject {
+  const metadata: JsonObject = {
+    name: r.name,
+    generation: r.generation,
+    resourceVersion: r.resourceVersion,
+    creationTimestamp: r.createdAt.toISOString(),
+  };
+  if (Object.keys(r.labels).length > 0) metadata.labels = r.labels;
+  if (Object.keys(r.annotations).length > 0) metadata.annotations = r.annotations;
+  if (r.owner) metadata.owner = r.owner;
+  if (r.deletionTimestamp) metadata.deletionTimestamp = r.deletionTimestamp.toISOString();
+  const doc: JsonObject = { apiVersion: API_VERSION, kind, metadata };
+  if (r.spec) doc.spec = r.spec;
+  if (r.status) doc.status = r.status;
+  return doc;
+}
