@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/repository.proto.
  */
 export const file_flightctl_v1beta1_repository: GenFile = /*@__PURE__*/
-  fileDesc("CiJmbGlnaHRjdGwvdjFiZXRhMS9yZXBvc2l0b3J5LnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSLWAQoKUmVwb3NpdG9yeRITCgthcGlfdmVyc2lvbhgBIAEoCRIMCgRraW5kGAIgASgJEi8KCG1ldGFkYXRhGAMgASgLMh0uZmxpZ2h0Y3RsLnYxYmV0YTEuT2JqZWN0TWV0YRIvCgRzcGVjGAQgASgLMiEuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeVNwZWMSOAoGc3RhdHVzGAUgASgLMiMuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeVN0YXR1c0gAiAEBQgkKB19zdGF0dXMizwQKDlJlcG9zaXRvcnlTcGVjEgwKBHR5cGUYASABKAkSEAoDdXJsGAIgASgJSACIAQESNwoLaHR0cF9jb25maWcYAyABKAsyHS5mbGlnaHRjdGwudjFiZXRhMS5IdHRwQ29uZmlnSAGIAQESNQoKc3NoX2NvbmZpZxgEIAEoCzIcLmZsaWdodGN0bC52MWJldGExLlNzaENvbmZpZ0gCiAEBEh4KEXZhbGlkYXRpb25fc3VmZml4GAUgASgJSAOIAQESFQoIcmVnaXN0cnkYBiABKAlIBIgBARITCgZzY2hlbWUYByABKAlIBYgBARIYCgthY2Nlc3NfbW9kZRgIIAEoCUgGiAEBEjEKCG9jaV9hdXRoGAkgASgLMhouZmxpZ2h0Y3RsLnYxYmV0YTEuT2NpQXV0aEgHiAEBEhsKBmNhX2NydBgKIAEoCUgIUgZjYS5jcnSIAQESJQoYc2tpcF9zZXJ2ZXJfdmVyaWZpY2F0aW9uGAsgASgISAmIAQESNgoLYmFzZV9pbWFnZXMYDCADKAsyIS5mbGlnaHRjdGwudjFiZXRhMS5CYXNlSW1hZ2VFbnRyeUIGCgRfdXJsQg4KDF9odHRwX2NvbmZpZ0INCgtfc3NoX2NvbmZpZ0IUChJfdmFsaWRhdGlvbl9zdWZmaXhCCwoJX3JlZ2lzdHJ5QgkKB19zY2hlbWVCDgoMX2FjY2Vzc19tb2RlQgsKCV9vY2lfYXV0aEIJCgdfY2FfY3J0QhsKGV9za2lwX3NlcnZlcl92ZXJpZmljYXRpb24itAIKCkh0dHBDb25maWcSFQoIdXNlcm5hbWUYASABKAlIAIgBARIVCghwYXNzd29yZBgCIAEoCUgBiAEBEh0KB3Rsc19jcnQYAyABKAlIAlIHdGxzLmNydIgBARIdCgd0bHNfa2V5GAQgASgJSANSB3Rscy5rZXmIAQESGwoGY2FfY3J0GAUgASgJSARSBmNhLmNydIgBARIlChhza2lwX3NlcnZlcl92ZXJpZmljYXRpb24YBiABKAhIBYgBARISCgV0b2tlbhgHIAEoCUgGiAEBQgsKCV91c2VybmFtZUILCglfcGFzc3dvcmRCCgoIX3Rsc19jcnRCCgoIX3Rsc19rZXlCCQoHX2NhX2NydEIbChlfc2tpcF9zZXJ2ZXJfdmVyaWZpY2F0aW9uQggKBl90b2tlbiLBAQoJU3NoQ29uZmlnEhwKD3NzaF9wcml2YXRlX2tleRgBIAEoCUgAiAEBEiMKFnByaXZhdGVfa2V5X3Bhc3NwaHJhc2UYAiABKAlIAYgBARIlChhza2lwX3NlcnZlcl92ZXJpZmljYXRpb24YAyABKAhIAogBAUISChBfc3NoX3ByaXZhdGVfa2V5QhkKF19wcml2YXRlX2tleV9wYXNzcGhyYXNlQhsKGV9za2lwX3NlcnZlcl92ZXJpZmljYXRpb24iQAoHT2NpQXV0aBIRCglhdXRoX3R5cGUYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkiXgoOQmFzZUltYWdlRW50cnkSGQoMZGlzcGxheV9uYW1lGAEgASgJSACIAQESEgoKaW1hZ2VfbmFtZRgCIAEoCRIMCgR0YWdzGAMgAygJQg8KDV9kaXNwbGF5X25hbWUiRAoQUmVwb3NpdG9yeVN0YXR1cxIwCgpjb25kaXRpb25zGAEgAygLMhwuZmxpZ2h0Y3RsLnYxYmV0YTEuQ29uZGl0aW9uIpABCg5SZXBvc2l0b3J5TGlzdBITCgthcGlfdmVyc2lvbhgBIAEoCRIMCgRraW5kGAIgASgJEi0KCG1ldGFkYXRhGAMgASgLMhsuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE1ldGESLAoFaXRlbXMYBCADKAsyHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5YgZwcm90bzM", [file_flightctl_v1beta1_meta]);
+  fileDesc("CiJmbGlnaHRjdGwvdjFiZXRhMS9yZXBvc2l0b3J5LnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSLWAQoKUmVwb3NpdG9yeRITCgthcGlfdmVyc2lvbhgBIAEoCRIMCgRraW5kGAIgASgJEi8KCG1ldGFkYXRhGAMgASgLMh0uZmxpZ2h0Y3RsLnYxYmV0YTEuT2JqZWN0TWV0YRIvCgRzcGVjGAQgASgLMiEuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeVNwZWMSOAoGc3RhdHVzGAUgASgLMiMuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeVN0YXR1c0gAiAEBQgkKB19zdGF0dXMi3QQKDlJlcG9zaXRvcnlTcGVjEhEKBHR5cGUYASABKAlIAIgBARIQCgN1cmwYAiABKAlIAYgBARI3CgtodHRwX2NvbmZpZxgDIAEoCzIdLmZsaWdodGN0bC52MWJldGExLkh0dHBDb25maWdIAogBARI1Cgpzc2hfY29uZmlnGAQgASgLMhwuZmxpZ2h0Y3RsLnYxYmV0YTEuU3NoQ29uZmlnSAOIAQESHgoRdmFsaWRhdGlvbl9zdWZmaXgYBSABKAlIBIgBARIVCghyZWdpc3RyeRgGIAEoCUgFiAEBEhMKBnNjaGVtZRgHIAEoCUgGiAEBEhgKC2FjY2Vzc19tb2RlGAggASgJSAeIAQESMQoIb2NpX2F1dGgYCSABKAsyGi5mbGlnaHRjdGwudjFiZXRhMS5PY2lBdXRoSAiIAQESGwoGY2FfY3J0GAogASgJSAlSBmNhLmNydIgBARIlChhza2lwX3NlcnZlcl92ZXJpZmljYXRpb24YCyABKAhICogBARI2CgtiYXNlX2ltYWdlcxgMIAMoCzIhLmZsaWdodGN0bC52MWJldGExLkJhc2VJbWFnZUVudHJ5QgcKBV90eXBlQgYKBF91cmxCDgoMX2h0dHBfY29uZmlnQg0KC19zc2hfY29uZmlnQhQKEl92YWxpZGF0aW9uX3N1ZmZpeEILCglfcmVnaXN0cnlCCQoHX3NjaGVtZUIOCgxfYWNjZXNzX21vZGVCCwoJX29jaV9hdXRoQgkKB19jYV9jcnRCGwoZX3NraXBfc2VydmVyX3ZlcmlmaWNhdGlvbiK0AgoKSHR0cENvbmZpZxIVCgh1c2VybmFtZRgBIAEoCUgAiAEBEhUKCHBhc3N3b3JkGAIgASgJSAGIAQESHQoHdGxzX2NydBgDIAEoCUgCUgd0bHMuY3J0iAEBEh0KB3Rsc19rZXkYBCABKAlIA1IHdGxzLmtleYgBARIbCgZjYV9jcnQYBSABKAlIBFIGY2EuY3J0iAEBEiUKGHNraXBfc2VydmVyX3ZlcmlmaWNhdGlvbhgGIAEoCEgFiAEBEhIKBXRva2VuGAcgASgJSAaIAQFCCwoJX3VzZXJuYW1lQgsKCV9wYXNzd29yZEIKCghfdGxzX2NydEIKCghfdGxzX2tleUIJCgdfY2FfY3J0QhsKGV9za2lwX3NlcnZlcl92ZXJpZmljYXRpb25CCAoGX3Rva2VuIsEBCglTc2hDb25maWcSHAoPc3NoX3ByaXZhdGVfa2V5GAEgASgJSACIAQESIwoWcHJpdmF0ZV9rZXlfcGFzc3BocmFzZRgCIAEoCUgBiAEBEiUKGHNraXBfc2VydmVyX3ZlcmlmaWNhdGlvbhgDIAEoCEgCiAEBQhIKEF9zc2hfcHJpdmF0ZV9rZXlCGQoXX3ByaXZhdGVfa2V5X3Bhc3NwaHJhc2VCGwoZX3NraXBfc2VydmVyX3ZlcmlmaWNhdGlvbiJ3CgdPY2lBdXRoEhYKCWF1dGhfdHlwZRgBIAEoCUgAiAEBEhUKCHVzZXJuYW1lGAIgASgJSAGIAQESFQoIcGFzc3dvcmQYAyABKAlIAogBAUIMCgpfYXV0aF90eXBlQgsKCV91c2VybmFtZUILCglfcGFzc3dvcmQicgoOQmFzZUltYWdlRW50cnkSGQoMZGlzcGxheV9uYW1lGAEgASgJSACIAQESFwoKaW1hZ2VfbmFtZRgCIAEoCUgBiAEBEgwKBHRhZ3MYAyADKAlCDwoNX2Rpc3BsYXlfbmFtZUINCgtfaW1hZ2VfbmFtZSJEChBSZXBvc2l0b3J5U3RhdHVzEjAKCmNvbmRpdGlvbnMYASADKAsyHC5mbGlnaHRjdGwudjFiZXRhMS5Db25kaXRpb24ikAEKDlJlcG9zaXRvcnlMaXN0EhMKC2FwaV92ZXJzaW9uGAEgASgJEgwKBGtpbmQYAiABKAkSLQoIbWV0YWRhdGEYAyABKAsyGy5mbGlnaHRjdGwudjFiZXRhMS5MaXN0TWV0YRIsCgVpdGVtcxgEIAMoCzIdLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnliBnByb3RvMw", [file_flightctl_v1beta1_meta]);
 
 /**
  * Repository is a source of configuration or images: a git repository, an HTTP endpoint or an OCI registry.
@@ -72,9 +72,9 @@ export type RepositorySpec = Message<"flightctl.v1beta1.RepositorySpec"> & {
   /**
    * "git", "http" or "oci"; required; selects which of the other fields are allowed.
    *
-   * @generated from field: string type = 1;
+   * @generated from field: optional string type = 1;
    */
-  type: string;
+  type?: string | undefined;
 
   /**
    * git and http: URL to clone or call, 1-2048 characters; required for those types, not allowed for oci.
@@ -268,23 +268,23 @@ export type OciAuth = Message<"flightctl.v1beta1.OciAuth"> & {
   /**
    * Only "docker" is defined.
    *
-   * @generated from field: string auth_type = 1;
+   * @generated from field: optional string auth_type = 1;
    */
-  authType: string;
+  authType?: string | undefined;
 
   /**
    * Registry username; required.
    *
-   * @generated from field: string username = 2;
+   * @generated from field: optional string username = 2;
    */
-  username: string;
+  username?: string | undefined;
 
   /**
    * Registry password or token; required; write-only secret.
    *
-   * @generated from field: string password = 3;
+   * @generated from field: optional string password = 3;
    */
-  password: string;
+  password?: string | undefined;
 };
 
 /**
@@ -310,9 +310,9 @@ export type BaseImageEntry = Message<"flightctl.v1beta1.BaseImageEntry"> & {
   /**
    * Image path within the registry, 1-255 characters.
    *
-   * @generated from field: string image_name = 2;
+   * @generated from field: optional string image_name = 2;
    */
-  imageName: string;
+  imageName?: string | undefined;
 
   /**
    * Selectable tags, at least one, each matching ^[\w][\w.-]{0,127}$.
