@@ -44,6 +44,8 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
   initialStatus?(obj: JsonObject): JsonObject | null;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
   beforeDelete?(record: ResourceRecord, caller: Caller): void;
+  /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
+  present?(doc: JsonObject): JsonObject;
   /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
   secrets?: SecretPath[];
   /** Extra statements in the write transaction (job enqueueing), per operation. */
@@ -60,8 +62,9 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   const source = cfg.sourceComponent ?? "flightctl-api";
 
   const secrets = cfg.secrets ?? [];
+  const present = cfg.present ?? ((doc: JsonObject) => doc);
   const toMessage = (r: ResourceRecord): Msg =>
-    fromJson(cfg.schema, maskSecrets(recordToJson(kind, r), secrets), { ignoreUnknownFields: true });
+    fromJson(cfg.schema, present(maskSecrets(recordToJson(kind, r), secrets)), { ignoreUnknownFields: true });
 
   function event(caller: Caller, name: string, reason: string, message: string, details?: JsonObject): NewEvent {
     return {
@@ -165,6 +168,13 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
 
   const nameOf = (obj: JsonObject) => metaOf(obj).name as string;
 
+  function selectorWhere(opts: Pick<ListOptionsInput, "labelSelector" | "fieldSelector">): SQL[] {
+    const where: SQL[] = [];
+    if (opts.labelSelector) where.push(labelRequirementsToSql(parseLabelSelector(opts.labelSelector)));
+    if (opts.fieldSelector) where.push(fieldRequirementsToSql(parseFieldSelector(opts.fieldSelector, cfg.fields)));
+    return where;
+  }
+
   return {
     kind,
     toMessage,
@@ -175,12 +185,13 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       return toMessage(r);
     },
 
-    /** Lists one page; `extraWhere` lets kinds add their own filters. */
-    async list(caller: Caller, opts: ListOptionsInput, parent?: string, extraWhere: SQL[] = []) {
+    /** The SQL conditions of a list query's selectors (InvalidArgument naming the selector when malformed). */
+    selectorWhere,
+
+    /** Lists one page. */
+    async list(caller: Caller, opts: ListOptionsInput, parent?: string) {
       const limit = pageSize(opts.limit);
-      const where = [...extraWhere];
-      if (opts.labelSelector) where.push(labelRequirementsToSql(parseLabelSelector(opts.labelSelector)));
-      if (opts.fieldSelector) where.push(fieldRequirementsToSql(parseFieldSelector(opts.fieldSelector, cfg.fields)));
+      const where = selectorWhere(opts);
       const after = decodeContinue(opts.continueToken)?.key;
       const page = await store.list(caller.orgId, { where, limit, after, parent });
       const last = page.records[page.records.length - 1];

@@ -1,0 +1,49 @@
+// Fleet kind: generic rules plus devicesSummary on request and protection of fleets managed by a ResourceSync.
+import type { Message } from "@bufbuild/protobuf";
+import { FleetListSchema, FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
+import { FleetService, type GetFleetRequest, type ListFleetsRequest } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
+import { precondition } from "../platform/errors.js";
+import type { KindDefinition } from "../platform/resource/kind.js";
+import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
+import { createDeviceQueries } from "../devices/device-store.js";
+import { validateFleet } from "./fleet-validation.js";
+
+export const fleetKind: KindDefinition<typeof FleetSchema> = {
+  kind: "Fleet",
+  service: FleetService,
+  schema: FleetSchema,
+  listSchema: FleetListSchema,
+  table: "fleets",
+  validate: (obj) => validateFleet(obj),
+  beforeDelete(record) {
+    if (record.owner?.startsWith("ResourceSync/")) {
+      throw precondition(`fleet is managed by ${record.owner}; remove it from the ResourceSync's repository instead`);
+    }
+  },
+  handlers: ({ svc, orgs, db }) => {
+    const devices = createDeviceQueries(db);
+    /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
+    async function withSummaries(orgId: string, fleets: Fleet[]) {
+      const owners = fleets.map((f) => `Fleet/${f.metadata?.name}`);
+      const counts = await devices.summarizeByOwner(orgId, owners);
+      for (const f of fleets) {
+        f.status ??= { $typeName: "flightctl.v1beta1.FleetStatus", conditions: [] } as never;
+        f.status!.devicesSummary = { ...counts.get(`Fleet/${f.metadata?.name}`)!, $typeName: "flightctl.v1beta1.DevicesSummary" } as never;
+      }
+    }
+    return {
+      async getFleet(req: GetFleetRequest, ctx) {
+        const caller = await callerOf(ctx, req.orgId, orgs);
+        const fleet = await svc.get(caller, req.name);
+        if (req.addDevicesSummary) await withSummaries(caller.orgId, [fleet]);
+        return fleet;
+      },
+      async listFleets(req: ListFleetsRequest, ctx) {
+        const caller = await callerOf(ctx, req.orgId, orgs);
+        const list = (await svc.list(caller, listOptions(req.options))) as Message & { items: Fleet[] };
+        if (req.addDevicesSummary) await withSummaries(caller.orgId, list.items);
+        return list;
+      },
+    } as never;
+  },
+};

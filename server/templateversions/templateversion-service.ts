@@ -1,0 +1,41 @@
+// TemplateVersion kind: immutable snapshots of a fleet's template, children of a fleet. Created by the fleet
+// worker (never through the API); users can get, list and delete them.
+import { TemplateVersionListSchema, TemplateVersionSchema } from "../../gen/flightctl/v1beta1/templateversion_pb.js";
+import {
+  TemplateVersionService,
+  type DeleteTemplateVersionRequest,
+  type GetTemplateVersionRequest,
+  type ListTemplateVersionsRequest,
+} from "../../gen/flightctl/v1beta1/templateversion_service_pb.js";
+import { invalid } from "../platform/errors.js";
+import type { KindDefinition } from "../platform/resource/kind.js";
+import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
+
+const fleetOf = (fleet: string) => {
+  if (!fleet) throw invalid({ field: "fleet", message: "is required" });
+  return fleet;
+};
+
+export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> = {
+  kind: "TemplateVersion",
+  service: TemplateVersionService,
+  schema: TemplateVersionSchema,
+  listSchema: TemplateVersionListSchema,
+  table: "template_versions",
+  parentColumn: "fleet_name",
+  // Never written by users: nothing to validate on this path.
+  validate: () => [],
+  handlers: ({ svc, orgs }) =>
+    ({
+      async getTemplateVersion(req: GetTemplateVersionRequest, ctx) {
+        return svc.get(await callerOf(ctx, req.orgId, orgs), req.name, fleetOf(req.fleet));
+      },
+      async listTemplateVersions(req: ListTemplateVersionsRequest, ctx) {
+        return svc.list(await callerOf(ctx, req.orgId, orgs), listOptions(req.options), fleetOf(req.fleet));
+      },
+      async deleteTemplateVersion(req: DeleteTemplateVersionRequest, ctx) {
+        await svc.delete(await callerOf(ctx, req.orgId, orgs), req.name, fleetOf(req.fleet));
+        return {};
+      },
+    }) as never,
+};
