@@ -1,0 +1,15 @@
+// Every table drizzle-kit generates migrations for (db/drizzle.config.ts points here).
+export { resourceVersionSeq, resourceColumns, resourceTable, textC } from "./resource.js";
+export {
+  devices,
+  fleets,
+  templateVersions,
+  enrollmentRequests,
+  certificateSigningRequests,
+  repositories,
+  resourceSyncs,
+  authProviders,
+} from "./resources.js";
+export { deviceLastSeen } from "./device-last-seen.js";
+export { events } from "./events.js";
+export { organizations, DEFAULT_ORG_ID } from "./organizations.js";

@@ -1,0 +1,15 @@
+// Organizations. The default one (all-zero uuid) is inserted by a custom migration.
+import { sql } from "drizzle-orm";
+import { bigint, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+export const DEFAULT_ORG_ID = "00000000-0000-0000-0000-000000000000";
+
+export const organizations = pgTable("organizations", {
+  id: uuid("id").primaryKey(),
+  displayName: text("display_name").notNull().default(""),
+  externalId: text("external_id").notNull().default(""),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  resourceVersion: bigint("resource_version", { mode: "number" })
+    .notNull()
+    .default(sql`nextval('resource_version_seq')`),
+});

@@ -1,0 +1,66 @@
+// One fresh, migrated database per test file, cloned from the template test/run.ts prepared (fast: no migrations).
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export interface TestDatabase {
+  /** Connection URL of the new database (for code under test that builds its own pool, or child processes). */
+  url: string;
+  /** Name of the new database. */
+  name: string;
+  pool: pg.Pool;
+  /** Closes `pool` and drops the database (forcibly disconnecting anyone still connected). Idempotent. */
+  drop(): Promise<void>;
+}
+
+/** The same server URL with another database name (keeps credentials and query parameters). */
+export function databaseUrl(serverUrl: string, database: string): string {
+  const u = new URL(serverUrl);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+function requireEnv(name: string): string {
+  const v = process.env[name];
+  if (!v) {
+    throw new Error(
+      `${name} is not set: run tests through \`npm test\` (test/run.ts), which starts or finds Postgres and prepares the ` +
+        `template database; e.g. \`npm test -- server/foo.test.ts\``,
+    );
+  }
+  return v;
+}
+
+async function withAdmin<T>(serverUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function createTestDatabase(opts: { poolMax?: number } = {}): Promise<TestDatabase> {
+  const serverUrl = requireEnv("FC_TEST_DATABASE_URL");
+  const template = requireEnv("FC_TEMPLATE_DB");
+  // The base-36 time lets test/run.ts recognise (and drop) databases left behind by killed runs.
+  const name = `fc_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
+  await withAdmin(serverUrl, (c) =>
+    c.query(`create database ${c.escapeIdentifier(name)} template ${c.escapeIdentifier(template)}`),
+  );
+  const url = databaseUrl(serverUrl, name);
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 5 });
+  // An idle client losing its connection must fail the test that uses it, not crash the whole file.
+  pool.on("error", () => {});
+  let dropped: Promise<void> | undefined;
+  return {
+    url,
+    name,
+    pool,
+    drop: () =>
+      (dropped ??= (async () => {
+        await pool.end();
+        await withAdmin(serverUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`));
+      })()),
+  };
+}
