@@ -20,7 +20,7 @@ import { LabelService } from "../gen/flightctl/v1beta1/label_service_pb.js";
 import { parseDocuments } from "../server/platform/codec.js";
 
 const examples = new URL("../../shared/compat/flightctl-examples/", import.meta.url);
-const example = (file: string) => parseDocuments(readFileSync(new URL(file, examples), "utf8"))[0];
+const example = (file: string): JsonObject => parseDocuments(readFileSync(new URL(file, examples), "utf8"))[0];
 
 let t: TestApp;
 let devices: ReturnType<typeof createClient<typeof DeviceService>>;
@@ -70,7 +70,7 @@ describe("create and get", () => {
     assert.match(created.metadata?.resourceVersion ?? "", /^\d+$/);
     assert.ok(created.metadata?.creationTimestamp);
     const got = toJson(DeviceSchema, await devices.getDevice({ name: created.metadata!.name! })) as JsonObject;
-    assert.deepEqual(got.spec, toJson(DeviceSchema, fromJson(DeviceSchema, doc)).spec);
+    assert.deepEqual(got.spec, (toJson(DeviceSchema, fromJson(DeviceSchema, doc)) as JsonObject).spec);
     assert.deepEqual((got.metadata as JsonObject).labels, { fleet: "none" });
     assert.equal(((got.status as JsonObject).summary as JsonObject).status, "Unknown");
     const evs = await eventsOf(created.metadata!.name!);

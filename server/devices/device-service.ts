@@ -50,6 +50,6 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
         const summary = await queries.summarize(caller.orgId, svc.selectorWhere(opts));
         return create(DeviceListSchema, { apiVersion: API_VERSION, kind: "DeviceList", metadata: {}, items: [], summary });
       },
-    } as never;
+    };
   },
 };

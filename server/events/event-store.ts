@@ -2,7 +2,7 @@
 // transaction), read newest-first with keyset pagination on the insertion sequence.
 import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Db, Executor } from "../platform/resource/resource-store.js";
+import { isoTime, type Db, type Executor } from "../platform/resource/resource-store.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
 export interface NewEvent {
@@ -31,7 +31,7 @@ function toJson(row: Record<string, unknown>): EventJson {
     kind: "Event",
     metadata: {
       name: row.id as string,
-      creationTimestamp: (row.created_at as Date).toISOString(),
+      creationTimestamp: new Date(row.created_at as string).toISOString(),
       ...(row.request_id ? { annotations: { "event-controller/requestID": row.request_id as string } } : {}),
     },
     involvedObject: { kind: row.involved_kind as string, name: row.involved_name as string },
@@ -61,7 +61,7 @@ export function createEventStore(db: Db) {
       const filter = sql.join([sql`org_id = ${orgId}`, ...q.where], sql` and `);
       const after = q.afterSeq !== undefined ? sql` and seq ${cmp} ${q.afterSeq}` : sql``;
       const res = await db.execute(
-        sql`select seq, id, created_at, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id
+        sql`select seq, id, ${isoTime("created_at")}, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id
             from events where ${filter}${after} order by seq ${dir} limit ${q.limit + 1}`,
       );
       const rows = res.rows as Record<string, unknown>[];
@@ -75,7 +75,7 @@ export function createEventStore(db: Db) {
     async get(orgId: string, id: string): Promise<EventJson | undefined> {
       if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
       const res = await db.execute(
-        sql`select seq, id, created_at, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id
+        sql`select seq, id, ${isoTime("created_at")}, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id
             from events where org_id = ${orgId} and id = ${id}`,
       );
       const row = (res.rows as Record<string, unknown>[])[0];

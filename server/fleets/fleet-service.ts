@@ -44,6 +44,6 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
         if (req.addDevicesSummary) await withSummaries(caller.orgId, list.items);
         return list;
       },
-    } as never;
+    };
   },
 };

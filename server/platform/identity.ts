@@ -1,9 +1,10 @@
 // Who is calling: set per request by an interceptor into Connect context values and passed to services
 // explicitly. Until authentication lands every user-endpoint call is the anonymous user of the default org.
 import { createContextKey } from "@connectrpc/connect";
+import { DEFAULT_ORG_ID } from "../../db/schema/organizations.js";
 import { invalid } from "./errors.js";
 
-export const DEFAULT_ORG_ID = "00000000-0000-0000-0000-000000000000";
+export { DEFAULT_ORG_ID };
 
 /** The authenticated principal behind a request. */
 export interface Identity {

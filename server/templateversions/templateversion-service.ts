@@ -37,5 +37,5 @@ export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> =
         await svc.delete(await callerOf(ctx, req.orgId, orgs), req.name, fleetOf(req.fleet));
         return {};
       },
-    }) as never,
+    }),
 };

@@ -13,7 +13,7 @@ export interface TestApp {
 
 export async function startTestApp(): Promise<TestApp> {
   const db = await createTestDatabase();
-  const app = createApp({ pool: db.pool, log: pino({ level: "silent" }) });
+  const app = createApp({ pool: db.pool, log: pino({ level: process.env.LOG_LEVEL ?? "error" }, pino.destination(2)) });
   const transport = createRouterTransport(app.register, {
     router: { interceptors: app.interceptors, jsonOptions: { ignoreUnknownFields: false } },
   });

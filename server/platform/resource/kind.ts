@@ -7,7 +7,8 @@ import { createResourceService, type ResourceKindConfig, type ResourceService } 
 import { createResourceStore, type Db, type ResourceStore } from "./resource-store.js";
 import { resourceHandlers, type OrgResolver } from "./resource-rpc.js";
 
-export type Handler = (req: never, ctx: HandlerContext) => Promise<unknown>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler takes its own request type
+export type Handler = (req: any, ctx: HandlerContext) => Promise<unknown>;
 
 export interface KindDefinition<Desc extends DescMessage = DescMessage>
   extends Omit<ResourceKindConfig<Desc>, "store" | "fields"> {

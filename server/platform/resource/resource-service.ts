@@ -19,7 +19,7 @@ import type { SQL } from "drizzle-orm";
 export const API_VERSION = "flightctl.io/v1beta1";
 /** apiVersion spellings found in flightctl's own files; all mean v1beta1. */
 const acceptedApiVersions = new Set(["", "v1beta1", "flightctl.io/v1beta1", "api.flightctl.io/v1beta1"]);
-const MAX_CAS_ATTEMPTS = 5;
+const MAX_CAS_ATTEMPTS = 10;
 
 export interface ListOptionsInput {
   labelSelector?: string;
@@ -238,6 +238,11 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       const key = { orgId: caller.orgId, name };
       const r = await update(caller, key, (existing) => {
         const doc = recordToJson(kind, existing);
+        // Present the patchable roots even when empty, so "add /metadata/labels/x" works on an unlabelled resource.
+        (doc.metadata as JsonObject).labels ??= {};
+        // The version is the one just read, not the client's: a lost swap here is retried, not refused.
+        delete (doc.metadata as JsonObject).resourceVersion;
+        doc.spec ??= {};
         const patched = applyJsonPatch(doc, ops, ["/metadata/labels", "/spec"]);
         const obj = userObject(decodeJson(cfg.schema, patched) as Msg);
         return userWrite(obj, existing);

@@ -62,6 +62,12 @@ export interface ResourceStoreConfig {
   parentColumn?: string;
 }
 
+/**
+ * Selects a timestamptz as ISO 8601 text: drizzle's node-postgres driver hands timestamps back as Postgres text
+ * ("2024-01-02 03:04:05+00"), which JavaScript's Date does not parse reliably.
+ */
+export const isoTime = (column: string) => sql`to_json(${sql.identifier(column)}) #>> '{}' as ${sql.identifier(column)}`;
+
 const json = (v: unknown) => (v === null || v === undefined ? sql`null` : sql`${JSON.stringify(v)}::jsonb`);
 
 function toRecord(row: Record<string, unknown>, parentColumn?: string): ResourceRecord {
@@ -73,8 +79,8 @@ function toRecord(row: Record<string, unknown>, parentColumn?: string): Resource
     owner: (row.owner as string | null) ?? null,
     generation: Number(row.generation),
     resourceVersion: String(row.resource_version),
-    createdAt: row.created_at as Date,
-    deletionTimestamp: (row.deletion_timestamp as Date | null) ?? null,
+    createdAt: new Date(row.created_at as string),
+    deletionTimestamp: row.deletion_timestamp ? new Date(row.deletion_timestamp as string) : null,
     spec: (row.spec as JsonObject | null) ?? null,
     status: (row.status as JsonObject | null) ?? null,
   };
@@ -83,7 +89,7 @@ function toRecord(row: Record<string, unknown>, parentColumn?: string): Resource
 export function createResourceStore(db: Db, config: ResourceStoreConfig) {
   const table = sql.identifier(config.table);
   const parentCol = config.parentColumn ? sql.identifier(config.parentColumn) : undefined;
-  const columns = sql`name, labels, annotations, owner, generation, resource_version, created_at, deletion_timestamp, spec, status${
+  const columns = sql`name, labels, annotations, owner, generation, resource_version, ${isoTime("created_at")}, ${isoTime("deletion_timestamp")}, spec, status${
     parentCol ? sql`, ${parentCol}` : sql``
   }`;
 
