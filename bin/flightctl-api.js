@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// flightctl-api: runs server/main/api.ts through tsx (the project ships TypeScript sources).
+import { register } from "tsx/esm/api";
+register();
+await import("../server/main/api.ts");

@@ -1,0 +1,115 @@
+// The user endpoint: HTTPS with HTTP/2 and HTTP/1.1 negotiated by ALPN, serving Connect, gRPC and gRPC-Web for
+// every service, gRPC health and reflection, and plain /healthz, /readyz and /metrics. Graceful close drains it.
+import http2 from "node:http2";
+import type { Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Pool } from "pg";
+import type { Logger } from "pino";
+import type { App } from "../app.js";
+import { createHealth, healthFile } from "./health.js";
+import { createMetrics } from "./metrics.js";
+import { registerReflection } from "./reflection.js";
+
+export interface UserEndpointOptions {
+  app: App;
+  pool: Pool;
+  log: Logger;
+  tls: { key: string; cert: string };
+  host: string;
+  port: number;
+  /** How long close() lets in-flight calls finish before cutting connections (default 10 s). */
+  drainMs?: number;
+}
+
+export interface RunningServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Largest request body accepted (bigger ones are refused with ResourceExhausted). */
+const READ_MAX_BYTES = 4 * 1024 * 1024;
+
+export async function startUserEndpoint(opts: UserEndpointOptions): Promise<RunningServer> {
+  const { app, log } = opts;
+  const metrics = createMetrics();
+  const health = createHealth(app.services);
+  const shutdown = new AbortController();
+
+  const handler = connectNodeAdapter({
+    routes(router) {
+      app.register(router);
+      health.register(router);
+      registerReflection(router, [...app.files, healthFile]);
+    },
+    interceptors: [
+      metrics.interceptor,
+      (next) => async (req) => {
+        const started = performance.now();
+        try {
+          return await next(req);
+        } finally {
+          log.debug({ procedure: `${req.service.typeName}/${req.method.name}`, ms: +(performance.now() - started).toFixed(1) }, "rpc");
+        }
+      },
+      ...app.interceptors,
+    ],
+    jsonOptions: { ignoreUnknownFields: false },
+    readMaxBytes: READ_MAX_BYTES,
+    shutdownSignal: shutdown.signal,
+    async fallback(req, res) {
+      const path = (req.url ?? "").split("?")[0];
+      const send = (status: number, body: string, type = "text/plain; charset=utf-8") => {
+        res.writeHead(status, { "content-type": type });
+        res.end(body);
+      };
+      if (req.method === "GET" && path === "/healthz") return send(200, "ok\n");
+      if (req.method === "GET" && path === "/readyz") {
+        try {
+          await opts.pool.query("select 1");
+          return send(200, "ok\n");
+        } catch {
+          return send(503, "database unavailable\n");
+        }
+      }
+      if (req.method === "GET" && path === "/metrics") return send(200, await metrics.registry.metrics(), metrics.registry.contentType);
+      send(404, "not found\n");
+    },
+  });
+
+  const server = http2.createSecureServer({ key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: true }, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<Socket>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  server.on("secureConnection", (sock: Socket) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        health.shutdown();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const s of sessions) s.close(); // GOAWAY: in-flight streams finish, no new ones
+        shutdown.abort(); // ends open server streams (watches)
+        const timer = setTimeout(() => {
+          for (const sock of sockets) sock.destroy();
+        }, opts.drainMs ?? 10_000);
+        // HTTP/1.1 keep-alive sockets that are idle do not close by themselves.
+        for (const sock of sockets) if (!sessions.size) sock.end();
+        await closed;
+        clearTimeout(timer);
+      })()),
+  };
+}

@@ -1,0 +1,135 @@
+// The service's own PKI: a root CA created on first start and the server certificate of the user endpoint, issued
+// from it. ECDSA P-256 via @peculiar/x509 on Node's WebCrypto. Private keys are files with mode 0600 in the data
+// dir (see docs/server.md for why files rather than encrypted rows).
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { webcrypto, randomBytes, X509Certificate } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const DAY = 24 * 60 * 60 * 1000;
+
+/** A certificate with its private key, both PEM. */
+export interface KeyPair {
+  certPem: string;
+  keyPem: string;
+}
+
+/** Positive random serial (RFC 5280: at most 20 octets, non-negative). */
+const serial = () => {
+  const b = randomBytes(16);
+  b[0] &= 0x7f;
+  return b.toString("hex");
+};
+
+async function exportKey(key: CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey), "PRIVATE KEY");
+}
+
+async function importKey(pem: string): Promise<CryptoKey> {
+  return (await webcrypto.subtle.importKey("pkcs8", x509.PemConverter.decode(pem)[0], alg, false, ["sign"])) as CryptoKey;
+}
+
+const newKeys = async () => (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+
+/** A self-signed CA certificate (10 years by default). */
+export async function createCa(commonName: string, years = 10): Promise<KeyPair> {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${commonName}`,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + years * 365 * DAY),
+    keys,
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** A TLS server certificate for `names` (DNS names and IP addresses), signed by `ca`. */
+export async function issueServerCert(ca: KeyPair, names: string[], days = 730): Promise<KeyPair> {
+  const keys = await newKeys();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const ip = /^[\d.]+$|:/;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${names[0]}`,
+    issuer: caCert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + days * DAY),
+    publicKey: keys.publicKey,
+    signingKey: await importKey(ca.keyPem),
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: (ip.test(n) ? "ip" : "dns") as x509.GeneralNameType, value: n }))),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+}
+
+function readPair(dir: string, base: string): KeyPair | undefined {
+  const cert = join(dir, `${base}.crt`);
+  const key = join(dir, `${base}.key`);
+  if (!existsSync(cert) || !existsSync(key)) return undefined;
+  return { certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") };
+}
+
+function writePair(dir: string, base: string, pair: KeyPair) {
+  writeFileSync(join(dir, `${base}.key`), pair.keyPem, { mode: 0o600 });
+  chmodSync(join(dir, `${base}.key`), 0o600);
+  writeFileSync(join(dir, `${base}.crt`), pair.certPem, { mode: 0o644 });
+}
+
+/** Whether `pem` is valid for 30 more days and was issued for exactly `names` (recorded beside it at issue time). */
+function stillGood(pem: string, namesFile: string, names: string[]): boolean {
+  const cert = new X509Certificate(pem);
+  if (new Date(cert.validTo).getTime() - Date.now() < 30 * DAY) return false;
+  return existsSync(namesFile) && readFileSync(namesFile, "utf8") === JSON.stringify(names);
+}
+
+/** The names the user endpoint's certificate covers. */
+export function serverNames(extra = process.env.FLIGHTCTL_API_SANS): string[] {
+  const names = ["localhost", "127.0.0.1", "::1", hostname(), ...(extra ?? "").split(",").map((s) => s.trim()).filter(Boolean)];
+  return [...new Set(names)];
+}
+
+export interface ServerPki {
+  caPath: string;
+  ca: KeyPair;
+  server: KeyPair;
+}
+
+/**
+ * Loads the CA and server certificate from `<dataDir>/certs`, creating them on first start and re-issuing the
+ * server certificate when its names changed or it expires within 30 days.
+ */
+export async function ensureServerPki(dataDir: string, names = serverNames()): Promise<ServerPki> {
+  const dir = join(dataDir, "certs");
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  let ca = readPair(dir, "ca");
+  if (!ca) {
+    ca = await createCa("Flight Control Root CA");
+    writePair(dir, "ca", ca);
+  }
+  let server = readPair(dir, "server");
+  const namesFile = join(dir, "server.names.json");
+  if (!server || !stillGood(server.certPem, namesFile, names)) {
+    server = await issueServerCert(ca, names);
+    writePair(dir, "server", server);
+    writeFileSync(namesFile, JSON.stringify(names));
+  }
+  return { caPath: join(dir, "ca.crt"), ca, server };
+}
