@@ -16,6 +16,13 @@ import { fleetKind } from "./fleets/fleet-service.js";
 import { templateVersionKind } from "./templateversions/templateversion-service.js";
 import { repositoryKind } from "./repositories/repository-service.js";
 import { labelServiceRegistration } from "./devices/label-rpc.js";
+import { enrollmentRequestKind } from "./enrollment/enrollmentrequest-service.js";
+import { certificateSigningRequestKind } from "./certificates/csr-service.js";
+import { resourceSyncKind } from "./resourcesyncs/resourcesync-service.js";
+import { authProviderKind, authServiceRegistration } from "./authproviders/authprovider-service.js";
+import { eventServiceRegistration } from "./events/event-service.js";
+import { organizationServiceRegistration } from "./organizations/organization-rpc.js";
+import { versionServiceRegistration } from "./version/version-rpc.js";
 
 export interface AppDeps {
   /** Shared Postgres pool (drizzle is built on it here). */
@@ -41,13 +48,28 @@ interface ServiceRegistration {
 }
 
 /** The resource kinds served with the generic machinery (plus their own handlers). */
-export const kinds: KindDefinition[] = [deviceKind, fleetKind, templateVersionKind, repositoryKind] as KindDefinition[];
+export const kinds: KindDefinition[] = [
+  deviceKind,
+  fleetKind,
+  templateVersionKind,
+  repositoryKind,
+  enrollmentRequestKind,
+  certificateSigningRequestKind,
+  resourceSyncKind,
+  authProviderKind,
+] as KindDefinition[];
 
 export function createApp(deps: AppDeps): App {
   const db = drizzle(deps.pool) as unknown as Db;
   const orgs = createOrgResolver(createOrganizationStore(db));
   /** Services that are not resource kinds. */
-  const others: ServiceRegistration[] = [labelServiceRegistration];
+  const others: ServiceRegistration[] = [
+    labelServiceRegistration,
+    eventServiceRegistration,
+    organizationServiceRegistration,
+    authServiceRegistration,
+    versionServiceRegistration,
+  ];
   const services: DescService[] = [...kinds.map((k) => k.service), ...others.map((r) => r.service)];
   return {
     register(router) {
