@@ -1,10 +1,17 @@
-// TEMPORARY stub (lead): replaced by the validation helper's rules.
+// EnrollmentRequest rules: a parseable CSR, valid labels and OS mode.
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
-import { subdomainProblem } from "../platform/validation/names.js";
+import { pemCsrProblem } from "../platform/validation/csr.js";
+import { asObject, asString, oneOf, required, validateLabels, validateObjectMeta, Violations } from "../platform/validation/rules.js";
 
 export function validateEnrollmentRequest(obj: JsonObject): FieldViolation[] {
-  const name = ((obj.metadata ?? {}) as JsonObject).name;
-  const p = typeof name === "string" ? subdomainProblem(name) : "is required";
-  return p ? [{ field: "metadata.name", message: p }] : [];
+  const v = new Violations();
+  const spec = asObject(obj.spec);
+  const csr = required(v, spec, "csr", "spec");
+  if (csr) v.check("spec.csr", pemCsrProblem(csr));
+  validateLabels(v, spec.labels, "spec.labels");
+  v.check("spec.osMode", oneOf(asString(spec.osMode), ["image", "package"]));
+  const known = asString(spec.knownRenderedVersion);
+  if (known !== undefined && !/^\d+$/.test(known)) v.add("spec.knownRenderedVersion", `must be a rendered version number, got "${known}"`);
+  return [...validateObjectMeta(obj.metadata), ...v.list];
 }

@@ -1,10 +1,20 @@
-// TEMPORARY stub (lead): replaced by the validation helper's rules.
+// ResourceSync rules: which repository, revision and path to sync from.
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
 import { subdomainProblem } from "../platform/validation/names.js";
+import { asObject, asString, oneOf, required, validateObjectMeta, Violations } from "../platform/validation/rules.js";
 
 export function validateResourceSync(obj: JsonObject): FieldViolation[] {
-  const name = ((obj.metadata ?? {}) as JsonObject).name;
-  const p = typeof name === "string" ? subdomainProblem(name) : "is required";
-  return p ? [{ field: "metadata.name", message: p }] : [];
+  const v = new Violations();
+  const spec = asObject(obj.spec);
+  const repo = required(v, spec, "repository", "spec");
+  if (repo) v.check("spec.repository", subdomainProblem(repo));
+  const rev = required(v, spec, "targetRevision", "spec");
+  if (rev && (rev.length > 244 || !/^[A-Za-z0-9._/@{}^~-]+$/.test(rev) || rev.includes(".."))) {
+    v.add("spec.targetRevision", `must be a branch, tag or commit of at most 244 characters, got "${rev}"`);
+  }
+  const path = required(v, spec, "path", "spec");
+  if (path && path.length > 2048) v.add("spec.path", "must be at most 2048 characters");
+  v.check("spec.type", oneOf(asString(spec.type), ["fleet", "catalog"]));
+  return [...validateObjectMeta(obj.metadata), ...v.list];
 }
