@@ -1,5 +1,5 @@
 // Fleet kind: generic rules plus devicesSummary on request and protection of fleets managed by a ResourceSync.
-import type { Message } from "@bufbuild/protobuf";
+import { clone, type Message } from "@bufbuild/protobuf";
 import { FleetListSchema, FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { FleetService, type GetFleetRequest, type ListFleetsRequest } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { precondition } from "../platform/errors.js";
@@ -23,25 +23,27 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
   handlers: ({ svc, orgs, db }) => {
     const devices = createDeviceQueries(db);
     /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
-    async function withSummaries(orgId: string, fleets: Fleet[]) {
+    async function withSummaries(orgId: string, shared: Fleet[]): Promise<Fleet[]> {
+      // Messages from the service are shared (cached); add the summary to copies.
+      const fleets = shared.map((f) => clone(FleetSchema, f));
       const owners = fleets.map((f) => `Fleet/${f.metadata?.name}`);
       const counts = await devices.summarizeByOwner(orgId, owners);
       for (const f of fleets) {
         f.status ??= { $typeName: "flightctl.v1beta1.FleetStatus", conditions: [] } as never;
         f.status!.devicesSummary = { ...counts.get(`Fleet/${f.metadata?.name}`)!, $typeName: "flightctl.v1beta1.DevicesSummary" } as never;
       }
+      return fleets;
     }
     return {
       async getFleet(req: GetFleetRequest, ctx) {
         const caller = await callerOf(ctx, req.orgId, orgs);
         const fleet = await svc.get(caller, req.name);
-        if (req.addDevicesSummary) await withSummaries(caller.orgId, [fleet]);
-        return fleet;
+        return req.addDevicesSummary ? (await withSummaries(caller.orgId, [fleet]))[0] : fleet;
       },
       async listFleets(req: ListFleetsRequest, ctx) {
         const caller = await callerOf(ctx, req.orgId, orgs);
         const list = (await svc.list(caller, listOptions(req.options))) as Message & { items: Fleet[] };
-        if (req.addDevicesSummary) await withSummaries(caller.orgId, list.items);
+        if (req.addDevicesSummary) list.items = await withSummaries(caller.orgId, list.items);
         return list;
       },
     };

@@ -15,17 +15,21 @@ export function pageSize(limit: number | undefined): number {
 /** The keyset position a token carries: the last name (resources) or sequence (events) of the previous page. */
 export interface ContinuePosition {
   key: string;
+  /** Items that remained after the previous page (counted once, on the first page). */
+  remaining?: number;
 }
 
 export function encodeContinue(pos: ContinuePosition): string {
-  return Buffer.from(JSON.stringify({ v: 1, k: pos.key })).toString("base64url");
+  return Buffer.from(JSON.stringify({ v: 1, k: pos.key, ...(pos.remaining !== undefined ? { r: pos.remaining } : {}) })).toString("base64url");
 }
 
 export function decodeContinue(token: string | undefined): ContinuePosition | undefined {
   if (!token) return undefined;
   try {
-    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { v?: unknown; k?: unknown };
-    if (parsed.v === 1 && typeof parsed.k === "string") return { key: parsed.k };
+    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { v?: unknown; k?: unknown; r?: unknown };
+    if (parsed.v === 1 && typeof parsed.k === "string") {
+      return { key: parsed.k, ...(Number.isInteger(parsed.r) && (parsed.r as number) >= 0 ? { remaining: parsed.r as number } : {}) };
+    }
   } catch {
     // fall through: any undecodable token is the caller's error
   }

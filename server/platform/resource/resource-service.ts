@@ -13,6 +13,7 @@ import { fieldRequirementsToSql, parseFieldSelector } from "../selectors/field-s
 import type { FieldTable } from "../selectors/fields.js";
 import type { NewEvent } from "../../events/event-store.js";
 import { maskSecrets, restoreMaskedSecrets, type SecretPath } from "../sensitive.js";
+import { Lru } from "../lru.js";
 import { concurrentWrite, type InTx, type ResourceKey, type ResourceRecord, type ResourceState, type ResourceStore } from "./resource-store.js";
 import type { SQL } from "drizzle-orm";
 
@@ -48,6 +49,8 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
   present?(doc: JsonObject): JsonObject;
   /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
   secrets?: SecretPath[];
+  /** How many decoded resources to keep (default 20,000). */
+  cacheSize?: number;
   /** Extra statements in the write transaction (job enqueueing), per operation. */
   inTx?: { created?: InTx; updated?: InTx; deleted?: InTx };
 }
@@ -63,8 +66,18 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
 
   const secrets = cfg.secrets ?? [];
   const present = cfg.present ?? ((doc: JsonObject) => doc);
-  const toMessage = (r: ResourceRecord): Msg =>
-    fromJson(cfg.schema, present(maskSecrets(recordToJson(kind, r), secrets)), { ignoreUnknownFields: true });
+  // Decoding stored JSON into messages is the main CPU cost of a list; a resourceVersion names one immutable state
+  // of one resource (the sequence is global), so decoded messages are cached by it. Callers must not mutate them.
+  const decoded = new Lru<string, Msg>(cfg.cacheSize ?? 20_000);
+  const toMessage = (r: ResourceRecord): Msg => {
+    const key = r.parent === undefined ? r.resourceVersion : `${r.parent}/${r.resourceVersion}`;
+    let msg = decoded.get(key);
+    if (!msg) {
+      msg = fromJson(cfg.schema, present(maskSecrets(recordToJson(kind, r), secrets)), { ignoreUnknownFields: true });
+      decoded.set(key, msg);
+    }
+    return msg;
+  };
 
   function event(caller: Caller, name: string, reason: string, message: string, details?: JsonObject): NewEvent {
     return {
@@ -192,15 +205,16 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     async list(caller: Caller, opts: ListOptionsInput, parent?: string) {
       const limit = pageSize(opts.limit);
       const where = selectorWhere(opts);
-      const after = decodeContinue(opts.continueToken)?.key;
-      const page = await store.list(caller.orgId, { where, limit, after, parent });
+      const from = decodeContinue(opts.continueToken);
+      // Like flightctl: count the remaining items once, on the first page, and carry the count in the token.
+      const page = await store.list(caller.orgId, { where, limit, after: from?.key, parent, remaining: from?.remaining });
       const last = page.records[page.records.length - 1];
       return create(cfg.listSchema, {
         apiVersion: API_VERSION,
         kind: `${kind}List`,
         metadata:
           page.remaining !== undefined && last
-            ? { continueToken: encodeContinue({ key: last.name }), remainingItemCount: page.remaining }
+            ? { continueToken: encodeContinue({ key: last.name, remaining: page.remaining }), remainingItemCount: page.remaining }
             : {},
         items: page.records.map(toMessage),
       } as never);

@@ -44,6 +44,8 @@ export interface ListQuery {
   /** Keyset position: only names after this one. */
   after?: string;
   parent?: string;
+  /** Items that remained after the previous page, when known: saves counting again. */
+  remaining?: number;
 }
 
 export interface ListPage {
@@ -124,6 +126,7 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
       );
       if (page.length <= q.limit) return { records: page };
       const records = page.slice(0, q.limit);
+      if (q.remaining !== undefined) return { records, remaining: Math.max(1, q.remaining - q.limit) };
       const last = records[records.length - 1].name;
       const counted = await db.execute(sql`select count(*)::int as n from ${table} where ${filter} and name > ${last}`);
       return { records, remaining: (counted.rows[0] as { n: number }).n };
