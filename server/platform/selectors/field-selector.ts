@@ -116,10 +116,10 @@ export function fieldRequirementsToSql(reqs: FieldRequirement[]): SQL {
   return sql.join(
     reqs.map((r) => {
       const exprs = Array.isArray(r.def.sql) ? r.def.sql : [r.def.sql];
-      // coalesce(…, false): a missing value never matches the positive form, so its negation matches it
-      // (Kubernetes semantics: "status!=Online" includes objects without a status).
-      const any = sql`coalesce((${sql.join(exprs.map((e) => positive(e, r.def.type, r.op, r.values)), sql`) or (`)}), false)`;
-      return negated.has(r.op) ? sql`not ${any}` : any;
+      const any = sql`(${sql.join(exprs.map((e) => positive(e, r.def.type, r.op, r.values)), sql`) or (`)})`;
+      // Positive forms stay bare so expression indexes apply. Negations treat a missing value as "no match" first,
+      // so it matches the negation (Kubernetes semantics: "status!=Online" includes objects without a status).
+      return negated.has(r.op) ? sql`not coalesce(${any}, false)` : any;
     }),
     sql` and `,
   );

@@ -99,21 +99,31 @@ const contains = (column: SQL, key: string, value: string) => sql`${column} @> $
 
 export function labelRequirementsToSql(reqs: LabelRequirement[], column: SQL = sql`labels`): SQL {
   if (reqs.length === 0) return sql`true`;
-  const parts = reqs.map((r): SQL => {
-    switch (r.op) {
-      case "=":
-        return contains(column, r.key, r.values[0]);
-      case "!=":
-        return sql`not (${contains(column, r.key, r.values[0])})`;
-      case "in":
-        return sql`(${sql.join(r.values.map((v) => contains(column, r.key, v)), sql` or `)})`;
-      case "notin":
-        return sql`not (${sql.join(r.values.map((v) => contains(column, r.key, v)), sql` or `)})`;
-      case "exists":
-        return sql`${column} ? ${r.key}`;
-      case "!":
-        return sql`not (${column} ? ${r.key})`;
-    }
-  });
+  // All equalities become ONE containment ({"a":"1","b":"2"}): a single GIN probe the planner costs well, rather
+  // than an AND of probes where one unselective key (say tier=edge) makes it intersect huge bitmaps.
+  const equal = new Map<string, string>();
+  const conflicting = reqs.some((r) => r.op === "=" && equal.has(r.key) && equal.get(r.key) !== r.values[0]);
+  for (const r of reqs) if (r.op === "=") equal.set(r.key, r.values[0]);
+  const parts: SQL[] = [];
+  if (conflicting) parts.push(sql`false`);
+  else if (equal.size > 0) parts.push(sql`${column} @> ${JSON.stringify(Object.fromEntries(equal))}::jsonb`);
+  for (const r of reqs.filter((x) => x.op !== "=")) parts.push(requirementSql(r, column));
   return sql.join(parts, sql` and `);
+}
+
+function requirementSql(r: LabelRequirement, column: SQL): SQL {
+  switch (r.op) {
+    case "=":
+      return contains(column, r.key, r.values[0]);
+    case "!=":
+      return sql`not (${contains(column, r.key, r.values[0])})`;
+    case "in":
+      return sql`(${sql.join(r.values.map((v) => contains(column, r.key, v)), sql` or `)})`;
+    case "notin":
+      return sql`not (${sql.join(r.values.map((v) => contains(column, r.key, v)), sql` or `)})`;
+    case "exists":
+      return sql`${column} ? ${r.key}`;
+    case "!":
+      return sql`not (${column} ? ${r.key})`;
+  }
 }
