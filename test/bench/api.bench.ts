@@ -62,7 +62,8 @@ async function load(pool: pg.Pool) {
       [ORG, from, Math.min(from + batch, DEVICES) - 1, statuses],
     );
   }
-  await pool.query("analyze devices");
+  // VACUUM flushes the GIN pending list the bulk insert filled (autovacuum would do it in production).
+  await pool.query("vacuum analyze devices");
   return performance.now() - started;
 }
 

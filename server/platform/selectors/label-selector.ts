@@ -102,8 +102,11 @@ export function labelRequirementsToSql(reqs: LabelRequirement[], column: SQL = s
   // All equalities become ONE containment ({"a":"1","b":"2"}): a single GIN probe the planner costs well, rather
   // than an AND of probes where one unselective key (say tier=edge) makes it intersect huge bitmaps.
   const equal = new Map<string, string>();
-  const conflicting = reqs.some((r) => r.op === "=" && equal.has(r.key) && equal.get(r.key) !== r.values[0]);
-  for (const r of reqs) if (r.op === "=") equal.set(r.key, r.values[0]);
+  let conflicting = false; // "env=a,env=b" matches nothing
+  for (const r of reqs.filter((x) => x.op === "=")) {
+    if (equal.has(r.key) && equal.get(r.key) !== r.values[0]) conflicting = true;
+    equal.set(r.key, r.values[0]);
+  }
   const parts: SQL[] = [];
   if (conflicting) parts.push(sql`false`);
   else if (equal.size > 0) parts.push(sql`${column} @> ${JSON.stringify(Object.fromEntries(equal))}::jsonb`);
