@@ -18,6 +18,12 @@ import { RepositoryService } from "../gen/flightctl/v1beta1/repository_service_p
 import { TemplateVersionService } from "../gen/flightctl/v1beta1/templateversion_service_pb.js";
 import { LabelService } from "../gen/flightctl/v1beta1/label_service_pb.js";
 import { parseDocuments } from "../server/platform/codec.js";
+import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
+import { OrganizationService } from "../gen/flightctl/v1beta1/organization_service_pb.js";
+import { VersionService } from "../gen/flightctl/v1beta1/version_service_pb.js";
+import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
+import { AuthProviderService } from "../gen/flightctl/v1beta1/authprovider_service_pb.js";
+import { AuthProviderSchema } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 
 const examples = new URL("../../shared/compat/flightctl-examples/", import.meta.url);
 const example = (file: string): JsonObject => parseDocuments(readFileSync(new URL(file, examples), "utf8"))[0];
@@ -361,5 +367,44 @@ describe("repositories, fleets, template versions", () => {
     await rejects(tvs.getTemplateVersion({ fleet: "default", name: "v1" }), Code.NotFound);
     assert.equal((await tvs.getTemplateVersion({ fleet: "other", name: "v1" })).spec?.fleet, "other");
     await rejects(tvs.listTemplateVersions({ fleet: "" }), Code.InvalidArgument, "fleet");
+  });
+});
+
+describe("events, organizations, version, auth config", () => {
+  test("events are listed newest first, filtered by field selectors, paged", async () => {
+    const events = createClient(EventService, t.transport);
+    await devices.createDevice({ device: device("ev-1") });
+    await devices.replaceDevice({ name: "ev-1", device: device("ev-1", { metadata: { name: "ev-1", labels: { a: "b" } } }) });
+    await devices.deleteDevice({ name: "ev-1" });
+    const mine = await events.listEvents({ options: { fieldSelector: "involvedObject.kind=Device,involvedObject.name=ev-1" } });
+    assert.deepEqual(mine.items.map((e) => e.reason), ["ResourceDeleted", "ResourceUpdated", "ResourceCreated"]);
+    assert.equal(mine.items[1].details?.detailType, "ResourceUpdated");
+    assert.deepEqual(mine.items[1].details?.updatedFields, ["labels"]);
+    assert.equal(mine.items[0].actor, "user:anonymous");
+    const asc = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1" }, order: "asc" });
+    assert.equal(asc.items[0].reason, "ResourceCreated");
+    const first = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1", limit: 2 } });
+    assert.equal(first.metadata?.remainingItemCount, 1);
+    const second = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1", limit: 2, continueToken: first.metadata?.continueToken } });
+    assert.deepEqual(second.items.map((e) => e.reason), ["ResourceCreated"]);
+    const one = await events.getEvent({ name: first.items[0].metadata!.name! });
+    assert.equal(one.reason, "ResourceDeleted");
+    await rejects(events.listEvents({ options: { fieldSelector: "bogus=1" } }), Code.InvalidArgument, "fieldSelector", "involvedObject.name");
+    await rejects(events.listEvents({ order: "sideways" }), Code.InvalidArgument, "order");
+  });
+
+  test("organizations, version and auth config answer", async () => {
+    const orgs = await createClient(OrganizationService, t.transport).listOrganizations({});
+    assert.ok(orgs.items.some((o) => o.metadata?.name === "00000000-0000-0000-0000-000000000000"));
+    const version = await createClient(VersionService, t.transport).getVersion({});
+    assert.match(version.version, /^v\d+\.\d+\.\d+/);
+    const auth = createClient(AuthService, t.transport);
+    const providers = createClient(AuthProviderService, t.transport);
+    await providers.createAuthProvider({
+      authProvider: fromJson(AuthProviderSchema, { apiVersion: "flightctl.io/v1beta1", kind: "AuthProvider", metadata: { name: "corp" }, spec: { providerType: "oidc", issuer: "https://idp.example.com", clientId: "fc", clientSecret: "s3cret" } }),
+    });
+    const config = await auth.getAuthConfig({});
+    assert.equal(config.defaultProvider, "corp");
+    assert.equal(config.providers[0].spec?.clientSecret, "*****");
   });
 });

@@ -40,17 +40,21 @@ function validateCatalogRef(ctx: Ctx, ref: JsonObject, path: string) {
   required(ctx.v, ref, "version", path);
 }
 
+/** A required absolute device path at obj[key], allowed for configuration and written by one provider only. */
+function devicePath(ctx: Ctx, obj: JsonObject, key: string, path: string, devicePaths: Map<string, string>) {
+  const p = required(ctx.v, obj, key, path);
+  if (!p) return;
+  const at = childPath(path, key);
+  templated(ctx, p, at);
+  if (p.includes("{{")) return; // resolved per device at rollout
+  ctx.v.check(at, devicePathProblem(p));
+  const seen = devicePaths.get(p);
+  if (seen) ctx.v.add(at, `"${p}" is also written by ${seen}`);
+  else devicePaths.set(p, at);
+}
+
 function validateFile(ctx: Ctx, file: JsonObject, path: string, devicePaths: Map<string, string>) {
-  const p = required(ctx.v, file, "path", path);
-  if (p) {
-    templated(ctx, p, childPath(path, "path"));
-    if (!p.includes("{{")) {
-      ctx.v.check(childPath(path, "path"), devicePathProblem(p));
-      const seen = devicePaths.get(p);
-      if (seen) ctx.v.add(childPath(path, "path"), `"${p}" is also written by ${seen}`);
-      else devicePaths.set(p, childPath(path, "path"));
-    }
-  }
+  devicePath(ctx, file, "path", path, devicePaths);
   const content = asString(file.content);
   if (content === undefined) ctx.v.add(childPath(path, "content"), "is required");
   const encoding = asString(file.contentEncoding) ?? "plain";
@@ -101,16 +105,7 @@ function validateConfig(ctx: Ctx, list: JsonValue[], path: string) {
       const hp = childPath(p, "httpRef");
       const repo = required(ctx.v, h, "repository", hp);
       if (repo) ctx.v.check(childPath(hp, "repository"), subdomainProblem(repo));
-      const fp = required(ctx.v, h, "filePath", hp);
-      if (fp) {
-        templated(ctx, fp, childPath(hp, "filePath"));
-        if (!fp.includes("{{")) {
-          ctx.v.check(childPath(hp, "filePath"), devicePathProblem(fp));
-          const seen = devicePaths.get(fp);
-          if (seen) ctx.v.add(childPath(hp, "filePath"), `"${fp}" is also written by ${seen}`);
-          else devicePaths.set(fp, childPath(hp, "filePath"));
-        }
-      }
+      devicePath(ctx, h, "filePath", hp, devicePaths);
       const suffix = asString(h.suffix);
       if (suffix) templated(ctx, suffix, childPath(hp, "suffix"));
     }
