@@ -12,7 +12,7 @@ import { DomainError } from "../server/platform/errors.js";
 import { resourceSchemas } from "../server/platform/resource/schemas.js";
 import { kinds } from "../server/app.js";
 
-const root = new URL("../../shared/compat/flightctl-examples/", import.meta.url);
+const root = new URL("./fixtures/flightctl-examples/", import.meta.url);
 const files = [
   ...readdirSync(root).filter((f) => /\.ya?ml$/.test(f)),
   ...readdirSync(new URL("test-data/", root)).map((f) => `test-data/${f}`),

@@ -25,7 +25,7 @@ import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
 import { AuthProviderService } from "../gen/flightctl/v1beta1/authprovider_service_pb.js";
 import { AuthProviderSchema } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 
-const examples = new URL("../../shared/compat/flightctl-examples/", import.meta.url);
+const examples = new URL("./fixtures/flightctl-examples/", import.meta.url);
 const example = (file: string): JsonObject => parseDocuments(readFileSync(new URL(file, examples), "utf8"))[0];
 
 let t: TestApp;

@@ -25,7 +25,7 @@ const validators: Record<string, (o: JsonObject) => FieldViolation[]> = {
   AuthProvider: validateAuthProvider,
 };
 
-const root = new URL("../../../../shared/compat/flightctl-examples/", import.meta.url);
+const root = new URL("../../../test/fixtures/flightctl-examples/", import.meta.url);
 const files = [...readdirSync(root).filter((f) => /\.ya?ml$/.test(f)), ...readdirSync(new URL("test-data/", root)).map((f) => `test-data/${f}`)];
 const expectedFailures: Record<string, string> = {
   "test-data/badfleetrequest.yaml": "spec.rolloutPolicy.deviceSelection.sequence[0].limit",
