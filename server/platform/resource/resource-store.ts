@@ -70,6 +70,9 @@ export interface ResourceStoreConfig {
  */
 export const isoTime = (column: string) => sql`to_json(${sql.identifier(column)}) #>> '{}' as ${sql.identifier(column)}`;
 
+/** Up to this many matches, a list sorts them itself instead of walking the primary key (see list()). */
+const SMALL_RESULT = 2000;
+
 const json = (v: unknown) => (v === null || v === undefined ? sql`null` : sql`${JSON.stringify(v)}::jsonb`);
 
 function toRecord(row: Record<string, unknown>, parentColumn?: string): ResourceRecord {
@@ -119,17 +122,23 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
     async list(orgId: string, q: ListQuery): Promise<ListPage> {
       const conds: SQL[] = [sql`org_id = ${orgId}`, ...q.where];
       if (parentCol && q.parent !== undefined) conds.push(sql`${parentCol} = ${q.parent}`);
+      if (q.after !== undefined) conds.push(sql`name > ${q.after}`);
       const filter = sql.join(conds, sql` and `);
-      const after = q.after !== undefined ? sql` and name > ${q.after}` : sql``;
+      // How many match from here on: counted on a first page, carried in the continue token afterwards.
+      const total =
+        q.remaining ?? ((await db.execute(sql`select count(*)::int as n from ${table} where ${filter}`)).rows[0] as { n: number }).n;
+      // Few matches: fetch them all through the selector's index and sort (the OFFSET 0 fence stops the planner from
+      // walking the primary key in name order, which reads the whole table when matches are rare). Many matches:
+      // walking the primary key in order finds a page quickly.
       const page = rows(
-        await db.execute(sql`select ${columns} from ${table} where ${filter}${after} order by name limit ${q.limit + 1}`),
+        await db.execute(
+          total <= SMALL_RESULT
+            ? sql`select * from (select ${columns} from ${table} where ${filter} offset 0) m order by name limit ${q.limit + 1}`
+            : sql`select ${columns} from ${table} where ${filter} order by name limit ${q.limit + 1}`,
+        ),
       );
       if (page.length <= q.limit) return { records: page };
-      const records = page.slice(0, q.limit);
-      if (q.remaining !== undefined) return { records, remaining: Math.max(1, q.remaining - q.limit) };
-      const last = records[records.length - 1].name;
-      const counted = await db.execute(sql`select count(*)::int as n from ${table} where ${filter} and name > ${last}`);
-      return { records, remaining: (counted.rows[0] as { n: number }).n };
+      return { records: page.slice(0, q.limit), remaining: Math.max(1, total - q.limit) };
     },
 
     async create(key: ResourceKey, state: ResourceState, event: NewEvent, inTx?: InTx): Promise<ResourceRecord> {
