@@ -20,7 +20,7 @@ import { enrollmentRequestKind } from "./enrollment/enrollmentrequest-service.js
 import { certificateSigningRequestKind } from "./certificates/csr-service.js";
 import { resourceSyncKind } from "./resourcesyncs/resourcesync-service.js";
 import { authProviderKind, authServiceRegistration } from "./authproviders/authprovider-service.js";
-import { eventServiceRegistration } from "./events/event-service.js";
+import { eventServiceRegistration } from "./events/event-rpc.js";
 import { organizationServiceRegistration } from "./organizations/organization-rpc.js";
 import { versionServiceRegistration } from "./version/version-rpc.js";
 

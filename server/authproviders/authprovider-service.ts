@@ -25,24 +25,29 @@ export const authProviderKind: KindDefinition<typeof AuthProviderSchema> = {
   secrets,
 };
 
+/** The login configuration: enabled providers of the default organization, secrets masked. */
+export function createAuthConfigService(db: Db) {
+  const store = createResourceStore(db, { kind: "AuthProvider", table: "auth_providers" });
+  return {
+    async get() {
+      const page = await store.list(DEFAULT_ORG_ID, { where: [sql`coalesce((spec->>'enabled')::boolean, true)`], limit: 100 });
+      const providers = page.records.map((r) =>
+        fromJson(AuthProviderSchema, maskSecrets(recordToJson("AuthProvider", r), secrets), { ignoreUnknownFields: true }),
+      );
+      return {
+        apiVersion: API_VERSION,
+        providers,
+        ...(providers[0]?.metadata?.name ? { defaultProvider: providers[0].metadata.name } : {}),
+        organizationsEnabled: true,
+      };
+    },
+  };
+}
+
 export const authServiceRegistration = {
   service: AuthService,
   register(router: ConnectRouter, deps: { db: Db }) {
-    const store = createResourceStore(deps.db, { kind: "AuthProvider", table: "auth_providers" });
-    router.service(AuthService, {
-      async getAuthConfig() {
-        // Providers are configured in the default organization; disabled ones are not offered.
-        const page = await store.list(DEFAULT_ORG_ID, { where: [sql`coalesce((spec->>'enabled')::boolean, true)`], limit: 100 });
-        const providers = page.records.map((r) =>
-          fromJson(AuthProviderSchema, maskSecrets(recordToJson("AuthProvider", r), secrets), { ignoreUnknownFields: true }),
-        );
-        return {
-          apiVersion: API_VERSION,
-          providers,
-          ...(providers[0]?.metadata?.name ? { defaultProvider: providers[0].metadata.name } : {}),
-          organizationsEnabled: true,
-        };
-      },
-    });
+    const config = createAuthConfigService(deps.db);
+    router.service(AuthService, { getAuthConfig: () => config.get() });
   },
 };

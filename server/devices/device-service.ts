@@ -8,6 +8,14 @@ import { invalid } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
 import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
+import type { ListOptionsInput } from "../platform/resource/resource-service.js";
+import type { Db } from "../platform/resource/resource-store.js";
+import type { Caller } from "../platform/identity.js";
+import type { SQL } from "drizzle-orm";
+import { pageSize } from "../platform/pagination.js";
+import { labelRequirementsToSql, parseLabelSelector } from "../platform/selectors/label-selector.js";
+import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selectors/field-selector.js";
+import { fieldsByKind } from "../platform/selectors/fields.js";
 import { validateDevice } from "./device-validation.js";
 import { createDeviceQueries } from "./device-store.js";
 
@@ -39,17 +47,38 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
     return doc;
   },
   handlers: ({ svc, orgs, db }) => {
-    const queries = createDeviceQueries(db);
+    const reads = createDeviceReads(db);
     return {
       async listDevices(req: ListDevicesRequest, ctx) {
         const caller = await callerOf(ctx, req.orgId, orgs);
         const opts = listOptions(req.options);
-        if (!req.summaryOnly) return svc.list(caller, opts);
-        if (opts.limit) throw invalid({ field: "limit", message: "cannot be combined with summaryOnly" });
-        if (opts.continueToken) throw invalid({ field: "continue", message: "cannot be combined with summaryOnly" });
-        const summary = await queries.summarize(caller.orgId, svc.selectorWhere(opts));
-        return create(DeviceListSchema, { apiVersion: API_VERSION, kind: "DeviceList", metadata: {}, items: [], summary });
+        return req.summaryOnly ? reads.summary(caller, opts, svc.selectorWhere(opts)) : svc.list(caller, opts);
       },
     };
   },
 };
+
+/** Device reads beyond the generic ones: status summaries (summaryOnly, fleets) and the labels listing. */
+export function createDeviceReads(db: Db) {
+  const queries = createDeviceQueries(db);
+  return {
+    /** flightctl's summaryOnly list: no items, status counts of the selected devices; paging makes no sense. */
+    async summary(caller: Caller, opts: ListOptionsInput, where: SQL[]) {
+      if (opts.limit) throw invalid({ field: "limit", message: "cannot be combined with summaryOnly" });
+      if (opts.continueToken) throw invalid({ field: "continue", message: "cannot be combined with summaryOnly" });
+      const summary = await queries.summarize(caller.orgId, where);
+      return create(DeviceListSchema, { apiVersion: API_VERSION, kind: "DeviceList", metadata: {}, items: [], summary });
+    },
+
+    /** Distinct "key=value" labels of the devices a label selector picks; the field selector filters the pairs. */
+    async labels(caller: Caller, req: { kind: string; labelSelector: string; fieldSelector: string; limit: number }) {
+      if (req.kind !== "Device") throw invalid({ field: "kind", message: `only "Device" is supported, got "${req.kind}"` });
+      const where = req.labelSelector ? [labelRequirementsToSql(parseLabelSelector(req.labelSelector))] : [];
+      const pairWhere = req.fieldSelector ? [fieldRequirementsToSql(parseFieldSelector(req.fieldSelector, fieldsByKind.DeviceLabel))] : [];
+      return queries.labels(caller.orgId, where, pairWhere, pageSize(req.limit));
+    },
+
+    /** Status counts of the devices owned by each of `owners` ("Fleet/<name>"). */
+    ownerSummaries: (orgId: string, owners: string[]) => queries.summarizeByOwner(orgId, owners),
+  };
+}

@@ -5,7 +5,7 @@ import { FleetService, type GetFleetRequest, type ListFleetsRequest } from "../.
 import { precondition } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
 import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
-import { createDeviceQueries } from "../devices/device-store.js";
+import { createDeviceReads } from "../devices/device-service.js";
 import { validateFleet } from "./fleet-validation.js";
 
 export const fleetKind: KindDefinition<typeof FleetSchema> = {
@@ -21,13 +21,13 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
     }
   },
   handlers: ({ svc, orgs, db }) => {
-    const devices = createDeviceQueries(db);
+    const devices = createDeviceReads(db);
     /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
     async function withSummaries(orgId: string, shared: Fleet[]): Promise<Fleet[]> {
       // Messages from the service are shared (cached); add the summary to copies.
       const fleets = shared.map((f) => clone(FleetSchema, f));
       const owners = fleets.map((f) => `Fleet/${f.metadata?.name}`);
-      const counts = await devices.summarizeByOwner(orgId, owners);
+      const counts = await devices.ownerSummaries(orgId, owners);
       for (const f of fleets) {
         f.status ??= { $typeName: "flightctl.v1beta1.FleetStatus", conditions: [] } as never;
         f.status!.devicesSummary = { ...counts.get(`Fleet/${f.metadata?.name}`)!, $typeName: "flightctl.v1beta1.DevicesSummary" } as never;
