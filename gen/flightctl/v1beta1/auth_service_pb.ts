@@ -4,15 +4,18 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_flightctl_v1beta1_access } from "./access_pb.js";
 import type { AuthConfigSchema } from "./authconfig_pb.js";
 import { file_flightctl_v1beta1_authconfig } from "./authconfig_pb.js";
+import type { Organization } from "./organization_pb.js";
+import { file_flightctl_v1beta1_organization } from "./organization_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file flightctl/v1beta1/auth_service.proto.
  */
 export const file_flightctl_v1beta1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRmbGlnaHRjdGwvdjFiZXRhMS9hdXRoX3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIhYKFEdldEF1dGhDb25maWdSZXF1ZXN0MmsKC0F1dGhTZXJ2aWNlElwKDUdldEF1dGhDb25maWcSJy5mbGlnaHRjdGwudjFiZXRhMS5HZXRBdXRoQ29uZmlnUmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLkF1dGhDb25maWciA5ACAWIGcHJvdG8z", [file_flightctl_v1beta1_authconfig]);
+  fileDesc("CiRmbGlnaHRjdGwvdjFiZXRhMS9hdXRoX3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIhYKFEdldEF1dGhDb25maWdSZXF1ZXN0IhYKFFZhbGlkYXRlVG9rZW5SZXF1ZXN0IhcKFVZhbGlkYXRlVG9rZW5SZXNwb25zZSInChVHZXRQZXJtaXNzaW9uc1JlcXVlc3QSDgoGb3JnX2lkGAEgASgJIkQKDlBlcm1pc3Npb25MaXN0EjIKC3Blcm1pc3Npb25zGAEgAygLMh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUGVybWlzc2lvbiIyCgpQZXJtaXNzaW9uEhAKCHJlc291cmNlGAEgASgJEhIKCm9wZXJhdGlvbnMYAiADKAkiFAoSR2V0VXNlckluZm9SZXF1ZXN0IvkBChBVc2VySW5mb1Jlc3BvbnNlEhAKA3N1YhgBIAEoCUgAiAEBEjMKEnByZWZlcnJlZF91c2VybmFtZRgCIAEoCUgBUhJwcmVmZXJyZWRfdXNlcm5hbWWIAQESEQoEbmFtZRgDIAEoCUgCiAEBEjYKDW9yZ2FuaXphdGlvbnMYBCADKAsyHy5mbGlnaHRjdGwudjFiZXRhMS5Pcmdhbml6YXRpb24SEgoFZXJyb3IYBSABKAlIA4gBARINCgVyb2xlcxgGIAMoCUIGCgRfc3ViQhUKE19wcmVmZXJyZWRfdXNlcm5hbWVCBwoFX25hbWVCCAoGX2Vycm9yItkCChRFeGNoYW5nZVRva2VuUmVxdWVzdBIVCg1wcm92aWRlcl9uYW1lGAEgASgJEh4KCmdyYW50X3R5cGUYAiABKAlSCmdyYW50X3R5cGUSHAoJY2xpZW50X2lkGAMgASgJUgljbGllbnRfaWQSEQoEY29kZRgEIAEoCUgAiAEBEikKDWNvZGVfdmVyaWZpZXIYBSABKAlIAVINY29kZV92ZXJpZmllcogBARInCgxyZWRpcmVjdF91cmkYBiABKAlIAlIMcmVkaXJlY3RfdXJpiAEBEikKDXJlZnJlc2hfdG9rZW4YByABKAlIA1INcmVmcmVzaF90b2tlbogBARISCgVzY29wZRgIIAEoCUgEiAEBQgcKBV9jb2RlQhAKDl9jb2RlX3ZlcmlmaWVyQg8KDV9yZWRpcmVjdF91cmlCEAoOX3JlZnJlc2hfdG9rZW5CCAoGX3Njb3BlIoMDCg1Ub2tlblJlc3BvbnNlEicKDGFjY2Vzc190b2tlbhgBIAEoCUgAUgxhY2Nlc3NfdG9rZW6IAQESIwoKdG9rZW5fdHlwZRgCIAEoCUgBUgp0b2tlbl90eXBliAEBEh8KCGlkX3Rva2VuGAMgASgJSAJSCGlkX3Rva2VuiAEBEikKDXJlZnJlc2hfdG9rZW4YBCABKAlIA1INcmVmcmVzaF90b2tlbogBARIjCgpleHBpcmVzX2luGAUgASgFSARSCmV4cGlyZXNfaW6IAQESEgoFZXJyb3IYBiABKAlIBYgBARIxChFlcnJvcl9kZXNjcmlwdGlvbhgHIAEoCUgGUhFlcnJvcl9kZXNjcmlwdGlvbogBAUIPCg1fYWNjZXNzX3Rva2VuQg0KC190b2tlbl90eXBlQgsKCV9pZF90b2tlbkIQCg5fcmVmcmVzaF90b2tlbkINCgtfZXhwaXJlc19pbkIICgZfZXJyb3JCFAoSX2Vycm9yX2Rlc2NyaXB0aW9uMpIECgtBdXRoU2VydmljZRJiCg1HZXRBdXRoQ29uZmlnEicuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0QXV0aENvbmZpZ1JlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5BdXRoQ29uZmlnIgmQAgGiuxgCGAESbQoNVmFsaWRhdGVUb2tlbhInLmZsaWdodGN0bC52MWJldGExLlZhbGlkYXRlVG9rZW5SZXF1ZXN0GiguZmxpZ2h0Y3RsLnYxYmV0YTEuVmFsaWRhdGVUb2tlblJlc3BvbnNlIgmQAgGiuxgCIAESZgoOR2V0UGVybWlzc2lvbnMSKC5mbGlnaHRjdGwudjFiZXRhMS5HZXRQZXJtaXNzaW9uc1JlcXVlc3QaIS5mbGlnaHRjdGwudjFiZXRhMS5QZXJtaXNzaW9uTGlzdCIHkAIBorsYABJkCgtHZXRVc2VySW5mbxIlLmZsaWdodGN0bC52MWJldGExLkdldFVzZXJJbmZvUmVxdWVzdBojLmZsaWdodGN0bC52MWJldGExLlVzZXJJbmZvUmVzcG9uc2UiCZACAaK7GAIgARJiCg1FeGNoYW5nZVRva2VuEicuZmxpZ2h0Y3RsLnYxYmV0YTEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaIC5mbGlnaHRjdGwudjFiZXRhMS5Ub2tlblJlc3BvbnNlIgaiuxgCGAFiBnByb3RvMw", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_authconfig, file_flightctl_v1beta1_organization]);
 
 /**
  * GetAuthConfigRequest has no parameters.
@@ -30,13 +33,317 @@ export const GetAuthConfigRequestSchema: GenMessage<GetAuthConfigRequest> = /*@_
   messageDesc(file_flightctl_v1beta1_auth_service, 0);
 
 /**
- * AuthService tells clients how to authenticate.
+ * ValidateTokenRequest has no parameters; the token travels in the Authorization header.
+ *
+ * @generated from message flightctl.v1beta1.ValidateTokenRequest
+ */
+export type ValidateTokenRequest = Message<"flightctl.v1beta1.ValidateTokenRequest"> & {
+};
+
+/**
+ * Describes the message flightctl.v1beta1.ValidateTokenRequest.
+ * Use `create(ValidateTokenRequestSchema)` to create a new message.
+ */
+export const ValidateTokenRequestSchema: GenMessage<ValidateTokenRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 1);
+
+/**
+ * ValidateTokenResponse is empty: success means the token is valid.
+ *
+ * @generated from message flightctl.v1beta1.ValidateTokenResponse
+ */
+export type ValidateTokenResponse = Message<"flightctl.v1beta1.ValidateTokenResponse"> & {
+};
+
+/**
+ * Describes the message flightctl.v1beta1.ValidateTokenResponse.
+ * Use `create(ValidateTokenResponseSchema)` to create a new message.
+ */
+export const ValidateTokenResponseSchema: GenMessage<ValidateTokenResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 2);
+
+/**
+ * GetPermissionsRequest addresses one organization.
+ *
+ * @generated from message flightctl.v1beta1.GetPermissionsRequest
+ */
+export type GetPermissionsRequest = Message<"flightctl.v1beta1.GetPermissionsRequest"> & {
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.GetPermissionsRequest.
+ * Use `create(GetPermissionsRequestSchema)` to create a new message.
+ */
+export const GetPermissionsRequestSchema: GenMessage<GetPermissionsRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 3);
+
+/**
+ * PermissionList is everything the caller may do.
+ *
+ * @generated from message flightctl.v1beta1.PermissionList
+ */
+export type PermissionList = Message<"flightctl.v1beta1.PermissionList"> & {
+  /**
+   * One entry per resource; resource "*" stands for every resource not listed.
+   *
+   * @generated from field: repeated flightctl.v1beta1.Permission permissions = 1;
+   */
+  permissions: Permission[];
+};
+
+/**
+ * Describes the message flightctl.v1beta1.PermissionList.
+ * Use `create(PermissionListSchema)` to create a new message.
+ */
+export const PermissionListSchema: GenMessage<PermissionList> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 4);
+
+/**
+ * Permission lists the verbs allowed on one resource.
+ *
+ * @generated from message flightctl.v1beta1.Permission
+ */
+export type Permission = Message<"flightctl.v1beta1.Permission"> & {
+  /**
+   * RBAC resource, e.g. "devices", "devices/status", or "*".
+   *
+   * @generated from field: string resource = 1;
+   */
+  resource: string;
+
+  /**
+   * Allowed verbs: get, list, create, update, patch, delete, or "*".
+   *
+   * @generated from field: repeated string operations = 2;
+   */
+  operations: string[];
+};
+
+/**
+ * Describes the message flightctl.v1beta1.Permission.
+ * Use `create(PermissionSchema)` to create a new message.
+ */
+export const PermissionSchema: GenMessage<Permission> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 5);
+
+/**
+ * GetUserInfoRequest has no parameters.
+ *
+ * @generated from message flightctl.v1beta1.GetUserInfoRequest
+ */
+export type GetUserInfoRequest = Message<"flightctl.v1beta1.GetUserInfoRequest"> & {
+};
+
+/**
+ * Describes the message flightctl.v1beta1.GetUserInfoRequest.
+ * Use `create(GetUserInfoRequestSchema)` to create a new message.
+ */
+export const GetUserInfoRequestSchema: GenMessage<GetUserInfoRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 6);
+
+/**
+ * UserInfoResponse is the OIDC-style description of the caller.
+ *
+ * @generated from message flightctl.v1beta1.UserInfoResponse
+ */
+export type UserInfoResponse = Message<"flightctl.v1beta1.UserInfoResponse"> & {
+  /**
+   * Subject identifier from the token.
+   *
+   * @generated from field: optional string sub = 1;
+   */
+  sub?: string | undefined;
+
+  /**
+   * User name.
+   *
+   * @generated from field: optional string preferred_username = 2 [json_name = "preferred_username"];
+   */
+  preferredUsername?: string | undefined;
+
+  /**
+   * Full name, when the provider gives one.
+   *
+   * @generated from field: optional string name = 3;
+   */
+  name?: string | undefined;
+
+  /**
+   * Organizations the caller belongs to.
+   *
+   * @generated from field: repeated flightctl.v1beta1.Organization organizations = 4;
+   */
+  organizations: Organization[];
+
+  /**
+   * OAuth2-style error code; never set on success.
+   *
+   * @generated from field: optional string error = 5;
+   */
+  error?: string | undefined;
+
+  /**
+   * Roles the caller holds ("flightctl-admin", or "<org>:<role>" for organization-scoped ones).
+   *
+   * @generated from field: repeated string roles = 6;
+   */
+  roles: string[];
+};
+
+/**
+ * Describes the message flightctl.v1beta1.UserInfoResponse.
+ * Use `create(UserInfoResponseSchema)` to create a new message.
+ */
+export const UserInfoResponseSchema: GenMessage<UserInfoResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 7);
+
+/**
+ * ExchangeTokenRequest is an OAuth2 token request (RFC 6749 §4.1.3 / §6) for one configured provider.
+ *
+ * @generated from message flightctl.v1beta1.ExchangeTokenRequest
+ */
+export type ExchangeTokenRequest = Message<"flightctl.v1beta1.ExchangeTokenRequest"> & {
+  /**
+   * Name of the provider (an AuthProvider resource or the static one).
+   *
+   * @generated from field: string provider_name = 1;
+   */
+  providerName: string;
+
+  /**
+   * "authorization_code" or "refresh_token".
+   *
+   * @generated from field: string grant_type = 2 [json_name = "grant_type"];
+   */
+  grantType: string;
+
+  /**
+   * OAuth2 client id.
+   *
+   * @generated from field: string client_id = 3 [json_name = "client_id"];
+   */
+  clientId: string;
+
+  /**
+   * Authorization code (authorization_code grant).
+   *
+   * @generated from field: optional string code = 4;
+   */
+  code?: string | undefined;
+
+  /**
+   * PKCE verifier (authorization_code grant).
+   *
+   * @generated from field: optional string code_verifier = 5 [json_name = "code_verifier"];
+   */
+  codeVerifier?: string | undefined;
+
+  /**
+   * Redirect URI used in the authorization request (authorization_code grant).
+   *
+   * @generated from field: optional string redirect_uri = 6 [json_name = "redirect_uri"];
+   */
+  redirectUri?: string | undefined;
+
+  /**
+   * Refresh token (refresh_token grant).
+   *
+   * @generated from field: optional string refresh_token = 7 [json_name = "refresh_token"];
+   */
+  refreshToken?: string | undefined;
+
+  /**
+   * Requested scopes, space separated.
+   *
+   * @generated from field: optional string scope = 8;
+   */
+  scope?: string | undefined;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.ExchangeTokenRequest.
+ * Use `create(ExchangeTokenRequestSchema)` to create a new message.
+ */
+export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 8);
+
+/**
+ * TokenResponse is the provider's answer (RFC 6749 §5.1).
+ *
+ * @generated from message flightctl.v1beta1.TokenResponse
+ */
+export type TokenResponse = Message<"flightctl.v1beta1.TokenResponse"> & {
+  /**
+   * Access token to send as "Authorization: Bearer".
+   *
+   * @generated from field: optional string access_token = 1 [json_name = "access_token"];
+   */
+  accessToken?: string | undefined;
+
+  /**
+   * Always "Bearer".
+   *
+   * @generated from field: optional string token_type = 2 [json_name = "token_type"];
+   */
+  tokenType?: string | undefined;
+
+  /**
+   * OIDC ID token, when the openid scope was granted.
+   *
+   * @generated from field: optional string id_token = 3 [json_name = "id_token"];
+   */
+  idToken?: string | undefined;
+
+  /**
+   * Refresh token, when granted.
+   *
+   * @generated from field: optional string refresh_token = 4 [json_name = "refresh_token"];
+   */
+  refreshToken?: string | undefined;
+
+  /**
+   * Lifetime of the access token in seconds.
+   *
+   * @generated from field: optional int32 expires_in = 5 [json_name = "expires_in"];
+   */
+  expiresIn?: number | undefined;
+
+  /**
+   * OAuth2 error code from the provider; the RPC itself then fails with InvalidArgument or Unauthenticated.
+   *
+   * @generated from field: optional string error = 6;
+   */
+  error?: string | undefined;
+
+  /**
+   * Human-readable error from the provider.
+   *
+   * @generated from field: optional string error_description = 7 [json_name = "error_description"];
+   */
+  errorDescription?: string | undefined;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.TokenResponse.
+ * Use `create(TokenResponseSchema)` to create a new message.
+ */
+export const TokenResponseSchema: GenMessage<TokenResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_auth_service, 9);
+
+/**
+ * AuthService tells clients how to authenticate and what the caller may do.
  *
  * @generated from service flightctl.v1beta1.AuthService
  */
 export const AuthService: GenService<{
   /**
-   * GetAuthConfig returns the login configuration: providers and the default one.
+   * GetAuthConfig returns the login configuration: providers and the default one. Needs no credentials.
    *
    * @generated from rpc flightctl.v1beta1.AuthService.GetAuthConfig
    */
@@ -44,6 +351,47 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof GetAuthConfigRequestSchema;
     output: typeof AuthConfigSchema;
+  },
+  /**
+   * ValidateToken succeeds when the request's bearer token is valid (Unauthenticated otherwise).
+   *
+   * @generated from rpc flightctl.v1beta1.AuthService.ValidateToken
+   */
+  validateToken: {
+    methodKind: "unary";
+    input: typeof ValidateTokenRequestSchema;
+    output: typeof ValidateTokenResponseSchema;
+  },
+  /**
+   * GetPermissions lists what the caller may do in the addressed organization.
+   *
+   * @generated from rpc flightctl.v1beta1.AuthService.GetPermissions
+   */
+  getPermissions: {
+    methodKind: "unary";
+    input: typeof GetPermissionsRequestSchema;
+    output: typeof PermissionListSchema;
+  },
+  /**
+   * GetUserInfo returns who the caller is and the organizations they belong to.
+   *
+   * @generated from rpc flightctl.v1beta1.AuthService.GetUserInfo
+   */
+  getUserInfo: {
+    methodKind: "unary";
+    input: typeof GetUserInfoRequestSchema;
+    output: typeof UserInfoResponseSchema;
+  },
+  /**
+   * ExchangeToken forwards an OAuth2 token request (authorization code + PKCE, or refresh) to a provider's token
+   * endpoint, so browser and CLI clients need not reach the provider directly. Needs no credentials.
+   *
+   * @generated from rpc flightctl.v1beta1.AuthService.ExchangeToken
+   */
+  exchangeToken: {
+    methodKind: "unary";
+    input: typeof ExchangeTokenRequestSchema;
+    output: typeof TokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_auth_service, 0);

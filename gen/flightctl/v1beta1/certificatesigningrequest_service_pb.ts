@@ -4,12 +4,13 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_flightctl_v1beta1_access } from "./access_pb.js";
+import type { CertificateSigningRequest, CertificateSigningRequestListSchema, CertificateSigningRequestSchema } from "./certificatesigningrequest_pb.js";
+import { file_flightctl_v1beta1_certificatesigningrequest } from "./certificatesigningrequest_pb.js";
 import type { ListOptions } from "./list_pb.js";
 import { file_flightctl_v1beta1_list } from "./list_pb.js";
 import type { PatchRequestOperation } from "./meta_pb.js";
 import { file_flightctl_v1beta1_meta } from "./meta_pb.js";
-import type { CertificateSigningRequest, CertificateSigningRequestListSchema, CertificateSigningRequestSchema } from "./certificatesigningrequest_pb.js";
-import { file_flightctl_v1beta1_certificatesigningrequest } from "./certificatesigningrequest_pb.js";
 import type { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/certificatesigningrequest_service.proto.
  */
 export const file_flightctl_v1beta1_certificatesigningrequest_service: GenFile = /*@__PURE__*/
-  fileDesc("CjlmbGlnaHRjdGwvdjFiZXRhMS9jZXJ0aWZpY2F0ZXNpZ25pbmdyZXF1ZXN0X3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIkMKI0dldENlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJImgKJUxpc3RDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0c1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCSKLAQomQ3JlYXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QSUQobY2VydGlmaWNhdGVfc2lnbmluZ19yZXF1ZXN0GAEgASgLMiwuZmxpZ2h0Y3RsLnYxYmV0YTEuQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBIOCgZvcmdfaWQYAiABKAkimgEKJ1JlcGxhY2VDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBIMCgRuYW1lGAEgASgJElEKG2NlcnRpZmljYXRlX3NpZ25pbmdfcmVxdWVzdBgCIAEoCzIsLmZsaWdodGN0bC52MWJldGExLkNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QSDgoGb3JnX2lkGAMgASgJIn4KJVBhdGNoQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRI3CgVwYXRjaBgCIAMoCzIoLmZsaWdodGN0bC52MWJldGExLlBhdGNoUmVxdWVzdE9wZXJhdGlvbhIOCgZvcmdfaWQYAyABKAkiRgomRGVsZXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAky6QYKIENlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3RTZXJ2aWNlEokBChxHZXRDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0EjYuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0Q2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0IgOQAgESkQEKHkxpc3RDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0cxI4LmZsaWdodGN0bC52MWJldGExLkxpc3RDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0c1JlcXVlc3QaMC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0TGlzdCIDkAIBEooBCh9DcmVhdGVDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0EjkuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0EpEBCiBSZXBsYWNlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBI6LmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBosLmZsaWdodGN0bC52MWJldGExLkNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QiA5ACAhKIAQoeUGF0Y2hDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0EjguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBosLmZsaWdodGN0bC52MWJldGExLkNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QSeQofRGVsZXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBI5LmZsaWdodGN0bC52MWJldGExLkRlbGV0ZUNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3RSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IgOQAgJiBnByb3RvMw", [file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_certificatesigningrequest, file_google_protobuf_empty]);
+  fileDesc("CjlmbGlnaHRjdGwvdjFiZXRhMS9jZXJ0aWZpY2F0ZXNpZ25pbmdyZXF1ZXN0X3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIkMKI0dldENlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJImgKJUxpc3RDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0c1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCSKLAQomQ3JlYXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QSUQobY2VydGlmaWNhdGVfc2lnbmluZ19yZXF1ZXN0GAEgASgLMiwuZmxpZ2h0Y3RsLnYxYmV0YTEuQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBIOCgZvcmdfaWQYAiABKAkimgEKJ1JlcGxhY2VDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBIMCgRuYW1lGAEgASgJElEKG2NlcnRpZmljYXRlX3NpZ25pbmdfcmVxdWVzdBgCIAEoCzIsLmZsaWdodGN0bC52MWJldGExLkNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QSDgoGb3JnX2lkGAMgASgJIn4KJVBhdGNoQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRI3CgVwYXRjaBgCIAMoCzIoLmZsaWdodGN0bC52MWJldGExLlBhdGNoUmVxdWVzdE9wZXJhdGlvbhIOCgZvcmdfaWQYAyABKAkiRgomRGVsZXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiRwonQXBwcm92ZUNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIlQKJERlbnlDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIOCgZvcmdfaWQYAyABKAky1gsKIENlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3RTZXJ2aWNlEq4BChxHZXRDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0EjYuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0Q2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0IiiQAgGiuxghChpjZXJ0aWZpY2F0ZXNpZ25pbmdyZXF1ZXN0cxIDZ2V0ErcBCh5MaXN0Q2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdHMSOC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0Q2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdHNSZXF1ZXN0GjAuZmxpZ2h0Y3RsLnYxYmV0YTEuQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdExpc3QiKZACAaK7GCIKGmNlcnRpZmljYXRlc2lnbmluZ3JlcXVlc3RzEgRsaXN0ErQBCh9DcmVhdGVDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0EjkuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0IiiiuxgkChpjZXJ0aWZpY2F0ZXNpZ25pbmdyZXF1ZXN0cxIGY3JlYXRlErkBCiBSZXBsYWNlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBI6LmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBosLmZsaWdodGN0bC52MWJldGExLkNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QiK5ACAqK7GCQKGmNlcnRpZmljYXRlc2lnbmluZ3JlcXVlc3RzEgZ1cGRhdGUSsQEKHlBhdGNoQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBI4LmZsaWdodGN0bC52MWJldGExLlBhdGNoQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0IieiuxgjChpjZXJ0aWZpY2F0ZXNpZ25pbmdyZXF1ZXN0cxIFcGF0Y2gSoQEKH0RlbGV0ZUNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QSOS5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIrkAICorsYJAoaY2VydGlmaWNhdGVzaWduaW5ncmVxdWVzdHMSBmRlbGV0ZRK/AQogQXBwcm92ZUNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QSOi5mbGlnaHRjdGwudjFiZXRhMS5BcHByb3ZlQ2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdFJlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5DZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0IjGiuxgtCiNjZXJ0aWZpY2F0ZXNpZ25pbmdyZXF1ZXN0cy9hcHByb3ZhbBIGdXBkYXRlErkBCh1EZW55Q2VydGlmaWNhdGVTaWduaW5nUmVxdWVzdBI3LmZsaWdodGN0bC52MWJldGExLkRlbnlDZXJ0aWZpY2F0ZVNpZ25pbmdSZXF1ZXN0UmVxdWVzdBosLmZsaWdodGN0bC52MWJldGExLkNlcnRpZmljYXRlU2lnbmluZ1JlcXVlc3QiMaK7GC0KI2NlcnRpZmljYXRlc2lnbmluZ3JlcXVlc3RzL2FwcHJvdmFsEgZ1cGRhdGViBnByb3RvMw", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_certificatesigningrequest, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
 
 /**
  * GetCertificateSigningRequestRequest names the CertificateSigningRequest to read.
@@ -203,6 +204,69 @@ export const DeleteCertificateSigningRequestRequestSchema: GenMessage<DeleteCert
   messageDesc(file_flightctl_v1beta1_certificatesigningrequest_service, 5);
 
 /**
+ * ApproveCertificateSigningRequestRequest names the request to approve.
+ *
+ * @generated from message flightctl.v1beta1.ApproveCertificateSigningRequestRequest
+ */
+export type ApproveCertificateSigningRequestRequest = Message<"flightctl.v1beta1.ApproveCertificateSigningRequestRequest"> & {
+  /**
+   * Name of the certificate signing request.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 2;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.ApproveCertificateSigningRequestRequest.
+ * Use `create(ApproveCertificateSigningRequestRequestSchema)` to create a new message.
+ */
+export const ApproveCertificateSigningRequestRequestSchema: GenMessage<ApproveCertificateSigningRequestRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_certificatesigningrequest_service, 6);
+
+/**
+ * DenyCertificateSigningRequestRequest names the request to deny and says why.
+ *
+ * @generated from message flightctl.v1beta1.DenyCertificateSigningRequestRequest
+ */
+export type DenyCertificateSigningRequestRequest = Message<"flightctl.v1beta1.DenyCertificateSigningRequestRequest"> & {
+  /**
+   * Name of the certificate signing request.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Why it is denied; shown in the Denied condition's message.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.DenyCertificateSigningRequestRequest.
+ * Use `create(DenyCertificateSigningRequestRequestSchema)` to create a new message.
+ */
+export const DenyCertificateSigningRequestRequestSchema: GenMessage<DenyCertificateSigningRequestRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_certificatesigningrequest_service, 7);
+
+/**
  * CertificateSigningRequestService manages certificate signing requests of the caller's organization.
  *
  * @generated from service flightctl.v1beta1.CertificateSigningRequestService
@@ -267,6 +331,27 @@ export const CertificateSigningRequestService: GenService<{
     methodKind: "unary";
     input: typeof DeleteCertificateSigningRequestRequestSchema;
     output: typeof EmptySchema;
+  },
+  /**
+   * ApproveCertificateSigningRequest approves a pending request and issues its certificate; FailedPrecondition when
+   * it was already denied or failed.
+   *
+   * @generated from rpc flightctl.v1beta1.CertificateSigningRequestService.ApproveCertificateSigningRequest
+   */
+  approveCertificateSigningRequest: {
+    methodKind: "unary";
+    input: typeof ApproveCertificateSigningRequestRequestSchema;
+    output: typeof CertificateSigningRequestSchema;
+  },
+  /**
+   * DenyCertificateSigningRequest denies a pending request; FailedPrecondition when it was already approved.
+   *
+   * @generated from rpc flightctl.v1beta1.CertificateSigningRequestService.DenyCertificateSigningRequest
+   */
+  denyCertificateSigningRequest: {
+    methodKind: "unary";
+    input: typeof DenyCertificateSigningRequestRequestSchema;
+    output: typeof CertificateSigningRequestSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_certificatesigningrequest_service, 0);

@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_flightctl_v1beta1_access } from "./access_pb.js";
 import type { EventListSchema, EventSchema } from "./event_pb.js";
 import { file_flightctl_v1beta1_event } from "./event_pb.js";
 import type { ListOptions } from "./list_pb.js";
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/event_service.proto.
  */
 export const file_flightctl_v1beta1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9ldmVudF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJjChFMaXN0RXZlbnRzUmVxdWVzdBIvCgdvcHRpb25zGAEgASgLMh4uZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE9wdGlvbnMSDgoGb3JnX2lkGAIgASgJEg0KBW9yZGVyGAMgASgJIi8KD0dldEV2ZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCTK0AQoMRXZlbnRTZXJ2aWNlElUKCkxpc3RFdmVudHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RXZlbnRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkV2ZW50TGlzdCIDkAIBEk0KCEdldEV2ZW50EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RXZlbnRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRXZlbnQiA5ACAWIGcHJvdG8z", [file_flightctl_v1beta1_event, file_flightctl_v1beta1_list]);
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9ldmVudF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJjChFMaXN0RXZlbnRzUmVxdWVzdBIvCgdvcHRpb25zGAEgASgLMh4uZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE9wdGlvbnMSDgoGb3JnX2lkGAIgASgJEg0KBW9yZGVyGAMgASgJIi8KD0dldEV2ZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCTLXAQoMRXZlbnRTZXJ2aWNlEmcKCkxpc3RFdmVudHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RXZlbnRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkV2ZW50TGlzdCIVkAIBorsYDgoGZXZlbnRzEgRsaXN0El4KCEdldEV2ZW50EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RXZlbnRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRXZlbnQiFJACAaK7GA0KBmV2ZW50cxIDZ2V0YgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_event, file_flightctl_v1beta1_list]);
 
 /**
  * ListEventsRequest selects events; field selectors: reason, type, actor, involvedObject.kind, involvedObject.name,

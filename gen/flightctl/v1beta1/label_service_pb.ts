@@ -4,13 +4,14 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_flightctl_v1beta1_access } from "./access_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file flightctl/v1beta1/label_service.proto.
  */
 export const file_flightctl_v1beta1_label_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9sYWJlbF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJwChFMaXN0TGFiZWxzUmVxdWVzdBIMCgRraW5kGAEgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAIgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAMgASgJEg0KBWxpbWl0GAQgASgFEg4KBm9yZ19pZBgFIAEoCSIkChJMaXN0TGFiZWxzUmVzcG9uc2USDgoGbGFiZWxzGAEgAygJMm4KDExhYmVsU2VydmljZRJeCgpMaXN0TGFiZWxzEiQuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdExhYmVsc1JlcXVlc3QaJS5mbGlnaHRjdGwudjFiZXRhMS5MaXN0TGFiZWxzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9sYWJlbF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJwChFMaXN0TGFiZWxzUmVxdWVzdBIMCgRraW5kGAEgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAIgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAMgASgJEg0KBWxpbWl0GAQgASgFEg4KBm9yZ19pZBgFIAEoCSIkChJMaXN0TGFiZWxzUmVzcG9uc2USDgoGbGFiZWxzGAEgAygJMoABCgxMYWJlbFNlcnZpY2UScAoKTGlzdExhYmVscxIkLmZsaWdodGN0bC52MWJldGExLkxpc3RMYWJlbHNSZXF1ZXN0GiUuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdExhYmVsc1Jlc3BvbnNlIhWQAgGiuxgOCgZsYWJlbHMSBGxpc3RiBnByb3RvMw", [file_flightctl_v1beta1_access]);
 
 /**
  * ListLabelsRequest selects the resources whose labels are collected.

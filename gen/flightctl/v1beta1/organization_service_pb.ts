@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_flightctl_v1beta1_access } from "./access_pb.js";
 import type { ListOptions } from "./list_pb.js";
 import { file_flightctl_v1beta1_list } from "./list_pb.js";
 import type { OrganizationListSchema, OrganizationSchema } from "./organization_pb.js";
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/organization_service.proto.
  */
 export const file_flightctl_v1beta1_organization_service: GenFile = /*@__PURE__*/
-  fileDesc("CixmbGlnaHRjdGwvdjFiZXRhMS9vcmdhbml6YXRpb25fc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiSwoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucyImChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAky5QEKE09yZ2FuaXphdGlvblNlcnZpY2USagoRTGlzdE9yZ2FuaXphdGlvbnMSKy5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3JnYW5pemF0aW9uc1JlcXVlc3QaIy5mbGlnaHRjdGwudjFiZXRhMS5Pcmdhbml6YXRpb25MaXN0IgOQAgESYgoPR2V0T3JnYW5pemF0aW9uEikuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0T3JnYW5pemF0aW9uUmVxdWVzdBofLmZsaWdodGN0bC52MWJldGExLk9yZ2FuaXphdGlvbiIDkAIBYgZwcm90bzM", [file_flightctl_v1beta1_list, file_flightctl_v1beta1_organization]);
+  fileDesc("CixmbGlnaHRjdGwvdjFiZXRhMS9vcmdhbml6YXRpb25fc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiSwoYTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucyImChZHZXRPcmdhbml6YXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkymwIKE09yZ2FuaXphdGlvblNlcnZpY2UShQEKEUxpc3RPcmdhbml6YXRpb25zEisuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE9yZ2FuaXphdGlvbnNSZXF1ZXN0GiMuZmxpZ2h0Y3RsLnYxYmV0YTEuT3JnYW5pemF0aW9uTGlzdCIekAIBorsYFwoNb3JnYW5pemF0aW9ucxIEbGlzdCABEnwKD0dldE9yZ2FuaXphdGlvbhIpLmZsaWdodGN0bC52MWJldGExLkdldE9yZ2FuaXphdGlvblJlcXVlc3QaHy5mbGlnaHRjdGwudjFiZXRhMS5Pcmdhbml6YXRpb24iHZACAaK7GBYKDW9yZ2FuaXphdGlvbnMSA2dldCABYgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_organization]);
 
 /**
  * ListOrganizationsRequest pages through organizations.
