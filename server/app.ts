@@ -1,39 +1,68 @@
-// createApp(deps) builds everything the user endpoint serves, independent of how it is listened on.
-// main/ processes and tests share it.
+// createApp(deps) builds everything the two endpoints serve, independent of how they are listened on: the user API
+// (bearer tokens, RBAC) and the agent API (client certificates). main/ processes and tests share it.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { DescFile, DescService } from "@bufbuild/protobuf";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
+import { fromJson } from "@bufbuild/protobuf";
+import { AuthProviderSchema, type AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 import { errorInterceptor } from "./platform/error-interceptor.js";
-import { registerKind, type KindDefinition } from "./platform/resource/kind.js";
-import type { Db } from "./platform/resource/resource-store.js";
-import type { OrgResolver } from "./platform/resource/resource-rpc.js";
-import { createOrganizationStore } from "./organizations/organization-store.js";
-import { createOrgResolver } from "./organizations/organization-service.js";
+import { registerKind, type KindDefinition, type KindDeps } from "./platform/resource/kind.js";
+import { createResourceStore, type Db } from "./platform/resource/resource-store.js";
+import { recordToJson, type ResourceService } from "./platform/resource/resource-service.js";
+import { DEFAULT_ORG_ID } from "./platform/identity.js";
+import { userAuthInterceptor } from "./platform/user-auth-interceptor.js";
+import { agentAuthInterceptor } from "./platform/agent-auth-interceptor.js";
+import { createOrganizationStore, type OrganizationStore } from "./organizations/organization-store.js";
+import { createMembership, type Membership } from "./organizations/membership.js";
 import { deviceKind } from "./devices/device-service.js";
 import { fleetKind } from "./fleets/fleet-service.js";
 import { templateVersionKind } from "./templateversions/templateversion-service.js";
 import { repositoryKind } from "./repositories/repository-service.js";
 import { labelServiceRegistration } from "./devices/label-rpc.js";
 import { enrollmentRequestKind } from "./enrollment/enrollmentrequest-service.js";
+import { enrollmentConfigRegistration } from "./enrollment/enrollmentconfig-rpc.js";
 import { certificateSigningRequestKind } from "./certificates/csr-service.js";
 import { resourceSyncKind } from "./resourcesyncs/resourcesync-service.js";
-import { authProviderKind, authServiceRegistration } from "./authproviders/authprovider-service.js";
+import { authProviderKind } from "./authproviders/authprovider-service.js";
+import { authServiceRegistration } from "./auth/auth-rpc.js";
+import { createAuthenticator, createProviderSource, type Authenticator } from "./auth/authenticator.js";
+import { createAuthFetch, type FetchLike } from "./auth/http-client.js";
 import { eventServiceRegistration } from "./events/event-rpc.js";
 import { organizationServiceRegistration } from "./organizations/organization-rpc.js";
 import { versionServiceRegistration } from "./version/version-rpc.js";
+import { agentEnrollmentRegistration } from "./enrollment/agent-enrollment-rpc.js";
+import { agentDeviceRegistration } from "./devices/agent-device-rpc.js";
+import { agentCertificateRegistration } from "./certificates/agent-certificate-rpc.js";
+import type { CertificateAuthority } from "./certificates/signers.js";
 
 export interface AppDeps {
   /** Shared Postgres pool (drizzle is built on it here). */
   pool: Pool;
   log: Logger;
+  /** CA material for signing client certificates. */
+  ca: CertificateAuthority;
+  /** Agent endpoint URL given to agents (https://host:7443); a function when known only after listening. */
+  agentEndpointUrl: string | (() => string);
+  /** UI URL agents print for approval (default: none). */
+  uiUrl?: string;
+  /** Providers from the service configuration (e.g. the built-in PAM issuer). */
+  staticAuthProviders?: AuthProvider[];
+  /** Replaces token authentication (tests of resource semantics). */
+  authenticator?: Authenticator;
+  /** Outbound HTTP for auth (default: system CAs plus the service CA). */
+  fetch?: FetchLike;
+  /** Approve enrollment-signer CSRs from users at once (default true, as flightctl). */
+  csrAutoApprove?: boolean;
 }
 
+/** What one endpoint serves. */
 export interface App {
-  /** Registers every user-API service implementation on a Connect router. */
+  /** Registers every service implementation on a Connect router. */
   register(router: ConnectRouter): void;
-  /** Interceptors the user endpoint must install (innermost last); include the error mapper. */
+  /** Interceptors the endpoint must install (innermost last); include auth and the error mapper. */
   interceptors: Interceptor[];
   /** Every service served, for health checking. */
   services: DescService[];
@@ -41,13 +70,31 @@ export interface App {
   files: DescFile[];
 }
 
-/** A non-resource service: its descriptor and how to register its handlers. */
-interface ServiceRegistration {
-  service: DescService;
-  register(router: ConnectRouter, deps: { db: Db; orgs: OrgResolver }): void;
+/** Dependencies of non-kind user services. */
+export interface ServiceDeps {
+  db: Db;
+  kindDeps: KindDeps;
+  membership: Membership;
+  orgStore: OrganizationStore;
+  authenticator: Authenticator;
+  /** The enabled authentication providers. */
+  providers(): Promise<AuthProvider[]>;
+  fetch: FetchLike;
 }
 
-/** The resource kinds served with the generic machinery (plus their own handlers). */
+/** Dependencies of agent-endpoint services. */
+export interface AgentServiceDeps {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- services of different kinds
+  services: Map<string, ResourceService<any>>;
+}
+
+/** A non-resource service: its descriptor and how to register its handlers. */
+interface ServiceRegistration<D> {
+  service: DescService;
+  register(router: ConnectRouter, deps: D): void;
+}
+
+/** The resource kinds served with the generic machinery (plus their own handlers), in registration order. */
 export const kinds: KindDefinition[] = [
   deviceKind,
   fleetKind,
@@ -59,25 +106,67 @@ export const kinds: KindDefinition[] = [
   authProviderKind,
 ] as KindDefinition[];
 
-export function createApp(deps: AppDeps): App {
+/** Services that are not resource kinds. */
+const others: ServiceRegistration<ServiceDeps>[] = [
+  labelServiceRegistration,
+  eventServiceRegistration,
+  organizationServiceRegistration,
+  authServiceRegistration,
+  versionServiceRegistration,
+  enrollmentConfigRegistration,
+];
+
+const agentServices: ServiceRegistration<AgentServiceDeps>[] = [agentEnrollmentRegistration, agentDeviceRegistration, agentCertificateRegistration];
+
+/** Enabled AuthProvider resources (they live in the default organization). */
+function dynamicProviders(db: Db) {
+  const store = createResourceStore(db, { kind: "AuthProvider", table: "auth_providers" });
+  return async (): Promise<AuthProvider[]> => {
+    const page = await store.list(DEFAULT_ORG_ID, { where: [sql`coalesce((spec->>'enabled')::boolean, true)`], limit: 100 });
+    return page.records.map((r) => fromJson(AuthProviderSchema, recordToJson("AuthProvider", r), { ignoreUnknownFields: true }));
+  };
+}
+
+export function createApp(deps: AppDeps): App & { agent: App } {
   const db = drizzle(deps.pool) as unknown as Db;
-  const orgs = createOrgResolver(createOrganizationStore(db));
-  /** Services that are not resource kinds. */
-  const others: ServiceRegistration[] = [
-    labelServiceRegistration,
-    eventServiceRegistration,
-    organizationServiceRegistration,
-    authServiceRegistration,
-    versionServiceRegistration,
-  ];
+  const orgStore = createOrganizationStore(db);
+  const membership = createMembership(orgStore);
+  const fetch = deps.fetch ?? createAuthFetch([deps.ca.bundlePem]);
+  const providers = createProviderSource(deps.staticAuthProviders ?? [], dynamicProviders(db));
+  const authenticator = deps.authenticator ?? createAuthenticator({ providers, fetch });
+  const kindDeps: KindDeps = {
+    ca: deps.ca,
+    csrAutoApprove: deps.csrAutoApprove ?? true,
+    agentEndpointUrl: typeof deps.agentEndpointUrl === "string" ? () => deps.agentEndpointUrl as string : deps.agentEndpointUrl,
+    uiUrl: deps.uiUrl ?? "",
+    services: new Map(),
+    db,
+  };
+  const serviceDeps: ServiceDeps = { db, kindDeps, membership, orgStore, authenticator, providers, fetch };
+  const onInternal = (err: unknown, procedure: string) => deps.log.error({ err, procedure }, "internal error");
+  // Kinds register once; both endpoints' routers share the same services (registration order matters: approval
+  // needs the Device kind).
+  let built = false;
   const services: DescService[] = [...kinds.map((k) => k.service), ...others.map((r) => r.service)];
-  return {
+  const user: App = {
     register(router) {
-      for (const kind of kinds) registerKind(router, kind, db, orgs);
-      for (const r of others) r.register(router, { db, orgs });
+      for (const kind of kinds) registerKind(router, kind, kindDeps);
+      for (const r of others) r.register(router, serviceDeps);
+      built = true;
     },
-    interceptors: [errorInterceptor((err, procedure) => deps.log.error({ err, procedure }, "internal error"))],
+    interceptors: [userAuthInterceptor((h) => authenticator.authenticate(h), membership), errorInterceptor(onInternal)],
     services,
     files: services.map((s) => s.file),
   };
+  const devices = createResourceStore(db, { kind: "Device", table: "devices" });
+  const agent: App = {
+    register(router) {
+      if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
+      for (const r of agentServices) r.register(router, { services: kindDeps.services });
+    },
+    interceptors: [agentAuthInterceptor(async (orgId, name) => !!(await devices.get({ orgId, name }))), errorInterceptor(onInternal)],
+    services: agentServices.map((s) => s.service),
+    files: agentServices.map((s) => s.service.file),
+  };
+  return { ...user, agent };
 }

@@ -80,7 +80,7 @@ describe("create and get", () => {
     assert.deepEqual((got.metadata as JsonObject).labels, { fleet: "none" });
     assert.equal(((got.status as JsonObject).summary as JsonObject).status, "Unknown");
     const evs = await eventsOf(created.metadata!.name!);
-    assert.deepEqual(evs.map((e) => [e.reason, e.actor]), [["ResourceCreated", "user:anonymous"]]);
+    assert.deepEqual(evs.map((e) => [e.reason, e.actor]), [["ResourceCreated", "user:admin"]]);
   });
 
   test("duplicate names are refused and write no event", async () => {
@@ -380,7 +380,7 @@ describe("events, organizations, version, auth config", () => {
     assert.deepEqual(mine.items.map((e) => e.reason), ["ResourceDeleted", "ResourceUpdated", "ResourceCreated"]);
     assert.equal(mine.items[1].details?.detailType, "ResourceUpdated");
     assert.deepEqual(mine.items[1].details?.updatedFields, ["labels"]);
-    assert.equal(mine.items[0].actor, "user:anonymous");
+    assert.equal(mine.items[0].actor, "user:admin");
     const asc = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1" }, order: "asc" });
     assert.equal(asc.items[0].reason, "ResourceCreated");
     const first = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1", limit: 2 } });

@@ -13,6 +13,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { startTestIssuer, type TestIssuer } from "./helpers/oidc.js";
 import { startApi, type RunningApi } from "../server/main/api.js";
 import { createLogger } from "../server/platform/logger.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
@@ -24,23 +25,40 @@ let api: RunningApi;
 let dataDir: string;
 let ca: Buffer;
 let base: string;
+let issuer: TestIssuer;
+let token: string;
+/** Sends the admin's bearer token on every call. */
+const bearer = [(next: (r: { header: Headers }) => Promise<unknown>) => (req: { header: Headers }) => {
+  req.header.set("authorization", `Bearer ${token}`);
+  return next(req);
+}] as never;
 
 before(async () => {
   db = await createTestDatabase();
   dataDir = mkdtempSync(join(tmpdir(), "fc-server-"));
   chmodSync(dataDir, 0o755);
-  api = await startApi({ databaseUrl: db.url, dataDir, address: "127.0.0.1:0", log: createLogger("test", "error") });
+  issuer = await startTestIssuer();
+  token = await issuer.token("root", { roles: ["flightctl-admin"] });
+  api = await startApi({
+    databaseUrl: db.url,
+    dataDir,
+    address: "127.0.0.1:0",
+    agentAddress: "127.0.0.1:0",
+    authProviders: [issuer.provider()],
+    log: createLogger("test", "error"),
+  });
   ca = readFileSync(api.caPath);
   base = `https://localhost:${api.port}`;
 });
 after(async () => {
   await api.close(); // idempotent: the shutdown test may have closed it already
   await db.drop();
+  await issuer.close();
   rmSync(dataDir, { recursive: true, force: true });
   await assertNoOpenHandles();
 });
 
-const grpc = () => createGrpcTransport({ baseUrl: base, nodeOptions: { ca } });
+const grpc = () => createGrpcTransport({ baseUrl: base, nodeOptions: { ca }, interceptors: bearer });
 
 function get(path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -64,14 +82,14 @@ test("the server certificate verifies against the generated CA (openssl)", () =>
 test("gRPC over HTTP/2 and Connect JSON over HTTP/1.1 both serve the API", async () => {
   const viaGrpc = createClient(DeviceService, grpc());
   await viaGrpc.createDevice({ device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: "wire-1" } } });
-  const viaConnect = createClient(DeviceService, createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca } }));
+  const viaConnect = createClient(DeviceService, createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: bearer }));
   const list = await viaConnect.listDevices({});
   assert.deepEqual(list.items.map((d) => d.metadata?.name), ["wire-1"]);
 });
 
 test("unknown JSON fields are refused with InvalidArgument", async () => {
   const body = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = https.request(`${base}/flightctl.v1beta1.DeviceService/GetDevice`, { method: "POST", ca, agent: false, headers: { "content-type": "application/json" } }, (r) => {
+    const req = https.request(`${base}/flightctl.v1beta1.DeviceService/GetDevice`, { method: "POST", ca, agent: false, headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }, (r) => {
       let text = "";
       r.on("data", (c) => (text += c));
       r.on("end", () => resolve({ status: r.statusCode ?? 0, text }));

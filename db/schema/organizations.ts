@@ -1,6 +1,6 @@
 // Organizations. The default one (all-zero uuid) is inserted by a custom migration.
 import { sql } from "drizzle-orm";
-import { bigint, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const DEFAULT_ORG_ID = "00000000-0000-0000-0000-000000000000";
 
@@ -12,4 +12,7 @@ export const organizations = pgTable("organizations", {
   resourceVersion: bigint("resource_version", { mode: "number" })
     .notNull()
     .default(sql`nextval('resource_version_seq')`),
-});
+}, (t) => [
+  // Identity providers name organizations; their name (external id) maps to exactly one row.
+  uniqueIndex("organizations_external_id_key").on(t.externalId).where(sql`external_id <> ''`),
+]);

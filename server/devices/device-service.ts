@@ -7,7 +7,8 @@ import { create } from "@bufbuild/protobuf";
 import { invalid } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
-import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
+import { listOptions } from "../platform/resource/resource-rpc.js";
+import { callerOf } from "../platform/identity.js";
 import type { ListOptionsInput } from "../platform/resource/resource-service.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { Caller } from "../platform/identity.js";
@@ -46,11 +47,11 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
     if (status && "lastSeen" in status) delete status.lastSeen;
     return doc;
   },
-  handlers: ({ svc, orgs, db }) => {
+  handlers: ({ svc, db }) => {
     const reads = createDeviceReads(db);
     return {
       async listDevices(req: ListDevicesRequest, ctx) {
-        const caller = await callerOf(ctx, req.orgId, orgs);
+        const caller = callerOf(ctx);
         const opts = listOptions(req.options);
         return req.summaryOnly ? reads.summary(caller, opts, svc.selectorWhere(opts)) : svc.list(caller, opts);
       },

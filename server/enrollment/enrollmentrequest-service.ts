@@ -1,9 +1,157 @@
-// EnrollmentRequest kind: generic rules with the status subresource. Approval and the agent-side flow come with
-// the identity work; an approved request is an audit record that stays.
+// EnrollmentRequest kind: a device asking to join. The request's name must be the fingerprint of the CSR's key and
+// the CSR's common name (so nobody can enroll under another device's name). Approval signs the management
+// certificate and creates the Device in one transaction; denial is final; a request whose device exists can be
+// neither re-created nor deleted (flightctl's rules).
+import type { JsonObject } from "@bufbuild/protobuf";
 import { EnrollmentRequestListSchema, EnrollmentRequestSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
-import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import {
+  EnrollmentRequestService,
+  type ApproveEnrollmentRequestRequest,
+  type DeleteEnrollmentRequestRequest,
+} from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { EnrollmentRequestApprovalStatusSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
+import { issueClientCertificate, SIGNER_DEVICE_ENROLLMENT, DEVICE_CN_PREFIX } from "../certificates/signers.js";
+import { initialDeviceStatus } from "../devices/device-service.js";
+import { isTrue, setCondition } from "../platform/conditions.js";
+import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
+import { callerOf, type Caller } from "../platform/identity.js";
+import { CsrError, parseCsr } from "../platform/pki/csr.js";
+import type { KindDefinition, KindDeps } from "../platform/resource/kind.js";
+import { createResourceStore, type Db, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateEnrollmentRequest } from "./enrollmentrequest-validation.js";
+
+/** Set on devices enrolled with a known rendered version other than "0" (a re-enrollment after a restore). */
+export const AWAITING_RECONNECT_ANNOTATION = "device-controller/awaitingReconnect";
+
+/** The request's CSR, checked against its name; InvalidArgument naming the field otherwise. */
+export async function checkedCsr(name: string, csrPem: string) {
+  let csr;
+  try {
+    csr = await parseCsr(csrPem);
+  } catch (e) {
+    if (e instanceof CsrError) throw invalid({ field: "spec.csr", message: e.message });
+    throw e;
+  }
+  if (csr.commonName !== name) {
+    throw invalid({ field: "spec.csr", message: `the CSR's common name must be the request's name "${name}", got "${csr.commonName}"` });
+  }
+  if (csr.fingerprint !== name && csr.legacyFingerprint !== name) {
+    throw invalid({ field: "metadata.name", message: `must be the fingerprint of the CSR's public key ("${csr.fingerprint}"), got "${name}"` });
+  }
+  return csr;
+}
+
+const devicesOf = (db: Db) => createResourceStore(db, { kind: "Device", table: "devices" });
+
+async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
+  if (await devicesOf(db).get({ orgId, name })) {
+    throw precondition(`device "${name}" is already enrolled; delete the device first to enroll it again`);
+  }
+}
+
+async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
+  const name = (obj.metadata as JsonObject).name as string;
+  const spec = obj.spec as JsonObject;
+  await checkedCsr(name, spec.csr as string);
+  await refuseIfEnrolled(deps.db, caller.orgId, name);
+  const known = spec.knownRenderedVersion as string | undefined;
+  const annotations: Record<string, string> = known && known !== "0" ? { [AWAITING_RECONNECT_ANNOTATION]: "true" } : {};
+  return { annotations, status: { conditions: [] } as JsonObject };
+}
+
+/** The Device an approved request creates: agent labels merged with (or replaced by) the approver's. */
+function deviceFromRequest(er: ResourceRecord, approval: { labels: Record<string, string>; replaceLabels: boolean }) {
+  const spec = (er.spec ?? {}) as JsonObject;
+  const reported = (spec.deviceStatus ?? {}) as JsonObject;
+  const labels = approval.replaceLabels ? { ...approval.labels } : { ...((spec.labels ?? {}) as Record<string, string>), ...approval.labels };
+  const status: JsonObject = {
+    ...initialDeviceStatus(),
+    ...reported,
+    lifecycle: { status: "Enrolled" },
+    integrity: { status: "Unsupported", deviceIdentity: { status: "Unsupported", info: "no TPM attestation was provided" } },
+  };
+  if (spec.osMode) status.capabilities = { ...((reported.capabilities ?? {}) as JsonObject), osMode: spec.osMode };
+  return { labels, annotations: er.annotations, owner: null, generation: 1, spec: null, status };
+}
+
+async function approve(deps: KindDeps, caller: Caller, name: string, approval: ApproveEnrollmentRequestRequest["approval"]) {
+  const approved = approval?.approved;
+  if (approved === undefined) throw invalid({ field: "approval.approved", message: "is required" });
+  const erStore = createResourceStore(deps.db, { kind: "EnrollmentRequest", table: "enrollment_requests" });
+  const er = await erStore.get({ orgId: caller.orgId, name });
+  if (!er) throw notFound("EnrollmentRequest", name);
+  const status = (er.status ?? {}) as JsonObject;
+  const conditions = status.conditions as JsonObject[] | undefined;
+  if (isTrue(conditions, "Approved")) throw invalid({ field: "approval.approved", message: "the enrollment request is already approved" });
+  if (isTrue(conditions, "Denied")) throw precondition(`EnrollmentRequest "${name}" was denied; delete it so the device can ask again`);
+  const labels = { ...(approval?.labels ?? {}) };
+  for (const [k, v] of Object.entries(labels)) if (!k) throw invalid({ field: "approval.labels", message: `empty label key (value "${v}")` });
+  const record = {
+    approved,
+    labels,
+    replaceLabels: approval?.replaceLabels ?? false,
+    approvedBy: caller.identity.username,
+    approvedAt: new Date(),
+  };
+  const approvalJson: JsonObject = { ...record, approvedAt: record.approvedAt.toISOString() };
+  if (Object.keys(labels).length === 0) delete approvalJson.labels;
+  let next: JsonObject;
+  let event;
+  if (approved) {
+    const csr = await checkedCsr(name, (er.spec as JsonObject).csr as string);
+    const { certPem } = await issueClientCertificate(deps.ca, {
+      publicKey: csr.publicKey,
+      subject: { commonName: DEVICE_CN_PREFIX + name, deviceFingerprint: name },
+      signerName: SIGNER_DEVICE_ENROLLMENT,
+      orgId: caller.orgId,
+    });
+    next = {
+      ...status,
+      certificate: certPem,
+      approval: approvalJson,
+      conditions: setCondition(conditions, { type: "Approved", status: "True", reason: "ManuallyApproved", message: `Approved by ${caller.identity.username}` }),
+    };
+    event = { reason: "EnrollmentRequestApproved", message: `Enrollment request approved by ${caller.identity.username}.` };
+  } else {
+    next = {
+      ...status,
+      approval: approvalJson,
+      conditions: setCondition(conditions, { type: "Denied", status: "True", reason: "ManuallyDenied", message: `Denied by ${caller.identity.username}` }),
+    };
+    event = { reason: "ResourceUpdated", message: `Enrollment request denied by ${caller.identity.username}.` };
+  }
+  const erEvent = {
+    ...event,
+    type: "Normal" as const,
+    actor: caller.identity.actor,
+    involvedObject: { kind: "EnrollmentRequest", name },
+    sourceComponent: "flightctl-api",
+  };
+  const writeRequest = async (db: Db) => {
+    const store = createResourceStore(db, { kind: "EnrollmentRequest", table: "enrollment_requests" });
+    const written = await store.update({ orgId: caller.orgId, name }, er.resourceVersion, { ...er, status: next }, erEvent);
+    if (!written) throw conflict(`EnrollmentRequest "${name}" changed while it was being approved; try again`);
+  };
+  if (approved) {
+    // Device and request change together: a failure leaves neither a device without a certificate nor the reverse.
+    try {
+      await devicesOf(deps.db).create(
+        { orgId: caller.orgId, name },
+        deviceFromRequest(er, record),
+        { reason: "ResourceCreated", type: "Normal", message: "Device was created successfully.", actor: caller.identity.actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-api" },
+        (tx) => writeRequest(tx as unknown as Db),
+      );
+    } catch (e) {
+      if ((e as { kind?: string }).kind === "alreadyExists") throw precondition(`device "${name}" already exists and cannot be overwritten by enrollment`);
+      throw e;
+    }
+  } else {
+    await writeRequest(deps.db);
+  }
+  return create(EnrollmentRequestApprovalStatusSchema, { ...record, approvedAt: timestampFromDate(record.approvedAt) });
+}
 
 export const enrollmentRequestKind: KindDefinition<typeof EnrollmentRequestSchema> = {
   kind: "EnrollmentRequest",
@@ -12,4 +160,17 @@ export const enrollmentRequestKind: KindDefinition<typeof EnrollmentRequestSchem
   listSchema: EnrollmentRequestListSchema,
   table: "enrollment_requests",
   validate: (obj) => validateEnrollmentRequest(obj),
+  beforeCreate: prepare,
+  handlers: ({ svc, deps }) => ({
+    approveEnrollmentRequest: (req: ApproveEnrollmentRequestRequest, ctx) => approve(deps, callerOf(ctx), req.name, req.approval),
+    deleteEnrollmentRequest: async (req: DeleteEnrollmentRequestRequest, ctx) => {
+      const caller = callerOf(ctx);
+      // The request is the device's enrollment record; it goes only after the device.
+      if (await devicesOf(deps.db).get({ orgId: caller.orgId, name: req.name })) {
+        throw precondition(`cannot delete EnrollmentRequest "${req.name}": device "${req.name}" exists`);
+      }
+      await svc.delete(caller, req.name);
+      return {};
+    },
+  }),
 };

@@ -4,7 +4,8 @@ import { FleetListSchema, FleetSchema, type Fleet } from "../../gen/flightctl/v1
 import { FleetService, type GetFleetRequest, type ListFleetsRequest } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { precondition } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
-import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
+import { listOptions } from "../platform/resource/resource-rpc.js";
+import { callerOf } from "../platform/identity.js";
 import { createDeviceReads } from "../devices/device-service.js";
 import { validateFleet } from "./fleet-validation.js";
 
@@ -20,7 +21,7 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
       throw precondition(`fleet is managed by ${record.owner}; remove it from the ResourceSync's repository instead`);
     }
   },
-  handlers: ({ svc, orgs, db }) => {
+  handlers: ({ svc, db }) => {
     const devices = createDeviceReads(db);
     /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
     async function withSummaries(orgId: string, shared: Fleet[]): Promise<Fleet[]> {
@@ -36,12 +37,12 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
     }
     return {
       async getFleet(req: GetFleetRequest, ctx) {
-        const caller = await callerOf(ctx, req.orgId, orgs);
+        const caller = callerOf(ctx);
         const fleet = await svc.get(caller, req.name);
         return req.addDevicesSummary ? (await withSummaries(caller.orgId, [fleet]))[0] : fleet;
       },
       async listFleets(req: ListFleetsRequest, ctx) {
-        const caller = await callerOf(ctx, req.orgId, orgs);
+        const caller = callerOf(ctx);
         const list = (await svc.list(caller, listOptions(req.options))) as Message & { items: Fleet[] };
         if (req.addDevicesSummary) list.items = await withSummaries(caller.orgId, list.items);
         return list;

@@ -1,26 +1,52 @@
-// flightctl-api: the API server process (user endpoint). Run directly, or started by all-in-one.ts.
-//   DATABASE_URL (required), FLIGHTCTL_DATA_DIR (default .data), FLIGHTCTL_API_ADDRESS (default 0.0.0.0:3443), LOG_LEVEL
+// flightctl-api: the API server process (user endpoint :3443 and agent endpoint :7443). Run directly, or started by
+// all-in-one.ts.
+//   DATABASE_URL (required), FLIGHTCTL_DATA_DIR (default .data), FLIGHTCTL_API_ADDRESS (default 0.0.0.0:3443),
+//   FLIGHTCTL_AGENT_ADDRESS (default 0.0.0.0:7443), FLIGHTCTL_AGENT_ENDPOINT_URL (what agents dial; default
+//   https://<hostname>:<agent port>), FLIGHTCTL_AUTH_CONFIG (YAML file of AuthProvider documents trusted besides the
+//   AuthProvider resources), FLIGHTCTL_CSR_AUTO_APPROVE (default true), FLIGHTCTL_UI_URL, LOG_LEVEL
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createApp } from "../app.js";
-import { startUserEndpoint } from "../platform/http-server.js";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import { startEndpoint } from "../platform/http-server.js";
 import { createLogger, type Logger } from "../platform/logger.js";
-import { ensureServerPki } from "../platform/pki.js";
+import { ensurePki } from "../platform/pki/ca.js";
+import { decodeJson, parseDocuments } from "../platform/codec.js";
 
 export interface ApiOptions {
   databaseUrl: string;
   dataDir: string;
-  /** host:port; port 0 picks a free one. */
+  /** User endpoint host:port; port 0 picks a free one. */
   address: string;
+  /** Agent endpoint host:port (default 0.0.0.0:7443). */
+  agentAddress?: string;
+  /** URL agents are told to dial (default https://<hostname>:<agent port>). */
+  agentEndpointUrl?: string;
+  /** Providers trusted besides AuthProvider resources (the built-in issuer, a corporate IdP). */
+  authProviders?: AuthProvider[];
+  csrAutoApprove?: boolean;
+  uiUrl?: string;
   log?: Logger;
 }
 
 export interface RunningApi {
   port: number;
+  agentPort: number;
+  /** The root CA certificate (trust it to call the API). */
   caPath: string;
+  /** Root + client-signer bundle. */
+  bundlePath: string;
   close(): Promise<void>;
+}
+
+/** AuthProvider documents (YAML or JSON, multi-document) from a config file, with errors naming the file. */
+export function readAuthProviders(path: string): AuthProvider[] {
+  return parseDocuments(readFileSync(path, "utf8")).map((doc) => decodeJson(AuthProviderSchema, doc) as AuthProvider);
 }
 
 export function parseAddress(address: string): { host: string; port: number } {
@@ -37,16 +63,41 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   }
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: Number(process.env.FLIGHTCTL_DB_POOL_MAX ?? 20) });
   pool.on("error", (err) => log.error({ err }, "idle database connection failed"));
-  const pki = await ensureServerPki(opts.dataDir);
-  const app = createApp({ pool, log });
+  const pki = await ensurePki(opts.dataDir);
+  const bundlePem = readFileSync(pki.bundlePath, "utf8");
+  const agentAt = parseAddress(opts.agentAddress ?? "0.0.0.0:7443");
+  // The agent endpoint's port must be known before the app is built (it goes into enrollment config), so a port 0
+  // request is resolved by listening first and building the URL from the bound port.
   const { host, port } = parseAddress(opts.address);
-  const server = await startUserEndpoint({ app, pool, log, tls: { key: pki.server.keyPem, cert: pki.server.certPem }, host, port });
-  log.info({ address: `${host}:${server.port}`, ca: pki.caPath }, "user endpoint listening");
+  // Agents learn the agent endpoint's URL from enrollment config; with port 0 it is known only once bound.
+  let agentUrl = opts.agentEndpointUrl ?? "";
+  const app = createApp({
+    pool,
+    log,
+    ca: { clientSigner: pki.clientSigner, bundlePem },
+    agentEndpointUrl: () => agentUrl,
+    uiUrl: opts.uiUrl,
+    staticAuthProviders: opts.authProviders,
+    csrAutoApprove: opts.csrAutoApprove,
+  });
+  const server = await startEndpoint({ app, pool, log, tls: { key: pki.userServer.keyPem, cert: pki.userServer.certPem }, host, port });
+  const agentServer = await startEndpoint({
+    app: app.agent,
+    pool,
+    log,
+    tls: { key: pki.agentServer.keyPem, cert: pki.agentServer.certPem, ca: bundlePem },
+    host: agentAt.host,
+    port: agentAt.port,
+  });
+  agentUrl ||= `https://${hostname()}:${agentServer.port}`;
+  log.info({ address: `${host}:${server.port}`, agent: `${agentAt.host}:${agentServer.port}`, ca: pki.caPath }, "endpoints listening");
   let closing: Promise<void> | undefined;
   return {
     port: server.port,
+    agentPort: agentServer.port,
     caPath: pki.caPath,
-    close: () => (closing ??= server.close().then(() => pool.end())),
+    bundlePath: pki.bundlePath,
+    close: () => (closing ??= Promise.all([server.close(), agentServer.close()]).then(() => pool.end())),
   };
 }
 
@@ -81,6 +132,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       databaseUrl,
       dataDir: resolve(process.env.FLIGHTCTL_DATA_DIR ?? ".data"),
       address: process.env.FLIGHTCTL_API_ADDRESS ?? "0.0.0.0:3443",
+      agentAddress: process.env.FLIGHTCTL_AGENT_ADDRESS ?? "0.0.0.0:7443",
+      agentEndpointUrl: process.env.FLIGHTCTL_AGENT_ENDPOINT_URL,
+      authProviders: process.env.FLIGHTCTL_AUTH_CONFIG ? readAuthProviders(process.env.FLIGHTCTL_AUTH_CONFIG) : [],
+      csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
+      uiUrl: process.env.FLIGHTCTL_UI_URL,
       log,
     });
     closeOnSignals(api.close, log);

@@ -1,28 +1,13 @@
-// Organization rules: which org a request addresses, and the read-only listing.
+// Organization rules: the read-only listing, scoped to the caller's organizations.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { OrganizationListSchema, OrganizationSchema } from "../../gen/flightctl/v1beta1/organization_pb.js";
 import { invalid, notFound } from "../platform/errors.js";
-import { requestedOrg } from "../platform/identity.js";
+import { requestedOrg, type Identity } from "../platform/identity.js";
 import { decodeContinue, encodeContinue, pageSize } from "../platform/pagination.js";
-import type { OrgResolver } from "../platform/resource/resource-rpc.js";
 import { API_VERSION, type ListOptionsInput } from "../platform/resource/resource-service.js";
 import type { OrganizationRow, OrganizationStore } from "./organization-store.js";
-
-/**
- * Validates a request's org_id and checks the org exists. Organizations are never deleted, so a positive answer
- * is cached for the life of the process.
- */
-export function createOrgResolver(store: OrganizationStore): OrgResolver {
-  const known = new Set<string>();
-  return async (orgId) => {
-    const id = requestedOrg(orgId);
-    if (known.has(id)) return id;
-    if (!(await store.get(id))) throw notFound("Organization", id);
-    known.add(id);
-    return id;
-  };
-}
+import type { Membership } from "./membership.js";
 
 const toMessage = (o: OrganizationRow) =>
   create(OrganizationSchema, {
@@ -32,14 +17,19 @@ const toMessage = (o: OrganizationRow) =>
     spec: { displayName: o.displayName, externalId: o.externalId },
   });
 
-/** Read-only organization listing (every organization until authentication scopes it to the caller's). */
-export function createOrganizationService(store: OrganizationStore) {
+/** Read-only organization listing: only the caller's organizations (all of them for a super admin). */
+export function createOrganizationService(store: OrganizationStore, membership: Membership) {
+  /** Ids the identity may see, or undefined for all. */
+  async function visible(identity: Identity): Promise<string[] | undefined> {
+    if (identity.kind !== "user") return [];
+    return identity.superAdmin ? undefined : [...(await membership.orgsOf(identity)).keys()];
+  }
   return {
-    async list(opts: ListOptionsInput) {
+    async list(identity: Identity, opts: ListOptionsInput) {
       if (opts.labelSelector) throw invalid({ field: "labelSelector", message: "organizations have no labels" });
       if (opts.fieldSelector) throw invalid({ field: "fieldSelector", message: "is not supported for organizations" });
       const limit = pageSize(opts.limit);
-      const rows = await store.list({ after: decodeContinue(opts.continueToken)?.key, limit });
+      const rows = await store.list({ after: decodeContinue(opts.continueToken)?.key, limit, only: await visible(identity) });
       const page = rows.slice(0, limit);
       return create(OrganizationListSchema, {
         apiVersion: API_VERSION,
@@ -48,9 +38,11 @@ export function createOrganizationService(store: OrganizationStore) {
         items: page.map(toMessage),
       });
     },
-    async get(id: string) {
+    async get(identity: Identity, id: string) {
       const org = await store.get(requestedOrg(id));
-      if (!org) throw notFound("Organization", id);
+      const only = await visible(identity);
+      // Someone else's organization reads as absent: its existence is not the caller's business.
+      if (!org || (only && !only.includes(org.id))) throw notFound("Organization", id);
       return toMessage(org);
     },
   };

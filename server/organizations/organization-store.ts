@@ -24,10 +24,26 @@ export function createOrganizationStore(db: Db) {
       const res = await db.execute(sql`select id, display_name, external_id, ${isoTime("created_at")}, resource_version from organizations where id = ${id}`);
       return (res.rows as Record<string, unknown>[]).map(toRow)[0];
     },
-    async list(opts: { after?: string; limit: number }): Promise<OrganizationRow[]> {
-      const after = opts.after ? sql`where id::text > ${opts.after}` : sql``;
+    /** Rows for identity-provider organization names, creating the missing ones (concurrent-safe). */
+    async ensureExternal(names: string[]): Promise<OrganizationRow[]> {
+      const list = sql.join(names.map((n) => sql`(${n})`), sql`, `);
+      await db.execute(sql`insert into organizations (id, display_name, external_id)
+        select gen_random_uuid(), n, n from (values ${list}) as v(n)
+        on conflict (external_id) where external_id <> '' do nothing`);
+      const inList = sql.join(names.map((n) => sql`${n}`), sql`, `);
       const res = await db.execute(
-        sql`select id, display_name, external_id, ${isoTime("created_at")}, resource_version from organizations ${after} order by id::text limit ${opts.limit + 1}`,
+        sql`select id, display_name, external_id, ${isoTime("created_at")}, resource_version from organizations where external_id in (${inList})`,
+      );
+      return (res.rows as Record<string, unknown>[]).map(toRow);
+    },
+    /** One page ordered by id; `only` restricts to those ids (a user's organizations). */
+    async list(opts: { after?: string; limit: number; only?: string[] }): Promise<OrganizationRow[]> {
+      const conds = [];
+      if (opts.after) conds.push(sql`id::text > ${opts.after}`);
+      if (opts.only) conds.push(opts.only.length ? sql`id::text in (${sql.join(opts.only.map((i) => sql`${i}`), sql`, `)})` : sql`false`);
+      const where = conds.length ? sql`where ${sql.join(conds, sql` and `)}` : sql``;
+      const res = await db.execute(
+        sql`select id, display_name, external_id, ${isoTime("created_at")}, resource_version from organizations ${where} order by id::text limit ${opts.limit + 1}`,
       );
       return (res.rows as Record<string, unknown>[]).map(toRow);
     },

@@ -43,6 +43,9 @@ export const alreadyExists = (kind: string, name: string) =>
   new DomainError("alreadyExists", `${kind} "${name}" already exists`);
 export const conflict = (message: string) => new DomainError("conflict", message);
 export const precondition = (message: string) => new DomainError("precondition", message);
+export const unauthenticated = (message: string) => new DomainError("unauthenticated", message);
+export const forbidden = (message: string) => new DomainError("forbidden", message);
+export const unavailable = (message: string) => new DomainError("unavailable", message);
 
 const codes: Record<ErrorKind, Code> = {
   invalid: Code.InvalidArgument,

@@ -1,21 +1,27 @@
-// The user endpoint: HTTPS with HTTP/2 and HTTP/1.1 negotiated by ALPN, serving Connect, gRPC and gRPC-Web for
-// every service, gRPC health and reflection, and plain /healthz, /readyz and /metrics. Graceful close drains it.
+// RPC endpoints: HTTPS with HTTP/2 and HTTP/1.1 negotiated by ALPN, serving Connect, gRPC and gRPC-Web for every
+// service, gRPC health and reflection, and plain /healthz, /readyz and /metrics. Graceful close drains it. The user
+// endpoint serves the App; the agent endpoint also asks for client certificates and hands the peer's certificate to
+// its interceptors.
 import http2 from "node:http2";
+import type { TLSSocket } from "node:tls";
+import { createContextValues } from "@connectrpc/connect";
 import type { Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { App } from "../app.js";
+import { peerKey } from "./peer.js";
 import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
 
-export interface UserEndpointOptions {
+export interface EndpointOptions {
   app: App;
   pool: Pool;
   log: Logger;
-  tls: { key: string; cert: string };
+  /** Server key and certificate; with `ca`, client certificates are requested (not required) and checked against it. */
+  tls: { key: string; cert: string; ca?: string };
   host: string;
   port: number;
   /** How long close() lets in-flight calls finish before cutting connections (default 10 s). */
@@ -30,7 +36,8 @@ export interface RunningServer {
 /** Largest request body accepted (bigger ones are refused with ResourceExhausted). */
 const READ_MAX_BYTES = 4 * 1024 * 1024;
 
-export async function startUserEndpoint(opts: UserEndpointOptions): Promise<RunningServer> {
+/** Starts an endpoint serving `opts.app` (the user API or the agent API). */
+export async function startEndpoint(opts: EndpointOptions): Promise<RunningServer> {
   const { app, log } = opts;
   const metrics = createMetrics();
   const health = createHealth(app.services);
@@ -55,6 +62,20 @@ export async function startUserEndpoint(opts: UserEndpointOptions): Promise<Runn
       ...app.interceptors,
     ],
     jsonOptions: { ignoreUnknownFields: false },
+    // The peer certificate as the TLS layer saw it; only the agent endpoint asks for one.
+    contextValues: opts.tls.ca
+      ? (req) => {
+          const sock = req.socket as TLSSocket;
+          const cert = sock.getPeerCertificate?.();
+          const values = createContextValues();
+          values.set(peerKey, {
+            raw: cert && cert.raw ? cert.raw : undefined,
+            authorized: sock.authorized === true,
+            authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
+          });
+          return values;
+        }
+      : undefined,
     readMaxBytes: READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
     async fallback(req, res) {
@@ -77,7 +98,8 @@ export async function startUserEndpoint(opts: UserEndpointOptions): Promise<Runn
     },
   });
 
-  const server = http2.createSecureServer({ key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: true }, handler);
+  const clientCerts = opts.tls.ca ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false } : {};
+  const server = http2.createSecureServer({ key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: true, ...clientCerts }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<Socket>();
   server.on("session", (s) => {

@@ -9,7 +9,8 @@ import {
 } from "../../gen/flightctl/v1beta1/templateversion_service_pb.js";
 import { invalid } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
-import { callerOf, listOptions } from "../platform/resource/resource-rpc.js";
+import { listOptions } from "../platform/resource/resource-rpc.js";
+import { callerOf } from "../platform/identity.js";
 
 const fleetOf = (fleet: string) => {
   if (!fleet) throw invalid({ field: "fleet", message: "is required" });
@@ -25,16 +26,16 @@ export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> =
   parentColumn: "fleet_name",
   // Never written by users: nothing to validate on this path.
   validate: () => [],
-  handlers: ({ svc, orgs }) =>
+  handlers: ({ svc }) =>
     ({
       async getTemplateVersion(req: GetTemplateVersionRequest, ctx) {
-        return svc.get(await callerOf(ctx, req.orgId, orgs), req.name, fleetOf(req.fleet));
+        return svc.get(callerOf(ctx), req.name, fleetOf(req.fleet));
       },
       async listTemplateVersions(req: ListTemplateVersionsRequest, ctx) {
-        return svc.list(await callerOf(ctx, req.orgId, orgs), listOptions(req.options), fleetOf(req.fleet));
+        return svc.list(callerOf(ctx), listOptions(req.options), fleetOf(req.fleet));
       },
       async deleteTemplateVersion(req: DeleteTemplateVersionRequest, ctx) {
-        await svc.delete(await callerOf(ctx, req.orgId, orgs), req.name, fleetOf(req.fleet));
+        await svc.delete(callerOf(ctx), req.name, fleetOf(req.fleet));
         return {};
       },
     }),

@@ -10,10 +10,9 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { migrate } from "../../db/migrate.js";
 import { startEmbeddedPostgres } from "../../db/embedded.js";
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { databaseUrl } from "../helpers/db.js";
+import { startServerProcess } from "./server-process.js";
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 1000);
@@ -97,45 +96,6 @@ const sqlList = (filter: string) => async (pool: pg.Pool, params: unknown[]) => 
   );
 };
 
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The API server as its own process (as deployed), so client work does not share its event loop. */
-async function startServerProcess(databaseUrl: string, dataDir: string) {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main/api.ts"], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, FLIGHTCTL_DATA_DIR: dataDir, FLIGHTCTL_API_ADDRESS: `127.0.0.1:${port}`, LOG_LEVEL: "warn" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const caPath = join(dataDir, "certs", "ca.crt");
-  for (let i = 0; i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    try {
-      const transport = createGrpcTransport({ baseUrl: `https://localhost:${port}`, nodeOptions: { ca: readFileSync(caPath) } });
-      await createClient(DeviceService, transport).listDevices({ options: { limit: 1 } });
-      return {
-        port,
-        caPath,
-        close: () => new Promise<void>((resolve) => {
-          child.once("exit", () => resolve());
-          child.kill("SIGTERM");
-        }),
-      };
-    } catch {
-      // not up yet
-    }
-  }
-  child.kill("SIGKILL");
-  throw new Error("API server did not start");
-}
-
 async function main() {
   const db = await database();
   const dataDir = mkdtempSync(join(process.cwd(), ".data", "bench-api-"));
@@ -148,6 +108,12 @@ async function main() {
     const transport = createGrpcTransport({
       baseUrl: `https://localhost:${api.port}`,
       nodeOptions: { ca: readFileSync(api.caPath) },
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("authorization", api.headers.authorization);
+          return next(req);
+        },
+      ],
     });
     const client = createClient(DeviceService, transport);
     const name = (i: number) => `dev-${String((i * 7919) % DEVICES).padStart(6, "0")}`;

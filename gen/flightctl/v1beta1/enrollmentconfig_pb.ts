@@ -75,14 +75,14 @@ export const EnrollmentServiceSchema: GenMessage<EnrollmentService> = /*@__PURE_
  */
 export type EnrollmentServiceAuth = Message<"flightctl.v1beta1.EnrollmentServiceAuth"> & {
   /**
-   * PEM enrollment certificate (signer flightctl.io/enrollment).
+   * Base64 of the PEM enrollment certificate (signer flightctl.io/enrollment).
    *
    * @generated from field: optional string client_certificate_data = 1 [json_name = "client-certificate-data"];
    */
   clientCertificateData?: string | undefined;
 
   /**
-   * PEM private key of the certificate; empty when the key stayed with whoever made the CSR.
+   * Base64 of the PEM private key; empty when the key stayed with whoever made the CSR.
    *
    * @generated from field: optional string client_key_data = 2 [json_name = "client-key-data"];
    */
@@ -110,7 +110,7 @@ export type EnrollmentServiceService = Message<"flightctl.v1beta1.EnrollmentServ
   server?: string | undefined;
 
   /**
-   * PEM CA bundle that signs the endpoint's certificate.
+   * Base64 of the PEM CA bundle the agent trusts (root and client-signer CAs).
    *
    * @generated from field: optional string certificate_authority_data = 2 [json_name = "certificate-authority-data"];
    */

@@ -6,17 +6,9 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { PatchRequestOperation } from "../../../gen/flightctl/v1beta1/meta_pb.js";
 import type { ListOptions } from "../../../gen/flightctl/v1beta1/list_pb.js";
 import { invalid } from "../errors.js";
-import { identityKey, type Caller } from "../identity.js";
+import { callerOf } from "../identity.js";
 import type { PatchOp } from "../json-patch.js";
 import type { ListOptionsInput, ResourceService } from "./resource-service.js";
-
-/** Resolves the organization a request addresses (validates and checks it exists). */
-export type OrgResolver = (orgId: string | undefined) => Promise<string>;
-
-/** The caller of a request: identity from the context (set by the auth interceptor) and the addressed org. */
-export async function callerOf(ctx: HandlerContext, orgId: string | undefined, orgs: OrgResolver): Promise<Caller> {
-  return { identity: ctx.values.get(identityKey), orgId: await orgs(orgId) };
-}
 
 export function patchOps(ops: PatchRequestOperation[]): PatchOp[] {
   return ops.map((o) => ({
@@ -52,7 +44,6 @@ export function resourceHandlers<Desc extends DescMessage>(
   service: DescService,
   kind: string,
   svc: ResourceService<Desc>,
-  orgs: OrgResolver,
 ): Record<string, (req: never, ctx: HandlerContext) => Promise<unknown>> {
   type Msg = MessageShape<Desc>;
   const field = lowerFirst(kind);
@@ -61,25 +52,25 @@ export function resourceHandlers<Desc extends DescMessage>(
     if (!r) throw invalid({ field, message: "is required" });
     return r;
   };
-  const caller = (req: ResourceRequest, ctx: HandlerContext) => callerOf(ctx, req.orgId, orgs);
+  const caller = (_req: ResourceRequest, ctx: HandlerContext) => callerOf(ctx);
   const all: Record<string, (req: ResourceRequest, ctx: HandlerContext) => Promise<unknown>> = {
-    [`get${kind}`]: async (req, ctx) => svc.get(await caller(req, ctx), req.name),
-    [`list${plural(kind)}`]: async (req, ctx) => svc.list(await caller(req, ctx), listOptions(req.options)),
-    [`create${kind}`]: async (req, ctx) => svc.create(await caller(req, ctx), body(req)),
+    [`get${kind}`]: async (req, ctx) => svc.get(caller(req, ctx), req.name),
+    [`list${plural(kind)}`]: async (req, ctx) => svc.list(caller(req, ctx), listOptions(req.options)),
+    [`create${kind}`]: async (req, ctx) => svc.create(caller(req, ctx), body(req)),
     [`replace${kind}`]: async (req, ctx) => {
-      const { resource, created } = await svc.replace(await caller(req, ctx), req.name, body(req));
+      const { resource, created } = await svc.replace(caller(req, ctx), req.name, body(req));
       // Mirrors flightctl's 201-vs-200 for clients that care.
       ctx.responseHeader.set("flightctl-created", String(created));
       return resource;
     },
-    [`patch${kind}`]: async (req, ctx) => svc.patch(await caller(req, ctx), req.name, patchOps(req.patch)),
+    [`patch${kind}`]: async (req, ctx) => svc.patch(caller(req, ctx), req.name, patchOps(req.patch)),
     [`delete${kind}`]: async (req, ctx) => {
-      await svc.delete(await caller(req, ctx), req.name);
+      await svc.delete(caller(req, ctx), req.name);
       return {};
     },
-    [`get${kind}Status`]: async (req, ctx) => svc.get(await caller(req, ctx), req.name),
-    [`replace${kind}Status`]: async (req, ctx) => svc.replaceStatus(await caller(req, ctx), req.name, body(req)),
-    [`patch${kind}Status`]: async (req, ctx) => svc.patchStatus(await caller(req, ctx), req.name, patchOps(req.patch)),
+    [`get${kind}Status`]: async (req, ctx) => svc.get(caller(req, ctx), req.name),
+    [`replace${kind}Status`]: async (req, ctx) => svc.replaceStatus(caller(req, ctx), req.name, body(req)),
+    [`patch${kind}Status`]: async (req, ctx) => svc.patchStatus(caller(req, ctx), req.name, patchOps(req.patch)),
   };
   const declared = new Set(service.methods.map((m) => m.localName));
   return Object.fromEntries(Object.entries(all).filter(([name]) => declared.has(name))) as never;

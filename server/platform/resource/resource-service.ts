@@ -43,8 +43,13 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
   sourceComponent?: string;
   /** Initial status of a created resource (flightctl initializes some, e.g. devices). */
   initialStatus?(obj: JsonObject): JsonObject | null;
+  /**
+   * Last rules before a create (may adjust the document): returns service-set parts of the new resource, e.g. the
+   * status of a CSR signed at once or the owner of a device's CSR.
+   */
+  beforeCreate?(caller: Caller, obj: JsonObject): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
-  beforeDelete?(record: ResourceRecord, caller: Caller): void;
+  beforeDelete?(record: ResourceRecord, caller: Caller): void | Promise<void>;
   /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
   present?(doc: JsonObject): JsonObject;
   /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
@@ -124,6 +129,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     caller: Caller,
     key: ResourceKey,
     mutate: (existing: ResourceRecord) => { state: ResourceState; pinned: boolean } | undefined,
+    reason?: { reason: string; message: string },
   ): Promise<ResourceRecord> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const existing = await store.get(key);
@@ -137,7 +143,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         if (existing.owner) details.previousOwner = existing.owner;
         if (next.state.owner) details.newOwner = next.state.owner;
       }
-      const ev = event(caller, key.name, "ResourceUpdated", `${kind} was updated successfully.`, details);
+      const ev = event(caller, key.name, reason?.reason ?? "ResourceUpdated", reason?.message ?? `${kind} was updated successfully.`, details);
       const written = await store.update(key, existing.resourceVersion, next.state, ev, cfg.inTx?.updated);
       if (written) return written;
       if (next.pinned) throw conflict("the object has been modified; please apply your changes to the latest version and try again");
@@ -168,13 +174,14 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   }
 
   async function createRecord(caller: Caller, key: ResourceKey, obj: JsonObject): Promise<ResourceRecord> {
+    const extra = (await cfg.beforeCreate?.(caller, obj)) ?? {};
     const state: ResourceState = {
       labels: labelsOf(obj),
-      annotations: {},
-      owner: null,
+      annotations: extra.annotations ?? {},
+      owner: extra.owner ?? null,
       generation: 1,
       spec: (obj.spec as JsonObject | undefined) ?? null,
-      status: cfg.initialStatus?.(obj) ?? null,
+      status: extra.status ?? cfg.initialStatus?.(obj) ?? null,
     };
     return store.create(key, state, event(caller, key.name, "ResourceCreated", `${kind} was created successfully.`), cfg.inTx?.created);
   }
@@ -268,7 +275,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       const key = { orgId: caller.orgId, name, parent };
       const existing = await store.get(key);
       if (!existing) throw notFound(kind, name);
-      cfg.beforeDelete?.(existing, caller);
+      await cfg.beforeDelete?.(existing, caller);
       const deleted = await store.delete(key, () => event(caller, name, "ResourceDeleted", `${kind} was deleted successfully.`), cfg.inTx?.deleted);
       if (!deleted) throw notFound(kind, name);
     },
@@ -284,6 +291,23 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         pinned: checkVersion(obj, existing),
         state: { ...existing, status },
       }));
+      return toMessage(r);
+    },
+
+    /**
+     * A service-side status change (approval, signing): `next` returns the new status from the current record, or
+     * undefined for no change; retried on a lost compare-and-swap. The event gets `reason` when given.
+     */
+    async writeStatus(
+      caller: Caller,
+      name: string,
+      next: (current: ResourceRecord) => JsonObject | undefined,
+      reason?: { reason: string; message: string },
+    ): Promise<Msg> {
+      const r = await update(caller, { orgId: caller.orgId, name }, (existing) => {
+        const status = next(existing);
+        return status === undefined ? undefined : { pinned: false, state: { ...existing, status } };
+      }, reason);
       return toMessage(r);
     },
 

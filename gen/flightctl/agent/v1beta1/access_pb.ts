@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file flightctl/agent/v1beta1/access.proto.
  */
 export const file_flightctl_agent_v1beta1_access: GenFile = /*@__PURE__*/
-  fileDesc("CiRmbGlnaHRjdGwvYWdlbnQvdjFiZXRhMS9hY2Nlc3MucHJvdG8SF2ZsaWdodGN0bC5hZ2VudC52MWJldGExKnEKD0FnZW50Q3JlZGVudGlhbBIgChxBR0VOVF9DUkVERU5USUFMX1VOU1BFQ0lGSUVEEAASHwobQUdFTlRfQ1JFREVOVElBTF9FTlJPTExNRU5UEAESGwoXQUdFTlRfQ1JFREVOVElBTF9ERVZJQ0UQAjpqCgpjcmVkZW50aWFsEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtYcDIAEoDjIoLmZsaWdodGN0bC5hZ2VudC52MWJldGExLkFnZW50Q3JlZGVudGlhbFIKY3JlZGVudGlhbGIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("CiRmbGlnaHRjdGwvYWdlbnQvdjFiZXRhMS9hY2Nlc3MucHJvdG8SF2ZsaWdodGN0bC5hZ2VudC52MWJldGExKnEKD0FnZW50Q3JlZGVudGlhbBIgChxBR0VOVF9DUkVERU5USUFMX1VOU1BFQ0lGSUVEEAASHwobQUdFTlRfQ1JFREVOVElBTF9FTlJPTExNRU5UEAESGwoXQUdFTlRfQ1JFREVOVElBTF9ERVZJQ0UQAjpqCgpjcmVkZW50aWFsEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtYcDIAEoDjIoLmZsaWdodGN0bC5hZ2VudC52MWJldGExLkFnZW50Q3JlZGVudGlhbFIKY3JlZGVudGlhbDpDCgxuYW1lc19kZXZpY2USHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi2hwMgASgIUgtuYW1lc0RldmljZWIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * AgentCredential is the client certificate an agent-endpoint RPC requires.
@@ -54,4 +54,12 @@ export const AgentCredentialSchema: GenEnum<AgentCredential> = /*@__PURE__*/
  */
 export const credential: GenExtension<MethodOptions, AgentCredential> = /*@__PURE__*/
   extDesc(file_flightctl_agent_v1beta1_access, 0);
+
+/**
+ * True when the request's `name` field names the calling device (it must equal the certificate's device).
+ *
+ * @generated from extension: bool names_device = 50102;
+ */
+export const names_device: GenExtension<MethodOptions, boolean> = /*@__PURE__*/
+  extDesc(file_flightctl_agent_v1beta1_access, 1);
 

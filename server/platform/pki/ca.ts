@@ -1,6 +1,7 @@
-// The service's own PKI: a root CA created on first start and the server certificate of the user endpoint, issued
-// from it. ECDSA P-256 via @peculiar/x509 on Node's WebCrypto. Private keys are files with mode 0600 in the data
-// dir (see docs/server.md for why files rather than encrypted rows).
+// The service's own PKI: a root CA and a client-signer intermediate created on first start, and the server
+// certificates of the user and agent endpoints issued from the root. ECDSA P-256 via @peculiar/x509 on Node's
+// WebCrypto. Private keys are files with mode 0600 in the data dir (docs/auth.md says why files rather than
+// encrypted rows).
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { webcrypto, randomBytes, X509Certificate } from "node:crypto";
@@ -9,7 +10,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+export const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY = 24 * 60 * 60 * 1000;
 
 /** A certificate with its private key, both PEM. */
@@ -19,17 +20,18 @@ export interface KeyPair {
 }
 
 /** Positive random serial (RFC 5280: at most 20 octets, non-negative). */
-const serial = () => {
+export const serial = () => {
   const b = randomBytes(16);
   b[0] &= 0x7f;
   return b.toString("hex");
 };
 
-async function exportKey(key: CryptoKey): Promise<string> {
+export async function exportKey(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey), "PRIVATE KEY");
 }
 
-async function importKey(pem: string): Promise<CryptoKey> {
+/** A PKCS#8 PEM ECDSA P-256 private key, for signing. */
+export async function importKey(pem: string): Promise<CryptoKey> {
   return (await webcrypto.subtle.importKey("pkcs8", x509.PemConverter.decode(pem)[0], alg, false, ["sign"])) as CryptoKey;
 }
 
@@ -48,6 +50,29 @@ export async function createCa(commonName: string, years = 10): Promise<KeyPair>
     extensions: [
       new x509.BasicConstraintsExtension(true, 1, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** An intermediate CA (path length 0) signed by `root`, 10 years by default. */
+export async function createIntermediateCa(root: KeyPair, commonName: string, years = 10): Promise<KeyPair> {
+  const keys = await newKeys();
+  const rootCert = new x509.X509Certificate(root.certPem);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${commonName}`,
+    issuer: rootCert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Math.min(Date.now() + years * 365 * DAY, rootCert.notAfter.getTime())),
+    publicKey: keys.publicKey,
+    signingKey: await importKey(root.keyPem),
+    signingAlgorithm: alg,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.AuthorityKeyIdentifierExtension.create(rootCert),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
@@ -106,30 +131,55 @@ export function serverNames(extra = process.env.FLIGHTCTL_API_SANS): string[] {
   return [...new Set(names)];
 }
 
-export interface ServerPki {
+export interface Pki {
+  /** Root CA certificate: what users' clients trust. */
   caPath: string;
-  ca: KeyPair;
-  server: KeyPair;
+  /** Root + client signer: what agents trust and the agent endpoint verifies client certificates against. */
+  bundlePath: string;
+  root: KeyPair;
+  clientSigner: KeyPair;
+  userServer: KeyPair;
+  agentServer: KeyPair;
+}
+
+/** Loads a key pair from `dir`, creating it with `make` on first start. */
+async function loadOrCreate(dir: string, base: string, make: () => Promise<KeyPair>): Promise<KeyPair> {
+  const existing = readPair(dir, base);
+  if (existing) return existing;
+  const pair = await make();
+  writePair(dir, base, pair);
+  return pair;
+}
+
+/** A server certificate for `names`, re-issued when the names changed or it expires within 30 days. */
+async function serverCert(dir: string, base: string, root: KeyPair, names: string[]): Promise<KeyPair> {
+  const namesFile = join(dir, `${base}.names.json`);
+  const current = readPair(dir, base);
+  if (current && stillGood(current.certPem, namesFile, names)) return current;
+  const pair = await issueServerCert(root, names);
+  writePair(dir, base, pair);
+  writeFileSync(namesFile, JSON.stringify(names));
+  return pair;
 }
 
 /**
- * Loads the CA and server certificate from `<dataDir>/certs`, creating them on first start and re-issuing the
- * server certificate when its names changed or it expires within 30 days.
+ * Loads the PKI from `<dataDir>/certs`, creating the CAs on first start and (re-)issuing the endpoints' server
+ * certificates as needed.
  */
-export async function ensureServerPki(dataDir: string, names = serverNames()): Promise<ServerPki> {
+export async function ensurePki(dataDir: string, names = serverNames()): Promise<Pki> {
   const dir = join(dataDir, "certs");
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  let ca = readPair(dir, "ca");
-  if (!ca) {
-    ca = await createCa("Flight Control Root CA");
-    writePair(dir, "ca", ca);
-  }
-  let server = readPair(dir, "server");
-  const namesFile = join(dir, "server.names.json");
-  if (!server || !stillGood(server.certPem, namesFile, names)) {
-    server = await issueServerCert(ca, names);
-    writePair(dir, "server", server);
-    writeFileSync(namesFile, JSON.stringify(names));
-  }
-  return { caPath: join(dir, "ca.crt"), ca, server };
+  const root = await loadOrCreate(dir, "ca", () => createCa("Flight Control Root CA"));
+  const clientSigner = await loadOrCreate(dir, "client-signer", () => createIntermediateCa(root, "Flight Control Client Signer"));
+  const bundlePath = join(dir, "ca-bundle.crt");
+  const bundle = `${root.certPem.trim()}\n${clientSigner.certPem.trim()}\n`;
+  if (!existsSync(bundlePath) || readFileSync(bundlePath, "utf8") !== bundle) writeFileSync(bundlePath, bundle, { mode: 0o644 });
+  return {
+    caPath: join(dir, "ca.crt"),
+    bundlePath,
+    root,
+    clientSigner,
+    userServer: await serverCert(dir, "server", root, names),
+    agentServer: await serverCert(dir, "agent-server", root, names),
+  };
 }

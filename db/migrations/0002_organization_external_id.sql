@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "organizations_external_id_key" ON "organizations" USING btree ("external_id") WHERE external_id <> '';

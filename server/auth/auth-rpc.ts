@@ -1,0 +1,94 @@
+// AuthService: login configuration, token validation and exchange, and what the caller is and may do.
+import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { AuthProviderSchema, type AuthProviderSpec } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import { AuthConfigSchema } from "../../gen/flightctl/v1beta1/authconfig_pb.js";
+import { AuthService, PermissionListSchema, TokenResponseSchema, UserInfoResponseSchema } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
+import { toJson } from "@bufbuild/protobuf";
+import { invalid, unauthenticated, unavailable } from "../platform/errors.js";
+import { callerOf, identityKey, type UserIdentity } from "../platform/identity.js";
+import { API_VERSION } from "../platform/resource/resource-service.js";
+import { maskSecrets } from "../platform/sensitive.js";
+import { rolesIn } from "../platform/user-auth-interceptor.js";
+import type { ServiceDeps } from "../app.js";
+import { permissionsOf } from "./rbac.js";
+
+const secrets = [["spec", "clientSecret"]];
+
+export const authServiceRegistration = {
+  service: AuthService,
+  register(router: ConnectRouter, deps: ServiceDeps) {
+    const { authenticator } = deps;
+    const orgs = (user: UserIdentity) => deps.membership.orgsOf(user);
+    router.service(AuthService, {
+      async getAuthConfig() {
+        const providers = (await deps.providers()).map((p) =>
+          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, secrets), { ignoreUnknownFields: true }),
+        );
+        return create(AuthConfigSchema, {
+          apiVersion: API_VERSION,
+          providers,
+          ...(providers[0]?.metadata?.name ? { defaultProvider: providers[0].metadata.name } : {}),
+          organizationsEnabled: true,
+        });
+      },
+
+      validateToken: () => ({}),
+
+      getPermissions(_req, ctx) {
+        const caller = callerOf(ctx);
+        const user = caller.identity as UserIdentity;
+        return create(PermissionListSchema, { permissions: permissionsOf(rolesIn(user, caller.externalId ?? "")) });
+      },
+
+      async getUserInfo(_req, ctx) {
+        const user = ctx.values.get(identityKey) as UserIdentity;
+        const mine = await orgs(user);
+        return create(UserInfoResponseSchema, {
+          sub: user.uid,
+          preferredUsername: user.username,
+          ...(user.displayName ? { name: user.displayName } : {}),
+          roles: user.rawRoles,
+          organizations: [...mine].map(([id, externalId]) => ({
+            apiVersion: API_VERSION,
+            kind: "Organization",
+            metadata: { name: id },
+            spec: { displayName: externalId, externalId },
+          })),
+        });
+      },
+
+      async exchangeToken(req) {
+        if (!["authorization_code", "refresh_token"].includes(req.grantType)) {
+          throw invalid({ field: "grant_type", message: `must be "authorization_code" or "refresh_token", got "${req.grantType}"` });
+        }
+        if (!req.clientId) throw invalid({ field: "client_id", message: "is required" });
+        const { url, provider } = await authenticator.tokenEndpoint(req.providerName);
+        const spec = provider.spec as AuthProviderSpec;
+        const form = new URLSearchParams({ grant_type: req.grantType, client_id: req.clientId });
+        for (const [k, v] of [["code", req.code], ["code_verifier", req.codeVerifier], ["redirect_uri", req.redirectUri], ["refresh_token", req.refreshToken], ["scope", req.scope]] as const) {
+          if (v) form.set(k, v);
+        }
+        if (spec.clientSecret && spec.clientId === req.clientId) form.set("client_secret", spec.clientSecret);
+        let res: Response;
+        try {
+          res = await deps.fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: form.toString() });
+        } catch (e) {
+          throw unavailable(`cannot reach the token endpoint of "${req.providerName}": ${(e as Error).message}`);
+        }
+        const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+        if (res.status !== 200 || body.error) {
+          const why = `${String(body.error ?? `HTTP ${res.status}`)}${body.error_description ? `: ${String(body.error_description)}` : ""}`;
+          throw body.error === "invalid_grant" || res.status === 401 ? unauthenticated(`token exchange refused: ${why}`) : invalid({ field: "grant_type", message: `token exchange refused: ${why}` });
+        }
+        return create(TokenResponseSchema, {
+          accessToken: String(body.access_token ?? ""),
+          tokenType: String(body.token_type ?? "Bearer"),
+          ...(body.id_token ? { idToken: String(body.id_token) } : {}),
+          ...(body.refresh_token ? { refreshToken: String(body.refresh_token) } : {}),
+          ...(typeof body.expires_in === "number" ? { expiresIn: body.expires_in } : {}),
+        });
+      },
+    });
+  },
+};

@@ -1,0 +1,60 @@
+// Client certificates from the client signer, with flightctl's private extensions that say which signer issued
+// them, for which organization and (device certificates) which device.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { alg, importKey, serial, type KeyPair } from "./ca.js";
+
+/** flightctl's private extension OIDs. */
+export const OID_SIGNER = "1.3.6.1.4.1.99999.1.1";
+export const OID_ORG_ID = "1.3.6.1.4.1.99999.1.2";
+export const OID_DEVICE_FINGERPRINT = "1.3.6.1.4.1.99999.1.3";
+
+/** DER UTF8String holding `s` (the value of each private extension). */
+function utf8String(s: string): ArrayBuffer {
+  const body = Buffer.from(s, "utf8");
+  const len = body.length < 0x80 ? Buffer.from([body.length]) : body.length < 0x100 ? Buffer.from([0x81, body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
+  const der = Buffer.concat([Buffer.from([0x0c]), len, body]);
+  return der.buffer.slice(der.byteOffset, der.byteOffset + der.length) as ArrayBuffer;
+}
+
+export interface ClientCertificateRequest {
+  /** Public key from the CSR. */
+  publicKey: CryptoKey;
+  commonName: string;
+  signerName: string;
+  orgId: string;
+  deviceFingerprint?: string;
+  validitySeconds: number;
+  /** Start of validity (default: a minute ago, for clock skew). */
+  notBefore?: Date;
+}
+
+/** Signs a TLS client certificate with `signerCa`; validity is capped at the CA's own expiry. */
+export async function signClientCertificate(signerCa: KeyPair, req: ClientCertificateRequest): Promise<{ certPem: string; serial: string; notAfter: Date }> {
+  const caCert = new x509.X509Certificate(signerCa.certPem);
+  const notBefore = req.notBefore ?? new Date(Date.now() - 60_000);
+  const notAfter = new Date(Math.min(notBefore.getTime() + 60_000 + req.validitySeconds * 1000, caCert.notAfter.getTime()));
+  const serialNumber = serial();
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+    await x509.AuthorityKeyIdentifierExtension.create(caCert),
+    await x509.SubjectKeyIdentifierExtension.create(req.publicKey),
+    new x509.Extension(OID_SIGNER, false, utf8String(req.signerName)),
+    new x509.Extension(OID_ORG_ID, false, utf8String(req.orgId)),
+  ];
+  if (req.deviceFingerprint) extensions.push(new x509.Extension(OID_DEVICE_FINGERPRINT, false, utf8String(req.deviceFingerprint)));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber,
+    subject: [{ CN: [req.commonName] }],
+    issuer: caCert.subject,
+    notBefore,
+    notAfter,
+    publicKey: req.publicKey,
+    signingKey: await importKey(signerCa.keyPem),
+    signingAlgorithm: alg,
+    extensions,
+  });
+  return { certPem: cert.toString("pem"), serial: serialNumber, notAfter };
+}

@@ -1,0 +1,68 @@
+// The API server as its own process (as deployed), so client work does not share its event loop; it trusts a test
+// OIDC issuer running in the benchmark process, and `headers` carry an admin token for it.
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { toJson } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { stringify } from "yaml";
+import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import { VersionService } from "../../gen/flightctl/v1beta1/version_service_pb.js";
+import { startTestIssuer } from "../helpers/oidc.js";
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startServerProcess(databaseUrl: string, dataDir: string, env: Record<string, string> = {}) {
+  const issuer = await startTestIssuer();
+  const authConfig = join(dataDir, "auth.yaml");
+  writeFileSync(authConfig, stringify(toJson(AuthProviderSchema, issuer.provider())));
+  const token = await issuer.token("bench", { roles: ["flightctl-admin"] }, { expiresIn: 6 * 3600 });
+  const [port, agentPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main/api.ts"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      FLIGHTCTL_DATA_DIR: dataDir,
+      FLIGHTCTL_API_ADDRESS: `127.0.0.1:${port}`,
+      FLIGHTCTL_AGENT_ADDRESS: `127.0.0.1:${agentPort}`,
+      FLIGHTCTL_AGENT_ENDPOINT_URL: `https://localhost:${agentPort}`,
+      FLIGHTCTL_AUTH_CONFIG: authConfig,
+      LOG_LEVEL: "warn",
+      ...env,
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const caPath = join(dataDir, "certs", "ca.crt");
+  const headers = { authorization: `Bearer ${token}` };
+  const stop = async () => {
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+    await issuer.close();
+  };
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      const transport = createGrpcTransport({ baseUrl: `https://localhost:${port}`, nodeOptions: { ca: readFileSync(caPath) } });
+      await createClient(VersionService, transport).getVersion({}, { headers });
+      return { port, agentPort, caPath, bundlePath: join(dataDir, "certs", "ca-bundle.crt"), headers, close: stop };
+    } catch {
+      // not up yet
+    }
+  }
+  child.kill("SIGKILL");
+  await issuer.close();
+  throw new Error("API server did not start");
+}

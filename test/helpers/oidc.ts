@@ -1,0 +1,65 @@
+// A minimal real OIDC issuer for tests: discovery + JWKS over HTTP on loopback, and tokens signed with its key.
+// The API verifies them exactly as it verifies any provider's (discovery, JWKS, issuer, audience, expiry).
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
+import { create } from "@bufbuild/protobuf";
+import { AuthProviderSchema, type AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+
+export interface TestIssuer {
+  url: string;
+  clientId: string;
+  /** An AuthProvider (oidc) trusting this issuer; roles from the "roles" claim, orgs from "organizations". */
+  provider(name?: string): AuthProvider;
+  /** A signed access token for `username` with the given claims; `expiresIn` seconds (negative: already expired). */
+  token(username: string, claims?: Record<string, unknown>, opts?: { expiresIn?: number; audience?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestIssuer(clientId = "flightctl-test"): Promise<TestIssuer> {
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: "test-1", alg: "ES256", use: "sig" };
+  let url = "";
+  const server = http.createServer((req, res) => {
+    const send = (body: unknown) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    if (req.url === "/.well-known/openid-configuration") return send({ issuer: url, jwks_uri: `${url}/jwks`, token_endpoint: `${url}/token` });
+    if (req.url === "/jwks") return send({ keys: [jwk] });
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    clientId,
+    provider: (name = "test-oidc") =>
+      create(AuthProviderSchema, {
+        apiVersion: "flightctl.io/v1beta1",
+        kind: "AuthProvider",
+        metadata: { name },
+        spec: {
+          providerType: "oidc",
+          issuer: url,
+          clientId,
+          enabled: true,
+          usernameClaim: ["preferred_username"],
+          organizationAssignment: { type: "dynamic", claimPath: ["organizations"] },
+          roleAssignment: { type: "dynamic", claimPath: ["roles"] },
+        },
+      }),
+    async token(username, claims = {}, opts = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ preferred_username: username, ...claims })
+        .setProtectedHeader({ alg: "ES256", kid: "test-1" })
+        .setIssuer(url)
+        .setSubject(`sub-${username}`)
+        .setAudience(opts.audience ?? clientId)
+        .setIssuedAt(now - 5)
+        .setExpirationTime(now + (opts.expiresIn ?? 600))
+        .sign(privateKey);
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
