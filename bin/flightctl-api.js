@@ -2,4 +2,5 @@
 // flightctl-api: runs server/main/api.ts through tsx (the project ships TypeScript sources).
 import { register } from "tsx/esm/api";
 register();
-await import("../server/main/api.ts");
+const { main } = await import("../server/main/api.ts");
+await main();

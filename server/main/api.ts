@@ -120,7 +120,8 @@ export function closeOnSignals(close: () => Promise<void>, log: Logger) {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** Runs the process from environment settings (also the bin entry point). */
+export async function main() {
   const log = createLogger("flightctl-api");
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
@@ -145,3 +146,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(1);
   }
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
