@@ -28,7 +28,9 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
   writeFileSync(authConfig, stringify(toJson(AuthProviderSchema, issuer.provider())));
   const token = await issuer.token("bench", { roles: ["flightctl-admin"] }, { expiresIn: 6 * 3600 });
   const [port, agentPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main/api.ts"], {
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (open it in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", "server/main/api.ts"], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

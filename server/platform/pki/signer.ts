@@ -29,9 +29,24 @@ export interface ClientCertificateRequest {
   notBefore?: Date;
 }
 
+/** The parsed CA, its imported key and its key identifier: the same for every certificate it signs. */
+const prepared = new Map<string, Promise<{ caCert: x509.X509Certificate; key: CryptoKey; aki: x509.AuthorityKeyIdentifierExtension }>>();
+
+function prepare(signerCa: KeyPair) {
+  let p = prepared.get(signerCa.certPem);
+  if (!p) {
+    p = (async () => {
+      const caCert = new x509.X509Certificate(signerCa.certPem);
+      return { caCert, key: await importKey(signerCa.keyPem), aki: await x509.AuthorityKeyIdentifierExtension.create(caCert) };
+    })();
+    prepared.set(signerCa.certPem, p);
+  }
+  return p;
+}
+
 /** Signs a TLS client certificate with `signerCa`; validity is capped at the CA's own expiry. */
 export async function signClientCertificate(signerCa: KeyPair, req: ClientCertificateRequest): Promise<{ certPem: string; serial: string; notAfter: Date }> {
-  const caCert = new x509.X509Certificate(signerCa.certPem);
+  const { caCert, key, aki } = await prepare(signerCa);
   const notBefore = req.notBefore ?? new Date(Date.now() - 60_000);
   const notAfter = new Date(Math.min(notBefore.getTime() + 60_000 + req.validitySeconds * 1000, caCert.notAfter.getTime()));
   const serialNumber = serial();
@@ -39,7 +54,7 @@ export async function signClientCertificate(signerCa: KeyPair, req: ClientCertif
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-    await x509.AuthorityKeyIdentifierExtension.create(caCert),
+    aki,
     await x509.SubjectKeyIdentifierExtension.create(req.publicKey),
     new x509.Extension(OID_SIGNER, false, utf8String(req.signerName)),
     new x509.Extension(OID_ORG_ID, false, utf8String(req.orgId)),
@@ -52,7 +67,7 @@ export async function signClientCertificate(signerCa: KeyPair, req: ClientCertif
     notBefore,
     notAfter,
     publicKey: req.publicKey,
-    signingKey: await importKey(signerCa.keyPem),
+    signingKey: key,
     signingAlgorithm: alg,
     extensions,
   });
