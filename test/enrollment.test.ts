@@ -12,10 +12,8 @@ import { join } from "node:path";
 import { create, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
-import { startTestIssuer, type TestIssuer } from "./helpers/oidc.js";
-import { startApi, type RunningApi } from "../server/main/api.js";
-import { createLogger } from "../server/platform/logger.js";
+import { startTestApi, type TestApi } from "./helpers/api.js";
+import type { RunningApi } from "../server/main/api.js";
 import { createCa, type KeyPair } from "../server/platform/pki/ca.js";
 import { signClientCertificate } from "../server/platform/pki/signer.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../server/platform/pki/csr.js";
@@ -28,9 +26,8 @@ import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_servic
 import { AgentCertificateService } from "../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 
-let db: TestDatabase;
+let t: TestApi;
 let api: RunningApi;
-let issuer: TestIssuer;
 let dataDir: string;
 let ca: string;
 let admin: string;
@@ -38,27 +35,15 @@ let installer: string;
 const transports: Transport[] = [];
 
 before(async () => {
-  db = await createTestDatabase();
-  issuer = await startTestIssuer();
-  dataDir = mkdtempSync(join(tmpdir(), "fc-enroll-"));
-  api = await startApi({
-    databaseUrl: db.url,
-    dataDir,
-    address: "127.0.0.1:0",
-    agentAddress: "127.0.0.1:0",
-    authProviders: [issuer.provider()],
-    log: createLogger("test", "error"),
-  });
+  t = await startTestApi();
+  ({ api, dataDir } = t);
   ca = readFileSync(api.bundlePath, "utf8");
-  admin = await issuer.token("root", { roles: ["flightctl-admin"] });
-  installer = await issuer.token("ivy", { roles: ["flightctl-installer"], organizations: ["default"] });
+  admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
+  installer = await t.issuer.token("ivy", { roles: ["flightctl-installer"], organizations: ["default"] });
 });
 
 after(async () => {
-  await api.close();
-  await issuer.close();
-  await db.drop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await t.close();
   await assertNoOpenHandles();
 });
 

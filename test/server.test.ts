@@ -4,28 +4,24 @@ import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import https from "node:https";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
-import { startTestIssuer, type TestIssuer } from "./helpers/oidc.js";
-import { startApi, type RunningApi } from "../server/main/api.js";
-import { createLogger } from "../server/platform/logger.js";
+import { startTestApi, type TestApi } from "./helpers/api.js";
+import type { RunningApi } from "../server/main/api.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { ServerReflection } from "../gen/third_party/grpc/reflection/v1/reflection_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/third_party/grpc/health/v1/health_pb.js";
 
-let db: TestDatabase;
 let api: RunningApi;
 let dataDir: string;
 let ca: Buffer;
 let base: string;
-let issuer: TestIssuer;
+let t: TestApi;
 let token: string;
 /** Sends the admin's bearer token on every call. */
 const bearer = [(next: (r: { header: Headers }) => Promise<unknown>) => (req: { header: Headers }) => {
@@ -34,27 +30,14 @@ const bearer = [(next: (r: { header: Headers }) => Promise<unknown>) => (req: { 
 }] as never;
 
 before(async () => {
-  db = await createTestDatabase();
-  dataDir = mkdtempSync(join(tmpdir(), "fc-server-"));
-  chmodSync(dataDir, 0o755);
-  issuer = await startTestIssuer();
-  token = await issuer.token("root", { roles: ["flightctl-admin"] });
-  api = await startApi({
-    databaseUrl: db.url,
-    dataDir,
-    address: "127.0.0.1:0",
-    agentAddress: "127.0.0.1:0",
-    authProviders: [issuer.provider()],
-    log: createLogger("test", "error"),
-  });
+  t = await startTestApi();
+  ({ api, dataDir } = t);
+  token = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   ca = readFileSync(api.caPath);
   base = `https://localhost:${api.port}`;
 });
 after(async () => {
-  await api.close(); // idempotent: the shutdown test may have closed it already
-  await db.drop();
-  await issuer.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await t.close(); // idempotent: the shutdown test may have closed the server already
   await assertNoOpenHandles();
 });
 

@@ -4,13 +4,12 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { create } from "@bufbuild/protobuf";
-import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { migrate } from "../../db/migrate.js";
 import { startEmbeddedPostgres } from "../../db/embedded.js";
 import { createLogger } from "../platform/logger.js";
 import { ensurePki } from "../platform/pki/ca.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
+import { oidcProvider } from "../auth/oidc-provider.js";
 import { closeOnSignals, parseAddress, readAuthProviders, startApi } from "./api.js";
 
 const log = createLogger("flightctl");
@@ -60,22 +59,7 @@ try {
   });
   // The built-in issuer as an OIDC provider: organizations from its "organizations" claim (org-<name> groups),
   // roles from "roles" (flightctl-* groups, "<org>.<role>" groups as org-scoped roles).
-  const builtIn = create(AuthProviderSchema, {
-    apiVersion: "flightctl.io/v1beta1",
-    kind: "AuthProvider",
-    metadata: { name: "pam" },
-    spec: {
-      providerType: "oidc",
-      displayName: "Local users (PAM)",
-      issuer: issuerUrl,
-      clientId,
-      enabled: true,
-      scopes: ["openid", "profile", "roles", "offline_access"],
-      usernameClaim: ["preferred_username"],
-      organizationAssignment: { type: "dynamic", claimPath: ["organizations"] },
-      roleAssignment: { type: "dynamic", claimPath: ["roles"] },
-    },
-  });
+  const builtIn = oidcProvider("pam", issuerUrl, clientId, "Local users (PAM)");
   const extra = process.env.FLIGHTCTL_AUTH_CONFIG ? readAuthProviders(process.env.FLIGHTCTL_AUTH_CONFIG) : [];
   const api = await startApi({
     databaseUrl,

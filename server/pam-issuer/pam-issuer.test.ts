@@ -11,11 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import pino from "pino";
-import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import { oidcProvider } from "../auth/oidc-provider.js";
 import { AuthService } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { startTestApp, type TestApp } from "../../test/helpers/app.js";
@@ -195,20 +194,7 @@ describe("PAM issuer", { skip }, () => {
   describe("the API trusting the issuer", () => {
     let t: TestApp;
     before(async () => {
-      const provider = create(AuthProviderSchema, {
-        apiVersion: "flightctl.io/v1beta1",
-        kind: "AuthProvider",
-        metadata: { name: "pam" },
-        spec: {
-          providerType: "oidc",
-          issuer: issuerUrl,
-          clientId,
-          enabled: true,
-          usernameClaim: ["preferred_username"],
-          organizationAssignment: { type: "dynamic", claimPath: ["organizations"] },
-          roleAssignment: { type: "dynamic", claimPath: ["roles"] },
-        },
-      });
+      const provider = oidcProvider("pam", issuerUrl, clientId);
       t = await startTestApp({ realAuth: true, staticAuthProviders: [provider] });
     });
     after(() => t.close());

@@ -9,38 +9,14 @@ import pg from "pg";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { migrate } from "../../db/migrate.js";
-import { startEmbeddedPostgres } from "../../db/embedded.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
-import { databaseUrl } from "../helpers/db.js";
-import { startServerProcess } from "./server-process.js";
+import { benchDatabase, startServerProcess } from "./server-process.js";
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 1000);
 const WARMUP = 100;
 const ORG = "00000000-0000-0000-0000-000000000000";
 const statuses = ["Online", "Online", "Online", "Online", "Online", "Online", "Degraded", "Error", "Unknown", "Rebooting"];
-
-async function database(): Promise<{ url: string; cleanup(): Promise<void> }> {
-  if (process.env.DATABASE_URL) {
-    const name = `fc_bench_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    return {
-      url: databaseUrl(process.env.DATABASE_URL, name),
-      async cleanup() {
-        const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-        await c.connect();
-        await c.query(`drop database if exists ${name} with (force)`);
-        await c.end();
-      },
-    };
-  }
-  const pgDir = join(process.cwd(), ".data", `bench-pg-${Date.now().toString(36)}`);
-  const embedded = await startEmbeddedPostgres({ dataDir: pgDir });
-  return { url: embedded.url, cleanup: async () => { await embedded.stop(); rmSync(pgDir, { recursive: true, force: true }); } };
-}
 
 /** 100k devices: region (10 values), site (1000), model (5), tier (2); summary status mostly Online. */
 async function load(pool: pg.Pool) {
@@ -97,7 +73,7 @@ const sqlList = (filter: string) => async (pool: pg.Pool, params: unknown[]) => 
 };
 
 async function main() {
-  const db = await database();
+  const db = await benchDatabase();
   const dataDir = mkdtempSync(join(process.cwd(), ".data", "bench-api-"));
   chmodSync(dataDir, 0o755);
   try {

@@ -8,45 +8,20 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import pg from "pg";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
 import { migrate } from "../../db/migrate.js";
-import { startEmbeddedPostgres } from "../../db/embedded.js";
-import { databaseUrl } from "../helpers/db.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../../server/platform/pki/csr.js";
 import { EnrollmentConfigService } from "../../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { AgentEnrollmentService } from "../../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
 import { AgentDeviceService } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { startServerProcess } from "./server-process.js";
+import { benchDatabase, startServerProcess } from "./server-process.js";
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 50);
 const ENROLLMENTS = Number(process.env.BENCH_ENROLLMENTS ?? 500);
 const HANDSHAKES = Number(process.env.BENCH_HANDSHAKES ?? 300);
-
-async function database(): Promise<{ url: string; cleanup(): Promise<void> }> {
-  if (process.env.DATABASE_URL) {
-    const name = `fc_bench_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    return {
-      url: databaseUrl(process.env.DATABASE_URL, name),
-      async cleanup() {
-        const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-        await c.connect();
-        await c.query(`drop database if exists ${name} with (force)`);
-        await c.end();
-      },
-    };
-  }
-  const pgDir = join(process.cwd(), ".data", `bench-pg-${Date.now().toString(36)}`);
-  const embedded = await startEmbeddedPostgres({ dataDir: pgDir });
-  return { url: embedded.url, cleanup: async () => { await embedded.stop(); rmSync(pgDir, { recursive: true, force: true }); } };
-}
 
 /** ECDSA P-256 sign/s and verify/s from openssl on this machine (one core). */
 function opensslSpeed(): { sign: number; verify: number } {
@@ -60,7 +35,7 @@ function opensslSpeed(): { sign: number; verify: number } {
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 async function main() {
-  const db = await database();
+  const db = await benchDatabase();
   mkdirSync(join(process.cwd(), ".data"), { recursive: true });
   const dataDir = mkdtempSync(join(process.cwd(), ".data", "bench-enroll-"));
   chmodSync(dataDir, 0o755);

@@ -1,9 +1,14 @@
-// The API server as its own process (as deployed), so client work does not share its event loop; it trusts a test
-// OIDC issuer running in the benchmark process, and `headers` carry an admin token for it.
+// Shared by the benchmarks: a scratch database, and the API server as its own process (as deployed), so client work
+// does not share its event loop; it trusts a test OIDC issuer running in the benchmark process, and `headers`
+// carry an admin token for it.
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { rmSync } from "node:fs";
+import pg from "pg";
+import { startEmbeddedPostgres } from "../../db/embedded.js";
+import { databaseUrl } from "../helpers/db.js";
 import { toJson } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -11,6 +16,29 @@ import { stringify } from "yaml";
 import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { VersionService } from "../../gen/flightctl/v1beta1/version_service_pb.js";
 import { startTestIssuer } from "../helpers/oidc.js";
+
+/** A fresh database on DATABASE_URL's server, or an embedded Postgres; `cleanup` drops it. */
+export async function benchDatabase(): Promise<{ url: string; cleanup(): Promise<void> }> {
+  if (process.env.DATABASE_URL) {
+    const name = `fc_bench_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    return {
+      url: databaseUrl(process.env.DATABASE_URL, name),
+      async cleanup() {
+        const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+        await c.connect();
+        await c.query(`drop database if exists ${name} with (force)`);
+        await c.end();
+      },
+    };
+  }
+  const pgDir = join(process.cwd(), ".data", `bench-pg-${Date.now().toString(36)}`);
+  const embedded = await startEmbeddedPostgres({ dataDir: pgDir });
+  return { url: embedded.url, cleanup: async () => { await embedded.stop(); rmSync(pgDir, { recursive: true, force: true }); } };
+}
 
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {

@@ -3,8 +3,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
-import { create } from "@bufbuild/protobuf";
-import { AuthProviderSchema, type AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
+import { oidcProvider } from "../../server/auth/oidc-provider.js";
 
 export interface TestIssuer {
   url: string;
@@ -34,21 +34,7 @@ export async function startTestIssuer(clientId = "flightctl-test"): Promise<Test
   return {
     url,
     clientId,
-    provider: (name = "test-oidc") =>
-      create(AuthProviderSchema, {
-        apiVersion: "flightctl.io/v1beta1",
-        kind: "AuthProvider",
-        metadata: { name },
-        spec: {
-          providerType: "oidc",
-          issuer: url,
-          clientId,
-          enabled: true,
-          usernameClaim: ["preferred_username"],
-          organizationAssignment: { type: "dynamic", claimPath: ["organizations"] },
-          roleAssignment: { type: "dynamic", claimPath: ["roles"] },
-        },
-      }),
+    provider: (name = "test-oidc") => oidcProvider(name, url, clientId),
     async token(username, claims = {}, opts = {}) {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ preferred_username: username, ...claims })
