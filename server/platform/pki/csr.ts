@@ -41,8 +41,15 @@ export function base32hexLower(bytes: Uint8Array): string {
   return out;
 }
 
+/** The fixed DER prefix of every P-256 SubjectPublicKeyInfo with an uncompressed point (04‖X‖Y follows). */
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03010703420004", "hex");
+
 /** Key material and a description from SPKI DER; throws CsrError for unsupported keys. */
 function describeSpki(spki: Buffer): { raw: Buffer; algorithm: string } {
+  // Fast path for the common case (every agent key): no key import needed.
+  if (spki.length === P256_SPKI_PREFIX.length + 64 && spki.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) {
+    return { raw: spki.subarray(P256_SPKI_PREFIX.length), algorithm: "ECDSA P-256" };
+  }
   const jwk = createPublicKey({ key: spki, format: "der", type: "spki" }).export({ format: "jwk" });
   if (jwk.kty === "EC") {
     if (jwk.crv !== "P-256" && jwk.crv !== "P-384") throw new CsrError(`unsupported elliptic curve ${jwk.crv}; use P-256 or P-384`);
