@@ -1,6 +1,7 @@
 // Signer policy: who may ask which signer for which subject, and the certificate each signer issues. flightctl's
 // rules: enrollment (bootstrap) certificates for users, management certificates only through enrollment approval,
 // renewal and service certificates only for the device itself.
+import type * as x509 from "@peculiar/x509";
 import { invalid, forbidden } from "../platform/errors.js";
 import type { Identity } from "../platform/identity.js";
 import type { KeyPair } from "../platform/pki/ca.js";
@@ -74,7 +75,7 @@ export function decideSubject(signerName: string, csrCommonName: string, resourc
 /** Issues a client certificate from the client signer; returns its PEM and expiry. */
 export async function issueClientCertificate(
   ca: CertificateAuthority,
-  req: { publicKey: CryptoKey; subject: SubjectDecision; signerName: string; orgId: string; validitySeconds?: number },
+  req: { publicKey: x509.PublicKey | CryptoKey; subject: SubjectDecision; signerName: string; orgId: string; validitySeconds?: number },
 ): Promise<{ certPem: string; notAfter: Date }> {
   const { certPem, notAfter } = await signClientCertificate(ca.clientSigner, {
     publicKey: req.publicKey,

@@ -40,6 +40,13 @@ export async function benchDatabase(): Promise<{ url: string; cleanup(): Promise
   return { url: embedded.url, cleanup: async () => { await embedded.stop(); rmSync(pgDir, { recursive: true, force: true }); } };
 }
 
+/** CPU time (user + system) a process has used so far, ms (Linux /proc). */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -87,7 +94,7 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
     try {
       const transport = createGrpcTransport({ baseUrl: `https://localhost:${port}`, nodeOptions: { ca: readFileSync(caPath) } });
       await createClient(VersionService, transport).getVersion({}, { headers });
-      return { port, agentPort, caPath, bundlePath: join(dataDir, "certs", "ca-bundle.crt"), headers, close: stop };
+      return { port, agentPort, caPath, bundlePath: join(dataDir, "certs", "ca-bundle.crt"), headers, cpuMs: () => cpuMs(child.pid!), close: stop };
     } catch {
       // not up yet
     }

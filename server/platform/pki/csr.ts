@@ -13,7 +13,8 @@ export class CsrError extends Error {}
 
 export interface ParsedCsr {
   commonName: string;
-  publicKey: CryptoKey;
+  /** The CSR's public key, ready for signing (no WebCrypto import needed). */
+  publicKey: x509.PublicKey;
   /** "ECDSA P-256", "RSA 2048", ... */
   publicKeyAlgorithm: string;
   /** Device name the key stands for (see deviceNameFromSpki). */
@@ -107,7 +108,7 @@ export async function parseCsr(input: string): Promise<ParsedCsr> {
   if (!verified) throw new CsrError("has a signature that does not verify with its own public key");
   const commonName = csr.subjectName.getField("CN")[0];
   if (!commonName) throw new CsrError("has no common name (CN) in its subject");
-  const publicKey = (await csr.publicKey.export(webcrypto as unknown as Crypto)) as CryptoKey;
+  const publicKey = csr.publicKey;
   const digest = createHash("sha256").update(described.raw).digest();
   return { commonName, publicKey, publicKeyAlgorithm: described.algorithm, fingerprint: base32hexLower(digest), legacyFingerprint: digest.toString("hex") };
 }

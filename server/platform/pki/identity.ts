@@ -1,8 +1,7 @@
 // Identity carried by a client certificate: common name, and flightctl's signer / organization / device
-// extensions. Runs on every agent-endpoint call, so results are cached by certificate.
-import "reflect-metadata";
-import { createHash } from "node:crypto";
-import * as x509 from "@peculiar/x509";
+// extensions. Runs on agent-endpoint calls (after TLS verified the certificate), so it uses Node's native parser for
+// the subject and finds the extensions by their DER-encoded OIDs; results are cached by certificate.
+import { createHash, X509Certificate } from "node:crypto";
 import { Lru } from "../lru.js";
 import { OID_DEVICE_FINGERPRINT, OID_ORG_ID, OID_SIGNER } from "./signer.js";
 
@@ -16,42 +15,62 @@ export interface CertIdentity {
   notAfter: Date;
 }
 
-/** The text of a DER UTF8String / PrintableString / IA5String extension value. */
-function derString(value: ArrayBuffer): string | undefined {
-  const b = Buffer.from(value);
-  if (b.length < 2 || ![0x0c, 0x13, 0x16].includes(b[0])) return undefined;
-  let len = b[1];
-  let off = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | b[2 + i];
-    off = 2 + n;
+/** DER of an OBJECT IDENTIFIER (tag, length, base-128 arcs). */
+function oidDer(oid: string): Buffer {
+  const arcs = oid.split(".").map(Number);
+  const body: number[] = [40 * arcs[0] + arcs[1]];
+  for (const arc of arcs.slice(2)) {
+    const bytes = [arc & 0x7f];
+    for (let v = arc >>> 7; v > 0; v >>>= 7) bytes.unshift((v & 0x7f) | 0x80);
+    body.push(...bytes);
   }
-  return b.subarray(off, off + len).toString("utf8");
+  return Buffer.from([0x06, body.length, ...body]);
+}
+
+/** Length and header size of the DER element at `i`. */
+function tl(b: Buffer, i: number): { len: number; head: number } {
+  const first = b[i + 1];
+  if (first < 0x80) return { len: first, head: 2 };
+  const n = first & 0x7f;
+  let len = 0;
+  for (let k = 0; k < n; k++) len = (len << 8) | b[i + 2 + k];
+  return { len, head: 2 + n };
+}
+
+const EXTENSIONS = { signerName: oidDer(OID_SIGNER), orgId: oidDer(OID_ORG_ID), deviceFingerprint: oidDer(OID_DEVICE_FINGERPRINT) };
+
+/** The string value of extension `oid` in certificate DER: OID, optional critical flag, OCTET STRING(UTF8String). */
+function extensionString(der: Buffer, oid: Buffer): string | undefined {
+  let i = der.indexOf(oid);
+  if (i < 0) return undefined;
+  i += oid.length;
+  if (der[i] === 0x01) i += 3; // critical BOOLEAN
+  if (der[i] !== 0x04) return undefined;
+  i += tl(der, i).head;
+  if (![0x0c, 0x13, 0x16].includes(der[i])) return undefined;
+  const { len, head } = tl(der, i);
+  return der.subarray(i + head, i + head + len).toString("utf8");
 }
 
 const cache = new Lru<string, CertIdentity>(20_000);
 
-/** Reads a certificate's identity (PEM, DER, or @peculiar/x509 object). */
+/** Reads a certificate's identity (PEM or DER). */
 export function readCertIdentity(cert: string | Buffer | Uint8Array): CertIdentity {
-  const der = typeof cert === "string" ? Buffer.from(x509.PemConverter.decode(cert)[0]) : Buffer.from(cert);
-  const key = createHash("sha256").update(der).digest("base64");
+  const input = typeof cert === "string" ? cert : Buffer.from(cert);
+  const key = createHash("sha256").update(input).digest("base64");
   const hit = cache.get(key);
   if (hit) return hit;
-  const c = new x509.X509Certificate(der);
-  const ext = (oid: string) => {
-    const e = c.getExtension(oid);
-    return e ? derString(e.value) : undefined;
-  };
+  const x = new X509Certificate(input);
+  const der = x.raw;
+  const cn = x.subject.split("\n").find((l) => l.startsWith("CN="));
   const id: CertIdentity = {
-    commonName: c.subjectName.getField("CN")[0] ?? "",
-    signerName: ext(OID_SIGNER),
-    orgId: ext(OID_ORG_ID),
-    deviceFingerprint: ext(OID_DEVICE_FINGERPRINT),
-    serial: c.serialNumber,
-    notBefore: c.notBefore,
-    notAfter: c.notAfter,
+    commonName: cn ? cn.slice(3) : "",
+    signerName: extensionString(der, EXTENSIONS.signerName),
+    orgId: extensionString(der, EXTENSIONS.orgId),
+    deviceFingerprint: extensionString(der, EXTENSIONS.deviceFingerprint),
+    serial: x.serialNumber,
+    notBefore: new Date(x.validFrom),
+    notAfter: new Date(x.validTo),
   };
   cache.set(key, id);
   return id;

@@ -18,8 +18,8 @@ function utf8String(s: string): ArrayBuffer {
 }
 
 export interface ClientCertificateRequest {
-  /** Public key from the CSR. */
-  publicKey: CryptoKey;
+  /** Public key from the CSR (or a WebCrypto key). */
+  publicKey: x509.PublicKey | CryptoKey;
   commonName: string;
   signerName: string;
   orgId: string;
