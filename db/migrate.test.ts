@@ -17,7 +17,10 @@ let pool: pg.Pool;
 
 const allTags = (
   JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, "utf8")) as { entries: { tag: string }[] }
-).entries.map((e) => e.tag);
+).entries
+  .map((e) => e.tag)
+  // graphile-worker's schema (the job queue) is part of a migrated database too.
+  .concat("graphile-worker job queue");
 
 async function admin(sql: string) {
   const c = new pg.Client({ connectionString: serverUrl });

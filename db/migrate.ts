@@ -6,6 +6,7 @@ import path from "node:path";
 import pg from "pg";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate as drizzleMigrate } from "drizzle-orm/node-postgres/migrator";
+import { Logger, runMigrations as jobQueueMigrations } from "graphile-worker";
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -38,9 +39,13 @@ async function pendingOn(client: pg.ClientBase, folder: string): Promise<string[
     const r = await client.query<{ last: string | null }>(`select max(created_at)::text as last from drizzle.__drizzle_migrations`);
     if (r.rows[0].last !== null) last = Number(r.rows[0].last);
   }
-  return journal(folder)
+  const pending = journal(folder)
     .filter((e) => e.when > last)
     .map((e) => e.tag);
+  // graphile-worker keeps its own schema and migrations; jobs are enqueued in our write transactions, so it must exist.
+  const queue = await client.query<{ t: string | null }>(`select to_regclass('graphile_worker._private_jobs')::text as t`);
+  if (!queue.rows[0].t) pending.push("graphile-worker job queue");
+  return pending;
 }
 
 async function withClient<T>(databaseUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -52,6 +57,9 @@ async function withClient<T>(databaseUrl: string, fn: (c: pg.Client) => Promise<
     await client.end();
   }
 }
+
+/** graphile-worker logs its migrations at info; the caller reports what was applied. */
+const quietLogger = new Logger(() => () => {});
 
 /** Names (journal tags) of the migrations not yet applied to the database. Never changes anything. */
 export async function pendingMigrations(databaseUrl: string, opts: Pick<MigrateOptions, "migrationsFolder"> = {}): Promise<string[]> {
@@ -66,9 +74,10 @@ export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): P
     await client.query("select pg_advisory_lock($1)", [MIGRATE_LOCK_KEY]);
     try {
       const pending = await pendingOn(client, folder);
-      if (pending.length === 0) return { applied: [] };
       for (const tag of pending) opts.log?.(`applying ${tag}`);
-      await drizzleMigrate(drizzle({ client }), { migrationsFolder: folder });
+      if (pending.some((t) => t !== "graphile-worker job queue")) await drizzleMigrate(drizzle({ client }), { migrationsFolder: folder });
+      // Always: also applies graphile-worker's own upgrades after a package update (a no-op when current).
+      await jobQueueMigrations({ connectionString: databaseUrl, logger: quietLogger });
       return { applied: pending };
     } finally {
       await client.query("select pg_advisory_unlock($1)", [MIGRATE_LOCK_KEY]);

@@ -37,6 +37,7 @@ import { agentEnrollmentRegistration } from "./enrollment/agent-enrollment-rpc.j
 import { agentDeviceRegistration } from "./devices/agent-device-rpc.js";
 import { agentCertificateRegistration } from "./certificates/agent-certificate-rpc.js";
 import type { CertificateAuthority } from "./certificates/signers.js";
+import type { DeviceAgentDeps } from "./devices/device-agent-service.js";
 
 export interface AppDeps {
   /** Shared Postgres pool (drizzle is built on it here). */
@@ -56,6 +57,8 @@ export interface AppDeps {
   fetch?: FetchLike;
   /** Approve enrollment-signer CSRs from users at once (default true, as flightctl). */
   csrAutoApprove?: boolean;
+  /** What the agent endpoint needs beyond the database (render notifications, lastSeen batching). */
+  agent?: Omit<DeviceAgentDeps, "db">;
 }
 
 /** What one endpoint serves. */
@@ -86,6 +89,7 @@ export interface ServiceDeps {
 export interface AgentServiceDeps {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- services of different kinds
   services: Map<string, ResourceService<any>>;
+  device: DeviceAgentDeps;
 }
 
 /** A non-resource service: its descriptor and how to register its handlers. */
@@ -162,7 +166,8 @@ export function createApp(deps: AppDeps): App & { agent: App } {
   const agent: App = {
     register(router) {
       if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
-      for (const r of agentServices) r.register(router, { services: kindDeps.services });
+      if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
+      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, ...deps.agent } });
     },
     interceptors: [agentAuthInterceptor(async (orgId, name) => !!(await devices.get({ orgId, name }))), errorInterceptor(onInternal)],
     services: agentServices.map((s) => s.service),

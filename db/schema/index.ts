@@ -11,5 +11,6 @@ export {
   authProviders,
 } from "./resources.js";
 export { deviceLastSeen } from "./device-last-seen.js";
+export { deviceRenders } from "./device-renders.js";
 export { events } from "./events.js";
 export { organizations, DEFAULT_ORG_ID } from "./organizations.js";

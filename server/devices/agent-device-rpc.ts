@@ -1,18 +1,36 @@
-// Agent endpoint, management certificate: the device reports its own status.
+// Agent endpoint, management certificate: the device's rendered spec (stream or long-poll) and its status reports.
 import type { ConnectRouter } from "@connectrpc/connect";
-import { AgentDeviceService } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { invalid } from "../platform/errors.js";
-import { callerOf } from "../platform/identity.js";
+import { create } from "@bufbuild/protobuf";
+import { AgentDeviceService, GetRenderedDeviceResponseSchema } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
+import { forbidden, invalid } from "../platform/errors.js";
+import { callerOf, type Caller } from "../platform/identity.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
 import type { AgentServiceDeps } from "../app.js";
-import type { ResourceService } from "../platform/resource/resource-service.js";
-import type { DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { createDeviceAgentService } from "./device-agent-service.js";
+
+/** Streams cannot be checked by the interceptor (it sees no message): the handler does it. */
+function ownDevice(caller: Caller, name: string) {
+  if (caller.identity.kind !== "device" || caller.identity.deviceName !== name) {
+    throw forbidden(`device "${caller.identity.username}" may only act on itself, not on "${name}"`);
+  }
+}
 
 export const agentDeviceRegistration = {
   service: AgentDeviceService,
   register(router: ConnectRouter, deps: AgentServiceDeps) {
-    const devices = deps.services.get("Device") as ResourceService<typeof DeviceSchema>;
+    const devices = createDeviceAgentService(deps.device);
     router.service(AgentDeviceService, {
+      async *watchRenderedDevice(req, ctx) {
+        const caller = callerOf(ctx);
+        ownDevice(caller, req.name);
+        yield* devices.watch(caller, req.name, req.knownRenderedVersion, ctx.signal);
+      },
+      async getRenderedDevice(req, ctx) {
+        const wait = req.waitSeconds ?? 120;
+        if (wait < 0 || wait > 240) throw invalid({ field: "waitSeconds", message: `must be between 0 and 240, got ${wait}` });
+        const device = await devices.getRendered(callerOf(ctx), req.name, req.knownRenderedVersion, wait * 1000, ctx.signal);
+        return create(GetRenderedDeviceResponseSchema, device ? { device } : {});
+      },
       async replaceDeviceStatus(req, ctx) {
         if (!req.device) throw invalid({ field: "device", message: "is required" });
         return devices.replaceStatus(callerOf(ctx), req.name, req.device);

@@ -19,6 +19,12 @@ import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selector
 import { fieldsByKind } from "../platform/selectors/fields.js";
 import { validateDevice } from "./device-validation.js";
 import { createDeviceQueries } from "./device-store.js";
+import { enqueue, TASK_RENDER_DEVICE } from "../platform/jobs.js";
+import type { Executor } from "../platform/resource/resource-store.js";
+
+/** Queues (or re-queues) the render of one device in the current transaction. */
+export const enqueueRender = (tx: Executor, orgId: string, name: string) =>
+  enqueue(tx, TASK_RENDER_DEVICE, { orgId, name }, { jobKey: `render:${orgId}/${name}` });
 
 /** The status a device has before its agent reports anything (flightctl's NewDeviceStatus). */
 export function initialDeviceStatus(): JsonObject {
@@ -41,6 +47,11 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
   table: "devices",
   validate: (obj) => validateDevice(obj),
   initialStatus: () => initialDeviceStatus(),
+  // Every spec change is rendered by a worker; the job is part of the write (debounced per device).
+  inTx: {
+    created: (tx, _r, { key }) => enqueueRender(tx, key.orgId, key.name),
+    updated: (tx, _r, { key, changed }) => (changed?.includes("spec") ? enqueueRender(tx, key.orgId, key.name) : Promise.resolve()),
+  },
   present(doc) {
     // flightctl keeps lastSeen in its own table and never returns it inside status.
     const status = doc.status as JsonObject | undefined;

@@ -13,7 +13,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EnrollmentRequestApprovalStatusSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
 import { issueClientCertificate, SIGNER_DEVICE_ENROLLMENT, DEVICE_CN_PREFIX } from "../certificates/signers.js";
-import { initialDeviceStatus } from "../devices/device-service.js";
+import { enqueueRender, initialDeviceStatus } from "../devices/device-service.js";
 import { isTrue, setCondition } from "../platform/conditions.js";
 import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
@@ -141,7 +141,10 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
         { orgId: caller.orgId, name },
         deviceFromRequest(er, record),
         { reason: "ResourceCreated", type: "Normal", message: "Device was created successfully.", actor: caller.identity.actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-api" },
-        (tx) => writeRequest(tx as unknown as Db),
+        async (tx) => {
+          await writeRequest(tx as unknown as Db);
+          await enqueueRender(tx, caller.orgId, name);
+        },
       );
     } catch (e) {
       if ((e as { kind?: string }).kind === "alreadyExists") throw precondition(`device "${name}" already exists and cannot be overwritten by enrollment`);

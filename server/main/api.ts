@@ -17,6 +17,10 @@ import { startEndpoint } from "../platform/http-server.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import { ensurePki } from "../platform/pki/ca.js";
 import { decodeJson, parseDocuments } from "../platform/codec.js";
+import { drizzle } from "drizzle-orm/node-postgres";
+import type { Db } from "../platform/resource/resource-store.js";
+import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
+import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -31,6 +35,10 @@ export interface ApiOptions {
   authProviders?: AuthProvider[];
   csrAutoApprove?: boolean;
   uiUrl?: string;
+  /** Rendered-device stream heartbeat period (default 30 s). */
+  heartbeatMs?: number;
+  /** How often lastSeen marks are written (default 5 s). */
+  lastSeenFlushMs?: number;
   log?: Logger;
 }
 
@@ -41,6 +49,8 @@ export interface RunningApi {
   caPath: string;
   /** Root + client-signer bundle. */
   bundlePath: string;
+  notifier: RenderNotifier;
+  lastSeen: LastSeenRecorder;
   close(): Promise<void>;
 }
 
@@ -71,9 +81,12 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   const { host, port } = parseAddress(opts.address);
   // Agents learn the agent endpoint's URL from enrollment config; with port 0 it is known only once bound.
   let agentUrl = opts.agentEndpointUrl ?? "";
+  const notifier = await startRenderNotifier(opts.databaseUrl, log);
+  const lastSeen = createLastSeenRecorder(drizzle(pool) as unknown as Db, log, { flushMs: opts.lastSeenFlushMs });
   const app = createApp({
     pool,
     log,
+    agent: { notifier, lastSeen, heartbeatMs: opts.heartbeatMs },
     ca: { clientSigner: pki.clientSigner, bundlePem },
     agentEndpointUrl: () => agentUrl,
     uiUrl: opts.uiUrl,
@@ -97,7 +110,15 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     agentPort: agentServer.port,
     caPath: pki.caPath,
     bundlePath: pki.bundlePath,
-    close: () => (closing ??= Promise.all([server.close(), agentServer.close()]).then(() => pool.end())),
+    notifier,
+    lastSeen,
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.all([server.close(), agentServer.close()]);
+        await lastSeen.close();
+        await notifier.close();
+        await pool.end();
+      })()),
   };
 }
 
@@ -138,6 +159,8 @@ export async function main() {
       authProviders: process.env.FLIGHTCTL_AUTH_CONFIG ? readAuthProviders(process.env.FLIGHTCTL_AUTH_CONFIG) : [],
       csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
       uiUrl: process.env.FLIGHTCTL_UI_URL,
+      heartbeatMs: process.env.FLIGHTCTL_HEARTBEAT_SECONDS ? Number(process.env.FLIGHTCTL_HEARTBEAT_SECONDS) * 1000 : undefined,
+      lastSeenFlushMs: process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS ? Number(process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS) * 1000 : undefined,
       log,
     });
     closeOnSignals(api.close, log);

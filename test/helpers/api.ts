@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApi, type RunningApi } from "../../server/main/api.js";
+import { startWorker } from "../../server/main/worker.js";
 import { createLogger } from "../../server/platform/logger.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
 import { startTestIssuer, type TestIssuer } from "./oidc.js";
@@ -16,25 +17,41 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(): Promise<TestApi> {
-  const db = await createTestDatabase();
-  const issuer = await startTestIssuer();
-  const dataDir = mkdtempSync(join(tmpdir(), "fc-api-"));
+export interface TestApiOptions {
+  /** Also run a job worker (rendering) in this process. */
+  worker?: boolean;
+  heartbeatMs?: number;
+  /** Reuse this database and data dir (a restart). */
+  reuse?: { db: TestDatabase; dataDir: string; issuer: TestIssuer };
+  agentPort?: number;
+  port?: number;
+}
+
+export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
+  const db = opts.reuse?.db ?? (await createTestDatabase());
+  const issuer = opts.reuse?.issuer ?? (await startTestIssuer());
+  const dataDir = opts.reuse?.dataDir ?? mkdtempSync(join(tmpdir(), "fc-api-"));
   chmodSync(dataDir, 0o755);
+  const log = createLogger("test", "error");
   const api = await startApi({
     databaseUrl: db.url,
     dataDir,
-    address: "127.0.0.1:0",
-    agentAddress: "127.0.0.1:0",
+    address: `127.0.0.1:${opts.port ?? 0}`,
+    agentAddress: `127.0.0.1:${opts.agentPort ?? 0}`,
+    agentEndpointUrl: opts.agentPort ? `https://localhost:${opts.agentPort}` : undefined,
     authProviders: [issuer.provider()],
-    log: createLogger("test", "error"),
+    heartbeatMs: opts.heartbeatMs,
+    lastSeenFlushMs: 200,
+    log,
   });
+  const worker = opts.worker ? await startWorker({ databaseUrl: db.url, log, concurrency: 8 }) : undefined;
   return {
     api,
     db,
     issuer,
     dataDir,
     async close() {
+      await worker?.close();
       await api.close();
       await issuer.close();
       await db.drop();

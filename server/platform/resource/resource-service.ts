@@ -144,7 +144,8 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         if (next.state.owner) details.newOwner = next.state.owner;
       }
       const ev = event(caller, key.name, reason?.reason ?? "ResourceUpdated", reason?.message ?? `${kind} was updated successfully.`, details);
-      const written = await store.update(key, existing.resourceVersion, next.state, ev, cfg.inTx?.updated);
+      const afterWrite = cfg.inTx?.updated;
+      const written = await store.update(key, existing.resourceVersion, next.state, ev, afterWrite && ((tx, r, c) => afterWrite(tx, r, { ...c, changed })));
       if (written) return written;
       if (next.pinned) throw conflict("the object has been modified; please apply your changes to the latest version and try again");
     }

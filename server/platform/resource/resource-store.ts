@@ -55,7 +55,7 @@ export interface ListPage {
 }
 
 /** Statements run in the write's transaction after the row is written (jobs, side tables). */
-export type InTx = (tx: Executor, record: ResourceRecord) => Promise<void>;
+export type InTx = (tx: Executor, record: ResourceRecord, ctx: { key: ResourceKey; changed?: string[] }) => Promise<void>;
 
 export interface ResourceStoreConfig {
   kind: string;
@@ -151,7 +151,7 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
               returning ${columns}`),
           )[0];
           await insertEvent(tx, key.orgId, event);
-          await inTx?.(tx, created);
+          await inTx?.(tx, created, { key });
           return created;
         });
       } catch (err) {
@@ -180,7 +180,7 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
         )[0];
         if (!updated) return undefined;
         if (event) await insertEvent(tx, key.orgId, event);
-        await inTx?.(tx, updated);
+        await inTx?.(tx, updated, { key });
         return updated;
       });
     },
@@ -191,7 +191,7 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
         const deleted = rows(await tx.execute(sql`delete from ${table} where ${keyWhere(key)} returning ${columns}`))[0];
         if (!deleted) return undefined;
         await insertEvent(tx, key.orgId, event(deleted));
-        await inTx?.(tx, deleted);
+        await inTx?.(tx, deleted, { key });
         return deleted;
       });
     },

@@ -9,13 +9,15 @@ import type { Device, DeviceSchema } from "../../v1beta1/device_pb.js";
 import { file_flightctl_v1beta1_device } from "../../v1beta1/device_pb.js";
 import type { PatchRequestOperation } from "../../v1beta1/meta_pb.js";
 import { file_flightctl_v1beta1_meta } from "../../v1beta1/meta_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file flightctl/agent/v1beta1/device_service.proto.
  */
 export const file_flightctl_agent_v1beta1_device_service: GenFile = /*@__PURE__*/
-  fileDesc("CixmbGlnaHRjdGwvYWdlbnQvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIXZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEiVQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiYQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24y9QEKEkFnZW50RGV2aWNlU2VydmljZRJyChNSZXBsYWNlRGV2aWNlU3RhdHVzEjMuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiC5ACAqi7GAKwuxgBEmsKEVBhdGNoRGV2aWNlU3RhdHVzEjEuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIgiouxgCsLsYAWIGcHJvdG8z", [file_flightctl_agent_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_meta]);
+  fileDesc("CixmbGlnaHRjdGwvYWdlbnQvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIXZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEiVQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiYQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24iSgoaV2F0Y2hSZW5kZXJlZERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIeChZrbm93bl9yZW5kZXJlZF92ZXJzaW9uGAIgASgJIpoBChtXYXRjaFJlbmRlcmVkRGV2aWNlUmVzcG9uc2USLgoGZGV2aWNlGAEgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlSACIAQESMgoJaGVhcnRiZWF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQgkKB19kZXZpY2VCDAoKX2hlYXJ0YmVhdCJ0ChhHZXRSZW5kZXJlZERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIeChZrbm93bl9yZW5kZXJlZF92ZXJzaW9uGAIgASgJEhkKDHdhaXRfc2Vjb25kcxgDIAEoBUgAiAEBQg8KDV93YWl0X3NlY29uZHMiVgoZR2V0UmVuZGVyZWREZXZpY2VSZXNwb25zZRIuCgZkZXZpY2UYASABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VIAIgBAUIJCgdfZGV2aWNlMosEChJBZ2VudERldmljZVNlcnZpY2USjAEKE1dhdGNoUmVuZGVyZWREZXZpY2USMy5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5XYXRjaFJlbmRlcmVkRGV2aWNlUmVxdWVzdBo0LmZsaWdodGN0bC5hZ2VudC52MWJldGExLldhdGNoUmVuZGVyZWREZXZpY2VSZXNwb25zZSIIqLsYArC7GAEwARKEAQoRR2V0UmVuZGVyZWREZXZpY2USMS5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5HZXRSZW5kZXJlZERldmljZVJlcXVlc3QaMi5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5HZXRSZW5kZXJlZERldmljZVJlc3BvbnNlIgiouxgCsLsYARJyChNSZXBsYWNlRGV2aWNlU3RhdHVzEjMuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiC5ACAqi7GAKwuxgBEmsKEVBhdGNoRGV2aWNlU3RhdHVzEjEuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIgiouxgCsLsYAWIGcHJvdG8z", [file_flightctl_agent_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_meta, file_google_protobuf_timestamp]);
 
 /**
  * ReplaceDeviceStatusRequest carries the device's full status.
@@ -74,11 +76,148 @@ export const PatchDeviceStatusRequestSchema: GenMessage<PatchDeviceStatusRequest
   messageDesc(file_flightctl_agent_v1beta1_device_service, 1);
 
 /**
+ * WatchRenderedDeviceRequest opens the rendered-spec stream.
+ *
+ * @generated from message flightctl.agent.v1beta1.WatchRenderedDeviceRequest
+ */
+export type WatchRenderedDeviceRequest = Message<"flightctl.agent.v1beta1.WatchRenderedDeviceRequest"> & {
+  /**
+   * Name of the device; must equal the caller certificate's device name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Rendered version the agent already has ("0" or empty: none).
+   *
+   * @generated from field: string known_rendered_version = 2;
+   */
+  knownRenderedVersion: string;
+};
+
+/**
+ * Describes the message flightctl.agent.v1beta1.WatchRenderedDeviceRequest.
+ * Use `create(WatchRenderedDeviceRequestSchema)` to create a new message.
+ */
+export const WatchRenderedDeviceRequestSchema: GenMessage<WatchRenderedDeviceRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 2);
+
+/**
+ * WatchRenderedDeviceResponse is one message of the stream: a rendered device or a heartbeat.
+ *
+ * @generated from message flightctl.agent.v1beta1.WatchRenderedDeviceResponse
+ */
+export type WatchRenderedDeviceResponse = Message<"flightctl.agent.v1beta1.WatchRenderedDeviceResponse"> & {
+  /**
+   * The rendered device (spec with a single inline config provider; annotation
+   * device-controller/renderedVersion carries its version); unset on heartbeats.
+   *
+   * @generated from field: optional flightctl.v1beta1.Device device = 1;
+   */
+  device?: Device | undefined;
+
+  /**
+   * Server time of a heartbeat, sent when nothing else was for a while so idle streams survive proxies.
+   *
+   * @generated from field: optional google.protobuf.Timestamp heartbeat = 2;
+   */
+  heartbeat?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message flightctl.agent.v1beta1.WatchRenderedDeviceResponse.
+ * Use `create(WatchRenderedDeviceResponseSchema)` to create a new message.
+ */
+export const WatchRenderedDeviceResponseSchema: GenMessage<WatchRenderedDeviceResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 3);
+
+/**
+ * GetRenderedDeviceRequest asks for the rendered device if it changed.
+ *
+ * @generated from message flightctl.agent.v1beta1.GetRenderedDeviceRequest
+ */
+export type GetRenderedDeviceRequest = Message<"flightctl.agent.v1beta1.GetRenderedDeviceRequest"> & {
+  /**
+   * Name of the device; must equal the caller certificate's device name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Rendered version the agent already has ("0" or empty: none).
+   *
+   * @generated from field: string known_rendered_version = 2;
+   */
+  knownRenderedVersion: string;
+
+  /**
+   * How long to wait for a newer version before answering empty; default 120, at most 240.
+   *
+   * @generated from field: optional int32 wait_seconds = 3;
+   */
+  waitSeconds?: number | undefined;
+};
+
+/**
+ * Describes the message flightctl.agent.v1beta1.GetRenderedDeviceRequest.
+ * Use `create(GetRenderedDeviceRequestSchema)` to create a new message.
+ */
+export const GetRenderedDeviceRequestSchema: GenMessage<GetRenderedDeviceRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 4);
+
+/**
+ * GetRenderedDeviceResponse carries the rendered device, or nothing when it did not change.
+ *
+ * @generated from message flightctl.agent.v1beta1.GetRenderedDeviceResponse
+ */
+export type GetRenderedDeviceResponse = Message<"flightctl.agent.v1beta1.GetRenderedDeviceResponse"> & {
+  /**
+   * The rendered device; unset when the known version is current.
+   *
+   * @generated from field: optional flightctl.v1beta1.Device device = 1;
+   */
+  device?: Device | undefined;
+};
+
+/**
+ * Describes the message flightctl.agent.v1beta1.GetRenderedDeviceResponse.
+ * Use `create(GetRenderedDeviceResponseSchema)` to create a new message.
+ */
+export const GetRenderedDeviceResponseSchema: GenMessage<GetRenderedDeviceResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 5);
+
+/**
  * AgentDeviceService is what an enrolled device calls about itself with its management certificate.
  *
  * @generated from service flightctl.agent.v1beta1.AgentDeviceService
  */
 export const AgentDeviceService: GenService<{
+  /**
+   * WatchRenderedDevice streams the device's rendered spec: at once when the service's rendered version is newer
+   * than known_rendered_version, then each time a newer one is rendered, with heartbeats in between. Reconnecting
+   * with the last version received resumes without gaps or repeats.
+   *
+   * @generated from rpc flightctl.agent.v1beta1.AgentDeviceService.WatchRenderedDevice
+   */
+  watchRenderedDevice: {
+    methodKind: "server_streaming";
+    input: typeof WatchRenderedDeviceRequestSchema;
+    output: typeof WatchRenderedDeviceResponseSchema;
+  },
+  /**
+   * GetRenderedDevice is the long-poll form for clients without HTTP/2 streams: returns the rendered device when
+   * newer than known_rendered_version, else waits up to wait_seconds and returns an empty response (flightctl's
+   * 204). FailedPrecondition when the device was never rendered (flightctl's 409).
+   *
+   * @generated from rpc flightctl.agent.v1beta1.AgentDeviceService.GetRenderedDevice
+   */
+  getRenderedDevice: {
+    methodKind: "unary";
+    input: typeof GetRenderedDeviceRequestSchema;
+    output: typeof GetRenderedDeviceResponseSchema;
+  },
   /**
    * ReplaceDeviceStatus replaces the device's reported status; the name must be the caller's own device.
    *

@@ -1,0 +1,167 @@
+// What devices do through the agent endpoint: report status (service fields computed, transitions recorded as
+// events in the same transaction, lastSeen marked), and receive their rendered spec as a stream or a long-poll.
+import { isDeepStrictEqual } from "node:util";
+import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { DeviceSchema, type Device } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { WatchRenderedDeviceResponseSchema, type WatchRenderedDeviceResponse } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
+import { insertEvent } from "../events/event-store.js";
+import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
+import type { Caller } from "../platform/identity.js";
+import { applyJsonPatch, type PatchOp } from "../platform/json-patch.js";
+import { API_VERSION } from "../platform/resource/resource-service.js";
+import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
+import { ANNOTATION_AWAITING_RECONNECT, serviceStatus, statusTransitions } from "./device-status.js";
+import type { LastSeenRecorder } from "./last-seen.js";
+import type { RenderNotifier } from "./render-notifier.js";
+import { createRenderStore, type RenderRow } from "./render-store.js";
+
+export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
+
+export interface DeviceAgentDeps {
+  db: Db;
+  lastSeen: LastSeenRecorder;
+  notifier: RenderNotifier;
+  /** Heartbeat period of rendered-device streams (default 30 s). */
+  heartbeatMs?: number;
+}
+
+/** The known version an agent sends: "" or "0" mean none; anything else must be a number. */
+function knownVersion(v: string): number {
+  if (v === "" || v === "0") return 0;
+  if (!/^\d+$/.test(v)) throw invalid({ field: "knownRenderedVersion", message: `must be a rendered version number, got "${v}"` });
+  return Number(v);
+}
+
+/** The rendered device as flightctl's agent receives it. */
+function renderedDevice(name: string, r: RenderRow): Device {
+  return fromJson(
+    DeviceSchema,
+    { apiVersion: API_VERSION, kind: "Device", metadata: { name, annotations: { [ANNOTATION_RENDERED_VERSION]: String(r.renderedVersion) } }, spec: r.spec },
+    { ignoreUnknownFields: true },
+  );
+}
+
+export function createDeviceAgentService(deps: DeviceAgentDeps) {
+  const devices = createResourceStore(deps.db, { kind: "Device", table: "devices" });
+  const renders = createRenderStore(deps.db);
+  const heartbeatMs = deps.heartbeatMs ?? 30_000;
+
+  /** Writes a reported status; nothing is written when nothing changed. */
+  async function report(caller: Caller, name: string, reported: (current: JsonObject) => JsonObject): Promise<Device> {
+    deps.lastSeen.touch(caller.orgId, name);
+    const key = { orgId: caller.orgId, name };
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const existing = await devices.get(key);
+      if (!existing) throw notFound("Device", name);
+      const render = await renders.get(caller.orgId, name);
+      // A device that reports is back: the restore handshake is over.
+      const annotations = { ...existing.annotations };
+      delete annotations[ANNOTATION_AWAITING_RECONNECT];
+      const previous = (existing.status ?? null) as JsonObject | null;
+      const next = serviceStatus(reported(previous ?? {}), previous, { annotations, renderedVersion: render?.renderedVersion, disconnected: false });
+      if (isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations)) return toDevice(existing.name, existing);
+      const events = statusTransitions(previous, next);
+      const written = await devices.update(key, existing.resourceVersion, { ...existing, annotations, status: next }, undefined, async (tx) => {
+        for (const e of events) {
+          await insertEvent(tx, caller.orgId, { ...e, actor: caller.identity.actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-api" });
+        }
+      });
+      if (written) return toDevice(name, written);
+    }
+    throw conflict(`device "${name}" is being written concurrently; try again`);
+  }
+
+  function toDevice(name: string, r: { status: unknown; labels: Record<string, string>; annotations: Record<string, string> }): Device {
+    return fromJson(
+      DeviceSchema,
+      { apiVersion: API_VERSION, kind: "Device", metadata: { name, labels: r.labels, annotations: r.annotations }, status: (r.status ?? {}) as JsonObject },
+      { ignoreUnknownFields: true },
+    );
+  }
+
+  return {
+    replaceStatus(caller: Caller, name: string, device: Device): Promise<Device> {
+      const status = ((toJson(DeviceSchema, device) as JsonObject).status ?? {}) as JsonObject;
+      return report(caller, name, () => status);
+    },
+
+    patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Device> {
+      return report(caller, name, (current) => {
+        const patched = applyJsonPatch({ status: current }, ops, ["/status"]) as JsonObject;
+        return (patched.status ?? {}) as JsonObject;
+      });
+    },
+
+    /** Unary long-poll: the rendered device if newer than `known`, else nothing after waiting up to `waitMs`. */
+    async getRendered(caller: Caller, name: string, known: string, waitMs: number, signal: AbortSignal): Promise<Device | undefined> {
+      const since = knownVersion(known);
+      deps.lastSeen.touch(caller.orgId, name);
+      let woke: () => void = () => {};
+      const unsubscribe = deps.notifier.subscribe(caller.orgId, name, () => woke());
+      try {
+        const first = await renders.get(caller.orgId, name);
+        if (!first) throw precondition(`no rendered version for device "${name}" yet`);
+        if (first.renderedVersion > since) return renderedDevice(name, first);
+        const deadline = Date.now() + waitMs;
+        while (Date.now() < deadline && !signal.aborted) {
+          await new Promise<void>((resolve) => {
+            woke = resolve;
+            const t = setTimeout(resolve, deadline - Date.now());
+            signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+          });
+          const r = await renders.get(caller.orgId, name);
+          if (r && r.renderedVersion > since) return renderedDevice(name, r);
+        }
+        return undefined;
+      } finally {
+        unsubscribe();
+      }
+    },
+
+    /** The stream: rendered devices as versions pass `known`, heartbeats in between, until the caller leaves. */
+    async *watch(caller: Caller, name: string, known: string, signal: AbortSignal): AsyncGenerator<WatchRenderedDeviceResponse> {
+      let since = knownVersion(known);
+      deps.lastSeen.touch(caller.orgId, name);
+      // Wake-ups carry the version that was rendered; undefined means "re-read" (after a lost notification link).
+      let pending: number | undefined | null = undefined; // null: nothing pending
+      let woke: () => void = () => {};
+      const unsubscribe = deps.notifier.subscribe(caller.orgId, name, (v) => {
+        pending = pending === null || pending === undefined ? v : v === undefined ? undefined : Math.max(pending, v);
+        woke();
+      });
+      try {
+        let check = true;
+        while (!signal.aborted) {
+          if (check) {
+            check = false;
+            const r = await renders.get(caller.orgId, name);
+            if (r && r.renderedVersion > since) {
+              since = r.renderedVersion;
+              yield create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) });
+              continue;
+            }
+          }
+          pending = null;
+          const timedOut = await new Promise<boolean>((resolve) => {
+            const t = setTimeout(() => resolve(true), heartbeatMs);
+            woke = () => (clearTimeout(t), resolve(false));
+            signal.addEventListener("abort", () => (clearTimeout(t), resolve(false)), { once: true });
+          });
+          if (signal.aborted) break;
+          if (timedOut) {
+            deps.lastSeen.touch(caller.orgId, name);
+            yield create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() });
+          } else {
+            const v = pending as number | undefined | null;
+            check = v === undefined || (v !== null && v > since);
+          }
+        }
+      } finally {
+        unsubscribe();
+      }
+    },
+  };
+}
+
+export type DeviceAgentService = ReturnType<typeof createDeviceAgentService>;

@@ -1,0 +1,84 @@
+// Wakes this replica's rendered-device streams when any replica's render task commits a new version: one LISTEN
+// connection per API process on Postgres's notification channel. After a lost connection every subscriber is told
+// to re-read (notifications sent meanwhile are gone).
+import pg from "pg";
+import type { Logger } from "pino";
+import { RENDERED_CHANNEL } from "./render-store.js";
+
+/** Called with the new version, or with undefined when the subscriber must re-read (missed notifications). */
+export type RenderListener = (version: number | undefined) => void;
+
+export interface RenderNotifier {
+  subscribe(orgId: string, name: string, listener: RenderListener): () => void;
+  /** Number of devices with at least one subscriber. */
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+export async function startRenderNotifier(connectionString: string, log: Logger): Promise<RenderNotifier> {
+  const listeners = new Map<string, Set<RenderListener>>();
+  let client: pg.Client | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  const dispatch = (key: string, version: number | undefined) => {
+    for (const l of listeners.get(key) ?? []) l(version);
+  };
+
+  async function connect(): Promise<void> {
+    const c = new pg.Client({ connectionString });
+    c.on("notification", (n) => {
+      if (n.channel !== RENDERED_CHANNEL || !n.payload) return;
+      const i = n.payload.lastIndexOf("/");
+      dispatch(n.payload.slice(0, i), Number(n.payload.slice(i + 1)));
+    });
+    c.on("error", (err) => {
+      log.warn({ err }, "render notification connection lost; reconnecting");
+      c.end().catch(() => {});
+      if (client === c) client = undefined;
+      schedule();
+    });
+    await c.connect();
+    await c.query(`listen ${RENDERED_CHANNEL}`);
+    client = c;
+  }
+
+  function schedule() {
+    if (closed || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect().then(
+        () => {
+          // Whatever was rendered while we were deaf: let every stream re-read.
+          for (const key of listeners.keys()) dispatch(key, undefined);
+        },
+        (err) => {
+          log.warn({ err }, "cannot reconnect render notifications");
+          schedule();
+        },
+      );
+    }, 1000);
+  }
+
+  await connect();
+  return {
+    subscribe(orgId, name, listener) {
+      const key = `${orgId}/${name}`;
+      let set = listeners.get(key);
+      if (!set) listeners.set(key, (set = new Set()));
+      set.add(listener);
+      return () => {
+        set!.delete(listener);
+        if (set!.size === 0) listeners.delete(key);
+      };
+    },
+    get size() {
+      return listeners.size;
+    },
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+    },
+  };
+}

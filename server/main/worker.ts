@@ -1,0 +1,63 @@
+// flightctl-worker and flightctl-periodic: graphile-worker runners for the background tasks. `--periodic` (or
+// FLIGHTCTL_PERIODIC=1) also schedules the crontab. Both scale out: run as many as you like.
+//   DATABASE_URL (required), FLIGHTCTL_WORKER_CONCURRENCY (default 4), LOG_LEVEL
+import { pathToFileURL } from "node:url";
+import pg from "pg";
+import type { Runner } from "graphile-worker";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { pendingMigrations } from "../../db/migrate.js";
+import { createDeviceTasks } from "../devices/device-tasks.js";
+import { createLogger, type Logger } from "../platform/logger.js";
+import type { Db } from "../platform/resource/resource-store.js";
+import { PERIODIC_CRONTAB, startJobRunner } from "../platform/worker.js";
+import { closeOnSignals } from "./api.js";
+
+export interface WorkerOptions {
+  databaseUrl: string;
+  log: Logger;
+  /** Also schedule the periodic tasks. */
+  periodic?: boolean;
+  concurrency?: number;
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner; close(): Promise<void> }> {
+  const pending = await pendingMigrations(opts.databaseUrl);
+  if (pending.length > 0) throw new Error(`the database has pending migrations (${pending.join(", ")}); run flightctl-db-migrate first`);
+  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: (opts.concurrency ?? 4) + 2 });
+  pool.on("error", (err) => opts.log.error({ err }, "idle database connection failed"));
+  const devices = createDeviceTasks(drizzle(pool) as unknown as Db);
+  const runner = await startJobRunner({
+    pool,
+    log: opts.log,
+    tasks: devices.tasks,
+    crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
+    concurrency: opts.concurrency,
+  });
+  return {
+    runner,
+    close: async () => {
+      await runner.stop();
+      await pool.end();
+    },
+  };
+}
+
+/** Runs the process from environment settings (also the bin entry point). */
+export async function main(argv = process.argv.slice(2)) {
+  const periodic = argv.includes("--periodic") || process.env.FLIGHTCTL_PERIODIC === "1";
+  const log = createLogger(periodic ? "flightctl-periodic" : "flightctl-worker");
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    log.fatal("DATABASE_URL is required");
+    process.exit(2);
+  }
+  try {
+    const w = await startWorker({ databaseUrl, log, periodic, concurrency: Number(process.env.FLIGHTCTL_WORKER_CONCURRENCY ?? 4) });
+    closeOnSignals(w.close, log);
+  } catch (err) {
+    log.fatal({ err }, "cannot start");
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,0 +1,39 @@
+// graphile-worker runners: the worker executes tasks; the periodic runner also schedules the crontab (graphile-worker
+// coordinates crontabs across runners, so several copies schedule each slot once).
+import { run, Logger, type Runner, type TaskList } from "graphile-worker";
+import type { Pool } from "pg";
+import type { Logger as Pino } from "pino";
+
+export interface JobRunnerOptions {
+  pool: Pool;
+  log: Pino;
+  tasks: TaskList;
+  /** graphile-worker crontab lines, e.g. "*\/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep". */
+  crontab?: string[];
+  concurrency?: number;
+  /** How often to poll when no notification arrived, ms (default 2000). */
+  pollInterval?: number;
+}
+
+/** graphile-worker's log lines go to our logger (at debug for its chatter). */
+function bridge(log: Pino): Logger {
+  return new Logger(() => (level, message, meta) => {
+    const fn = level === "error" ? log.error.bind(log) : level === "warning" ? log.warn.bind(log) : log.debug.bind(log);
+    fn(meta ?? {}, message);
+  });
+}
+
+export async function startJobRunner(opts: JobRunnerOptions): Promise<Runner> {
+  return run({
+    pgPool: opts.pool,
+    taskList: opts.tasks,
+    crontab: opts.crontab?.join("\n"),
+    concurrency: opts.concurrency ?? 4,
+    pollInterval: opts.pollInterval ?? 2000,
+    noHandleSignals: true,
+    logger: bridge(opts.log),
+  });
+}
+
+/** The periodic schedule (flightctl-periodic): disconnect sweep every 2 minutes, as flightctl checks. */
+export const PERIODIC_CRONTAB = ["*/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep&max=1"];
