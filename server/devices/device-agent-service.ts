@@ -15,6 +15,7 @@ import { ANNOTATION_AWAITING_RECONNECT, serviceStatus, statusTransitions } from 
 import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore, type RenderRow } from "./render-store.js";
+import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 
 export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
 
@@ -24,6 +25,8 @@ export interface DeviceAgentDeps {
   notifier: RenderNotifier;
   /** Heartbeat period of rendered-device streams (default 30 s). */
   heartbeatMs?: number;
+  /** Shared heartbeat timer (default: one per service). */
+  wheel?: HeartbeatWheel;
 }
 
 /** The known version an agent sends: "" or "0" mean none; anything else must be a number. */
@@ -45,7 +48,7 @@ function renderedDevice(name: string, r: RenderRow): Device {
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const devices = createResourceStore(deps.db, { kind: "Device", table: "devices" });
   const renders = createRenderStore(deps.db);
-  const heartbeatMs = deps.heartbeatMs ?? 30_000;
+  const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
 
   /** Writes a reported status; nothing is written when nothing changed. */
   async function report(caller: Caller, name: string, reported: (current: JsonObject) => JsonObject): Promise<Device> {
@@ -104,16 +107,21 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         if (!first) throw precondition(`no rendered version for device "${name}" yet`);
         if (first.renderedVersion > since) return renderedDevice(name, first);
         const deadline = Date.now() + waitMs;
-        while (Date.now() < deadline && !signal.aborted) {
-          await new Promise<void>((resolve) => {
-            woke = resolve;
-            const t = setTimeout(resolve, deadline - Date.now());
-            signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-          });
-          const r = await renders.get(caller.orgId, name);
-          if (r && r.renderedVersion > since) return renderedDevice(name, r);
+        const onAbort = () => woke();
+        signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          while (Date.now() < deadline && !signal.aborted) {
+            await new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, deadline - Date.now());
+              woke = () => (clearTimeout(t), resolve());
+            });
+            const r = await renders.get(caller.orgId, name);
+            if (r && r.renderedVersion > since) return renderedDevice(name, r);
+          }
+          return undefined;
+        } finally {
+          signal.removeEventListener("abort", onAbort);
         }
-        return undefined;
       } finally {
         unsubscribe();
       }
@@ -123,41 +131,41 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     async *watch(caller: Caller, name: string, known: string, signal: AbortSignal): AsyncGenerator<WatchRenderedDeviceResponse> {
       let since = knownVersion(known);
       deps.lastSeen.touch(caller.orgId, name);
-      // Wake-ups carry the version that was rendered; undefined means "re-read" (after a lost notification link).
-      let pending: number | undefined | null = undefined; // null: nothing pending
-      let woke: () => void = () => {};
+      // Per stream: one notifier subscription, one wheel slot, one abort listener, one pending wake-up.
+      const state = { recheck: true, beat: false, wake: () => {} };
+      const wake = () => state.wake();
       const unsubscribe = deps.notifier.subscribe(caller.orgId, name, (v) => {
-        pending = pending === null || pending === undefined ? v : v === undefined ? undefined : Math.max(pending, v);
-        woke();
+        if (v === undefined || v > since) state.recheck = true;
+        wake();
       });
+      const leave = wheel.join(() => {
+        state.beat = true;
+        wake();
+      });
+      signal.addEventListener("abort", wake, { once: true });
       try {
-        let check = true;
         while (!signal.aborted) {
-          if (check) {
-            check = false;
+          if (state.recheck) {
+            state.recheck = false;
             const r = await renders.get(caller.orgId, name);
             if (r && r.renderedVersion > since) {
               since = r.renderedVersion;
+              state.beat = false;
               yield create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) });
               continue;
             }
           }
-          pending = null;
-          const timedOut = await new Promise<boolean>((resolve) => {
-            const t = setTimeout(() => resolve(true), heartbeatMs);
-            woke = () => (clearTimeout(t), resolve(false));
-            signal.addEventListener("abort", () => (clearTimeout(t), resolve(false)), { once: true });
-          });
-          if (signal.aborted) break;
-          if (timedOut) {
+          if (state.beat) {
+            state.beat = false;
             deps.lastSeen.touch(caller.orgId, name);
             yield create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() });
-          } else {
-            const v = pending as number | undefined | null;
-            check = v === undefined || (v !== null && v > since);
+            continue;
           }
+          await new Promise<void>((resolve) => (state.wake = resolve));
         }
       } finally {
+        signal.removeEventListener("abort", wake);
+        leave();
         unsubscribe();
       }
     },

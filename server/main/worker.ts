@@ -24,7 +24,8 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) throw new Error(`the database has pending migrations (${pending.join(", ")}); run flightctl-db-migrate first`);
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: (opts.concurrency ?? 4) + 2 });
-  pool.on("error", (err) => opts.log.error({ err }, "idle database connection failed"));
+  pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
+  pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
   const devices = createDeviceTasks(drizzle(pool) as unknown as Db);
   const runner = await startJobRunner({
     pool,

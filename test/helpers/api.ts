@@ -45,17 +45,20 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     log,
   });
   const worker = opts.worker ? await startWorker({ databaseUrl: db.url, log, concurrency: 8 }) : undefined;
-  return {
+  const t: TestApi = {
     api,
     db,
     issuer,
     dataDir,
     async close() {
       await worker?.close();
+      // The server may have been replaced by a restart (t.api); close whichever runs now, and the first one.
+      await t.api.close();
       await api.close();
       await issuer.close();
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return t;
 }

@@ -1,0 +1,337 @@
+// The device agent: enroll once, then hold one stream of rendered specs and apply each new version serially
+// (applications → config files → systemd → OS), rolling back to the previous version when one fails; report status on
+// change and as a periodic heartbeat; renew the management certificate; decommission on request.
+import { randomBytes } from "node:crypto";
+import { hostname, arch, platform, release } from "node:os";
+import { isDeepStrictEqual } from "node:util";
+import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
+import { connectAgent, type AgentClients } from "./clients.js";
+import type { AgentConfig } from "./config.js";
+import { ApplyError, applyApps, applyFiles, applyOs, systemdStatus, type AppState } from "./apply.js";
+import { realExecutor, rootedFs, type Executor, type HostFs } from "./host.js";
+import { dropCertificate, enrollmentCsr, loadIdentity, readCertificate, renewalDue, saveCertificate, validity, type Identity } from "./identity.js";
+import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
+import { mkdirSync, rmSync } from "node:fs";
+
+export const AGENT_VERSION = "0.1.0";
+
+/** What the agent tells its host process (the simulator counts these). */
+export type AgentEvent = "enrolled" | "connected" | "disconnected" | "applied" | "failed" | "status" | "renewed" | "decommissioned";
+
+export interface AgentOptions {
+  config: AgentConfig;
+  log: Logger;
+  fs?: HostFs;
+  exec?: Executor;
+  /** Shared by simulated agents (one set of readings per process). */
+  resources?: ResourceMonitor;
+  /** Labels proposed at enrollment besides config default-labels. */
+  labels?: Record<string, string>;
+  /** Called once the enrollment request is submitted (the simulator approves it here). */
+  onEnrollmentRequested?: (name: string) => Promise<void>;
+  onEvent?: (e: AgentEvent) => void;
+}
+
+class Fatal extends Error {}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/** Exponential backoff with ±20 % jitter (flightctl: ×2 from the base delay up to the max). */
+function backoff(attempt: number, base: number, max: number) {
+  const d = Math.min(max, base * 2 ** attempt);
+  return d * (0.8 + 0.4 * Math.random());
+}
+
+export function createAgent(opts: AgentOptions) {
+  const cfg = opts.config;
+  const log = opts.log;
+  const fs = opts.fs ?? rootedFs(cfg.rootDir);
+  const exec = opts.exec ?? realExecutor;
+  const stop = new AbortController();
+  const emit = (e: AgentEvent) => opts.onEvent?.(e);
+  let id: Identity;
+  let specs: SpecFiles;
+  let clients: AgentClients | undefined;
+  let cert = "";
+  let apps: AppState[] = [];
+  let updating: JsonObject = { type: "Updating", status: "False", reason: "Updated", message: "" };
+  let decommission: "Started" | "Completed" | undefined;
+  let lastSent: JsonObject | undefined;
+  let ownResources = false;
+  let resources: ResourceMonitor;
+  const loops: Promise<void>[] = [];
+  let reconciling = Promise.resolve();
+
+  async function enroll(): Promise<void> {
+    const enrollClients = connectAgent(cfg.server, cfg.caPem, cfg.enrollmentCertPem, cfg.enrollmentKeyPem);
+    try {
+      const csr = await enrollmentCsr(id);
+      const labels = { ...opts.labels, ...cfg.defaultLabels };
+      for (let attempt = 0; !stop.signal.aborted; attempt++) {
+        try {
+          await enrollClients.enrollment.createEnrollmentRequest({
+            enrollmentRequest: {
+              apiVersion: "flightctl.io/v1beta1",
+              kind: "EnrollmentRequest",
+              metadata: { name: id.name },
+              spec: { csr, labels, knownRenderedVersion: String(versionOf(specs.desired())), deviceStatus: systemInfoStatus() },
+            },
+          });
+          break;
+        } catch (e) {
+          if (ConnectError.from(e).code === Code.AlreadyExists) break;
+          log.warn({ err: ConnectError.from(e).message }, "cannot submit the enrollment request; retrying");
+          await sleep(backoff(attempt, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs), stop.signal);
+        }
+      }
+      await opts.onEnrollmentRequested?.(id.name);
+      log.info({ device: id.name, approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined }, "waiting for enrollment approval");
+      while (!stop.signal.aborted) {
+        try {
+          const er = await enrollClients.enrollment.getEnrollmentRequest({ name: id.name });
+          if (er.status?.conditions.some((c) => c.type === "Denied" && c.status === "True")) throw new Fatal(`enrollment request ${id.name} was denied`);
+          if (er.status?.certificate) {
+            saveCertificate(id, er.status.certificate);
+            emit("enrolled");
+            return;
+          }
+        } catch (e) {
+          if (e instanceof Fatal) throw e;
+          log.warn({ err: ConnectError.from(e).message }, "cannot read the enrollment request; retrying");
+        }
+        await sleep(cfg.enrollmentVerifyIntervalMs, stop.signal);
+      }
+    } finally {
+      enrollClients.close();
+    }
+  }
+
+  function systemInfoStatus(): JsonObject {
+    return {
+      systemInfo: {
+        agentVersion: AGENT_VERSION,
+        architecture: arch(),
+        operatingSystem: platform(),
+        bootID: bootId,
+        hostname: hostname(),
+        kernel: release(),
+        ...(cert ? { managementCertSerial: validity(cert).serial, managementCertNotAfter: validity(cert).notAfter.toISOString() } : {}),
+      },
+    } as JsonObject;
+  }
+  const bootId = randomBytes(16).toString("hex");
+
+  function connect() {
+    clients?.close();
+    cert = readCertificate(id) ?? "";
+    clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem);
+  }
+
+  async function buildStatus(): Promise<JsonObject> {
+    const current = specs.current();
+    const spec = (current.spec ?? {}) as JsonObject;
+    const resourceLevels = resources.status();
+    const appsStatus = apps.map((a) => ({ name: a.name, appType: a.appType, status: a.status, ready: a.status === "Running" ? "1/1" : "0/1", restarts: 0, embedded: false }));
+    const critical = Object.values(resourceLevels).includes("Critical");
+    const warning = Object.values(resourceLevels).includes("Warning") || apps.some((a) => a.status === "Error");
+    const conditions: JsonObject[] = [updating];
+    if (decommission) conditions.push({ type: "DeviceDecommissioning", status: "True", reason: decommission, message: "" });
+    return {
+      ...systemInfoStatus(),
+      conditions,
+      config: { renderedVersion: String(versionOf(current)) },
+      applications: appsStatus,
+      applicationsSummary: apps.length === 0 ? { status: "NoApplications" } : apps.some((a) => a.status === "Error") ? { status: "Error", info: "An application failed" } : { status: "Healthy" },
+      resources: resourceLevels,
+      systemd: await systemdStatus(exec, spec),
+      os: { image: String(((spec.os ?? {}) as JsonObject).image ?? "") },
+      summary: critical ? { status: "Error", info: "Critical resource alert" } : warning ? { status: "Degraded" } : { status: "Online" },
+    } as JsonObject;
+  }
+
+  /** Sends status when it changed, or always when `heartbeat` (the server then only marks lastSeen). */
+  async function report(heartbeat = false) {
+    if (!clients) return;
+    const status = await buildStatus();
+    if (!heartbeat && lastSent && isDeepStrictEqual(status, lastSent)) return;
+    try {
+      await clients.device.replaceDeviceStatus(
+        { name: id.name, device: fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: id.name }, status }, { ignoreUnknownFields: true }) },
+        { timeoutMs: 60_000 },
+      );
+      lastSent = status;
+      emit("status");
+    } catch (e) {
+      // Kept for the next tick: lastSent stays the old status, so the change is sent again.
+      log.debug({ err: ConnectError.from(e).message }, "status report failed");
+    }
+  }
+
+  /** Applies `device` (a newer rendered version) or rolls back to the current one. */
+  async function reconcile(device: JsonObject) {
+    const version = versionOf(device);
+    const current = specs.current();
+    if (version <= versionOf(current) || specs.failed.has(version)) return;
+    specs.setDesired(device);
+    const from = (current.spec ?? {}) as JsonObject;
+    const to = (device.spec ?? {}) as JsonObject;
+    if (to.decommissioning) return decommissionNow();
+    updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
+    await report();
+    try {
+      resources.configure(to);
+      apps = await applyApps(fs, exec, from, to);
+      applyFiles(fs, from, to);
+      await applyOs(exec, from, to);
+      specs.upgrade();
+      updating = { type: "Updating", status: "False", reason: "Updated", message: `Updated to version ${version}` };
+      emit("applied");
+    } catch (e) {
+      const message = e instanceof ApplyError ? e.message : `unexpected error: ${(e as Error).message}`.slice(0, 250);
+      log.warn({ version, err: message }, "update failed; rolling back");
+      specs.rollback();
+      try {
+        // Back to what ran before: re-apply the current spec over whatever the failed attempt left.
+        apps = await applyApps(fs, exec, to, from);
+        applyFiles(fs, to, from);
+      } catch (again) {
+        log.error({ err: (again as Error).message }, "rollback failed");
+      }
+      updating = { type: "Updating", status: "False", reason: "Error", message: `Failed to update to version ${version}: ${message}`.slice(0, 250) };
+      emit("failed");
+    }
+    await report();
+  }
+
+  async function decommissionNow() {
+    decommission = "Started";
+    await report();
+    decommission = "Completed";
+    await report();
+    // flightctl wipes the identity and everything in the data dir; the device is no longer managed.
+    clients?.close();
+    clients = undefined;
+    rmSync(id.certsDir, { recursive: true, force: true });
+    rmSync(cfg.dataDir, { recursive: true, force: true });
+    emit("decommissioned");
+    stop.abort();
+  }
+
+  async function watchLoop() {
+    for (let attempt = 0; !stop.signal.aborted; ) {
+      const session = new AbortController();
+      const onStop = () => session.abort();
+      stop.signal.addEventListener("abort", onStop, { once: true });
+      try {
+        // What runs now: anything newer (including a desired version a crash interrupted) is sent again.
+        const known = String(versionOf(specs.current()));
+        const stream = clients!.device.watchRenderedDevice({ name: id.name, knownRenderedVersion: known }, { signal: session.signal });
+        let first = true;
+        for await (const msg of stream) {
+          if (first) {
+            first = false;
+            attempt = 0;
+            emit("connected");
+          }
+          if (msg.device) {
+            const doc = toJson(DeviceSchema, msg.device) as JsonObject;
+            reconciling = reconciling.then(() => reconcile(doc)).catch((e) => log.error({ err: e }, "reconcile failed"));
+          }
+        }
+        emit("disconnected");
+      } catch (e) {
+        if (stop.signal.aborted) break;
+        const err = ConnectError.from(e);
+        emit("disconnected");
+        if (err.code === Code.NotFound) {
+          // The device was deleted: forget the certificate and enroll again with the same key (flightctl's 404 rule).
+          log.warn("device not found on the service; enrolling again");
+          dropCertificate(id);
+          clients?.close();
+          await enroll();
+          connect();
+          continue;
+        }
+        log.debug({ err: err.message }, "rendered-device stream failed; reconnecting");
+        await sleep(backoff(attempt++, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs), stop.signal);
+      } finally {
+        stop.signal.removeEventListener("abort", onStop);
+      }
+    }
+  }
+
+  async function statusLoop() {
+    // Jitter spreads many devices' heartbeats over the interval.
+    await sleep(Math.random() * cfg.statusUpdateIntervalMs, stop.signal);
+    while (!stop.signal.aborted) {
+      await report(true);
+      await sleep(cfg.statusUpdateIntervalMs, stop.signal);
+    }
+  }
+
+  async function certLoop() {
+    while (!stop.signal.aborted) {
+      await sleep(cfg.certCheckIntervalMs, stop.signal);
+      if (stop.signal.aborted || !cert || !renewalDue(cert)) continue;
+      try {
+        const { createCsr } = await import("../server/platform/pki/csr.js");
+        const request = Buffer.from(await createCsr(id.keys, id.name)).toString("base64");
+        const csr = await clients!.certificates.createCertificateSigningRequest({
+          certificateSigningRequest: {
+            apiVersion: "flightctl.io/v1beta1",
+            kind: "CertificateSigningRequest",
+            metadata: { name: `renewal-${id.name.slice(0, 20)}-${Date.now().toString(36)}` },
+            spec: { request, signerName: "flightctl.io/device-management-renewal", usages: ["clientAuth", "CA:false"] },
+          },
+        });
+        if (csr.status?.certificate) {
+          saveCertificate(id, Buffer.from(csr.status.certificate, "base64").toString("utf8"));
+          connect();
+          emit("renewed");
+        }
+      } catch (e) {
+        log.warn({ err: ConnectError.from(e).message }, "certificate renewal failed; keeping the current certificate");
+      }
+    }
+  }
+
+  return {
+    get name() {
+      return id?.name;
+    },
+    specs: () => specs,
+    async start() {
+      mkdirSync(cfg.rootDir, { recursive: true });
+      id = await loadIdentity(cfg.dataDir);
+      specs = openSpecFiles(cfg.dataDir);
+      ownResources = !opts.resources;
+      resources = opts.resources ?? startResourceMonitor(cfg.rootDir);
+      if (!readCertificate(id)) await enroll();
+      if (stop.signal.aborted) return;
+      connect();
+      // Apps known from the last run are reported as running until the next update says otherwise.
+      apps = ((specs.current().spec ?? {}) as JsonObject).applications ? ((((specs.current().spec as JsonObject).applications) as JsonObject[]).map((a) => ({ name: String(a.name), appType: String(a.appType), status: "Running" as const }))) : [];
+      await report();
+      loops.push(watchLoop(), statusLoop(), certLoop());
+    },
+    async stop() {
+      stop.abort();
+      await Promise.allSettled(loops);
+      await reconciling;
+      clients?.close();
+      if (ownResources) resources?.close();
+    },
+    /** Resolves when the agent stopped by itself (decommissioned or fatal). */
+    done: () => Promise.allSettled(loops).then(() => undefined),
+  };
+}
+
+export type Agent = ReturnType<typeof createAgent>;

@@ -1,0 +1,158 @@
+// Applying a rendered spec to the host, in flightctl's order: applications, config files, systemd units, then the OS
+// image. Each step fails with the component and element at fault so the status message says what broke.
+import { createHash } from "node:crypto";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { checkDevicePath, PathError, type Executor, type HostFs } from "./host.js";
+
+export class ApplyError extends Error {
+  constructor(
+    readonly component: string,
+    readonly element: string,
+    message: string,
+  ) {
+    super(`${component} ${element}: ${message}`.slice(0, 250));
+  }
+}
+
+interface File {
+  path: string;
+  content?: string;
+  contentEncoding?: string;
+  mode?: number;
+  user?: string;
+  group?: string;
+}
+
+const filesOf = (spec: JsonObject): File[] => ((spec.config ?? []) as JsonObject[]).flatMap((p) => ((p.inline ?? []) as unknown as File[]));
+const appsOf = (spec: JsonObject): JsonObject[] => (spec.applications ?? []) as JsonObject[];
+
+function decode(f: { content?: string; contentEncoding?: string }): Buffer {
+  return f.contentEncoding === "base64" ? Buffer.from(f.content ?? "", "base64") : Buffer.from(f.content ?? "", "utf8");
+}
+
+/** Owner ids: numeric as is; root by name; other names only on a real host (getent) — the simulator owns nothing. */
+function ownerId(v: string | undefined): number | undefined {
+  if (v === undefined || v === "" || v === "root") return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  return undefined;
+}
+
+/** Config files: remove what the new spec dropped, write what differs (atomically), leave the rest alone. */
+export function applyFiles(fs: HostFs, current: JsonObject, desired: JsonObject) {
+  const want = filesOf(desired);
+  const paths = new Set<string>();
+  for (const f of want) {
+    try {
+      paths.add(checkDevicePath(f.path));
+    } catch (e) {
+      throw new ApplyError("config", f.path, (e as PathError).message);
+    }
+  }
+  for (const f of filesOf(current)) if (!paths.has(f.path)) fs.remove(f.path);
+  for (const f of want) {
+    const data = decode(f);
+    const mode = f.mode ?? 0o644;
+    const have = fs.read(f.path);
+    if (have && have.equals(data) && fs.mode(f.path) === mode) continue;
+    try {
+      fs.write(f.path, data, { mode, uid: ownerId(f.user), gid: ownerId(f.group) });
+    } catch (e) {
+      throw new ApplyError("config", f.path, (e as Error).message);
+    }
+  }
+}
+
+/** flightctl-style application id: sanitized name plus a short hash, DNS-label safe. */
+export function appId(name: string): string {
+  const clean = name.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "app";
+  return `${clean}-${createHash("sha256").update(name).digest("hex").slice(0, 6)}`;
+}
+
+const APP_DIRS: Record<string, string> = { compose: "/etc/compose/manifests", quadlet: "/etc/containers/systemd", container: "/etc/containers/systemd" };
+
+export interface AppState {
+  name: string;
+  appType: string;
+  status: "Running" | "Error" | "Stopped";
+  message?: string;
+}
+
+async function must(exec: Executor, app: string, cmd: string, args: string[]) {
+  const r = await exec.run(cmd, args);
+  if (r.code !== 0) throw new ApplyError("apps", app, `${cmd} ${args.join(" ")} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+}
+
+/** The container quadlet flightctl generates for a single-image "container" application. */
+function containerQuadlet(app: JsonObject): string {
+  const lines = ["[Container]", `Image=${String(app.image)}`];
+  for (const p of (app.ports ?? app.publishPorts ?? []) as string[]) lines.push(`PublishPort=${p}`);
+  for (const [k, v] of Object.entries((app.envVars ?? {}) as Record<string, string>)) lines.push(`Environment=${k}=${v}`);
+  return `${lines.join("\n")}\n\n[Install]\nWantedBy=multi-user.target default.target\n`;
+}
+
+/** Applications: stop and remove dropped ones, write and (re)start new or changed ones. */
+export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject, desired: JsonObject): Promise<AppState[]> {
+  const wanted = new Map(appsOf(desired).map((a) => [String(a.name ?? a.image), a]));
+  const had = new Map(appsOf(current).map((a) => [String(a.name ?? a.image), a]));
+  for (const [name, app] of had) {
+    if (wanted.has(name)) continue;
+    const id = appId(name);
+    const type = String(app.appType);
+    if (type === "compose") await must(exec, name, "podman", ["compose", "-p", id, "down"]);
+    else await must(exec, name, "systemctl", ["stop", `${id}.target`]);
+    fs.remove(`${APP_DIRS[type] ?? "/etc/containers/systemd"}/${id}`);
+  }
+  const states: AppState[] = [];
+  for (const [name, app] of wanted) {
+    const type = String(app.appType ?? "compose");
+    const dir = APP_DIRS[type];
+    if (!dir) throw new ApplyError("apps", name, `application type "${type}" is not supported by this agent`);
+    const id = appId(name);
+    const changed = JSON.stringify(had.get(name)) !== JSON.stringify(app);
+    if (changed) {
+      for (const f of (app.inline ?? []) as unknown as File[]) {
+        if (f.path.includes("..") || f.path.startsWith("/")) throw new ApplyError("apps", name, `inline path "${f.path}" must be relative`);
+        fs.write(`${dir}/${id}/${f.path}`, decode(f), { mode: 0o644 });
+      }
+      if (type === "container") fs.write(`${dir}/${id}/${id}.container`, containerQuadlet(app));
+      if (app.image && type !== "container") await must(exec, name, "podman", ["pull", String(app.image)]);
+      if (type === "compose") {
+        await must(exec, name, "podman", ["compose", "-p", id, "-f", fs.real(`${dir}/${id}/${(app.inline as unknown as File[] | undefined)?.[0]?.path ?? "docker-compose.yaml"}`), "up", "-d"]);
+      } else {
+        await must(exec, name, "systemctl", ["daemon-reload"]);
+        await must(exec, name, "systemctl", ["restart", `${id}.service`]);
+      }
+    }
+    states.push({ name, appType: type, status: app.desiredState === "stopped" ? "Stopped" : "Running" });
+  }
+  return states;
+}
+
+/** The OS image: switch with bootc when it changes (the reboot itself is outside this sketch of a device). */
+export async function applyOs(exec: Executor, current: JsonObject, desired: JsonObject): Promise<void> {
+  const want = ((desired.os ?? {}) as JsonObject).image as string | undefined;
+  const have = ((current.os ?? {}) as JsonObject).image as string | undefined;
+  if (!want || want === have) return;
+  const r = await exec.run("bootc", ["switch", "--retain", want]);
+  if (r.code !== 0) throw new ApplyError("os", want, `bootc switch failed (${r.code}): ${r.stderr.trim()}`);
+}
+
+/** systemd units matching the spec's patterns, as status.systemd entries. */
+export async function systemdStatus(exec: Executor, spec: JsonObject): Promise<JsonObject[]> {
+  const patterns = (((spec.systemd ?? {}) as JsonObject).matchPatterns ?? []) as string[];
+  if (patterns.length === 0) return [];
+  const r = await exec.run("systemctl", ["list-units", "--all", "--plain", "--no-legend", "--output=json", ...patterns]);
+  if (r.code !== 0 || !r.stdout.trim()) return [];
+  try {
+    return (JSON.parse(r.stdout) as { unit: string; load: string; active: string; sub: string; description: string }[]).map((u) => ({
+      unit: u.unit,
+      description: u.description,
+      loadState: u.load,
+      activeState: u.active,
+      subState: u.sub,
+      enableState: "",
+    }));
+  } catch {
+    return [];
+  }
+}

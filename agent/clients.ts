@@ -1,0 +1,25 @@
+// Connect clients of the agent endpoint over one HTTP/2 connection (mTLS with the given certificate). Pings keep
+// the long-lived stream alive through proxies and detect a dead server.
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { AgentCertificateService } from "../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
+import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
+import { AgentEnrollmentService } from "../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
+
+export interface AgentClients {
+  enrollment: ReturnType<typeof createClient<typeof AgentEnrollmentService>>;
+  device: ReturnType<typeof createClient<typeof AgentDeviceService>>;
+  certificates: ReturnType<typeof createClient<typeof AgentCertificateService>>;
+  close(): void;
+}
+
+export function connectAgent(server: string, caPem: string, certPem: string, keyPem: string): AgentClients {
+  const sessions = new Http2SessionManager(server, { pingIntervalMs: 45_000, pingTimeoutMs: 15_000, idleConnectionTimeoutMs: 15 * 60_000 }, { ca: caPem, cert: certPem, key: keyPem });
+  const transport = createGrpcTransport({ baseUrl: server, sessionManager: sessions });
+  return {
+    enrollment: createClient(AgentEnrollmentService, transport),
+    device: createClient(AgentDeviceService, transport),
+    certificates: createClient(AgentCertificateService, transport),
+    close: () => sessions.abort(),
+  };
+}

@@ -1,0 +1,70 @@
+// The agent's config.yaml: flightctl's keys (the enrollment-service block is exactly what GetEnrollmentConfig returns)
+// plus where the agent keeps its state. Durations are Go-style strings ("60s", "5m").
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+
+export interface AgentConfig {
+  server: string;
+  /** PEM bundle the agent trusts for the server. */
+  caPem: string;
+  /** Enrollment (bootstrap) certificate and key, PEM. */
+  enrollmentCertPem: string;
+  enrollmentKeyPem: string;
+  enrollmentUiEndpoint?: string;
+  /** Identity, spec files (default /var/lib/flightctl). */
+  dataDir: string;
+  /** Device file system root (default "/"; tests and the simulator use a directory). */
+  rootDir: string;
+  statusUpdateIntervalMs: number;
+  specFetchErrorBaseDelayMs: number;
+  specFetchErrorMaxDelayMs: number;
+  enrollmentVerifyIntervalMs: number;
+  certCheckIntervalMs: number;
+  defaultLabels: Record<string, string>;
+}
+
+/** "60s", "5m", "1h30m", "250ms" → milliseconds. */
+export function durationMs(v: unknown, field: string, fallback: number): number {
+  if (v === undefined || v === null || v === "") return fallback;
+  const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(String(v));
+  if (!m || String(v) === "") throw new Error(`${field}: must be a duration like "60s" or "5m", got "${String(v)}"`);
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000 + Number(m[4] ?? 0);
+}
+
+const b64 = (v: unknown) => (typeof v === "string" && v ? Buffer.from(v, "base64").toString("utf8") : "");
+
+/** Parses config.yaml text; errors name the key. */
+export function parseAgentConfig(text: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const doc = (parse(text) ?? {}) as Record<string, unknown>;
+  const es = (doc["enrollment-service"] ?? {}) as Record<string, Record<string, unknown> | string>;
+  const service = (es.service ?? {}) as Record<string, unknown>;
+  const auth = (es.authentication ?? {}) as Record<string, unknown>;
+  const server = String(service.server ?? "");
+  if (!server) throw new Error("enrollment-service.service.server: is required (the agent endpoint, https://host:7443)");
+  const cfg: AgentConfig = {
+    server,
+    caPem: b64(service["certificate-authority-data"]),
+    enrollmentCertPem: b64(auth["client-certificate-data"]),
+    enrollmentKeyPem: b64(auth["client-key-data"]),
+    enrollmentUiEndpoint: typeof es["enrollment-ui-endpoint"] === "string" ? es["enrollment-ui-endpoint"] : undefined,
+    dataDir: String(doc["data-dir"] ?? "/var/lib/flightctl"),
+    rootDir: String(process.env.FLIGHTCTL_TEST_ROOT_DIR ?? doc["test-root-dir"] ?? "/"),
+    statusUpdateIntervalMs: durationMs(doc["status-update-interval"], "status-update-interval", 60_000),
+    specFetchErrorBaseDelayMs: durationMs(doc["spec-fetch-error-base-delay"], "spec-fetch-error-base-delay", 5_000),
+    specFetchErrorMaxDelayMs: durationMs(doc["spec-fetch-error-max-delay"], "spec-fetch-error-max-delay", 5 * 60_000),
+    enrollmentVerifyIntervalMs: durationMs(doc["enrollment-verify-interval"], "enrollment-verify-interval", 10_000),
+    certCheckIntervalMs: durationMs(doc["cert-check-interval"], "cert-check-interval", 3600_000),
+    defaultLabels: (doc["default-labels"] ?? {}) as Record<string, string>,
+    ...overrides,
+  };
+  if (cfg.statusUpdateIntervalMs < 1000) throw new Error("status-update-interval: must be at least 1s");
+  return cfg;
+}
+
+export function loadAgentConfig(path: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  try {
+    return parseAgentConfig(readFileSync(path, "utf8"), overrides);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,82 @@
+// The device's identity: an ECDSA key made once (its fingerprint is the device name), the CSR sent at enrollment
+// (kept so a restarted agent sends the same one), and the management certificate received on approval. Files are
+// 0600 under <data dir>/certs.
+import { createPublicKey, webcrypto, X509Certificate } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { createCsr, deviceNameFromSpki, generateDeviceKey } from "../server/platform/pki/csr.js";
+
+const alg = { name: "ECDSA", namedCurve: "P-256" } as const;
+
+export interface Identity {
+  name: string;
+  keyPem: string;
+  keys: { privateKey: CryptoKey; publicKey: CryptoKey };
+  certsDir: string;
+}
+
+async function importPair(keyPem: string) {
+  const der = x509.PemConverter.decode(keyPem)[0];
+  const privateKey = (await webcrypto.subtle.importKey("pkcs8", der, { ...alg }, true, ["sign"])) as CryptoKey;
+  const spki = createPublicKey(keyPem).export({ format: "der", type: "spki" });
+  const publicKey = (await webcrypto.subtle.importKey("spki", spki, { ...alg }, true, ["verify"])) as CryptoKey;
+  return { privateKey, publicKey, spki };
+}
+
+/** Loads the device key from the data dir, creating it on first start. */
+export async function loadIdentity(dataDir: string): Promise<Identity> {
+  const certsDir = join(dataDir, "certs");
+  mkdirSync(certsDir, { recursive: true, mode: 0o700 });
+  const keyFile = join(certsDir, "agent.key");
+  if (!existsSync(keyFile)) writeFileSync(keyFile, (await generateDeviceKey()).keyPem, { mode: 0o600 });
+  const keyPem = readFileSync(keyFile, "utf8");
+  const { privateKey, publicKey, spki } = await importPair(keyPem);
+  return { name: deviceNameFromSpki(spki), keyPem, keys: { privateKey, publicKey }, certsDir };
+}
+
+/** The CSR for enrollment: the persisted one when its CN is still the device name, else a new one. */
+export async function enrollmentCsr(id: Identity): Promise<string> {
+  const file = join(id.certsDir, "agent.csr");
+  if (existsSync(file)) {
+    const pem = readFileSync(file, "utf8");
+    try {
+      if (new x509.Pkcs10CertificateRequest(pem).subjectName.getField("CN")[0] === id.name) return pem;
+    } catch {
+      // unreadable: make a new one
+    }
+  }
+  const pem = await createCsr(id.keys, id.name);
+  writeFileSync(file, pem, { mode: 0o600 });
+  return pem;
+}
+
+export const certPath = (id: Identity) => join(id.certsDir, "agent.crt");
+
+export function readCertificate(id: Identity): string | undefined {
+  return existsSync(certPath(id)) ? readFileSync(certPath(id), "utf8") : undefined;
+}
+
+export function saveCertificate(id: Identity, pem: string) {
+  writeFileSync(certPath(id), pem, { mode: 0o600 });
+  rmSync(join(id.certsDir, "agent.csr"), { force: true });
+}
+
+/** Forgets the certificate (the device was deleted: enroll again with the same key). */
+export function dropCertificate(id: Identity) {
+  rmSync(certPath(id), { force: true });
+}
+
+/** Validity of a PEM certificate. */
+export function validity(pem: string): { notBefore: Date; notAfter: Date; serial: string } {
+  const c = new X509Certificate(pem);
+  return { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo), serial: c.serialNumber };
+}
+
+/** flightctl's rule (renewBefore = 75 % of the lifetime): renew once less than 75 % of the lifetime remains. */
+export function renewalDue(pem: string, now = Date.now()): boolean {
+  const { notBefore, notAfter } = validity(pem);
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  return notAfter.getTime() - now < 0.75 * lifetime;
+}

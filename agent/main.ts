@@ -1,0 +1,82 @@
+// flightctl-agent: `flightctl-agent [run] --config /etc/flightctl/config.yaml` runs the device agent;
+// `flightctl-agent simulate --count N` runs N simulated agents in this process for load tests.
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { defineCommand, runMain } from "citty";
+import { createLogger } from "../server/platform/logger.js";
+import { createAgent } from "./agent.js";
+import { loadAgentConfig } from "./config.js";
+import { startSimulator } from "./simulator.js";
+
+function labelsArg(v: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (v ?? "").split(",").filter(Boolean)) {
+    const [k, val] = pair.split("=");
+    if (!k || val === undefined) throw new Error(`--labels: expected k=v[,k=v], got "${pair}"`);
+    out[k.trim()] = val.trim();
+  }
+  return out;
+}
+
+function onSignals(stop: () => Promise<void>) {
+  const handler = () => void stop().then(() => process.exit(0));
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+}
+
+const run = defineCommand({
+  meta: { name: "run", description: "Run the device agent" },
+  args: { config: { type: "string", description: "config.yaml path", default: "/etc/flightctl/config.yaml" } },
+  async run({ args }) {
+    const log = createLogger("flightctl-agent");
+    const agent = createAgent({ config: loadAgentConfig(args.config), log });
+    onSignals(() => agent.stop());
+    await agent.start();
+    await agent.done();
+  },
+});
+
+const simulate = defineCommand({
+  meta: { name: "simulate", description: "Run N simulated agents in this process (load tests)" },
+  args: {
+    config: { type: "string", description: "config.yaml with the enrollment-service block", required: true },
+    count: { type: "string", description: "number of agents", default: "10" },
+    labels: { type: "string", description: "labels for every agent, k=v[,k=v]" },
+    "data-dir": { type: "string", description: "base directory for the agents' state", default: ".data/simulator" },
+    api: { type: "string", description: "user API URL, to approve enrollments" },
+    token: { type: "string", description: "bearer token for approvals (or FLIGHTCTL_TOKEN)" },
+    "api-ca": { type: "string", description: "CA file for the user API (default: the agent config's CA)" },
+    jitter: { type: "string", description: "spread agent starts over this many seconds", default: "0" },
+    "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
+  },
+  async run({ args }) {
+    const log = createLogger("flightctl-simulator");
+    const config = loadAgentConfig(args.config);
+    const token = args.token ?? process.env.FLIGHTCTL_TOKEN;
+    const sim = await startSimulator({
+      count: Number(args.count),
+      config,
+      baseDir: args["data-dir"],
+      labels: labelsArg(args.labels),
+      approve: args.api && token ? { api: args.api, token, caPem: args["api-ca"] ? readFileSync(args["api-ca"], "utf8") : config.caPem } : undefined,
+      jitterMs: Number(args.jitter) * 1000,
+      metricsPort: args["metrics-port"] ? Number(args["metrics-port"]) : undefined,
+      log,
+    });
+    onSignals(() => sim.stop());
+    await sim.started();
+    log.info({ agents: sim.agents.length, events: sim.counts }, "all simulated agents started");
+  },
+});
+
+export const main = defineCommand({
+  meta: { name: "flightctl-agent", description: "Flight Control device agent" },
+  subCommands: { run, simulate },
+  args: { config: { type: "string", description: "config.yaml path (for the default run command)" } },
+  async run({ args, rawArgs }) {
+    if (rawArgs[0] === "run" || rawArgs[0] === "simulate") return;
+    await run.run!({ args: { config: args.config ?? "/etc/flightctl/config.yaml" } } as never);
+  },
+});
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runMain(main);

@@ -1,0 +1,96 @@
+// Resource monitors: CPU (from /proc/stat deltas), memory (/proc/meminfo) and disk (statfs of the device root),
+// sampled periodically; an alert rule fires once usage has stayed above its percentage for its duration
+// (flightctl's defaults: Critical 90 %, Warning 80 %; 30 m / 1 h for CPU and memory, 10 m / 30 m for disk).
+import { readFileSync, statfsSync } from "node:fs";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { durationMs } from "./config.js";
+
+type Level = "Healthy" | "Warning" | "Critical";
+interface Rule {
+  severity: "Warning" | "Critical";
+  percentage: number;
+  durationMs: number;
+}
+
+const DEFAULTS: Record<string, Rule[]> = {
+  cpu: [{ severity: "Critical", percentage: 90, durationMs: 30 * 60_000 }, { severity: "Warning", percentage: 80, durationMs: 60 * 60_000 }],
+  memory: [{ severity: "Critical", percentage: 90, durationMs: 30 * 60_000 }, { severity: "Warning", percentage: 80, durationMs: 60 * 60_000 }],
+  disk: [{ severity: "Critical", percentage: 90, durationMs: 10 * 60_000 }, { severity: "Warning", percentage: 80, durationMs: 30 * 60_000 }],
+};
+
+export interface ResourceMonitor {
+  /** status.resources: {cpu, memory, disk} each Healthy / Warning / Critical. */
+  status(): JsonObject;
+  /** Rules from spec.resources (monitorType CPU / Memory / Disk), replacing the defaults per type. */
+  configure(spec: JsonObject): void;
+  close(): void;
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: line[3] + (line[4] ?? 0), total: line.reduce((a, b) => a + b, 0) };
+}
+
+function memoryPercent(): number {
+  const info = Object.fromEntries(readFileSync("/proc/meminfo", "utf8").split("\n").filter(Boolean).map((l) => [l.split(":")[0], parseInt(l.split(":")[1], 10)]));
+  return info.MemTotal ? 100 * (1 - (info.MemAvailable ?? info.MemFree) / info.MemTotal) : 0;
+}
+
+function diskPercent(path: string): number {
+  try {
+    const s = statfsSync(path);
+    return s.blocks ? 100 * (1 - s.bavail / s.blocks) : 0;
+  } catch {
+    return 0; // the root is not there yet: nothing to measure
+  }
+}
+
+/** Samples every `sampleMs` (default 60 s). `sample` may replace the real readings (tests). */
+export function startResourceMonitor(root: string, opts: { sampleMs?: number; sample?: () => Record<string, number> } = {}): ResourceMonitor {
+  const rules: Record<string, Rule[]> = { ...DEFAULTS };
+  // Since when usage has been above each rule's percentage (undefined: below now).
+  const aboveSince = new Map<string, number>();
+  let last = cpuTimes();
+  const levels: Record<string, Level> = { cpu: "Healthy", memory: "Healthy", disk: "Healthy" };
+  const read: () => Record<string, number> = opts.sample ?? (() => {
+    const now = cpuTimes();
+    const cpu = now.total > last.total ? 100 * (1 - (now.idle - last.idle) / (now.total - last.total)) : 0;
+    last = now;
+    return { cpu, memory: memoryPercent(), disk: diskPercent(root) };
+  });
+  function tick() {
+    const usage = read();
+    const now = Date.now();
+    for (const [res, list] of Object.entries(rules)) {
+      let level: Level = "Healthy";
+      for (const r of list) {
+        const key = `${res}/${r.severity}/${r.percentage}`;
+        if ((usage[res] ?? 0) >= r.percentage) {
+          if (!aboveSince.has(key)) aboveSince.set(key, now);
+          if (now - aboveSince.get(key)! >= r.durationMs && (level === "Healthy" || r.severity === "Critical")) level = r.severity;
+        } else {
+          aboveSince.delete(key);
+        }
+      }
+      levels[res] = level;
+    }
+  }
+  tick();
+  const timer = setInterval(tick, opts.sampleMs ?? 60_000);
+  timer.unref();
+  return {
+    status: () => ({ ...levels }),
+    configure(spec) {
+      for (const m of (spec.resources ?? []) as JsonObject[]) {
+        const res = String(m.monitorType ?? "").toLowerCase();
+        if (!(res in DEFAULTS)) continue;
+        rules[res] = ((m.alertRules ?? []) as JsonObject[]).map((r) => ({
+          severity: r.severity === "Critical" ? "Critical" : "Warning",
+          percentage: Number(r.percentage ?? 100),
+          durationMs: durationMs(r.duration, "alertRules.duration", 0),
+        }));
+      }
+    },
+    close: () => clearInterval(timer),
+  };
+}

@@ -1,0 +1,56 @@
+// The agent's memory of what it runs: current.json (applied), desired.json (being applied) and rollback.json,
+// each a rendered Device in flightctl JSON, written atomically so a crash leaves either the old or the new file.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { JsonObject } from "@bufbuild/protobuf";
+
+export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
+
+export interface SpecFiles {
+  current(): JsonObject;
+  desired(): JsonObject;
+  setDesired(device: JsonObject): void;
+  /** desired becomes current (a successful update). */
+  upgrade(): void;
+  /** current becomes desired again (a failed update); the failed version is remembered. */
+  rollback(): void;
+  failed: Set<number>;
+}
+
+/** The rendered version a Device document carries (0: none). */
+export function versionOf(device: JsonObject): number {
+  const annotations = ((device.metadata ?? {}) as JsonObject).annotations as Record<string, string> | undefined;
+  return Number(annotations?.[ANNOTATION_RENDERED_VERSION] ?? 0);
+}
+
+const empty = (): JsonObject => ({ apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { annotations: { [ANNOTATION_RENDERED_VERSION]: "0" } }, spec: {} });
+
+export function openSpecFiles(dataDir: string): SpecFiles {
+  mkdirSync(dataDir, { recursive: true });
+  const path = (n: string) => join(dataDir, `${n}.json`);
+  const read = (n: string): JsonObject => JSON.parse(readFileSync(path(n), "utf8")) as JsonObject;
+  const write = (n: string, doc: JsonObject) => {
+    const tmp = `${path(n)}.tmp`;
+    writeFileSync(tmp, JSON.stringify(doc), { mode: 0o600 });
+    renameSync(tmp, path(n));
+  };
+  // flightctl: if any file is missing, all three start again from version 0.
+  if (!["current", "desired", "rollback"].every((n) => existsSync(path(n)))) for (const n of ["current", "desired", "rollback"]) write(n, empty());
+  const failedFile = join(dataDir, "failed-versions.json");
+  const failed = new Set<number>(existsSync(failedFile) ? (JSON.parse(readFileSync(failedFile, "utf8")) as number[]) : []);
+  return {
+    current: () => read("current"),
+    desired: () => read("desired"),
+    setDesired: (d) => write("desired", d),
+    upgrade() {
+      write("rollback", read("current"));
+      write("current", read("desired"));
+    },
+    rollback() {
+      failed.add(versionOf(read("desired")));
+      writeFileSync(failedFile, JSON.stringify([...failed]));
+      write("desired", read("current"));
+    },
+    failed,
+  };
+}

@@ -1,0 +1,246 @@
+// Devices end to end on real sockets: a real agent process enrolls, is approved, receives a config file over its
+// rendered-device stream and reports UpToDate; a spec whose application cannot start is rolled back with an Error
+// condition. Then 100 simulated agents keep streaming while the API restarts and all reach the newest version.
+import { assertNoOpenHandles } from "./helpers/leaks.js";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { stringify } from "yaml";
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import pino from "pino";
+import { startTestApi, type TestApi } from "./helpers/api.js";
+import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
+import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
+import { EnrollmentConfigService } from "../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
+import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
+import { startSimulator } from "../agent/simulator.js";
+import { parseAgentConfig } from "../agent/config.js";
+import { connectAgent } from "../agent/clients.js";
+
+let t: TestApi;
+let admin: string;
+let dir: string;
+const auth = () => ({ headers: { authorization: `Bearer ${admin}` } });
+
+before(async () => {
+  t = await startTestApi({ worker: true, heartbeatMs: 1000 });
+  admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
+  dir = mkdtempSync(join(tmpdir(), "fc-agent-"));
+});
+
+after(async () => {
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+  await assertNoOpenHandles();
+});
+
+const user = <S extends Parameters<typeof createClient>[0]>(s: S) =>
+  createClient(s, createGrpcTransport({ baseUrl: `https://localhost:${t.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }));
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+/** The agent config.yaml for the enrollment material the user API hands out, with short intervals for tests. */
+async function agentConfigYaml(dataDir: string, rootDir: string): Promise<string> {
+  const cfg = await user(EnrollmentConfigService).getEnrollmentConfig({}, auth());
+  return stringify({
+    "enrollment-service": {
+      service: { server: `https://localhost:${t.api.agentPort}`, "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData },
+      authentication: {
+        "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData,
+        "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData,
+      },
+    },
+    "data-dir": dataDir,
+    "test-root-dir": rootDir,
+    "status-update-interval": "2s",
+    "enrollment-verify-interval": "200ms",
+    "spec-fetch-error-base-delay": "200ms",
+    "spec-fetch-error-max-delay": "2s",
+    "default-labels": { site: "lab" },
+  });
+}
+
+describe("a real agent process", () => {
+  let agent: ChildProcess;
+  let name: string;
+  const root = () => join(dir, "root");
+
+  after(() => {
+    agent?.kill("SIGTERM");
+  });
+
+  test("enrolls, is approved, and reports its status", async () => {
+    writeFileSync(join(dir, "config.yaml"), await agentConfigYaml(join(dir, "data"), root()));
+    agent = spawn(process.execPath, ["--import", "tsx", "agent/main.ts", "run", "--config", join(dir, "config.yaml")], {
+      env: { ...process.env, LOG_LEVEL: "warn" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    const ers = user(EnrollmentRequestService);
+    const er = await waitFor("the enrollment request", async () => (await ers.listEnrollmentRequests({}, auth())).items[0]);
+    name = er.metadata!.name!;
+    assert.equal(er.spec?.labels.site, "lab");
+    await ers.approveEnrollmentRequest({ name, approval: { approved: true, labels: { role: "e2e" } } }, auth());
+    const dev = await waitFor("an online, up-to-date device", async () => {
+      const d = await user(DeviceService).getDevice({ name }, auth());
+      return d.status?.summary?.status === "Online" && d.status.updated?.status === "UpToDate" && d;
+    });
+    assert.equal(dev.status?.lifecycle?.status, "Enrolled");
+    assert.equal(dev.status?.config?.renderedVersion, "1");
+  });
+
+  test("a config file set on the device appears under the agent's root with its mode, then UpToDate", async () => {
+    const devices = user(DeviceService);
+    const d = await devices.getDevice({ name }, auth());
+    await devices.replaceDevice(
+      {
+        name,
+        device: {
+          apiVersion: "flightctl.io/v1beta1",
+          kind: "Device",
+          metadata: { name, labels: d.metadata!.labels },
+          spec: { config: [{ name: "motd", inline: [{ path: "/etc/motd", content: "hello from the fleet\n", mode: 0o600 }] }] },
+        },
+      },
+      auth(),
+    );
+    const file = join(root(), "etc", "motd");
+    await waitFor("/etc/motd on the device", async () => existsSync(file));
+    assert.equal(readFileSync(file, "utf8"), "hello from the fleet\n");
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    await waitFor("UpToDate at version 2", async () => {
+      const s = (await devices.getDevice({ name }, auth())).status;
+      return s?.updated?.status === "UpToDate" && s.config?.renderedVersion === "2";
+    });
+  });
+
+  test("a spec whose application cannot start is rolled back with an Error condition", async () => {
+    const devices = user(DeviceService);
+    const d = await devices.getDevice({ name }, auth());
+    // No podman on this machine: the real executor fails, as a broken application would on a device.
+    await devices.patchDevice(
+      {
+        name,
+        patch: [
+          {
+            op: "add",
+            path: "/spec/applications",
+            value: fromJson(ValueSchema, [{ name: "web", appType: "compose", inline: [{ path: "docker-compose.yaml", content: "services: {web: {image: quay.io/example/web:1}}\n" }] }]),
+          },
+          { op: "replace", path: "/spec/config/0/inline/0/content", value: fromJson(ValueSchema, "version three\n") },
+        ],
+      },
+      auth(),
+    );
+    assert.ok(d);
+    const status = await waitFor("the update to fail", async () => {
+      const s = (await devices.getDevice({ name }, auth())).status;
+      const c = s?.conditions.find((x) => x.type === "Updating");
+      return c?.reason === "Error" && s;
+    });
+    assert.match(status.conditions.find((x) => x.type === "Updating")!.message!, /Failed to update to version 3: apps web/);
+    assert.equal(status.config?.renderedVersion, "2");
+    assert.equal(status.updated?.status, "OutOfDate");
+    // The previous version's file is back in place.
+    assert.equal(readFileSync(join(root(), "etc", "motd"), "utf8"), "hello from the fleet\n");
+    const events = await user(EventService).listEvents({ options: { fieldSelector: `involvedObject.name=${name},reason=DeviceUpdateFailed` } }, auth());
+    assert.equal(events.items.length, 1);
+  });
+
+  test("its certificate cannot watch another device's stream", async () => {
+    const cfg = parseAgentConfig(readFileSync(join(dir, "config.yaml"), "utf8"));
+    const clients = connectAgent(cfg.server, cfg.caPem, readFileSync(join(dir, "data", "certs", "agent.crt"), "utf8"), readFileSync(join(dir, "data", "certs", "agent.key"), "utf8"));
+    try {
+      const stream = clients.device.watchRenderedDevice({ name: "someone-else", knownRenderedVersion: "0" });
+      await assert.rejects(
+        (async () => {
+          for await (const _ of stream) break;
+        })(),
+        (e: ConnectError) => e.code === Code.PermissionDenied,
+      );
+      const own = await clients.device.getRenderedDevice({ name, knownRenderedVersion: "0", waitSeconds: 0 });
+      assert.equal(own.device?.metadata?.annotations["device-controller/renderedVersion"], "3");
+    } finally {
+      clients.close();
+    }
+  });
+});
+
+describe("100 simulated agents across an API restart", () => {
+  test("every agent resumes its stream and reaches the newest version; statuses are not lost", async () => {
+    const simDir = join(dir, "sim");
+    const installer = await t.issuer.token("ivy", { roles: ["flightctl-installer"], organizations: ["default"] });
+    const config = parseAgentConfig(await agentConfigYaml("/unused", "/unused"));
+    const sim = await startSimulator({
+      count: 100,
+      config,
+      baseDir: simDir,
+      labels: { fleet: "sim" },
+      approve: { api: `https://localhost:${t.api.port}`, caPem: readFileSync(t.api.caPath, "utf8"), token: installer },
+      log: pino({ level: "silent" }),
+    });
+    try {
+      await sim.started();
+      const devices = user(DeviceService);
+      const setFile = async (content: string) => {
+        const list = await devices.listDevices({ options: { labelSelector: "fleet=sim" } }, auth());
+        assert.equal(list.items.length, 100);
+        await Promise.all(
+          list.items.map((d) =>
+            devices.replaceDevice(
+              { name: d.metadata!.name!, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: d.metadata!.name!, labels: d.metadata!.labels }, spec: { config: [{ name: "c", inline: [{ path: "/etc/sim.conf", content }] }] } } },
+              auth(),
+            ),
+          ),
+        );
+      };
+      const allAt = (version: string) =>
+        waitFor(`all 100 devices at version ${version}`, async () => {
+          const list = await devices.listDevices({ options: { labelSelector: "fleet=sim", fieldSelector: "status.updated.status=UpToDate" } }, auth());
+          return list.items.length === 100 && list.items.every((d) => d.status?.config?.renderedVersion === version);
+        }, 60_000);
+      await setFile("one\n");
+      await allAt("2");
+
+      // Restart the API on the same ports while every agent holds its stream.
+      const ports = { port: t.api.port, agentPort: t.api.agentPort };
+      await t.api.close();
+      await setFileDirect(t, "two\n");
+      t.api = (await startTestApi({ reuse: { db: t.db, dataDir: t.dataDir, issuer: t.issuer }, heartbeatMs: 1000, ...ports })).api;
+      await allAt("3");
+      const contents = sim.agents.map((a) => readFileSync(join(simDir, `agent-${String(sim.agents.indexOf(a)).padStart(5, "0")}`, "root", "etc", "sim.conf"), "utf8"));
+      assert.ok(contents.every((c) => c === "two\n"));
+      assert.ok(sim.counts.connected >= 200, `reconnects: ${sim.counts.connected}`);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+/** Changes every simulated device's spec in the database while no API runs (the worker renders it). */
+async function setFileDirect(api: TestApi, content: string) {
+  await api.db.pool.query(
+    `update devices set spec = jsonb_build_object('config', jsonb_build_array(jsonb_build_object('name', 'c', 'inline', jsonb_build_array(jsonb_build_object('path', '/etc/sim.conf', 'content', $1::text))))),
+       generation = generation + 1, resource_version = nextval('resource_version_seq') where labels->>'fleet' = 'sim'`,
+    [content],
+  );
+  await api.db.pool.query(`select graphile_worker.add_job('render_device', json_build_object('orgId', org_id, 'name', name), job_key => 'render:' || org_id || '/' || name) from devices where labels->>'fleet' = 'sim'`);
+}
