@@ -1,0 +1,195 @@
+// npm run bench:fleet-scale — N simulated agents (default 1k, 5k, 10k; BENCH_COUNTS=1000,5000) each holding its
+// rendered-device stream over its own mTLS connection to `flightctl-api` (own process), with `flightctl-worker`
+// rendering (own process); simulator and server share this 2-core machine. Per N: server RSS and CPU while idle,
+// lastSeen (heartbeat) writes per second, and the time from a spec change on every device (one PatchDevice each,
+// 64 in flight) until all N agents run the new version. Baseline, same run: pgbench simple-update TPS on the same
+// Postgres. Devices are provisioned directly (key + management certificate from the service's client signer + row),
+// since enrollment has its own benchmark (bench:enroll).
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import pino from "pino";
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { migrate } from "../../db/migrate.js";
+import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import { generateDeviceKey, deviceNameFromPublicKey } from "../../server/platform/pki/csr.js";
+import { signClientCertificate } from "../../server/platform/pki/signer.js";
+import { initialDeviceStatus } from "../../server/devices/device-service.js";
+import { startSimulator } from "../../agent/simulator.js";
+import type { AgentConfig } from "../../agent/config.js";
+import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+
+const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
+const ORG = "00000000-0000-0000-0000-000000000000";
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+
+async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Devices whose reported version is their rendered version (and, if given, whose render carries `content`). */
+async function runningLatest(pool: pg.Pool, content?: string): Promise<number> {
+  const r = await pool.query(
+    `select count(*)::int c from devices d join device_renders r on r.org_id = d.org_id and r.name = d.name
+      where d.status->'config'->>'renderedVersion' = r.rendered_version::text
+        and ($1::text is null or r.spec->'config'->0->'inline'->0->>'content' = $1)`,
+    [content ?? null],
+  );
+  return r.rows[0].c as number;
+}
+
+/** pgbench simple-update TPS (4 clients, 10 s) on a scratch database of the same server. */
+function pgbenchTps(serverUrl: string): number {
+  const u = new URL(serverUrl);
+  const db = `fc_pgbench_${Date.now().toString(36)}`;
+  const env = { ...process.env, PGHOST: u.hostname, PGPORT: u.port || "5432", PGUSER: decodeURIComponent(u.username || "postgres"), PGPASSWORD: decodeURIComponent(u.password) };
+  execFileSync("psql", ["-d", "postgres", "-c", `create database ${db}`], { env, stdio: "ignore" });
+  try {
+    execFileSync("pgbench", ["-i", "-s", "10", "-q", db], { env, stdio: "ignore" });
+    const out = execFileSync("pgbench", ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10", db], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return Number(/tps = ([\d.]+)/.exec(out)![1]);
+  } finally {
+    execFileSync("psql", ["-d", "postgres", "-c", `drop database ${db} with (force)`], { env, stdio: "ignore" });
+  }
+}
+
+async function main() {
+  const db = await benchDatabase();
+  mkdirSync(join(process.cwd(), ".data"), { recursive: true });
+  const dataDir = mkdtempSync(join(process.cwd(), ".data", "bench-fleet-"));
+  chmodSync(dataDir, 0o755);
+  const simDir = join(dataDir, "sim");
+  const rows: string[] = [];
+  let worker: ReturnType<typeof spawn> | undefined;
+  try {
+    await migrate(db.url);
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    const api = await startServerProcess(db.url, dataDir, { FLIGHTCTL_HEARTBEAT_SECONDS: "30" });
+    worker = spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
+      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "warn", FLIGHTCTL_WORKER_CONCURRENCY: "8" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    const ca = readFileSync(api.bundlePath, "utf8");
+    const signer = { certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"), keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8") };
+    const config: AgentConfig = {
+      server: `https://localhost:${api.agentPort}`,
+      caPem: ca,
+      enrollmentCertPem: "",
+      enrollmentKeyPem: "",
+      dataDir: "",
+      rootDir: "",
+      statusUpdateIntervalMs: 60_000,
+      specFetchErrorBaseDelayMs: 1000,
+      specFetchErrorMaxDelayMs: 30_000,
+      enrollmentVerifyIntervalMs: 1000,
+      certCheckIntervalMs: 3600_000,
+      defaultLabels: {},
+    };
+    const devices = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca } }));
+    let provisioned = 0;
+    const names: string[] = [];
+
+    for (const n of COUNTS) {
+      // Provision devices provisioned..n-1: key, management certificate, row, and a render job.
+      const t0 = performance.now();
+      const batch: { name: string }[] = [];
+      for (let i = provisioned; i < n; i++) {
+        const keys = await generateDeviceKey();
+        const name = await deviceNameFromPublicKey(keys.publicKey);
+        const { certPem } = await signClientCertificate(signer, {
+          publicKey: keys.publicKey,
+          commonName: `device:${name}`,
+          signerName: "flightctl.io/device-enrollment",
+          orgId: ORG,
+          deviceFingerprint: name,
+          validitySeconds: 365 * 86400,
+        });
+        const certs = join(simDir, `agent-${String(i).padStart(5, "0")}`, "data", "certs");
+        mkdirSync(certs, { recursive: true });
+        writeFileSync(join(certs, "agent.key"), keys.keyPem, { mode: 0o600 });
+        writeFileSync(join(certs, "agent.crt"), certPem, { mode: 0o600 });
+        batch.push({ name });
+        names.push(name);
+      }
+      for (let i = 0; i < batch.length; i += 1000) {
+        const slice = batch.slice(i, i + 1000).map((b) => b.name);
+        await pool.query(
+          `insert into devices (org_id, name, labels, spec, status) select $1, n, '{"bench":"fleet-scale"}'::jsonb, '{}'::jsonb, $3::jsonb from unnest($2::text[]) n`,
+          [ORG, slice, JSON.stringify({ ...initialDeviceStatus(), lifecycle: { status: "Enrolled" } })],
+        );
+        await pool.query(`select graphile_worker.add_job('render_device', json_build_object('orgId', $1::text, 'name', n), job_key => 'render:' || $1 || '/' || n) from unnest($2::text[]) n`, [ORG, slice]);
+      }
+      const provisionS = (performance.now() - t0) / 1000;
+      provisioned = n;
+
+      // Start (or restart with more) agents; they connect spread over a few seconds.
+      const t1 = performance.now();
+      const sim = await startSimulator({ count: n, config, baseDir: simDir, labels: {}, jitterMs: Math.min(30_000, n * 3), log: pino({ level: "silent" }) });
+      await sim.started();
+      await waitUntil(`${n} agents running their rendered version`, async () => (await runningLatest(pool)) >= n, 20 * 60_000);
+      const connectS = (performance.now() - t1) / 1000;
+
+      // Idle: only heartbeats and periodic status.
+      const stat = async () => (await pool.query(`select n_tup_upd + n_tup_ins as w from pg_stat_user_tables where relname = 'device_last_seen'`)).rows[0].w as number;
+      const cpu0 = api.cpuMs();
+      const w0 = await stat();
+      const rssSamples: number[] = [];
+      for (let s = 0; s < IDLE_SECONDS; s += 5) {
+        await new Promise((r) => setTimeout(r, 5000));
+        rssSamples.push(rssMb(api.pid));
+      }
+      const idleCpu = (api.cpuMs() - cpu0) / (IDLE_SECONDS * 1000) * 100;
+      const heartbeatWrites = ((await stat()) - w0) / IDLE_SECONDS;
+      const rss = Math.max(...rssSamples);
+
+      // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
+      const version = 2 + COUNTS.indexOf(n);
+      const t2 = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 64 }, async () => {
+          while (next < n) {
+            const name = names[next++];
+            await devices.patchDevice(
+              { name, patch: [{ op: "add", path: "/spec/config", value: fromJson(ValueSchema, [{ name: "bench", inline: [{ path: "/etc/bench.conf", content: `round ${version}\n` }] }]) }] },
+              { headers: api.headers },
+            );
+          }
+        }),
+      );
+      const patchedS = (performance.now() - t2) / 1000;
+      await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
+      const updateS = (performance.now() - t2) / 1000;
+      await sim.stop();
+      // The next round starts the agents again; let the server notice the closed streams.
+      await new Promise((r) => setTimeout(r, 2000));
+      const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
+      rows.push(`| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`);
+      console.log(rows[rows.length - 1]);
+    }
+    await api.close();
+    await pool.end();
+    console.log(`\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s\n`);
+    console.log("| N | server RSS (max while idle) | server CPU idle | lastSeen writes/s | spec change on every device → all running it | agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |");
+    console.log("|---|---|---|---|---|---|---|---|");
+    for (const r of rows) console.log(r);
+  } finally {
+    worker?.kill("SIGTERM");
+    rmSync(dataDir, { recursive: true, force: true });
+    await db.cleanup();
+  }
+}
+
+await main();
