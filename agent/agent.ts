@@ -38,10 +38,17 @@ export interface AgentOptions {
 
 class Fatal extends Error {}
 
+/** Waits `ms`, or less if `signal` aborts; leaves no listener behind. */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 
 /** Exponential backoff with ±20 % jitter (flightctl: ×2 from the base delay up to the max). */

@@ -244,3 +244,35 @@ async function setFileDirect(api: TestApi, content: string) {
   );
   await api.db.pool.query(`select graphile_worker.add_job('render_device', json_build_object('orgId', org_id, 'name', name), job_key => 'render:' || org_id || '/' || name) from devices where labels->>'fleet' = 'sim'`);
 }
+
+describe("two API replicas", () => {
+  test("a spec written through one replica reaches agents streaming from the other (LISTEN/NOTIFY)", async () => {
+    const other = await startTestApi({ reuse: { db: t.db, dataDir: t.dataDir, issuer: t.issuer } });
+    const installer = await t.issuer.token("ivy", { roles: ["flightctl-installer"], organizations: ["default"] });
+    const sim = await startSimulator({
+      count: 5,
+      config: parseAgentConfig(await agentConfigYaml("/unused", "/unused")),
+      baseDir: join(dir, "replicas"),
+      labels: { fleet: "replicas" },
+      approve: { api: `https://localhost:${t.api.port}`, caPem: readFileSync(t.api.caPath, "utf8"), token: installer },
+      log: pino({ level: "silent" }),
+    });
+    try {
+      await sim.started();
+      // Written through the second replica; the agents stream from the first.
+      const viaOther = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${other.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }));
+      const list = await viaOther.listDevices({ options: { labelSelector: "fleet=replicas" } }, auth());
+      assert.equal(list.items.length, 5);
+      for (const d of list.items) {
+        await viaOther.replaceDevice(
+          { name: d.metadata!.name!, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: d.metadata!.name!, labels: d.metadata!.labels }, spec: { config: [{ name: "c", inline: [{ path: "/etc/replica.conf", content: "x\n" }] }] } } },
+          auth(),
+        );
+      }
+      await waitFor("all 5 files", async () => [0, 1, 2, 3, 4].every((i) => existsSync(join(dir, "replicas", `agent-0000${i}`, "root", "etc", "replica.conf"))));
+    } finally {
+      await sim.stop();
+      await other.api.close();
+    }
+  });
+});

@@ -103,6 +103,10 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     port: agentAt.port,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
+  // FLIGHTCTL_DEBUG_MEMORY=<seconds>: log the process's memory breakdown periodically (capacity planning).
+  if (process.env.FLIGHTCTL_DEBUG_MEMORY) {
+    setInterval(() => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"), Number(process.env.FLIGHTCTL_DEBUG_MEMORY) * 1000).unref();
+  }
   log.info({ address: `${host}:${server.port}`, agent: `${agentAt.host}:${agentServer.port}`, ca: pki.caPath }, "endpoints listening");
   let closing: Promise<void> | undefined;
   return {

@@ -76,7 +76,15 @@ async function main() {
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-    const api = await startServerProcess(db.url, dataDir, { FLIGHTCTL_HEARTBEAT_SECONDS: "30" });
+    // The live heap is small (tens of MB at 1,000 streams); V8 lets garbage pile up to its default limit (~4 GB here)
+    // before collecting it. A heap cap, as a deployment sets (docs/server.md), keeps RSS near what is really used.
+    const heapMb = process.env.BENCH_SERVER_HEAP_MB ?? "1024";
+    const api = await startServerProcess(
+      db.url,
+      dataDir,
+      { FLIGHTCTL_HEARTBEAT_SECONDS: "30", FLIGHTCTL_DEBUG_MEMORY: process.env.BENCH_DEBUG_MEMORY ?? "" },
+      heapMb ? [`--max-old-space-size=${heapMb}`] : [],
+    );
     worker = spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
       env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "warn", FLIGHTCTL_WORKER_CONCURRENCY: "8" },
       stdio: ["ignore", "inherit", "inherit"],

@@ -57,7 +57,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startServerProcess(databaseUrl: string, dataDir: string, env: Record<string, string> = {}) {
+export async function startServerProcess(databaseUrl: string, dataDir: string, env: Record<string, string> = {}, nodeArgs: string[] = []) {
   const issuer = await startTestIssuer();
   const authConfig = join(dataDir, "auth.yaml");
   writeFileSync(authConfig, stringify(toJson(AuthProviderSchema, issuer.provider())));
@@ -65,7 +65,8 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
   const [port, agentPort] = [await freePort(), await freePort()];
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
-  const child = spawn(process.execPath, [...prof, "--import", "tsx", "server/main/api.ts"], {
+  if (process.env.BENCH_HEAP_SNAPSHOT) prof.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`);
+  const child = spawn(process.execPath, [...prof, ...nodeArgs, "--import", "tsx", "server/main/api.ts"], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
