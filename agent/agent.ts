@@ -192,7 +192,8 @@ export function createAgent(opts: AgentOptions) {
     const to = (device.spec ?? {}) as JsonObject;
     if (to.decommissioning) return decommissionNow();
     updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
-    await report();
+    // Say "Updating" only for updates that take a while; a quick one goes straight to its result (one report, not two).
+    const slow = setTimeout(() => void report(), 1000);
     try {
       resources.configure(to);
       apps = await applyApps(fs, exec, from, to);
@@ -215,6 +216,7 @@ export function createAgent(opts: AgentOptions) {
       updating = { type: "Updating", status: "False", reason: "Error", message: `Failed to update to version ${version}: ${message}`.slice(0, 250) };
       emit("failed");
     }
+    clearTimeout(slow);
     await report();
   }
 

@@ -15,6 +15,7 @@ import { recordToJson, type ResourceService } from "./platform/resource/resource
 import { DEFAULT_ORG_ID } from "./platform/identity.js";
 import { userAuthInterceptor } from "./platform/user-auth-interceptor.js";
 import { agentAuthInterceptor } from "./platform/agent-auth-interceptor.js";
+import { admissionInterceptor } from "./platform/admission.js";
 import { createOrganizationStore, type OrganizationStore } from "./organizations/organization-store.js";
 import { createMembership, type Membership } from "./organizations/membership.js";
 import { deviceKind } from "./devices/device-service.js";
@@ -169,7 +170,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
       for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, ...deps.agent } });
     },
-    interceptors: [agentAuthInterceptor(async (orgId, name) => !!(await devices.get({ orgId, name }))), errorInterceptor(onInternal)],
+    interceptors: [admissionInterceptor(), agentAuthInterceptor(async (orgId, name) => !!(await devices.get({ orgId, name }))), errorInterceptor(onInternal)],
     services: agentServices.map((s) => s.service),
     files: agentServices.map((s) => s.service.file),
   };

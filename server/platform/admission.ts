@@ -1,0 +1,27 @@
+// Admission control for the agent endpoint: at most `concurrency` unary calls run at once and at most `queue` wait;
+// beyond that a call is refused at once with ResourceExhausted (agents retry with backoff). Under a storm (every
+// device reporting after a fleet-wide change) this keeps the server's memory bounded instead of piling up requests.
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+
+export function admissionInterceptor(concurrency = 64, queue = 2000): Interceptor {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return (next) => async (req) => {
+    // Streams are long-lived and cheap while idle; only unary work is gated.
+    if (req.stream) return next(req);
+    if (running >= concurrency) {
+      if (waiting.length >= queue) throw new ConnectError("the server is busy; retry later", Code.ResourceExhausted);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    } else {
+      running++;
+    }
+    try {
+      return await next(req);
+    } finally {
+      // Hand the slot to the next waiter, if any, without releasing it in between.
+      const wake = waiting.shift();
+      if (wake) wake();
+      else running--;
+    }
+  };
+}
