@@ -72,6 +72,7 @@ export function createAgent(opts: AgentOptions) {
   let updating: JsonObject = { type: "Updating", status: "False", reason: "Updated", message: "" };
   let decommission: "Started" | "Completed" | undefined;
   let lastSent: JsonObject | undefined;
+  let retryPending = false;
   let ownResources = false;
   let resources: ResourceMonitor;
   const loops: Promise<void>[] = [];
@@ -177,8 +178,16 @@ export function createAgent(opts: AgentOptions) {
       lastSent = status;
       emit("status");
     } catch (e) {
-      // Kept for the next tick: lastSent stays the old status, so the change is sent again.
+      // lastSent stays the old status, so the change is sent again: soon (the server may only have been busy), not
+      // at the next heartbeat.
       log.debug({ err: ConnectError.from(e).message }, "status report failed");
+      if (!retryPending && !stop.signal.aborted) {
+        retryPending = true;
+        setTimeout(() => {
+          retryPending = false;
+          void report();
+        }, 1000 + Math.random() * 4000).unref();
+      }
     }
   }
 
