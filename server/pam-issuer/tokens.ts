@@ -1,6 +1,8 @@
-// The issuer's signing key (ES256, generated on first start, kept 0600) and its tokens. Refresh tokens are signed
-// JWTs too (token_use "refresh"): the issuer keeps no session table, so it survives restarts and needs no database;
-// each refresh re-reads the user's groups, so role changes apply within one access-token lifetime.
+// The issuer's signing key (ES256, generated on first start, kept 0600) and the tokens it signs.
+// Access tokens: header typ "at+jwt" (RFC 9068), aud = client id. ID tokens: typ "JWT", aud = client id.
+// Refresh tokens: signed JWTs with claim typ "refresh" and aud = the issuer itself, so the API (which wants
+// aud = client id) never accepts one as a bearer token; the issuer keeps no session table (see docs/pam-issuer.md).
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload, type KeyObject } from "jose";
@@ -8,30 +10,42 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerif
 export interface SigningKey {
   kid: string;
   privateKey: CryptoKey | KeyObject;
+  publicKey: CryptoKey | KeyObject;
   publicJwk: JWK;
 }
 
-/** Loads the signing key from `<dataDir>/pam-issuer/signing-key.json`, creating it on first start. */
+/** Loads the signing key from `<dataDir>/pam-issuer/signing-key.json`, creating it (0600) on first start. */
 export async function loadSigningKey(dataDir: string): Promise<SigningKey> {
   const dir = join(dataDir, "pam-issuer");
   const file = join(dir, "signing-key.json");
-  let jwk: JWK;
-  if (existsSync(file)) {
-    jwk = JSON.parse(readFileSync(file, "utf8")) as JWK;
-  } else {
+  if (!existsSync(file)) {
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
-    jwk = await exportJWK(privateKey);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, JSON.stringify(jwk), { mode: 0o600 });
+    try {
+      // "wx": of two processes starting together, the second keeps the first one's key (read below).
+      writeFileSync(file, JSON.stringify(await exportJWK(privateKey)), { mode: 0o600, flag: "wx" });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
   }
-  const { d: _d, ...pub } = jwk;
+  const jwk = JSON.parse(readFileSync(file, "utf8")) as JWK;
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || !jwk.d) throw new Error(`${file} is not a P-256 private JWK`);
+  const { kty, crv, x, y } = jwk;
+  const pub: JWK = { kty, crv, x, y };
   const kid = await calculateJwkThumbprint(pub);
-  return { kid, privateKey: (await importJWK(jwk, "ES256")) as CryptoKey, publicJwk: { ...pub, kid, alg: "ES256", use: "sig" } };
+  return {
+    kid,
+    privateKey: (await importJWK(jwk, "ES256")) as CryptoKey,
+    publicKey: (await importJWK(pub, "ES256")) as CryptoKey,
+    publicJwk: { ...pub, kid, alg: "ES256", use: "sig" },
+  };
 }
 
+/** What a token says about its user. */
 export interface UserClaims {
   username: string;
-  name?: string;
+  name: string;
+  email?: string;
   roles: string[];
   organizations: string[];
 }
@@ -43,29 +57,53 @@ export interface TokenSettings {
   refreshTtl: number;
 }
 
-async function sign(key: SigningKey, s: TokenSettings, claims: JWTPayload, subject: string, ttl: number): Promise<string> {
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token: string;
+  id_token?: string;
+  scope: string;
+}
+
+function signer(key: SigningKey, s: TokenSettings, claims: JWTPayload, sub: string, ttl: number, typ: string, aud: string) {
   return new SignJWT(claims)
-    .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" })
+    .setProtectedHeader({ alg: "ES256", kid: key.kid, typ })
     .setIssuer(s.issuer)
-    .setSubject(subject)
-    .setAudience(s.clientId)
+    .setSubject(sub)
+    .setAudience(aud)
     .setIssuedAt()
-    .setExpirationTime(`${ttl}s`)
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
     .sign(key.privateKey);
 }
 
-/** Access, ID and refresh tokens for a user (OAuth2 token response fields). */
-export async function issueTokens(key: SigningKey, s: TokenSettings, user: UserClaims, scope: string, nonce?: string) {
-  const profile = { preferred_username: user.username, name: user.name ?? user.username, roles: user.roles, organizations: user.organizations };
-  const access = await sign(key, s, { ...profile, scope, token_use: "access" }, user.username, s.accessTtl);
-  const id = await sign(key, s, { ...profile, ...(nonce ? { nonce } : {}), token_use: "id" }, user.username, s.accessTtl);
-  const refresh = await sign(key, s, { scope, token_use: "refresh" }, user.username, s.refreshTtl);
-  return { access_token: access, token_type: "Bearer", id_token: id, refresh_token: refresh, expires_in: s.accessTtl, scope };
+/** The token response for a user: access + refresh tokens, and an ID token when scope has "openid". */
+export async function issueTokens(key: SigningKey, s: TokenSettings, user: UserClaims, scope: string, nonce?: string): Promise<TokenResponse> {
+  const profile = {
+    preferred_username: user.username,
+    name: user.name,
+    ...(user.email ? { email: user.email } : {}),
+    roles: user.roles,
+    organizations: user.organizations,
+  };
+  const access = await signer(key, s, { ...profile, scope, jti: randomUUID() }, user.username, s.accessTtl, "at+jwt", s.clientId);
+  const refresh = await signer(key, s, { typ: "refresh", scope, azp: s.clientId, jti: randomUUID() }, user.username, s.refreshTtl, "JWT", s.issuer);
+  const out: TokenResponse = { access_token: access, token_type: "Bearer", expires_in: s.accessTtl, refresh_token: refresh, scope };
+  if (scope.split(" ").includes("openid")) {
+    out.id_token = await signer(key, s, { ...profile, ...(nonce ? { nonce } : {}) }, user.username, s.accessTtl, "JWT", s.clientId);
+  }
+  return out;
 }
 
-/** Verifies one of our tokens of the given use; throws on anything else. */
-export async function verifyToken(key: SigningKey, s: TokenSettings, token: string, use: "access" | "refresh"): Promise<JWTPayload> {
-  const { payload } = await jwtVerify(token, await importJWK(key.publicJwk, "ES256"), { issuer: s.issuer, audience: s.clientId, algorithms: ["ES256"] });
-  if (payload.token_use !== use) throw new Error(`not an ${use} token`);
+/** Verifies an access token of ours (signature, iss, aud, exp, typ); throws otherwise. */
+export async function verifyAccessToken(key: SigningKey, s: TokenSettings, token: string): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(token, key.publicKey, { issuer: s.issuer, audience: s.clientId, algorithms: ["ES256"], typ: "at+jwt" });
+  return payload;
+}
+
+/** Verifies a refresh token of ours; throws otherwise. */
+export async function verifyRefreshToken(key: SigningKey, s: TokenSettings, token: string): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(token, key.publicKey, { issuer: s.issuer, audience: s.issuer, algorithms: ["ES256"] });
+  if (payload.typ !== "refresh" || payload.azp !== s.clientId || typeof payload.jti !== "string") throw new Error("not a refresh token");
   return payload;
 }

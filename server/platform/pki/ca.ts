@@ -19,13 +19,14 @@ export interface KeyPair {
   keyPem: string;
 }
 
-/** Positive random serial (RFC 5280: at most 20 octets, non-negative). */
+/** Positive random serial (RFC 5280: at most 20 octets, non-negative); the first byte is never 0, so the hex is exactly what the certificate encodes. */
 export const serial = () => {
   const b = randomBytes(16);
-  b[0] &= 0x7f;
+  b[0] = (b[0] & 0x3f) | 0x40;
   return b.toString("hex");
 };
 
+/** A private key as PKCS#8 PEM (how keys are stored). */
 export async function exportKey(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey), "PRIVATE KEY");
 }

@@ -75,8 +75,17 @@ export async function deviceNameFromPublicKey(key: CryptoKey): Promise<string> {
   return deviceNameFromSpki(Buffer.from(await webcrypto.subtle.exportKey("spki", key as webcrypto.CryptoKey)));
 }
 
-/** Parses and checks a PEM PKCS#10 CSR: size, format, key type, proof of possession, common name. */
-export async function parseCsr(input: string): Promise<ParsedCsr> {
+/** A CSR that passed every check except proof of possession (see checkCsr). */
+export interface CheckedCsr {
+  csr: x509.Pkcs10CertificateRequest;
+  commonName: string;
+  publicKeyAlgorithm: string;
+  /** X‖Y (EC) or N (RSA): what the device name hashes. */
+  raw: Buffer;
+}
+
+/** Synchronous CSR checks (size, format, key type, common name), for validators; throws CsrError. */
+export function checkCsr(input: string): CheckedCsr {
   if (Buffer.byteLength(input) > MAX_CSR_BYTES) throw new CsrError(`is larger than ${MAX_CSR_BYTES / 1024} KiB`);
   // Trailing blanks on PEM lines are common in hand-written YAML (flightctl's own examples have them).
   const pem = input
@@ -91,14 +100,21 @@ export async function parseCsr(input: string): Promise<ParsedCsr> {
   } catch {
     throw new CsrError("is not a valid PKCS#10 certificate signing request");
   }
-  const spki = Buffer.from(csr.publicKey.rawData);
   let described;
   try {
-    described = describeSpki(spki);
+    described = describeSpki(Buffer.from(csr.publicKey.rawData));
   } catch (e) {
     if (e instanceof CsrError) throw e;
     throw new CsrError("has a public key that cannot be read");
   }
+  const commonName = csr.subjectName.getField("CN")[0];
+  if (!commonName) throw new CsrError("has no common name (CN) in its subject");
+  return { csr, commonName, publicKeyAlgorithm: described.algorithm, raw: described.raw };
+}
+
+/** Parses and checks a PEM PKCS#10 CSR: size, format, key type, common name, proof of possession. */
+export async function parseCsr(input: string): Promise<ParsedCsr> {
+  const { csr, commonName, publicKeyAlgorithm, raw } = checkCsr(input);
   let verified = false;
   try {
     verified = await csr.verify();
@@ -106,11 +122,8 @@ export async function parseCsr(input: string): Promise<ParsedCsr> {
     verified = false;
   }
   if (!verified) throw new CsrError("has a signature that does not verify with its own public key");
-  const commonName = csr.subjectName.getField("CN")[0];
-  if (!commonName) throw new CsrError("has no common name (CN) in its subject");
-  const publicKey = csr.publicKey;
-  const digest = createHash("sha256").update(described.raw).digest();
-  return { commonName, publicKey, publicKeyAlgorithm: described.algorithm, fingerprint: base32hexLower(digest), legacyFingerprint: digest.toString("hex") };
+  const digest = createHash("sha256").update(raw).digest();
+  return { commonName, publicKey: csr.publicKey, publicKeyAlgorithm, fingerprint: base32hexLower(digest), legacyFingerprint: digest.toString("hex") };
 }
 
 /** A new ECDSA P-256 key pair, with the private key as PKCS#8 PEM. */

@@ -1,6 +1,6 @@
 // Identity carried by a client certificate: common name, and flightctl's signer / organization / device
 // extensions. Runs on agent-endpoint calls (after TLS verified the certificate), so it uses Node's native parser for
-// the subject and finds the extensions by their DER-encoded OIDs; results are cached by certificate.
+// the subject and a minimal DER walk for the extensions; results are cached by certificate.
 import { createHash, X509Certificate } from "node:crypto";
 import { Lru } from "../lru.js";
 import { OID_DEVICE_FINGERPRINT, OID_ORG_ID, OID_SIGNER } from "./signer.js";
@@ -15,8 +15,8 @@ export interface CertIdentity {
   notAfter: Date;
 }
 
-/** DER of an OBJECT IDENTIFIER (tag, length, base-128 arcs). */
-function oidDer(oid: string): Buffer {
+/** Content bytes of an OBJECT IDENTIFIER (base-128 arcs). */
+function oidBytes(oid: string): Buffer {
   const arcs = oid.split(".").map(Number);
   const body: number[] = [40 * arcs[0] + arcs[1]];
   for (const arc of arcs.slice(2)) {
@@ -24,32 +24,67 @@ function oidDer(oid: string): Buffer {
     for (let v = arc >>> 7; v > 0; v >>>= 7) bytes.unshift((v & 0x7f) | 0x80);
     body.push(...bytes);
   }
-  return Buffer.from([0x06, body.length, ...body]);
+  return Buffer.from(body);
 }
 
-/** Length and header size of the DER element at `i`. */
-function tl(b: Buffer, i: number): { len: number; head: number } {
+interface Tlv {
+  tag: number;
+  start: number;
+  end: number;
+}
+
+/** The DER element at `i` (tag, content start and end); throws when it runs past `limit`. */
+function tlv(b: Buffer, i: number, limit: number): Tlv {
+  if (i + 2 > limit) throw new Error("truncated DER");
   const first = b[i + 1];
-  if (first < 0x80) return { len: first, head: 2 };
-  const n = first & 0x7f;
-  let len = 0;
-  for (let k = 0; k < n; k++) len = (len << 8) | b[i + 2 + k];
-  return { len, head: 2 + n };
+  let len = first;
+  let head = 2;
+  if (first >= 0x80) {
+    const n = first & 0x7f;
+    if (n < 1 || n > 4 || i + 2 + n > limit) throw new Error("bad DER length");
+    len = 0;
+    for (let k = 0; k < n; k++) len = len * 256 + b[i + 2 + k];
+    head = 2 + n;
+  }
+  if (i + head + len > limit) throw new Error("truncated DER");
+  return { tag: b[i], start: i + head, end: i + head + len };
 }
 
-const EXTENSIONS = { signerName: oidDer(OID_SIGNER), orgId: oidDer(OID_ORG_ID), deviceFingerprint: oidDer(OID_DEVICE_FINGERPRINT) };
+/** The children of a constructed element. */
+function children(b: Buffer, parent: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let i = parent.start; i < parent.end; ) {
+    const c = tlv(b, i, parent.end);
+    out.push(c);
+    i = c.end;
+  }
+  return out;
+}
 
-/** The string value of extension `oid` in certificate DER: OID, optional critical flag, OCTET STRING(UTF8String). */
-function extensionString(der: Buffer, oid: Buffer): string | undefined {
-  let i = der.indexOf(oid);
-  if (i < 0) return undefined;
-  i += oid.length;
-  if (der[i] === 0x01) i += 3; // critical BOOLEAN
-  if (der[i] !== 0x04) return undefined;
-  i += tl(der, i).head;
-  if (![0x0c, 0x13, 0x16].includes(der[i])) return undefined;
-  const { len, head } = tl(der, i);
-  return der.subarray(i + head, i + head + len).toString("utf8");
+const WANTED = { signerName: oidBytes(OID_SIGNER), orgId: oidBytes(OID_ORG_ID), deviceFingerprint: oidBytes(OID_DEVICE_FINGERPRINT) };
+type Wanted = keyof typeof WANTED;
+
+/**
+ * flightctl's string extensions, found structurally (Certificate → tbsCertificate → [3] extensions), so bytes inside
+ * other fields (an RSA modulus, another extension's value) can never pass for one.
+ */
+function privateExtensions(der: Buffer): Partial<Record<Wanted, string>> {
+  const out: Partial<Record<Wanted, string>> = {};
+  const cert = tlv(der, 0, der.length);
+  const tbs = tlv(der, cert.start, cert.end);
+  const explicit = children(der, tbs).find((c) => c.tag === 0xa3);
+  if (!explicit) return out;
+  for (const ext of children(der, tlv(der, explicit.start, explicit.end))) {
+    const parts = children(der, ext);
+    if (parts[0]?.tag !== 0x06) continue;
+    const id = der.subarray(parts[0].start, parts[0].end);
+    const name = (Object.keys(WANTED) as Wanted[]).find((k) => WANTED[k].equals(id));
+    const value = parts[parts.length - 1];
+    if (!name || value.tag !== 0x04) continue;
+    const str = tlv(der, value.start, value.end);
+    if ([0x0c, 0x13, 0x16].includes(str.tag)) out[name] = der.subarray(str.start, str.end).toString("utf8");
+  }
+  return out;
 }
 
 const cache = new Lru<string, CertIdentity>(20_000);
@@ -65,9 +100,7 @@ export function readCertIdentity(cert: string | Buffer | Uint8Array): CertIdenti
   const cn = x.subject.split("\n").find((l) => l.startsWith("CN="));
   const id: CertIdentity = {
     commonName: cn ? cn.slice(3) : "",
-    signerName: extensionString(der, EXTENSIONS.signerName),
-    orgId: extensionString(der, EXTENSIONS.orgId),
-    deviceFingerprint: extensionString(der, EXTENSIONS.deviceFingerprint),
+    ...privateExtensions(der),
     serial: x.serialNumber,
     notBefore: new Date(x.validFrom),
     notAfter: new Date(x.validTo),

@@ -12,6 +12,7 @@ import { createCa, ensurePki, type Pki } from "./ca.js";
 import { signClientCertificate } from "./signer.js";
 import { readCertIdentity } from "./identity.js";
 import { CsrError, createCsr, deviceNameFromPublicKey, generateDeviceKey, parseCsr } from "./csr.js";
+import { pemCsrProblem } from "../validation/csr.js";
 
 let dir: string;
 let pki: Pki;
@@ -88,6 +89,42 @@ test("a client certificate never outlives its signer", async () => {
   assert.ok(notAfter.getTime() <= signerEnd.getTime() + 1000);
 });
 
+test("an explicit start gives exactly the requested validity", async () => {
+  const keys = await generateDeviceKey();
+  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000);
+  const { certPem, notAfter, serial } = await signClientCertificate(pki.clientSigner, {
+    publicKey: keys.publicKey,
+    commonName: "exact",
+    signerName: "flightctl.io/enrollment",
+    orgId: "00000000-0000-0000-0000-000000000000",
+    validitySeconds: 86400,
+    notBefore,
+  });
+  assert.equal(notAfter.getTime() - notBefore.getTime(), 86400_000);
+  const id = readCertIdentity(certPem);
+  assert.equal(id.notBefore.getTime(), notBefore.getTime());
+  assert.equal(id.notAfter.getTime(), notAfter.getTime());
+  assert.equal(id.deviceFingerprint, undefined);
+  assert.equal(id.serial.toLowerCase(), serial);
+});
+
+test("extension bytes hidden inside another field are not read as an identity", () => {
+  // A certificate whose only private-looking content is the DER of a signer extension inside an unrelated extension.
+  const fakeValue = Buffer.concat([Buffer.from([0x0c, 30]), Buffer.from("flightctl.io/device-enrollment")]).subarray(0, 32);
+  const inner = Buffer.concat([Buffer.from("060a2b0601040186 8d1f0101".replace(/ /g, ""), "hex"), Buffer.from([0x04, fakeValue.length]), fakeValue]);
+  const ext = file("spoof.ext", `1.2.3.4=DER:${Buffer.concat([Buffer.from([0x30, inner.length]), inner]).toString("hex")}\n`);
+  const key = file("spoof.key", openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout"));
+  const csr = file("spoof.csr", openssl("req", "-new", "-key", key, "-subj", "/CN=spoof"));
+  const signerCrt = file("signer.crt", pki.clientSigner.certPem);
+  const signerKey = file("signer.key", pki.clientSigner.keyPem);
+  const cert = openssl("x509", "-req", "-in", csr, "-CA", signerCrt, "-CAkey", signerKey, "-CAcreateserial", "-days", "1", "-extfile", ext);
+  assert.match(cert.replace(/\s/g, ""), /^-----BEGINCERTIFICATE-----/);
+  const id = readCertIdentity(cert);
+  assert.equal(id.commonName, "spoof");
+  assert.equal(id.signerName, undefined);
+  assert.equal(id.orgId, undefined);
+});
+
 test("the device name is base32hex(sha256(X‖Y)) computed independently with openssl and python", async () => {
   const keys = await generateDeviceKey();
   const keyFile = file("device.key", keys.keyPem);
@@ -122,7 +159,10 @@ test("bad CSRs are refused with messages a person can act on", async () => {
   ];
   for (const [what, pem, message] of cases) {
     await assert.rejects(parseCsr(pem), (e: unknown) => e instanceof CsrError && message.test(e.message), what);
+    // The validator gives the same message for everything but the signature (checked when the CSR is used).
+    if (what !== "tampered signature") assert.match(pemCsrProblem(pem) ?? "", message, what);
   }
+  assert.equal(pemCsrProblem(good), undefined);
   // P-384 and RSA 2048 are accepted.
   const rsa2048 = openssl("req", "-new", "-key", file("rsa2.key", openssl("genrsa", "2048")), "-subj", "/CN=rsa-ok");
   assert.equal((await parseCsr(rsa2048)).publicKeyAlgorithm, "RSA 2048");

@@ -47,8 +47,10 @@ function prepare(signerCa: KeyPair) {
 /** Signs a TLS client certificate with `signerCa`; validity is capped at the CA's own expiry. */
 export async function signClientCertificate(signerCa: KeyPair, req: ClientCertificateRequest): Promise<{ certPem: string; serial: string; notAfter: Date }> {
   const { caCert, key, aki } = await prepare(signerCa);
-  const notBefore = req.notBefore ?? new Date(Date.now() - 60_000);
-  const notAfter = new Date(Math.min(notBefore.getTime() + 60_000 + req.validitySeconds * 1000, caCert.notAfter.getTime()));
+  // Validity counts from now (or the given start); the default start is back-dated a minute for clock skew.
+  const start = req.notBefore?.getTime() ?? Date.now();
+  const notBefore = req.notBefore ?? new Date(start - 60_000);
+  const notAfter = new Date(Math.min(start + req.validitySeconds * 1000, caCert.notAfter.getTime()));
   const serialNumber = serial();
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),

@@ -1,14 +1,14 @@
-// Parsing of PKCS#10 certificate signing requests (@peculiar/x509), for enrollment and CSR resources.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+// CSR checks for validators: the synchronous part of the PKI's CSR parsing (proof of possession is checked when the
+// CSR is used), with the same messages.
+import { checkCsr, CsrError } from "../pki/csr.js";
 
-/** Why `pem` is not a PEM CSR, or undefined when it parses. */
+/** Why `pem` is not a usable PEM CSR, or undefined when it passes. */
 export function pemCsrProblem(pem: string): string | undefined {
-  if (!/-----BEGIN CERTIFICATE REQUEST-----/.test(pem)) return "must be a PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----)";
   try {
-    new x509.Pkcs10CertificateRequest(pem.replace(/[ \t]+$/gm, ""));
+    checkCsr(pem);
     return undefined;
   } catch (e) {
-    return `is not a valid certificate request: ${e instanceof Error ? e.message : String(e)}`;
+    if (e instanceof CsrError) return e.message;
+    throw e;
   }
 }
