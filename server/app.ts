@@ -2,17 +2,14 @@
 // (bearer tokens, RBAC) and the agent API (client certificates). main/ processes and tests share it.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { DescFile, DescService } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
-import { fromJson } from "@bufbuild/protobuf";
-import { AuthProviderSchema, type AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
+import type { AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 import { errorInterceptor } from "./platform/error-interceptor.js";
 import { registerKind, type KindDefinition, type KindDeps } from "./platform/resource/kind.js";
 import { createResourceStore, type Db } from "./platform/resource/resource-store.js";
-import { recordToJson, type ResourceService } from "./platform/resource/resource-service.js";
-import { DEFAULT_ORG_ID } from "./platform/identity.js";
+import type { ResourceService } from "./platform/resource/resource-service.js";
 import { userAuthInterceptor } from "./platform/user-auth-interceptor.js";
 import { agentAuthInterceptor } from "./platform/agent-auth-interceptor.js";
 import { admissionInterceptor } from "./platform/admission.js";
@@ -27,7 +24,7 @@ import { enrollmentRequestKind } from "./enrollment/enrollmentrequest-service.js
 import { enrollmentConfigRegistration } from "./enrollment/enrollmentconfig-rpc.js";
 import { certificateSigningRequestKind } from "./certificates/csr-service.js";
 import { resourceSyncKind } from "./resourcesyncs/resourcesync-service.js";
-import { authProviderKind } from "./authproviders/authprovider-service.js";
+import { authProviderKind, enabledProviders } from "./authproviders/authprovider-service.js";
 import { authServiceRegistration } from "./auth/auth-rpc.js";
 import { createAuthenticator, createProviderSource, type Authenticator } from "./auth/authenticator.js";
 import { createAuthFetch, type FetchLike } from "./auth/http-client.js";
@@ -123,21 +120,12 @@ const others: ServiceRegistration<ServiceDeps>[] = [
 
 const agentServices: ServiceRegistration<AgentServiceDeps>[] = [agentEnrollmentRegistration, agentDeviceRegistration, agentCertificateRegistration];
 
-/** Enabled AuthProvider resources (they live in the default organization). */
-function dynamicProviders(db: Db) {
-  const store = createResourceStore(db, { kind: "AuthProvider", table: "auth_providers" });
-  return async (): Promise<AuthProvider[]> => {
-    const page = await store.list(DEFAULT_ORG_ID, { where: [sql`coalesce((spec->>'enabled')::boolean, true)`], limit: 100 });
-    return page.records.map((r) => fromJson(AuthProviderSchema, recordToJson("AuthProvider", r), { ignoreUnknownFields: true }));
-  };
-}
-
 export function createApp(deps: AppDeps): App & { agent: App } {
   const db = drizzle(deps.pool) as unknown as Db;
   const orgStore = createOrganizationStore(db);
   const membership = createMembership(orgStore);
   const fetch = deps.fetch ?? createAuthFetch([deps.ca.bundlePem]);
-  const providers = createProviderSource(deps.staticAuthProviders ?? [], dynamicProviders(db));
+  const providers = createProviderSource(deps.staticAuthProviders ?? [], enabledProviders(db));
   const authenticator = deps.authenticator ?? createAuthenticator({ providers, fetch });
   const kindDeps: KindDeps = {
     ca: deps.ca,
@@ -170,7 +158,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
       for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, ...deps.agent } });
     },
-    interceptors: [admissionInterceptor(), agentAuthInterceptor(async (orgId, name) => !!(await devices.get({ orgId, name }))), errorInterceptor(onInternal)],
+    interceptors: [admissionInterceptor(), agentAuthInterceptor((orgId, name) => devices.exists({ orgId, name })), errorInterceptor(onInternal)],
     services: agentServices.map((s) => s.service),
     files: agentServices.map((s) => s.service.file),
   };

@@ -12,8 +12,8 @@ import { maskSecrets } from "../platform/sensitive.js";
 import { rolesIn } from "../platform/user-auth-interceptor.js";
 import type { ServiceDeps } from "../app.js";
 import { permissionsOf } from "./rbac.js";
+import { AUTH_PROVIDER_SECRETS } from "../authproviders/authprovider-service.js";
 
-const secrets = [["spec", "clientSecret"]];
 
 export const authServiceRegistration = {
   service: AuthService,
@@ -23,7 +23,7 @@ export const authServiceRegistration = {
     router.service(AuthService, {
       async getAuthConfig() {
         const providers = (await deps.providers()).map((p) =>
-          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, secrets), { ignoreUnknownFields: true }),
+          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, AUTH_PROVIDER_SECRETS), { ignoreUnknownFields: true }),
         );
         return create(AuthConfigSchema, {
           apiVersion: API_VERSION,

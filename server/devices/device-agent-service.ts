@@ -55,9 +55,8 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     deps.lastSeen.touch(caller.orgId, name);
     const key = { orgId: caller.orgId, name };
     for (let attempt = 0; attempt < 10; attempt++) {
-      const existing = await devices.get(key);
+      const [existing, render] = await Promise.all([devices.get(key), renders.get(caller.orgId, name)]);
       if (!existing) throw notFound("Device", name);
-      const render = await renders.get(caller.orgId, name);
       // A device that reports is back: the restore handshake is over.
       const annotations = { ...existing.annotations };
       delete annotations[ANNOTATION_AWAITING_RECONNECT];

@@ -46,7 +46,7 @@ export async function checkedCsr(name: string, csrPem: string) {
 const devicesOf = (db: Db) => createResourceStore(db, { kind: "Device", table: "devices" });
 
 async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
-  if (await devicesOf(db).get({ orgId, name })) {
+  if (await devicesOf(db).exists({ orgId, name })) {
     throw precondition(`device "${name}" is already enrolled; delete the device first to enroll it again`);
   }
 }
@@ -169,7 +169,7 @@ export const enrollmentRequestKind: KindDefinition<typeof EnrollmentRequestSchem
     deleteEnrollmentRequest: async (req: DeleteEnrollmentRequestRequest, ctx) => {
       const caller = callerOf(ctx);
       // The request is the device's enrollment record; it goes only after the device.
-      if (await devicesOf(deps.db).get({ orgId: caller.orgId, name: req.name })) {
+      if (await devicesOf(deps.db).exists({ orgId: caller.orgId, name: req.name })) {
         throw precondition(`cannot delete EnrollmentRequest "${req.name}": device "${req.name}" exists`);
       }
       await svc.delete(caller, req.name);

@@ -1,7 +1,8 @@
 // Admission control for the agent endpoint: at most `concurrency` unary calls run at once and at most `queue` wait;
 // beyond that a call is refused at once with ResourceExhausted (agents retry with backoff). Under a storm (every
 // device reporting after a fleet-wide change) this keeps the server's memory bounded instead of piling up requests.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Interceptor } from "@connectrpc/connect";
+import { busy, toConnectError } from "./errors.js";
 
 export function admissionInterceptor(concurrency = 64, queue = 2000): Interceptor {
   let running = 0;
@@ -10,7 +11,7 @@ export function admissionInterceptor(concurrency = 64, queue = 2000): Intercepto
     // Streams are long-lived and cheap while idle; only unary work is gated.
     if (req.stream) return next(req);
     if (running >= concurrency) {
-      if (waiting.length >= queue) throw new ConnectError("the server is busy; retry later", Code.ResourceExhausted);
+      if (waiting.length >= queue) throw toConnectError(busy("the server is busy; retry later"));
       await new Promise<void>((resolve) => waiting.push(resolve));
     } else {
       running++;

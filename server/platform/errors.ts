@@ -12,6 +12,7 @@ export type ErrorKind =
   | "unauthenticated"
   | "forbidden"
   | "unavailable"
+  | "busy" // too much work in flight: retry later
   | "unimplemented"
   | "internal";
 
@@ -46,6 +47,7 @@ export const precondition = (message: string) => new DomainError("precondition",
 export const unauthenticated = (message: string) => new DomainError("unauthenticated", message);
 export const forbidden = (message: string) => new DomainError("forbidden", message);
 export const unavailable = (message: string) => new DomainError("unavailable", message);
+export const busy = (message: string) => new DomainError("busy", message);
 
 const codes: Record<ErrorKind, Code> = {
   invalid: Code.InvalidArgument,
@@ -56,6 +58,7 @@ const codes: Record<ErrorKind, Code> = {
   unauthenticated: Code.Unauthenticated,
   forbidden: Code.PermissionDenied,
   unavailable: Code.Unavailable,
+  busy: Code.ResourceExhausted,
   unimplemented: Code.Unimplemented,
   internal: Code.Internal,
 };

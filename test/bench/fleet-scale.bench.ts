@@ -22,7 +22,7 @@ import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { startSimulator } from "../../agent/simulator.js";
 import type { AgentConfig } from "../../agent/config.js";
-import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+import { benchDatabase, startServerProcess } from "./server-process.js";
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);

@@ -115,6 +115,11 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
   return {
     kind: config.kind,
 
+    /** Whether the resource exists (no columns read: for per-call checks). */
+    async exists(key: ResourceKey): Promise<boolean> {
+      return (await db.execute(sql`select 1 from ${table} where ${keyWhere(key)}`)).rows.length > 0;
+    },
+
     async get(key: ResourceKey, exec: Executor = db): Promise<ResourceRecord | undefined> {
       return rows(await exec.execute(sql`select ${columns} from ${table} where ${keyWhere(key)}`))[0];
     },
