@@ -11,7 +11,8 @@ import { registerKind, type KindDefinition, type KindDeps } from "./platform/res
 import { createResourceStore, type Db } from "./platform/resource/resource-store.js";
 import type { ResourceService } from "./platform/resource/resource-service.js";
 import { userAuthInterceptor } from "./platform/user-auth-interceptor.js";
-import { agentAuthInterceptor } from "./platform/agent-auth-interceptor.js";
+import { agentAuthInterceptor, createAgentGate } from "./platform/agent-auth-interceptor.js";
+import type { RawServerStream } from "./platform/grpc-stream.js";
 import { admissionInterceptor } from "./platform/admission.js";
 import { createOrganizationStore, type OrganizationStore } from "./organizations/organization-store.js";
 import { createMembership, type Membership } from "./organizations/membership.js";
@@ -32,10 +33,11 @@ import { eventServiceRegistration } from "./events/event-rpc.js";
 import { organizationServiceRegistration } from "./organizations/organization-rpc.js";
 import { versionServiceRegistration } from "./version/version-rpc.js";
 import { agentEnrollmentRegistration } from "./enrollment/agent-enrollment-rpc.js";
-import { agentDeviceRegistration } from "./devices/agent-device-rpc.js";
+import { agentDeviceRawStreams, agentDeviceRegistration } from "./devices/agent-device-rpc.js";
 import { agentCertificateRegistration } from "./certificates/agent-certificate-rpc.js";
 import type { CertificateAuthority } from "./certificates/signers.js";
 import type { DeviceAgentDeps } from "./devices/device-agent-service.js";
+import { createHeartbeatWheel } from "./devices/heartbeat-wheel.js";
 
 export interface AppDeps {
   /** Shared Postgres pool (drizzle is built on it here). */
@@ -69,6 +71,10 @@ export interface App {
   services: DescService[];
   /** Every proto file served, for server reflection. */
   files: DescFile[];
+  /** Ends open streams and long-polls so a closing endpoint drains quickly. */
+  drain?(): void;
+  /** Server streams the endpoint serves below Connect for plain gRPC clients (Connect still serves the rest). */
+  rawStreams?(): RawServerStream[];
 }
 
 /** Dependencies of non-kind user services. */
@@ -152,13 +158,21 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     files: services.map((s) => s.file),
   };
   const devices = createResourceStore(db, { kind: "Device", table: "devices" });
+  // Every agent stream's heartbeats and drain, shared by the agent services.
+  const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }));
+  const wheel = deps.agent?.wheel ?? createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000);
   const agent: App = {
     register(router) {
       if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, ...deps.agent } });
+      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, ...deps.agent, wheel } });
     },
-    interceptors: [admissionInterceptor(), agentAuthInterceptor((orgId, name) => devices.exists({ orgId, name })), errorInterceptor(onInternal)],
+    drain: () => wheel.drain(),
+    rawStreams() {
+      if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
+      return agentDeviceRawStreams({ services: kindDeps.services, device: { db, ...deps.agent, wheel } }, gate);
+    },
+    interceptors: [admissionInterceptor(), agentAuthInterceptor(gate), errorInterceptor(onInternal)],
     services: agentServices.map((s) => s.service),
     files: agentServices.map((s) => s.service.file),
   };

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import { stringify } from "yaml";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -178,6 +179,27 @@ describe("a real agent process", () => {
       );
       const own = await clients.device.getRenderedDevice({ name, knownRenderedVersion: "0", waitSeconds: 0 });
       assert.equal(own.device?.metadata?.annotations["device-controller/renderedVersion"], "3");
+      // The agent's plain gRPC stream is served below Connect; Connect JSON clients get the same stream from Connect.
+      const first = async (client: typeof clients.device) => {
+        const ac = new AbortController();
+        for await (const m of client.watchRenderedDevice({ name, knownRenderedVersion: "1" }, { signal: ac.signal })) {
+          ac.abort();
+          return m;
+        }
+      };
+      const viaConnect = createClient(
+        AgentDeviceService,
+        createConnectTransport({
+          baseUrl: cfg.server,
+          httpVersion: "2",
+          useBinaryFormat: false,
+          nodeOptions: { ca: cfg.caPem, cert: readFileSync(join(dir, "data", "certs", "agent.crt"), "utf8"), key: readFileSync(join(dir, "data", "certs", "agent.key"), "utf8") },
+        }),
+      );
+      const [grpcMsg, connectMsg] = [await first(clients.device), await first(viaConnect)];
+      assert.ok(grpcMsg?.device);
+      assert.deepEqual(connectMsg, grpcMsg);
+      assert.equal(grpcMsg.device.metadata?.annotations["device-controller/renderedVersion"], "3");
     } finally {
       clients.close();
     }

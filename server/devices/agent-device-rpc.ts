@@ -1,7 +1,14 @@
 // Agent endpoint, management certificate: the device's rendered spec (stream or long-poll) and its status reports.
 import type { ConnectRouter } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { AgentDeviceService, GetRenderedDeviceResponseSchema } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
+import {
+  AgentDeviceService,
+  GetRenderedDeviceResponseSchema,
+  type WatchRenderedDeviceRequest,
+  type WatchRenderedDeviceResponse,
+} from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
+import type { AgentGate } from "../platform/agent-auth-interceptor.js";
+import type { RawServerStream, StreamSink } from "../platform/grpc-stream.js";
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
@@ -13,6 +20,21 @@ function ownDevice(caller: Caller, name: string) {
   if (caller.identity.kind !== "device" || caller.identity.deviceName !== name) {
     throw forbidden(`device "${caller.identity.username}" may only act on itself, not on "${name}"`);
   }
+}
+
+/** WatchRenderedDevice for plain gRPC clients (the agent), served below Connect (platform/grpc-stream.ts). */
+export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): RawServerStream[] {
+  const devices = createDeviceAgentService(deps.device);
+  const method = AgentDeviceService.method.watchRenderedDevice;
+  return [
+    {
+      method,
+      async open(req: WatchRenderedDeviceRequest, sink: StreamSink<WatchRenderedDeviceResponse>, peer) {
+        const caller = await gate(method, peer, req.name);
+        return devices.openWatch(caller, req.name, req.knownRenderedVersion, sink);
+      },
+    },
+  ];
 }
 
 export const agentDeviceRegistration = {

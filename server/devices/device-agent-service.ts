@@ -16,6 +16,7 @@ import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore, type RenderRow } from "./render-store.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
+import type { StreamSink } from "../platform/grpc-stream.js";
 
 export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
 
@@ -82,6 +83,59 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     );
   }
 
+  /**
+   * The stream: rendered devices as versions pass `known`, heartbeats in between, until the returned function is
+   * called (the caller left) or the server drains. Callback-driven so a stream holds only this closure: one
+   * notifier subscription, one wheel slot, one drain entry.
+   */
+  function openWatch(caller: Caller, name: string, known: string, sink: StreamSink<WatchRenderedDeviceResponse>): () => void {
+    let since = knownVersion(known);
+    deps.lastSeen.touch(caller.orgId, name);
+    let closed = false;
+    let checking = false;
+    let recheck = true;
+    // Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile.
+    const check = async () => {
+      if (checking) return;
+      checking = true;
+      try {
+        while (recheck && !closed) {
+          recheck = false;
+          const r = await renders.get(caller.orgId, name);
+          if (!closed && r && r.renderedVersion > since) {
+            since = r.renderedVersion;
+            sink.send(create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) }));
+          }
+        }
+      } catch (e) {
+        close(e);
+      } finally {
+        checking = false;
+      }
+    };
+    const unsubscribe = deps.notifier.subscribe(caller.orgId, name, (v) => {
+      if (v !== undefined && v <= since) return;
+      recheck = true;
+      void check();
+    });
+    const leave = wheel.join(() => {
+      if (checking) return; // a device message is on its way; it proves liveness as well
+      deps.lastSeen.touch(caller.orgId, name);
+      sink.send(create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() }));
+    });
+    const stopDrain = wheel.whenDraining(() => close());
+    function close(err?: unknown) {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      leave();
+      stopDrain();
+      sink.end(err);
+    }
+    void check();
+    return () => close();
+  }
+
   return {
     replaceStatus(caller: Caller, name: string, device: Device): Promise<Device> {
       const status = ((toJson(DeviceSchema, device) as JsonObject).status ?? {}) as JsonObject;
@@ -106,10 +160,12 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         if (!first) throw precondition(`no rendered version for device "${name}" yet`);
         if (first.renderedVersion > since) return renderedDevice(name, first);
         const deadline = Date.now() + waitMs;
+        let ended = false;
         const onAbort = () => woke();
+        const stopDrain = wheel.whenDraining(() => ((ended = true), woke()));
         signal.addEventListener("abort", onAbort, { once: true });
         try {
-          while (Date.now() < deadline && !signal.aborted) {
+          while (Date.now() < deadline && !signal.aborted && !ended) {
             await new Promise<void>((resolve) => {
               const t = setTimeout(resolve, deadline - Date.now());
               woke = () => (clearTimeout(t), resolve());
@@ -119,6 +175,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
           }
           return undefined;
         } finally {
+          stopDrain();
           signal.removeEventListener("abort", onAbort);
         }
       } finally {
@@ -126,46 +183,34 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       }
     },
 
-    /** The stream: rendered devices as versions pass `known`, heartbeats in between, until the caller leaves. */
+    openWatch,
+
+    /** The same stream as an async generator, for Connect (Connect, gRPC-Web and JSON clients). */
     async *watch(caller: Caller, name: string, known: string, signal: AbortSignal): AsyncGenerator<WatchRenderedDeviceResponse> {
-      let since = knownVersion(known);
-      deps.lastSeen.touch(caller.orgId, name);
-      // Per stream: one notifier subscription, one wheel slot, one abort listener, one pending wake-up.
-      const state = { recheck: true, beat: false, wake: () => {} };
-      const wake = () => state.wake();
-      const unsubscribe = deps.notifier.subscribe(caller.orgId, name, (v) => {
-        if (v === undefined || v > since) state.recheck = true;
-        wake();
+      const queue: WatchRenderedDeviceResponse[] = [];
+      let ended: { err?: unknown } | undefined;
+      let wake = () => {};
+      const close = openWatch(caller, name, known, {
+        send: (m) => (queue.push(m), wake()),
+        end: (err) => ((ended = { err }), wake()),
       });
-      const leave = wheel.join(() => {
-        state.beat = true;
-        wake();
-      });
-      signal.addEventListener("abort", wake, { once: true });
+      signal.addEventListener("abort", close, { once: true });
       try {
-        while (!signal.aborted) {
-          if (state.recheck) {
-            state.recheck = false;
-            const r = await renders.get(caller.orgId, name);
-            if (r && r.renderedVersion > since) {
-              since = r.renderedVersion;
-              state.beat = false;
-              yield create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) });
-              continue;
-            }
-          }
-          if (state.beat) {
-            state.beat = false;
-            deps.lastSeen.touch(caller.orgId, name);
-            yield create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() });
+        for (;;) {
+          const next = queue.shift();
+          if (next) {
+            yield next;
             continue;
           }
-          await new Promise<void>((resolve) => (state.wake = resolve));
+          if (ended) {
+            if (ended.err !== undefined) throw ended.err;
+            return;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
         }
       } finally {
-        signal.removeEventListener("abort", wake);
-        leave();
-        unsubscribe();
+        signal.removeEventListener("abort", close);
+        close();
       }
     },
   };

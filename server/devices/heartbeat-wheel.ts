@@ -4,11 +4,18 @@
 export interface HeartbeatWheel {
   /** Calls `beat` once per period until the returned function is called. */
   join(beat: () => void): () => void;
+  /** Calls `end` when the server drains (shutdown), until the returned function is called. */
+  whenDraining(end: () => void): () => void;
+  /** Ends every open stream and long-poll (they finish their call cleanly). */
+  drain(): void;
   close(): void;
 }
 
 export function createHeartbeatWheel(periodMs: number, slots = 30): HeartbeatWheel {
   const buckets = Array.from({ length: slots }, () => new Set<() => void>());
+  // A Set, not listeners on a shared AbortSignal: EventTarget.addEventListener scans every listener, which made each
+  // call cost O(open streams).
+  const enders = new Set<() => void>();
   let next = 0;
   let tick = 0;
   const timer = setInterval(() => {
@@ -22,6 +29,13 @@ export function createHeartbeatWheel(periodMs: number, slots = 30): HeartbeatWhe
       next = (next + 1) % slots;
       bucket.add(beat);
       return () => bucket.delete(beat);
+    },
+    whenDraining(end) {
+      enders.add(end);
+      return () => enders.delete(end);
+    },
+    drain() {
+      for (const end of [...enders]) end();
     },
     close: () => clearInterval(timer),
   };

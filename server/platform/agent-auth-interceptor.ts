@@ -1,13 +1,13 @@
 // The agent endpoint's gate: each RPC declares in the contract which certificate it needs
 // (flightctl.agent.v1beta1.credential). The enrollment certificate may only enroll; a device management
 // certificate may only act on its own device, and only while that device exists. Anything else is refused.
-import { getOption } from "@bufbuild/protobuf";
+import { getOption, type DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { AgentCredential, credential, names_device } from "../../gen/flightctl/agent/v1beta1/access_pb.js";
 import { DEVICE_CN_PREFIX, SIGNER_DEVICE_ENROLLMENT, SIGNER_ENROLLMENT, SIGNER_RENEWAL } from "../certificates/signers.js";
 import { DomainError, forbidden, notFound, toConnectError, unauthenticated } from "./errors.js";
 import { callerKey, DEFAULT_ORG_ID, identityKey, type Caller } from "./identity.js";
-import { peerKey } from "./peer.js";
+import { peerKey, type Peer } from "./peer.js";
 import { readCertIdentity } from "./pki/identity.js";
 
 /** Whether a device is (still) enrolled: the management certificate of a deleted device is worthless. */
@@ -15,24 +15,25 @@ export type DeviceExists = (orgId: string, name: string) => Promise<boolean>;
 
 const MANAGEMENT_SIGNERS = new Set([SIGNER_DEVICE_ENROLLMENT, SIGNER_RENEWAL]);
 
-export function agentAuthInterceptor(deviceExists: DeviceExists): Interceptor {
-  async function gate(req: Parameters<Parameters<Interceptor>[0]>[0]): Promise<Caller> {
-    const needs = getOption(req.method, credential);
-    const peer = req.contextValues.get(peerKey);
+/** Who an agent-endpoint call is from, or why it is refused; `named` is the device the request names, if any. */
+export type AgentGate = (method: DescMethod, peer: Peer, named?: string) => Promise<Caller>;
+
+export function createAgentGate(deviceExists: DeviceExists): AgentGate {
+  return async (method, peer, named) => {
+    const needs = getOption(method, credential);
     if (!peer.raw) throw unauthenticated("a client certificate is required on the agent endpoint");
     if (!peer.authorized) throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
     const cert = readCertIdentity(peer.raw);
     const orgId = cert.orgId ?? DEFAULT_ORG_ID;
     if (needs === AgentCredential.ENROLLMENT) {
-      if (cert.signerName !== SIGNER_ENROLLMENT) throw forbidden(`${req.method.name} needs the enrollment certificate`);
+      if (cert.signerName !== SIGNER_ENROLLMENT) throw forbidden(`${method.name} needs the enrollment certificate`);
       return { orgId, identity: { kind: "enrollment", actor: `enrollment:${cert.commonName}`, username: cert.commonName, orgId } };
     }
     if (needs === AgentCredential.DEVICE) {
       if (!MANAGEMENT_SIGNERS.has(cert.signerName ?? "") || !cert.commonName.startsWith(DEVICE_CN_PREFIX)) {
-        throw forbidden(`${req.method.name} needs a device management certificate`);
+        throw forbidden(`${method.name} needs a device management certificate`);
       }
       const deviceName = cert.commonName.slice(DEVICE_CN_PREFIX.length);
-      const named = getOption(req.method, names_device) && !req.stream ? (req.message as { name?: string }).name : undefined;
       if (named !== undefined && named !== deviceName) {
         throw forbidden(`device "${deviceName}" may only act on itself, not on "${named}"`);
       }
@@ -40,13 +41,18 @@ export function agentAuthInterceptor(deviceExists: DeviceExists): Interceptor {
       if (!(await deviceExists(orgId, deviceName))) throw notFound("Device", deviceName);
       return { orgId, identity: { kind: "device", actor: `device:${deviceName}`, username: deviceName, deviceName, orgId } };
     }
-    throw forbidden(`${req.method.parent.typeName}/${req.method.name} declares no credential`);
-  }
+    throw forbidden(`${method.parent.typeName}/${method.name} declares no credential`);
+  };
+}
+
+export function agentAuthInterceptor(gate: AgentGate): Interceptor {
   return (next) => async (req) => {
     // Standard gRPC infrastructure (health, reflection) is public, as load balancers and tools expect.
     if (req.service.typeName.startsWith("grpc.")) return next(req);
     try {
-      const caller = await gate(req);
+      // Streams are checked by their handler (the interceptor sees no message).
+      const named = getOption(req.method, names_device) && !req.stream ? (req.message as { name?: string }).name : undefined;
+      const caller = await gate(req.method, req.contextValues.get(peerKey), named);
       req.contextValues.set(identityKey, caller.identity);
       req.contextValues.set(callerKey, caller);
     } catch (e) {

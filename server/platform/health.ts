@@ -36,6 +36,8 @@ export function createHealth(services: DescService[]) {
               last = s;
               yield { status: s };
             }
+            // Shutting down: the watcher has heard NOT_SERVING; end the stream so the endpoint can drain.
+            if (status === Serving.NOT_SERVING) return;
             await new Promise<void>((resolve) => {
               const wake = () => {
                 watchers.delete(wake);

@@ -11,7 +11,8 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { App } from "../app.js";
-import { peerKey } from "./peer.js";
+import { peerKey, type Peer } from "./peer.js";
+import { isPlainGrpc, procedurePath, serveRawServerStream } from "./grpc-stream.js";
 import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
@@ -41,7 +42,21 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
   const { app, log } = opts;
   const metrics = createMetrics();
   const health = createHealth(app.services);
-  const shutdown = new AbortController();
+  // What each TLS connection presented, read once per connection (getPeerCertificate builds a large object).
+  const peers = new WeakMap<TLSSocket, Peer>();
+  const peerOf = (sock: TLSSocket): Peer => {
+    let peer = peers.get(sock);
+    if (!peer) {
+      const cert = sock.getPeerCertificate?.();
+      peer = {
+        raw: cert && cert.raw ? cert.raw : undefined,
+        authorized: sock.authorized === true,
+        authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
+      };
+      peers.set(sock, peer);
+    }
+    return peer;
+  };
 
   const handler = connectNodeAdapter({
     routes(router) {
@@ -65,19 +80,14 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     // The peer certificate as the TLS layer saw it; only the agent endpoint asks for one.
     contextValues: opts.tls.ca
       ? (req) => {
-          const sock = req.socket as TLSSocket;
-          const cert = sock.getPeerCertificate?.();
           const values = createContextValues();
-          values.set(peerKey, {
-            raw: cert && cert.raw ? cert.raw : undefined,
-            authorized: sock.authorized === true,
-            authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
-          });
+          values.set(peerKey, peerOf(req.socket as TLSSocket));
           return values;
         }
       : undefined,
     readMaxBytes: READ_MAX_BYTES,
-    shutdownSignal: shutdown.signal,
+    // No shutdownSignal: Connect links every call to it with addEventListener, whose cost grows with the listeners
+    // already there (one per open stream). app.drain() ends the streams instead.
     async fallback(req, res) {
       const path = (req.url ?? "").split("?")[0];
       const send = (status: number, body: string, type = "text/plain; charset=utf-8") => {
@@ -100,6 +110,25 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
 
   const clientCerts = opts.tls.ca ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false } : {};
   const server = http2.createSecureServer({ key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: true, ...clientCerts }, handler);
+  // Raw server streams (grpc-stream.ts) take plain gRPC calls of their methods before Node's compatibility layer
+  // (and so Connect) sees them; anything else continues to Connect.
+  const raw = new Map((app.rawStreams?.() ?? []).map((rs) => [procedurePath(rs.method), rs]));
+  if (raw.size) {
+    const compat = server.listeners("stream") as ((...args: unknown[]) => void)[];
+    server.removeAllListeners("stream");
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+      const rs = raw.get(headers[":path"] ?? "");
+      if (rs && isPlainGrpc(headers)) {
+        const started = process.hrtime.bigint();
+        serveRawServerStream(stream, rs, peerOf(stream.session!.socket as TLSSocket), {
+          logInternal: (err) => log.error({ err, procedure: headers[":path"] }, "internal error"),
+          done: (code) => metrics.record(rs.method, code, started),
+        });
+        return;
+      }
+      for (const listener of compat) listener.call(server, stream, headers, ...rest);
+    });
+  }
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<Socket>();
   server.on("session", (s) => {
@@ -124,7 +153,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
         health.shutdown();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const s of sessions) s.close(); // GOAWAY: in-flight streams finish, no new ones
-        shutdown.abort(); // ends open server streams (watches)
+        app.drain?.(); // ends open server streams (watches) and long-polls
         const timer = setTimeout(() => {
           for (const sock of sockets) sock.destroy();
         }, opts.drainMs ?? 10_000);

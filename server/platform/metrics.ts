@@ -2,6 +2,7 @@
 // One registry per server instance (no global default registry), so tests and several servers do not collide.
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 
 export function createMetrics() {
@@ -17,10 +18,8 @@ export function createMetrics() {
     registers: [registry],
   });
 
-  const codeName = (e: unknown) => {
-    const code = ConnectError.from(e).code;
-    return Code[code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase());
-  };
+  const nameOf = (code: Code) => Code[code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase());
+  const codeName = (e: unknown) => nameOf(ConnectError.from(e).code);
 
   const interceptor: Interceptor = (next) => async (req) => {
     const labels = { service: req.service.typeName, method: req.method.name };
@@ -54,7 +53,14 @@ export function createMetrics() {
     }
   };
 
-  return { registry, interceptor };
+  /** Records a call served outside Connect (raw streams); code 0 is success. */
+  const record = (method: DescMethod, code: Code | 0, started: bigint) => {
+    const labels = { service: method.parent.typeName, method: method.name, code: code === 0 ? "ok" : nameOf(code) };
+    requests.inc(labels);
+    duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+
+  return { registry, interceptor, record };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
