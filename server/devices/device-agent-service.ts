@@ -5,16 +5,16 @@ import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { DeviceSchema, type Device } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { WatchRenderedDeviceResponseSchema, type WatchRenderedDeviceResponse } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { insertEvent } from "../events/event-store.js";
 import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
 import type { Caller } from "../platform/identity.js";
 import { applyJsonPatch, type PatchOp } from "../platform/json-patch.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
-import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/resource/resource-store.js";
 import { ANNOTATION_AWAITING_RECONNECT, serviceStatus, statusTransitions } from "./device-status.js";
 import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore, type RenderRow } from "./render-store.js";
+import { createStatusStore } from "./status-store.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
 
@@ -47,30 +47,32 @@ function renderedDevice(name: string, r: RenderRow): Device {
 }
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
-  const devices = createResourceStore(deps.db, { kind: "Device", table: "devices" });
+  const statuses = createStatusStore(deps.db);
   const renders = createRenderStore(deps.db);
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
 
   /** Writes a reported status; nothing is written when nothing changed. */
   async function report(caller: Caller, name: string, reported: (current: JsonObject) => JsonObject): Promise<Device> {
     deps.lastSeen.touch(caller.orgId, name);
-    const key = { orgId: caller.orgId, name };
     for (let attempt = 0; attempt < 10; attempt++) {
-      const [existing, render] = await Promise.all([devices.get(key), renders.get(caller.orgId, name)]);
+      const existing = await statuses.read(caller.orgId, name);
       if (!existing) throw notFound("Device", name);
       // A device that reports is back: the restore handshake is over.
       const annotations = { ...existing.annotations };
       delete annotations[ANNOTATION_AWAITING_RECONNECT];
-      const previous = (existing.status ?? null) as JsonObject | null;
-      const next = serviceStatus(reported(previous ?? {}), previous, { annotations, renderedVersion: render?.renderedVersion, disconnected: false });
-      if (isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations)) return toDevice(existing.name, existing);
-      const events = statusTransitions(previous, next);
-      const written = await devices.update(key, existing.resourceVersion, { ...existing, annotations, status: next }, undefined, async (tx) => {
-        for (const e of events) {
-          await insertEvent(tx, caller.orgId, { ...e, actor: caller.identity.actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-api" });
-        }
-      });
-      if (written) return toDevice(name, written);
+      const previous = existing.status;
+      const next = serviceStatus(reported(previous ?? {}), previous, { annotations, renderedVersion: existing.renderedVersion, disconnected: false });
+      const unchanged = isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations);
+      if (unchanged) return toDevice(name, existing);
+      const events = statusTransitions(previous, next).map((e) => ({
+        ...e,
+        actor: caller.identity.actor,
+        involvedObject: { kind: "Device", name },
+        sourceComponent: "flightctl-api",
+      }));
+      if (await statuses.write(caller.orgId, name, existing.resourceVersion, annotations, next, events)) {
+        return toDevice(name, { labels: existing.labels, annotations, status: next });
+      }
     }
     throw conflict(`device "${name}" is being written concurrently; try again`);
   }

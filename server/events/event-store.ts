@@ -25,6 +25,29 @@ export async function insertEvent(tx: Executor, orgId: string, e: NewEvent): Pro
             ${e.sourceComponent}, ${e.details ? sql`${JSON.stringify(e.details)}::jsonb` : sql`null`}, ${e.requestId ?? null})`);
 }
 
+/**
+ * The same insert for several events as one SQL fragment, for callers that write them within a single statement
+ * (a data-modifying CTE); `when` gates it on another CTE (e.g. `exists (select 1 from upd)`).
+ */
+export function insertEventsSql(orgId: string, events: NewEvent[], when: SQL = sql`true`): SQL {
+  const rows = events.map((e) => ({
+    reason: e.reason,
+    type: e.type,
+    involved_kind: e.involvedObject.kind,
+    involved_name: e.involvedObject.name,
+    actor: e.actor,
+    message: e.message,
+    source_component: e.sourceComponent,
+    details: e.details ?? null,
+    request_id: e.requestId ?? null,
+  }));
+  return sql`insert into events (org_id, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id)
+    select ${orgId}, e.reason, e.type, e.involved_kind, e.involved_name, e.actor, e.message, e.source_component, e.details, e.request_id
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as e(reason text, type text, involved_kind text, involved_name text,
+           actor text, message text, source_component text, details jsonb, request_id text)
+     where ${when}`;
+}
+
 function toJson(row: Record<string, unknown>): EventJson {
   const ev: JsonObject = {
     apiVersion: "flightctl.io/v1beta1",

@@ -42,10 +42,11 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
   const { app, log } = opts;
   const metrics = createMetrics();
   const health = createHealth(app.services);
-  // What each TLS connection presented, read once per connection (getPeerCertificate builds a large object).
-  const peers = new WeakMap<TLSSocket, Peer>();
-  const peerOf = (sock: TLSSocket): Peer => {
-    let peer = peers.get(sock);
+  // What each TLS connection presented, read once per connection (getPeerCertificate builds a large object). Keyed
+  // by the HTTP/2 session (each request sees its own socket proxy) or, for HTTP/1.1, the socket.
+  const peers = new WeakMap<object, Peer>();
+  const peerOf = (connection: object, sock: TLSSocket): Peer => {
+    let peer = peers.get(connection);
     if (!peer) {
       const cert = sock.getPeerCertificate?.();
       peer = {
@@ -53,7 +54,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
         authorized: sock.authorized === true,
         authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
       };
-      peers.set(sock, peer);
+      peers.set(connection, peer);
     }
     return peer;
   };
@@ -81,7 +82,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     contextValues: opts.tls.ca
       ? (req) => {
           const values = createContextValues();
-          values.set(peerKey, peerOf(req.socket as TLSSocket));
+          const session = (req as { stream?: http2.ServerHttp2Stream }).stream?.session;
+          values.set(peerKey, peerOf(session ?? req.socket, req.socket as TLSSocket));
           return values;
         }
       : undefined,
@@ -120,7 +122,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       const rs = raw.get(headers[":path"] ?? "");
       if (rs && isPlainGrpc(headers)) {
         const started = process.hrtime.bigint();
-        serveRawServerStream(stream, rs, peerOf(stream.session!.socket as TLSSocket), {
+        serveRawServerStream(stream, rs, peerOf(stream.session!, stream.session!.socket as TLSSocket), {
           logInternal: (err) => log.error({ err, procedure: headers[":path"] }, "internal error"),
           done: (code) => metrics.record(rs.method, code, started),
         });
