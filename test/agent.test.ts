@@ -15,6 +15,9 @@ import { stringify } from "yaml";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import pino from "pino";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { enqueueRenders } from "../server/devices/render-queue.js";
+import type { Executor } from "../server/platform/resource/resource-store.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
@@ -264,7 +267,8 @@ async function setFileDirect(api: TestApi, content: string) {
        generation = generation + 1, resource_version = nextval('resource_version_seq') where labels->>'fleet' = 'sim'`,
     [content],
   );
-  await api.db.pool.query(`select graphile_worker.add_job('render_device', json_build_object('orgId', org_id, 'name', name), job_key => 'render:' || org_id || '/' || name) from devices where labels->>'fleet' = 'sim'`);
+  const rows = (await api.db.pool.query(`select org_id, name from devices where labels->>'fleet' = 'sim'`)).rows as { org_id: string; name: string }[];
+  await enqueueRenders(drizzle(api.db.pool) as unknown as Executor, rows[0].org_id, rows.map((r) => r.name));
 }
 
 describe("two API replicas", () => {

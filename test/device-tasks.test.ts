@@ -40,12 +40,18 @@ async function putDevice(name: string, spec: object) {
   await devices().replaceDevice({ name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name }, spec: spec as never } });
 }
 
-test("writes enqueue one debounced render job per device in their transaction", async () => {
+test("writes add their device to a pending batch render job in their transaction", async () => {
   await putDevice("r0", {});
   await putDevice("r0", { os: { image: "quay.io/x/os:1" } });
-  const jobs = await t.db.pool.query(`select key, payload from graphile_worker._private_jobs where key = $1`, [`render:${ORG}/r0`]);
-  assert.equal(jobs.rows.length, 1);
-  assert.deepEqual(jobs.rows[0].payload, { orgId: ORG, name: "r0" });
+  const jobs = await t.db.pool.query(`select key, payload from graphile_worker._private_jobs where key like $1`, [`render:${ORG}:%`]);
+  assert.equal(jobs.rows.length, 1, "both writes share one pending job");
+  assert.deepEqual(jobs.rows[0].payload, [{ orgId: ORG, name: "r0" }, { orgId: ORG, name: "r0" }]);
+  // Many devices spread over a few sharded jobs, not one job each.
+  await t.db.pool.query(`delete from graphile_worker._private_jobs`);
+  for (let i = 0; i < 40; i++) await putDevice(`many-${i}`, {});
+  const batched = await t.db.pool.query(`select payload from graphile_worker._private_jobs`);
+  assert.ok(batched.rows.length <= 8, `40 devices in ${batched.rows.length} jobs`);
+  assert.equal(batched.rows.flatMap((r) => r.payload).length, 40);
   // A label-only change renders nothing new.
   await t.db.pool.query(`delete from graphile_worker._private_jobs`);
   await devices().patchDevice({ name: "r0", patch: [{ op: "add", path: "/metadata/labels/x", value: { kind: { case: "stringValue", value: "y" } } }] });

@@ -19,12 +19,11 @@ import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selector
 import { fieldsByKind } from "../platform/selectors/fields.js";
 import { validateDevice } from "./device-validation.js";
 import { createDeviceQueries } from "./device-store.js";
-import { enqueue, TASK_RENDER_DEVICE } from "../platform/jobs.js";
+import { enqueueRenders } from "./render-queue.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 
 /** Queues (or re-queues) the render of one device in the current transaction. */
-export const enqueueRender = (tx: Executor, orgId: string, name: string) =>
-  enqueue(tx, TASK_RENDER_DEVICE, { orgId, name }, { jobKey: `render:${orgId}/${name}` });
+export const enqueueRender = (tx: Executor, orgId: string, name: string) => enqueueRenders(tx, orgId, [name]);
 
 /** The status a device has before its agent reports anything (flightctl's NewDeviceStatus). */
 export function initialDeviceStatus(): JsonObject {

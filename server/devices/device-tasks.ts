@@ -1,10 +1,12 @@
 // Background work on devices (graphile-worker tasks; they call services and stores, never RPC handlers):
-// render_device turns a device's spec into its rendered spec and version; disconnect_sweep marks devices that stopped
+// render_devices turns a device's spec into its rendered spec and version; disconnect_sweep marks devices that stopped
 // reporting. Both are idempotent: running one twice changes nothing the second time.
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Task } from "graphile-worker";
 import { sql } from "drizzle-orm";
-import { insertEvent } from "../events/event-store.js";
+import { textArray } from "../platform/pg-array.js";
+import { insertEvent, insertEventsSql, type NewEvent } from "../events/event-store.js";
+import { TASK_RENDER_DEVICES, type RenderJob } from "./render-queue.js";
 import { setCondition } from "../platform/conditions.js";
 import { createResourceStore, type Db, type Executor, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
@@ -29,55 +31,82 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     });
   }
 
-  async function render(orgId: string, name: string): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const r = await devices.get({ orgId, name });
-      if (!r) {
-        await db.transaction((tx) => renders.delete(tx, orgId, name));
-        return;
-      }
-      const status = (r.status ?? {}) as JsonObject;
-      const conditions = (status.conditions ?? []) as JsonObject[];
-      const wasValid = conditions.find((c) => c.type === "SpecValid");
-      let rendered;
+  /**
+   * Renders devices of one org in set-based statements: their rows are locked for the transaction, so the status
+   * written with each new version cannot lose a race; versions bump only where the content hash changed.
+   */
+  async function renderMany(orgId: string, names: string[]): Promise<void> {
+    const unique = [...new Set(names)].sort();
+    for (let i = 0; i < unique.length; i += RENDER_CHUNK) await renderChunk(orgId, unique.slice(i, i + RENDER_CHUNK));
+  }
+
+  async function renderChunk(orgId: string, names: string[]): Promise<void> {
+    // Resolvers may fetch (git, http): resolve before taking row locks, then check the spec did not change meanwhile.
+    const before = await readSpecs(db, orgId, names, false);
+    const results = new Map<string, { spec: JsonObject; hash: string } | RenderError>();
+    for (const row of before) {
       try {
-        rendered = await renderDevice({ orgId, name, spec: r.spec as JsonObject | null, resolvers: opts.resolvers });
+        results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers }));
       } catch (e) {
         if (!(e instanceof RenderError)) throw e;
-        if (wasValid?.status === "False" && wasValid.message === e.message) return;
-        const next = { ...status, conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: e.message }) };
-        if (await updateStatus(r, orgId, next, [{ reason: "DeviceSpecInvalid", type: "Warning", message: e.message }])) return;
-        continue;
+        results.set(row.name, e);
       }
-      // The new version and what it means for the device's status land together.
-      const done = await db.transaction(async (tx) => {
-        const { version, changed } = await renders.put(tx, orgId, name, rendered.spec, rendered.hash);
-        let next = status;
-        const list: StatusEvent[] = [];
-        if (wasValid?.status === "False") {
-          next = { ...next, conditions: setCondition(conditions, { type: "SpecValid", status: "True", reason: "Valid", message: "" }) };
-          list.push({ reason: "DeviceSpecValid", type: "Normal", message: "Device specification is valid" });
-        }
-        const running = Number(((next.config ?? {}) as JsonObject).renderedVersion ?? 0);
-        const connected = ((next.summary ?? {}) as JsonObject).status !== "Unknown";
-        if (changed && connected && running !== version) {
-          const updated = { status: "OutOfDate", info: `Device is running version ${running}; version ${version} is rendered` };
-          list.push(...statusTransitions(next, { ...next, updated }));
-          next = { ...next, updated };
-        }
-        if (next === status) return true;
-        const tdevices = createResourceStore(tx as unknown as Db, { kind: "Device", table: "devices" });
-        const written = await tdevices.update({ orgId, name }, r.resourceVersion, { ...r, status: next }, undefined, (t) => events(t, orgId, name, list));
-        // A lost swap rolls the render back too; the next attempt renders again from the newer row.
-        if (!written) throw new Retry();
-        return true;
-      }).catch((e) => {
-        if (e instanceof Retry) return false;
-        throw e;
-      });
-      if (done) return;
     }
-    throw new Error(`device ${orgId}/${name} kept changing while rendering`);
+    const generations = new Map(before.map((r) => [r.name, r.generation]));
+    const stale: string[] = [];
+    await db.transaction(async (tx) => {
+      const rows = await readSpecs(tx, orgId, names, true);
+      const present = new Set(rows.map((r) => r.name));
+      const gone = names.filter((n) => !present.has(n));
+      if (gone.length) await tx.execute(sql`delete from device_renders where org_id = ${orgId} and name = any(${textArray(gone)})`);
+      const puts: { name: string; spec: JsonObject; hash: string }[] = [];
+      for (const r of rows) {
+        const res = results.get(r.name);
+        if (generations.get(r.name) !== r.generation || !res) stale.push(r.name);
+        else if (!(res instanceof RenderError)) puts.push({ name: r.name, ...res });
+      }
+      const versions = await renders.putMany(tx, orgId, puts);
+      const statuses: { name: string; status: JsonObject }[] = [];
+      const list: NewEvent[] = [];
+      for (const r of rows) {
+        const res = results.get(r.name);
+        if (!res || stale.includes(r.name)) continue;
+        const status = (r.status ?? {}) as JsonObject;
+        const conditions = (status.conditions ?? []) as JsonObject[];
+        const wasValid = conditions.find((c) => c.type === "SpecValid");
+        const changes: StatusEvent[] = [];
+        let next = status;
+        if (res instanceof RenderError) {
+          if (wasValid?.status === "False" && wasValid.message === res.message) continue;
+          next = { ...status, conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: res.message }) };
+          changes.push({ reason: "DeviceSpecInvalid", type: "Warning", message: res.message });
+        } else {
+          if (wasValid?.status === "False") {
+            next = { ...next, conditions: setCondition(conditions, { type: "SpecValid", status: "True", reason: "Valid", message: "" }) };
+            changes.push({ reason: "DeviceSpecValid", type: "Normal", message: "Device specification is valid" });
+          }
+          const version = versions.get(r.name);
+          const running = Number(((next.config ?? {}) as JsonObject).renderedVersion ?? 0);
+          const connected = ((next.summary ?? {}) as JsonObject).status !== "Unknown";
+          if (version !== undefined && connected && running !== version) {
+            const updated = { status: "OutOfDate", info: `Device is running version ${running}; version ${version} is rendered` };
+            changes.push(...statusTransitions(next, { ...next, updated }));
+            next = { ...next, updated };
+          }
+        }
+        if (next === status) continue;
+        statuses.push({ name: r.name, status: next });
+        for (const e of changes) list.push({ ...e, actor, involvedObject: { kind: "Device", name: r.name }, sourceComponent: "flightctl-worker" });
+      }
+      if (statuses.length) {
+        await tx.execute(sql`update devices d set status = u.status, resource_version = nextval('resource_version_seq')
+            from jsonb_to_recordset(${JSON.stringify(statuses)}::jsonb) as u(name text, status jsonb)
+           where d.org_id = ${orgId} and d.name = u.name`);
+      }
+      if (list.length) await tx.execute(insertEventsSql(orgId, list));
+    });
+    // A spec that changed while its providers were resolved renders again from the newer spec.
+    if (stale.length) await renderChunk(orgId, stale);
   }
 
   /** Devices not heard from for 5 minutes: summary, updated and applications turn Unknown, with DeviceDisconnected. */
@@ -101,16 +130,33 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   }
 
   const tasks: Record<string, Task> = {
-    render_device: async (payload) => {
-      const { orgId, name } = payload as { orgId: string; name: string };
-      await render(orgId, name);
+    [TASK_RENDER_DEVICES]: async (payload) => {
+      // A batch job: payloads added under the same job key before it ran are merged into one array.
+      const byOrg = new Map<string, string[]>();
+      for (const { orgId, name } of (Array.isArray(payload) ? payload : [payload]) as RenderJob[]) {
+        (byOrg.get(orgId) ?? byOrg.set(orgId, []).get(orgId)!).push(name);
+      }
+      for (const [orgId, names] of byOrg) await renderMany(orgId, names);
     },
     disconnect_sweep: async (_payload, helpers) => {
       const marked = await sweep();
       if (marked > 0) helpers.logger.info(`marked ${marked} device(s) disconnected`);
     },
   };
-  return { render, sweep, tasks };
+  /** Renders one device (tests and callers outside the queue). */
+  const render = (orgId: string, name: string) => renderMany(orgId, [name]);
+  return { render, renderMany, sweep, tasks };
 }
 
-class Retry extends Error {}
+/** Devices per render transaction: bounds row locks and statement size. */
+const RENDER_CHUNK = 500;
+
+/** The spec, status and generation of the named devices (locked for update when `lock`). */
+async function readSpecs(exec: Executor, orgId: string, names: string[], lock: boolean) {
+  const r = await exec.execute(sql`select name, spec, status, generation from devices where org_id = ${orgId} and name = any(${textArray(names)})
+    order by name ${lock ? sql`for update` : sql``}`);
+  return (r.rows as { name: string; spec: JsonObject | null; status: JsonObject | null; generation: string | number }[]).map((x) => ({
+    ...x,
+    generation: String(x.generation),
+  }));
+}

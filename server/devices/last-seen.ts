@@ -1,6 +1,7 @@
 // When each device was last heard from, written in batches: every report only marks the device in memory, and a
 // flush writes all marked devices in one statement (flightctl flushes every 15 s or 1500 devices; we flush on a
 // timer and when the batch grows large). The disconnect sweep reads the table.
+import { pgTextArray } from "../platform/pg-array.js";
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Db } from "../platform/resource/resource-store.js";
@@ -69,9 +70,4 @@ export function createLastSeenRecorder(db: Db, log: Logger, opts: { flushMs?: nu
       await flush();
     },
   };
-}
-
-/** A Postgres text[] literal (quoted elements, so any device name is safe). */
-function pgTextArray(items: string[]): string {
-  return `{${items.map((s) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(",")}}`;
 }

@@ -1,6 +1,7 @@
 // Rendered specs: read by the agent endpoint, written by the render task. A write that changes the content bumps
 // the version and notifies every API replica (pg_notify, delivered at commit).
 import { sql } from "drizzle-orm";
+import { textArray } from "../platform/pg-array.js";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Db, Executor } from "../platform/resource/resource-store.js";
 
@@ -20,19 +21,21 @@ export function createRenderStore(db: Db) {
       return row && { renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec };
     },
 
-    /** Stores a render if its hash differs; returns the (new or unchanged) version. Notifies on change. */
-    async put(tx: Executor, orgId: string, name: string, spec: JsonObject, hash: string): Promise<{ version: number; changed: boolean }> {
+    /** Stores several renders of one org; returns the new version of each one whose hash changed (and notifies them). */
+    async putMany(tx: Executor, orgId: string, items: { name: string; spec: JsonObject; hash: string }[]): Promise<Map<string, number>> {
+      if (!items.length) return new Map();
       const r = await tx.execute(sql`insert into device_renders (org_id, name, rendered_version, spec_hash, spec)
-          values (${orgId}, ${name}, 1, ${hash}, ${JSON.stringify(spec)}::jsonb)
+          select ${orgId}, i.name, 1, i.hash, i.spec from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as i(name text, hash text, spec jsonb)
         on conflict (org_id, name) do update
           set rendered_version = device_renders.rendered_version + 1, spec_hash = excluded.spec_hash, spec = excluded.spec, rendered_at = now()
           where device_renders.spec_hash <> excluded.spec_hash
-        returning rendered_version`);
-      const row = r.rows[0] as { rendered_version: string } | undefined;
-      if (!row) return { version: (await this.get(orgId, name, tx))!.renderedVersion, changed: false };
-      const version = Number(row.rendered_version);
-      await tx.execute(sql`select pg_notify(${RENDERED_CHANNEL}, ${`${orgId}/${name}/${version}`})`);
-      return { version, changed: true };
+        returning name, rendered_version`);
+      const changed = new Map((r.rows as { name: string; rendered_version: string }[]).map((x) => [x.name, Number(x.rendered_version)]));
+      if (changed.size) {
+        const payloads = [...changed].map(([name, v]) => `${orgId}/${name}/${v}`);
+        await tx.execute(sql`select pg_notify(${RENDERED_CHANNEL}, p) from unnest(${textArray(payloads)}) p`);
+      }
+      return changed;
     },
 
     async delete(tx: Executor, orgId: string, name: string): Promise<void> {

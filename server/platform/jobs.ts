@@ -12,13 +12,22 @@ export interface EnqueueOptions {
   maxAttempts?: number;
 }
 
-/** Adds a job in `tx`'s transaction. */
-export async function enqueue(tx: Executor, task: string, payload: Record<string, unknown>, opts: EnqueueOptions = {}): Promise<void> {
+/**
+ * Adds a job in `tx`'s transaction. An array payload makes a batch job: graphile-worker appends it to the pending
+ * job with the same key.
+ */
+export async function enqueue(tx: Executor, task: string, payload: Record<string, unknown> | unknown[], opts: EnqueueOptions = {}): Promise<void> {
   const runAt = opts.delaySeconds ? sql`now() + make_interval(secs => ${opts.delaySeconds})` : sql`now()`;
-  await tx.execute(sql`select graphile_worker.add_job(${task}, ${JSON.stringify(payload)}::json,
-    run_at => ${runAt}, max_attempts => ${opts.maxAttempts ?? 10}, job_key => ${opts.jobKey ?? null})`);
+  // add_job returns no job when a worker locked the keyed job between add_job's two steps (its key-clearing step
+  // and its insert-or-merge, which skips locked jobs): the request would be lost. A second call sees the lock,
+  // takes the key off the running job and inserts a new one.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = await tx.execute(sql`select (graphile_worker.add_job(${task}, ${JSON.stringify(payload)}::json,
+      run_at => ${runAt}, max_attempts => ${opts.maxAttempts ?? 10}, job_key => ${opts.jobKey ?? null})).id as id`);
+    if ((r.rows[0] as { id: string | null }).id !== null) return;
+  }
+  throw new Error(`could not enqueue ${task} (key ${opts.jobKey}): its job stayed locked`);
 }
 
 /** Task names, shared by the enqueuers and the worker. */
-export const TASK_RENDER_DEVICE = "render_device";
 export const TASK_DISCONNECT_SWEEP = "disconnect_sweep";
