@@ -68,10 +68,20 @@ export function dropCertificate(id: Identity) {
   rmSync(certPath(id), { force: true });
 }
 
+// Status reports read the certificate's validity each time; parsing it is the costliest part of a report (and of
+// a simulator running thousands of agents), and a certificate only changes on renewal.
+const validityCache = new Map<string, { notBefore: Date; notAfter: Date; serial: string }>();
+
 /** Validity of a PEM certificate. */
 export function validity(pem: string): { notBefore: Date; notAfter: Date; serial: string } {
-  const c = new X509Certificate(pem);
-  return { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo), serial: c.serialNumber };
+  let v = validityCache.get(pem);
+  if (!v) {
+    const c = new X509Certificate(pem);
+    v = { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo), serial: c.serialNumber };
+    if (validityCache.size >= 50_000) validityCache.clear();
+    validityCache.set(pem, v);
+  }
+  return v;
 }
 
 /** flightctl's rule (renewBefore = 75 % of the lifetime): renew once less than 75 % of the lifetime remains. */
