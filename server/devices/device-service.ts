@@ -20,6 +20,7 @@ import { fieldsByKind } from "../platform/selectors/fields.js";
 import { validateDevice } from "./device-validation.js";
 import { createDeviceQueries } from "./device-store.js";
 import { enqueueRenders } from "./render-queue.js";
+import { enqueueSelection } from "../fleets/fleet-queue.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 
 /** Queues (or re-queues) the render of one device in the current transaction. */
@@ -46,10 +47,17 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
   table: "devices",
   validate: (obj) => validateDevice(obj),
   initialStatus: () => initialDeviceStatus(),
-  // Every spec change is rendered by a worker; the job is part of the write (debounced per device).
+  // Every spec change is rendered by a worker; the job is part of the write (batched, see render-queue.ts).
+  // A new device, or one whose labels changed, may join or leave a fleet.
   inTx: {
-    created: (tx, _r, { key }) => enqueueRender(tx, key.orgId, key.name),
-    updated: (tx, _r, { key, changed }) => (changed?.includes("spec") ? enqueueRender(tx, key.orgId, key.name) : Promise.resolve()),
+    created: async (tx, _r, { key }) => {
+      await enqueueRender(tx, key.orgId, key.name);
+      await enqueueSelection(tx, [{ orgId: key.orgId, device: key.name }]);
+    },
+    updated: async (tx, _r, { key, changed }) => {
+      if (changed?.includes("spec")) await enqueueRender(tx, key.orgId, key.name);
+      if (changed?.includes("labels")) await enqueueSelection(tx, [{ orgId: key.orgId, device: key.name }]);
+    },
   },
   present(doc) {
     // flightctl keeps lastSeen in its own table and never returns it inside status.

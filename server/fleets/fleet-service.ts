@@ -8,6 +8,8 @@ import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
 import { createDeviceReads } from "../devices/device-service.js";
 import { validateFleet } from "./fleet-validation.js";
+import { sql } from "drizzle-orm";
+import { enqueueSelection, enqueueValidate } from "./fleet-queue.js";
 
 export const fleetKind: KindDefinition<typeof FleetSchema> = {
   kind: "Fleet",
@@ -16,6 +18,23 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
   listSchema: FleetListSchema,
   table: "fleets",
   validate: (obj) => validateFleet(obj),
+  // The fleet controller's work is part of the write: a new or changed fleet is validated (template → template
+  // version → rollout) and its members recomputed; a deleted fleet releases its devices and drops its versions.
+  inTx: {
+    created: async (tx, _r, { key }) => {
+      await enqueueValidate(tx, key.orgId, key.name);
+      await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
+    },
+    updated: async (tx, _r, { key, changed }) => {
+      if (!changed?.includes("spec")) return;
+      await enqueueValidate(tx, key.orgId, key.name);
+      await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
+    },
+    deleted: async (tx, _r, { key }) => {
+      await tx.execute(sql`delete from template_versions where org_id = ${key.orgId} and fleet_name = ${key.name}`);
+      await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
+    },
+  },
   beforeDelete(record) {
     if (record.owner?.startsWith("ResourceSync/")) {
       throw precondition(`fleet is managed by ${record.owner}; remove it from the ResourceSync's repository instead`);

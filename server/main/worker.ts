@@ -7,6 +7,7 @@ import type { Runner } from "graphile-worker";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
+import { createFleetTasks } from "../fleets/fleet-tasks.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { PERIODIC_CRONTAB, startJobRunner } from "../platform/worker.js";
@@ -26,11 +27,13 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: (opts.concurrency ?? 4) + 2 });
   pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
   pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
-  const devices = createDeviceTasks(drizzle(pool) as unknown as Db);
+  const db = drizzle(pool) as unknown as Db;
+  const devices = createDeviceTasks(db);
+  const fleets = createFleetTasks(db);
   const runner = await startJobRunner({
     pool,
     log: opts.log,
-    tasks: devices.tasks,
+    tasks: { ...devices.tasks, ...fleets.tasks },
     crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
     concurrency: opts.concurrency,
   });

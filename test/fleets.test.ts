@@ -1,0 +1,180 @@
+// The fleet controller against Postgres, through the real job queue (graphile-worker runOnce drains what the API's
+// writes enqueued): ownership transitions with MultipleOwners and fleet deletion, template versions and the Valid
+// condition, template parameters filled in per device, and rollout to owned devices only.
+import { assertNoOpenHandles } from "./helpers/leaks.js";
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { Logger, runOnce } from "graphile-worker";
+import pg from "pg";
+import { createClient } from "@connectrpc/connect";
+import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { startTestApp, type TestApp } from "./helpers/app.js";
+import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
+import { FleetService } from "../gen/flightctl/v1beta1/fleet_service_pb.js";
+import { FleetSchema } from "../gen/flightctl/v1beta1/fleet_pb.js";
+import { TemplateVersionService } from "../gen/flightctl/v1beta1/templateversion_service_pb.js";
+import { createFleetTasks } from "../server/fleets/fleet-tasks.js";
+import { createDeviceTasks } from "../server/devices/device-tasks.js";
+import type { Db } from "../server/platform/resource/resource-store.js";
+
+let t: TestApp;
+let db: Db;
+before(async () => {
+  t = await startTestApp();
+  db = drizzle(t.db.pool) as unknown as Db;
+});
+let jobPool: pg.Pool | undefined;
+after(async () => {
+  await jobPool?.end();
+  await t.close();
+  await assertNoOpenHandles();
+});
+
+const devices = () => createClient(DeviceService, t.transport);
+const fleets = () => createClient(FleetService, t.transport);
+
+/** Runs every queued job (and the jobs they queue) to completion with the real task list. */
+async function drain() {
+  // A pool of its own: graphile-worker wants error handlers on the pool and on every client.
+  if (!jobPool) {
+    jobPool = new pg.Pool({ connectionString: t.db.url, max: 4 });
+    jobPool.on("error", () => {});
+    jobPool.on("connect", (c) => c.on("error", () => {}));
+  }
+  await runOnce({ pgPool: jobPool, taskList: { ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }, logger: quietLogger });
+}
+const quietLogger = new Logger(() => () => {});
+
+async function putDevice(name: string, labels: Record<string, string>) {
+  const existing = await devices().getDevice({ name }).catch(() => undefined);
+  await devices().replaceDevice({ name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: existing?.spec ?? {} } });
+}
+
+async function putFleet(name: string, selector: JsonObject | undefined, templateSpec: JsonObject = {}, extra: JsonObject = {}) {
+  const fleet = fromJson(FleetSchema, {
+    apiVersion: "v1beta1",
+    kind: "Fleet",
+    metadata: { name },
+    spec: { ...(selector ? { selector } : {}), template: { metadata: { labels: { fleet: name } }, spec: templateSpec }, ...extra },
+  });
+  await fleets().replaceFleet({ name, fleet });
+}
+
+const owner = async (name: string) => (await devices().getDevice({ name })).metadata?.owner ?? "";
+const condition = async (name: string, type: string) => (await devices().getDevice({ name })).status?.conditions.find((c) => c.type === type);
+const events = async (name: string, reason: string) =>
+  (await t.db.pool.query(`select details from events where involved_name = $1 and reason = $2 order by seq`, [name, reason])).rows.map((r) => r.details as JsonObject);
+
+test("ownership: one match owns, two keep the owner with MultipleOwners, deletion resolves, an empty selector matches nothing", async () => {
+  await putDevice("own-1", { env: "prod", site: "a" });
+  await putDevice("own-2", { env: "prod", site: "b" });
+  await putDevice("own-3", { env: "dev" });
+  await putFleet("prod", { matchLabels: { env: "prod" } });
+  await putFleet("nothing", undefined);
+  await drain();
+  assert.equal(await owner("own-1"), "Fleet/prod");
+  assert.equal(await owner("own-2"), "Fleet/prod");
+  assert.equal(await owner("own-3"), "", "an unmatched device stays standalone");
+  assert.deepEqual((await events("own-1", "ResourceUpdated")).at(-1), { detailType: "ResourceUpdated", updatedFields: ["owner"], previousOwner: "", newOwner: "Fleet/prod" });
+
+  // A second fleet selecting own-1: the owner stays, MultipleOwners lists both.
+  await putFleet("site-a", { matchExpressions: [{ key: "site", operator: "In", values: ["a"] }] });
+  await drain();
+  assert.equal(await owner("own-1"), "Fleet/prod");
+  const multi = await condition("own-1", "MultipleOwners");
+  assert.equal(multi?.status, "True");
+  assert.match(multi!.message!, /prod, site-a/);
+  assert.deepEqual((await events("own-1", "DeviceMultipleOwnersDetected")).at(-1)?.matchingFleets, ["prod", "site-a"]);
+  assert.equal(await owner("own-2"), "Fleet/prod", "own-2 matches one fleet only");
+
+  // Deleting one of the two resolves it: SingleMatch, owner kept.
+  await fleets().deleteFleet({ name: "prod" });
+  await drain();
+  assert.equal(await owner("own-1"), "Fleet/site-a");
+  assert.equal((await condition("own-1", "MultipleOwners"))?.status, "False");
+  const resolved = (await events("own-1", "DeviceMultipleOwnersResolved")).at(-1);
+  assert.equal(resolved?.resolutionType, "SingleMatch");
+  assert.equal(resolved?.assignedOwner, "Fleet/site-a");
+  assert.equal(await owner("own-2"), "", "the deleted fleet's only member is released");
+
+  // A label change moves a device in.
+  await putDevice("own-3", { env: "dev", site: "a" });
+  await drain();
+  assert.equal(await owner("own-3"), "Fleet/site-a");
+  // Two fleets, then both deleted: FleetDeleted.
+  await putFleet("dev", { matchLabels: { env: "dev" } });
+  await drain();
+  assert.equal((await condition("own-3", "MultipleOwners"))?.status, "True");
+  await fleets().deleteFleet({ name: "dev" });
+  await fleets().deleteFleet({ name: "site-a" });
+  await drain();
+  assert.equal(await owner("own-3"), "");
+  assert.equal((await events("own-3", "DeviceMultipleOwnersResolved")).at(-1)?.resolutionType, "FleetDeleted");
+});
+
+test("templates: a valid template becomes v<generation> and reaches every member with its parameters; an invalid one never does", async () => {
+  for (const [n, site] of [["tpl-1", "berlin"], ["tpl-2", "paris"]]) await putDevice(n, { role: "edge", site });
+  const spec = {
+    os: { image: "quay.io/example/os:{{ .metadata.labels.site }}" },
+    config: [
+      {
+        name: "motd",
+        inline: [
+          { path: "/etc/motd", content: "Hello {{ .metadata.name }} in {{ upper .metadata.labels.site }}, tier {{ getOrDefault .metadata.labels \"tier\" \"basic\" }}\n" },
+        ],
+      },
+    ],
+  };
+  await putFleet("edge", { matchLabels: { role: "edge" } }, spec);
+  await drain();
+  const fleet = await fleets().getFleet({ name: "edge" });
+  assert.equal(fleet.status?.conditions.find((c) => c.type === "Valid")?.status, "True");
+  const tv = fleet.metadata?.annotations["fleet-controller/templateVersion"];
+  assert.equal(tv, `v${fleet.metadata?.generation}`);
+  const versions = await createClient(TemplateVersionService, t.transport).listTemplateVersions({ fleet: "edge" });
+  assert.deepEqual(versions.items.map((v) => v.metadata?.name), [tv]);
+  assert.equal(versions.items[0].metadata?.owner, "Fleet/edge");
+  for (const [n, site] of [["tpl-1", "berlin"], ["tpl-2", "paris"]]) {
+    const d = await devices().getDevice({ name: n });
+    assert.equal(d.spec?.os?.image, `quay.io/example/os:${site}`);
+    const inline = d.spec?.config[0].inline ?? [];
+    assert.equal(inline[0].content, `Hello ${n} in ${site.toUpperCase()}, tier basic\n`);
+    assert.equal(d.metadata?.annotations["fleet-controller/templateVersion"], tv);
+    // And the worker rendered it.
+    const r = await t.db.pool.query(`select rendered_version, spec from device_renders where name = $1`, [n]);
+    assert.equal(r.rows[0].spec.os.image, `quay.io/example/os:${site}`);
+  }
+
+  // A template with an unknown function is refused at write time, naming the field.
+  const before = await devices().getDevice({ name: "tpl-1" });
+  await assert.rejects(
+    putFleet("edge", { matchLabels: { role: "edge" } }, { os: { image: "quay.io/example/os:{{ shout .metadata.name }}" } }),
+    /spec\.template\.spec\.os\.image: unknown function "shout"/,
+  );
+
+  // A missing repository can only be found by the controller: Valid=False naming it, no new version, devices untouched.
+  await putFleet("edge", { matchLabels: { role: "edge" } }, { config: [{ name: "g", gitRef: { repository: "nowhere", targetRevision: "main", path: "/etc" } }] });
+  await drain();
+  const invalid = await fleets().getFleet({ name: "edge" });
+  const valid = invalid.status?.conditions.find((c) => c.type === "Valid");
+  assert.equal(valid?.status, "False");
+  assert.match(valid!.message!, /spec\.template\.spec\.config\[0\]\.gitRef\.repository: repository "nowhere" does not exist/);
+  assert.equal(invalid.metadata?.annotations["fleet-controller/templateVersion"], tv);
+  assert.equal((await devices().getDevice({ name: "tpl-1" })).spec?.os?.image, before.spec?.os?.image);
+  assert.equal((await events("edge", "FleetInvalid")).length, 1);
+
+  // Fixed: a new version rolls out; a selector-only change makes no new version.
+  await putFleet("edge", { matchLabels: { role: "edge" } }, { os: { image: "quay.io/example/os:{{ lower \"V2\" }}" } });
+  await drain();
+  const v2 = (await fleets().getFleet({ name: "edge" })).metadata?.annotations["fleet-controller/templateVersion"];
+  assert.notEqual(v2, tv);
+  assert.equal((await devices().getDevice({ name: "tpl-2" })).spec?.os?.image, "quay.io/example/os:v2");
+  await putFleet("edge", { matchLabels: { role: "edge", site: "paris" } }, { os: { image: "quay.io/example/os:{{ lower \"V2\" }}" } });
+  await drain();
+  const after = await fleets().getFleet({ name: "edge" });
+  assert.equal(after.metadata?.annotations["fleet-controller/templateVersion"], v2);
+  assert.equal(await owner("tpl-1"), "", "tpl-1 left the fleet");
+  // Owned devices refuse direct spec edits.
+  await assert.rejects(devices().replaceDevice({ name: "tpl-2", device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "tpl-2", labels: { role: "edge", site: "paris" } }, spec: {} } }));
+});
