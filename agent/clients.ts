@@ -13,8 +13,26 @@ export interface AgentClients {
   close(): void;
 }
 
+/**
+ * Connect's session manager can destroy a connection (a PING timeout on a busy host) after it has removed its own
+ * 'error' listener, and an 'error' without listeners ends the process. Every session gets a listener of its own;
+ * the streams on it still fail, and the agent reconnects.
+ */
+class GuardedSessionManager extends Http2SessionManager {
+  private readonly guarded = new WeakSet<object>();
+  override async request(...args: Parameters<Http2SessionManager["request"]>) {
+    const stream = await super.request(...args);
+    const session = stream.session;
+    if (session && !this.guarded.has(session)) {
+      this.guarded.add(session);
+      session.on("error", () => {});
+    }
+    return stream;
+  }
+}
+
 export function connectAgent(server: string, caPem: string, certPem: string, keyPem: string): AgentClients {
-  const sessions = new Http2SessionManager(server, { pingIntervalMs: 45_000, pingTimeoutMs: 15_000, idleConnectionTimeoutMs: 15 * 60_000 }, { ca: caPem, cert: certPem, key: keyPem });
+  const sessions = new GuardedSessionManager(server, { pingIntervalMs: 45_000, pingTimeoutMs: 15_000, idleConnectionTimeoutMs: 15 * 60_000 }, { ca: caPem, cert: certPem, key: keyPem });
   const transport = createGrpcTransport({ baseUrl: server, sessionManager: sessions });
   return {
     enrollment: createClient(AgentEnrollmentService, transport),
