@@ -11,7 +11,6 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { stringify } from "yaml";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import pino from "pino";
@@ -19,9 +18,9 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { enqueueRenders } from "../server/devices/render-queue.js";
 import type { Executor } from "../server/platform/resource/resource-store.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
+import { agentConfigYaml as agentConfigYaml_, userClient, waitFor } from "./helpers/agents.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
-import { EnrollmentConfigService } from "../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
 import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
 import { startSimulator } from "../agent/simulator.js";
 import { parseAgentConfig } from "../agent/config.js";
@@ -44,44 +43,8 @@ after(async () => {
   await assertNoOpenHandles();
 });
 
-const user = <S extends Parameters<typeof createClient>[0]>(s: S) =>
-  createClient(s, createGrpcTransport({ baseUrl: `https://localhost:${t.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-}
-
-/** The agent config.yaml for the enrollment material the user API hands out, with short intervals for tests. */
-async function agentConfigYaml(dataDir: string, rootDir: string): Promise<string> {
-  const cfg = await user(EnrollmentConfigService).getEnrollmentConfig({}, auth());
-  return stringify({
-    "enrollment-service": {
-      service: { server: `https://localhost:${t.api.agentPort}`, "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData },
-      authentication: {
-        "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData,
-        "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData,
-      },
-    },
-    "data-dir": dataDir,
-    "test-root-dir": rootDir,
-    "status-update-interval": "2s",
-    "enrollment-verify-interval": "200ms",
-    "spec-fetch-error-base-delay": "200ms",
-    "spec-fetch-error-max-delay": "2s",
-    "default-labels": { site: "lab" },
-  });
-}
+const user = <S extends Parameters<typeof createClient>[0]>(s: S) => userClient(t, s);
+const agentConfigYaml = (dataDir: string, rootDir: string) => agentConfigYaml_(t, admin, dataDir, rootDir);
 
 describe("a real agent process", () => {
   let agent: ChildProcess;

@@ -49,7 +49,7 @@ test("writes add their device to a pending batch render job in their transaction
   // Many devices spread over a few sharded jobs, not one job each.
   await t.db.pool.query(`delete from graphile_worker._private_jobs`);
   for (let i = 0; i < 40; i++) await putDevice(`many-${i}`, {});
-  const batched = await t.db.pool.query(`select payload from graphile_worker._private_jobs`);
+  const batched = await t.db.pool.query(`select payload from graphile_worker._private_jobs where key like $1`, [`render:${ORG}:%`]);
   assert.ok(batched.rows.length <= 8, `40 devices in ${batched.rows.length} jobs`);
   assert.equal(batched.rows.flatMap((r) => r.payload).length, 40);
   // A label-only change renders nothing new.

@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import { textArray } from "../platform/pg-array.js";
 import { insertEvent, insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { TASK_RENDER_DEVICES, type RenderJob } from "./render-queue.js";
+import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
 import { setCondition } from "../platform/conditions.js";
 import { createResourceStore, type Db, type Executor, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
@@ -66,7 +67,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         else if (!(res instanceof RenderError)) puts.push({ name: r.name, ...res });
       }
       const versions = await renders.putMany(tx, orgId, puts);
-      const statuses: { name: string; status: JsonObject }[] = [];
+      const statuses: { name: string; status: JsonObject; annotations: Record<string, string> }[] = [];
       const list: NewEvent[] = [];
       for (const r of rows) {
         const res = results.get(r.name);
@@ -94,13 +95,19 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
             next = { ...next, updated };
           }
         }
-        if (next === status) continue;
-        statuses.push({ name: r.name, status: next });
+        // The template version a render came from travels with it (rollouts count a device done only on this one).
+        let annotations = r.annotations;
+        const tv = annotations[ANNOTATION_TEMPLATE_VERSION];
+        if (!(res instanceof RenderError) && tv !== undefined && annotations[ANNOTATION_RENDERED_TEMPLATE_VERSION] !== tv) {
+          annotations = { ...annotations, [ANNOTATION_RENDERED_TEMPLATE_VERSION]: tv };
+        }
+        if (next === status && annotations === r.annotations) continue;
+        statuses.push({ name: r.name, status: next, annotations });
         for (const e of changes) list.push({ ...e, actor, involvedObject: { kind: "Device", name: r.name }, sourceComponent: "flightctl-worker" });
       }
       if (statuses.length) {
-        await tx.execute(sql`update devices d set status = u.status, resource_version = nextval('resource_version_seq')
-            from jsonb_to_recordset(${JSON.stringify(statuses)}::jsonb) as u(name text, status jsonb)
+        await tx.execute(sql`update devices d set status = u.status, annotations = u.annotations, resource_version = nextval('resource_version_seq')
+            from jsonb_to_recordset(${JSON.stringify(statuses)}::jsonb) as u(name text, status jsonb, annotations jsonb)
            where d.org_id = ${orgId} and d.name = u.name`);
       }
       if (list.length) await tx.execute(insertEventsSql(orgId, list));
@@ -153,9 +160,9 @@ const RENDER_CHUNK = 500;
 
 /** The spec, status and generation of the named devices (locked for update when `lock`). */
 async function readSpecs(exec: Executor, orgId: string, names: string[], lock: boolean) {
-  const r = await exec.execute(sql`select name, spec, status, generation from devices where org_id = ${orgId} and name = any(${textArray(names)})
+  const r = await exec.execute(sql`select name, spec, status, annotations, generation from devices where org_id = ${orgId} and name = any(${textArray(names)})
     order by name ${lock ? sql`for update` : sql``}`);
-  return (r.rows as { name: string; spec: JsonObject | null; status: JsonObject | null; generation: string | number }[]).map((x) => ({
+  return (r.rows as { name: string; spec: JsonObject | null; status: JsonObject | null; annotations: Record<string, string>; generation: string | number }[]).map((x) => ({
     ...x,
     generation: String(x.generation),
   }));

@@ -1,8 +1,15 @@
 // Fleet kind: generic rules plus devicesSummary on request and protection of fleets managed by a ResourceSync.
-import { clone, type Message } from "@bufbuild/protobuf";
+import { clone, create, type Message } from "@bufbuild/protobuf";
 import { FleetListSchema, FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
-import { FleetService, type GetFleetRequest, type ListFleetsRequest } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
-import { precondition } from "../platform/errors.js";
+import {
+  FleetService,
+  PlanFleetRolloutResponseSchema,
+  type GetFleetRequest,
+  type ListFleetsRequest,
+  type PlanFleetRolloutRequest,
+} from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
+import { createRolloutReads } from "./rollout-tasks.js";
+import { notFound, precondition } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
@@ -42,6 +49,7 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
   },
   handlers: ({ svc, db }) => {
     const devices = createDeviceReads(db);
+    const rolloutReads = createRolloutReads(db);
     /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
     async function withSummaries(orgId: string, shared: Fleet[]): Promise<Fleet[]> {
       // Messages from the service are shared (cached); add the summary to copies.
@@ -59,6 +67,13 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
         const caller = callerOf(ctx);
         const fleet = await svc.get(caller, req.name);
         return req.addDevicesSummary ? (await withSummaries(caller.orgId, [fleet]))[0] : fleet;
+      },
+      async planFleetRollout(req: PlanFleetRolloutRequest, ctx) {
+        const caller = callerOf(ctx);
+        await svc.get(caller, req.name); // NotFound, and the caller's access to it
+        const plan = await rolloutReads.plan(caller.orgId, req.name);
+        if (!plan) throw notFound("Fleet", req.name);
+        return create(PlanFleetRolloutResponseSchema, plan);
       },
       async listFleets(req: ListFleetsRequest, ctx) {
         const caller = callerOf(ctx);

@@ -16,11 +16,12 @@ import { textArray } from "../platform/pg-array.js";
 import type { Db, Executor } from "../platform/resource/resource-store.js";
 import { labelRequirementsToSql, labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
 import { enqueueRenders } from "../devices/render-queue.js";
+import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import { enqueueRollout, TASK_FLEET_ROLLOUT, TASK_FLEET_SELECTION, TASK_FLEET_VALIDATE, type RolloutItem, type SelectionItem } from "./fleet-queue.js";
-import { matchesRequirements } from "./rollout-math.js";
+import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
+import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
 
-export const ANNOTATION_TEMPLATE_VERSION = "fleet-controller/templateVersion";
 const actor = "service:flightctl-worker";
 const source = "flightctl-worker";
 /** Devices per transaction: bounds row locks and statement size. */
@@ -51,7 +52,7 @@ const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involved
   sourceComponent: source,
 });
 
-export function createFleetTasks(db: Db) {
+export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } = {}) {
   async function loadFleets(exec: Executor, orgId: string, names?: string[]): Promise<FleetRow[]> {
     const r = await exec.execute(sql`select name, generation, spec, status, annotations from fleets where org_id = ${orgId}
       ${names ? sql`and name = any(${textArray(names)})` : sql``} order by name`);
@@ -248,10 +249,13 @@ export function createFleetTasks(db: Db) {
     });
   }
 
-  /** Writes the fleet's current template version, filled in per device, as the spec of owned devices. */
-  async function rollout(orgId: string, fleetName: string, only?: string[]): Promise<void> {
+  /**
+   * Writes template version `version` (default: the fleet's current one), filled in per device, as the spec of the
+   * owned devices (all, or `only`).
+   */
+  async function rollout(orgId: string, fleetName: string, only?: string[], version?: string): Promise<void> {
     const [fleet] = await loadFleets(db, orgId, [fleetName]);
-    const tvName = fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
+    const tvName = version ?? fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
     if (!fleet || !tvName) return;
     const tv = (await db.execute(sql`select status from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${tvName}`))
       .rows[0] as { status: JsonObject } | undefined;
@@ -323,7 +327,10 @@ export function createFleetTasks(db: Db) {
     return out;
   };
 
+  const rollouts = createRolloutTasks(db, { apply: (o, f, only, tv) => rollout(o, f, only, tv), tickSeconds: opts.rolloutTickSeconds ?? 30 });
+
   const tasks: Record<string, Task> = {
+    ...rollouts.tasks,
     [TASK_FLEET_SELECTION]: async (payload) => {
       for (const [orgId, items] of byOrg<SelectionItem>(payload)) await selection(orgId, items);
     },
@@ -340,9 +347,14 @@ export function createFleetTasks(db: Db) {
           else if (!fleets.has(i.fleet)) fleets.set(i.fleet, [i.device]);
           else fleets.get(i.fleet)?.push(i.device);
         }
-        for (const [fleet, devices] of fleets) await rollout(orgId, fleet, devices);
+        for (const [fleet, devices] of fleets) {
+          // A rollout policy decides who gets the template when: its tick takes over.
+          const [row] = await loadFleets(db, orgId, [fleet]);
+          if (row && isManaged(row.spec.rolloutPolicy as RolloutPolicy | undefined)) await rollouts.enqueueTick(orgId, fleet);
+          else await rollout(orgId, fleet, devices);
+        }
       }
     },
   };
-  return { selection, validate, rollout, tasks };
+  return { selection, validate, rollout, tick: rollouts.tick, tasks };
 }

@@ -56,6 +56,8 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
   }
   const threshold = asString(policy.successThreshold);
   if (threshold !== undefined) v.check(childPath(path, "successThreshold"), percentageProblem(threshold));
+  const onFailure = asString(policy.onFailure);
+  if (onFailure !== undefined) v.check(childPath(path, "onFailure"), oneOf(onFailure, ["suspend", "revert"]));
   const timeout = asString(policy.defaultUpdateTimeout);
   if (timeout !== undefined && !durationRe.test(timeout)) {
     v.add(childPath(path, "defaultUpdateTimeout"), `must be a duration like "30m" or "24h", got "${timeout}"`);

@@ -231,9 +231,7 @@ const availableFloor = (minAvailable: number, total: number) => Math.min(minAvai
 export function releaseUnderBudget(budget: DisruptionBudget, devices: BudgetDevice[], max = 1000): string[] {
   const released: string[] = [];
   for (const g of groups(budget, devices)) {
-    const byMax = budget.maxUnavailable !== undefined ? budget.maxUnavailable - g.unavailable : Infinity;
-    const byMin = budget.minAvailable !== undefined ? g.available - availableFloor(budget.minAvailable, g.total) : Infinity;
-    const allowance = Math.max(0, Math.min(byMax, byMin));
+    const allowance = allowanceOf(budget, g);
     const pending = g.members
       .filter((d) => d.pending)
       .map((d) => d.name)
@@ -242,6 +240,22 @@ export function releaseUnderBudget(budget: DisruptionBudget, devices: BudgetDevi
   }
   // Per-group picks first, then the global cap by name: any prefix of them still respects every group's allowance.
   return released.sort().slice(0, Math.max(0, max));
+}
+
+/** How many more devices of the group may start updating now. */
+function allowanceOf(budget: DisruptionBudget, g: GroupCounts): number {
+  const byMax = budget.maxUnavailable !== undefined ? budget.maxUnavailable - g.unavailable : Infinity;
+  const byMin = budget.minAvailable !== undefined ? g.available - availableFloor(budget.minAvailable, g.total) : Infinity;
+  return Math.max(0, Math.min(byMax, byMin));
+}
+
+/** Each group with its groupBy label values, size, devices updating now, and how many more may start. */
+export function budgetGroups(budget: DisruptionBudget, devices: BudgetDevice[]) {
+  return groups(budget, devices).map((g) => {
+    const values = JSON.parse(g.key) as string[];
+    const labels = Object.fromEntries((budget.groupBy ?? []).map((k, i) => [k, values[i]]));
+    return { labels, total: g.total, unavailable: g.unavailable, mayStart: Math.min(allowanceOf(budget, g), 1_000_000) };
+  });
 }
 
 /** Groups currently outside the budget, described for assertions and logs; empty when the budget holds. */

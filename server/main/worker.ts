@@ -19,6 +19,8 @@ export interface WorkerOptions {
   /** Also schedule the periodic tasks. */
   periodic?: boolean;
   concurrency?: number;
+  /** Seconds between ticks of a policy rollout (default FLIGHTCTL_ROLLOUT_TICK_SECONDS, else 30). */
+  rolloutTickSeconds?: number;
 }
 
 export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner; close(): Promise<void> }> {
@@ -29,7 +31,8 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
   const db = drizzle(pool) as unknown as Db;
   const devices = createDeviceTasks(db);
-  const fleets = createFleetTasks(db);
+  // FLIGHTCTL_ROLLOUT_TICK_SECONDS: how often a policy rollout checks its batch and budget (default 30, as flightctl).
+  const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30) });
   const runner = await startJobRunner({
     pool,
     log: opts.log,

@@ -10,6 +10,8 @@ export interface EnqueueOptions {
   /** Seconds to wait before running (lets a burst of writes coalesce). */
   delaySeconds?: number;
   maxAttempts?: number;
+  /** Jobs of one named queue run one at a time, in order. */
+  queueName?: string;
 }
 
 /**
@@ -23,7 +25,8 @@ export async function enqueue(tx: Executor, task: string, payload: Record<string
   // takes the key off the running job and inserts a new one.
   for (let attempt = 0; attempt < 3; attempt++) {
     const r = await tx.execute(sql`select (graphile_worker.add_job(${task}, ${JSON.stringify(payload)}::json,
-      run_at => ${runAt}, max_attempts => ${opts.maxAttempts ?? 10}, job_key => ${opts.jobKey ?? null})).id as id`);
+      run_at => ${runAt}, max_attempts => ${opts.maxAttempts ?? 10}, job_key => ${opts.jobKey ?? null},
+      queue_name => ${opts.queueName ?? null})).id as id`);
     if ((r.rows[0] as { id: string | null }).id !== null) return;
   }
   throw new Error(`could not enqueue ${task} (key ${opts.jobKey}): its job stayed locked`);

@@ -36,4 +36,7 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<Runner> {
 }
 
 /** The periodic schedule (flightctl-periodic): disconnect sweep every 2 minutes, as flightctl checks. */
-export const PERIODIC_CRONTAB = ["*/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep&max=1"];
+export const PERIODIC_CRONTAB = [
+  "*/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep&max=1",
+  "* * * * * fleet_rollout_sweep ?jobKey=fleet_rollout_sweep&max=1",
+];

@@ -18,8 +18,10 @@ export interface TestApi {
 }
 
 export interface TestApiOptions {
-  /** Also run a job worker (rendering) in this process. */
+  /** Also run a job worker (rendering, fleets) in this process. */
   worker?: boolean;
+  /** Seconds between rollout ticks of that worker (default 1). */
+  rolloutTickSeconds?: number;
   heartbeatMs?: number;
   /** Reuse this database and data dir (a restart). */
   reuse?: { db: TestDatabase; dataDir: string; issuer: TestIssuer };
@@ -44,7 +46,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     lastSeenFlushMs: 200,
     log,
   });
-  const worker = opts.worker ? await startWorker({ databaseUrl: db.url, log, concurrency: 8 }) : undefined;
+  const worker = opts.worker ? await startWorker({ databaseUrl: db.url, log, concurrency: 8, rolloutTickSeconds: opts.rolloutTickSeconds ?? 1 }) : undefined;
   const t: TestApi = {
     api,
     db,

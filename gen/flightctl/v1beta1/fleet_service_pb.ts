@@ -19,7 +19,162 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/fleet_service.proto.
  */
 export const file_flightctl_v1beta1_fleet_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9mbGVldF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJMCg9HZXRGbGVldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkSGwoTYWRkX2RldmljZXNfc3VtbWFyeRgDIAEoCCJxChFMaXN0RmxlZXRzUmVxdWVzdBIvCgdvcHRpb25zGAEgASgLMh4uZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE9wdGlvbnMSDgoGb3JnX2lkGAIgASgJEhsKE2FkZF9kZXZpY2VzX3N1bW1hcnkYAyABKAgiTQoSQ3JlYXRlRmxlZXRSZXF1ZXN0EicKBWZsZWV0GAEgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAIgASgJIlwKE1JlcGxhY2VGbGVldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRInCgVmbGVldBgCIAEoCzIYLmZsaWdodGN0bC52MWJldGExLkZsZWV0Eg4KBm9yZ19pZBgDIAEoCSJqChFQYXRjaEZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSIyChJEZWxldGVGbGVldFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiNQoVR2V0RmxlZXRTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJImIKGVJlcGxhY2VGbGVldFN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRInCgVmbGVldBgCIAEoCzIYLmZsaWdodGN0bC52MWJldGExLkZsZWV0Eg4KBm9yZ19pZBgDIAEoCSJwChdQYXRjaEZsZWV0U3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCTLZBwoMRmxlZXRTZXJ2aWNlEl4KCEdldEZsZWV0EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFJACAaK7GA0KBmZsZWV0cxIDZ2V0EmcKCkxpc3RGbGVldHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RmxlZXRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkZsZWV0TGlzdCIVkAIBorsYDgoGZmxlZXRzEgRsaXN0EmQKC0NyZWF0ZUZsZWV0EiUuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFKK7GBAKBmZsZWV0cxIGY3JlYXRlEmkKDFJlcGxhY2VGbGVldBImLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIXkAICorsYEAoGZmxlZXRzEgZ1cGRhdGUSYQoKUGF0Y2hGbGVldBIkLmZsaWdodGN0bC52MWJldGExLlBhdGNoRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiE6K7GA8KBmZsZWV0cxIFcGF0Y2gSZQoLRGVsZXRlRmxlZXQSJS5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVGbGVldFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiF5ACAqK7GBAKBmZsZWV0cxIGZGVsZXRlEnEKDkdldEZsZWV0U3RhdHVzEiguZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiG5ACAaK7GBQKDWZsZWV0cy9zdGF0dXMSA2dldBJ8ChJSZXBsYWNlRmxlZXRTdGF0dXMSLC5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiHpACAqK7GBcKDWZsZWV0cy9zdGF0dXMSBnVwZGF0ZRJ0ChBQYXRjaEZsZWV0U3RhdHVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIaorsYFgoNZmxlZXRzL3N0YXR1cxIFcGF0Y2hiBnByb3RvMw", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_fleet, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9mbGVldF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSI3ChdQbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSK6AQoYUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlEhgKEHRlbXBsYXRlX3ZlcnNpb24YASABKAkSMAoHYmF0Y2hlcxgCIAMoCzIfLmZsaWdodGN0bC52MWJldGExLlBsYW5uZWRCYXRjaBI8Cg1idWRnZXRfZ3JvdXBzGAMgAygLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwEhQKDG5vdF9zZWxlY3RlZBgEIAMoCSJXCgxQbGFubmVkQmF0Y2gSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIPCgdkZXZpY2VzGAMgAygJEhkKEXN1Y2Nlc3NfdGhyZXNob2xkGAQgASgFIr0BChJQbGFubmVkQnVkZ2V0R3JvdXASQQoGbGFiZWxzGAEgAygLMjEuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwLkxhYmVsc0VudHJ5Eg0KBXRvdGFsGAIgASgFEhMKC3VuYXZhaWxhYmxlGAMgASgFEhEKCW1heV9zdGFydBgEIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKD0dldEZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIbChNhZGRfZGV2aWNlc19zdW1tYXJ5GAMgASgIInEKEUxpc3RGbGVldHNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSGwoTYWRkX2RldmljZXNfc3VtbWFyeRgDIAEoCCJNChJDcmVhdGVGbGVldFJlcXVlc3QSJwoFZmxlZXQYASABKAsyGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldBIOCgZvcmdfaWQYAiABKAkiXAoTUmVwbGFjZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJImoKEVBhdGNoRmxlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjIKEkRlbGV0ZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSI1ChVHZXRGbGVldFN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiYgoZUmVwbGFjZUZsZWV0U3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJInAKF1BhdGNoRmxlZXRTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJMt0ICgxGbGVldFNlcnZpY2USXgoIR2V0RmxlZXQSIi5mbGlnaHRjdGwudjFiZXRhMS5HZXRGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIUkAIBorsYDQoGZmxlZXRzEgNnZXQSZwoKTGlzdEZsZWV0cxIkLmZsaWdodGN0bC52MWJldGExLkxpc3RGbGVldHNSZXF1ZXN0GhwuZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXRMaXN0IhWQAgGiuxgOCgZmbGVldHMSBGxpc3QSZAoLQ3JlYXRlRmxlZXQSJS5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIUorsYEAoGZmxlZXRzEgZjcmVhdGUSaQoMUmVwbGFjZUZsZWV0EiYuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZUZsZWV0UmVxdWVzdBoYLmZsaWdodGN0bC52MWJldGExLkZsZWV0IheQAgKiuxgQCgZmbGVldHMSBnVwZGF0ZRJhCgpQYXRjaEZsZWV0EiQuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCITorsYDwoGZmxlZXRzEgVwYXRjaBJlCgtEZWxldGVGbGVldBIlLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZUZsZWV0UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIXkAICorsYEAoGZmxlZXRzEgZkZWxldGUScQoOR2V0RmxlZXRTdGF0dXMSKC5mbGlnaHRjdGwudjFiZXRhMS5HZXRGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIbkAIBorsYFAoNZmxlZXRzL3N0YXR1cxIDZ2V0EnwKElJlcGxhY2VGbGVldFN0YXR1cxIsLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIekAICorsYFwoNZmxlZXRzL3N0YXR1cxIGdXBkYXRlEnQKEFBhdGNoRmxlZXRTdGF0dXMSKi5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaEZsZWV0U3RhdHVzUmVxdWVzdBoYLmZsaWdodGN0bC52MWJldGExLkZsZWV0IhqiuxgWCg1mbGVldHMvc3RhdHVzEgVwYXRjaBKBAQoQUGxhbkZsZWV0Um9sbG91dBIqLmZsaWdodGN0bC52MWJldGExLlBsYW5GbGVldFJvbGxvdXRSZXF1ZXN0GisuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlIhSQAgGiuxgNCgZmbGVldHMSA2dldGIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_fleet, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+
+/**
+ * PlanFleetRolloutRequest names the fleet to plan.
+ *
+ * @generated from message flightctl.v1beta1.PlanFleetRolloutRequest
+ */
+export type PlanFleetRolloutRequest = Message<"flightctl.v1beta1.PlanFleetRolloutRequest"> & {
+  /**
+   * Name of the fleet.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 2;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.PlanFleetRolloutRequest.
+ * Use `create(PlanFleetRolloutRequestSchema)` to create a new message.
+ */
+export const PlanFleetRolloutRequestSchema: GenMessage<PlanFleetRolloutRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 0);
+
+/**
+ * PlanFleetRolloutResponse is what a rollout of the current template would do, if every batch succeeded.
+ *
+ * @generated from message flightctl.v1beta1.PlanFleetRolloutResponse
+ */
+export type PlanFleetRolloutResponse = Message<"flightctl.v1beta1.PlanFleetRolloutResponse"> & {
+  /**
+   * The template version the plan rolls out (the fleet's current one).
+   *
+   * @generated from field: string template_version = 1;
+   */
+  templateVersion: string;
+
+  /**
+   * The batches in order; the last is the implicit final batch. One batch of every device when the policy has no
+   * device selection.
+   *
+   * @generated from field: repeated flightctl.v1beta1.PlannedBatch batches = 2;
+   */
+  batches: PlannedBatch[];
+
+  /**
+   * Per disruption-budget group, what the budget allows now; empty without a budget.
+   *
+   * @generated from field: repeated flightctl.v1beta1.PlannedBudgetGroup budget_groups = 3;
+   */
+  budgetGroups: PlannedBudgetGroup[];
+
+  /**
+   * Owned devices that no batch takes now (disconnected, or torn between fleets).
+   *
+   * @generated from field: repeated string not_selected = 4;
+   */
+  notSelected: string[];
+};
+
+/**
+ * Describes the message flightctl.v1beta1.PlanFleetRolloutResponse.
+ * Use `create(PlanFleetRolloutResponseSchema)` to create a new message.
+ */
+export const PlanFleetRolloutResponseSchema: GenMessage<PlanFleetRolloutResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 1);
+
+/**
+ * PlannedBatch is one batch of a planned rollout.
+ *
+ * @generated from message flightctl.v1beta1.PlannedBatch
+ */
+export type PlannedBatch = Message<"flightctl.v1beta1.PlannedBatch"> & {
+  /**
+   * Position, from 0; the implicit final batch is last.
+   *
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * "batch 1", "batch 2", ... or "final implicit batch".
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Devices the batch would take, by name.
+   *
+   * @generated from field: repeated string devices = 3;
+   */
+  devices: string[];
+
+  /**
+   * Share of the batch that must succeed for the rollout to continue, in percent.
+   *
+   * @generated from field: int32 success_threshold = 4;
+   */
+  successThreshold: number;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.PlannedBatch.
+ * Use `create(PlannedBatchSchema)` to create a new message.
+ */
+export const PlannedBatchSchema: GenMessage<PlannedBatch> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 2);
+
+/**
+ * PlannedBudgetGroup is one group of the disruption budget (devices sharing the groupBy label values).
+ *
+ * @generated from message flightctl.v1beta1.PlannedBudgetGroup
+ */
+export type PlannedBudgetGroup = Message<"flightctl.v1beta1.PlannedBudgetGroup"> & {
+  /**
+   * The groupBy label values of the group ("" for a missing label).
+   *
+   * @generated from field: map<string, string> labels = 1;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Devices in the group.
+   *
+   * @generated from field: int32 total = 2;
+   */
+  total: number;
+
+  /**
+   * Devices of the group updating now.
+   *
+   * @generated from field: int32 unavailable = 3;
+   */
+  unavailable: number;
+
+  /**
+   * How many more may start updating now.
+   *
+   * @generated from field: int32 may_start = 4;
+   */
+  mayStart: number;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.PlannedBudgetGroup.
+ * Use `create(PlannedBudgetGroupSchema)` to create a new message.
+ */
+export const PlannedBudgetGroupSchema: GenMessage<PlannedBudgetGroup> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 3);
 
 /**
  * GetFleetRequest names the fleet to read.
@@ -54,7 +209,7 @@ export type GetFleetRequest = Message<"flightctl.v1beta1.GetFleetRequest"> & {
  * Use `create(GetFleetRequestSchema)` to create a new message.
  */
 export const GetFleetRequestSchema: GenMessage<GetFleetRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 0);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 4);
 
 /**
  * ListFleetsRequest selects fleets; supported field selectors: metadata.name, metadata.owner,
@@ -90,7 +245,7 @@ export type ListFleetsRequest = Message<"flightctl.v1beta1.ListFleetsRequest"> &
  * Use `create(ListFleetsRequestSchema)` to create a new message.
  */
 export const ListFleetsRequestSchema: GenMessage<ListFleetsRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 1);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 5);
 
 /**
  * CreateFleetRequest carries the fleet to create.
@@ -118,7 +273,7 @@ export type CreateFleetRequest = Message<"flightctl.v1beta1.CreateFleetRequest">
  * Use `create(CreateFleetRequestSchema)` to create a new message.
  */
 export const CreateFleetRequestSchema: GenMessage<CreateFleetRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 2);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 6);
 
 /**
  * ReplaceFleetRequest carries the full desired fleet.
@@ -153,7 +308,7 @@ export type ReplaceFleetRequest = Message<"flightctl.v1beta1.ReplaceFleetRequest
  * Use `create(ReplaceFleetRequestSchema)` to create a new message.
  */
 export const ReplaceFleetRequestSchema: GenMessage<ReplaceFleetRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 3);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 7);
 
 /**
  * PatchFleetRequest carries a JSON Patch for one fleet.
@@ -188,7 +343,7 @@ export type PatchFleetRequest = Message<"flightctl.v1beta1.PatchFleetRequest"> &
  * Use `create(PatchFleetRequestSchema)` to create a new message.
  */
 export const PatchFleetRequestSchema: GenMessage<PatchFleetRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 4);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 8);
 
 /**
  * DeleteFleetRequest names the fleet to delete.
@@ -216,7 +371,7 @@ export type DeleteFleetRequest = Message<"flightctl.v1beta1.DeleteFleetRequest">
  * Use `create(DeleteFleetRequestSchema)` to create a new message.
  */
 export const DeleteFleetRequestSchema: GenMessage<DeleteFleetRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 5);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 9);
 
 /**
  * GetFleetStatusRequest names the fleet whose status to read.
@@ -244,7 +399,7 @@ export type GetFleetStatusRequest = Message<"flightctl.v1beta1.GetFleetStatusReq
  * Use `create(GetFleetStatusRequestSchema)` to create a new message.
  */
 export const GetFleetStatusRequestSchema: GenMessage<GetFleetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 6);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 10);
 
 /**
  * ReplaceFleetStatusRequest carries a fleet whose status replaces the stored one.
@@ -279,7 +434,7 @@ export type ReplaceFleetStatusRequest = Message<"flightctl.v1beta1.ReplaceFleetS
  * Use `create(ReplaceFleetStatusRequestSchema)` to create a new message.
  */
 export const ReplaceFleetStatusRequestSchema: GenMessage<ReplaceFleetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 7);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 11);
 
 /**
  * PatchFleetStatusRequest carries a JSON Patch for one fleet's status.
@@ -314,7 +469,7 @@ export type PatchFleetStatusRequest = Message<"flightctl.v1beta1.PatchFleetStatu
  * Use `create(PatchFleetStatusRequestSchema)` to create a new message.
  */
 export const PatchFleetStatusRequestSchema: GenMessage<PatchFleetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_fleet_service, 8);
+  messageDesc(file_flightctl_v1beta1_fleet_service, 12);
 
 /**
  * FleetService manages the fleets of the caller's organization and their status.
@@ -411,6 +566,17 @@ export const FleetService: GenService<{
     methodKind: "unary";
     input: typeof PatchFleetStatusRequestSchema;
     output: typeof FleetSchema;
+  },
+  /**
+   * PlanFleetRollout is a dry run: for the fleet's current template version and rollout policy, which devices each
+   * batch would take and what the disruption budget allows now. It writes nothing.
+   *
+   * @generated from rpc flightctl.v1beta1.FleetService.PlanFleetRollout
+   */
+  planFleetRollout: {
+    methodKind: "unary";
+    input: typeof PlanFleetRolloutRequestSchema;
+    output: typeof PlanFleetRolloutResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_fleet_service, 0);

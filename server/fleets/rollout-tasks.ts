@@ -1,0 +1,290 @@
+// Policy-driven rollouts: a fleet with a rolloutPolicy gets its template version batch by batch (BatchSequence) and/or
+// only as fast as its disruption budget allows. A self-rescheduling tick job per fleet moves the rollout on: it
+// checks the dispatched batch, reports it, suspends (or reverts) below the success threshold, selects and releases
+// the next batch, and releases pending devices under the budget. State lives in fleet and device annotations, so a
+// tick that dies half-way is simply run again.
+import { isDeepStrictEqual } from "node:util";
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { Task } from "graphile-worker";
+import { sql } from "drizzle-orm";
+import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import { setCondition } from "../platform/conditions.js";
+import { enqueue } from "../platform/jobs.js";
+import { textArray } from "../platform/pg-array.js";
+import type { Db } from "../platform/resource/resource-store.js";
+import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_SELECTED_FOR_ROLLOUT, ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
+import {
+  batchCount, batchOutcome, budgetGroups, describeBatch, planRollout, releaseUnderBudget, selectBatch,
+  type BudgetDevice, type RolloutDevice, type RolloutPolicy,
+} from "./rollout-math.js";
+
+export const TASK_FLEET_ROLLOUT_TICK = "fleet_rollout_tick";
+export const TASK_FLEET_ROLLOUT_SWEEP = "fleet_rollout_sweep";
+
+/** Fleet annotations of the rollout state (flightctl's names where it has them). */
+const DEPLOYING = "fleet-controller/deployingTemplateVersion";
+const BATCH = "fleet-controller/batchNumber";
+const DISPATCHED_AT = "fleet-controller/batchDispatchedAt";
+const REPORTED = "fleet-controller/lastBatchReported";
+const PREVIOUS = "fleet-controller/previousTemplateVersion";
+const REVERTED = "fleet-controller/revertedTemplateVersion";
+
+const actor = "service:flightctl-worker";
+const fleetEvent = (name: string, e: Omit<NewEvent, "actor" | "involvedObject" | "sourceComponent">): NewEvent => ({
+  ...e,
+  actor,
+  involvedObject: { kind: "Fleet", name },
+  sourceComponent: "flightctl-worker",
+});
+
+/** Whether the policy asks for anything but all-at-once. */
+export const isManaged = (policy: RolloutPolicy | undefined): policy is RolloutPolicy => !!policy && !!(policy.deviceSelection || policy.disruptionBudget);
+
+/** What the rollout needs to know about one owned device. */
+interface DeviceView extends RolloutDevice {
+  /** Its spec already carries the target template version (released). */
+  assigned: boolean;
+}
+
+/** Writes the template version (`tv`, default the fleet's current) into the named devices' specs. */
+export type ApplyTemplate = (orgId: string, fleet: string, only: string[], tv?: string) => Promise<void>;
+
+/** Reads shared by the ticks and the dry run. */
+export function createRolloutReads(db: Db) {
+  async function loadFleet(orgId: string, name: string) {
+    const r = await db.execute(sql`select spec, status, annotations from fleets where org_id = ${orgId} and name = ${name}`);
+    return r.rows[0] as { spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> } | undefined;
+  }
+
+  async function deviceViews(orgId: string, fleet: string, tv: string): Promise<DeviceView[]> {
+    const r = await db.execute(sql`select name, labels, annotations, status from devices where org_id = ${orgId} and owner = ${`Fleet/${fleet}`} order by name`);
+    const rows = r.rows as { name: string; labels: Record<string, string>; annotations: Record<string, string>; status: JsonObject | null }[];
+    return rows.flatMap((d) => {
+      const status = d.status ?? {};
+      const conditions = (status.conditions ?? []) as JsonObject[];
+      // Torn between fleets: not this rollout's to move.
+      if (conditions.some((c) => c.type === "MultipleOwners" && c.status === "True")) return [];
+      const summary = String(((status.summary ?? {}) as JsonObject).status ?? "Unknown");
+      const selected = d.annotations[ANNOTATION_SELECTED_FOR_ROLLOUT] ?? "";
+      const renderedTarget = d.annotations[ANNOTATION_RENDERED_TEMPLATE_VERSION] === tv;
+      const upToDate = String(((status.updated ?? {}) as JsonObject).status ?? "") === "UpToDate";
+      const updating = conditions.find((c) => c.type === "Updating");
+      const updatedToTarget = renderedTarget && upToDate;
+      const failed = renderedTarget && !updatedToTarget && updating?.reason === "Error";
+      return [
+        {
+          name: d.name,
+          labels: d.labels,
+          connected: summary !== "Unknown" && summary !== "AwaitingReconnect",
+          selectedBatch: selected.startsWith(`${tv}/`) ? Number(selected.slice(tv.length + 1)) : undefined,
+          updatedToTarget,
+          failed,
+          updating: renderedTarget && !updatedToTarget && !failed,
+          renderedTarget,
+          assigned: d.annotations[ANNOTATION_TEMPLATE_VERSION] === tv,
+        },
+      ];
+    });
+  }
+
+  /** The dry run: batches of a fresh rollout of the current template version, and what the budget allows now. */
+  async function plan(orgId: string, fleetName: string) {
+    const fleet = await loadFleet(orgId, fleetName);
+    if (!fleet) return undefined;
+    const tv = fleet.annotations[ANNOTATION_TEMPLATE_VERSION] ?? "";
+    const policy = (fleet.spec.rolloutPolicy ?? {}) as RolloutPolicy;
+    const devices = (await deviceViews(orgId, fleetName, tv)).map((d) => ({ ...d, selectedBatch: undefined }));
+    const batches = policy.deviceSelection
+      ? planRollout(policy, devices).batches.map((b) => ({ ...b, successThreshold: batchOutcome(policy, b.index, [], new Date(), new Date()).threshold }))
+      : [{ index: 0, name: "all devices", devices: devices.filter((d) => d.connected).map((d) => d.name), successThreshold: 0 }];
+    const taken = new Set(batches.flatMap((b) => b.devices));
+    const groups = policy.disruptionBudget ? budgetGroups(policy.disruptionBudget, budgetView(devices, () => true)) : [];
+    return { templateVersion: tv, batches, budgetGroups: groups, notSelected: devices.filter((d) => !taken.has(d.name)).map((d) => d.name) };
+  }
+
+  return { loadFleet, deviceViews, plan };
+}
+
+const budgetView = (devices: DeviceView[], eligible: (d: DeviceView) => boolean): BudgetDevice[] =>
+  devices.map((d) => ({
+    name: d.name,
+    labels: d.labels,
+    connected: d.connected,
+    busy: d.assigned && !d.updatedToTarget && !d.failed,
+    pending: eligible(d) && !d.assigned,
+  }));
+
+export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSeconds: number }) {
+  const { loadFleet, deviceViews, plan } = createRolloutReads(db);
+  const enqueueTick = (orgId: string, fleet: string, delaySeconds = 0) =>
+    // One queue per fleet: a tick queued while another runs waits for it instead of dispatching the same batch twice.
+    enqueue(db, TASK_FLEET_ROLLOUT_TICK, { orgId, fleet }, { jobKey: `fleet-tick:${orgId}/${fleet}`, delaySeconds, queueName: `fleet:${orgId}/${fleet}` });
+
+  /** One step of a fleet's rollout; returns whether another tick is needed. */
+  async function tick(orgId: string, fleetName: string, now = new Date()): Promise<boolean> {
+    const fleet = await loadFleet(orgId, fleetName);
+    const tv = fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
+    const policy = fleet?.spec.rolloutPolicy as RolloutPolicy | undefined;
+    if (!fleet || !tv || !isManaged(policy)) return false;
+    const annotations = { ...fleet.annotations };
+    const status = fleet.status ?? {};
+    let conditions = (status.conditions ?? []) as JsonObject[];
+    const events: NewEvent[] = [];
+    let again = true;
+    const devices = await deviceViews(orgId, fleetName, tv);
+    const release: string[] = [];
+    let revert: { devices: string[]; to: string } | undefined;
+
+    if (annotations[DEPLOYING] !== tv) {
+      // A new template version (or the first policy rollout): start over; the version deployed so far is what a
+      // revert goes back to.
+      if (annotations[DEPLOYING]) annotations[PREVIOUS] = annotations[DEPLOYING];
+      annotations[DEPLOYING] = tv;
+      annotations[BATCH] = "-1";
+      delete annotations[DISPATCHED_AT];
+      delete annotations[REPORTED];
+    }
+    const active = (reason: string, message: string) =>
+      (conditions = setCondition(conditions, { type: "RolloutInProgress", status: reason === "Inactive" ? "False" : "True", reason, message }));
+
+    let eligible: (d: DeviceView) => boolean = () => true;
+    if (policy.deviceSelection) {
+      let batch = Number(annotations[BATCH] ?? "-1");
+      let proceed = true;
+      if (batch >= 0) {
+        const outcome = batchOutcome(policy, batch, devices, now, new Date(annotations[DISPATCHED_AT] ?? now.toISOString()));
+        if (!outcome.complete) proceed = false;
+        else {
+          if (annotations[REPORTED] !== String(batch)) {
+            annotations[REPORTED] = String(batch);
+            events.push(
+              fleetEvent(fleetName, {
+                reason: "FleetRolloutBatchCompleted",
+                type: "Normal",
+                message: `${describeBatch(policy, batch)} of template version ${tv} completed: ${outcome.successPercentage}% successful (${outcome.successful} of ${outcome.total}, ${outcome.failed} failed, ${outcome.timedOut} timed out).`,
+                details: {
+                  detailType: "FleetRolloutBatchCompleted",
+                  templateVersion: tv,
+                  batch: describeBatch(policy, batch),
+                  successPercentage: outcome.successPercentage,
+                  total: outcome.total,
+                  successful: outcome.successful,
+                  failed: outcome.failed,
+                  timedOut: outcome.timedOut,
+                },
+              }),
+            );
+          }
+          if (!outcome.passed) {
+            proceed = false;
+            again = false;
+            const message = `${describeBatch(policy, batch)} reached ${outcome.successPercentage}%, below its success threshold of ${outcome.threshold}%`;
+            active("Suspended", message);
+            if ((policy as { onFailure?: string }).onFailure === "revert" && annotations[REVERTED] !== tv) {
+              annotations[REVERTED] = tv;
+              const updated = devices.filter((d) => d.selectedBatch !== undefined && d.assigned).map((d) => d.name);
+              const to = annotations[PREVIOUS];
+              if (to && updated.length) revert = { devices: updated, to };
+              events.push(
+                fleetEvent(fleetName, {
+                  reason: "FleetRolloutFailed",
+                  type: "Warning",
+                  message: to
+                    ? `${message}; reverting ${updated.length} device(s) to template version ${to}: ${updated.join(", ")}`
+                    : `${message}; no earlier template version to revert to`,
+                  details: { detailType: "FleetRolloutFailed", templateVersion: tv },
+                }),
+              );
+            }
+          }
+        }
+      }
+      if (proceed) {
+        const next = batch + 1;
+        if (next >= batchCount(policy)) {
+          if (conditions.find((c) => c.type === "RolloutInProgress")?.reason !== "Inactive") {
+            events.push(
+              fleetEvent(fleetName, {
+                reason: "FleetRolloutCompleted",
+                type: "Normal",
+                message: `Rollout of template version ${tv} completed.`,
+                details: { detailType: "FleetRolloutCompleted", templateVersion: tv },
+              }),
+            );
+          }
+          active("Inactive", `template version ${tv} rolled out`);
+          again = false;
+        } else {
+          const selected = selectBatch(policy, next, devices);
+          for (const d of devices) if (selected.includes(d.name)) d.selectedBatch = next;
+          await markSelected(orgId, selected, `${tv}/${next}`);
+          batch = next;
+          annotations[BATCH] = String(next);
+          annotations[DISPATCHED_AT] = now.toISOString();
+          events.push(
+            fleetEvent(fleetName, {
+              reason: "FleetRolloutBatchDispatched",
+              type: "Normal",
+              message: `${describeBatch(policy, next)} of template version ${tv} dispatched to ${selected.length} device(s).`,
+              details: { detailType: "FleetRolloutBatchDispatched", templateVersion: tv, batch: describeBatch(policy, next) },
+            }),
+          );
+          active("Active", `${describeBatch(policy, next)} of template version ${tv} is rolling out`);
+        }
+      } else if (again) {
+        active("Active", `${describeBatch(policy, batch)} of template version ${tv} is rolling out`);
+      }
+      const upTo = batch;
+      const suspended = conditions.find((c) => c.type === "RolloutInProgress")?.reason === "Suspended";
+      // Dispatched batches are released (under the budget); after the last batch, late joiners are too.
+      eligible = (d) => !suspended && d.selectedBatch !== undefined && d.selectedBatch <= upTo;
+      if (!again && !suspended) eligible = (d) => d.connected;
+    } else {
+      const pending = devices.some((d) => !d.assigned || (!d.updatedToTarget && !d.failed));
+      if (pending) active("Active", `template version ${tv} is rolling out under the disruption budget`);
+      else {
+        active("Inactive", `template version ${tv} rolled out`);
+        again = false;
+      }
+    }
+    const view = budgetView(devices, eligible);
+    release.push(...(policy.disruptionBudget ? releaseUnderBudget(policy.disruptionBudget, view) : view.filter((d) => d.pending).map((d) => d.name)));
+    // Ticks go on while the rollout is active or devices still wait for (or are using) the budget; not when suspended.
+    const suspended = conditions.some((c) => c.type === "RolloutInProgress" && c.reason === "Suspended");
+    again = !suspended && (again || view.some((d) => d.pending) || view.some((d) => d.busy && d.connected));
+
+    if (release.length) await opts.apply(orgId, fleetName, release);
+    if (revert) await opts.apply(orgId, fleetName, revert.devices, revert.to);
+    await db.transaction(async (tx) => {
+      const changed = !isDeepStrictEqual(annotations, fleet.annotations) || !isDeepStrictEqual(conditions, status.conditions ?? []);
+      if (changed) {
+        await tx.execute(sql`update fleets set annotations = ${JSON.stringify(annotations)}::jsonb,
+            status = ${JSON.stringify({ ...status, conditions })}::jsonb, resource_version = nextval('resource_version_seq')
+          where org_id = ${orgId} and name = ${fleetName}`);
+      }
+      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+    });
+    return again;
+  }
+
+  async function markSelected(orgId: string, names: string[], value: string) {
+    if (!names.length) return;
+    await db.execute(sql`update devices set annotations = annotations || jsonb_build_object(${ANNOTATION_SELECTED_FOR_ROLLOUT}::text, ${value}::text),
+        resource_version = nextval('resource_version_seq')
+      where org_id = ${orgId} and name = any(${textArray(names)})`);
+  }
+
+  const tasks: Record<string, Task> = {
+    [TASK_FLEET_ROLLOUT_TICK]: async (payload) => {
+      const { orgId, fleet } = payload as { orgId: string; fleet: string };
+      if (await tick(orgId, fleet)) await enqueueTick(orgId, fleet, opts.tickSeconds);
+    },
+    // Safety net on the crontab: a fleet whose tick chain broke (a job that failed for good) is picked up again.
+    [TASK_FLEET_ROLLOUT_SWEEP]: async () => {
+      const r = await db.execute(sql`select org_id, name from fleets where spec ? 'rolloutPolicy'
+        and coalesce(status->'conditions', '[]'::jsonb) @> '[{"type":"RolloutInProgress","reason":"Active"}]'`);
+      for (const row of r.rows as { org_id: string; name: string }[]) await enqueueTick(row.org_id, row.name, 0);
+    },
+  };
+  return { tick, plan, enqueueTick, tasks };
+}
