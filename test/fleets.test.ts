@@ -7,6 +7,8 @@ import { after, before, test } from "node:test";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { Logger, runOnce } from "graphile-worker";
 import pg from "pg";
+import { spawn } from "node:child_process";
+import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import { createClient } from "@connectrpc/connect";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { startTestApp, type TestApp } from "./helpers/app.js";
@@ -177,4 +179,59 @@ test("templates: a valid template becomes v<generation> and reaches every member
   assert.equal(await owner("tpl-1"), "", "tpl-1 left the fleet");
   // Owned devices refuse direct spec edits.
   await assert.rejects(devices().replaceDevice({ name: "tpl-2", device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "tpl-2", labels: { role: "edge", site: "paris" } }, spec: {} } }));
+});
+
+test("a worker killed in the middle of a rollout and started again ends in the same state", async () => {
+  const N = 4000;
+  await t.db.pool.query(
+    `insert into devices (org_id, name, labels, spec, status) select $1, 'kill-' || lpad(i::text, 5, '0'), '{"kill":"yes"}'::jsonb, '{}'::jsonb, '{}'::jsonb
+       from generate_series(1, $2) i`,
+    [DEFAULT_ORG_ID, N],
+  );
+  await putFleet("kill", { matchLabels: { kill: "yes" } }, { config: [{ name: "id", inline: [{ path: "/etc/id", content: "I am {{ .metadata.name }}\n" }] }] });
+  const worker = () =>
+    spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
+      env: { ...process.env, DATABASE_URL: t.db.url, LOG_LEVEL: "error", FLIGHTCTL_STALE_JOB_SECONDS: "1" },
+      stdio: "ignore",
+    });
+  const done = async () =>
+    (await t.db.pool.query(`select count(*)::int n from devices where owner = 'Fleet/kill' and annotations->>'fleet-controller/renderedTemplateVersion' is not null`)).rows[0].n as number;
+  const first = worker();
+  // Kill it while it holds jobs and the rollout is part-way.
+  let lockedAtKill = 0;
+  for (let i = 0; i < 600; i++) {
+    const locked = (await t.db.pool.query(`select count(*)::int n from graphile_worker._private_jobs where locked_by is not null`)).rows[0].n as number;
+    const n = await done();
+    if (locked > 0 && n < N) {
+      lockedAtKill = locked;
+      first.kill("SIGKILL");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => first.once("exit", r));
+  assert.ok(lockedAtKill > 0, "the worker was killed while holding jobs");
+  assert.ok((await done()) < N, "the rollout was not finished when the worker died");
+  const second = worker();
+  try {
+    for (let i = 0; i < 600 && (await done()) < N; i++) await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    second.kill("SIGTERM");
+    await new Promise((r) => second.once("exit", r));
+  }
+  const tv = (await fleets().getFleet({ name: "kill" })).metadata?.annotations["fleet-controller/templateVersion"];
+  const state = await t.db.pool.query(
+    `select d.name, d.spec->'config'->0->'inline'->0->>'content' content, d.annotations->>'fleet-controller/renderedTemplateVersion' rtv, r.rendered_version
+       from devices d left join device_renders r on r.org_id = d.org_id and r.name = d.name where d.labels->>'kill' = 'yes'`,
+  );
+  assert.equal(state.rows.length, N);
+  for (const row of state.rows) {
+    assert.equal(row.content, `I am ${row.name}\n`);
+    assert.equal(row.rtv, tv);
+    assert.equal(Number(row.rendered_version), 1, `${row.name} rendered once`);
+  }
+  const specEvents = await t.db.pool.query(
+    `select involved_name, count(*)::int n from events where reason = 'ResourceUpdated' and details->'updatedFields' = '["spec"]' and involved_name like 'kill-%' group by 1 having count(*) <> 1`,
+  );
+  assert.deepEqual(specEvents.rows, [], "one spec update event per device");
 });

@@ -41,7 +41,8 @@ async function call(service: DescService, method: DescMethod, token: string | un
 }
 
 // GetEnrollmentConfig without csr mints a credential: it needs certificatesigningrequests create, not just get.
-const READ = /^(Get(?!EnrollmentConfig)|List)/;
+// PlanFleetRollout is a dry run (fleets get).
+const READ = /^(Get(?!EnrollmentConfig)|List|Plan)/;
 const ALWAYS = new Set(["GetAuthConfig", "ExchangeToken", "ValidateToken", "GetUserInfo", "ListOrganizations", "GetOrganization", "GetPermissions"]);
 const WRITE_KINDS = /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$/;
 

@@ -143,7 +143,8 @@ test("a batched rollout under a disruption budget takes the planned batches, nev
   );
   assert.ok(plan.batches[1].devices.every((n) => rack.get(n) === "r1"));
   assert.equal(plan.budgetGroups.length, 4);
-  assert.ok(plan.budgetGroups.every((g) => g.total === 25 && g.mayStart === MAX_UNAVAILABLE), JSON.stringify(plan.budgetGroups));
+  // The first batch may already be on its way: what may start is what the budget leaves.
+  assert.ok(plan.budgetGroups.every((g) => g.total === 25 && g.mayStart === Math.max(0, MAX_UNAVAILABLE - g.unavailable)), JSON.stringify(plan.budgetGroups));
 
   await waitFor("the rollout to complete", async () => (await fleetCondition("RolloutInProgress"))?.reason === "Inactive", 120_000);
   const worst = await budget.stop();

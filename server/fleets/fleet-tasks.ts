@@ -308,8 +308,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
               from jsonb_to_recordset(${JSON.stringify(updates.map((u) => ({ name: u.name, spec: u.spec, annotations: u.annotations, spec_changed: u.specChanged })))}::jsonb)
                 as u(name text, spec jsonb, annotations jsonb, spec_changed boolean)
              where d.org_id = ${orgId} and d.name = u.name`);
-          const changed = updates.filter((u) => u.specChanged).map((u) => u.name);
-          if (changed.length) await enqueueRenders(tx, orgId, changed);
+          // Unchanged specs are queued too: their render stays the same version but records the new template version.
+          await enqueueRenders(tx, orgId, updates.map((u) => u.name));
         }
         if (invalid.length) {
           await tx.execute(sql`update devices d set status = u.status, resource_version = nextval('resource_version_seq')

@@ -39,6 +39,8 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
     tasks: { ...devices.tasks, ...fleets.tasks },
     crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
     concurrency: opts.concurrency,
+    // FLIGHTCTL_STALE_JOB_SECONDS: a job locked this long belongs to a dead worker and runs again (default 300).
+    staleLockSeconds: Number(process.env.FLIGHTCTL_STALE_JOB_SECONDS ?? 300),
   });
   return {
     runner,

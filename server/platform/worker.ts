@@ -23,10 +23,32 @@ function bridge(log: Pino): Logger {
   });
 }
 
-export async function startJobRunner(opts: JobRunnerOptions): Promise<Runner> {
+/**
+ * Jobs whose worker died (killed, crashed, lost its host) stay locked; graphile-worker frees them only after 4 hours.
+ * Every task here is idempotent, so a job locked for longer than any job runs (`olderThanSeconds`) is handed back to
+ * the queue: at worst a slow job runs twice. Runs at worker start and from the crontab.
+ */
+export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Promise<void> {
+  await pool.query(
+    `select graphile_worker.force_unlock_workers(array_agg(distinct locked_by)) from graphile_worker._private_jobs
+      where locked_by is not null and locked_at < now() - make_interval(secs => $1)`,
+    [olderThanSeconds],
+  );
+}
+
+export const TASK_UNLOCK_STALE_JOBS = "unlock_stale_jobs";
+
+export async function startJobRunner(opts: JobRunnerOptions & { staleLockSeconds?: number }): Promise<Runner> {
+  const stale = opts.staleLockSeconds ?? 300;
+  await unlockStaleJobs(opts.pool, stale);
   return run({
     pgPool: opts.pool,
-    taskList: opts.tasks,
+    taskList: {
+      ...opts.tasks,
+      [TASK_UNLOCK_STALE_JOBS]: async () => {
+        await unlockStaleJobs(opts.pool, stale);
+      },
+    },
     crontab: opts.crontab?.join("\n"),
     concurrency: opts.concurrency ?? 4,
     pollInterval: opts.pollInterval ?? 2000,
@@ -39,4 +61,5 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<Runner> {
 export const PERIODIC_CRONTAB = [
   "*/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep&max=1",
   "* * * * * fleet_rollout_sweep ?jobKey=fleet_rollout_sweep&max=1",
+  "* * * * * unlock_stale_jobs ?jobKey=unlock_stale_jobs&max=1",
 ];

@@ -20,6 +20,8 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { migrate } from "../../db/migrate.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import { FleetService } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
+import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { generateDeviceKey, deviceNameFromPublicKey } from "../../server/platform/pki/csr.js";
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
@@ -29,6 +31,8 @@ import { benchDatabase, startServerProcess } from "./server-process.js";
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
+// bench:rollout sets it: also roll a template change out in 4 batches under a disruption budget.
+const POLICY = process.env.BENCH_POLICY === "1";
 const ORG = "00000000-0000-0000-0000-000000000000";
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
@@ -90,7 +94,7 @@ async function main() {
       heapMb ? [`--max-old-space-size=${heapMb}`] : [],
     );
     worker = spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
-      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "warn", FLIGHTCTL_WORKER_CONCURRENCY: "8" },
+      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "warn", FLIGHTCTL_WORKER_CONCURRENCY: "8", FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2" },
       stdio: ["ignore", "inherit", "inherit"],
     });
     const ca = readFileSync(api.bundlePath, "utf8");
@@ -109,7 +113,12 @@ async function main() {
       certCheckIntervalMs: 3600_000,
       defaultLabels: {},
     };
-    const devices = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca } }));
+    const userTransport = createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca } });
+    const devices = createClient(DeviceService, userTransport);
+    const fleets = createClient(FleetService, userTransport);
+    const renderCount = async () => Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
+    const rendered = async (content: string) =>
+      (await pool.query(`select count(*)::int c from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`, [content])).rows[0].c as number;
     let provisioned = 0;
     const names: string[] = [];
 
@@ -184,37 +193,55 @@ async function main() {
       const patchedS = (performance.now() - t2) / 1000;
       await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
       const updateS = (performance.now() - t2) / 1000;
-      // The same as one fleet template change will be: every device's spec changes at once (one statement) and the
-      // worker renders them all; time until every agent runs it.
-      const bulkVersion = 100 + COUNTS.indexOf(n);
-      const t3 = performance.now();
-      const changed = await pool.query(
-        `update devices set spec = jsonb_build_object('config', jsonb_build_array(jsonb_build_object('name', 'bench', 'inline',
-            jsonb_build_array(jsonb_build_object('path', '/etc/bench.conf', 'content', $1::text))))), generation = generation + 1,
-            resource_version = nextval('resource_version_seq') where labels->>'bench' = 'fleet-scale' returning name`,
-        [`round ${bulkVersion}\n`],
-      );
-      await enqueueRenders(jobs, ORG, changed.rows.map((r: { name: string }) => r.name));
-      const rendered = async () =>
-        (await pool.query(`select count(*)::int c from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`, [`round ${bulkVersion}\n`])).rows[0].c as number;
-      let renderedS = 0;
-      await waitUntil(`${n} agents at the bulk version`, async () => {
-        if (!renderedS && (await rendered()) >= n) renderedS = (performance.now() - t3) / 1000;
-        return (await runningLatest(pool, `round ${bulkVersion}\n`)) >= n;
-      }, 20 * 60_000);
-      const bulkS = (performance.now() - t3) / 1000;
+      // One fleet template change: the fleet (selecting every bench device) is created with the content the devices
+      // already run, then its template changes; time until every agent runs the new version. The worker renders it
+      // all (renders/s over that window).
+      const fleetVersion = 100 + COUNTS.indexOf(n);
+      const template = (content: string) => ({ config: [{ name: "bench", inline: [{ path: "/etc/bench.conf", content }] }] });
+      const putFleet = (spec: object) =>
+        fleets.replaceFleet(
+          { name: "bench", fleet: fromJson(FleetSchema, { apiVersion: "v1beta1", kind: "Fleet", metadata: { name: "bench" }, spec: { selector: { matchLabels: { bench: "fleet-scale" } }, ...spec } }) },
+          { headers: api.headers },
+        );
+      await putFleet({ template: { spec: template(`round ${version}\n`) } });
+      await waitUntil("the fleet to own every device", async () => (await pool.query(`select count(*)::int c from devices d join fleets f on f.org_id = d.org_id and f.name = 'bench'
+          where d.owner = 'Fleet/bench' and d.annotations->>'fleet-controller/renderedTemplateVersion' = f.annotations->>'fleet-controller/templateVersion'`)).rows[0].c >= n, 20 * 60_000);
+      const fleetChange = async (content: string, extra: object = {}) => {
+        const renders0 = await renderCount();
+        const t3 = performance.now();
+        await putFleet({ template: { spec: template(content) }, ...extra });
+        let renderedS = 0;
+        await waitUntil(`${n} agents at ${content.trim()}`, async () => {
+          if (!renderedS && (await rendered(content)) >= n) renderedS = (performance.now() - t3) / 1000;
+          return (await runningLatest(pool, content)) >= n;
+        }, 30 * 60_000);
+        const renders = (await renderCount()) - renders0;
+        return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
+      };
+      const noPolicy = await fleetChange(`round ${fleetVersion}\n`);
+      const batched = POLICY
+        ? await fleetChange(`round ${fleetVersion} batched\n`, {
+            rolloutPolicy: {
+              deviceSelection: { strategy: "BatchSequence", sequence: [{ limit: "10%" }, { limit: "25%" }, { limit: "50%" }] },
+              disruptionBudget: { maxUnavailable: Math.ceil(n / 4) },
+            },
+          })
+        : undefined;
+      // Release the devices (the next round patches them one by one again).
+      await fleets.deleteFleet({ name: "bench" }, { headers: api.headers });
+      await waitUntil("the devices to be released", async () => (await pool.query(`select count(*)::int c from devices where owner is not null`)).rows[0].c === 0, 10 * 60_000);
       await sim.stop();
       // The next round starts the agents again; let the server notice the closed streams.
       await new Promise((r) => setTimeout(r, 2000));
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
-      rows.push(`| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${bulkS.toFixed(1)} s (all rendered at ${renderedS.toFixed(1)} s) | ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`);
+      rows.push(`| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`);
       console.log(rows[rows.length - 1]);
     }
     await api.close();
     await pool.end();
     console.log(`\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s\n`);
-    console.log("| N | server RSS (max while idle) | server CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | all specs changed at once (fleet-style) → all running it | agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |");
-    console.log("|---|---|---|---|---|---|---|---|---|");
+    console.log(`| N | server RSS (max while idle) | server CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`);
+    console.log(`|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
     for (const r of rows) console.log(r);
   } finally {
     worker?.kill("SIGTERM");
