@@ -14,20 +14,28 @@ export interface AgentClients {
 }
 
 /**
- * Connect's session manager can destroy a connection (a PING timeout on a busy host) after it has removed its own
- * 'error' listener, and an 'error' without listeners ends the process. Every session gets a listener of its own;
- * the streams on it still fail, and the agent reconnects.
+ * Connect's session manager can drop its own 'error' listener from a connection that later fails (a PING timeout or
+ * a reset on a busy host), and an 'error' without listeners ends the process. Every connection it takes into use
+ * gets a listener of its own (the calls on it still fail, and the agent reconnects). The manager exposes no hook,
+ * so its state changes are observed.
  */
 class GuardedSessionManager extends Http2SessionManager {
-  private readonly guarded = new WeakSet<object>();
-  override async request(...args: Parameters<Http2SessionManager["request"]>) {
-    const stream = await super.request(...args);
-    const session = stream.session;
-    if (session && !this.guarded.has(session)) {
-      this.guarded.add(session);
-      session.on("error", () => {});
-    }
-    return stream;
+  constructor(...args: ConstructorParameters<typeof Http2SessionManager>) {
+    super(...args);
+    const guarded = new WeakSet<object>();
+    const guard = (conn: unknown) => {
+      if (conn && typeof conn === "object" && "on" in conn && !guarded.has(conn)) {
+        guarded.add(conn);
+        (conn as { on(e: string, f: () => void): void }).on("error", () => {});
+      }
+    };
+    const self = this as unknown as { setState(state: { conn?: unknown }): void };
+    const setState = self.setState.bind(this);
+    self.setState = (state) => {
+      if (state.conn instanceof Promise) state.conn.then(guard, () => {});
+      else guard(state.conn);
+      setState(state);
+    };
   }
 }
 

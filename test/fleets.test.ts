@@ -8,6 +8,10 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { Logger, runOnce } from "graphile-worker";
 import pg from "pg";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { decodeJson, parseDocuments } from "../server/platform/codec.js";
+import { RepositoryService } from "../gen/flightctl/v1beta1/repository_service_pb.js";
+import { RepositorySchema } from "../gen/flightctl/v1beta1/repository_pb.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import { createClient } from "@connectrpc/connect";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
@@ -234,4 +238,32 @@ test("a worker killed in the middle of a rollout and started again ends in the s
     `select involved_name, count(*)::int n from events where reason = 'ResourceUpdated' and details->'updatedFields' = '["spec"]' and involved_name like 'kill-%' group by 1 having count(*) <> 1`,
   );
   assert.deepEqual(specEvents.rows, [], "one spec update event per device");
+});
+
+test("flightctl's fleet examples apply and roll out to their members", async () => {
+  const root = new URL("./fixtures/flightctl-examples/", import.meta.url);
+  const doc = (f: string) => parseDocuments(readFileSync(new URL(f, root), "utf8"))[0];
+  await createClient(RepositoryService, t.transport).replaceRepository({ name: "flightctl-demos", repository: decodeJson(RepositorySchema, doc("repository-flightctl-demos.yaml")) });
+  for (const f of ["fleet.yaml", "fleet-b.yaml", "fleet-disk-simulator.yaml"]) {
+    const fleet = decodeJson(FleetSchema, doc(f));
+    await fleets().replaceFleet({ name: fleet.metadata!.name!, fleet });
+  }
+  await putDevice("ex-default", { fleet: "default" });
+  await putDevice("ex-b", { fleet: "fleet-b" });
+  await putDevice("ex-sim", { created_by: "device-simulator" });
+  await drain();
+  const valid = async (name: string) => (await fleets().getFleet({ name })).status?.conditions.find((c) => c.type === "Valid");
+  // fleet.yaml: its repository exists, so it is valid and its members get the template.
+  assert.equal((await valid("default"))?.status, "True");
+  const d = await devices().getDevice({ name: "ex-default" });
+  assert.equal(d.metadata?.owner, "Fleet/default");
+  assert.equal(d.spec?.os?.image, "quay.io/redhat/rhde:9.2");
+  assert.equal(d.spec?.config.map((c) => c.name).join(","), "base,motd-update");
+  // fleet-b.yaml names a repository nobody created: invalid, saying which.
+  assert.match((await valid("fleet-b"))!.message!, /gitRef\.repository: repository "default-repo" does not exist/);
+  assert.equal((await devices().getDevice({ name: "ex-b" })).metadata?.annotations["fleet-controller/templateVersion"], undefined);
+  // fleet-disk-simulator.yaml is inline only: rendered completely.
+  const sim = await t.db.pool.query(`select spec from device_renders where name = 'ex-sim'`);
+  assert.equal(sim.rows[0].spec.config[0].inline[0].content, "This system is managed by flightctl (simulator).");
+  assert.equal(sim.rows[0].spec.resources[0].monitorType, "Disk");
 });

@@ -47,7 +47,10 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     const results = new Map<string, { spec: JsonObject; hash: string } | RenderError>();
     for (const row of before) {
       try {
-        results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers }));
+        // Fleet members share their template version's frozen content; a standalone device freezes per spec generation.
+        const tv = row.annotations?.[ANNOTATION_TEMPLATE_VERSION];
+        const freezeKey = row.owner?.startsWith("Fleet/") && tv ? `${row.owner}/${tv}` : `device/${row.name}/${row.generation}`;
+        results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers, freezeKey }));
       } catch (e) {
         if (!(e instanceof RenderError)) throw e;
         results.set(row.name, e);
@@ -160,9 +163,9 @@ const RENDER_CHUNK = 500;
 
 /** The spec, status and generation of the named devices (locked for update when `lock`). */
 async function readSpecs(exec: Executor, orgId: string, names: string[], lock: boolean) {
-  const r = await exec.execute(sql`select name, spec, status, annotations, generation from devices where org_id = ${orgId} and name = any(${textArray(names)})
+  const r = await exec.execute(sql`select name, owner, spec, status, annotations, generation from devices where org_id = ${orgId} and name = any(${textArray(names)})
     order by name ${lock ? sql`for update` : sql``}`);
-  return (r.rows as { name: string; spec: JsonObject | null; status: JsonObject | null; annotations: Record<string, string>; generation: string | number }[]).map((x) => ({
+  return (r.rows as { name: string; owner: string | null; spec: JsonObject | null; status: JsonObject | null; annotations: Record<string, string>; generation: string | number }[]).map((x) => ({
     ...x,
     generation: String(x.generation),
   }));

@@ -8,7 +8,14 @@ import type { JsonObject } from "@bufbuild/protobuf";
 export class RenderError extends Error {}
 
 /** Turns one non-inline config provider into files (e.g. a git provider → the files at path@revision). */
-export type ConfigResolver = (provider: JsonObject, ctx: { orgId: string; device: string }) => Promise<JsonObject[]>;
+export type ConfigResolver = (provider: JsonObject, ctx: ResolveContext) => Promise<JsonObject[]>;
+
+export interface ResolveContext {
+  orgId: string;
+  device: string;
+  /** What external content is frozen under: the fleet template version, or the standalone device's spec generation. */
+  freezeKey?: string;
+}
 
 export interface RenderInput {
   orgId: string;
@@ -16,6 +23,7 @@ export interface RenderInput {
   /** The device's own spec (standalone) or the already-instantiated fleet template. */
   spec: JsonObject | null;
   resolvers?: Record<string, ConfigResolver>;
+  freezeKey?: string;
 }
 
 export const RENDERED_CONFIG_NAME = "rendered-config";
@@ -46,7 +54,7 @@ export async function renderDevice(input: RenderInput): Promise<{ spec: JsonObje
       const type = Object.keys(p).find((k) => k !== "name") ?? "unknown";
       const resolve = input.resolvers?.[type];
       if (!resolve) throw new RenderError(`spec.config[${i}] (${String(p.name)}): ${type} config providers cannot be rendered yet`);
-      provided = await resolve(p, { orgId: input.orgId, device: input.name });
+      provided = await resolve(p, { orgId: input.orgId, device: input.name, freezeKey: input.freezeKey });
     }
     // Later providers win on the same path, as in flightctl's merge.
     for (const f of provided) {

@@ -8,6 +8,8 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
 import { createFleetTasks } from "../fleets/fleet-tasks.js";
+import { createHttpConfigResolver } from "../repositories/http-config.js";
+import { contentCacheFromEnv } from "../platform/content-cache.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { PERIODIC_CRONTAB, startJobRunner } from "../platform/worker.js";
@@ -30,7 +32,9 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
   pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
   const db = drizzle(pool) as unknown as Db;
-  const devices = createDeviceTasks(db);
+  // External config (http providers) is frozen per template version: in Redis when FLIGHTCTL_REDIS_URL is set.
+  const frozen = contentCacheFromEnv();
+  const devices = createDeviceTasks(db, { resolvers: { httpRef: createHttpConfigResolver(db, frozen) } });
   // FLIGHTCTL_ROLLOUT_TICK_SECONDS: how often a policy rollout checks its batch and budget (default 30, as flightctl).
   const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30) });
   const runner = await startJobRunner({
@@ -46,6 +50,7 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
     runner,
     close: async () => {
       await runner.stop();
+      await frozen.close();
       await pool.end();
     },
   };

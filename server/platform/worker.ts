@@ -26,7 +26,7 @@ function bridge(log: Pino): Logger {
 /**
  * Jobs whose worker died (killed, crashed, lost its host) stay locked; graphile-worker frees them only after 4 hours.
  * Every task here is idempotent, so a job locked for longer than any job runs (`olderThanSeconds`) is handed back to
- * the queue: at worst a slow job runs twice. Runs at worker start and from the crontab.
+ * the queue: at worst a slow job runs twice. Every worker checks at start and then periodically.
  */
 export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Promise<void> {
   await pool.query(
@@ -36,30 +36,29 @@ export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Pro
   );
 }
 
-export const TASK_UNLOCK_STALE_JOBS = "unlock_stale_jobs";
-
 export async function startJobRunner(opts: JobRunnerOptions & { staleLockSeconds?: number }): Promise<Runner> {
   const stale = opts.staleLockSeconds ?? 300;
   await unlockStaleJobs(opts.pool, stale);
-  return run({
+  const timer = setInterval(
+    () => unlockStaleJobs(opts.pool, stale).catch((err) => opts.log.warn({ err }, "could not hand back stale jobs")),
+    Math.min(60_000, Math.max(500, (stale * 1000) / 2)),
+  );
+  timer.unref();
+  const runner = await run({
     pgPool: opts.pool,
-    taskList: {
-      ...opts.tasks,
-      [TASK_UNLOCK_STALE_JOBS]: async () => {
-        await unlockStaleJobs(opts.pool, stale);
-      },
-    },
+    taskList: opts.tasks,
     crontab: opts.crontab?.join("\n"),
     concurrency: opts.concurrency ?? 4,
     pollInterval: opts.pollInterval ?? 2000,
     noHandleSignals: true,
     logger: bridge(opts.log),
   });
+  runner.promise.finally(() => clearInterval(timer)).catch(() => {});
+  return runner;
 }
 
 /** The periodic schedule (flightctl-periodic): disconnect sweep every 2 minutes, as flightctl checks. */
 export const PERIODIC_CRONTAB = [
   "*/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep&max=1",
   "* * * * * fleet_rollout_sweep ?jobKey=fleet_rollout_sweep&max=1",
-  "* * * * * unlock_stale_jobs ?jobKey=unlock_stale_jobs&max=1",
 ];
