@@ -19,7 +19,7 @@ export interface AgentClients {
  * gets a listener of its own (the calls on it still fail, and the agent reconnects). The manager exposes no hook,
  * so its state changes are observed.
  */
-class GuardedSessionManager extends Http2SessionManager {
+export class GuardedSessionManager extends Http2SessionManager {
   constructor(...args: ConstructorParameters<typeof Http2SessionManager>) {
     super(...args);
     const guarded = new WeakSet<object>();

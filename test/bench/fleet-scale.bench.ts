@@ -26,6 +26,7 @@ import { generateDeviceKey, deviceNameFromPublicKey } from "../../server/platfor
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { startSimulator } from "../../agent/simulator.js";
+import { GuardedSessionManager } from "../../agent/clients.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, startServerProcess } from "./server-process.js";
 
@@ -113,7 +114,8 @@ async function main() {
       certCheckIntervalMs: 3600_000,
       defaultLabels: {},
     };
-    const userTransport = createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca } });
+    const userBase = `https://localhost:${api.port}`;
+    const userTransport = createGrpcTransport({ baseUrl: userBase, sessionManager: new GuardedSessionManager(userBase, {}, { ca }) });
     const devices = createClient(DeviceService, userTransport);
     const fleets = createClient(FleetService, userTransport);
     const renderCount = async () => Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
@@ -174,6 +176,7 @@ async function main() {
       const idleCpu = (api.cpuMs() - cpu0) / (IDLE_SECONDS * 1000) * 100;
       const heartbeatWrites = ((await stat()) - w0) / IDLE_SECONDS;
       const rss = Math.max(...rssSamples);
+      console.log(`N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss.toFixed(0)} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s`);
 
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);
