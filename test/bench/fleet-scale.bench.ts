@@ -6,6 +6,7 @@
 // Postgres. Devices are provisioned directly (key + management certificate from the service's client signer + row),
 // since enrollment has its own benchmark (bench:enroll).
 import { execFileSync, spawn } from "node:child_process";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -29,6 +30,21 @@ import { startSimulator } from "../../agent/simulator.js";
 import { GuardedSessionManager } from "../../agent/clients.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, startServerProcess } from "./server-process.js";
+
+// This process holds thousands of client HTTP/2 connections (the simulator). Connect's session manager can leave one
+// without an 'error' listener (seen at 10,000 agents: a reset during a connection storm), which would end the whole
+// run; here every client session gets one. The agent's own clients guard their connections (agent/clients.ts).
+{
+  const require = createRequire(import.meta.url);
+  const h2 = require("node:http2") as typeof import("node:http2");
+  const connect = h2.connect;
+  h2.connect = ((...args: Parameters<typeof connect>) => {
+    const session = connect(...args);
+    session.on("error", () => {});
+    return session;
+  }) as typeof connect;
+  syncBuiltinESMExports();
+}
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
