@@ -195,7 +195,7 @@ test("a worker killed in the middle of a rollout and started again ends in the s
   await putFleet("kill", { matchLabels: { kill: "yes" } }, { config: [{ name: "id", inline: [{ path: "/etc/id", content: "I am {{ .metadata.name }}\n" }] }] });
   const worker = () =>
     spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
-      env: { ...process.env, DATABASE_URL: t.db.url, LOG_LEVEL: "error", FLIGHTCTL_STALE_JOB_SECONDS: "1" },
+      env: { ...process.env, DATABASE_URL: t.db.url, LOG_LEVEL: "error", FLIGHTCTL_STALE_JOB_SECONDS: "3" },
       stdio: "ignore",
     });
   const done = async () =>
@@ -218,7 +218,7 @@ test("a worker killed in the middle of a rollout and started again ends in the s
   assert.ok((await done()) < N, "the rollout was not finished when the worker died");
   const second = worker();
   try {
-    for (let i = 0; i < 600 && (await done()) < N; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 1800 && (await done()) < N; i++) await new Promise((r) => setTimeout(r, 100));
   } finally {
     second.kill("SIGTERM");
     await new Promise((r) => second.once("exit", r));
