@@ -18,6 +18,8 @@ import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
 import { mkdirSync, rmSync } from "node:fs";
 
 export const AGENT_VERSION = "0.1.0";
+/** A rendered-device stream with no message (device or heartbeat) for this long is treated as dead. */
+const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?? 100_000);
 
 /** What the agent tells its host process (the simulator counts these). */
 export type AgentEvent = "enrolled" | "connected" | "disconnected" | "applied" | "failed" | "status" | "renewed" | "decommissioned";
@@ -246,6 +248,7 @@ export function createAgent(opts: AgentOptions) {
   async function watchLoop() {
     for (let attempt = 0; !stop.signal.aborted; ) {
       const session = new AbortController();
+      let watchdog: NodeJS.Timeout | undefined;
       const onStop = () => session.abort();
       stop.signal.addEventListener("abort", onStop, { once: true });
       try {
@@ -253,7 +256,12 @@ export function createAgent(opts: AgentOptions) {
         const known = String(versionOf(specs.current()));
         const stream = clients!.device.watchRenderedDevice({ name: id.name, knownRenderedVersion: known }, { signal: session.signal });
         let first = true;
+        // The server sends a heartbeat every 30 s: a stream silent for much longer is dead even if the connection
+        // looks alive (seen with thousands of agents on a loaded host), so it is dropped and opened again.
+        watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
         for await (const msg of stream) {
+          clearTimeout(watchdog);
+          watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
           if (first) {
             first = false;
             attempt = 0;
@@ -281,6 +289,7 @@ export function createAgent(opts: AgentOptions) {
         log.debug({ err: err.message }, "rendered-device stream failed; reconnecting");
         await sleep(backoff(attempt++, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs), stop.signal);
       } finally {
+        clearTimeout(watchdog);
         stop.signal.removeEventListener("abort", onStop);
       }
     }
