@@ -70,11 +70,12 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         else if (!(res instanceof RenderError)) puts.push({ name: r.name, ...res });
       }
       const versions = await renders.putMany(tx, orgId, puts);
+      const staleSet = new Set(stale);
       const statuses: { name: string; status: JsonObject; annotations: Record<string, string> }[] = [];
       const list: NewEvent[] = [];
       for (const r of rows) {
         const res = results.get(r.name);
-        if (!res || stale.includes(r.name)) continue;
+        if (!res || staleSet.has(r.name)) continue;
         const status = (r.status ?? {}) as JsonObject;
         const conditions = (status.conditions ?? []) as JsonObject[];
         const wasValid = conditions.find((c) => c.type === "SpecValid");

@@ -216,7 +216,8 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
           again = false;
         } else {
           const selected = selectBatch(policy, next, devices);
-          for (const d of devices) if (selected.includes(d.name)) d.selectedBatch = next;
+          const chosen = new Set(selected);
+          for (const d of devices) if (chosen.has(d.name)) d.selectedBatch = next;
           await markSelected(orgId, selected, `${tv}/${next}`);
           batch = next;
           annotations[BATCH] = String(next);
