@@ -26,5 +26,6 @@ export async function enqueueRenders(tx: Executor, orgId: string, names: string[
     const list = byShard.get(s) ?? byShard.set(s, []).get(s)!;
     list.push({ orgId, name });
   }
-  for (const [shard, jobs] of byShard) await enqueue(tx, TASK_RENDER_DEVICES, jobs, { jobKey: `render:${orgId}:${shard}` });
+  // Always in shard order: concurrent writers lock the shard job rows in one order and cannot deadlock on them.
+  for (const [shard, jobs] of [...byShard].sort((a, b) => a[0] - b[0])) await enqueue(tx, TASK_RENDER_DEVICES, jobs, { jobKey: `render:${orgId}:${shard}` });
 }

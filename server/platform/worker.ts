@@ -1,6 +1,7 @@
 // graphile-worker runners: the worker executes tasks; the periodic runner also schedules the crontab (graphile-worker
 // coordinates crontabs across runners, so several copies schedule each slot once).
-import { run, Logger, type Runner, type TaskList } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { run, Logger, type Runner, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { Pool } from "pg";
 import type { Logger as Pino } from "pino";
 
@@ -25,23 +26,44 @@ function bridge(log: Pino): Logger {
 
 /**
  * Jobs whose worker died (killed, crashed, lost its host) stay locked; graphile-worker frees them only after 4 hours.
- * Every task here is idempotent, so a job locked for longer than any job runs (`olderThanSeconds`) is handed back to
- * the queue: at worst a slow job runs twice. Every worker checks at start and then periodically.
+ * Each live runner refreshes `locked_at` on what it holds (`heartbeatLocks`), so a lock older than `olderThanSeconds`
+ * belongs to a runner that stopped beating: it is handed back and its job runs again (every task is idempotent).
+ * Age alone is not enough: a live runner's long job would be stolen and run twice at once.
  */
 export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Promise<void> {
   await pool.query(
-    `select graphile_worker.force_unlock_workers(array_agg(distinct locked_by)) from graphile_worker._private_jobs
-      where locked_by is not null and locked_at < now() - make_interval(secs => $1)`,
+    `select graphile_worker.force_unlock_workers(array_agg(distinct locked_by)) from (
+        select locked_by from graphile_worker._private_jobs where locked_by is not null and locked_at < now() - make_interval(secs => $1)
+        union
+        select locked_by from graphile_worker._private_job_queues where locked_by is not null and locked_at < now() - make_interval(secs => $1)
+      ) stale having count(*) > 0`,
     [olderThanSeconds],
+  );
+}
+
+/** Marks every job and queue this runner (graphile-worker's pool id) holds as still held. */
+export async function heartbeatLocks(pool: Pool, poolId: string): Promise<void> {
+  await pool.query(
+    `with j as (update graphile_worker._private_jobs set locked_at = now() where locked_by = $1)
+     update graphile_worker._private_job_queues set locked_at = now() where locked_by = $1`,
+    [poolId],
   );
 }
 
 export async function startJobRunner(opts: JobRunnerOptions & { staleLockSeconds?: number }): Promise<Runner> {
   const stale = opts.staleLockSeconds ?? 300;
   await unlockStaleJobs(opts.pool, stale);
+  // graphile-worker locks with one id per runner (its worker pool); it is announced before any job is taken.
+  const events = new EventEmitter() as WorkerEvents;
+  let poolId: string | undefined;
+  events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
+  // Beat several times per threshold so a busy event loop or a slow query does not look like death.
   const timer = setInterval(
-    () => unlockStaleJobs(opts.pool, stale).catch((err) => opts.log.warn({ err }, "could not hand back stale jobs")),
-    Math.min(60_000, Math.max(500, (stale * 1000) / 2)),
+    () => {
+      const beat = poolId ? heartbeatLocks(opts.pool, poolId) : Promise.resolve();
+      beat.then(() => unlockStaleJobs(opts.pool, stale)).catch((err) => opts.log.warn({ err }, "could not refresh or hand back job locks"));
+    },
+    Math.min(30_000, Math.max(250, (stale * 1000) / 4)),
   );
   timer.unref();
   const runner = await run({
@@ -52,6 +74,7 @@ export async function startJobRunner(opts: JobRunnerOptions & { staleLockSeconds
     pollInterval: opts.pollInterval ?? 2000,
     noHandleSignals: true,
     logger: bridge(opts.log),
+    events,
   });
   runner.promise.finally(() => clearInterval(timer)).catch(() => {});
   return runner;
