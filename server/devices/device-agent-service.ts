@@ -15,6 +15,7 @@ import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore, type RenderRow } from "./render-store.js";
 import { createStatusStore } from "./status-store.js";
+import { batchLoader } from "../platform/batch-loader.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
 
@@ -48,7 +49,10 @@ function renderedDevice(name: string, r: RenderRow): Device {
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const statuses = createStatusStore(deps.db);
-  const renders = createRenderStore(deps.db);
+  const renderStore = createRenderStore(deps.db);
+  // A rollout wakes thousands of streams at once: their reads go to Postgres together.
+  const renderReads = batchLoader((keys: readonly { orgId: string; name: string }[]) => renderStore.getMany(keys));
+  const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
 
   /** Writes a reported status; nothing is written when nothing changed. */

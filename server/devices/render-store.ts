@@ -21,6 +21,18 @@ export function createRenderStore(db: Db) {
       return row && { renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec };
     },
 
+    /** Several renders in one query, in the order of `keys` (undefined where none). */
+    async getMany(keys: readonly { orgId: string; name: string }[]): Promise<(RenderRow | undefined)[]> {
+      const r = await db.execute(sql`select k.i, r.rendered_version, r.spec_hash, r.spec
+          from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) with ordinality as k(org_id, name, i)
+          join device_renders r on r.org_id = k.org_id and r.name = k.name`);
+      const out: (RenderRow | undefined)[] = keys.map(() => undefined);
+      for (const row of r.rows as { i: string; rendered_version: string; spec_hash: string; spec: JsonObject }[]) {
+        out[Number(row.i) - 1] = { renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec };
+      }
+      return out;
+    },
+
     /** Stores several renders of one org; returns the new version of each one whose hash changed (and notifies them). */
     async putMany(tx: Executor, orgId: string, items: { name: string; spec: JsonObject; hash: string }[]): Promise<Map<string, number>> {
       if (!items.length) return new Map();

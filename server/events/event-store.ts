@@ -30,7 +30,17 @@ export async function insertEvent(tx: Executor, orgId: string, e: NewEvent): Pro
  * (a data-modifying CTE); `when` gates it on another CTE (e.g. `exists (select 1 from upd)`).
  */
 export function insertEventsSql(orgId: string, events: NewEvent[], when: SQL = sql`true`): SQL {
-  const rows = events.map((e) => ({
+  return insertTaggedEventsSql(events.map((event) => ({ orgId, tag: 0, event })), when);
+}
+
+/**
+ * Events of any orgs as one SQL fragment; each row carries a number (`e.tag`) that `when` may test, so one statement
+ * writing several devices keeps only the events of the rows it really wrote (e.g. `e.tag in (select i from upd)`).
+ */
+export function insertTaggedEventsSql(items: { orgId: string; tag: number; event: NewEvent }[], when: SQL = sql`true`): SQL {
+  const rows = items.map(({ orgId, tag, event: e }) => ({
+    org_id: orgId,
+    tag,
     reason: e.reason,
     type: e.type,
     involved_kind: e.involvedObject.kind,
@@ -42,9 +52,9 @@ export function insertEventsSql(orgId: string, events: NewEvent[], when: SQL = s
     request_id: e.requestId ?? null,
   }));
   return sql`insert into events (org_id, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id)
-    select ${orgId}, e.reason, e.type, e.involved_kind, e.involved_name, e.actor, e.message, e.source_component, e.details, e.request_id
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as e(reason text, type text, involved_kind text, involved_name text,
-           actor text, message text, source_component text, details jsonb, request_id text)
+    select e.org_id, e.reason, e.type, e.involved_kind, e.involved_name, e.actor, e.message, e.source_component, e.details, e.request_id
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as e(org_id uuid, tag int, reason text, type text, involved_kind text,
+           involved_name text, actor text, message text, source_component text, details jsonb, request_id text)
      where ${when}`;
 }
 

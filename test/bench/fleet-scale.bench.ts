@@ -29,7 +29,7 @@ import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { startSimulator } from "../../agent/simulator.js";
 import { GuardedSessionManager } from "../../agent/clients.js";
 import type { AgentConfig } from "../../agent/config.js";
-import { benchDatabase, startServerProcess } from "./server-process.js";
+import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
 
 // This process holds thousands of client HTTP/2 connections (the simulator). Connect's session manager can leave one
 // without an 'error' listener (seen at 10,000 agents: a reset during a connection storm), which would end the whole
@@ -72,6 +72,33 @@ async function runningLatest(pool: pg.Pool, content?: string): Promise<number> {
     [content ?? null],
   );
   return r.rows[0].c as number;
+}
+
+/** CPU ms used so far by every Postgres server process (backends come and go; the ones alive now are counted). */
+function postgresCpuMs(): number {
+  let total = 0;
+  for (const pid of execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).split("\n").filter(Boolean)) {
+    try {
+      total += cpuMs(Number(pid));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total;
+}
+
+/**
+ * Where the CPU of a phase went: api, worker, simulator (this process) and Postgres, in ms per device updated — the
+ * figure that says which part to make cheaper (they share 2 cores, so the sum bounds the update time).
+ */
+function cpuMeter(apiPid: number, workerPid: number) {
+  const read = () => ({ api: cpuMs(apiPid), worker: cpuMs(workerPid), sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000, pg: postgresCpuMs() });
+  const start = read();
+  return (devices: number) => {
+    const end = read();
+    const per = (k: keyof typeof start) => ((end[k] - start[k]) / devices).toFixed(1);
+    return `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, postgres ${per("pg")}`;
+  };
 }
 
 /** pgbench simple-update TPS (4 clients, 10 s) on a scratch database of the same server. */
@@ -197,6 +224,7 @@ async function main() {
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);
       const t2 = performance.now();
+      const patchCpu = cpuMeter(api.pid, worker.pid!);
       let next = 0;
       await Promise.all(
         Array.from({ length: 64 }, async () => {
@@ -212,6 +240,7 @@ async function main() {
       const patchedS = (performance.now() - t2) / 1000;
       await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
       const updateS = (performance.now() - t2) / 1000;
+      console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n)}`);
       // One fleet template change: the fleet (selecting every bench device) is created with the content the devices
       // already run, then its template changes; time until every agent runs the new version. The worker renders it
       // all (renders/s over that window).
@@ -228,6 +257,7 @@ async function main() {
       const fleetChange = async (content: string, extra: object = {}) => {
         const renders0 = await renderCount();
         const t3 = performance.now();
+        const cpu = cpuMeter(api.pid, worker!.pid!);
         await putFleet({ template: { spec: template(content) }, ...extra });
         let renderedS = 0;
         await waitUntil(`${n} agents at ${content.trim()}`, async () => {
@@ -235,6 +265,7 @@ async function main() {
           return (await runningLatest(pool, content)) >= n;
         }, 30 * 60_000);
         const renders = (await renderCount()) - renders0;
+        console.log(`N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`);
         return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
       };
       const noPolicy = await fleetChange(`round ${fleetVersion}\n`);

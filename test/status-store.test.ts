@@ -1,0 +1,64 @@
+// The agent endpoint's status store coalesces concurrent reports into one read and one write statement: each report
+// must still behave as its own compare-and-swap, with its events written only when its write won.
+import { assertNoOpenHandles } from "./helpers/leaks.js";
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { startTestApp, type TestApp } from "./helpers/app.js";
+import { createStatusStore } from "../server/devices/status-store.js";
+import type { Db } from "../server/platform/resource/resource-store.js";
+import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
+import type { NewEvent } from "../server/events/event-store.js";
+
+let t: TestApp;
+let db: Db;
+before(async () => {
+  t = await startTestApp();
+  db = drizzle(t.db.pool) as unknown as Db;
+});
+after(async () => {
+  await t.close();
+  await assertNoOpenHandles();
+});
+
+const ORG = DEFAULT_ORG_ID;
+const event = (name: string, reason: string): NewEvent => ({
+  reason,
+  type: "Normal",
+  message: reason,
+  actor: "test",
+  involvedObject: { kind: "Device", name },
+  sourceComponent: "test",
+});
+
+test("concurrent reports of many devices: each read and written as its own, events only for the writes that won", async () => {
+  const names = Array.from({ length: 120 }, (_, i) => `batch-${String(i).padStart(3, "0")}`);
+  await t.db.pool.query(`insert into devices (org_id, name, labels, annotations, spec, status) select $1, n, '{"k":"v"}', '{"a":"b"}', '{}', '{"summary":{"status":"Unknown"}}' from unnest($2::text[]) n`, [ORG, names]);
+  const store = createStatusStore(db);
+  // Reads issued together (one batch) come back per device, a missing device as undefined.
+  const read = await Promise.all([...names, "missing-device"].map((n) => store.read(ORG, n)));
+  assert.equal(read[names.length], undefined);
+  for (const r of read.slice(0, names.length)) {
+    assert.deepEqual(r?.labels, { k: "v" });
+    assert.deepEqual(r?.status, { summary: { status: "Unknown" } });
+  }
+  // Every device written at once, and a second write with the same (now stale) version for the first ten.
+  const writes = await Promise.all([
+    ...names.map((n, i) => store.write(ORG, n, read[i]!.resourceVersion, { a: "c" }, { summary: { status: "Online" }, n }, [event(n, "DeviceConnected")])),
+    ...names.slice(0, 10).map((n, i) => store.write(ORG, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")])),
+  ]);
+  // Exactly one of two writes on the same version wins; every device got exactly one.
+  for (let i = 0; i < 10; i++) assert.equal(Number(writes[i]) + Number(writes[names.length + i]), 1, `${names[i]}: one write wins`);
+  assert.ok(writes.slice(10, names.length).every(Boolean));
+  const rows = (await t.db.pool.query(`select name, status, annotations from devices where name like 'batch-%' order by name`)).rows;
+  const ev = (await t.db.pool.query(`select involved_name, reason from events where involved_name like 'batch-%'`)).rows;
+  for (const [i, row] of rows.entries()) {
+    const firstWon = i >= 10 || writes[i];
+    assert.deepEqual(row.status, firstWon ? { summary: { status: "Online" }, n: row.name } : { summary: { status: "Error" } });
+    assert.deepEqual(row.annotations, { a: firstWon ? "c" : "d" });
+    assert.deepEqual(ev.filter((e) => e.involved_name === row.name).map((e) => e.reason), [firstWon ? "DeviceConnected" : "DeviceIsLost"]);
+  }
+  // A write on a stale version afterwards loses and writes no event.
+  assert.equal(await store.write(ORG, names[50], read[50]!.resourceVersion, {}, {}, [event(names[50], "Stale")]), false);
+  assert.equal((await t.db.pool.query(`select count(*)::int n from events where reason = 'Stale'`)).rows[0].n, 0);
+});
