@@ -2,11 +2,10 @@
 // writes enqueued): ownership transitions with MultipleOwners and fleet deletion, template versions and the Valid
 // condition, template parameters filled in per device, and rollout to owned devices only.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
+import { jobDrainer } from "./helpers/jobs.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { drizzle } from "drizzle-orm/node-postgres";
-import { Logger, runOnce } from "graphile-worker";
-import pg from "pg";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { decodeJson, parseDocuments } from "../server/platform/codec.js";
@@ -30,9 +29,10 @@ before(async () => {
   t = await startTestApp();
   db = drizzle(t.db.pool) as unknown as Db;
 });
-let jobPool: pg.Pool | undefined;
+const jobs = jobDrainer(() => t.db.url, () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }));
+const drain = () => jobs.drain();
 after(async () => {
-  await jobPool?.end();
+  await jobs.close();
   await t.close();
   await assertNoOpenHandles();
 });
@@ -40,17 +40,6 @@ after(async () => {
 const devices = () => createClient(DeviceService, t.transport);
 const fleets = () => createClient(FleetService, t.transport);
 
-/** Runs every queued job (and the jobs they queue) to completion with the real task list. */
-async function drain() {
-  // A pool of its own: graphile-worker wants error handlers on the pool and on every client.
-  if (!jobPool) {
-    jobPool = new pg.Pool({ connectionString: t.db.url, max: 4 });
-    jobPool.on("error", () => {});
-    jobPool.on("connect", (c) => c.on("error", () => {}));
-  }
-  await runOnce({ pgPool: jobPool, taskList: { ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }, logger: quietLogger });
-}
-const quietLogger = new Logger(() => () => {});
 
 async function putDevice(name: string, labels: Record<string, string>) {
   const existing = await devices().getDevice({ name }).catch(() => undefined);
@@ -204,6 +193,7 @@ test("a worker killed in the middle of a rollout and started again ends in the s
   // Kill it while it holds jobs and the rollout is part-way.
   let lockedAtKill = 0;
   for (let i = 0; i < 600; i++) {
+    assert.equal(first.exitCode, null, "the first worker exited on its own (see its log with LOG_LEVEL)");
     const locked = (await t.db.pool.query(`select count(*)::int n from graphile_worker._private_jobs where locked_by is not null`)).rows[0].n as number;
     const n = await done();
     if (locked > 0 && n < N) {
@@ -213,15 +203,18 @@ test("a worker killed in the middle of a rollout and started again ends in the s
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  await new Promise((r) => first.once("exit", r));
+  if (!lockedAtKill) first.kill("SIGKILL");
+  if (first.exitCode === null && first.signalCode === null) await new Promise((r) => first.once("exit", r));
   assert.ok(lockedAtKill > 0, "the worker was killed while holding jobs");
   assert.ok((await done()) < N, "the rollout was not finished when the worker died");
   const second = worker();
   try {
     for (let i = 0; i < 1800 && (await done()) < N; i++) await new Promise((r) => setTimeout(r, 100));
   } finally {
-    second.kill("SIGTERM");
-    await new Promise((r) => second.once("exit", r));
+    if (second.exitCode === null && second.signalCode === null) {
+      second.kill("SIGTERM");
+      await new Promise((r) => second.once("exit", r));
+    }
   }
   const tv = (await fleets().getFleet({ name: "kill" })).metadata?.annotations["fleet-controller/templateVersion"];
   const state = await t.db.pool.query(

@@ -44,7 +44,8 @@ async function call(service: DescService, method: DescMethod, token: string | un
 // PlanFleetRollout is a dry run (fleets get).
 const READ = /^(Get(?!EnrollmentConfig)|List|Plan)/;
 const ALWAYS = new Set(["GetAuthConfig", "ExchangeToken", "ValidateToken", "GetUserInfo", "ListOrganizations", "GetOrganization", "GetPermissions"]);
-const WRITE_KINDS = /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$/;
+// SyncResourceSync (ours, not flightctl's) needs resourcesyncs update, which operators have.
+const WRITE_KINDS = /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$|^SyncResourceSync$/;
 
 /** Whether flightctl's table lets `role` call `rpc` (written from its documentation, not from our code). */
 function expected(role: string, rpc: string): boolean {

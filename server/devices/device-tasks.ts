@@ -13,6 +13,7 @@ import { createResourceStore, type Db, type Executor, type ResourceRecord } from
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
+import { configRepositoryRefs, loadRepositories, repositoriesDigest } from "../repositories/repository-refs.js";
 
 const actor = "service:flightctl-worker";
 
@@ -44,12 +45,11 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   async function renderChunk(orgId: string, names: string[]): Promise<void> {
     // Resolvers may fetch (git, http): resolve before taking row locks, then check the spec did not change meanwhile.
     const before = await readSpecs(db, orgId, names, false);
+    const keys = await freezeKeys(db, orgId, before);
     const results = new Map<string, { spec: JsonObject; hash: string } | RenderError>();
     for (const row of before) {
       try {
-        // Fleet members share their template version's frozen content; a standalone device freezes per spec generation.
-        const tv = row.annotations?.[ANNOTATION_TEMPLATE_VERSION];
-        const freezeKey = row.owner?.startsWith("Fleet/") && tv ? `${row.owner}/${tv}` : `device/${row.name}/${row.generation}`;
+        const freezeKey = keys.get(row.name);
         results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers, freezeKey }));
       } catch (e) {
         if (!(e instanceof RenderError)) throw e;
@@ -162,11 +162,45 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 /** Devices per render transaction: bounds row locks and statement size. */
 const RENDER_CHUNK = 500;
 
+/**
+ * What each device's external content (git, http) is frozen under. A fleet member's follows its template version; a
+ * standalone device's follows its spec generation and the repositories it reads (a changed repository re-renders it
+ * with fresh content), while a fleet member gets a new template version from the fleet controller instead. Creation
+ * times keep a fleet or device deleted and created again under the same name from reusing old frozen content.
+ */
+async function freezeKeys(exec: Executor, orgId: string, rows: Awaited<ReturnType<typeof readSpecs>>): Promise<Map<string, string>> {
+  const versionOf = (r: (typeof rows)[number]) => (r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined);
+  const members = rows.filter(versionOf);
+  const tvCreated = new Map<string, string>();
+  if (members.length) {
+    const pairs = [...new Set(members.map((r) => JSON.stringify([r.owner!.slice("Fleet/".length), versionOf(r)])))].map((p) => JSON.parse(p) as [string, string]);
+    const tv = await exec.execute(sql`select t.fleet_name, t.name, (extract(epoch from t.created_at) * 1000000)::bigint::text as created
+      from template_versions t join jsonb_to_recordset(${JSON.stringify(pairs.map(([fleet, name]) => ({ fleet, name })))}::jsonb) as p(fleet text, name text)
+        on t.fleet_name = p.fleet and t.name = p.name where t.org_id = ${orgId}`);
+    for (const r of tv.rows as { fleet_name: string; name: string; created: string }[]) tvCreated.set(`Fleet/${r.fleet_name}/${r.name}`, r.created);
+  }
+  const standalone = new Map(rows.filter((r) => !versionOf(r)).map((r) => [r.name, configRepositoryRefs(r.spec).map((x) => x.repository)]));
+  const repos = await loadRepositories(exec, orgId, [...standalone.values()].flat());
+  const out = new Map<string, string>();
+  for (const r of rows) {
+    const tv = versionOf(r);
+    if (tv) {
+      const key = `${r.owner}/${tv}`;
+      out.set(r.name, `${key}@${tvCreated.get(key) ?? ""}`);
+    } else {
+      const refs = standalone.get(r.name) ?? [];
+      out.set(r.name, `device/${r.name}@${r.created}/${r.generation}${refs.length ? `/${repositoriesDigest(refs, repos)}` : ""}`);
+    }
+  }
+  return out;
+}
+
 /** The spec, status and generation of the named devices (locked for update when `lock`). */
 async function readSpecs(exec: Executor, orgId: string, names: string[], lock: boolean) {
-  const r = await exec.execute(sql`select name, owner, spec, status, annotations, generation from devices where org_id = ${orgId} and name = any(${textArray(names)})
+  const r = await exec.execute(sql`select name, owner, spec, status, annotations, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
+    from devices where org_id = ${orgId} and name = any(${textArray(names)})
     order by name ${lock ? sql`for update` : sql``}`);
-  return (r.rows as { name: string; owner: string | null; spec: JsonObject | null; status: JsonObject | null; annotations: Record<string, string>; generation: string | number }[]).map((x) => ({
+  return (r.rows as { name: string; owner: string | null; spec: JsonObject | null; status: JsonObject | null; annotations: Record<string, string>; generation: string | number; created: string }[]).map((x) => ({
     ...x,
     generation: String(x.generation),
   }));

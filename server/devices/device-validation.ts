@@ -99,6 +99,8 @@ function validateConfig(ctx: Ctx, list: JsonValue[], path: string) {
         const s = required(ctx.v, g, k, gp);
         if (s) templated(ctx, s, childPath(gp, k));
       }
+      const mount = asString(g.mountPath);
+      if (mount !== undefined) ctx.v.check(childPath(gp, "mountPath"), devicePathProblem(mount));
     }
     if (isObject(c.httpRef)) {
       const h = c.httpRef;

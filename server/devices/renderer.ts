@@ -13,7 +13,10 @@ export type ConfigResolver = (provider: JsonObject, ctx: ResolveContext) => Prom
 export interface ResolveContext {
   orgId: string;
   device: string;
-  /** What external content is frozen under: the fleet template version, or the standalone device's spec generation. */
+  /**
+   * What external content is frozen under: the fleet template version, or the standalone device's spec generation and
+   * the versions of the repositories it reads (device-tasks.ts freezeKeys).
+   */
   freezeKey?: string;
 }
 

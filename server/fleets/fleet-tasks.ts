@@ -17,6 +17,7 @@ import type { Db, Executor } from "../platform/resource/resource-store.js";
 import { labelRequirementsToSql, labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
 import { enqueueRenders } from "../devices/render-queue.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
+import { configRepositoryRefs, loadRepositories, REPOSITORY_PROVIDERS, repositoriesDigest, repositoryProblem } from "../repositories/repository-refs.js";
 import { enqueueRollout, TASK_FLEET_ROLLOUT, TASK_FLEET_SELECTION, TASK_FLEET_VALIDATE, type RolloutItem, type SelectionItem } from "./fleet-queue.js";
 import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
@@ -43,6 +44,8 @@ export function fleetSelector(spec: JsonObject): LabelRequirement[] | undefined 
 }
 
 const ownerOf = (fleet: string) => `Fleet/${fleet}`;
+/** On a template version: the digest of the versions of the repositories it reads (see repository-refs.ts). */
+export const ANNOTATION_TV_REPOSITORIES = "fleet-controller/repositoriesDigest";
 const MULTIPLE_PREFIX = "Device matches multiple fleets: ";
 
 const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involvedObject" | "sourceComponent">): NewEvent => ({
@@ -166,23 +169,20 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
     });
   }
 
-  /** The template's problems, each naming its field; empty when it may become a template version. */
-  async function templateProblems(orgId: string, template: JsonObject): Promise<string[]> {
+  /**
+   * The template's problems, each naming its field (empty when it may become a template version), and the digest of
+   * the repositories it reads (a template version is frozen against these repository versions).
+   */
+  async function templateProblems(orgId: string, template: JsonObject): Promise<{ problems: string[]; repositories: string }> {
     const spec = (template.spec ?? {}) as JsonObject;
-    const out = validateFields(spec, DEVICE_TEMPLATE_FIELDS).map((p) => `spec.template.spec.${p.path}: ${p.message}`);
-    const refs = new Map<string, string>();
-    ((spec.config ?? []) as JsonObject[]).forEach((c, i) => {
-      for (const kind of ["gitRef", "httpRef"]) {
-        const repo = (c[kind] as JsonObject | undefined)?.repository;
-        if (typeof repo === "string") refs.set(`spec.template.spec.config[${i}].${kind}.repository`, repo);
-      }
-    });
-    if (refs.size) {
-      const found = await db.execute(sql`select name from repositories where org_id = ${orgId} and name = any(${textArray([...refs.values()])})`);
-      const known = new Set((found.rows as { name: string }[]).map((r) => r.name));
-      for (const [field, repo] of refs) if (!known.has(repo)) out.push(`${field}: repository "${repo}" does not exist`);
+    const problems = validateFields(spec, DEVICE_TEMPLATE_FIELDS).map((p) => `spec.template.spec.${p.path}: ${p.message}`);
+    const refs = configRepositoryRefs(spec);
+    const repos = await loadRepositories(db, orgId, refs.map((r) => r.repository));
+    for (const r of refs) {
+      const problem = repositoryProblem(r.repository, repos.get(r.repository), REPOSITORY_PROVIDERS[r.provider]);
+      if (problem) problems.push(`spec.template.spec.config[${r.index}].${r.provider}.repository: ${problem}`);
     }
-    return out;
+    return { problems, repositories: repositoriesDigest(refs.map((r) => r.repository), repos) };
   }
 
   /** Validates the fleet's template; a valid new template becomes template version v<generation> and rolls out. */
@@ -190,7 +190,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
     const [fleet] = await loadFleets(db, orgId, [fleetName]);
     if (!fleet) return;
     const template = (fleet.spec.template ?? {}) as JsonObject;
-    const problems = await templateProblems(orgId, template);
+    const { problems, repositories } = await templateProblems(orgId, template);
     await db.transaction(async (tx) => {
       const r = await tx.execute(sql`select generation, spec, status, annotations from fleets where org_id = ${orgId} and name = ${fleetName} for update`);
       const row = r.rows[0] as { generation: string | number; spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> } | undefined;
@@ -214,17 +214,22 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
       if (valid) {
         const current = annotations[ANNOTATION_TEMPLATE_VERSION];
         const latest = current
-          ? ((await tx.execute(sql`select status from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${current}`)).rows[0] as
-              | { status: JsonObject }
-              | undefined)
+          ? ((await tx.execute(sql`select status, annotations from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${current}`))
+              .rows[0] as { status: JsonObject; annotations: Record<string, string> | null } | undefined)
           : undefined;
         const deviceSpec = (template.spec ?? {}) as JsonObject;
         const { updatedAt: _u, conditions: _c, ...frozen } = (latest?.status ?? {}) as JsonObject;
-        // Only a changed template makes a new version (a selector or policy change bumps the generation too).
-        if (!latest || !isDeepStrictEqual(frozen, deviceSpec)) {
-          const tv = `v${fleet.generation}`;
+        const sameRepositories = (latest?.annotations?.[ANNOTATION_TV_REPOSITORIES] ?? "") === repositories;
+        // Only a changed template, or a change of a repository it reads, makes a new version (a selector or policy
+        // change bumps the generation too). The first version of a generation is v<generation>; one made because a
+        // repository changed is v<generation>-<digest>, as flightctl names versions made by a dependency change.
+        if (!latest || !isDeepStrictEqual(frozen, deviceSpec) || !sameRepositories) {
+          const plain = `v${fleet.generation}`;
+          const taken = (await tx.execute(sql`select 1 from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${plain}`)).rows.length > 0;
+          const tv = taken && repositories ? `${plain}-${repositories.slice(0, 8)}` : plain;
+          const tvAnnotations = repositories ? { [ANNOTATION_TV_REPOSITORIES]: repositories } : {};
           await tx.execute(sql`insert into template_versions (org_id, fleet_name, name, owner, labels, annotations, generation, spec, status)
-              values (${orgId}, ${fleetName}, ${tv}, ${ownerOf(fleetName)}, '{}'::jsonb, '{}'::jsonb, 1, ${JSON.stringify({ fleet: fleetName })}::jsonb,
+              values (${orgId}, ${fleetName}, ${tv}, ${ownerOf(fleetName)}, '{}'::jsonb, ${JSON.stringify(tvAnnotations)}::jsonb, 1, ${JSON.stringify({ fleet: fleetName })}::jsonb,
                       ${JSON.stringify({ ...deviceSpec, updatedAt: new Date().toISOString() })}::jsonb)
             on conflict do nothing`);
           annotations = { ...annotations, [ANNOTATION_TEMPLATE_VERSION]: tv };

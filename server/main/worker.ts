@@ -1,6 +1,8 @@
 // flightctl-worker and flightctl-periodic: graphile-worker runners for the background tasks. `--periodic` (or
 // FLIGHTCTL_PERIODIC=1) also schedules the crontab. Both scale out: run as many as you like.
 //   DATABASE_URL (required), FLIGHTCTL_WORKER_CONCURRENCY (default 4), LOG_LEVEL
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import type { Runner } from "graphile-worker";
@@ -9,6 +11,10 @@ import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
 import { createFleetTasks } from "../fleets/fleet-tasks.js";
 import { createHttpConfigResolver } from "../repositories/http-config.js";
+import { createGitClient } from "../repositories/git.js";
+import { createGitConfigResolver } from "../repositories/git-config.js";
+import { createRepositoryTasks } from "../repositories/repository-tasks.js";
+import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js";
 import { contentCacheFromEnv } from "../platform/content-cache.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import type { Db } from "../platform/resource/resource-store.js";
@@ -32,15 +38,19 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
   pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
   const db = drizzle(pool) as unknown as Db;
-  // External config (http providers) is frozen per template version: in Redis when FLIGHTCTL_REDIS_URL is set.
+  // External config (git and http providers) is frozen per template version: in Redis when FLIGHTCTL_REDIS_URL is set.
   const frozen = contentCacheFromEnv();
-  const devices = createDeviceTasks(db, { resolvers: { httpRef: createHttpConfigResolver(db, frozen) } });
+  // One git client per worker: its clone cache (FLIGHTCTL_GIT_CACHE_DIR, else under the OS temp dir) is shared by all tasks.
+  const git = createGitClient({ cacheDir: process.env.FLIGHTCTL_GIT_CACHE_DIR || join(tmpdir(), "flightctl-git-cache") });
+  const devices = createDeviceTasks(db, { resolvers: { httpRef: createHttpConfigResolver(db, frozen), gitRef: createGitConfigResolver(db, frozen, git) } });
+  const repositories = createRepositoryTasks(db, { git });
+  const resourceSyncs = createResourceSyncTasks(db, { git });
   // FLIGHTCTL_ROLLOUT_TICK_SECONDS: how often a policy rollout checks its batch and budget (default 30, as flightctl).
   const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30) });
   const runner = await startJobRunner({
     pool,
     log: opts.log,
-    tasks: { ...devices.tasks, ...fleets.tasks },
+    tasks: { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks },
     crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
     concurrency: opts.concurrency,
     // FLIGHTCTL_STALE_JOB_SECONDS: a job locked this long belongs to a dead worker and runs again (default 300).

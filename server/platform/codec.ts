@@ -124,8 +124,13 @@ export function decodeJson<Desc extends DescMessage>(desc: Desc, json: JsonValue
  * files; empty documents are skipped.
  */
 export function parseDocuments(text: string): JsonObject[] {
+  return parseIndexedDocuments(text).map((d) => d.value);
+}
+
+/** As parseDocuments, with each document's position in the text (empty ones count), for messages naming it. */
+export function parseIndexedDocuments(text: string): { index: number; value: JsonObject }[] {
   const docs = parseAllDocuments(text, { version: "1.1" });
-  const out: JsonObject[] = [];
+  const out: { index: number; value: JsonObject }[] = [];
   for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
     if (doc.errors.length > 0) {
       throw invalid({ field: `document[${i}]`, message: doc.errors.map((e) => e.message).join("; ") });
@@ -133,7 +138,7 @@ export function parseDocuments(text: string): JsonObject[] {
     const value = doc.toJS({ maxAliasCount: 100 }) as JsonValue;
     if (value === null || value === undefined) continue;
     if (typeOf(value) !== "object") throw invalid({ field: `document[${i}]`, message: "must be a mapping" });
-    out.push(value as JsonObject);
+    out.push({ index: i, value: value as JsonObject });
   }
   return out;
 }

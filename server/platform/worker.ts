@@ -84,4 +84,8 @@ export async function startJobRunner(opts: JobRunnerOptions & { staleLockSeconds
 export const PERIODIC_CRONTAB = [
   "*/2 * * * * disconnect_sweep ?jobKey=disconnect_sweep&max=1",
   "* * * * * fleet_rollout_sweep ?jobKey=fleet_rollout_sweep&max=1",
+  // The repository tester: every repository of every organization, every 2 minutes as flightctl.
+  "*/2 * * * * repository_test ?jobKey=repository_test&max=1",
+  // Every ResourceSync of every organization, every 2 minutes as flightctl (a push webhook can call SyncResourceSync).
+  "*/2 * * * * resourcesync_poll ?jobKey=resourcesync_poll&max=1",
 ];

@@ -5,17 +5,18 @@
 import { createHash } from "node:crypto";
 import https from "node:https";
 import http from "node:http";
+import { rootCertificates } from "node:tls";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { ContentCache } from "../platform/content-cache.js";
 import { RenderError, type ConfigResolver } from "../devices/renderer.js";
+import { loadRepositories, repositoryProblem } from "./repository-refs.js";
 
 /** Largest body accepted from an http config provider. */
 export const HTTP_CONFIG_MAX_BYTES = 1024 * 1024;
 const TIMEOUT_MS = 30_000;
 
-interface HttpRepo {
+export interface HttpRepo {
   url: string;
   httpConfig?: { username?: string; password?: string; token?: string; "tls.crt"?: string; "tls.key"?: string; "ca.crt"?: string; skipServerVerification?: boolean };
 }
@@ -23,61 +24,109 @@ interface HttpRepo {
 /** flightctl keeps certificates in repositories as base64 of the PEM. */
 const pem = (b64?: string) => (b64 ? Buffer.from(b64, "base64").toString("utf8") : undefined);
 
-/** GET `url` with the repository's settings; resolves to the body, rejects with a message a person can act on. */
-export function httpGet(url: string, repo: HttpRepo): Promise<Buffer> {
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface HttpRequestOptions {
+  /** Idle timeout, ms (default 30 s). */
+  timeoutMs?: number;
+  /** Largest body kept (default HTTP_CONFIG_MAX_BYTES); a larger one fails the request. */
+  maxBytes?: number;
+  /** Only the status and headers matter (an access check): the body is not read. */
+  headersOnly?: boolean;
+  /** Extra request headers (they win over the repository's credentials). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * GET `url` with the repository's credentials and TLS settings (its CA is trusted besides the system ones); any status
+ * resolves. Rejects, with a message naming the URL but never a credential, when there is no answer.
+ */
+export function httpRequest(url: string, repo: HttpRepo, opts: HttpRequestOptions = {}): Promise<HttpResponse> {
   const cfg = repo.httpConfig ?? {};
   const headers: Record<string, string> = {};
   if (cfg.token) headers.authorization = `Bearer ${cfg.token}`;
   else if (cfg.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ""}`).toString("base64")}`;
-  const u = new URL(url);
+  Object.assign(headers, opts.headers);
+  const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
+  const maxBytes = opts.maxBytes ?? HTTP_CONFIG_MAX_BYTES;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.reject(new Error(`"${url}" is not a valid URL`));
+  }
   const client = u.protocol === "https:" ? https : u.protocol === "http:" ? http : undefined;
   if (!client) return Promise.reject(new Error(`unsupported URL scheme "${u.protocol}"`));
+  const extraCa = pem(cfg["ca.crt"]);
   return new Promise((resolve, reject) => {
     const req = client.get(
       u,
       {
         headers,
-        timeout: TIMEOUT_MS,
+        timeout: timeoutMs,
+        agent: false,
         ...(u.protocol === "https:"
-          ? { ca: pem(cfg["ca.crt"]), cert: pem(cfg["tls.crt"]), key: pem(cfg["tls.key"]), rejectUnauthorized: !cfg.skipServerVerification }
+          ? {
+              ca: extraCa ? [...rootCertificates, extraCa] : undefined,
+              cert: pem(cfg["tls.crt"]),
+              key: pem(cfg["tls.key"]),
+              rejectUnauthorized: !cfg.skipServerVerification,
+            }
           : {}),
       },
       (res) => {
-        if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) {
-          res.resume();
-          return reject(new Error(`GET ${url} answered ${res.statusCode}${res.statusCode === 401 || res.statusCode === 403 ? " (check the repository's credentials)" : ""}`));
+        const status = res.statusCode ?? 0;
+        if (opts.headersOnly) {
+          res.destroy();
+          return resolve({ status, headers: res.headers, body: Buffer.alloc(0) });
         }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (c: Buffer) => {
           size += c.length;
-          if (size > HTTP_CONFIG_MAX_BYTES) {
+          if (size > maxBytes) {
             req.destroy();
-            reject(new Error(`GET ${url}: the body is larger than ${HTTP_CONFIG_MAX_BYTES} bytes`));
+            reject(new Error(`GET ${url}: the body is larger than ${maxBytes} bytes`));
           } else chunks.push(c);
         });
-        res.on("end", () => resolve(Buffer.concat(chunks)));
+        res.on("end", () => resolve({ status, headers: res.headers, body: Buffer.concat(chunks) }));
         res.on("error", (e) => reject(new Error(`GET ${url}: ${e.message}`)));
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer within ${TIMEOUT_MS / 1000} s`)));
-    req.on("error", (e) => reject(new Error(e.message.startsWith("GET ") ? e.message : `GET ${url}: ${e.message}`)));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: "ETIMEDOUT" })));
+    // The system error stays reachable as `cause` (its code tells refused from not found from TLS).
+    req.on("error", (e) => reject(new Error(`GET ${url}: ${e.message}`, { cause: e })));
   });
 }
+
+/** GET `url` with the repository's settings; resolves to the body of a 2xx answer, rejects with a message a person can act on. */
+export async function httpGet(url: string, repo: HttpRepo, opts: Omit<HttpRequestOptions, "headersOnly"> = {}): Promise<Buffer> {
+  const res = await httpRequest(url, repo, opts);
+  if (res.status < 200 || res.status >= 300) throw new Error(`GET ${url} answered ${res.status}${statusHint(res.status)}`);
+  return res.body;
+}
+
+/** What a failing status usually means, for messages. */
+export const statusHint = (status: number) =>
+  status === 401 || status === 403 ? " (check the repository's credentials)" : status === 404 ? " (not found)" : "";
 
 export function createHttpConfigResolver(db: Db, cache: ContentCache): ConfigResolver {
   return async (provider, ctx) => {
     const ref = (provider.httpRef ?? {}) as { repository?: string; suffix?: string; filePath?: string };
     const where = `config provider "${String(provider.name)}"`;
-    const r = await db.execute(sql`select spec from repositories where org_id = ${ctx.orgId} and name = ${ref.repository ?? ""}`);
-    const repo = (r.rows[0] as { spec: JsonObject } | undefined)?.spec as (HttpRepo & { type?: string }) | undefined;
-    if (!repo) throw new RenderError(`${where}: repository "${ref.repository}" does not exist`);
-    if (repo.type !== "http") throw new RenderError(`${where}: repository "${ref.repository}" is of type ${repo.type}, not http`);
-    const url = `${repo.url}${ref.suffix ?? ""}`;
+    const repo = (await loadRepositories(db, ctx.orgId, [ref.repository ?? ""])).get(ref.repository ?? "");
+    const problem = repositoryProblem(ref.repository ?? "", repo, "http");
+    if (problem) throw new RenderError(`${where}: ${problem}`);
+    const spec = repo!.spec as unknown as HttpRepo;
+    const url = `${spec.url}${ref.suffix ?? ""}`;
     const key = `http:${ctx.orgId}:${ctx.freezeKey ?? `device:${ctx.device}`}:${createHash("sha256").update(url).digest("hex")}`;
     let body: Buffer;
     try {
-      body = await cache.getOrLoad(key, () => httpGet(url, repo));
+      body = await cache.getOrLoad(key, () => httpGet(url, spec));
     } catch (e) {
       throw new RenderError(`${where}: ${(e as Error).message}`);
     }

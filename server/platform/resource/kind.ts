@@ -48,6 +48,16 @@ export function buildKind<Desc extends DescMessage>(def: KindDefinition<Desc>, d
   return { store, svc };
 }
 
+/**
+ * The service of a kind on `db`, which may be a transaction: for controllers that write several resources of a kind
+ * atomically through the same rules (and inTx hooks) as the API. Not for kinds whose rules need KindDeps.
+ */
+export function kindServiceOn<Desc extends DescMessage>(def: KindDefinition<Desc>, db: Db, sourceComponent?: string): ResourceService<Desc> {
+  if (def.beforeCreate) throw new Error(`kind ${def.kind} needs the app's dependencies; build it with buildKind`);
+  const store = createResourceStore(db, { kind: def.kind, table: def.table, parentColumn: def.parentColumn });
+  return createResourceService({ ...def, store, fields: fieldsByKind[def.kind], beforeCreate: undefined, ...(sourceComponent ? { sourceComponent } : {}) });
+}
+
 /** Builds store, service and handlers for a kind and registers them on the router. */
 export function registerKind<Desc extends DescMessage>(router: ConnectRouter, def: KindDefinition<Desc>, deps: KindDeps) {
   const { store, svc } = buildKind(def, deps);

@@ -174,17 +174,27 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     };
   }
 
-  async function createRecord(caller: Caller, key: ResourceKey, obj: JsonObject): Promise<ResourceRecord> {
+  async function createRecord(caller: Caller, key: ResourceKey, obj: JsonObject, owner?: string): Promise<ResourceRecord> {
     const extra = (await cfg.beforeCreate?.(caller, obj)) ?? {};
     const state: ResourceState = {
       labels: labelsOf(obj),
       annotations: extra.annotations ?? {},
-      owner: extra.owner ?? null,
+      owner: owner ?? extra.owner ?? null,
       generation: 1,
       spec: (obj.spec as JsonObject | undefined) ?? null,
       status: extra.status ?? cfg.initialStatus?.(obj) ?? null,
     };
     return store.create(key, state, event(caller, key.name, "ResourceCreated", `${kind} was created successfully.`), cfg.inTx?.created);
+  }
+
+  /** Deletes with its event; the kind's delete hook learns who deleted (e.g. for events about released resources). */
+  function deleteRecord(caller: Caller, key: ResourceKey): Promise<ResourceRecord | undefined> {
+    const afterDelete = cfg.inTx?.deleted;
+    return store.delete(
+      key,
+      () => event(caller, key.name, "ResourceDeleted", `${kind} was deleted successfully.`),
+      afterDelete && ((tx, r, c) => afterDelete(tx, r, { ...c, actor: caller.identity.actor })),
+    );
   }
 
   const nameOf = (obj: JsonObject) => metaOf(obj).name as string;
@@ -272,13 +282,58 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       return toMessage(r);
     },
 
+    /** Checks a document as a user write would (apiVersion, kind, the kind's rules); throws InvalidArgument naming the field. */
+    check(msg: Msg): void {
+      userObject(msg);
+    },
+
+    /**
+     * Create-or-replace by the controller that owns the resource (a ResourceSync applying git): a new resource gets
+     * `owner`, and labels and spec may change only while the stored owner is `owner`. A resource with another owner,
+     * or none (a user's), is refused with FailedPrecondition, never taken over. `changed` is false when nothing differed
+     * (nothing written: no new generation, no event).
+     */
+    async applyOwned(caller: Caller, msg: Msg, owner: string): Promise<{ resource: Msg; created: boolean; changed: boolean }> {
+      const obj = userObject(msg);
+      const key = { orgId: caller.orgId, name: nameOf(obj) };
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        let before: string | undefined;
+        try {
+          const r = await update(caller, key, (existing) => {
+            if (existing.owner !== owner) throw precondition(`${kind} "${key.name}" ${existing.owner ? `is owned by ${existing.owner}` : "has no owner (it was created directly)"}, not by ${owner}`);
+            before = existing.resourceVersion;
+            const spec = (obj.spec as JsonObject | undefined) ?? null;
+            const generation = existing.generation + (isDeepStrictEqual(spec, existing.spec) ? 0 : 1);
+            return { pinned: false, state: { ...existing, labels: labelsOf(obj), spec, generation } };
+          });
+          return { resource: toMessage(r), created: false, changed: r.resourceVersion !== before };
+        } catch (e) {
+          if (!(e instanceof DomainError && e.kind === "notFound")) throw e;
+        }
+        try {
+          return { resource: toMessage(await createRecord(caller, key, obj, owner)), created: true, changed: true };
+        } catch (e) {
+          if (!(e instanceof DomainError && e.kind === "alreadyExists")) throw e;
+        }
+      }
+      throw concurrentWrite(kind, key.name);
+    },
+
+    /** Deletes a resource on behalf of its owner (skips the kind's delete refusals, which protect owned resources from users). */
+    async deleteOwned(caller: Caller, name: string, owner: string): Promise<void> {
+      const key = { orgId: caller.orgId, name };
+      const existing = await store.get(key);
+      if (!existing) return;
+      if (existing.owner !== owner) throw precondition(`${kind} "${name}" is not owned by ${owner}`);
+      await deleteRecord(caller, key);
+    },
+
     async delete(caller: Caller, name: string, parent?: string): Promise<void> {
       const key = { orgId: caller.orgId, name, parent };
       const existing = await store.get(key);
       if (!existing) throw notFound(kind, name);
       await cfg.beforeDelete?.(existing, caller);
-      const deleted = await store.delete(key, () => event(caller, name, "ResourceDeleted", `${kind} was deleted successfully.`), cfg.inTx?.deleted);
-      if (!deleted) throw notFound(kind, name);
+      if (!(await deleteRecord(caller, key))) throw notFound(kind, name);
     },
 
     /** Replaces only status; metadata and spec of the request are ignored. */

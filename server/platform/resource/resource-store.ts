@@ -55,7 +55,7 @@ export interface ListPage {
 }
 
 /** Statements run in the write's transaction after the row is written (jobs, side tables). */
-export type InTx = (tx: Executor, record: ResourceRecord, ctx: { key: ResourceKey; changed?: string[] }) => Promise<void>;
+export type InTx = (tx: Executor, record: ResourceRecord, ctx: { key: ResourceKey; changed?: string[]; actor?: string }) => Promise<void>;
 
 export interface ResourceStoreConfig {
   kind: string;

@@ -1,0 +1,20 @@
+// Repository jobs, enqueued in the transaction of the write that causes them: an access test of a new or changed
+// repository, and the propagation of its change to the fleets and standalone devices that read it.
+import { enqueue } from "../platform/jobs.js";
+import type { Executor } from "../platform/resource/resource-store.js";
+
+export const TASK_REPOSITORY_TEST = "repository_test";
+export const TASK_REPOSITORY_UPDATE = "repository_update";
+
+/** One repository whose spec changed (or that was created or deleted). */
+export interface RepositoryUpdateItem {
+  orgId: string;
+  repository: string;
+}
+
+export const enqueueRepositoryTest = (tx: Executor, orgId: string, name: string) =>
+  enqueue(tx, TASK_REPOSITORY_TEST, { orgId, name }, { jobKey: `repository-test:${orgId}/${name}` });
+
+/** A batch job per org: changes to several repositories before a worker takes it are handled in one pass. */
+export const enqueueRepositoryUpdate = (tx: Executor, orgId: string, repository: string) =>
+  enqueue(tx, TASK_REPOSITORY_UPDATE, [{ orgId, repository }], { jobKey: `repository-update:${orgId}` });

@@ -1,0 +1,145 @@
+// Repository background work (graphile-worker tasks):
+// - repository_test: the repository tester. Sets each repository's `Accessible` condition (reason Accessible or
+//   Inaccessible, the message says why), writing only when it changed, with RepositoryAccessible /
+//   RepositoryInaccessible events on transitions. Queued for one repository when it is created or its spec changes,
+//   and for every repository of every organization by the crontab (every 2 minutes, as flightctl).
+// - repository_update: a repository's spec changed (or it was created or deleted): the fleets whose template reads it
+//   are validated again (a new template version fetches the new content and rolls out) and the standalone devices
+//   that read it are rendered again, each with a ReferencedRepositoryUpdated event.
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { Task } from "graphile-worker";
+import { sql, type SQL } from "drizzle-orm";
+import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import { setCondition } from "../platform/conditions.js";
+import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
+import { enqueueValidate } from "../fleets/fleet-queue.js";
+import { enqueueRenders } from "../devices/render-queue.js";
+import type { GitClient } from "./git.js";
+import { testRepository } from "./repository-tester.js";
+import { configRepositoryRefs, REPOSITORY_PROVIDERS } from "./repository-refs.js";
+import { TASK_REPOSITORY_TEST, TASK_REPOSITORY_UPDATE, type RepositoryUpdateItem } from "./repository-queue.js";
+
+const actor = "service:repository-tester";
+const source = "flightctl-worker";
+const MAX_CAS_ATTEMPTS = 5;
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
+  const store = createResourceStore(db, { kind: "Repository", table: "repositories" });
+
+  /** Tests one repository and records the result; true when its condition changed. */
+  async function test(orgId: string, name: string): Promise<boolean> {
+    const key = { orgId, name };
+    const tested = await store.get(key);
+    if (!tested?.spec) return false;
+    const result = await testRepository(tested.spec, opts.git);
+    const next = {
+      type: "Accessible",
+      status: result.accessible ? "True" : "False",
+      reason: result.accessible ? "Accessible" : "Inaccessible",
+      message: result.message,
+    } as const;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const r = attempt === 0 ? tested : await store.get(key);
+      // Gone, or its spec changed while it was tested: the job queued by that change tests the new spec.
+      if (!r || r.generation !== tested.generation) return false;
+      const status = (r.status ?? {}) as JsonObject;
+      const conditions = (status.conditions ?? []) as JsonObject[];
+      const prev = conditions.find((c) => c.type === "Accessible");
+      if (prev && prev.status === next.status && prev.reason === next.reason && prev.message === next.message) return false;
+      const event: NewEvent | undefined =
+        prev?.status === next.status
+          ? undefined
+          : {
+              reason: result.accessible ? "RepositoryAccessible" : "RepositoryInaccessible",
+              type: result.accessible ? "Normal" : "Warning",
+              message: result.accessible ? "Repository is accessible." : `Repository is inaccessible: ${result.message}.`,
+              actor,
+              involvedObject: { kind: "Repository", name },
+              sourceComponent: source,
+            };
+      const written = await store.update(key, r.resourceVersion, { ...r, status: { ...status, conditions: setCondition(conditions, next) } }, event);
+      if (written) return true;
+    }
+    return false;
+  }
+
+  /** Tests every repository of every organization, a few at a time; one failure does not stop the others. */
+  async function testAll(log?: { error(msg: string): void }): Promise<void> {
+    const r = await db.execute(sql`select org_id, name from repositories order by org_id, name`);
+    await eachLimited(r.rows as { org_id: string; name: string }[], opts.concurrency ?? 8, async (row) => {
+      try {
+        await test(row.org_id, row.name);
+      } catch (e) {
+        log?.error(`repository tester: ${row.name} (org ${row.org_id}): ${(e as Error).message}`);
+      }
+    });
+  }
+
+  /** Queues what reads the changed repositories of one org: fleet validation, standalone device renders. */
+  async function propagate(orgId: string, repositories: string[]): Promise<void> {
+    const names = [...new Set(repositories)];
+    if (!names.length) return;
+    // Containment (`@>`) per repository and provider: "has a config provider reading this repository".
+    const reads = (wrap: (config: JsonObject[]) => JsonObject): SQL =>
+      sql.join(
+        names.flatMap((repository) =>
+          Object.keys(REPOSITORY_PROVIDERS).map((p) => sql`spec @> ${JSON.stringify(wrap([{ [p]: { repository } }]))}::jsonb`),
+        ),
+        sql` or `,
+      );
+    const fleets = (await db.execute(sql`select name, spec from fleets where org_id = ${orgId} and (${reads((config) => ({ template: { spec: { config } } }))}) order by name`))
+      .rows as { name: string; spec: JsonObject }[];
+    // Fleet members follow their fleet's new template version; only devices without an owner are rendered here.
+    const devices = (await db.execute(sql`select name, spec from devices where org_id = ${orgId} and owner is null and (${reads((config) => ({ config }))}) order by name`))
+      .rows as { name: string; spec: JsonObject }[];
+    const changed = new Set(names);
+    const events: NewEvent[] = [];
+    const referenced = (kind: string, name: string, spec: JsonObject | undefined) => {
+      for (const repository of new Set(configRepositoryRefs(spec).map((r) => r.repository))) {
+        if (!changed.has(repository)) continue;
+        events.push({
+          reason: "ReferencedRepositoryUpdated",
+          type: "Normal",
+          message: `${kind} was updated because referenced repository ${repository} was updated.`,
+          actor: "service:flightctl-worker",
+          involvedObject: { kind, name },
+          sourceComponent: source,
+          details: { detailType: "ReferencedRepositoryUpdated", repository },
+        });
+      }
+    };
+    for (const f of fleets) referenced("Fleet", f.name, ((f.spec.template ?? {}) as JsonObject).spec as JsonObject | undefined);
+    for (const d of devices) referenced("Device", d.name, d.spec);
+    if (!fleets.length && !devices.length) return;
+    await db.transaction(async (tx) => {
+      for (const f of fleets) await enqueueValidate(tx, orgId, f.name);
+      if (devices.length) await enqueueRenders(tx, orgId, devices.map((d) => d.name));
+      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+    });
+  }
+
+  const tasks: Record<string, Task> = {
+    [TASK_REPOSITORY_TEST]: async (payload, helpers) => {
+      const one = payload as { orgId?: string; name?: string } | null;
+      if (one?.orgId && one.name) await test(one.orgId, one.name);
+      else await testAll(helpers.logger);
+    },
+    [TASK_REPOSITORY_UPDATE]: async (payload) => {
+      const byOrg = new Map<string, string[]>();
+      for (const { orgId, repository } of (Array.isArray(payload) ? payload : [payload]) as RepositoryUpdateItem[]) {
+        (byOrg.get(orgId) ?? byOrg.set(orgId, []).get(orgId)!).push(repository);
+      }
+      for (const [orgId, names] of byOrg) await propagate(orgId, names);
+    },
+  };
+  return { test, testAll, propagate, tasks };
+}
