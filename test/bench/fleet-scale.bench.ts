@@ -10,6 +10,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { Session } from "node:inspector/promises";
 import pg from "pg";
 import pino from "pino";
 import { drizzle } from "drizzle-orm/node-postgres";
@@ -99,6 +100,27 @@ function cpuMeter(apiPid: number, workerPid: number) {
     const per = (k: keyof typeof start) => ((end[k] - start[k]) / devices).toFixed(1);
     return `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, postgres ${per("pg")}`;
   };
+}
+
+/**
+ * BENCH_SIM_PROF=<dir>: a V8 CPU profile of this process (the simulator) over each fleet change, written there (the
+ * server's own profile: BENCH_CPU_PROF). Only the update window is profiled, not the connection storm before it.
+ */
+async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_SIM_PROF;
+  if (!dir) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `simulator-${label}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
 }
 
 /** pgbench simple-update TPS (4 clients, 10 s) on a scratch database of the same server. */
@@ -268,7 +290,7 @@ async function main() {
         console.log(`N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`);
         return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
       };
-      const noPolicy = await fleetChange(`round ${fleetVersion}\n`);
+      const noPolicy = await profileSimulator(`${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
       const batched = POLICY
         ? await fleetChange(`round ${fleetVersion} batched\n`, {
             rolloutPolicy: {
