@@ -64,7 +64,7 @@ before(async () => {
     readPath: (r, c, p, l) => (counts.readPath++, real.readPath(r, c, p, l)),
   };
   deviceTasks = createDeviceTasks(db, { resolvers: { gitRef: createGitConfigResolver(db, frozen, git) } });
-  tasks = { ...deviceTasks.tasks, ...createFleetTasks(db).tasks, ...createRepositoryTasks(db, { git }).tasks };
+  tasks = { ...deviceTasks.tasks, ...createFleetTasks(db, { git }).tasks, ...createRepositoryTasks(db, { git }).tasks };
 });
 after(async () => {
   await jobs.close();

@@ -13,7 +13,8 @@ import { createResourceStore, type Db, type Executor, type ResourceRecord } from
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
-import { configRepositoryRefs, loadRepositories, repositoriesDigest } from "../repositories/repository-refs.js";
+import { configRepositoryRefs, loadRepositories, repositoriesDigest, type StoredRepository } from "../repositories/repository-refs.js";
+import { ANNOTATION_DEVICE_GIT_COMMITS, deviceCommits, deviceCommitsAnnotation, gitDependencies, templateVersionCommits } from "../repositories/git-dependencies.js";
 
 const actor = "service:flightctl-worker";
 
@@ -49,14 +50,15 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     const results = new Map<string, { spec: JsonObject; hash: string } | RenderError>();
     for (const row of before) {
       try {
-        const freezeKey = keys.get(row.name);
-        results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers, freezeKey }));
+        const { freezeKey, commits } = keys.get(row.name)!;
+        results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers, freezeKey, commits }));
       } catch (e) {
         if (!(e instanceof RenderError)) throw e;
         results.set(row.name, e);
       }
     }
     const generations = new Map(before.map((r) => [r.name, r.generation]));
+    const recordedBefore = new Map(before.map((r) => [r.name, r.annotations[ANNOTATION_DEVICE_GIT_COMMITS]]));
     const stale: string[] = [];
     await db.transaction(async (tx) => {
       const rows = await readSpecs(tx, orgId, names, true);
@@ -82,9 +84,10 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         const changes: StatusEvent[] = [];
         let next = status;
         if (res instanceof RenderError) {
-          if (wasValid?.status === "False" && wasValid.message === res.message) continue;
-          next = { ...status, conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: res.message }) };
-          changes.push({ reason: "DeviceSpecInvalid", type: "Warning", message: res.message });
+          if (wasValid?.status !== "False" || wasValid.message !== res.message) {
+            next = { ...status, conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: res.message }) };
+            changes.push({ reason: "DeviceSpecInvalid", type: "Warning", message: res.message });
+          }
         } else {
           if (wasValid?.status === "False") {
             next = { ...next, conditions: setCondition(conditions, { type: "SpecValid", status: "True", reason: "Valid", message: "" }) };
@@ -104,6 +107,15 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         const tv = annotations[ANNOTATION_TEMPLATE_VERSION];
         if (!(res instanceof RenderError) && tv !== undefined && annotations[ANNOTATION_RENDERED_TEMPLATE_VERSION] !== tv) {
           annotations = { ...annotations, [ANNOTATION_RENDERED_TEMPLATE_VERSION]: tv };
+        }
+        // A standalone device records the git commits its render read (a failed render too, as far as it got), which
+        // the dependency sync compares with the branch tips; not when the sync moved them on while this render ran (the
+        // render it queued reads the newer ones).
+        const frozen = keys.get(r.name)!;
+        const current = r.annotations[ANNOTATION_DEVICE_GIT_COMMITS];
+        if (!r.owner && current === recordedBefore.get(r.name) && (Object.keys(frozen.commits).length || gitDependencies(r.spec).length)) {
+          const recorded = deviceCommitsAnnotation(frozen.freezeKey, frozen.commits);
+          if (current !== recorded) annotations = { ...annotations, [ANNOTATION_DEVICE_GIT_COMMITS]: recorded };
         }
         if (next === status && annotations === r.annotations) continue;
         statuses.push({ name: r.name, status: next, annotations });
@@ -163,36 +175,51 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 const RENDER_CHUNK = 500;
 
 /**
- * What each device's external content (git, http) is frozen under. A fleet member's follows its template version; a
- * standalone device's follows its spec generation and the repositories it reads (a changed repository re-renders it
- * with fresh content), while a fleet member gets a new template version from the fleet controller instead. Creation
- * times keep a fleet or device deleted and created again under the same name from reusing old frozen content.
+ * What each device's external content (git, http) is frozen under, and the git commits pinned for its render. A fleet
+ * member's follows its template version (whose commits were resolved when it was made); a standalone device's follows
+ * its spec generation and the repositories it reads (a changed repository re-renders it with fresh content), with the
+ * commits recorded under that key, while a fleet member gets a new template version from the fleet controller instead.
+ * Creation times keep a fleet or device deleted and created again under the same name from reusing old frozen content.
  */
-async function freezeKeys(exec: Executor, orgId: string, rows: Awaited<ReturnType<typeof readSpecs>>): Promise<Map<string, string>> {
+async function freezeKeys(exec: Executor, orgId: string, rows: Awaited<ReturnType<typeof readSpecs>>): Promise<Map<string, Frozen>> {
   const versionOf = (r: (typeof rows)[number]) => (r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined);
   const members = rows.filter(versionOf);
-  const tvCreated = new Map<string, string>();
+  const tvCreated = new Map<string, { created: string; commits: Record<string, string> }>();
   if (members.length) {
     const pairs = [...new Set(members.map((r) => JSON.stringify([r.owner!.slice("Fleet/".length), versionOf(r)])))].map((p) => JSON.parse(p) as [string, string]);
-    const tv = await exec.execute(sql`select t.fleet_name, t.name, (extract(epoch from t.created_at) * 1000000)::bigint::text as created
+    const tv = await exec.execute(sql`select t.fleet_name, t.name, t.annotations, (extract(epoch from t.created_at) * 1000000)::bigint::text as created
       from template_versions t join jsonb_to_recordset(${JSON.stringify(pairs.map(([fleet, name]) => ({ fleet, name })))}::jsonb) as p(fleet text, name text)
         on t.fleet_name = p.fleet and t.name = p.name where t.org_id = ${orgId}`);
-    for (const r of tv.rows as { fleet_name: string; name: string; created: string }[]) tvCreated.set(`Fleet/${r.fleet_name}/${r.name}`, r.created);
+    for (const r of tv.rows as { fleet_name: string; name: string; annotations: Record<string, string> | null; created: string }[]) {
+      tvCreated.set(`Fleet/${r.fleet_name}/${r.name}`, { created: r.created, commits: templateVersionCommits(r.annotations) });
+    }
   }
   const standalone = new Map(rows.filter((r) => !versionOf(r)).map((r) => [r.name, configRepositoryRefs(r.spec).map((x) => x.repository)]));
   const repos = await loadRepositories(exec, orgId, [...standalone.values()].flat());
-  const out = new Map<string, string>();
+  const out = new Map<string, Frozen>();
   for (const r of rows) {
     const tv = versionOf(r);
     if (tv) {
       const key = `${r.owner}/${tv}`;
-      out.set(r.name, `${key}@${tvCreated.get(key) ?? ""}`);
+      const version = tvCreated.get(key);
+      // Copied: the render adds what it resolves (revisions with template parameters) to its own map.
+      out.set(r.name, { freezeKey: `${key}@${version?.created ?? ""}`, commits: { ...version?.commits } });
     } else {
-      const refs = standalone.get(r.name) ?? [];
-      out.set(r.name, `device/${r.name}@${r.created}/${r.generation}${refs.length ? `/${repositoriesDigest(refs, repos)}` : ""}`);
+      const freezeKey = standaloneFreezeKey(r, standalone.get(r.name) ?? [], repos);
+      out.set(r.name, { freezeKey, commits: deviceCommits(r.annotations, freezeKey) ?? {} });
     }
   }
   return out;
+}
+
+interface Frozen {
+  freezeKey: string;
+  commits: Record<string, string>;
+}
+
+/** A standalone device's freeze key: its creation, spec generation and the versions of the repositories it reads. */
+export function standaloneFreezeKey(d: { name: string; created: string; generation: string }, repositories: string[], repos: Map<string, StoredRepository>): string {
+  return `device/${d.name}@${d.created}/${d.generation}${repositories.length ? `/${repositoriesDigest(repositories, repos)}` : ""}`;
 }
 
 /** The spec, status and generation of the named devices (locked for update when `lock`). */

@@ -18,6 +18,11 @@ export interface ResolveContext {
    * the versions of the repositories it reads (device-tasks.ts freezeKeys).
    */
   freezeKey?: string;
+  /**
+   * Git commits by dependency key (git-dependencies.ts): an entry present is read as is (pinned by the template
+   * version or recorded for the standalone device); one resolved during the render is added, so the caller can record it.
+   */
+  commits?: Record<string, string>;
 }
 
 export interface RenderInput {
@@ -27,6 +32,7 @@ export interface RenderInput {
   spec: JsonObject | null;
   resolvers?: Record<string, ConfigResolver>;
   freezeKey?: string;
+  commits?: Record<string, string>;
 }
 
 export const RENDERED_CONFIG_NAME = "rendered-config";
@@ -57,7 +63,7 @@ export async function renderDevice(input: RenderInput): Promise<{ spec: JsonObje
       const type = Object.keys(p).find((k) => k !== "name") ?? "unknown";
       const resolve = input.resolvers?.[type];
       if (!resolve) throw new RenderError(`spec.config[${i}] (${String(p.name)}): ${type} config providers cannot be rendered yet`);
-      provided = await resolve(p, { orgId: input.orgId, device: input.name, freezeKey: input.freezeKey });
+      provided = await resolve(p, { orgId: input.orgId, device: input.name, freezeKey: input.freezeKey, commits: input.commits });
     }
     // Later providers win on the same path, as in flightctl's merge.
     for (const f of provided) {

@@ -16,8 +16,15 @@ export type RolloutItem = { orgId: string; fleet: string; device?: string };
 export const enqueueSelection = (tx: Executor, items: SelectionItem[]) =>
   items.length ? enqueue(tx, TASK_FLEET_SELECTION, items, { jobKey: `fleet-selection:${items[0].orgId}` }) : Promise.resolve();
 
-export const enqueueValidate = (tx: Executor, orgId: string, fleet: string) =>
-  enqueue(tx, TASK_FLEET_VALIDATE, { orgId, fleet }, { jobKey: `fleet-validate:${orgId}/${fleet}` });
+/**
+ * Commits the dependency sync just resolved, by git dependency key, with the version of the repository they were
+ * resolved in: validation takes them instead of asking git again (many fleets on one branch cost one ls-remote).
+ */
+export type ResolvedCommits = Record<string, { commit: string; repositoryVersion: string }>;
+
+/** A later enqueue replaces the pending job's payload (job key): without `commits`, validation resolves by itself. */
+export const enqueueValidate = (tx: Executor, orgId: string, fleet: string, commits?: ResolvedCommits) =>
+  enqueue(tx, TASK_FLEET_VALIDATE, commits ? { orgId, fleet, commits } : { orgId, fleet }, { jobKey: `fleet-validate:${orgId}/${fleet}` });
 
 export const enqueueRollout = (tx: Executor, orgId: string, fleet: string, devices?: string[]) =>
   enqueue(tx, TASK_FLEET_ROLLOUT, devices ? devices.map((device) => ({ orgId, fleet, device })) : [{ orgId, fleet }], {

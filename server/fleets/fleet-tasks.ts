@@ -2,7 +2,7 @@
 // - fleet_selection: which fleet owns each device (one match → owner; several → owner kept and MultipleOwners; none →
 //   released), with flightctl's events;
 // - fleet_validate: a changed template becomes an immutable TemplateVersion v<generation> once it validates (the
-//   fleet's Valid condition says why not), then rolls out;
+//   fleet's Valid condition says why not), with the commits of its git dependencies pinned, then rolls out;
 // - fleet_rollout: the current template version, its parameters filled in per device, becomes each owned device's
 //   spec; changed devices are queued for rendering in the same transaction.
 // All work on sets of devices with row locks, so running a task twice, or concurrently, converges to one state.
@@ -17,8 +17,12 @@ import type { Db, Executor } from "../platform/resource/resource-store.js";
 import { labelRequirementsToSql, labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
 import { enqueueRenders } from "../devices/render-queue.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
-import { configRepositoryRefs, loadRepositories, REPOSITORY_PROVIDERS, repositoriesDigest, repositoryProblem } from "../repositories/repository-refs.js";
-import { enqueueRollout, TASK_FLEET_ROLLOUT, TASK_FLEET_SELECTION, TASK_FLEET_VALIDATE, type RolloutItem, type SelectionItem } from "./fleet-queue.js";
+import { configRepositoryRefs, loadRepositories, REPOSITORY_PROVIDERS, repositoriesDigest, repositoryProblem, type StoredRepository } from "../repositories/repository-refs.js";
+import { gitDependencies, resolveDependencies, templateVersionCommitsAnnotation, type GitDependency } from "../repositories/git-dependencies.js";
+import type { GitClient } from "../repositories/git.js";
+import {
+  enqueueRollout, TASK_FLEET_ROLLOUT, TASK_FLEET_SELECTION, TASK_FLEET_VALIDATE, type ResolvedCommits, type RolloutItem, type SelectionItem,
+} from "./fleet-queue.js";
 import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
@@ -55,7 +59,7 @@ const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involved
   sourceComponent: source,
 });
 
-export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } = {}) {
+export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; git?: GitClient } = {}) {
   async function loadFleets(exec: Executor, orgId: string, names?: string[]): Promise<FleetRow[]> {
     const r = await exec.execute(sql`select name, generation, spec, status, annotations from fleets where org_id = ${orgId}
       ${names ? sql`and name = any(${textArray(names)})` : sql``} order by name`);
@@ -170,10 +174,15 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
   }
 
   /**
-   * The template's problems, each naming its field (empty when it may become a template version), and the digest of
-   * the repositories it reads (a template version is frozen against these repository versions).
+   * The template's problems, each naming its field (empty when it may become a template version), the commits of its
+   * git dependencies, and the digest of the repositories it reads and of those commits (a template version is frozen
+   * against both).
    */
-  async function templateProblems(orgId: string, template: JsonObject): Promise<{ problems: string[]; repositories: string }> {
+  async function templateProblems(
+    orgId: string,
+    template: JsonObject,
+    resolved?: ResolvedCommits,
+  ): Promise<{ problems: string[]; repositories: string; commits: Record<string, string> }> {
     const spec = (template.spec ?? {}) as JsonObject;
     const problems = validateFields(spec, DEVICE_TEMPLATE_FIELDS).map((p) => `spec.template.spec.${p.path}: ${p.message}`);
     const refs = configRepositoryRefs(spec);
@@ -182,15 +191,38 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
       const problem = repositoryProblem(r.repository, repos.get(r.repository), REPOSITORY_PROVIDERS[r.provider]);
       if (problem) problems.push(`spec.template.spec.config[${r.index}].${r.provider}.repository: ${problem}`);
     }
-    return { problems, repositories: repositoriesDigest(refs.map((r) => r.repository), repos) };
+    const commits = problems.length ? {} : await pinCommits(spec, repos, resolved);
+    return { problems, repositories: repositoriesDigest(refs.map((r) => r.repository), repos, commits), commits };
   }
 
-  /** Validates the fleet's template; a valid new template becomes template version v<generation> and rolls out. */
-  async function validate(orgId: string, fleetName: string): Promise<void> {
+  /**
+   * The commits the template's git dependencies are at: those the dependency sync just resolved in the same
+   * repository version, the others asked of git. One that cannot be resolved stays unpinned: the render resolves it
+   * and says why it cannot.
+   */
+  async function pinCommits(spec: JsonObject, repos: Map<string, StoredRepository>, resolved?: ResolvedCommits): Promise<Record<string, string>> {
+    const commits: Record<string, string> = {};
+    const ask: GitDependency[] = [];
+    for (const d of gitDependencies(spec)) {
+      const known = resolved?.[d.key];
+      if (known && known.repositoryVersion === repos.get(d.repository)?.version) commits[d.key] = known.commit;
+      else ask.push(d);
+    }
+    if (opts.git && ask.length) {
+      for (const [key, r] of await resolveDependencies(opts.git, repos, ask)) if ("commit" in r) commits[key] = r.commit;
+    }
+    return commits;
+  }
+
+  /**
+   * Validates the fleet's template; a valid new template, or a new commit of a git dependency, becomes a template
+   * version and rolls out.
+   */
+  async function validate(orgId: string, fleetName: string, resolved?: ResolvedCommits): Promise<void> {
     const [fleet] = await loadFleets(db, orgId, [fleetName]);
     if (!fleet) return;
     const template = (fleet.spec.template ?? {}) as JsonObject;
-    const { problems, repositories } = await templateProblems(orgId, template);
+    const { problems, repositories, commits } = await templateProblems(orgId, template, resolved);
     await db.transaction(async (tx) => {
       const r = await tx.execute(sql`select generation, spec, status, annotations from fleets where org_id = ${orgId} and name = ${fleetName} for update`);
       const row = r.rows[0] as { generation: string | number; spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> } | undefined;
@@ -220,14 +252,14 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
         const deviceSpec = (template.spec ?? {}) as JsonObject;
         const { updatedAt: _u, conditions: _c, ...frozen } = (latest?.status ?? {}) as JsonObject;
         const sameRepositories = (latest?.annotations?.[ANNOTATION_TV_REPOSITORIES] ?? "") === repositories;
-        // Only a changed template, or a change of a repository it reads, makes a new version (a selector or policy
-        // change bumps the generation too). The first version of a generation is v<generation>; one made because a
-        // repository changed is v<generation>-<digest>, as flightctl names versions made by a dependency change.
+        // Only a changed template, or a change of a repository it reads or of a commit it pins, makes a new version (a
+        // selector or policy change bumps the generation too). The first version of a generation is v<generation>; one
+        // made because a dependency changed is v<generation>-<digest>, as flightctl names versions made by a dependency change.
         if (!latest || !isDeepStrictEqual(frozen, deviceSpec) || !sameRepositories) {
           const plain = `v${fleet.generation}`;
           const taken = (await tx.execute(sql`select 1 from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${plain}`)).rows.length > 0;
           const tv = taken && repositories ? `${plain}-${repositories.slice(0, 8)}` : plain;
-          const tvAnnotations = repositories ? { [ANNOTATION_TV_REPOSITORIES]: repositories } : {};
+          const tvAnnotations = repositories ? { [ANNOTATION_TV_REPOSITORIES]: repositories, ...templateVersionCommitsAnnotation(commits) } : {};
           await tx.execute(sql`insert into template_versions (org_id, fleet_name, name, owner, labels, annotations, generation, spec, status)
               values (${orgId}, ${fleetName}, ${tv}, ${ownerOf(fleetName)}, '{}'::jsonb, ${JSON.stringify(tvAnnotations)}::jsonb, 1, ${JSON.stringify({ fleet: fleetName })}::jsonb,
                       ${JSON.stringify({ ...deviceSpec, updatedAt: new Date().toISOString() })}::jsonb)
@@ -340,8 +372,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number } =
       for (const [orgId, items] of byOrg<SelectionItem>(payload)) await selection(orgId, items);
     },
     [TASK_FLEET_VALIDATE]: async (payload) => {
-      const { orgId, fleet } = payload as { orgId: string; fleet: string };
-      await validate(orgId, fleet);
+      const { orgId, fleet, commits } = payload as { orgId: string; fleet: string; commits?: ResolvedCommits };
+      await validate(orgId, fleet, commits);
     },
     [TASK_FLEET_ROLLOUT]: async (payload) => {
       for (const [orgId, items] of byOrg<RolloutItem>(payload)) {

@@ -14,6 +14,7 @@ import { createHttpConfigResolver } from "../repositories/http-config.js";
 import { createGitClient } from "../repositories/git.js";
 import { createGitConfigResolver } from "../repositories/git-config.js";
 import { createRepositoryTasks } from "../repositories/repository-tasks.js";
+import { createDependencySyncTasks } from "../repositories/dependency-sync.js";
 import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js";
 import { contentCacheFromEnv } from "../platform/content-cache.js";
 import { createLogger, type Logger } from "../platform/logger.js";
@@ -46,11 +47,13 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   const repositories = createRepositoryTasks(db, { git });
   const resourceSyncs = createResourceSyncTasks(db, { git });
   // FLIGHTCTL_ROLLOUT_TICK_SECONDS: how often a policy rollout checks its batch and budget (default 30, as flightctl).
-  const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30) });
+  // The fleet controller pins the commits of a template's git dependencies in each template version it makes.
+  const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30), git });
+  const dependencies = createDependencySyncTasks(db, { git });
   const runner = await startJobRunner({
     pool,
     log: opts.log,
-    tasks: { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks },
+    tasks: { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks },
     crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
     concurrency: opts.concurrency,
     // FLIGHTCTL_STALE_JOB_SECONDS: a job locked this long belongs to a dead worker and runs again (default 300).

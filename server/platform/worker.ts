@@ -88,4 +88,7 @@ export const PERIODIC_CRONTAB = [
   "*/2 * * * * repository_test ?jobKey=repository_test&max=1",
   // Every ResourceSync of every organization, every 2 minutes as flightctl (a push webhook can call SyncResourceSync).
   "*/2 * * * * resourcesync_poll ?jobKey=resourcesync_poll&max=1",
+  // The dependency sync: new commits on the branches and tags fleets and standalone devices read, every 2 minutes
+  // (flightctl looks every 3); one ls-remote per repository and revision, however many read it.
+  "*/2 * * * * dependency_sync_poll ?jobKey=dependency_sync_poll&max=1",
 ];

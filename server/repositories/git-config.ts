@@ -1,9 +1,10 @@
 // The git config provider: `gitRef{repository, targetRevision, path, mountPath}` renders as inline files, every file
 // under `path` at the commit `targetRevision` names, placed under `mountPath` (default "/") by its path relative to
-// `path` (a `path` naming one file gives that file under its base name, as flightctl does). Content is frozen:
-// the revision resolves to a commit once per freeze key (template version, or standalone device generation plus the
-// versions of the repositories it reads), and the files of (repository URL, commit, path) are read once and shared
-// through the ContentCache, so 1,000 devices of one template version cost one resolve and one read.
+// `path` (a `path` naming one file gives that file under its base name, as flightctl does). Content is frozen: the
+// commit is the one pinned for the render (recorded on the template version or the standalone device, see
+// git-dependencies.ts), else the revision resolves once per freeze key (template version, or standalone device
+// generation plus the versions of the repositories it reads); the files of (repository URL, commit, path) are read
+// once and shared through the ContentCache, so 1,000 devices of one template version cost at most one resolve and one read.
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import type { JsonObject } from "@bufbuild/protobuf";
@@ -13,6 +14,7 @@ import { devicePathProblem } from "../platform/validation/rules.js";
 import { RenderError, type ConfigResolver } from "../devices/renderer.js";
 import { GitError, type GitClient, type GitFile, type GitLimits, type GitRepository } from "./git.js";
 import { normalizeRepoPath } from "./git-tree.js";
+import { gitDependencyKey } from "./git-dependencies.js";
 import { loadRepositories, repositoryProblem } from "./repository-refs.js";
 
 /**
@@ -59,8 +61,14 @@ export function createGitConfigResolver(db: Db, cache: ContentCache, git: GitCli
     let commit: string;
     let files: CachedFile[];
     try {
-      // The revision is frozen by name (not URL): an old template version keeps its commit even if the URL moves.
-      commit = (await cache.getOrLoad(`git-rev:${ctx.orgId}:${freeze}:${name}:${revision}`, async () => Buffer.from(await git.resolve(repo, revision)))).toString();
+      // A pinned commit is read as is (what the template version or the device recorded, so the dependency sync knows
+      // exactly what devices run). Otherwise the revision is frozen by name (not URL) under the freeze key: an old
+      // template version keeps its commit even if the URL moves.
+      const key = gitDependencyKey(name, revision);
+      commit =
+        ctx.commits?.[key] ??
+        (await cache.getOrLoad(`git-rev:${ctx.orgId}:${freeze}:${name}:${revision}`, async () => Buffer.from(await git.resolve(repo, revision)))).toString();
+      if (ctx.commits) ctx.commits[key] = commit;
       // A commit's tree never changes: its files are shared by every freeze key that resolved to it.
       const data = await cache.getOrLoad(`git-data:${ctx.orgId}:${sha(repo.url)}:${commit}:${path}`, async () => {
         const read: GitFile[] = await git.readPath(repo, commit, path, limits);

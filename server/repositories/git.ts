@@ -56,6 +56,8 @@ export interface GitClientOptions {
 }
 
 const FULL_OID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+/** A full commit id (SHA-1 or SHA-256): a revision that always names the same commit. */
+export const isFullCommitId = (revision: string): boolean => FULL_OID.test(revision.trim().toLowerCase());
 const ABBREV_OID = /^[0-9a-f]{4,64}$/i;
 const ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 

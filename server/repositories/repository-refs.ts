@@ -56,13 +56,16 @@ export async function loadRepositories(exec: Executor, orgId: string, names: str
 
 /**
  * A short digest of the versions of `names` ("" for none; a missing repository counts as a version too): content
- * frozen under a key that includes it is fetched again once a referenced repository changes.
+ * frozen under a key that includes it is fetched again once a referenced repository changes. `commits` (git
+ * dependency key → commit, see git-dependencies.ts) are part of it, so a new commit on a watched branch gives a new
+ * digest, hence a new template version.
  */
-export function repositoriesDigest(names: string[], repos: Map<string, StoredRepository>): string {
+export function repositoriesDigest(names: string[], repos: Map<string, StoredRepository>, commits: Record<string, string> = {}): string {
   const unique = [...new Set(names)].sort();
   if (!unique.length) return "";
   const h = createHash("sha256");
   for (const n of unique) h.update(`${n}=${repos.get(n)?.version ?? "missing"}\n`);
+  for (const key of Object.keys(commits).sort()) h.update(`${key}@${commits[key]}\n`);
   return h.digest("hex").slice(0, 16);
 }
 

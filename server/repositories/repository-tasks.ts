@@ -11,6 +11,7 @@ import type { Task } from "graphile-worker";
 import { sql, type SQL } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
+import { eachLimited } from "../platform/concurrency.js";
 import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
 import { enqueueValidate } from "../fleets/fleet-queue.js";
 import { enqueueRenders } from "../devices/render-queue.js";
@@ -22,15 +23,6 @@ import { TASK_REPOSITORY_TEST, TASK_REPOSITORY_UPDATE, type RepositoryUpdateItem
 const actor = "service:repository-tester";
 const source = "flightctl-worker";
 const MAX_CAS_ATTEMPTS = 5;
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
 
 export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
   const store = createResourceStore(db, { kind: "Repository", table: "repositories" });

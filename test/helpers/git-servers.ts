@@ -110,6 +110,8 @@ export interface GitHttpServerOptions {
   tls?: { clientCa?: boolean };
   /** Ignore the client's Git-Protocol header: protocol v0, where only advertised tips may be fetched (old servers). */
   protocolV0?: boolean;
+  /** Listen on this port (e.g. to come back where a closed server was); default a free one. */
+  port?: number;
 }
 
 function authorized(auth: GitHttpServerOptions["auth"], header: string | undefined): boolean {
@@ -199,7 +201,7 @@ export async function startGitHttpServer(opts: GitHttpServerOptions): Promise<Gi
       handler,
     );
   } else server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
   const port = (server.address() as net.AddressInfo).port;
   const scheme = opts.tls ? "https" : "http";
   return {
