@@ -44,6 +44,12 @@ before(async () => {
     log: pino({ level: "silent" }),
   });
   await sim.started();
+  // The plan and the rollout select connected devices only: wait until every agent's first status has landed, or a
+  // device that reports between the plan and the first tick would make them differ.
+  await waitFor("every agent's first status", async () => {
+    const r = await t.db.pool.query(`select count(*)::int n from devices where labels->>'fleet' = 'roll' and status->'summary'->>'status' not in ('Unknown', 'AwaitingReconnect')`);
+    return r.rows[0].n === COUNT || undefined;
+  }, 60_000);
   // Racks for the disruption budget: simulator-index modulo 4.
   const devices = userClient(t, DeviceService);
   const list = await devices.listDevices({ options: { labelSelector: "fleet=roll" } }, auth());
