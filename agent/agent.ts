@@ -20,6 +20,8 @@ import { mkdirSync, rmSync } from "node:fs";
 export const AGENT_VERSION = "0.1.0";
 /** A rendered-device stream with no message (device or heartbeat) for this long is treated as dead. */
 const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?? 100_000);
+/** Until a new stream's first message (the rendered device or a heartbeat). */
+const STREAM_OPEN_MS = Math.max(STREAM_SILENCE_MS, 10 * 60_000);
 
 /** What the agent tells its host process (the simulator counts these). */
 export type AgentEvent = "enrolled" | "connected" | "disconnected" | "applied" | "failed" | "status" | "renewed" | "decommissioned";
@@ -257,8 +259,10 @@ export function createAgent(opts: AgentOptions) {
         const stream = clients!.device.watchRenderedDevice({ name: id.name, knownRenderedVersion: known }, { signal: session.signal });
         let first = true;
         // The server sends a heartbeat every 30 s: a stream silent for much longer is dead even if the connection
-        // looks alive (seen with thousands of agents on a loaded host), so it is dropped and opened again.
-        watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
+        // looks alive (seen with thousands of agents on a loaded host), so it is dropped and opened again. Opening
+        // gets far longer: a server taking thousands of connections at once answers late, and dropping the waiting
+        // agents would only start the storm again (seen at 10,000 agents with the silence limit applied from the start).
+        watchdog = setTimeout(() => session.abort(), STREAM_OPEN_MS);
         for await (const msg of stream) {
           clearTimeout(watchdog);
           watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
