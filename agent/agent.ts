@@ -19,7 +19,7 @@ import { mkdirSync, rmSync } from "node:fs";
 
 export const AGENT_VERSION = "0.1.0";
 /** A rendered-device stream with no message (device or heartbeat) for this long is treated as dead. */
-const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?? 100_000);
+const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?? 300_000);
 /** Until a new stream's first message (the rendered device or a heartbeat). */
 const STREAM_OPEN_MS = Math.max(STREAM_SILENCE_MS, 10 * 60_000);
 
@@ -258,10 +258,11 @@ export function createAgent(opts: AgentOptions) {
         const known = String(versionOf(specs.current()));
         const stream = clients!.device.watchRenderedDevice({ name: id.name, knownRenderedVersion: known }, { signal: session.signal });
         let first = true;
-        // The server sends a heartbeat every 30 s: a stream silent for much longer is dead even if the connection
-        // looks alive (seen with thousands of agents on a loaded host), so it is dropped and opened again. Opening
-        // gets far longer: a server taking thousands of connections at once answers late, and dropping the waiting
-        // agents would only start the storm again (seen at 10,000 agents with the silence limit applied from the start).
+        // The server sends a heartbeat every 30 s: a stream silent for 10 of them is dead even if the connection
+        // looks alive (seen with thousands of agents on a loaded host), so it is dropped and opened again. Not sooner:
+        // on a host taking thousands of TLS handshakes, one event-loop turn can last over a minute, and dropping
+        // streams that are only late restarts the storm (seen at 10,000 agents with a 100 s limit). Opening gets
+        // longer still, for agents queued behind such a storm.
         watchdog = setTimeout(() => session.abort(), STREAM_OPEN_MS);
         for await (const msg of stream) {
           clearTimeout(watchdog);
