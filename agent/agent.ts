@@ -304,7 +304,8 @@ export function createAgent(opts: AgentOptions) {
     // Jitter spreads many devices' heartbeats over the interval.
     await sleep(Math.random() * cfg.statusUpdateIntervalMs, stop.signal);
     while (!stop.signal.aborted) {
-      await report(true);
+      // A report that cannot even be built (e.g. the data dir is gone) is logged; the loop, and the process, go on.
+      await report(true).catch((err) => log.error({ err }, "cannot report status"));
       await sleep(cfg.statusUpdateIntervalMs, stop.signal);
     }
   }

@@ -75,30 +75,27 @@ async function runningLatest(pool: pg.Pool, content?: string): Promise<number> {
   return r.rows[0].c as number;
 }
 
-/** CPU ms used so far by every Postgres server process (backends come and go; the ones alive now are counted). */
-function postgresCpuMs(): number {
-  let total = 0;
-  for (const pid of execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).split("\n").filter(Boolean)) {
-    try {
-      total += cpuMs(Number(pid));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return total;
+/** CPU ms the whole machine has used so far (all cores, /proc/stat: everything but idle and iowait). */
+function machineCpuMs(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal, in clock ticks of 10 ms
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 10;
 }
 
 /**
- * Where the CPU of a phase went: api, worker, simulator (this process) and Postgres, in ms per device updated — the
- * figure that says which part to make cheaper (they share 2 cores, so the sum bounds the update time).
+ * Where the CPU of a phase went: api, worker, simulator (this process) and the rest of the machine (Postgres, mostly),
+ * in ms per device updated — the figure that says which part to make cheaper (they share 2 cores, so the sum bounds
+ * the update time). The rest is the machine's total minus the three processes: Postgres backends come and go, so
+ * summing the live ones would lose the CPU of those that ended.
  */
 function cpuMeter(apiPid: number, workerPid: number) {
-  const read = () => ({ api: cpuMs(apiPid), worker: cpuMs(workerPid), sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000, pg: postgresCpuMs() });
+  const read = () => ({ api: cpuMs(apiPid), worker: cpuMs(workerPid), sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000, machine: machineCpuMs() });
   const start = read();
   return (devices: number) => {
     const end = read();
     const per = (k: keyof typeof start) => ((end[k] - start[k]) / devices).toFixed(1);
-    return `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, postgres ${per("pg")}`;
+    const rest = (end.machine - start.machine - (end.api - start.api) - (end.worker - start.worker) - (end.sim - start.sim)) / devices;
+    return `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, rest (Postgres…) ${rest.toFixed(1)}`;
   };
 }
 
@@ -247,7 +244,8 @@ async function main() {
       const version = 2 + COUNTS.indexOf(n);
       const t2 = performance.now();
       const patchCpu = cpuMeter(api.pid, worker.pid!);
-      let next = 0;
+      // BENCH_SKIP_PATCH=1 leaves this phase out (its figure is then 0).
+      let next = process.env.BENCH_SKIP_PATCH === "1" ? n : 0;
       await Promise.all(
         Array.from({ length: 64 }, async () => {
           while (next < n) {
@@ -260,7 +258,7 @@ async function main() {
         }),
       );
       const patchedS = (performance.now() - t2) / 1000;
-      await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
+      if (process.env.BENCH_SKIP_PATCH !== "1") await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
       const updateS = (performance.now() - t2) / 1000;
       console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n)}`);
       // One fleet template change: the fleet (selecting every bench device) is created with the content the devices
