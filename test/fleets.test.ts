@@ -174,6 +174,25 @@ test("templates: a valid template becomes v<generation> and reaches every member
   await assert.rejects(devices().replaceDevice({ name: "tpl-2", device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "tpl-2", labels: { role: "edge", site: "paris" } }, spec: {} } }));
 });
 
+test("a rollout waits for the fleet's owners to settle before it picks a batch", async () => {
+  for (const i of [1, 2, 3, 4]) await putDevice(`settle-${i}`, { settle: "yes" });
+  await drain();
+  // Batches take connected devices only: these have no agent, so they say they are online.
+  await t.db.pool.query(`update devices set status = jsonb_set(coalesce(status, '{}'), '{summary}', '{"status":"Online"}') where name like 'settle-%'`);
+  // Applying the fleet queues its selection and its validation; run the validation and a tick before the selection.
+  await putFleet("settle", { matchLabels: { settle: "yes" } }, {}, { rolloutPolicy: { deviceSelection: { strategy: "BatchSequence", sequence: [{ limit: "50%" }] } } });
+  const tasks = createFleetTasks(db);
+  await tasks.validate(DEFAULT_ORG_ID, "settle");
+  assert.ok((await fleets().getFleet({ name: "settle" })).metadata?.annotations["fleet-controller/templateVersion"], "the template version is ready");
+  assert.equal(await tasks.tick(DEFAULT_ORG_ID, "settle"), true, "the tick asks to run again");
+  const selected = async () =>
+    (await t.db.pool.query(`select name from devices where name like 'settle-%' and annotations ? 'fleet-controller/selectedForRollout' order by name`)).rows.map((r) => r.name);
+  assert.deepEqual(await selected(), [], "no batch picked from a half-known device set");
+  await drain();
+  // 50 % of all four devices, not of none.
+  assert.deepEqual(await selected(), ["settle-1", "settle-2"]);
+});
+
 test("a worker killed in the middle of a rollout and started again ends in the same state", async () => {
   const N = 4000;
   await t.db.pool.query(

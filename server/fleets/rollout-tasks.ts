@@ -10,6 +10,7 @@ import { sql } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { enqueue } from "../platform/jobs.js";
+import { TASK_FLEET_SELECTION } from "./fleet-queue.js";
 import { textArray } from "../platform/pg-array.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_SELECTED_FOR_ROLLOUT, ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
@@ -120,12 +121,24 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     // One queue per fleet: a tick queued while another runs waits for it instead of dispatching the same batch twice.
     enqueue(db, TASK_FLEET_ROLLOUT_TICK, { orgId, fleet }, { jobKey: `fleet-tick:${orgId}/${fleet}`, delaySeconds, queueName: `fleet:${orgId}/${fleet}` });
 
+  /**
+   * Whether the fleet's owners are being recomputed (a selection job for the fleet itself, queued by a fleet write,
+   * waits or runs). Its template version can be ready first; batches picked then would miss devices not yet owned.
+   */
+  async function ownershipSettling(orgId: string, fleetName: string): Promise<boolean> {
+    const r = await db.execute(sql`select 1 from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
+      where t.identifier = ${TASK_FLEET_SELECTION} and j.payload::jsonb @> ${JSON.stringify([{ orgId, fleet: fleetName }])}::jsonb limit 1`);
+    return r.rows.length > 0;
+  }
+
   /** One step of a fleet's rollout; returns whether another tick is needed. */
   async function tick(orgId: string, fleetName: string, now = new Date()): Promise<boolean> {
     const fleet = await loadFleet(orgId, fleetName);
     const tv = fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
     const policy = fleet?.spec.rolloutPolicy as RolloutPolicy | undefined;
     if (!fleet || !tv || !isManaged(policy)) return false;
+    // Fleet writes are rare, so this wait is short and cannot starve the rollout.
+    if (await ownershipSettling(orgId, fleetName)) return true;
     const annotations = { ...fleet.annotations };
     const status = fleet.status ?? {};
     let conditions = (status.conditions ?? []) as JsonObject[];
