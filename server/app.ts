@@ -160,17 +160,18 @@ export function createApp(deps: AppDeps): App & { agent: App } {
   const devices = createResourceStore(db, { kind: "Device", table: "devices" });
   // Every agent stream's heartbeats and drain, shared by the agent services.
   const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }));
-  const wheel = deps.agent?.wheel ?? createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000);
+  const wheel =
+    deps.agent?.wheel ?? createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000, 30, (err) => deps.log.error({ err }, "a rendered-device stream's heartbeat failed"));
   const agent: App = {
     register(router) {
       if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, ...deps.agent, wheel } });
+      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel } });
     },
     drain: () => wheel.drain(),
     rawStreams() {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      return agentDeviceRawStreams({ services: kindDeps.services, device: { db, ...deps.agent, wheel } }, gate);
+      return agentDeviceRawStreams({ services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel } }, gate);
     },
     interceptors: [admissionInterceptor(), agentAuthInterceptor(gate), errorInterceptor(onInternal)],
     services: agentServices.map((s) => s.service),

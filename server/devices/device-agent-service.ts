@@ -5,7 +5,8 @@ import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { DeviceSchema, type Device } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { WatchRenderedDeviceResponseSchema, type WatchRenderedDeviceResponse } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
+import { conflict, invalid, notFound, precondition, unavailable } from "../platform/errors.js";
+import type { Logger } from "pino";
 import type { Caller } from "../platform/identity.js";
 import { applyJsonPatch, type PatchOp } from "../platform/json-patch.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
@@ -29,7 +30,11 @@ export interface DeviceAgentDeps {
   heartbeatMs?: number;
   /** Shared heartbeat timer (default: one per service). */
   wheel?: HeartbeatWheel;
+  log?: Logger;
 }
+
+/** A render read that has not finished after this long ends its stream (the agent reconnects) instead of silencing it. */
+const STUCK_READ_MS = 60_000;
 
 /** The known version an agent sends: "" or "0" mean none; anything else must be a number. */
 function knownVersion(v: string): number {
@@ -99,11 +104,13 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     deps.lastSeen.touch(caller.orgId, name);
     let closed = false;
     let checking = false;
+    let checkStarted = 0;
     let recheck = true;
     // Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile.
     const check = async () => {
       if (checking) return;
       checking = true;
+      checkStarted = Date.now();
       try {
         while (recheck && !closed) {
           recheck = false;
@@ -125,7 +132,14 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       void check();
     });
     const leave = wheel.join(() => {
-      if (checking) return; // a device message is on its way; it proves liveness as well
+      if (checking) {
+        // A device message is on its way; it proves liveness as well. A read that never ends would silence the
+        // stream for good, so past a limit the stream ends and the agent reconnects (and reads afresh).
+        if (Date.now() - checkStarted < STUCK_READ_MS) return;
+        deps.log?.warn({ device: name, ms: Date.now() - checkStarted }, "rendered-device read did not finish; ending the stream");
+        close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
+        return;
+      }
       deps.lastSeen.touch(caller.orgId, name);
       sink.send(create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() }));
     });

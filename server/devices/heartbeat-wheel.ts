@@ -11,7 +11,7 @@ export interface HeartbeatWheel {
   close(): void;
 }
 
-export function createHeartbeatWheel(periodMs: number, slots = 30): HeartbeatWheel {
+export function createHeartbeatWheel(periodMs: number, slots = 30, onError: (err: unknown) => void = () => {}): HeartbeatWheel {
   const buckets = Array.from({ length: slots }, () => new Set<() => void>());
   // A Set, not listeners on a shared AbortSignal: EventTarget.addEventListener scans every listener, which made each
   // call cost O(open streams).
@@ -19,7 +19,14 @@ export function createHeartbeatWheel(periodMs: number, slots = 30): HeartbeatWhe
   let next = 0;
   let tick = 0;
   const timer = setInterval(() => {
-    for (const beat of buckets[tick]) beat();
+    for (const beat of buckets[tick]) {
+      // One stream's failure must not skip the rest of its bucket: they would go silent at every turn.
+      try {
+        beat();
+      } catch (err) {
+        onError(err);
+      }
+    }
     tick = (tick + 1) % slots;
   }, Math.max(10, Math.floor(periodMs / slots)));
   timer.unref();

@@ -76,7 +76,8 @@ export function serveRawServerStream(
   };
   const sink: StreamSink<unknown> = {
     send(message) {
-      if (finished || stream.destroyed) return;
+      // A stream the client reset is closed before it is destroyed; respond() would throw on it.
+      if (finished || stream.destroyed || stream.closed) return;
       respond();
       stream.write(frame(rs.method.output, message as MessageShape<DescMessage>));
     },
