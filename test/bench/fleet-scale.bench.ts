@@ -55,13 +55,20 @@ const ORG = "00000000-0000-0000-0000-000000000000";
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
-async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
+/** Polls `fn` until true; a slow wait prints `progress()` every 30 s, so a stall shows where devices are stuck. */
+async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs: number, progress?: () => Promise<string>) {
+  const start = Date.now();
+  const deadline = start + timeoutMs;
+  let nextReport = start + 30_000;
   while (Date.now() < deadline) {
     if (await fn()) return;
+    if (progress && Date.now() >= nextReport) {
+      nextReport += 30_000;
+      console.log(`  … ${((Date.now() - start) / 1000).toFixed(0)} s waiting for ${what}: ${await progress()}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${progress ? `: ${await progress()}` : ""}`);
 }
 
 /** Devices whose reported version is their rendered version (and, if given, whose render carries `content`). */
@@ -222,6 +229,21 @@ async function main() {
       // Start (or restart with more) agents; they connect spread over a few seconds.
       const t1 = performance.now();
       const sim = await startSimulator({ count: n, config, baseDir: simDir, labels: {}, jitterMs: Math.min(30_000, n * 3), log: pino({ level: "silent" }) });
+      // Where the devices are while a change is slow: rendered or not, running it or not, heard from lately or not,
+      // and what the simulated agents say about their streams.
+      const stallReport = async (content: string) => {
+        const r = await pool.query(
+          `select count(*) filter (where r.spec->'config'->0->'inline'->0->>'content' = $1)::int rendered,
+                  count(*) filter (where r.spec->'config'->0->'inline'->0->>'content' = $1 and d.status->'config'->>'renderedVersion' = r.rendered_version::text)::int running,
+                  count(*) filter (where l.last_seen > now() - interval '60 seconds')::int seen60,
+                  count(*) filter (where d.status->'summary'->>'status' = 'Online')::int online
+             from devices d left join device_renders r on r.org_id = d.org_id and r.name = d.name
+             left join device_last_seen l on l.org_id = d.org_id and l.name = d.name`,
+          [content],
+        );
+        const { rendered: rd, running, seen60, online } = r.rows[0];
+        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(sim.counts)}`;
+      };
       await sim.started();
       await waitUntil(`${n} agents running their rendered version`, async () => (await runningLatest(pool)) >= n, 20 * 60_000);
       const connectS = (performance.now() - t1) / 1000;
@@ -283,7 +305,7 @@ async function main() {
         await waitUntil(`${n} agents at ${content.trim()}`, async () => {
           if (!renderedS && (await rendered(content)) >= n) renderedS = (performance.now() - t3) / 1000;
           return (await runningLatest(pool, content)) >= n;
-        }, 30 * 60_000);
+        }, 30 * 60_000, () => stallReport(content));
         const renders = (await renderCount()) - renders0;
         console.log(`N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`);
         return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
