@@ -14,6 +14,7 @@ import { ApplyError, applyApps, applyFiles, applyOs, systemdStatus, type AppStat
 import { realExecutor, rootedFs, type Executor, type HostFs } from "./host.js";
 import { dropCertificate, enrollmentCsr, loadIdentity, readCertificate, renewalDue, saveCertificate, validity, type Identity } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { createConsoleManager, type ConsoleOptions } from "./console.js";
 import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
 import { mkdirSync, rmSync } from "node:fs";
 
@@ -38,6 +39,8 @@ export interface AgentOptions {
   /** Called once the enrollment request is submitted (the simulator approves it here). */
   onEnrollmentRequested?: (name: string) => Promise<void>;
   onEvent?: (e: AgentEvent) => void;
+  /** Remote console sessions (agent/console.ts); default: enabled, the user's shell. */
+  console?: ConsoleOptions;
 }
 
 class Fatal extends Error {}
@@ -81,6 +84,9 @@ export function createAgent(opts: AgentOptions) {
   let resources: ResourceMonitor;
   const loops: Promise<void>[] = [];
   let reconciling = Promise.resolve();
+  const consoles = createConsoleManager({ clients: () => clients, deviceName: () => id.name, cwd: cfg.rootDir, log, console: opts.console });
+  // Stopping (or decommissioning) ends every console session and its program.
+  stop.signal.addEventListener("abort", () => consoles.stopAll(), { once: true });
 
   async function enroll(): Promise<void> {
     const enrollClients = connectAgent(cfg.server, cfg.caPem, cfg.enrollmentCertPem, cfg.enrollmentKeyPem);
@@ -273,6 +279,9 @@ export function createAgent(opts: AgentOptions) {
             emit("connected");
           }
           if (msg.device) {
+            // Console sessions come on this stream (spec.consoles) without a new rendered version; reconcile skips
+            // such a repeat, the console manager opens a relay stream for each new session.
+            if (msg.device.spec?.consoles.length) consoles.handle(msg.device.spec.consoles);
             const doc = toJson(DeviceSchema, msg.device) as JsonObject;
             reconciling = reconciling.then(() => reconcile(doc)).catch((e) => log.error({ err: e }, "reconcile failed"));
           }

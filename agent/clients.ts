@@ -5,11 +5,14 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { AgentCertificateService } from "../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
 import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import { AgentEnrollmentService } from "../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
+import { AgentConsoleService } from "../gen/flightctl/agent/v1beta1/console_service_pb.js";
 
 export interface AgentClients {
   enrollment: ReturnType<typeof createClient<typeof AgentEnrollmentService>>;
   device: ReturnType<typeof createClient<typeof AgentDeviceService>>;
   certificates: ReturnType<typeof createClient<typeof AgentCertificateService>>;
+  /** Console relay streams (agent/console.ts). */
+  console: ReturnType<typeof createClient<typeof AgentConsoleService>>;
   close(): void;
 }
 
@@ -46,6 +49,7 @@ export function connectAgent(server: string, caPem: string, certPem: string, key
     enrollment: createClient(AgentEnrollmentService, transport),
     device: createClient(AgentDeviceService, transport),
     certificates: createClient(AgentCertificateService, transport),
+    console: createClient(AgentConsoleService, transport),
     close: () => sessions.abort(),
   };
 }

@@ -28,6 +28,8 @@ export interface SimulatorOptions {
   metricsPort?: number;
   /** Apps whose commands match fail (tests of rollback). */
   failOn?: RegExp;
+  /** Let the agents run real console shells on this host (default false: a simulated fleet gives out no shells). */
+  console?: boolean;
   log: Logger;
 }
 
@@ -56,6 +58,7 @@ export async function startSimulator(opts: SimulatorOptions) {
       log: opts.log,
       exec: recordingExecutor({ failOn: opts.failOn }),
       resources,
+      console: { enabled: opts.console ?? false },
       labels: { ...opts.labels, "simulator-index": String(i) },
       onEvent,
       onEnrollmentRequested: approver

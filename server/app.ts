@@ -38,6 +38,12 @@ import { agentCertificateRegistration } from "./certificates/agent-certificate-r
 import type { CertificateAuthority } from "./certificates/signers.js";
 import type { DeviceAgentDeps } from "./devices/device-agent-service.js";
 import { createHeartbeatWheel } from "./devices/heartbeat-wheel.js";
+import { createWatch } from "./platform/watch/watch-rpc.js";
+import type { Listen } from "./platform/watch/watch-hub.js";
+import { memoryRelay, type ConsoleRelay } from "./console/console-relay.js";
+import { createConsoleService, type ConsoleLimits } from "./console/console-service.js";
+import { consoleServiceRegistration } from "./console/console-rpc.js";
+import { agentConsoleRegistration } from "./console/agent-console-rpc.js";
 
 export interface AppDeps {
   /** Shared Postgres pool (drizzle is built on it here). */
@@ -58,7 +64,11 @@ export interface AppDeps {
   /** Approve enrollment-signer CSRs from users at once (default true, as flightctl). */
   csrAutoApprove?: boolean;
   /** What the agent endpoint needs beyond the database (render notifications, lastSeen batching). */
-  agent?: Omit<DeviceAgentDeps, "db">;
+  agent?: Omit<DeviceAgentDeps, "db" | "consoles">;
+  /** Console relay (default in-process: one replica) and limits (default: consoleLimitsFromEnv's defaults). */
+  console?: { relay?: ConsoleRelay; limits?: Partial<ConsoleLimits> };
+  /** Watch streams: the process's LISTEN connection (without it they poll each second) and bookmark period. */
+  watch?: { listen?: Listen; bookmarkMs?: number };
 }
 
 /** What one endpoint serves. */
@@ -140,20 +150,24 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     uiUrl: deps.uiUrl ?? "",
     services: new Map(),
     db,
+    watch: createWatch({ db, log: deps.log, listen: deps.watch?.listen, bookmarkMs: deps.watch?.bookmarkMs }),
   };
   const serviceDeps: ServiceDeps = { db, kindDeps, membership, orgStore, authenticator, providers, fetch };
+  const consoles = createConsoleService({ db, relay: deps.console?.relay ?? memoryRelay(), log: deps.log, limits: deps.console?.limits });
   const onInternal = (err: unknown, procedure: string) => deps.log.error({ err, procedure }, "internal error");
   // Kinds register once; both endpoints' routers share the same services (registration order matters: approval
   // needs the Device kind).
   let built = false;
-  const services: DescService[] = [...kinds.map((k) => k.service), ...others.map((r) => r.service)];
+  const services: DescService[] = [...kinds.map((k) => k.service), ...others.map((r) => r.service), consoleServiceRegistration.service];
   const user: App = {
     register(router) {
       for (const kind of kinds) registerKind(router, kind, kindDeps);
       for (const r of others) r.register(router, serviceDeps);
+      consoleServiceRegistration.register(router, { consoles, membership });
       built = true;
     },
     interceptors: [userAuthInterceptor((h) => authenticator.authenticate(h), membership), errorInterceptor(onInternal)],
+    drain: () => kindDeps.watch?.drain(),
     services,
     files: services.map((s) => s.file),
   };
@@ -166,16 +180,17 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     register(router) {
       if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel } });
+      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } });
+      agentConsoleRegistration.register(router, { consoles });
     },
     drain: () => wheel.drain(),
     rawStreams() {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      return agentDeviceRawStreams({ services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel } }, gate);
+      return agentDeviceRawStreams({ services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
     },
     interceptors: [admissionInterceptor(), agentAuthInterceptor(gate), errorInterceptor(onInternal)],
-    services: agentServices.map((s) => s.service),
-    files: agentServices.map((s) => s.service.file),
+    services: [...agentServices.map((s) => s.service), agentConsoleRegistration.service],
+    files: [...agentServices.map((s) => s.service.file), agentConsoleRegistration.service.file],
   };
   return { ...user, agent };
 }

@@ -33,7 +33,31 @@ async function call(service: DescService, method: DescMethod, token: string | un
   if ("name" in req) req.name = "absent-resource";
   if ("providerName" in req) req.providerName = "test-oidc";
   try {
-    await client[method.localName](req, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    if (method.methodKind === "bidi_streaming") {
+      // Bidi: the request is the first message of the input stream; the verdict is the first answer (or error).
+      const ac = new AbortController();
+      const input = (async function* () {
+        yield req;
+        await new Promise((r) => ac.signal.addEventListener("abort", r, { once: true }));
+      })();
+      const stream = (client[method.localName] as unknown as (r: unknown, o: unknown) => AsyncIterable<unknown>)(input, { headers, signal: ac.signal });
+      try {
+        for await (const _ of stream) break;
+      } finally {
+        ac.abort();
+      }
+      return "ok";
+    }
+    if (method.methodKind === "server_streaming") {
+      // A stream's verdict is its first message (or error); then it is cancelled.
+      const ac = new AbortController();
+      const stream = (client[method.localName] as unknown as (r: unknown, o: unknown) => AsyncIterable<unknown>)(req, { headers, signal: ac.signal });
+      for await (const _ of stream) break;
+      ac.abort();
+      return "ok";
+    }
+    await client[method.localName](req, { headers });
     return "ok";
   } catch (e) {
     return ConnectError.from(e).code;
@@ -42,10 +66,15 @@ async function call(service: DescService, method: DescMethod, token: string | un
 
 // GetEnrollmentConfig without csr mints a credential: it needs certificatesigningrequests create, not just get.
 // PlanFleetRollout is a dry run (fleets get).
-const READ = /^(Get(?!EnrollmentConfig)|List|Plan)/;
+// Watch<Kinds> streams are List's reads.
+const READ = /^(Get(?!EnrollmentConfig)|List|Plan|Watch)/;
 const ALWAYS = new Set(["GetAuthConfig", "ExchangeToken", "ValidateToken", "GetUserInfo", "ListOrganizations", "GetOrganization", "GetPermissions"]);
 // SyncResourceSync (ours, not flightctl's) needs resourcesyncs update, which operators have.
-const WRITE_KINDS = /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$|^SyncResourceSync$/;
+// DecommissionDevice and ResumeDevices need devices update (flightctl: devices/decommission, devices/resume update).
+const WRITE_KINDS = /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$|^SyncResourceSync$|^DecommissionDevice$|^ResumeDevices$/;
+// A console is a shell on the device (flightctl: devices/console, which viewers lack); its sessions and recordings
+// show what was typed and printed there, so reading them needs the same right.
+const CONSOLE = /^(OpenDeviceConsole|StreamDeviceConsole|SendConsoleInput|ListConsoleSessions|GetConsoleRecording)$/;
 
 /** Whether flightctl's table lets `role` call `rpc` (written from its documentation, not from our code). */
 function expected(role: string, rpc: string): boolean {
@@ -55,16 +84,18 @@ function expected(role: string, rpc: string): boolean {
     case "flightctl-org-admin":
       return true;
     case "flightctl-viewer":
-      return READ.test(rpc);
+      return READ.test(rpc) && !CONSOLE.test(rpc);
     case "flightctl-operator":
-      return READ.test(rpc) || WRITE_KINDS.test(rpc);
+      return READ.test(rpc) || WRITE_KINDS.test(rpc) || CONSOLE.test(rpc);
     case "flightctl-installer":
       return [
         "GetEnrollmentRequest",
         "ListEnrollmentRequests",
+        "WatchEnrollmentRequests",
         "ApproveEnrollmentRequest",
         "GetCertificateSigningRequest",
         "ListCertificateSigningRequests",
+        "WatchCertificateSigningRequests",
         "CreateCertificateSigningRequest",
         "ReplaceCertificateSigningRequest",
         "GetEnrollmentConfig",

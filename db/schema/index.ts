@@ -14,3 +14,5 @@ export { deviceLastSeen } from "./device-last-seen.js";
 export { deviceRenders } from "./device-renders.js";
 export { events } from "./events.js";
 export { organizations, DEFAULT_ORG_ID } from "./organizations.js";
+export { consoleSessions } from "./console-sessions.js";
+export { watchChanges, watchState } from "./watch.js";

@@ -71,6 +71,8 @@ export function resourceTable<TName extends string, E extends Record<string, PgC
       index(`${tableName}_labels_gin`).using("gin", t.labels),
       index(`${tableName}_org_owner_idx`).on(t.orgId, t.owner),
       index(`${tableName}_org_created_idx`).on(t.orgId, t.createdAt),
+      // Watch streams read "what changed after version N" (server/platform/watch).
+      index(`${tableName}_rv_idx`).on(t.resourceVersion),
       ...extra,
     ];
   });

@@ -13,6 +13,23 @@ import { rolesIn } from "../platform/user-auth-interceptor.js";
 import type { ServiceDeps } from "../app.js";
 import { permissionsOf } from "./rbac.js";
 import { AUTH_PROVIDER_SECRETS } from "../authproviders/authprovider-service.js";
+import { getJson, type FetchLike } from "./http-client.js";
+
+/** An issuer's authorization endpoint from its discovery document, cached 5 minutes; undefined when unreachable. */
+function authorizationEndpoints(fetch: FetchLike) {
+  const cache = new Map<string, { at: number; url?: string }>();
+  return async (issuer: string): Promise<string | undefined> => {
+    const hit = cache.get(issuer);
+    if (hit && Date.now() - hit.at < 300_000) return hit.url;
+    const url = await getJson(fetch, `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`).then(
+      (doc) => (typeof doc.authorization_endpoint === "string" ? doc.authorization_endpoint : undefined),
+      () => undefined,
+    );
+    // A failure is not cached: the next GetAuthConfig tries again.
+    if (url) cache.set(issuer, { at: Date.now(), url });
+    return url;
+  };
+}
 
 
 export const authServiceRegistration = {
@@ -20,10 +37,21 @@ export const authServiceRegistration = {
   register(router: ConnectRouter, deps: ServiceDeps) {
     const { authenticator } = deps;
     const orgs = (user: UserIdentity) => deps.membership.orgsOf(user);
+    const authorizeAt = authorizationEndpoints(deps.fetch);
     router.service(AuthService, {
       async getAuthConfig() {
         const providers = (await deps.providers()).map((p) =>
           fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, AUTH_PROVIDER_SECRETS), { ignoreUnknownFields: true }),
+        );
+        // Browsers start the authorization-code flow from this answer; an OIDC provider's endpoint is in its
+        // discovery document, which a browser may not read cross-origin.
+        await Promise.all(
+          providers.map(async (p) => {
+            if (p.spec?.providerType === "oidc" && p.spec.issuer && !p.spec.authorizationUrl) {
+              const url = await authorizeAt(p.spec.issuer);
+              if (url) p.spec.authorizationUrl = url;
+            }
+          }),
         );
         return create(AuthConfigSchema, {
           apiVersion: API_VERSION,

@@ -3,7 +3,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { DeviceSchema, type Device } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { DeviceSchema, type Device, type DeviceConsole } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { WatchRenderedDeviceResponseSchema, type WatchRenderedDeviceResponse } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import { conflict, invalid, notFound, precondition, unavailable } from "../platform/errors.js";
 import type { Logger } from "pino";
@@ -31,6 +31,8 @@ export interface DeviceAgentDeps {
   /** Shared heartbeat timer (default: one per service). */
   wheel?: HeartbeatWheel;
   log?: Logger;
+  /** Console sessions announced for this replica's streams (server/console); none: consoles are not offered. */
+  consoles?: { subscribe(orgId: string, name: string, listener: (c: DeviceConsole) => void): () => void };
 }
 
 /** A render read that has not finished after this long ends its stream (the agent reconnects) instead of silencing it. */
@@ -131,6 +133,18 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       recheck = true;
       void check();
     });
+    // Console sessions ride on this stream as flightctl's spec.consoles WITHOUT a new rendered version: the current
+    // render is sent again with the new session in it, and the agent opens a console stream for each new session id.
+    const stopConsoles = deps.consoles?.subscribe(caller.orgId, name, (c) => {
+      renders.get(caller.orgId, name).then((r) => {
+        if (closed) return;
+        if (r) since = Math.max(since, r.renderedVersion);
+        // A device not rendered yet gets the console alone: without a version, the agent applies nothing from it.
+        const device = r ? renderedDevice(name, r) : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
+        device.spec?.consoles.push(c);
+        sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
+      }, close);
+    });
     const leave = wheel.join(() => {
       if (checking) {
         // A device message is on its way; it proves liveness as well. A read that never ends would silence the
@@ -148,6 +162,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       if (closed) return;
       closed = true;
       unsubscribe();
+      stopConsoles?.();
       leave();
       stopDrain();
       sink.end(err);

@@ -2,7 +2,8 @@
 // lastSeen never returned, consoles/decommissioning refused on plain writes via validation).
 import type { JsonObject } from "@bufbuild/protobuf";
 import { DeviceListSchema, DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
-import { DeviceService, type ListDevicesRequest } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import { DeviceService, type DecommissionDeviceRequest, type ListDevicesRequest, type ResumeDevicesRequest } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import { createDeviceDecommission, refuseIfDecommissioning } from "./device-decommission.js";
 import { create } from "@bufbuild/protobuf";
 import { invalid } from "../platform/errors.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
@@ -47,6 +48,7 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
   table: "devices",
   validate: (obj) => validateDevice(obj),
   initialStatus: () => initialDeviceStatus(),
+  checkUserWrite: refuseIfDecommissioning,
   // Every spec change is rendered by a worker; the job is part of the write (batched, see render-queue.ts).
   // A new device, or one whose labels changed, may join or leave a fleet.
   inTx: {
@@ -67,7 +69,10 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
   },
   handlers: ({ svc, db }) => {
     const reads = createDeviceReads(db);
+    const lifecycle = createDeviceDecommission(db, svc);
     return {
+      decommissionDevice: async (req: DecommissionDeviceRequest, ctx) => lifecycle.decommission(callerOf(ctx), req.name, req.decommission?.target),
+      resumeDevices: async (req: ResumeDevicesRequest, ctx) => ({ resumedDevices: await lifecycle.resume(callerOf(ctx), req.labelSelector, req.fieldSelector) }),
       async listDevices(req: ListDevicesRequest, ctx) {
         const caller = callerOf(ctx);
         const opts = listOptions(req.options);

@@ -1,6 +1,7 @@
 // Wakes this replica's rendered-device streams when any replica's render task commits a new version: one LISTEN
 // connection per API process on Postgres's notification channel. After a lost connection every subscriber is told
-// to re-read (notifications sent meanwhile are gone).
+// to re-read (notifications sent meanwhile are gone). Other modules share the connection through listen() (watch
+// streams' change notifications), so a process holds one LISTEN connection whatever it listens to.
 import pg from "pg";
 import type { Logger } from "pino";
 import { RENDERED_CHANNEL } from "./render-store.js";
@@ -12,6 +13,8 @@ export interface RenderNotifier {
   subscribe(orgId: string, name: string, listener: RenderListener): () => void;
   /** Number of devices with at least one subscriber. */
   readonly size: number;
+  /** Listens on another channel of the same connection; onReconnect: notifications may have been lost. */
+  listen(channel: string, onPayload: (payload: string) => void, onReconnect: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -20,6 +23,7 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
   let client: pg.Client | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
+  const others = new Map<string, Set<{ onPayload: (payload: string) => void; onReconnect: () => void }>>();
 
   const dispatch = (key: string, version: number | undefined) => {
     for (const l of listeners.get(key) ?? []) l(version);
@@ -28,7 +32,11 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
   async function connect(): Promise<void> {
     const c = new pg.Client({ connectionString });
     c.on("notification", (n) => {
-      if (n.channel !== RENDERED_CHANNEL || !n.payload) return;
+      if (n.channel !== RENDERED_CHANNEL) {
+        for (const l of others.get(n.channel) ?? []) l.onPayload(n.payload ?? "");
+        return;
+      }
+      if (!n.payload) return;
       const i = n.payload.lastIndexOf("/");
       dispatch(n.payload.slice(0, i), Number(n.payload.slice(i + 1)));
     });
@@ -40,6 +48,7 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
     });
     await c.connect();
     await c.query(`listen ${RENDERED_CHANNEL}`);
+    for (const channel of others.keys()) await c.query(`listen ${channel}`);
     client = c;
   }
 
@@ -51,6 +60,7 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
         () => {
           // Whatever was rendered while we were deaf: let every stream re-read.
           for (const key of listeners.keys()) dispatch(key, undefined);
+          for (const set of others.values()) for (const l of set) l.onReconnect();
         },
         (err) => {
           log.warn({ err }, "cannot reconnect render notifications");
@@ -74,6 +84,19 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
     },
     get size() {
       return listeners.size;
+    },
+    listen(channel, onPayload, onReconnect) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+      let set = others.get(channel);
+      if (!set) {
+        others.set(channel, (set = new Set()));
+        client?.query(`listen ${channel}`).catch((err) => log.warn({ err, channel }, "cannot listen"));
+      }
+      const entry = { onPayload, onReconnect };
+      set.add(entry);
+      return () => {
+        set!.delete(entry);
+      };
     },
     async close() {
       closed = true;

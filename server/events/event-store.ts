@@ -58,7 +58,8 @@ export function insertTaggedEventsSql(items: { orgId: string; tag: number; event
      where ${when}`;
 }
 
-function toJson(row: Record<string, unknown>): EventJson {
+/** An events row (as selected by this store) in flightctl JSON. */
+export function eventRowToJson(row: Record<string, unknown>): EventJson {
   const ev: JsonObject = {
     apiVersion: "flightctl.io/v1beta1",
     kind: "Event",
@@ -98,11 +99,11 @@ export function createEventStore(db: Db) {
             from events where ${filter}${after} order by seq ${dir} limit ${q.limit + 1}`,
       );
       const rows = res.rows as Record<string, unknown>[];
-      if (rows.length <= q.limit) return { events: rows.map(toJson) };
+      if (rows.length <= q.limit) return { events: rows.map(eventRowToJson) };
       const page = rows.slice(0, q.limit);
       const lastSeq = String(page[page.length - 1].seq);
       const counted = await db.execute(sql`select count(*)::int as n from events where ${filter} and seq ${cmp} ${lastSeq}`);
-      return { events: page.map(toJson), lastSeq, remaining: (counted.rows[0] as { n: number }).n };
+      return { events: page.map(eventRowToJson), lastSeq, remaining: (counted.rows[0] as { n: number }).n };
     },
 
     async get(orgId: string, id: string): Promise<EventJson | undefined> {
@@ -112,7 +113,7 @@ export function createEventStore(db: Db) {
             from events where org_id = ${orgId} and id = ${id}`,
       );
       const row = (res.rows as Record<string, unknown>[])[0];
-      return row ? toJson(row) : undefined;
+      return row ? eventRowToJson(row) : undefined;
     },
 
     /** Deletes events older than the retention period; returns how many were removed. */

@@ -71,6 +71,7 @@ try {
     agentEndpointUrl: process.env.FLIGHTCTL_AGENT_ENDPOINT_URL,
     authProviders: [builtIn, ...extra],
     csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
+    redisUrl: process.env.FLIGHTCTL_REDIS_URL || undefined,
     log,
   });
   // The worker and the periodic schedule in the same process (they scale out as flightctl-worker/-periodic).
@@ -82,9 +83,11 @@ try {
       `  CA certificate: ${api.caPath}\n` +
       `  log in as "admin" with the password ${admin.created ? `${admin.password} (also` : "in"} ${join(dataDir, "admin-password")}${admin.created ? ")" : ""}\n` +
       `  or as any local Linux user (PAM service "${process.env.FLIGHTCTL_PAM_SERVICE ?? "flightctl"}", roles from flightctl-* groups)\n` +
-      `  token: TOKEN=$(curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${clientId} \\\n` +
-      `           -d username=admin --data-urlencode password@${join(dataDir, "admin-password")} ${token} | jq -r .access_token)\n` +
-      `  try:   npx buf curl --cacert ${api.caPath} -H "Authorization: Bearer $TOKEN" ${url}/flightctl.v1beta1.DeviceService/ListDevices\n\n`,
+      `  web UI: ${url}/\n` +
+      `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
+      `          npx flightctl get devices\n` +
+      `  token (other clients): curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${clientId} -d username=admin \\\n` +
+      `          --data-urlencode password@${join(dataDir, "admin-password")} ${token}\n\n`,
   );
   closeOnSignals(async () => {
     await worker.close();

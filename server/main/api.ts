@@ -3,7 +3,9 @@
 //   DATABASE_URL (required), FLIGHTCTL_DATA_DIR (default .data), FLIGHTCTL_API_ADDRESS (default 0.0.0.0:3443),
 //   FLIGHTCTL_AGENT_ADDRESS (default 0.0.0.0:7443), FLIGHTCTL_AGENT_ENDPOINT_URL (what agents dial; default
 //   https://<hostname>:<agent port>), FLIGHTCTL_AUTH_CONFIG (YAML file of AuthProvider documents trusted besides the
-//   AuthProvider resources), FLIGHTCTL_CSR_AUTO_APPROVE (default true), FLIGHTCTL_UI_URL, LOG_LEVEL
+//   AuthProvider resources), FLIGHTCTL_CSR_AUTO_APPROVE (default true), FLIGHTCTL_UI_URL, FLIGHTCTL_WEB_DIR (the web UI
+//   build to serve; default web/dist, empty: none), FLIGHTCTL_REDIS_URL (console relay across replicas; unset: in-process),
+//   FLIGHTCTL_CONSOLE_* (console limits, docs/console.md), LOG_LEVEL
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
@@ -14,6 +16,7 @@ import { hostname } from "node:os";
 import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { startEndpoint } from "../platform/http-server.js";
+import { createWebStatic } from "../platform/web-static.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import { ensurePki } from "../platform/pki/ca.js";
 import { decodeJson, parseDocuments } from "../platform/codec.js";
@@ -21,6 +24,8 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import type { Db } from "../platform/resource/resource-store.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
+import { createConsoleRelay } from "../console/console-relay.js";
+import { consoleLimitsFromEnv } from "../console/console-service.js";
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -39,6 +44,12 @@ export interface ApiOptions {
   heartbeatMs?: number;
   /** How often lastSeen marks are written (default 5 s). */
   lastSeenFlushMs?: number;
+  /** Idle watch streams get a BOOKMARK this often (default 30 s, or FLIGHTCTL_WATCH_BOOKMARK_SECONDS). */
+  watchBookmarkMs?: number;
+  /** The web UI build served on the user endpoint (default web/dist of this checkout; "" serves none). */
+  webDir?: string;
+  /** Redis for the console relay across replicas (FLIGHTCTL_REDIS_URL); unset: in-process (one replica). */
+  redisUrl?: string;
   log?: Logger;
 }
 
@@ -83,17 +94,24 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   let agentUrl = opts.agentEndpointUrl ?? "";
   const notifier = await startRenderNotifier(opts.databaseUrl, log);
   const lastSeen = createLastSeenRecorder(drizzle(pool) as unknown as Db, log, { flushMs: opts.lastSeenFlushMs });
+  // Console sessions relay through Redis when set, so the user's and the device's streams may reach different replicas.
+  const consoleLimits = consoleLimitsFromEnv();
+  const consoleRelay = createConsoleRelay(opts.redisUrl, log, consoleLimits.maxDurationMs + 60_000);
   const app = createApp({
     pool,
     log,
     agent: { notifier, lastSeen, heartbeatMs: opts.heartbeatMs },
+    watch: { listen: notifier.listen, bookmarkMs: opts.watchBookmarkMs ?? secondsFromEnv("FLIGHTCTL_WATCH_BOOKMARK_SECONDS") },
     ca: { clientSigner: pki.clientSigner, bundlePem },
     agentEndpointUrl: () => agentUrl,
     uiUrl: opts.uiUrl,
     staticAuthProviders: opts.authProviders,
     csrAutoApprove: opts.csrAutoApprove,
+    console: { relay: consoleRelay, limits: consoleLimits },
   });
-  const server = await startEndpoint({ app, pool, log, tls: { key: pki.userServer.keyPem, cert: pki.userServer.certPem }, host, port });
+  const webDir = opts.webDir ?? resolve(import.meta.dirname, "../../web/dist");
+  const web = webDir ? createWebStatic(webDir) : undefined;
+  const server = await startEndpoint({ app, pool, log, tls: { key: pki.userServer.keyPem, cert: pki.userServer.certPem }, host, port, web });
   const agentServer = await startEndpoint({
     app: app.agent,
     pool,
@@ -121,10 +139,13 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
         await Promise.all([server.close(), agentServer.close()]);
         await lastSeen.close();
         await notifier.close();
+        await consoleRelay.close();
         await pool.end();
       })()),
   };
 }
+
+const secondsFromEnv = (name: string) => (process.env[name] ? Number(process.env[name]) * 1000 : undefined);
 
 /** Stops `close` on SIGINT/SIGTERM; a second signal exits at once. */
 export function closeOnSignals(close: () => Promise<void>, log: Logger) {
@@ -165,6 +186,8 @@ export async function main() {
       uiUrl: process.env.FLIGHTCTL_UI_URL,
       heartbeatMs: process.env.FLIGHTCTL_HEARTBEAT_SECONDS ? Number(process.env.FLIGHTCTL_HEARTBEAT_SECONDS) * 1000 : undefined,
       lastSeenFlushMs: process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS ? Number(process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS) * 1000 : undefined,
+      webDir: process.env.FLIGHTCTL_WEB_DIR,
+      redisUrl: process.env.FLIGHTCTL_REDIS_URL || undefined,
       log,
     });
     closeOnSignals(api.close, log);

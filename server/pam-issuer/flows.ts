@@ -59,7 +59,7 @@ export function authorize(ctx: FlowContext, q: URLSearchParams, res: ServerRespo
   if (!ctx.client.confidential && !challenge) return fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256");
   const id = randomId();
   ctx.pending.set(id, { redirectUri, state, codeChallenge: challenge, scope: ctx.normalizeScope(q.get("scope") ?? undefined), nonce: q.get("nonce") ?? undefined, failures: 0 }, PENDING_TTL_MS);
-  sendHtml(res, 200, loginPage(ctx.loginAction, id));
+  sendHtml(res, 200, loginPage(ctx.loginAction, id), redirectUri);
 }
 
 export async function login(ctx: FlowContext, body: Record<string, string>, res: ServerResponse) {
@@ -75,7 +75,7 @@ export async function login(ctx: FlowContext, body: Record<string, string>, res:
       ctx.pending.delete(id);
       return sendHtml(res, 401, messagePage("Too many attempts", "Too many failed logins. Start again from the application."));
     }
-    return sendHtml(res, 401, loginPage(ctx.loginAction, id, "Wrong user name or password.", USERNAME.test(username) ? username : ""));
+    return sendHtml(res, 401, loginPage(ctx.loginAction, id, "Wrong user name or password.", USERNAME.test(username) ? username : ""), p.redirectUri);
   }
   ctx.pending.delete(id);
   const code = randomId();

@@ -43,12 +43,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(JSON.stringify(body));
 }
 
-export function sendHtml(res: ServerResponse, status: number, body: string) {
+/**
+ * `formTarget`: the redirect URI a login form's answer goes to. Chromium applies form-action to the redirects that
+ * follow a form post, so the login page must allow the application's origin besides its own.
+ */
+export function sendHtml(res: ServerResponse, status: number, body: string, formTarget?: string) {
+  const formAction = formTarget ? `'self' ${new URL(formTarget).origin}` : "'self'";
   res.writeHead(status, {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
     "x-frame-options": "DENY", // no clickjacking of the login form
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "content-security-policy": `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'`,
     "referrer-policy": "no-referrer",
   });
   res.end(body);

@@ -4,7 +4,8 @@ import { toConnectError } from "./errors.js";
 
 export function errorInterceptor(logInternal: (err: unknown, procedure: string) => void): Interceptor {
   return (next) => async (req) => {
-    const log = (err: unknown) => logInternal(err, req.url);
+    // A call its client (or a server drain) cancelled ends with whatever the abort threw: that is no internal error.
+    const log = (err: unknown) => (req.signal.aborted ? undefined : logInternal(err, req.url));
     try {
       const res = await next(req);
       if (!res.stream) return res;

@@ -16,6 +16,7 @@ import { isPlainGrpc, procedurePath, serveRawServerStream } from "./grpc-stream.
 import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
+import type { WebHandler } from "./web-static.js";
 
 export interface EndpointOptions {
   app: App;
@@ -27,6 +28,8 @@ export interface EndpointOptions {
   port: number;
   /** How long close() lets in-flight calls finish before cutting connections (default 10 s). */
   drainMs?: number;
+  /** Serves the web UI for GETs that are no RPC (the user endpoint; see web-static.ts). */
+  web?: WebHandler;
 }
 
 export interface RunningServer {
@@ -106,6 +109,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
         }
       }
       if (req.method === "GET" && path === "/metrics") return send(200, await metrics.registry.metrics(), metrics.registry.contentType);
+      if (opts.web?.(req, res)) return;
       send(404, "not found\n");
     },
   });

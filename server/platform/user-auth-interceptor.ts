@@ -17,8 +17,26 @@ export function rolesIn(user: UserIdentity, externalId: string): Role[] {
   return [...new Set([...user.roles, ...(user.orgRoles[externalId] ?? [])])];
 }
 
+type InterceptedRequest = Parameters<Parameters<Interceptor>[0]>[0];
+
+/**
+ * The single request message of a server-streaming call (undefined for client/bidi streams), read ahead so its org_id
+ * can be resolved before the handler runs; the handler still receives it.
+ */
+async function takeServerStreamRequest(req: InterceptedRequest & { stream: true }): Promise<unknown> {
+  if (req.method.methodKind !== "server_streaming") return undefined;
+  const it = req.message[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return undefined;
+  (req as { message: AsyncIterable<unknown> }).message = (async function* () {
+    yield first.value;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  })();
+  return first.value;
+}
+
 export function userAuthInterceptor(authenticate: Authenticate, membership: Membership): Interceptor {
-  async function gate(req: Parameters<Parameters<Interceptor>[0]>[0]): Promise<void> {
+  async function gate(req: InterceptedRequest): Promise<void> {
     // Standard gRPC infrastructure (health, reflection) is public, as load balancers and tools expect.
     if (req.service.typeName.startsWith("grpc.")) return;
     if (!hasOption(req.method, access)) throw forbidden(`${req.method.parent.typeName}/${req.method.name} declares no access rule`);
@@ -30,8 +48,8 @@ export function userAuthInterceptor(authenticate: Authenticate, membership: Memb
     const user = await authenticate(req.header.get("authorization"));
     req.contextValues.set(identityKey, user);
     if (rule.global) return;
-    // Every organization-scoped request message carries org_id.
-    const message = req.stream ? undefined : (req.message as { orgId?: string });
+    // Every organization-scoped request message carries org_id (a server stream's one request message too).
+    const message = (req.stream ? await takeServerStreamRequest(req) : req.message) as { orgId?: string } | undefined;
     const { orgId, externalId } = await membership.resolve(user, message?.orgId);
     if (rule.resource && !allowed(rolesIn(user, externalId), rule.resource, rule.verb)) {
       throw forbidden(`${user.username} may not ${rule.verb} ${rule.resource} in organization ${externalId}`);

@@ -95,7 +95,7 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
     try {
       const transport = createGrpcTransport({ baseUrl: `https://localhost:${port}`, nodeOptions: { ca: readFileSync(caPath) } });
       await createClient(VersionService, transport).getVersion({}, { headers });
-      return { port, agentPort, caPath, bundlePath: join(dataDir, "certs", "ca-bundle.crt"), headers, pid: child.pid!, cpuMs: () => cpuMs(child.pid!), close: stop };
+      return { port, agentPort, caPath, bundlePath: join(dataDir, "certs", "ca-bundle.crt"), headers, issuer, pid: child.pid!, cpuMs: () => cpuMs(child.pid!), close: stop };
     } catch {
       // not up yet
     }

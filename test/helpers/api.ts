@@ -2,6 +2,7 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { startApi, type RunningApi } from "../../server/main/api.js";
 import { startWorker } from "../../server/main/worker.js";
 import { createLogger } from "../../server/platform/logger.js";
@@ -27,6 +28,8 @@ export interface TestApiOptions {
   reuse?: { db: TestDatabase; dataDir: string; issuer: TestIssuer };
   agentPort?: number;
   port?: number;
+  /** Providers trusted besides the test issuer (e.g. a PAM issuer for browser logins). */
+  authProviders?: AuthProvider[];
 }
 
 export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
@@ -41,7 +44,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     address: `127.0.0.1:${opts.port ?? 0}`,
     agentAddress: `127.0.0.1:${opts.agentPort ?? 0}`,
     agentEndpointUrl: opts.agentPort ? `https://localhost:${opts.agentPort}` : undefined,
-    authProviders: [issuer.provider()],
+    authProviders: [issuer.provider(), ...(opts.authProviders ?? [])],
     heartbeatMs: opts.heartbeatMs,
     lastSeenFlushMs: 200,
     log,

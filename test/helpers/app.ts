@@ -75,6 +75,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     transport,
     pkiDir,
     close: async () => {
+      // Open streams (watches) end before their database goes.
+      app.drain?.();
       rmSync(pkiDir, { recursive: true, force: true });
       await db.drop();
     },

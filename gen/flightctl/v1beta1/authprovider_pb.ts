@@ -134,7 +134,7 @@ export type AuthProviderSpec = Message<"flightctl.v1beta1.AuthProviderSpec"> & {
   roleAssignment?: AuthRoleAssignment | undefined;
 
   /**
-   * oauth2/openshift/aap: authorization endpoint URL.
+   * oauth2/openshift/aap: authorization endpoint URL; for oidc, GetAuthConfig fills it from the issuer's discovery document.
    *
    * @generated from field: optional string authorization_url = 11;
    */

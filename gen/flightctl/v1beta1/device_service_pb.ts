@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_flightctl_v1beta1_access } from "./access_pb.js";
-import type { Device, DeviceListSchema, DeviceSchema } from "./device_pb.js";
+import type { Device, DeviceDecommission, DeviceListSchema, DeviceSchema } from "./device_pb.js";
 import { file_flightctl_v1beta1_device } from "./device_pb.js";
 import type { ListOptions } from "./list_pb.js";
 import { file_flightctl_v1beta1_list } from "./list_pb.js";
@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/device_service.proto.
  */
 export const file_flightctl_v1beta1_device_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZmbGlnaHRjdGwvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiMAoQR2V0RGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJ7ChJMaXN0RGV2aWNlc1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCRIUCgxzdW1tYXJ5X29ubHkYAyABKAgSDgoGY3ZlX2lkGAQgASgJIlAKE0NyZWF0ZURldmljZVJlcXVlc3QSKQoGZGV2aWNlGAEgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlEg4KBm9yZ19pZBgCIAEoCSJfChRSZXBsYWNlRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAyABKAkiawoSUGF0Y2hEZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjMKE0RlbGV0ZURldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiNgoWR2V0RGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJlChpSZXBsYWNlRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAyABKAkicQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJMv4HCg1EZXZpY2VTZXJ2aWNlEmIKCUdldERldmljZRIjLmZsaWdodGN0bC52MWJldGExLkdldERldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFZACAaK7GA4KB2RldmljZXMSA2dldBJrCgtMaXN0RGV2aWNlcxIlLmZsaWdodGN0bC52MWJldGExLkxpc3REZXZpY2VzUmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLkRldmljZUxpc3QiFpACAaK7GA8KB2RldmljZXMSBGxpc3QSaAoMQ3JlYXRlRGV2aWNlEiYuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlRGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIVorsYEQoHZGV2aWNlcxIGY3JlYXRlEm0KDVJlcGxhY2VEZXZpY2USJy5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIYkAICorsYEQoHZGV2aWNlcxIGdXBkYXRlEmUKC1BhdGNoRGV2aWNlEiUuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hEZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhSiuxgQCgdkZXZpY2VzEgVwYXRjaBJoCgxEZWxldGVEZXZpY2USJi5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVEZXZpY2VSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhiQAgKiuxgRCgdkZXZpY2VzEgZkZWxldGUSdQoPR2V0RGV2aWNlU3RhdHVzEikuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIckAIBorsYFQoOZGV2aWNlcy9zdGF0dXMSA2dldBKAAQoTUmVwbGFjZURldmljZVN0YXR1cxItLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VEZXZpY2VTdGF0dXNSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIh+QAgKiuxgYCg5kZXZpY2VzL3N0YXR1cxIGdXBkYXRlEngKEVBhdGNoRGV2aWNlU3RhdHVzEisuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhuiuxgXCg5kZXZpY2VzL3N0YXR1cxIFcGF0Y2hiBnByb3RvMw", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+  fileDesc("CiZmbGlnaHRjdGwvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiMAoQR2V0RGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJ7ChJMaXN0RGV2aWNlc1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCRIUCgxzdW1tYXJ5X29ubHkYAyABKAgSDgoGY3ZlX2lkGAQgASgJIlAKE0NyZWF0ZURldmljZVJlcXVlc3QSKQoGZGV2aWNlGAEgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlEg4KBm9yZ19pZBgCIAEoCSJfChRSZXBsYWNlRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAyABKAkiawoSUGF0Y2hEZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjMKE0RlbGV0ZURldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiNgoWR2V0RGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJlChpSZXBsYWNlRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAyABKAkicQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIm8KE1dhdGNoRGV2aWNlc1JlcXVlc3QSFgoObGFiZWxfc2VsZWN0b3IYASABKAkSFgoOZmllbGRfc2VsZWN0b3IYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIOCgZvcmdfaWQYBCABKAkiaQoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USDAoEdHlwZRgBIAEoCRIpCgZvYmplY3QYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCSJ2ChlEZWNvbW1pc3Npb25EZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSOwoMZGVjb21taXNzaW9uGAIgASgLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlRGVjb21taXNzaW9uEg4KBm9yZ19pZBgDIAEoCSJWChRSZXN1bWVEZXZpY2VzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIOCgZvcmdfaWQYAyABKAkiMAoVUmVzdW1lRGV2aWNlc1Jlc3BvbnNlEhcKD3Jlc3VtZWRfZGV2aWNlcxgBIAEoBTLqCgoNRGV2aWNlU2VydmljZRJiCglHZXREZXZpY2USIy5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhWQAgGiuxgOCgdkZXZpY2VzEgNnZXQSawoLTGlzdERldmljZXMSJS5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RGV2aWNlc1JlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VMaXN0IhaQAgGiuxgPCgdkZXZpY2VzEgRsaXN0EmgKDENyZWF0ZURldmljZRImLmZsaWdodGN0bC52MWJldGExLkNyZWF0ZURldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBmNyZWF0ZRJtCg1SZXBsYWNlRGV2aWNlEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZURldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiGJACAqK7GBEKB2RldmljZXMSBnVwZGF0ZRJlCgtQYXRjaERldmljZRIlLmZsaWdodGN0bC52MWJldGExLlBhdGNoRGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIUorsYEAoHZGV2aWNlcxIFcGF0Y2gSaAoMRGVsZXRlRGV2aWNlEiYuZmxpZ2h0Y3RsLnYxYmV0YTEuRGVsZXRlRGV2aWNlUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIYkAICorsYEQoHZGV2aWNlcxIGZGVsZXRlEnUKD0dldERldmljZVN0YXR1cxIpLmZsaWdodGN0bC52MWJldGExLkdldERldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiHJACAaK7GBUKDmRldmljZXMvc3RhdHVzEgNnZXQSgAEKE1JlcGxhY2VEZXZpY2VTdGF0dXMSLS5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIfkAICorsYGAoOZGV2aWNlcy9zdGF0dXMSBnVwZGF0ZRJ4ChFQYXRjaERldmljZVN0YXR1cxIrLmZsaWdodGN0bC52MWJldGExLlBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIborsYFwoOZGV2aWNlcy9zdGF0dXMSBXBhdGNoEnQKEkRlY29tbWlzc2lvbkRldmljZRIsLmZsaWdodGN0bC52MWJldGExLkRlY29tbWlzc2lvbkRldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5Cg1SZXN1bWVEZXZpY2VzEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzdW1lRGV2aWNlc1JlcXVlc3QaKC5mbGlnaHRjdGwudjFiZXRhMS5SZXN1bWVEZXZpY2VzUmVzcG9uc2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5CgxXYXRjaERldmljZXMSJi5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaERldmljZXNSZXF1ZXN0GicuZmxpZ2h0Y3RsLnYxYmV0YTEuV2F0Y2hEZXZpY2VzUmVzcG9uc2UiFpACAaK7GA8KB2RldmljZXMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
 
 /**
  * GetDeviceRequest names the device to read.
@@ -318,6 +318,176 @@ export const PatchDeviceStatusRequestSchema: GenMessage<PatchDeviceStatusRequest
   messageDesc(file_flightctl_v1beta1_device_service, 8);
 
 /**
+ * WatchDevicesRequest selects the devices to watch and where to start.
+ *
+ * @generated from message flightctl.v1beta1.WatchDevicesRequest
+ */
+export type WatchDevicesRequest = Message<"flightctl.v1beta1.WatchDevicesRequest"> & {
+  /**
+   * Kubernetes label selector, same syntax as List; empty matches all.
+   *
+   * @generated from field: string label_selector = 1;
+   */
+  labelSelector: string;
+
+  /**
+   * Field selector over the same fields as ListDevices; comma means AND; empty matches all.
+   *
+   * @generated from field: string field_selector = 2;
+   */
+  fieldSelector: string;
+
+  /**
+   * Version to resume after (from a previous response); empty starts with every current match as ADDED, then SYNCED;
+   * FailedPrecondition "resource version too old, list again" when deletions after it are no longer kept (1 hour).
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchDevicesRequest.
+ * Use `create(WatchDevicesRequestSchema)` to create a new message.
+ */
+export const WatchDevicesRequestSchema: GenMessage<WatchDevicesRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 9);
+
+/**
+ * WatchDevicesResponse is one change, or a SYNCED/BOOKMARK marker.
+ *
+ * @generated from message flightctl.v1beta1.WatchDevicesResponse
+ */
+export type WatchDevicesResponse = Message<"flightctl.v1beta1.WatchDevicesResponse"> & {
+  /**
+   * "ADDED", "MODIFIED", "DELETED" (with the last known state), "SYNCED" (initial list complete) or "BOOKMARK" (idle
+   * keep-alive); a selector watch gets DELETED when an object stops matching and ADDED when it starts to.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The Device after the change (before it for DELETED); unset for SYNCED and BOOKMARK.
+   *
+   * @generated from field: flightctl.v1beta1.Device object = 2;
+   */
+  object?: Device | undefined;
+
+  /**
+   * Version to pass as resource_version to resume after this message.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchDevicesResponse.
+ * Use `create(WatchDevicesResponseSchema)` to create a new message.
+ */
+export const WatchDevicesResponseSchema: GenMessage<WatchDevicesResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 10);
+
+/**
+ * DecommissionDeviceRequest names the device to decommission and how.
+ *
+ * @generated from message flightctl.v1beta1.DecommissionDeviceRequest
+ */
+export type DecommissionDeviceRequest = Message<"flightctl.v1beta1.DecommissionDeviceRequest"> & {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * How to decommission; target "Unenroll" (default when unset) or "FactoryReset".
+   *
+   * @generated from field: flightctl.v1beta1.DeviceDecommission decommission = 2;
+   */
+  decommission?: DeviceDecommission | undefined;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.DecommissionDeviceRequest.
+ * Use `create(DecommissionDeviceRequestSchema)` to create a new message.
+ */
+export const DecommissionDeviceRequestSchema: GenMessage<DecommissionDeviceRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 11);
+
+/**
+ * ResumeDevicesRequest selects conflict-paused devices to resume; at least one selector is required.
+ *
+ * @generated from message flightctl.v1beta1.ResumeDevicesRequest
+ */
+export type ResumeDevicesRequest = Message<"flightctl.v1beta1.ResumeDevicesRequest"> & {
+  /**
+   * Kubernetes label selector over devices, same syntax as ListDevices.
+   *
+   * @generated from field: string label_selector = 1;
+   */
+  labelSelector: string;
+
+  /**
+   * Field selector over devices, same fields as ListDevices.
+   *
+   * @generated from field: string field_selector = 2;
+   */
+  fieldSelector: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.ResumeDevicesRequest.
+ * Use `create(ResumeDevicesRequestSchema)` to create a new message.
+ */
+export const ResumeDevicesRequestSchema: GenMessage<ResumeDevicesRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 12);
+
+/**
+ * ResumeDevicesResponse reports how many devices were resumed.
+ *
+ * @generated from message flightctl.v1beta1.ResumeDevicesResponse
+ */
+export type ResumeDevicesResponse = Message<"flightctl.v1beta1.ResumeDevicesResponse"> & {
+  /**
+   * Number of devices taken out of the ConflictPaused state (0 when none matched or none was paused).
+   *
+   * @generated from field: int32 resumed_devices = 1;
+   */
+  resumedDevices: number;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.ResumeDevicesResponse.
+ * Use `create(ResumeDevicesResponseSchema)` to create a new message.
+ */
+export const ResumeDevicesResponseSchema: GenMessage<ResumeDevicesResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 13);
+
+/**
  * DeviceService manages the devices of the caller's organization and their status.
  *
  * @generated from service flightctl.v1beta1.DeviceService
@@ -412,6 +582,39 @@ export const DeviceService: GenService<{
     methodKind: "unary";
     input: typeof PatchDeviceStatusRequestSchema;
     output: typeof DeviceSchema;
+  },
+  /**
+   * DecommissionDevice asks the device's agent to leave management (flightctl's decommission): sets
+   * spec.decommissioning, lifecycle Decommissioning, a DeviceDecommissioned event; later writes of spec are refused.
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.DecommissionDevice
+   */
+  decommissionDevice: {
+    methodKind: "unary";
+    input: typeof DecommissionDeviceRequestSchema;
+    output: typeof DeviceSchema;
+  },
+  /**
+   * ResumeDevices takes the ConflictPaused devices that match the selectors out of that state (one
+   * DeviceConflictResolved event each) and re-renders them; at least one selector is required.
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.ResumeDevices
+   */
+  resumeDevices: {
+    methodKind: "unary";
+    input: typeof ResumeDevicesRequestSchema;
+    output: typeof ResumeDevicesResponseSchema;
+  },
+  /**
+   * WatchDevices streams changes to the devices that match the selectors: first the current ones (ADDED, then SYNCED)
+   * or the changes after a resource_version, then every change as it happens, with a BOOKMARK at least every 30 s.
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.WatchDevices
+   */
+  watchDevices: {
+    methodKind: "server_streaming";
+    input: typeof WatchDevicesRequestSchema;
+    output: typeof WatchDevicesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_device_service, 0);

@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_flightctl_v1beta1_access } from "./access_pb.js";
-import type { EventListSchema, EventSchema } from "./event_pb.js";
+import type { Event, EventListSchema, EventSchema } from "./event_pb.js";
 import { file_flightctl_v1beta1_event } from "./event_pb.js";
 import type { ListOptions } from "./list_pb.js";
 import { file_flightctl_v1beta1_list } from "./list_pb.js";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/event_service.proto.
  */
 export const file_flightctl_v1beta1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9ldmVudF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJjChFMaXN0RXZlbnRzUmVxdWVzdBIvCgdvcHRpb25zGAEgASgLMh4uZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE9wdGlvbnMSDgoGb3JnX2lkGAIgASgJEg0KBW9yZGVyGAMgASgJIi8KD0dldEV2ZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCTLXAQoMRXZlbnRTZXJ2aWNlEmcKCkxpc3RFdmVudHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RXZlbnRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkV2ZW50TGlzdCIVkAIBorsYDgoGZXZlbnRzEgRsaXN0El4KCEdldEV2ZW50EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RXZlbnRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRXZlbnQiFJACAaK7GA0KBmV2ZW50cxIDZ2V0YgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_event, file_flightctl_v1beta1_list]);
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9ldmVudF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJjChFMaXN0RXZlbnRzUmVxdWVzdBIvCgdvcHRpb25zGAEgASgLMh4uZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdE9wdGlvbnMSDgoGb3JnX2lkGAIgASgJEg0KBW9yZGVyGAMgASgJIi8KD0dldEV2ZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJuChJXYXRjaEV2ZW50c1JlcXVlc3QSFgoObGFiZWxfc2VsZWN0b3IYASABKAkSFgoOZmllbGRfc2VsZWN0b3IYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIOCgZvcmdfaWQYBCABKAkiZwoTV2F0Y2hFdmVudHNSZXNwb25zZRIMCgR0eXBlGAEgASgJEigKBm9iamVjdBgCIAEoCzIYLmZsaWdodGN0bC52MWJldGExLkV2ZW50EhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkyzgIKDEV2ZW50U2VydmljZRJnCgpMaXN0RXZlbnRzEiQuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdEV2ZW50c1JlcXVlc3QaHC5mbGlnaHRjdGwudjFiZXRhMS5FdmVudExpc3QiFZACAaK7GA4KBmV2ZW50cxIEbGlzdBJeCghHZXRFdmVudBIiLmZsaWdodGN0bC52MWJldGExLkdldEV2ZW50UmVxdWVzdBoYLmZsaWdodGN0bC52MWJldGExLkV2ZW50IhSQAgGiuxgNCgZldmVudHMSA2dldBJ1CgtXYXRjaEV2ZW50cxIlLmZsaWdodGN0bC52MWJldGExLldhdGNoRXZlbnRzUmVxdWVzdBomLmZsaWdodGN0bC52MWJldGExLldhdGNoRXZlbnRzUmVzcG9uc2UiFZACAaK7GA4KBmV2ZW50cxIEbGlzdDABYgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_event, file_flightctl_v1beta1_list]);
 
 /**
  * ListEventsRequest selects events; field selectors: reason, type, actor, involvedObject.kind, involvedObject.name,
@@ -82,6 +82,84 @@ export const GetEventRequestSchema: GenMessage<GetEventRequest> = /*@__PURE__*/
   messageDesc(file_flightctl_v1beta1_event_service, 1);
 
 /**
+ * WatchEventsRequest selects the events to watch and where to start.
+ *
+ * @generated from message flightctl.v1beta1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message<"flightctl.v1beta1.WatchEventsRequest"> & {
+  /**
+   * Not supported for events (they have no labels); must be empty.
+   *
+   * @generated from field: string label_selector = 1;
+   */
+  labelSelector: string;
+
+  /**
+   * Field selector over the same fields as ListEvents; comma means AND; empty matches all.
+   *
+   * @generated from field: string field_selector = 2;
+   */
+  fieldSelector: string;
+
+  /**
+   * Event sequence number to resume after (from a previous response); empty starts with the newest 500 matching events
+   * (oldest first) as ADDED, then SYNCED; FailedPrecondition when events after it were already deleted by retention.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_event_service, 2);
+
+/**
+ * WatchEventsResponse is one change, or a SYNCED/BOOKMARK marker.
+ *
+ * @generated from message flightctl.v1beta1.WatchEventsResponse
+ */
+export type WatchEventsResponse = Message<"flightctl.v1beta1.WatchEventsResponse"> & {
+  /**
+   * "ADDED" (events are append-only), "SYNCED" (initial list complete) or "BOOKMARK" (idle keep-alive).
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The event; unset for SYNCED and BOOKMARK.
+   *
+   * @generated from field: flightctl.v1beta1.Event object = 2;
+   */
+  object?: Event | undefined;
+
+  /**
+   * Version to pass as resource_version to resume after this message.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchEventsResponse.
+ * Use `create(WatchEventsResponseSchema)` to create a new message.
+ */
+export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_event_service, 3);
+
+/**
  * EventService reads the events of the caller's organization.
  *
  * @generated from service flightctl.v1beta1.EventService
@@ -106,6 +184,17 @@ export const EventService: GenService<{
     methodKind: "unary";
     input: typeof GetEventRequestSchema;
     output: typeof EventSchema;
+  },
+  /**
+   * WatchEvents streams changes to the events that match the selectors: first the current ones (ADDED, then SYNCED)
+   * or the changes after a resource_version, then every change as it happens, with a BOOKMARK at least every 30 s.
+   *
+   * @generated from rpc flightctl.v1beta1.EventService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof WatchEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_event_service, 0);

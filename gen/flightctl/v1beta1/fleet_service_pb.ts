@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/fleet_service.proto.
  */
 export const file_flightctl_v1beta1_fleet_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9mbGVldF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSI3ChdQbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSK6AQoYUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlEhgKEHRlbXBsYXRlX3ZlcnNpb24YASABKAkSMAoHYmF0Y2hlcxgCIAMoCzIfLmZsaWdodGN0bC52MWJldGExLlBsYW5uZWRCYXRjaBI8Cg1idWRnZXRfZ3JvdXBzGAMgAygLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwEhQKDG5vdF9zZWxlY3RlZBgEIAMoCSJXCgxQbGFubmVkQmF0Y2gSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIPCgdkZXZpY2VzGAMgAygJEhkKEXN1Y2Nlc3NfdGhyZXNob2xkGAQgASgFIr0BChJQbGFubmVkQnVkZ2V0R3JvdXASQQoGbGFiZWxzGAEgAygLMjEuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwLkxhYmVsc0VudHJ5Eg0KBXRvdGFsGAIgASgFEhMKC3VuYXZhaWxhYmxlGAMgASgFEhEKCW1heV9zdGFydBgEIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKD0dldEZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIbChNhZGRfZGV2aWNlc19zdW1tYXJ5GAMgASgIInEKEUxpc3RGbGVldHNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSGwoTYWRkX2RldmljZXNfc3VtbWFyeRgDIAEoCCJNChJDcmVhdGVGbGVldFJlcXVlc3QSJwoFZmxlZXQYASABKAsyGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldBIOCgZvcmdfaWQYAiABKAkiXAoTUmVwbGFjZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJImoKEVBhdGNoRmxlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjIKEkRlbGV0ZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSI1ChVHZXRGbGVldFN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiYgoZUmVwbGFjZUZsZWV0U3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJInAKF1BhdGNoRmxlZXRTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJMt0ICgxGbGVldFNlcnZpY2USXgoIR2V0RmxlZXQSIi5mbGlnaHRjdGwudjFiZXRhMS5HZXRGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIUkAIBorsYDQoGZmxlZXRzEgNnZXQSZwoKTGlzdEZsZWV0cxIkLmZsaWdodGN0bC52MWJldGExLkxpc3RGbGVldHNSZXF1ZXN0GhwuZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXRMaXN0IhWQAgGiuxgOCgZmbGVldHMSBGxpc3QSZAoLQ3JlYXRlRmxlZXQSJS5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIUorsYEAoGZmxlZXRzEgZjcmVhdGUSaQoMUmVwbGFjZUZsZWV0EiYuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZUZsZWV0UmVxdWVzdBoYLmZsaWdodGN0bC52MWJldGExLkZsZWV0IheQAgKiuxgQCgZmbGVldHMSBnVwZGF0ZRJhCgpQYXRjaEZsZWV0EiQuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCITorsYDwoGZmxlZXRzEgVwYXRjaBJlCgtEZWxldGVGbGVldBIlLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZUZsZWV0UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIXkAICorsYEAoGZmxlZXRzEgZkZWxldGUScQoOR2V0RmxlZXRTdGF0dXMSKC5mbGlnaHRjdGwudjFiZXRhMS5HZXRGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIbkAIBorsYFAoNZmxlZXRzL3N0YXR1cxIDZ2V0EnwKElJlcGxhY2VGbGVldFN0YXR1cxIsLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIekAICorsYFwoNZmxlZXRzL3N0YXR1cxIGdXBkYXRlEnQKEFBhdGNoRmxlZXRTdGF0dXMSKi5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaEZsZWV0U3RhdHVzUmVxdWVzdBoYLmZsaWdodGN0bC52MWJldGExLkZsZWV0IhqiuxgWCg1mbGVldHMvc3RhdHVzEgVwYXRjaBKBAQoQUGxhbkZsZWV0Um9sbG91dBIqLmZsaWdodGN0bC52MWJldGExLlBsYW5GbGVldFJvbGxvdXRSZXF1ZXN0GisuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlIhSQAgGiuxgNCgZmbGVldHMSA2dldGIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_fleet, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9mbGVldF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSI3ChdQbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSK6AQoYUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlEhgKEHRlbXBsYXRlX3ZlcnNpb24YASABKAkSMAoHYmF0Y2hlcxgCIAMoCzIfLmZsaWdodGN0bC52MWJldGExLlBsYW5uZWRCYXRjaBI8Cg1idWRnZXRfZ3JvdXBzGAMgAygLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwEhQKDG5vdF9zZWxlY3RlZBgEIAMoCSJXCgxQbGFubmVkQmF0Y2gSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIPCgdkZXZpY2VzGAMgAygJEhkKEXN1Y2Nlc3NfdGhyZXNob2xkGAQgASgFIr0BChJQbGFubmVkQnVkZ2V0R3JvdXASQQoGbGFiZWxzGAEgAygLMjEuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwLkxhYmVsc0VudHJ5Eg0KBXRvdGFsGAIgASgFEhMKC3VuYXZhaWxhYmxlGAMgASgFEhEKCW1heV9zdGFydBgEIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKD0dldEZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIbChNhZGRfZGV2aWNlc19zdW1tYXJ5GAMgASgIInEKEUxpc3RGbGVldHNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSGwoTYWRkX2RldmljZXNfc3VtbWFyeRgDIAEoCCJNChJDcmVhdGVGbGVldFJlcXVlc3QSJwoFZmxlZXQYASABKAsyGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldBIOCgZvcmdfaWQYAiABKAkiXAoTUmVwbGFjZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJImoKEVBhdGNoRmxlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjIKEkRlbGV0ZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSI1ChVHZXRGbGVldFN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiYgoZUmVwbGFjZUZsZWV0U3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJInAKF1BhdGNoRmxlZXRTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIm4KEldhdGNoRmxlZXRzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJnChNXYXRjaEZsZWV0c1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSKAoGb2JqZWN0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCTLUCQoMRmxlZXRTZXJ2aWNlEl4KCEdldEZsZWV0EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFJACAaK7GA0KBmZsZWV0cxIDZ2V0EmcKCkxpc3RGbGVldHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RmxlZXRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkZsZWV0TGlzdCIVkAIBorsYDgoGZmxlZXRzEgRsaXN0EmQKC0NyZWF0ZUZsZWV0EiUuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFKK7GBAKBmZsZWV0cxIGY3JlYXRlEmkKDFJlcGxhY2VGbGVldBImLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIXkAICorsYEAoGZmxlZXRzEgZ1cGRhdGUSYQoKUGF0Y2hGbGVldBIkLmZsaWdodGN0bC52MWJldGExLlBhdGNoRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiE6K7GA8KBmZsZWV0cxIFcGF0Y2gSZQoLRGVsZXRlRmxlZXQSJS5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVGbGVldFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiF5ACAqK7GBAKBmZsZWV0cxIGZGVsZXRlEnEKDkdldEZsZWV0U3RhdHVzEiguZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiG5ACAaK7GBQKDWZsZWV0cy9zdGF0dXMSA2dldBJ8ChJSZXBsYWNlRmxlZXRTdGF0dXMSLC5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiHpACAqK7GBcKDWZsZWV0cy9zdGF0dXMSBnVwZGF0ZRJ0ChBQYXRjaEZsZWV0U3RhdHVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIaorsYFgoNZmxlZXRzL3N0YXR1cxIFcGF0Y2gSgQEKEFBsYW5GbGVldFJvbGxvdXQSKi5mbGlnaHRjdGwudjFiZXRhMS5QbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBorLmZsaWdodGN0bC52MWJldGExLlBsYW5GbGVldFJvbGxvdXRSZXNwb25zZSIUkAIBorsYDQoGZmxlZXRzEgNnZXQSdQoLV2F0Y2hGbGVldHMSJS5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaEZsZWV0c1JlcXVlc3QaJi5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaEZsZWV0c1Jlc3BvbnNlIhWQAgGiuxgOCgZmbGVldHMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_fleet, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
 
 /**
  * PlanFleetRolloutRequest names the fleet to plan.
@@ -472,6 +472,85 @@ export const PatchFleetStatusRequestSchema: GenMessage<PatchFleetStatusRequest> 
   messageDesc(file_flightctl_v1beta1_fleet_service, 12);
 
 /**
+ * WatchFleetsRequest selects the fleets to watch and where to start.
+ *
+ * @generated from message flightctl.v1beta1.WatchFleetsRequest
+ */
+export type WatchFleetsRequest = Message<"flightctl.v1beta1.WatchFleetsRequest"> & {
+  /**
+   * Kubernetes label selector, same syntax as List; empty matches all.
+   *
+   * @generated from field: string label_selector = 1;
+   */
+  labelSelector: string;
+
+  /**
+   * Field selector over the same fields as ListFleets; comma means AND; empty matches all.
+   *
+   * @generated from field: string field_selector = 2;
+   */
+  fieldSelector: string;
+
+  /**
+   * Version to resume after (from a previous response); empty starts with every current match as ADDED, then SYNCED;
+   * FailedPrecondition "resource version too old, list again" when deletions after it are no longer kept (1 hour).
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchFleetsRequest.
+ * Use `create(WatchFleetsRequestSchema)` to create a new message.
+ */
+export const WatchFleetsRequestSchema: GenMessage<WatchFleetsRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 13);
+
+/**
+ * WatchFleetsResponse is one change, or a SYNCED/BOOKMARK marker.
+ *
+ * @generated from message flightctl.v1beta1.WatchFleetsResponse
+ */
+export type WatchFleetsResponse = Message<"flightctl.v1beta1.WatchFleetsResponse"> & {
+  /**
+   * "ADDED", "MODIFIED", "DELETED" (with the last known state), "SYNCED" (initial list complete) or "BOOKMARK" (idle
+   * keep-alive); a selector watch gets DELETED when an object stops matching and ADDED when it starts to.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The Fleet after the change (before it for DELETED); unset for SYNCED and BOOKMARK.
+   *
+   * @generated from field: flightctl.v1beta1.Fleet object = 2;
+   */
+  object?: Fleet | undefined;
+
+  /**
+   * Version to pass as resource_version to resume after this message.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchFleetsResponse.
+ * Use `create(WatchFleetsResponseSchema)` to create a new message.
+ */
+export const WatchFleetsResponseSchema: GenMessage<WatchFleetsResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 14);
+
+/**
  * FleetService manages the fleets of the caller's organization and their status.
  *
  * @generated from service flightctl.v1beta1.FleetService
@@ -577,6 +656,17 @@ export const FleetService: GenService<{
     methodKind: "unary";
     input: typeof PlanFleetRolloutRequestSchema;
     output: typeof PlanFleetRolloutResponseSchema;
+  },
+  /**
+   * WatchFleets streams changes to the fleets that match the selectors: first the current ones (ADDED, then SYNCED)
+   * or the changes after a resource_version, then every change as it happens, with a BOOKMARK at least every 30 s.
+   *
+   * @generated from rpc flightctl.v1beta1.FleetService.WatchFleets
+   */
+  watchFleets: {
+    methodKind: "server_streaming";
+    input: typeof WatchFleetsRequestSchema;
+    output: typeof WatchFleetsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_fleet_service, 0);

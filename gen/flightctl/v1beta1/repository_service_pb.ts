@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/repository_service.proto.
  */
 export const file_flightctl_v1beta1_repository_service: GenFile = /*@__PURE__*/
-  fileDesc("CipmbGlnaHRjdGwvdjFiZXRhMS9yZXBvc2l0b3J5X3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIjQKFEdldFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIloKF0xpc3RSZXBvc2l0b3JpZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkiXAoXQ3JlYXRlUmVwb3NpdG9yeVJlcXVlc3QSMQoKcmVwb3NpdG9yeRgBIAEoCzIdLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkSDgoGb3JnX2lkGAIgASgJImsKGFJlcGxhY2VSZXBvc2l0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJEjEKCnJlcG9zaXRvcnkYAiABKAsyHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5Eg4KBm9yZ19pZBgDIAEoCSJvChZQYXRjaFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjcKF0RlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJMvIFChFSZXBvc2l0b3J5U2VydmljZRJzCg1HZXRSZXBvc2l0b3J5EicuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0UmVwb3NpdG9yeVJlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5IhqQAgGiuxgTCgxyZXBvc2l0b3JpZXMSA2dldBJ+ChBMaXN0UmVwb3NpdG9yaWVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdFJlcG9zaXRvcmllc1JlcXVlc3QaIS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5TGlzdCIbkAIBorsYFAoMcmVwb3NpdG9yaWVzEgRsaXN0EnkKEENyZWF0ZVJlcG9zaXRvcnkSKi5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiGqK7GBYKDHJlcG9zaXRvcmllcxIGY3JlYXRlEn4KEVJlcGxhY2VSZXBvc2l0b3J5EisuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZVJlcG9zaXRvcnlSZXF1ZXN0Gh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeSIdkAICorsYFgoMcmVwb3NpdG9yaWVzEgZ1cGRhdGUSdgoPUGF0Y2hSZXBvc2l0b3J5EikuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiGaK7GBUKDHJlcG9zaXRvcmllcxIFcGF0Y2gSdQoQRGVsZXRlUmVwb3NpdG9yeRIqLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5Ih2QAgKiuxgWCgxyZXBvc2l0b3JpZXMSBmRlbGV0ZWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_repository, file_google_protobuf_empty]);
+  fileDesc("CipmbGlnaHRjdGwvdjFiZXRhMS9yZXBvc2l0b3J5X3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIjQKFEdldFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIloKF0xpc3RSZXBvc2l0b3JpZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkiXAoXQ3JlYXRlUmVwb3NpdG9yeVJlcXVlc3QSMQoKcmVwb3NpdG9yeRgBIAEoCzIdLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkSDgoGb3JnX2lkGAIgASgJImsKGFJlcGxhY2VSZXBvc2l0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJEjEKCnJlcG9zaXRvcnkYAiABKAsyHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5Eg4KBm9yZ19pZBgDIAEoCSJvChZQYXRjaFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjcKF0RlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJInQKGFdhdGNoUmVwb3NpdG9yaWVzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJyChlXYXRjaFJlcG9zaXRvcmllc1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSLQoGb2JqZWN0GAIgASgLMh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJMoIHChFSZXBvc2l0b3J5U2VydmljZRJzCg1HZXRSZXBvc2l0b3J5EicuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0UmVwb3NpdG9yeVJlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5IhqQAgGiuxgTCgxyZXBvc2l0b3JpZXMSA2dldBJ+ChBMaXN0UmVwb3NpdG9yaWVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdFJlcG9zaXRvcmllc1JlcXVlc3QaIS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5TGlzdCIbkAIBorsYFAoMcmVwb3NpdG9yaWVzEgRsaXN0EnkKEENyZWF0ZVJlcG9zaXRvcnkSKi5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiGqK7GBYKDHJlcG9zaXRvcmllcxIGY3JlYXRlEn4KEVJlcGxhY2VSZXBvc2l0b3J5EisuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZVJlcG9zaXRvcnlSZXF1ZXN0Gh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeSIdkAICorsYFgoMcmVwb3NpdG9yaWVzEgZ1cGRhdGUSdgoPUGF0Y2hSZXBvc2l0b3J5EikuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiGaK7GBUKDHJlcG9zaXRvcmllcxIFcGF0Y2gSdQoQRGVsZXRlUmVwb3NpdG9yeRIqLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5Ih2QAgKiuxgWCgxyZXBvc2l0b3JpZXMSBmRlbGV0ZRKNAQoRV2F0Y2hSZXBvc2l0b3JpZXMSKy5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaFJlcG9zaXRvcmllc1JlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaFJlcG9zaXRvcmllc1Jlc3BvbnNlIhuQAgGiuxgUCgxyZXBvc2l0b3JpZXMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_repository, file_google_protobuf_empty]);
 
 /**
  * GetRepositoryRequest names the repository to read.
@@ -205,6 +205,85 @@ export const DeleteRepositoryRequestSchema: GenMessage<DeleteRepositoryRequest> 
   messageDesc(file_flightctl_v1beta1_repository_service, 5);
 
 /**
+ * WatchRepositoriesRequest selects the repositories to watch and where to start.
+ *
+ * @generated from message flightctl.v1beta1.WatchRepositoriesRequest
+ */
+export type WatchRepositoriesRequest = Message<"flightctl.v1beta1.WatchRepositoriesRequest"> & {
+  /**
+   * Kubernetes label selector, same syntax as List; empty matches all.
+   *
+   * @generated from field: string label_selector = 1;
+   */
+  labelSelector: string;
+
+  /**
+   * Field selector over the same fields as ListRepositories; comma means AND; empty matches all.
+   *
+   * @generated from field: string field_selector = 2;
+   */
+  fieldSelector: string;
+
+  /**
+   * Version to resume after (from a previous response); empty starts with every current match as ADDED, then SYNCED;
+   * FailedPrecondition "resource version too old, list again" when deletions after it are no longer kept (1 hour).
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchRepositoriesRequest.
+ * Use `create(WatchRepositoriesRequestSchema)` to create a new message.
+ */
+export const WatchRepositoriesRequestSchema: GenMessage<WatchRepositoriesRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_repository_service, 6);
+
+/**
+ * WatchRepositoriesResponse is one change, or a SYNCED/BOOKMARK marker.
+ *
+ * @generated from message flightctl.v1beta1.WatchRepositoriesResponse
+ */
+export type WatchRepositoriesResponse = Message<"flightctl.v1beta1.WatchRepositoriesResponse"> & {
+  /**
+   * "ADDED", "MODIFIED", "DELETED" (with the last known state), "SYNCED" (initial list complete) or "BOOKMARK" (idle
+   * keep-alive); a selector watch gets DELETED when an object stops matching and ADDED when it starts to.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The Repository after the change (before it for DELETED); unset for SYNCED and BOOKMARK.
+   *
+   * @generated from field: flightctl.v1beta1.Repository object = 2;
+   */
+  object?: Repository | undefined;
+
+  /**
+   * Version to pass as resource_version to resume after this message.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchRepositoriesResponse.
+ * Use `create(WatchRepositoriesResponseSchema)` to create a new message.
+ */
+export const WatchRepositoriesResponseSchema: GenMessage<WatchRepositoriesResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_repository_service, 7);
+
+/**
  * RepositoryService manages repositories of the caller's organization.
  *
  * @generated from service flightctl.v1beta1.RepositoryService
@@ -269,6 +348,17 @@ export const RepositoryService: GenService<{
     methodKind: "unary";
     input: typeof DeleteRepositoryRequestSchema;
     output: typeof EmptySchema;
+  },
+  /**
+   * WatchRepositories streams changes to the repositories that match the selectors: first the current ones (ADDED, then SYNCED)
+   * or the changes after a resource_version, then every change as it happens, with a BOOKMARK at least every 30 s.
+   *
+   * @generated from rpc flightctl.v1beta1.RepositoryService.WatchRepositories
+   */
+  watchRepositories: {
+    methodKind: "server_streaming";
+    input: typeof WatchRepositoriesRequestSchema;
+    output: typeof WatchRepositoriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_repository_service, 0);

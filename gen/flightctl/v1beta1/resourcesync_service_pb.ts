@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/resourcesync_service.proto.
  */
 export const file_flightctl_v1beta1_resourcesync_service: GenFile = /*@__PURE__*/
-  fileDesc("CixmbGlnaHRjdGwvdjFiZXRhMS9yZXNvdXJjZXN5bmNfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiNgoWR2V0UmVzb3VyY2VTeW5jUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJbChhMaXN0UmVzb3VyY2VTeW5jc1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCSJjChlDcmVhdGVSZXNvdXJjZVN5bmNSZXF1ZXN0EjYKDXJlc291cmNlX3N5bmMYASABKAsyHy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmMSDgoGb3JnX2lkGAIgASgJInIKGlJlcGxhY2VSZXNvdXJjZVN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNgoNcmVzb3VyY2Vfc3luYxgCIAEoCzIfLmZsaWdodGN0bC52MWJldGExLlJlc291cmNlU3luYxIOCgZvcmdfaWQYAyABKAkicQoYUGF0Y2hSZXNvdXJjZVN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjkKGURlbGV0ZVJlc291cmNlU3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiNwoXU3luY1Jlc291cmNlU3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkymwcKE1Jlc291cmNlU3luY1NlcnZpY2USegoPR2V0UmVzb3VyY2VTeW5jEikuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0UmVzb3VyY2VTeW5jUmVxdWVzdBofLmZsaWdodGN0bC52MWJldGExLlJlc291cmNlU3luYyIbkAIBorsYFAoNcmVzb3VyY2VzeW5jcxIDZ2V0EoMBChFMaXN0UmVzb3VyY2VTeW5jcxIrLmZsaWdodGN0bC52MWJldGExLkxpc3RSZXNvdXJjZVN5bmNzUmVxdWVzdBojLmZsaWdodGN0bC52MWJldGExLlJlc291cmNlU3luY0xpc3QiHJACAaK7GBUKDXJlc291cmNlc3luY3MSBGxpc3QSgAEKEkNyZWF0ZVJlc291cmNlU3luYxIsLmZsaWdodGN0bC52MWJldGExLkNyZWF0ZVJlc291cmNlU3luY1JlcXVlc3QaHy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmMiG6K7GBcKDXJlc291cmNlc3luY3MSBmNyZWF0ZRKFAQoTUmVwbGFjZVJlc291cmNlU3luYxItLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VSZXNvdXJjZVN5bmNSZXF1ZXN0Gh8uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzb3VyY2VTeW5jIh6QAgKiuxgXCg1yZXNvdXJjZXN5bmNzEgZ1cGRhdGUSfQoRUGF0Y2hSZXNvdXJjZVN5bmMSKy5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlc291cmNlU3luY1JlcXVlc3QaHy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmMiGqK7GBYKDXJlc291cmNlc3luY3MSBXBhdGNoEnoKEkRlbGV0ZVJlc291cmNlU3luYxIsLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZVJlc291cmNlU3luY1JlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiHpACAqK7GBcKDXJlc291cmNlc3luY3MSBmRlbGV0ZRJ8ChBTeW5jUmVzb3VyY2VTeW5jEiouZmxpZ2h0Y3RsLnYxYmV0YTEuU3luY1Jlc291cmNlU3luY1JlcXVlc3QaHy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmMiG6K7GBcKDXJlc291cmNlc3luY3MSBnVwZGF0ZWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_resourcesync, file_google_protobuf_empty]);
+  fileDesc("CixmbGlnaHRjdGwvdjFiZXRhMS9yZXNvdXJjZXN5bmNfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiNgoWR2V0UmVzb3VyY2VTeW5jUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJbChhMaXN0UmVzb3VyY2VTeW5jc1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCSJjChlDcmVhdGVSZXNvdXJjZVN5bmNSZXF1ZXN0EjYKDXJlc291cmNlX3N5bmMYASABKAsyHy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmMSDgoGb3JnX2lkGAIgASgJInIKGlJlcGxhY2VSZXNvdXJjZVN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNgoNcmVzb3VyY2Vfc3luYxgCIAEoCzIfLmZsaWdodGN0bC52MWJldGExLlJlc291cmNlU3luYxIOCgZvcmdfaWQYAyABKAkicQoYUGF0Y2hSZXNvdXJjZVN5bmNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjkKGURlbGV0ZVJlc291cmNlU3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiNwoXU3luY1Jlc291cmNlU3luY1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkidQoZV2F0Y2hSZXNvdXJjZVN5bmNzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJ1ChpXYXRjaFJlc291cmNlU3luY3NSZXNwb25zZRIMCgR0eXBlGAEgASgJEi8KBm9iamVjdBgCIAEoCzIfLmZsaWdodGN0bC52MWJldGExLlJlc291cmNlU3luYxIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJMq8IChNSZXNvdXJjZVN5bmNTZXJ2aWNlEnoKD0dldFJlc291cmNlU3luYxIpLmZsaWdodGN0bC52MWJldGExLkdldFJlc291cmNlU3luY1JlcXVlc3QaHy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmMiG5ACAaK7GBQKDXJlc291cmNlc3luY3MSA2dldBKDAQoRTGlzdFJlc291cmNlU3luY3MSKy5mbGlnaHRjdGwudjFiZXRhMS5MaXN0UmVzb3VyY2VTeW5jc1JlcXVlc3QaIy5mbGlnaHRjdGwudjFiZXRhMS5SZXNvdXJjZVN5bmNMaXN0IhyQAgGiuxgVCg1yZXNvdXJjZXN5bmNzEgRsaXN0EoABChJDcmVhdGVSZXNvdXJjZVN5bmMSLC5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVSZXNvdXJjZVN5bmNSZXF1ZXN0Gh8uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzb3VyY2VTeW5jIhuiuxgXCg1yZXNvdXJjZXN5bmNzEgZjcmVhdGUShQEKE1JlcGxhY2VSZXNvdXJjZVN5bmMSLS5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlUmVzb3VyY2VTeW5jUmVxdWVzdBofLmZsaWdodGN0bC52MWJldGExLlJlc291cmNlU3luYyIekAICorsYFwoNcmVzb3VyY2VzeW5jcxIGdXBkYXRlEn0KEVBhdGNoUmVzb3VyY2VTeW5jEisuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXNvdXJjZVN5bmNSZXF1ZXN0Gh8uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzb3VyY2VTeW5jIhqiuxgWCg1yZXNvdXJjZXN5bmNzEgVwYXRjaBJ6ChJEZWxldGVSZXNvdXJjZVN5bmMSLC5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVSZXNvdXJjZVN5bmNSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5Ih6QAgKiuxgXCg1yZXNvdXJjZXN5bmNzEgZkZWxldGUSfAoQU3luY1Jlc291cmNlU3luYxIqLmZsaWdodGN0bC52MWJldGExLlN5bmNSZXNvdXJjZVN5bmNSZXF1ZXN0Gh8uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzb3VyY2VTeW5jIhuiuxgXCg1yZXNvdXJjZXN5bmNzEgZ1cGRhdGUSkQEKEldhdGNoUmVzb3VyY2VTeW5jcxIsLmZsaWdodGN0bC52MWJldGExLldhdGNoUmVzb3VyY2VTeW5jc1JlcXVlc3QaLS5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaFJlc291cmNlU3luY3NSZXNwb25zZSIckAIBorsYFQoNcmVzb3VyY2VzeW5jcxIEbGlzdDABYgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_resourcesync, file_google_protobuf_empty]);
 
 /**
  * GetResourceSyncRequest names the ResourceSync to read.
@@ -232,6 +232,85 @@ export const SyncResourceSyncRequestSchema: GenMessage<SyncResourceSyncRequest> 
   messageDesc(file_flightctl_v1beta1_resourcesync_service, 6);
 
 /**
+ * WatchResourceSyncsRequest selects the resourceSyncs to watch and where to start.
+ *
+ * @generated from message flightctl.v1beta1.WatchResourceSyncsRequest
+ */
+export type WatchResourceSyncsRequest = Message<"flightctl.v1beta1.WatchResourceSyncsRequest"> & {
+  /**
+   * Kubernetes label selector, same syntax as List; empty matches all.
+   *
+   * @generated from field: string label_selector = 1;
+   */
+  labelSelector: string;
+
+  /**
+   * Field selector over the same fields as ListResourceSyncs; comma means AND; empty matches all.
+   *
+   * @generated from field: string field_selector = 2;
+   */
+  fieldSelector: string;
+
+  /**
+   * Version to resume after (from a previous response); empty starts with every current match as ADDED, then SYNCED;
+   * FailedPrecondition "resource version too old, list again" when deletions after it are no longer kept (1 hour).
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchResourceSyncsRequest.
+ * Use `create(WatchResourceSyncsRequestSchema)` to create a new message.
+ */
+export const WatchResourceSyncsRequestSchema: GenMessage<WatchResourceSyncsRequest> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_resourcesync_service, 7);
+
+/**
+ * WatchResourceSyncsResponse is one change, or a SYNCED/BOOKMARK marker.
+ *
+ * @generated from message flightctl.v1beta1.WatchResourceSyncsResponse
+ */
+export type WatchResourceSyncsResponse = Message<"flightctl.v1beta1.WatchResourceSyncsResponse"> & {
+  /**
+   * "ADDED", "MODIFIED", "DELETED" (with the last known state), "SYNCED" (initial list complete) or "BOOKMARK" (idle
+   * keep-alive); a selector watch gets DELETED when an object stops matching and ADDED when it starts to.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The ResourceSync after the change (before it for DELETED); unset for SYNCED and BOOKMARK.
+   *
+   * @generated from field: flightctl.v1beta1.ResourceSync object = 2;
+   */
+  object?: ResourceSync | undefined;
+
+  /**
+   * Version to pass as resource_version to resume after this message.
+   *
+   * @generated from field: string resource_version = 3;
+   */
+  resourceVersion: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.WatchResourceSyncsResponse.
+ * Use `create(WatchResourceSyncsResponseSchema)` to create a new message.
+ */
+export const WatchResourceSyncsResponseSchema: GenMessage<WatchResourceSyncsResponse> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_resourcesync_service, 8);
+
+/**
  * ResourceSyncService manages resource syncs (GitOps sources of fleets) of the caller's organization.
  *
  * @generated from service flightctl.v1beta1.ResourceSyncService
@@ -306,6 +385,17 @@ export const ResourceSyncService: GenService<{
     methodKind: "unary";
     input: typeof SyncResourceSyncRequestSchema;
     output: typeof ResourceSyncSchema;
+  },
+  /**
+   * WatchResourceSyncs streams changes to the resourceSyncs that match the selectors: first the current ones (ADDED, then SYNCED)
+   * or the changes after a resource_version, then every change as it happens, with a BOOKMARK at least every 30 s.
+   *
+   * @generated from rpc flightctl.v1beta1.ResourceSyncService.WatchResourceSyncs
+   */
+  watchResourceSyncs: {
+    methodKind: "server_streaming";
+    input: typeof WatchResourceSyncsRequestSchema;
+    output: typeof WatchResourceSyncsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flightctl_v1beta1_resourcesync_service, 0);

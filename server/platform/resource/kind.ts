@@ -8,6 +8,7 @@ import { fieldsByKind } from "../selectors/fields.js";
 import { createResourceService, type ResourceKindConfig, type ResourceService } from "./resource-service.js";
 import { createResourceStore, type Db, type ResourceState, type ResourceStore } from "./resource-store.js";
 import { resourceHandlers } from "./resource-rpc.js";
+import { watchHandlers, type Watch } from "../watch/watch-rpc.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler takes its own request type
 export type Handler = (req: any, ctx: HandlerContext) => Promise<unknown>;
@@ -24,6 +25,8 @@ export interface KindDeps {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- services of different kinds
   services: Map<string, ResourceService<any>>;
   db: Db;
+  /** Watch streams (Watch<Kinds>); absent: those RPCs are not served. */
+  watch?: Watch;
 }
 
 export interface KindDefinition<Desc extends DescMessage = DescMessage>
@@ -61,7 +64,11 @@ export function kindServiceOn<Desc extends DescMessage>(def: KindDefinition<Desc
 /** Builds store, service and handlers for a kind and registers them on the router. */
 export function registerKind<Desc extends DescMessage>(router: ConnectRouter, def: KindDefinition<Desc>, deps: KindDeps) {
   const { store, svc } = buildKind(def, deps);
-  const handlers = { ...resourceHandlers(def.service, def.kind, svc), ...def.handlers?.({ svc, store, db: deps.db, deps }) };
+  const handlers = {
+    ...resourceHandlers(def.service, def.kind, svc),
+    ...watchHandlers(def.service, { kind: def.kind, table: def.table, svc }, deps.watch),
+    ...def.handlers?.({ svc, store, db: deps.db, deps }),
+  };
   router.service(def.service, handlers as never);
   return { store, svc };
 }

@@ -48,6 +48,8 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
    * status of a CSR signed at once or the owner of a device's CSR.
    */
   beforeCreate?(caller: Caller, obj: JsonObject): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
+  /** Extra refusals of a user write (replace/patch) given the stored resource (e.g. a decommissioning device). */
+  checkUserWrite?(existing: ResourceRecord): void;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
   beforeDelete?(record: ResourceRecord, caller: Caller): void | Promise<void>;
   /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
@@ -130,6 +132,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     key: ResourceKey,
     mutate: (existing: ResourceRecord) => { state: ResourceState; pinned: boolean } | undefined,
     reason?: { reason: string; message: string },
+    extraInTx?: InTx,
   ): Promise<ResourceRecord> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const existing = await store.get(key);
@@ -144,8 +147,15 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         if (next.state.owner) details.newOwner = next.state.owner;
       }
       const ev = event(caller, key.name, reason?.reason ?? "ResourceUpdated", reason?.message ?? `${kind} was updated successfully.`, details);
-      const afterWrite = cfg.inTx?.updated;
-      const written = await store.update(key, existing.resourceVersion, next.state, ev, afterWrite && ((tx, r, c) => afterWrite(tx, r, { ...c, changed })));
+      const kindInTx = cfg.inTx?.updated;
+      const afterWrite: InTx | undefined =
+        kindInTx || extraInTx
+          ? async (tx, r, c) => {
+              await kindInTx?.(tx, r, { ...c, changed });
+              await extraInTx?.(tx, r, { ...c, changed });
+            }
+          : undefined;
+      const written = await store.update(key, existing.resourceVersion, next.state, ev, afterWrite);
       if (written) return written;
       if (next.pinned) throw conflict("the object has been modified; please apply your changes to the latest version and try again");
     }
@@ -154,6 +164,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
 
   /** New state for a user write of labels + spec onto an existing resource, with owner protection. */
   function userWrite(obj: JsonObject, existing: ResourceRecord): { state: ResourceState; pinned: boolean } {
+    cfg.checkUserWrite?.(existing);
     const pinned = checkVersion(obj, existing);
     restoreMaskedSecrets(obj, recordToJson(kind, existing), secrets);
     const spec = (obj.spec as JsonObject | undefined) ?? null;
@@ -269,6 +280,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     async patch(caller: Caller, name: string, ops: PatchOp[]): Promise<Msg> {
       const key = { orgId: caller.orgId, name };
       const r = await update(caller, key, (existing) => {
+        cfg.checkUserWrite?.(existing);
         const doc = recordToJson(kind, existing);
         // Present the patchable roots even when empty, so "add /metadata/labels/x" works on an unlabelled resource.
         (doc.metadata as JsonObject).labels ??= {};
@@ -364,6 +376,25 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         const status = next(existing);
         return status === undefined ? undefined : { pinned: false, state: { ...existing, status } };
       }, reason);
+      return toMessage(r);
+    },
+
+    /**
+     * A service-side write of any part (a custom verb such as decommission): `next` returns the new state from the
+     * current record, or undefined for no change; retried on a lost compare-and-swap; generation is the caller's to
+     * bump. `inTx` runs in the write's transaction after the kind's own hook.
+     */
+    async writeState(
+      caller: Caller,
+      name: string,
+      next: (current: ResourceRecord) => ResourceState | undefined,
+      reason: { reason: string; message: string },
+      inTx?: InTx,
+    ): Promise<Msg> {
+      const r = await update(caller, { orgId: caller.orgId, name }, (existing) => {
+        const state = next(existing);
+        return state === undefined ? undefined : { pinned: false, state };
+      }, reason, inTx);
       return toMessage(r);
     },
 

@@ -75,7 +75,7 @@ const SMALL_RESULT = 2000;
 
 const json = (v: unknown) => (v === null || v === undefined ? sql`null` : sql`${JSON.stringify(v)}::jsonb`);
 
-function toRecord(row: Record<string, unknown>, parentColumn?: string): ResourceRecord {
+export function toRecord(row: Record<string, unknown>, parentColumn?: string): ResourceRecord {
   return {
     name: row.name as string,
     ...(parentColumn ? { parent: row[parentColumn] as string } : {}),

@@ -1,0 +1,124 @@
+// flightctl get: one resource, several, or a list (every page, fetched through `continue`), as a table, YAML,
+// JSON or names; --watch follows changes on the kind's Watch stream.
+import { defineCommand } from "citty";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { globalArgs } from "../config.js";
+import { UsageError } from "../errors.js";
+import { kindNamesHelp, parseTargets } from "../kinds.js";
+import { columns, devicesSummary, names, parseOutput, table, toJsonText, toYaml, type Output } from "../output.js";
+import { api } from "../resources.js";
+import { session } from "../transport.js";
+
+/** Page size used while collecting a list (the service's maximum). */
+const PAGE = 1000;
+
+export const getArgs = {
+  ...globalArgs,
+  target: { type: "positional", required: false, description: `TYPE, TYPE/NAME… or TYPE NAME…; types: ${kindNamesHelp}` },
+  output: { type: "string", alias: "o", description: "Output format: yaml, json, wide or name (default: a table)" },
+  selector: { type: "string", alias: "l", description: 'Label selector, e.g. "site=lab,tier in (edge,core)"' },
+  "field-selector": { type: "string", description: 'Field selector, e.g. "status.summary.status=Online"' },
+  limit: { type: "string", description: "Return at most this many resources (pages are fetched as needed)" },
+  continue: { type: "string", description: "Continue a previous limited listing from this token" },
+  summary: { type: "boolean", alias: "s", description: "Devices: add the status summary; fleets: add the device count" },
+  "summary-only": { type: "boolean", description: "Devices: print only the status summary" },
+  fleetname: { type: "string", description: "Fleet of the template versions" },
+  watch: { type: "boolean", alias: "w", description: "After printing, follow changes (devices, fleets, enrollmentrequests, repositories, resourcesyncs, events)" },
+} as const;
+
+export default defineCommand({
+  meta: {
+    name: "get",
+    description: [
+      "Display one or many resources.",
+      "",
+      "  flightctl get devices",
+      "  flightctl get devices -l site=lab --field-selector status.summary.status=Online -o wide",
+      "  flightctl get device/my-device -o yaml",
+      "  flightctl get fleets --summary",
+      "  flightctl get templateversions --fleetname my-fleet",
+      "  flightctl get devices --limit 10 -o name",
+      "  flightctl get devices --watch",
+    ].join("\n"),
+  },
+  args: getArgs,
+  async run({ args }) {
+    const { kind, names: wanted } = parseTargets(args._);
+    const output = parseOutput(args.output);
+    const limit = args.limit === undefined ? undefined : Number(args.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit must be a positive integer, got "${args.limit}"`);
+    if (wanted.length > 0 && (args.selector || args["field-selector"] || args.limit)) {
+      throw new UsageError("selectors and --limit apply to lists: give a TYPE without names");
+    }
+    const s = await session(args);
+    const a = await api(s, kind, args.fleetname);
+    let lastItems: JsonObject[] = [];
+    const fleetSummary = kind.kind === "Fleet" && args.summary;
+    const print = (items: JsonObject[], single: boolean, list?: JsonObject) => render(kind.kind, output, items, single, { summary: fleetSummary, list });
+
+    if (kind.kind === "Device" && args["summary-only"]) {
+      const res = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], extra: { summaryOnly: true } });
+      return void process.stdout.write(output === "json" || output === "yaml" ? format(output, await summaryJson(res.raw)) : devicesSummary(await summaryJson(res.raw)));
+    }
+    if (wanted.length > 0) {
+      const items = fleetSummary ? await Promise.all(wanted.map((n) => a.get(n, { addDevicesSummary: true }))) : await Promise.all(wanted.map((n) => a.get(n)));
+      lastItems = items;
+      process.stdout.write(print(items, wanted.length === 1));
+    } else {
+      const items: JsonObject[] = (lastItems = []);
+      let token = args.continue;
+      let remaining: number | undefined;
+      do {
+        const pageSize = limit ? Math.min(PAGE, limit - items.length) : PAGE;
+        const page = await a.list({
+          labelSelector: args.selector,
+          fieldSelector: args["field-selector"],
+          limit: pageSize,
+          continueToken: token,
+          extra: fleetSummary ? { addDevicesSummary: true } : undefined,
+        });
+        items.push(...page.items);
+        token = page.next;
+        remaining = page.remaining;
+      } while (token && (!limit || items.length < limit));
+      process.stdout.write(print(items, false, { apiVersion: "v1beta1", kind: `${kind.kind}List`, metadata: token ? { continue: token, remainingItemCount: remaining ?? 0 } : {}, items }));
+      if (token && output !== "json" && output !== "yaml") {
+        process.stderr.write(`${remaining ?? "more"} more; continue with --continue ${token}\n`);
+      }
+      if (kind.kind === "Device" && args.summary) {
+        const res = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], extra: { summaryOnly: true } });
+        process.stdout.write(`\n${devicesSummary(await summaryJson(res.raw))}`);
+      }
+    }
+    if (args.watch) {
+      const { watch } = await import("../watch.js");
+      await watch(s, kind, { labelSelector: args.selector, fieldSelector: args["field-selector"], names: wanted, listed: lastItems }, (items) =>
+        process.stdout.write(`${output === "yaml" ? "---\n" : ""}${render(kind.kind, output, items, true, { summary: fleetSummary, noHeaders: true })}`),
+      );
+    }
+  },
+});
+
+async function summaryJson(raw: JsonObject): Promise<JsonObject> {
+  const { toJson } = await import("@bufbuild/protobuf");
+  const { DevicesSummarySchema } = await import("../../gen/flightctl/v1beta1/device_pb.js");
+  const s = (raw as unknown as { summary?: object }).summary;
+  return s ? (toJson(DevicesSummarySchema, s as never) as JsonObject) : { total: 0 };
+}
+
+const format = (o: "json" | "yaml", v: JsonObject) => (o === "json" ? toJsonText(v) : toYaml(v));
+
+/** Text for items: a table (with header unless `single` rows follow a watch), YAML/JSON of one or a list, names. */
+export function render(kind: string, output: Output, items: JsonObject[], single: boolean, opts: { summary?: boolean; list?: JsonObject; noHeaders?: boolean } = {}): string {
+  switch (output) {
+    case "json":
+    case "yaml":
+      return format(output, single && items.length === 1 ? items[0] : (opts.list ?? { apiVersion: "v1beta1", kind: `${kind}List`, metadata: {}, items }));
+    case "name":
+      return names(kind, items);
+    default: {
+      const c = columns(kind, { wide: output === "wide", summary: opts.summary });
+      return table(opts.noHeaders ? undefined : c.headers, items.map((o) => c.row(o)));
+    }
+  }
+}

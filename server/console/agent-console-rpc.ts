@@ -1,0 +1,41 @@
+// AgentConsoleService (agent endpoint, management certificate): the device's end of a console session.
+import type { ConnectRouter } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { AgentConsoleService, OpenConsoleStreamResponseSchema } from "../../gen/flightctl/agent/v1beta1/console_service_pb.js";
+import { forbidden, invalid } from "../platform/errors.js";
+import { callerOf } from "../platform/identity.js";
+import type { ConsoleService } from "./console-service.js";
+
+export const agentConsoleRegistration = {
+  service: AgentConsoleService,
+  register(router: ConnectRouter, deps: { consoles: ConsoleService }) {
+    router.service(AgentConsoleService, {
+      async *openConsoleStream(requests, ctx) {
+        const it = requests[Symbol.asyncIterator]();
+        const first = await it.next();
+        if (first.done || first.value.message.case !== "attach") throw invalid({ field: "attach", message: "the first message must attach to a session" });
+        const { name, sessionId } = first.value.message.value;
+        const caller = callerOf(ctx);
+        // The interceptor cannot see a stream's messages: a device may only serve its own sessions.
+        if (caller.identity.kind !== "device" || caller.identity.deviceName !== name) {
+          throw forbidden(`device "${caller.identity.username}" may only attach to its own consoles, not to "${name}"'s`);
+        }
+        const s = await deps.consoles.attachDevice(caller, name, sessionId, ctx.signal);
+        // The agent's output flows while its input is streamed; its sending side ending means the session is over.
+        void (async () => {
+          for (let r = await it.next(); !r.done; r = await it.next()) {
+            if (r.value.message.case !== "frame") throw invalid({ field: "attach", message: "only the first message may attach" });
+            await s.output([r.value.message.value]);
+          }
+          await s.leave("device closed its stream");
+        })().catch(() => s.leave("device stream failed"));
+        try {
+          yield create(OpenConsoleStreamResponseSchema, { message: { case: "metadata", value: s.metadata } });
+          for await (const f of s.input) yield create(OpenConsoleStreamResponseSchema, { message: { case: "frame", value: f } });
+        } finally {
+          await s.leave("device disconnected");
+        }
+      },
+    });
+  },
+};

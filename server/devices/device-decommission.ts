@@ -1,0 +1,70 @@
+// flightctl's two device verbs beyond CRUD. Decommission: spec.decommissioning is set (only here), lifecycle becomes
+// Decommissioning, a DeviceDecommissioned event is written and the device is re-rendered so its agent learns it;
+// from then on user writes of the device are refused. Resume: conflict-paused devices picked by selectors lose the
+// conflictPaused annotation, each with a DeviceConflictResolved event and a render.
+import type { JsonObject } from "@bufbuild/protobuf";
+import { sql } from "drizzle-orm";
+import type { DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { invalid, precondition } from "../platform/errors.js";
+import type { Caller } from "../platform/identity.js";
+import type { ResourceService } from "../platform/resource/resource-service.js";
+import type { Db, ResourceRecord } from "../platform/resource/resource-store.js";
+import { ANNOTATION_CONFLICT_PAUSED } from "./device-status.js";
+import { enqueueRenders } from "./render-queue.js";
+
+const TARGETS = ["Unenroll", "FactoryReset"];
+
+/** Refuses user writes of a device being decommissioned (flightctl's ErrDecommission). */
+export function refuseIfDecommissioning(existing: ResourceRecord): void {
+  if (existing.spec?.decommissioning) throw precondition(`device "${existing.name}" is decommissioning or decommissioned and can no longer be changed`);
+}
+
+export function createDeviceDecommission(db: Db, svc: ResourceService<typeof DeviceSchema>) {
+  return {
+    async decommission(caller: Caller, name: string, target: string | undefined) {
+      const t = target || "Unenroll";
+      if (!TARGETS.includes(t)) throw invalid({ field: "decommission.target", message: `must be one of ${TARGETS.join(", ")}, got "${t}"` });
+      return svc.writeState(
+        caller,
+        name,
+        (d) => {
+          if (d.spec?.decommissioning) throw precondition(`device "${name}" is already decommissioning`);
+          const status = { ...(d.status ?? {}), lifecycle: { status: "Decommissioning", info: "Decommission was requested" } } as JsonObject;
+          return { ...d, spec: { ...(d.spec ?? {}), decommissioning: { target: t } }, status, generation: d.generation + 1 };
+        },
+        { reason: "DeviceDecommissioned", message: `Device decommission (${t}) was requested.` },
+      );
+    },
+
+    /** Resumes the matching conflict-paused devices; returns how many were resumed. */
+    async resume(caller: Caller, labelSelector: string, fieldSelector: string): Promise<number> {
+      if (!labelSelector && !fieldSelector) throw invalid({ field: "labelSelector", message: "at least one of labelSelector and fieldSelector is required" });
+      const where = svc.selectorWhere({ labelSelector, fieldSelector });
+      const r = await db.execute(sql`select name from devices where org_id = ${caller.orgId}
+          and annotations->>${ANNOTATION_CONFLICT_PAUSED} = 'true' and ${sql.join(where, sql` and `)}`);
+      let resumed = 0;
+      for (const { name } of r.rows as { name: string }[]) {
+        let changed = false;
+        await svc
+          .writeState(
+            caller,
+            name,
+            (d) => {
+              if (d.annotations[ANNOTATION_CONFLICT_PAUSED] !== "true") return undefined;
+              const { [ANNOTATION_CONFLICT_PAUSED]: _, ...annotations } = d.annotations;
+              changed = true;
+              return { ...d, annotations };
+            },
+            { reason: "DeviceConflictResolved", message: "Device conflict was resolved; the device was resumed." },
+            (tx, rec, { key }) => enqueueRenders(tx, key.orgId, [rec.name]),
+          )
+          .catch((e: unknown) => {
+            // Deleted meanwhile: nothing to resume.
+            if ((e as { kind?: string }).kind !== "notFound") throw e;
+          });
+        if (changed) resumed++;
+      }
+      return resumed;
+    },
+  };
+}

@@ -1,0 +1,204 @@
+// The app shell: login (authorization code + PKCE), the callback, organization switcher, navigation limited to what
+// the role allows, and the routes. Pages other than the devices list load on demand.
+import { render, type ComponentChildren } from "preact";
+import { lazy, Suspense } from "preact/compat";
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { AuthService } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
+import { OrganizationService } from "../../gen/flightctl/v1beta1/organization_service_pb.js";
+import { client, errorText, getSession, onSessionChange, setSession } from "./api.js";
+import { sessionFromToken, startLogin, takePendingLogin } from "./auth.js";
+import { AppContext, ErrorBox, useAsync, type AppState } from "./common.js";
+import { Link, navigate, useLocation } from "./router.js";
+import { DevicesPage } from "./pages/devices.js";
+import "./styles.css";
+
+const OverviewPage = lazy(() => import("./pages/overview.js").then((m) => ({ default: m.OverviewPage })));
+const DeviceDetailPage = lazy(() => import("./pages/device-detail.js").then((m) => ({ default: m.DeviceDetailPage })));
+const FleetsPage = lazy(() => import("./pages/fleets.js").then((m) => ({ default: m.FleetsPage })));
+const FleetDetailPage = lazy(() => import("./pages/fleets.js").then((m) => ({ default: m.FleetDetailPage })));
+const EnrollmentsPage = lazy(() => import("./pages/enrollments.js").then((m) => ({ default: m.EnrollmentsPage })));
+const RepositoriesPage = lazy(() => import("./pages/sources.js").then((m) => ({ default: m.RepositoriesPage })));
+const ResourceSyncsPage = lazy(() => import("./pages/sources.js").then((m) => ({ default: m.ResourceSyncsPage })));
+const EventsPage = lazy(() => import("./pages/events.js").then((m) => ({ default: m.EventsPage })));
+const EditorPage = lazy(() => import("./pages/editor.js").then((m) => ({ default: m.EditorPage })));
+const ConsolePage = lazy(() => import("./pages/console.js").then((m) => ({ default: m.ConsolePage })));
+
+const ORG_KEY = "flightctl.org";
+
+function Login({ error }: { error?: string }) {
+  const config = useAsync(() => client(AuthService).getAuthConfig({}), []);
+  const providers = (config.data?.providers ?? []).filter((p) => p.spec?.authorizationUrl && p.spec.clientId);
+  const [failed, setFailed] = useState<string>();
+  return (
+    <main class="login" id="main">
+      <h1>Flight Control</h1>
+      <p>Log in to manage your devices and fleets.</p>
+      <ErrorBox error={error ?? config.error ?? failed} />
+      {providers.map((p) => (
+        <button
+          key={p.metadata?.name}
+          type="button"
+          class="provider"
+          onClick={() => startLogin(p, location.pathname === "/callback" ? "/" : location.pathname + location.search).catch((e) => setFailed(String(e.message)))}
+        >
+          Log in with {p.spec?.displayName || p.metadata?.name}
+        </button>
+      ))}
+      {config.data && !providers.length ? <p class="muted">No provider offers a browser login (no authorization endpoint is configured).</p> : null}
+    </main>
+  );
+}
+
+/** The provider sent the browser back with a code: exchange it, then go where the login started. */
+function Callback({ onError }: { onError(e: string): void }) {
+  useEffect(() => {
+    const params = new URLSearchParams(location.search);
+    (async () => {
+      const pending = takePendingLogin(params);
+      const t = await client(AuthService).exchangeToken({
+        providerName: pending.provider,
+        grantType: "authorization_code",
+        clientId: pending.clientId,
+        code: params.get("code")!,
+        codeVerifier: pending.verifier,
+        redirectUri: pending.redirectUri,
+      });
+      setSession(sessionFromToken(t, pending.provider, pending.clientId));
+      navigate(pending.returnTo || "/", true);
+    })().catch((e) => {
+      navigate("/", true);
+      onError(e instanceof Error && !("code" in e) ? e.message : errorText(e));
+    });
+  }, []);
+  return <p class="boot">Logging in…</p>;
+}
+
+const NAV: { href: string; label: string; resource: string }[] = [
+  { href: "/", label: "Overview", resource: "devices" },
+  { href: "/devices", label: "Devices", resource: "devices" },
+  { href: "/fleets", label: "Fleets", resource: "fleets" },
+  { href: "/enrollmentrequests", label: "Enrollment requests", resource: "enrollmentrequests" },
+  { href: "/repositories", label: "Repositories", resource: "repositories" },
+  { href: "/resourcesyncs", label: "Resource syncs", resource: "resourcesyncs" },
+  { href: "/events", label: "Events", resource: "events" },
+];
+
+function Shell() {
+  const url = useLocation();
+  const user = useAsync(() => client(AuthService).getUserInfo({}), []);
+  const orgs = user.data?.organizations ?? [];
+  const [orgId, setOrgId] = useState(localStorage.getItem(ORG_KEY) ?? "");
+  // The remembered organization may no longer be the user's: fall back to the first.
+  const current = orgs.find((o) => o.metadata?.name === orgId) ? orgId : (orgs[0]?.metadata?.name ?? "");
+  // Asked together with the user info for the remembered organization (one round trip less on first load); asked
+  // again only when that is not the user's. No organization listed (a token without organization claims): "" is the
+  // API's default.
+  const permsOrg = user.data ? current : orgId;
+  const perms = useAsync(() => client(AuthService).getPermissions({ orgId: permsOrg }), [permsOrg]);
+  const state: AppState = useMemo(() => {
+    const list = perms.data?.permissions ?? [];
+    return {
+      orgId: current,
+      can(resource, verb) {
+        const entry = list.find((p) => p.resource === resource) ?? list.find((p) => p.resource === "*");
+        return !!entry && (entry.operations.includes(verb) || entry.operations.includes("*"));
+      },
+    };
+  }, [current, perms.data]);
+  useEffect(() => {
+    // Focus the new page's heading so keyboard and screen-reader users land on it.
+    (document.getElementById("page-title") as HTMLElement | null)?.focus({ preventScroll: true });
+  }, [url.pathname]);
+
+  if (user.error) return <Login error={user.error} />;
+  if (perms.error) return <ErrorBox error={perms.error} />;
+  if (!user.data || !perms.data) return <p class="boot">Loading…</p>;
+  const path = url.pathname;
+  return (
+    <AppContext.Provider value={state}>
+      <a href="#main" class="skip">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Flight Control</span>
+        <nav aria-label="Main">
+          <ul>
+            {NAV.filter((n) => state.can(n.resource, "list")).map((n) => (
+              <li key={n.href}>
+                <Link href={n.href} aria-current={(n.href === "/" ? path === "/" : path.startsWith(n.href)) ? "page" : undefined}>
+                  {n.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div class="user">
+          <label>
+            <span class="sr-only">Organization</span>
+            <select
+              id="org-switcher"
+              value={current}
+              onChange={(e) => {
+                localStorage.setItem(ORG_KEY, e.currentTarget.value);
+                setOrgId(e.currentTarget.value);
+              }}
+            >
+              {orgs.map((o) => (
+                <option key={o.metadata?.name} value={o.metadata?.name}>
+                  {o.spec?.displayName || o.metadata?.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <span class="who">{user.data.preferredUsername}</span>
+          <button type="button" class="secondary" onClick={() => setSession(undefined)}>
+            Log out
+          </button>
+        </div>
+      </header>
+      <main id="main">
+        <Suspense fallback={<p class="boot">Loading…</p>}>
+          <Route path={path} key={current} />
+        </Suspense>
+      </main>
+    </AppContext.Provider>
+  );
+}
+
+function Route({ path }: { path: string }): ComponentChildren {
+  const m = (re: RegExp) => re.exec(path);
+  let r: RegExpExecArray | null;
+  if (path === "/") return <OverviewPage />;
+  if (path === "/devices") return <DevicesPage />;
+  if ((r = m(/^\/devices\/([^/]+)$/))) return <DeviceDetailPage name={decodeURIComponent(r[1])} />;
+  if (path === "/fleets") return <FleetsPage />;
+  if ((r = m(/^\/fleets\/([^/]+)$/))) return <FleetDetailPage name={decodeURIComponent(r[1])} />;
+  if (path === "/enrollmentrequests") return <EnrollmentsPage />;
+  if (path === "/repositories") return <RepositoriesPage />;
+  if (path === "/resourcesyncs") return <ResourceSyncsPage />;
+  if (path === "/events") return <EventsPage />;
+  if ((r = m(/^\/new\/(\w+)$/))) return <EditorPage kind={r[1]} />;
+  if ((r = m(/^\/edit\/(\w+)\/([^/]+)$/))) return <EditorPage key={path} kind={r[1]} name={decodeURIComponent(r[2])} />;
+  if ((r = m(/^\/console\/([^/]+)$/))) return <ConsolePage name={decodeURIComponent(r[1])} />;
+  return (
+    <section>
+      <h1 id="page-title" tabIndex={-1}>
+        Not found
+      </h1>
+      <p>
+        Nothing lives at <code>{path}</code>. <Link href="/">Back to the overview</Link>
+      </p>
+    </section>
+  );
+}
+
+function App() {
+  const url = useLocation();
+  const [, setTick] = useState(0);
+  const [error, setError] = useState<string>();
+  useEffect(() => onSessionChange(() => setTick((t) => t + 1)), []);
+  if (url.pathname === "/callback") return <Callback onError={setError} />;
+  return getSession() ? <Shell /> : <Login error={error} />;
+}
+
+render(<App />, document.getElementById("app")!);

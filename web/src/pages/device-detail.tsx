@@ -1,0 +1,201 @@
+// One device: summary, labels (editable by form), conditions, systemd units, applications, resources, its events
+// and its spec; kept live by a watch on this device alone.
+import { useEffect, useState } from "preact/hooks";
+import { fromJson, toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
+import { DeviceSchema, type Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
+import { client, errorText } from "../api.js";
+import { Badge, Conditions, ErrorBox, Labels, Page, Section, labelsText, parseLabels, time, useApp, useAsync, GridHead } from "../common.js";
+import { live } from "../live.js";
+import { Link } from "../router.js";
+import { YamlView } from "../yaml-view.js";
+import { EventsTable } from "./events.js";
+
+export function DeviceDetailPage({ name }: { name: string }) {
+  const { orgId, can } = useApp();
+  const dev = useAsync(() => client(DeviceService).getDevice({ orgId, name }), [orgId, name]);
+  useEffect(
+    () =>
+      live<Device>({
+        service: DeviceService,
+        method: "watchDevices",
+        request: { orgId, fieldSelector: `metadata.name=${name}` },
+        onEvent: (ev) => ev.object && ev.type !== "DELETED" && dev.set(ev.object),
+        poll: dev.reload,
+      }),
+    [orgId, name],
+  );
+  const d = dev.data;
+  const s = d?.status;
+  return (
+    <Page
+      title={`Device ${d?.metadata?.labels?.alias || name}`}
+      actions={
+        <>
+          {can("devices", "update") ? <Link href={`/edit/Device/${name}`} class="button">Edit YAML</Link> : null}
+          {can("devices/console", "get") ? <Link href={`/console/${name}`} class="button">Console</Link> : null}
+        </>
+      }
+    >
+      <ErrorBox error={dev.error} />
+      {d ? (
+        <div class="cards">
+          <Section title="Status">
+            <dl class="kv">
+              <dt>Name</dt>
+              <dd class="mono">{name}</dd>
+              <dt>Status</dt>
+              <dd>
+                <Badge value={s?.summary?.status} /> {s?.summary?.info}
+              </dd>
+              <dt>Updated</dt>
+              <dd id="device-updated">
+                <Badge value={s?.updated?.status} /> {s?.updated?.info}
+              </dd>
+              <dt>Applications</dt>
+              <dd>
+                <Badge value={s?.applicationsSummary?.status} /> {s?.applicationsSummary?.info}
+              </dd>
+              <dt>Lifecycle</dt>
+              <dd>
+                <Badge value={s?.lifecycle?.status} />
+              </dd>
+              <dt>Fleet</dt>
+              <dd>{d.metadata?.owner ? <Link href={`/fleets/${d.metadata.owner.replace(/^Fleet\//, "")}`}>{d.metadata.owner}</Link> : "–"}</dd>
+              <dt>OS image</dt>
+              <dd class="mono">{s?.os?.image || "–"}</dd>
+              <dt>Rendered version</dt>
+              <dd>{s?.config?.renderedVersion || "–"}</dd>
+              <dt>Last seen</dt>
+              <dd>{time(s?.lastSeen)}</dd>
+            </dl>
+          </Section>
+          <LabelsCard device={d} canEdit={can("devices", "patch")} onSaved={dev.set} />
+          <Section title="Conditions">
+            <Conditions list={s?.conditions} />
+          </Section>
+          <Section title="Resources">
+            <dl class="kv">
+              <dt>CPU</dt>
+              <dd>
+                <Badge value={s?.resources?.cpu} />
+              </dd>
+              <dt>Memory</dt>
+              <dd>
+                <Badge value={s?.resources?.memory} />
+              </dd>
+              <dt>Disk</dt>
+              <dd>
+                <Badge value={s?.resources?.disk} />
+              </dd>
+            </dl>
+          </Section>
+          <Section title="Applications">
+            {s?.applications?.length ? (
+              <table class="grid">
+                <GridHead cols={["Name", "Status", "Ready", "Restarts"]} />
+                <tbody>
+                  {s.applications.map((a) => (
+                    <tr key={a.name}>
+                      <td>{a.name}</td>
+                      <td>
+                        <Badge value={a.status} />
+                      </td>
+                      <td>{a.ready}</td>
+                      <td>{a.restarts}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted">No applications.</p>
+            )}
+          </Section>
+          <Section title="Systemd units">
+            {s?.systemd?.length ? (
+              <table class="grid">
+                <GridHead cols={["Unit", "Active", "Enabled"]} />
+                <tbody>
+                  {s.systemd.map((u) => (
+                    <tr key={u.unit}>
+                      <td>{u.unit}</td>
+                      <td>
+                        <Badge value={u.activeState} />
+                      </td>
+                      <td>{u.enableState}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : (
+              <p class="muted">No systemd units reported.</p>
+            )}
+          </Section>
+          <Section title="Spec">
+            <YamlView label="Device spec" value={(toJson(DeviceSchema, d) as { spec?: unknown }).spec ?? {}} />
+          </Section>
+          <Section title="Events">
+            <EventsTable fieldSelector={`involvedObject.kind=Device,involvedObject.name=${name}`} limit={20} />
+          </Section>
+        </div>
+      ) : null}
+    </Page>
+  );
+}
+
+/** The common edit: a device's labels, by form (a JSON patch replacing metadata.labels). */
+function LabelsCard({ device, canEdit, onSaved }: { device: Device; canEdit: boolean; onSaved(d: Device): void }) {
+  const { orgId } = useApp();
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState("");
+  const [error, setError] = useState<string>();
+  const save = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const labels = parseLabels(draft);
+      const d = await client(DeviceService).patchDevice({
+        orgId,
+        name: device.metadata?.name ?? "",
+        patch: [{ op: "replace", path: "/metadata/labels", value: fromJson(ValueSchema, labels) }],
+      });
+      onSaved(d);
+      setEditing(false);
+      setError(undefined);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return (
+    <Section title="Labels">
+      {editing ? (
+        <form onSubmit={save} class="inline-form">
+          <label>
+            Labels (key=value, comma separated)
+            <input name="labels" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} autoFocus />
+          </label>
+          <button type="submit">Save labels</button>
+          <button type="button" class="secondary" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+          <ErrorBox error={error} />
+        </form>
+      ) : (
+        <>
+          <Labels labels={device.metadata?.labels} />
+          {canEdit ? (
+            <button
+              type="button"
+              onClick={() => {
+                setDraft(labelsText(device.metadata?.labels));
+                setEditing(true);
+              }}
+            >
+              Edit labels
+            </button>
+          ) : null}
+        </>
+      )}
+    </Section>
+  );
+}

@@ -1,0 +1,131 @@
+// Devices: a paged table (100 a page, continue tokens) filtered by label and field selectors, kept live by a watch
+// on the rows shown (metadata.name in (...)) so 10,000 devices cost one page, not a stream of all of them.
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
+import type { Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
+import { client } from "../api.js";
+import { Badge, ErrorBox, Labels, Page, time, useApp, useAsync, GridHead } from "../common.js";
+import { live } from "../live.js";
+import { Link, navigate, useLocation } from "../router.js";
+
+const PAGE = 100;
+
+export function DevicesPage() {
+  const { orgId, can } = useApp();
+  const url = useLocation();
+  const labelSelector = url.searchParams.get("labels") ?? "";
+  const fieldSelector = url.searchParams.get("fields") ?? "";
+  const [tokens, setTokens] = useState<string[]>([""]); // continue token of each page visited
+  const page = tokens.length - 1;
+  useEffect(() => setTokens([""]), [labelSelector, fieldSelector, orgId]);
+
+  const list = useAsync(
+    () => client(DeviceService).listDevices({ orgId, options: { labelSelector, fieldSelector, limit: PAGE, continueToken: tokens[page] } }),
+    [orgId, labelSelector, fieldSelector, tokens[page]],
+  );
+  const total = useAsync(
+    () => client(DeviceService).listDevices({ orgId, summaryOnly: true, options: { labelSelector, fieldSelector } }).then((l) => l.summary?.total ?? 0),
+    [orgId, labelSelector, fieldSelector],
+  );
+  const rows = list.data?.items ?? [];
+  const names = useMemo(() => rows.map((d) => d.metadata?.name ?? ""), [list.data]);
+
+  useEffect(() => {
+    if (!names.length) return;
+    return live<Device>({
+      service: DeviceService,
+      method: "watchDevices",
+      request: { orgId, labelSelector, fieldSelector: [fieldSelector, `metadata.name in (${names.join(",")})`].filter(Boolean).join(",") },
+      onEvent(ev) {
+        const name = ev.object?.metadata?.name;
+        if (!name || (ev.type !== "MODIFIED" && ev.type !== "ADDED" && ev.type !== "DELETED")) return;
+        list.update((l) => {
+          const items = ev.type === "DELETED" ? l.items.filter((d) => d.metadata?.name !== name) : l.items.map((d) => (d.metadata?.name === name ? ev.object! : d));
+          return { ...l, items } as typeof l;
+        });
+      },
+      poll: list.reload,
+    });
+  }, [names.join(","), orgId]);
+
+  const [labelsDraft, setLabelsDraft] = useState(labelSelector);
+  const [fieldsDraft, setFieldsDraft] = useState(fieldSelector);
+  const more = !!list.data?.metadata?.continueToken;
+  return (
+    <Page
+      title="Devices"
+      actions={can("devices", "create") ? <Link href="/new/Device" class="button">Create device</Link> : null}
+    >
+      <form
+        class="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const q = new URLSearchParams();
+          if (labelsDraft) q.set("labels", labelsDraft);
+          if (fieldsDraft) q.set("fields", fieldsDraft);
+          navigate(`/devices${q.size ? `?${q}` : ""}`);
+        }}
+      >
+        <label>
+          Label selector
+          <input name="labels" value={labelsDraft} onInput={(e) => setLabelsDraft(e.currentTarget.value)} placeholder="site=lab,tier in (edge)" />
+        </label>
+        <label>
+          Field selector
+          <input name="fields" value={fieldsDraft} onInput={(e) => setFieldsDraft(e.currentTarget.value)} placeholder="status.summary.status=Online" />
+        </label>
+        <button type="submit">Filter</button>
+      </form>
+      <ErrorBox error={list.error ?? total.error} />
+      <p class="muted" aria-live="polite">
+        {total.data !== undefined ? `${total.data} device${total.data === 1 ? "" : "s"}` : ""}
+        {rows.length ? ` · showing ${page * PAGE + 1}–${page * PAGE + rows.length}` : ""}
+      </p>
+      <div class="table-wrap">
+        <table class="grid" id="devices-table" aria-busy={list.loading}>
+          <GridHead cols={["Name", "Status", "Updated", "Applications", "Fleet", "Labels", "Last seen"]} />
+          <tbody>
+            {rows.map((d) => (
+              <tr key={d.metadata?.name} data-name={d.metadata?.name}>
+                <td class="name">
+                  <Link href={`/devices/${d.metadata?.name}`}>{d.metadata?.labels?.alias || d.metadata?.name}</Link>
+                </td>
+                <td>
+                  <Badge value={d.status?.summary?.status} />
+                </td>
+                <td class="updated">
+                  <Badge value={d.status?.updated?.status} />
+                </td>
+                <td>
+                  <Badge value={d.status?.applicationsSummary?.status} />
+                </td>
+                <td>{d.metadata?.owner?.replace(/^Fleet\//, "") ?? "–"}</td>
+                <td>
+                  <Labels labels={d.metadata?.labels} />
+                </td>
+                <td>{time(d.status?.lastSeen)}</td>
+              </tr>
+            ))}
+            {!rows.length && !list.loading ? (
+              <tr>
+                <td colSpan={7} class="muted">
+                  No devices match.
+                </td>
+              </tr>
+            ) : null}
+          </tbody>
+        </table>
+      </div>
+      <nav class="pager" aria-label="Pages">
+        <button type="button" disabled={page === 0} onClick={() => setTokens(tokens.slice(0, -1))}>
+          Previous
+        </button>
+        <span>Page {page + 1}</span>
+        <button type="button" disabled={!more} onClick={() => setTokens([...tokens, list.data!.metadata!.continueToken!])}>
+          Next
+        </button>
+      </nav>
+    </Page>
+  );
+}

@@ -1,0 +1,79 @@
+// Repositories and resource syncs with their conditions (Accessible, Synced, ...).
+import { RepositoryService } from "../../../gen/flightctl/v1beta1/repository_service_pb.js";
+import { ResourceSyncService } from "../../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
+import type { Condition } from "../../../gen/flightctl/v1beta1/meta_pb.js";
+import { client } from "../api.js";
+import { Badge, ErrorBox, Page, useApp, useAsync, useInterval, GridHead } from "../common.js";
+import { Link } from "../router.js";
+
+function ConditionBadges({ list }: { list?: Condition[] }) {
+  if (!list?.length) return <span class="muted">–</span>;
+  return (
+    <ul class="labels">
+      {list.map((c) => (
+        <li key={c.type} title={c.message}>
+          {c.type}: <Badge value={c.status} /> {c.status !== "True" && c.message ? <span class="muted">{c.message}</span> : null}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function RepositoriesPage() {
+  const { orgId, can } = useApp();
+  const list = useAsync(() => client(RepositoryService).listRepositories({ orgId }), [orgId]);
+  useInterval(list.reload, 10_000);
+  return (
+    <Page title="Repositories" actions={can("repositories", "create") ? <Link href="/new/Repository" class="button">Create repository</Link> : null}>
+      <ErrorBox error={list.error} />
+      <div class="table-wrap">
+        <table class="grid">
+          <GridHead cols={["Name", "Type", "URL", "Conditions"]} />
+          <tbody>
+            {(list.data?.items ?? []).map((r) => (
+              <tr key={r.metadata?.name}>
+                <td>{can("repositories", "update") ? <Link href={`/edit/Repository/${r.metadata?.name}`}>{r.metadata?.name}</Link> : r.metadata?.name}</td>
+                <td>{r.spec?.type}</td>
+                <td class="mono">{r.spec?.url}</td>
+                <td>
+                  <ConditionBadges list={r.status?.conditions} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Page>
+  );
+}
+
+export function ResourceSyncsPage() {
+  const { orgId, can } = useApp();
+  const list = useAsync(() => client(ResourceSyncService).listResourceSyncs({ orgId }), [orgId]);
+  useInterval(list.reload, 10_000);
+  return (
+    <Page title="Resource syncs" actions={can("resourcesyncs", "create") ? <Link href="/new/ResourceSync" class="button">Create resource sync</Link> : null}>
+      <ErrorBox error={list.error} />
+      <div class="table-wrap">
+        <table class="grid">
+          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions"]} />
+          <tbody>
+            {(list.data?.items ?? []).map((r) => (
+              <tr key={r.metadata?.name}>
+                <td>{can("resourcesyncs", "update") ? <Link href={`/edit/ResourceSync/${r.metadata?.name}`}>{r.metadata?.name}</Link> : r.metadata?.name}</td>
+                <td>{r.spec?.repository}</td>
+                <td class="mono">
+                  {r.spec?.targetRevision} {r.spec?.path}
+                </td>
+                <td class="mono">{r.status?.observedCommit?.slice(0, 12) ?? "–"}</td>
+                <td>
+                  <ConditionBadges list={r.status?.conditions} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Page>
+  );
+}

@@ -1,0 +1,18 @@
+// A read-only YAML rendering of a message, with the YAML library loaded on first use (kept off the first page load).
+import { useEffect, useState } from "preact/hooks";
+
+export function YamlView({ value, label }: { value: unknown; label: string }) {
+  const [text, setText] = useState<string>();
+  useEffect(() => {
+    let live = true;
+    import("yaml").then(({ stringify }) => live && setText(stringify(value ?? {}, { aliasDuplicateObjects: false })));
+    return () => {
+      live = false;
+    };
+  }, [JSON.stringify(value)]);
+  return (
+    <pre class="yaml" tabIndex={0} aria-label={label}>
+      {text ?? "…"}
+    </pre>
+  );
+}
