@@ -119,7 +119,9 @@ test("/metrics counts calls by method and code; /healthz and /readyz answer", as
   assert.match(metrics.body, /flightctl_api_requests_total\{service="flightctl.v1beta1.DeviceService",method="CreateDevice",code="ok"\} 1/);
   assert.equal((await get("/healthz")).status, 200);
   assert.equal((await get("/readyz")).status, 200);
-  assert.equal((await get("/nope")).status, 404);
+  // Unknown RPCs and missing files are 404s (other GETs are the web UI's client-side routes).
+  assert.equal((await get("/flightctl.v1beta1.NoSuchService/Nope")).status, 404);
+  assert.equal((await get("/nope.js")).status, 404);
 });
 
 test("health is SERVING, and NOT_SERVING once shutdown begins", async () => {
