@@ -178,7 +178,15 @@ export function createAgent(opts: AgentOptions) {
   /** Sends status when it changed, or always when `heartbeat` (the server then only marks lastSeen). */
   async function report(heartbeat = false) {
     if (!clients) return;
-    const status = await buildStatus();
+    let status: JsonObject;
+    try {
+      status = await buildStatus();
+    } catch (err) {
+      // Reports are fired from timers and the reconcile chain: a status that cannot be built now (e.g. out of file
+      // descriptors) is logged and left to the next heartbeat, never an unhandled rejection that ends the process.
+      log.error({ err }, "cannot build the status report");
+      return;
+    }
     if (!heartbeat && lastSent && isDeepStrictEqual(status, lastSent)) return;
     try {
       await clients.device.replaceDeviceStatus(
@@ -313,8 +321,7 @@ export function createAgent(opts: AgentOptions) {
     // Jitter spreads many devices' heartbeats over the interval.
     await sleep(Math.random() * cfg.statusUpdateIntervalMs, stop.signal);
     while (!stop.signal.aborted) {
-      // A report that cannot even be built (e.g. the data dir is gone) is logged; the loop, and the process, go on.
-      await report(true).catch((err) => log.error({ err }, "cannot report status"));
+      await report(true);
       await sleep(cfg.statusUpdateIntervalMs, stop.signal);
     }
   }
