@@ -1,5 +1,5 @@
 // flightctl: the command line of Flight Control. Each verb lives in cli/commands/<verb>.ts and is imported only
-// when it runs, so `flightctl version` does not pay for apply's YAML parsing or get's tables.
+// when it runs, so `flightctl version` does not initialise apply's YAML parsing or get's tables.
 import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
 import { fail, UsageError } from "./errors.js";
 
@@ -56,7 +56,8 @@ export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
     }
     await runCommand(main, { rawArgs });
   } catch (e) {
-    if (e instanceof Error && e.constructor.name === "CLIError") fail(new UsageError(`${e.message}. See "flightctl ${rawArgs[0] ?? ""} --help"`));
+    // citty's argument errors (by name: the minified bundle renames classes).
+    if (e instanceof Error && e.name === "CLIError") fail(new UsageError(`${e.message}. See "flightctl ${rawArgs[0] ?? ""} --help"`));
     fail(e);
   }
 }

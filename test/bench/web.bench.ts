@@ -76,7 +76,14 @@ try {
       shell.push(Date.now() - t0);
       await page.unrouteAll();
       await page.evaluate((s) => localStorage.setItem("flightctl.session", s), session);
-      // The devices page, first load of the scripts (the browser's cache is empty of them: they were blocked).
+      // The devices page, first load of the scripts (the browser's cache is empty of them: they were blocked). The API
+      // calls it makes before its table shows, with when each started: they should go out together.
+      const calls: string[] = [];
+      const onRequest = (req: { url(): string }) => {
+        const m = /\/flightctl\.v1beta1\.(\w+\/\w+)$/.exec(new URL(req.url()).pathname);
+        if (m) calls.push(`${m[1]} at ${Date.now() - t0} ms`);
+      };
+      page.on("request", onRequest);
       t0 = Date.now();
       await page.goto(`${base}/devices`, { waitUntil: "load" });
       load.push(Date.now() - t0);
@@ -89,6 +96,8 @@ try {
           throw new Error(`the devices table did not show 100 rows (screenshot in ${tmpdir()}/web-bench-failed.png): ${(e as Error).message}`);
         });
       table.push(Date.now() - t0);
+      page.off("request", onRequest);
+      if (r === 0) console.log(`first load's API calls before the table (first run): ${calls.join(", ")}`);
       t0 = Date.now();
       await page.reload();
       await page.locator("#devices-table tbody tr").nth(99).waitFor();

@@ -1,6 +1,7 @@
 // The web UI end to end in Debian Chromium: log in through the built-in PAM issuer (authorization code + PKCE),
 // approve a real (simulated) agent's enrollment request, create a fleet from YAML (a syntax error first, shown on its
-// line), watch the device become UpToDate without reloading, edit its labels by form, and screenshot every page.
+// line), watch the device become UpToDate without reloading, edit its labels by form, run a command in the device's
+// console (xterm.js over the browser console RPCs, a real shell on the agent), and screenshot every page.
 import { assertNoOpenHandles } from "../helpers/leaks.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +18,7 @@ import { bootstrapAuthenticator } from "../../server/pam-issuer/bootstrap.js";
 import { oidcProvider } from "../../server/auth/oidc-provider.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
+import { ConsoleService } from "../../gen/flightctl/v1beta1/console_service_pb.js";
 import { startSimulator } from "../../agent/simulator.js";
 import { parseAgentConfig } from "../../agent/config.js";
 import { buildWeb, launchBrowser, screenshot } from "./browser.js";
@@ -115,9 +117,10 @@ test("logs in through the provider's login page (authorization code + PKCE) and 
 });
 
 test("approves a real agent's enrollment request with labels", async () => {
-  // No approver: the request waits for a person.
+  // No approver: the request waits for a person. Consoles on: the console test runs a real shell on this host.
   sim = await startSimulator({
     count: 1,
+    console: true,
     config: parseAgentConfig(await agentConfigYaml(t, admin, "/unused", "/unused")),
     baseDir: tmp("fc-e2e-agent-"),
     log: pino({ level: "silent" }),
@@ -204,6 +207,31 @@ test("edits a device's labels by form and shows its detail", async () => {
   assert.equal(dev.metadata?.labels.tier, "gold");
   await page.getByRole("heading", { name: "Conditions" }).waitFor();
   await shot("device-detail");
+});
+
+test("opens the device's console, runs a command in the terminal and sees its output", async () => {
+  // From the device detail page of the previous test.
+  const name = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
+  await page.getByRole("link", { name: "Console", exact: true }).click();
+  await page.waitForURL(`${base}/console/${encodeURIComponent(name)}`);
+  await page.locator("#console-state", { hasText: "Connected" }).waitFor();
+  // Keystrokes go to xterm.js (its hidden textarea has the focus once the terminal is clicked).
+  await page.locator(".terminal .xterm").click();
+  await page.keyboard.type("echo hello-$((6*7))");
+  await page.keyboard.press("Enter");
+  // The typed line echoes "hello-$((6*7))"; only the shell's answer reads hello-42.
+  const rows = page.locator(".terminal .xterm-rows");
+  await rows.filter({ hasText: "hello-42" }).waitFor({ timeout: 30_000 });
+  assert.match(await rows.innerText(), /echo\s+hello-\$\(\(6\*7\)\)/);
+  await shot("console");
+  // Leaving the page ends the session (a close frame): the API records it as ended.
+  await page.getByRole("link", { name: "Back to device" }).click();
+  await page.getByRole("heading", { name: /^Device / }).waitFor();
+  const consoles = userClient(t, ConsoleService);
+  await waitFor("the console session to end", async () => {
+    const { sessions } = await consoles.listConsoleSessions({ name }, { headers: { authorization: `Bearer ${admin}` } });
+    return sessions.length > 0 && sessions.every((s) => !!s.endedAt);
+  });
 });
 
 test("every other page renders: events, repositories, resource syncs, YAML edit", async () => {

@@ -1,5 +1,6 @@
 // The app shell: login (authorization code + PKCE), the callback, organization switcher, navigation limited to what
-// the role allows, and the routes. Pages other than the devices list load on demand.
+// the role allows, and the routes. Pages other than the devices list load on demand. With a session, the first
+// load's requests (user info, permissions, the devices page's first page) start before anything renders (early.ts).
 import { render, type ComponentChildren } from "preact";
 import { lazy, Suspense } from "preact/compat";
 import { useEffect, useMemo, useState } from "preact/hooks";
@@ -8,8 +9,9 @@ import { OrganizationService } from "../../gen/flightctl/v1beta1/organization_se
 import { client, errorText, getSession, onSessionChange, setSession } from "./api.js";
 import { sessionFromToken, startLogin, takePendingLogin } from "./auth.js";
 import { AppContext, ErrorBox, useAsync, type AppState } from "./common.js";
+import { early, startEarly } from "./early.js";
 import { Link, navigate, useLocation } from "./router.js";
-import { DevicesPage } from "./pages/devices.js";
+import { DevicesPage, startFirstPage } from "./pages/devices.js";
 import "./styles.css";
 
 const OverviewPage = lazy(() => import("./pages/overview.js").then((m) => ({ default: m.OverviewPage })));
@@ -24,6 +26,19 @@ const EditorPage = lazy(() => import("./pages/editor.js").then((m) => ({ default
 const ConsolePage = lazy(() => import("./pages/console.js").then((m) => ({ default: m.ConsolePage })));
 
 const ORG_KEY = "flightctl.org";
+/** The organization the API acts in when a request names none and the user belongs to it (or is a super admin). */
+const DEFAULT_ORG = "00000000-0000-0000-0000-000000000000";
+
+const userInfo = () => client(AuthService).getUserInfo({});
+const permissions = (orgId: string) => client(AuthService).getPermissions({ orgId });
+
+if (getSession() && location.pathname !== "/callback") {
+  // For the remembered organization ("": the API's default) until the user info says otherwise.
+  const orgId = localStorage.getItem(ORG_KEY) ?? "";
+  startEarly("getUserInfo", userInfo);
+  startEarly(["getPermissions", orgId], () => permissions(orgId));
+  if (location.pathname === "/devices") startFirstPage(orgId, new URL(location.href));
+}
 
 function Login({ error }: { error?: string }) {
   const config = useAsync(() => client(AuthService).getAuthConfig({}), []);
@@ -85,26 +100,27 @@ const NAV: { href: string; label: string; resource: string }[] = [
 
 function Shell() {
   const url = useLocation();
-  const user = useAsync(() => client(AuthService).getUserInfo({}), []);
+  const user = useAsync(() => early("getUserInfo", userInfo), []);
   const orgs = user.data?.organizations ?? [];
   const [orgId, setOrgId] = useState(localStorage.getItem(ORG_KEY) ?? "");
-  // The remembered organization may no longer be the user's: fall back to the first.
-  const current = orgs.find((o) => o.metadata?.name === orgId) ? orgId : (orgs[0]?.metadata?.name ?? "");
-  // Asked together with the user info for the remembered organization (one round trip less on first load); asked
-  // again only when that is not the user's. No organization listed (a token without organization claims): "" is the
-  // API's default.
-  const permsOrg = user.data ? current : orgId;
-  const perms = useAsync(() => client(AuthService).getPermissions({ orgId: permsOrg }), [permsOrg]);
+  const chosen = orgs.some((o) => o.metadata?.name === orgId);
+  // The organization shown: the chosen one if it is the user's (the remembered one may no longer be), else the
+  // default organization if the user's, else the first.
+  const current = chosen ? orgId : (orgs.find((o) => o.metadata?.name === DEFAULT_ORG) ?? orgs[0])?.metadata?.name ?? "";
+  // The organization sent: "" (the API's default) while nothing is chosen and that is the one shown, so the requests
+  // started before the user info was known (for the remembered organization, usually none) need not be repeated.
+  const sent = !user.data ? orgId : chosen ? orgId : current === DEFAULT_ORG || !orgs.length ? "" : current;
+  const perms = useAsync(() => early(["getPermissions", sent], () => permissions(sent)), [sent]);
   const state: AppState = useMemo(() => {
     const list = perms.data?.permissions ?? [];
     return {
-      orgId: current,
+      orgId: sent,
       can(resource, verb) {
         const entry = list.find((p) => p.resource === resource) ?? list.find((p) => p.resource === "*");
         return !!entry && (entry.operations.includes(verb) || entry.operations.includes("*"));
       },
     };
-  }, [current, perms.data]);
+  }, [sent, perms.data]);
   useEffect(() => {
     // Focus the new page's heading so keyboard and screen-reader users land on it.
     (document.getElementById("page-title") as HTMLElement | null)?.focus({ preventScroll: true });

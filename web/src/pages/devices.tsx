@@ -1,33 +1,50 @@
 // Devices: a paged table (100 a page, continue tokens) filtered by label and field selectors, kept live by a watch
-// on the rows shown (metadata.name in (...)) so 10,000 devices cost one page, not a stream of all of them.
+// on the rows shown (metadata.name in (...)) so 10,000 devices cost one page, not a stream of all of them. The total
+// comes with the page (remainingItemCount), not from a second query; the first page of a first load is asked for
+// while the app starts (early.ts).
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import type { Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client } from "../api.js";
 import { Badge, ErrorBox, Labels, Page, time, useApp, useAsync, GridHead } from "../common.js";
+import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
 
 const PAGE = 100;
 
+/** The selectors of the devices page's URL (`?labels=…&fields=…`). */
+function selectorsOf(url: URL) {
+  return { labelSelector: url.searchParams.get("labels") ?? "", fieldSelector: url.searchParams.get("fields") ?? "" };
+}
+
+/** The ListDevices request of one page. */
+const pageRequest = (orgId: string, url: URL, continueToken = "") => ({ orgId, options: { ...selectorsOf(url), limit: PAGE, continueToken } });
+const listPage = (req: ReturnType<typeof pageRequest>) => client(DeviceService).listDevices(req);
+
+/** Asks for the first page of `url` now (a first load of the devices page, before the app has rendered). */
+export function startFirstPage(orgId: string, url: URL) {
+  const req = pageRequest(orgId, url);
+  startEarly(["listDevices", req], () => listPage(req));
+}
+
 export function DevicesPage() {
   const { orgId, can } = useApp();
   const url = useLocation();
-  const labelSelector = url.searchParams.get("labels") ?? "";
-  const fieldSelector = url.searchParams.get("fields") ?? "";
+  const { labelSelector, fieldSelector } = selectorsOf(url);
   const [tokens, setTokens] = useState<string[]>([""]); // continue token of each page visited
   const page = tokens.length - 1;
   useEffect(() => setTokens([""]), [labelSelector, fieldSelector, orgId]);
 
-  const list = useAsync(
-    () => client(DeviceService).listDevices({ orgId, options: { labelSelector, fieldSelector, limit: PAGE, continueToken: tokens[page] } }),
-    [orgId, labelSelector, fieldSelector, tokens[page]],
-  );
-  const total = useAsync(
-    () => client(DeviceService).listDevices({ orgId, summaryOnly: true, options: { labelSelector, fieldSelector } }).then((l) => l.summary?.total ?? 0),
-    [orgId, labelSelector, fieldSelector],
-  );
+  const list = useAsync(() => {
+    const req = pageRequest(orgId, url, tokens[page]);
+    // The offset travels with the answer, so the counts shown always match the rows shown.
+    return early(["listDevices", req], () => listPage(req)).then((l) => Object.assign(l, { offset: page * PAGE }));
+  }, [orgId, labelSelector, fieldSelector, tokens[page]]);
   const rows = list.data?.items ?? [];
+  const offset = list.data?.offset ?? 0;
+  // The API counts the matches on a first page and says how many follow this one (none: this is the last page).
+  const total = list.data ? offset + rows.length + (list.data.metadata?.remainingItemCount ?? 0) : undefined;
   const names = useMemo(() => rows.map((d) => d.metadata?.name ?? ""), [list.data]);
 
   useEffect(() => {
@@ -77,10 +94,10 @@ export function DevicesPage() {
         </label>
         <button type="submit">Filter</button>
       </form>
-      <ErrorBox error={list.error ?? total.error} />
+      <ErrorBox error={list.error} />
       <p class="muted" aria-live="polite">
-        {total.data !== undefined ? `${total.data} device${total.data === 1 ? "" : "s"}` : ""}
-        {rows.length ? ` · showing ${page * PAGE + 1}–${page * PAGE + rows.length}` : ""}
+        {total !== undefined ? `${total} device${total === 1 ? "" : "s"}` : ""}
+        {rows.length ? ` · showing ${offset + 1}–${offset + rows.length}` : ""}
       </p>
       <div class="table-wrap">
         <table class="grid" id="devices-table" aria-busy={list.loading}>
