@@ -42,10 +42,30 @@ import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
   h2.connect = ((...args: Parameters<typeof connect>) => {
     const session = connect(...args);
     session.on("error", () => {});
+    // Open client connections per client certificate (one per agent expected): the stall report prints them.
+    const cert = (args.find((a) => a && typeof a === "object" && "cert" in (a as object)) as { cert?: string } | undefined)?.cert;
+    if (cert) {
+      clientSessions.set(cert, (clientSessions.get(cert) ?? 0) + 1);
+      clientConnects++;
+      session.once("close", () => clientSessions.set(cert, clientSessions.get(cert)! - 1));
+    }
     return session;
   }) as typeof connect;
   syncBuiltinESMExports();
 }
+
+/** Open agent connections by client certificate, and connections made so far (see the h2.connect wrapper). */
+const clientSessions = new Map<string, number>();
+let clientConnects = 0;
+const connectionReport = () => {
+  let open = 0;
+  let agentsWithMore = 0;
+  for (const n of clientSessions.values()) {
+    open += n;
+    if (n > 1) agentsWithMore++;
+  }
+  return `agent connections open ${open} (agents with more than one: ${agentsWithMore}), made ${clientConnects}`;
+};
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
@@ -242,10 +262,10 @@ async function main() {
           [content],
         );
         const { rendered: rd, running, seen60, online } = r.rows[0];
-        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(sim.counts)}`;
+        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`;
       };
       await sim.started();
-      await waitUntil(`${n} agents running their rendered version`, async () => (await runningLatest(pool)) >= n, 20 * 60_000);
+      await waitUntil(`${n} agents running their rendered version`, async () => (await runningLatest(pool)) >= n, 20 * 60_000, async () => `${await runningLatest(pool)} running; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`);
       const connectS = (performance.now() - t1) / 1000;
 
       // Idle: only heartbeats and periodic status.
