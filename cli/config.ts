@@ -1,11 +1,12 @@
 // The client configuration, flightctl's layout: ~/.config/flightctl/client.yaml (client_<context>.yaml with
 // --context), holding the server URL, its CA, the credentials and the current organization. Written 0600: it
-// holds tokens.
+// holds tokens. Every command reads it, so reading tries cli/simple-yaml.ts first and loads the yaml library only for
+// a file outside that simple form (or to write one).
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
 import { UsageError } from "./errors.js";
+import { parseSimpleYaml } from "./simple-yaml.js";
 
 export interface ClientConfig {
   service: {
@@ -56,12 +57,13 @@ export function configPath(g: GlobalOptions): string {
   return join(dir, g.context ? `client_${g.context}.yaml` : "client.yaml");
 }
 
-export function readConfig(g: GlobalOptions): ClientConfig {
+export async function readConfig(g: GlobalOptions): Promise<ClientConfig> {
   const path = configPath(g);
   if (!existsSync(path)) throw new UsageError(`not logged in (no ${path}): run "flightctl login <server-url>" first`);
+  const text = readFileSync(path, "utf8");
   let cfg: ClientConfig;
   try {
-    cfg = parse(readFileSync(path, "utf8")) as ClientConfig;
+    cfg = (parseSimpleYaml(text) ?? (await import("yaml")).parse(text)) as ClientConfig;
   } catch (e) {
     throw new UsageError(`${path} is not valid YAML (${(e as Error).message}); fix it or log in again`);
   }
@@ -69,7 +71,8 @@ export function readConfig(g: GlobalOptions): ClientConfig {
   return cfg;
 }
 
-export function writeConfig(g: GlobalOptions, cfg: ClientConfig): string {
+export async function writeConfig(g: GlobalOptions, cfg: ClientConfig): Promise<string> {
+  const { stringify } = await import("yaml");
   const path = configPath(g);
   mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
   writeFileSync(path, stringify(cfg), { mode: 0o600 });

@@ -1,7 +1,6 @@
 // Printing resources: YAML and JSON (flightctl's JSON, so `get -o yaml` of an applied file gives the file back),
 // names, and tables with flightctl's columns per kind.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { stringify } from "yaml";
 import { UsageError } from "./errors.js";
 
 export const OUTPUTS = ["yaml", "json", "wide", "name"] as const;
@@ -13,7 +12,11 @@ export function parseOutput(o: string | undefined): Output {
   throw new UsageError(`unknown output format "${o}"; use one of ${OUTPUTS.join(", ")}`);
 }
 
-export const toYaml = (v: JsonValue) => stringify(v, { lineWidth: 0, aliasDuplicateObjects: false });
+/** YAML text of a value; the yaml library is imported here, when first needed, to keep it off every command's start-up. */
+export async function toYaml(v: JsonValue): Promise<string> {
+  const { stringify } = await import("yaml");
+  return stringify(v, { lineWidth: 0, aliasDuplicateObjects: false });
+}
 export const toJsonText = (v: JsonValue) => `${JSON.stringify(v, null, 2)}\n`;
 
 type Obj = JsonObject & { metadata?: JsonObject; spec?: JsonObject; status?: JsonObject };

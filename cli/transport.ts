@@ -65,12 +65,12 @@ async function refresh(g: GlobalOptions, cfg: ClientConfig): Promise<void> {
   if (res.refreshToken) p.config["refresh-token"] = res.refreshToken;
   const exp = jwtExpiry(access) ?? (res.expiresIn ? Math.floor(Date.now() / 1000) + Number(res.expiresIn) : undefined);
   if (exp) p.config["expires-at"] = String(exp);
-  writeConfig(g, cfg);
+  await writeConfig(g, cfg);
 }
 
 /** Opens a session from the configuration (refreshing the token when it is about to expire). */
 export async function session(g: GlobalOptions): Promise<Session> {
-  const cfg = readConfig(g);
+  const cfg = await readConfig(g);
   const p = cfg.authentication?.["auth-provider"];
   if (p?.config["refresh-token"]) {
     const exp = Number(p.config["expires-at"] ?? jwtExpiry(p.config["access-token"]) ?? 0);

@@ -18,7 +18,7 @@ export async function watch(
   s: Session,
   kind: KindDef,
   sel: { labelSelector?: string; fieldSelector?: string; names: string[]; listed?: JsonObject[] },
-  print: (items: JsonObject[], type: string) => void,
+  print: (items: JsonObject[], type: string) => void | Promise<void>,
 ): Promise<void> {
   const a = await api(s, kind);
   const method = `watch${kind.plural}`;
@@ -44,7 +44,7 @@ export async function watch(
         const m = (obj.metadata ?? {}) as JsonObject;
         if (names.size && !names.has(String(m.name))) continue;
         if (!synced && ev.type === "ADDED" && seen.get(String(m.name)) === String(m.resourceVersion)) continue;
-        print([obj], ev.type);
+        await print([obj], ev.type); // in order: one event printed before the next
       }
     } catch (e) {
       if (e instanceof ConnectError && e.code === Code.FailedPrecondition) {

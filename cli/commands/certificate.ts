@@ -74,7 +74,7 @@ const request = defineCommand({
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `${name}.key`), keys.keyPem, { mode: 0o600 });
     writeFileSync(join(dir, `${name}.crt`), Buffer.from(String(auth["client-certificate-data"] ?? ""), "base64"));
-    writeFileSync(join(dir, "config.yaml"), toYaml(cfg), { mode: 0o600 });
+    writeFileSync(join(dir, "config.yaml"), await toYaml(cfg), { mode: 0o600 });
     process.stdout.write(`Wrote ${join(dir, `${name}.key`)}, ${join(dir, `${name}.crt`)} and ${join(dir, "config.yaml")}\n`);
   },
 });

@@ -7,8 +7,8 @@ import { session } from "../transport.js";
 const current = defineCommand({
   meta: { name: "current-organization", description: "Print the current organization.\n\n  flightctl config current-organization" },
   args: { ...globalArgs },
-  run({ args }) {
-    const cfg = readConfig(args);
+  async run({ args }) {
+    const cfg = await readConfig(args);
     process.stdout.write(`${cfg.organization || "(none: the server picks your default organization)"}\n`);
   },
 });
@@ -21,7 +21,7 @@ const use = defineCommand({
   },
   args: { ...globalArgs, id: { type: "positional", required: true, description: "Organization id (see flightctl get organizations)" } },
   async run({ args }) {
-    const cfg = readConfig(args);
+    const cfg = await readConfig(args);
     if (args.id) {
       const s = await session(args);
       const { OrganizationService } = await import("../../gen/flightctl/v1beta1/organization_service_pb.js");
@@ -32,7 +32,7 @@ const use = defineCommand({
       }
     }
     cfg.organization = args.id || undefined;
-    writeConfig(args, cfg);
+    await writeConfig(args, cfg);
     process.stdout.write(args.id ? `Current organization: ${args.id}\n` : "Current organization cleared.\n");
   },
 });

@@ -49,7 +49,7 @@ export default defineCommand({
 
     const dir = mkdtempSync(join(tmpdir(), "flightctl-edit-"));
     const file = join(dir, `${kind.kind.toLowerCase()}-${name}.${format}`);
-    const written = format === "json" ? toJsonText(original) : toYaml(original);
+    const written = format === "json" ? toJsonText(original) : await toYaml(original);
     writeFileSync(file, written, { mode: 0o600 });
     const editor = args.editor ?? process.env.FLIGHTCTL_EDITOR ?? process.env.VISUAL ?? process.env.EDITOR ?? "vi";
     const r = spawnSync(`${editor} ${JSON.stringify(file)}`, { stdio: "inherit", shell: true });

@@ -31,7 +31,7 @@ export default defineCommand({
       const auth = ((cfg["enrollment-service"] as JsonObject).authentication ??= {}) as JsonObject;
       auth["client-key-data"] = Buffer.from(readFileSync(args["private-key"])).toString("base64");
     }
-    process.stdout.write(toYaml(cfg));
+    process.stdout.write(await toYaml(cfg));
   },
 });
 

@@ -58,12 +58,12 @@ export default defineCommand({
 
     if (kind.kind === "Device" && args["summary-only"]) {
       const res = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], extra: { summaryOnly: true } });
-      return void process.stdout.write(output === "json" || output === "yaml" ? format(output, await summaryJson(res.raw)) : devicesSummary(await summaryJson(res.raw)));
+      return void process.stdout.write(output === "json" || output === "yaml" ? await format(output, await summaryJson(res.raw)) : devicesSummary(await summaryJson(res.raw)));
     }
     if (wanted.length > 0) {
       const items = fleetSummary ? await Promise.all(wanted.map((n) => a.get(n, { addDevicesSummary: true }))) : await Promise.all(wanted.map((n) => a.get(n)));
       lastItems = items;
-      process.stdout.write(print(items, wanted.length === 1));
+      process.stdout.write(await print(items, wanted.length === 1));
     } else {
       const items: JsonObject[] = (lastItems = []);
       let token = args.continue;
@@ -81,7 +81,7 @@ export default defineCommand({
         token = page.next;
         remaining = page.remaining;
       } while (token && (!limit || items.length < limit));
-      process.stdout.write(print(items, false, { apiVersion: "v1beta1", kind: `${kind.kind}List`, metadata: token ? { continue: token, remainingItemCount: remaining ?? 0 } : {}, items }));
+      process.stdout.write(await print(items, false, { apiVersion: "v1beta1", kind: `${kind.kind}List`, metadata: token ? { continue: token, remainingItemCount: remaining ?? 0 } : {}, items }));
       if (token && output !== "json" && output !== "yaml") {
         process.stderr.write(`${remaining ?? "more"} more; continue with --continue ${token}\n`);
       }
@@ -92,8 +92,8 @@ export default defineCommand({
     }
     if (args.watch) {
       const { watch } = await import("../watch.js");
-      await watch(s, kind, { labelSelector: args.selector, fieldSelector: args["field-selector"], names: wanted, listed: lastItems }, (items) =>
-        process.stdout.write(`${output === "yaml" ? "---\n" : ""}${render(kind.kind, output, items, true, { summary: fleetSummary, noHeaders: true })}`),
+      await watch(s, kind, { labelSelector: args.selector, fieldSelector: args["field-selector"], names: wanted, listed: lastItems }, async (items) =>
+        void process.stdout.write(`${output === "yaml" ? "---\n" : ""}${await render(kind.kind, output, items, true, { summary: fleetSummary, noHeaders: true })}`),
       );
     }
   },
@@ -106,10 +106,10 @@ async function summaryJson(raw: JsonObject): Promise<JsonObject> {
   return s ? (toJson(DevicesSummarySchema, s as never) as JsonObject) : { total: 0 };
 }
 
-const format = (o: "json" | "yaml", v: JsonObject) => (o === "json" ? toJsonText(v) : toYaml(v));
+const format = async (o: "json" | "yaml", v: JsonObject) => (o === "json" ? toJsonText(v) : await toYaml(v));
 
 /** Text for items: a table (with header unless `single` rows follow a watch), YAML/JSON of one or a list, names. */
-export function render(kind: string, output: Output, items: JsonObject[], single: boolean, opts: { summary?: boolean; list?: JsonObject; noHeaders?: boolean } = {}): string {
+export async function render(kind: string, output: Output, items: JsonObject[], single: boolean, opts: { summary?: boolean; list?: JsonObject; noHeaders?: boolean } = {}): Promise<string> {
   switch (output) {
     case "json":
     case "yaml":

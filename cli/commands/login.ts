@@ -42,13 +42,7 @@ export default defineCommand({
     "insecure-skip-tls-verify": { type: "boolean", alias: "k", description: "Do not verify the server's certificate (insecure)" },
   },
   async run({ args }) {
-    const previous = (() => {
-      try {
-        return readConfig(args);
-      } catch {
-        return undefined;
-      }
-    })();
+    const previous = await readConfig(args).catch(() => undefined);
     const server = (args.url ?? previous?.service.server)?.replace(/\/+$/, "");
     if (!server) throw new UsageError('give the server URL: flightctl login https://<host>:3443');
     if (!/^https:\/\//.test(server)) throw new UsageError(`the server URL must start with https:// (got "${server}")`);
@@ -129,7 +123,7 @@ export default defineCommand({
         },
       };
     }
-    const path = writeConfig(args, cfg);
+    const path = await writeConfig(args, cfg);
     // Prove the credentials work before saying so.
     const s = await session(args);
     try {
@@ -137,7 +131,7 @@ export default defineCommand({
       const orgs = me.organizations.map((o) => o.spec?.displayName || o.metadata?.name).filter(Boolean);
       process.stdout.write(`Login successful as ${me.preferredUsername ?? me.sub ?? "(unknown)"}${orgs.length ? ` (organizations: ${orgs.join(", ")})` : ""}.\nConfiguration: ${path}\n`);
     } catch (e) {
-      writeConfig(args, { ...cfg, authentication: undefined });
+      await writeConfig(args, { ...cfg, authentication: undefined });
       throw e;
     }
   },

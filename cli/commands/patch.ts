@@ -46,6 +46,6 @@ export default defineCommand({
     const s = await session(args);
     const res = await (await api(s, kind)).patch(names[0], ops as object[]);
     const output = parseOutput(args.output);
-    process.stdout.write(args.output ? render(kind.kind, output, [res], true) : `${kind.kind.toLowerCase()}/${names[0]} patched\n`);
+    process.stdout.write(args.output ? await render(kind.kind, output, [res], true) : `${kind.kind.toLowerCase()}/${names[0]} patched\n`);
   },
 });

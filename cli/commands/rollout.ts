@@ -98,7 +98,7 @@ const plan = defineCommand({
       throw new ResourceError(`fleet/${names[0]}`, e);
     }
     if (args.output === "json") return void process.stdout.write(out.toJsonText(res));
-    if (args.output === "yaml") return void process.stdout.write(out.toYaml(res));
+    if (args.output === "yaml") return void process.stdout.write(await out.toYaml(res));
     if (args.output) throw new UsageError(`-o must be yaml or json, got "${args.output}"`);
     const batches = (res.batches ?? []) as JsonObject[];
     process.stdout.write(`template version ${String(res.templateVersion ?? "(none yet)")}\n`);

@@ -21,7 +21,7 @@ export default defineCommand({
     }
     const v = { clientVersion: CLIENT_VERSION, ...(server ? { serverVersion: server } : {}) };
     if (args.output === "json") process.stdout.write(toJsonText(v));
-    else if (args.output === "yaml") process.stdout.write(toYaml(v));
+    else if (args.output === "yaml") process.stdout.write(await toYaml(v));
     else process.stdout.write(`Client Version: ${CLIENT_VERSION}\nServer Version: ${server ?? `unknown (${error})`}\n`);
   },
 });

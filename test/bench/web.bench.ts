@@ -79,11 +79,11 @@ try {
       // The devices page, first load of the scripts (the browser's cache is empty of them: they were blocked). The API
       // calls it makes before its table shows, with when each started: they should go out together.
       const calls: string[] = [];
-      const onRequest = (req: { url(): string }) => {
-        const m = /\/flightctl\.v1beta1\.(\w+\/\w+)$/.exec(new URL(req.url()).pathname);
-        if (m) calls.push(`${m[1]} at ${Date.now() - t0} ms`);
-      };
+      const rpc = (req: { url(): string }) => /\/flightctl\.v1beta1\.(\w+\/\w+)$/.exec(new URL(req.url()).pathname)?.[1];
+      const onRequest = (req: { url(): string }) => void (rpc(req) && calls.push(`${rpc(req)} sent at ${Date.now() - t0} ms`));
+      const onResponse = (res: { request(): { url(): string } }) => void (rpc(res.request()) && calls.push(`${rpc(res.request())} answered at ${Date.now() - t0} ms`));
       page.on("request", onRequest);
+      page.on("response", onResponse);
       t0 = Date.now();
       await page.goto(`${base}/devices`, { waitUntil: "load" });
       load.push(Date.now() - t0);
@@ -97,6 +97,7 @@ try {
         });
       table.push(Date.now() - t0);
       page.off("request", onRequest);
+      page.off("response", onResponse);
       if (r === 0) console.log(`first load's API calls before the table (first run): ${calls.join(", ")}`);
       t0 = Date.now();
       await page.reload();
