@@ -212,13 +212,16 @@ export function createWatchHub(opts: WatchHubOptions) {
       onNotify(source.kind);
       ensureRunning();
       const state = k;
-      return {
-        startAfter: k.inflightTo ?? k.cursor,
-        unsubscribe() {
-          state.subscribers.delete(sub as Subscriber<unknown>);
-          if (!active()) wake?.();
-        },
+      const unsubscribe = () => {
+        signal?.removeEventListener("abort", unsubscribe);
+        state.subscribers.delete(sub as Subscriber<unknown>);
+        if (!active()) wake?.();
       };
+      // A stream handler may sit at a yield when its client leaves (no one pulls it on to its finally): the hub lets
+      // go of it on abort all the same, so a gone watcher never keeps the loop running.
+      if (signal?.aborted) unsubscribe();
+      else signal?.addEventListener("abort", unsubscribe, { once: true });
+      return { startAfter: k.inflightTo ?? k.cursor, unsubscribe };
     },
 
     /** Counters since start (samples taken, batch queries, rows read), for benchmarks and /metrics. */

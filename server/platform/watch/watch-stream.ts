@@ -178,9 +178,6 @@ export async function* watchResources(
       else live(rows, matches, to);
     },
   }, signal);
-  // The handler may sit at a yield when its client leaves (no one pulls it on to its finally): the hub lets go of it
-  // on abort all the same, so a gone watcher never keeps the hub's loop running.
-  signal.addEventListener("abort", unsubscribe, { once: true });
   try {
     if (resumeAfter === undefined) {
       // Every current match, through List itself (same scoping, order and paging).
@@ -212,7 +209,6 @@ export async function* watchResources(
     maybeSynced();
     yield* drain(queue, signal, opts, () => position);
   } finally {
-    signal.removeEventListener("abort", unsubscribe);
     unsubscribe();
     queue.close();
   }
@@ -284,9 +280,6 @@ export async function* watchEvents(
       else live(rows, matches, to);
     },
   }, signal);
-  // The handler may sit at a yield when its client leaves (no one pulls it on to its finally): the hub lets go of it
-  // on abort all the same, so a gone watcher never keeps the hub's loop running.
-  signal.addEventListener("abort", unsubscribe, { once: true });
   try {
     if (resumeAfter === undefined) {
       for (const e of await store.eventsUpTo(caller.orgId, field, 0, startAfter, INITIAL_EVENTS)) queue.push(toMsg(e.seq, e.event));
@@ -300,7 +293,6 @@ export async function* watchEvents(
     for (const b of pending) live(b.rows, b.matches, b.to);
     yield* drain(queue, signal, opts, () => position);
   } finally {
-    signal.removeEventListener("abort", unsubscribe);
     unsubscribe();
     queue.close();
   }
