@@ -174,7 +174,7 @@ test("templates: a valid template becomes v<generation> and reaches every member
   await assert.rejects(devices().replaceDevice({ name: "tpl-2", device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "tpl-2", labels: { role: "edge", site: "paris" } }, spec: {} } }));
 });
 
-test("a rollout waits for the fleet's owners to settle before it picks a batch", async () => {
+test("a rollout waits for the fleet's owners to settle before it picks a batch, and its dry run says so", async () => {
   for (const i of [1, 2, 3, 4]) await putDevice(`settle-${i}`, { settle: "yes" });
   await drain();
   // Batches take connected devices only: these have no agent, so they say they are online.
@@ -188,7 +188,12 @@ test("a rollout waits for the fleet's owners to settle before it picks a batch",
   const selected = async () =>
     (await t.db.pool.query(`select name from devices where name like 'settle-%' and annotations ? 'fleet-controller/selectedForRollout' order by name`)).rows.map((r) => r.name);
   assert.deepEqual(await selected(), [], "no batch picked from a half-known device set");
+  const pending = await fleets().planFleetRollout({ name: "settle" });
+  assert.equal(pending.selectionPending, true, "the dry run says its device set is not final");
   await drain();
+  const plan = await fleets().planFleetRollout({ name: "settle" });
+  assert.equal(plan.selectionPending, false);
+  assert.deepEqual(plan.batches.map((b) => b.devices.length), [2, 2]);
   // 50 % of all four devices, not of none.
   assert.deepEqual(await selected(), ["settle-1", "settle-2"]);
 });

@@ -138,7 +138,11 @@ test("a batched rollout under a disruption budget takes the planned batches, nev
     return f.metadata?.annotations["fleet-controller/templateVersion"] ? f : undefined;
   });
   tv = fleet.metadata!.annotations["fleet-controller/templateVersion"];
-  const plan = await fleets().planFleetRollout({ name: "roll" }, auth());
+  // The template version can be ready before the fleet's devices are selected: the plan says so until they are.
+  const plan = await waitFor("a plan with the fleet's devices selected", async () => {
+    const p = await fleets().planFleetRollout({ name: "roll" }, auth());
+    return p.selectionPending ? undefined : p;
+  });
   assert.equal(plan.templateVersion, tv);
   // 10 % of 100; half of rack r1 (25) minus those batch 1 already took; 40; the rest.
   const rack = new Map((await devices().listDevices({ options: { labelSelector: "fleet=roll" } }, auth())).items.map((d) => [d.metadata!.name!, d.metadata!.labels.rack]));

@@ -110,6 +110,7 @@ const plan = defineCommand({
     );
     const skipped = (res.notSelected ?? []) as string[];
     if (skipped.length) process.stdout.write(`not selected by any batch (disconnected): ${skipped.length}\n`);
+    if (res.selectionPending) process.stdout.write("the fleet's devices are still being selected: this plan may change, run it again in a moment\n");
   },
 });
 

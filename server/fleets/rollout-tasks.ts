@@ -88,6 +88,16 @@ export function createRolloutReads(db: Db) {
     });
   }
 
+  /**
+   * Whether the fleet's owners are being recomputed (a selection job for the fleet itself, queued by a fleet write,
+   * waits or runs). Its template version can be ready first; batches picked then would miss devices not yet owned.
+   */
+  async function ownershipSettling(orgId: string, fleetName: string): Promise<boolean> {
+    const r = await db.execute(sql`select 1 from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
+      where t.identifier = ${TASK_FLEET_SELECTION} and j.payload::jsonb @> ${JSON.stringify([{ orgId, fleet: fleetName }])}::jsonb limit 1`);
+    return r.rows.length > 0;
+  }
+
   /** The dry run: batches of a fresh rollout of the current template version, and what the budget allows now. */
   async function plan(orgId: string, fleetName: string) {
     const fleet = await loadFleet(orgId, fleetName);
@@ -100,10 +110,16 @@ export function createRolloutReads(db: Db) {
       : [{ index: 0, name: "all devices", devices: devices.filter((d) => d.connected).map((d) => d.name), successThreshold: 0 }];
     const taken = new Set(batches.flatMap((b) => b.devices));
     const groups = policy.disruptionBudget ? budgetGroups(policy.disruptionBudget, budgetView(devices, () => true)) : [];
-    return { templateVersion: tv, batches, budgetGroups: groups, notSelected: devices.filter((d) => !taken.has(d.name)).map((d) => d.name) };
+    return {
+      templateVersion: tv,
+      batches,
+      budgetGroups: groups,
+      notSelected: devices.filter((d) => !taken.has(d.name)).map((d) => d.name),
+      selectionPending: await ownershipSettling(orgId, fleetName),
+    };
   }
 
-  return { loadFleet, deviceViews, plan };
+  return { loadFleet, deviceViews, plan, ownershipSettling };
 }
 
 const budgetView = (devices: DeviceView[], eligible: (d: DeviceView) => boolean): BudgetDevice[] =>
@@ -116,20 +132,10 @@ const budgetView = (devices: DeviceView[], eligible: (d: DeviceView) => boolean)
   }));
 
 export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSeconds: number }) {
-  const { loadFleet, deviceViews, plan } = createRolloutReads(db);
+  const { loadFleet, deviceViews, plan, ownershipSettling } = createRolloutReads(db);
   const enqueueTick = (orgId: string, fleet: string, delaySeconds = 0) =>
     // One queue per fleet: a tick queued while another runs waits for it instead of dispatching the same batch twice.
     enqueue(db, TASK_FLEET_ROLLOUT_TICK, { orgId, fleet }, { jobKey: `fleet-tick:${orgId}/${fleet}`, delaySeconds, queueName: `fleet:${orgId}/${fleet}` });
-
-  /**
-   * Whether the fleet's owners are being recomputed (a selection job for the fleet itself, queued by a fleet write,
-   * waits or runs). Its template version can be ready first; batches picked then would miss devices not yet owned.
-   */
-  async function ownershipSettling(orgId: string, fleetName: string): Promise<boolean> {
-    const r = await db.execute(sql`select 1 from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
-      where t.identifier = ${TASK_FLEET_SELECTION} and j.payload::jsonb @> ${JSON.stringify([{ orgId, fleet: fleetName }])}::jsonb limit 1`);
-    return r.rows.length > 0;
-  }
 
   /** One step of a fleet's rollout; returns whether another tick is needed. */
   async function tick(orgId: string, fleetName: string, now = new Date()): Promise<boolean> {
