@@ -28,21 +28,18 @@ import { generateDeviceKey, deviceNameFromPublicKey } from "../../server/platfor
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { startSimulator } from "../../agent/simulator.js";
-import { GuardedSessionManager } from "../../agent/clients.js";
+import { AgentSessionManager } from "../../agent/session.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
 
-// This process holds thousands of client HTTP/2 connections (the simulator). Connect's session manager can leave one
-// without an 'error' listener (seen at 10,000 agents: a reset during a connection storm), which would end the whole
-// run; here every client session gets one. The agent's own clients guard their connections (agent/clients.ts).
+// Open client connections per client certificate (one per agent expected), counted where they are made: the stall
+// report prints them.
 {
   const require = createRequire(import.meta.url);
   const h2 = require("node:http2") as typeof import("node:http2");
   const connect = h2.connect;
   h2.connect = ((...args: Parameters<typeof connect>) => {
     const session = connect(...args);
-    session.on("error", () => {});
-    // Open client connections per client certificate (one per agent expected): the stall report prints them.
     const cert = (args.find((a) => a && typeof a === "object" && "cert" in (a as object)) as { cert?: string } | undefined)?.cert;
     if (cert) {
       clientSessions.set(cert, (clientSessions.get(cert) ?? 0) + 1);
@@ -204,7 +201,7 @@ async function main() {
       defaultLabels: {},
     };
     const userBase = `https://localhost:${api.port}`;
-    const userTransport = createGrpcTransport({ baseUrl: userBase, sessionManager: new GuardedSessionManager(userBase, {}, { ca }) });
+    const userTransport = createGrpcTransport({ baseUrl: userBase, sessionManager: new AgentSessionManager(userBase, {}, { ca }) });
     const devices = createClient(DeviceService, userTransport);
     const fleets = createClient(FleetService, userTransport);
     const renderCount = async () => Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
