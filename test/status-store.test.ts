@@ -62,3 +62,29 @@ test("concurrent reports of many devices: each read and written as its own, even
   assert.equal(await store.write(ORG, names[50], read[50]!.resourceVersion, {}, {}, [event(names[50], "Stale")]), false);
   assert.equal((await t.db.pool.query(`select count(*)::int n from events where reason = 'Stale'`)).rows[0].n, 0);
 });
+
+test("a batch of reports takes its row locks in name order, so it cannot deadlock with a writer that locks in name order", async () => {
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'lock-a', '{}', '{}'), ($1, 'lock-b', '{}', '{}')`, [ORG]);
+  const store = createStatusStore(db);
+  const [b, a] = await Promise.all([store.read(ORG, "lock-b"), store.read(ORG, "lock-a")]);
+  // A worker-like transaction holds lock-a and will take lock-b next (name order).
+  const worker = await t.db.pool.connect();
+  try {
+    await worker.query("begin");
+    await worker.query(`select 1 from devices where org_id = $1 and name = 'lock-a' for update`, [ORG]);
+    // One batch naming lock-b before lock-a: locked in plan order it would hold lock-b while waiting for lock-a.
+    const writes = Promise.all([
+      store.write(ORG, "lock-b", b!.resourceVersion, {}, { summary: { status: "Online" } }, []),
+      store.write(ORG, "lock-a", a!.resourceVersion, {}, { summary: { status: "Online" } }, []),
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    // Would be a deadlock (40P01, after deadlock_timeout) if the batch held lock-b.
+    await worker.query(`select 1 from devices where org_id = $1 and name = 'lock-b' for update`, [ORG]);
+    await worker.query("commit");
+    assert.deepEqual(await writes, [true, true]);
+  } finally {
+    worker.release();
+  }
+  const rows = (await t.db.pool.query(`select name, status from devices where name like 'lock-%' order by name`)).rows;
+  assert.deepEqual(rows.map((r) => r.status.summary.status), ["Online", "Online"]);
+});

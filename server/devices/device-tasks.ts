@@ -5,6 +5,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { Task } from "graphile-worker";
 import { sql } from "drizzle-orm";
 import { textArray } from "../platform/pg-array.js";
+import { batchTask } from "../platform/jobs.js";
 import { insertEvent, insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { TASK_RENDER_DEVICES, type RenderJob } from "./render-queue.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
@@ -153,14 +154,12 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   }
 
   const tasks: Record<string, Task> = {
-    [TASK_RENDER_DEVICES]: async (payload) => {
-      // A batch job: payloads added under the same job key before it ran are merged into one array.
+    // A batch job: payloads added under the same job key before it ran are merged into one array.
+    [TASK_RENDER_DEVICES]: batchTask<RenderJob>(db, TASK_RENDER_DEVICES, async (items) => {
       const byOrg = new Map<string, string[]>();
-      for (const { orgId, name } of (Array.isArray(payload) ? payload : [payload]) as RenderJob[]) {
-        (byOrg.get(orgId) ?? byOrg.set(orgId, []).get(orgId)!).push(name);
-      }
+      for (const { orgId, name } of items) (byOrg.get(orgId) ?? byOrg.set(orgId, []).get(orgId)!).push(name);
       for (const [orgId, names] of byOrg) await renderMany(orgId, names);
-    },
+    }),
     disconnect_sweep: async (_payload, helpers) => {
       const marked = await sweep();
       if (marked > 0) helpers.logger.info(`marked ${marked} device(s) disconnected`);

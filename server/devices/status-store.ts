@@ -8,6 +8,7 @@ import { insertTaggedEventsSql, type NewEvent } from "../events/event-store.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { textArray } from "../platform/pg-array.js";
 import { batchLoader } from "../platform/batch-loader.js";
+import { lockDevices } from "./device-locks.js";
 
 /** What a report needs to know about the device: its stored status and the version rendered for it. */
 export interface ReportBase {
@@ -53,9 +54,12 @@ export function createStatusStore(db: Db) {
     const upd = sql`update devices d set annotations = u.annotations, status = u.status, resource_version = nextval('resource_version_seq')
         from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(i int, org_id uuid, name text, rv bigint, annotations jsonb, status jsonb)
        where d.org_id = u.org_id and d.name = u.name and d.resource_version = u.rv returning u.i`;
-    const r = events.length
-      ? await db.execute(sql`with upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`)
-      : await db.execute(sql`with upd as (${upd}) select i from upd`);
+    const r = await db.transaction(async (tx) => {
+      await lockDevices(tx, items);
+      return events.length
+        ? await tx.execute(sql`with upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`)
+        : await tx.execute(sql`with upd as (${upd}) select i from upd`);
+    });
     const won = new Set((r.rows as { i: number }[]).map((row) => Number(row.i)));
     return items.map((_, i) => won.has(i));
   });
@@ -66,7 +70,7 @@ export function createStatusStore(db: Db) {
 
     /**
      * Writes status and annotations if the device is still at `expectedVersion`, with the transitions' events
-     * (atomic without a transaction). Returns false when the compare-and-swap lost.
+     * (atomic: one transaction, rows locked in name order). Returns false when the compare-and-swap lost.
      */
     write: (orgId: string, name: string, expectedVersion: string, annotations: Record<string, string>, status: JsonObject, events: NewEvent[]): Promise<boolean> =>
       writes.load({ orgId, name, expectedVersion, annotations, status, events }),

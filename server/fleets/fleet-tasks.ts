@@ -13,6 +13,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { textArray } from "../platform/pg-array.js";
+import { batchTask } from "../platform/jobs.js";
 import type { Db, Executor } from "../platform/resource/resource-store.js";
 import { labelRequirementsToSql, labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
 import { enqueueRenders } from "../devices/render-queue.js";
@@ -368,14 +369,14 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
 
   const tasks: Record<string, Task> = {
     ...rollouts.tasks,
-    [TASK_FLEET_SELECTION]: async (payload) => {
+    [TASK_FLEET_SELECTION]: batchTask<SelectionItem>(db, TASK_FLEET_SELECTION, async (payload) => {
       for (const [orgId, items] of byOrg<SelectionItem>(payload)) await selection(orgId, items);
-    },
+    }),
     [TASK_FLEET_VALIDATE]: async (payload) => {
       const { orgId, fleet, commits } = payload as { orgId: string; fleet: string; commits?: ResolvedCommits };
       await validate(orgId, fleet, commits);
     },
-    [TASK_FLEET_ROLLOUT]: async (payload) => {
+    [TASK_FLEET_ROLLOUT]: batchTask<RolloutItem>(db, TASK_FLEET_ROLLOUT, async (payload) => {
       for (const [orgId, items] of byOrg<RolloutItem>(payload)) {
         const fleets = new Map<string, string[] | undefined>();
         for (const i of items) {
@@ -391,7 +392,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           else await rollout(orgId, fleet, devices);
         }
       }
-    },
+    }),
   };
   return { selection, validate, rollout, tick: rollouts.tick, tasks };
 }

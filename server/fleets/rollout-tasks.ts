@@ -12,6 +12,7 @@ import { setCondition } from "../platform/conditions.js";
 import { enqueue } from "../platform/jobs.js";
 import { TASK_FLEET_SELECTION } from "./fleet-queue.js";
 import { textArray } from "../platform/pg-array.js";
+import { lockDevices } from "../devices/device-locks.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_SELECTED_FOR_ROLLOUT, ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import {
@@ -289,9 +290,12 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
 
   async function markSelected(orgId: string, names: string[], value: string) {
     if (!names.length) return;
-    await db.execute(sql`update devices set annotations = annotations || jsonb_build_object(${ANNOTATION_SELECTED_FOR_ROLLOUT}::text, ${value}::text),
-        resource_version = nextval('resource_version_seq')
-      where org_id = ${orgId} and name = any(${textArray(names)})`);
+    await db.transaction(async (tx) => {
+      await lockDevices(tx, names.map((name) => ({ orgId, name })));
+      await tx.execute(sql`update devices set annotations = annotations || jsonb_build_object(${ANNOTATION_SELECTED_FOR_ROLLOUT}::text, ${value}::text),
+          resource_version = nextval('resource_version_seq')
+        where org_id = ${orgId} and name = any(${textArray(names)})`);
+    });
   }
 
   const tasks: Record<string, Task> = {

@@ -2,6 +2,7 @@
 // rolled-back write leaves no job, and a committed one always has its job). A job key debounces: enqueueing the same
 // key again before it runs replaces the pending job instead of adding one.
 import { sql } from "drizzle-orm";
+import type { JobHelpers, Task } from "graphile-worker";
 import type { Executor } from "./resource/resource-store.js";
 
 export interface EnqueueOptions {
@@ -34,3 +35,27 @@ export async function enqueue(tx: Executor, task: string, payload: Record<string
 
 /** Task names, shared by the enqueuers and the worker. */
 export const TASK_DISCONNECT_SWEEP = "disconnect_sweep";
+
+/**
+ * A batch task (array payload merged under a job key) that loses nothing when it fails after its key was taken.
+ * graphile-worker's add_job, finding the keyed job running, moves the key to a new job that holds only the new items,
+ * and marks the running job as out of retries. A batch that then fails would drop its own items for good (seen at
+ * 10,000 devices: a render batch hit a deadlock while a rollout queued more renders, and 142 devices were never
+ * rendered). Here such a batch queues its items again under its key, with graphile-worker's backoff; any other failure
+ * is left to graphile-worker's retries. (Not for jobs in a named queue: none of the batch jobs uses one.)
+ */
+export function batchTask<T>(db: Executor, task: string, run: (items: T[], helpers: JobHelpers) => Promise<void>): Task {
+  return async (payload, helpers) => {
+    const items = (Array.isArray(payload) ? payload : [payload]) as T[];
+    try {
+      await run(items, helpers);
+    } catch (e) {
+      const { id, key, attempts, max_attempts: maxAttempts } = helpers.job;
+      if (!key || attempts >= maxAttempts) throw e;
+      const r = await db.execute(sql`select key from graphile_worker._private_jobs where id = ${id}`);
+      if ((r.rows[0] as { key: string | null } | undefined)?.key === key) throw e;
+      await enqueue(db, task, items, { jobKey: key, delaySeconds: Math.min(3600, Math.exp(attempts)), maxAttempts });
+      helpers.logger.error(`batch job ${id} (${task}) failed after its key moved to a newer job; its ${items.length} item(s) are queued again: ${String(e)}`);
+    }
+  };
+}
