@@ -188,6 +188,9 @@ test("a rollout waits for the fleet's owners to settle before it picks a batch, 
   const selected = async () =>
     (await t.db.pool.query(`select name from devices where name like 'settle-%' and annotations ? 'fleet-controller/selectedForRollout' order by name`)).rows.map((r) => r.name);
   assert.deepEqual(await selected(), [], "no batch picked from a half-known device set");
+  const waiting = (await fleets().getFleet({ name: "settle" })).status?.conditions.find((c) => c.type === "RolloutInProgress");
+  assert.equal(waiting?.reason, "Waiting");
+  assert.match(waiting?.message ?? "", /devices to be selected/);
   const pending = await fleets().planFleetRollout({ name: "settle" });
   assert.equal(pending.selectionPending, true, "the dry run says its device set is not final");
   await drain();

@@ -144,11 +144,18 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     const tv = fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
     const policy = fleet?.spec.rolloutPolicy as RolloutPolicy | undefined;
     if (!fleet || !tv || !isManaged(policy)) return false;
-    // Fleet writes are rare, so this wait is short and cannot starve the rollout.
-    if (await ownershipSettling(orgId, fleetName)) return true;
     const annotations = { ...fleet.annotations };
     const status = fleet.status ?? {};
     let conditions = (status.conditions ?? []) as JsonObject[];
+    // Fleet writes are rare, so this wait is short and cannot starve the rollout; the fleet says why it waits.
+    if (await ownershipSettling(orgId, fleetName)) {
+      const waiting = setCondition(conditions, { type: "RolloutInProgress", status: "True", reason: "Waiting", message: "waiting for the fleet's devices to be selected" });
+      if (!isDeepStrictEqual(waiting, conditions)) {
+        await db.execute(sql`update fleets set status = ${JSON.stringify({ ...status, conditions: waiting })}::jsonb, resource_version = nextval('resource_version_seq')
+          where org_id = ${orgId} and name = ${fleetName}`);
+      }
+      return true;
+    }
     const events: NewEvent[] = [];
     let again = true;
     const devices = await deviceViews(orgId, fleetName, tv);

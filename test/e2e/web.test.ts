@@ -1,7 +1,8 @@
 // The web UI end to end in Debian Chromium: log in through the built-in PAM issuer (authorization code + PKCE),
 // approve a real (simulated) agent's enrollment request, create a fleet from YAML (a syntax error first, shown on its
-// line), watch the device become UpToDate without reloading, edit its labels by form, run a command in the device's
-// console (xterm.js over the browser console RPCs, a real shell on the agent), and screenshot every page.
+// line), watch the device become UpToDate without reloading, edit its labels by form, create a fleet and a repository
+// by form (a refused field marked where it is), run a command in the device's console (xterm.js over the browser
+// console RPCs, a real shell on the agent), and screenshot every page.
 import { assertNoOpenHandles } from "../helpers/leaks.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,6 +20,8 @@ import { oidcProvider } from "../../server/auth/oidc-provider.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { ConsoleService } from "../../gen/flightctl/v1beta1/console_service_pb.js";
+import { FleetService } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
+import { RepositoryService } from "../../gen/flightctl/v1beta1/repository_service_pb.js";
 import { startSimulator } from "../../agent/simulator.js";
 import { parseAgentConfig } from "../../agent/config.js";
 import { buildWeb, launchBrowser, screenshot } from "./browser.js";
@@ -150,8 +153,12 @@ test("creates a fleet from YAML: a syntax error is marked on its line, then the 
   assert.equal((await row.locator("td").nth(4).innerText()).trim(), "–");
   await watcher.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
   await page.goto(`${base}/fleets`);
+  // The form covers the common case; "Edit as YAML" hands what it holds to the editor.
   await page.getByRole("link", { name: "Create fleet" }).click();
+  await page.getByLabel("Name").fill("web");
+  await page.getByRole("button", { name: "Edit as YAML" }).click();
   const editor = page.getByLabel("Fleet as YAML");
+  await waitFor("the form's draft in the editor", async () => /name: web/.test(await editor.inputValue()) || undefined);
   await editor.fill("apiVersion: flightctl.io/v1beta1\nkind: Fleet\nmetadata:\n  name: web\n   bad: [\n");
   await page.locator("#yaml-problems li").first().waitFor();
   assert.match(await page.locator("#yaml-problems").innerText(), /Line \d+/);
@@ -232,6 +239,50 @@ test("opens the device's console, runs a command in the terminal and sees its ou
     const { sessions } = await consoles.listConsoleSessions({ name }, { headers: { authorization: `Bearer ${admin}` } });
     return sessions.length > 0 && sessions.every((s) => !!s.endedAt);
   });
+});
+
+test("creates a fleet and a repository by form; a field the server refuses is marked at that field", async () => {
+  const auth = { headers: { authorization: `Bearer ${admin}` } };
+  await page.getByRole("link", { name: "Fleets", exact: true }).click();
+  await page.getByRole("link", { name: "Create fleet" }).click();
+  await page.getByLabel("Name").fill("Not A Name");
+  await page.getByLabel("Devices with labels").fill("site=lab, tier=gold");
+  await page.getByLabel("OS image (optional)").fill("quay.io/example/os:1.2");
+  await page.getByLabel("Config file path (optional)").fill("/etc/site");
+  await page.getByLabel("Config file content").fill("site {{ .metadata.labels.site }}\n");
+  await page.getByLabel("Roll out in batches (optional)").fill("10%, 2");
+  await page.getByRole("button", { name: "Create" }).click();
+  // The API refuses the name: the message sits under the Name field, which is marked invalid; nothing was created.
+  const nameError = page.locator("#f-name-error");
+  await nameError.waitFor();
+  assert.match(await nameError.innerText(), /\S/);
+  assert.equal(await page.getByLabel("Name").getAttribute("aria-invalid"), "true");
+  await shot("fleet-form-error");
+  await page.getByLabel("Name").fill("by-form");
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.waitForURL(`${base}/fleets/by-form`);
+  const fleet = await userClient(t, FleetService).getFleet({ name: "by-form" }, auth);
+  assert.deepEqual({ ...fleet.spec?.selector?.matchLabels }, { site: "lab", tier: "gold" });
+  assert.equal(fleet.spec?.template?.spec?.os?.image, "quay.io/example/os:1.2");
+  assert.deepEqual(
+    fleet.spec?.template?.spec?.config[0]?.inline.map((f) => [f.path, f.content]),
+    [["/etc/site", "site {{ .metadata.labels.site }}\n"]],
+  );
+  // "10%" stays a percentage, "2" becomes a count.
+  const limits = fleet.spec?.rolloutPolicy?.deviceSelection?.sequence.map((b) => b.limit?.kind);
+  assert.deepEqual(limits?.map((k) => k?.value), ["10%", 2]);
+
+  await page.getByRole("link", { name: "Repositories", exact: true }).click();
+  await page.getByRole("link", { name: "Create repository" }).click();
+  await page.getByLabel("Name").fill("site-configs");
+  await page.getByLabel("Type").selectOption("http");
+  await page.getByLabel("URL").fill("https://configs.example.com/site");
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.waitForURL(`${base}/repositories`);
+  await page.getByText("site-configs").first().waitFor();
+  const repo = await userClient(t, RepositoryService).getRepository({ name: "site-configs" }, auth);
+  assert.equal(repo.spec?.type, "http");
+  await shot("repository-form");
 });
 
 test("every other page renders: events, repositories, resource syncs, YAML edit", async () => {

@@ -23,6 +23,8 @@ const RepositoriesPage = lazy(() => import("./pages/sources.js").then((m) => ({ 
 const ResourceSyncsPage = lazy(() => import("./pages/sources.js").then((m) => ({ default: m.ResourceSyncsPage })));
 const EventsPage = lazy(() => import("./pages/events.js").then((m) => ({ default: m.EventsPage })));
 const EditorPage = lazy(() => import("./pages/editor.js").then((m) => ({ default: m.EditorPage })));
+const FleetFormPage = lazy(() => import("./pages/forms.js").then((m) => ({ default: m.FleetFormPage })));
+const RepositoryFormPage = lazy(() => import("./pages/forms.js").then((m) => ({ default: m.RepositoryFormPage })));
 const ConsolePage = lazy(() => import("./pages/console.js").then((m) => ({ default: m.ConsolePage })));
 
 const ORG_KEY = "flightctl.org";
@@ -193,7 +195,9 @@ function Route({ path }: { path: string }): ComponentChildren {
   if (path === "/repositories") return <RepositoriesPage />;
   if (path === "/resourcesyncs") return <ResourceSyncsPage />;
   if (path === "/events") return <EventsPage />;
-  if ((r = m(/^\/new\/(\w+)$/))) return <EditorPage kind={r[1]} />;
+  if (path === "/create/Fleet") return <FleetFormPage />;
+  if (path === "/create/Repository") return <RepositoryFormPage />;
+  if ((r = m(/^\/new\/(\w+)$/))) return <EditorPage key={path} kind={r[1]} />;
   if ((r = m(/^\/edit\/(\w+)\/([^/]+)$/))) return <EditorPage key={path} kind={r[1]} name={decodeURIComponent(r[2])} />;
   if ((r = m(/^\/console\/([^/]+)$/))) return <ConsolePage name={decodeURIComponent(r[1])} />;
   return (

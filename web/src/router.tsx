@@ -2,9 +2,10 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-export function navigate(to: string, replace = false) {
-  if (replace) history.replaceState(null, "", to);
-  else history.pushState(null, "", to);
+/** Goes to `to`; `state` travels with the history entry (e.g. a draft handed from a form to the YAML editor). */
+export function navigate(to: string, replace = false, state: unknown = null) {
+  if (replace) history.replaceState(state, "", to);
+  else history.pushState(state, "", to);
   dispatchEvent(new PopStateEvent("popstate"));
 }
 

@@ -89,7 +89,9 @@ function mapServerError(text: string, message: string): Problem[] {
 export function EditorPage({ kind, name }: { kind: string; name?: string }) {
   const { orgId } = useApp();
   const info = KINDS[kind];
-  const [text, setText] = useState<string>(name ? "" : (info?.skeleton ?? ""));
+  // A new resource starts from the draft a form handed over ("Edit as YAML"), else from the kind's skeleton.
+  const draft = (history.state as { yaml?: string } | null)?.yaml;
+  const [text, setText] = useState<string>(name ? "" : (draft ?? info?.skeleton ?? ""));
   const [server, setServer] = useState<Problem[]>([]);
   const [loadError, setLoadError] = useState<string>();
   const [saving, setSaving] = useState(false);

@@ -53,7 +53,7 @@ export function FleetsPage() {
   const fleets = useAsync(() => client(FleetService).listFleets({ orgId, addDevicesSummary: true }), [orgId]);
   useEffect(() => live<Fleet>({ service: FleetService, method: "watchFleets", request: { orgId }, onEvent: fleets.reload, poll: fleets.reload }), [orgId]);
   return (
-    <Page title="Fleets" actions={can("fleets", "create") ? <Link href="/new/Fleet" class="button">Create fleet</Link> : null}>
+    <Page title="Fleets" actions={can("fleets", "create") ? <Link href="/create/Fleet" class="button">Create fleet</Link> : null}>
       <ErrorBox error={fleets.error} />
       <FleetRows fleets={fleets.data?.items ?? []} />
     </Page>

@@ -24,7 +24,7 @@ export function RepositoriesPage() {
   const list = useAsync(() => client(RepositoryService).listRepositories({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
-    <Page title="Repositories" actions={can("repositories", "create") ? <Link href="/new/Repository" class="button">Create repository</Link> : null}>
+    <Page title="Repositories" actions={can("repositories", "create") ? <Link href="/create/Repository" class="button">Create repository</Link> : null}>
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
