@@ -1,7 +1,7 @@
 // The device agent: enroll once, then hold one stream of rendered specs and apply each new version serially
-// (applications → config files → systemd → OS), rolling back to the previous version when one fails; report status on
-// change and as a periodic heartbeat; renew the management certificate; decommission on request.
-import { randomBytes } from "node:crypto";
+// (prefetch → beforeupdating hooks → applications → config files → OS → afterupdating hooks), rolling back to the
+// previous version when one fails; report status on change and as a periodic heartbeat; renew the management
+// certificate; decommission on request.
 import { hostname, arch, platform, release } from "node:os";
 import { isDeepStrictEqual } from "node:util";
 import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
@@ -9,8 +9,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
 import { connectAgent, type AgentClients } from "./clients.js";
-import type { AgentConfig } from "./config.js";
-import { ApplyError, applyApps, applyFiles, applyOs, systemdStatus, type AppState } from "./apply.js";
+import { UPDATE_RETRY_BASE_MS, UPDATE_RETRY_MAX_MS, type AgentConfig } from "./config.js";
+import { ApplyError, applyApps, applyFiles, applyOs, osImageChange, planFiles, systemdStatus, type AppState } from "./apply.js";
+import { checkBoot } from "./boot.js";
+import { runHooks, type HookContext, type HookType } from "./hooks.js";
+import { prefetch, PrefetchNotReady } from "./prefetch.js";
 import { realExecutor, rootedFs, type Executor, type HostFs } from "./host.js";
 import { dropCertificate, enrollmentCsr, loadIdentity, readCertificate, renewalDue, saveCertificate, validity, type Identity } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
@@ -84,9 +87,14 @@ export function createAgent(opts: AgentOptions) {
   let resources: ResourceMonitor;
   const loops: Promise<void>[] = [];
   let reconciling = Promise.resolve();
+  let bootId = "";
+  /** An update that could not start yet (prefetch), tried again after a growing delay. */
+  const retry = { attempt: 0, version: 0, timer: undefined as NodeJS.Timeout | undefined };
   const consoles = createConsoleManager({ clients: () => clients, deviceName: () => id.name, cwd: cfg.rootDir, log, console: opts.console });
   // Stopping (or decommissioning) ends every console session and its program.
   stop.signal.addEventListener("abort", () => consoles.stopAll(), { once: true });
+  stop.signal.addEventListener("abort", () => clearTimeout(retry.timer), { once: true });
+  const hooks = (type: HookType, ctx?: HookContext) => runHooks(fs, exec, log, type, ctx);
 
   async function enroll(): Promise<void> {
     const enrollClients = connectAgent(cfg.server, cfg.caPem, cfg.enrollmentCertPem, cfg.enrollmentKeyPem);
@@ -145,7 +153,6 @@ export function createAgent(opts: AgentOptions) {
       },
     } as JsonObject;
   }
-  const bootId = randomBytes(16).toString("hex");
 
   function connect() {
     clients?.close();
@@ -209,6 +216,36 @@ export function createAgent(opts: AgentOptions) {
     }
   }
 
+  /** Reconciles `device` after what is queued (stream messages and retries run one at a time). */
+  function enqueue(device: JsonObject) {
+    clearTimeout(retry.timer);
+    reconciling = reconciling.then(() => reconcile(device)).catch((e) => log.error({ err: e }, "reconcile failed"));
+  }
+
+  /** Tries `device` again later: flightctl's requeue backoff, ×1.5 per attempt with ±10 % jitter. */
+  function retryLater(device: JsonObject) {
+    const version = versionOf(device);
+    if (retry.version !== version) Object.assign(retry, { version, attempt: 0 });
+    const [base, max] = [cfg.updateRetryBaseDelayMs ?? UPDATE_RETRY_BASE_MS, cfg.updateRetryMaxDelayMs ?? UPDATE_RETRY_MAX_MS];
+    const delay = Math.min(max, base * 1.5 ** retry.attempt++) * (0.9 + 0.2 * Math.random());
+    retry.timer = setTimeout(() => enqueue(device), delay);
+  }
+
+  /** The update itself, in flightctl's order; throws PrefetchNotReady (try later) or an error (roll back). */
+  async function update(version: number, from: JsonObject, to: JsonObject): Promise<AppState[]> {
+    await prefetch(exec, from, to);
+    await hooks("beforeupdating", { changes: planFiles(fs, from, to) });
+    updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
+    const running = await applyApps(fs, exec, from, to);
+    const changes = applyFiles(fs, from, to);
+    // No reboot follows here (bootc switch only stages the image), so the reboot hooks bracket the switch.
+    if (osImageChange(from, to)) await hooks("beforerebooting");
+    await applyOs(exec, from, to);
+    // A failure here fails the update as in flightctl: what these hooks reload did not take the new files.
+    await hooks("afterupdating", { changes });
+    return running;
+  }
+
   /** Applies `device` (a newer rendered version) or rolls back to the current one. */
   async function reconcile(device: JsonObject) {
     const version = versionOf(device);
@@ -218,33 +255,45 @@ export function createAgent(opts: AgentOptions) {
     const from = (current.spec ?? {}) as JsonObject;
     const to = (device.spec ?? {}) as JsonObject;
     if (to.decommissioning) return decommissionNow();
-    updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
+    updating = { type: "Updating", status: "True", reason: "Preparing", message: `Preparing version ${version}` };
     // Say "Updating" only for updates that take a while; a quick one goes straight to its result (one report, not two).
     const slow = setTimeout(() => void report(), 1000);
     try {
+      apps = await update(version, from, to);
       resources.configure(to);
-      apps = await applyApps(fs, exec, from, to);
-      applyFiles(fs, from, to);
-      await applyOs(exec, from, to);
       specs.upgrade();
+      retry.attempt = 0;
       updating = { type: "Updating", status: "False", reason: "Updated", message: `Updated to version ${version}` };
       emit("applied");
     } catch (e) {
-      const message = e instanceof ApplyError ? e.message : `unexpected error: ${(e as Error).message}`.slice(0, 250);
-      log.warn({ version, err: message }, "update failed; rolling back");
-      specs.rollback();
-      try {
-        // Back to what ran before: re-apply the current spec over whatever the failed attempt left.
-        apps = await applyApps(fs, exec, to, from);
-        applyFiles(fs, to, from);
-      } catch (again) {
-        log.error({ err: (again as Error).message }, "rollback failed");
+      if (e instanceof PrefetchNotReady) {
+        // Nothing was changed: keep running the current version, not marked failed, and try again later.
+        log.info({ version, image: e.image, err: e.message }, "images not ready; will try the update again");
+        specs.revert();
+        updating = { type: "Updating", status: "True", reason: "Preparing", message: e.message };
+        retryLater(device);
+      } else {
+        await rollback(version, from, to, e);
       }
-      updating = { type: "Updating", status: "False", reason: "Error", message: `Failed to update to version ${version}: ${message}`.slice(0, 250) };
-      emit("failed");
     }
     clearTimeout(slow);
     await report();
+  }
+
+  /** Re-applies the current spec over whatever the failed attempt left, and reports the error. */
+  async function rollback(version: number, from: JsonObject, to: JsonObject, e: unknown) {
+    const message = e instanceof ApplyError ? e.message : `unexpected error: ${(e as Error).message}`.slice(0, 250);
+    log.warn({ version, err: message }, "update failed; rolling back");
+    specs.rollback();
+    try {
+      apps = await applyApps(fs, exec, to, from);
+      // flightctl re-syncs the old spec with its after-update hooks: a restored unit file needs its daemon-reload too.
+      await hooks("afterupdating", { changes: applyFiles(fs, to, from) });
+    } catch (again) {
+      log.error({ err: (again as Error).message }, "rollback failed");
+    }
+    updating = { type: "Updating", status: "False", reason: "Error", message: `Failed to update to version ${version}: ${message}`.slice(0, 250) };
+    emit("failed");
   }
 
   async function decommissionNow() {
@@ -290,8 +339,7 @@ export function createAgent(opts: AgentOptions) {
             // Console sessions come on this stream (spec.consoles) without a new rendered version; reconcile skips
             // such a repeat, the console manager opens a relay stream for each new session.
             if (msg.device.spec?.consoles.length) consoles.handle(msg.device.spec.consoles);
-            const doc = toJson(DeviceSchema, msg.device) as JsonObject;
-            reconciling = reconciling.then(() => reconcile(doc)).catch((e) => log.error({ err: e }, "reconcile failed"));
+            enqueue(toJson(DeviceSchema, msg.device) as JsonObject);
           }
         }
         emit("disconnected");
@@ -361,11 +409,17 @@ export function createAgent(opts: AgentOptions) {
       mkdirSync(cfg.rootDir, { recursive: true });
       id = await loadIdentity(cfg.dataDir);
       specs = openSpecFiles(cfg.dataDir);
+      const boot = checkBoot(fs, cfg.dataDir);
+      bootId = boot.bootId;
       ownResources = !opts.resources;
       resources = opts.resources ?? startResourceMonitor(cfg.rootDir);
       if (!readCertificate(id)) await enroll();
       if (stop.signal.aborted) return;
       connect();
+      if (boot.rebooted) {
+        // As flightctl: a failing afterrebooting hook is logged, the agent carries on.
+        await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
+      }
       // Apps known from the last run are reported as running until the next update says otherwise.
       apps = ((specs.current().spec ?? {}) as JsonObject).applications ? ((((specs.current().spec as JsonObject).applications) as JsonObject[]).map((a) => ({ name: String(a.name), appType: String(a.appType), status: "Running" as const }))) : [];
       await report();

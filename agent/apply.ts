@@ -1,6 +1,7 @@
 // Applying a rendered spec to the host, in flightctl's order: applications, config files, systemd units, then the OS
 // image. Each step fails with the component and element at fault so the status message says what broke.
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { checkDevicePath, PathError, type Executor, type HostFs } from "./host.js";
 
@@ -37,29 +38,54 @@ function ownerId(v: string | undefined): number | undefined {
   return undefined;
 }
 
-/** Config files: remove what the new spec dropped, write what differs (atomically), leave the rest alone. */
-export function applyFiles(fs: HostFs, current: JsonObject, desired: JsonObject) {
-  const want = filesOf(desired);
-  const paths = new Set<string>();
-  for (const f of want) {
+/** Config files an update touches, by device path (what hooks' `if` conditions and template variables see). */
+export interface FileChanges {
+  created: string[];
+  updated: string[];
+  removed: string[];
+}
+
+/**
+ * What applyFiles would do to the host now: files of the new spec that are missing (created) or differ in content or
+ * mode (updated), and files the new spec dropped that are still there (removed). Bad paths fail here, before anything
+ * is touched.
+ */
+export function planFiles(fs: HostFs, current: JsonObject, desired: JsonObject): FileChanges {
+  const want = new Map<string, File>();
+  for (const f of filesOf(desired)) {
     try {
-      paths.add(checkDevicePath(f.path));
+      want.set(checkDevicePath(f.path), f);
     } catch (e) {
       throw new ApplyError("config", f.path, (e as PathError).message);
     }
   }
-  for (const f of filesOf(current)) if (!paths.has(f.path)) fs.remove(f.path);
-  for (const f of want) {
-    const data = decode(f);
-    const mode = f.mode ?? 0o644;
-    const have = fs.read(f.path);
-    if (have && have.equals(data) && fs.mode(f.path) === mode) continue;
+  const changes: FileChanges = { created: [], updated: [], removed: [] };
+  for (const f of filesOf(current)) {
+    const path = posix.normalize(f.path);
+    if (!want.has(path) && fs.exists(path) && !changes.removed.includes(path)) changes.removed.push(path);
+  }
+  for (const [path, f] of want) {
+    const have = fs.read(path);
+    if (!have) changes.created.push(path);
+    else if (!have.equals(decode(f)) || fs.mode(path) !== (f.mode ?? 0o644)) changes.updated.push(path);
+  }
+  return changes;
+}
+
+/** Config files: remove what the new spec dropped, write what differs (atomically), leave the rest alone. */
+export function applyFiles(fs: HostFs, current: JsonObject, desired: JsonObject): FileChanges {
+  const changes = planFiles(fs, current, desired);
+  const want = new Map(filesOf(desired).map((f) => [posix.normalize(f.path), f]));
+  for (const path of changes.removed) fs.remove(path);
+  for (const path of [...changes.created, ...changes.updated]) {
+    const f = want.get(path)!;
     try {
-      fs.write(f.path, data, { mode, uid: ownerId(f.user), gid: ownerId(f.group) });
+      fs.write(path, decode(f), { mode: f.mode ?? 0o644, uid: ownerId(f.user), gid: ownerId(f.group) });
     } catch (e) {
-      throw new ApplyError("config", f.path, (e as Error).message);
+      throw new ApplyError("config", path, (e as Error).message);
     }
   }
+  return changes;
 }
 
 /** flightctl-style application id: sanitized name plus a short hash, DNS-label safe. */
@@ -128,11 +154,17 @@ export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject,
   return states;
 }
 
-/** The OS image: switch with bootc when it changes (the reboot itself is outside this sketch of a device). */
-export async function applyOs(exec: Executor, current: JsonObject, desired: JsonObject): Promise<void> {
+/** The image the OS switches to in this update, if it changes. */
+export function osImageChange(current: JsonObject, desired: JsonObject): string | undefined {
   const want = ((desired.os ?? {}) as JsonObject).image as string | undefined;
   const have = ((current.os ?? {}) as JsonObject).image as string | undefined;
-  if (!want || want === have) return;
+  return want && want !== have ? want : undefined;
+}
+
+/** The OS image: switch with bootc when it changes (the reboot itself is outside this sketch of a device). */
+export async function applyOs(exec: Executor, current: JsonObject, desired: JsonObject): Promise<void> {
+  const want = osImageChange(current, desired);
+  if (!want) return;
   const r = await exec.run("bootc", ["switch", "--retain", want]);
   if (r.code !== 0) throw new ApplyError("os", want, `bootc switch failed (${r.code}): ${r.stderr.trim()}`);
 }

@@ -1,6 +1,8 @@
 // The agent's config.yaml: flightctl's keys (the enrollment-service block is exactly what GetEnrollmentConfig returns)
-// plus where the agent keeps its state. Durations are Go-style strings ("60s", "5m").
-import { readFileSync } from "node:fs";
+// plus where the agent keeps its state. Durations are Go-style strings ("60s", "5m"). Drop-ins in conf.d/*.yaml next to
+// config.yaml override its top-level keys, in file-name order (re-read when the agent gets SIGHUP).
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parse } from "yaml";
 
 export interface AgentConfig {
@@ -20,8 +22,14 @@ export interface AgentConfig {
   specFetchErrorMaxDelayMs: number;
   enrollmentVerifyIntervalMs: number;
   certCheckIntervalMs: number;
+  /** Retry of an update that could not start (an image pull failed): ×1.5 from the base delay (30 s) up to the max (5 m). */
+  updateRetryBaseDelayMs?: number;
+  updateRetryMaxDelayMs?: number;
   defaultLabels: Record<string, string>;
 }
+
+export const UPDATE_RETRY_BASE_MS = 30_000;
+export const UPDATE_RETRY_MAX_MS = 5 * 60_000;
 
 /** "60s", "5m", "1h30m", "250ms" → milliseconds. */
 export function durationMs(v: unknown, field: string, fallback: number): number {
@@ -33,9 +41,9 @@ export function durationMs(v: unknown, field: string, fallback: number): number 
 
 const b64 = (v: unknown) => (typeof v === "string" && v ? Buffer.from(v, "base64").toString("utf8") : "");
 
-/** Parses config.yaml text; errors name the key. */
-export function parseAgentConfig(text: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
-  const doc = (parse(text) ?? {}) as Record<string, unknown>;
+/** Parses config.yaml text (and drop-ins after it, each overriding top-level keys); errors name the key. */
+export function parseAgentConfig(text: string | string[], overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const doc = Object.assign({}, ...[text].flat().map((t) => (parse(t) ?? {}) as Record<string, unknown>)) as Record<string, unknown>;
   const es = (doc["enrollment-service"] ?? {}) as Record<string, Record<string, unknown> | string>;
   const service = (es.service ?? {}) as Record<string, unknown>;
   const auth = (es.authentication ?? {}) as Record<string, unknown>;
@@ -54,6 +62,8 @@ export function parseAgentConfig(text: string, overrides: Partial<AgentConfig> =
     specFetchErrorMaxDelayMs: durationMs(doc["spec-fetch-error-max-delay"], "spec-fetch-error-max-delay", 5 * 60_000),
     enrollmentVerifyIntervalMs: durationMs(doc["enrollment-verify-interval"], "enrollment-verify-interval", 10_000),
     certCheckIntervalMs: durationMs(doc["cert-check-interval"], "cert-check-interval", 3600_000),
+    updateRetryBaseDelayMs: durationMs(doc["update-retry-base-delay"], "update-retry-base-delay", UPDATE_RETRY_BASE_MS),
+    updateRetryMaxDelayMs: durationMs(doc["update-retry-max-delay"], "update-retry-max-delay", UPDATE_RETRY_MAX_MS),
     defaultLabels: (doc["default-labels"] ?? {}) as Record<string, string>,
     ...overrides,
   };
@@ -63,7 +73,9 @@ export function parseAgentConfig(text: string, overrides: Partial<AgentConfig> =
 
 export function loadAgentConfig(path: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
   try {
-    return parseAgentConfig(readFileSync(path, "utf8"), overrides);
+    const confD = join(dirname(path), "conf.d");
+    const dropIns = existsSync(confD) ? readdirSync(confD).filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => readFileSync(join(confD, n), "utf8")) : [];
+    return parseAgentConfig([readFileSync(path, "utf8"), ...dropIns], overrides);
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }

@@ -2,9 +2,9 @@
 // without a real device: a file system rooted at a prefix (FLIGHTCTL_TEST_ROOT_DIR, as flightctl's agent), and a
 // command executor whose real form runs podman/systemctl/bootc and whose recording form only writes down what
 // would run.
-import { execFile } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, normalize, posix } from "node:path";
+import { execFile, type ExecFileException } from "node:child_process";
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { delimiter, dirname, join, normalize, posix } from "node:path";
 
 /** Paths the spec may not write: the agent's own identity, state and configuration. */
 export const FORBIDDEN_PATHS = ["/var/lib/flightctl", "/etc/flightctl/certs", "/etc/flightctl/config.yaml", "/usr/lib/flightctl", "/proc", "/sys", "/dev"];
@@ -31,6 +31,8 @@ export interface HostFs {
   remove(p: string): void;
   exists(p: string): boolean;
   mode(p: string): number | undefined;
+  /** Names of the entries of directory `p`, sorted; none when it does not exist. */
+  list(p: string): string[];
 }
 
 /** The host file system under `root` ("/" on a device, a temp dir in tests and the simulator). */
@@ -52,6 +54,7 @@ export function rootedFs(root: string): HostFs {
     remove: (p) => rmSync(real(p), { force: true, recursive: true }),
     exists: (p) => existsSync(real(p)),
     mode: (p) => (existsSync(real(p)) ? statSync(real(p)).mode & 0o7777 : undefined),
+    list: (p) => (existsSync(real(p)) && statSync(real(p)).isDirectory() ? readdirSync(real(p)).sort() : []),
   };
 }
 
@@ -61,34 +64,77 @@ export interface CommandResult {
   stderr: string;
 }
 
-export interface Executor {
-  run(cmd: string, args: string[], opts?: { timeoutMs?: number }): Promise<CommandResult>;
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Added to the agent's environment. */
+  env?: Record<string, string>;
+  cwd?: string;
 }
 
-/** Runs real commands (no shell). */
+export interface Executor {
+  run(cmd: string, args: string[], opts?: RunOptions): Promise<CommandResult>;
+  /** Whether `cmd` can run here (hooks whose program is not installed are skipped, as flightctl does). */
+  available(cmd: string): boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
+/** Runs real commands (no shell). A command still running at its timeout is killed and answers code 124. */
 export const realExecutor: Executor = {
   run: (cmd, args, opts = {}) =>
     new Promise((resolve) => {
-      execFile(cmd, args, { timeout: opts.timeoutMs ?? 10 * 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 127) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr || (err && !stderr ? err.message : "")) });
+      const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+      execFile(cmd, args, { timeout, env, cwd: opts.cwd, maxBuffer: 16 << 20 }, (err: ExecFileException | null, stdout, stderr) => {
+        if (!err) return resolve({ code: 0, stdout: String(stdout), stderr: String(stderr) });
+        const code = typeof err.code === "number" ? err.code : err.killed ? 124 : 127;
+        const why = err.killed ? `timed out after ${timeout} ms` : err.message;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) || why });
       });
     }),
+  available(cmd) {
+    const candidates = cmd.includes("/") ? [cmd] : (process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+    return candidates.some((p) => {
+      try {
+        accessSync(p, constants.X_OK);
+        return statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    });
+  },
 };
 
+export interface RecordingExecutor extends Executor {
+  /** Every command line run, in order. */
+  commands: string[];
+  /**
+   * Commands whose line matches fail; tests set and clear it (an application that cannot start, a pull that fails).
+   * `podman image exists` is a query of the image store below, not subject to it.
+   */
+  failOn?: RegExp;
+  /** Images `podman image exists` reports absent until a `podman pull` of them succeeds; every other one is present. */
+  missingImages: Set<string>;
+}
+
 /**
- * Records what would run and answers success, except for commands whose text matches `failOn` (tests use it to
- * make an application fail). What it answers for `systemctl show` and `bootc status` keeps status reporting working.
+ * Records what would run and answers success, except for commands matching `failOn`. Its image store has every
+ * image but `missingImages`, so prefetch on a simulated device pulls nothing unless a test says otherwise.
  */
-export function recordingExecutor(opts: { failOn?: RegExp } = {}): Executor & { commands: string[] } {
-  const commands: string[] = [];
-  return {
-    commands,
+export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Iterable<string> } = {}): RecordingExecutor {
+  const exec: RecordingExecutor = {
+    commands: [],
+    failOn: opts.failOn,
+    missingImages: new Set(opts.missingImages),
     async run(cmd, args) {
       const line = [cmd, ...args].join(" ");
-      commands.push(line);
-      if (opts.failOn?.test(line)) return { code: 1, stdout: "", stderr: `simulated failure: ${line}` };
+      exec.commands.push(line);
+      if (cmd === "podman" && args[0] === "image" && args[1] === "exists") return { code: exec.missingImages.has(args[2]) ? 1 : 0, stdout: "", stderr: "" };
+      if (exec.failOn?.test(line)) return { code: 1, stdout: "", stderr: `simulated failure: ${line}` };
+      if (cmd === "podman" && args[0] === "pull") exec.missingImages.delete(args[1]);
       return { code: 0, stdout: "", stderr: "" };
     },
+    available: () => true,
   };
+  return exec;
 }

@@ -29,10 +29,26 @@ const run = defineCommand({
   args: { config: { type: "string", description: "config.yaml path", default: "/etc/flightctl/config.yaml" } },
   async run({ args }) {
     const log = createLogger("flightctl-agent");
-    const agent = createAgent({ config: loadAgentConfig(args.config), log });
+    let config = loadAgentConfig(args.config);
+    let agent = createAgent({ config, log });
     onSignals(() => agent.stop());
-    await agent.start();
-    await agent.done();
+    // SIGHUP (sent by the default afterupdating hook when conf.d changes) starts the agent again with its configuration
+    // re-read; without a handler Node would exit.
+    let hup = () => {};
+    process.on("SIGHUP", () => hup());
+    for (;;) {
+      const reload = new Promise<true>((resolve) => (hup = () => resolve(true)));
+      await agent.start();
+      if (!(await Promise.race([agent.done().then(() => false), reload]))) break;
+      log.info("SIGHUP: reloading the configuration");
+      try {
+        config = loadAgentConfig(args.config);
+      } catch (e) {
+        log.error({ err: (e as Error).message }, "cannot reload the configuration; keeping the current one");
+      }
+      await agent.stop();
+      agent = createAgent({ config, log });
+    }
   },
 });
 

@@ -14,6 +14,8 @@ export interface SpecFiles {
   upgrade(): void;
   /** current becomes desired again (a failed update); the failed version is remembered. */
   rollback(): void;
+  /** current becomes desired again without blaming the version (an update to be tried again later). */
+  revert(): void;
   failed: Set<number>;
 }
 
@@ -51,6 +53,7 @@ export function openSpecFiles(dataDir: string): SpecFiles {
       writeFileSync(failedFile, JSON.stringify([...failed]));
       write("desired", read("current"));
     },
+    revert: () => write("desired", read("current")),
     failed,
   };
 }

@@ -1,6 +1,7 @@
 // Devices end to end on real sockets: a real agent process enrolls, is approved, receives a config file over its
 // rendered-device stream and reports UpToDate; a spec whose application cannot start is rolled back with an Error
-// condition. Then 100 simulated agents keep streaming while the API restarts and all reach the newest version.
+// condition; a conf.d drop-in from the spec makes the default afterupdating hook reload it. Then 100 simulated agents
+// keep streaming while the API restarts and all reach the newest version.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -49,6 +50,8 @@ const agentConfigYaml = (dataDir: string, rootDir: string) => agentConfigYaml_(t
 describe("a real agent process", () => {
   let agent: ChildProcess;
   let name: string;
+  /** Its info-level log (warnings and errors are also shown as they come). */
+  let output = "";
   const root = () => join(dir, "root");
 
   after(() => {
@@ -58,8 +61,12 @@ describe("a real agent process", () => {
   test("enrolls, is approved, and reports its status", async () => {
     writeFileSync(join(dir, "config.yaml"), await agentConfigYaml(join(dir, "data"), root()));
     agent = spawn(process.execPath, ["--import", "tsx", "agent/main.ts", "run", "--config", join(dir, "config.yaml")], {
-      env: { ...process.env, LOG_LEVEL: "warn" },
-      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    agent.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      for (const line of chunk.split("\n")) if (/"level":[456]0/.test(line)) process.stdout.write(`${line}\n`);
     });
     const ers = user(EnrollmentRequestService);
     const er = await waitFor("the enrollment request", async () => (await ers.listEnrollmentRequests({}, auth())).items[0]);
@@ -169,6 +176,26 @@ describe("a real agent process", () => {
     } finally {
       clients.close();
     }
+  });
+
+  test("a spec changing /etc/flightctl/conf.d/ makes the default hook reload the agent, which carries on", async () => {
+    const devices = user(DeviceService);
+    const d = await devices.getDevice({ name }, auth());
+    const setFiles = (inline: { path: string; content: string }[]) =>
+      devices.replaceDevice({ name, device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name, labels: d.metadata!.labels }, spec: { config: [{ name: "c", inline }] } } }, auth());
+    const upToDate = (version: string) =>
+      waitFor(`UpToDate at version ${version}`, async () => {
+        const s = (await devices.getDevice({ name }, auth())).status;
+        return s?.updated?.status === "UpToDate" && s.config?.renderedVersion === version;
+      });
+    const dropIn = { path: "/etc/flightctl/conf.d/10-extra.yaml", content: "status-update-interval: 2s\n" };
+    await setFiles([dropIn]);
+    await upToDate("4");
+    await waitFor("the SIGHUP reload in the agent's log", async () => output.includes("SIGHUP: reloading the configuration"));
+    assert.equal(agent.exitCode, null, "SIGHUP does not end the agent");
+    await setFiles([dropIn, { path: "/etc/motd", content: "after the reload\n" }]);
+    await upToDate("5");
+    assert.equal(readFileSync(join(root(), "etc", "motd"), "utf8"), "after the reload\n");
   });
 });
 
