@@ -5,6 +5,7 @@
 // config files at a path, or under it when the path ends in "/") or "rebooted == true|false".
 import type { Logger } from "pino";
 import { parse } from "yaml";
+import { parse as parseShell } from "shell-quote";
 import { ApplyError, type FileChanges } from "./apply.js";
 import { durationMs } from "./config.js";
 import type { Executor, HostFs } from "./host.js";
@@ -138,35 +139,15 @@ function holds(cond: Condition, ctx: HookContext, vars: Record<string, string[]>
 const render = (run: string, vars: Record<string, string[]>) =>
   run.replace(/\$\{\s*(\w+)\s*\}/g, (whole, name: string) => (name in vars ? vars[name].join(" ") : whole));
 
-/** Splits a command line into words: blanks separate, quotes group (and are dropped), a backslash escapes. No shell. */
+/**
+ * A command line as words, parsed like a POSIX shell does (quotes, escapes) by shell-quote, but run without a shell:
+ * `$NAME` stays as written and shell operators (pipes, redirections, `;`) are refused; use `/bin/sh -c '…'` for those.
+ */
 export function splitCommandLine(line: string): string[] {
-  const words: string[] = [];
-  let word = "";
-  let quote = "";
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) {
-      if (c === quote) quote = "";
-      else if (c === "\\" && quote === '"' && i + 1 < line.length) word += line[++i];
-      else word += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      word += line[++i];
-      inWord = true;
-    } else if (c === " " || c === "\t" || c === "\n") {
-      if (inWord) words.push(word);
-      word = "";
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(word);
-  return words;
+  return parseShell(line, (name) => `$${name}`).map((w) => {
+    if (typeof w !== "string") throw new Error(`shell operators are not run without a shell: use /bin/sh -c '…' (in "${line}")`);
+    return w;
+  });
 }
 
 /**
@@ -179,7 +160,13 @@ export async function runHooks(fs: HostFs, exec: Executor, log: Logger, type: Ho
       const vars: Record<string, string[]> = { Path: [], Files: [], CreatedFiles: [], UpdatedFiles: [], RemovedFiles: [] };
       if (!action.if.every((c) => holds(c, ctx, vars))) continue;
       const line = render(action.run, vars);
-      const [cmd, ...args] = splitCommandLine(line);
+      let words: string[];
+      try {
+        words = splitCommandLine(line);
+      } catch (e) {
+        return fail(file, `${type} action #${i + 1}: ${(e as Error).message}`);
+      }
+      const [cmd, ...args] = words;
       if (!cmd || !exec.available(cmd)) {
         log.debug({ file, action: i + 1, cmd }, "hook program not installed; skipping the action");
         continue;

@@ -212,7 +212,8 @@ describe("the hook runner on this machine", () => {
 
   test("splits command lines with quotes and escapes, no shell", () => {
     assert.deepEqual(splitCommandLine(`/bin/sh -c 'kill -HUP \${FLIGHTCTL_AGENT_PID}'`), ["/bin/sh", "-c", "kill -HUP ${FLIGHTCTL_AGENT_PID}"]);
-    assert.deepEqual(splitCommandLine(`echo "a \\"b\\"" c\\ d ''`), ["echo", 'a "b"', "c d", ""]);
+    assert.deepEqual(splitCommandLine(`echo "a \\"b\\"" c\\ d $HOME`), ["echo", 'a "b"', "c d", "$HOME"]);
+    assert.throws(() => splitCommandLine("systemctl restart a | tee log"), /use \/bin\/sh -c/);
   });
 
   test("runs real commands with envVars in workDir, under the timeout", async () => {
