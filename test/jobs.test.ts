@@ -58,7 +58,13 @@ test("a batch that fails after its key moved to a newer job queues its items aga
   await dueNow();
   await drainer.drain();
   assert.deepEqual(done.sort(), [1, 2, 3]);
-  assert.equal((await jobs("batch")).length, 0);
+  // graphile-worker may delete finished jobs a moment after runOnce returns.
+  let left = await jobs("batch");
+  for (let i = 0; i < 50 && left.length; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = await jobs("batch");
+  }
+  assert.deepEqual(left, [], "no job left behind");
 });
 
 test("a batch that fails with its key still its own is left to graphile-worker's retries", async () => {
