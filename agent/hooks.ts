@@ -105,6 +105,19 @@ function parseHookFile(file: string, text: string): Action[] {
   return doc.map((a, i) => parseAction(file, i, a));
 }
 
+/** Parsed hook files by path and text: every update reads the hooks, and most never change (the built-in ones never). */
+const parsed = new Map<string, Action[]>();
+function cachedParse(file: string, text: string): Action[] {
+  const key = `${file}\0${text}`;
+  let actions = parsed.get(key);
+  if (!actions) {
+    actions = parseHookFile(file, text);
+    if (parsed.size >= 256) parsed.clear();
+    parsed.set(key, actions);
+  }
+  return actions;
+}
+
 /** The actions of one hook type, per file (by device path), packaged ones replaced by same-named user ones. */
 export function loadHooks(fs: HostFs, type: HookType): { file: string; actions: Action[] }[] {
   const byName = new Map<string, { file: string; text: string }>();
@@ -114,7 +127,7 @@ export function loadHooks(fs: HostFs, type: HookType): { file: string; actions: 
   }
   return [...byName.keys()].sort().map((name) => {
     const { file, text } = byName.get(name)!;
-    return { file, actions: parseHookFile(file, text) };
+    return { file, actions: cachedParse(file, text) };
   });
 }
 

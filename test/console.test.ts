@@ -100,6 +100,7 @@ describe("remote console across two API replicas", () => {
   let agent: Agent;
   let name: string;
   let dir: string;
+  let agentYaml: string;
   const root = () => join(dir, "root");
 
   before(async () => {
@@ -125,6 +126,7 @@ describe("remote console across two API replicas", () => {
       "spec-fetch-error-base-delay": "200ms",
       "spec-fetch-error-max-delay": "2s",
     });
+    agentYaml = yaml;
     agent = createAgent({
       config: parseAgentConfig(yaml),
       log: pino({ level: "silent" }),
@@ -276,6 +278,20 @@ describe("remote console across two API replicas", () => {
     assert.equal(code, 7, err);
     assert.equal(out, "Linux\n");
     assert.equal(err, "oops\n");
+  });
+
+  test("a session opened while the device is offline reaches it when its agent connects again", async () => {
+    await agent.stop();
+    // The announcement goes out while no stream of the device is open anywhere.
+    const c = openConsole(b, b.headers, name, { tty: false, command: { command: "sh", args: ["-c", "echo back-online"] } });
+    await waitFor("the session to be recorded", async () => (await client(b, ConsoleService).listConsoleSessions({ name }, { headers: b.headers })).sessions.some((x) => !x.attachedAt && !x.endedAt));
+    await new Promise((r) => setTimeout(r, 500));
+    // The same device (same data dir and certificate) starts again: its new stream carries the waiting session.
+    agent = createAgent({ config: parseAgentConfig(agentYaml), log: pino({ level: "silent" }), console: { enabled: true, shell: "/bin/sh" } });
+    await agent.start();
+    await c.done;
+    assert.equal(c.text(), "back-online\n");
+    assert.equal(c.close()?.exitCode, 0);
   });
 
   test("with Redis down the console fails clearly while the rest of the API keeps serving", async () => {

@@ -420,12 +420,24 @@ export function createConsoleService(deps: ConsoleDeps) {
       return { session: sessionMessage(r.row), asciicast: r.recording };
     },
 
-    /** For rendered-device streams: called with each new session for the device (this replica's watchers only). */
+    /**
+     * For rendered-device streams: called with each new session for the device (this replica's watchers only), and at
+     * once with the sessions still waiting for it: a session opened while the device's stream was down (or on its way
+     * to another replica) reaches the device when it connects again, instead of timing out.
+     */
     subscribe(orgId: string, device: string, listener: (c: DeviceConsole) => void): () => void {
       const key = `${orgId}/${device}`;
       let set = watchers.get(key);
       if (!set) watchers.set(key, (set = new Set()));
       set.add(listener);
+      store.pending(orgId, device, limits.attachTimeoutMs).then(
+        (rows) => {
+          for (const r of rows) {
+            if (set.has(listener)) listener(create(DeviceConsoleSchema, { sessionId: r.id, sessionMetadata: JSON.stringify(r.metadata) }));
+          }
+        },
+        (err) => log.warn({ err, device }, "cannot read pending console sessions"),
+      );
       return () => {
         set.delete(listener);
         if (set.size === 0 && watchers.get(key) === set) watchers.delete(key);

@@ -81,6 +81,14 @@ export function createConsoleStore(db: Db) {
       return r.rows.map(toRow);
     },
 
+    /** Sessions of the device still waiting for it to attach, created less than `maxAgeMs` ago, oldest first. */
+    async pending(orgId: string, device: string, maxAgeMs: number): Promise<SessionRow[]> {
+      const r = await db.execute(sql`select ${columns} from console_sessions where org_id = ${orgId} and device = ${device}
+          and attached_at is null and ended_at is null and created_at > now() - make_interval(secs => ${maxAgeMs / 1000})
+        order by created_at`);
+      return r.rows.map(toRow);
+    },
+
     /** Marks the device connected; false when the session is not pending (ended, or another stream attached). */
     async attach(orgId: string, device: string, id: string): Promise<SessionRow | undefined> {
       const r = await db.execute(sql`update console_sessions set attached_at = now()
