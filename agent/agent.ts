@@ -183,7 +183,34 @@ export function createAgent(opts: AgentOptions) {
   }
 
   /** Sends status when it changed, or always when `heartbeat` (the server then only marks lastSeen). */
-  async function report(heartbeat = false) {
+  /**
+   * Sends status, one report at a time: a report asked for while one is in flight is sent after it, built then. Two
+   * reports in flight could land out of order and leave the service with the older status (seen as a device stuck
+   * on its previous version until the next heartbeat).
+   */
+  let sending: Promise<void> | undefined;
+  let again: { heartbeat: boolean } | undefined;
+  function report(heartbeat = false): Promise<void> {
+    if (sending) {
+      again = { heartbeat: heartbeat || !!again?.heartbeat };
+      return sending;
+    }
+    sending = (async () => {
+      try {
+        await sendReport(heartbeat);
+        while (again) {
+          const next = again;
+          again = undefined;
+          await sendReport(next.heartbeat);
+        }
+      } finally {
+        sending = undefined;
+      }
+    })();
+    return sending;
+  }
+
+  async function sendReport(heartbeat: boolean) {
     if (!clients) return;
     let status: JsonObject;
     try {

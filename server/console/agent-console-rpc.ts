@@ -5,6 +5,8 @@ import { AgentConsoleService, OpenConsoleStreamResponseSchema } from "../../gen/
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf } from "../platform/identity.js";
 import type { ConsoleService } from "./console-service.js";
+import { createAsyncQueue } from "./async-queue.js";
+import type { ConsoleFrame } from "../../gen/flightctl/v1beta1/console_pb.js";
 
 export const agentConsoleRegistration = {
   service: AgentConsoleService,
@@ -22,11 +24,18 @@ export const agentConsoleRegistration = {
         }
         const s = await deps.consoles.attachDevice(caller, name, sessionId, ctx.signal);
         // The agent's output flows while its input is streamed; its sending side ending means the session is over.
+        // Frames that arrive while the relay is busy go on together (one relay write for many frames); the bounded
+        // queue pushes back on the agent when the relay is slower still.
+        const output = createAsyncQueue<ConsoleFrame>(64);
         void (async () => {
           for (let r = await it.next(); !r.done; r = await it.next()) {
             if (r.value.message.case !== "frame") throw invalid({ field: "attach", message: "only the first message may attach" });
-            await s.output([r.value.message.value]);
+            await output.push(r.value.message.value);
           }
+          output.end();
+        })().catch((e: unknown) => output.end(e));
+        void (async () => {
+          for await (const frames of output.batches()) await s.output(frames);
           await s.leave("device closed its stream");
         })().catch(() => s.leave("device stream failed"));
         try {

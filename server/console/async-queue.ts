@@ -7,6 +7,8 @@ export interface AsyncQueue<T> extends AsyncIterable<T> {
   end(err?: unknown): void;
   readonly ended: boolean;
   readonly length: number;
+  /** The items in batches: each time, everything queued so far (at least one item), so a slow consumer catches up. */
+  batches(): AsyncIterable<T[]>;
 }
 
 export function createAsyncQueue<T>(highWater = 256): AsyncQueue<T> {
@@ -39,27 +41,33 @@ export function createAsyncQueue<T>(highWater = 256): AsyncQueue<T> {
       releaseProducers();
     },
     async *[Symbol.asyncIterator]() {
-      try {
-        for (;;) {
-          if (items.length > 0) {
-            const item = items.shift()!;
-            releaseProducers();
-            yield item;
-            continue;
-          }
-          if (done) {
-            if (done.err !== undefined) throw done.err;
-            return;
-          }
-          await new Promise<void>((resolve) => (wakeConsumer = resolve));
-          wakeConsumer = undefined;
-        }
-      } finally {
-        // The consumer left: nobody will drain, so producers must not wait.
-        done ??= {};
-        items.length = 0;
-        releaseProducers();
-      }
+      for await (const batch of drain(false)) yield* batch;
     },
+    batches: () => drain(true),
   };
+
+  /** Consumes the queue: one item at a time, or all that is queued at once when `all`. */
+  async function* drain(all: boolean): AsyncGenerator<T[]> {
+    try {
+      for (;;) {
+        if (items.length > 0) {
+          const batch = all ? items.splice(0) : [items.shift()!];
+          releaseProducers();
+          yield batch;
+          continue;
+        }
+        if (done) {
+          if (done.err !== undefined) throw done.err;
+          return;
+        }
+        await new Promise<void>((resolve) => (wakeConsumer = resolve));
+        wakeConsumer = undefined;
+      }
+    } finally {
+      // The consumer left: nobody will drain, so producers must not wait.
+      done ??= {};
+      items.length = 0;
+      releaseProducers();
+    }
+  }
 }
