@@ -23,6 +23,7 @@ import { insertEvent } from "../events/event-store.js";
 import { busy, invalid, notFound, precondition, unavailable, type FieldViolation } from "../platform/errors.js";
 import type { Caller } from "../platform/identity.js";
 import type { Db } from "../platform/resource/resource-store.js";
+import { batchLoader } from "../platform/batch-loader.js";
 import { createAsyncQueue } from "./async-queue.js";
 import { createRecorder } from "./asciicast.js";
 import { createConsoleStore, type SessionRow } from "./console-store.js";
@@ -201,6 +202,8 @@ export function createConsoleService(deps: ConsoleDeps) {
   const { relay, log } = deps;
   /** User ends held by this replica (SendConsoleInput arriving here goes straight to them). */
   const local = new Map<string, UserSession>();
+  // Waiting sessions, asked by every rendered-device stream that opens (thousands at once after a restart).
+  const pendingSessions = batchLoader((keys: readonly { orgId: string; device: string }[]) => store.pending(keys, limits.attachTimeoutMs));
   /** Rendered-device streams of this replica waiting for console announcements, by org/device. */
   const watchers = new Map<string, Set<(c: DeviceConsole) => void>>();
   relay.onAnnounce((p) => {
@@ -430,7 +433,7 @@ export function createConsoleService(deps: ConsoleDeps) {
       let set = watchers.get(key);
       if (!set) watchers.set(key, (set = new Set()));
       set.add(listener);
-      store.pending(orgId, device, limits.attachTimeoutMs).then(
+      pendingSessions.load({ orgId, device }).then(
         (rows) => {
           for (const r of rows) {
             if (set.has(listener)) listener(create(DeviceConsoleSchema, { sessionId: r.id, sessionMetadata: JSON.stringify(r.metadata) }));

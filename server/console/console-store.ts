@@ -3,6 +3,7 @@
 import { sql } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Db } from "../platform/resource/resource-store.js";
+import { textArray } from "../platform/pg-array.js";
 
 export interface SessionRow {
   id: string;
@@ -81,12 +82,17 @@ export function createConsoleStore(db: Db) {
       return r.rows.map(toRow);
     },
 
-    /** Sessions of the device still waiting for it to attach, created less than `maxAgeMs` ago, oldest first. */
-    async pending(orgId: string, device: string, maxAgeMs: number): Promise<SessionRow[]> {
-      const r = await db.execute(sql`select ${columns} from console_sessions where org_id = ${orgId} and device = ${device}
-          and attached_at is null and ended_at is null and created_at > now() - make_interval(secs => ${maxAgeMs / 1000})
-        order by created_at`);
-      return r.rows.map(toRow);
+    /**
+     * Per device of `keys`, its sessions still waiting for it to attach, created less than `maxAgeMs` ago, oldest
+     * first. One statement for many devices: every rendered-device stream asks when it opens.
+     */
+    async pending(keys: readonly { orgId: string; device: string }[], maxAgeMs: number): Promise<SessionRow[][]> {
+      const r = await db.execute(sql`select ${columns} from console_sessions
+          where (org_id, device) in (select * from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.device))}::text[]))
+            and attached_at is null and ended_at is null and created_at > now() - make_interval(secs => ${maxAgeMs / 1000})
+          order by created_at`);
+      const rows = r.rows.map(toRow);
+      return keys.map((k) => rows.filter((row) => row.orgId === k.orgId && row.device === k.device));
     },
 
     /** Marks the device connected; false when the session is not pending (ended, or another stream attached). */
