@@ -180,9 +180,22 @@ export function createWatchHub(opts: WatchHubOptions) {
   return {
     /**
      * Registers a watcher of `source` and returns the version its first batch starts after (every change after it
-     * reaches onBatch, in order) and an unsubscribe function. Resolves once the hub has a safe horizon.
+     * reaches onBatch, in order), an unsubscribe function, and `deliver`: batches are held until it is called (the
+     * watcher first lists or catches up to `startAfter`), then handed over in order. Resolves once the hub has a safe
+     * horizon.
      */
-    async subscribe<Row>(source: WatchSource<Row>, sub: Subscriber<Row>, signal?: AbortSignal): Promise<{ startAfter: number; unsubscribe: () => void }> {
+    async subscribe<Row>(source: WatchSource<Row>, watcher: Subscriber<Row>, signal?: AbortSignal): Promise<{ startAfter: number; unsubscribe: () => void; deliver: () => void }> {
+      let held: Parameters<Subscriber<Row>["onBatch"]>[] | undefined = [];
+      const sub: Subscriber<Row> = {
+        cond: watcher.cond,
+        condKey: watcher.condKey,
+        onBatch: (...batch) => (held ? held.push(batch) : watcher.onBatch(...batch)),
+      };
+      const deliver = () => {
+        const pending = held ?? [];
+        held = undefined;
+        for (const batch of pending) watcher.onBatch(...batch);
+      };
       if (!horizon.safe) {
         // A caller that leaves while the first horizon is awaited must not keep the loop running (it would retry
         // forever if the database is gone).
@@ -221,7 +234,7 @@ export function createWatchHub(opts: WatchHubOptions) {
       // go of it on abort all the same, so a gone watcher never keeps the loop running.
       if (signal?.aborted) unsubscribe();
       else signal?.addEventListener("abort", unsubscribe, { once: true });
-      return { startAfter: k.inflightTo ?? k.cursor, unsubscribe };
+      return { startAfter: k.inflightTo ?? k.cursor, unsubscribe, deliver };
     },
 
     /** Counters since start (samples taken, batch queries, rows read), for benchmarks and /metrics. */

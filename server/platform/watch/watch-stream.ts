@@ -134,7 +134,6 @@ export async function* watchResources(
   const createdSince = new Set<string>();
   const toMsg = (type: WatchType, c: { record: ResourceChange["record"]; rv: number }) => ({ type, object: k.svc.toMessage(c.record), resourceVersion: String(c.rv) });
   let position = 0;
-  let buffered: { rows: ResourceChange[]; matches: (r: ResourceChange) => boolean; to: number }[] | undefined = [];
 
   function live(rows: ResourceChange[], matches: (r: ResourceChange) => boolean, to: number) {
     for (const row of rows) {
@@ -170,14 +169,7 @@ export async function* watchResources(
     queue.push({ type: "SYNCED", resourceVersion: String(position) });
   }
 
-  const { startAfter, unsubscribe } = await hub.subscribe(source, {
-    cond,
-    condKey: `${caller.orgId}\n${req.labelSelector}\n${req.fieldSelector}`,
-    onBatch(rows, matches, to) {
-      if (buffered) buffered.push({ rows, matches, to });
-      else live(rows, matches, to);
-    },
-  }, signal);
+  const { startAfter, unsubscribe, deliver } = await hub.subscribe(source, { cond, condKey: `${caller.orgId}\n${req.labelSelector}\n${req.fieldSelector}`, onBatch: live }, signal);
   try {
     if (resumeAfter === undefined) {
       // Every current match, through List itself (same scoping, order and paging).
@@ -203,9 +195,7 @@ export async function* watchResources(
       await catchUp(resumeAfter);
     }
     // Batches that arrived meanwhile, then live.
-    const pending = buffered;
-    buffered = undefined;
-    for (const b of pending) live(b.rows, b.matches, b.to);
+    deliver();
     maybeSynced();
     yield* drain(queue, signal, opts, () => position);
   } finally {
@@ -267,19 +257,11 @@ export async function* watchEvents(
   const queue = createQueue(signal, opts);
   const toMsg = (seq: number, event: unknown) => ({ type: "ADDED" as const, object: fromJson(EventSchema, event as never, { ignoreUnknownFields: true }), resourceVersion: String(seq) });
   let position = 0;
-  let buffered: { rows: EventChange[]; matches: (r: EventChange) => boolean; to: number }[] | undefined = [];
   const live = (rows: EventChange[], matches: (r: EventChange) => boolean, to: number) => {
     for (const r of rows) if (r.seq > position && matches(r)) queue.push(toMsg(r.seq, r.event));
     position = Math.max(position, to);
   };
-  const { startAfter, unsubscribe } = await hub.subscribe(source, {
-    cond,
-    condKey: `${caller.orgId}\n\n${req.fieldSelector}`,
-    onBatch(rows, matches, to) {
-      if (buffered) buffered.push({ rows, matches, to });
-      else live(rows, matches, to);
-    },
-  }, signal);
+  const { startAfter, unsubscribe, deliver } = await hub.subscribe(source, { cond, condKey: `${caller.orgId}\n\n${req.fieldSelector}`, onBatch: live }, signal);
   try {
     if (resumeAfter === undefined) {
       for (const e of await store.eventsUpTo(caller.orgId, field, 0, startAfter, INITIAL_EVENTS)) queue.push(toMsg(e.seq, e.event));
@@ -288,9 +270,7 @@ export async function* watchEvents(
       for (const c of await store.eventChanges(resumeAfter, startAfter, [cond])) if (c.matches[0]) queue.push(toMsg(c.seq, c.event));
     }
     position = Math.max(startAfter, resumeAfter ?? 0);
-    const pending = buffered;
-    buffered = undefined;
-    for (const b of pending) live(b.rows, b.matches, b.to);
+    deliver();
     yield* drain(queue, signal, opts, () => position);
   } finally {
     unsubscribe();
