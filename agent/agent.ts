@@ -278,7 +278,7 @@ export function createAgent(opts: AgentOptions) {
     const version = versionOf(device);
     const current = specs.current();
     if (version <= versionOf(current) || specs.failed.has(version)) return;
-    await specs.setDesired(device);
+    specs.setDesired(device);
     const from = (current.spec ?? {}) as JsonObject;
     const to = (device.spec ?? {}) as JsonObject;
     if (to.decommissioning) return decommissionNow();
@@ -288,7 +288,7 @@ export function createAgent(opts: AgentOptions) {
     try {
       apps = await update(version, from, to);
       resources.configure(to);
-      await specs.upgrade();
+      specs.upgrade();
       retry.attempt = 0;
       updating = { type: "Updating", status: "False", reason: "Updated", message: `Updated to version ${version}` };
       emit("applied");
@@ -296,7 +296,7 @@ export function createAgent(opts: AgentOptions) {
       if (e instanceof PrefetchNotReady) {
         // Nothing was changed: keep running the current version, not marked failed, and try again later.
         log.info({ version, image: e.image, err: e.message }, "images not ready; will try the update again");
-        await specs.revert();
+        specs.revert();
         updating = { type: "Updating", status: "True", reason: "Preparing", message: e.message };
         retryLater(device);
       } else {
@@ -311,7 +311,7 @@ export function createAgent(opts: AgentOptions) {
   async function rollback(version: number, from: JsonObject, to: JsonObject, e: unknown) {
     const message = e instanceof ApplyError ? e.message : `unexpected error: ${(e as Error).message}`.slice(0, 250);
     log.warn({ version, err: message }, "update failed; rolling back");
-    await specs.rollback();
+    specs.rollback();
     try {
       apps = await applyApps(fs, exec, to, from);
       // flightctl re-syncs the old spec with its after-update hooks: a restored unit file needs its daemon-reload too.

@@ -13,13 +13,13 @@ export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
 export interface SpecFiles {
   current(): JsonObject;
   desired(): JsonObject;
-  setDesired(device: JsonObject): Promise<void>;
+  setDesired(device: JsonObject): void;
   /** desired becomes current (a successful update). */
-  upgrade(): Promise<void>;
+  upgrade(): void;
   /** current becomes desired again (a failed update); the failed version is remembered. */
-  rollback(): Promise<void>;
+  rollback(): void;
   /** current becomes desired again without blaming the version (an update to be tried again later). */
-  revert(): Promise<void>;
+  revert(): void;
   failed: Set<number>;
 }
 
@@ -54,17 +54,17 @@ export function openSpecFiles(dataDir: string): SpecFiles {
   return {
     current: () => read("current"),
     desired: () => read("desired"),
-    setDesired: async (d) => write("desired", d),
-    async upgrade() {
+    setDesired: (d) => write("desired", d),
+    upgrade() {
       write("rollback", read("current"));
       write("current", read("desired"));
     },
-    async rollback() {
+    rollback() {
       failed.add(versionOf(read("desired")));
       writeFileSync(failedFile, JSON.stringify([...failed]));
       write("desired", read("current"));
     },
-    revert: async () => write("desired", read("current")),
+    revert: () => write("desired", read("current")),
     failed,
   };
 }

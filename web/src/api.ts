@@ -67,3 +67,14 @@ export function client<S extends DescService>(service: S): Client<S> {
 
 /** The text of an error for people: Connect's message without the "[code]" prefix. */
 export const errorText = (e: unknown) => ConnectError.from(e).rawMessage;
+
+/**
+ * The API's validation message ("spec.selector: must not be empty; metadata.name: …") as its parts, each with the
+ * field path it names (none for a part that names no field).
+ */
+export function fieldProblems(message: string): { field?: string; message: string }[] {
+  return message.split("; ").map((part) => {
+    const m = /^([\w.[\]/-]+): (.+)$/s.exec(part);
+    return m ? { field: m[1], message: m[2] } : { message: part };
+  });
+}

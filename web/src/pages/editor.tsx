@@ -16,7 +16,7 @@ import { EnrollmentRequestService } from "../../../gen/flightctl/v1beta1/enrollm
 import { EnrollmentRequestSchema } from "../../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
 import { AuthProviderService } from "../../../gen/flightctl/v1beta1/authprovider_service_pb.js";
 import { AuthProviderSchema } from "../../../gen/flightctl/v1beta1/authprovider_pb.js";
-import { client, errorText } from "../api.js";
+import { client, errorText, fieldProblems } from "../api.js";
 import { ErrorBox, Page, useApp } from "../common.js";
 import { navigate } from "../router.js";
 
@@ -72,17 +72,16 @@ const fieldPath = (f: string) => f.split(/\.|\[(\d+)\]/).filter((p) => p !== und
 function mapServerError(text: string, message: string): Problem[] {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc });
-  return message.split("; ").map((part) => {
-    const m = /^([\w.[\]/-]+): (.+)$/s.exec(part);
-    if (!m) return { message: part };
-    const path = fieldPath(m[1]);
+  return fieldProblems(message).map(({ field, message: text }) => {
+    if (!field) return { message: text };
+    const path = fieldPath(field);
     // The deepest node that exists on the path: a missing field is reported on its parent.
     for (let n = path.length; n > 0; n--) {
       const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
       const pair = n > 0 && node?.range ? node.range[0] : undefined;
-      if (pair !== undefined) return { line: lc.linePos(pair).line, message: `${m[1]}: ${m[2]}` };
+      if (pair !== undefined) return { line: lc.linePos(pair).line, message: `${field}: ${text}` };
     }
-    return { message: part };
+    return { message: `${field}: ${text}` };
   });
 }
 

@@ -8,20 +8,20 @@ import { FleetService } from "../../../gen/flightctl/v1beta1/fleet_service_pb.js
 import { FleetSchema } from "../../../gen/flightctl/v1beta1/fleet_pb.js";
 import { RepositoryService } from "../../../gen/flightctl/v1beta1/repository_service_pb.js";
 import { RepositorySchema } from "../../../gen/flightctl/v1beta1/repository_pb.js";
-import { client, errorText } from "../api.js";
+import { client, errorText, fieldProblems } from "../api.js";
 import { ErrorBox, Page, parseLabels, useApp } from "../common.js";
 import { Link, navigate } from "../router.js";
 
-/** The server's "field: message; field: message", split by the form field (a prefix of the path) it concerns. */
+/** The server's field errors by the form field (the path or a parent of it) they concern; the rest apart. */
 export function fieldErrors(message: string, fields: string[]): { byField: Record<string, string>; rest: string[] } {
   const byField: Record<string, string> = {};
   const rest: string[] = [];
-  for (const part of message.split("; ")) {
-    const m = /^([\w.[\]/-]+): (.+)$/s.exec(part);
+  for (const p of fieldProblems(message)) {
     // The longest form field that is the path or a parent of it.
-    const field = m && fields.filter((f) => m[1] === f || m[1].startsWith(`${f}.`) || m[1].startsWith(`${f}[`)).sort((a, b) => b.length - a.length)[0];
-    if (m && field) byField[field] = byField[field] ? `${byField[field]}; ${m[2]}` : m[2];
-    else rest.push(part);
+    const f = p.field;
+    const field = f && fields.filter((x) => f === x || f.startsWith(`${x}.`) || f.startsWith(`${x}[`)).sort((a, b) => b.length - a.length)[0];
+    if (field) byField[field] = byField[field] ? `${byField[field]}; ${p.message}` : p.message;
+    else rest.push(f ? `${f}: ${p.message}` : p.message);
   }
   return { byField, rest };
 }
