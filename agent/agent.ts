@@ -15,7 +15,16 @@ import { checkBoot } from "./boot.js";
 import { runHooks, type HookContext, type HookType } from "./hooks.js";
 import { prefetch, PrefetchNotReady } from "./prefetch.js";
 import { realExecutor, rootedFs, type Executor, type HostFs } from "./host.js";
-import { dropCertificate, enrollmentCsr, loadIdentity, readCertificate, renewalDue, saveCertificate, validity, type Identity } from "./identity.js";
+import {
+  dropCertificate,
+  enrollmentCsr,
+  loadIdentity,
+  readCertificate,
+  renewalDue,
+  saveCertificate,
+  validity,
+  type Identity,
+} from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
 import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
@@ -90,7 +99,13 @@ export function createAgent(opts: AgentOptions) {
   let bootId = "";
   /** An update that could not start yet (prefetch), tried again after a growing delay. */
   const retry = { attempt: 0, version: 0, timer: undefined as NodeJS.Timeout | undefined };
-  const consoles = createConsoleManager({ clients: () => clients, deviceName: () => id.name, cwd: cfg.rootDir, log, console: opts.console });
+  const consoles = createConsoleManager({
+    clients: () => clients,
+    deviceName: () => id.name,
+    cwd: cfg.rootDir,
+    log,
+    console: opts.console,
+  });
   // Stopping (or decommissioning) ends every console session and its program.
   stop.signal.addEventListener("abort", () => consoles.stopAll(), { once: true });
   stop.signal.addEventListener("abort", () => clearTimeout(retry.timer), { once: true });
@@ -119,11 +134,15 @@ export function createAgent(opts: AgentOptions) {
         }
       }
       await opts.onEnrollmentRequested?.(id.name);
-      log.info({ device: id.name, approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined }, "waiting for enrollment approval");
+      log.info(
+        { device: id.name, approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined },
+        "waiting for enrollment approval",
+      );
       while (!stop.signal.aborted) {
         try {
           const er = await enrollClients.enrollment.getEnrollmentRequest({ name: id.name });
-          if (er.status?.conditions.some((c) => c.type === "Denied" && c.status === "True")) throw new Fatal(`enrollment request ${id.name} was denied`);
+          if (er.status?.conditions.some((c) => c.type === "Denied" && c.status === "True"))
+            throw new Fatal(`enrollment request ${id.name} was denied`);
           if (er.status?.certificate) {
             saveCertificate(id, er.status.certificate);
             emit("enrolled");
@@ -164,7 +183,14 @@ export function createAgent(opts: AgentOptions) {
     const current = specs.current();
     const spec = (current.spec ?? {}) as JsonObject;
     const resourceLevels = resources.status();
-    const appsStatus = apps.map((a) => ({ name: a.name, appType: a.appType, status: a.status, ready: a.status === "Running" ? "1/1" : "0/1", restarts: 0, embedded: false }));
+    const appsStatus = apps.map((a) => ({
+      name: a.name,
+      appType: a.appType,
+      status: a.status,
+      ready: a.status === "Running" ? "1/1" : "0/1",
+      restarts: 0,
+      embedded: false,
+    }));
     const critical = Object.values(resourceLevels).includes("Critical");
     const warning = Object.values(resourceLevels).includes("Warning") || apps.some((a) => a.status === "Error");
     const conditions: JsonObject[] = [updating];
@@ -174,7 +200,12 @@ export function createAgent(opts: AgentOptions) {
       conditions,
       config: { renderedVersion: String(versionOf(current)) },
       applications: appsStatus,
-      applicationsSummary: apps.length === 0 ? { status: "NoApplications" } : apps.some((a) => a.status === "Error") ? { status: "Error", info: "An application failed" } : { status: "Healthy" },
+      applicationsSummary:
+        apps.length === 0
+          ? { status: "NoApplications" }
+          : apps.some((a) => a.status === "Error")
+            ? { status: "Error", info: "An application failed" }
+            : { status: "Healthy" },
       resources: resourceLevels,
       systemd: await systemdStatus(exec, spec),
       os: { image: String(((spec.os ?? {}) as JsonObject).image ?? "") },
@@ -224,7 +255,14 @@ export function createAgent(opts: AgentOptions) {
     if (!heartbeat && lastSent && isDeepStrictEqual(status, lastSent)) return;
     try {
       await clients.device.replaceDeviceStatus(
-        { name: id.name, device: fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: id.name }, status }, { ignoreUnknownFields: true }) },
+        {
+          name: id.name,
+          device: fromJson(
+            DeviceSchema,
+            { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: id.name }, status },
+            { ignoreUnknownFields: true },
+          ),
+        },
         { timeoutMs: 60_000 },
       );
       lastSent = status;
@@ -235,10 +273,13 @@ export function createAgent(opts: AgentOptions) {
       log.debug({ err: ConnectError.from(e).message }, "status report failed");
       if (!retryPending && !stop.signal.aborted) {
         retryPending = true;
-        setTimeout(() => {
-          retryPending = false;
-          void report();
-        }, 1000 + Math.random() * 4000).unref();
+        setTimeout(
+          () => {
+            retryPending = false;
+            void report();
+          },
+          1000 + Math.random() * 4000,
+        ).unref();
       }
     }
   }
@@ -319,7 +360,12 @@ export function createAgent(opts: AgentOptions) {
     } catch (again) {
       log.error({ err: (again as Error).message }, "rollback failed");
     }
-    updating = { type: "Updating", status: "False", reason: "Error", message: `Failed to update to version ${version}: ${message}`.slice(0, 250) };
+    updating = {
+      type: "Updating",
+      status: "False",
+      reason: "Error",
+      message: `Failed to update to version ${version}: ${message}`.slice(0, 250),
+    };
     emit("failed");
   }
 
@@ -448,7 +494,13 @@ export function createAgent(opts: AgentOptions) {
         await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
       }
       // Apps known from the last run are reported as running until the next update says otherwise.
-      apps = ((specs.current().spec ?? {}) as JsonObject).applications ? ((((specs.current().spec as JsonObject).applications) as JsonObject[]).map((a) => ({ name: String(a.name), appType: String(a.appType), status: "Running" as const }))) : [];
+      apps = ((specs.current().spec ?? {}) as JsonObject).applications
+        ? ((specs.current().spec as JsonObject).applications as JsonObject[]).map((a) => ({
+            name: String(a.name),
+            appType: String(a.appType),
+            status: "Running" as const,
+          }))
+        : [];
       await report();
       loops.push(watchLoop(), statusLoop(), certLoop());
     },

@@ -24,7 +24,7 @@ interface File {
   group?: string;
 }
 
-const filesOf = (spec: JsonObject): File[] => ((spec.config ?? []) as JsonObject[]).flatMap((p) => ((p.inline ?? []) as unknown as File[]));
+const filesOf = (spec: JsonObject): File[] => ((spec.config ?? []) as JsonObject[]).flatMap((p) => (p.inline ?? []) as unknown as File[]);
 const appsOf = (spec: JsonObject): JsonObject[] => (spec.applications ?? []) as JsonObject[];
 
 function decode(f: { content?: string; contentEncoding?: string }): Buffer {
@@ -90,11 +90,20 @@ export function applyFiles(fs: HostFs, current: JsonObject, desired: JsonObject)
 
 /** flightctl-style application id: sanitized name plus a short hash, DNS-label safe. */
 export function appId(name: string): string {
-  const clean = name.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 50) || "app";
+  const clean =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 50) || "app";
   return `${clean}-${createHash("sha256").update(name).digest("hex").slice(0, 6)}`;
 }
 
-const APP_DIRS: Record<string, string> = { compose: "/etc/compose/manifests", quadlet: "/etc/containers/systemd", container: "/etc/containers/systemd" };
+const APP_DIRS: Record<string, string> = {
+  compose: "/etc/compose/manifests",
+  quadlet: "/etc/containers/systemd",
+  container: "/etc/containers/systemd",
+};
 
 export interface AppState {
   name: string;
@@ -143,7 +152,15 @@ export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject,
       if (type === "container") fs.write(`${dir}/${id}/${id}.container`, containerQuadlet(app));
       if (app.image && type !== "container") await must(exec, name, "podman", ["pull", String(app.image)]);
       if (type === "compose") {
-        await must(exec, name, "podman", ["compose", "-p", id, "-f", fs.real(`${dir}/${id}/${(app.inline as unknown as File[] | undefined)?.[0]?.path ?? "docker-compose.yaml"}`), "up", "-d"]);
+        await must(exec, name, "podman", [
+          "compose",
+          "-p",
+          id,
+          "-f",
+          fs.real(`${dir}/${id}/${(app.inline as unknown as File[] | undefined)?.[0]?.path ?? "docker-compose.yaml"}`),
+          "up",
+          "-d",
+        ]);
       } else {
         await must(exec, name, "systemctl", ["daemon-reload"]);
         await must(exec, name, "systemctl", ["restart", `${id}.service`]);

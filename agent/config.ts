@@ -74,7 +74,12 @@ export function parseAgentConfig(text: string | string[], overrides: Partial<Age
 export function loadAgentConfig(path: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
   try {
     const confD = join(dirname(path), "conf.d");
-    const dropIns = existsSync(confD) ? readdirSync(confD).filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => readFileSync(join(confD, n), "utf8")) : [];
+    const dropIns = existsSync(confD)
+      ? readdirSync(confD)
+          .filter((n) => /\.ya?ml$/.test(n))
+          .sort()
+          .map((n) => readFileSync(join(confD, n), "utf8"))
+      : [];
     return parseAgentConfig([readFileSync(path, "utf8"), ...dropIns], overrides);
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);

@@ -8,7 +8,12 @@ import { create } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
 import type { IPty } from "node-pty";
 import { OpenConsoleStreamRequestSchema, type OpenConsoleStreamRequest } from "../gen/flightctl/agent/v1beta1/console_service_pb.js";
-import { ConsoleCloseSchema, ConsoleFrameSchema, type ConsoleFrame, type ConsoleSessionMetadata } from "../gen/flightctl/v1beta1/console_pb.js";
+import {
+  ConsoleCloseSchema,
+  ConsoleFrameSchema,
+  type ConsoleFrame,
+  type ConsoleSessionMetadata,
+} from "../gen/flightctl/v1beta1/console_pb.js";
 import type { DeviceConsole } from "../gen/flightctl/v1beta1/device_pb.js";
 import { createAsyncQueue, type AsyncQueue } from "../server/console/async-queue.js";
 import type { AgentClients } from "./clients.js";
@@ -31,7 +36,13 @@ interface Program {
 const frame = (f: ConsoleFrame["frame"]): OpenConsoleStreamRequest =>
   create(OpenConsoleStreamRequestSchema, { message: { case: "frame", value: create(ConsoleFrameSchema, { frame: f }) } });
 
-export function createConsoleManager(opts: { clients: () => AgentClients | undefined; deviceName: () => string; cwd: string; log: Logger; console?: ConsoleOptions }) {
+export function createConsoleManager(opts: {
+  clients: () => AgentClients | undefined;
+  deviceName: () => string;
+  cwd: string;
+  log: Logger;
+  console?: ConsoleOptions;
+}) {
   const enabled = opts.console?.enabled ?? true;
   const shell = opts.console?.shell ?? process.env.SHELL ?? (existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh");
   const seen = new Set<string>();
@@ -53,7 +64,14 @@ export function createConsoleManager(opts: { clients: () => AgentClients | undef
     if (m.tty) {
       const { spawn } = await import("node-pty");
       // encoding null: output as raw bytes (no UTF-8 decoding), so it arrives byte-exact.
-      const pty: IPty = spawn(file, args, { name: env.TERM, cols: m.initialDimensions?.width || 80, rows: m.initialDimensions?.height || 24, cwd: opts.cwd, env, encoding: null });
+      const pty: IPty = spawn(file, args, {
+        name: env.TERM,
+        cols: m.initialDimensions?.width || 80,
+        rows: m.initialDimensions?.height || 24,
+        cwd: opts.cwd,
+        env,
+        encoding: null,
+      });
       pty.onData((d) => {
         const pending = out.push(frame({ case: "stdout", value: d as unknown as Buffer }));
         // Backpressure: a slow relay pauses the terminal (and so the program) instead of growing memory.
@@ -107,7 +125,9 @@ export function createConsoleManager(opts: { clients: () => AgentClients | undef
     const ctl = new AbortController();
     running.set(id, ctl);
     const out = createAsyncQueue<OpenConsoleStreamRequest>(128);
-    void out.push(create(OpenConsoleStreamRequestSchema, { message: { case: "attach", value: { name: opts.deviceName(), sessionId: id } } }));
+    void out.push(
+      create(OpenConsoleStreamRequestSchema, { message: { case: "attach", value: { name: opts.deviceName(), sessionId: id } } }),
+    );
     let program: Program | undefined;
     try {
       for await (const r of clients.console.openConsoleStream(out, { signal: ctl.signal })) {
@@ -164,6 +184,14 @@ export function createConsoleManager(opts: { clients: () => AgentClients | undef
 
 /** node-pty reports signals by number. */
 function signalName(n: number): string {
-  const names: Record<number, string> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 6: "SIGABRT", 9: "SIGKILL", 13: "SIGPIPE", 15: "SIGTERM" };
+  const names: Record<number, string> = {
+    1: "SIGHUP",
+    2: "SIGINT",
+    3: "SIGQUIT",
+    6: "SIGABRT",
+    9: "SIGKILL",
+    13: "SIGPIPE",
+    15: "SIGTERM",
+  };
   return names[n] ?? `signal ${n}`;
 }

@@ -72,11 +72,14 @@ function parseAction(file: string, i: number, raw: unknown): Action {
   const where = `action #${i + 1}`;
   const { run, envVars = {}, workDir, timeout, if: conditions = [], ...rest } = (raw ?? {}) as Record<string, unknown>;
   if (Object.keys(rest).length) fail(file, `${where}: unknown field "${Object.keys(rest)[0]}"`);
-  if (typeof run !== "string" || !run.trim() || run.length > 2048) fail(file, `${where}.run: must be a command line of 1 to 2048 characters`);
+  if (typeof run !== "string" || !run.trim() || run.length > 2048)
+    fail(file, `${where}.run: must be a command line of 1 to 2048 characters`);
   for (const [k, v] of Object.entries(envVars as Record<string, unknown>)) {
-    if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || typeof v !== "string" || v === "") fail(file, `${where}.envVars: "${k}" must be an upper-case name with a non-empty value`);
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || typeof v !== "string" || v === "")
+      fail(file, `${where}.envVars: "${k}" must be an upper-case name with a non-empty value`);
   }
-  if (workDir !== undefined && (typeof workDir !== "string" || !workDir.startsWith("/"))) fail(file, `${where}.workDir: must be an absolute path`);
+  if (workDir !== undefined && (typeof workDir !== "string" || !workDir.startsWith("/")))
+    fail(file, `${where}.workDir: must be an absolute path`);
   if (!Array.isArray(conditions)) fail(file, `${where}.if: must be a list`);
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   try {
@@ -123,7 +126,8 @@ export function loadHooks(fs: HostFs, type: HookType): { file: string; actions: 
   const byName = new Map<string, { file: string; text: string }>();
   for (const [name, text] of Object.entries(BUILT_IN[type] ?? {})) byName.set(name, { file: `${PACKAGED_DIR}/${type}/${name}`, text });
   for (const dir of [`${PACKAGED_DIR}/${type}`, `${USER_DIR}/${type}`]) {
-    for (const name of fs.list(dir).filter((n) => n.endsWith(".yaml"))) byName.set(name, { file: `${dir}/${name}`, text: fs.read(`${dir}/${name}`)?.toString("utf8") ?? "" });
+    for (const name of fs.list(dir).filter((n) => n.endsWith(".yaml")))
+      byName.set(name, { file: `${dir}/${name}`, text: fs.read(`${dir}/${name}`)?.toString("utf8") ?? "" });
   }
   return [...byName.keys()].sort().map((name) => {
     const { file, text } = byName.get(name)!;

@@ -3,11 +3,32 @@
 // command executor whose real form runs podman/systemctl/bootc and whose recording form only writes down what
 // would run.
 import { execFile, type ExecFileException } from "node:child_process";
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  chownSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { delimiter, dirname, join, normalize, posix } from "node:path";
 
 /** Paths the spec may not write: the agent's own identity, state and configuration. */
-export const FORBIDDEN_PATHS = ["/var/lib/flightctl", "/etc/flightctl/certs", "/etc/flightctl/config.yaml", "/usr/lib/flightctl", "/proc", "/sys", "/dev"];
+export const FORBIDDEN_PATHS = [
+  "/var/lib/flightctl",
+  "/etc/flightctl/certs",
+  "/etc/flightctl/config.yaml",
+  "/usr/lib/flightctl",
+  "/proc",
+  "/sys",
+  "/dev",
+];
 
 export class PathError extends Error {}
 
@@ -93,7 +114,12 @@ export const realExecutor: Executor = {
       });
     }),
   available(cmd) {
-    const candidates = cmd.includes("/") ? [cmd] : (process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+    const candidates = cmd.includes("/")
+      ? [cmd]
+      : (process.env.PATH ?? "")
+          .split(delimiter)
+          .filter(Boolean)
+          .map((d) => join(d, cmd));
     return candidates.some((p) => {
       try {
         accessSync(p, constants.X_OK);
@@ -129,7 +155,8 @@ export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Itera
     async run(cmd, args) {
       const line = [cmd, ...args].join(" ");
       exec.commands.push(line);
-      if (cmd === "podman" && args[0] === "image" && args[1] === "exists") return { code: exec.missingImages.has(args[2]) ? 1 : 0, stdout: "", stderr: "" };
+      if (cmd === "podman" && args[0] === "image" && args[1] === "exists")
+        return { code: exec.missingImages.has(args[2]) ? 1 : 0, stdout: "", stderr: "" };
       if (exec.failOn?.test(line)) return { code: 1, stdout: "", stderr: `simulated failure: ${line}` };
       if (cmd === "podman" && args[0] === "pull") exec.missingImages.delete(args[1]);
       return { code: 0, stdout: "", stderr: "" };

@@ -74,7 +74,10 @@ const simulate = defineCommand({
       config,
       baseDir: args["data-dir"],
       labels: labelsArg(args.labels),
-      approve: args.api && token ? { api: args.api, token, caPem: args["api-ca"] ? readFileSync(args["api-ca"], "utf8") : config.caPem } : undefined,
+      approve:
+        args.api && token
+          ? { api: args.api, token, caPem: args["api-ca"] ? readFileSync(args["api-ca"], "utf8") : config.caPem }
+          : undefined,
       jitterMs: Number(args.jitter) * 1000,
       metricsPort: args["metrics-port"] ? Number(args["metrics-port"]) : undefined,
       log,

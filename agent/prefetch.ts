@@ -32,6 +32,10 @@ export async function prefetch(exec: Executor, current: JsonObject, desired: Jso
   for (const [i, ref] of images.entries()) {
     if ((await exec.run("podman", ["image", "exists", ref])).code === 0) continue;
     const r = await exec.run("podman", ["pull", ref], { timeoutMs: PULL_TIMEOUT_MS });
-    if (r.code !== 0) throw new PrefetchNotReady(ref, `${i}/${images.length} images ready; retrying ${ref}: pull failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    if (r.code !== 0)
+      throw new PrefetchNotReady(
+        ref,
+        `${i}/${images.length} images ready; retrying ${ref}: pull failed (${r.code}): ${(r.stderr || r.stdout).trim()}`,
+      );
   }
 }

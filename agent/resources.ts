@@ -13,9 +13,18 @@ interface Rule {
 }
 
 const DEFAULTS: Record<string, Rule[]> = {
-  cpu: [{ severity: "Critical", percentage: 90, durationMs: 30 * 60_000 }, { severity: "Warning", percentage: 80, durationMs: 60 * 60_000 }],
-  memory: [{ severity: "Critical", percentage: 90, durationMs: 30 * 60_000 }, { severity: "Warning", percentage: 80, durationMs: 60 * 60_000 }],
-  disk: [{ severity: "Critical", percentage: 90, durationMs: 10 * 60_000 }, { severity: "Warning", percentage: 80, durationMs: 30 * 60_000 }],
+  cpu: [
+    { severity: "Critical", percentage: 90, durationMs: 30 * 60_000 },
+    { severity: "Warning", percentage: 80, durationMs: 60 * 60_000 },
+  ],
+  memory: [
+    { severity: "Critical", percentage: 90, durationMs: 30 * 60_000 },
+    { severity: "Warning", percentage: 80, durationMs: 60 * 60_000 },
+  ],
+  disk: [
+    { severity: "Critical", percentage: 90, durationMs: 10 * 60_000 },
+    { severity: "Warning", percentage: 80, durationMs: 30 * 60_000 },
+  ],
 };
 
 export interface ResourceMonitor {
@@ -32,7 +41,12 @@ function cpuTimes(): { idle: number; total: number } {
 }
 
 function memoryPercent(): number {
-  const info = Object.fromEntries(readFileSync("/proc/meminfo", "utf8").split("\n").filter(Boolean).map((l) => [l.split(":")[0], parseInt(l.split(":")[1], 10)]));
+  const info = Object.fromEntries(
+    readFileSync("/proc/meminfo", "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => [l.split(":")[0], parseInt(l.split(":")[1], 10)]),
+  );
   return info.MemTotal ? 100 * (1 - (info.MemAvailable ?? info.MemFree) / info.MemTotal) : 0;
 }
 
@@ -46,18 +60,23 @@ function diskPercent(path: string): number {
 }
 
 /** Samples every `sampleMs` (default 60 s). `sample` may replace the real readings (tests). */
-export function startResourceMonitor(root: string, opts: { sampleMs?: number; sample?: () => Record<string, number> } = {}): ResourceMonitor {
+export function startResourceMonitor(
+  root: string,
+  opts: { sampleMs?: number; sample?: () => Record<string, number> } = {},
+): ResourceMonitor {
   const rules: Record<string, Rule[]> = { ...DEFAULTS };
   // Since when usage has been above each rule's percentage (undefined: below now).
   const aboveSince = new Map<string, number>();
   let last = cpuTimes();
   const levels: Record<string, Level> = { cpu: "Healthy", memory: "Healthy", disk: "Healthy" };
-  const read: () => Record<string, number> = opts.sample ?? (() => {
-    const now = cpuTimes();
-    const cpu = now.total > last.total ? 100 * (1 - (now.idle - last.idle) / (now.total - last.total)) : 0;
-    last = now;
-    return { cpu, memory: memoryPercent(), disk: diskPercent(root) };
-  });
+  const read: () => Record<string, number> =
+    opts.sample ??
+    (() => {
+      const now = cpuTimes();
+      const cpu = now.total > last.total ? 100 * (1 - (now.idle - last.idle) / (now.total - last.total)) : 0;
+      last = now;
+      return { cpu, memory: memoryPercent(), disk: diskPercent(root) };
+    });
   function tick() {
     const usage = read();
     const now = Date.now();

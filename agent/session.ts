@@ -64,7 +64,12 @@ export class AgentSessionManager extends Http2SessionManager {
     }
   }
 
-  override async request(method: string, path: string, headers: http2.OutgoingHttpHeaders, options: Omit<http2.ClientSessionRequestOptions, "signal">) {
+  override async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ) {
     // A connection can end between being handed out and the request on it: then take the next one, once.
     for (let attempt = 0; ; attempt++) {
       const s = await this.session();
@@ -119,7 +124,10 @@ export class AgentSessionManager extends Http2SessionManager {
       s.on("goaway", () => this.retire(s));
       s.on("error", (e) => settle(e));
       s.once("connect", () => settle());
-      const timer = setTimeout(() => settle(new ConnectError(`connecting to ${this.authority} took over ${this.opts.connectTimeoutMs} ms`, Code.Unavailable)), this.opts.connectTimeoutMs);
+      const timer = setTimeout(
+        () => settle(new ConnectError(`connecting to ${this.authority} took over ${this.opts.connectTimeoutMs} ms`, Code.Unavailable)),
+        this.opts.connectTimeoutMs,
+      );
       let settled = false;
       const settle = (err?: unknown) => {
         if (settled) return;

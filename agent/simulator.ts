@@ -35,8 +35,17 @@ export interface SimulatorOptions {
 
 export async function startSimulator(opts: SimulatorOptions) {
   const registry = new Registry();
-  const events = new Counter({ name: "flightctl_simulator_agent_events_total", help: "Agent events by kind", labelNames: ["event"], registers: [registry] });
-  const connected = new Gauge({ name: "flightctl_simulator_agents_connected", help: "Agents holding a rendered-device stream", registers: [registry] });
+  const events = new Counter({
+    name: "flightctl_simulator_agent_events_total",
+    help: "Agent events by kind",
+    labelNames: ["event"],
+    registers: [registry],
+  });
+  const connected = new Gauge({
+    name: "flightctl_simulator_agents_connected",
+    help: "Agents holding a rendered-device stream",
+    registers: [registry],
+  });
   const counts: Record<string, number> = {};
   const onEvent = (e: AgentEvent) => {
     events.inc({ event: e });
@@ -63,15 +72,24 @@ export async function startSimulator(opts: SimulatorOptions) {
       onEvent,
       onEnrollmentRequested: approver
         ? async (name) => {
-            await approver.approveEnrollmentRequest({ name, approval: { approved: true } }, { headers: { authorization: `Bearer ${opts.approve!.token}` } }).catch((e: Error) => {
-              if (!/already approved/.test(e.message)) opts.log.warn({ err: e.message, name }, "cannot approve");
-            });
+            await approver
+              .approveEnrollmentRequest(
+                { name, approval: { approved: true } },
+                { headers: { authorization: `Bearer ${opts.approve!.token}` } },
+              )
+              .catch((e: Error) => {
+                if (!/already approved/.test(e.message)) opts.log.warn({ err: e.message, name }, "cannot approve");
+              });
           }
         : undefined,
     });
     agents.push(agent);
     const delay = opts.jitterMs ? Math.random() * opts.jitterMs : 0;
-    starting.push(new Promise((r) => setTimeout(r, delay)).then(() => agent.start()).catch((e: Error) => opts.log.error({ err: e.message, i }, "agent failed to start")));
+    starting.push(
+      new Promise((r) => setTimeout(r, delay))
+        .then(() => agent.start())
+        .catch((e: Error) => opts.log.error({ err: e.message, i }, "agent failed to start")),
+    );
   }
   let server: http.Server | undefined;
   if (opts.metricsPort !== undefined) {

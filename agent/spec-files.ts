@@ -29,7 +29,12 @@ export function versionOf(device: JsonObject): number {
   return Number(annotations?.[ANNOTATION_RENDERED_VERSION] ?? 0);
 }
 
-const empty = (): JsonObject => ({ apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { annotations: { [ANNOTATION_RENDERED_VERSION]: "0" } }, spec: {} });
+const empty = (): JsonObject => ({
+  apiVersion: "flightctl.io/v1beta1",
+  kind: "Device",
+  metadata: { annotations: { [ANNOTATION_RENDERED_VERSION]: "0" } },
+  spec: {},
+});
 
 export function openSpecFiles(dataDir: string): SpecFiles {
   mkdirSync(dataDir, { recursive: true });
@@ -48,7 +53,8 @@ export function openSpecFiles(dataDir: string): SpecFiles {
     docs.set(n, doc);
   };
   // flightctl: if any file is missing, all three start again from version 0.
-  if (!["current", "desired", "rollback"].every((n) => existsSync(path(n)))) for (const n of ["current", "desired", "rollback"]) write(n, empty());
+  if (!["current", "desired", "rollback"].every((n) => existsSync(path(n))))
+    for (const n of ["current", "desired", "rollback"]) write(n, empty());
   const failedFile = join(dataDir, "failed-versions.json");
   const failed = new Set<number>(existsSync(failedFile) ? (JSON.parse(readFileSync(failedFile, "utf8")) as number[]) : []);
   return {

@@ -56,7 +56,10 @@ function loadBundle(file) {
     const keyEnd = data.indexOf(10);
     const shapesEnd = data.indexOf(10, keyEnd + 1);
     if (keyEnd > 0 && shapesEnd > keyEnd && data.toString("latin1", 0, keyEnd) === key) {
-      seen = data.toString("latin1", keyEnd + 1, shapesEnd).split(",").filter(Boolean);
+      seen = data
+        .toString("latin1", keyEnd + 1, shapesEnd)
+        .split(",")
+        .filter(Boolean);
       cachedData = data.subarray(shapesEnd + 1);
     }
   } catch {

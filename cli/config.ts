@@ -53,7 +53,8 @@ export interface GlobalOptions {
 }
 
 export function configPath(g: GlobalOptions): string {
-  const dir = g["config-dir"] ?? process.env.FLIGHTCTL_CONFIG_DIR ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), ".config"), "flightctl");
+  const dir =
+    g["config-dir"] ?? process.env.FLIGHTCTL_CONFIG_DIR ?? join(process.env.XDG_CONFIG_HOME ?? join(homedir(), ".config"), "flightctl");
   return join(dir, g.context ? `client_${g.context}.yaml` : "client.yaml");
 }
 

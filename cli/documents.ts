@@ -50,9 +50,14 @@ export function parseText(text: string, source: string): SourceDocument[] {
   try {
     docs = parseIndexedDocuments(text);
   } catch (e) {
-    throw new UsageError(`${source}: not valid YAML or JSON: ${(e as Error).message.replace(/^document\[(\d+)\]: /, (_, i) => `document ${Number(i) + 1}: `)}`);
+    throw new UsageError(
+      `${source}: not valid YAML or JSON: ${(e as Error).message.replace(/^document\[(\d+)\]: /, (_, i) => `document ${Number(i) + 1}: `)}`,
+    );
   }
-  return docs.map((d) => ({ where: docs.length > 1 || d.index > 0 ? `${source}, document ${d.index + 1}` : source, doc: datesToStrings(d.value) as JsonObject }));
+  return docs.map((d) => ({
+    where: docs.length > 1 || d.index > 0 ? `${source}, document ${d.index + 1}` : source,
+    doc: datesToStrings(d.value) as JsonObject,
+  }));
 }
 
 /** YAML 1.1 reads unquoted timestamps (creationTimestamp, lastSeen…) as dates; the API wants RFC 3339 strings. */

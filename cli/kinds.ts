@@ -37,11 +37,17 @@ const def = (
 
 export const kinds: KindDef[] = [
   def("Device", "Devices", ["dev"], async () => {
-    const [s, m] = await Promise.all([import("../gen/flightctl/v1beta1/device_service_pb.js"), import("../gen/flightctl/v1beta1/device_pb.js")]);
+    const [s, m] = await Promise.all([
+      import("../gen/flightctl/v1beta1/device_service_pb.js"),
+      import("../gen/flightctl/v1beta1/device_pb.js"),
+    ]);
     return { service: s.DeviceService, schema: m.DeviceSchema };
   }),
   def("Fleet", "Fleets", ["flt"], async () => {
-    const [s, m] = await Promise.all([import("../gen/flightctl/v1beta1/fleet_service_pb.js"), import("../gen/flightctl/v1beta1/fleet_pb.js")]);
+    const [s, m] = await Promise.all([
+      import("../gen/flightctl/v1beta1/fleet_service_pb.js"),
+      import("../gen/flightctl/v1beta1/fleet_pb.js"),
+    ]);
     return { service: s.FleetService, schema: m.FleetSchema };
   }),
   def("EnrollmentRequest", "EnrollmentRequests", ["er"], async () => {
@@ -59,11 +65,17 @@ export const kinds: KindDef[] = [
     return { service: s.CertificateSigningRequestService, schema: m.CertificateSigningRequestSchema };
   }),
   def("Repository", "Repositories", ["repo"], async () => {
-    const [s, m] = await Promise.all([import("../gen/flightctl/v1beta1/repository_service_pb.js"), import("../gen/flightctl/v1beta1/repository_pb.js")]);
+    const [s, m] = await Promise.all([
+      import("../gen/flightctl/v1beta1/repository_service_pb.js"),
+      import("../gen/flightctl/v1beta1/repository_pb.js"),
+    ]);
     return { service: s.RepositoryService, schema: m.RepositorySchema };
   }),
   def("ResourceSync", "ResourceSyncs", ["rs"], async () => {
-    const [s, m] = await Promise.all([import("../gen/flightctl/v1beta1/resourcesync_service_pb.js"), import("../gen/flightctl/v1beta1/resourcesync_pb.js")]);
+    const [s, m] = await Promise.all([
+      import("../gen/flightctl/v1beta1/resourcesync_service_pb.js"),
+      import("../gen/flightctl/v1beta1/resourcesync_pb.js"),
+    ]);
     return { service: s.ResourceSyncService, schema: m.ResourceSyncSchema };
   }),
   def(
@@ -84,7 +96,10 @@ export const kinds: KindDef[] = [
     "Events",
     ["ev"],
     async () => {
-      const [s, m] = await Promise.all([import("../gen/flightctl/v1beta1/event_service_pb.js"), import("../gen/flightctl/v1beta1/event_pb.js")]);
+      const [s, m] = await Promise.all([
+        import("../gen/flightctl/v1beta1/event_service_pb.js"),
+        import("../gen/flightctl/v1beta1/event_pb.js"),
+      ]);
       return { service: s.EventService, schema: m.EventSchema };
     },
     { writable: false },
@@ -103,7 +118,10 @@ export const kinds: KindDef[] = [
     { writable: false },
   ),
   def("AuthProvider", "AuthProviders", ["ap"], async () => {
-    const [s, m] = await Promise.all([import("../gen/flightctl/v1beta1/authprovider_service_pb.js"), import("../gen/flightctl/v1beta1/authprovider_pb.js")]);
+    const [s, m] = await Promise.all([
+      import("../gen/flightctl/v1beta1/authprovider_service_pb.js"),
+      import("../gen/flightctl/v1beta1/authprovider_pb.js"),
+    ]);
     return { service: s.AuthProviderService, schema: m.AuthProviderSchema };
   }),
 ];
@@ -125,7 +143,10 @@ export function kindOfDocument(kind: unknown, where: string): KindDef {
   const k = typeof kind === "string" ? byKind.get(kind) : undefined;
   if (!k) {
     throw new UsageError(
-      `${where}: ${kind === undefined ? 'missing "kind"' : `unknown kind ${JSON.stringify(kind)}`}; expected one of ${kinds.filter((x) => x.writable).map((x) => x.kind).join(", ")}`,
+      `${where}: ${kind === undefined ? 'missing "kind"' : `unknown kind ${JSON.stringify(kind)}`}; expected one of ${kinds
+        .filter((x) => x.writable)
+        .map((x) => x.kind)
+        .join(", ")}`,
     );
   }
   return k;
@@ -136,7 +157,8 @@ export function kindOfDocument(kind: unknown, where: string): KindDef {
  * ["device", "a", "b"] or ["device/a", "device/b"].
  */
 export function parseTargets(args: string[]): { kind: KindDef; names: string[] } {
-  if (args.length === 0) throw new UsageError(`a resource type is required, e.g. "devices" or "device/<name>"; known types: ${kindNamesHelp}`);
+  if (args.length === 0)
+    throw new UsageError(`a resource type is required, e.g. "devices" or "device/<name>"; known types: ${kindNamesHelp}`);
   if (args[0].includes("/")) {
     let kind: KindDef | undefined;
     const names = args.map((a) => {

@@ -12,7 +12,7 @@ export const main = defineCommand({
     name: "flightctl",
     version: CLIENT_VERSION,
     description:
-      "Manage Flight Control devices and fleets.\n\n  flightctl login https://localhost:3443 --certificate-authority .data/certs/ca.crt -u admin\n  flightctl get devices -l site=lab\n  flightctl apply -f fleet.yaml\n\nRun \"flightctl <command> --help\" for a command's flags and examples.",
+      'Manage Flight Control devices and fleets.\n\n  flightctl login https://localhost:3443 --certificate-authority .data/certs/ca.crt -u admin\n  flightctl get devices -l site=lab\n  flightctl apply -f fleet.yaml\n\nRun "flightctl <command> --help" for a command\'s flags and examples.',
   },
   subCommands: {
     login: verb(() => import("./commands/login.js")),

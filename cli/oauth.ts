@@ -13,7 +13,11 @@ export interface HttpTls {
 }
 
 /** A JSON request over http(s) trusting `tls.ca`; resolves with status and parsed body. */
-export function requestJson(url: string, tls: HttpTls, form?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+export function requestJson(
+  url: string,
+  tls: HttpTls,
+  form?: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const u = new URL(url);
   const body = form ? new URLSearchParams(form).toString() : undefined;
   const mod = u.protocol === "https:" ? https : http;
@@ -63,12 +67,20 @@ export interface Tokens {
 }
 
 /** Resource-owner password grant. */
-export async function passwordGrant(tokenUrl: string, tls: HttpTls, clientId: string, username: string, password: string, scope: string): Promise<Tokens> {
+export async function passwordGrant(
+  tokenUrl: string,
+  tls: HttpTls,
+  clientId: string,
+  username: string,
+  password: string,
+  scope: string,
+): Promise<Tokens> {
   const { status, body } = await requestJson(tokenUrl, tls, { grant_type: "password", client_id: clientId, username, password, scope });
   if (status !== 200 || !body.access_token) {
     const why = `${String(body.error ?? `HTTP ${status}`)}${body.error_description ? `: ${String(body.error_description)}` : ""}`;
     if (body.error === "invalid_grant" || status === 401) throw new UsageError(`login refused: ${why}. Check the user name and password`);
-    if (body.error === "unsupported_grant_type") throw new UsageError(`this provider does not allow password logins (${why}); use the browser: flightctl login <url> --web`);
+    if (body.error === "unsupported_grant_type")
+      throw new UsageError(`this provider does not allow password logins (${why}); use the browser: flightctl login <url> --web`);
     throw new UsageError(`login failed: ${why}`);
   }
   return body as unknown as Tokens;
@@ -84,23 +96,39 @@ export function pkce(): { verifier: string; challenge: string } {
  * Listens on 127.0.0.1:<port> (0 = any) for the provider's redirect; `ready` gets the redirect URI, the promise
  * the authorization code once the browser comes back with the right state.
  */
-export async function awaitCode(port: number, state: string, ready: (redirectUri: string) => void | Promise<void>, timeoutMs = 5 * 60_000): Promise<{ code: string; redirectUri: string }> {
+export async function awaitCode(
+  port: number,
+  state: string,
+  ready: (redirectUri: string) => void | Promise<void>,
+  timeoutMs = 5 * 60_000,
+): Promise<{ code: string; redirectUri: string }> {
   const server = http.createServer();
   await new Promise<void>((r, j) => server.once("error", j).listen(port, "127.0.0.1", r));
   const redirectUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
   try {
     const code = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new UsageError(`no login within ${timeoutMs / 60_000} minutes; run flightctl login again`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new UsageError(`no login within ${timeoutMs / 60_000} minutes; run flightctl login again`)),
+        timeoutMs,
+      );
       server.on("request", (req, res) => {
         const u = new URL(req.url ?? "/", redirectUri);
         if (u.pathname !== "/callback") return void res.writeHead(404).end();
-        const page = (msg: string) => res.writeHead(200, { "content-type": "text/html; charset=utf-8", connection: "close" }).end(`<!doctype html><title>flightctl</title><p>${msg}</p>`);
-        if (u.searchParams.get("state") !== state) return page("This login response does not belong to the running flightctl login; ignored.");
+        const page = (msg: string) =>
+          res
+            .writeHead(200, { "content-type": "text/html; charset=utf-8", connection: "close" })
+            .end(`<!doctype html><title>flightctl</title><p>${msg}</p>`);
+        if (u.searchParams.get("state") !== state)
+          return page("This login response does not belong to the running flightctl login; ignored.");
         clearTimeout(timer);
         const err = u.searchParams.get("error");
         if (err) {
           page("Login failed; see the terminal.");
-          return reject(new UsageError(`login failed at the provider: ${err}${u.searchParams.get("error_description") ? `: ${u.searchParams.get("error_description")}` : ""}`));
+          return reject(
+            new UsageError(
+              `login failed at the provider: ${err}${u.searchParams.get("error_description") ? `: ${u.searchParams.get("error_description")}` : ""}`,
+            ),
+          );
         }
         page("Login successful. You can close this window and return to the terminal.");
         resolve(u.searchParams.get("code") ?? "");

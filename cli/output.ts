@@ -37,7 +37,15 @@ export function ago(ts: JsonValue | undefined, now = Date.now()): string {
   const future = s < 0;
   const a = Math.abs(s);
   const [n, unit] =
-    a < 2 ? [0, "now"] : a < 60 ? [a, "second"] : a < 3600 ? [Math.floor(a / 60), "minute"] : a < 86400 ? [Math.floor(a / 3600), "hour"] : [Math.floor(a / 86400), "day"];
+    a < 2
+      ? [0, "now"]
+      : a < 60
+        ? [a, "second"]
+        : a < 3600
+          ? [Math.floor(a / 60), "minute"]
+          : a < 86400
+            ? [Math.floor(a / 3600), "hour"]
+            : [Math.floor(a / 86400), "day"];
   if (unit === "now") return "now";
   return `${n} ${unit}${n === 1 ? "" : "s"} ${future ? "from now" : "ago"}`;
 }
@@ -115,7 +123,12 @@ export function columns(kind: string, opts: { wide?: boolean; summary?: boolean 
     case "Repository":
       return wide({
         headers: ["NAME", "TYPE", "REPOSITORY URL", "ACCESSIBLE"],
-        row: (o) => [str(meta(o).name), str(o.spec?.type), str(o.spec?.url ?? o.spec?.registry), str(condition(o, "Accessible")?.status) || "Unknown"],
+        row: (o) => [
+          str(meta(o).name),
+          str(o.spec?.type),
+          str(o.spec?.url ?? o.spec?.registry),
+          str(condition(o, "Accessible")?.status) || "Unknown",
+        ],
       });
     case "ResourceSync":
       return wide({
@@ -151,7 +164,12 @@ export function columns(kind: string, opts: { wide?: boolean; summary?: boolean 
     case "AuthProvider":
       return wide({
         headers: ["NAME", "TYPE", "ISSUER", "ENABLED"],
-        row: (o) => [str(meta(o).name), str(o.spec?.providerType), str(o.spec?.issuer ?? o.spec?.authorizationUrl), str(o.spec?.enabled ?? true)],
+        row: (o) => [
+          str(meta(o).name),
+          str(o.spec?.providerType),
+          str(o.spec?.issuer ?? o.spec?.authorizationUrl),
+          str(o.spec?.enabled ?? true),
+        ],
       });
     default:
       return { headers: ["NAME"], row: (o) => [str(meta(o).name)] };
@@ -163,14 +181,27 @@ export function table(headers: string[] | undefined, rows: string[][]): string {
   const all = headers ? [headers, ...rows] : rows;
   if (all.length === 0) return "";
   const widths = all[0].map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3))).join("").trimEnd()).join("\n") + "\n";
+  return (
+    all
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
+          .join("")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }
 
 /** The device-count tables of `get devices --summary` (flightctl's layout). */
 export function devicesSummary(summary: JsonObject | undefined): string {
   const s = summary ?? {};
   const rows: string[][] = [];
-  for (const [type, key] of [["SYSTEM", "summaryStatus"], ["UPDATED", "updateStatus"], ["APPLICATIONS", "applicationStatus"]] as const) {
+  for (const [type, key] of [
+    ["SYSTEM", "summaryStatus"],
+    ["UPDATED", "updateStatus"],
+    ["APPLICATIONS", "applicationStatus"],
+  ] as const) {
     for (const [k, v] of Object.entries((s[key] ?? {}) as Record<string, number>)) rows.push([type, k, String(v)]);
   }
   return `DEVICES\n${str(s.total ?? 0)}\n\n${table(["STATUS TYPE", "STATUS", "COUNT"], rows)}`;

@@ -52,7 +52,12 @@ export async function api(s: Session, kind: KindDef, fleet?: string): Promise<Ap
       const res = (await client[`list${kind.plural}`]({
         ...scope,
         ...r.extra,
-        options: { labelSelector: r.labelSelector ?? "", fieldSelector: r.fieldSelector ?? "", limit: r.limit ?? 0, continueToken: r.continueToken ?? "" },
+        options: {
+          labelSelector: r.labelSelector ?? "",
+          fieldSelector: r.fieldSelector ?? "",
+          limit: r.limit ?? 0,
+          continueToken: r.continueToken ?? "",
+        },
       })) as Message & { items: Message[]; metadata?: { continueToken?: string; remainingItemCount?: number } };
       return {
         items: res.items.map(json),
@@ -65,7 +70,10 @@ export async function api(s: Session, kind: KindDef, fleet?: string): Promise<Ap
     patch: (name, ops) =>
       wrap(name, async () => {
         // Operation values are google.protobuf.Value messages: convert the plain JSON.
-        const patch = (ops as { value?: JsonValue }[]).map((op) => ({ ...op, value: op.value === undefined ? undefined : fromJson(ValueSchema, op.value) }));
+        const patch = (ops as { value?: JsonValue }[]).map((op) => ({
+          ...op,
+          value: op.value === undefined ? undefined : fromJson(ValueSchema, op.value),
+        }));
         return json(await client[`patch${kind.kind}`]({ name, patch, ...scope }));
       }),
     remove: (name) => wrap(name, async () => void (await client[`delete${kind.kind}`]({ name, ...scope }))),
@@ -75,6 +83,7 @@ export async function api(s: Session, kind: KindDef, fleet?: string): Promise<Ap
 /** A method that may be missing from an older generated client: a clear error instead of "not a function". */
 export function requireMethod(a: Api, method: string): AnyCall {
   const f = a.client[method];
-  if (typeof f !== "function") throw new UsageError(`this flightctl build has no ${a.kind.kind}Service.${method[0].toUpperCase()}${method.slice(1)}; update it`);
+  if (typeof f !== "function")
+    throw new UsageError(`this flightctl build has no ${a.kind.kind}Service.${method[0].toUpperCase()}${method.slice(1)}; update it`);
   return f;
 }

@@ -20,7 +20,7 @@ export interface RolloutView {
 }
 
 const ann = (o: JsonObject) => ((o.metadata as JsonObject | undefined)?.annotations ?? {}) as Record<string, string>;
-const conds = (o: JsonObject) => (((o.status as JsonObject | undefined)?.conditions ?? []) as JsonObject[]);
+const conds = (o: JsonObject) => ((o.status as JsonObject | undefined)?.conditions ?? []) as JsonObject[];
 
 /** `plan` is PlanFleetRollout's batches (names and planned devices); `devices` the fleet's owned devices. */
 export function rolloutView(fleet: JsonObject, devices: JsonObject[], plan: { name: string; devices: string[] }[]): RolloutView {
@@ -29,18 +29,33 @@ export function rolloutView(fleet: JsonObject, devices: JsonObject[], plan: { na
   const current = Number(a["fleet-controller/batchNumber"] ?? "-1");
   const c = conds(fleet).find((x) => x.type === "RolloutInProgress");
   const isUpdated = (d: JsonObject) =>
-    ann(d)["fleet-controller/renderedTemplateVersion"] === tv && ((d.status as JsonObject | undefined)?.updated as JsonObject | undefined)?.status === "UpToDate";
+    ann(d)["fleet-controller/renderedTemplateVersion"] === tv &&
+    ((d.status as JsonObject | undefined)?.updated as JsonObject | undefined)?.status === "UpToDate";
   const isFailed = (d: JsonObject) => conds(d).some((x) => x.type === "Updating" && x.reason === "Error");
   const managed = plan.length > 1 || devices.some((d) => ann(d)["fleet-controller/selectedForRollout"]);
   let batches: BatchView[];
   if (!managed) {
-    batches = [{ name: "all devices", total: devices.length, updated: devices.filter(isUpdated).length, failed: devices.filter(isFailed).length, state: "dispatched" }];
+    batches = [
+      {
+        name: "all devices",
+        total: devices.length,
+        updated: devices.filter(isUpdated).length,
+        failed: devices.filter(isFailed).length,
+        state: "dispatched",
+      },
+    ];
   } else {
     batches = plan.map((b, i) => {
       const selected = devices.filter((d) => ann(d)["fleet-controller/selectedForRollout"] === `${tv}/${i}`);
       const state = i < current ? "complete" : i === current ? "dispatched" : "pending";
       const members = state === "pending" ? devices.filter((d) => b.devices.includes(String((d.metadata as JsonObject).name))) : selected;
-      return { name: b.name || `batch ${i + 1}`, total: members.length, updated: members.filter(isUpdated).length, failed: members.filter(isFailed).length, state };
+      return {
+        name: b.name || `batch ${i + 1}`,
+        total: members.length,
+        updated: members.filter(isUpdated).length,
+        failed: members.filter(isFailed).length,
+        state,
+      };
     });
   }
   const allUpdated = devices.every(isUpdated);

@@ -83,7 +83,12 @@ export async function session(g: GlobalOptions): Promise<Session> {
     return next(req);
   };
   const seconds = Number(g["request-timeout"] ?? 30);
-  const transport = makeTransport(cfg.service.server, { ca: caOf(cfg), insecure: cfg.service.insecureSkipVerify }, [auth], seconds > 0 ? seconds * 1000 : undefined);
+  const transport = makeTransport(
+    cfg.service.server,
+    { ca: caOf(cfg), insecure: cfg.service.insecureSkipVerify },
+    [auth],
+    seconds > 0 ? seconds * 1000 : undefined,
+  );
   return {
     cfg,
     org: g.org ?? cfg.organization ?? "",

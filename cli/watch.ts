@@ -23,13 +23,16 @@ export async function watch(
   const a = await api(s, kind);
   const method = `watch${kind.plural}`;
   const open = a.client[method] as unknown as ((req: object, opts?: object) => AsyncIterable<WatchEvent>) | undefined;
-  if (typeof open !== "function") throw new UsageError(`--watch is not available for ${kind.names[1]} (the service has no ${kind.kind}Service.Watch${kind.plural})`);
+  if (typeof open !== "function")
+    throw new UsageError(`--watch is not available for ${kind.names[1]} (the service has no ${kind.kind}Service.Watch${kind.plural})`);
   const { schema } = await kind.load();
   const names = new Set(sel.names);
   let version = "";
   let synced = false;
   // name → resourceVersion already printed: the stream's initial ADDED objects repeat them unless they changed since.
-  const seen = new Map((sel.listed ?? []).map((o) => [String((o.metadata as JsonObject).name), String((o.metadata as JsonObject).resourceVersion)]));
+  const seen = new Map(
+    (sel.listed ?? []).map((o) => [String((o.metadata as JsonObject).name), String((o.metadata as JsonObject).resourceVersion)]),
+  );
   for (;;) {
     try {
       const stream = open(

@@ -15,9 +15,7 @@ const name = `fc_test_${Date.now().toString(36)}_mig${randomBytes(3).toString("h
 let url: string;
 let pool: pg.Pool;
 
-const allTags = (
-  JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, "utf8")) as { entries: { tag: string }[] }
-).entries
+const allTags = (JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, "utf8")) as { entries: { tag: string }[] }).entries
   .map((e) => e.tag)
   // graphile-worker's schema (the job queue) is part of a migrated database too.
   .concat("graphile-worker job queue");
@@ -119,7 +117,7 @@ test("resource_version increases across tables from one sequence", async () => {
   for (let i = 1; i < versions.length; i++) assert.ok(versions[i] > versions[i - 1], `${versions}`);
 });
 
-test("names sort byte-wise (COLLATE \"C\") whatever the database locale", async () => {
+test('names sort byte-wise (COLLATE "C") whatever the database locale', async () => {
   await migrate(url); // no-op after the test above; lets this test run alone (--test-name-pattern)
   const org = "00000000-0000-0000-0000-000000000000";
   for (const n of ["b", "B", "a", "_x", "A-1"]) {

@@ -87,7 +87,8 @@ export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): P
 
 /** The CLI. Returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const usage = "usage: flightctl-db-migrate [--check]\n  applies pending migrations to DATABASE_URL; --check only lists them (exit 1 if any)";
+  const usage =
+    "usage: flightctl-db-migrate [--check]\n  applies pending migrations to DATABASE_URL; --check only lists them (exit 1 if any)";
   const unknown = argv.filter((a) => a !== "--check");
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(usage);
@@ -112,7 +113,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 1;
   }
   const { applied } = await migrate(url);
-  console.log(applied.length === 0 ? "database is up to date" : `applied ${applied.length} migration(s):\n${applied.map((t) => `  ${t}`).join("\n")}`);
+  console.log(
+    applied.length === 0 ? "database is up to date" : `applied ${applied.length} migration(s):\n${applied.map((t) => `  ${t}`).join("\n")}`,
+  );
   return 0;
 }
 

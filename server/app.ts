@@ -134,7 +134,11 @@ const others: ServiceRegistration<ServiceDeps>[] = [
   enrollmentConfigRegistration,
 ];
 
-const agentServices: ServiceRegistration<AgentServiceDeps>[] = [agentEnrollmentRegistration, agentDeviceRegistration, agentCertificateRegistration];
+const agentServices: ServiceRegistration<AgentServiceDeps>[] = [
+  agentEnrollmentRegistration,
+  agentDeviceRegistration,
+  agentCertificateRegistration,
+];
 
 export function createApp(deps: AppDeps): App & { agent: App } {
   const db = drizzle(deps.pool) as unknown as Db;
@@ -175,12 +179,16 @@ export function createApp(deps: AppDeps): App & { agent: App } {
   // Every agent stream's heartbeats and drain, shared by the agent services.
   const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }));
   const wheel =
-    deps.agent?.wheel ?? createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000, 30, (err) => deps.log.error({ err }, "a rendered-device stream's heartbeat failed"));
+    deps.agent?.wheel ??
+    createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000, 30, (err) =>
+      deps.log.error({ err }, "a rendered-device stream's heartbeat failed"),
+    );
   const agent: App = {
     register(router) {
       if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      for (const r of agentServices) r.register(router, { services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } });
+      for (const r of agentServices)
+        r.register(router, { services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } });
       agentConsoleRegistration.register(router, { consoles });
     },
     drain: () => wheel.drain(),

@@ -76,7 +76,10 @@ describe("an agent's update around its apply steps", () => {
   const setSpec = async (spec: JsonObject) => {
     version++;
     mark = exec.commands.length;
-    await devices().replaceDevice({ name, device: fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name }, spec }) }, auth());
+    await devices().replaceDevice(
+      { name, device: fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name }, spec }) },
+      auth(),
+    );
   };
   /** Waits for the agent's verdict on the newest version; returns the commands it ran for it. */
   const outcome = async (reason: "Updated" | "Error") => {
@@ -87,15 +90,24 @@ describe("an agent's update around its apply steps", () => {
     assert.equal(c.reason, reason, c.message);
     return { message: c.message ?? "", commands: exec.commands.slice(mark) };
   };
-  const files = (list: Record<string, string>) => ({ config: [{ name: "files", inline: Object.entries(list).map(([path, content]) => ({ path, content })) }] });
+  const files = (list: Record<string, string>) => ({
+    config: [{ name: "files", inline: Object.entries(list).map(([path, content]) => ({ path, content })) }],
+  });
 
   before(async () => {
     exec = recordingExecutor();
-    config = parseAgentConfig(await agentConfigYaml(t, admin, join(dir, "device", "data"), root()), { updateRetryBaseDelayMs: 300, updateRetryMaxDelayMs: 1000 });
+    config = parseAgentConfig(await agentConfigYaml(t, admin, join(dir, "device", "data"), root()), {
+      updateRetryBaseDelayMs: 300,
+      updateRetryMaxDelayMs: 1000,
+    });
     put(root(), "/proc/sys/kernel/random/boot_id", "boot-1\n");
     // A packaged hook overridden by the same-named file in /etc, and one that stays.
     put(root(), "/usr/lib/flightctl/hooks.d/afterupdating/10-example.yaml", "- run: echo packaged\n");
-    put(root(), "/etc/flightctl/hooks.d/afterupdating/10-example.yaml", "- if: [{ path: /etc/example/, op: [created] }]\n  run: echo created ${CreatedFiles} in ${Path}\n");
+    put(
+      root(),
+      "/etc/flightctl/hooks.d/afterupdating/10-example.yaml",
+      "- if: [{ path: /etc/example/, op: [created] }]\n  run: echo created ${CreatedFiles} in ${Path}\n",
+    );
     put(root(), "/usr/lib/flightctl/hooks.d/afterupdating/20-always.yaml", "- run: echo always\n");
     await start();
     const first = await waitFor("the first version applied", async () => {
@@ -129,7 +141,13 @@ describe("an agent's update around its apply steps", () => {
   });
 
   test("the built-in afterupdating hook reloads systemd when a file under /etc/systemd/system/ changes", async () => {
-    await setSpec(files({ "/etc/example/a.conf": "two\n", "/etc/other.conf": "x\n", "/etc/systemd/system/demo.service": "[Service]\nExecStart=/bin/true\n" }));
+    await setSpec(
+      files({
+        "/etc/example/a.conf": "two\n",
+        "/etc/other.conf": "x\n",
+        "/etc/systemd/system/demo.service": "[Service]\nExecStart=/bin/true\n",
+      }),
+    );
     const { commands } = await outcome("Updated");
     assert.deepEqual(
       commands.filter((c) => c === "systemctl daemon-reload"),
@@ -142,11 +160,20 @@ describe("an agent's update around its apply steps", () => {
     put(root(), hook, "- if: [{ path: /etc/example/a.conf, op: [updated] }]\n  run: /usr/local/bin/validate ${UpdatedFiles}\n");
     exec.failOn = /validate/;
     try {
-      const spec = files({ "/etc/example/a.conf": "three\n", "/etc/new.conf": "n\n", "/etc/systemd/system/demo.service": "[Service]\nExecStart=/bin/true\n" });
+      const spec = files({
+        "/etc/example/a.conf": "three\n",
+        "/etc/new.conf": "n\n",
+        "/etc/systemd/system/demo.service": "[Service]\nExecStart=/bin/true\n",
+      });
       await setSpec(spec);
       const { message, commands } = await outcome("Error");
       assert.ok(commands.includes("/usr/local/bin/validate /etc/example/a.conf"), commands.join("\n"));
-      assert.match(message, new RegExp(`Failed to update to version ${version}: hooks ${hook}: beforeupdating action #1 "/usr/local/bin/validate /etc/example/a.conf" failed`));
+      assert.match(
+        message,
+        new RegExp(
+          `Failed to update to version ${version}: hooks ${hook}: beforeupdating action #1 "/usr/local/bin/validate /etc/example/a.conf" failed`,
+        ),
+      );
       assert.equal(readFileSync(join(root(), "etc/example/a.conf"), "utf8"), "two\n");
       assert.throws(() => readFileSync(join(root(), "etc/new.conf")));
       const s = await status();
@@ -181,7 +208,10 @@ describe("an agent's update around its apply steps", () => {
 
   test("beforerebooting hooks run before the bootc switch, and only when the OS image changes", async () => {
     put(root(), "/etc/flightctl/hooks.d/beforerebooting/10-save.yaml", "- run: /usr/local/bin/save-state\n");
-    const spec = { ...files({ "/etc/web.conf": "port=8080\n" }), applications: [{ name: "web", appType: "container", image: "quay.io/example/web:2" }] };
+    const spec = {
+      ...files({ "/etc/web.conf": "port=8080\n" }),
+      applications: [{ name: "web", appType: "container", image: "quay.io/example/web:2" }],
+    };
     await setSpec({ ...spec, os: { image: "quay.io/example/os:2" } });
     let { commands } = await outcome("Updated");
     const hookAt = commands.indexOf("/usr/local/bin/save-state");
@@ -211,21 +241,32 @@ describe("the hook runner on this machine", () => {
   const root = () => join(dir, "runner");
 
   test("splits command lines with quotes and escapes, no shell", () => {
-    assert.deepEqual(splitCommandLine(`/bin/sh -c 'kill -HUP \${FLIGHTCTL_AGENT_PID}'`), ["/bin/sh", "-c", "kill -HUP ${FLIGHTCTL_AGENT_PID}"]);
+    assert.deepEqual(splitCommandLine(`/bin/sh -c 'kill -HUP \${FLIGHTCTL_AGENT_PID}'`), [
+      "/bin/sh",
+      "-c",
+      "kill -HUP ${FLIGHTCTL_AGENT_PID}",
+    ]);
     assert.deepEqual(splitCommandLine(`echo "a \\"b\\"" c\\ d $HOME`), ["echo", 'a "b"', "c d", "$HOME"]);
     assert.throws(() => splitCommandLine("systemctl restart a | tee log"), /use \/bin\/sh -c/);
   });
 
   test("runs real commands with envVars in workDir, under the timeout", async () => {
     const fs = rootedFs(root());
-    put(root(), "/etc/flightctl/hooks.d/afterupdating/50-env.yaml", "- run: /bin/sh -c 'echo \"$GREETING $FLIGHTCTL_AGENT_PID\" > out.txt'\n  envVars: { GREETING: hello }\n  workDir: /var/app\n");
+    put(
+      root(),
+      "/etc/flightctl/hooks.d/afterupdating/50-env.yaml",
+      "- run: /bin/sh -c 'echo \"$GREETING $FLIGHTCTL_AGENT_PID\" > out.txt'\n  envVars: { GREETING: hello }\n  workDir: /var/app\n",
+    );
     mkdirSync(join(root(), "var/app"), { recursive: true });
     await runHooks(fs, realExecutor, silent, "afterupdating");
     assert.equal(readFileSync(join(root(), "var/app/out.txt"), "utf8"), `hello ${process.pid}\n`);
 
     put(root(), "/etc/flightctl/hooks.d/afterupdating/50-env.yaml", "- run: sleep 5\n  timeout: 200ms\n");
     const began = Date.now();
-    await assert.rejects(runHooks(fs, realExecutor, silent, "afterupdating"), (e: ApplyError) => e.component === "hooks" && /timed out/.test(e.message));
+    await assert.rejects(
+      runHooks(fs, realExecutor, silent, "afterupdating"),
+      (e: ApplyError) => e.component === "hooks" && /timed out/.test(e.message),
+    );
     assert.ok(Date.now() - began < 3000);
   });
 
@@ -233,9 +274,16 @@ describe("the hook runner on this machine", () => {
     const fs = rootedFs(root());
     const exec = recordingExecutor();
     put(root(), "/etc/flightctl/hooks.d/beforeupdating/10-bad.yaml", "- run: echo hi\n  if: [{ path: /etc/x/, op: [renamed] }]\n");
-    await assert.rejects(runHooks(fs, exec, silent, "beforeupdating"), (e: ApplyError) => e.element === "/etc/flightctl/hooks.d/beforeupdating/10-bad.yaml" && /op: must list/.test(e.message));
+    await assert.rejects(
+      runHooks(fs, exec, silent, "beforeupdating"),
+      (e: ApplyError) => e.element === "/etc/flightctl/hooks.d/beforeupdating/10-bad.yaml" && /op: must list/.test(e.message),
+    );
     rmSync(join(root(), "etc/flightctl/hooks.d/beforeupdating/10-bad.yaml"));
-    put(root(), "/etc/flightctl/hooks.d/beforeupdating/20-missing.yaml", "- run: /nonexistent/program --flag\n- run: /bin/sh -c 'echo ran > ran.txt'\n");
+    put(
+      root(),
+      "/etc/flightctl/hooks.d/beforeupdating/20-missing.yaml",
+      "- run: /nonexistent/program --flag\n- run: /bin/sh -c 'echo ran > ran.txt'\n",
+    );
     await runHooks(fs, realExecutor, silent, "beforeupdating");
     assert.equal(readFileSync(join(root(), "ran.txt"), "utf8"), "ran\n");
   });

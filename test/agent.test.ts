@@ -117,7 +117,13 @@ describe("a real agent process", () => {
           {
             op: "add",
             path: "/spec/applications",
-            value: fromJson(ValueSchema, [{ name: "web", appType: "compose", inline: [{ path: "docker-compose.yaml", content: "services: {web: {image: quay.io/example/web:1}}\n" }] }]),
+            value: fromJson(ValueSchema, [
+              {
+                name: "web",
+                appType: "compose",
+                inline: [{ path: "docker-compose.yaml", content: "services: {web: {image: quay.io/example/web:1}}\n" }],
+              },
+            ]),
           },
           { op: "replace", path: "/spec/config/0/inline/0/content", value: fromJson(ValueSchema, "version three\n") },
         ],
@@ -135,13 +141,21 @@ describe("a real agent process", () => {
     assert.equal(status.updated?.status, "OutOfDate");
     // The previous version's file is back in place.
     assert.equal(readFileSync(join(root(), "etc", "motd"), "utf8"), "hello from the fleet\n");
-    const events = await user(EventService).listEvents({ options: { fieldSelector: `involvedObject.name=${name},reason=DeviceUpdateFailed` } }, auth());
+    const events = await user(EventService).listEvents(
+      { options: { fieldSelector: `involvedObject.name=${name},reason=DeviceUpdateFailed` } },
+      auth(),
+    );
     assert.equal(events.items.length, 1);
   });
 
   test("its certificate cannot watch another device's stream", async () => {
     const cfg = parseAgentConfig(readFileSync(join(dir, "config.yaml"), "utf8"));
-    const clients = connectAgent(cfg.server, cfg.caPem, readFileSync(join(dir, "data", "certs", "agent.crt"), "utf8"), readFileSync(join(dir, "data", "certs", "agent.key"), "utf8"));
+    const clients = connectAgent(
+      cfg.server,
+      cfg.caPem,
+      readFileSync(join(dir, "data", "certs", "agent.crt"), "utf8"),
+      readFileSync(join(dir, "data", "certs", "agent.key"), "utf8"),
+    );
     try {
       const stream = clients.device.watchRenderedDevice({ name: "someone-else", knownRenderedVersion: "0" });
       await assert.rejects(
@@ -166,7 +180,11 @@ describe("a real agent process", () => {
           baseUrl: cfg.server,
           httpVersion: "2",
           useBinaryFormat: false,
-          nodeOptions: { ca: cfg.caPem, cert: readFileSync(join(dir, "data", "certs", "agent.crt"), "utf8"), key: readFileSync(join(dir, "data", "certs", "agent.key"), "utf8") },
+          nodeOptions: {
+            ca: cfg.caPem,
+            cert: readFileSync(join(dir, "data", "certs", "agent.crt"), "utf8"),
+            key: readFileSync(join(dir, "data", "certs", "agent.key"), "utf8"),
+          },
         }),
       );
       const [grpcMsg, connectMsg] = [await first(clients.device), await first(viaConnect)];
@@ -182,7 +200,18 @@ describe("a real agent process", () => {
     const devices = user(DeviceService);
     const d = await devices.getDevice({ name }, auth());
     const setFiles = (inline: { path: string; content: string }[]) =>
-      devices.replaceDevice({ name, device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name, labels: d.metadata!.labels }, spec: { config: [{ name: "c", inline }] } } }, auth());
+      devices.replaceDevice(
+        {
+          name,
+          device: {
+            apiVersion: "flightctl.io/v1beta1",
+            kind: "Device",
+            metadata: { name, labels: d.metadata!.labels },
+            spec: { config: [{ name: "c", inline }] },
+          },
+        },
+        auth(),
+      );
     const upToDate = (version: string) =>
       waitFor(`UpToDate at version ${version}`, async () => {
         const s = (await devices.getDevice({ name }, auth())).status;
@@ -221,17 +250,32 @@ describe("100 simulated agents across an API restart", () => {
         await Promise.all(
           list.items.map((d) =>
             devices.replaceDevice(
-              { name: d.metadata!.name!, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: d.metadata!.name!, labels: d.metadata!.labels }, spec: { config: [{ name: "c", inline: [{ path: "/etc/sim.conf", content }] }] } } },
+              {
+                name: d.metadata!.name!,
+                device: {
+                  apiVersion: "v1beta1",
+                  kind: "Device",
+                  metadata: { name: d.metadata!.name!, labels: d.metadata!.labels },
+                  spec: { config: [{ name: "c", inline: [{ path: "/etc/sim.conf", content }] }] },
+                },
+              },
               auth(),
             ),
           ),
         );
       };
       const allAt = (version: string) =>
-        waitFor(`all 100 devices at version ${version}`, async () => {
-          const list = await devices.listDevices({ options: { labelSelector: "fleet=sim", fieldSelector: "status.updated.status=UpToDate" } }, auth());
-          return list.items.length === 100 && list.items.every((d) => d.status?.config?.renderedVersion === version);
-        }, 60_000);
+        waitFor(
+          `all 100 devices at version ${version}`,
+          async () => {
+            const list = await devices.listDevices(
+              { options: { labelSelector: "fleet=sim", fieldSelector: "status.updated.status=UpToDate" } },
+              auth(),
+            );
+            return list.items.length === 100 && list.items.every((d) => d.status?.config?.renderedVersion === version);
+          },
+          60_000,
+        );
       await setFile("one\n");
       await allAt("2");
 
@@ -241,7 +285,9 @@ describe("100 simulated agents across an API restart", () => {
       await setFileDirect(t, "two\n");
       t.api = (await startTestApi({ reuse: { db: t.db, dataDir: t.dataDir, issuer: t.issuer }, heartbeatMs: 1000, ...ports })).api;
       await allAt("3");
-      const contents = sim.agents.map((a) => readFileSync(join(simDir, `agent-${String(sim.agents.indexOf(a)).padStart(5, "0")}`, "root", "etc", "sim.conf"), "utf8"));
+      const contents = sim.agents.map((a) =>
+        readFileSync(join(simDir, `agent-${String(sim.agents.indexOf(a)).padStart(5, "0")}`, "root", "etc", "sim.conf"), "utf8"),
+      );
       assert.ok(contents.every((c) => c === "two\n"));
       assert.ok(sim.counts.connected >= 200, `reconnects: ${sim.counts.connected}`);
     } finally {
@@ -257,8 +303,15 @@ async function setFileDirect(api: TestApi, content: string) {
        generation = generation + 1, resource_version = nextval('resource_version_seq') where labels->>'fleet' = 'sim'`,
     [content],
   );
-  const rows = (await api.db.pool.query(`select org_id, name from devices where labels->>'fleet' = 'sim'`)).rows as { org_id: string; name: string }[];
-  await enqueueRenders(drizzle(api.db.pool) as unknown as Executor, rows[0].org_id, rows.map((r) => r.name));
+  const rows = (await api.db.pool.query(`select org_id, name from devices where labels->>'fleet' = 'sim'`)).rows as {
+    org_id: string;
+    name: string;
+  }[];
+  await enqueueRenders(
+    drizzle(api.db.pool) as unknown as Executor,
+    rows[0].org_id,
+    rows.map((r) => r.name),
+  );
 }
 
 describe("two API replicas", () => {
@@ -276,16 +329,29 @@ describe("two API replicas", () => {
     try {
       await sim.started();
       // Written through the second replica; the agents stream from the first.
-      const viaOther = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${other.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }));
+      const viaOther = createClient(
+        DeviceService,
+        createGrpcTransport({ baseUrl: `https://localhost:${other.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }),
+      );
       const list = await viaOther.listDevices({ options: { labelSelector: "fleet=replicas" } }, auth());
       assert.equal(list.items.length, 5);
       for (const d of list.items) {
         await viaOther.replaceDevice(
-          { name: d.metadata!.name!, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: d.metadata!.name!, labels: d.metadata!.labels }, spec: { config: [{ name: "c", inline: [{ path: "/etc/replica.conf", content: "x\n" }] }] } } },
+          {
+            name: d.metadata!.name!,
+            device: {
+              apiVersion: "v1beta1",
+              kind: "Device",
+              metadata: { name: d.metadata!.name!, labels: d.metadata!.labels },
+              spec: { config: [{ name: "c", inline: [{ path: "/etc/replica.conf", content: "x\n" }] }] },
+            },
+          },
           auth(),
         );
       }
-      await waitFor("all 5 files", async () => [0, 1, 2, 3, 4].every((i) => existsSync(join(dir, "replicas", `agent-0000${i}`, "root", "etc", "replica.conf"))));
+      await waitFor("all 5 files", async () =>
+        [0, 1, 2, 3, 4].every((i) => existsSync(join(dir, "replicas", `agent-0000${i}`, "root", "etc", "replica.conf"))),
+      );
     } finally {
       await sim.stop();
       await other.api.close();

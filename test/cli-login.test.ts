@@ -108,11 +108,15 @@ test("without the CA: a TLS error that says to pass --certificate-authority", as
 function fetchTls(url: string, form?: Record<string, string>): Promise<{ status: number; location?: string; body: string }> {
   return new Promise((resolve, reject) => {
     const body = form ? new URLSearchParams(form).toString() : undefined;
-    const req = https.request(url, { method: form ? "POST" : "GET", ca: readFileSync(ca), headers: body ? { "content-type": "application/x-www-form-urlencoded" } : {} }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: text }));
-    });
+    const req = https.request(
+      url,
+      { method: form ? "POST" : "GET", ca: readFileSync(ca), headers: body ? { "content-type": "application/x-www-form-urlencoded" } : {} },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: text }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });

@@ -113,7 +113,8 @@ describe("flightctl's example files", () => {
         const name = (input.metadata as JsonObject).name as string;
         const out = parse(await ok(["get", `${String(input.kind).toLowerCase()}/${name}`, "-o", "yaml"]), { version: "1.1" }) as JsonObject;
         // The service records who asked for a CSR in spec.username/uid (as flightctl and Kubernetes do).
-        if (input.kind === "CertificateSigningRequest") for (const k of ["username", "uid"]) if (!(k in (input.spec as JsonObject))) delete (out.spec as JsonObject)[k];
+        if (input.kind === "CertificateSigningRequest")
+          for (const k of ["username", "uid"]) if (!(k in (input.spec as JsonObject))) delete (out.spec as JsonObject)[k];
         assert.deepEqual(comparable(unmask(out, input)), comparable(input), `${f}: ${input.kind}/${name}`);
         compared++;
       }
@@ -124,7 +125,10 @@ describe("flightctl's example files", () => {
   test("apply a directory with --dry-run checks every document and sends nothing", async () => {
     const d = join(dir, "dry");
     mkdirSync(join(d, "sub"), { recursive: true });
-    writeFileSync(join(d, "a.yaml"), "apiVersion: v1beta1\nkind: Device\nmetadata:\n  name: dry-a\n---\napiVersion: v1beta1\nkind: Device\nmetadata:\n  name: dry-b\n");
+    writeFileSync(
+      join(d, "a.yaml"),
+      "apiVersion: v1beta1\nkind: Device\nmetadata:\n  name: dry-a\n---\napiVersion: v1beta1\nkind: Device\nmetadata:\n  name: dry-b\n",
+    );
     writeFileSync(join(d, "sub", "c.json"), JSON.stringify({ apiVersion: "v1beta1", kind: "Device", metadata: { name: "dry-c" } }));
     const flat = await ok(["apply", "-f", d, "--dry-run"]);
     assert.deepEqual(flat.trim().split("\n").length, 2);
@@ -155,7 +159,10 @@ describe("errors a person can act on", () => {
     r = await cli(["get", "gizmos"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /unknown resource type "gizmos"; known types: devices/);
-    writeFileSync(f, "apiVersion: v1beta1\nkind: Fleet\nmetadata:\n  name: f\nspec:\n  selector:\n    matchLabels: {a: b}\n  template:\n    spec:\n      os:\n        imag: x\n");
+    writeFileSync(
+      f,
+      "apiVersion: v1beta1\nkind: Fleet\nmetadata:\n  name: f\nspec:\n  selector:\n    matchLabels: {a: b}\n  template:\n    spec:\n      os:\n        imag: x\n",
+    );
     r = await cli(["apply", "-f", f]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /fleet\/f: spec\.template\.spec\.os\.imag: unknown field/);
@@ -188,7 +195,10 @@ describe("errors a person can act on", () => {
 describe("edit", () => {
   const editorScript = (body: string) => {
     const p = join(dir, `editor-${Math.random().toString(36).slice(2)}.mjs`);
-    writeFileSync(p, `import { readFileSync, writeFileSync } from "node:fs";\nimport { execFileSync } from "node:child_process";\nconst file = process.argv[2];\n${body}\n`);
+    writeFileSync(
+      p,
+      `import { readFileSync, writeFileSync } from "node:fs";\nimport { execFileSync } from "node:child_process";\nconst file = process.argv[2];\n${body}\n`,
+    );
     return `${process.execPath} ${p}`;
   };
 
@@ -283,10 +293,15 @@ test("approve a real agent's enrollment request with labels", async () => {
     // The simulated agent's request (the example files applied earlier hold another one).
     const name = await waitFor("the agent's enrollment request", async () => {
       const list = JSON.parse(await ok(["get", "enrollmentrequests", "-o", "json"]));
-      return (list.items as { metadata: { name: string }; spec: { labels?: Record<string, string> } }[]).find((er) => er.spec.labels?.["simulator-index"] === "0")?.metadata.name;
+      return (list.items as { metadata: { name: string }; spec: { labels?: Record<string, string> } }[]).find(
+        (er) => er.spec.labels?.["simulator-index"] === "0",
+      )?.metadata.name;
     });
     assert.match(await ok(["get", "er", name]), new RegExp(`${name}\\s+Pending`));
-    assert.match(await ok(["approve", `er/${name}`, "-l", "site=cli", "-l", "tier=edge"]), new RegExp(`enrollmentrequest/${name} approved`));
+    assert.match(
+      await ok(["approve", `er/${name}`, "-l", "site=cli", "-l", "tier=edge"]),
+      new RegExp(`enrollmentrequest/${name} approved`),
+    );
     const er = await ok(["get", "er", name]);
     assert.match(er, new RegExp(`${name}\\s+Approved\\s+root\\s+.*site=cli`));
     const device = parse(await ok(["get", `device/${name}`, "-o", "yaml"]));
@@ -315,7 +330,9 @@ test("completion scripts", async () => {
 
 test("get --watch prints changes as they happen", async () => {
   const { spawn } = await import("node:child_process");
-  const child = spawn(process.execPath, [BIN, "get", "devices", "-l", "watched=yes", "--watch", "-o", "name"], { env: { ...process.env, FLIGHTCTL_CONFIG_DIR: cfgDir } });
+  const child = spawn(process.execPath, [BIN, "get", "devices", "-l", "watched=yes", "--watch", "-o", "name"], {
+    env: { ...process.env, FLIGHTCTL_CONFIG_DIR: cfgDir },
+  });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
@@ -323,7 +340,9 @@ test("get --watch prints changes as they happen", async () => {
   const closed = new Promise((r) => child.on("close", r));
   try {
     await new Promise((r) => setTimeout(r, 1500)); // the initial (empty) list and the stream's opening
-    await ok(["apply", "-f", "-"], { input: "apiVersion: v1beta1\nkind: Device\nmetadata:\n  name: watched-1\n  labels:\n    watched: \"yes\"\n" });
+    await ok(["apply", "-f", "-"], {
+      input: 'apiVersion: v1beta1\nkind: Device\nmetadata:\n  name: watched-1\n  labels:\n    watched: "yes"\n',
+    });
     await waitFor("the watch to print the new device", async () => out.includes("device/watched-1"), 20_000).catch((e: Error) => {
       throw new Error(`${e.message}; stdout: ${out}; stderr: ${err}`);
     });

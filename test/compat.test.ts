@@ -55,13 +55,18 @@ test("the bad fleet example is refused, naming the unknown field", () => {
   const doc = parseDocuments(read("test-data/badfleetrequest.yaml"))[0];
   assert.throws(
     () => decodeJson(resourceSchemas.Fleet, doc),
-    (e: unknown) => e instanceof DomainError && e.kind === "invalid" && e.message.includes("spec.rolloutPolicy.disruptionAllowance: unknown field"),
+    (e: unknown) =>
+      e instanceof DomainError && e.kind === "invalid" && e.message.includes("spec.rolloutPolicy.disruptionAllowance: unknown field"),
   );
 });
 
 test("wrong types name their path", () => {
   assert.throws(
-    () => decodeJson(resourceSchemas.Device, { metadata: { name: "x" }, spec: { config: [{ name: "c", inline: [{ path: "/a", content: "", mode: "rw" }] }] } }),
+    () =>
+      decodeJson(resourceSchemas.Device, {
+        metadata: { name: "x" },
+        spec: { config: [{ name: "c", inline: [{ path: "/a", content: "", mode: "rw" }] }] },
+      }),
     (e: unknown) => e instanceof DomainError && e.message.includes("spec.config[0].inline[0].mode: must be an integer"),
   );
 });
@@ -95,7 +100,10 @@ test("every example applies through the API", async () => {
       const call = client[`replace${def.kind}`]({ name, [field]: decodeJson(def.schema, doc) });
       const refusedField = REFUSED.get(file);
       if (refusedField) {
-        await assert.rejects(call, (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && e.rawMessage.includes(refusedField));
+        await assert.rejects(
+          call,
+          (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && e.rawMessage.includes(refusedField),
+        );
       } else {
         await call;
         applied++;

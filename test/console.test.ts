@@ -33,7 +33,9 @@ type Server = Awaited<ReturnType<typeof startServerProcess>>;
 
 /** A redis-server of our own, so the test can take it down. */
 export async function startRedis(port: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
   const url = `redis://127.0.0.1:${port}`;
   await waitFor("redis-server to answer", async () => {
     const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -63,7 +65,13 @@ const frame = (f: ConsoleFrame["frame"]) => create(ConsoleFrameSchema, { frame: 
 const stdin = (text: string) => frame({ case: "stdin", value: Buffer.from(text) });
 
 /** A console session over the bidi stream, collecting what the user is shown. */
-function openConsole(s: Server, headers: Record<string, string>, name: string, metadata: OpenDeviceConsoleRequest["message"] extends infer _ ? Record<string, unknown> : never, signal?: AbortSignal) {
+function openConsole(
+  s: Server,
+  headers: Record<string, string>,
+  name: string,
+  metadata: OpenDeviceConsoleRequest["message"] extends infer _ ? Record<string, unknown> : never,
+  signal?: AbortSignal,
+) {
   const input = createAsyncQueue<OpenDeviceConsoleRequest>();
   void input.push({ message: { case: "open", value: { name, metadata } } } as unknown as OpenDeviceConsoleRequest);
   const chunks: Buffer[] = [];
@@ -116,8 +124,14 @@ describe("remote console across two API replicas", () => {
     const cfg = await client(a, EnrollmentConfigService).getEnrollmentConfig({}, { headers: a.headers });
     const yaml = stringify({
       "enrollment-service": {
-        service: { server: `https://localhost:${a.agentPort}`, "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData },
-        authentication: { "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData, "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData },
+        service: {
+          server: `https://localhost:${a.agentPort}`,
+          "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData,
+        },
+        authentication: {
+          "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData,
+          "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData,
+        },
       },
       "data-dir": join(dir, "data"),
       "test-root-dir": root(),
@@ -133,12 +147,19 @@ describe("remote console across two API replicas", () => {
       // A predictable shell for the assertions (no rc files, a fixed prompt).
       console: { enabled: true, shell: "/bin/sh" },
       onEnrollmentRequested: async (n) => {
-        await client(a, EnrollmentRequestService).approveEnrollmentRequest({ name: n, approval: { approved: true } }, { headers: a.headers });
+        await client(a, EnrollmentRequestService).approveEnrollmentRequest(
+          { name: n, approval: { approved: true } },
+          { headers: a.headers },
+        );
       },
     });
     await agent.start();
     name = agent.name;
-    await waitFor("the device", () => client(b, DeviceService).getDevice({ name }, { headers: b.headers }).then((d) => !!d.status));
+    await waitFor("the device", () =>
+      client(b, DeviceService)
+        .getDevice({ name }, { headers: b.headers })
+        .then((d) => !!d.status),
+    );
   });
 
   after(async () => {
@@ -169,7 +190,10 @@ describe("remote console across two API replicas", () => {
     assert.equal(replayOutput(rec.asciicast), c.text());
     assert.equal(rec.session?.close?.exitCode, 3);
     // Reading it was audited (through the other replica: the same database).
-    const events = await client(a, EventService).listEvents({ options: { fieldSelector: `reason=ConsoleRecordingRead,involvedObject.name=${name}` } }, { headers: a.headers });
+    const events = await client(a, EventService).listEvents(
+      { options: { fieldSelector: `reason=ConsoleRecordingRead,involvedObject.name=${name}` } },
+      { headers: a.headers },
+    );
     assert.equal(events.items.length, 1);
     assert.match(events.items[0].message ?? "", new RegExp(sessionId));
   });
@@ -231,9 +255,13 @@ describe("remote console across two API replicas", () => {
     let sessionId = "";
     let close: ConsoleClose | undefined;
     const done = (async () => {
-      for await (const r of client(b, ConsoleService).streamDeviceConsole({ open: { name, metadata: { tty: true } } }, { headers: b.headers, signal: ac.signal })) {
+      for await (const r of client(b, ConsoleService).streamDeviceConsole(
+        { open: { name, metadata: { tty: true } } },
+        { headers: b.headers, signal: ac.signal },
+      )) {
         if (r.message.case === "session") sessionId = r.message.value.sessionId;
-        else if (r.message.case === "frame" && r.message.value.frame.case === "stdout") chunks.push(Buffer.from(r.message.value.frame.value));
+        else if (r.message.case === "frame" && r.message.value.frame.case === "stdout")
+          chunks.push(Buffer.from(r.message.value.frame.value));
         else if (r.message.case === "frame" && r.message.value.frame.case === "close") close = r.message.value.frame.value;
       }
     })();
@@ -259,7 +287,10 @@ describe("remote console across two API replicas", () => {
 
   test("bad input is refused naming the field", async () => {
     const c = openConsole(b, b.headers, name, { tty: true, initialDimensions: { width: 0, height: 24 } });
-    await assert.rejects(c.done, (e: ConnectError) => e.code === Code.InvalidArgument && /open\.metadata\.initialDimensions\.width/.test(e.message));
+    await assert.rejects(
+      c.done,
+      (e: ConnectError) => e.code === Code.InvalidArgument && /open\.metadata\.initialDimensions\.width/.test(e.message),
+    );
   });
 
   test("flightctl console device/NAME -- command prints the output and exits with the command's code", async () => {
@@ -267,9 +298,16 @@ describe("remote console across two API replicas", () => {
     mkdirSync(configDir, { recursive: true });
     writeFileSync(
       join(configDir, "client.yaml"),
-      stringify({ service: { server: `https://localhost:${b.port}`, "certificate-authority-data": readFileSync(b.caPath).toString("base64") }, authentication: { token: b.headers.authorization.slice(7) } }),
+      stringify({
+        service: { server: `https://localhost:${b.port}`, "certificate-authority-data": readFileSync(b.caPath).toString("base64") },
+        authentication: { token: b.headers.authorization.slice(7) },
+      }),
     );
-    const cli = spawn(process.execPath, ["bin/flightctl.js", "console", `device/${name}`, "--config-dir", configDir, "--", "sh", "-c", "uname -s; echo oops >&2; exit 7"], { stdio: ["ignore", "pipe", "pipe"] });
+    const cli = spawn(
+      process.execPath,
+      ["bin/flightctl.js", "console", `device/${name}`, "--config-dir", configDir, "--", "sh", "-c", "uname -s; echo oops >&2; exit 7"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     let err = "";
     cli.stdout!.on("data", (d) => (out += d));
@@ -284,10 +322,18 @@ describe("remote console across two API replicas", () => {
     await agent.stop();
     // The announcement goes out while no stream of the device is open anywhere.
     const c = openConsole(b, b.headers, name, { tty: false, command: { command: "sh", args: ["-c", "echo back-online"] } });
-    await waitFor("the session to be recorded", async () => (await client(b, ConsoleService).listConsoleSessions({ name }, { headers: b.headers })).sessions.some((x) => !x.attachedAt && !x.endedAt));
+    await waitFor("the session to be recorded", async () =>
+      (await client(b, ConsoleService).listConsoleSessions({ name }, { headers: b.headers })).sessions.some(
+        (x) => !x.attachedAt && !x.endedAt,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 500));
     // The same device (same data dir and certificate) starts again: its new stream carries the waiting session.
-    agent = createAgent({ config: parseAgentConfig(agentYaml), log: pino({ level: "silent" }), console: { enabled: true, shell: "/bin/sh" } });
+    agent = createAgent({
+      config: parseAgentConfig(agentYaml),
+      log: pino({ level: "silent" }),
+      console: { enabled: true, shell: "/bin/sh" },
+    });
     await agent.start();
     await c.done;
     assert.equal(c.text(), "back-online\n");
@@ -297,7 +343,10 @@ describe("remote console across two API replicas", () => {
   test("with Redis down the console fails clearly while the rest of the API keeps serving", async () => {
     await redis.stop();
     const c = openConsole(b, b.headers, name, { tty: true });
-    await assert.rejects(c.done, (e: ConnectError) => e.code === Code.Unavailable && /console relay unavailable: cannot reach Redis/.test(e.message));
+    await assert.rejects(
+      c.done,
+      (e: ConnectError) => e.code === Code.Unavailable && /console relay unavailable: cannot reach Redis/.test(e.message),
+    );
     assert.ok((await client(b, VersionService).getVersion({}, { headers: b.headers })).version);
     assert.equal((await client(b, DeviceService).getDevice({ name }, { headers: b.headers })).metadata?.name, name);
   });

@@ -25,19 +25,31 @@ async function request(name: string, usages = ["clientAuth", "CA:false"]) {
       apiVersion: "v1beta1",
       kind: "CertificateSigningRequest",
       metadata: { name },
-      spec: { request: Buffer.from(await createCsr(keys, name)).toString("base64"), signerName: "enrollment", usages, expirationSeconds: 3600 },
+      spec: {
+        request: Buffer.from(await createCsr(keys, name)).toString("base64"),
+        signerName: "enrollment",
+        usages,
+        expirationSeconds: 3600,
+      },
     },
   });
 }
 
-const code = (p: Promise<unknown>) => p.then(() => "ok", (e) => ConnectError.from(e).code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e) => ConnectError.from(e).code,
+  );
 
 test("a pending request has no certificate until approved; approval signs with the requested lifetime", async () => {
   const csrs = createClient(CertificateSigningRequestService, t.transport);
   const created = await request("boot-1");
   assert.equal(created.status?.certificate ?? "", "");
   assert.equal(created.spec?.username, "admin");
-  assert.equal(await code(createClient(EnrollmentConfigService, t.transport).getEnrollmentConfig({ csr: "boot-1" })), Code.FailedPrecondition);
+  assert.equal(
+    await code(createClient(EnrollmentConfigService, t.transport).getEnrollmentConfig({ csr: "boot-1" })),
+    Code.FailedPrecondition,
+  );
 
   const approved = await csrs.approveCertificateSigningRequest({ name: "boot-1" });
   assert.ok(approved.status?.conditions.some((c) => c.type === "Approved" && c.status === "True" && c.message === "Approved by admin"));
@@ -68,7 +80,10 @@ test("denial is final and says who and why", async () => {
 });
 
 test("usages without clientAuth and a CN that is not the resource's name are refused, naming the field", async () => {
-  await assert.rejects(request("boot-3", ["serverAuth"]), (e: ConnectError) => e.code === Code.InvalidArgument && /spec\.usages: must include "clientAuth"/.test(e.rawMessage));
+  await assert.rejects(
+    request("boot-3", ["serverAuth"]),
+    (e: ConnectError) => e.code === Code.InvalidArgument && /spec\.usages: must include "clientAuth"/.test(e.rawMessage),
+  );
   const keys = await generateDeviceKey();
   await assert.rejects(
     createClient(CertificateSigningRequestService, t.transport).createCertificateSigningRequest({
@@ -76,12 +91,19 @@ test("usages without clientAuth and a CN that is not the resource's name are ref
         apiVersion: "v1beta1",
         kind: "CertificateSigningRequest",
         metadata: { name: "boot-4" },
-        spec: { request: Buffer.from(await createCsr(keys, "someone-else")).toString("base64"), signerName: "enrollment", usages: ["clientAuth", "CA:false"] },
+        spec: {
+          request: Buffer.from(await createCsr(keys, "someone-else")).toString("base64"),
+          signerName: "enrollment",
+          usages: ["clientAuth", "CA:false"],
+        },
       },
     }),
     (e: ConnectError) => e.code === Code.InvalidArgument && /spec\.request: the CSR's common name must be "boot-4"/.test(e.rawMessage),
   );
   // Nothing was stored by the refused requests.
   const list = await createClient(CertificateSigningRequestService, t.transport).listCertificateSigningRequests({});
-  assert.deepEqual(list.items.map((x) => x.metadata?.name).filter((n) => n === "boot-3" || n === "boot-4"), []);
+  assert.deepEqual(
+    list.items.map((x) => x.metadata?.name).filter((n) => n === "boot-3" || n === "boot-4"),
+    [],
+  );
 });

@@ -23,9 +23,15 @@ let viewer: string;
 let dir: string;
 const auth = (token = admin) => ({ headers: { authorization: `Bearer ${token}` } });
 const devices = () => userClient(t, DeviceService);
-const device = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name, labels }, spec: {} });
+const device = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: "flightctl.io/v1beta1",
+  kind: "Device",
+  metadata: { name, labels },
+  spec: {},
+});
 const eventsOf = async (name: string, reason: string) =>
-  (await userClient(t, EventService).listEvents({ options: { fieldSelector: `involvedObject.name=${name},reason=${reason}` } }, auth())).items;
+  (await userClient(t, EventService).listEvents({ options: { fieldSelector: `involvedObject.name=${name},reason=${reason}` } }, auth()))
+    .items;
 const code = (c: Code) => (e: unknown) => ConnectError.from(e).code === c;
 
 before(async () => {
@@ -58,9 +64,13 @@ describe("DecommissionDevice", () => {
       const name = (await devices().listDevices({ options: { labelSelector: "fleet=decom" } }, auth())).items[0].metadata!.name!;
       await waitFor("the device Online", async () => (await devices().getDevice({ name }, auth())).status?.summary?.status === "Online");
 
-      await assert.rejects(devices().decommissionDevice({ name, decommission: { target: "Unenroll" } }, auth(viewer)), code(Code.PermissionDenied));
-      await assert.rejects(devices().decommissionDevice({ name, decommission: { target: "Explode" } }, auth(operator)), (e: unknown) =>
-        code(Code.InvalidArgument)(e) && /decommission\.target/.test(ConnectError.from(e).rawMessage),
+      await assert.rejects(
+        devices().decommissionDevice({ name, decommission: { target: "Unenroll" } }, auth(viewer)),
+        code(Code.PermissionDenied),
+      );
+      await assert.rejects(
+        devices().decommissionDevice({ name, decommission: { target: "Explode" } }, auth(operator)),
+        (e: unknown) => code(Code.InvalidArgument)(e) && /decommission\.target/.test(ConnectError.from(e).rawMessage),
       );
       const d = await devices().decommissionDevice({ name, decommission: { target: "Unenroll" } }, auth(operator));
       assert.equal(d.spec?.decommissioning?.target, "Unenroll");
@@ -68,8 +78,14 @@ describe("DecommissionDevice", () => {
       assert.equal((await eventsOf(name, "DeviceDecommissioned")).length, 1);
 
       // Frozen: user writes and a second decommission are refused.
-      await assert.rejects(devices().replaceDevice({ name, device: device(name, { fleet: "decom" }) }, auth()), code(Code.FailedPrecondition));
-      await assert.rejects(devices().patchDevice({ name, patch: [{ op: "remove", path: "/metadata/labels/fleet" }] }, auth()), code(Code.FailedPrecondition));
+      await assert.rejects(
+        devices().replaceDevice({ name, device: device(name, { fleet: "decom" }) }, auth()),
+        code(Code.FailedPrecondition),
+      );
+      await assert.rejects(
+        devices().patchDevice({ name, patch: [{ op: "remove", path: "/metadata/labels/fleet" }] }, auth()),
+        code(Code.FailedPrecondition),
+      );
       await assert.rejects(devices().decommissionDevice({ name, decommission: {} }, auth()), code(Code.FailedPrecondition));
 
       // The agent receives it through its rendered spec, reports the lifecycle, removes its identity and stops.
@@ -90,18 +106,27 @@ describe("DecommissionDevice", () => {
 
 describe("ResumeDevices", () => {
   test("resumes the conflict-paused devices the selectors pick, one DeviceConflictResolved event each", async () => {
-    for (const [n, site] of [["p1", "a"], ["p2", "a"], ["p3", "a"], ["p4", "b"]]) await devices().createDevice({ device: device(n, { site }) }, auth());
+    for (const [n, site] of [
+      ["p1", "a"],
+      ["p2", "a"],
+      ["p3", "a"],
+      ["p4", "b"],
+    ])
+      await devices().createDevice({ device: device(n, { site }) }, auth());
     // Conflict pausing happens after a restore; here it is set directly.
     const pool = new pg.Pool({ connectionString: t.db.url });
     try {
-      await pool.query(`update devices set annotations = annotations || '{"device-controller/conflictPaused": "true"}', resource_version = nextval('resource_version_seq') where name in ('p1', 'p2', 'p4')`);
+      await pool.query(
+        `update devices set annotations = annotations || '{"device-controller/conflictPaused": "true"}', resource_version = nextval('resource_version_seq') where name in ('p1', 'p2', 'p4')`,
+      );
     } finally {
       await pool.end();
     }
     await assert.rejects(devices().resumeDevices({ labelSelector: "site=a" }, auth(viewer)), code(Code.PermissionDenied));
     await assert.rejects(devices().resumeDevices({}, auth(operator)), code(Code.InvalidArgument));
-    await assert.rejects(devices().resumeDevices({ labelSelector: "site in (a" }, auth(operator)), (e: unknown) =>
-      code(Code.InvalidArgument)(e) && /labelSelector/.test(ConnectError.from(e).rawMessage),
+    await assert.rejects(
+      devices().resumeDevices({ labelSelector: "site in (a" }, auth(operator)),
+      (e: unknown) => code(Code.InvalidArgument)(e) && /labelSelector/.test(ConnectError.from(e).rawMessage),
     );
 
     assert.equal((await devices().resumeDevices({ labelSelector: "site=a" }, auth(operator))).resumedDevices, 2);

@@ -45,7 +45,10 @@ test("writes add their device to a pending batch render job in their transaction
   await putDevice("r0", { os: { image: "quay.io/x/os:1" } });
   const jobs = await t.db.pool.query(`select key, payload from graphile_worker._private_jobs where key like $1`, [`render:${ORG}:%`]);
   assert.equal(jobs.rows.length, 1, "both writes share one pending job");
-  assert.deepEqual(jobs.rows[0].payload, [{ orgId: ORG, name: "r0" }, { orgId: ORG, name: "r0" }]);
+  assert.deepEqual(jobs.rows[0].payload, [
+    { orgId: ORG, name: "r0" },
+    { orgId: ORG, name: "r0" },
+  ]);
   // Many devices spread over a few sharded jobs, not one job each.
   await t.db.pool.query(`delete from graphile_worker._private_jobs`);
   for (let i = 0; i < 40; i++) await putDevice(`many-${i}`, {});
@@ -54,7 +57,10 @@ test("writes add their device to a pending batch render job in their transaction
   assert.equal(batched.rows.flatMap((r) => r.payload).length, 40);
   // A label-only change renders nothing new.
   await t.db.pool.query(`delete from graphile_worker._private_jobs`);
-  await devices().patchDevice({ name: "r0", patch: [{ op: "add", path: "/metadata/labels/x", value: { kind: { case: "stringValue", value: "y" } } }] });
+  await devices().patchDevice({
+    name: "r0",
+    patch: [{ op: "add", path: "/metadata/labels/x", value: { kind: { case: "stringValue", value: "y" } } }],
+  });
   const after = (await t.db.pool.query(`select key from graphile_worker._private_jobs`)).rows.map((r) => r.key as string);
   assert.deepEqual(after, [`fleet-selection:${ORG}`], "a label change may change the owner, but renders nothing");
 });
@@ -75,7 +81,15 @@ test("rendering: one inline provider, version bumps only on change, notification
     await tasks.render(ORG, "r1");
     const first = (await renders.get(ORG, "r1"))!;
     assert.equal(first.renderedVersion, 1);
-    assert.deepEqual(first.spec.config, [{ name: "rendered-config", inline: [{ path: "/etc/a", content: "1" }, { path: "/etc/b", content: "from b" }] }]);
+    assert.deepEqual(first.spec.config, [
+      {
+        name: "rendered-config",
+        inline: [
+          { path: "/etc/a", content: "1" },
+          { path: "/etc/b", content: "from b" },
+        ],
+      },
+    ]);
     await tasks.render(ORG, "r1");
     assert.equal((await renders.get(ORG, "r1"))!.renderedVersion, 1, "an identical render keeps its version");
     await putDevice("r1", { config: [{ name: "a", inline: [{ path: "/etc/a", content: "2" }] }] });
@@ -102,7 +116,10 @@ test("a spec that cannot be rendered is SpecValid=False with DeviceSpecInvalid, 
   await tasks.render(ORG, "r2");
   d = await devices().getDevice({ name: "r2" });
   assert.equal(d.status?.conditions.find((x) => x.type === "SpecValid")?.status, "True");
-  assert.deepEqual((await events("r2")).filter((r) => r.startsWith("DeviceSpec")), ["DeviceSpecInvalid", "DeviceSpecValid"]);
+  assert.deepEqual(
+    (await events("r2")).filter((r) => r.startsWith("DeviceSpec")),
+    ["DeviceSpecInvalid", "DeviceSpecValid"],
+  );
 });
 
 test("the disconnect sweep marks silent devices Unknown; a report brings them back", async () => {
@@ -115,7 +132,11 @@ test("the disconnect sweep marks silent devices Unknown; a report brings them ba
     await putDevice("r3", {});
     await tasks.render(ORG, "r3");
     const report = () =>
-      agent.replaceStatus(caller, "r3", create(DeviceSchema, { status: { summary: { status: "Online" }, config: { renderedVersion: "1" }, applications: [] } }));
+      agent.replaceStatus(
+        caller,
+        "r3",
+        create(DeviceSchema, { status: { summary: { status: "Online" }, config: { renderedVersion: "1" }, applications: [] } }),
+      );
     let d = await report();
     assert.equal(d.status?.summary?.status, "Online");
     assert.equal(d.status?.updated?.status, "UpToDate");
@@ -125,7 +146,10 @@ test("the disconnect sweep marks silent devices Unknown; a report brings them ba
     assert.equal(await tasks.sweep(), 1);
     assert.equal(await tasks.sweep(), 0, "a second sweep changes nothing");
     d = await devices().getDevice({ name: "r3" });
-    assert.deepEqual([d.status?.summary?.status, d.status?.updated?.status, d.status?.applicationsSummary?.status], ["Unknown", "Unknown", "Unknown"]);
+    assert.deepEqual(
+      [d.status?.summary?.status, d.status?.updated?.status, d.status?.applicationsSummary?.status],
+      ["Unknown", "Unknown", "Unknown"],
+    );
     d = await report();
     assert.equal(d.status?.summary?.status, "Online");
     const reasons = await events("r3");

@@ -48,7 +48,8 @@ after(async () => {
 });
 
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
-const user = <S extends DescService>(s: S) => createClient(s, createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca } }));
+const user = <S extends DescService>(s: S) =>
+  createClient(s, createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca } }));
 /** A client of the agent endpoint presenting `cred` (or no certificate). */
 function agent<S extends DescService>(s: S, cred?: { certPem: string; keyPem: string }) {
   const transport = createGrpcTransport({
@@ -58,8 +59,16 @@ function agent<S extends DescService>(s: S, cred?: { certPem: string; keyPem: st
   transports.push(transport);
   return createClient(s, transport);
 }
-const codeWithMessage = async (p: Promise<unknown>) => p.then(() => "ok" as const, (e) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`);
-const code = async (p: Promise<unknown>) => p.then(() => "ok" as const, (e) => ConnectError.from(e).code);
+const codeWithMessage = async (p: Promise<unknown>) =>
+  p.then(
+    () => "ok" as const,
+    (e) => `${Code[ConnectError.from(e).code]}: ${ConnectError.from(e).rawMessage}`,
+  );
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => "ok" as const,
+    (e) => ConnectError.from(e).code,
+  );
 
 /** Enrollment material from the user API (a fresh enrollment certificate and key). */
 async function enrollmentCredential() {
@@ -98,7 +107,10 @@ describe("enrollment over the agent endpoint", () => {
     try {
       writeFileSync(join(dir, "bundle.pem"), enroll.caPem);
       writeFileSync(join(dir, "cert.pem"), enroll.certPem);
-      assert.match(execFileSync("openssl", ["verify", "-CAfile", join(dir, "bundle.pem"), join(dir, "cert.pem")], { encoding: "utf8" }), /OK/);
+      assert.match(
+        execFileSync("openssl", ["verify", "-CAfile", join(dir, "bundle.pem"), join(dir, "cert.pem")], { encoding: "utf8" }),
+        /OK/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -116,7 +128,12 @@ describe("enrollment over the agent endpoint", () => {
     // A duplicate request is refused; the agent reads the existing one instead (flightctl's 409).
     assert.equal(await code(requestEnrollment(enroll)), "ok"); // another device is fine
     const again = agent(AgentEnrollmentService, enroll).createEnrollmentRequest({
-      enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr: await createCsr(keys, name) } },
+      enrollmentRequest: {
+        apiVersion: "v1beta1",
+        kind: "EnrollmentRequest",
+        metadata: { name },
+        spec: { csr: await createCsr(keys, name) },
+      },
     });
     assert.equal(await code(again), Code.AlreadyExists);
 
@@ -144,22 +161,35 @@ describe("enrollment over the agent endpoint", () => {
     });
     assert.equal(status.status?.summary?.status, "Online");
     // Approving twice is refused.
-    assert.equal(await code(user(EnrollmentRequestService).approveEnrollmentRequest({ name, approval: { approved: true } }, auth(installer))), Code.InvalidArgument);
+    assert.equal(
+      await code(user(EnrollmentRequestService).approveEnrollmentRequest({ name, approval: { approved: true } }, auth(installer))),
+      Code.InvalidArgument,
+    );
   });
 
   test("a management certificate acts only on its own device", async () => {
     const other = await requestEnrollment(enroll);
     await user(EnrollmentRequestService).approveEnrollmentRequest({ name: other.name, approval: { approved: true } }, auth(admin));
-    const c = await code(agent(AgentDeviceService, device.cred).replaceDeviceStatus({ name: other.name, device: { metadata: { name: other.name }, status: {} } }));
+    const c = await code(
+      agent(AgentDeviceService, device.cred).replaceDeviceStatus({
+        name: other.name,
+        device: { metadata: { name: other.name }, status: {} },
+      }),
+    );
     assert.equal(c, Code.PermissionDenied);
   });
 
   test("enrollment, expired and foreign-CA certificates are refused on device RPCs", async () => {
     const statusCall = (cred?: { certPem: string; keyPem: string }) =>
-      code(agent(AgentDeviceService, cred).replaceDeviceStatus({ name: device.name, device: { metadata: { name: device.name }, status: {} } }));
+      code(
+        agent(AgentDeviceService, cred).replaceDeviceStatus({ name: device.name, device: { metadata: { name: device.name }, status: {} } }),
+      );
     assert.equal(await statusCall(undefined), Code.Unauthenticated);
     assert.equal(await statusCall(enroll), Code.PermissionDenied);
-    const signer: KeyPair = { certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"), keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8") };
+    const signer: KeyPair = {
+      certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
+      keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8"),
+    };
     const expired = await signClientCertificate(signer, {
       publicKey: (await device_key()).publicKey,
       commonName: `device:${device.name}`,
@@ -198,7 +228,12 @@ describe("enrollment over the agent endpoint", () => {
     const renewed = Buffer.from(created.status!.certificate!, "base64").toString();
     assert.equal(readCertIdentity(renewed).commonName, `device:${device.name}`);
     // The renewed certificate works.
-    const ok = await codeWithMessage(agent(AgentDeviceService, { certPem: renewed, keyPem: keys.keyPem }).replaceDeviceStatus({ name: device.name, device: { metadata: { name: device.name }, status: {} } }));
+    const ok = await codeWithMessage(
+      agent(AgentDeviceService, { certPem: renewed, keyPem: keys.keyPem }).replaceDeviceStatus({
+        name: device.name,
+        device: { metadata: { name: device.name }, status: {} },
+      }),
+    );
     assert.equal(ok, "ok");
     const wrongCn = Buffer.from(await createCsr(keys, "someone-else")).toString("base64");
     const refused = certs.createCertificateSigningRequest({
@@ -209,7 +244,10 @@ describe("enrollment over the agent endpoint", () => {
         spec: { request: wrongCn, signerName: "flightctl.io/device-management-renewal", usages: ["clientAuth", "CA:false"] },
       },
     });
-    await assert.rejects(refused, (e: ConnectError) => e.code === Code.InvalidArgument && /common name must be the calling device's name/.test(e.rawMessage));
+    await assert.rejects(
+      refused,
+      (e: ConnectError) => e.code === Code.InvalidArgument && /common name must be the calling device's name/.test(e.rawMessage),
+    );
     assert.equal(await code(certs.getCertificateSigningRequest({ name: created.metadata!.name! })), "ok");
   });
 
@@ -219,14 +257,25 @@ describe("enrollment over the agent endpoint", () => {
     const er = await agent(AgentEnrollmentService, enroll).getEnrollmentRequest({ name });
     assert.ok(er.status?.conditions.some((c) => c.type === "Denied" && c.status === "True"));
     assert.equal(er.status?.certificate ?? "", "");
-    assert.equal(await code(user(EnrollmentRequestService).approveEnrollmentRequest({ name, approval: { approved: true } }, auth(admin))), Code.FailedPrecondition);
+    assert.equal(
+      await code(user(EnrollmentRequestService).approveEnrollmentRequest({ name, approval: { approved: true } }, auth(admin))),
+      Code.FailedPrecondition,
+    );
     assert.equal(await code(user(DeviceService).getDevice({ name }, auth(admin))), Code.NotFound);
   });
 
   test("deleting the device makes its certificate worthless; the request stays until the device is gone", async () => {
-    assert.equal(await code(user(EnrollmentRequestService).deleteEnrollmentRequest({ name: device.name }, auth(admin))), Code.FailedPrecondition);
+    assert.equal(
+      await code(user(EnrollmentRequestService).deleteEnrollmentRequest({ name: device.name }, auth(admin))),
+      Code.FailedPrecondition,
+    );
     await user(DeviceService).deleteDevice({ name: device.name }, auth(admin));
-    const c = await code(agent(AgentDeviceService, device.cred).replaceDeviceStatus({ name: device.name, device: { metadata: { name: device.name }, status: {} } }));
+    const c = await code(
+      agent(AgentDeviceService, device.cred).replaceDeviceStatus({
+        name: device.name,
+        device: { metadata: { name: device.name }, status: {} },
+      }),
+    );
     assert.equal(c, Code.NotFound);
   });
 });
@@ -238,10 +287,16 @@ describe("enrollment requests: bad input gets clear errors", () => {
     const keys = await generateDeviceKey();
     const name = await deviceNameFromPublicKey(keys.publicKey);
     const submit = (metaName: string, csr: string) =>
-      ers.createEnrollmentRequest({ enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name: metaName }, spec: { csr } } });
+      ers.createEnrollmentRequest({
+        enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name: metaName }, spec: { csr } },
+      });
     const cases: [string, () => Promise<unknown>, RegExp][] = [
       ["garbage", () => submit(name, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"), /spec\.csr/],
-      ["not the fingerprint", async () => submit("a".repeat(52), await createCsr(keys, "a".repeat(52))), /metadata\.name: must be the fingerprint/],
+      [
+        "not the fingerprint",
+        async () => submit("a".repeat(52), await createCsr(keys, "a".repeat(52))),
+        /metadata\.name: must be the fingerprint/,
+      ],
       ["CN mismatch", async () => submit(name, await createCsr(keys, "other-name")), /spec\.csr: the CSR's common name must be/],
       ["oversized", () => submit(name, "x".repeat(64 * 1024)), /spec\.csr/],
     ];
@@ -261,7 +316,17 @@ describe("enrollment requests: bad input gets clear errors", () => {
       ["example.com/nope", /spec\.signerName: must be one of/],
     ] as const) {
       await assert.rejects(
-        csrs.createCertificateSigningRequest({ certificateSigningRequest: { apiVersion: "v1beta1", kind: "CertificateSigningRequest", metadata: { name: "boot" }, spec: { request, signerName: signer, usages: ["clientAuth", "CA:false"] } } }, auth(admin)),
+        csrs.createCertificateSigningRequest(
+          {
+            certificateSigningRequest: {
+              apiVersion: "v1beta1",
+              kind: "CertificateSigningRequest",
+              metadata: { name: "boot" },
+              spec: { request, signerName: signer, usages: ["clientAuth", "CA:false"] },
+            },
+          },
+          auth(admin),
+        ),
         (e: ConnectError) => message.test(e.rawMessage),
         signer,
       );
@@ -282,7 +347,10 @@ describe("agent RPC × credential matrix", () => {
     const { name, keys } = await requestEnrollment(enroll);
     const er = await user(EnrollmentRequestService).approveEnrollmentRequest({ name, approval: { approved: true } }, auth(admin));
     assert.ok(er.approved);
-    const mgmt = { certPem: (await agent(AgentEnrollmentService, enroll).getEnrollmentRequest({ name })).status!.certificate!, keyPem: keys.keyPem };
+    const mgmt = {
+      certPem: (await agent(AgentEnrollmentService, enroll).getEnrollmentRequest({ name })).status!.certificate!,
+      keyPem: keys.keyPem,
+    };
     const creds: Record<string, { certPem: string; keyPem: string } | undefined> = { none: undefined, enrollment: enroll, device: mgmt };
     const services = [AgentEnrollmentService, AgentDeviceService, AgentCertificateService];
     const wrong: string[] = [];
@@ -290,7 +358,10 @@ describe("agent RPC × credential matrix", () => {
       for (const m of s.methods) {
         const needs = s === AgentEnrollmentService ? "enrollment" : "device";
         for (const [credName, cred] of Object.entries(creds)) {
-          const client = agent(s, cred) as unknown as Record<string, (r: unknown, o?: unknown) => Promise<unknown> | AsyncIterable<unknown>>;
+          const client = agent(s, cred) as unknown as Record<
+            string,
+            (r: unknown, o?: unknown) => Promise<unknown> | AsyncIterable<unknown>
+          >;
           const req = create(m.input) as Record<string, unknown>;
           if ("name" in req) req.name = name;
           if ("waitSeconds" in req) req.waitSeconds = 0;
@@ -310,7 +381,8 @@ describe("agent RPC × credential matrix", () => {
             c = await code(client[m.localName](req) as Promise<unknown>);
           }
           const refused = c === Code.Unauthenticated || c === Code.PermissionDenied;
-          if (credName === needs ? refused || c === Code.Internal : !refused) wrong.push(`${m.name} with ${credName}: ${c === "ok" ? "ok" : Code[c]}`);
+          if (credName === needs ? refused || c === Code.Internal : !refused)
+            wrong.push(`${m.name} with ${credName}: ${c === "ok" ? "ok" : Code[c]}`);
         }
       }
     }

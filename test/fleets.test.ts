@@ -29,7 +29,10 @@ before(async () => {
   t = await startTestApp();
   db = drizzle(t.db.pool) as unknown as Db;
 });
-const jobs = jobDrainer(() => t.db.url, () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }));
+const jobs = jobDrainer(
+  () => t.db.url,
+  () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }),
+);
 const drain = () => jobs.drain();
 after(async () => {
   await jobs.close();
@@ -40,10 +43,14 @@ after(async () => {
 const devices = () => createClient(DeviceService, t.transport);
 const fleets = () => createClient(FleetService, t.transport);
 
-
 async function putDevice(name: string, labels: Record<string, string>) {
-  const existing = await devices().getDevice({ name }).catch(() => undefined);
-  await devices().replaceDevice({ name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: existing?.spec ?? {} } });
+  const existing = await devices()
+    .getDevice({ name })
+    .catch(() => undefined);
+  await devices().replaceDevice({
+    name,
+    device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: existing?.spec ?? {} },
+  });
 }
 
 async function putFleet(name: string, selector: JsonObject | undefined, templateSpec: JsonObject = {}, extra: JsonObject = {}) {
@@ -57,9 +64,12 @@ async function putFleet(name: string, selector: JsonObject | undefined, template
 }
 
 const owner = async (name: string) => (await devices().getDevice({ name })).metadata?.owner ?? "";
-const condition = async (name: string, type: string) => (await devices().getDevice({ name })).status?.conditions.find((c) => c.type === type);
+const condition = async (name: string, type: string) =>
+  (await devices().getDevice({ name })).status?.conditions.find((c) => c.type === type);
 const events = async (name: string, reason: string) =>
-  (await t.db.pool.query(`select details from events where involved_name = $1 and reason = $2 order by seq`, [name, reason])).rows.map((r) => r.details as JsonObject);
+  (await t.db.pool.query(`select details from events where involved_name = $1 and reason = $2 order by seq`, [name, reason])).rows.map(
+    (r) => r.details as JsonObject,
+  );
 
 test("ownership: one match owns, two keep the owner with MultipleOwners, deletion resolves, an empty selector matches nothing", async () => {
   await putDevice("own-1", { env: "prod", site: "a" });
@@ -71,7 +81,12 @@ test("ownership: one match owns, two keep the owner with MultipleOwners, deletio
   assert.equal(await owner("own-1"), "Fleet/prod");
   assert.equal(await owner("own-2"), "Fleet/prod");
   assert.equal(await owner("own-3"), "", "an unmatched device stays standalone");
-  assert.deepEqual((await events("own-1", "ResourceUpdated")).at(-1), { detailType: "ResourceUpdated", updatedFields: ["owner"], previousOwner: "", newOwner: "Fleet/prod" });
+  assert.deepEqual((await events("own-1", "ResourceUpdated")).at(-1), {
+    detailType: "ResourceUpdated",
+    updatedFields: ["owner"],
+    previousOwner: "",
+    newOwner: "Fleet/prod",
+  });
 
   // A second fleet selecting own-1: the owner stays, MultipleOwners lists both.
   await putFleet("site-a", { matchExpressions: [{ key: "site", operator: "In", values: ["a"] }] });
@@ -109,14 +124,22 @@ test("ownership: one match owns, two keep the owner with MultipleOwners, deletio
 });
 
 test("templates: a valid template becomes v<generation> and reaches every member with its parameters; an invalid one never does", async () => {
-  for (const [n, site] of [["tpl-1", "berlin"], ["tpl-2", "paris"]]) await putDevice(n, { role: "edge", site });
+  for (const [n, site] of [
+    ["tpl-1", "berlin"],
+    ["tpl-2", "paris"],
+  ])
+    await putDevice(n, { role: "edge", site });
   const spec = {
     os: { image: "quay.io/example/os:{{ .metadata.labels.site }}" },
     config: [
       {
         name: "motd",
         inline: [
-          { path: "/etc/motd", content: "Hello {{ .metadata.name }} in {{ upper .metadata.labels.site }}, tier {{ getOrDefault .metadata.labels \"tier\" \"basic\" }}\n" },
+          {
+            path: "/etc/motd",
+            content:
+              'Hello {{ .metadata.name }} in {{ upper .metadata.labels.site }}, tier {{ getOrDefault .metadata.labels "tier" "basic" }}\n',
+          },
         ],
       },
     ],
@@ -128,9 +151,15 @@ test("templates: a valid template becomes v<generation> and reaches every member
   const tv = fleet.metadata?.annotations["fleet-controller/templateVersion"];
   assert.equal(tv, `v${fleet.metadata?.generation}`);
   const versions = await createClient(TemplateVersionService, t.transport).listTemplateVersions({ fleet: "edge" });
-  assert.deepEqual(versions.items.map((v) => v.metadata?.name), [tv]);
+  assert.deepEqual(
+    versions.items.map((v) => v.metadata?.name),
+    [tv],
+  );
   assert.equal(versions.items[0].metadata?.owner, "Fleet/edge");
-  for (const [n, site] of [["tpl-1", "berlin"], ["tpl-2", "paris"]]) {
+  for (const [n, site] of [
+    ["tpl-1", "berlin"],
+    ["tpl-2", "paris"],
+  ]) {
     const d = await devices().getDevice({ name: n });
     assert.equal(d.spec?.os?.image, `quay.io/example/os:${site}`);
     const inline = d.spec?.config[0].inline ?? [];
@@ -149,7 +178,11 @@ test("templates: a valid template becomes v<generation> and reaches every member
   );
 
   // A missing repository can only be found by the controller: Valid=False naming it, no new version, devices untouched.
-  await putFleet("edge", { matchLabels: { role: "edge" } }, { config: [{ name: "g", gitRef: { repository: "nowhere", targetRevision: "main", path: "/etc" } }] });
+  await putFleet(
+    "edge",
+    { matchLabels: { role: "edge" } },
+    { config: [{ name: "g", gitRef: { repository: "nowhere", targetRevision: "main", path: "/etc" } }] },
+  );
   await drain();
   const invalid = await fleets().getFleet({ name: "edge" });
   const valid = invalid.status?.conditions.find((c) => c.type === "Valid");
@@ -160,33 +193,52 @@ test("templates: a valid template becomes v<generation> and reaches every member
   assert.equal((await events("edge", "FleetInvalid")).length, 1);
 
   // Fixed: a new version rolls out; a selector-only change makes no new version.
-  await putFleet("edge", { matchLabels: { role: "edge" } }, { os: { image: "quay.io/example/os:{{ lower \"V2\" }}" } });
+  await putFleet("edge", { matchLabels: { role: "edge" } }, { os: { image: 'quay.io/example/os:{{ lower "V2" }}' } });
   await drain();
   const v2 = (await fleets().getFleet({ name: "edge" })).metadata?.annotations["fleet-controller/templateVersion"];
   assert.notEqual(v2, tv);
   assert.equal((await devices().getDevice({ name: "tpl-2" })).spec?.os?.image, "quay.io/example/os:v2");
-  await putFleet("edge", { matchLabels: { role: "edge", site: "paris" } }, { os: { image: "quay.io/example/os:{{ lower \"V2\" }}" } });
+  await putFleet("edge", { matchLabels: { role: "edge", site: "paris" } }, { os: { image: 'quay.io/example/os:{{ lower "V2" }}' } });
   await drain();
   const after = await fleets().getFleet({ name: "edge" });
   assert.equal(after.metadata?.annotations["fleet-controller/templateVersion"], v2);
   assert.equal(await owner("tpl-1"), "", "tpl-1 left the fleet");
   // Owned devices refuse direct spec edits.
-  await assert.rejects(devices().replaceDevice({ name: "tpl-2", device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "tpl-2", labels: { role: "edge", site: "paris" } }, spec: {} } }));
+  await assert.rejects(
+    devices().replaceDevice({
+      name: "tpl-2",
+      device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "tpl-2", labels: { role: "edge", site: "paris" } }, spec: {} },
+    }),
+  );
 });
 
 test("a rollout waits for the fleet's owners to settle before it picks a batch, and its dry run says so", async () => {
   for (const i of [1, 2, 3, 4]) await putDevice(`settle-${i}`, { settle: "yes" });
   await drain();
   // Batches take connected devices only: these have no agent, so they say they are online.
-  await t.db.pool.query(`update devices set status = jsonb_set(coalesce(status, '{}'), '{summary}', '{"status":"Online"}') where name like 'settle-%'`);
+  await t.db.pool.query(
+    `update devices set status = jsonb_set(coalesce(status, '{}'), '{summary}', '{"status":"Online"}') where name like 'settle-%'`,
+  );
   // Applying the fleet queues its selection and its validation; run the validation and a tick before the selection.
-  await putFleet("settle", { matchLabels: { settle: "yes" } }, {}, { rolloutPolicy: { deviceSelection: { strategy: "BatchSequence", sequence: [{ limit: "50%" }] } } });
+  await putFleet(
+    "settle",
+    { matchLabels: { settle: "yes" } },
+    {},
+    { rolloutPolicy: { deviceSelection: { strategy: "BatchSequence", sequence: [{ limit: "50%" }] } } },
+  );
   const tasks = createFleetTasks(db);
   await tasks.validate(DEFAULT_ORG_ID, "settle");
-  assert.ok((await fleets().getFleet({ name: "settle" })).metadata?.annotations["fleet-controller/templateVersion"], "the template version is ready");
+  assert.ok(
+    (await fleets().getFleet({ name: "settle" })).metadata?.annotations["fleet-controller/templateVersion"],
+    "the template version is ready",
+  );
   assert.equal(await tasks.tick(DEFAULT_ORG_ID, "settle"), true, "the tick asks to run again");
   const selected = async () =>
-    (await t.db.pool.query(`select name from devices where name like 'settle-%' and annotations ? 'fleet-controller/selectedForRollout' order by name`)).rows.map((r) => r.name);
+    (
+      await t.db.pool.query(
+        `select name from devices where name like 'settle-%' and annotations ? 'fleet-controller/selectedForRollout' order by name`,
+      )
+    ).rows.map((r) => r.name);
   assert.deepEqual(await selected(), [], "no batch picked from a half-known device set");
   const waiting = (await fleets().getFleet({ name: "settle" })).status?.conditions.find((c) => c.type === "RolloutInProgress");
   assert.equal(waiting?.reason, "Waiting");
@@ -196,7 +248,10 @@ test("a rollout waits for the fleet's owners to settle before it picks a batch, 
   await drain();
   const plan = await fleets().planFleetRollout({ name: "settle" });
   assert.equal(plan.selectionPending, false);
-  assert.deepEqual(plan.batches.map((b) => b.devices.length), [2, 2]);
+  assert.deepEqual(
+    plan.batches.map((b) => b.devices.length),
+    [2, 2],
+  );
   // 50 % of all four devices, not of none.
   assert.deepEqual(await selected(), ["settle-1", "settle-2"]);
 });
@@ -208,20 +263,29 @@ test("a worker killed in the middle of a rollout and started again ends in the s
        from generate_series(1, $2) i`,
     [DEFAULT_ORG_ID, N],
   );
-  await putFleet("kill", { matchLabels: { kill: "yes" } }, { config: [{ name: "id", inline: [{ path: "/etc/id", content: "I am {{ .metadata.name }}\n" }] }] });
+  await putFleet(
+    "kill",
+    { matchLabels: { kill: "yes" } },
+    { config: [{ name: "id", inline: [{ path: "/etc/id", content: "I am {{ .metadata.name }}\n" }] }] },
+  );
   const worker = () =>
     spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
       env: { ...process.env, DATABASE_URL: t.db.url, LOG_LEVEL: "error", FLIGHTCTL_STALE_JOB_SECONDS: "3" },
       stdio: "ignore",
     });
   const done = async () =>
-    (await t.db.pool.query(`select count(*)::int n from devices where owner = 'Fleet/kill' and annotations->>'fleet-controller/renderedTemplateVersion' is not null`)).rows[0].n as number;
+    (
+      await t.db.pool.query(
+        `select count(*)::int n from devices where owner = 'Fleet/kill' and annotations->>'fleet-controller/renderedTemplateVersion' is not null`,
+      )
+    ).rows[0].n as number;
   const first = worker();
   // Kill it while it holds jobs and the rollout is part-way.
   let lockedAtKill = 0;
   for (let i = 0; i < 600; i++) {
     assert.equal(first.exitCode, null, "the first worker exited on its own (see its log with LOG_LEVEL)");
-    const locked = (await t.db.pool.query(`select count(*)::int n from graphile_worker._private_jobs where locked_by is not null`)).rows[0].n as number;
+    const locked = (await t.db.pool.query(`select count(*)::int n from graphile_worker._private_jobs where locked_by is not null`)).rows[0]
+      .n as number;
     const n = await done();
     if (locked > 0 && n < N) {
       lockedAtKill = locked;
@@ -263,7 +327,10 @@ test("a worker killed in the middle of a rollout and started again ends in the s
 test("flightctl's fleet examples apply and roll out to their members", async () => {
   const root = new URL("./fixtures/flightctl-examples/", import.meta.url);
   const doc = (f: string) => parseDocuments(readFileSync(new URL(f, root), "utf8"))[0];
-  await createClient(RepositoryService, t.transport).replaceRepository({ name: "flightctl-demos", repository: decodeJson(RepositorySchema, doc("repository-flightctl-demos.yaml")) });
+  await createClient(RepositoryService, t.transport).replaceRepository({
+    name: "flightctl-demos",
+    repository: decodeJson(RepositorySchema, doc("repository-flightctl-demos.yaml")),
+  });
   for (const f of ["fleet.yaml", "fleet-b.yaml", "fleet-disk-simulator.yaml"]) {
     const fleet = decodeJson(FleetSchema, doc(f));
     await fleets().replaceFleet({ name: fleet.metadata!.name!, fleet });

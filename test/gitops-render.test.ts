@@ -37,7 +37,10 @@ let db: Db;
 let root: string;
 let server: GitHttpServer;
 let repo: TestRepo;
-const jobs = jobDrainer(() => t.db.url, () => tasks as never);
+const jobs = jobDrainer(
+  () => t.db.url,
+  () => tasks as never,
+);
 const drain = () => jobs.drain();
 /** How often the renderer asked git for what (the repository tester's checks are not counted). */
 const counts = { resolve: 0, readPath: 0 };
@@ -78,18 +81,32 @@ const devices = () => createClient(DeviceService, t.transport);
 const fleets = () => createClient(FleetService, t.transport);
 const repos = () => createClient(RepositoryService, t.transport);
 
-
 async function putRepo(name: string, spec: JsonObject) {
-  await repos().replaceRepository({ name, repository: fromJson(RepositorySchema, { apiVersion: "v1beta1", kind: "Repository", metadata: { name }, spec }) });
+  await repos().replaceRepository({
+    name,
+    repository: fromJson(RepositorySchema, { apiVersion: "v1beta1", kind: "Repository", metadata: { name }, spec }),
+  });
 }
-const gitRepo = (password = "s3cret-pw", extra: JsonObject = {}) => ({ type: "git", url: server.url("config"), httpConfig: { username: "ann", password, ...extra } });
+const gitRepo = (password = "s3cret-pw", extra: JsonObject = {}) => ({
+  type: "git",
+  url: server.url("config"),
+  httpConfig: { username: "ann", password, ...extra },
+});
 
 async function putDevice(name: string, labels: Record<string, string>, spec: JsonObject = {}) {
-  await devices().replaceDevice({ name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: spec as never } });
+  await devices().replaceDevice({
+    name,
+    device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: spec as never },
+  });
 }
 
 async function putFleet(name: string, selector: Record<string, string>, templateSpec: JsonObject) {
-  const fleet = fromJson(FleetSchema, { apiVersion: "v1beta1", kind: "Fleet", metadata: { name }, spec: { selector: { matchLabels: selector }, template: { spec: templateSpec } } });
+  const fleet = fromJson(FleetSchema, {
+    apiVersion: "v1beta1",
+    kind: "Fleet",
+    metadata: { name },
+    spec: { selector: { matchLabels: selector }, template: { spec: templateSpec } },
+  });
   await fleets().replaceFleet({ name, fleet });
 }
 
@@ -103,13 +120,24 @@ async function rendered(name: string): Promise<{ version: number; files: Map<str
   const r = await t.db.pool.query(`select rendered_version, spec from device_renders where org_id = $1 and name = $2`, [ORG, name]);
   if (!r.rows[0]) return undefined;
   const inline = (r.rows[0].spec.config?.[0]?.inline ?? []) as { path: string; content: string; contentEncoding?: string; mode?: number }[];
-  const files = new Map(inline.map((f) => [f.path, { path: f.path, mode: f.mode, content: Buffer.from(f.content, f.contentEncoding === "base64" ? "base64" : "utf8").toString() }]));
+  const files = new Map(
+    inline.map((f) => [
+      f.path,
+      { path: f.path, mode: f.mode, content: Buffer.from(f.content, f.contentEncoding === "base64" ? "base64" : "utf8").toString() },
+    ]),
+  );
   return { version: Number(r.rows[0].rendered_version), files };
 }
-const condition = async (name: string, type: string) => (await devices().getDevice({ name })).status?.conditions.find((c) => c.type === type);
+const condition = async (name: string, type: string) =>
+  (await devices().getDevice({ name })).status?.conditions.find((c) => c.type === type);
 const accessible = async (name: string) => (await repos().getRepository({ name })).status?.conditions.find((c) => c.type === "Accessible");
 const events = async (kind: string, name: string, reason: string) =>
-  (await t.db.pool.query(`select message, details from events where involved_kind = $1 and involved_name = $2 and reason = $3 order by seq`, [kind, name, reason])).rows as {
+  (
+    await t.db.pool.query(
+      `select message, details from events where involved_kind = $1 and involved_name = $2 and reason = $3 order by seq`,
+      [kind, name, reason],
+    )
+  ).rows as {
     message: string;
     details: JsonObject | null;
   }[];
@@ -170,7 +198,10 @@ test("a new commit reaches the fleet through a repository update or a new templa
   assert.deepEqual(counts, { resolve: 1, readPath: 2 });
   // A device put back on the old version renders its frozen content again, without asking git.
   const setVersion = (tv: string) =>
-    t.db.pool.query(`update devices set annotations = annotations || jsonb_build_object('fleet-controller/templateVersion', $1::text) where name = 'g-00'`, [tv]);
+    t.db.pool.query(
+      `update devices set annotations = annotations || jsonb_build_object('fleet-controller/templateVersion', $1::text) where name = 'g-00'`,
+      [tv],
+    );
   await setVersion(tv1!);
   await deviceTasks.render(ORG, "g-00");
   assert.deepEqual((await rendered("g-00"))?.files, before!.files);
@@ -188,7 +219,11 @@ test("a new commit reaches the fleet through a repository update or a new templa
 });
 
 test("a standalone device reads git per spec generation and is rendered again when its repository changes", async () => {
-  await putDevice("solo", {}, { config: [{ name: "base", gitRef: { repository: "cfg", targetRevision: "main", path: "/base", mountPath: "/opt" } }] });
+  await putDevice(
+    "solo",
+    {},
+    { config: [{ name: "base", gitRef: { repository: "cfg", targetRevision: "main", path: "/base", mountPath: "/opt" } }] },
+  );
   await drain();
   assert.equal((await rendered("solo"))?.files.get("/opt/etc/motd")?.content, "hello v3\n");
   await repo.commit({ "base/etc/motd": "hello v4\n" }, "v4");
@@ -231,12 +266,36 @@ test("a missing path, a bad revision, wrong credentials or a forbidden device pa
   await putRepo("cfg-wrong", gitRepo("guess"));
   await putRepo("web", { type: "http", url: "http://127.0.0.1:1/files" });
   const cases: [string, JsonObject, RegExp][] = [
-    ["bad-path", { repository: "cfg", targetRevision: "main", path: "/nope" }, /^config provider "c": repository "cfg": path "nope" not found at commit [0-9a-f]{7}$/],
-    ["bad-rev", { repository: "cfg", targetRevision: "no-such-branch", path: "/base" }, /^config provider "c": repository "cfg": revision "no-such-branch" not found in http:\/\/127\.0\.0\.1:\d+\/config\.git$/],
-    ["bad-creds", { repository: "cfg-wrong", targetRevision: "main", path: "/base" }, /^config provider "c": repository "cfg-wrong": authentication failed for http:\/\/127\.0\.0\.1:\d+\/config\.git: check the repository's credentials$/],
-    ["bad-target", { repository: "cfg", targetRevision: "main", path: "/evil" }, /^config provider "c": "evil\/var\/lib\/flightctl\/certs\/agent\.crt" at [0-9a-f]{12} would be written to "\/var\/lib\/flightctl\/certs\/agent\.crt", which must not be inside the agent's own files/],
-    ["bad-repo", { repository: "nowhere", targetRevision: "main", path: "/base" }, /^config provider "c": repository "nowhere" does not exist$/],
-    ["bad-type", { repository: "web", targetRevision: "main", path: "/base" }, /^config provider "c": repository "web" is of type http, not git$/],
+    [
+      "bad-path",
+      { repository: "cfg", targetRevision: "main", path: "/nope" },
+      /^config provider "c": repository "cfg": path "nope" not found at commit [0-9a-f]{7}$/,
+    ],
+    [
+      "bad-rev",
+      { repository: "cfg", targetRevision: "no-such-branch", path: "/base" },
+      /^config provider "c": repository "cfg": revision "no-such-branch" not found in http:\/\/127\.0\.0\.1:\d+\/config\.git$/,
+    ],
+    [
+      "bad-creds",
+      { repository: "cfg-wrong", targetRevision: "main", path: "/base" },
+      /^config provider "c": repository "cfg-wrong": authentication failed for http:\/\/127\.0\.0\.1:\d+\/config\.git: check the repository's credentials$/,
+    ],
+    [
+      "bad-target",
+      { repository: "cfg", targetRevision: "main", path: "/evil" },
+      /^config provider "c": "evil\/var\/lib\/flightctl\/certs\/agent\.crt" at [0-9a-f]{12} would be written to "\/var\/lib\/flightctl\/certs\/agent\.crt", which must not be inside the agent's own files/,
+    ],
+    [
+      "bad-repo",
+      { repository: "nowhere", targetRevision: "main", path: "/base" },
+      /^config provider "c": repository "nowhere" does not exist$/,
+    ],
+    [
+      "bad-type",
+      { repository: "web", targetRevision: "main", path: "/base" },
+      /^config provider "c": repository "web" is of type http, not git$/,
+    ],
   ];
   for (const [name, gitRef] of cases) await putDevice(name, {}, { config: [{ name: "c", gitRef }] });
   await drain();
@@ -251,7 +310,11 @@ test("a missing path, a bad revision, wrong credentials or a forbidden device pa
 
   // A fleet whose template names a bad revision: its members keep what they run.
   await putDevice("member", { gitops: "b" });
-  await putFleet("broken", { gitops: "b" }, { config: [{ name: "c", gitRef: { repository: "cfg", targetRevision: "nope", path: "/base" } }] });
+  await putFleet(
+    "broken",
+    { gitops: "b" },
+    { config: [{ name: "c", gitRef: { repository: "cfg", targetRevision: "nope", path: "/base" } }] },
+  );
   await drain();
   assert.match((await condition("member", "SpecValid"))!.message!, /revision "nope" not found/);
   assert.equal((await rendered("member"))?.files.size ?? 0, 0);
@@ -262,7 +325,12 @@ test("the repository tester: Accessible with a reason, written only on change, e
   await putRepo("t-ok", gitRepo());
   await putRepo("t-creds", gitRepo("guess-pw"));
   await putRepo("t-port", unreachable);
-  await putRepo("t-http", { type: "http", url: server.url("config"), validationSuffix: "/info/refs?service=git-upload-pack", httpConfig: { username: "ann", password: "s3cret-pw" } });
+  await putRepo("t-http", {
+    type: "http",
+    url: server.url("config"),
+    validationSuffix: "/info/refs?service=git-upload-pack",
+    httpConfig: { username: "ann", password: "s3cret-pw" },
+  });
   await drain();
   const ok = await accessible("t-ok");
   assert.deepEqual([ok?.status, ok?.reason], ["True", "Accessible"]);
@@ -274,7 +342,10 @@ test("the repository tester: Accessible with a reason, written only on change, e
   assert.match((await accessible("t-port"))!.message!, /^cannot reach 127\.0\.0\.1:1: connection (refused|failed)$/);
   assert.equal((await accessible("t-http"))?.status, "True");
   assert.equal((await events("Repository", "t-creds", "RepositoryInaccessible")).length, 1);
-  assert.match((await events("Repository", "t-creds", "RepositoryInaccessible"))[0].message, /^Repository is inaccessible: authentication failed/);
+  assert.match(
+    (await events("Repository", "t-creds", "RepositoryInaccessible"))[0].message,
+    /^Repository is inaccessible: authentication failed/,
+  );
   assert.equal((await events("Repository", "t-ok", "RepositoryAccessible")).length, 1);
 
   // The periodic pass (every repository of every org) writes nothing when nothing changed.
@@ -294,7 +365,14 @@ test("the repository tester: Accessible with a reason, written only on change, e
 test("flightctl's example repositories apply and are marked not accessible with a clear reason", async () => {
   const dir = new URL("./fixtures/flightctl-examples/", import.meta.url);
   const names: string[] = [];
-  for (const f of ["repository-flightctl-demos.yaml", "repository-flightctl.yaml", "repository-http-git.yaml", "repository-http.yaml", "repository-oci.yaml", "repository-ssh.yaml"]) {
+  for (const f of [
+    "repository-flightctl-demos.yaml",
+    "repository-flightctl.yaml",
+    "repository-http-git.yaml",
+    "repository-http.yaml",
+    "repository-oci.yaml",
+    "repository-ssh.yaml",
+  ]) {
     for (const doc of parseDocuments(readFileSync(new URL(f, dir), "utf8"))) {
       const repository = decodeJson(RepositorySchema, doc);
       await repos().replaceRepository({ name: repository.metadata!.name!, repository });
@@ -307,7 +385,11 @@ test("flightctl's example repositories apply and are marked not accessible with 
     assert.equal(c?.status, "False", `${name}: ${c?.message}`);
     assert.equal(c?.reason, "Inaccessible");
     // This machine cannot resolve public hosts: the reason says so, naming the host.
-    assert.match(c!.message!, /^(cannot reach (github\.com:(443|22))|GET https:\/\/(my-server\.com\/flightctl|quay\.io\/v2\/)): host not found/, `${name}: ${c?.message}`);
+    assert.match(
+      c!.message!,
+      /^(cannot reach (github\.com:(443|22))|GET https:\/\/(my-server\.com\/flightctl|quay\.io\/v2\/)): host not found/,
+      `${name}: ${c?.message}`,
+    );
     for (const secret of ["mypassword", "testpassphrase", "my-pass"]) assert.ok(!c!.message!.includes(secret), `${name} leaks a secret`);
   }
 });

@@ -80,7 +80,10 @@ before(async () => {
   for (const d of list.items) names[Number(d.metadata!.labels["simulator-index"])] = d.metadata!.name!;
   for (const [group, indices] of Object.entries(GROUPS)) {
     for (const i of indices) {
-      await devices().patchDevice({ name: names[i], patch: [{ op: "add", path: "/metadata/labels/group", value: fromJson(ValueSchema, group) }] }, auth());
+      await devices().patchDevice(
+        { name: names[i], patch: [{ op: "add", path: "/metadata/labels/group", value: fromJson(ValueSchema, group) }] },
+        auth(),
+      );
     }
   }
 
@@ -88,11 +91,18 @@ before(async () => {
     ["cfg", { type: "git", url: serverA.url("cfg"), httpConfig: { username: "ann", password: "s3cret-pw" } }],
     ["far", { type: "git", url: serverB.url("far") }],
   ] as const) {
-    await userClient(t, RepositoryService).replaceRepository({ name, repository: fromJson(RepositorySchema, { apiVersion: "v1beta1", kind: "Repository", metadata: { name }, spec }) }, auth());
+    await userClient(t, RepositoryService).replaceRepository(
+      { name, repository: fromJson(RepositorySchema, { apiVersion: "v1beta1", kind: "Repository", metadata: { name }, spec }) },
+      auth(),
+    );
   }
   // The poll under test runs here, with its own git client (counted); what it queues runs in the API's worker.
   const real = createGitClient({ cacheDir: join(root, "cache"), timeoutMs: 20_000 });
-  const git: GitClient = { check: (r) => real.check(r), resolve: (r, rev) => (counts.resolve++, real.resolve(r, rev)), readPath: (r, c, p, l) => real.readPath(r, c, p, l) };
+  const git: GitClient = {
+    check: (r) => real.check(r),
+    resolve: (r, rev) => (counts.resolve++, real.resolve(r, rev)),
+    readPath: (r, c, p, l) => real.readPath(r, c, p, l),
+  };
   sync = createDependencySyncTasks(drizzle(t.db.pool) as unknown as Db, { git });
 });
 
@@ -105,16 +115,25 @@ after(async () => {
   await assertNoOpenHandles();
 });
 
-const gitRef = (repository: string, targetRevision: string) => ({ config: [{ name: "motd", gitRef: { repository, targetRevision, path: "/motd", mountPath: "/etc" } }] });
+const gitRef = (repository: string, targetRevision: string) => ({
+  config: [{ name: "motd", gitRef: { repository, targetRevision, path: "/motd", mountPath: "/etc" } }],
+});
 
 async function putFleet(name: string, templateSpec: JsonObject) {
-  const fleet = fromJson(FleetSchema, { apiVersion: "v1beta1", kind: "Fleet", metadata: { name }, spec: { selector: { matchLabels: { group: name } }, template: { spec: templateSpec } } });
+  const fleet = fromJson(FleetSchema, {
+    apiVersion: "v1beta1",
+    kind: "Fleet",
+    metadata: { name },
+    spec: { selector: { matchLabels: { group: name } }, template: { spec: templateSpec } },
+  });
   await fleets().replaceFleet({ name, fleet }, auth());
 }
 
-const templateVersion = async (fleet: string) => (await fleets().getFleet({ name: fleet }, auth())).metadata?.annotations["fleet-controller/templateVersion"];
+const templateVersion = async (fleet: string) =>
+  (await fleets().getFleet({ name: fleet }, auth())).metadata?.annotations["fleet-controller/templateVersion"];
 const tvAnnotations = async (fleet: string, tv: string) =>
-  (await t.db.pool.query(`select annotations from template_versions where fleet_name = $1 and name = $2`, [fleet, tv])).rows[0]?.annotations as Record<string, string> | undefined;
+  (await t.db.pool.query(`select annotations from template_versions where fleet_name = $1 and name = $2`, [fleet, tv])).rows[0]
+    ?.annotations as Record<string, string> | undefined;
 const motd = (i: number) => {
   try {
     return readFileSync(join(agentsDir, `agent-${String(i).padStart(5, "0")}`, "root", "etc", "motd"), "utf8");
@@ -123,7 +142,12 @@ const motd = (i: number) => {
   }
 };
 const events = async (kind: string, name: string, reason: string) =>
-  (await t.db.pool.query(`select message, details from events where involved_kind = $1 and involved_name = $2 and reason = $3 order by seq`, [kind, name, reason])).rows as {
+  (
+    await t.db.pool.query(
+      `select message, details from events where involved_kind = $1 and involved_name = $2 and reason = $3 order by seq`,
+      [kind, name, reason],
+    )
+  ).rows as {
     message: string;
     details: JsonObject;
   }[];
@@ -135,8 +159,10 @@ async function converged(group: string, content: string): Promise<void> {
     async () => {
       for (const i of GROUPS[group]) {
         const d = await devices().getDevice({ name: names[i] }, auth());
-        const rendered = (await t.db.pool.query(`select rendered_version from device_renders where name = $1`, [names[i]])).rows[0]?.rendered_version;
-        if (rendered === undefined || d.status?.config?.renderedVersion !== String(rendered) || d.status?.updated?.status !== "UpToDate") return false;
+        const rendered = (await t.db.pool.query(`select rendered_version from device_renders where name = $1`, [names[i]])).rows[0]
+          ?.rendered_version;
+        if (rendered === undefined || d.status?.config?.renderedVersion !== String(rendered) || d.status?.updated?.status !== "UpToDate")
+          return false;
         if (motd(i) !== content) throw new Error(`agent ${i} has ${JSON.stringify(motd(i))}`);
       }
       return true;
@@ -153,7 +179,9 @@ async function snapshot() {
     fleets: await q(`select name, resource_version, annotations from fleets order by name`),
     devices: await q(`select name, generation, spec, annotations from devices order by name`),
     renders: await q(`select name, rendered_version, rendered_at from device_renders order by name`),
-    events: await q(`select count(*)::int n from events where reason in ('DependencyChangeDetected', 'DependencySyncProbeFailed', 'FleetRolloutStarted')`),
+    events: await q(
+      `select count(*)::int n from events where reason in ('DependencyChangeDetected', 'DependencySyncProbeFailed', 'FleetRolloutStarted')`,
+    ),
   };
 }
 
@@ -163,7 +191,15 @@ test("fleets and a standalone device with a gitRef: their simulated devices run 
   await putFleet("far", gitRef("far", "main"));
   const solo = await devices().getDevice({ name: names[11] }, auth());
   await devices().replaceDevice(
-    { name: names[11], device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: names[11], labels: solo.metadata!.labels }, spec: gitRef("cfg", "main") as never } },
+    {
+      name: names[11],
+      device: {
+        apiVersion: "v1beta1",
+        kind: "Device",
+        metadata: { name: names[11], labels: solo.metadata!.labels },
+        spec: gitRef("cfg", "main") as never,
+      },
+    },
     auth(),
   );
   await converged("main", "main 1\n");
@@ -195,7 +231,10 @@ test("a new commit on main: one poll, one ls-remote per revision, a new template
   const tv2 = fleet.metadata!.annotations["fleet-controller/templateVersion"];
   assert.match(tv2, new RegExp(`^v${fleet.metadata!.generation}-[0-9a-f]{8}$`));
   assert.deepEqual(JSON.parse((await tvAnnotations("main", tv2))!["fleet-controller/gitCommits"]), { "git:cfg/main": c2 });
-  for (const [kind, name] of [["Fleet", "main"], ["Device", names[11]]]) {
+  for (const [kind, name] of [
+    ["Fleet", "main"],
+    ["Device", names[11]],
+  ]) {
     const changed = await events(kind, name, "DependencyChangeDetected");
     assert.equal(changed.length, 1, `${kind} ${name}`);
     assert.deepEqual(changed[0].details, { detailType: "DependencyChangeDetected", resourceKey: "git:cfg/main", fingerprint: c2 });
@@ -231,7 +270,9 @@ test("a tag-pinned template moves only when the tag does", async () => {
   await converged("tag", "main 1\n");
 
   // The tag moves to main's tip.
-  await runGitOk(["--git-dir", cfg.bareDir, "tag", "-f", "v1", "main"], { env: { GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" } });
+  await runGitOk(["--git-dir", cfg.bareDir, "tag", "-f", "v1", "main"], {
+    env: { GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" },
+  });
   assert.deepEqual(await sync.sync(), { probes: 3, changed: 1, failed: 0 });
   await waitFor("the tag's new template version", async () => (await templateVersion("tag")) !== tagTv);
   await converged("tag", "main 3\n");
@@ -240,7 +281,12 @@ test("a tag-pinned template moves only when the tag does", async () => {
 
 test("an unreachable repository: DependencySyncProbeFailed once per failure streak, its devices keep what they run", async () => {
   const farTv = await templateVersion("far");
-  const renders = async () => (await t.db.pool.query(`select name, rendered_version from device_renders where name = any($1) order by name`, [GROUPS.far.map((i) => names[i])])).rows;
+  const renders = async () =>
+    (
+      await t.db.pool.query(`select name, rendered_version from device_renders where name = any($1) order by name`, [
+        GROUPS.far.map((i) => names[i]),
+      ])
+    ).rows;
   const rendersBefore = await renders();
   await serverB!.close();
   serverB = undefined;
@@ -262,7 +308,10 @@ test("an unreachable repository: DependencySyncProbeFailed once per failure stre
   // Back: the streak ends without an event; failing again starts a new one.
   serverB = await startGitHttpServer({ root: join(root, "b"), port: portB });
   assert.deepEqual(await sync.sync(), { probes: 3, changed: 0, failed: 0 });
-  assert.equal((await fleets().getFleet({ name: "far" }, auth())).metadata?.annotations["fleet-controller/dependencyProbeFailed"], undefined);
+  assert.equal(
+    (await fleets().getFleet({ name: "far" }, auth())).metadata?.annotations["fleet-controller/dependencyProbeFailed"],
+    undefined,
+  );
   assert.equal((await events("Fleet", "far", "DependencySyncProbeFailed")).length, 1);
   await serverB.close();
   serverB = undefined;

@@ -71,7 +71,10 @@ async function putDevice(name: string, repo: string, extra: object[] = []) {
 const renderedMotd = async (name: string) => {
   const r = await t.db.pool.query(`select rendered_version, spec from device_renders where name = $1`, [name]);
   const file = r.rows[0]?.spec.config[0].inline.find((f: { path: string }) => f.path === "/etc/motd");
-  return { version: Number(r.rows[0]?.rendered_version), content: file && Buffer.from(file.content, file.contentEncoding === "base64" ? "base64" : "utf8").toString() };
+  return {
+    version: Number(r.rows[0]?.rendered_version),
+    content: file && Buffer.from(file.content, file.contentEncoding === "base64" ? "base64" : "utf8").toString(),
+  };
 };
 
 test("the body is rendered at its path, frozen until the spec changes", async () => {
@@ -99,7 +102,10 @@ test("wrong credentials and a missing repository are SpecValid=False, naming the
   await tasks.render(ORG, "h2");
   let c = (await devices().getDevice({ name: "h2" })).status?.conditions.find((x) => x.type === "SpecValid");
   assert.equal(c?.status, "False");
-  assert.match(c!.message!, /config provider "motd": GET http:\/\/127\.0\.0\.1:\d+\/files\/motd answered 401 \(check the repository's credentials\)/);
+  assert.match(
+    c!.message!,
+    /config provider "motd": GET http:\/\/127\.0\.0\.1:\d+\/files\/motd answered 401 \(check the repository's credentials\)/,
+  );
   await putDevice("h3", "nowhere");
   await tasks.render(ORG, "h3");
   c = (await devices().getDevice({ name: "h3" })).status?.conditions.find((x) => x.type === "SpecValid");

@@ -14,7 +14,10 @@ import type { Db } from "../server/platform/resource/resource-store.js";
 let tdb: TestDatabase;
 let db: Db;
 let tasks: TaskList = {};
-const drainer = jobDrainer(() => tdb.url, () => tasks);
+const drainer = jobDrainer(
+  () => tdb.url,
+  () => tasks,
+);
 
 before(async () => {
   tdb = await createTestDatabase();
@@ -29,7 +32,12 @@ after(async () => {
 /** Makes every waiting job due now (retries and re-queued batches wait seconds to minutes). */
 const dueNow = () => tdb.pool.query(`update graphile_worker._private_jobs set run_at = now() where locked_at is null`);
 const jobs = async (task: string) =>
-  (await tdb.pool.query(`select j.key, j.attempts, j.max_attempts, j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = $1`, [task])).rows;
+  (
+    await tdb.pool.query(
+      `select j.key, j.attempts, j.max_attempts, j.payload from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = $1`,
+      [task],
+    )
+  ).rows;
 
 test("a batch that fails after its key moved to a newer job queues its items again; nothing is lost", async () => {
   const done: number[] = [];

@@ -27,7 +27,12 @@ after(async () => {
 });
 
 /** Calls one RPC with a minimal request and the given token; returns the error code, or "ok". */
-async function call(service: DescService, method: DescMethod, token: string | undefined, transport: Transport = t.transport): Promise<Code | "ok"> {
+async function call(
+  service: DescService,
+  method: DescMethod,
+  token: string | undefined,
+  transport: Transport = t.transport,
+): Promise<Code | "ok"> {
   const client = createClient(service, transport) as unknown as Record<string, (req: unknown, opts: unknown) => Promise<unknown>>;
   const req = create(method.input) as Record<string, unknown>;
   if ("name" in req) req.name = "absent-resource";
@@ -41,7 +46,10 @@ async function call(service: DescService, method: DescMethod, token: string | un
         yield req;
         await new Promise((r) => ac.signal.addEventListener("abort", r, { once: true }));
       })();
-      const stream = (client[method.localName] as unknown as (r: unknown, o: unknown) => AsyncIterable<unknown>)(input, { headers, signal: ac.signal });
+      const stream = (client[method.localName] as unknown as (r: unknown, o: unknown) => AsyncIterable<unknown>)(input, {
+        headers,
+        signal: ac.signal,
+      });
       try {
         for await (const _ of stream) break;
       } finally {
@@ -52,7 +60,10 @@ async function call(service: DescService, method: DescMethod, token: string | un
     if (method.methodKind === "server_streaming") {
       // A stream's verdict is its first message (or error); then it is cancelled.
       const ac = new AbortController();
-      const stream = (client[method.localName] as unknown as (r: unknown, o: unknown) => AsyncIterable<unknown>)(req, { headers, signal: ac.signal });
+      const stream = (client[method.localName] as unknown as (r: unknown, o: unknown) => AsyncIterable<unknown>)(req, {
+        headers,
+        signal: ac.signal,
+      });
       for await (const _ of stream) break;
       ac.abort();
       return "ok";
@@ -68,10 +79,19 @@ async function call(service: DescService, method: DescMethod, token: string | un
 // PlanFleetRollout is a dry run (fleets get).
 // Watch<Kinds> streams are List's reads.
 const READ = /^(Get(?!EnrollmentConfig)|List|Plan|Watch)/;
-const ALWAYS = new Set(["GetAuthConfig", "ExchangeToken", "ValidateToken", "GetUserInfo", "ListOrganizations", "GetOrganization", "GetPermissions"]);
+const ALWAYS = new Set([
+  "GetAuthConfig",
+  "ExchangeToken",
+  "ValidateToken",
+  "GetUserInfo",
+  "ListOrganizations",
+  "GetOrganization",
+  "GetPermissions",
+]);
 // SyncResourceSync (ours, not flightctl's) needs resourcesyncs update, which operators have.
 // DecommissionDevice and ResumeDevices need devices update (flightctl: devices/decommission, devices/resume update).
-const WRITE_KINDS = /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$|^SyncResourceSync$|^DecommissionDevice$|^ResumeDevices$/;
+const WRITE_KINDS =
+  /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$|^SyncResourceSync$|^DecommissionDevice$|^ResumeDevices$/;
 // A console is a shell on the device (flightctl: devices/console, which viewers lack); its sessions and recordings
 // show what was typed and printed there, so reading them needs the same right.
 const CONSOLE = /^(OpenDeviceConsole|StreamDeviceConsole|SendConsoleInput|ListConsoleSessions|GetConsoleRecording)$/;
@@ -120,7 +140,8 @@ describe("role × RPC matrix (user endpoint)", () => {
           const allowed = expected(role, method.name);
           if (code === Code.Internal || code === Code.Unauthenticated) wrong.push(`${method.name}: ${Code[code]}`);
           else if (allowed && code === Code.PermissionDenied) wrong.push(`${method.name}: denied, expected allowed`);
-          else if (!allowed && code !== Code.PermissionDenied) wrong.push(`${method.name}: ${code === "ok" ? "ok" : Code[code]}, expected PermissionDenied`);
+          else if (!allowed && code !== Code.PermissionDenied)
+            wrong.push(`${method.name}: ${code === "ok" ? "ok" : Code[code]}, expected PermissionDenied`);
         }
       }
       assert.ok(rpcs > 60, `only ${rpcs} RPCs found`);
@@ -151,7 +172,12 @@ describe("authentication", () => {
     const foreign = await startTestIssuer();
     try {
       const stranger = await foreign.token("alice", { roles: ["flightctl-admin"] });
-      for (const [what, token] of [["expired", expired], ["audience", audience], ["foreign issuer", stranger], ["garbage", "not.a.jwt"]]) {
+      for (const [what, token] of [
+        ["expired", expired],
+        ["audience", audience],
+        ["foreign issuer", stranger],
+        ["garbage", "not.a.jwt"],
+      ]) {
         assert.equal(await call(DeviceService, list, token), Code.Unauthenticated, what);
       }
       // A token signed by another key but claiming our issuer fails signature verification.
@@ -165,10 +191,16 @@ describe("authentication", () => {
 
   test("the error names what is wrong", async () => {
     const client = createClient(DeviceService, t.transport);
-    await assert.rejects(client.listDevices({}), (e: ConnectError) => e.code === Code.Unauthenticated && /Authorization: Bearer/.test(e.rawMessage));
+    await assert.rejects(
+      client.listDevices({}),
+      (e: ConnectError) => e.code === Code.Unauthenticated && /Authorization: Bearer/.test(e.rawMessage),
+    );
     const token = await issuer.token("bob", { roles: ["flightctl-viewer"], organizations: ["default"] });
     await assert.rejects(
-      client.createDevice({ device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "d1" } } }, { headers: { authorization: `Bearer ${token}` } }),
+      client.createDevice(
+        { device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "d1" } } },
+        { headers: { authorization: `Bearer ${token}` } },
+      ),
       (e: ConnectError) => e.code === Code.PermissionDenied && /bob may not create devices/.test(e.rawMessage),
     );
   });
@@ -186,18 +218,30 @@ describe("organizations", () => {
 
     // Organizations come into being from the token's claims; each user sees only their own.
     const aliceOrgs = await orgs.listOrganizations({}, headers(alice));
-    assert.deepEqual(aliceOrgs.items.map((o) => o.spec?.externalId), ["acme"]);
+    assert.deepEqual(
+      aliceOrgs.items.map((o) => o.spec?.externalId),
+      ["acme"],
+    );
     const acme = aliceOrgs.items[0].metadata!.name!;
     const globex = (await orgs.listOrganizations({}, headers(bob))).items[0].metadata!.name!;
     assert.notEqual(acme, globex);
 
-    await devices.createDevice({ device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "shared-name" }, spec: {} } }, headers(alice));
-    await devices.createDevice({ device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "shared-name", labels: { owner: "bob" } }, spec: {} } }, headers(bob));
+    await devices.createDevice(
+      { device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "shared-name" }, spec: {} } },
+      headers(alice),
+    );
+    await devices.createDevice(
+      { device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "shared-name", labels: { owner: "bob" } }, spec: {} } },
+      headers(bob),
+    );
     assert.equal((await devices.getDevice({ name: "shared-name" }, headers(bob))).metadata?.labels.owner, "bob");
     assert.equal((await devices.getDevice({ name: "shared-name" }, headers(alice))).metadata?.labels.owner, undefined);
 
     // Addressing another organization explicitly is refused; the super admin may address any.
-    await assert.rejects(devices.listDevices({ orgId: globex }, headers(alice)), (e: ConnectError) => e.code === Code.PermissionDenied && /not a member/.test(e.rawMessage));
+    await assert.rejects(
+      devices.listDevices({ orgId: globex }, headers(alice)),
+      (e: ConnectError) => e.code === Code.PermissionDenied && /not a member/.test(e.rawMessage),
+    );
     assert.equal((await devices.listDevices({ orgId: globex }, headers(root))).items.length, 1);
     await assert.rejects(orgs.getOrganization({ name: globex }, headers(alice)), (e: ConnectError) => e.code === Code.NotFound);
     const all = (await orgs.listOrganizations({}, headers(root))).items.map((o) => o.spec?.externalId).sort();
@@ -207,20 +251,38 @@ describe("organizations", () => {
   test("org-scoped roles hold only in their organization; several organizations need an explicit org_id", async () => {
     const devices = createClient(DeviceService, t.transport);
     const auth = createClient(AuthService, t.transport);
-    const carol = await issuer.token("carol", { roles: ["acme:flightctl-operator", "globex:flightctl-viewer"], organizations: ["acme", "globex"] });
-    await assert.rejects(devices.listDevices({}, headers(carol)), (e: ConnectError) => e.code === Code.InvalidArgument && /orgId: is required/.test(e.rawMessage));
+    const carol = await issuer.token("carol", {
+      roles: ["acme:flightctl-operator", "globex:flightctl-viewer"],
+      organizations: ["acme", "globex"],
+    });
+    await assert.rejects(
+      devices.listDevices({}, headers(carol)),
+      (e: ConnectError) => e.code === Code.InvalidArgument && /orgId: is required/.test(e.rawMessage),
+    );
     const orgs = (await auth.getUserInfo({}, headers(carol))).organizations;
     const id = (name: string) => orgs.find((o) => o.spec?.externalId === name)!.metadata!.name!;
-    await devices.createDevice({ orgId: id("acme"), device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "c1" }, spec: {} } }, headers(carol));
+    await devices.createDevice(
+      { orgId: id("acme"), device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "c1" }, spec: {} } },
+      headers(carol),
+    );
     await assert.rejects(
-      devices.createDevice({ orgId: id("globex"), device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "c1" }, spec: {} } }, headers(carol)),
+      devices.createDevice(
+        { orgId: id("globex"), device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "c1" }, spec: {} } },
+        headers(carol),
+      ),
       (e: ConnectError) => e.code === Code.PermissionDenied,
     );
     const perms = await auth.getPermissions({ orgId: id("globex") }, headers(carol));
     assert.deepEqual(perms.permissions.find((p) => p.resource === "*")?.operations, ["get", "list"]);
-    assert.equal(perms.permissions.find((p) => p.resource === "devices"), undefined);
+    assert.equal(
+      perms.permissions.find((p) => p.resource === "devices"),
+      undefined,
+    );
     // "flightctl-admin" scoped to an organization is ignored: super admin is global only.
     const sneaky = await issuer.token("mallory", { roles: ["acme:flightctl-admin"], organizations: ["acme"] });
-    await assert.rejects(devices.listDevices({ orgId: id("acme") }, headers(sneaky)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    await assert.rejects(
+      devices.listDevices({ orgId: id("acme") }, headers(sneaky)),
+      (e: ConnectError) => e.code === Code.PermissionDenied,
+    );
   });
 });

@@ -61,10 +61,7 @@ const device = (name: string, extra: JsonObject = {}): Device =>
   fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name }, ...extra });
 
 async function eventsOf(name: string) {
-  const res = await t.db.pool.query(
-    "select reason, actor, details from events where involved_name = $1 order by seq",
-    [name],
-  );
+  const res = await t.db.pool.query("select reason, actor, details from events where involved_name = $1 order by seq", [name]);
   return res.rows as { reason: string; actor: string; details: JsonObject | null }[];
 }
 
@@ -80,7 +77,10 @@ describe("create and get", () => {
     assert.deepEqual((got.metadata as JsonObject).labels, { fleet: "none" });
     assert.equal(((got.status as JsonObject).summary as JsonObject).status, "Unknown");
     const evs = await eventsOf(created.metadata!.name!);
-    assert.deepEqual(evs.map((e) => [e.reason, e.actor]), [["ResourceCreated", "user:admin"]]);
+    assert.deepEqual(
+      evs.map((e) => [e.reason, e.actor]),
+      [["ResourceCreated", "user:admin"]],
+    );
   });
 
   test("duplicate names are refused and write no event", async () => {
@@ -139,18 +139,27 @@ describe("replace, patch, concurrency, generation, owner", () => {
     assert.equal(specChanged.metadata?.generation, 2);
     assert.ok(BigInt(specChanged.metadata!.resourceVersion!) > BigInt(labelsOnly.metadata!.resourceVersion!));
     const evs = await eventsOf("rep-1");
-    assert.deepEqual(evs.map((e) => e.reason), ["ResourceCreated", "ResourceUpdated", "ResourceUpdated"]);
+    assert.deepEqual(
+      evs.map((e) => e.reason),
+      ["ResourceCreated", "ResourceUpdated", "ResourceUpdated"],
+    );
     assert.deepEqual(evs[1].details, { detailType: "ResourceUpdated", updatedFields: ["labels"] });
     assert.deepEqual(evs[2].details, { detailType: "ResourceUpdated", updatedFields: ["spec"] });
   });
 
   test("replace reports created vs replaced in a header", async () => {
     let header = "";
-    await devices.replaceDevice({ name: "rep-h", device: device("rep-h") }, { onHeader: (h) => (header = h.get("flightctl-created") ?? "") });
+    await devices.replaceDevice(
+      { name: "rep-h", device: device("rep-h") },
+      { onHeader: (h) => (header = h.get("flightctl-created") ?? "") },
+    );
     assert.equal(header, "true");
-    await devices.replaceDevice({ name: "rep-h", device: device("rep-h", { metadata: { name: "rep-h", labels: { x: "y" } } }) }, {
-      onHeader: (h) => (header = h.get("flightctl-created") ?? ""),
-    });
+    await devices.replaceDevice(
+      { name: "rep-h", device: device("rep-h", { metadata: { name: "rep-h", labels: { x: "y" } } }) },
+      {
+        onHeader: (h) => (header = h.get("flightctl-created") ?? ""),
+      },
+    );
     assert.equal(header, "false");
   });
 
@@ -170,7 +179,9 @@ describe("replace, patch, concurrency, generation, owner", () => {
   test("concurrent unconditional writes all land (server-side compare-and-swap retries)", async () => {
     await devices.createDevice({ device: device("cas-2") });
     await Promise.all(
-      Array.from({ length: 5 }, (_, i) => devices.patchDevice({ name: "cas-2", patch: [{ op: "add", path: `/metadata/labels/k${i}`, value: val("v") }] })),
+      Array.from({ length: 5 }, (_, i) =>
+        devices.patchDevice({ name: "cas-2", patch: [{ op: "add", path: `/metadata/labels/k${i}`, value: val("v") }] }),
+      ),
     );
     const got = await devices.getDevice({ name: "cas-2" });
     assert.deepEqual(Object.keys(got.metadata!.labels).sort(), ["k0", "k1", "k2", "k3", "k4"]);
@@ -188,12 +199,33 @@ describe("replace, patch, concurrency, generation, owner", () => {
     assert.equal(patched.metadata?.labels.region, "eu");
     assert.equal(patched.spec?.os?.image, "quay.io/x/os:2");
     assert.equal(patched.metadata?.generation, 2);
-    await rejects(devices.patchDevice({ name: "patch-1", patch: [{ op: "replace", path: "/status/summary/status", value: val("Online") }] }), Code.InvalidArgument, "patch[0].path");
-    await rejects(devices.patchDevice({ name: "patch-1", patch: [{ op: "replace", path: "/metadata/name", value: val("x") }] }), Code.InvalidArgument, "patch[0].path");
-    await rejects(devices.patchDevice({ name: "patch-1", patch: [{ op: "test", path: "/spec/os/image", value: val("nope") }] }), Code.InvalidArgument, "patch[0]", "test");
-    await rejects(devices.patchDevice({ name: "patch-1", patch: [{ op: "add", path: "/spec/bogus", value: val("x") }] }), Code.InvalidArgument, "spec.bogus", "unknown field");
     await rejects(
-      devices.patchDevice({ name: "patch-1", patch: [{ op: "add", path: "/spec/config", value: val([{ name: "c", inline: [{ path: "rel/path", content: "" }] }]) }] }),
+      devices.patchDevice({ name: "patch-1", patch: [{ op: "replace", path: "/status/summary/status", value: val("Online") }] }),
+      Code.InvalidArgument,
+      "patch[0].path",
+    );
+    await rejects(
+      devices.patchDevice({ name: "patch-1", patch: [{ op: "replace", path: "/metadata/name", value: val("x") }] }),
+      Code.InvalidArgument,
+      "patch[0].path",
+    );
+    await rejects(
+      devices.patchDevice({ name: "patch-1", patch: [{ op: "test", path: "/spec/os/image", value: val("nope") }] }),
+      Code.InvalidArgument,
+      "patch[0]",
+      "test",
+    );
+    await rejects(
+      devices.patchDevice({ name: "patch-1", patch: [{ op: "add", path: "/spec/bogus", value: val("x") }] }),
+      Code.InvalidArgument,
+      "spec.bogus",
+      "unknown field",
+    );
+    await rejects(
+      devices.patchDevice({
+        name: "patch-1",
+        patch: [{ op: "add", path: "/spec/config", value: val([{ name: "c", inline: [{ path: "rel/path", content: "" }] }]) }],
+      }),
       Code.InvalidArgument,
       "spec.config[0].inline[0].path",
     );
@@ -216,7 +248,10 @@ describe("replace, patch, concurrency, generation, owner", () => {
     await devices.createDevice({ device: device("del-1") });
     await devices.deleteDevice({ name: "del-1" });
     await rejects(devices.getDevice({ name: "del-1" }), Code.NotFound);
-    assert.deepEqual((await eventsOf("del-1")).map((e) => e.reason), ["ResourceCreated", "ResourceDeleted"]);
+    assert.deepEqual(
+      (await eventsOf("del-1")).map((e) => e.reason),
+      ["ResourceCreated", "ResourceDeleted"],
+    );
   });
 });
 
@@ -228,9 +263,16 @@ describe("status subresource", () => {
     assert.equal(res.status?.summary?.status, "Online");
     assert.equal(res.spec?.os?.image, "quay.io/x/os:1");
     assert.equal(res.metadata?.generation, 1);
-    const patched = await devices.patchDeviceStatus({ name: "st-1", patch: [{ op: "replace", path: "/status/summary/status", value: val("Degraded") }] });
+    const patched = await devices.patchDeviceStatus({
+      name: "st-1",
+      patch: [{ op: "replace", path: "/status/summary/status", value: val("Degraded") }],
+    });
     assert.equal(patched.status?.summary?.status, "Degraded");
-    await rejects(devices.patchDeviceStatus({ name: "st-1", patch: [{ op: "replace", path: "/spec/os/image", value: val("x") }] }), Code.InvalidArgument, "patch[0].path");
+    await rejects(
+      devices.patchDeviceStatus({ name: "st-1", patch: [{ op: "replace", path: "/spec/os/image", value: val("x") }] }),
+      Code.InvalidArgument,
+      "patch[0].path",
+    );
     assert.equal((await devices.getDeviceStatus({ name: "st-1" })).status?.summary?.status, "Degraded");
   });
 });
@@ -240,9 +282,13 @@ describe("lists: selectors and paging", () => {
     for (let i = 0; i < 25; i++) {
       const labels: Record<string, string> = { set: "list", idx: String(i), region: i % 2 ? "eu" : "us" };
       if (i % 5 === 0) labels.special = "yes";
-      await devices.createDevice({ device: device(`list-${String(i).padStart(2, "0")}`, { metadata: { name: `list-${String(i).padStart(2, "0")}`, labels } }) });
+      await devices.createDevice({
+        device: device(`list-${String(i).padStart(2, "0")}`, { metadata: { name: `list-${String(i).padStart(2, "0")}`, labels } }),
+      });
     }
-    await t.db.pool.query(`update devices set status = jsonb_set(status, '{summary,status}', '"Online"') where name in ('list-01','list-02')`);
+    await t.db.pool.query(
+      `update devices set status = jsonb_set(status, '{summary,status}', '"Online"') where name in ('list-01','list-02')`,
+    );
   });
   const names = async (labelSelector: string, fieldSelector = "") =>
     (await devices.listDevices({ options: { labelSelector, fieldSelector } })).items.map((d) => d.metadata!.name!);
@@ -259,7 +305,12 @@ describe("lists: selectors and paging", () => {
   test("field selectors, and unknown fields name the supported ones", async () => {
     assert.deepEqual(await names("set=list", "status.summary.status=Online"), ["list-01", "list-02"]);
     assert.deepEqual(await names("", "metadata.name=list-07"), ["list-07"]);
-    await rejects(devices.listDevices({ options: { fieldSelector: "status.bogus=1" } }), Code.InvalidArgument, "fieldSelector", "status.summary.status");
+    await rejects(
+      devices.listDevices({ options: { fieldSelector: "status.bogus=1" } }),
+      Code.InvalidArgument,
+      "fieldSelector",
+      "status.summary.status",
+    );
     await rejects(devices.listDevices({ options: { labelSelector: "a in (b" } }), Code.InvalidArgument, "labelSelector");
   });
 
@@ -319,7 +370,10 @@ describe("organizations", () => {
     await rejects(devices.getDevice({ name: "org-scoped" }), Code.NotFound);
     assert.equal((await devices.getDevice({ name: "org-scoped", orgId: other })).metadata?.name, "org-scoped");
     const inOther = await devices.listDevices({ orgId: other });
-    assert.deepEqual(inOther.items.map((d) => d.metadata?.name), ["org-scoped"]);
+    assert.deepEqual(
+      inOther.items.map((d) => d.metadata?.name),
+      ["org-scoped"],
+    );
   });
 });
 
@@ -338,7 +392,11 @@ describe("repositories, fleets, template versions", () => {
   test("the bad fleet example is refused naming its fields", async () => {
     const bad = example("test-data/badfleetrequest.yaml");
     delete ((bad.spec as JsonObject).rolloutPolicy as JsonObject).disruptionAllowance; // unknown key: the decoder's refusal is tested in compat tests
-    await rejects(fleets.createFleet({ fleet: fromJson(FleetSchema, bad) }), Code.InvalidArgument, "spec.rolloutPolicy.deviceSelection.sequence[0].limit");
+    await rejects(
+      fleets.createFleet({ fleet: fromJson(FleetSchema, bad) }),
+      Code.InvalidArgument,
+      "spec.rolloutPolicy.deviceSelection.sequence[0].limit",
+    );
   });
 
   test("fleets report a devices summary on request", async () => {
@@ -362,7 +420,10 @@ describe("repositories, fleets, template versions", () => {
     );
     const tvs = createClient(TemplateVersionService, t.transport);
     const list = await tvs.listTemplateVersions({ fleet: "default" });
-    assert.deepEqual(list.items.map((x) => [x.metadata?.name, x.status?.os?.image]), [["v1", "quay.io/x:1"]]);
+    assert.deepEqual(
+      list.items.map((x) => [x.metadata?.name, x.status?.os?.image]),
+      [["v1", "quay.io/x:1"]],
+    );
     await tvs.deleteTemplateVersion({ fleet: "default", name: "v1" });
     await rejects(tvs.getTemplateVersion({ fleet: "default", name: "v1" }), Code.NotFound);
     assert.equal((await tvs.getTemplateVersion({ fleet: "other", name: "v1" })).spec?.fleet, "other");
@@ -377,7 +438,10 @@ describe("events, organizations, version, auth config", () => {
     await devices.replaceDevice({ name: "ev-1", device: device("ev-1", { metadata: { name: "ev-1", labels: { a: "b" } } }) });
     await devices.deleteDevice({ name: "ev-1" });
     const mine = await events.listEvents({ options: { fieldSelector: "involvedObject.kind=Device,involvedObject.name=ev-1" } });
-    assert.deepEqual(mine.items.map((e) => e.reason), ["ResourceDeleted", "ResourceUpdated", "ResourceCreated"]);
+    assert.deepEqual(
+      mine.items.map((e) => e.reason),
+      ["ResourceDeleted", "ResourceUpdated", "ResourceCreated"],
+    );
     assert.equal(mine.items[1].details?.detailType, "ResourceUpdated");
     assert.deepEqual(mine.items[1].details?.updatedFields, ["labels"]);
     assert.equal(mine.items[0].actor, "user:admin");
@@ -385,11 +449,21 @@ describe("events, organizations, version, auth config", () => {
     assert.equal(asc.items[0].reason, "ResourceCreated");
     const first = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1", limit: 2 } });
     assert.equal(first.metadata?.remainingItemCount, 1);
-    const second = await events.listEvents({ options: { fieldSelector: "involvedObject.name=ev-1", limit: 2, continueToken: first.metadata?.continueToken } });
-    assert.deepEqual(second.items.map((e) => e.reason), ["ResourceCreated"]);
+    const second = await events.listEvents({
+      options: { fieldSelector: "involvedObject.name=ev-1", limit: 2, continueToken: first.metadata?.continueToken },
+    });
+    assert.deepEqual(
+      second.items.map((e) => e.reason),
+      ["ResourceCreated"],
+    );
     const one = await events.getEvent({ name: first.items[0].metadata!.name! });
     assert.equal(one.reason, "ResourceDeleted");
-    await rejects(events.listEvents({ options: { fieldSelector: "bogus=1" } }), Code.InvalidArgument, "fieldSelector", "involvedObject.name");
+    await rejects(
+      events.listEvents({ options: { fieldSelector: "bogus=1" } }),
+      Code.InvalidArgument,
+      "fieldSelector",
+      "involvedObject.name",
+    );
     await rejects(events.listEvents({ order: "sideways" }), Code.InvalidArgument, "order");
   });
 
@@ -401,7 +475,12 @@ describe("events, organizations, version, auth config", () => {
     const auth = createClient(AuthService, t.transport);
     const providers = createClient(AuthProviderService, t.transport);
     await providers.createAuthProvider({
-      authProvider: fromJson(AuthProviderSchema, { apiVersion: "flightctl.io/v1beta1", kind: "AuthProvider", metadata: { name: "corp" }, spec: { providerType: "oidc", issuer: "https://idp.example.com", clientId: "fc", clientSecret: "s3cret" } }),
+      authProvider: fromJson(AuthProviderSchema, {
+        apiVersion: "flightctl.io/v1beta1",
+        kind: "AuthProvider",
+        metadata: { name: "corp" },
+        spec: { providerType: "oidc", issuer: "https://idp.example.com", clientId: "fc", clientSecret: "s3cret" },
+      }),
     });
     const config = await auth.getAuthConfig({});
     assert.equal(config.defaultProvider, "corp");

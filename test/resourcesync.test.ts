@@ -38,7 +38,10 @@ let cacheDir: string;
 let server: GitHttpServer;
 let repo: TestRepo;
 let rsTasks: ReturnType<typeof createResourceSyncTasks>;
-const jobs = jobDrainer(() => t.db.url, () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks, ...rsTasks.tasks }));
+const jobs = jobDrainer(
+  () => t.db.url,
+  () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks, ...rsTasks.tasks }),
+);
 const drain = () => jobs.drain();
 
 const fleetDoc = (name: string, image = "quay.io/example/os:1", extra = "") =>
@@ -74,9 +77,13 @@ const fleets = () => createClient(FleetService, t.transport);
 const syncs = () => createClient(ResourceSyncService, t.transport);
 const repositories = () => createClient(RepositoryService, t.transport);
 
-
 async function putRepository(name: string, url: string, auth: { username: string; password: string } | undefined = AUTH) {
-  const repository = fromJson(RepositorySchema, { apiVersion: "v1beta1", kind: "Repository", metadata: { name }, spec: { type: "git", url, ...(auth ? { httpConfig: auth } : {}) } });
+  const repository = fromJson(RepositorySchema, {
+    apiVersion: "v1beta1",
+    kind: "Repository",
+    metadata: { name },
+    spec: { type: "git", url, ...(auth ? { httpConfig: auth } : {}) },
+  });
   await repositories().replaceRepository({ name, repository });
 }
 
@@ -93,7 +100,9 @@ const getSync = (name: string) => syncs().getResourceSync({ name });
 /** name → [generation, resourceVersion, owner] of every fleet. */
 async function snapshot() {
   const list = await fleets().listFleets({});
-  return Object.fromEntries(list.items.map((f) => [f.metadata!.name!, [f.metadata!.generation, f.metadata!.resourceVersion, f.metadata!.owner ?? ""]]));
+  return Object.fromEntries(
+    list.items.map((f) => [f.metadata!.name!, [f.metadata!.generation, f.metadata!.resourceVersion, f.metadata!.owner ?? ""]]),
+  );
 }
 const fleetNames = async () => Object.keys(await snapshot()).sort();
 
@@ -115,7 +124,10 @@ test("first sync: the directory's files become fleets owned by the ResourceSync,
   const rs = await getSync("main-sync");
   assert.equal(condition(rs, "Accessible")?.status, "True");
   assert.equal(condition(rs, "ResourceParsed")?.status, "True");
-  assert.match(condition(rs, "ResourceParsed")!.message!, /3 fleet\(s\) found; ignored 1 document\(s\) of other kinds: fleets\/more\.yml document 1 \(Device\)/);
+  assert.match(
+    condition(rs, "ResourceParsed")!.message!,
+    /3 fleet\(s\) found; ignored 1 document\(s\) of other kinds: fleets\/more\.yml document 1 \(Device\)/,
+  );
   assert.equal(condition(rs, "Synced")?.status, "True", condition(rs, "Synced")?.message);
   assert.equal(condition(rs, "Synced")?.reason, "success");
   assert.equal(rs.status?.observedGeneration, 1);
@@ -129,8 +141,16 @@ test("first sync: the directory's files become fleets owned by the ResourceSync,
   assert.equal(alpha.metadata?.annotations["fleet-controller/templateVersion"], "v1");
   assert.equal(alpha.status?.conditions.find((c) => c.type === "Valid")?.status, "True");
 
-  const reasons = (await t.db.pool.query(`select reason from events where involved_kind = 'ResourceSync' and involved_name = 'main-sync' order by seq`)).rows.map((r) => r.reason);
-  assert.deepEqual(reasons, ["ResourceCreated", "ResourceSyncCommitDetected", "ResourceSyncAccessible", "ResourceSyncParsed", "ResourceSyncSynced"]);
+  const reasons = (
+    await t.db.pool.query(`select reason from events where involved_kind = 'ResourceSync' and involved_name = 'main-sync' order by seq`)
+  ).rows.map((r) => r.reason);
+  assert.deepEqual(reasons, [
+    "ResourceCreated",
+    "ResourceSyncCommitDetected",
+    "ResourceSyncAccessible",
+    "ResourceSyncParsed",
+    "ResourceSyncSynced",
+  ]);
   const synced = (await t.db.pool.query(`select details from events where reason = 'ResourceSyncSynced'`)).rows[0].details;
   assert.deepEqual(synced, { detailType: "ResourceSyncCompleted", commitHash: rs.status?.observedCommit, changeCount: 3, errorCount: 0 });
 
@@ -201,7 +221,9 @@ test("ownership: a fleet created directly or owned by another ResourceSync is ne
   assert.match(synced.message!, /Fleet "epsilon" was created directly \(no owner\); Fleet "zeta" is owned by ResourceSync\/other-sync/);
   assert.match(synced.message!, /nothing was applied/);
   assert.deepEqual(await snapshot(), before, "alpha's change in the same commit is not applied either");
-  const failed = (await t.db.pool.query(`select type, message from events where involved_name = 'main-sync' and reason = 'ResourceSyncSyncFailed'`)).rows;
+  const failed = (
+    await t.db.pool.query(`select type, message from events where involved_name = 'main-sync' and reason = 'ResourceSyncSyncFailed'`)
+  ).rows;
   assert.equal(failed.length, 1);
   assert.equal(failed[0].type, "Warning");
 
@@ -237,7 +259,12 @@ async function failingSync(change: () => Promise<unknown>): Promise<ResourceSync
 
 test("bad YAML, an invalid fleet, a missing path, wrong credentials, an unreachable host: a clear condition, fleets untouched", async () => {
   // Broken YAML in one file, with a valid change in another: neither is applied.
-  let rs = await failingSync(() => repo.commit({ "fleets/alpha.yaml": fleetDoc("alpha", "quay.io/example/os:4"), "fleets/broken.yaml": "kind: Fleet\nmetadata: {name: [oops\n" }));
+  let rs = await failingSync(() =>
+    repo.commit({
+      "fleets/alpha.yaml": fleetDoc("alpha", "quay.io/example/os:4"),
+      "fleets/broken.yaml": "kind: Fleet\nmetadata: {name: [oops\n",
+    }),
+  );
   let c = condition(rs, "ResourceParsed")!;
   assert.equal(c.status, "False");
   assert.equal(c.reason, "fail");
@@ -247,14 +274,22 @@ test("bad YAML, an invalid fleet, a missing path, wrong credentials, an unreacha
 
   // A fleet that fails the API's validation: the message names file, document, fleet and field.
   rs = await failingSync(() =>
-    repo.commit({ "fleets/broken.yaml": `${fleetDoc("fine")}---\n${fleetDoc("wrong", "quay.io/example/os:1", "  rolloutPolicy:\n    disruptionBudget:\n      maxUnavailable: 1\n    successThreshold: lots\n")}` }),
+    repo.commit({
+      "fleets/broken.yaml": `${fleetDoc("fine")}---\n${fleetDoc("wrong", "quay.io/example/os:1", "  rolloutPolicy:\n    disruptionBudget:\n      maxUnavailable: 1\n    successThreshold: lots\n")}`,
+    }),
   );
   c = condition(rs, "ResourceParsed")!;
   assert.equal(c.status, "False");
-  assert.match(c.message!, /^fleets\/broken\.yaml document 1 \(Fleet "wrong"\): spec\.rolloutPolicy\.successThreshold: must be a whole percentage .*"lots"; nothing was applied$/);
+  assert.match(
+    c.message!,
+    /^fleets\/broken\.yaml document 1 \(Fleet "wrong"\): spec\.rolloutPolicy\.successThreshold: must be a whole percentage .*"lots"; nothing was applied$/,
+  );
   // An unknown field is refused the same way.
   rs = await failingSync(() => repo.commit({ "fleets/broken.yaml": fleetDoc("wrong", "quay.io/example/os:1", "  rolloutPolicyy: {}\n") }));
-  assert.match(condition(rs, "ResourceParsed")!.message!, /fleets\/broken\.yaml document 0 \(Fleet "wrong"\): spec\.rolloutPolicyy: unknown field/);
+  assert.match(
+    condition(rs, "ResourceParsed")!.message!,
+    /fleets\/broken\.yaml document 0 \(Fleet "wrong"\): spec\.rolloutPolicyy: unknown field/,
+  );
   await repo.commit({ "fleets/broken.yaml": null, "fleets/alpha.yaml": fleetDoc("alpha", "quay.io/example/os:3") });
 
   // A path that is not in the repository.
@@ -276,7 +311,9 @@ test("bad YAML, an invalid fleet, a missing path, wrong credentials, an unreacha
   assert.equal(c.status, "False");
   assert.equal(c.reason, "failed to clone repository");
   assert.match(c.message!, /^Repository "git-fleets": authentication failed for http:\/\/127\.0\.0\.1:\d+\/fleets\.git/);
-  const inaccessible = (await t.db.pool.query(`select type from events where involved_name = 'main-sync' and reason = 'ResourceSyncInaccessible'`)).rows;
+  const inaccessible = (
+    await t.db.pool.query(`select type from events where involved_name = 'main-sync' and reason = 'ResourceSyncInaccessible'`)
+  ).rows;
   assert.ok(inaccessible.length >= 1 && inaccessible.every((e) => e.type === "Warning"));
 
   // An unreachable host (nothing listens on port 1).
@@ -331,15 +368,26 @@ test("flightctl's example ResourceSync applies and reports its unreachable repos
 });
 
 test("deleting a ResourceSync keeps its fleets and releases them to users", async () => {
-  const owned = Object.entries(await snapshot()).filter(([, v]) => v[2] === "ResourceSync/main-sync").map(([k]) => k);
+  const owned = Object.entries(await snapshot())
+    .filter(([, v]) => v[2] === "ResourceSync/main-sync")
+    .map(([k]) => k);
   assert.ok(owned.length >= 3);
   await syncs().deleteResourceSync({ name: "main-sync" });
   await drain();
   const after = await snapshot();
   for (const name of owned) assert.equal(after[name][2], "", `${name} is released`);
-  const ev = (await t.db.pool.query(`select actor, details from events where involved_name = $1 and reason = 'ResourceUpdated' order by seq desc limit 1`, [owned[0]])).rows[0];
+  const ev = (
+    await t.db.pool.query(
+      `select actor, details from events where involved_name = $1 and reason = 'ResourceUpdated' order by seq desc limit 1`,
+      [owned[0]],
+    )
+  ).rows[0];
   assert.equal(ev.actor, "user:admin");
   assert.deepEqual(ev.details, { detailType: "ResourceUpdated", updatedFields: ["owner"], previousOwner: "ResourceSync/main-sync" });
   await fleets().deleteFleet({ name: owned[0] });
-  assert.equal((await fleets().getFleet({ name: "zeta" })).metadata?.owner, "ResourceSync/other-sync", "another ResourceSync's fleets are untouched");
+  assert.equal(
+    (await fleets().getFleet({ name: "zeta" })).metadata?.owner,
+    "ResourceSync/other-sync",
+    "another ResourceSync's fleets are untouched",
+  );
 });

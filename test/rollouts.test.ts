@@ -46,10 +46,16 @@ before(async () => {
   await sim.started();
   // The plan and the rollout select connected devices only: wait until every agent's first status has landed, or a
   // device that reports between the plan and the first tick would make them differ.
-  await waitFor("every agent's first status", async () => {
-    const r = await t.db.pool.query(`select count(*)::int n from devices where labels->>'fleet' = 'roll' and status->'summary'->>'status' not in ('Unknown', 'AwaitingReconnect')`);
-    return r.rows[0].n === COUNT || undefined;
-  }, 60_000);
+  await waitFor(
+    "every agent's first status",
+    async () => {
+      const r = await t.db.pool.query(
+        `select count(*)::int n from devices where labels->>'fleet' = 'roll' and status->'summary'->>'status' not in ('Unknown', 'AwaitingReconnect')`,
+      );
+      return r.rows[0].n === COUNT || undefined;
+    },
+    60_000,
+  );
   // Racks for the disruption budget: simulator-index modulo 4.
   const devices = userClient(t, DeviceService);
   const list = await devices.listDevices({ options: { labelSelector: "fleet=roll" } }, auth());
@@ -58,7 +64,10 @@ before(async () => {
     list.items.map((d) => {
       const labels = d.metadata!.labels;
       return devices.patchDevice(
-        { name: d.metadata!.name!, patch: [{ op: "add", path: "/metadata/labels/rack", value: fromJson(ValueSchema, `r${Number(labels["simulator-index"]) % 4}`) }] },
+        {
+          name: d.metadata!.name!,
+          patch: [{ op: "add", path: "/metadata/labels/rack", value: fromJson(ValueSchema, `r${Number(labels["simulator-index"]) % 4}`) }],
+        },
         auth(),
       );
     }),
@@ -83,7 +92,10 @@ function fleetDoc(templateSpec: JsonObject) {
       selector: { matchLabels: { fleet: "roll" } },
       template: { spec: templateSpec },
       rolloutPolicy: {
-        deviceSelection: { strategy: "BatchSequence", sequence: [{ limit: "10%" }, { selector: { matchLabels: { rack: "r1" } }, limit: "50%" }, { limit: 40 }] },
+        deviceSelection: {
+          strategy: "BatchSequence",
+          sequence: [{ limit: "10%" }, { selector: { matchLabels: { rack: "r1" } }, limit: "50%" }, { limit: 40 }],
+        },
         disruptionBudget: { groupBy: ["rack"], maxUnavailable: MAX_UNAVAILABLE },
         successThreshold: "90%",
         onFailure: "revert",
@@ -92,7 +104,9 @@ function fleetDoc(templateSpec: JsonObject) {
   });
 }
 
-const motd = (text: string) => ({ config: [{ name: "motd", inline: [{ path: "/etc/motd", content: `${text} on {{ .metadata.labels.rack }}\n` }] }] });
+const motd = (text: string) => ({
+  config: [{ name: "motd", inline: [{ path: "/etc/motd", content: `${text} on {{ .metadata.labels.rack }}\n` }] }],
+});
 
 /** Samples, every 50 ms, how many devices per rack are updating (given the target but not yet up to date). */
 function watchBudget(tv: () => string | undefined) {
@@ -123,9 +137,14 @@ function watchBudget(tv: () => string | undefined) {
   };
 }
 
-const fleetCondition = async (type: string) => (await fleets().getFleet({ name: "roll" }, auth())).status?.conditions.find((c) => c.type === type);
+const fleetCondition = async (type: string) =>
+  (await fleets().getFleet({ name: "roll" }, auth())).status?.conditions.find((c) => c.type === type);
 const selections = async (tv: string) =>
-  (await t.db.pool.query(`select name, annotations->>'fleet-controller/selectedForRollout' sel from devices where owner = 'Fleet/roll' order by name`)).rows
+  (
+    await t.db.pool.query(
+      `select name, annotations->>'fleet-controller/selectedForRollout' sel from devices where owner = 'Fleet/roll' order by name`,
+    )
+  ).rows
     .filter((r) => r.sel?.startsWith(`${tv}/`))
     .map((r) => [r.name as string, Number(String(r.sel).slice(tv.length + 1))] as const);
 
@@ -145,16 +164,29 @@ test("a batched rollout under a disruption budget takes the planned batches, nev
   });
   assert.equal(plan.templateVersion, tv);
   // 10 % of 100; half of rack r1 (25) minus those batch 1 already took; 40; the rest.
-  const rack = new Map((await devices().listDevices({ options: { labelSelector: "fleet=roll" } }, auth())).items.map((d) => [d.metadata!.name!, d.metadata!.labels.rack]));
+  const rack = new Map(
+    (await devices().listDevices({ options: { labelSelector: "fleet=roll" } }, auth())).items.map((d) => [
+      d.metadata!.name!,
+      d.metadata!.labels.rack,
+    ]),
+  );
   const r1InFirst = plan.batches[0].devices.filter((n) => rack.get(n) === "r1").length;
   assert.deepEqual(
     plan.batches.map((b) => [b.name, b.devices.length]),
-    [["batch 1", 10], ["batch 2", 13 - r1InFirst], ["batch 3", 40], ["final implicit batch", 50 - 13 + r1InFirst]],
+    [
+      ["batch 1", 10],
+      ["batch 2", 13 - r1InFirst],
+      ["batch 3", 40],
+      ["final implicit batch", 50 - 13 + r1InFirst],
+    ],
   );
   assert.ok(plan.batches[1].devices.every((n) => rack.get(n) === "r1"));
   assert.equal(plan.budgetGroups.length, 4);
   // The first batch may already be on its way: what may start is what the budget leaves.
-  assert.ok(plan.budgetGroups.every((g) => g.total === 25 && g.mayStart === Math.max(0, MAX_UNAVAILABLE - g.unavailable)), JSON.stringify(plan.budgetGroups));
+  assert.ok(
+    plan.budgetGroups.every((g) => g.total === 25 && g.mayStart === Math.max(0, MAX_UNAVAILABLE - g.unavailable)),
+    JSON.stringify(plan.budgetGroups),
+  );
 
   await waitFor("the rollout to complete", async () => (await fleetCondition("RolloutInProgress"))?.reason === "Inactive", 120_000);
   const worst = await budget.stop();
@@ -166,12 +198,18 @@ test("a batched rollout under a disruption budget takes the planned batches, nev
   assert.deepEqual(actual, planned);
   // Every agent runs it, with its own rack filled in.
   const list = await devices().listDevices({ options: { labelSelector: "fleet=roll" } }, auth());
-  assert.ok(list.items.every((d) => d.status?.updated?.status === "UpToDate" && d.metadata?.annotations["fleet-controller/renderedTemplateVersion"] === tv));
+  assert.ok(
+    list.items.every(
+      (d) => d.status?.updated?.status === "UpToDate" && d.metadata?.annotations["fleet-controller/renderedTemplateVersion"] === tv,
+    ),
+  );
   for (const [i, a] of sim.agents.entries()) {
     const content = readFileSync(join(dir, `agent-${String(i).padStart(5, "0")}`, "root", "etc", "motd"), "utf8");
     assert.equal(content, `first on r${i % 4}\n`, `agent ${i} (${a ? "running" : "?"})`);
   }
-  const reasons = (await t.db.pool.query(`select reason from events where involved_name = 'roll' and involved_kind = 'Fleet' order by seq`)).rows.map((r) => r.reason);
+  const reasons = (
+    await t.db.pool.query(`select reason from events where involved_name = 'roll' and involved_kind = 'Fleet' order by seq`)
+  ).rows.map((r) => r.reason);
   assert.equal(reasons.filter((r) => r === "FleetRolloutBatchDispatched").length, 4);
   assert.equal(reasons.filter((r) => r === "FleetRolloutBatchCompleted").length, 4);
   assert.equal(reasons.filter((r) => r === "FleetRolloutCompleted").length, 1);
@@ -180,9 +218,14 @@ test("a batched rollout under a disruption budget takes the planned batches, nev
 test("a failing first batch suspends the rollout and reverts the devices it updated", async () => {
   const first = (await fleets().getFleet({ name: "roll" }, auth())).metadata!.annotations["fleet-controller/templateVersion"];
   // The three first devices of batch 1 (by name) get a broken app image.
-  const names = (await devices().listDevices({ options: { labelSelector: "fleet=roll" } }, auth())).items.map((d) => d.metadata!.name!).sort();
+  const names = (await devices().listDevices({ options: { labelSelector: "fleet=roll" } }, auth())).items
+    .map((d) => d.metadata!.name!)
+    .sort();
   for (const n of names.slice(0, 3)) {
-    await devices().patchDevice({ name: n, patch: [{ op: "add", path: "/metadata/labels/health", value: fromJson(ValueSchema, "broken") }] }, auth());
+    await devices().patchDevice(
+      { name: n, patch: [{ op: "add", path: "/metadata/labels/health", value: fromJson(ValueSchema, "broken") }] },
+      auth(),
+    );
   }
   await fleets().replaceFleet(
     {
@@ -194,23 +237,31 @@ test("a failing first batch suspends the rollout and reverts the devices it upda
     },
     auth(),
   );
-  const suspended = await waitFor("the rollout to suspend", async () => {
-    const c = await fleetCondition("RolloutInProgress");
-    return c?.reason === "Suspended" && c;
-  }, 120_000);
+  const suspended = await waitFor(
+    "the rollout to suspend",
+    async () => {
+      const c = await fleetCondition("RolloutInProgress");
+      return c?.reason === "Suspended" && c;
+    },
+    120_000,
+  );
   assert.match(suspended.message!, /batch 1 reached 70%, below its success threshold of 90%/);
   const failed = (await t.db.pool.query(`select message from events where involved_name = 'roll' and reason = 'FleetRolloutFailed'`)).rows;
   assert.equal(failed.length, 1);
   assert.match(failed[0].message, new RegExp(`reverting 10 device\\(s\\) to template version ${first}`));
   // The ten devices of batch 1 converge back on the first version; nobody else ever got the second.
-  await waitFor("batch 1 reverted", async () => {
-    const r = await t.db.pool.query(
-      `select count(*)::int n from devices where owner = 'Fleet/roll' and annotations->>'fleet-controller/templateVersion' = $1
+  await waitFor(
+    "batch 1 reverted",
+    async () => {
+      const r = await t.db.pool.query(
+        `select count(*)::int n from devices where owner = 'Fleet/roll' and annotations->>'fleet-controller/templateVersion' = $1
          and annotations->>'fleet-controller/renderedTemplateVersion' = $1 and status->'updated'->>'status' = 'UpToDate'`,
-      [first],
-    );
-    return r.rows[0].n === COUNT;
-  }, 60_000);
+        [first],
+      );
+      return r.rows[0].n === COUNT;
+    },
+    60_000,
+  );
   for (const [i] of sim.agents.entries()) {
     const content = readFileSync(join(dir, `agent-${String(i).padStart(5, "0")}`, "root", "etc", "motd"), "utf8");
     assert.equal(content, `first on r${i % 4}\n`);

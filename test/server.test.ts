@@ -24,10 +24,12 @@ let base: string;
 let t: TestApi;
 let token: string;
 /** Sends the admin's bearer token on every call. */
-const bearer = [(next: (r: { header: Headers }) => Promise<unknown>) => (req: { header: Headers }) => {
-  req.header.set("authorization", `Bearer ${token}`);
-  return next(req);
-}] as never;
+const bearer = [
+  (next: (r: { header: Headers }) => Promise<unknown>) => (req: { header: Headers }) => {
+    req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  },
+] as never;
 
 before(async () => {
   t = await startTestApi();
@@ -65,18 +67,28 @@ test("the server certificate verifies against the generated CA (openssl)", () =>
 test("gRPC over HTTP/2 and Connect JSON over HTTP/1.1 both serve the API", async () => {
   const viaGrpc = createClient(DeviceService, grpc());
   await viaGrpc.createDevice({ device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: "wire-1" } } });
-  const viaConnect = createClient(DeviceService, createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: bearer }));
+  const viaConnect = createClient(
+    DeviceService,
+    createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: bearer }),
+  );
   const list = await viaConnect.listDevices({});
-  assert.deepEqual(list.items.map((d) => d.metadata?.name), ["wire-1"]);
+  assert.deepEqual(
+    list.items.map((d) => d.metadata?.name),
+    ["wire-1"],
+  );
 });
 
 test("unknown JSON fields are refused with InvalidArgument", async () => {
   const body = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = https.request(`${base}/flightctl.v1beta1.DeviceService/GetDevice`, { method: "POST", ca, agent: false, headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }, (r) => {
-      let text = "";
-      r.on("data", (c) => (text += c));
-      r.on("end", () => resolve({ status: r.statusCode ?? 0, text }));
-    });
+    const req = https.request(
+      `${base}/flightctl.v1beta1.DeviceService/GetDevice`,
+      { method: "POST", ca, agent: false, headers: { "content-type": "application/json", authorization: `Bearer ${token}` } },
+      (r) => {
+        let text = "";
+        r.on("data", (c) => (text += c));
+        r.on("end", () => resolve({ status: r.statusCode ?? 0, text }));
+      },
+    );
     req.on("error", reject);
     req.end(JSON.stringify({ name: "wire-1", bogus: true }));
   });
@@ -91,31 +103,50 @@ test("gRPC reflection lists every service and returns decodable descriptors", as
     yield req;
   }
   const responses = [];
-  for await (const r of client.serverReflectionInfo(one({ messageRequest: { case: "listServices", value: "" } }) as never)) responses.push(r);
+  for await (const r of client.serverReflectionInfo(one({ messageRequest: { case: "listServices", value: "" } }) as never))
+    responses.push(r);
   const listed = responses[0].messageResponse;
   assert.equal(listed.case, "listServicesResponse");
   const names = listed.case === "listServicesResponse" ? listed.value.service.map((s) => s.name) : [];
-  for (const s of ["flightctl.v1beta1.DeviceService", "flightctl.v1beta1.FleetService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]) {
+  for (const s of [
+    "flightctl.v1beta1.DeviceService",
+    "flightctl.v1beta1.FleetService",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+  ]) {
     assert.ok(names.includes(s), `${s} in ${names.join(",")}`);
   }
   const files = [];
-  for await (const r of client.serverReflectionInfo(one({ messageRequest: { case: "fileContainingSymbol", value: "flightctl.v1beta1.DeviceService" } }) as never)) files.push(r);
+  for await (const r of client.serverReflectionInfo(
+    one({ messageRequest: { case: "fileContainingSymbol", value: "flightctl.v1beta1.DeviceService" } }) as never,
+  ))
+    files.push(r);
   const fd = files[0].messageResponse;
   assert.equal(fd.case, "fileDescriptorResponse");
-  const decoded = fd.case === "fileDescriptorResponse" ? fd.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b).name) : [];
+  const decoded =
+    fd.case === "fileDescriptorResponse" ? fd.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b).name) : [];
   assert.equal(decoded[0], "flightctl/v1beta1/device_service.proto");
   assert.ok(decoded.includes("flightctl/v1beta1/device.proto"));
   assert.ok(decoded.includes("google/protobuf/struct.proto"));
   const missing = [];
-  for await (const r of client.serverReflectionInfo(one({ messageRequest: { case: "fileContainingSymbol", value: "no.such.Symbol" } }) as never)) missing.push(r);
+  for await (const r of client.serverReflectionInfo(
+    one({ messageRequest: { case: "fileContainingSymbol", value: "no.such.Symbol" } }) as never,
+  ))
+    missing.push(r);
   assert.equal(missing[0].messageResponse.case, "errorResponse");
 });
 
 test("/metrics counts calls by method and code; /healthz and /readyz answer", async () => {
-  await assert.rejects(createClient(DeviceService, grpc()).getDevice({ name: "absent" }), (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound);
+  await assert.rejects(
+    createClient(DeviceService, grpc()).getDevice({ name: "absent" }),
+    (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound,
+  );
   const metrics = await get("/metrics");
   assert.equal(metrics.status, 200);
-  assert.match(metrics.body, /flightctl_api_requests_total\{service="flightctl.v1beta1.DeviceService",method="GetDevice",code="not_found"\} 1/);
+  assert.match(
+    metrics.body,
+    /flightctl_api_requests_total\{service="flightctl.v1beta1.DeviceService",method="GetDevice",code="not_found"\} 1/,
+  );
   assert.match(metrics.body, /flightctl_api_requests_total\{service="flightctl.v1beta1.DeviceService",method="CreateDevice",code="ok"\} 1/);
   assert.equal((await get("/healthz")).status, 200);
   assert.equal((await get("/readyz")).status, 200);

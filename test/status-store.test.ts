@@ -33,7 +33,10 @@ const event = (name: string, reason: string): NewEvent => ({
 
 test("concurrent reports of many devices: each read and written as its own, events only for the writes that won", async () => {
   const names = Array.from({ length: 120 }, (_, i) => `batch-${String(i).padStart(3, "0")}`);
-  await t.db.pool.query(`insert into devices (org_id, name, labels, annotations, spec, status) select $1, n, '{"k":"v"}', '{"a":"b"}', '{}', '{"summary":{"status":"Unknown"}}' from unnest($2::text[]) n`, [ORG, names]);
+  await t.db.pool.query(
+    `insert into devices (org_id, name, labels, annotations, spec, status) select $1, n, '{"k":"v"}', '{"a":"b"}', '{}', '{"summary":{"status":"Unknown"}}' from unnest($2::text[]) n`,
+    [ORG, names],
+  );
   const store = createStatusStore(db);
   // Reads issued together (one batch) come back per device, a missing device as undefined.
   const read = await Promise.all([...names, "missing-device"].map((n) => store.read(ORG, n)));
@@ -44,8 +47,14 @@ test("concurrent reports of many devices: each read and written as its own, even
   }
   // Every device written at once, and a second write with the same (now stale) version for the first ten.
   const writes = await Promise.all([
-    ...names.map((n, i) => store.write(ORG, n, read[i]!.resourceVersion, { a: "c" }, { summary: { status: "Online" }, n }, [event(n, "DeviceConnected")])),
-    ...names.slice(0, 10).map((n, i) => store.write(ORG, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")])),
+    ...names.map((n, i) =>
+      store.write(ORG, n, read[i]!.resourceVersion, { a: "c" }, { summary: { status: "Online" }, n }, [event(n, "DeviceConnected")]),
+    ),
+    ...names
+      .slice(0, 10)
+      .map((n, i) =>
+        store.write(ORG, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")]),
+      ),
   ]);
   // Exactly one of two writes on the same version wins; every device got exactly one.
   for (let i = 0; i < 10; i++) assert.equal(Number(writes[i]) + Number(writes[names.length + i]), 1, `${names[i]}: one write wins`);
@@ -56,7 +65,10 @@ test("concurrent reports of many devices: each read and written as its own, even
     const firstWon = i >= 10 || writes[i];
     assert.deepEqual(row.status, firstWon ? { summary: { status: "Online" }, n: row.name } : { summary: { status: "Error" } });
     assert.deepEqual(row.annotations, { a: firstWon ? "c" : "d" });
-    assert.deepEqual(ev.filter((e) => e.involved_name === row.name).map((e) => e.reason), [firstWon ? "DeviceConnected" : "DeviceIsLost"]);
+    assert.deepEqual(
+      ev.filter((e) => e.involved_name === row.name).map((e) => e.reason),
+      [firstWon ? "DeviceConnected" : "DeviceIsLost"],
+    );
   }
   // A write on a stale version afterwards loses and writes no event.
   assert.equal(await store.write(ORG, names[50], read[50]!.resourceVersion, {}, {}, [event(names[50], "Stale")]), false);
@@ -64,7 +76,9 @@ test("concurrent reports of many devices: each read and written as its own, even
 });
 
 test("a batch of reports takes its row locks in name order, so it cannot deadlock with a writer that locks in name order", async () => {
-  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'lock-a', '{}', '{}'), ($1, 'lock-b', '{}', '{}')`, [ORG]);
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'lock-a', '{}', '{}'), ($1, 'lock-b', '{}', '{}')`, [
+    ORG,
+  ]);
   const store = createStatusStore(db);
   const [b, a] = await Promise.all([store.read(ORG, "lock-b"), store.read(ORG, "lock-a")]);
   // A worker-like transaction holds lock-a and will take lock-b next (name order).
@@ -86,5 +100,8 @@ test("a batch of reports takes its row locks in name order, so it cannot deadloc
     worker.release();
   }
   const rows = (await t.db.pool.query(`select name, status from devices where name like 'lock-%' order by name`)).rows;
-  assert.deepEqual(rows.map((r) => r.status.summary.status), ["Online", "Online"]);
+  assert.deepEqual(
+    rows.map((r) => r.status.summary.status),
+    ["Online", "Online"],
+  );
 });

@@ -54,7 +54,10 @@ interface Msg {
  * Reads a watch stream in the background into `messages`; `until` waits for a predicate over them; `close` ends it.
  * Messages are reduced to type, name and version (BOOKMARKs are kept apart).
  */
-function collect(stream: AsyncIterable<{ type: string; resourceVersion: string; object?: { metadata?: { name?: string } } }>, ac: AbortController) {
+function collect(
+  stream: AsyncIterable<{ type: string; resourceVersion: string; object?: { metadata?: { name?: string } } }>,
+  ac: AbortController,
+) {
   const messages: Msg[] = [];
   const bookmarks: Msg[] = [];
   let error: unknown;
@@ -75,10 +78,14 @@ function collect(stream: AsyncIterable<{ type: string; resourceVersion: string; 
       return error;
     },
     until: (what: string, fn: (m: Msg[]) => boolean, timeoutMs = 20_000) =>
-      waitFor(what, async () => {
-        if (error) throw error;
-        return fn(messages);
-      }, timeoutMs),
+      waitFor(
+        what,
+        async () => {
+          if (error) throw error;
+          return fn(messages);
+        },
+        timeoutMs,
+      ),
     async close() {
       ac.abort();
       await done;
@@ -87,10 +94,22 @@ function collect(stream: AsyncIterable<{ type: string; resourceVersion: string; 
 }
 
 const devices = () => userClient(t, DeviceService);
-const device = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name, labels }, spec: {} });
-const watchDevices = (req: { labelSelector?: string; fieldSelector?: string; resourceVersion?: string } = {}, token = admin, api: { port: number; caPath: string } = t.api) => {
+const device = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: "flightctl.io/v1beta1",
+  kind: "Device",
+  metadata: { name, labels },
+  spec: {},
+});
+const watchDevices = (
+  req: { labelSelector?: string; fieldSelector?: string; resourceVersion?: string } = {},
+  token = admin,
+  api: { port: number; caPath: string } = t.api,
+) => {
   const ac = new AbortController();
-  const client = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca: readFileSync(api.caPath) } }));
+  const client = createClient(
+    DeviceService,
+    createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca: readFileSync(api.caPath) } }),
+  );
   return collect(client.watchDevices(req, { ...auth(token), signal: ac.signal }), ac);
 };
 const summary = (m: Msg[]) => m.map((x) => `${x.type} ${x.name ?? ""}`.trim());
@@ -103,13 +122,20 @@ describe("WatchDevices", () => {
     try {
       await w.until("SYNCED", (m) => m.some((x) => x.type === "SYNCED"));
       assert.deepEqual(summary(w.messages), ["ADDED w1", "ADDED w2", "SYNCED"]);
-      await devices().patchDevice({ name: "w1", patch: [{ op: "add", path: "/metadata/labels/x", value: fromJson(ValueSchema, "1") }] }, auth());
+      await devices().patchDevice(
+        { name: "w1", patch: [{ op: "add", path: "/metadata/labels/x", value: fromJson(ValueSchema, "1") }] },
+        auth(),
+      );
       await devices().deleteDevice({ name: "w2" }, auth());
       await devices().createDevice({ device: device("w3") }, auth());
       await w.until("three changes", (m) => m.length >= 6);
       assert.deepEqual(summary(w.messages).slice(3), ["MODIFIED w1", "DELETED w2", "ADDED w3"]);
       const versions = w.messages.slice(2).map((x) => Number(x.resourceVersion));
-      assert.deepEqual([...versions].sort((a, b) => a - b), versions, "versions only grow");
+      assert.deepEqual(
+        [...versions].sort((a, b) => a - b),
+        versions,
+        "versions only grow",
+      );
       // Idle: bookmarks (every second in this test) carry the stream's position.
       const seen = w.bookmarks.length;
       await waitFor("a bookmark", async () => w.bookmarks.length > seen);
@@ -207,7 +233,16 @@ describe("WatchDevices", () => {
       // A new spec: the agent applies it and reports; the watcher sees the report (rendered version 2).
       const name = w.messages.find((x) => x.name)!.name!;
       const d = await devices().getDevice({ name }, auth());
-      await devices().replaceDevice({ name, device: { ...device(name, d.metadata!.labels), spec: { config: [{ name: "c", inline: [{ path: "/etc/w.conf", content: "x" }] }] } } as never }, auth());
+      await devices().replaceDevice(
+        {
+          name,
+          device: {
+            ...device(name, d.metadata!.labels),
+            spec: { config: [{ name: "c", inline: [{ path: "/etc/w.conf", content: "x" }] }] },
+          } as never,
+        },
+        auth(),
+      );
       await w.until("the agent's report of version 2", (m) =>
         m.some((x) => x.type === "MODIFIED" && statusOf(x)?.config?.renderedVersion === "2" && statusOf(x)?.updated?.status === "UpToDate"),
       );
@@ -226,7 +261,10 @@ describe("WatchDevices", () => {
       await devices().deleteDevice({ name: "o1" }, auth());
       // A change in the viewer's organization proves the stream is live; nothing else arrives.
       const mine = userClient(t, DeviceService);
-      await assert.rejects(mine.createDevice({ device: device("eve1") }, auth(viewer)), (e: ConnectError) => e.code === Code.PermissionDenied);
+      await assert.rejects(
+        mine.createDevice({ device: device("eve1") }, auth(viewer)),
+        (e: ConnectError) => e.code === Code.PermissionDenied,
+      );
       await new Promise((r) => setTimeout(r, 1500));
       assert.deepEqual(summary(w.messages), ["SYNCED"]);
       assert.ok(w.bookmarks.length > 0, "the stream is alive");
@@ -248,23 +286,46 @@ describe("other kinds", () => {
     const ac2 = new AbortController();
     const repos = collect(userClient(t, RepositoryService).watchRepositories({}, { ...auth(), signal: ac2.signal }), ac2);
     const ac3 = new AbortController();
-    const events = collect(userClient(t, EventService).watchEvents({ fieldSelector: "involvedObject.kind=Fleet" }, { ...auth(), signal: ac3.signal }), ac3);
+    const events = collect(
+      userClient(t, EventService).watchEvents({ fieldSelector: "involvedObject.kind=Fleet" }, { ...auth(), signal: ac3.signal }),
+      ac3,
+    );
     try {
       await fleets.until("SYNCED", (m) => m.some((x) => x.type === "SYNCED"));
       await repos.until("SYNCED", (m) => m.some((x) => x.type === "SYNCED"));
       await events.until("SYNCED", (m) => m.some((x) => x.type === "SYNCED"));
       await userClient(t, FleetService).createFleet(
-        { fleet: { apiVersion: "flightctl.io/v1beta1", kind: "Fleet", metadata: { name: "wf" }, spec: { selector: { matchLabels: { f: "wf" } }, template: { spec: {} } } } },
+        {
+          fleet: {
+            apiVersion: "flightctl.io/v1beta1",
+            kind: "Fleet",
+            metadata: { name: "wf" },
+            spec: { selector: { matchLabels: { f: "wf" } }, template: { spec: {} } },
+          },
+        },
         auth(),
       );
       await userClient(t, RepositoryService).createRepository(
-        { repository: { apiVersion: "flightctl.io/v1beta1", kind: "Repository", metadata: { name: "wr" }, spec: { type: "http", url: "https://example.com/x" } } as never },
+        {
+          repository: {
+            apiVersion: "flightctl.io/v1beta1",
+            kind: "Repository",
+            metadata: { name: "wr" },
+            spec: { type: "http", url: "https://example.com/x" },
+          } as never,
+        },
         auth(),
       );
       await fleets.until("the fleet", (m) => m.some((x) => x.type === "ADDED" && x.name === "wf"));
       await repos.until("the repository", (m) => m.some((x) => x.type === "ADDED" && x.name === "wr"));
-      await events.until("the fleet's creation event", (m) => m.some((x) => (x.object as { reason?: string })?.reason === "ResourceCreated"));
-      assert.ok(events.messages.every((x) => x.type !== "ADDED" || (x.object as { involvedObject?: { kind?: string } }).involvedObject?.kind === "Fleet"));
+      await events.until("the fleet's creation event", (m) =>
+        m.some((x) => (x.object as { reason?: string })?.reason === "ResourceCreated"),
+      );
+      assert.ok(
+        events.messages.every(
+          (x) => x.type !== "ADDED" || (x.object as { involvedObject?: { kind?: string } }).involvedObject?.kind === "Fleet",
+        ),
+      );
     } finally {
       await Promise.all([fleets.close(), repos.close(), events.close()]);
     }

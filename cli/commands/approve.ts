@@ -43,7 +43,12 @@ export function decide(approve: boolean) {
             "  flightctl approve enrollmentrequest <name> --replace-labels -l site=lab",
             "  flightctl approve csr/<name>",
           ].join("\n")
-        : ["Deny enrollment requests or certificate signing requests.", "", "  flightctl deny er/<name>", "  flightctl deny csr/<name>"].join("\n"),
+        : [
+            "Deny enrollment requests or certificate signing requests.",
+            "",
+            "  flightctl deny er/<name>",
+            "  flightctl deny csr/<name>",
+          ].join("\n"),
     },
     args: {
       ...globalArgs,

@@ -54,7 +54,12 @@ const request = defineCommand({
         apiVersion: "v1beta1",
         kind: "CertificateSigningRequest",
         metadata: { name },
-        spec: { request: Buffer.from(pem).toString("base64"), signerName: args.signer ?? "flightctl.io/enrollment", usages: ["clientAuth", "CA:false"], expirationSeconds: seconds },
+        spec: {
+          request: Buffer.from(pem).toString("base64"),
+          signerName: args.signer ?? "flightctl.io/enrollment",
+          usages: ["clientAuth", "CA:false"],
+          expirationSeconds: seconds,
+        },
       },
     });
     process.stderr.write(`certificatesigningrequest/${name} created; waiting for approval (flightctl approve csr/${name})…\n`);
@@ -62,13 +67,18 @@ const request = defineCommand({
       const csr = await csrs.getCertificateSigningRequest({ name, orgId: s.org });
       const conds = csr.status?.conditions ?? [];
       if (conds.some((c) => (c.type === "Denied" || c.type === "Failed") && c.status === "True")) {
-        throw new UsageError(`certificatesigningrequest/${name} was denied or failed: ${conds.map((c) => `${c.type}: ${c.message ?? ""}`).join("; ")}`);
+        throw new UsageError(
+          `certificatesigningrequest/${name} was denied or failed: ${conds.map((c) => `${c.type}: ${c.message ?? ""}`).join("; ")}`,
+        );
       }
       if (csr.status?.certificate) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
     const { EnrollmentConfigService, EnrollmentConfigSchema } = await enrollmentModules();
-    const cfg = toJson(EnrollmentConfigSchema, await s.client(EnrollmentConfigService).getEnrollmentConfig({ csr: name, orgId: s.org })) as JsonObject;
+    const cfg = toJson(
+      EnrollmentConfigSchema,
+      await s.client(EnrollmentConfigService).getEnrollmentConfig({ csr: name, orgId: s.org }),
+    ) as JsonObject;
     const auth = ((cfg["enrollment-service"] as JsonObject).authentication ??= {}) as JsonObject;
     auth["client-key-data"] = Buffer.from(keys.keyPem).toString("base64");
     mkdirSync(dir, { recursive: true });

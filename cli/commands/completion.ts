@@ -4,7 +4,8 @@ import { defineCommand } from "citty";
 import { UsageError } from "../errors.js";
 import { kinds } from "../kinds.js";
 
-const VERBS = "login logout config version get apply edit patch delete approve deny decommission resume certificate enrollmentconfig rollout completion";
+const VERBS =
+  "login logout config version get apply edit patch delete approve deny decommission resume certificate enrollmentconfig rollout completion";
 const TYPES = kinds.flatMap((k) => k.names).join(" ");
 
 const bash = `# flightctl bash completion: source <(flightctl completion bash)
@@ -34,7 +35,10 @@ autoload -U +X bashcompinit && bashcompinit
 ${bash}`;
 
 export default defineCommand({
-  meta: { name: "completion", description: "Print a shell completion script.\n\n  source <(flightctl completion bash)\n  source <(flightctl completion zsh)" },
+  meta: {
+    name: "completion",
+    description: "Print a shell completion script.\n\n  source <(flightctl completion bash)\n  source <(flightctl completion zsh)",
+  },
   args: { shell: { type: "positional", required: true, description: "bash or zsh" } },
   run({ args }) {
     if (args.shell === "bash") process.stdout.write(bash);

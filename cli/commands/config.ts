@@ -17,7 +17,8 @@ const use = defineCommand({
   meta: {
     name: "use-organization",
     alias: "set-organization",
-    description: "Make an organization the default for later commands (checked against your organizations).\n\n  flightctl config use-organization 00000000-0000-0000-0000-000000000000\n  flightctl config use-organization \"\"   # back to the server's default",
+    description:
+      'Make an organization the default for later commands (checked against your organizations).\n\n  flightctl config use-organization 00000000-0000-0000-0000-000000000000\n  flightctl config use-organization ""   # back to the server\'s default',
   },
   args: { ...globalArgs, id: { type: "positional", required: true, description: "Organization id (see flightctl get organizations)" } },
   async run({ args }) {
@@ -28,7 +29,9 @@ const use = defineCommand({
       const list = await s.client(OrganizationService).listOrganizations({});
       const ids = list.items.map((o) => o.metadata?.name ?? "");
       if (!ids.includes(args.id)) {
-        throw new UsageError(`you are not a member of organization "${args.id}"; yours: ${ids.join(", ") || "(none)"} (flightctl get organizations)`);
+        throw new UsageError(
+          `you are not a member of organization "${args.id}"; yours: ${ids.join(", ") || "(none)"} (flightctl get organizations)`,
+        );
       }
     }
     cfg.organization = args.id || undefined;
@@ -38,6 +41,10 @@ const use = defineCommand({
 });
 
 export default defineCommand({
-  meta: { name: "config", description: "Show or change the client configuration.\n\n  flightctl config current-organization\n  flightctl config use-organization <id>" },
+  meta: {
+    name: "config",
+    description:
+      "Show or change the client configuration.\n\n  flightctl config current-organization\n  flightctl config use-organization <id>",
+  },
   subCommands: { "current-organization": current, "use-organization": use, "set-organization": use },
 });

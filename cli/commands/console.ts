@@ -6,7 +6,11 @@ import { defineCommand } from "citty";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
-import { ConsoleService, OpenDeviceConsoleRequestSchema, type OpenDeviceConsoleRequest } from "../../gen/flightctl/v1beta1/console_service_pb.js";
+import {
+  ConsoleService,
+  OpenDeviceConsoleRequestSchema,
+  type OpenDeviceConsoleRequest,
+} from "../../gen/flightctl/v1beta1/console_service_pb.js";
 import { ConsoleFrameSchema, type ConsoleClose, type ConsoleFrame } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { createAsyncQueue } from "../../server/console/async-queue.js";
 import { globalArgs } from "../config.js";
@@ -33,7 +37,11 @@ export default defineCommand({
   args: {
     ...globalArgs,
     device: { type: "positional", required: true, description: "device/NAME" },
-    tty: { type: "boolean", alias: "t", description: "Run in a terminal on the device (default: when this one is a terminal and no command is given)" },
+    tty: {
+      type: "boolean",
+      alias: "t",
+      description: "Run in a terminal on the device (default: when this one is a terminal and no command is given)",
+    },
   },
   async run({ args, rawArgs }) {
     const dash = rawArgs.indexOf("--");

@@ -10,7 +10,8 @@ import { session } from "../transport.js";
 export default defineCommand({
   meta: {
     name: "decommission",
-    description: "Decommission devices (they unenroll and stop being managed).\n\n  flightctl decommission device/my-device\n  flightctl decommission devices a b -t unenroll",
+    description:
+      "Decommission devices (they unenroll and stop being managed).\n\n  flightctl decommission device/my-device\n  flightctl decommission devices a b -t unenroll",
   },
   args: {
     ...globalArgs,

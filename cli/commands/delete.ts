@@ -30,7 +30,8 @@ export default defineCommand({
   async run({ args }) {
     const { kind, names } = parseTargets(args._);
     const bySelector = !!(args.selector || args["field-selector"]);
-    if (names.length === 0 && !bySelector) throw new UsageError(`name what to delete: ${kind.names[0]}/<name>, or select with -l / --field-selector`);
+    if (names.length === 0 && !bySelector)
+      throw new UsageError(`name what to delete: ${kind.names[0]}/<name>, or select with -l / --field-selector`);
     if (names.length > 0 && bySelector) throw new UsageError("give names or a selector, not both");
     const s = await session(args);
     const a = await api(s, kind, args.fleetname);
@@ -38,7 +39,12 @@ export default defineCommand({
     if (bySelector) {
       let token: string | undefined;
       do {
-        const page = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], limit: 1000, continueToken: token });
+        const page = await a.list({
+          labelSelector: args.selector,
+          fieldSelector: args["field-selector"],
+          limit: 1000,
+          continueToken: token,
+        });
         targets.push(...page.items.map((o) => String((o.metadata as { name: string }).name)));
         token = page.next;
       } while (token);

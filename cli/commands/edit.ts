@@ -31,7 +31,7 @@ export default defineCommand({
   args: {
     ...globalArgs,
     target: { type: "positional", required: true, description: "TYPE/NAME" },
-    editor: { type: "string", description: "Editor command (may include arguments, e.g. \"code --wait\")" },
+    editor: { type: "string", description: 'Editor command (may include arguments, e.g. "code --wait")' },
     output: { type: "string", alias: "o", description: "Edit as yaml (default) or json" },
   },
   async run({ args }) {
@@ -58,7 +58,8 @@ export default defineCommand({
       throw new UsageError(`the editor "${editor}" failed (${r.error?.message ?? `exit code ${r.status}`}); nothing was changed`);
     }
     const text = readFileSync(file, "utf8");
-    const keep = (why: string) => new UsageError(`${why}\nYour edited copy is kept at ${file}; apply it with "flightctl apply -f ${file}" once fixed.`);
+    const keep = (why: string) =>
+      new UsageError(`${why}\nYour edited copy is kept at ${file}; apply it with "flightctl apply -f ${file}" once fixed.`);
     const docs = (() => {
       try {
         return parseText(text, file);
@@ -73,7 +74,8 @@ export default defineCommand({
     if (docs.length > 1) throw keep(`${file}: holds ${docs.length} documents; an edit must keep exactly one`);
     const doc = docs[0].doc;
     const meta = (doc.metadata ?? {}) as JsonObject;
-    if (doc.kind !== kind.kind || meta.name !== name) throw keep(`${target}: kind and metadata.name cannot be changed by edit (create a new resource with apply instead)`);
+    if (doc.kind !== kind.kind || meta.name !== name)
+      throw keep(`${target}: kind and metadata.name cannot be changed by edit (create a new resource with apply instead)`);
     // The version we read, whatever the editor did to it: that is what makes the write conditional.
     doc.metadata = { ...meta, ...(readVersion === undefined ? {} : { resourceVersion: readVersion }) };
     let decoded;

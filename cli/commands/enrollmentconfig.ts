@@ -25,7 +25,10 @@ export default defineCommand({
   async run({ args }) {
     const s = await session(args);
     const { EnrollmentConfigService, EnrollmentConfigSchema } = await enrollmentModules();
-    const cfg = toJson(EnrollmentConfigSchema, await s.client(EnrollmentConfigService).getEnrollmentConfig({ csr: args.csr ?? "", orgId: s.org })) as JsonObject;
+    const cfg = toJson(
+      EnrollmentConfigSchema,
+      await s.client(EnrollmentConfigService).getEnrollmentConfig({ csr: args.csr ?? "", orgId: s.org }),
+    ) as JsonObject;
     if (args["private-key"]) {
       if (!args.csr) throw new UsageError("--private-key goes with a CSR name");
       const auth = ((cfg["enrollment-service"] as JsonObject).authentication ??= {}) as JsonObject;
@@ -36,6 +39,9 @@ export default defineCommand({
 });
 
 export async function enrollmentModules() {
-  const [svc, msg] = await Promise.all([import("../../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js"), import("../../gen/flightctl/v1beta1/enrollmentconfig_pb.js")]);
+  const [svc, msg] = await Promise.all([
+    import("../../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js"),
+    import("../../gen/flightctl/v1beta1/enrollmentconfig_pb.js"),
+  ]);
   return { EnrollmentConfigService: svc.EnrollmentConfigService, EnrollmentConfigSchema: msg.EnrollmentConfigSchema };
 }

@@ -23,7 +23,11 @@ export const getArgs = {
   summary: { type: "boolean", alias: "s", description: "Devices: add the status summary; fleets: add the device count" },
   "summary-only": { type: "boolean", description: "Devices: print only the status summary" },
   fleetname: { type: "string", description: "Fleet of the template versions" },
-  watch: { type: "boolean", alias: "w", description: "After printing, follow changes (devices, fleets, enrollmentrequests, repositories, resourcesyncs, events)" },
+  watch: {
+    type: "boolean",
+    alias: "w",
+    description: "After printing, follow changes (devices, fleets, enrollmentrequests, repositories, resourcesyncs, events)",
+  },
 } as const;
 
 export default defineCommand({
@@ -46,7 +50,8 @@ export default defineCommand({
     const { kind, names: wanted } = parseTargets(args._);
     const output = parseOutput(args.output);
     const limit = args.limit === undefined ? undefined : Number(args.limit);
-    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit must be a positive integer, got "${args.limit}"`);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+      throw new UsageError(`--limit must be a positive integer, got "${args.limit}"`);
     if (wanted.length > 0 && (args.selector || args["field-selector"] || args.limit)) {
       throw new UsageError("selectors and --limit apply to lists: give a TYPE without names");
     }
@@ -54,14 +59,21 @@ export default defineCommand({
     const a = await api(s, kind, args.fleetname);
     let lastItems: JsonObject[] = [];
     const fleetSummary = kind.kind === "Fleet" && args.summary;
-    const print = (items: JsonObject[], single: boolean, list?: JsonObject) => render(kind.kind, output, items, single, { summary: fleetSummary, list });
+    const print = (items: JsonObject[], single: boolean, list?: JsonObject) =>
+      render(kind.kind, output, items, single, { summary: fleetSummary, list });
 
     if (kind.kind === "Device" && args["summary-only"]) {
       const res = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], extra: { summaryOnly: true } });
-      return void process.stdout.write(output === "json" || output === "yaml" ? await format(output, await summaryJson(res.raw)) : devicesSummary(await summaryJson(res.raw)));
+      return void process.stdout.write(
+        output === "json" || output === "yaml"
+          ? await format(output, await summaryJson(res.raw))
+          : devicesSummary(await summaryJson(res.raw)),
+      );
     }
     if (wanted.length > 0) {
-      const items = fleetSummary ? await Promise.all(wanted.map((n) => a.get(n, { addDevicesSummary: true }))) : await Promise.all(wanted.map((n) => a.get(n)));
+      const items = fleetSummary
+        ? await Promise.all(wanted.map((n) => a.get(n, { addDevicesSummary: true })))
+        : await Promise.all(wanted.map((n) => a.get(n)));
       lastItems = items;
       process.stdout.write(await print(items, wanted.length === 1));
     } else {
@@ -81,7 +93,14 @@ export default defineCommand({
         token = page.next;
         remaining = page.remaining;
       } while (token && (!limit || items.length < limit));
-      process.stdout.write(await print(items, false, { apiVersion: "v1beta1", kind: `${kind.kind}List`, metadata: token ? { continue: token, remainingItemCount: remaining ?? 0 } : {}, items }));
+      process.stdout.write(
+        await print(items, false, {
+          apiVersion: "v1beta1",
+          kind: `${kind.kind}List`,
+          metadata: token ? { continue: token, remainingItemCount: remaining ?? 0 } : {},
+          items,
+        }),
+      );
       if (token && output !== "json" && output !== "yaml") {
         process.stderr.write(`${remaining ?? "more"} more; continue with --continue ${token}\n`);
       }
@@ -92,8 +111,14 @@ export default defineCommand({
     }
     if (args.watch) {
       const { watch } = await import("../watch.js");
-      await watch(s, kind, { labelSelector: args.selector, fieldSelector: args["field-selector"], names: wanted, listed: lastItems }, async (items) =>
-        void process.stdout.write(`${output === "yaml" ? "---\n" : ""}${await render(kind.kind, output, items, true, { summary: fleetSummary, noHeaders: true })}`),
+      await watch(
+        s,
+        kind,
+        { labelSelector: args.selector, fieldSelector: args["field-selector"], names: wanted, listed: lastItems },
+        async (items) =>
+          void process.stdout.write(
+            `${output === "yaml" ? "---\n" : ""}${await render(kind.kind, output, items, true, { summary: fleetSummary, noHeaders: true })}`,
+          ),
       );
     }
   },
@@ -109,16 +134,28 @@ async function summaryJson(raw: JsonObject): Promise<JsonObject> {
 const format = async (o: "json" | "yaml", v: JsonObject) => (o === "json" ? toJsonText(v) : await toYaml(v));
 
 /** Text for items: a table (with header unless `single` rows follow a watch), YAML/JSON of one or a list, names. */
-export async function render(kind: string, output: Output, items: JsonObject[], single: boolean, opts: { summary?: boolean; list?: JsonObject; noHeaders?: boolean } = {}): Promise<string> {
+export async function render(
+  kind: string,
+  output: Output,
+  items: JsonObject[],
+  single: boolean,
+  opts: { summary?: boolean; list?: JsonObject; noHeaders?: boolean } = {},
+): Promise<string> {
   switch (output) {
     case "json":
     case "yaml":
-      return format(output, single && items.length === 1 ? items[0] : (opts.list ?? { apiVersion: "v1beta1", kind: `${kind}List`, metadata: {}, items }));
+      return format(
+        output,
+        single && items.length === 1 ? items[0] : (opts.list ?? { apiVersion: "v1beta1", kind: `${kind}List`, metadata: {}, items }),
+      );
     case "name":
       return names(kind, items);
     default: {
       const c = columns(kind, { wide: output === "wide", summary: opts.summary });
-      return table(opts.noHeaders ? undefined : c.headers, items.map((o) => c.row(o)));
+      return table(
+        opts.noHeaders ? undefined : c.headers,
+        items.map((o) => c.row(o)),
+      );
     }
   }
 }

@@ -19,8 +19,8 @@ export default defineCommand({
       "",
       "  flightctl login https://localhost:3443 --certificate-authority .data/certs/ca.crt            # browser (authorization code + PKCE)",
       "  flightctl login https://localhost:3443 --certificate-authority .data/certs/ca.crt --no-browser   # print the URL to open elsewhere",
-      "  flightctl login https://localhost:3443 --certificate-authority .data/certs/ca.crt -u admin -p \"$(cat .data/admin-password)\"",
-      "  flightctl login https://flightctl.example.com --token \"$TOKEN\"",
+      '  flightctl login https://localhost:3443 --certificate-authority .data/certs/ca.crt -u admin -p "$(cat .data/admin-password)"',
+      '  flightctl login https://flightctl.example.com --token "$TOKEN"',
       "  flightctl login https://localhost:3443 -k --show-providers",
       "",
       "Environment: FLIGHTCTL_TOKEN, FLIGHTCTL_USERNAME, FLIGHTCTL_PASSWORD (flags win).",
@@ -44,7 +44,7 @@ export default defineCommand({
   async run({ args }) {
     const previous = await readConfig(args).catch(() => undefined);
     const server = (args.url ?? previous?.service.server)?.replace(/\/+$/, "");
-    if (!server) throw new UsageError('give the server URL: flightctl login https://<host>:3443');
+    if (!server) throw new UsageError("give the server URL: flightctl login https://<host>:3443");
     if (!/^https:\/\//.test(server)) throw new UsageError(`the server URL must start with https:// (got "${server}")`);
     const readPem = (f: string, flag: string) => {
       try {
@@ -61,7 +61,11 @@ export default defineCommand({
     const insecure = !!args["insecure-skip-tls-verify"];
     const authCa = args["auth-certificate-authority"] ? readPem(args["auth-certificate-authority"], "auth-certificate-authority") : ca;
     const cfg: ClientConfig = {
-      service: { server, ...(ca ? { "certificate-authority-data": Buffer.from(ca).toString("base64") } : {}), ...(insecure ? { insecureSkipVerify: true } : {}) },
+      service: {
+        server,
+        ...(ca ? { "certificate-authority-data": Buffer.from(ca).toString("base64") } : {}),
+        ...(insecure ? { insecureSkipVerify: true } : {}),
+      },
       ...(previous?.service.server === server && previous.organization ? { organization: previous.organization } : {}),
     };
     const { AuthService } = await import("../../gen/flightctl/v1beta1/auth_service_pb.js");
@@ -74,7 +78,12 @@ export default defineCommand({
       const auth = await anon.getAuthConfig({});
       const providers = auth.providers.filter((p) => p.spec?.enabled !== false);
       if (args["show-providers"]) {
-        const rows = providers.map((p) => [p.metadata?.name ?? "", p.spec?.providerType ?? "", p.spec?.displayName ?? "", p.spec?.issuer ?? p.spec?.authorizationUrl ?? ""]);
+        const rows = providers.map((p) => [
+          p.metadata?.name ?? "",
+          p.spec?.providerType ?? "",
+          p.spec?.displayName ?? "",
+          p.spec?.issuer ?? p.spec?.authorizationUrl ?? "",
+        ]);
         return void process.stdout.write(table(["NAME", "TYPE", "DISPLAY NAME", "ISSUER"], rows));
       }
       const provider = pickProvider(providers, args.provider ?? auth.defaultProvider);
@@ -93,19 +102,39 @@ export default defineCommand({
         if (!endpoints.token) throw new UsageError(`auth provider "${name}" has no token endpoint`);
         tokens = await passwordGrant(endpoints.token, tls, clientId, username, password, scope);
       } else {
-        if (!endpoints.authorization) throw new UsageError(`auth provider "${name}" has no authorization endpoint; log in with --token or -u/-p`);
+        if (!endpoints.authorization)
+          throw new UsageError(`auth provider "${name}" has no authorization endpoint; log in with --token or -u/-p`);
         const { verifier, challenge } = pkce();
         const state = pkce().verifier;
         const { code, redirectUri } = await awaitCode(Number(args["callback-port"] ?? 0), state, (redirectUri) => {
           const u = new URL(endpoints.authorization!);
-          for (const [k, v] of Object.entries({ response_type: "code", client_id: clientId, redirect_uri: redirectUri, scope, state, code_challenge: challenge, code_challenge_method: "S256" })) {
+          for (const [k, v] of Object.entries({
+            response_type: "code",
+            client_id: clientId,
+            redirect_uri: redirectUri,
+            scope,
+            state,
+            code_challenge: challenge,
+            code_challenge_method: "S256",
+          })) {
             u.searchParams.set(k, v);
           }
           process.stderr.write(`Open this URL in a browser to log in:\n\n  ${u.href}\n\n`);
           if (!args["no-browser"]) openBrowser(u.href);
         });
-        const res = await anon.exchangeToken({ providerName: name, grantType: "authorization_code", clientId, code, codeVerifier: verifier, redirectUri });
-        tokens = { access_token: res.accessToken ?? "", refresh_token: res.refreshToken, expires_in: res.expiresIn === undefined ? undefined : Number(res.expiresIn) };
+        const res = await anon.exchangeToken({
+          providerName: name,
+          grantType: "authorization_code",
+          clientId,
+          code,
+          codeVerifier: verifier,
+          redirectUri,
+        });
+        tokens = {
+          access_token: res.accessToken ?? "",
+          refresh_token: res.refreshToken,
+          expires_in: res.expiresIn === undefined ? undefined : Number(res.expiresIn),
+        };
       }
       const exp = jwtExpiry(tokens.access_token) ?? (tokens.expires_in ? Math.floor(Date.now() / 1000) + tokens.expires_in : undefined);
       cfg.authentication = {
@@ -129,7 +158,9 @@ export default defineCommand({
     try {
       const me = await s.client(AuthService).getUserInfo({});
       const orgs = me.organizations.map((o) => o.spec?.displayName || o.metadata?.name).filter(Boolean);
-      process.stdout.write(`Login successful as ${me.preferredUsername ?? me.sub ?? "(unknown)"}${orgs.length ? ` (organizations: ${orgs.join(", ")})` : ""}.\nConfiguration: ${path}\n`);
+      process.stdout.write(
+        `Login successful as ${me.preferredUsername ?? me.sub ?? "(unknown)"}${orgs.length ? ` (organizations: ${orgs.join(", ")})` : ""}.\nConfiguration: ${path}\n`,
+      );
     } catch (e) {
       await writeConfig(args, { ...cfg, authentication: undefined });
       throw e;
@@ -142,17 +173,25 @@ function pickProvider(providers: AuthProvider[], wanted: string | undefined): Au
   const usable = providers.filter((p) => p.spec?.providerType === "oidc" || p.spec?.providerType === "oauth2");
   if (wanted) {
     const p = providers.find((x) => x.metadata?.name === wanted);
-    if (!p) throw new UsageError(`no auth provider "${wanted}"; the server has: ${providers.map((x) => x.metadata?.name).join(", ")} (see --show-providers)`);
+    if (!p)
+      throw new UsageError(
+        `no auth provider "${wanted}"; the server has: ${providers.map((x) => x.metadata?.name).join(", ")} (see --show-providers)`,
+      );
     return p;
   }
-  if (usable.length === 0) throw new UsageError(`none of the server's auth providers (${providers.map((x) => x.metadata?.name).join(", ")}) supports CLI login; use --token`);
+  if (usable.length === 0)
+    throw new UsageError(
+      `none of the server's auth providers (${providers.map((x) => x.metadata?.name).join(", ")}) supports CLI login; use --token`,
+    );
   return usable[0];
 }
 
 function openBrowser(url: string): void {
   const cmd = process.platform === "darwin" ? "open" : process.platform === "win32" ? "explorer" : "xdg-open";
   try {
-    spawn(cmd, [url], { stdio: "ignore", detached: true }).on("error", () => {}).unref();
+    spawn(cmd, [url], { stdio: "ignore", detached: true })
+      .on("error", () => {})
+      .unref();
   } catch {
     // The URL is printed; a missing opener is not an error.
   }

@@ -39,7 +39,8 @@ export default defineCommand({
     } catch (e) {
       throw new UsageError(`the patch is not JSON: ${(e as Error).message}`);
     }
-    if (!Array.isArray(ops)) throw new UsageError('the patch must be a JSON array of operations, e.g. [{"op":"add","path":"/metadata/labels/a","value":"b"}]');
+    if (!Array.isArray(ops))
+      throw new UsageError('the patch must be a JSON array of operations, e.g. [{"op":"add","path":"/metadata/labels/a","value":"b"}]');
     ops.forEach((op: { op?: unknown; path?: unknown }, i) => {
       if (typeof op?.op !== "string" || typeof op.path !== "string") throw new UsageError(`patch[${i}]: needs "op" and "path"`);
     });

@@ -30,7 +30,8 @@ export default defineCommand({
     const { kind, names } = parseTargets(args._);
     if (kind !== lookupKind("device")) throw new UsageError("resume applies to devices");
     const bySelector = !!(args.selector || args["field-selector"] || args.all);
-    if (names.length === 0 && !bySelector) throw new UsageError("name devices (device/<name>) or select them with -l, --field-selector or --all");
+    if (names.length === 0 && !bySelector)
+      throw new UsageError("name devices (device/<name>) or select them with -l, --field-selector or --all");
     if (names.length > 0 && bySelector) throw new UsageError("give names or a selector, not both");
     const s = await session(args);
     const call = requireMethod(await api(s, kind), "resumeDevices");
@@ -38,7 +39,8 @@ export default defineCommand({
       ? names.map((n) => ({ fieldSelector: `metadata.name=${n}` }))
       : [{ labelSelector: args.selector ?? "", fieldSelector: args["field-selector"] ?? "" }];
     let total = 0;
-    for (const r of requests) total += Number(((await call({ orgId: s.org, ...r })) as unknown as { resumedDevices?: number }).resumedDevices ?? 0);
+    for (const r of requests)
+      total += Number(((await call({ orgId: s.org, ...r })) as unknown as { resumedDevices?: number }).resumedDevices ?? 0);
     process.stdout.write(`Resumed ${total} device${total === 1 ? "" : "s"}.\n`);
   },
 });

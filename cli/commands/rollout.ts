@@ -23,7 +23,13 @@ const status = defineCommand({
   args: {
     ...globalArgs,
     fleet: { type: "positional", required: true, description: "fleet/NAME" },
-    watch: { type: "boolean", alias: "w", default: true, description: "Keep watching until the rollout completes", negativeDescription: "Print the status once" },
+    watch: {
+      type: "boolean",
+      alias: "w",
+      default: true,
+      description: "Keep watching until the rollout completes",
+      negativeDescription: "Print the status once",
+    },
     interval: { type: "string", description: "Seconds between refreshes (default 2)" },
     timeout: { type: "string", description: "Give up after this long, e.g. 10m (default: no limit)" },
   },
@@ -43,7 +49,9 @@ const status = defineCommand({
       const fleet = await fleets.get(name);
       let plan: { name: string; devices: string[] }[] = [];
       try {
-        plan = ((await fleets.client.planFleetRollout({ name, orgId: s.org })) as unknown as { batches: { name: string; devices: string[] }[] }).batches;
+        plan = (
+          (await fleets.client.planFleetRollout({ name, orgId: s.org })) as unknown as { batches: { name: string; devices: string[] }[] }
+        ).batches;
       } catch (e) {
         throw new ResourceError(`fleet/${name}`, e);
       }
@@ -62,7 +70,10 @@ const status = defineCommand({
         shownLines = text.split("\n").length - 1;
         last = text;
       }
-      if (view.suspended) throw new UsageError(`the rollout of fleet/${name} is suspended: ${view.condition?.message || "a batch fell below its success threshold"}`);
+      if (view.suspended)
+        throw new UsageError(
+          `the rollout of fleet/${name} is suspended: ${view.condition?.message || "a batch fell below its success threshold"}`,
+        );
       if (view.done) return void process.stdout.write(`fleet/${name}: rollout of ${view.templateVersion || "its template"} complete\n`);
       if (!args.watch) return;
       if (Date.now() > deadline) throw new UsageError(`fleet/${name}: the rollout did not complete within ${args.timeout}`);
@@ -74,7 +85,8 @@ const status = defineCommand({
 const plan = defineCommand({
   meta: {
     name: "plan",
-    description: "What a rollout of the fleet's current template would do (FleetService.PlanFleetRollout; writes nothing).\n\n  flightctl rollout plan fleet/lab\n  flightctl rollout plan fleet/lab -o yaml",
+    description:
+      "What a rollout of the fleet's current template would do (FleetService.PlanFleetRollout; writes nothing).\n\n  flightctl rollout plan fleet/lab\n  flightctl rollout plan fleet/lab -o yaml",
   },
   args: {
     ...globalArgs,
@@ -93,7 +105,10 @@ const plan = defineCommand({
     ]);
     let res;
     try {
-      res = toJson(PlanFleetRolloutResponseSchema, (await fleets.client.planFleetRollout({ name: names[0], orgId: s.org })) as never) as JsonObject;
+      res = toJson(
+        PlanFleetRolloutResponseSchema,
+        (await fleets.client.planFleetRollout({ name: names[0], orgId: s.org })) as never,
+      ) as JsonObject;
     } catch (e) {
       throw new ResourceError(`fleet/${names[0]}`, e);
     }
@@ -105,12 +120,18 @@ const plan = defineCommand({
     process.stdout.write(
       out.table(
         ["BATCH", "NAME", "DEVICES", "SUCCESS THRESHOLD"],
-        batches.map((b, i) => [String(i + 1), String(b.name ?? ""), String(((b.devices ?? []) as string[]).length), b.successThreshold === undefined ? "" : `${String(b.successThreshold)}%`]),
+        batches.map((b, i) => [
+          String(i + 1),
+          String(b.name ?? ""),
+          String(((b.devices ?? []) as string[]).length),
+          b.successThreshold === undefined ? "" : `${String(b.successThreshold)}%`,
+        ]),
       ),
     );
     const skipped = (res.notSelected ?? []) as string[];
     if (skipped.length) process.stdout.write(`not selected by any batch (disconnected): ${skipped.length}\n`);
-    if (res.selectionPending) process.stdout.write("the fleet's devices are still being selected: this plan may change, run it again in a moment\n");
+    if (res.selectionPending)
+      process.stdout.write("the fleet's devices are still being selected: this plan may change, run it again in a moment\n");
   },
 });
 
@@ -121,6 +142,9 @@ function parseTimeout(v: string): number {
 }
 
 export default defineCommand({
-  meta: { name: "rollout", description: "Plan and follow fleet rollouts.\n\n  flightctl rollout plan fleet/lab\n  flightctl rollout status fleet/lab" },
+  meta: {
+    name: "rollout",
+    description: "Plan and follow fleet rollouts.\n\n  flightctl rollout plan fleet/lab\n  flightctl rollout status fleet/lab",
+  },
   subCommands: { status, plan },
 });

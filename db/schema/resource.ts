@@ -40,9 +40,7 @@ export function resourceColumns() {
     owner: text("owner"),
     generation: integer("generation").notNull().default(1),
     // mode "number": a sequence will not pass 2^53 (9e15 writes); raw SQL reads get a string from pg anyway.
-    resourceVersion: bigint("resource_version", { mode: "number" })
-      .notNull()
-      .default(sql`nextval('resource_version_seq')`),
+    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(sql`nextval('resource_version_seq')`),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     deletionTimestamp: timestamp("deletion_timestamp", { withTimezone: true }),
     spec: jsonb("spec").$type<Record<string, unknown>>(),

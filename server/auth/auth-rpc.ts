@@ -3,7 +3,12 @@ import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { AuthProviderSchema, type AuthProviderSpec } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthConfigSchema } from "../../gen/flightctl/v1beta1/authconfig_pb.js";
-import { AuthService, PermissionListSchema, TokenResponseSchema, UserInfoResponseSchema } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
+import {
+  AuthService,
+  PermissionListSchema,
+  TokenResponseSchema,
+  UserInfoResponseSchema,
+} from "../../gen/flightctl/v1beta1/auth_service_pb.js";
 import { toJson } from "@bufbuild/protobuf";
 import { invalid, unauthenticated, unavailable } from "../platform/errors.js";
 import { callerOf, identityKey, type UserIdentity } from "../platform/identity.js";
@@ -31,7 +36,6 @@ function authorizationEndpoints(fetch: FetchLike) {
   };
 }
 
-
 export const authServiceRegistration = {
   service: AuthService,
   register(router: ConnectRouter, deps: ServiceDeps) {
@@ -41,7 +45,9 @@ export const authServiceRegistration = {
     router.service(AuthService, {
       async getAuthConfig() {
         const providers = (await deps.providers()).map((p) =>
-          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, AUTH_PROVIDER_SECRETS), { ignoreUnknownFields: true }),
+          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, AUTH_PROVIDER_SECRETS), {
+            ignoreUnknownFields: true,
+          }),
         );
         // Browsers start the authorization-code flow from this answer; an OIDC provider's endpoint is in its
         // discovery document, which a browser may not read cross-origin.
@@ -94,20 +100,32 @@ export const authServiceRegistration = {
         const { url, provider } = await authenticator.tokenEndpoint(req.providerName);
         const spec = provider.spec as AuthProviderSpec;
         const form = new URLSearchParams({ grant_type: req.grantType, client_id: req.clientId });
-        for (const [k, v] of [["code", req.code], ["code_verifier", req.codeVerifier], ["redirect_uri", req.redirectUri], ["refresh_token", req.refreshToken], ["scope", req.scope]] as const) {
+        for (const [k, v] of [
+          ["code", req.code],
+          ["code_verifier", req.codeVerifier],
+          ["redirect_uri", req.redirectUri],
+          ["refresh_token", req.refreshToken],
+          ["scope", req.scope],
+        ] as const) {
           if (v) form.set(k, v);
         }
         if (spec.clientSecret && spec.clientId === req.clientId) form.set("client_secret", spec.clientSecret);
         let res: Response;
         try {
-          res = await deps.fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: form.toString() });
+          res = await deps.fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+            body: form.toString(),
+          });
         } catch (e) {
           throw unavailable(`cannot reach the token endpoint of "${req.providerName}": ${(e as Error).message}`);
         }
         const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
         if (res.status !== 200 || body.error) {
           const why = `${String(body.error ?? `HTTP ${res.status}`)}${body.error_description ? `: ${String(body.error_description)}` : ""}`;
-          throw body.error === "invalid_grant" || res.status === 401 ? unauthenticated(`token exchange refused: ${why}`) : invalid({ field: "grant_type", message: `token exchange refused: ${why}` });
+          throw body.error === "invalid_grant" || res.status === 401
+            ? unauthenticated(`token exchange refused: ${why}`)
+            : invalid({ field: "grant_type", message: `token exchange refused: ${why}` });
         }
         return create(TokenResponseSchema, {
           accessToken: String(body.access_token ?? ""),

@@ -99,7 +99,9 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       const url = spec.introspection.url;
       v = {
         async verify(token) {
-          const basic = Buffer.from(`${encodeURIComponent(spec.clientId ?? "")}:${encodeURIComponent(spec.clientSecret ?? "")}`).toString("base64");
+          const basic = Buffer.from(`${encodeURIComponent(spec.clientId ?? "")}:${encodeURIComponent(spec.clientSecret ?? "")}`).toString(
+            "base64",
+          );
           const res = await opts.fetch(url, {
             method: "POST",
             headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${basic}`, accept: "application/json" },
@@ -138,7 +140,12 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   return {
     async authenticate(authorization) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-      if (!m) throw unauthenticated(authorization ? "the Authorization header must be \"Bearer <token>\"" : "authentication required: send \"Authorization: Bearer <token>\"");
+      if (!m)
+        throw unauthenticated(
+          authorization
+            ? 'the Authorization header must be "Bearer <token>"'
+            : 'authentication required: send "Authorization: Bearer <token>"',
+        );
       const token = m[1];
       const hit = cache.get(token);
       if (hit && hit.exp > Date.now()) return hit.identity;

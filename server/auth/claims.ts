@@ -59,7 +59,7 @@ export function identityFromClaims(spec: AuthProviderSpec, claims: JWTPayload): 
     username,
     uid: typeof c.sub === "string" ? c.sub : username,
     ...(typeof c.name === "string" ? { displayName: c.name } : {}),
-    issuer: typeof c.iss === "string" ? c.iss : spec.issuer ?? "",
+    issuer: typeof c.iss === "string" ? c.iss : (spec.issuer ?? ""),
     roles,
     orgRoles,
     organizations: [...new Set(organizationsOf(spec, c, username))],

@@ -5,7 +5,10 @@ import http from "node:http";
 import https from "node:https";
 import { rootCertificates } from "node:tls";
 
-export type FetchLike = (url: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<Response>;
+export type FetchLike = (
+  url: string,
+  init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<Response>;
 
 const MAX_BODY = 1 << 20;
 
@@ -17,22 +20,26 @@ export function createAuthFetch(extraCaPem: string[] = [], timeoutMs = 10_000): 
       const u = new URL(url);
       const mod = u.protocol === "https:" ? https : u.protocol === "http:" ? http : undefined;
       if (!mod) return reject(new Error(`unsupported URL scheme in ${url}`));
-      const req = mod.request(u, { method: init.method ?? "GET", headers: init.headers, ca, timeout: timeoutMs, signal: init.signal, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy(new Error(`response from ${u.origin} exceeds 1 MiB`));
-          else chunks.push(c);
-        });
-        res.on("end", () => {
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
-          const status = res.statusCode ?? 500;
-          resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers }));
-        });
-        res.on("error", reject);
-      });
+      const req = mod.request(
+        u,
+        { method: init.method ?? "GET", headers: init.headers, ca, timeout: timeoutMs, signal: init.signal, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_BODY) req.destroy(new Error(`response from ${u.origin} exceeds 1 MiB`));
+            else chunks.push(c);
+          });
+          res.on("end", () => {
+            const headers = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+            const status = res.statusCode ?? 500;
+            resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers }));
+          });
+          res.on("error", reject);
+        },
+      );
       req.on("timeout", () => req.destroy(new Error(`${u.origin} did not answer within ${timeoutMs} ms`)));
       req.on("error", reject);
       req.end(init.body);

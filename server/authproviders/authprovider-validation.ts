@@ -1,7 +1,17 @@
 // AuthProvider rules: only oidc and oauth2 providers are managed through the API; required endpoints per type.
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
-import { asArray, asObject, asString, isObject, oneOf, required, urlProblem, validateObjectMeta, Violations } from "../platform/validation/rules.js";
+import {
+  asArray,
+  asObject,
+  asString,
+  isObject,
+  oneOf,
+  required,
+  urlProblem,
+  validateObjectMeta,
+  Violations,
+} from "../platform/validation/rules.js";
 
 export function validateAuthProvider(obj: JsonObject): FieldViolation[] {
   const v = new Violations();

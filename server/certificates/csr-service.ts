@@ -38,7 +38,15 @@ async function csrOf(spec: CsrSpec) {
 }
 
 /** Signs a stored or about-to-be-stored request; returns its new status. */
-async function sign(ca: CertificateAuthority, spec: CsrSpec, name: string, caller: Caller, conditions: JsonObject[] | undefined, reason: string, message: string) {
+async function sign(
+  ca: CertificateAuthority,
+  spec: CsrSpec,
+  name: string,
+  caller: Caller,
+  conditions: JsonObject[] | undefined,
+  reason: string,
+  message: string,
+) {
   const csr = await csrOf(spec);
   const signerName = canonicalSigner(spec.signerName);
   const subject = decideSubject(signerName, csr.commonName, name, caller.identity);
@@ -66,7 +74,9 @@ async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
   if (caller.identity.kind === "user") spec.uid = caller.identity.uid;
   const owner = caller.identity.kind === "device" ? `Device/${caller.identity.deviceName}` : null;
   const automatic = caller.identity.kind === "device" || (canonicalSigner(spec.signerName) === SIGNER_ENROLLMENT && deps.csrAutoApprove);
-  const status = automatic ? await sign(deps.ca, spec, name, caller, [], "AutoApproved", "Approved automatically") : ({ conditions: [] } as JsonObject);
+  const status = automatic
+    ? await sign(deps.ca, spec, name, caller, [], "AutoApproved", "Approved automatically")
+    : ({ conditions: [] } as JsonObject);
   return { owner, status };
 }
 
@@ -87,7 +97,15 @@ function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string
       return { ...status, conditions: setCondition(conditions, { type: "Denied", status: "True", reason: "Denied", message }) };
     }
     // The requester's identity is not at hand any more; the approver vouches for the request under the same signer rules.
-    return sign(deps.ca, r.spec as unknown as CsrSpec, r.name, caller, conditions, "ManuallyApproved", `Approved by ${caller.identity.username}`);
+    return sign(
+      deps.ca,
+      r.spec as unknown as CsrSpec,
+      r.name,
+      caller,
+      conditions,
+      "ManuallyApproved",
+      `Approved by ${caller.identity.username}`,
+    );
   };
 }
 
@@ -116,7 +134,10 @@ export const certificateSigningRequestKind: KindDefinition<typeof CertificateSig
             raced = true;
             return undefined;
           },
-          { reason: "ResourceUpdated", message: `CertificateSigningRequest was ${approve ? "approved" : "denied"} by ${caller.identity.username}.` },
+          {
+            reason: "ResourceUpdated",
+            message: `CertificateSigningRequest was ${approve ? "approved" : "denied"} by ${caller.identity.username}.`,
+          },
         );
         if (!raced) return written;
       }

@@ -25,7 +25,8 @@ export function validateCertificateSigningRequest(obj: JsonObject): FieldViolati
   }
   const signer = required(v, spec, "signerName", "spec");
   if (signer === "ca") v.add("spec.signerName", 'the "ca" signer is no longer supported; use "flightctl.io/enrollment"');
-  else if (signer && !SIGNERS.includes(SIGNER_ALIASES[signer] ?? signer)) v.add("spec.signerName", `must be one of ${SIGNERS.join(", ")}, got "${signer}"`);
+  else if (signer && !SIGNERS.includes(SIGNER_ALIASES[signer] ?? signer))
+    v.add("spec.signerName", `must be one of ${SIGNERS.join(", ")}, got "${signer}"`);
   const usages = asArray(spec.usages).map(String);
   for (const u of ["clientAuth", "CA:false"]) if (!usages.includes(u)) v.add("spec.usages", `must include "${u}"`);
   const exp = spec.expirationSeconds;

@@ -44,29 +44,44 @@ export function decideSubject(signerName: string, csrCommonName: string, resourc
       if (caller.kind !== "user") throw forbidden(`only users may request ${SIGNER_ENROLLMENT} certificates`);
       const cn = csrCommonName.startsWith(ENROLLMENT_CN_PREFIX) ? csrCommonName : ENROLLMENT_CN_PREFIX + csrCommonName;
       if (cn !== ENROLLMENT_CN_PREFIX + resourceName) {
-        throw invalid({ field: "spec.request", message: `the CSR's common name must be "${resourceName}" (the resource's name), got "${csrCommonName}"` });
+        throw invalid({
+          field: "spec.request",
+          message: `the CSR's common name must be "${resourceName}" (the resource's name), got "${csrCommonName}"`,
+        });
       }
       return { commonName: cn };
     }
     case SIGNER_DEVICE_ENROLLMENT:
-      throw invalid({ field: "spec.signerName", message: `${SIGNER_DEVICE_ENROLLMENT} is used only when an EnrollmentRequest is approved` });
+      throw invalid({
+        field: "spec.signerName",
+        message: `${SIGNER_DEVICE_ENROLLMENT} is used only when an EnrollmentRequest is approved`,
+      });
     case SIGNER_RENEWAL: {
       if (caller.kind !== "device") throw forbidden(`only a device may request ${SIGNER_RENEWAL} certificates, over the agent endpoint`);
       const name = csrCommonName.startsWith(DEVICE_CN_PREFIX) ? csrCommonName.slice(DEVICE_CN_PREFIX.length) : csrCommonName;
       if (name !== caller.deviceName) {
-        throw invalid({ field: "spec.request", message: `the CSR's common name must be the calling device's name "${caller.deviceName}", got "${csrCommonName}"` });
+        throw invalid({
+          field: "spec.request",
+          message: `the CSR's common name must be the calling device's name "${caller.deviceName}", got "${csrCommonName}"`,
+        });
       }
       return { commonName: DEVICE_CN_PREFIX + name, deviceFingerprint: name };
     }
     case SIGNER_SVC_CLIENT: {
       if (caller.kind !== "device") throw forbidden(`only a device may request ${SIGNER_SVC_CLIENT} certificates, over the agent endpoint`);
       if (!csrCommonName.endsWith(`-${caller.deviceName}`)) {
-        throw invalid({ field: "spec.request", message: `the CSR's common name must end with "-${caller.deviceName}", got "${csrCommonName}"` });
+        throw invalid({
+          field: "spec.request",
+          message: `the CSR's common name must end with "-${caller.deviceName}", got "${csrCommonName}"`,
+        });
       }
       return { commonName: csrCommonName, deviceFingerprint: caller.deviceName };
     }
     case SIGNER_SERVER_SVC:
-      throw invalid({ field: "spec.signerName", message: `${SIGNER_SERVER_SVC} is not available through the API: server certificates come from the service's own PKI` });
+      throw invalid({
+        field: "spec.signerName",
+        message: `${SIGNER_SERVER_SVC} is not available through the API: server certificates come from the service's own PKI`,
+      });
     default:
       throw invalid({ field: "spec.signerName", message: `unknown signer "${signerName}"` });
   }

@@ -15,7 +15,8 @@ export const agentConsoleRegistration = {
       async *openConsoleStream(requests, ctx) {
         const it = requests[Symbol.asyncIterator]();
         const first = await it.next();
-        if (first.done || first.value.message.case !== "attach") throw invalid({ field: "attach", message: "the first message must attach to a session" });
+        if (first.done || first.value.message.case !== "attach")
+          throw invalid({ field: "attach", message: "the first message must attach to a session" });
         const { name, sessionId } = first.value.message.value;
         const caller = callerOf(ctx);
         // The interceptor cannot see a stream's messages: a device may only serve its own sessions.

@@ -102,7 +102,12 @@ function relayDown(err: unknown): Error {
 export function redisRelay(url: string, log: Logger, opts: { sessionTtlMs: number }): ConsoleRelay {
   // Fail fast rather than queue: a console whose relay is down must say so at once, while the rest of the API,
   // which does not need Redis, keeps serving.
-  const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: (n: number) => Math.min(200 * n, 2000) };
+  const options = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (n: number) => Math.min(200 * n, 2000),
+  };
   let warned = 0;
   const onError = (err: Error) => {
     // ioredis retries forever; log a lost Redis once a minute, not on every attempt.
@@ -159,7 +164,9 @@ export function redisRelay(url: string, log: Logger, opts: { sessionTtlMs: numbe
           await conn.connect();
           let last = "0-0";
           while (!stopped) {
-            const res = (await conn.xreadBuffer("COUNT", 512, "BLOCK", 5000, "STREAMS", k, last)) as [Buffer, [Buffer, Buffer[]][]][] | null;
+            const res = (await conn.xreadBuffer("COUNT", 512, "BLOCK", 5000, "STREAMS", k, last)) as
+              | [Buffer, [Buffer, Buffer[]][]][]
+              | null;
             if (stopped) break;
             if (!res) continue;
             const batch = res[0][1];

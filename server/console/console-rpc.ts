@@ -25,7 +25,8 @@ async function callerIn(ctx: HandlerContext, orgId: string, membership: Membersh
   if (!orgId || orgId === caller.orgId) return caller;
   const user = caller.identity as UserIdentity;
   const org = await membership.resolve(user, orgId);
-  if (!allowed(rolesIn(user, org.externalId), "devices/console", "get")) throw forbidden(`${user.username} may not get devices/console in organization ${org.externalId}`);
+  if (!allowed(rolesIn(user, org.externalId), "devices/console", "get"))
+    throw forbidden(`${user.username} may not get devices/console in organization ${org.externalId}`);
   return { ...caller, orgId: org.orgId, externalId: org.externalId };
 }
 
@@ -46,7 +47,8 @@ export const consoleServiceRegistration = {
       async *openDeviceConsole(requests, ctx) {
         const it = requests[Symbol.asyncIterator]();
         const first = await it.next();
-        if (first.done || first.value.message.case !== "open") throw invalid({ field: "open", message: "the first message must open the session" });
+        if (first.done || first.value.message.case !== "open")
+          throw invalid({ field: "open", message: "the first message must open the session" });
         const open = first.value.message.value;
         const s = await consoles.openUser(await callerIn(ctx, open.orgId, membership), open.name, open.metadata, ctx.signal);
         // Input flows while output is streamed; the user closing their sending side is not leaving (output goes on).

@@ -74,7 +74,8 @@ function decodeEntry(e: Uint8Array): ConsoleFrame | "attached" {
   return e[0] === 1 ? "attached" : fromBinary(ConsoleFrameSchema, e.subarray(1));
 }
 type CloseInit = MessageInitShape<typeof ConsoleCloseSchema>;
-const closeFrame = (c: CloseInit): ConsoleFrame => create(ConsoleFrameSchema, { frame: { case: "close", value: create(ConsoleCloseSchema, c) } });
+const closeFrame = (c: CloseInit): ConsoleFrame =>
+  create(ConsoleFrameSchema, { frame: { case: "close", value: create(ConsoleCloseSchema, c) } });
 
 const TERM = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_INPUT_FRAMES = 256;
@@ -91,7 +92,8 @@ export function normalizeMetadata(m: ConsoleSessionMetadata | undefined, field =
   const out = create(ConsoleSessionMetadataSchema, m ?? { tty: true });
   const v: FieldViolation[] = [];
   out.term ||= "xterm-256color";
-  if (!TERM.test(out.term)) v.push({ field: `${field}.term`, message: `must be 1-64 letters, digits, ".", "-" or "_", got "${out.term.slice(0, 80)}"` });
+  if (!TERM.test(out.term))
+    v.push({ field: `${field}.term`, message: `must be 1-64 letters, digits, ".", "-" or "_", got "${out.term.slice(0, 80)}"` });
   out.initialDimensions ??= { $typeName: "flightctl.v1beta1.ConsoleSize", width: 80, height: 24 };
   checkSize(out.initialDimensions, `${field}.initialDimensions`, v);
   if (out.command) {
@@ -109,7 +111,8 @@ export function normalizeMetadata(m: ConsoleSessionMetadata | undefined, field =
 
 /** Input frames a user may send: stdin, resize, stdin_eof, close. */
 function checkInput(frames: ConsoleFrame[], field: string) {
-  if (frames.length > MAX_INPUT_FRAMES) throw invalid({ field, message: `at most ${MAX_INPUT_FRAMES} frames per call, got ${frames.length}` });
+  if (frames.length > MAX_INPUT_FRAMES)
+    throw invalid({ field, message: `at most ${MAX_INPUT_FRAMES} frames per call, got ${frames.length}` });
   let bytes = 0;
   frames.forEach((f, i) => {
     const at = frames.length > 1 ? `${field}[${i}]` : field;
@@ -227,8 +230,10 @@ export function createConsoleService(deps: ConsoleDeps) {
     if (!d) throw notFound("Device", name);
     // flightctl's rules: no console on a device that is leaving or whose state the service does not trust yet.
     if (d.decommissioning) throw precondition(`device "${name}" is being decommissioned: consoles are refused`);
-    if (d.annotations[ANNOTATION_AWAITING_RECONNECT] === "true") throw precondition(`device "${name}" is awaiting reconnection after a restore: consoles are refused until it reports`);
-    if (d.annotations[ANNOTATION_CONFLICT_PAUSED] === "true") throw precondition(`device "${name}" is conflict-paused: resume it before opening a console`);
+    if (d.annotations[ANNOTATION_AWAITING_RECONNECT] === "true")
+      throw precondition(`device "${name}" is awaiting reconnection after a restore: consoles are refused until it reports`);
+    if (d.annotations[ANNOTATION_CONFLICT_PAUSED] === "true")
+      throw precondition(`device "${name}" is conflict-paused: resume it before opening a console`);
   }
 
   async function openUser(caller: Caller, name: string, m: ConsoleSessionMetadata | undefined, signal: AbortSignal): Promise<UserSession> {
@@ -238,8 +243,13 @@ export function createConsoleService(deps: ConsoleDeps) {
     await relay.check();
     const id = randomUUID();
     const metadataJson = toJson(ConsoleSessionMetadataSchema, metadata) as JsonObject;
-    const created = await store.create({ id, orgId: caller.orgId, device: name, actor: caller.identity.actor, metadata: metadataJson }, limits.maxSessionsPerDevice, limits.maxDurationMs);
-    if (!created) throw busy(`device "${name}" already has ${limits.maxSessionsPerDevice} open console sessions (the limit); close one first`);
+    const created = await store.create(
+      { id, orgId: caller.orgId, device: name, actor: caller.identity.actor, metadata: metadataJson },
+      limits.maxSessionsPerDevice,
+      limits.maxDurationMs,
+    );
+    if (!created)
+      throw busy(`device "${name}" already has ${limits.maxSessionsPerDevice} open console sessions (the limit); close one first`);
     const startedAt = new Date();
     await insertEvent(deps.db, caller.orgId, {
       reason: "DeviceConsoleOpened",
@@ -251,7 +261,17 @@ export function createConsoleService(deps: ConsoleDeps) {
     });
     const dims = metadata.initialDimensions!;
     const command = metadata.command ? [metadata.command.command, ...metadata.command.args].join(" ") : undefined;
-    const recorder = createRecorder({ width: dims.width, height: dims.height, startedAt, command, title: `${caller.identity.actor} on device ${name}`, term: metadata.term }, limits.recordingMaxBytes);
+    const recorder = createRecorder(
+      {
+        width: dims.width,
+        height: dims.height,
+        startedAt,
+        command,
+        title: `${caller.identity.actor} on device ${name}`,
+        term: metadata.term,
+      },
+      limits.recordingMaxBytes,
+    );
     const output = createAsyncQueue<ConsoleFrame>();
     let finished: Promise<void> | undefined;
 
@@ -265,7 +285,9 @@ export function createConsoleService(deps: ConsoleDeps) {
         signal.removeEventListener("abort", onAbort);
         if (opts.toDevice) await relay.send(id, "in", [frameEntry(closeFrame(close))]).catch(() => {});
         const rec = recorder.finish();
-        await store.end(id, toJson(ConsoleCloseSchema, create(ConsoleCloseSchema, close)) as JsonObject, rec.text, rec.truncated).catch((err) => log.error({ err, session: id }, "cannot store console recording"));
+        await store
+          .end(id, toJson(ConsoleCloseSchema, create(ConsoleCloseSchema, close)) as JsonObject, rec.text, rec.truncated)
+          .catch((err) => log.error({ err, session: id }, "cannot store console recording"));
         relay.expire(id);
         if (opts.err !== undefined) output.end(opts.err);
         else {
@@ -275,11 +297,26 @@ export function createConsoleService(deps: ConsoleDeps) {
       })());
 
     const attachTimer = setTimeout(
-      () => void finish({ reason: "device did not connect" }, { toDevice: true, err: unavailable(`device "${name}" did not connect to the console within ${humanSeconds(limits.attachTimeoutMs)}; is its agent online?`) }),
+      () =>
+        void finish(
+          { reason: "device did not connect" },
+          {
+            toDevice: true,
+            err: unavailable(
+              `device "${name}" did not connect to the console within ${humanSeconds(limits.attachTimeoutMs)}; is its agent online?`,
+            ),
+          },
+        ),
       limits.attachTimeoutMs,
     );
-    const maxTimer = setTimeout(() => void finish({ reason: `session reached its ${humanSeconds(limits.maxDurationMs)} limit` }, { toDevice: true }), limits.maxDurationMs);
-    const idle = idleTimer(limits.idleTimeoutMs, () => void finish({ reason: `idle for ${humanSeconds(limits.idleTimeoutMs)}` }, { toDevice: true }));
+    const maxTimer = setTimeout(
+      () => void finish({ reason: `session reached its ${humanSeconds(limits.maxDurationMs)} limit` }, { toDevice: true }),
+      limits.maxDurationMs,
+    );
+    const idle = idleTimer(
+      limits.idleTimeoutMs,
+      () => void finish({ reason: `idle for ${humanSeconds(limits.idleTimeoutMs)}` }, { toDevice: true }),
+    );
     const onAbort = () => void finish({ reason: "user left" }, { toDevice: true });
     signal.addEventListener("abort", onAbort, { once: true });
 
@@ -303,7 +340,19 @@ export function createConsoleService(deps: ConsoleDeps) {
       (err) => void finish({ reason: "console relay failed" }, { toDevice: true, err }),
     );
     const session: UserSession = {
-      session: sessionMessage({ id, orgId: caller.orgId, device: name, actor: caller.identity.actor, metadata: metadataJson, createdAt: startedAt, attachedAt: null, endedAt: null, close: null, recordingBytes: 0, recordingTruncated: false }),
+      session: sessionMessage({
+        id,
+        orgId: caller.orgId,
+        device: name,
+        actor: caller.identity.actor,
+        metadata: metadataJson,
+        createdAt: startedAt,
+        attachedAt: null,
+        endedAt: null,
+        close: null,
+        recordingBytes: 0,
+        recordingTruncated: false,
+      }),
       output,
       async input(frames) {
         if (finished) throw precondition(`console session ${id} has ended`);
@@ -313,16 +362,20 @@ export function createConsoleService(deps: ConsoleDeps) {
         for (const f of frames) if (f.frame.case === "resize") recorder.resize(f.frame.value.width, f.frame.value.height);
         const before = close ? frames.slice(0, frames.indexOf(close)) : frames;
         if (before.length) await relay.send(id, "in", before.map(frameEntry));
-        if (close?.frame.case === "close") await finish({ ...close.frame.value, reason: close.frame.value.reason || "user closed the session" }, { toDevice: true });
+        if (close?.frame.case === "close")
+          await finish({ ...close.frame.value, reason: close.frame.value.reason || "user closed the session" }, { toDevice: true });
       },
       leave: (reason, err) => finish({ reason }, { toDevice: true, err }),
     };
     local.set(id, session);
     if (signal.aborted) onAbort();
-    else await relay.announce({ orgId: caller.orgId, device: name, sessionId: id, metadata: toJsonString(ConsoleSessionMetadataSchema, metadata) }).catch(async (e) => {
-      await session.leave("console relay failed");
-      throw e;
-    });
+    else
+      await relay
+        .announce({ orgId: caller.orgId, device: name, sessionId: id, metadata: toJsonString(ConsoleSessionMetadataSchema, metadata) })
+        .catch(async (e) => {
+          await session.leave("console relay failed");
+          throw e;
+        });
     return session;
   }
 
@@ -344,8 +397,14 @@ export function createConsoleService(deps: ConsoleDeps) {
         if (opts.toAgent) void input.push(closeFrame(close));
         input.end(opts.err);
       })());
-    const maxTimer = setTimeout(() => void finish({ reason: `session reached its ${humanSeconds(limits.maxDurationMs)} limit` }, { toUser: true, toAgent: true }), Math.max(0, row.createdAt.getTime() + limits.maxDurationMs - Date.now()));
-    const idle = idleTimer(limits.idleTimeoutMs, () => void finish({ reason: `idle for ${humanSeconds(limits.idleTimeoutMs)}` }, { toUser: true, toAgent: true }));
+    const maxTimer = setTimeout(
+      () => void finish({ reason: `session reached its ${humanSeconds(limits.maxDurationMs)} limit` }, { toUser: true, toAgent: true }),
+      Math.max(0, row.createdAt.getTime() + limits.maxDurationMs - Date.now()),
+    );
+    const idle = idleTimer(
+      limits.idleTimeoutMs,
+      () => void finish({ reason: `idle for ${humanSeconds(limits.idleTimeoutMs)}` }, { toUser: true, toAgent: true }),
+    );
     const onAbort = () => void finish({ reason: "device disconnected" }, { toUser: true, toAgent: false });
     signal.addEventListener("abort", onAbort, { once: true });
     const stopRead = relay.read(

@@ -59,7 +59,11 @@ export function createConsoleStore(db: Db) {
      * not ended; older ones belong to a replica that died). Serialized per device by an advisory lock.
      * Returns false at the cap.
      */
-    async create(s: { id: string; orgId: string; device: string; actor: string; metadata: JsonObject }, cap: number, maxAgeMs: number): Promise<boolean> {
+    async create(
+      s: { id: string; orgId: string; device: string; actor: string; metadata: JsonObject },
+      cap: number,
+      maxAgeMs: number,
+    ): Promise<boolean> {
       return db.transaction(async (tx) => {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`console:${s.orgId}/${s.device}`}, 0))`);
         const open = await tx.execute(sql`select count(*)::int as n from console_sessions
@@ -72,7 +76,9 @@ export function createConsoleStore(db: Db) {
     },
 
     async get(orgId: string, device: string, id: string): Promise<SessionRow | undefined> {
-      const r = await db.execute(sql`select ${columns} from console_sessions where id = ${id} and org_id = ${orgId} and device = ${device}`);
+      const r = await db.execute(
+        sql`select ${columns} from console_sessions where id = ${id} and org_id = ${orgId} and device = ${device}`,
+      );
       return r.rows[0] ? toRow(r.rows[0]) : undefined;
     },
 
@@ -111,7 +117,9 @@ export function createConsoleStore(db: Db) {
     },
 
     async recording(orgId: string, device: string, id: string): Promise<{ row: SessionRow; recording: string | null } | undefined> {
-      const r = await db.execute(sql`select ${columns}, recording from console_sessions where id = ${id} and org_id = ${orgId} and device = ${device}`);
+      const r = await db.execute(
+        sql`select ${columns}, recording from console_sessions where id = ${id} and org_id = ${orgId} and device = ${device}`,
+      );
       const row = r.rows[0] as Record<string, unknown> | undefined;
       return row ? { row: toRow(row), recording: (row.recording as string | null) ?? null } : undefined;
     },

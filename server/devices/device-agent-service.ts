@@ -4,7 +4,10 @@ import { isDeepStrictEqual } from "node:util";
 import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { DeviceSchema, type Device, type DeviceConsole } from "../../gen/flightctl/v1beta1/device_pb.js";
-import { WatchRenderedDeviceResponseSchema, type WatchRenderedDeviceResponse } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
+import {
+  WatchRenderedDeviceResponseSchema,
+  type WatchRenderedDeviceResponse,
+} from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import { conflict, invalid, notFound, precondition, unavailable } from "../platform/errors.js";
 import type { Logger } from "pino";
 import type { Caller } from "../platform/identity.js";
@@ -49,7 +52,12 @@ function knownVersion(v: string): number {
 function renderedDevice(name: string, r: RenderRow): Device {
   return fromJson(
     DeviceSchema,
-    { apiVersion: API_VERSION, kind: "Device", metadata: { name, annotations: { [ANNOTATION_RENDERED_VERSION]: String(r.renderedVersion) } }, spec: r.spec },
+    {
+      apiVersion: API_VERSION,
+      kind: "Device",
+      metadata: { name, annotations: { [ANNOTATION_RENDERED_VERSION]: String(r.renderedVersion) } },
+      spec: r.spec,
+    },
     { ignoreUnknownFields: true },
   );
 }
@@ -72,7 +80,11 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       const annotations = { ...existing.annotations };
       delete annotations[ANNOTATION_AWAITING_RECONNECT];
       const previous = existing.status;
-      const next = serviceStatus(reported(previous ?? {}), previous, { annotations, renderedVersion: existing.renderedVersion, disconnected: false });
+      const next = serviceStatus(reported(previous ?? {}), previous, {
+        annotations,
+        renderedVersion: existing.renderedVersion,
+        disconnected: false,
+      });
       const unchanged = isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations);
       if (unchanged) return toDevice(name, existing);
       const events = statusTransitions(previous, next).map((e) => ({
@@ -91,7 +103,12 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   function toDevice(name: string, r: { status: unknown; labels: Record<string, string>; annotations: Record<string, string> }): Device {
     return fromJson(
       DeviceSchema,
-      { apiVersion: API_VERSION, kind: "Device", metadata: { name, labels: r.labels, annotations: r.annotations }, status: (r.status ?? {}) as JsonObject },
+      {
+        apiVersion: API_VERSION,
+        kind: "Device",
+        metadata: { name, labels: r.labels, annotations: r.annotations },
+        status: (r.status ?? {}) as JsonObject,
+      },
       { ignoreUnknownFields: true },
     );
   }
@@ -140,7 +157,9 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         if (closed) return;
         if (r) since = Math.max(since, r.renderedVersion);
         // A device not rendered yet gets the console alone: without a version, the agent applies nothing from it.
-        const device = r ? renderedDevice(name, r) : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
+        const device = r
+          ? renderedDevice(name, r)
+          : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
         device.spec?.consoles.push(c);
         sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
       }, close);

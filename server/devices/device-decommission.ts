@@ -16,20 +16,25 @@ const TARGETS = ["Unenroll", "FactoryReset"];
 
 /** Refuses user writes of a device being decommissioned (flightctl's ErrDecommission). */
 export function refuseIfDecommissioning(existing: ResourceRecord): void {
-  if (existing.spec?.decommissioning) throw precondition(`device "${existing.name}" is decommissioning or decommissioned and can no longer be changed`);
+  if (existing.spec?.decommissioning)
+    throw precondition(`device "${existing.name}" is decommissioning or decommissioned and can no longer be changed`);
 }
 
 export function createDeviceDecommission(db: Db, svc: ResourceService<typeof DeviceSchema>) {
   return {
     async decommission(caller: Caller, name: string, target: string | undefined) {
       const t = target || "Unenroll";
-      if (!TARGETS.includes(t)) throw invalid({ field: "decommission.target", message: `must be one of ${TARGETS.join(", ")}, got "${t}"` });
+      if (!TARGETS.includes(t))
+        throw invalid({ field: "decommission.target", message: `must be one of ${TARGETS.join(", ")}, got "${t}"` });
       return svc.writeState(
         caller,
         name,
         (d) => {
           if (d.spec?.decommissioning) throw precondition(`device "${name}" is already decommissioning`);
-          const status = { ...(d.status ?? {}), lifecycle: { status: "Decommissioning", info: "Decommission was requested" } } as JsonObject;
+          const status = {
+            ...(d.status ?? {}),
+            lifecycle: { status: "Decommissioning", info: "Decommission was requested" },
+          } as JsonObject;
           return { ...d, spec: { ...(d.spec ?? {}), decommissioning: { target: t } }, status, generation: d.generation + 1 };
         },
         { reason: "DeviceDecommissioned", message: `Device decommission (${t}) was requested.` },
@@ -38,7 +43,8 @@ export function createDeviceDecommission(db: Db, svc: ResourceService<typeof Dev
 
     /** Resumes the matching conflict-paused devices; returns how many were resumed. */
     async resume(caller: Caller, labelSelector: string, fieldSelector: string): Promise<number> {
-      if (!labelSelector && !fieldSelector) throw invalid({ field: "labelSelector", message: "at least one of labelSelector and fieldSelector is required" });
+      if (!labelSelector && !fieldSelector)
+        throw invalid({ field: "labelSelector", message: "at least one of labelSelector and fieldSelector is required" });
       const where = svc.selectorWhere({ labelSelector, fieldSelector });
       const r = await db.execute(sql`select name from devices where org_id = ${caller.orgId}
           and annotations->>${ANNOTATION_CONFLICT_PAUSED} = 'true' and ${sql.join(where, sql` and `)}`);

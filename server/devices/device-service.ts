@@ -2,7 +2,12 @@
 // lastSeen never returned, consoles/decommissioning refused on plain writes via validation).
 import type { JsonObject } from "@bufbuild/protobuf";
 import { DeviceListSchema, DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
-import { DeviceService, type DecommissionDeviceRequest, type ListDevicesRequest, type ResumeDevicesRequest } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import {
+  DeviceService,
+  type DecommissionDeviceRequest,
+  type ListDevicesRequest,
+  type ResumeDevicesRequest,
+} from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { createDeviceDecommission, refuseIfDecommissioning } from "./device-decommission.js";
 import { create } from "@bufbuild/protobuf";
 import { invalid } from "../platform/errors.js";
@@ -71,8 +76,11 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
     const reads = createDeviceReads(db);
     const lifecycle = createDeviceDecommission(db, svc);
     return {
-      decommissionDevice: async (req: DecommissionDeviceRequest, ctx) => lifecycle.decommission(callerOf(ctx), req.name, req.decommission?.target),
-      resumeDevices: async (req: ResumeDevicesRequest, ctx) => ({ resumedDevices: await lifecycle.resume(callerOf(ctx), req.labelSelector, req.fieldSelector) }),
+      decommissionDevice: async (req: DecommissionDeviceRequest, ctx) =>
+        lifecycle.decommission(callerOf(ctx), req.name, req.decommission?.target),
+      resumeDevices: async (req: ResumeDevicesRequest, ctx) => ({
+        resumedDevices: await lifecycle.resume(callerOf(ctx), req.labelSelector, req.fieldSelector),
+      }),
       async listDevices(req: ListDevicesRequest, ctx) {
         const caller = callerOf(ctx);
         const opts = listOptions(req.options);

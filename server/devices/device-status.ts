@@ -26,8 +26,10 @@ function condition(status: Obj, type: string): Obj | undefined {
 }
 
 function summaryOf(s: Obj, ctx: StatusContext): Obj {
-  if (ctx.annotations[ANNOTATION_AWAITING_RECONNECT] === "true") return { status: "AwaitingReconnect", info: "Device has not reconnected since the service was restored" };
-  if (ctx.annotations[ANNOTATION_CONFLICT_PAUSED] === "true") return { status: "ConflictPaused", info: "Device is ahead of the service; resume it once resolved" };
+  if (ctx.annotations[ANNOTATION_AWAITING_RECONNECT] === "true")
+    return { status: "AwaitingReconnect", info: "Device has not reconnected since the service was restored" };
+  if (ctx.annotations[ANNOTATION_CONFLICT_PAUSED] === "true")
+    return { status: "ConflictPaused", info: "Device is ahead of the service; resume it once resolved" };
   if (ctx.disconnected) return { status: "Unknown", info: "Device is disconnected (last seen more than 5m0s ago)" };
   const updating = condition(s, "Updating");
   if (updating?.status === "True" && updating.reason === "Rebooting") return { status: "Rebooting", info: "Device is rebooting" };
@@ -59,7 +61,8 @@ function applicationsSummaryOf(s: Obj, ctx: StatusContext): Obj {
   const reported = obj(s.applicationsSummary);
   if (reported.status && reported.status !== "Unknown") return reported;
   if (apps.some((a) => a.status === "Error")) return { status: "Error", info: "At least one application failed" };
-  if (apps.some((a) => !["Running", "Completed"].includes(String(a.status)))) return { status: "Degraded", info: "Not every application is running" };
+  if (apps.some((a) => !["Running", "Completed"].includes(String(a.status))))
+    return { status: "Degraded", info: "Not every application is running" };
   return { status: "Healthy" };
 }
 
@@ -104,14 +107,18 @@ export function statusTransitions(before: Obj | null, after: Obj): StatusEvent[]
   const was = statusOf(b.summary);
   const now = statusOf(after.summary);
   if (was !== now) {
-    if (now === "Unknown" && was && was !== "Unknown") out.push({ reason: "DeviceDisconnected", type: "Warning", message: String(obj(after.summary).info ?? "Device is disconnected") });
-    else if (was === "Unknown" && now !== "Unknown") out.push({ reason: "DeviceConnected", type: "Normal", message: "Device is connected" });
+    if (now === "Unknown" && was && was !== "Unknown")
+      out.push({ reason: "DeviceDisconnected", type: "Warning", message: String(obj(after.summary).info ?? "Device is disconnected") });
+    else if (was === "Unknown" && now !== "Unknown")
+      out.push({ reason: "DeviceConnected", type: "Normal", message: "Device is connected" });
     if (now === "Rebooting") out.push({ reason: "DeviceIsRebooting", type: "Normal", message: "Device is rebooting" });
   }
   const upWas = statusOf(b.updated);
   const upNow = statusOf(after.updated);
   if (upWas !== upNow && upNow !== "Unknown") {
-    const reason = { UpToDate: "DeviceContentUpToDate", OutOfDate: "DeviceContentOutOfDate", Updating: "DeviceContentUpdating" }[upNow ?? ""];
+    const reason = { UpToDate: "DeviceContentUpToDate", OutOfDate: "DeviceContentOutOfDate", Updating: "DeviceContentUpdating" }[
+      upNow ?? ""
+    ];
     if (reason) out.push({ reason, type: "Normal", message: String(obj(after.updated).info ?? upNow) });
   }
   const failedNow = condition(after, "Updating");
@@ -121,15 +128,28 @@ export function statusTransitions(before: Obj | null, after: Obj): StatusEvent[]
   }
   const apWas = statusOf(b.applicationsSummary);
   const apNow = statusOf(after.applicationsSummary);
-  if (apWas !== apNow && apNow && ["Healthy", "Degraded", "Error"].includes(apNow) && !(apNow === "Healthy" && (!apWas || apWas === "Unknown" || apWas === "NoApplications"))) {
-    out.push({ reason: `DeviceApplication${apNow}`, type: apNow === "Healthy" ? "Normal" : "Warning", message: String(obj(after.applicationsSummary).info ?? `Applications are ${apNow}`) });
+  if (
+    apWas !== apNow &&
+    apNow &&
+    ["Healthy", "Degraded", "Error"].includes(apNow) &&
+    !(apNow === "Healthy" && (!apWas || apWas === "Unknown" || apWas === "NoApplications"))
+  ) {
+    out.push({
+      reason: `DeviceApplication${apNow}`,
+      type: apNow === "Healthy" ? "Normal" : "Warning",
+      message: String(obj(after.applicationsSummary).info ?? `Applications are ${apNow}`),
+    });
   }
   for (const r of ["cpu", "memory", "disk"]) {
     const rb = obj(b.resources)[r];
     const ra = obj(after.resources)[r];
     if (rb === ra || ra === undefined || ra === "Unknown" || (ra === "Healthy" && (!rb || rb === "Unknown"))) continue;
     const level = ra === "Healthy" ? "Normal" : String(ra);
-    out.push({ reason: `Device${RESOURCE_REASON[r]}${level}`, type: level === "Normal" ? "Normal" : "Warning", message: `${RESOURCE_REASON[r]} is ${String(ra)}` });
+    out.push({
+      reason: `Device${RESOURCE_REASON[r]}${level}`,
+      type: level === "Normal" ? "Normal" : "Warning",
+      message: `${RESOURCE_REASON[r]} is ${String(ra)}`,
+    });
   }
   if (statusOf(after.lifecycle) === "Decommissioned" && statusOf(b.lifecycle) !== "Decommissioned") {
     out.push({ reason: "DeviceDecommissioned", type: "Normal", message: "Device was decommissioned" });

@@ -26,7 +26,16 @@ export function createDeviceQueries(db: Db) {
       group by grouping sets ((${key}, ${s}), (${key}, ${u}), (${key}, ${a}), (${key}))`);
     const out = new Map<string, DevicesSummaryCounts>();
     const bump = (m: Record<string, number>, v: string | null, n: number) => (m[v ?? "Unknown"] = (m[v ?? "Unknown"] ?? 0) + n);
-    for (const row of res.rows as { k: string; s: string | null; u: string | null; a: string | null; gs: number; gu: number; ga: number; n: number }[]) {
+    for (const row of res.rows as {
+      k: string;
+      s: string | null;
+      u: string | null;
+      a: string | null;
+      gs: number;
+      gu: number;
+      ga: number;
+      n: number;
+    }[]) {
       const c = out.get(row.k) ?? emptyCounts();
       out.set(row.k, c);
       if (row.gs && row.gu && row.ga) c.total = row.n;
@@ -59,7 +68,16 @@ export function createDeviceQueries(db: Db) {
     /** Status counts per owner ("Fleet/<name>"), all owners in one scan, for fleets' devicesSummary. */
     async summarizeByOwner(orgId: string, owners: string[]): Promise<Map<string, DevicesSummaryCounts>> {
       if (owners.length === 0) return new Map();
-      const counts = await countByStatus(orgId, [sql`owner in (${sql.join(owners.map((o) => sql`${o}`), sql`, `)})`], sql`owner`);
+      const counts = await countByStatus(
+        orgId,
+        [
+          sql`owner in (${sql.join(
+            owners.map((o) => sql`${o}`),
+            sql`, `,
+          )})`,
+        ],
+        sql`owner`,
+      );
       return new Map(owners.map((o) => [o, counts.get(o) ?? emptyCounts()]));
     },
   };

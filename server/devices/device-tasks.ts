@@ -15,7 +15,13 @@ import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type Stat
 import { createRenderStore } from "./render-store.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
 import { configRepositoryRefs, loadRepositories, repositoriesDigest, type StoredRepository } from "../repositories/repository-refs.js";
-import { ANNOTATION_DEVICE_GIT_COMMITS, deviceCommits, deviceCommitsAnnotation, gitDependencies, templateVersionCommits } from "../repositories/git-dependencies.js";
+import {
+  ANNOTATION_DEVICE_GIT_COMMITS,
+  deviceCommits,
+  deviceCommitsAnnotation,
+  gitDependencies,
+  templateVersionCommits,
+} from "../repositories/git-dependencies.js";
 
 const actor = "service:flightctl-worker";
 
@@ -24,11 +30,18 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   const renders = createRenderStore(db);
 
   async function events(tx: Executor, orgId: string, name: string, list: StatusEvent[]) {
-    for (const e of list) await insertEvent(tx, orgId, { ...e, actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-worker" });
+    for (const e of list)
+      await insertEvent(tx, orgId, { ...e, actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-worker" });
   }
 
   /** CAS-updates a device's status with `next(status)`; `extra` runs in the same transaction. */
-  async function updateStatus(r: ResourceRecord, orgId: string, status: JsonObject, list: StatusEvent[], extra?: (tx: Executor) => Promise<void>) {
+  async function updateStatus(
+    r: ResourceRecord,
+    orgId: string,
+    status: JsonObject,
+    list: StatusEvent[],
+    extra?: (tx: Executor) => Promise<void>,
+  ) {
     return devices.update({ orgId, name: r.name }, r.resourceVersion, { ...r, status }, undefined, async (tx) => {
       await events(tx, orgId, r.name, list);
       await extra?.(tx);
@@ -86,7 +99,10 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         let next = status;
         if (res instanceof RenderError) {
           if (wasValid?.status !== "False" || wasValid.message !== res.message) {
-            next = { ...status, conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: res.message }) };
+            next = {
+              ...status,
+              conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: res.message }),
+            };
             changes.push({ reason: "DeviceSpecInvalid", type: "Warning", message: res.message });
           }
         } else {
@@ -120,7 +136,8 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         }
         if (next === status && annotations === r.annotations) continue;
         statuses.push({ name: r.name, status: next, annotations });
-        for (const e of changes) list.push({ ...e, actor, involvedObject: { kind: "Device", name: r.name }, sourceComponent: "flightctl-worker" });
+        for (const e of changes)
+          list.push({ ...e, actor, involvedObject: { kind: "Device", name: r.name }, sourceComponent: "flightctl-worker" });
       }
       if (statuses.length) {
         await tx.execute(sql`update devices d set status = u.status, annotations = u.annotations, resource_version = nextval('resource_version_seq')
@@ -181,12 +198,16 @@ const RENDER_CHUNK = 500;
  * Creation times keep a fleet or device deleted and created again under the same name from reusing old frozen content.
  */
 async function freezeKeys(exec: Executor, orgId: string, rows: Awaited<ReturnType<typeof readSpecs>>): Promise<Map<string, Frozen>> {
-  const versionOf = (r: (typeof rows)[number]) => (r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined);
+  const versionOf = (r: (typeof rows)[number]) =>
+    r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined;
   const members = rows.filter(versionOf);
   const tvCreated = new Map<string, { created: string; commits: Record<string, string> }>();
   if (members.length) {
-    const pairs = [...new Set(members.map((r) => JSON.stringify([r.owner!.slice("Fleet/".length), versionOf(r)])))].map((p) => JSON.parse(p) as [string, string]);
-    const tv = await exec.execute(sql`select t.fleet_name, t.name, t.annotations, (extract(epoch from t.created_at) * 1000000)::bigint::text as created
+    const pairs = [...new Set(members.map((r) => JSON.stringify([r.owner!.slice("Fleet/".length), versionOf(r)])))].map(
+      (p) => JSON.parse(p) as [string, string],
+    );
+    const tv =
+      await exec.execute(sql`select t.fleet_name, t.name, t.annotations, (extract(epoch from t.created_at) * 1000000)::bigint::text as created
       from template_versions t join jsonb_to_recordset(${JSON.stringify(pairs.map(([fleet, name]) => ({ fleet, name })))}::jsonb) as p(fleet text, name text)
         on t.fleet_name = p.fleet and t.name = p.name where t.org_id = ${orgId}`);
     for (const r of tv.rows as { fleet_name: string; name: string; annotations: Record<string, string> | null; created: string }[]) {
@@ -217,16 +238,31 @@ interface Frozen {
 }
 
 /** A standalone device's freeze key: its creation, spec generation and the versions of the repositories it reads. */
-export function standaloneFreezeKey(d: { name: string; created: string; generation: string }, repositories: string[], repos: Map<string, StoredRepository>): string {
+export function standaloneFreezeKey(
+  d: { name: string; created: string; generation: string },
+  repositories: string[],
+  repos: Map<string, StoredRepository>,
+): string {
   return `device/${d.name}@${d.created}/${d.generation}${repositories.length ? `/${repositoriesDigest(repositories, repos)}` : ""}`;
 }
 
 /** The spec, status and generation of the named devices (locked for update when `lock`). */
 async function readSpecs(exec: Executor, orgId: string, names: string[], lock: boolean) {
-  const r = await exec.execute(sql`select name, owner, spec, status, annotations, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
+  const r =
+    await exec.execute(sql`select name, owner, spec, status, annotations, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
     from devices where org_id = ${orgId} and name = any(${textArray(names)})
     order by name ${lock ? sql`for update` : sql``}`);
-  return (r.rows as { name: string; owner: string | null; spec: JsonObject | null; status: JsonObject | null; annotations: Record<string, string>; generation: string | number; created: string }[]).map((x) => ({
+  return (
+    r.rows as {
+      name: string;
+      owner: string | null;
+      spec: JsonObject | null;
+      status: JsonObject | null;
+      annotations: Record<string, string>;
+      generation: string | number;
+      created: string;
+    }[]
+  ).map((x) => ({
     ...x,
     generation: String(x.generation),
   }));

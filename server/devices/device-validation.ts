@@ -2,9 +2,28 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
 import {
-  absolutePathProblem, asArray, asObject, asString, base64Problem, childPath, cronProblem, devicePathProblem, durationSeconds,
-  envVarName, forbidden, goDurationProblem, imageRefProblem, isObject, oneOf, ownerProblem, relativePathProblem, required,
-  simpleDuration, timeZoneProblem, validateObjectMeta, Violations,
+  absolutePathProblem,
+  asArray,
+  asObject,
+  asString,
+  base64Problem,
+  childPath,
+  cronProblem,
+  devicePathProblem,
+  durationSeconds,
+  envVarName,
+  forbidden,
+  goDurationProblem,
+  imageRefProblem,
+  isObject,
+  oneOf,
+  ownerProblem,
+  relativePathProblem,
+  required,
+  simpleDuration,
+  timeZoneProblem,
+  validateObjectMeta,
+  Violations,
 } from "../platform/validation/rules.js";
 import { dnsLabelProblem, subdomainProblem } from "../platform/validation/names.js";
 import { templateProblem } from "../platform/validation/template.js";
@@ -156,7 +175,8 @@ function validateApplications(ctx: Ctx, list: JsonValue[], path: string) {
     if (!asString(a.name) && a.inline !== undefined) ctx.v.add(childPath(p, "name"), "is required for inline applications");
     if (asString(a.name)) {
       const n = asString(a.name)!;
-      if (n.length > 253 || !/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i.test(n)) ctx.v.add(childPath(p, "name"), `must be a name of letters, digits, '-', '_' and '.', at most 253 characters, got "${n}"`);
+      if (n.length > 253 || !/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i.test(n))
+        ctx.v.add(childPath(p, "name"), `must be a name of letters, digits, '-', '_' and '.', at most 253 characters, got "${n}"`);
     }
     if (name) {
       if (names.has(name)) ctx.v.add(childPath(p, "name"), `"${name}" is used by another application`);
@@ -178,7 +198,8 @@ function validateApplications(ctx: Ctx, list: JsonValue[], path: string) {
       if (typeof val === "string") templated(ctx, val, ep);
     }
     const only = (key: string, types: string[]) => {
-      if (a[key] !== undefined && appType && !types.includes(appType)) ctx.v.add(childPath(p, key), `is only allowed for appType ${types.join(" or ")}`);
+      if (a[key] !== undefined && appType && !types.includes(appType))
+        ctx.v.add(childPath(p, key), `is only allowed for appType ${types.join(" or ")}`);
     };
     only("ports", ["container"]);
     only("resources", ["container"]);
@@ -233,7 +254,8 @@ function validateVolumes(ctx: Ctx, list: JsonValue[], path: string, appType: str
       if (appType && appType !== "container") ctx.v.add(childPath(p, "mount"), "is only allowed for container applications");
     }
     if (!image && !mount) ctx.v.add(p, "must set image and/or mount");
-    if (appType === "container" && image && !mount) ctx.v.add(childPath(p, "mount"), "is required for image volumes of container applications");
+    if (appType === "container" && image && !mount)
+      ctx.v.add(childPath(p, "mount"), "is required for image volumes of container applications");
   });
 }
 
@@ -253,7 +275,8 @@ function validateMonitors(ctx: Ctx, list: JsonValue[], path: string) {
     else if (m.path !== undefined) ctx.v.add(childPath(p, "path"), `is only allowed for Disk monitors`);
     const sampling = required(ctx.v, m, "samplingInterval", p);
     const samplingOk = sampling !== undefined && /^[1-9]\d*[smh]$/.test(sampling);
-    if (sampling && !samplingOk) ctx.v.add(childPath(p, "samplingInterval"), `must be a duration like "30s", "5m" or "1h", got "${sampling}"`);
+    if (sampling && !samplingOk)
+      ctx.v.add(childPath(p, "samplingInterval"), `must be a duration like "30s", "5m" or "1h", got "${sampling}"`);
     const severities = new Map<string, number>();
     asArray(m.alertRules).forEach((r, j) => {
       const rp = childPath(childPath(p, "alertRules"), j);
@@ -305,7 +328,10 @@ export function validateDeviceSpec(spec: JsonValue | undefined, path: string, op
   asArray(asObject(s.systemd).matchPatterns).forEach((pat, i) => {
     const str = typeof pat === "string" ? pat : "";
     if (str.length === 0 || str.length > 256 || !/^[0-9a-zA-Z:\-_.\\[\]!*?@]+$/.test(str)) {
-      ctx.v.add(childPath(`${path}.systemd.matchPatterns`, i), `must be a systemd unit name or glob of at most 256 characters, got "${str}"`);
+      ctx.v.add(
+        childPath(`${path}.systemd.matchPatterns`, i),
+        `must be a systemd unit name or glob of at most 256 characters, got "${str}"`,
+      );
     }
   });
   validateMonitors(ctx, asArray(s.resources), childPath(path, "resources"));

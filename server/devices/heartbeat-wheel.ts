@@ -18,17 +18,20 @@ export function createHeartbeatWheel(periodMs: number, slots = 30, onError: (err
   const enders = new Set<() => void>();
   let next = 0;
   let tick = 0;
-  const timer = setInterval(() => {
-    for (const beat of buckets[tick]) {
-      // One stream's failure must not skip the rest of its bucket: they would go silent at every turn.
-      try {
-        beat();
-      } catch (err) {
-        onError(err);
+  const timer = setInterval(
+    () => {
+      for (const beat of buckets[tick]) {
+        // One stream's failure must not skip the rest of its bucket: they would go silent at every turn.
+        try {
+          beat();
+        } catch (err) {
+          onError(err);
+        }
       }
-    }
-    tick = (tick + 1) % slots;
-  }, Math.max(10, Math.floor(periodMs / slots)));
+      tick = (tick + 1) % slots;
+    },
+    Math.max(10, Math.floor(periodMs / slots)),
+  );
   timer.unref();
   return {
     join(beat) {

@@ -27,5 +27,6 @@ export async function enqueueRenders(tx: Executor, orgId: string, names: string[
     list.push({ orgId, name });
   }
   // Always in shard order: concurrent writers lock the shard job rows in one order and cannot deadlock on them.
-  for (const [shard, jobs] of [...byShard].sort((a, b) => a[0] - b[0])) await enqueue(tx, TASK_RENDER_DEVICES, jobs, { jobKey: `render:${orgId}:${shard}` });
+  for (const [shard, jobs] of [...byShard].sort((a, b) => a[0] - b[0]))
+    await enqueue(tx, TASK_RENDER_DEVICES, jobs, { jobKey: `render:${orgId}:${shard}` });
 }

@@ -16,7 +16,9 @@ export interface RenderRow {
 export function createRenderStore(db: Db) {
   return {
     async get(orgId: string, name: string, exec: Executor = db): Promise<RenderRow | undefined> {
-      const r = await exec.execute(sql`select rendered_version, spec_hash, spec from device_renders where org_id = ${orgId} and name = ${name}`);
+      const r = await exec.execute(
+        sql`select rendered_version, spec_hash, spec from device_renders where org_id = ${orgId} and name = ${name}`,
+      );
       const row = r.rows[0] as { rendered_version: string; spec_hash: string; spec: JsonObject } | undefined;
       return row && { renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec };
     },

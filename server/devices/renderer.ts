@@ -68,7 +68,11 @@ export async function renderDevice(input: RenderInput): Promise<{ spec: JsonObje
     // Later providers win on the same path, as in flightctl's merge.
     for (const f of provided) {
       const path = String(f.path);
-      if (byPath.has(path)) files.splice(files.findIndex((x) => x.path === path), 1);
+      if (byPath.has(path))
+        files.splice(
+          files.findIndex((x) => x.path === path),
+          1,
+        );
       byPath.set(path, String(p.name));
       files.push(f);
     }

@@ -35,7 +35,14 @@ export function createStatusStore(db: Db) {
         join devices d on d.org_id = k.org_id and d.name = k.name
         left join device_renders r on r.org_id = d.org_id and r.name = d.name`);
     const out: (ReportBase | undefined)[] = keys.map(() => undefined);
-    for (const row of r.rows as { i: string; resource_version: string; labels: Record<string, string>; annotations: Record<string, string>; status: JsonObject | null; rendered_version: string | null }[]) {
+    for (const row of r.rows as {
+      i: string;
+      resource_version: string;
+      labels: Record<string, string>;
+      annotations: Record<string, string>;
+      status: JsonObject | null;
+      rendered_version: string | null;
+    }[]) {
       out[Number(row.i) - 1] = {
         resourceVersion: String(row.resource_version),
         labels: row.labels,
@@ -49,7 +56,14 @@ export function createStatusStore(db: Db) {
 
   // Each write is a compare-and-swap on the device's resource version; its events are written only if it won.
   const writes = batchLoader<StatusWrite, boolean>(async (items) => {
-    const rows = items.map((w, i) => ({ i, org_id: w.orgId, name: w.name, rv: w.expectedVersion, annotations: w.annotations, status: w.status }));
+    const rows = items.map((w, i) => ({
+      i,
+      org_id: w.orgId,
+      name: w.name,
+      rv: w.expectedVersion,
+      annotations: w.annotations,
+      status: w.status,
+    }));
     const events = items.flatMap((w, i) => w.events.map((event) => ({ orgId: w.orgId, tag: i, event })));
     const upd = sql`update devices d set annotations = u.annotations, status = u.status, resource_version = nextval('resource_version_seq')
         from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(i int, org_id uuid, name text, rv bigint, annotations jsonb, status jsonb)
@@ -57,7 +71,9 @@ export function createStatusStore(db: Db) {
     const r = await db.transaction(async (tx) => {
       await lockDevices(tx, items);
       return events.length
-        ? await tx.execute(sql`with upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`)
+        ? await tx.execute(
+            sql`with upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`,
+          )
         : await tx.execute(sql`with upd as (${upd}) select i from upd`);
     });
     const won = new Set((r.rows as { i: number }[]).map((row) => Number(row.i)));
@@ -72,7 +88,13 @@ export function createStatusStore(db: Db) {
      * Writes status and annotations if the device is still at `expectedVersion`, with the transitions' events
      * (atomic: one transaction, rows locked in name order). Returns false when the compare-and-swap lost.
      */
-    write: (orgId: string, name: string, expectedVersion: string, annotations: Record<string, string>, status: JsonObject, events: NewEvent[]): Promise<boolean> =>
-      writes.load({ orgId, name, expectedVersion, annotations, status, events }),
+    write: (
+      orgId: string,
+      name: string,
+      expectedVersion: string,
+      annotations: Record<string, string>,
+      status: JsonObject,
+      events: NewEvent[],
+    ): Promise<boolean> => writes.load({ orgId, name, expectedVersion, annotations, status, events }),
   };
 }

@@ -53,7 +53,9 @@ export const enrollmentConfigRegistration = {
           throw invalid({ field: "csr", message: `CertificateSigningRequest "${name}" is not for signer ${SIGNER_ENROLLMENT}` });
         }
         if (!csr.status?.certificate) {
-          throw precondition(`CertificateSigningRequest "${name}" has no certificate yet (not approved); approve it, then ask again with csr=${name}`);
+          throw precondition(
+            `CertificateSigningRequest "${name}" has no certificate yet (not approved); approve it, then ask again with csr=${name}`,
+          );
         }
         return create(EnrollmentConfigSchema, {
           enrollmentService: {

@@ -38,7 +38,10 @@ export async function checkedCsr(name: string, csrPem: string) {
     throw invalid({ field: "spec.csr", message: `the CSR's common name must be the request's name "${name}", got "${csr.commonName}"` });
   }
   if (csr.fingerprint !== name && csr.legacyFingerprint !== name) {
-    throw invalid({ field: "metadata.name", message: `must be the fingerprint of the CSR's public key ("${csr.fingerprint}"), got "${name}"` });
+    throw invalid({
+      field: "metadata.name",
+      message: `must be the fingerprint of the CSR's public key ("${csr.fingerprint}"), got "${name}"`,
+    });
   }
   return csr;
 }
@@ -65,7 +68,9 @@ async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
 function deviceFromRequest(er: ResourceRecord, approval: { labels: Record<string, string>; replaceLabels: boolean }) {
   const spec = (er.spec ?? {}) as JsonObject;
   const reported = (spec.deviceStatus ?? {}) as JsonObject;
-  const labels = approval.replaceLabels ? { ...approval.labels } : { ...((spec.labels ?? {}) as Record<string, string>), ...approval.labels };
+  const labels = approval.replaceLabels
+    ? { ...approval.labels }
+    : { ...((spec.labels ?? {}) as Record<string, string>), ...approval.labels };
   const status: JsonObject = {
     ...initialDeviceStatus(),
     ...reported,
@@ -87,7 +92,8 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
   if (isTrue(conditions, "Approved")) throw invalid({ field: "approval.approved", message: "the enrollment request is already approved" });
   if (isTrue(conditions, "Denied")) throw precondition(`EnrollmentRequest "${name}" was denied; delete it so the device can ask again`);
   const labels = { ...(approval?.labels ?? {}) };
-  for (const [k, v] of Object.entries(labels)) if (!k) throw invalid({ field: "approval.labels", message: `empty label key (value "${v}")` });
+  for (const [k, v] of Object.entries(labels))
+    if (!k) throw invalid({ field: "approval.labels", message: `empty label key (value "${v}")` });
   const record = {
     approved,
     labels,
@@ -111,14 +117,24 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
       ...status,
       certificate: certPem,
       approval: approvalJson,
-      conditions: setCondition(conditions, { type: "Approved", status: "True", reason: "ManuallyApproved", message: `Approved by ${caller.identity.username}` }),
+      conditions: setCondition(conditions, {
+        type: "Approved",
+        status: "True",
+        reason: "ManuallyApproved",
+        message: `Approved by ${caller.identity.username}`,
+      }),
     };
     event = { reason: "EnrollmentRequestApproved", message: `Enrollment request approved by ${caller.identity.username}.` };
   } else {
     next = {
       ...status,
       approval: approvalJson,
-      conditions: setCondition(conditions, { type: "Denied", status: "True", reason: "ManuallyDenied", message: `Denied by ${caller.identity.username}` }),
+      conditions: setCondition(conditions, {
+        type: "Denied",
+        status: "True",
+        reason: "ManuallyDenied",
+        message: `Denied by ${caller.identity.username}`,
+      }),
     };
     event = { reason: "ResourceUpdated", message: `Enrollment request denied by ${caller.identity.username}.` };
   }
@@ -140,14 +156,22 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
       await devicesOf(deps.db).create(
         { orgId: caller.orgId, name },
         deviceFromRequest(er, record),
-        { reason: "ResourceCreated", type: "Normal", message: "Device was created successfully.", actor: caller.identity.actor, involvedObject: { kind: "Device", name }, sourceComponent: "flightctl-api" },
+        {
+          reason: "ResourceCreated",
+          type: "Normal",
+          message: "Device was created successfully.",
+          actor: caller.identity.actor,
+          involvedObject: { kind: "Device", name },
+          sourceComponent: "flightctl-api",
+        },
         async (tx) => {
           await writeRequest(tx as unknown as Db);
           await enqueueRender(tx, caller.orgId, name);
         },
       );
     } catch (e) {
-      if ((e as { kind?: string }).kind === "alreadyExists") throw precondition(`device "${name}" already exists and cannot be overwritten by enrollment`);
+      if ((e as { kind?: string }).kind === "alreadyExists")
+        throw precondition(`device "${name}" already exists and cannot be overwritten by enrollment`);
       throw e;
     }
   } else {

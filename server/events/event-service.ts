@@ -19,7 +19,8 @@ export function createEventService(db: Db) {
       if (order !== "asc" && order !== "desc") throw invalid({ field: "order", message: `must be "asc" or "desc", got "${order}"` });
       const where = opts.fieldSelector ? [fieldRequirementsToSql(parseFieldSelector(opts.fieldSelector, fieldsByKind.Event))] : [];
       const after = decodeContinue(opts.continueToken)?.key;
-      if (after !== undefined && !/^\d+$/.test(after)) throw invalid({ field: "continue", message: "is not a token returned by a previous list call" });
+      if (after !== undefined && !/^\d+$/.test(after))
+        throw invalid({ field: "continue", message: "is not a token returned by a previous list call" });
       const page = await store.list(caller.orgId, { where, limit: pageSize(opts.limit), afterSeq: after, order });
       return create(EventListSchema, {
         apiVersion: API_VERSION,

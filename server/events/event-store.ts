@@ -30,7 +30,10 @@ export async function insertEvent(tx: Executor, orgId: string, e: NewEvent): Pro
  * (a data-modifying CTE); `when` gates it on another CTE (e.g. `exists (select 1 from upd)`).
  */
 export function insertEventsSql(orgId: string, events: NewEvent[], when: SQL = sql`true`): SQL {
-  return insertTaggedEventsSql(events.map((event) => ({ orgId, tag: 0, event })), when);
+  return insertTaggedEventsSql(
+    events.map((event) => ({ orgId, tag: 0, event })),
+    when,
+  );
 }
 
 /**

@@ -15,14 +15,37 @@ import { setCondition } from "../platform/conditions.js";
 import { textArray } from "../platform/pg-array.js";
 import { batchTask } from "../platform/jobs.js";
 import type { Db, Executor } from "../platform/resource/resource-store.js";
-import { labelRequirementsToSql, labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
+import {
+  labelRequirementsToSql,
+  labelSelectorFromMessage,
+  type LabelRequirement,
+  type LabelSelectorMessage,
+} from "../platform/selectors/label-selector.js";
 import { enqueueRenders } from "../devices/render-queue.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
-import { configRepositoryRefs, loadRepositories, REPOSITORY_PROVIDERS, repositoriesDigest, repositoryProblem, type StoredRepository } from "../repositories/repository-refs.js";
-import { gitDependencies, resolveDependencies, templateVersionCommitsAnnotation, type GitDependency } from "../repositories/git-dependencies.js";
+import {
+  configRepositoryRefs,
+  loadRepositories,
+  REPOSITORY_PROVIDERS,
+  repositoriesDigest,
+  repositoryProblem,
+  type StoredRepository,
+} from "../repositories/repository-refs.js";
+import {
+  gitDependencies,
+  resolveDependencies,
+  templateVersionCommitsAnnotation,
+  type GitDependency,
+} from "../repositories/git-dependencies.js";
 import type { GitClient } from "../repositories/git.js";
 import {
-  enqueueRollout, TASK_FLEET_ROLLOUT, TASK_FLEET_SELECTION, TASK_FLEET_VALIDATE, type ResolvedCommits, type RolloutItem, type SelectionItem,
+  enqueueRollout,
+  TASK_FLEET_ROLLOUT,
+  TASK_FLEET_SELECTION,
+  TASK_FLEET_VALIDATE,
+  type ResolvedCommits,
+  type RolloutItem,
+  type SelectionItem,
 } from "./fleet-queue.js";
 import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
@@ -99,7 +122,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     relabelled: Set<string>,
   ) {
     await db.transaction(async (tx) => {
-      const r = await tx.execute(sql`select name, labels, owner, status from devices where org_id = ${orgId} and name = any(${textArray(names)})
+      const r =
+        await tx.execute(sql`select name, labels, owner, status from devices where org_id = ${orgId} and name = any(${textArray(names)})
         order by name for update`);
       const rows = r.rows as { name: string; labels: Record<string, string>; owner: string | null; status: JsonObject | null }[];
       const updates: { name: string; owner: string | null; status: JsonObject }[] = [];
@@ -108,15 +132,22 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       for (const d of rows) {
         // Devices owned by something other than a fleet are not the fleet controller's.
         if (d.owner && !d.owner.startsWith("Fleet/")) continue;
-        const matching = fleets.filter((f) => {
-          const reqs = selectors.get(f.name);
-          return reqs !== undefined && matchesRequirements(d.labels, reqs);
-        }).map((f) => f.name);
+        const matching = fleets
+          .filter((f) => {
+            const reqs = selectors.get(f.name);
+            return reqs !== undefined && matchesRequirements(d.labels, reqs);
+          })
+          .map((f) => f.name);
         const status = d.status ?? {};
         const conditions = (status.conditions ?? []) as JsonObject[];
         const multi = conditions.find((c) => c.type === "MultipleOwners");
         const wasMulti = multi?.status === "True";
-        const previous = wasMulti ? String(multi!.message ?? "").slice(MULTIPLE_PREFIX.length).split(", ").filter(Boolean) : [];
+        const previous = wasMulti
+          ? String(multi!.message ?? "")
+              .slice(MULTIPLE_PREFIX.length)
+              .split(", ")
+              .filter(Boolean)
+          : [];
         const owner = matching.length === 1 ? ownerOf(matching[0]) : matching.length === 0 ? null : d.owner;
         let nextConditions = conditions;
         if (matching.length >= 2) {
@@ -142,7 +173,12 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
                 reason: "DeviceMultipleOwnersResolved",
                 type: "Normal",
                 message: `Device multiple owners conflict was resolved: ${resolutionType}`,
-                details: { detailType: "DeviceMultipleOwnersResolved", resolutionType, assignedOwner: owner ?? "", previousMatchingFleets: previous },
+                details: {
+                  detailType: "DeviceMultipleOwnersResolved",
+                  resolutionType,
+                  assignedOwner: owner ?? "",
+                  previousMatchingFleets: previous,
+                },
               }),
             );
           }
@@ -157,7 +193,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
             }),
           );
         }
-        if (owner !== d.owner || nextConditions !== conditions) updates.push({ name: d.name, owner, status: { ...status, conditions: nextConditions } });
+        if (owner !== d.owner || nextConditions !== conditions)
+          updates.push({ name: d.name, owner, status: { ...status, conditions: nextConditions } });
         // A new member, or a member whose labels changed (template parameters read labels), gets the template.
         if (owner && matching.length === 1 && (owner !== d.owner || relabelled.has(d.name))) {
           const fleet = owner.slice("Fleet/".length);
@@ -187,13 +224,25 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const spec = (template.spec ?? {}) as JsonObject;
     const problems = validateFields(spec, DEVICE_TEMPLATE_FIELDS).map((p) => `spec.template.spec.${p.path}: ${p.message}`);
     const refs = configRepositoryRefs(spec);
-    const repos = await loadRepositories(db, orgId, refs.map((r) => r.repository));
+    const repos = await loadRepositories(
+      db,
+      orgId,
+      refs.map((r) => r.repository),
+    );
     for (const r of refs) {
       const problem = repositoryProblem(r.repository, repos.get(r.repository), REPOSITORY_PROVIDERS[r.provider]);
       if (problem) problems.push(`spec.template.spec.config[${r.index}].${r.provider}.repository: ${problem}`);
     }
     const commits = problems.length ? {} : await pinCommits(spec, repos, resolved);
-    return { problems, repositories: repositoriesDigest(refs.map((r) => r.repository), repos, commits), commits };
+    return {
+      problems,
+      repositories: repositoriesDigest(
+        refs.map((r) => r.repository),
+        repos,
+        commits,
+      ),
+      commits,
+    };
   }
 
   /**
@@ -201,7 +250,11 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
    * repository version, the others asked of git. One that cannot be resolved stays unpinned: the render resolves it
    * and says why it cannot.
    */
-  async function pinCommits(spec: JsonObject, repos: Map<string, StoredRepository>, resolved?: ResolvedCommits): Promise<Record<string, string>> {
+  async function pinCommits(
+    spec: JsonObject,
+    repos: Map<string, StoredRepository>,
+    resolved?: ResolvedCommits,
+  ): Promise<Record<string, string>> {
     const commits: Record<string, string> = {};
     const ask: GitDependency[] = [];
     for (const d of gitDependencies(spec)) {
@@ -225,8 +278,12 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const template = (fleet.spec.template ?? {}) as JsonObject;
     const { problems, repositories, commits } = await templateProblems(orgId, template, resolved);
     await db.transaction(async (tx) => {
-      const r = await tx.execute(sql`select generation, spec, status, annotations from fleets where org_id = ${orgId} and name = ${fleetName} for update`);
-      const row = r.rows[0] as { generation: string | number; spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> } | undefined;
+      const r = await tx.execute(
+        sql`select generation, spec, status, annotations from fleets where org_id = ${orgId} and name = ${fleetName} for update`,
+      );
+      const row = r.rows[0] as
+        | { generation: string | number; spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> }
+        | undefined;
       // Gone, or changed since it was read: the job queued by that change validates the newer template.
       if (!row || String(row.generation) !== fleet.generation) return;
       const status = row.status ?? {};
@@ -237,18 +294,30 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       const message = valid ? "" : problems.join("; ");
       if (wasValid?.status !== (valid ? "True" : "False") || (!valid && wasValid?.message !== message)) {
         events.push(
-          event("Fleet", fleetName, valid
-            ? { reason: "FleetValid", type: "Normal", message: "Fleet template is valid." }
-            : { reason: "FleetInvalid", type: "Warning", message: `Fleet template is invalid: ${message}` }),
+          event(
+            "Fleet",
+            fleetName,
+            valid
+              ? { reason: "FleetValid", type: "Normal", message: "Fleet template is valid." }
+              : { reason: "FleetInvalid", type: "Warning", message: `Fleet template is invalid: ${message}` },
+          ),
         );
       }
-      const nextConditions = setCondition(conditions, { type: "Valid", status: valid ? "True" : "False", reason: valid ? "Valid" : "Invalid", message });
+      const nextConditions = setCondition(conditions, {
+        type: "Valid",
+        status: valid ? "True" : "False",
+        reason: valid ? "Valid" : "Invalid",
+        message,
+      });
       let annotations = row.annotations;
       if (valid) {
         const current = annotations[ANNOTATION_TEMPLATE_VERSION];
         const latest = current
-          ? ((await tx.execute(sql`select status, annotations from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${current}`))
-              .rows[0] as { status: JsonObject; annotations: Record<string, string> | null } | undefined)
+          ? ((
+              await tx.execute(
+                sql`select status, annotations from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${current}`,
+              )
+            ).rows[0] as { status: JsonObject; annotations: Record<string, string> | null } | undefined)
           : undefined;
         const deviceSpec = (template.spec ?? {}) as JsonObject;
         const { updatedAt: _u, conditions: _c, ...frozen } = (latest?.status ?? {}) as JsonObject;
@@ -258,9 +327,16 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
         // made because a dependency changed is v<generation>-<digest>, as flightctl names versions made by a dependency change.
         if (!latest || !isDeepStrictEqual(frozen, deviceSpec) || !sameRepositories) {
           const plain = `v${fleet.generation}`;
-          const taken = (await tx.execute(sql`select 1 from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${plain}`)).rows.length > 0;
+          const taken =
+            (
+              await tx.execute(
+                sql`select 1 from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${plain}`,
+              )
+            ).rows.length > 0;
           const tv = taken && repositories ? `${plain}-${repositories.slice(0, 8)}` : plain;
-          const tvAnnotations = repositories ? { [ANNOTATION_TV_REPOSITORIES]: repositories, ...templateVersionCommitsAnnotation(commits) } : {};
+          const tvAnnotations = repositories
+            ? { [ANNOTATION_TV_REPOSITORIES]: repositories, ...templateVersionCommitsAnnotation(commits) }
+            : {};
           await tx.execute(sql`insert into template_versions (org_id, fleet_name, name, owner, labels, annotations, generation, spec, status)
               values (${orgId}, ${fleetName}, ${tv}, ${ownerOf(fleetName)}, '{}'::jsonb, ${JSON.stringify(tvAnnotations)}::jsonb, 1, ${JSON.stringify({ fleet: fleetName })}::jsonb,
                       ${JSON.stringify({ ...deviceSpec, updatedAt: new Date().toISOString() })}::jsonb)
@@ -295,8 +371,9 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const [fleet] = await loadFleets(db, orgId, [fleetName]);
     const tvName = version ?? fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
     if (!fleet || !tvName) return;
-    const tv = (await db.execute(sql`select status from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${tvName}`))
-      .rows[0] as { status: JsonObject } | undefined;
+    const tv = (
+      await db.execute(sql`select status from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${tvName}`)
+    ).rows[0] as { status: JsonObject } | undefined;
     if (!tv) return;
     const { updatedAt: _u, conditions: _c, ...template } = tv.status;
     const found = await db.execute(sql`select name from devices where org_id = ${orgId} and owner = ${ownerOf(fleetName)}
@@ -307,7 +384,13 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       await db.transaction(async (tx) => {
         const r = await tx.execute(sql`select name, labels, spec, annotations, status from devices
           where org_id = ${orgId} and owner = ${ownerOf(fleetName)} and name = any(${textArray(chunk)}) order by name for update`);
-        const rows = r.rows as { name: string; labels: Record<string, string>; spec: JsonObject | null; annotations: Record<string, string>; status: JsonObject | null }[];
+        const rows = r.rows as {
+          name: string;
+          labels: Record<string, string>;
+          spec: JsonObject | null;
+          annotations: Record<string, string>;
+          status: JsonObject | null;
+        }[];
         const updates: { name: string; spec: JsonObject; annotations: Record<string, string>; specChanged: boolean }[] = [];
         const invalid: { name: string; status: JsonObject }[] = [];
         const events: NewEvent[] = [];
@@ -322,7 +405,13 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
             const message = `template version ${tvName}: ${e.message}`;
             const conditions = (d.status?.conditions ?? []) as JsonObject[];
             if (conditions.some((c) => c.type === "SpecValid" && c.message === message)) continue;
-            invalid.push({ name: d.name, status: { ...(d.status ?? {}), conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message }) } });
+            invalid.push({
+              name: d.name,
+              status: {
+                ...(d.status ?? {}),
+                conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message }),
+              },
+            });
             events.push(event("Device", d.name, { reason: "DeviceSpecInvalid", type: "Warning", message }));
             continue;
           }
@@ -347,7 +436,11 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
                 as u(name text, spec jsonb, annotations jsonb, spec_changed boolean)
              where d.org_id = ${orgId} and d.name = u.name`);
           // Unchanged specs are queued too: their render stays the same version but records the new template version.
-          await enqueueRenders(tx, orgId, updates.map((u) => u.name));
+          await enqueueRenders(
+            tx,
+            orgId,
+            updates.map((u) => u.name),
+          );
         }
         if (invalid.length) {
           await tx.execute(sql`update devices d set status = u.status, resource_version = nextval('resource_version_seq')
@@ -361,11 +454,15 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
 
   const byOrg = <T extends { orgId: string }>(payload: unknown): Map<string, T[]> => {
     const out = new Map<string, T[]>();
-    for (const item of (Array.isArray(payload) ? payload : [payload]) as T[]) (out.get(item.orgId) ?? out.set(item.orgId, []).get(item.orgId)!).push(item);
+    for (const item of (Array.isArray(payload) ? payload : [payload]) as T[])
+      (out.get(item.orgId) ?? out.set(item.orgId, []).get(item.orgId)!).push(item);
     return out;
   };
 
-  const rollouts = createRolloutTasks(db, { apply: (o, f, only, tv) => rollout(o, f, only, tv), tickSeconds: opts.rolloutTickSeconds ?? 30 });
+  const rollouts = createRolloutTasks(db, {
+    apply: (o, f, only, tv) => rollout(o, f, only, tv),
+    tickSeconds: opts.rolloutTickSeconds ?? 30,
+  });
 
   const tasks: Record<string, Task> = {
     ...rollouts.tasks,

@@ -4,7 +4,16 @@ import type { FieldViolation } from "../platform/errors.js";
 import { validateDeviceSpec } from "../devices/device-validation.js";
 import { labelKeyProblem, labelValueProblem } from "../platform/validation/names.js";
 import {
-  asArray, asObject, asString, childPath, isObject, oneOf, percentageProblem, validateLabels, validateObjectMeta, Violations,
+  asArray,
+  asObject,
+  asString,
+  childPath,
+  isObject,
+  oneOf,
+  percentageProblem,
+  validateLabels,
+  validateObjectMeta,
+  Violations,
 } from "../platform/validation/rules.js";
 
 /** A LabelSelector message: matchLabels and/or matchExpressions, at least one when present. */
@@ -37,14 +46,18 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
   if (selection === undefined && budget === undefined) v.add(path, "must set deviceSelection or disruptionBudget");
   if (isObject(selection)) {
     const sp = childPath(path, "deviceSelection");
-    v.check(childPath(sp, "strategy"), asString(selection.strategy) === "BatchSequence" ? undefined : `must be "BatchSequence", got "${selection.strategy ?? ""}"`);
+    v.check(
+      childPath(sp, "strategy"),
+      asString(selection.strategy) === "BatchSequence" ? undefined : `must be "BatchSequence", got "${selection.strategy ?? ""}"`,
+    );
     asArray(selection.sequence).forEach((b, i) => {
       const bp = childPath(childPath(sp, "sequence"), i);
       const batch = asObject(b);
       if (batch.selector !== undefined) validateLabelSelector(v, batch.selector, childPath(bp, "selector"));
       const limit = batch.limit;
       if (typeof limit === "number") {
-        if (!Number.isInteger(limit) || limit < 1) v.add(childPath(bp, "limit"), `must be a whole number of devices (at least 1) or a percentage like "20%", got ${limit}`);
+        if (!Number.isInteger(limit) || limit < 1)
+          v.add(childPath(bp, "limit"), `must be a whole number of devices (at least 1) or a percentage like "20%", got ${limit}`);
       } else if (typeof limit === "string") {
         v.check(childPath(bp, "limit"), percentageProblem(limit));
       } else if (limit !== undefined && limit !== null) {
@@ -70,7 +83,8 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
     if (budget.minAvailable === undefined && budget.maxUnavailable === undefined) v.add(bp, "must set minAvailable or maxUnavailable");
     for (const k of ["minAvailable", "maxUnavailable"]) {
       const n = budget[k];
-      if (n !== undefined && !(typeof n === "number" && Number.isInteger(n) && n >= 1)) v.add(childPath(bp, k), "must be a whole number of at least 1");
+      if (n !== undefined && !(typeof n === "number" && Number.isInteger(n) && n >= 1))
+        v.add(childPath(bp, k), "must be a whole number of at least 1");
     }
   }
 }

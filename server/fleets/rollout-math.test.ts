@@ -78,13 +78,21 @@ describe("parsePercent and parseDuration", () => {
   });
   test("reject anything else, naming the field", () => {
     for (const bad of ["", "90", "101%", "090%", "9.5%", "-1%", " 90%", "90 %"]) {
-      assert.throws(() => parsePercent(bad, "spec.rolloutPolicy.successThreshold"), (e: Error) => {
-        assert.match(e.message, /^spec\.rolloutPolicy\.successThreshold: must be an integer percentage like "90%"/);
-        return true;
-      }, bad);
+      assert.throws(
+        () => parsePercent(bad, "spec.rolloutPolicy.successThreshold"),
+        (e: Error) => {
+          assert.match(e.message, /^spec\.rolloutPolicy\.successThreshold: must be an integer percentage like "90%"/);
+          return true;
+        },
+        bad,
+      );
     }
     for (const bad of ["", "24", "1d", "1.5h", "h", "-1h", "24H"]) {
-      assert.throws(() => parseDuration(bad, "spec.rolloutPolicy.defaultUpdateTimeout"), /^DomainError: spec\.rolloutPolicy\.defaultUpdateTimeout: /, bad);
+      assert.throws(
+        () => parseDuration(bad, "spec.rolloutPolicy.defaultUpdateTimeout"),
+        /^DomainError: spec\.rolloutPolicy\.defaultUpdateTimeout: /,
+        bad,
+      );
     }
   });
 });
@@ -95,7 +103,10 @@ describe("batches", () => {
     assert.equal(describeBatch({}, 0), "final implicit batch");
     const p = seq({ limit: 1 }, { limit: 2 });
     assert.equal(batchCount(p), 3);
-    assert.deepEqual([0, 1, 2].map((i) => describeBatch(p, i)), ["batch 1", "batch 2", "final implicit batch"]);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => describeBatch(p, i)),
+      ["batch 1", "batch 2", "final implicit batch"],
+    );
     assert.throws(() => describeBatch(p, 3), RangeError);
     assert.throws(() => selectBatch(p, -1, []), RangeError);
   });
@@ -121,7 +132,12 @@ describe("selectBatch", () => {
   });
 
   test("selectors: matchLabels and matchExpressions", () => {
-    const ds = [dev("x1", { env: "prod", site: "a" }), dev("x2", { env: "dev", site: "a" }), dev("x3", { site: "b" }), dev("x4", { env: "prod", site: "c" })];
+    const ds = [
+      dev("x1", { env: "prod", site: "a" }),
+      dev("x2", { env: "dev", site: "a" }),
+      dev("x3", { site: "b" }),
+      dev("x4", { env: "prod", site: "c" }),
+    ];
     const sel = (selector: object) => selectBatch(seq({ selector }), 0, ds);
     assert.deepEqual(sel({ matchLabels: { env: "prod" } }), ["x1", "x4"]);
     assert.deepEqual(sel({ matchExpressions: [{ key: "site", operator: "In", values: ["a", "b"] }] }), ["x1", "x2", "x3"]);
@@ -150,7 +166,11 @@ describe("selectBatch", () => {
 
   test("percentage subtracts matching devices already rolled out, never below zero", () => {
     const ds = many(10, (i) => ({ site: i < 4 ? "a" : "b" }));
-    const p = seq({ selector: { matchLabels: { site: "a" } }, limit: 2 }, { limit: "50%" }, { selector: { matchLabels: { site: "a" } }, limit: "25%" });
+    const p = seq(
+      { selector: { matchLabels: { site: "a" } }, limit: 2 },
+      { limit: "50%" },
+      { selector: { matchLabels: { site: "a" } }, limit: "25%" },
+    );
     const first = selectBatch(p, 0, ds);
     assert.deepEqual(first, ["d00", "d01"]);
     for (const d of ds) if (first.includes(d.name)) d.selectedBatch = 0;
@@ -188,14 +208,27 @@ describe("batchOutcome", () => {
   const H = 3_600_000;
 
   function batchOf(states: Partial<RolloutDevice>[], batch = 0): RolloutDevice[] {
-    return [...states.map((s, i) => dev(`b${i}`, {}, { selectedBatch: batch, ...s })), dev("other", {}, { selectedBatch: batch + 1, failed: true }), dev("unsel")];
+    return [
+      ...states.map((s, i) => dev(`b${i}`, {}, { selectedBatch: batch, ...s })),
+      dev("other", {}, { selectedBatch: batch + 1, failed: true }),
+      dev("unsel"),
+    ];
   }
 
   test("counts only the batch's devices; complete once none is outstanding", () => {
     const p = seq({}, {});
     const ds = batchOf([{ updatedToTarget: true }, { failed: true }, { updating: true, renderedTarget: true }]);
     const o = batchOutcome(p, 0, ds, at(H), t0);
-    assert.deepEqual(o, { complete: false, total: 3, successful: 1, failed: 1, timedOut: 0, successPercentage: 33, threshold: 90, passed: false });
+    assert.deepEqual(o, {
+      complete: false,
+      total: 3,
+      successful: 1,
+      failed: 1,
+      timedOut: 0,
+      successPercentage: 33,
+      threshold: 90,
+      passed: false,
+    });
     ds[2].updatedToTarget = true;
     assert.deepEqual(batchOutcome(p, 0, ds, at(H), t0), { ...o, complete: true, successful: 2, successPercentage: 67 });
     // On target wins over a stale error.
@@ -206,7 +239,16 @@ describe("batchOutcome", () => {
 
   test("an empty batch is complete and passes", () => {
     const o = batchOutcome(seq({}), 0, [dev("x", {}, { selectedBatch: 1 })], t0, t0);
-    assert.deepEqual(o, { complete: true, total: 0, successful: 0, failed: 0, timedOut: 0, successPercentage: 100, threshold: 90, passed: true });
+    assert.deepEqual(o, {
+      complete: true,
+      total: 0,
+      successful: 0,
+      failed: 0,
+      timedOut: 0,
+      successPercentage: 100,
+      threshold: 90,
+      passed: true,
+    });
   });
 
   test("outstanding devices time out strictly after the update timeout (default 24h)", () => {
@@ -224,7 +266,13 @@ describe("batchOutcome", () => {
 
   test("threshold: batch, else policy, else 90", () => {
     // 4 of 5 successful = 80%.
-    const ds = batchOf([{ updatedToTarget: true }, { updatedToTarget: true }, { updatedToTarget: true }, { updatedToTarget: true }, { failed: true }]);
+    const ds = batchOf([
+      { updatedToTarget: true },
+      { updatedToTarget: true },
+      { updatedToTarget: true },
+      { updatedToTarget: true },
+      { failed: true },
+    ]);
     const dflt = batchOutcome(seq({}), 0, ds, t0, t0);
     assert.equal(dflt.successPercentage, 80);
     assert.equal(dflt.threshold, 90);
@@ -236,7 +284,13 @@ describe("batchOutcome", () => {
     assert.equal(own.threshold, 81);
     assert.equal(own.passed, false);
     // The implicit final batch has no batch threshold of its own.
-    const fin = batchOutcome({ ...seq({ successThreshold: "10%" }), successThreshold: "75%" }, 1, batchOf([{ updatedToTarget: true }], 1), t0, t0);
+    const fin = batchOutcome(
+      { ...seq({ successThreshold: "10%" }), successThreshold: "75%" },
+      1,
+      batchOf([{ updatedToTarget: true }], 1),
+      t0,
+      t0,
+    );
     assert.equal(fin.threshold, 75);
     assert.throws(() => batchOutcome(seq({ successThreshold: "x" }), 0, ds, t0, t0), /sequence\[0\]\.successThreshold/);
   });
@@ -374,7 +428,13 @@ describe("planRollout", () => {
     assert.deepEqual(plan.batches[1].devices, ["d03", "d06", "d09"]); // site a: 7 -> round(3.5)=4, d00 already out
     assert.equal(plan.batches.at(-1)!.name, "final implicit batch");
     const planned = plan.batches.flatMap((b) => b.devices).sort();
-    assert.deepEqual(planned, ds.filter((d) => d.connected && d.selectedBatch === undefined).map((d) => d.name).sort());
+    assert.deepEqual(
+      planned,
+      ds
+        .filter((d) => d.connected && d.selectedBatch === undefined)
+        .map((d) => d.name)
+        .sort(),
+    );
     assert.equal(ds.find((d) => d.name === "d00")!.selectedBatch, undefined);
   });
 });
@@ -383,7 +443,8 @@ describe("simulated rollout", () => {
   test("selects batch by batch, renders under the budget, and never violates it", () => {
     // 3 sites of 8 devices plus a 2-device site (smaller than minAvailable), one device disconnected throughout.
     const devices: RolloutDevice[] = [];
-    for (const site of ["a", "b", "c"]) for (let i = 0; i < 8; i++) devices.push(dev(`${site}${i}`, { site, tier: i < 2 ? "canary" : "main" }));
+    for (const site of ["a", "b", "c"])
+      for (let i = 0; i < 8; i++) devices.push(dev(`${site}${i}`, { site, tier: i < 2 ? "canary" : "main" }));
     devices.push(dev("s0", { site: "s" }), dev("s1", { site: "s" }));
     devices.find((d) => d.name === "b5")!.connected = false;
     const budget: DisruptionBudget = { groupBy: ["site"], maxUnavailable: 2, minAvailable: 5 };
@@ -445,7 +506,10 @@ describe("simulated rollout", () => {
     }
 
     assert.ok(tick < 200, "rollout finished");
-    assert.deepEqual(selectedPerBatch, plan.batches.map((b) => b.devices));
+    assert.deepEqual(
+      selectedPerBatch,
+      plan.batches.map((b) => b.devices),
+    );
     assert.deepEqual(selectedPerBatch[0], ["a0", "a1", "b0"]);
     // The budget was actually binding (2 unavailable in a site) yet never exceeded.
     assert.equal(maxBusyPerSite, 2);

@@ -150,11 +150,20 @@ export function selectBatch(policy: RolloutPolicy, batchIndex: number, devices: 
  * Progress of batch `batchIndex`: each selected device is successful (on target), failed, or timed out once the batch
  * has been dispatched longer than the update timeout; the batch is complete when none is still outstanding.
  */
-export function batchOutcome(policy: RolloutPolicy, batchIndex: number, devices: RolloutDevice[], now: Date, dispatchedAt: Date): BatchOutcome {
+export function batchOutcome(
+  policy: RolloutPolicy,
+  batchIndex: number,
+  devices: RolloutDevice[],
+  now: Date,
+  dispatchedAt: Date,
+): BatchOutcome {
   const batch = batchAt(policy, batchIndex);
   const timeout = parseDuration(policy.defaultUpdateTimeout ?? DEFAULT_TIMEOUT, `${POLICY}.defaultUpdateTimeout`);
   const expired = now.getTime() - dispatchedAt.getTime() > timeout;
-  let total = 0, successful = 0, failed = 0, timedOut = 0;
+  let total = 0,
+    successful = 0,
+    failed = 0,
+    timedOut = 0;
   for (const d of devices) {
     if (d.selectedBatch !== batchIndex) continue;
     total++;
@@ -183,7 +192,10 @@ export function batchOutcome(policy: RolloutPolicy, batchIndex: number, devices:
 }
 
 /** Dry run assuming every batch succeeds: what a live rollout would select, batch by batch, if devices stay as they are. */
-export function planRollout(policy: RolloutPolicy, devices: RolloutDevice[]): { batches: { index: number; name: string; devices: string[] }[] } {
+export function planRollout(
+  policy: RolloutPolicy,
+  devices: RolloutDevice[],
+): { batches: { index: number; name: string; devices: string[] }[] } {
   const current = devices.map((d) => ({ ...d }));
   const byName = new Map(current.map((d) => [d.name, d]));
   const batches = [];

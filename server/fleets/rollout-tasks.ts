@@ -14,10 +14,22 @@ import { TASK_FLEET_SELECTION } from "./fleet-queue.js";
 import { textArray } from "../platform/pg-array.js";
 import { lockDevices } from "../devices/device-locks.js";
 import type { Db } from "../platform/resource/resource-store.js";
-import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_SELECTED_FOR_ROLLOUT, ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import {
-  batchCount, batchOutcome, budgetGroups, describeBatch, planRollout, releaseUnderBudget, selectBatch,
-  type BudgetDevice, type RolloutDevice, type RolloutPolicy,
+  ANNOTATION_RENDERED_TEMPLATE_VERSION,
+  ANNOTATION_SELECTED_FOR_ROLLOUT,
+  ANNOTATION_TEMPLATE_VERSION,
+} from "../devices/device-annotations.js";
+import {
+  batchCount,
+  batchOutcome,
+  budgetGroups,
+  describeBatch,
+  planRollout,
+  releaseUnderBudget,
+  selectBatch,
+  type BudgetDevice,
+  type RolloutDevice,
+  type RolloutPolicy,
 } from "./rollout-math.js";
 
 export const TASK_FLEET_ROLLOUT_TICK = "fleet_rollout_tick";
@@ -40,7 +52,8 @@ const fleetEvent = (name: string, e: Omit<NewEvent, "actor" | "involvedObject" |
 });
 
 /** Whether the policy asks for anything but all-at-once. */
-export const isManaged = (policy: RolloutPolicy | undefined): policy is RolloutPolicy => !!policy && !!(policy.deviceSelection || policy.disruptionBudget);
+export const isManaged = (policy: RolloutPolicy | undefined): policy is RolloutPolicy =>
+  !!policy && !!(policy.deviceSelection || policy.disruptionBudget);
 
 /** What the rollout needs to know about one owned device. */
 interface DeviceView extends RolloutDevice {
@@ -59,8 +72,15 @@ export function createRolloutReads(db: Db) {
   }
 
   async function deviceViews(orgId: string, fleet: string, tv: string): Promise<DeviceView[]> {
-    const r = await db.execute(sql`select name, labels, annotations, status from devices where org_id = ${orgId} and owner = ${`Fleet/${fleet}`} order by name`);
-    const rows = r.rows as { name: string; labels: Record<string, string>; annotations: Record<string, string>; status: JsonObject | null }[];
+    const r = await db.execute(
+      sql`select name, labels, annotations, status from devices where org_id = ${orgId} and owner = ${`Fleet/${fleet}`} order by name`,
+    );
+    const rows = r.rows as {
+      name: string;
+      labels: Record<string, string>;
+      annotations: Record<string, string>;
+      status: JsonObject | null;
+    }[];
     return rows.flatMap((d) => {
       const status = d.status ?? {};
       const conditions = (status.conditions ?? []) as JsonObject[];
@@ -107,10 +127,18 @@ export function createRolloutReads(db: Db) {
     const policy = (fleet.spec.rolloutPolicy ?? {}) as RolloutPolicy;
     const devices = (await deviceViews(orgId, fleetName, tv)).map((d) => ({ ...d, selectedBatch: undefined }));
     const batches = policy.deviceSelection
-      ? planRollout(policy, devices).batches.map((b) => ({ ...b, successThreshold: batchOutcome(policy, b.index, [], new Date(), new Date()).threshold }))
+      ? planRollout(policy, devices).batches.map((b) => ({
+          ...b,
+          successThreshold: batchOutcome(policy, b.index, [], new Date(), new Date()).threshold,
+        }))
       : [{ index: 0, name: "all devices", devices: devices.filter((d) => d.connected).map((d) => d.name), successThreshold: 0 }];
     const taken = new Set(batches.flatMap((b) => b.devices));
-    const groups = policy.disruptionBudget ? budgetGroups(policy.disruptionBudget, budgetView(devices, () => true)) : [];
+    const groups = policy.disruptionBudget
+      ? budgetGroups(
+          policy.disruptionBudget,
+          budgetView(devices, () => true),
+        )
+      : [];
     return {
       templateVersion: tv,
       batches,
@@ -136,7 +164,12 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
   const { loadFleet, deviceViews, plan, ownershipSettling } = createRolloutReads(db);
   const enqueueTick = (orgId: string, fleet: string, delaySeconds = 0) =>
     // One queue per fleet: a tick queued while another runs waits for it instead of dispatching the same batch twice.
-    enqueue(db, TASK_FLEET_ROLLOUT_TICK, { orgId, fleet }, { jobKey: `fleet-tick:${orgId}/${fleet}`, delaySeconds, queueName: `fleet:${orgId}/${fleet}` });
+    enqueue(
+      db,
+      TASK_FLEET_ROLLOUT_TICK,
+      { orgId, fleet },
+      { jobKey: `fleet-tick:${orgId}/${fleet}`, delaySeconds, queueName: `fleet:${orgId}/${fleet}` },
+    );
 
   /** One step of a fleet's rollout; returns whether another tick is needed. */
   async function tick(orgId: string, fleetName: string, now = new Date()): Promise<boolean> {
@@ -149,7 +182,12 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     let conditions = (status.conditions ?? []) as JsonObject[];
     // Fleet writes are rare, so this wait is short and cannot starve the rollout; the fleet says why it waits.
     if (await ownershipSettling(orgId, fleetName)) {
-      const waiting = setCondition(conditions, { type: "RolloutInProgress", status: "True", reason: "Waiting", message: "waiting for the fleet's devices to be selected" });
+      const waiting = setCondition(conditions, {
+        type: "RolloutInProgress",
+        status: "True",
+        reason: "Waiting",
+        message: "waiting for the fleet's devices to be selected",
+      });
       if (!isDeepStrictEqual(waiting, conditions)) {
         await db.execute(sql`update fleets set status = ${JSON.stringify({ ...status, conditions: waiting })}::jsonb, resource_version = nextval('resource_version_seq')
           where org_id = ${orgId} and name = ${fleetName}`);
@@ -172,7 +210,12 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
       delete annotations[REPORTED];
     }
     const active = (reason: string, message: string) =>
-      (conditions = setCondition(conditions, { type: "RolloutInProgress", status: reason === "Inactive" ? "False" : "True", reason, message }));
+      (conditions = setCondition(conditions, {
+        type: "RolloutInProgress",
+        status: reason === "Inactive" ? "False" : "True",
+        reason,
+        message,
+      }));
 
     let eligible: (d: DeviceView) => boolean = () => true;
     if (policy.deviceSelection) {
@@ -276,7 +319,9 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
       }
     }
     const view = budgetView(devices, eligible);
-    release.push(...(policy.disruptionBudget ? releaseUnderBudget(policy.disruptionBudget, view) : view.filter((d) => d.pending).map((d) => d.name)));
+    release.push(
+      ...(policy.disruptionBudget ? releaseUnderBudget(policy.disruptionBudget, view) : view.filter((d) => d.pending).map((d) => d.name)),
+    );
     // Ticks go on while the rollout is active or devices still wait for (or are using) the budget; not when suspended.
     const suspended = conditions.some((c) => c.type === "RolloutInProgress" && c.reason === "Suspended");
     again = !suspended && (again || view.some((d) => d.pending) || view.some((d) => d.busy && d.connected));
@@ -298,7 +343,10 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
   async function markSelected(orgId: string, names: string[], value: string) {
     if (!names.length) return;
     await db.transaction(async (tx) => {
-      await lockDevices(tx, names.map((name) => ({ orgId, name })));
+      await lockDevices(
+        tx,
+        names.map((name) => ({ orgId, name })),
+      );
       await tx.execute(sql`update devices set annotations = annotations || jsonb_build_object(${ANNOTATION_SELECTED_FOR_ROLLOUT}::text, ${value}::text),
           resource_version = nextval('resource_version_seq')
         where org_id = ${orgId} and name = any(${textArray(names)})`);

@@ -111,7 +111,15 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   });
   const webDir = opts.webDir ?? resolve(import.meta.dirname, "../../web/dist");
   const web = webDir ? createWebStatic(webDir) : undefined;
-  const server = await startEndpoint({ app, pool, log, tls: { key: pki.userServer.keyPem, cert: pki.userServer.certPem }, host, port, web });
+  const server = await startEndpoint({
+    app,
+    pool,
+    log,
+    tls: { key: pki.userServer.keyPem, cert: pki.userServer.certPem },
+    host,
+    port,
+    web,
+  });
   const agentServer = await startEndpoint({
     app: app.agent,
     pool,
@@ -123,7 +131,10 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
   // FLIGHTCTL_DEBUG_MEMORY=<seconds>: log the process's memory breakdown periodically (capacity planning).
   if (process.env.FLIGHTCTL_DEBUG_MEMORY) {
-    setInterval(() => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"), Number(process.env.FLIGHTCTL_DEBUG_MEMORY) * 1000).unref();
+    setInterval(
+      () => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"),
+      Number(process.env.FLIGHTCTL_DEBUG_MEMORY) * 1000,
+    ).unref();
   }
   log.info({ address: `${host}:${server.port}`, agent: `${agentAt.host}:${agentServer.port}`, ca: pki.caPath }, "endpoints listening");
   let closing: Promise<void> | undefined;
@@ -185,7 +196,9 @@ export async function main() {
       csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
       uiUrl: process.env.FLIGHTCTL_UI_URL,
       heartbeatMs: process.env.FLIGHTCTL_HEARTBEAT_SECONDS ? Number(process.env.FLIGHTCTL_HEARTBEAT_SECONDS) * 1000 : undefined,
-      lastSeenFlushMs: process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS ? Number(process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS) * 1000 : undefined,
+      lastSeenFlushMs: process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS
+        ? Number(process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS) * 1000
+        : undefined,
       webDir: process.env.FLIGHTCTL_WEB_DIR,
       redisUrl: process.env.FLIGHTCTL_REDIS_URL || undefined,
       log,

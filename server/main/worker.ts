@@ -43,12 +43,17 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   const frozen = contentCacheFromEnv();
   // One git client per worker: its clone cache (FLIGHTCTL_GIT_CACHE_DIR, else under the OS temp dir) is shared by all tasks.
   const git = createGitClient({ cacheDir: process.env.FLIGHTCTL_GIT_CACHE_DIR || join(tmpdir(), "flightctl-git-cache") });
-  const devices = createDeviceTasks(db, { resolvers: { httpRef: createHttpConfigResolver(db, frozen), gitRef: createGitConfigResolver(db, frozen, git) } });
+  const devices = createDeviceTasks(db, {
+    resolvers: { httpRef: createHttpConfigResolver(db, frozen), gitRef: createGitConfigResolver(db, frozen, git) },
+  });
   const repositories = createRepositoryTasks(db, { git });
   const resourceSyncs = createResourceSyncTasks(db, { git });
   // FLIGHTCTL_ROLLOUT_TICK_SECONDS: how often a policy rollout checks its batch and budget (default 30, as flightctl).
   // The fleet controller pins the commits of a template's git dependencies in each template version it makes.
-  const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30), git });
+  const fleets = createFleetTasks(db, {
+    rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30),
+    git,
+  });
   const dependencies = createDependencySyncTasks(db, { git });
   const runner = await startJobRunner({
     pool,

@@ -58,7 +58,8 @@ export function clientPolicy(clientId: string, clientSecret: string | undefined,
         }
       }
       if (id !== clientId) throw new OAuthError(401, "invalid_client", "unknown client_id");
-      if (clientSecret && !(secret && sameSecret(secret, clientSecret))) throw new OAuthError(401, "invalid_client", "client authentication failed");
+      if (clientSecret && !(secret && sameSecret(secret, clientSecret)))
+        throw new OAuthError(401, "invalid_client", "client authentication failed");
     },
   };
 }

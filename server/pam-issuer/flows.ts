@@ -49,16 +49,31 @@ export function authorize(ctx: FlowContext, q: URLSearchParams, res: ServerRespo
   const redirectUri = q.get("redirect_uri") ?? "";
   // Until client and redirect URI are trusted, errors are shown here rather than sent to the redirect URI.
   if (q.get("client_id") !== ctx.client.clientId) throw new OAuthError(400, "invalid_client", "unknown client_id");
-  if (!ctx.client.redirectAllowed(redirectUri)) throw new OAuthError(400, "invalid_request", "redirect_uri is not registered for this client");
+  if (!ctx.client.redirectAllowed(redirectUri))
+    throw new OAuthError(400, "invalid_request", "redirect_uri is not registered for this client");
   const state = q.get("state") ?? undefined;
   const fail = (error: string, description: string) => redirect(res, back(redirectUri, { error, error_description: description, state }));
   if (q.get("response_type") !== "code") return fail("unsupported_response_type", 'response_type must be "code"');
   const challenge = q.get("code_challenge") ?? undefined;
-  if (challenge !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(challenge)) return fail("invalid_request", "code_challenge must be a base64url SHA-256");
-  if (challenge !== undefined && q.get("code_challenge_method") !== "S256") return fail("invalid_request", "code_challenge_method must be S256");
-  if (!ctx.client.confidential && !challenge) return fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256");
+  if (challenge !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(challenge))
+    return fail("invalid_request", "code_challenge must be a base64url SHA-256");
+  if (challenge !== undefined && q.get("code_challenge_method") !== "S256")
+    return fail("invalid_request", "code_challenge_method must be S256");
+  if (!ctx.client.confidential && !challenge)
+    return fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256");
   const id = randomId();
-  ctx.pending.set(id, { redirectUri, state, codeChallenge: challenge, scope: ctx.normalizeScope(q.get("scope") ?? undefined), nonce: q.get("nonce") ?? undefined, failures: 0 }, PENDING_TTL_MS);
+  ctx.pending.set(
+    id,
+    {
+      redirectUri,
+      state,
+      codeChallenge: challenge,
+      scope: ctx.normalizeScope(q.get("scope") ?? undefined),
+      nonce: q.get("nonce") ?? undefined,
+      failures: 0,
+    },
+    PENDING_TTL_MS,
+  );
   sendHtml(res, 200, loginPage(ctx.loginAction, id), redirectUri);
 }
 
@@ -67,7 +82,10 @@ export async function login(ctx: FlowContext, body: Record<string, string>, res:
   const p = ctx.pending.get(id);
   if (!p) return sendHtml(res, 400, messagePage("Login expired", "This login page has expired. Start again from the application."));
   const username = (body.username ?? "").trim();
-  const ok = USERNAME.test(username) && (await ctx.users.authenticate(username, body.password ?? "")) && (await ctx.users.active?.(username)) !== false;
+  const ok =
+    USERNAME.test(username) &&
+    (await ctx.users.authenticate(username, body.password ?? "")) &&
+    (await ctx.users.active?.(username)) !== false;
   if (!ok) {
     await failDelay();
     // A few tries per request, then the application has to start over (limits guessing through one form).
@@ -75,10 +93,19 @@ export async function login(ctx: FlowContext, body: Record<string, string>, res:
       ctx.pending.delete(id);
       return sendHtml(res, 401, messagePage("Too many attempts", "Too many failed logins. Start again from the application."));
     }
-    return sendHtml(res, 401, loginPage(ctx.loginAction, id, "Wrong user name or password.", USERNAME.test(username) ? username : ""), p.redirectUri);
+    return sendHtml(
+      res,
+      401,
+      loginPage(ctx.loginAction, id, "Wrong user name or password.", USERNAME.test(username) ? username : ""),
+      p.redirectUri,
+    );
   }
   ctx.pending.delete(id);
   const code = randomId();
-  ctx.codes.set(code, { username, clientId: ctx.client.clientId, redirectUri: p.redirectUri, codeChallenge: p.codeChallenge, scope: p.scope, nonce: p.nonce }, CODE_TTL_MS);
+  ctx.codes.set(
+    code,
+    { username, clientId: ctx.client.clientId, redirectUri: p.redirectUri, codeChallenge: p.codeChallenge, scope: p.scope, nonce: p.nonce },
+    CODE_TTL_MS,
+  );
   redirect(res, back(p.redirectUri, { code, state: p.state }));
 }

@@ -4,7 +4,15 @@ import type { Logger } from "pino";
 import type { ClientPolicy } from "./clients.js";
 import type { CodeGrant } from "./flows.js";
 import { failDelay, OAuthError, s256, sameSecret, type TtlMap } from "./http.js";
-import { issueTokens, verifyAccessToken, verifyRefreshToken, type SigningKey, type TokenResponse, type TokenSettings, type UserClaims } from "./tokens.js";
+import {
+  issueTokens,
+  verifyAccessToken,
+  verifyRefreshToken,
+  type SigningKey,
+  type TokenResponse,
+  type TokenSettings,
+  type UserClaims,
+} from "./tokens.js";
 import { rolesAndOrganizations, USERNAME, type UserAuthenticator } from "./users.js";
 
 export interface GrantContext {
@@ -32,12 +40,15 @@ export async function currentClaims(ctx: GrantContext, username: string, error =
 async function codeGrant(ctx: GrantContext, body: Record<string, string>): Promise<TokenResponse> {
   // One use, even when the exchange fails (a stolen code tried with a guessed verifier is gone).
   const grant = body.code ? ctx.codes.take(body.code) : undefined;
-  if (!grant || grant.clientId !== ctx.client.clientId) throw new OAuthError(400, "invalid_grant", "the authorization code is unknown, used or expired");
-  if (grant.redirectUri !== body.redirect_uri) throw new OAuthError(400, "invalid_grant", "redirect_uri differs from the authorization request");
+  if (!grant || grant.clientId !== ctx.client.clientId)
+    throw new OAuthError(400, "invalid_grant", "the authorization code is unknown, used or expired");
+  if (grant.redirectUri !== body.redirect_uri)
+    throw new OAuthError(400, "invalid_grant", "redirect_uri differs from the authorization request");
   if (grant.codeChallenge) {
     const verifier = body.code_verifier ?? "";
     if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw new OAuthError(400, "invalid_grant", "code_verifier is missing or malformed");
-    if (!sameSecret(s256(verifier), grant.codeChallenge)) throw new OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
+    if (!sameSecret(s256(verifier), grant.codeChallenge))
+      throw new OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
   }
   return issueTokens(await ctx.key, ctx.settings, await currentClaims(ctx, grant.username), grant.scope, grant.nonce);
 }
@@ -64,7 +75,10 @@ async function refreshGrant(ctx: GrantContext, body: Record<string, string>): Pr
 
 async function passwordGrant(ctx: GrantContext, body: Record<string, string>): Promise<TokenResponse> {
   const username = (body.username ?? "").trim();
-  const ok = USERNAME.test(username) && (await ctx.users.authenticate(username, body.password ?? "")) && (await ctx.users.active?.(username)) !== false;
+  const ok =
+    USERNAME.test(username) &&
+    (await ctx.users.authenticate(username, body.password ?? "")) &&
+    (await ctx.users.active?.(username)) !== false;
   if (!ok) {
     await failDelay();
     ctx.log.info({ username: USERNAME.test(username) ? username : "(invalid)" }, "password grant refused");
@@ -83,7 +97,11 @@ export async function token(ctx: GrantContext, body: Record<string, string>, req
     case "password":
       return passwordGrant(ctx, body);
     default:
-      throw new OAuthError(400, body.grant_type ? "unsupported_grant_type" : "invalid_request", "grant_type must be authorization_code, refresh_token or password");
+      throw new OAuthError(
+        400,
+        body.grant_type ? "unsupported_grant_type" : "invalid_request",
+        "grant_type must be authorization_code, refresh_token or password",
+      );
   }
 }
 
@@ -98,5 +116,12 @@ export async function userinfo(ctx: GrantContext, req: IncomingMessage) {
     throw new OAuthError(401, "invalid_token", "the access token is invalid or expired");
   }
   const c = await currentClaims(ctx, sub, "invalid_token");
-  return { sub, preferred_username: c.username, name: c.name, ...(c.email ? { email: c.email } : {}), roles: c.roles, organizations: c.organizations };
+  return {
+    sub,
+    preferred_username: c.username,
+    name: c.name,
+    ...(c.email ? { email: c.email } : {}),
+    roles: c.roles,
+    organizations: c.organizations,
+  };
 }

@@ -66,7 +66,8 @@ export function redirect(res: ServerResponse, location: string) {
 export const randomId = () => randomBytes(32).toString("base64url");
 export const s256 = (verifier: string) => createHash("sha256").update(verifier).digest("base64url");
 /** Constant-time string equality (compares hashes so lengths never leak). */
-export const sameSecret = (a: string, b: string) => timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
+export const sameSecret = (a: string, b: string) =>
+  timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
 /** Failed logins are answered after ~0.5 s so guessing is slow and timing says little about why it failed. */
 export const failDelay = () => new Promise((r) => setTimeout(r, 400 + Math.random() * 200));
 

@@ -52,11 +52,16 @@ function defaultAuthenticator(opts: PamIssuerOptions, log: Logger): UserAuthenti
   const service = opts.pamService ?? "flightctl";
   const pam = loadPam();
   if (!pam) {
-    log.warn("authenticate-pam is not built on this machine (needs libpam headers at npm install): only the bootstrap admin can log in; see docs/pam-issuer.md");
+    log.warn(
+      "authenticate-pam is not built on this machine (needs libpam headers at npm install): only the bootstrap admin can log in; see docs/pam-issuer.md",
+    );
   } else {
     list.push(pamAuthenticator(pam, service));
     if (!pamServiceConfigured(service)) {
-      log.warn({ service }, `/etc/pam.d/${service} does not exist: libpam falls back to /etc/pam.d/other for this service; create it (see docs/pam-issuer.md)`);
+      log.warn(
+        { service },
+        `/etc/pam.d/${service} does not exist: libpam falls back to /etc/pam.d/other for this service; create it (see docs/pam-issuer.md)`,
+      );
     }
   }
   return chain(list);
@@ -85,7 +90,12 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
     log,
     key,
     usedRefresh: new TtlMap<true>(),
-    settings: { issuer, clientId: client.clientId, accessTtl: opts.accessTokenTtl ?? 3600, refreshTtl: opts.refreshTokenTtl ?? 7 * 24 * 3600 },
+    settings: {
+      issuer,
+      clientId: client.clientId,
+      accessTtl: opts.accessTokenTtl ?? 3600,
+      refreshTtl: opts.refreshTokenTtl ?? 7 * 24 * 3600,
+    },
   };
 
   const discovery = () => ({
@@ -100,7 +110,20 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
     grant_types_supported: ["authorization_code", "refresh_token", "password"],
     code_challenge_methods_supported: ["S256"],
     scopes_supported: SCOPES,
-    claims_supported: ["iss", "sub", "aud", "iat", "exp", "nonce", "preferred_username", "name", "email", "roles", "organizations", "scope"],
+    claims_supported: [
+      "iss",
+      "sub",
+      "aud",
+      "iat",
+      "exp",
+      "nonce",
+      "preferred_username",
+      "name",
+      "email",
+      "roles",
+      "organizations",
+      "scope",
+    ],
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: ["ES256"],
     token_endpoint_auth_methods_supported: client.confidential ? ["client_secret_basic", "client_secret_post"] : ["none"],
@@ -182,7 +205,9 @@ export async function startPamIssuer(opts: StartPamIssuerOptions): Promise<{ url
   const host = (m ? m[1] : opts.host) || "0.0.0.0";
   const port = m ? Number(m[2]) : (opts.port ?? 8444);
   const issuer = createPamIssuer({ ...opts, log });
-  const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, issuer.handle) : http.createServer(issuer.handle);
+  const server = opts.tls
+    ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, issuer.handle)
+    : http.createServer(issuer.handle);
   if (!opts.tls) log.warn("the PAM issuer serves plain HTTP: passwords cross the network in clear unless a TLS proxy is in front");
   try {
     await new Promise<void>((resolve, reject) => {

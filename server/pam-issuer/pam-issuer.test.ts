@@ -27,7 +27,11 @@ import { startTestApp, type TestApp } from "../../test/helpers/app.js";
 import { startTestIssuer } from "../../test/helpers/oidc.js";
 
 const isRoot = process.getuid?.() === 0;
-const pamSkip = !isRoot ? "needs root to create a Linux user, groups and a PAM service" : !loadPam() ? "authenticate-pam is not built here" : false;
+const pamSkip = !isRoot
+  ? "needs root to create a Linux user, groups and a PAM service"
+  : !loadPam()
+    ? "authenticate-pam is not built here"
+    : false;
 
 const suffix = randomBytes(3).toString("hex");
 const user = `fcpam${suffix}`;
@@ -82,14 +86,34 @@ before(async () => {
       }
     }
     // Primary group flightctl-operator: `id -Gn` lists the primary group too, and flightctl maps it like the others.
-    sh("useradd", ["-M", "-N", "-g", "flightctl-operator", "-G", "org-eng,eng.flightctl-viewer", "-s", "/usr/sbin/nologin", "-c", "Pam Tester,,,,pam.tester@example.com", user]);
+    sh("useradd", [
+      "-M",
+      "-N",
+      "-g",
+      "flightctl-operator",
+      "-G",
+      "org-eng,eng.flightctl-viewer",
+      "-s",
+      "/usr/sbin/nologin",
+      "-c",
+      "Pam Tester,,,,pam.tester@example.com",
+      user,
+    ]);
     sh("useradd", ["-M", "-N", "-s", "/usr/sbin/nologin", goner]);
     sh("chpasswd", [], `${user}:${password}\n${goner}:${password}\n`);
   }
   server = http.createServer((req, res) => issuer.handle(req, res));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   issuerUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/auth`;
-  issuer = createPamIssuer({ issuerUrl, dataDir, clientId, redirectUris: [redirectUri], pamService, bootstrapAdmin: admin, log: pino({ level: "silent" }) });
+  issuer = createPamIssuer({
+    issuerUrl,
+    dataDir,
+    clientId,
+    redirectUris: [redirectUri],
+    pamService,
+    bootstrapAdmin: admin,
+    log: pino({ level: "silent" }),
+  });
 });
 
 after(async () => {
@@ -102,16 +126,23 @@ after(async () => {
 
 type Json = Record<string, string>;
 async function post(path: string, form: Record<string, string>, base = issuerUrl) {
-  const res = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form), redirect: "manual" });
+  const res = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(form),
+    redirect: "manual",
+  });
   const text = await res.text();
   return { status: res.status, location: res.headers.get("location"), text, json: () => JSON.parse(text) as Json };
 }
-const passwordGrant = (username: string, pass: string) => post("/token", { grant_type: "password", client_id: clientId, username, password: pass });
+const passwordGrant = (username: string, pass: string) =>
+  post("/token", { grant_type: "password", client_id: clientId, username, password: pass });
 const userinfo = async (token: string) => {
   const res = await fetch(`${issuerUrl}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
-const verify = (token: string) => jwtVerify(token, createRemoteJWKSet(new URL(`${issuerUrl}/jwks`)), { issuer: issuerUrl, audience: clientId });
+const verify = (token: string) =>
+  jwtVerify(token, createRemoteJWKSet(new URL(`${issuerUrl}/jwks`)), { issuer: issuerUrl, audience: clientId });
 
 const pkce = () => {
   const verifier = randomBytes(32).toString("base64url");
@@ -132,7 +163,13 @@ async function loginForCode(username: string, pass: string, challenge: string): 
   return back.searchParams.get("code")!;
 }
 const redeem = (code: string, verifier?: string) =>
-  post("/token", { grant_type: "authorization_code", client_id: clientId, code, redirect_uri: redirectUri, ...(verifier ? { code_verifier: verifier } : {}) });
+  post("/token", {
+    grant_type: "authorization_code",
+    client_id: clientId,
+    code,
+    redirect_uri: redirectUri,
+    ...(verifier ? { code_verifier: verifier } : {}),
+  });
 
 describe("PAM issuer (no root needed)", () => {
   test("flightctl's group mapping", () => {
@@ -156,7 +193,13 @@ describe("PAM issuer (no root needed)", () => {
   test("discovery names every endpoint under the issuer URL; the JWKS key's kid is its thumbprint", async () => {
     const doc = (await (await fetch(`${issuerUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     assert.equal(doc.issuer, issuerUrl);
-    for (const [k, p] of Object.entries({ authorization_endpoint: "authorize", token_endpoint: "token", userinfo_endpoint: "userinfo", jwks_uri: "jwks", end_session_endpoint: "logout" })) {
+    for (const [k, p] of Object.entries({
+      authorization_endpoint: "authorize",
+      token_endpoint: "token",
+      userinfo_endpoint: "userinfo",
+      jwks_uri: "jwks",
+      end_session_endpoint: "logout",
+    })) {
       assert.equal(doc[k], `${issuerUrl}/${p}`);
     }
     assert.deepEqual(doc.grant_types_supported, ["authorization_code", "refresh_token", "password"]);
@@ -192,7 +235,11 @@ describe("PAM issuer (no root needed)", () => {
     assert.match(bad.text, /Wrong user name or password/);
 
     const c1 = await loginForCode(admin.username, admin.password, challenge);
-    assert.deepEqual([(await redeem(c1, "x".repeat(43))).json().error, (await redeem(c1, verifier)).json().error], ["invalid_grant", "invalid_grant"], "a failed exchange uses the code up");
+    assert.deepEqual(
+      [(await redeem(c1, "x".repeat(43))).json().error, (await redeem(c1, verifier)).json().error],
+      ["invalid_grant", "invalid_grant"],
+      "a failed exchange uses the code up",
+    );
     const c2 = await loginForCode(admin.username, admin.password, challenge);
     assert.equal((await redeem(c2)).status, 400, "no verifier");
     const c3 = await loginForCode(admin.username, admin.password, challenge);
@@ -209,7 +256,11 @@ describe("PAM issuer (no root needed)", () => {
     const noPkce = await fetch(authorizeUrl(challenge, { code_challenge: "" }).replace(/&code_challenge=&/, "&"), { redirect: "manual" });
     assert.equal(noPkce.status, 302);
     assert.equal(new URL(noPkce.headers.get("location")!).searchParams.get("error"), "invalid_request");
-    assert.equal((await fetch(authorizeUrl(challenge, { redirect_uri: "http://localhost:51234/callback" }))).status, 200, "loopback, other port");
+    assert.equal(
+      (await fetch(authorizeUrl(challenge, { redirect_uri: "http://localhost:51234/callback" }))).status,
+      200,
+      "loopback, other port",
+    );
   });
 
   test("refresh tokens rotate: each works once and is never a bearer token", async () => {
@@ -240,13 +291,23 @@ describe("PAM issuer (no root needed)", () => {
   });
 
   test("logout redirects only to registered URIs", async () => {
-    const ok = await fetch(`${issuerUrl}/logout?${new URLSearchParams({ post_logout_redirect_uri: redirectUri, state: "s" })}`, { redirect: "manual" });
+    const ok = await fetch(`${issuerUrl}/logout?${new URLSearchParams({ post_logout_redirect_uri: redirectUri, state: "s" })}`, {
+      redirect: "manual",
+    });
     assert.equal(ok.headers.get("location"), `${redirectUri}?state=s`);
     assert.equal((await fetch(`${issuerUrl}/logout?post_logout_redirect_uri=https://evil.example/`, { redirect: "manual" })).status, 400);
   });
 
   test("a confidential client must authenticate; startPamIssuer listens and closes", async () => {
-    const started = await startPamIssuer({ issuerUrl: "http://127.0.0.1/x", address: "127.0.0.1:0", dataDir, redirectUris: [], clientSecret: "s3cret", bootstrapAdmin: admin, log: pino({ level: "silent" }) });
+    const started = await startPamIssuer({
+      issuerUrl: "http://127.0.0.1/x",
+      address: "127.0.0.1:0",
+      dataDir,
+      redirectUris: [],
+      clientSecret: "s3cret",
+      bootstrapAdmin: admin,
+      log: pino({ level: "silent" }),
+    });
     try {
       const base = `http://127.0.0.1:${started.port}/x`;
       const form = { grant_type: "password", client_id: clientId, ...admin };
@@ -296,7 +357,11 @@ describe("PAM issuer with a real Linux user", { skip: pamSkip }, () => {
 
     sh("usermod", ["-L", user]);
     try {
-      const locked = await post("/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: refreshed.json().refresh_token });
+      const locked = await post("/token", {
+        grant_type: "refresh_token",
+        client_id: clientId,
+        refresh_token: refreshed.json().refresh_token,
+      });
       assert.equal(locked.json().error, "invalid_grant");
     } finally {
       sh("usermod", ["-U", user]);
@@ -322,11 +387,17 @@ describe("the API trusting the issuer", { skip: apiSkip }, () => {
     const headers = { authorization: `Bearer ${(await passwordGrant(user, password)).json().access_token}` };
     const devices = createClient(DeviceService, t.transport);
     // Operator globally, member of organization "eng": may create devices there.
-    await devices.createDevice({ device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "pam-made" }, spec: {} } }, { headers });
+    await devices.createDevice(
+      { device: { apiVersion: "v1beta1", kind: "Device", metadata: { name: "pam-made" }, spec: {} } },
+      { headers },
+    );
     assert.equal((await devices.listDevices({}, { headers })).items.length, 1);
     const info = await createClient(AuthService, t.transport).getUserInfo({}, { headers });
     assert.equal(info.preferredUsername, user);
-    assert.deepEqual(info.organizations.map((o) => o.spec?.externalId), ["eng"]);
+    assert.deepEqual(
+      info.organizations.map((o) => o.spec?.externalId),
+      ["eng"],
+    );
   });
 
   test("the API refuses the issuer's refresh tokens and tokens of an issuer it does not trust", async () => {
@@ -351,6 +422,9 @@ describe("the API trusting the issuer", { skip: apiSkip }, () => {
     const tokens = await auth.exchangeToken(req);
     assert.equal(tokens.tokenType, "Bearer");
     await auth.validateToken({}, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
-    await assert.rejects(auth.exchangeToken(req), (e: ConnectError) => e.code === Code.Unauthenticated && /invalid_grant/.test(e.rawMessage));
+    await assert.rejects(
+      auth.exchangeToken(req),
+      (e: ConnectError) => e.code === Code.Unauthenticated && /invalid_grant/.test(e.rawMessage),
+    );
   });
 });

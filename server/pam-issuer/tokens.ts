@@ -5,7 +5,17 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload, type KeyObject } from "jose";
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+  type KeyObject,
+} from "jose";
 
 export interface SigningKey {
   kid: string;
@@ -78,7 +88,13 @@ function signer(key: SigningKey, s: TokenSettings, claims: JWTPayload, sub: stri
 }
 
 /** The token response for a user: access + refresh tokens, and an ID token when scope has "openid". */
-export async function issueTokens(key: SigningKey, s: TokenSettings, user: UserClaims, scope: string, nonce?: string): Promise<TokenResponse> {
+export async function issueTokens(
+  key: SigningKey,
+  s: TokenSettings,
+  user: UserClaims,
+  scope: string,
+  nonce?: string,
+): Promise<TokenResponse> {
   const profile = {
     preferred_username: user.username,
     name: user.name,
@@ -87,7 +103,15 @@ export async function issueTokens(key: SigningKey, s: TokenSettings, user: UserC
     organizations: user.organizations,
   };
   const access = await signer(key, s, { ...profile, scope, jti: randomUUID() }, user.username, s.accessTtl, "at+jwt", s.clientId);
-  const refresh = await signer(key, s, { typ: "refresh", scope, azp: s.clientId, jti: randomUUID() }, user.username, s.refreshTtl, "JWT", s.issuer);
+  const refresh = await signer(
+    key,
+    s,
+    { typ: "refresh", scope, azp: s.clientId, jti: randomUUID() },
+    user.username,
+    s.refreshTtl,
+    "JWT",
+    s.issuer,
+  );
   const out: TokenResponse = { access_token: access, token_type: "Bearer", expires_in: s.accessTtl, refresh_token: refresh, scope };
   if (scope.split(" ").includes("openid")) {
     out.id_token = await signer(key, s, { ...profile, ...(nonce ? { nonce } : {}) }, user.username, s.accessTtl, "JWT", s.clientId);
@@ -97,7 +121,12 @@ export async function issueTokens(key: SigningKey, s: TokenSettings, user: UserC
 
 /** Verifies an access token of ours (signature, iss, aud, exp, typ); throws otherwise. */
 export async function verifyAccessToken(key: SigningKey, s: TokenSettings, token: string): Promise<JWTPayload> {
-  const { payload } = await jwtVerify(token, key.publicKey, { issuer: s.issuer, audience: s.clientId, algorithms: ["ES256"], typ: "at+jwt" });
+  const { payload } = await jwtVerify(token, key.publicKey, {
+    issuer: s.issuer,
+    audience: s.clientId,
+    algorithms: ["ES256"],
+    typ: "at+jwt",
+  });
   return payload;
 }
 

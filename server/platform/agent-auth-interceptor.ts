@@ -22,7 +22,8 @@ export function createAgentGate(deviceExists: DeviceExists): AgentGate {
   return async (method, peer, named) => {
     const needs = getOption(method, credential);
     if (!peer.raw) throw unauthenticated("a client certificate is required on the agent endpoint");
-    if (!peer.authorized) throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
+    if (!peer.authorized)
+      throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
     const cert = readCertIdentity(peer.raw);
     const orgId = cert.orgId ?? DEFAULT_ORG_ID;
     if (needs === AgentCredential.ENROLLMENT) {

@@ -4,5 +4,9 @@
 import DataLoader from "dataloader";
 
 export function batchLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>): DataLoader<K, V> {
-  return new DataLoader<K, V>(async (keys) => load(keys), { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setTimeout(run, 2) });
+  return new DataLoader<K, V>(async (keys) => load(keys), {
+    cache: false,
+    maxBatchSize: 500,
+    batchScheduleFn: (run) => setTimeout(run, 2),
+  });
 }

@@ -56,7 +56,7 @@ function checkScalar(type: ScalarType, v: JsonValue, path: string, out: FieldVio
 }
 
 function checkMessage(desc: DescMessage, v: JsonValue, path: string, out: FieldViolation[]): void {
-  if (opaqueJsonTypes.has(desc.typeName) || desc.typeName.startsWith("google.protobuf.") && desc.typeName.endsWith("Value")) return;
+  if (opaqueJsonTypes.has(desc.typeName) || (desc.typeName.startsWith("google.protobuf.") && desc.typeName.endsWith("Value"))) return;
   if (typeOf(v) !== "object") {
     out.push({ field: path, message: `must be an object, got ${typeOf(v)}` });
     return;

@@ -40,8 +40,7 @@ export function invalid(violations: FieldViolation[] | FieldViolation): DomainEr
 }
 
 export const notFound = (kind: string, name: string) => new DomainError("notFound", `${kind} "${name}" not found`);
-export const alreadyExists = (kind: string, name: string) =>
-  new DomainError("alreadyExists", `${kind} "${name}" already exists`);
+export const alreadyExists = (kind: string, name: string) => new DomainError("alreadyExists", `${kind} "${name}" already exists`);
 export const conflict = (message: string) => new DomainError("conflict", message);
 export const precondition = (message: string) => new DomainError("precondition", message);
 export const unauthenticated = (message: string) => new DomainError("unauthenticated", message);

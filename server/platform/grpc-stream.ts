@@ -31,7 +31,11 @@ export const procedurePath = (m: DescMethodServerStreaming) => `/${m.parent.type
 export function isPlainGrpc(headers: IncomingHttpHeaders): boolean {
   const type = headers["content-type"];
   const encoding = headers["grpc-encoding"];
-  return headers[":method"] === "POST" && (type === "application/grpc" || type === "application/grpc+proto") && (!encoding || encoding === "identity");
+  return (
+    headers[":method"] === "POST" &&
+    (type === "application/grpc" || type === "application/grpc+proto") &&
+    (!encoding || encoding === "identity")
+  );
 }
 
 /** gRPC length-prefixed message: flag byte 0 (uncompressed), 4-byte big-endian length, payload. */
@@ -45,7 +49,8 @@ function frame<D extends DescMessage>(schema: D, message: MessageShape<D>): Buff
 }
 
 function unframe<D extends DescMessage>(schema: D, body: Buffer): MessageShape<D> {
-  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5) throw new ConnectError("request must be exactly one gRPC message", Code.InvalidArgument);
+  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5)
+    throw new ConnectError("request must be exactly one gRPC message", Code.InvalidArgument);
   if (body[0] & 1) throw new ConnectError("compressed message without grpc-encoding", Code.Internal);
   try {
     return fromBinary(schema, body.subarray(5));

@@ -3,7 +3,11 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
-import { Health, HealthCheckResponse_ServingStatus as Serving, file_third_party_grpc_health_v1_health } from "../../gen/third_party/grpc/health/v1/health_pb.js";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as Serving,
+  file_third_party_grpc_health_v1_health,
+} from "../../gen/third_party/grpc/health/v1/health_pb.js";
 
 export const healthFile = file_third_party_grpc_health_v1_health;
 

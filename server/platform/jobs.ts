@@ -19,7 +19,12 @@ export interface EnqueueOptions {
  * Adds a job in `tx`'s transaction. An array payload makes a batch job: graphile-worker appends it to the pending
  * job with the same key.
  */
-export async function enqueue(tx: Executor, task: string, payload: Record<string, unknown> | unknown[], opts: EnqueueOptions = {}): Promise<void> {
+export async function enqueue(
+  tx: Executor,
+  task: string,
+  payload: Record<string, unknown> | unknown[],
+  opts: EnqueueOptions = {},
+): Promise<void> {
   const runAt = opts.delaySeconds ? sql`now() + make_interval(secs => ${opts.delaySeconds})` : sql`now()`;
   // add_job returns no job when a worker locked the keyed job between add_job's two steps (its key-clearing step
   // and its insert-or-merge, which skips locked jobs): the request would be lost. A second call sees the lock,
@@ -55,7 +60,9 @@ export function batchTask<T>(db: Executor, task: string, run: (items: T[], helpe
       const r = await db.execute(sql`select key from graphile_worker._private_jobs where id = ${id}`);
       if ((r.rows[0] as { key: string | null } | undefined)?.key === key) throw e;
       await enqueue(db, task, items, { jobKey: key, delaySeconds: Math.min(3600, Math.exp(attempts)), maxAttempts });
-      helpers.logger.error(`batch job ${id} (${task}) failed after its key moved to a newer job; its ${items.length} item(s) are queued again: ${String(e)}`);
+      helpers.logger.error(
+        `batch job ${id} (${task}) failed after its key moved to a newer job; its ${items.length} item(s) are queued again: ${String(e)}`,
+      );
     }
   };
 }

@@ -9,7 +9,12 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "flightctl_api_process_" });
   const labelNames = ["service", "method", "code"] as const;
-  const requests = new Counter({ name: "flightctl_api_requests_total", help: "RPCs handled, by service, method and result code.", labelNames, registers: [registry] });
+  const requests = new Counter({
+    name: "flightctl_api_requests_total",
+    help: "RPCs handled, by service, method and result code.",
+    labelNames,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: "flightctl_api_request_duration_seconds",
     help: "RPC latency (for streams: until the response stream ends), by service, method and result code.",

@@ -20,7 +20,9 @@ export interface ContinuePosition {
 }
 
 export function encodeContinue(pos: ContinuePosition): string {
-  return Buffer.from(JSON.stringify({ v: 1, k: pos.key, ...(pos.remaining !== undefined ? { r: pos.remaining } : {}) })).toString("base64url");
+  return Buffer.from(JSON.stringify({ v: 1, k: pos.key, ...(pos.remaining !== undefined ? { r: pos.remaining } : {}) })).toString(
+    "base64url",
+  );
 }
 
 export function decodeContinue(token: string | undefined): ContinuePosition | undefined {

@@ -62,11 +62,15 @@ function answer(index: ReturnType<typeof indexFiles>, req: Request) {
       return { case: "listServicesResponse" as const, value: { service: index.services.map((name) => ({ name })) } };
     case "fileByFilename": {
       const f = index.byName.get(r.value);
-      return f ? { case: "fileDescriptorResponse" as const, value: { fileDescriptorProto: withDependencies(f) } } : notFound(`file ${r.value}`);
+      return f
+        ? { case: "fileDescriptorResponse" as const, value: { fileDescriptorProto: withDependencies(f) } }
+        : notFound(`file ${r.value}`);
     }
     case "fileContainingSymbol": {
       const f = index.bySymbol.get(r.value.replace(/^\./, ""));
-      return f ? { case: "fileDescriptorResponse" as const, value: { fileDescriptorProto: withDependencies(f) } } : notFound(`symbol ${r.value}`);
+      return f
+        ? { case: "fileDescriptorResponse" as const, value: { fileDescriptorProto: withDependencies(f) } }
+        : notFound(`symbol ${r.value}`);
     }
     case "fileContainingExtension":
       return notFound(`extension ${r.value.containingType}/${r.value.extensionNumber}`);
@@ -80,7 +84,10 @@ function answer(index: ReturnType<typeof indexFiles>, req: Request) {
 }
 
 /** The reflection files themselves, to add to what the server lists. */
-export const reflectionFiles: DescFile[] = [v1.file_third_party_grpc_reflection_v1_reflection, v1alpha.file_third_party_grpc_reflection_v1alpha_reflection];
+export const reflectionFiles: DescFile[] = [
+  v1.file_third_party_grpc_reflection_v1_reflection,
+  v1alpha.file_third_party_grpc_reflection_v1alpha_reflection,
+];
 
 /** Registers ServerReflection v1 and v1alpha answering about `files`. */
 export function registerReflection(router: ConnectRouter, files: DescFile[]) {

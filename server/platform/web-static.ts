@@ -11,7 +11,11 @@ import { gzipSync } from "node:zlib";
 
 type Req = IncomingMessage | Http2ServerRequest;
 /** What is used of a response: the head and one body (either protocol's response object fits). */
-type Res = { writeHead(status: number, headers: Record<string, string | number>): unknown; end(body: string | Uint8Array): unknown; end(): unknown };
+type Res = {
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(body: string | Uint8Array): unknown;
+  end(): unknown;
+};
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -110,7 +114,14 @@ export function createWebStatic(root: string): WebHandler {
     const asset = rel !== "" && rel !== "index.html" ? load(file) : undefined;
     if (asset) {
       const immutable = rel.startsWith(`assets${sep}`);
-      send(req, res, file, asset, immutable ? "public, max-age=31536000, immutable" : "no-cache", extname(file) === ".html" ? HTML_HEADERS : {});
+      send(
+        req,
+        res,
+        file,
+        asset,
+        immutable ? "public, max-age=31536000, immutable" : "no-cache",
+        extname(file) === ".html" ? HTML_HEADERS : {},
+      );
       return true;
     }
     // A missing file with an extension (a stale hashed asset, a typo) is a 404, not the shell.

@@ -20,8 +20,14 @@ import { textArray } from "../platform/pg-array.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { GitClient } from "./git.js";
 import {
-  ANNOTATION_DEVICE_GIT_COMMITS, deviceCommits, deviceCommitsAnnotation, gitDependencies, resolveDependencies, templateVersionCommits,
-  type GitDependency, type ProbeResult,
+  ANNOTATION_DEVICE_GIT_COMMITS,
+  deviceCommits,
+  deviceCommitsAnnotation,
+  gitDependencies,
+  resolveDependencies,
+  templateVersionCommits,
+  type GitDependency,
+  type ProbeResult,
 } from "./git-dependencies.js";
 import { configRepositoryRefs, loadRepositories, type StoredRepository } from "./repository-refs.js";
 import { TASK_DEPENDENCY_SYNC, TASK_DEPENDENCY_SYNC_POLL, type DependencySyncItem } from "./repository-queue.js";
@@ -126,7 +132,15 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
       where f.org_id = ${orgId} and ${scope} and tv.status @> '{"config":[{"gitRef":{}}]}'::jsonb
         and not coalesce(f.status->'conditions' @> '[{"type":"Valid","status":"False"}]'::jsonb, false)
       order by f.name`);
-    return (r.rows as { name: string; annotations: Record<string, string>; tv: string; template: JsonObject; tv_annotations: Record<string, string> | null }[]).map((f) => ({
+    return (
+      r.rows as {
+        name: string;
+        annotations: Record<string, string>;
+        tv: string;
+        template: JsonObject;
+        tv_annotations: Record<string, string> | null;
+      }[]
+    ).map((f) => ({
       name: f.name,
       annotations: f.annotations,
       deps: gitDependencies(f.template),
@@ -136,10 +150,20 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   }
 
   async function loadDevices(scope: SQL, orgId: string) {
-    const r = await db.execute(sql`select d.name, d.annotations, d.spec, d.generation, (extract(epoch from d.created_at) * 1000000)::bigint::text as created,
+    const r =
+      await db.execute(sql`select d.name, d.annotations, d.spec, d.generation, (extract(epoch from d.created_at) * 1000000)::bigint::text as created,
         exists (select 1 from device_renders r where r.org_id = d.org_id and r.name = d.name) as rendered
       from devices d where d.org_id = ${orgId} and ${scope} and d.owner is null and d.spec @> '{"config":[{"gitRef":{}}]}'::jsonb order by d.name`);
-    return (r.rows as { name: string; annotations: Record<string, string>; spec: JsonObject; generation: string | number; created: string; rendered: boolean }[]).map((d) => ({
+    return (
+      r.rows as {
+        name: string;
+        annotations: Record<string, string>;
+        spec: JsonObject;
+        generation: string | number;
+        created: string;
+        rendered: boolean;
+      }[]
+    ).map((d) => ({
       ...d,
       generation: String(d.generation),
     }));
@@ -150,18 +174,27 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
     const fleets = scope.fleets ? (await loadFleets(scope.fleets, orgId)).filter((f) => f.deps.length) : [];
     const rows = scope.devices ? await loadDevices(scope.devices, orgId) : [];
     const readsOf = new Map(rows.map((d) => [d.name, configRepositoryRefs(d.spec).map((x) => x.repository)]));
-    const repos = await loadRepositories(db, orgId, [...fleets.flatMap((f) => f.deps.map((d) => d.repository)), ...[...readsOf.values()].flat()]);
+    const repos = await loadRepositories(db, orgId, [
+      ...fleets.flatMap((f) => f.deps.map((d) => d.repository)),
+      ...[...readsOf.values()].flat(),
+    ]);
     const devices: DeviceTarget[] = rows
       .map((d) => {
         const freezeKey = standaloneFreezeKey(d, readsOf.get(d.name) ?? [], repos);
         // Rendered but nothing recorded at all: rendered before commits were recorded, or as a fleet member before
         // the fleet let it go. What it runs is unknown, so every commit counts as new. Recorded under another freeze
         // key: its spec or a repository changed, and the render on its way resolves afresh.
-        const recorded = deviceCommits(d.annotations, freezeKey) ?? (d.rendered && !(ANNOTATION_DEVICE_GIT_COMMITS in d.annotations) ? {} : undefined);
+        const recorded =
+          deviceCommits(d.annotations, freezeKey) ?? (d.rendered && !(ANNOTATION_DEVICE_GIT_COMMITS in d.annotations) ? {} : undefined);
         return { name: d.name, annotations: d.annotations, generation: d.generation, deps: gitDependencies(d.spec), freezeKey, recorded };
       })
       .filter((d) => d.deps.length);
-    const probes = await resolveDependencies(opts.git, repos, [...fleets, ...devices].flatMap((t) => t.deps), opts.concurrency ?? 4);
+    const probes = await resolveDependencies(
+      opts.git,
+      repos,
+      [...fleets, ...devices].flatMap((t) => t.deps),
+      opts.concurrency ?? 4,
+    );
     let changed = 0;
     for (const f of fleets) if (await reconcileFleet(orgId, f, probes, repos)) changed++;
     for (let i = 0; i < devices.length; i += CHUNK) changed += await reconcileDevices(orgId, devices.slice(i, i + CHUNK), probes);
@@ -169,9 +202,17 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   }
 
   /** A fleet with a new commit is validated again, with the commits resolved here. True when it was. */
-  async function reconcileFleet(orgId: string, f: FleetTarget, probes: Map<string, ProbeResult>, repos: Map<string, StoredRepository>): Promise<boolean> {
+  async function reconcileFleet(
+    orgId: string,
+    f: FleetTarget,
+    probes: Map<string, ProbeResult>,
+    repos: Map<string, StoredRepository>,
+  ): Promise<boolean> {
     const { changed, failing } = compare(f, f.pinned, probes);
-    const streak = failureStreak(f.annotations[ANNOTATION_FLEET_PROBE_FAILED], failing.map((x) => x.dep.key));
+    const streak = failureStreak(
+      f.annotations[ANNOTATION_FLEET_PROBE_FAILED],
+      failing.map((x) => x.dep.key),
+    );
     // Nothing to say and nothing to write: no transaction either.
     if (!changed.length && streak.value === undefined) return false;
     return db.transaction(async (tx) => {
@@ -189,7 +230,10 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         await enqueueValidate(tx, orgId, f.name, resolved);
         events.push(...changed.map((c) => changeEvent("Fleet", f.name, c.dep, c.commit)));
       }
-      const now = failureStreak(row.annotations[ANNOTATION_FLEET_PROBE_FAILED], failing.map((x) => x.dep.key));
+      const now = failureStreak(
+        row.annotations[ANNOTATION_FLEET_PROBE_FAILED],
+        failing.map((x) => x.dep.key),
+      );
       events.push(...failing.filter((x) => now.started.includes(x.dep.key)).map((x) => probeFailedEvent("Fleet", f.name, x.dep, x.error)));
       if (now.value !== undefined) {
         const annotations = { ...row.annotations };
@@ -210,19 +254,32 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   async function reconcileDevices(orgId: string, devices: DeviceTarget[], probes: Map<string, ProbeResult>): Promise<number> {
     const work = devices
       .map((d) => ({ d, ...compare(d, d.recorded, probes) }))
-      .filter((w) => w.changed.length || failureStreak(w.d.annotations[ANNOTATION_DEVICE_PROBE_FAILED], w.failing.map((x) => x.dep.key)).value !== undefined);
+      .filter(
+        (w) =>
+          w.changed.length ||
+          failureStreak(
+            w.d.annotations[ANNOTATION_DEVICE_PROBE_FAILED],
+            w.failing.map((x) => x.dep.key),
+          ).value !== undefined,
+      );
     if (!work.length) return 0;
     return db.transaction(async (tx) => {
       const r = await tx.execute(sql`select name, annotations, generation from devices
         where org_id = ${orgId} and owner is null and name = any(${textArray(work.map((w) => w.d.name))}) order by name for update`);
-      const locked = new Map((r.rows as { name: string; annotations: Record<string, string>; generation: string | number }[]).map((x) => [x.name, x]));
+      const locked = new Map(
+        (r.rows as { name: string; annotations: Record<string, string>; generation: string | number }[]).map((x) => [x.name, x]),
+      );
       const updates: { name: string; annotations: Record<string, string> }[] = [];
       const render: string[] = [];
       const events: NewEvent[] = [];
       for (const { d, changed, failing } of work) {
         const row = locked.get(d.name);
         // Gone, owned, or its spec or recorded commits changed meanwhile: the next pass looks again.
-        if (!row || String(row.generation) !== d.generation || row.annotations[ANNOTATION_DEVICE_GIT_COMMITS] !== d.annotations[ANNOTATION_DEVICE_GIT_COMMITS]) {
+        if (
+          !row ||
+          String(row.generation) !== d.generation ||
+          row.annotations[ANNOTATION_DEVICE_GIT_COMMITS] !== d.annotations[ANNOTATION_DEVICE_GIT_COMMITS]
+        ) {
           continue;
         }
         const annotations = { ...row.annotations };
@@ -233,8 +290,13 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
           render.push(d.name);
           events.push(...changed.map((c) => changeEvent("Device", d.name, c.dep, c.commit)));
         }
-        const now = failureStreak(row.annotations[ANNOTATION_DEVICE_PROBE_FAILED], failing.map((x) => x.dep.key));
-        events.push(...failing.filter((x) => now.started.includes(x.dep.key)).map((x) => probeFailedEvent("Device", d.name, x.dep, x.error)));
+        const now = failureStreak(
+          row.annotations[ANNOTATION_DEVICE_PROBE_FAILED],
+          failing.map((x) => x.dep.key),
+        );
+        events.push(
+          ...failing.filter((x) => now.started.includes(x.dep.key)).map((x) => probeFailedEvent("Device", d.name, x.dep, x.error)),
+        );
         if (now.value === null) delete annotations[ANNOTATION_DEVICE_PROBE_FAILED];
         else if (now.value !== undefined) annotations[ANNOTATION_DEVICE_PROBE_FAILED] = now.value;
         if (changed.length || now.value !== undefined) updates.push({ name: d.name, annotations });
@@ -286,7 +348,8 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   const tasks: Record<string, Task> = {
     [TASK_DEPENDENCY_SYNC_POLL]: async (_payload, helpers) => {
       const r = await sync(undefined, helpers.logger);
-      if (r.changed || r.failed) helpers.logger.info(`dependency sync: ${r.probes} revision(s) checked, ${r.changed} changed, ${r.failed} probe(s) failed`);
+      if (r.changed || r.failed)
+        helpers.logger.info(`dependency sync: ${r.probes} revision(s) checked, ${r.changed} changed, ${r.failed} probe(s) failed`);
     },
     [TASK_DEPENDENCY_SYNC]: async (payload) => {
       await sync(payload as DependencySyncItem);

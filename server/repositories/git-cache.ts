@@ -4,7 +4,18 @@
 // they say nothing about the credentials. Operations on one cache repository are serialized: in this process by a
 // promise chain, across processes sharing the dir by an exclusive lock file.
 import { createHmac, randomBytes } from "node:crypto";
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { pidAlive, runGitOk } from "./git-exec.js";
 import { baseGitEnv } from "./git-remote.js";

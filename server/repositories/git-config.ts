@@ -46,7 +46,12 @@ export function devicePaths(files: { path: string }[], path: string, mountPath =
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
-export function createGitConfigResolver(db: Db, cache: ContentCache, git: GitClient, limits: GitLimits = GIT_CONFIG_LIMITS): ConfigResolver {
+export function createGitConfigResolver(
+  db: Db,
+  cache: ContentCache,
+  git: GitClient,
+  limits: GitLimits = GIT_CONFIG_LIMITS,
+): ConfigResolver {
   return async (provider, ctx) => {
     const ref = (provider.gitRef ?? {}) as { repository?: string; targetRevision?: string; path?: string; mountPath?: string };
     const where = `config provider "${String(provider.name)}"`;
@@ -67,7 +72,11 @@ export function createGitConfigResolver(db: Db, cache: ContentCache, git: GitCli
       const key = gitDependencyKey(name, revision);
       commit =
         ctx.commits?.[key] ??
-        (await cache.getOrLoad(`git-rev:${ctx.orgId}:${freeze}:${name}:${revision}`, async () => Buffer.from(await git.resolve(repo, revision)))).toString();
+        (
+          await cache.getOrLoad(`git-rev:${ctx.orgId}:${freeze}:${name}:${revision}`, async () =>
+            Buffer.from(await git.resolve(repo, revision)),
+          )
+        ).toString();
       if (ctx.commits) ctx.commits[key] = commit;
       // A commit's tree never changes: its files are shared by every freeze key that resolved to it.
       const data = await cache.getOrLoad(`git-data:${ctx.orgId}:${sha(repo.url)}:${commit}:${path}`, async () => {

@@ -4,12 +4,20 @@ import { test } from "node:test";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { GitError, type GitClient } from "./git.js";
 import {
-  ANNOTATION_DEVICE_GIT_COMMITS, deviceCommits, deviceCommitsAnnotation, gitDependencies, resolveDependencies, templateVersionCommits,
+  ANNOTATION_DEVICE_GIT_COMMITS,
+  deviceCommits,
+  deviceCommitsAnnotation,
+  gitDependencies,
+  resolveDependencies,
+  templateVersionCommits,
   templateVersionCommitsAnnotation,
 } from "./git-dependencies.js";
 import type { StoredRepository } from "./repository-refs.js";
 
-const gitRef = (repository: string, targetRevision: string) => ({ name: `${repository}-${targetRevision}`, gitRef: { repository, targetRevision, path: "/" } });
+const gitRef = (repository: string, targetRevision: string) => ({
+  name: `${repository}-${targetRevision}`,
+  gitRef: { repository, targetRevision, path: "/" },
+});
 
 test("git dependencies: branches and tags once each; commit ids, template parameters and other providers left out", () => {
   const spec: JsonObject = {
@@ -60,7 +68,10 @@ test("resolveDependencies asks once per dependency, skips unusable repositories 
     ["cfg", { spec: { type: "git", url: "https://h/cfg.git" }, type: "git", version: "1.1" }],
     ["web", { spec: { type: "http", url: "https://h/" }, type: "http", version: "1.1" }],
   ]);
-  const deps = [...gitDependencies({ config: [gitRef("cfg", "main"), gitRef("cfg", "gone"), gitRef("web", "main"), gitRef("nope", "main")] }), ...gitDependencies({ config: [gitRef("cfg", "main")] })];
+  const deps = [
+    ...gitDependencies({ config: [gitRef("cfg", "main"), gitRef("cfg", "gone"), gitRef("web", "main"), gitRef("nope", "main")] }),
+    ...gitDependencies({ config: [gitRef("cfg", "main")] }),
+  ];
   const r = await resolveDependencies(git, repos, deps, 2);
   assert.deepEqual(asked.sort(), ["https://h/cfg.git#gone", "https://h/cfg.git#main"]);
   assert.deepEqual(Object.fromEntries(r), {

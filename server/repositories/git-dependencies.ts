@@ -54,7 +54,12 @@ function parseJson(text: string | undefined): unknown {
 }
 
 /** Sorted keys: equal maps give equal annotation text (no write when nothing changed). */
-const sorted = (commits: Record<string, string>) => Object.fromEntries(Object.keys(commits).sort().map((k) => [k, commits[k]]));
+const sorted = (commits: Record<string, string>) =>
+  Object.fromEntries(
+    Object.keys(commits)
+      .sort()
+      .map((k) => [k, commits[k]]),
+  );
 
 /** The commits a template version pinned (empty for versions made before pinning existed). */
 export const templateVersionCommits = (annotations: Record<string, string> | null | undefined): Record<string, string> =>
@@ -67,12 +72,16 @@ export const templateVersionCommitsAnnotation = (commits: Record<string, string>
  * The commits recorded on a standalone device for `freezeKey`, or undefined when none were recorded under it (its
  * spec or a repository it reads changed since: the next render resolves afresh).
  */
-export function deviceCommits(annotations: Record<string, string> | null | undefined, freezeKey: string): Record<string, string> | undefined {
+export function deviceCommits(
+  annotations: Record<string, string> | null | undefined,
+  freezeKey: string,
+): Record<string, string> | undefined {
   const v = parseJson(annotations?.[ANNOTATION_DEVICE_GIT_COMMITS]) as { freezeKey?: unknown; commits?: unknown } | undefined;
   return v?.freezeKey === freezeKey ? parseCommits(v.commits) : undefined;
 }
 
-export const deviceCommitsAnnotation = (freezeKey: string, commits: Record<string, string>): string => JSON.stringify({ freezeKey, commits: sorted(commits) });
+export const deviceCommitsAnnotation = (freezeKey: string, commits: Record<string, string>): string =>
+  JSON.stringify({ freezeKey, commits: sorted(commits) });
 
 /** What asking git for a dependency's commit gave. */
 export type ProbeResult = { commit: string } | { error: string };
@@ -89,7 +98,9 @@ export async function resolveDependencies(
   concurrency = 4,
 ): Promise<Map<string, ProbeResult>> {
   const out = new Map<string, ProbeResult>();
-  const unique = [...new Map(deps.map((d) => [d.key, d])).values()].filter((d) => !repositoryProblem(d.repository, repos.get(d.repository), "git"));
+  const unique = [...new Map(deps.map((d) => [d.key, d])).values()].filter(
+    (d) => !repositoryProblem(d.repository, repos.get(d.repository), "git"),
+  );
   await eachLimited(unique, concurrency, async (d) => {
     try {
       out.set(d.key, { commit: await git.resolve(repos.get(d.repository)!.spec as unknown as GitRepository, d.revision) });

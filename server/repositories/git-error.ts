@@ -49,12 +49,16 @@ const AUTH =
   /authentication failed|could not read (username|password)|terminal prompts disabled|returned error: 40[13]\b|permission denied \((publickey|password|keyboard)|permission denied, please try again|incorrect passphrase|bad passphrase|access denied|invalid credentials|too many authentication failures/i;
 // A TLS server that wants a client certificate it did not get (or does not trust) ends the handshake with an alert;
 // with TLS 1.3 the client may only notice as the connection vanishing under it (getpeername).
-const TLS_REJECTED = /tls fatal alert|alert certificate required|certificate required|bad certificate|unknown ca|handshake failure|getpeername\(\) failed/i;
+const TLS_REJECTED =
+  /tls fatal alert|alert certificate required|certificate required|bad certificate|unknown ca|handshake failure|getpeername\(\) failed/i;
 const HOST_KEY = /host key verification failed|remote host identification has changed|no \S+ host key is known/i;
-const SERVER_CERT = /server certificate verification failed|ssl certificate problem|certificate verify failed|unable to get local issuer|self[- ]signed certificate|certificate has expired|no alternative certificate subject name/i;
-const REPO_MISSING = /repository .*not found|not found: did you run git update-server-info|does not appear to be a git repository|returned error: 404\b|no such repository/i;
+const SERVER_CERT =
+  /server certificate verification failed|ssl certificate problem|certificate verify failed|unable to get local issuer|self[- ]signed certificate|certificate has expired|no alternative certificate subject name/i;
+const REPO_MISSING =
+  /repository .*not found|not found: did you run git update-server-info|does not appear to be a git repository|returned error: 404\b|no such repository/i;
 /** The server does not have (or will not hand out) the commit or ref we asked for. */
-export const WANT_REFUSED = /not our ref|couldn't find remote ref|no such remote ref|unadvertised object|upload-pack: not our|did not send all necessary objects/i;
+export const WANT_REFUSED =
+  /not our ref|couldn't find remote ref|no such remote ref|unadvertised object|upload-pack: not our|did not send all necessary objects/i;
 
 /** The last meaningful lines of git's stderr, redacted, for the catch-all message. */
 function tail(stderr: string, label: RemoteLabel): string {
@@ -67,7 +71,13 @@ function tail(stderr: string, label: RemoteLabel): string {
 }
 
 /** Maps a failed remote git call to a GitError; `what` says what we were doing ("fetch", "ls-remote"). */
-export async function remoteFailure(what: string, stderr: string, killed: string | undefined, timeoutMs: number, label: RemoteLabel): Promise<GitError> {
+export async function remoteFailure(
+  what: string,
+  stderr: string,
+  killed: string | undefined,
+  timeoutMs: number,
+  label: RemoteLabel,
+): Promise<GitError> {
   const e = classify(what, stderr, killed, timeoutMs, label);
   // curl only says "Couldn't connect to server": one TCP connect of our own tells refused from timed out from unknown host.
   if (e.reason === "Unreachable" && e.message.endsWith(GENERIC)) {
@@ -104,19 +114,29 @@ function probe(hostPort: string): Promise<string | undefined> {
 function classify(what: string, stderr: string, killed: string | undefined, timeoutMs: number, label: RemoteLabel): GitError {
   if (killed === "timeout") return new GitError("Timeout", `${what} of ${label.display} timed out after ${timeoutMs / 1000} s`);
   if (HOST_KEY.test(stderr)) {
-    return new GitError("AuthenticationFailed", `host key verification failed for ${label.hostPort}: add its key to the known hosts file, or set sshConfig.skipServerVerification`);
+    return new GitError(
+      "AuthenticationFailed",
+      `host key verification failed for ${label.hostPort}: add its key to the known hosts file, or set sshConfig.skipServerVerification`,
+    );
   }
   if (SERVER_CERT.test(stderr)) {
-    return new GitError("AuthenticationFailed", `server certificate verification failed for ${label.display}: set the repository's httpConfig.ca.crt, or httpConfig.skipServerVerification`);
+    return new GitError(
+      "AuthenticationFailed",
+      `server certificate verification failed for ${label.display}: set the repository's httpConfig.ca.crt, or httpConfig.skipServerVerification`,
+    );
   }
   if (label.display.startsWith("https:") && TLS_REJECTED.test(stderr)) {
-    return new GitError("AuthenticationFailed", `the server at ${label.display} rejected the TLS connection: check the repository's client certificate (httpConfig tls.crt and tls.key)`);
+    return new GitError(
+      "AuthenticationFailed",
+      `the server at ${label.display} rejected the TLS connection: check the repository's client certificate (httpConfig tls.crt and tls.key)`,
+    );
   }
   // Before AUTH: an ssh "Connection closed" during key exchange is a network problem, not a credentials one.
   for (const [re, words] of NETWORK) {
     if (re.test(stderr) && !AUTH.test(stderr)) return new GitError("Unreachable", `cannot reach ${label.hostPort}: ${words}`);
   }
-  if (AUTH.test(stderr)) return new GitError("AuthenticationFailed", `authentication failed for ${label.display}: check the repository's credentials`);
+  if (AUTH.test(stderr))
+    return new GitError("AuthenticationFailed", `authentication failed for ${label.display}: check the repository's credentials`);
   if (REPO_MISSING.test(stderr)) return new GitError("RepositoryNotFound", `repository not found at ${label.display}`);
   return new GitError("Failed", `git ${what} of ${label.display} failed: ${tail(stderr, label) || "no message"}`);
 }

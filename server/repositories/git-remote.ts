@@ -39,7 +39,10 @@ const SCP_LIKE = /^(?:([^@/\s]+)@)?([^:/\s]+):(?!\/\/)(.+)$/;
 const SAFE_NAME = /^[A-Za-z0-9_.~%+[\]:-]+$/;
 
 function unsupported(raw: string): GitError {
-  return new GitError("Failed", `unsupported repository URL "${raw.replace(/:[^/@]*@/, ":***@")}": use https://, http://, ssh:// or user@host:path`);
+  return new GitError(
+    "Failed",
+    `unsupported repository URL "${raw.replace(/:[^/@]*@/, ":***@")}": use https://, http://, ssh:// or user@host:path`,
+  );
 }
 
 /** Splits the credentials off a repository URL. */
@@ -73,7 +76,8 @@ export function parseGitUrl(raw: string): ParsedUrl {
 export function baseGitEnv(): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   // Drop inherited GIT_* (GIT_DIR, GIT_SSH_COMMAND, GIT_TRACE_CURL, GIT_SSL_NO_VERIFY, …) except the machine's CA trust.
-  for (const k of Object.keys(process.env)) if (k.startsWith("GIT_") && k !== "GIT_SSL_CAINFO" && k !== "GIT_SSL_CAPATH" && k !== "GIT_EXEC_PATH") env[k] = undefined;
+  for (const k of Object.keys(process.env))
+    if (k.startsWith("GIT_") && k !== "GIT_SSL_CAINFO" && k !== "GIT_SSL_CAPATH" && k !== "GIT_EXEC_PATH") env[k] = undefined;
   return {
     ...env,
     SSH_ASKPASS: undefined,

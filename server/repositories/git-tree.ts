@@ -59,19 +59,31 @@ function parseBatch(out: Buffer): Map<string, Buffer> {
  * The regular files at `path` in `commit` (a file, or everything under a directory), which must be in `gitDir`.
  * Symbolic links and submodules are skipped: they point outside what the commit itself holds.
  */
-export async function readTree(gitDir: string, commit: string, path: string, limits: GitLimits = {}, timeoutMs = 60_000): Promise<GitFile[]> {
+export async function readTree(
+  gitDir: string,
+  commit: string,
+  path: string,
+  limits: GitLimits = {},
+  timeoutMs = 60_000,
+): Promise<GitFile[]> {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const where = path ? `path "${path}"` : "the repository root";
   const entries = await listTree(gitDir, commit, path, timeoutMs);
   if (entries.length === 0) throw new GitError("PathNotFound", `path "${path}" not found at commit ${short(commit)}`);
   const files = entries.filter((e) => e.type === "blob" && (e.mode === "100644" || e.mode === "100755"));
   if (files.length > lim.maxFiles) {
-    throw new GitError("TooLarge", `${where} at commit ${short(commit)} holds ${files.length} files, more than the limit of ${lim.maxFiles}`);
+    throw new GitError(
+      "TooLarge",
+      `${where} at commit ${short(commit)} holds ${files.length} files, more than the limit of ${lim.maxFiles}`,
+    );
   }
   let total = 0;
   for (const f of files) {
     if (f.size > lim.maxFileBytes) {
-      throw new GitError("TooLarge", `file "${f.path}" at commit ${short(commit)} is ${f.size} bytes, more than the limit of ${lim.maxFileBytes}`);
+      throw new GitError(
+        "TooLarge",
+        `file "${f.path}" at commit ${short(commit)} is ${f.size} bytes, more than the limit of ${lim.maxFileBytes}`,
+      );
     }
     total += f.size;
   }

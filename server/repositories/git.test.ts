@@ -7,7 +7,14 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createTestRepo, startGitHttpServer, startSshGitServer, type GitHttpServer, type SshGitServer, type TestRepo } from "../../test/helpers/git-servers.js";
+import {
+  createTestRepo,
+  startGitHttpServer,
+  startSshGitServer,
+  type GitHttpServer,
+  type SshGitServer,
+  type TestRepo,
+} from "../../test/helpers/git-servers.js";
 import { runGitOk } from "./git-exec.js";
 import { createGitClient, GitError, type GitFailure, type GitRepository } from "./git.js";
 
@@ -19,7 +26,8 @@ const tempDir = (prefix: string) => {
   return d;
 };
 /** A client with a cache of its own, so each test sees a cold cache unless it reuses the client. */
-const client = (opts: Parameters<typeof createGitClient>[0] = {}) => createGitClient({ cacheDir: tempDir("git-cache-"), timeoutMs: 20_000, ...opts });
+const client = (opts: Parameters<typeof createGitClient>[0] = {}) =>
+  createGitClient({ cacheDir: tempDir("git-cache-"), timeoutMs: 20_000, ...opts });
 
 async function rejectsWith(p: Promise<unknown>, reason: GitFailure, message?: RegExp, secrets: string[] = []): Promise<GitError> {
   const e = await p.then(
@@ -53,7 +61,7 @@ before(async () => {
     "scripts/run.sh": { content: "#!/bin/sh\necho hi\n", mode: 0o755 },
     "README.md": "# config\n",
   });
-  first = (await repo.commit({ "fleets/c.yaml": "c: 3\n" }, "add c"));
+  first = await repo.commit({ "fleets/c.yaml": "c: 3\n" }, "add c");
   await repo.tag("v1", "main", "release 1"); // annotated: must peel to the commit
   second = await repo.commit({ "fleets/c.yaml": null, "fleets/a.yaml": "a: 2\n", "bin/data": Buffer.from([0, 1, 2, 255]) }, "second");
   await repo.tag("v2"); // lightweight
@@ -89,19 +97,22 @@ describe("resolve and read over http", () => {
     const git = client();
     const r = { url: plain.url("config") };
     const dir = await git.readPath(r, second, "fleets");
-    assert.deepEqual(
-      dir.map((f) => [f.path, f.content.toString(), f.mode]).sort(),
-      [
-        ["fleets/a.yaml", "a: 2\n", 0o644],
-        ["fleets/nested/deeper/b.yaml", "b: 2\n", 0o644],
-      ],
-    );
+    assert.deepEqual(dir.map((f) => [f.path, f.content.toString(), f.mode]).sort(), [
+      ["fleets/a.yaml", "a: 2\n", 0o644],
+      ["fleets/nested/deeper/b.yaml", "b: 2\n", 0o644],
+    ]);
     const [script] = await git.readPath(r, second, "/scripts/run.sh");
     assert.deepEqual([script.path, script.content.toString(), script.mode], ["scripts/run.sh", "#!/bin/sh\necho hi\n", 0o755]);
     const old = await git.readPath(r, first, "fleets/");
     assert.deepEqual(old.map((f) => f.path).sort(), ["fleets/a.yaml", "fleets/c.yaml", "fleets/nested/deeper/b.yaml"]);
     const all = await git.readPath(r, second, "");
-    assert.deepEqual(all.map((f) => f.path).sort(), ["README.md", "bin/data", "fleets/a.yaml", "fleets/nested/deeper/b.yaml", "scripts/run.sh"]);
+    assert.deepEqual(all.map((f) => f.path).sort(), [
+      "README.md",
+      "bin/data",
+      "fleets/a.yaml",
+      "fleets/nested/deeper/b.yaml",
+      "scripts/run.sh",
+    ]);
     assert.deepEqual(all.find((f) => f.path === "bin/data")!.content, Buffer.from([0, 1, 2, 255]));
     // A branch name is resolved first.
     assert.deepEqual((await git.readPath(r, "dev", "dev.txt"))[0].content.toString(), "dev\n");
@@ -110,7 +121,11 @@ describe("resolve and read over http", () => {
   test("missing path or commit", async () => {
     const git = client();
     const r = { url: plain.url("config") };
-    await rejectsWith(git.readPath(r, second, "fleets/x"), "PathNotFound", new RegExp(`path "fleets/x" not found at commit ${second.slice(0, 7)}`));
+    await rejectsWith(
+      git.readPath(r, second, "fleets/x"),
+      "PathNotFound",
+      new RegExp(`path "fleets/x" not found at commit ${second.slice(0, 7)}`),
+    );
     await rejectsWith(git.readPath(r, second, "fleets/*"), "PathNotFound", /not found/, []);
     await rejectsWith(git.readPath(r, "0123456789".repeat(4), "fleets"), "RevisionNotFound", /not found/);
     await rejectsWith(git.readPath(r, "nope", "fleets"), "RevisionNotFound", /revision "nope" not found/);
@@ -119,7 +134,11 @@ describe("resolve and read over http", () => {
   test("limits are enforced before content is loaded", async () => {
     const git = client();
     const r = { url: plain.url("config") };
-    await rejectsWith(git.readPath(r, second, "fleets", { maxFileBytes: 4 }), "TooLarge", /file "fleets\/(a|nested\/deeper\/b)\.yaml" at commit \w{7} is 5 bytes, more than the limit of 4/);
+    await rejectsWith(
+      git.readPath(r, second, "fleets", { maxFileBytes: 4 }),
+      "TooLarge",
+      /file "fleets\/(a|nested\/deeper\/b)\.yaml" at commit \w{7} is 5 bytes, more than the limit of 4/,
+    );
     await rejectsWith(git.readPath(r, second, "fleets", { maxFiles: 1 }), "TooLarge", /holds 2 files, more than the limit of 1/);
     await rejectsWith(git.readPath(r, second, "", { maxTotalBytes: 20 }), "TooLarge", /more than the limit of 20/);
     assert.equal((await git.readPath(r, second, "fleets", { maxFiles: 2, maxFileBytes: 5, maxTotalBytes: 10 })).length, 2);
@@ -180,8 +199,16 @@ describe("resolve and read over http", () => {
     // Two clients (as two processes would) sharing one cache dir.
     const cacheDir = tempDir("git-cache-shared-");
     const [a, b] = [createGitClient({ cacheDir }), createGitClient({ cacheDir })];
-    const both = await Promise.all([a.readPath(r, second, "fleets"), b.readPath(r, second, "fleets"), a.readPath(r, first, ""), b.readPath(r, first, "")]);
-    assert.deepEqual(both.map((f) => f.length), [2, 2, 5, 5]);
+    const both = await Promise.all([
+      a.readPath(r, second, "fleets"),
+      b.readPath(r, second, "fleets"),
+      a.readPath(r, first, ""),
+      b.readPath(r, first, ""),
+    ]);
+    assert.deepEqual(
+      both.map((f) => f.length),
+      [2, 2, 5, 5],
+    );
   });
 
   test("unreachable, missing repository, timeout, unsupported URL", async () => {
@@ -190,14 +217,26 @@ describe("resolve and read over http", () => {
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    await rejectsWith(git.check({ url: `http://127.0.0.1:${port}/x.git` }), "Unreachable", new RegExp(`cannot reach 127.0.0.1:${port}: connection refused`));
-    await rejectsWith(git.check({ url: plain.url("missing") }), "RepositoryNotFound", /repository not found at http:\/\/127\.0\.0\.1:\d+\/missing\.git/);
+    await rejectsWith(
+      git.check({ url: `http://127.0.0.1:${port}/x.git` }),
+      "Unreachable",
+      new RegExp(`cannot reach 127.0.0.1:${port}: connection refused`),
+    );
+    await rejectsWith(
+      git.check({ url: plain.url("missing") }),
+      "RepositoryNotFound",
+      /repository not found at http:\/\/127\.0\.0\.1:\d+\/missing\.git/,
+    );
     // A server that accepts the connection and never answers.
     const sockets = new Set<net.Socket>();
     const silent = net.createServer((s) => sockets.add(s));
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
     try {
-      await rejectsWith(git.check({ url: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/x.git` }), "Timeout", /timed out after 1.5 s/);
+      await rejectsWith(
+        git.check({ url: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/x.git` }),
+        "Timeout",
+        /timed out after 1.5 s/,
+      );
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
@@ -231,7 +270,12 @@ describe("https", () => {
     await git.check(ok);
     assert.equal((await git.readPath(ok, await git.resolve(ok, "main"), "fleets")).length, 2);
     const wrong = { url: basic.url("config"), httpConfig: { username: "ann", password: "wrong-pw-42" } };
-    const e = await rejectsWith(git.check(wrong), "AuthenticationFailed", /authentication failed for http:\/\/127\.0\.0\.1:\d+\/config\.git: check the repository's credentials/, ["wrong-pw-42", b64("ann:wrong-pw-42")]);
+    const e = await rejectsWith(
+      git.check(wrong),
+      "AuthenticationFailed",
+      /authentication failed for http:\/\/127\.0\.0\.1:\d+\/config\.git: check the repository's credentials/,
+      ["wrong-pw-42", b64("ann:wrong-pw-42")],
+    );
     assert.ok(!e.stack?.includes("wrong-pw-42"));
     await rejectsWith(git.resolve({ url: basic.url("config") }, "main"), "AuthenticationFailed");
     // Credentials in the URL are used as basic auth and kept out of messages.
@@ -250,7 +294,10 @@ describe("https", () => {
     const git = client();
     const ok = { url: basic.url("config"), httpConfig: { username: "ann", password: "s3cret-pw" } };
     await git.readPath(ok, second, "fleets");
-    await rejectsWith(git.readPath({ url: basic.url("config"), httpConfig: { username: "ann", password: "guess" } }, second, "fleets"), "AuthenticationFailed");
+    await rejectsWith(
+      git.readPath({ url: basic.url("config"), httpConfig: { username: "ann", password: "guess" } }, second, "fleets"),
+      "AuthenticationFailed",
+    );
   });
 
   test("token auth", async () => {
@@ -258,12 +305,21 @@ describe("https", () => {
     const r = { url: token.url("config"), httpConfig: { token: "tok-123456" } };
     assert.equal(await git.resolve(r, "v2"), second);
     assert.equal((await git.readPath(r, second, "README.md"))[0].content.toString(), "# config\n");
-    await rejectsWith(git.check({ url: token.url("config"), httpConfig: { token: "tok-wrong-9" } }), "AuthenticationFailed", /check the repository's credentials/, ["tok-wrong-9"]);
+    await rejectsWith(
+      git.check({ url: token.url("config"), httpConfig: { token: "tok-wrong-9" } }),
+      "AuthenticationFailed",
+      /check the repository's credentials/,
+      ["tok-wrong-9"],
+    );
   });
 
   test("custom CA, or skipping server verification", async () => {
     const git = client();
-    await rejectsWith(git.check({ url: tls.url("config") }), "AuthenticationFailed", /server certificate verification failed for https:\/\/127\.0\.0\.1/);
+    await rejectsWith(
+      git.check({ url: tls.url("config") }),
+      "AuthenticationFailed",
+      /server certificate verification failed for https:\/\/127\.0\.0\.1/,
+    );
     const r = { url: tls.url("config"), httpConfig: { "ca.crt": b64(tls.caPem!) } };
     await git.check(r);
     assert.equal((await git.readPath(r, await git.resolve(r, "main"), "scripts")).length, 1);
@@ -273,7 +329,10 @@ describe("https", () => {
   test("client certificate", async () => {
     const git = client();
     const ca = b64(mtls.caPem!);
-    const r = { url: mtls.url("config"), httpConfig: { "ca.crt": ca, "tls.crt": b64(mtls.clientCertPem!), "tls.key": b64(mtls.clientKeyPem!) } };
+    const r = {
+      url: mtls.url("config"),
+      httpConfig: { "ca.crt": ca, "tls.crt": b64(mtls.clientCertPem!), "tls.key": b64(mtls.clientKeyPem!) },
+    };
     await git.check(r);
     assert.equal((await git.readPath(r, second, "fleets/a.yaml"))[0].content.toString(), "a: 2\n");
     await rejectsWith(git.check({ url: mtls.url("config"), httpConfig: { "ca.crt": ca } }), "AuthenticationFailed");
@@ -297,13 +356,20 @@ describe("ssh", () => {
       assert.equal(await git.resolve(r, "main"), second);
       assert.equal(await git.resolve(r, first.slice(0, 10)), first);
       const files = await git.readPath(r, second, "scripts");
-      assert.deepEqual(files.map((f) => [f.path, f.mode]), [["scripts/run.sh", 0o755]]);
+      assert.deepEqual(
+        files.map((f) => [f.path, f.mode]),
+        [["scripts/run.sh", 0o755]],
+      );
     } catch (e) {
       t.diagnostic(ssh.logs());
       throw e;
     }
     // scp-like syntax is not usable with a port; the ssh:// form covers it.
-    await rejectsWith(git.check({ url: ssh.url("missing"), sshConfig: r.sshConfig }), "RepositoryNotFound", /repository not found at ssh:\/\//);
+    await rejectsWith(
+      git.check({ url: ssh.url("missing"), sshConfig: r.sshConfig }),
+      "RepositoryNotFound",
+      /repository not found at ssh:\/\//,
+    );
   });
 
   test("a passphrase-protected key", async () => {
@@ -328,13 +394,21 @@ describe("ssh", () => {
     const git = client({ knownHostsFile: emptyKnownHosts });
     const sshConfig = { sshPrivateKey: b64(ssh.clientKeyPem) };
     const port = new URL(ssh.url("config")).port;
-    await rejectsWith(git.check({ url: ssh.url("config"), sshConfig }), "AuthenticationFailed", new RegExp(`host key verification failed for 127\\.0\\.0\\.1:${port}`));
+    await rejectsWith(
+      git.check({ url: ssh.url("config"), sshConfig }),
+      "AuthenticationFailed",
+      new RegExp(`host key verification failed for 127\\.0\\.0\\.1:${port}`),
+    );
     await git.check({ url: ssh.url("config"), sshConfig: { ...sshConfig, skipServerVerification: true } });
     assert.equal(readFileSync(emptyKnownHosts, "utf8"), "", "the known hosts file is never written");
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
     const free = (closed.address() as net.AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    await rejectsWith(git.check({ url: `ssh://git@127.0.0.1:${free}/x.git`, sshConfig }), "Unreachable", new RegExp(`cannot reach 127\\.0\\.0\\.1:${free}: connection refused`));
+    await rejectsWith(
+      git.check({ url: `ssh://git@127.0.0.1:${free}/x.git`, sshConfig }),
+      "Unreachable",
+      new RegExp(`cannot reach 127\\.0\\.0\\.1:${free}: connection refused`),
+    );
   });
 });

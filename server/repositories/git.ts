@@ -17,7 +17,15 @@ export interface GitRepository {
   /** https://…, http://…, ssh://user@host:port/path or scp-like user@host:path */
   url: string;
   /** Certificates and keys are base64 of PEM. */
-  httpConfig?: { username?: string; password?: string; token?: string; "tls.crt"?: string; "tls.key"?: string; "ca.crt"?: string; skipServerVerification?: boolean };
+  httpConfig?: {
+    username?: string;
+    password?: string;
+    token?: string;
+    "tls.crt"?: string;
+    "tls.key"?: string;
+    "ca.crt"?: string;
+    skipServerVerification?: boolean;
+  };
   /** sshPrivateKey is base64 of the PEM/OpenSSH key. */
   sshConfig?: { sshPrivateKey?: string; privateKeyPassphrase?: string; skipServerVerification?: boolean };
 }
@@ -121,7 +129,8 @@ export function createGitClient(opts: GitClientOptions = {}): GitClient {
   async function fetchRefs(remote: Remote, dir: string, found: () => Promise<boolean>): Promise<boolean> {
     await remoteGit(remote, "fetch", [...fetchArgs, "--depth=1", "--", remote.url, ...ALL_REFS], dir);
     if (await found()) return true;
-    const shallow = (await runGit(["--git-dir", dir, "rev-parse", "--is-shallow-repository"], { env: baseGitEnv() })).stdout.toString().trim() === "true";
+    const shallow =
+      (await runGit(["--git-dir", dir, "rev-parse", "--is-shallow-repository"], { env: baseGitEnv() })).stdout.toString().trim() === "true";
     await remoteGit(remote, "fetch", [...fetchArgs, ...(shallow ? ["--unshallow"] : []), "--", remote.url, ...ALL_REFS], dir);
     return found();
   }

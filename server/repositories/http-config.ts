@@ -18,7 +18,15 @@ const TIMEOUT_MS = 30_000;
 
 export interface HttpRepo {
   url: string;
-  httpConfig?: { username?: string; password?: string; token?: string; "tls.crt"?: string; "tls.key"?: string; "ca.crt"?: string; skipServerVerification?: boolean };
+  httpConfig?: {
+    username?: string;
+    password?: string;
+    token?: string;
+    "tls.crt"?: string;
+    "tls.key"?: string;
+    "ca.crt"?: string;
+    skipServerVerification?: boolean;
+  };
 }
 
 /** flightctl keeps certificates in repositories as base64 of the PEM. */
@@ -49,7 +57,8 @@ export function httpRequest(url: string, repo: HttpRepo, opts: HttpRequestOption
   const cfg = repo.httpConfig ?? {};
   const headers: Record<string, string> = {};
   if (cfg.token) headers.authorization = `Bearer ${cfg.token}`;
-  else if (cfg.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ""}`).toString("base64")}`;
+  else if (cfg.username !== undefined)
+    headers.authorization = `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ""}`).toString("base64")}`;
   Object.assign(headers, opts.headers);
   const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? HTTP_CONFIG_MAX_BYTES;

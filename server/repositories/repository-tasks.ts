@@ -58,7 +58,12 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
               involvedObject: { kind: "Repository", name },
               sourceComponent: source,
             };
-      const written = await store.update(key, r.resourceVersion, { ...r, status: { ...status, conditions: setCondition(conditions, next) } }, event);
+      const written = await store.update(
+        key,
+        r.resourceVersion,
+        { ...r, status: { ...status, conditions: setCondition(conditions, next) } },
+        event,
+      );
       if (written) return true;
     }
     return false;
@@ -88,11 +93,17 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
         ),
         sql` or `,
       );
-    const fleets = (await db.execute(sql`select name, spec from fleets where org_id = ${orgId} and (${reads((config) => ({ template: { spec: { config } } }))}) order by name`))
-      .rows as { name: string; spec: JsonObject }[];
+    const fleets = (
+      await db.execute(
+        sql`select name, spec from fleets where org_id = ${orgId} and (${reads((config) => ({ template: { spec: { config } } }))}) order by name`,
+      )
+    ).rows as { name: string; spec: JsonObject }[];
     // Fleet members follow their fleet's new template version; only devices without an owner are rendered here.
-    const devices = (await db.execute(sql`select name, spec from devices where org_id = ${orgId} and owner is null and (${reads((config) => ({ config }))}) order by name`))
-      .rows as { name: string; spec: JsonObject }[];
+    const devices = (
+      await db.execute(
+        sql`select name, spec from devices where org_id = ${orgId} and owner is null and (${reads((config) => ({ config }))}) order by name`,
+      )
+    ).rows as { name: string; spec: JsonObject }[];
     const changed = new Set(names);
     const events: NewEvent[] = [];
     const referenced = (kind: string, name: string, spec: JsonObject | undefined) => {
@@ -114,7 +125,12 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
     if (!fleets.length && !devices.length) return;
     await db.transaction(async (tx) => {
       for (const f of fleets) await enqueueValidate(tx, orgId, f.name);
-      if (devices.length) await enqueueRenders(tx, orgId, devices.map((d) => d.name));
+      if (devices.length)
+        await enqueueRenders(
+          tx,
+          orgId,
+          devices.map((d) => d.name),
+        );
       if (events.length) await tx.execute(insertEventsSql(orgId, events));
     });
   }

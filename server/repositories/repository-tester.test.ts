@@ -44,7 +44,12 @@ test("oci: a registry asking anonymous callers to authenticate is reachable; cre
 });
 
 test("http: url + validationSuffix must answer 2xx; refused connections and unknown hosts say so", async () => {
-  const spec = { type: "http", url: `http://${host}/files`, validationSuffix: "/health", httpConfig: { username: "ann", password: "s3cret" } };
+  const spec = {
+    type: "http",
+    url: `http://${host}/files`,
+    validationSuffix: "/health",
+    httpConfig: { username: "ann", password: "s3cret" },
+  };
   assert.deepEqual(await testRepository(spec, noGit), { accessible: true, message: `GET http://${host}/files/health answered 200` });
   const wrong = await testRepository({ ...spec, httpConfig: { username: "ann", password: "guess-me" } }, noGit);
   assert.deepEqual(wrong, { accessible: false, message: `authentication failed: GET http://${host}/files/health answered 401` });
@@ -58,7 +63,11 @@ test("http: url + validationSuffix must answer 2xx; refused connections and unkn
 });
 
 test("secrets never appear in messages", () => {
-  const spec = { httpConfig: { password: "hunter22", token: "a.b.c" }, sshConfig: { privateKeyPassphrase: "pass-phrase" }, ociAuth: { password: "regpass" } };
+  const spec = {
+    httpConfig: { password: "hunter22", token: "a.b.c" },
+    sshConfig: { privateKeyPassphrase: "pass-phrase" },
+    ociAuth: { password: "regpass" },
+  };
   assert.equal(
     redact("https://ann:hunter22@h/x failed: hunter22 pass-phrase regpass https://bob:other@h", spec),
     "https://ann:*****@h/x failed: ***** ***** ***** https://bob:*****@h",

@@ -75,20 +75,31 @@ async function testOci(spec: JsonObject): Promise<AccessResult> {
   const url = `${spec.scheme === "http" ? "http" : "https"}://${String(spec.registry)}/v2/`;
   const auth = spec.ociAuth as { username?: string; password?: string } | undefined;
   const tls = { "ca.crt": spec["ca.crt"] as string | undefined, skipServerVerification: spec.skipServerVerification === true };
-  const withCredentials: HttpRepo = { url, httpConfig: { ...tls, ...(auth ? { username: auth.username ?? "", password: auth.password ?? "" } : {}) } };
+  const withCredentials: HttpRepo = {
+    url,
+    httpConfig: { ...tls, ...(auth ? { username: auth.username ?? "", password: auth.password ?? "" } : {}) },
+  };
   try {
     const res = await httpRequest(url, withCredentials, { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS });
     if (res.status >= 200 && res.status < 300) return { accessible: true, message: `GET ${url} answered ${res.status}` };
     if (res.status !== 401) return { accessible: false, message: statusProblem(`GET ${url}`, res.status) };
     if (!auth) {
-      return { accessible: true, message: `the registry answers (GET ${url} asks for authentication; without ociAuth only anonymous pulls can work)` };
+      return {
+        accessible: true,
+        message: `the registry answers (GET ${url} asks for authentication; without ociAuth only anonymous pulls can work)`,
+      };
     }
     const challenge = bearerChallenge(res.headers["www-authenticate"] as string | undefined);
     if (!challenge) return { accessible: false, message: `authentication failed: GET ${url} refused the credentials of ociAuth (401)` };
     const realm = new URL(challenge.realm);
     if (challenge.service) realm.searchParams.set("service", challenge.service);
-    const token = await httpRequest(realm.toString(), { ...withCredentials, url: realm.toString() }, { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS });
-    if (token.status >= 200 && token.status < 300) return { accessible: true, message: `the registry's token service accepted the credentials of ociAuth` };
+    const token = await httpRequest(
+      realm.toString(),
+      { ...withCredentials, url: realm.toString() },
+      { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS },
+    );
+    if (token.status >= 200 && token.status < 300)
+      return { accessible: true, message: `the registry's token service accepted the credentials of ociAuth` };
     return { accessible: false, message: statusProblem(`the registry's token service (${realm.origin}${realm.pathname})`, token.status) };
   } catch (e) {
     return { accessible: false, message: `GET ${url}: ${describeNetworkError(e)}` };
@@ -112,10 +123,13 @@ export async function testRepository(spec: JsonObject, git: GitClient): Promise<
   try {
     const type = spec.type;
     result =
-      type === "git" ? await testGit(spec, git)
-      : type === "http" ? await testHttp(spec)
-      : type === "oci" ? await testOci(spec)
-      : { accessible: false, message: `unknown repository type "${String(type)}"` };
+      type === "git"
+        ? await testGit(spec, git)
+        : type === "http"
+          ? await testHttp(spec)
+          : type === "oci"
+            ? await testOci(spec)
+            : { accessible: false, message: `unknown repository type "${String(type)}"` };
   } catch (e) {
     result = { accessible: false, message: String((e as Error)?.message ?? e) };
   }

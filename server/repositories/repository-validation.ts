@@ -2,8 +2,19 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
 import {
-  asArray, asObject, asString, base64Problem, childPath, forbidden, isObject, oneOf, registryHostProblem, required,
-  urlProblem, validateObjectMeta, Violations,
+  asArray,
+  asObject,
+  asString,
+  base64Problem,
+  childPath,
+  forbidden,
+  isObject,
+  oneOf,
+  registryHostProblem,
+  required,
+  urlProblem,
+  validateObjectMeta,
+  Violations,
 } from "../platform/validation/rules.js";
 
 const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -14,7 +25,8 @@ function validateHttpConfig(v: Violations, c: JsonObject, path: string) {
   if (has("tls.crt") !== has("tls.key")) v.add(path, "tls.crt and tls.key must be given together");
   for (const k of ["tls.crt", "tls.key", "ca.crt"]) if (has(k)) v.check(childPath(path, k), base64Problem(asString(c[k])!));
   const token = asString(c.token);
-  if (token !== undefined && token !== "*****" && !jwtShape.test(token)) v.add(childPath(path, "token"), "must be a JWT (three base64url parts)");
+  if (token !== undefined && token !== "*****" && !jwtShape.test(token))
+    v.add(childPath(path, "token"), "must be a JWT (three base64url parts)");
 }
 
 export function validateRepository(obj: JsonObject): FieldViolation[] {
@@ -33,7 +45,8 @@ export function validateRepository(obj: JsonObject): FieldViolation[] {
     forbidden(v, spec, ociOnly, "spec", `for type "${type}"`);
     if (isObject(spec.httpConfig)) validateHttpConfig(v, spec.httpConfig, "spec.httpConfig");
     if (type === "http") forbidden(v, spec, ["sshConfig"], "spec", 'for type "http"');
-    if (type === "git" && spec.httpConfig !== undefined && spec.sshConfig !== undefined) v.add("spec", "must not set both httpConfig and sshConfig");
+    if (type === "git" && spec.httpConfig !== undefined && spec.sshConfig !== undefined)
+      v.add("spec", "must not set both httpConfig and sshConfig");
     if (type === "git") forbidden(v, spec, ["validationSuffix"], "spec", 'for type "git"');
     if (isObject(spec.sshConfig)) {
       const key = asString(spec.sshConfig.sshPrivateKey);
@@ -49,7 +62,7 @@ export function validateRepository(obj: JsonObject): FieldViolation[] {
     forbidden(v, spec, ["url", "httpConfig", "sshConfig", "validationSuffix"], "spec", 'for type "oci"');
     v.check("spec.scheme", oneOf(asString(spec.scheme), ["http", "https"]));
     v.check("spec.accessMode", oneOf(asString(spec.accessMode), ["Read", "ReadWrite"]));
-    if (spec["ca.crt"] !== undefined) v.check("spec[\"ca.crt\"]", base64Problem(String(spec["ca.crt"])));
+    if (spec["ca.crt"] !== undefined) v.check('spec["ca.crt"]', base64Problem(String(spec["ca.crt"])));
     if (isObject(spec.ociAuth)) {
       const a = spec.ociAuth;
       v.check("spec.ociAuth.authType", asString(a.authType) === "docker" ? undefined : `must be "docker", got "${a.authType ?? ""}"`);

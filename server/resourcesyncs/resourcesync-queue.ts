@@ -22,7 +22,10 @@ export const queueSync = (db: Db, orgId: string, name: string) => db.transaction
 /** Queues a sync of every ResourceSync (each runs as its own job, so a slow repository holds up nobody else). */
 export async function queueAllSyncs(db: Db): Promise<number> {
   return db.transaction(async (tx) => {
-    const rows = (await tx.execute(sql`select org_id, name from resource_syncs order by org_id, name`)).rows as { org_id: string; name: string }[];
+    const rows = (await tx.execute(sql`select org_id, name from resource_syncs order by org_id, name`)).rows as {
+      org_id: string;
+      name: string;
+    }[];
     for (const r of rows) await enqueueSync(tx, r.org_id, r.name);
     return rows.length;
   });

@@ -21,8 +21,7 @@ export const REASONS = {
 export const SOURCE_COMPONENT = "flightctl-worker";
 export const ACTOR = "service:resourcesync";
 
-const conditionOf = (status: JsonObject | null, type: string) =>
-  ((status?.conditions ?? []) as JsonObject[]).find((c) => c.type === type);
+const conditionOf = (status: JsonObject | null, type: string) => ((status?.conditions ?? []) as JsonObject[]).find((c) => c.type === type);
 
 const differs = (a: JsonObject | undefined, b: JsonObject | undefined) =>
   !!b && (!a || a.status !== b.status || a.reason !== b.reason || a.message !== b.message);
@@ -42,8 +41,20 @@ export function statusEvents(name: string, before: JsonObject | null, after: Jso
   const commit = after.observedCommit as string | undefined;
   if (commit && commit !== before?.observedCommit) events.push(ev("ResourceSyncCommitDetected", "Normal", `New commit ${commit} found.`));
   const transitions: [string, string, string, string, string][] = [
-    [ACCESSIBLE, "ResourceSyncAccessible", "The repository and path can be read.", "ResourceSyncInaccessible", "Cannot read the repository"],
-    [RESOURCE_PARSED, "ResourceSyncParsed", "The resources parsed and validated.", "ResourceSyncParsingFailed", "The resources are not valid"],
+    [
+      ACCESSIBLE,
+      "ResourceSyncAccessible",
+      "The repository and path can be read.",
+      "ResourceSyncInaccessible",
+      "Cannot read the repository",
+    ],
+    [
+      RESOURCE_PARSED,
+      "ResourceSyncParsed",
+      "The resources parsed and validated.",
+      "ResourceSyncParsingFailed",
+      "The resources are not valid",
+    ],
     [SYNCED, "ResourceSyncSynced", "The resources were applied.", "ResourceSyncSyncFailed", "The resources were not applied"],
   ];
   for (const [type, okReason, okMessage, failReason, failPrefix] of transitions) {

@@ -51,9 +51,16 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
   };
 
   /** Writes `next` if it differs from the stored status, with its events, unless the spec moved on meanwhile. */
-  async function writeStatus(exec: Executor, orgId: string, rs: ResourceRecord, next: JsonObject, completed?: JsonObject): Promise<boolean> {
+  async function writeStatus(
+    exec: Executor,
+    orgId: string,
+    rs: ResourceRecord,
+    next: JsonObject,
+    completed?: JsonObject,
+  ): Promise<boolean> {
     if (isDeepStrictEqual(rs.status ?? {}, next)) return true;
-    const r = await exec.execute(sql`update resource_syncs set status = ${JSON.stringify(next)}::jsonb, resource_version = nextval('resource_version_seq')
+    const r =
+      await exec.execute(sql`update resource_syncs set status = ${JSON.stringify(next)}::jsonb, resource_version = nextval('resource_version_seq')
       where org_id = ${orgId} and name = ${rs.name} and generation = ${rs.generation} returning name`);
     if (r.rows.length === 0) return false;
     const events = statusEvents(rs.name, rs.status, next, completed);
@@ -79,12 +86,18 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     };
 
     if ((rs.spec as JsonObject | null)?.type === "catalog") {
-      return fail({ type: RESOURCE_PARSED, reason: REASONS.fail, message: 'spec.type "catalog" is not supported yet; only "fleet" syncs are' });
+      return fail({
+        type: RESOURCE_PARSED,
+        reason: REASONS.fail,
+        message: 'spec.type "catalog" is not supported yet; only "fleet" syncs are',
+      });
     }
     const repoName = spec.repository ?? "";
     const repo = await repositories.get({ orgId, name: repoName });
     if (!repo || (repo.spec as JsonObject | null)?.type !== "git") {
-      const why = repo ? `is of type "${String((repo.spec as JsonObject | null)?.type)}"; a ResourceSync needs a git repository` : "does not exist";
+      const why = repo
+        ? `is of type "${String((repo.spec as JsonObject | null)?.type)}"; a ResourceSync needs a git repository`
+        : "does not exist";
       return fail({ type: ACCESSIBLE, reason: REASONS.repositoryNotFound, message: `Repository "${repoName}" ${why}` });
     }
     const source = repo.spec as unknown as GitRepository;
@@ -139,7 +152,12 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     }
     const listed = parsed.skipped.slice(0, 10).join(", ") + (parsed.skipped.length > 10 ? ` and ${parsed.skipped.length - 10} more` : "");
     const skippedNote = parsed.skipped.length ? `; ignored ${parsed.skipped.length} document(s) of other kinds: ${listed}` : "";
-    set({ type: RESOURCE_PARSED, status: "True", reason: REASONS.success, message: `${parsed.fleets.length} fleet(s) found${skippedNote}` });
+    set({
+      type: RESOURCE_PARSED,
+      status: "True",
+      reason: REASONS.success,
+      message: `${parsed.fleets.length} fleet(s) found${skippedNote}`,
+    });
 
     const owner = `ResourceSync/${name}`;
     const caller: Caller = { orgId, identity: serviceIdentity("resourcesync") };
@@ -147,17 +165,23 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     try {
       return await db.transaction(async (tx): Promise<SyncOutcome> => {
         // The row lock serializes syncs of one ResourceSync; a changed spec means this run is stale.
-        const current = (await tx.execute(sql`select generation from resource_syncs where org_id = ${orgId} and name = ${name} for update`)).rows[0] as
-          | { generation: string | number }
-          | undefined;
+        const current = (await tx.execute(sql`select generation from resource_syncs where org_id = ${orgId} and name = ${name} for update`))
+          .rows[0] as { generation: string | number } | undefined;
         if (!current || Number(current.generation) !== rs.generation) return "superseded";
         const existing = (
-          await tx.execute(sql`select name, owner from fleets where org_id = ${orgId} and (owner = ${owner} or name = any(${textArray([...wanted])})) order by name`)
+          await tx.execute(
+            sql`select name, owner from fleets where org_id = ${orgId} and (owner = ${owner} or name = any(${textArray([...wanted])})) order by name`,
+          )
         ).rows as { name: string; owner: string | null }[];
         const taken = existing.filter((f) => wanted.has(f.name) && f.owner !== owner);
         if (taken.length > 0) {
           const who = taken.map((f) => `Fleet "${f.name}" ${f.owner ? `is owned by ${f.owner}` : "was created directly (no owner)"}`);
-          set({ type: SYNCED, status: "False", reason: REASONS.fail, message: `${who.join("; ")}; a ResourceSync never takes over a fleet it does not own; nothing was applied` });
+          set({
+            type: SYNCED,
+            status: "False",
+            reason: REASONS.fail,
+            message: `${who.join("; ")}; a ResourceSync never takes over a fleet it does not own; nothing was applied`,
+          });
           await writeStatus(tx, orgId, rs, status);
           return "failed";
         }
@@ -178,8 +202,22 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
         }
         const unchanged = parsed.fleets.length - created - updated;
         const summary = `${parsed.fleets.length} fleet(s) from commit ${commit}: ${created} created, ${updated} updated, ${deleted} deleted, ${unchanged} unchanged`;
-        const done = { ...status, observedGeneration: rs.generation, conditions: setCondition(status.conditions as JsonObject[], { type: SYNCED, status: "True", reason: REASONS.success, message: summary }) };
-        const completed = { detailType: "ResourceSyncCompleted", commitHash: commit, changeCount: created + updated + deleted, errorCount: 0 };
+        const done = {
+          ...status,
+          observedGeneration: rs.generation,
+          conditions: setCondition(status.conditions as JsonObject[], {
+            type: SYNCED,
+            status: "True",
+            reason: REASONS.success,
+            message: summary,
+          }),
+        };
+        const completed = {
+          detailType: "ResourceSyncCompleted",
+          commitHash: commit,
+          changeCount: created + updated + deleted,
+          errorCount: 0,
+        };
         await writeStatus(tx, orgId, rs, done, completed);
         return "synced";
       });

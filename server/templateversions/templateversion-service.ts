@@ -26,17 +26,16 @@ export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> =
   parentColumn: "fleet_name",
   // Never written by users: nothing to validate on this path.
   validate: () => [],
-  handlers: ({ svc }) =>
-    ({
-      async getTemplateVersion(req: GetTemplateVersionRequest, ctx) {
-        return svc.get(callerOf(ctx), req.name, fleetOf(req.fleet));
-      },
-      async listTemplateVersions(req: ListTemplateVersionsRequest, ctx) {
-        return svc.list(callerOf(ctx), listOptions(req.options), fleetOf(req.fleet));
-      },
-      async deleteTemplateVersion(req: DeleteTemplateVersionRequest, ctx) {
-        await svc.delete(callerOf(ctx), req.name, fleetOf(req.fleet));
-        return {};
-      },
-    }),
+  handlers: ({ svc }) => ({
+    async getTemplateVersion(req: GetTemplateVersionRequest, ctx) {
+      return svc.get(callerOf(ctx), req.name, fleetOf(req.fleet));
+    },
+    async listTemplateVersions(req: ListTemplateVersionsRequest, ctx) {
+      return svc.list(callerOf(ctx), listOptions(req.options), fleetOf(req.fleet));
+    },
+    async deleteTemplateVersion(req: DeleteTemplateVersionRequest, ctx) {
+      await svc.delete(callerOf(ctx), req.name, fleetOf(req.fleet));
+      return {};
+    },
+  }),
 };

@@ -43,7 +43,11 @@ async function load(pool: pg.Pool) {
   return performance.now() - started;
 }
 
-interface Stats { p50: number; p99: number; mean: number }
+interface Stats {
+  p50: number;
+  p99: number;
+  mean: number;
+}
 
 async function measure(fn: (i: number) => Promise<unknown>): Promise<Stats> {
   for (let i = 0; i < WARMUP; i++) await fn(i);
@@ -117,17 +121,31 @@ async function main() {
       await measure((i) =>
         pool.query(
           `select name, labels, annotations, owner, generation, resource_version, created_at, deletion_timestamp, spec, status
-           from devices where org_id = $1 and name = $2`, [ORG, name(i)])),
+           from devices where org_id = $1 and name = $2`,
+          [ORG, name(i)],
+        ),
+      ),
     ]);
     rows.push([
       "Create (with its Event, one transaction)",
-      await measure((i) => client.createDevice({ device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: `new-${i}`, labels: { region: region(i) } } } })),
+      await measure((i) =>
+        client.createDevice({
+          device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: `new-${i}`, labels: { region: region(i) } } },
+        }),
+      ),
       await measure(async (i) => {
         const c = await pool.connect();
         try {
           await c.query("begin");
-          await c.query("insert into devices (org_id, name, labels) values ($1, $2, $3)", [ORG, `raw-${i}`, JSON.stringify({ region: region(i) })]);
-          await c.query("insert into events (org_id, reason, type, involved_kind, involved_name, actor, message, source_component) values ($1, 'ResourceCreated', 'Normal', 'Device', $2, 'user:bench', 'created', 'bench')", [ORG, `raw-${i}`]);
+          await c.query("insert into devices (org_id, name, labels) values ($1, $2, $3)", [
+            ORG,
+            `raw-${i}`,
+            JSON.stringify({ region: region(i) }),
+          ]);
+          await c.query(
+            "insert into events (org_id, reason, type, involved_kind, involved_name, actor, message, source_component) values ($1, 'ResourceCreated', 'Normal', 'Device', $2, 'user:bench', 'created', 'bench')",
+            [ORG, `raw-${i}`],
+          );
           await c.query("commit");
         } finally {
           c.release();
@@ -136,10 +154,13 @@ async function main() {
     ]);
 
     const f = (n: number) => n.toFixed(2);
-    console.log(`\n${DEVICES.toLocaleString("en")} devices loaded in ${(loadMs / 1000).toFixed(1)} s; ${ITERATIONS} sequential calls per row after ${WARMUP} warm-up; Postgres: ${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded"}\n`);
+    console.log(
+      `\n${DEVICES.toLocaleString("en")} devices loaded in ${(loadMs / 1000).toFixed(1)} s; ${ITERATIONS} sequential calls per row after ${WARMUP} warm-up; Postgres: ${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded"}\n`,
+    );
     console.log("| call | API p50 ms | API p99 ms | raw SQL p50 ms | raw SQL p99 ms | p99 ratio API/SQL |");
     console.log("|---|---|---|---|---|---|");
-    for (const [label, a, b] of rows) console.log(`| ${label} | ${f(a.p50)} | ${f(a.p99)} | ${f(b.p50)} | ${f(b.p99)} | ${(a.p99 / b.p99).toFixed(1)}× |`);
+    for (const [label, a, b] of rows)
+      console.log(`| ${label} | ${f(a.p50)} | ${f(a.p99)} | ${f(b.p50)} | ${f(b.p99)} | ${(a.p99 / b.p99).toFixed(1)}× |`);
     await api.close();
     await pool.end();
   } finally {

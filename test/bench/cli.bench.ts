@@ -23,7 +23,9 @@ function timeOnce(args: string[], env: Record<string, string>): Promise<number> 
     const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     child.stderr.setEncoding("utf8").on("data", (c: string) => (err += c));
-    child.on("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${args.join(" ")}: exit ${code}: ${err}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(performance.now() - start) : reject(new Error(`${args.join(" ")}: exit ${code}: ${err}`)),
+    );
   });
 }
 
@@ -70,9 +72,14 @@ async function main() {
     const noCodeCache = () => rmSync(CODE_CACHE, { force: true });
     rows.push(["flightctl get devices, no code cache", await measure([BIN, "get", "devices"], env, noCodeCache)]);
     rows.push(["flightctl version, from source (tsx)", await measure([BIN, "version"], { ...env, FLIGHTCTL_CLI_FROM_SOURCE: "1" })]);
-    rows.push(["flightctl get devices, from source (tsx)", await measure([BIN, "get", "devices"], { ...env, FLIGHTCTL_CLI_FROM_SOURCE: "1" })]);
+    rows.push([
+      "flightctl get devices, from source (tsx)",
+      await measure([BIN, "get", "devices"], { ...env, FLIGHTCTL_CLI_FROM_SOURCE: "1" }),
+    ]);
     process.stdout.write(`\nflightctl wall time, ${RUNS} runs each (ms)\n`);
-    process.stdout.write(`${"command".padEnd(44)}${"median".padStart(9)}${"mean".padStart(9)}${"- node -e 0".padStart(13)}${"ratio".padStart(8)}\n`);
+    process.stdout.write(
+      `${"command".padEnd(44)}${"median".padStart(9)}${"mean".padStart(9)}${"- node -e 0".padStart(13)}${"ratio".padStart(8)}\n`,
+    );
     for (const [name, r] of rows) {
       process.stdout.write(
         `${name.padEnd(44)}${r.median.toFixed(0).padStart(9)}${r.mean.toFixed(0).padStart(9)}${(r.median - baseline.median).toFixed(0).padStart(13)}${(r.median / baseline.median).toFixed(2).padStart(8)}\n`,

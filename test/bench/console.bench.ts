@@ -16,7 +16,11 @@ import { spawn as spawnPty } from "node-pty";
 import { migrate } from "../../db/migrate.js";
 import { createAgent } from "../../agent/agent.js";
 import { parseAgentConfig } from "../../agent/config.js";
-import { ConsoleService, OpenDeviceConsoleRequestSchema, type OpenDeviceConsoleRequest } from "../../gen/flightctl/v1beta1/console_service_pb.js";
+import {
+  ConsoleService,
+  OpenDeviceConsoleRequestSchema,
+  type OpenDeviceConsoleRequest,
+} from "../../gen/flightctl/v1beta1/console_service_pb.js";
 import { ConsoleFrameSchema } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { EnrollmentConfigService } from "../../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
@@ -109,8 +113,14 @@ async function main() {
     config: parseAgentConfig(
       stringify({
         "enrollment-service": {
-          service: { server: `https://localhost:${a.agentPort}`, "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData },
-          authentication: { "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData, "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData },
+          service: {
+            server: `https://localhost:${a.agentPort}`,
+            "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData,
+          },
+          authentication: {
+            "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData,
+            "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData,
+          },
         },
         "data-dir": join(dir, "data"),
         "test-root-dir": join(dir, "root"),
@@ -119,7 +129,11 @@ async function main() {
     ),
     log: pino({ level: "silent" }),
     console: { enabled: true, shell: "/bin/sh" },
-    onEnrollmentRequested: async (n) => void (await client(a, EnrollmentRequestService).approveEnrollmentRequest({ name: n, approval: { approved: true } }, { headers: a.headers })),
+    onEnrollmentRequested: async (n) =>
+      void (await client(a, EnrollmentRequestService).approveEnrollmentRequest(
+        { name: n, approval: { approved: true } },
+        { headers: a.headers },
+      )),
   });
   try {
     await agent.start();
@@ -127,14 +141,28 @@ async function main() {
     /** A session on replica B running `args`; `onOutput` gets each output chunk's size. */
     const open = (tty: boolean, command: string[], onOutput: (n: number) => void) => {
       const input = createAsyncQueue<OpenDeviceConsoleRequest>();
-      void input.push(create(OpenDeviceConsoleRequestSchema, { message: { case: "open", value: { name, metadata: { tty, command: { command: command[0], args: command.slice(1) } } } } }));
+      void input.push(
+        create(OpenDeviceConsoleRequestSchema, {
+          message: { case: "open", value: { name, metadata: { tty, command: { command: command[0], args: command.slice(1) } } } },
+        }),
+      );
       const done = (async () => {
         for await (const r of client(b, ConsoleService).openDeviceConsole(input, { headers: b.headers })) {
           if (r.message.case === "frame" && r.message.value.frame.case === "stdout") onOutput(r.message.value.frame.value.length);
         }
       })();
-      const send = (d: Buffer) => void input.push(create(OpenDeviceConsoleRequestSchema, { message: { case: "frame", value: create(ConsoleFrameSchema, { frame: { case: "stdin", value: d } }) } }));
-      const close = () => void input.push(create(OpenDeviceConsoleRequestSchema, { message: { case: "frame", value: create(ConsoleFrameSchema, { frame: { case: "close", value: {} } }) } }));
+      const send = (d: Buffer) =>
+        void input.push(
+          create(OpenDeviceConsoleRequestSchema, {
+            message: { case: "frame", value: create(ConsoleFrameSchema, { frame: { case: "stdin", value: d } }) },
+          }),
+        );
+      const close = () =>
+        void input.push(
+          create(OpenDeviceConsoleRequestSchema, {
+            message: { case: "frame", value: create(ConsoleFrameSchema, { frame: { case: "close", value: {} } }) },
+          }),
+        );
       return { send, done, close };
     };
 

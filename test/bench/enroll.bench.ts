@@ -66,7 +66,9 @@ async function main() {
       const name = await deviceNameFromPublicKey(keys.publicKey);
       const csr = await createCsr(keys, name);
       const a = agentClient(AgentEnrollmentService, enroll.cert, enroll.key);
-      await a.client.createEnrollmentRequest({ enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr } } });
+      await a.client.createEnrollmentRequest({
+        enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr } },
+      });
       await approver.approveEnrollmentRequest({ name, approval: { approved: true, labels: { bench: "enroll" } } }, opts);
       const er = await a.client.getEnrollmentRequest({ name });
       a.done();
@@ -95,7 +97,14 @@ async function main() {
     const keys = await generateDeviceKey();
     const name = await deviceNameFromPublicKey(keys.publicKey);
     const a = agentClient(AgentEnrollmentService, enroll.cert, enroll.key);
-    await a.client.createEnrollmentRequest({ enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr: await createCsr(keys, name) } } });
+    await a.client.createEnrollmentRequest({
+      enrollmentRequest: {
+        apiVersion: "v1beta1",
+        kind: "EnrollmentRequest",
+        metadata: { name },
+        spec: { csr: await createCsr(keys, name) },
+      },
+    });
     await approver.approveEnrollmentRequest({ name, approval: { approved: true } }, opts);
     const cert = (await a.client.getEnrollmentRequest({ name })).status!.certificate!;
     a.done();
@@ -123,14 +132,26 @@ async function main() {
     const speed = opensslSpeed();
     const f = (n: number) => n.toFixed(1);
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-    console.log(`\n${ENROLLMENTS} enrollments, ${AGENTS} concurrent agents; API in its own process; Postgres: ${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded"}\n`);
+    console.log(
+      `\n${ENROLLMENTS} enrollments, ${AGENTS} concurrent agents; API in its own process; Postgres: ${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded"}\n`,
+    );
     console.log("| measure | value | baseline (openssl speed ecdsap256, 1 core) | ratio |");
     console.log("|---|---|---|---|");
-    console.log(`| enrollments/s end to end (key, CSR, request, approval, certificate, first mTLS call) | ${f(rate)} | ${f(speed.sign)} signs/s | one enrollment takes the time of ${(speed.sign / rate).toFixed(0)} ECDSA signs |`);
-    console.log(`| API server CPU per enrollment (both endpoints, 2 TLS handshakes, CSR checks, signing, 4 writes) | ${f(serverCpuPerEnrollment)} ms | | one core: ${f(1000 / serverCpuPerEnrollment)} enrollments/s |`);
-    console.log(`| enrollment latency p50 / p99 ms (under ${AGENTS} concurrent) | ${f(quantile(latencies, 0.5))} / ${f(quantile(latencies, 0.99))} | | |`);
-    console.log(`| fresh mTLS handshake + RPC, mean / p99 ms | ${f(mean(fresh))} / ${f(quantile(fresh, 0.99))} | ${f(1000 / speed.sign)} ms per sign, ${f(1000 / speed.verify)} ms per verify | ${(mean(fresh) / (1000 / speed.verify)).toFixed(0)}× one verify |`);
-    console.log(`| RPC on an open connection, mean / p99 ms | ${f(mean(reused))} / ${f(quantile(reused, 0.99))} | | handshake share ${f(((mean(fresh) - mean(reused)) / mean(fresh)) * 100)} % |`);
+    console.log(
+      `| enrollments/s end to end (key, CSR, request, approval, certificate, first mTLS call) | ${f(rate)} | ${f(speed.sign)} signs/s | one enrollment takes the time of ${(speed.sign / rate).toFixed(0)} ECDSA signs |`,
+    );
+    console.log(
+      `| API server CPU per enrollment (both endpoints, 2 TLS handshakes, CSR checks, signing, 4 writes) | ${f(serverCpuPerEnrollment)} ms | | one core: ${f(1000 / serverCpuPerEnrollment)} enrollments/s |`,
+    );
+    console.log(
+      `| enrollment latency p50 / p99 ms (under ${AGENTS} concurrent) | ${f(quantile(latencies, 0.5))} / ${f(quantile(latencies, 0.99))} | | |`,
+    );
+    console.log(
+      `| fresh mTLS handshake + RPC, mean / p99 ms | ${f(mean(fresh))} / ${f(quantile(fresh, 0.99))} | ${f(1000 / speed.sign)} ms per sign, ${f(1000 / speed.verify)} ms per verify | ${(mean(fresh) / (1000 / speed.verify)).toFixed(0)}× one verify |`,
+    );
+    console.log(
+      `| RPC on an open connection, mean / p99 ms | ${f(mean(reused))} / ${f(quantile(reused, 0.99))} | | handshake share ${f(((mean(fresh) - mean(reused)) / mean(fresh)) * 100)} % |`,
+    );
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     await db.cleanup();

@@ -113,7 +113,12 @@ function machineCpuMs(): number {
  * summing the live ones would lose the CPU of those that ended.
  */
 function cpuMeter(apiPid: number, workerPid: number) {
-  const read = () => ({ api: cpuMs(apiPid), worker: cpuMs(workerPid), sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000, machine: machineCpuMs() });
+  const read = () => ({
+    api: cpuMs(apiPid),
+    worker: cpuMs(workerPid),
+    sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+    machine: machineCpuMs(),
+  });
   const start = read();
   return (devices: number) => {
     const end = read();
@@ -148,11 +153,21 @@ async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise
 function pgbenchTps(serverUrl: string): number {
   const u = new URL(serverUrl);
   const db = `fc_pgbench_${Date.now().toString(36)}`;
-  const env = { ...process.env, PGHOST: u.hostname, PGPORT: u.port || "5432", PGUSER: decodeURIComponent(u.username || "postgres"), PGPASSWORD: decodeURIComponent(u.password) };
+  const env = {
+    ...process.env,
+    PGHOST: u.hostname,
+    PGPORT: u.port || "5432",
+    PGUSER: decodeURIComponent(u.username || "postgres"),
+    PGPASSWORD: decodeURIComponent(u.password),
+  };
   execFileSync("psql", ["-d", "postgres", "-c", `create database ${db}`], { env, stdio: "ignore" });
   try {
     execFileSync("pgbench", ["-i", "-s", "10", "-q", db], { env, stdio: "ignore" });
-    const out = execFileSync("pgbench", ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10", db], { env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const out = execFileSync("pgbench", ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10", db], {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     return Number(/tps = ([\d.]+)/.exec(out)![1]);
   } finally {
     execFileSync("psql", ["-d", "postgres", "-c", `drop database ${db} with (force)`], { env, stdio: "ignore" });
@@ -181,11 +196,20 @@ async function main() {
       heapMb ? [`--max-old-space-size=${heapMb}`] : [],
     );
     worker = spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
-      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "warn", FLIGHTCTL_WORKER_CONCURRENCY: "8", FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2" },
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        LOG_LEVEL: "warn",
+        FLIGHTCTL_WORKER_CONCURRENCY: "8",
+        FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
+      },
       stdio: ["ignore", "inherit", "inherit"],
     });
     const ca = readFileSync(api.bundlePath, "utf8");
-    const signer = { certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"), keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8") };
+    const signer = {
+      certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
+      keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8"),
+    };
     const config: AgentConfig = {
       server: `https://localhost:${api.agentPort}`,
       caPem: ca,
@@ -204,9 +228,11 @@ async function main() {
     const userTransport = createGrpcTransport({ baseUrl: userBase, sessionManager: new AgentSessionManager(userBase, {}, { ca }) });
     const devices = createClient(DeviceService, userTransport);
     const fleets = createClient(FleetService, userTransport);
-    const renderCount = async () => Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
+    const renderCount = async () =>
+      Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
     const rendered = async (content: string) =>
-      (await pool.query(`select count(*)::int c from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`, [content])).rows[0].c as number;
+      (await pool.query(`select count(*)::int c from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`, [content]))
+        .rows[0].c as number;
     let provisioned = 0;
     const names: string[] = [];
 
@@ -245,7 +271,14 @@ async function main() {
 
       // Start (or restart with more) agents; they connect spread over a few seconds.
       const t1 = performance.now();
-      const sim = await startSimulator({ count: n, config, baseDir: simDir, labels: {}, jitterMs: Math.min(30_000, n * 3), log: pino({ level: "silent" }) });
+      const sim = await startSimulator({
+        count: n,
+        config,
+        baseDir: simDir,
+        labels: {},
+        jitterMs: Math.min(30_000, n * 3),
+        log: pino({ level: "silent" }),
+      });
       // Where the devices are while a change is slow: rendered or not, running it or not, heard from lately or not,
       // and what the simulated agents say about their streams.
       const stallReport = async (content: string) => {
@@ -262,11 +295,18 @@ async function main() {
         return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`;
       };
       await sim.started();
-      await waitUntil(`${n} agents running their rendered version`, async () => (await runningLatest(pool)) >= n, 20 * 60_000, async () => `${await runningLatest(pool)} running; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`);
+      await waitUntil(
+        `${n} agents running their rendered version`,
+        async () => (await runningLatest(pool)) >= n,
+        20 * 60_000,
+        async () => `${await runningLatest(pool)} running; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`,
+      );
       const connectS = (performance.now() - t1) / 1000;
 
       // Idle: only heartbeats and periodic status.
-      const stat = async () => (await pool.query(`select n_tup_upd + n_tup_ins as w from pg_stat_user_tables where relname = 'device_last_seen'`)).rows[0].w as number;
+      const stat = async () =>
+        (await pool.query(`select n_tup_upd + n_tup_ins as w from pg_stat_user_tables where relname = 'device_last_seen'`)).rows[0]
+          .w as number;
       const cpu0 = api.cpuMs();
       const w0 = await stat();
       const rssSamples: number[] = [];
@@ -274,10 +314,12 @@ async function main() {
         await new Promise((r) => setTimeout(r, 5000));
         rssSamples.push(rssMb(api.pid));
       }
-      const idleCpu = (api.cpuMs() - cpu0) / (IDLE_SECONDS * 1000) * 100;
+      const idleCpu = ((api.cpuMs() - cpu0) / (IDLE_SECONDS * 1000)) * 100;
       const heartbeatWrites = ((await stat()) - w0) / IDLE_SECONDS;
       const rss = Math.max(...rssSamples);
-      console.log(`N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss.toFixed(0)} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s`);
+      console.log(
+        `N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss.toFixed(0)} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s`,
+      );
 
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);
@@ -290,14 +332,24 @@ async function main() {
           while (next < n) {
             const name = names[next++];
             await devices.patchDevice(
-              { name, patch: [{ op: "add", path: "/spec/config", value: fromJson(ValueSchema, [{ name: "bench", inline: [{ path: "/etc/bench.conf", content: `round ${version}\n` }] }]) }] },
+              {
+                name,
+                patch: [
+                  {
+                    op: "add",
+                    path: "/spec/config",
+                    value: fromJson(ValueSchema, [{ name: "bench", inline: [{ path: "/etc/bench.conf", content: `round ${version}\n` }] }]),
+                  },
+                ],
+              },
               { headers: api.headers },
             );
           }
         }),
       );
       const patchedS = (performance.now() - t2) / 1000;
-      if (process.env.BENCH_SKIP_PATCH !== "1") await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
+      if (process.env.BENCH_SKIP_PATCH !== "1")
+        await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
       const updateS = (performance.now() - t2) / 1000;
       console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n)}`);
       // One fleet template change: the fleet (selecting every bench device) is created with the content the devices
@@ -307,24 +359,46 @@ async function main() {
       const template = (content: string) => ({ config: [{ name: "bench", inline: [{ path: "/etc/bench.conf", content }] }] });
       const putFleet = (spec: object) =>
         fleets.replaceFleet(
-          { name: "bench", fleet: fromJson(FleetSchema, { apiVersion: "v1beta1", kind: "Fleet", metadata: { name: "bench" }, spec: { selector: { matchLabels: { bench: "fleet-scale" } }, ...spec } }) },
+          {
+            name: "bench",
+            fleet: fromJson(FleetSchema, {
+              apiVersion: "v1beta1",
+              kind: "Fleet",
+              metadata: { name: "bench" },
+              spec: { selector: { matchLabels: { bench: "fleet-scale" } }, ...spec },
+            }),
+          },
           { headers: api.headers },
         );
       await putFleet({ template: { spec: template(`round ${version}\n`) } });
-      await waitUntil("the fleet to own every device", async () => (await pool.query(`select count(*)::int c from devices d join fleets f on f.org_id = d.org_id and f.name = 'bench'
-          where d.owner = 'Fleet/bench' and d.annotations->>'fleet-controller/renderedTemplateVersion' = f.annotations->>'fleet-controller/templateVersion'`)).rows[0].c >= n, 20 * 60_000);
+      await waitUntil(
+        "the fleet to own every device",
+        async () =>
+          (
+            await pool.query(`select count(*)::int c from devices d join fleets f on f.org_id = d.org_id and f.name = 'bench'
+          where d.owner = 'Fleet/bench' and d.annotations->>'fleet-controller/renderedTemplateVersion' = f.annotations->>'fleet-controller/templateVersion'`)
+          ).rows[0].c >= n,
+        20 * 60_000,
+      );
       const fleetChange = async (content: string, extra: object = {}) => {
         const renders0 = await renderCount();
         const t3 = performance.now();
         const cpu = cpuMeter(api.pid, worker!.pid!);
         await putFleet({ template: { spec: template(content) }, ...extra });
         let renderedS = 0;
-        await waitUntil(`${n} agents at ${content.trim()}`, async () => {
-          if (!renderedS && (await rendered(content)) >= n) renderedS = (performance.now() - t3) / 1000;
-          return (await runningLatest(pool, content)) >= n;
-        }, 30 * 60_000, () => stallReport(content));
+        await waitUntil(
+          `${n} agents at ${content.trim()}`,
+          async () => {
+            if (!renderedS && (await rendered(content)) >= n) renderedS = (performance.now() - t3) / 1000;
+            return (await runningLatest(pool, content)) >= n;
+          },
+          30 * 60_000,
+          () => stallReport(content),
+        );
         const renders = (await renderCount()) - renders0;
-        console.log(`N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`);
+        console.log(
+          `N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`,
+        );
         return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
       };
       const noPolicy = await profileSimulator(`${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
@@ -338,18 +412,28 @@ async function main() {
         : undefined;
       // Release the devices (the next round patches them one by one again).
       await fleets.deleteFleet({ name: "bench" }, { headers: api.headers });
-      await waitUntil("the devices to be released", async () => (await pool.query(`select count(*)::int c from devices where owner is not null`)).rows[0].c === 0, 10 * 60_000);
+      await waitUntil(
+        "the devices to be released",
+        async () => (await pool.query(`select count(*)::int c from devices where owner is not null`)).rows[0].c === 0,
+        10 * 60_000,
+      );
       await sim.stop();
       // The next round starts the agents again; let the server notice the closed streams.
       await new Promise((r) => setTimeout(r, 2000));
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
-      rows.push(`| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`);
+      rows.push(
+        `| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
+      );
       console.log(rows[rows.length - 1]);
     }
     await api.close();
     await pool.end();
-    console.log(`\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s\n`);
-    console.log(`| N | server RSS (max while idle) | server CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`);
+    console.log(
+      `\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s\n`,
+    );
+    console.log(
+      `| N | server RSS (max while idle) | server CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
+    );
     console.log(`|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
     for (const r of rows) console.log(r);
   } finally {

@@ -104,7 +104,10 @@ async function main() {
     const url = server.url("bench");
     const git = counting(createGitClient({ cacheDir }));
 
-    await pool.query(`insert into repositories (org_id, name, spec) values ($1, 'bench', $2::jsonb)`, [ORG, JSON.stringify({ type: "git", url })]);
+    await pool.query(`insert into repositories (org_id, name, spec) values ($1, 'bench', $2::jsonb)`, [
+      ORG,
+      JSON.stringify({ type: "git", url }),
+    ]);
     await pool.query(`insert into resource_syncs (org_id, name, spec) values ($1, 'bench', $2::jsonb)`, [
       ORG,
       JSON.stringify({ repository: "bench", targetRevision: "main", path: "/fleets" }),
@@ -161,7 +164,11 @@ async function main() {
         [ORG, fleet, DEVICES],
       );
       const spec = { selector: { matchLabels: { fleet } }, template: { spec: { os: { image: "quay.io/example/os:1" }, config } } };
-      await pool.query(`insert into fleets (org_id, name, spec, generation) values ($1, $2, $3::jsonb, 1)`, [ORG, fleet, JSON.stringify(spec)]);
+      await pool.query(`insert into fleets (org_id, name, spec, generation) values ($1, $2, $3::jsonb, 1)`, [
+        ORG,
+        fleet,
+        JSON.stringify(spec),
+      ]);
       const [, t] = await timed(async () => {
         await db.transaction(async (tx) => {
           await enqueueSelection(tx, [{ orgId: ORG, fleet }]);
@@ -169,17 +176,29 @@ async function main() {
         });
         await drain();
       });
-      const rendered = (await pool.query(`select count(*)::int n from device_renders r join devices d using (org_id, name) where d.labels->>'fleet' = $1 and r.spec->'config' is not null`, [fleet])).rows[0].n as number;
+      const rendered = (
+        await pool.query(
+          `select count(*)::int n from device_renders r join devices d using (org_id, name) where d.labels->>'fleet' = $1 and r.spec->'config' is not null`,
+          [fleet],
+        )
+      ).rows[0].n as number;
       if (rendered !== DEVICES) throw new Error(`${fleet}: ${rendered} of ${DEVICES} devices rendered`);
       return t;
     };
     const inlineMs = await renderFleet("inline", [
-      { name: "app", inline: Object.entries(files).filter(([p]) => p.startsWith("config/")).map(([p, content]) => ({ path: `/etc/app/${p.slice(7)}`, content })) },
+      {
+        name: "app",
+        inline: Object.entries(files)
+          .filter(([p]) => p.startsWith("config/"))
+          .map(([p, content]) => ({ path: `/etc/app/${p.slice(7)}`, content })),
+      },
     ]);
     const rr = git.calls.resolve;
     const rp = git.calls.readPath;
     const rq = server.requests;
-    const gitMs = await renderFleet("gitcfg", [{ name: "app", gitRef: { repository: "bench", targetRevision: "main", path: "/config", mountPath: "/etc/app" } }]);
+    const gitMs = await renderFleet("gitcfg", [
+      { name: "app", gitRef: { repository: "bench", targetRevision: "main", path: "/config", mountPath: "/etc/app" } },
+    ]);
     const renderResolves = git.calls.resolve - rr;
     const renderReads = git.calls.readPath - rp;
     const renderRequests = server.requests - rq;
@@ -187,12 +206,20 @@ async function main() {
 
     const clone = median(cloneTimes);
     const ls = median(lsTimes);
-    console.log(`\nGitOps (git http-backend on loopback, Postgres, this machine; ${FLEETS} fleet files, ${DEVICES.toLocaleString("en")} devices)\n`);
+    console.log(
+      `\nGitOps (git http-backend on loopback, Postgres, this machine; ${FLEETS} fleet files, ${DEVICES.toLocaleString("en")} devices)\n`,
+    );
     console.log("| measure | time | git calls | baseline (same run) | ratio |");
     console.log("|---|---|---|---|---|");
-    console.log(`| ResourceSync first sync: ${FLEETS} files read, parsed, validated, ${FLEETS} fleets written in one transaction | ${ms(firstMs)} | ${firstRequests} HTTP requests | \`git clone --depth 1\`: ${ms(clone)} | ${(firstMs / clone).toFixed(1)}× |`);
-    console.log(`| ResourceSync poll, nothing new (median of ${POLLS}; no writes) | ${ms(median(pollTimes))} | ${pollResolves} resolve, ${pollReads} read, ${pollRequests} HTTP requests | \`git ls-remote\`: ${ms(ls)} | ${(median(pollTimes) / ls).toFixed(1)}× |`);
-    console.log(`| gitRef template rendered for ${DEVICES.toLocaleString("en")} devices (selection, template version, render) | ${ms(gitMs)} | ${renderResolves} resolve, ${renderReads} read, ${renderRequests} HTTP requests | same files inline: ${ms(inlineMs)} | ${(gitMs / inlineMs).toFixed(2)}× |`);
+    console.log(
+      `| ResourceSync first sync: ${FLEETS} files read, parsed, validated, ${FLEETS} fleets written in one transaction | ${ms(firstMs)} | ${firstRequests} HTTP requests | \`git clone --depth 1\`: ${ms(clone)} | ${(firstMs / clone).toFixed(1)}× |`,
+    );
+    console.log(
+      `| ResourceSync poll, nothing new (median of ${POLLS}; no writes) | ${ms(median(pollTimes))} | ${pollResolves} resolve, ${pollReads} read, ${pollRequests} HTTP requests | \`git ls-remote\`: ${ms(ls)} | ${(median(pollTimes) / ls).toFixed(1)}× |`,
+    );
+    console.log(
+      `| gitRef template rendered for ${DEVICES.toLocaleString("en")} devices (selection, template version, render) | ${ms(gitMs)} | ${renderResolves} resolve, ${renderReads} read, ${renderRequests} HTTP requests | same files inline: ${ms(inlineMs)} | ${(gitMs / inlineMs).toFixed(2)}× |`,
+    );
   } finally {
     await server?.close();
     rmSync(root, { recursive: true, force: true });

@@ -40,26 +40,36 @@ async function main() {
       template: {
         spec: {
           os: { image: "quay.io/example/os:{{ .metadata.labels.site }}" },
-          config: [{ name: "motd", inline: [{ path: "/etc/motd", content: `round ${round}: I am {{ .metadata.name }} at {{ upper .metadata.labels.site }}\n` }] }],
+          config: [
+            {
+              name: "motd",
+              inline: [{ path: "/etc/motd", content: `round ${round}: I am {{ .metadata.name }} at {{ upper .metadata.labels.site }}\n` }],
+            },
+          ],
         },
       },
     });
     // Round 1 makes the fleet and its members (not timed); round 2 is the template change.
-    await pool.query(`insert into fleets (org_id, name, spec, generation) values ($1, 'bench', $2::jsonb, 1)`, [ORG, JSON.stringify(template(1))]);
+    await pool.query(`insert into fleets (org_id, name, spec, generation) values ($1, 'bench', $2::jsonb, 1)`, [
+      ORG,
+      JSON.stringify(template(1)),
+    ]);
     await db.transaction(async (tx) => {
       await enqueueSelection(tx, [{ orgId: ORG, fleet: "bench" }]);
       await enqueueValidate(tx, ORG, "bench");
     });
     await drain();
     const t0 = performance.now();
-    await pool.query(`update fleets set spec = $2::jsonb, generation = generation + 1, resource_version = nextval('resource_version_seq') where org_id = $1 and name = 'bench'`, [
-      ORG,
-      JSON.stringify(template(2)),
-    ]);
+    await pool.query(
+      `update fleets set spec = $2::jsonb, generation = generation + 1, resource_version = nextval('resource_version_seq') where org_id = $1 and name = 'bench'`,
+      [ORG, JSON.stringify(template(2))],
+    );
     await db.transaction((tx) => enqueueValidate(tx, ORG, "bench"));
     await drain();
     const seconds = (performance.now() - t0) / 1000;
-    const rendered = (await pool.query(`select count(*)::int n from device_renders where spec->'config'->0->'inline'->0->>'content' like 'round 2:%'`)).rows[0].n as number;
+    const rendered = (
+      await pool.query(`select count(*)::int n from device_renders where spec->'config'->0->'inline'->0->>'content' like 'round 2:%'`)
+    ).rows[0].n as number;
     if (rendered !== N) throw new Error(`only ${rendered} of ${N} devices rendered`);
 
     // Baseline: the same volume of rows written in one statement.
@@ -68,10 +78,14 @@ async function main() {
     await pool.query(`insert into scratch select name, spec from device_renders`);
     const baseline = (performance.now() - b0) / 1000;
     await pool.end();
-    console.log(`\nTemplate change → ${N.toLocaleString("en")} devices' specs written and rendered (worker tasks through graphile-worker, this 2-core machine)\n`);
+    console.log(
+      `\nTemplate change → ${N.toLocaleString("en")} devices' specs written and rendered (worker tasks through graphile-worker, this 2-core machine)\n`,
+    );
     console.log("| devices | time | renders/s | baseline: one INSERT … SELECT of the rendered rows | ratio |");
     console.log("|---|---|---|---|---|");
-    console.log(`| ${N.toLocaleString("en")} | ${seconds.toFixed(2)} s | ${(N / seconds).toFixed(0)} | ${baseline.toFixed(2)} s | ${(seconds / baseline).toFixed(1)}× |`);
+    console.log(
+      `| ${N.toLocaleString("en")} | ${seconds.toFixed(2)} s | ${(N / seconds).toFixed(0)} | ${baseline.toFixed(2)} s | ${(seconds / baseline).toFixed(1)}× |`,
+    );
   } finally {
     await dbh.cleanup();
   }

@@ -37,7 +37,13 @@ export async function benchDatabase(): Promise<{ url: string; cleanup(): Promise
   }
   const pgDir = join(process.cwd(), ".data", `bench-pg-${Date.now().toString(36)}`);
   const embedded = await startEmbeddedPostgres({ dataDir: pgDir });
-  return { url: embedded.url, cleanup: async () => { await embedded.stop(); rmSync(pgDir, { recursive: true, force: true }); } };
+  return {
+    url: embedded.url,
+    cleanup: async () => {
+      await embedded.stop();
+      rmSync(pgDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** CPU time (user + system) a process has used so far, ms (Linux /proc). */
@@ -95,7 +101,17 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
     try {
       const transport = createGrpcTransport({ baseUrl: `https://localhost:${port}`, nodeOptions: { ca: readFileSync(caPath) } });
       await createClient(VersionService, transport).getVersion({}, { headers });
-      return { port, agentPort, caPath, bundlePath: join(dataDir, "certs", "ca-bundle.crt"), headers, issuer, pid: child.pid!, cpuMs: () => cpuMs(child.pid!), close: stop };
+      return {
+        port,
+        agentPort,
+        caPath,
+        bundlePath: join(dataDir, "certs", "ca-bundle.crt"),
+        headers,
+        issuer,
+        pid: child.pid!,
+        cpuMs: () => cpuMs(child.pid!),
+        close: stop,
+      };
     } catch {
       // not up yet
     }

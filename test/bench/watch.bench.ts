@@ -25,7 +25,14 @@ await migrate(dbh.url);
 const issuer = await startTestIssuer();
 const dataDir = mkdtempSync(join(tmpdir(), "fc-bench-watch-"));
 chmodSync(dataDir, 0o755);
-const api = await startApi({ databaseUrl: dbh.url, dataDir, address: "127.0.0.1:0", agentAddress: "127.0.0.1:0", authProviders: [issuer.provider()], log: createLogger("bench", "error") });
+const api = await startApi({
+  databaseUrl: dbh.url,
+  dataDir,
+  address: "127.0.0.1:0",
+  agentAddress: "127.0.0.1:0",
+  authProviders: [issuer.provider()],
+  log: createLogger("bench", "error"),
+});
 const t = { api };
 const admin = await issuer.token("root", { roles: ["flightctl-admin"] });
 const pool = new pg.Pool({ connectionString: dbh.url });
@@ -34,7 +41,10 @@ await pool.query(
    select '00000000-0000-0000-0000-000000000000', 'dev-' || lpad(i::text, 6, '0'), jsonb_build_object('group', (i % ${GROUPS})::text),
           '{"summary": {"status": "Unknown"}}'::jsonb from generate_series(1, ${N}) i`,
 );
-const client = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${t.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }));
+const client = createClient(
+  DeviceService,
+  createGrpcTransport({ baseUrl: `https://localhost:${t.api.port}`, nodeOptions: { ca: readFileSync(t.api.caPath) } }),
+);
 const ac = new AbortController();
 const watchers = Array.from({ length: W }, (_, i) => {
   const all = i >= GROUPS;
@@ -43,7 +53,10 @@ const watchers = Array.from({ length: W }, (_, i) => {
   const w = { expect: all ? N : inGroup, seen: 0, synced: false, done: undefined as number | undefined };
   void (async () => {
     try {
-      const stream = client.watchDevices(all ? {} : { labelSelector: `group=${i}` }, { headers: { authorization: `Bearer ${admin}` }, signal: ac.signal });
+      const stream = client.watchDevices(all ? {} : { labelSelector: `group=${i}` }, {
+        headers: { authorization: `Bearer ${admin}` },
+        signal: ac.signal,
+      });
       for await (const m of stream) {
         if (m.type === "SYNCED") w.synced = true;
         if (m.type === "MODIFIED" && ++w.seen >= w.expect && w.done === undefined) w.done = Date.now();
@@ -56,7 +69,9 @@ const watchers = Array.from({ length: W }, (_, i) => {
 });
 const t0 = Date.now();
 while (!watchers.every((w) => w.synced)) await new Promise((r) => setTimeout(r, 100));
-console.log(`${W} watchers synced (${watchers.reduce((n, w) => n + (w.expect === N ? N : 0), 0) + N} initial objects) in ${Date.now() - t0} ms`);
+console.log(
+  `${W} watchers synced (${watchers.reduce((n, w) => n + (w.expect === N ? N : 0), 0) + N} initial objects) in ${Date.now() - t0} ms`,
+);
 
 const cpu0 = process.cpuUsage();
 const start = Date.now();
@@ -73,7 +88,9 @@ const cpu = process.cpuUsage(cpu0);
 const last = Math.max(...watchers.map((w) => w.done ?? Infinity));
 const delivered = watchers.reduce((n, w) => n + w.seen, 0);
 console.log(`storm: ${N} status writes in ${written} ms (batches of 500); every watcher complete after ${last - start} ms`);
-console.log(`delivered ${delivered} MODIFIED messages; process CPU during storm: ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (API + clients in one process)`);
+console.log(
+  `delivered ${delivered} MODIFIED messages; process CPU during storm: ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (API + clients in one process)`,
+);
 ac.abort();
 await pool.end();
 await api.close();

@@ -30,22 +30,43 @@ const entry = [...index.matchAll(/(?:src|href)="\/(assets\/[^"]+)"/g)].map((m) =
 const gz = (f: string) => gzipSync(readFileSync(join(dist, f))).length;
 const all = readdirSync(join(dist, "assets")).map((f) => `assets/${f}`);
 const kb = (n: number) => (n / 1024).toFixed(1);
-console.log(`bundle: first load (entry JS+CSS) ${kb(entry.reduce((s, f) => s + gz(f), 0))} KiB gzip; all chunks ${kb(all.reduce((s, f) => s + gz(f), 0))} KiB gzip (${all.length} files)`);
+console.log(
+  `bundle: first load (entry JS+CSS) ${kb(entry.reduce((s, f) => s + gz(f), 0))} KiB gzip; all chunks ${kb(all.reduce((s, f) => s + gz(f), 0))} KiB gzip (${all.length} files)`,
+);
 
 const db = await benchDatabase();
 await migrate(db.url);
 const issuer = await startTestIssuer();
 const dataDir = mkdtempSync(join(tmpdir(), "fc-bench-web-"));
 chmodSync(dataDir, 0o755);
-const api = await startApi({ databaseUrl: db.url, dataDir, address: "127.0.0.1:0", agentAddress: "127.0.0.1:0", authProviders: [issuer.provider()], log: createLogger("bench", "error") });
+const api = await startApi({
+  databaseUrl: db.url,
+  dataDir,
+  address: "127.0.0.1:0",
+  agentAddress: "127.0.0.1:0",
+  authProviders: [issuer.provider()],
+  log: createLogger("bench", "error"),
+});
 try {
   const token = await issuer.token("bench", { roles: ["flightctl-admin"] }, { expiresIn: 3600 });
   const auth = { headers: { authorization: `Bearer ${token}` } };
-  const devices = createClient(DeviceService, createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca: readFileSync(api.caPath) } }));
+  const devices = createClient(
+    DeviceService,
+    createGrpcTransport({ baseUrl: `https://localhost:${api.port}`, nodeOptions: { ca: readFileSync(api.caPath) } }),
+  );
   const started = Date.now();
   // One device through the API, then SQL copies of its row under other names (creating 10,000 through the API takes
   // minutes on a loaded 2-core machine and is not what is measured here).
-  await devices.createDevice({ device: { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: "dev-00000", labels: { site: "site-0", tier: "edge" } } } }, auth);
+  await devices.createDevice(
+    {
+      device: {
+        apiVersion: "flightctl.io/v1beta1",
+        kind: "Device",
+        metadata: { name: "dev-00000", labels: { site: "site-0", tier: "edge" } },
+      },
+    },
+    auth,
+  );
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   await sql.query(
@@ -59,7 +80,12 @@ try {
   await sql.end();
   console.log(`loaded ${DEVICES} devices in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const base = `https://localhost:${api.port}`;
-  const session = JSON.stringify({ accessToken: token, expiresAt: Date.now() + 3_600_000, provider: "test-oidc", clientId: issuer.clientId });
+  const session = JSON.stringify({
+    accessToken: token,
+    expiresAt: Date.now() + 3_600_000,
+    provider: "test-oidc",
+    clientId: issuer.clientId,
+  });
 
   const shell: number[] = [];
   const load: number[] = [];
@@ -81,7 +107,8 @@ try {
       const calls: string[] = [];
       const rpc = (req: { url(): string }) => /\/flightctl\.v1beta1\.(\w+\/\w+)$/.exec(new URL(req.url()).pathname)?.[1];
       const onRequest = (req: { url(): string }) => void (rpc(req) && calls.push(`${rpc(req)} sent at ${Date.now() - t0} ms`));
-      const onResponse = (res: { request(): { url(): string } }) => void (rpc(res.request()) && calls.push(`${rpc(res.request())} answered at ${Date.now() - t0} ms`));
+      const onResponse = (res: { request(): { url(): string } }) =>
+        void (rpc(res.request()) && calls.push(`${rpc(res.request())} answered at ${Date.now() - t0} ms`));
       page.on("request", onRequest);
       page.on("response", onResponse);
       t0 = Date.now();
@@ -93,7 +120,9 @@ try {
         .waitFor()
         .catch(async (e) => {
           await page.screenshot({ path: join(tmpdir(), "web-bench-failed.png") });
-          throw new Error(`the devices table did not show 100 rows (screenshot in ${tmpdir()}/web-bench-failed.png): ${(e as Error).message}`);
+          throw new Error(
+            `the devices table did not show 100 rows (screenshot in ${tmpdir()}/web-bench-failed.png): ${(e as Error).message}`,
+          );
         });
       table.push(Date.now() - t0);
       page.off("request", onRequest);

@@ -73,7 +73,11 @@ before(async () => {
     port: issuerPort,
     log: pino({ level: "silent" }),
   });
-  t = await startTestApi({ worker: true, port: apiPort, authProviders: [oidcProvider("pam", issuerUrl, "flightctl-client", "Local users")] });
+  t = await startTestApi({
+    worker: true,
+    port: apiPort,
+    authProviders: [oidcProvider("pam", issuerUrl, "flightctl-client", "Local users")],
+  });
   admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   browser = await launchBrowser();
   page = await browser.context.newPage();
@@ -112,7 +116,7 @@ test("logs in through the provider's login page (authorization code + PKCE) and 
   // Back where the login started, with the session.
   await page.waitForURL(`${base}/devices?labels=x`);
   await page.getByRole("heading", { name: "Devices", level: 1 }).waitFor();
-  assert.equal(await page.locator("#org-switcher").inputValue() !== "", true);
+  assert.equal((await page.locator("#org-switcher").inputValue()) !== "", true);
   await page.goto(`${base}/`);
   await page.getByRole("heading", { name: "Overview" }).waitFor();
   await page.getByRole("heading", { name: /^Devices \(/ }).waitFor();
@@ -270,7 +274,10 @@ test("creates a fleet and a repository by form; a field the server refuses is ma
   );
   // "10%" stays a percentage, "2" becomes a count.
   const limits = fleet.spec?.rolloutPolicy?.deviceSelection?.sequence.map((b) => b.limit?.kind);
-  assert.deepEqual(limits?.map((k) => k?.value), ["10%", 2]);
+  assert.deepEqual(
+    limits?.map((k) => k?.value),
+    ["10%", 2],
+  );
 
   await page.getByRole("link", { name: "Repositories", exact: true }).click();
   await page.getByRole("link", { name: "Create repository" }).click();

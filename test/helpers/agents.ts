@@ -31,7 +31,10 @@ export async function agentConfigYaml(t: TestApi, token: string, dataDir: string
   const cfg = await userClient(t, EnrollmentConfigService).getEnrollmentConfig({}, { headers: { authorization: `Bearer ${token}` } });
   return stringify({
     "enrollment-service": {
-      service: { server: `https://localhost:${t.api.agentPort}`, "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData },
+      service: {
+        server: `https://localhost:${t.api.agentPort}`,
+        "certificate-authority-data": cfg.enrollmentService!.service!.certificateAuthorityData,
+      },
       authentication: {
         "client-certificate-data": cfg.enrollmentService!.authentication!.clientCertificateData,
         "client-key-data": cfg.enrollmentService!.authentication!.clientKeyData,

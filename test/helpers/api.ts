@@ -49,7 +49,9 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     lastSeenFlushMs: 200,
     log,
   });
-  const worker = opts.worker ? await startWorker({ databaseUrl: db.url, log, concurrency: 8, rolloutTickSeconds: opts.rolloutTickSeconds ?? 1 }) : undefined;
+  const worker = opts.worker
+    ? await startWorker({ databaseUrl: db.url, log, concurrency: 8, rolloutTickSeconds: opts.rolloutTickSeconds ?? 1 })
+    : undefined;
   const t: TestApi = {
     api,
     db,

@@ -22,7 +22,12 @@ export interface TestApp {
 }
 
 /** A user identity as the authenticator would produce it. */
-export function testUser(username: string, roles: UserIdentity["roles"], organizations = ["default"], orgRoles: UserIdentity["orgRoles"] = {}): UserIdentity {
+export function testUser(
+  username: string,
+  roles: UserIdentity["roles"],
+  organizations = ["default"],
+  orgRoles: UserIdentity["orgRoles"] = {},
+): UserIdentity {
   return {
     kind: "user",
     actor: `user:${username}`,

@@ -17,7 +17,11 @@ export interface CliResult {
 }
 
 /** Runs `flightctl ...args` (async: the API under test runs in this process and must keep answering). */
-export function runCli(configDir: string, args: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  configDir: string,
+  args: string[],
+  opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, FLIGHTCTL_CONFIG_DIR: configDir, ...opts.env },

@@ -45,9 +45,7 @@ export async function createTestDatabase(opts: { poolMax?: number } = {}): Promi
   const template = requireEnv("FC_TEMPLATE_DB");
   // The base-36 time lets test/run.ts recognise (and drop) databases left behind by killed runs.
   const name = `fc_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
-  await withAdmin(serverUrl, (c) =>
-    c.query(`create database ${c.escapeIdentifier(name)} template ${c.escapeIdentifier(template)}`),
-  );
+  await withAdmin(serverUrl, (c) => c.query(`create database ${c.escapeIdentifier(name)} template ${c.escapeIdentifier(template)}`));
   const url = databaseUrl(serverUrl, name);
   const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 5 });
   // An idle client losing its connection must fail the test that uses it, not crash the whole file.

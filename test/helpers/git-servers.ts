@@ -49,8 +49,7 @@ export async function createTestRepo(root: string, name: string, files?: Record<
   await runGitOk(["init", "--quiet", "--bare", "--initial-branch=main", bareDir], { env: GIT_ENV });
   const git = (args: string[], input?: string | Buffer, env: Record<string, string> = {}) =>
     runGitOk(args, { env: { ...GIT_ENV, GIT_DIR: bareDir, ...env }, input }).then((b) => b.toString("utf8").trim());
-  const tip = (branch: string) =>
-    git(["for-each-ref", "--format=%(objectname)", `refs/heads/${branch}`]).then((s) => s || undefined);
+  const tip = (branch: string) => git(["for-each-ref", "--format=%(objectname)", `refs/heads/${branch}`]).then((s) => s || undefined);
 
   const repo: TestRepo = {
     name,
@@ -192,7 +191,13 @@ export async function startGitHttpServer(opts: GitHttpServerOptions): Promise<Gi
     if (opts.tls.clientCa) {
       const signer = await createCa("git test client CA");
       const keys = await generateDeviceKey();
-      const client = await signClientCertificate(signer, { publicKey: keys.publicKey, commonName: "git-client", signerName: "test", orgId: "test", validitySeconds: 3600 });
+      const client = await signClientCertificate(signer, {
+        publicKey: keys.publicKey,
+        commonName: "git-client",
+        signerName: "test",
+        orgId: "test",
+        validitySeconds: 3600,
+      });
       tlsMaterial = { ...tlsMaterial, clientCertPem: client.certPem, clientKeyPem: keys.keyPem };
       clientCa = signer.certPem;
     }

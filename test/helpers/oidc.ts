@@ -25,7 +25,8 @@ export async function startTestIssuer(clientId = "flightctl-test"): Promise<Test
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    if (req.url === "/.well-known/openid-configuration") return send({ issuer: url, jwks_uri: `${url}/jwks`, token_endpoint: `${url}/token` });
+    if (req.url === "/.well-known/openid-configuration")
+      return send({ issuer: url, jwks_uri: `${url}/jwks`, token_endpoint: `${url}/token` });
     if (req.url === "/jwks") return send({ keys: [jwk] });
     res.writeHead(404).end();
   });

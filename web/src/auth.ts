@@ -26,7 +26,11 @@ interface PendingLogin {
   returnTo: string;
 }
 
-const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 const random = (n = 32) => b64url(crypto.getRandomValues(new Uint8Array(n)));
 
 export const redirectUri = () => `${location.origin}/callback`;
@@ -51,7 +55,14 @@ export async function startLogin(p: AuthProvider, returnTo: string) {
   if (!spec.authorizationUrl || !spec.clientId) throw new Error(`provider "${p.metadata?.name}" has no authorization endpoint`);
   const verifier = random(48);
   const challenge = b64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
-  const pending: PendingLogin = { state: random(16), verifier, provider: p.metadata?.name ?? "", clientId: spec.clientId, redirectUri: redirectUri(), returnTo };
+  const pending: PendingLogin = {
+    state: random(16),
+    verifier,
+    provider: p.metadata?.name ?? "",
+    clientId: spec.clientId,
+    redirectUri: redirectUri(),
+    returnTo,
+  };
   sessionStorage.setItem(PENDING, JSON.stringify(pending));
   const scopes = spec.scopes?.length ? spec.scopes : ["openid", "profile", "offline_access"];
   const url = new URL(spec.authorizationUrl);
@@ -71,14 +82,28 @@ export async function startLogin(p: AuthProvider, returnTo: string) {
 export function takePendingLogin(params: URLSearchParams): PendingLogin {
   const raw = sessionStorage.getItem(PENDING);
   sessionStorage.removeItem(PENDING);
-  if (params.get("error")) throw new Error(`login refused: ${params.get("error")}${params.get("error_description") ? ` (${params.get("error_description")})` : ""}`);
+  if (params.get("error"))
+    throw new Error(
+      `login refused: ${params.get("error")}${params.get("error_description") ? ` (${params.get("error_description")})` : ""}`,
+    );
   const pending = raw ? (JSON.parse(raw) as PendingLogin) : undefined;
-  if (!pending || pending.state !== params.get("state")) throw new Error("this login answer does not belong to a login started here; log in again");
+  if (!pending || pending.state !== params.get("state"))
+    throw new Error("this login answer does not belong to a login started here; log in again");
   if (!params.get("code")) throw new Error("the provider sent no authorization code");
   return pending;
 }
 
-export function sessionFromToken(t: { accessToken?: string; refreshToken?: string; expiresIn?: number }, provider: string, clientId: string): Session {
+export function sessionFromToken(
+  t: { accessToken?: string; refreshToken?: string; expiresIn?: number },
+  provider: string,
+  clientId: string,
+): Session {
   if (!t.accessToken) throw new Error("the provider returned no access token");
-  return { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: Date.now() + (t.expiresIn ?? 300) * 1000, provider, clientId };
+  return {
+    accessToken: t.accessToken,
+    refreshToken: t.refreshToken,
+    expiresAt: Date.now() + (t.expiresIn ?? 300) * 1000,
+    provider,
+    clientId,
+  };
 }

@@ -63,9 +63,29 @@ export function ErrorBox({ error }: { error?: string }) {
 }
 
 const TONE: Record<string, string> = {
-  Online: "ok", UpToDate: "ok", Healthy: "ok", Running: "ok", True: "ok", Approved: "ok", Enrolled: "ok", Accessible: "ok",
-  Degraded: "warn", Updating: "warn", Preparing: "warn", Pending: "warn", Unknown: "muted", AwaitingReconnect: "warn", OutOfDate: "warn",
-  Error: "bad", Rebooting: "warn", PoweredOff: "muted", Offline: "bad", Failed: "bad", False: "bad", Denied: "bad", Unhealthy: "bad",
+  Online: "ok",
+  UpToDate: "ok",
+  Healthy: "ok",
+  Running: "ok",
+  True: "ok",
+  Approved: "ok",
+  Enrolled: "ok",
+  Accessible: "ok",
+  Degraded: "warn",
+  Updating: "warn",
+  Preparing: "warn",
+  Pending: "warn",
+  Unknown: "muted",
+  AwaitingReconnect: "warn",
+  OutOfDate: "warn",
+  Error: "bad",
+  Rebooting: "warn",
+  PoweredOff: "muted",
+  Offline: "bad",
+  Failed: "bad",
+  False: "bad",
+  Denied: "bad",
+  Unhealthy: "bad",
 };
 
 export function Badge({ value }: { value?: string }) {
@@ -160,7 +180,10 @@ export const labelsText = (labels?: Record<string, string>) =>
 /** "a=b, c=d" → {a: "b", c: "d"}; an entry without "=" gets an empty value. */
 export function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const i = part.indexOf("=");
     out[i < 0 ? part : part.slice(0, i).trim()] = i < 0 ? "" : part.slice(i + 1).trim();
   }

@@ -34,7 +34,9 @@ export function live<T>(o: LiveOptions<T>): () => void {
       while (!abort.signal.aborted) {
         try {
           // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the method is looked up by name
-          const stream = (client(o.service) as any)[o.method]({ ...o.request, resourceVersion }, { signal: abort.signal }) as AsyncIterable<WatchEvent<T>>;
+          const stream = (client(o.service) as any)[o.method]({ ...o.request, resourceVersion }, { signal: abort.signal }) as AsyncIterable<
+            WatchEvent<T>
+          >;
           for await (const ev of stream) {
             failures = 0;
             if (ev.resourceVersion) resourceVersion = ev.resourceVersion;

@@ -56,12 +56,18 @@ function Login({ error }: { error?: string }) {
           key={p.metadata?.name}
           type="button"
           class="provider"
-          onClick={() => startLogin(p, location.pathname === "/callback" ? "/" : location.pathname + location.search).catch((e) => setFailed(String(e.message)))}
+          onClick={() =>
+            startLogin(p, location.pathname === "/callback" ? "/" : location.pathname + location.search).catch((e) =>
+              setFailed(String(e.message)),
+            )
+          }
         >
           Log in with {p.spec?.displayName || p.metadata?.name}
         </button>
       ))}
-      {config.data && !providers.length ? <p class="muted">No provider offers a browser login (no authorization endpoint is configured).</p> : null}
+      {config.data && !providers.length ? (
+        <p class="muted">No provider offers a browser login (no authorization endpoint is configured).</p>
+      ) : null}
     </main>
   );
 }
@@ -108,7 +114,7 @@ function Shell() {
   const chosen = orgs.some((o) => o.metadata?.name === orgId);
   // The organization shown: the chosen one if it is the user's (the remembered one may no longer be), else the
   // default organization if the user's, else the first.
-  const current = chosen ? orgId : (orgs.find((o) => o.metadata?.name === DEFAULT_ORG) ?? orgs[0])?.metadata?.name ?? "";
+  const current = chosen ? orgId : ((orgs.find((o) => o.metadata?.name === DEFAULT_ORG) ?? orgs[0])?.metadata?.name ?? "");
   // The organization sent: "" (the API's default) while nothing is chosen and that is the one shown, so the requests
   // started before the user info was known (for the remembered organization, usually none) need not be repeated.
   const sent = !user.data ? orgId : chosen ? orgId : current === DEFAULT_ORG || !orgs.length ? "" : current;

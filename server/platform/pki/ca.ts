@@ -128,7 +128,16 @@ function stillGood(pem: string, namesFile: string, names: string[]): boolean {
 
 /** The names the user endpoint's certificate covers. */
 export function serverNames(extra = process.env.FLIGHTCTL_API_SANS): string[] {
-  const names = ["localhost", "127.0.0.1", "::1", hostname(), ...(extra ?? "").split(",").map((s) => s.trim()).filter(Boolean)];
+  const names = [
+    "localhost",
+    "127.0.0.1",
+    "::1",
+    hostname(),
+    ...(extra ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
   return [...new Set(names)];
 }
 

@@ -93,7 +93,8 @@ export function checkCsr(input: string): CheckedCsr {
     .map((l) => l.trim())
     .join("\n");
   if (/-----BEGIN CERTIFICATE-----/.test(pem)) throw new CsrError("is a certificate, not a certificate signing request");
-  if (!/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(pem)) throw new CsrError('must be a PEM certificate signing request ("-----BEGIN CERTIFICATE REQUEST-----")');
+  if (!/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(pem))
+    throw new CsrError('must be a PEM certificate signing request ("-----BEGIN CERTIFICATE REQUEST-----")');
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(pem);
@@ -123,7 +124,13 @@ export async function parseCsr(input: string): Promise<ParsedCsr> {
   }
   if (!verified) throw new CsrError("has a signature that does not verify with its own public key");
   const digest = createHash("sha256").update(raw).digest();
-  return { commonName, publicKey: csr.publicKey, publicKeyAlgorithm, fingerprint: base32hexLower(digest), legacyFingerprint: digest.toString("hex") };
+  return {
+    commonName,
+    publicKey: csr.publicKey,
+    publicKeyAlgorithm,
+    fingerprint: base32hexLower(digest),
+    legacyFingerprint: digest.toString("hex"),
+  };
 }
 
 /** A new ECDSA P-256 key pair, with the private key as PKCS#8 PEM. */

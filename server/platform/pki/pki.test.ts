@@ -45,7 +45,8 @@ test("first start creates every file, keys 0600; the second reuses them", async 
 
 test("openssl verifies both server certificates and the client-signer chain", () => {
   const ca = join(dir, "certs", "ca.crt");
-  for (const c of ["server.crt", "agent-server.crt", "client-signer.crt"]) assert.match(openssl("verify", "-CAfile", ca, join(dir, "certs", c)), /: OK/, c);
+  for (const c of ["server.crt", "agent-server.crt", "client-signer.crt"])
+    assert.match(openssl("verify", "-CAfile", ca, join(dir, "certs", c)), /: OK/, c);
   assert.match(openssl("x509", "-noout", "-text", "-in", join(dir, "certs", "client-signer.crt")), /CA:TRUE, pathlen:0/);
   assert.match(openssl("x509", "-noout", "-text", "-in", ca), /ASN1 OID: prime256v1/);
 });
@@ -62,14 +63,20 @@ test("client certificates chain through the client signer, carry the private ext
     validitySeconds: 365 * 24 * 3600,
   });
   const leaf = file("leaf.crt", certPem);
-  assert.match(openssl("verify", "-CAfile", join(dir, "certs", "ca.crt"), "-untrusted", join(dir, "certs", "client-signer.crt"), leaf), /: OK/);
+  assert.match(
+    openssl("verify", "-CAfile", join(dir, "certs", "ca.crt"), "-untrusted", join(dir, "certs", "client-signer.crt"), leaf),
+    /: OK/,
+  );
   assert.match(openssl("verify", "-CAfile", join(dir, "certs", "ca-bundle.crt"), leaf), /: OK/);
   const text = openssl("x509", "-noout", "-text", "-in", leaf);
   assert.match(text, /1\.3\.6\.1\.4\.1\.99999\.1\.1:\s*\n\s*.*flightctl\.io\/device-enrollment/);
   assert.match(text, /1\.3\.6\.1\.4\.1\.99999\.1\.3:\s*\n\s*.*[0-9a-v]{52}/);
   assert.match(text, /TLS Web Client Authentication/);
   const id = readCertIdentity(certPem);
-  assert.deepEqual([id.commonName, id.signerName, id.orgId, id.deviceFingerprint], [`device:${name}`, "flightctl.io/device-enrollment", "00000000-0000-0000-0000-000000000000", name]);
+  assert.deepEqual(
+    [id.commonName, id.signerName, id.orgId, id.deviceFingerprint],
+    [`device:${name}`, "flightctl.io/device-enrollment", "00000000-0000-0000-0000-000000000000", name],
+  );
   assert.ok(Math.abs(notAfter.getTime() - Date.now() - 365 * 24 * 3600 * 1000) < 5 * 60_000);
 
   const foreign = await createCa("Someone Else");
@@ -111,7 +118,11 @@ test("an explicit start gives exactly the requested validity", async () => {
 test("extension bytes hidden inside another field are not read as an identity", () => {
   // A certificate whose only private-looking content is the DER of a signer extension inside an unrelated extension.
   const fakeValue = Buffer.concat([Buffer.from([0x0c, 30]), Buffer.from("flightctl.io/device-enrollment")]).subarray(0, 32);
-  const inner = Buffer.concat([Buffer.from("060a2b0601040186 8d1f0101".replace(/ /g, ""), "hex"), Buffer.from([0x04, fakeValue.length]), fakeValue]);
+  const inner = Buffer.concat([
+    Buffer.from("060a2b0601040186 8d1f0101".replace(/ /g, ""), "hex"),
+    Buffer.from([0x04, fakeValue.length]),
+    fakeValue,
+  ]);
   const ext = file("spoof.ext", `1.2.3.4=DER:${Buffer.concat([Buffer.from([0x30, inner.length]), inner]).toString("hex")}\n`);
   const key = file("spoof.key", openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout"));
   const csr = file("spoof.csr", openssl("req", "-new", "-key", key, "-subj", "/CN=spoof"));
@@ -131,11 +142,18 @@ test("the device name is base32hex(sha256(X‖Y)) computed independently with op
   const der = execFileSync("openssl", ["ec", "-in", keyFile, "-pubout", "-outform", "DER"], { stdio: ["pipe", "pipe", "pipe"] });
   const xy = der.subarray(der.length - 64);
   const digest = createHash("sha256").update(xy).digest("hex");
-  const expected = execFileSync("python3", ["-c", `import base64,sys;print(base64.b32hexencode(bytes.fromhex("${digest}")).decode().lower().rstrip("="))`], { encoding: "utf8" }).trim();
+  const expected = execFileSync(
+    "python3",
+    ["-c", `import base64,sys;print(base64.b32hexencode(bytes.fromhex("${digest}")).decode().lower().rstrip("="))`],
+    { encoding: "utf8" },
+  ).trim();
   assert.equal(await deviceNameFromPublicKey(keys.publicKey), expected);
   assert.equal(expected.length, 52);
   const csr = await parseCsr(await createCsr(keys, expected));
-  assert.deepEqual([csr.commonName, csr.fingerprint, csr.legacyFingerprint, csr.publicKeyAlgorithm], [expected, expected, digest, "ECDSA P-256"]);
+  assert.deepEqual(
+    [csr.commonName, csr.fingerprint, csr.legacyFingerprint, csr.publicKeyAlgorithm],
+    [expected, expected, digest, "ECDSA P-256"],
+  );
 });
 
 test("bad CSRs are refused with messages a person can act on", async () => {
@@ -166,6 +184,18 @@ test("bad CSRs are refused with messages a person can act on", async () => {
   // P-384 and RSA 2048 are accepted.
   const rsa2048 = openssl("req", "-new", "-key", file("rsa2.key", openssl("genrsa", "2048")), "-subj", "/CN=rsa-ok");
   assert.equal((await parseCsr(rsa2048)).publicKeyAlgorithm, "RSA 2048");
-  const p384 = openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", join(dir, "p384.key"), "-subj", "/CN=p384");
+  const p384 = openssl(
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-384",
+    "-nodes",
+    "-keyout",
+    join(dir, "p384.key"),
+    "-subj",
+    "/CN=p384",
+  );
   assert.equal((await parseCsr(p384)).publicKeyAlgorithm, "ECDSA P-384");
 });

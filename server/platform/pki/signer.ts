@@ -12,7 +12,12 @@ export const OID_DEVICE_FINGERPRINT = "1.3.6.1.4.1.99999.1.3";
 /** DER UTF8String holding `s` (the value of each private extension). */
 function utf8String(s: string): ArrayBuffer {
   const body = Buffer.from(s, "utf8");
-  const len = body.length < 0x80 ? Buffer.from([body.length]) : body.length < 0x100 ? Buffer.from([0x81, body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
+  const len =
+    body.length < 0x80
+      ? Buffer.from([body.length])
+      : body.length < 0x100
+        ? Buffer.from([0x81, body.length])
+        : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
   const der = Buffer.concat([Buffer.from([0x0c]), len, body]);
   return der.buffer.slice(der.byteOffset, der.byteOffset + der.length) as ArrayBuffer;
 }
@@ -45,7 +50,10 @@ function prepare(signerCa: KeyPair) {
 }
 
 /** Signs a TLS client certificate with `signerCa`; validity is capped at the CA's own expiry. */
-export async function signClientCertificate(signerCa: KeyPair, req: ClientCertificateRequest): Promise<{ certPem: string; serial: string; notAfter: Date }> {
+export async function signClientCertificate(
+  signerCa: KeyPair,
+  req: ClientCertificateRequest,
+): Promise<{ certPem: string; serial: string; notAfter: Date }> {
   const { caCert, key, aki } = await prepare(signerCa);
   // Validity counts from now (or the given start); the default start is back-dated a minute for clock skew.
   const start = req.notBefore?.getTime() ?? Date.now();

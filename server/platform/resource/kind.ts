@@ -35,7 +35,11 @@ export interface KindDefinition<Desc extends DescMessage = DescMessage>
   table: string;
   parentColumn?: string;
   /** As ResourceKindConfig.beforeCreate, with the app's dependencies. */
-  beforeCreate?(caller: Caller, obj: JsonObject, deps: KindDeps): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
+  beforeCreate?(
+    caller: Caller,
+    obj: JsonObject,
+    deps: KindDeps,
+  ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
   /** Handlers for kind-specific RPCs, or overrides of generic ones. */
   handlers?(parts: { svc: ResourceService<Desc>; store: ResourceStore; db: Db; deps: KindDeps }): Record<string, Handler>;
 }
@@ -55,10 +59,20 @@ export function buildKind<Desc extends DescMessage>(def: KindDefinition<Desc>, d
  * The service of a kind on `db`, which may be a transaction: for controllers that write several resources of a kind
  * atomically through the same rules (and inTx hooks) as the API. Not for kinds whose rules need KindDeps.
  */
-export function kindServiceOn<Desc extends DescMessage>(def: KindDefinition<Desc>, db: Db, sourceComponent?: string): ResourceService<Desc> {
+export function kindServiceOn<Desc extends DescMessage>(
+  def: KindDefinition<Desc>,
+  db: Db,
+  sourceComponent?: string,
+): ResourceService<Desc> {
   if (def.beforeCreate) throw new Error(`kind ${def.kind} needs the app's dependencies; build it with buildKind`);
   const store = createResourceStore(db, { kind: def.kind, table: def.table, parentColumn: def.parentColumn });
-  return createResourceService({ ...def, store, fields: fieldsByKind[def.kind], beforeCreate: undefined, ...(sourceComponent ? { sourceComponent } : {}) });
+  return createResourceService({
+    ...def,
+    store,
+    fields: fieldsByKind[def.kind],
+    beforeCreate: undefined,
+    ...(sourceComponent ? { sourceComponent } : {}),
+  });
 }
 
 /** Builds store, service and handlers for a kind and registers them on the router. */

@@ -14,7 +14,14 @@ import type { FieldTable } from "../selectors/fields.js";
 import type { NewEvent } from "../../events/event-store.js";
 import { maskSecrets, restoreMaskedSecrets, type SecretPath } from "../sensitive.js";
 import { Lru } from "../lru.js";
-import { concurrentWrite, type InTx, type ResourceKey, type ResourceRecord, type ResourceState, type ResourceStore } from "./resource-store.js";
+import {
+  concurrentWrite,
+  type InTx,
+  type ResourceKey,
+  type ResourceRecord,
+  type ResourceState,
+  type ResourceStore,
+} from "./resource-store.js";
 import type { SQL } from "drizzle-orm";
 
 export const API_VERSION = "flightctl.io/v1beta1";
@@ -103,7 +110,8 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     const obj = toJson(cfg.schema, msg) as JsonObject;
     const problems: FieldViolation[] = [];
     const apiVersion = (obj.apiVersion as string | undefined) ?? "";
-    if (!acceptedApiVersions.has(apiVersion)) problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
+    if (!acceptedApiVersions.has(apiVersion))
+      problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
     const k = (obj.kind as string | undefined) ?? "";
     if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got "${k}"` });
     problems.push(...cfg.validate(obj));
@@ -112,7 +120,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   }
 
   const metaOf = (obj: JsonObject) => (obj.metadata ?? {}) as JsonObject;
-  const labelsOf = (obj: JsonObject) => ((metaOf(obj).labels ?? {}) as Record<string, string>);
+  const labelsOf = (obj: JsonObject) => (metaOf(obj).labels ?? {}) as Record<string, string>;
 
   /** Refuses a client resourceVersion that does not match the stored one (flightctl's optimistic concurrency). */
   function checkVersion(obj: JsonObject | undefined, existing: ResourceRecord) {
@@ -146,7 +154,13 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         if (existing.owner) details.previousOwner = existing.owner;
         if (next.state.owner) details.newOwner = next.state.owner;
       }
-      const ev = event(caller, key.name, reason?.reason ?? "ResourceUpdated", reason?.message ?? `${kind} was updated successfully.`, details);
+      const ev = event(
+        caller,
+        key.name,
+        reason?.reason ?? "ResourceUpdated",
+        reason?.message ?? `${kind} was updated successfully.`,
+        details,
+      );
       const kindInTx = cfg.inTx?.updated;
       const afterWrite: InTx | undefined =
         kindInTx || extraInTx
@@ -312,7 +326,10 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         let before: string | undefined;
         try {
           const r = await update(caller, key, (existing) => {
-            if (existing.owner !== owner) throw precondition(`${kind} "${key.name}" ${existing.owner ? `is owned by ${existing.owner}` : "has no owner (it was created directly)"}, not by ${owner}`);
+            if (existing.owner !== owner)
+              throw precondition(
+                `${kind} "${key.name}" ${existing.owner ? `is owned by ${existing.owner}` : "has no owner (it was created directly)"}, not by ${owner}`,
+              );
             before = existing.resourceVersion;
             const spec = (obj.spec as JsonObject | undefined) ?? null;
             const generation = existing.generation + (isDeepStrictEqual(spec, existing.spec) ? 0 : 1);
@@ -372,10 +389,15 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       next: (current: ResourceRecord) => JsonObject | undefined,
       reason?: { reason: string; message: string },
     ): Promise<Msg> {
-      const r = await update(caller, { orgId: caller.orgId, name }, (existing) => {
-        const status = next(existing);
-        return status === undefined ? undefined : { pinned: false, state: { ...existing, status } };
-      }, reason);
+      const r = await update(
+        caller,
+        { orgId: caller.orgId, name },
+        (existing) => {
+          const status = next(existing);
+          return status === undefined ? undefined : { pinned: false, state: { ...existing, status } };
+        },
+        reason,
+      );
       return toMessage(r);
     },
 
@@ -391,10 +413,16 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       reason: { reason: string; message: string },
       inTx?: InTx,
     ): Promise<Msg> {
-      const r = await update(caller, { orgId: caller.orgId, name }, (existing) => {
-        const state = next(existing);
-        return state === undefined ? undefined : { pinned: false, state };
-      }, reason, inTx);
+      const r = await update(
+        caller,
+        { orgId: caller.orgId, name },
+        (existing) => {
+          const state = next(existing);
+          return state === undefined ? undefined : { pinned: false, state };
+        },
+        reason,
+        inTx,
+      );
       return toMessage(r);
     },
 

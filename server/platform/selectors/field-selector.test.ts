@@ -12,7 +12,10 @@ function refused(fn: () => unknown, ...fragments: string[]) {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof DomainError && e.kind === "invalid", `expected an invalid DomainError, got ${String(e)}`);
     assert.ok(e.message.startsWith("fieldSelector: "), e.message);
-    assert.deepEqual(e.violations.map((v) => v.field), ["fieldSelector"]);
+    assert.deepEqual(
+      e.violations.map((v) => v.field),
+      ["fieldSelector"],
+    );
     for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
     return true;
   });
@@ -69,13 +72,23 @@ describe("parseFieldSelector", () => {
       ["metadata.alias", "=", ["my box(1)"]],
     ]);
     assert.deepEqual(parsed("metadata.owner="), [["metadata.owner", "=", [""]]]);
-    assert.deepEqual(parsed("metadata.owner!=,metadata.name"), [["metadata.owner", "!=", [""]], ["metadata.name", "exists", []]]);
+    assert.deepEqual(parsed("metadata.owner!=,metadata.name"), [
+      ["metadata.owner", "!=", [""]],
+      ["metadata.name", "exists", []],
+    ]);
     assert.deepEqual(parsed("metadata.name=(a)"), [["metadata.name", "=", ["a"]]]);
     assert.deepEqual(parsed("metadata.alias contains in"), [["metadata.alias", "contains", ["in"]]]);
   });
 
   test("each type accepts exactly its operators", () => {
-    const samples: Record<string, string> = { s: "x", t: "2024-01-01T00:00:00Z", n: "1", b: "true", u: "00000000-0000-0000-0000-000000000001", a: "x" };
+    const samples: Record<string, string> = {
+      s: "x",
+      t: "2024-01-01T00:00:00Z",
+      n: "1",
+      b: "true",
+      u: "00000000-0000-0000-0000-000000000001",
+      a: "x",
+    };
     const forms: Record<string, (f: string, v: string) => string> = {
       "=": (f, v) => `${f}=${v}`,
       "==": (f, v) => `${f}==${v}`,
@@ -97,7 +110,13 @@ describe("parseFieldSelector", () => {
         if ((operatorsByType[def.type] as string[]).includes(op)) {
           assert.equal(parseFieldSelector(text, typed).length, 1, text);
         } else {
-          refused(() => parseFieldSelector(text, typed), `operator "${op}"`, `field "${field}"`, `type ${def.type}`, "supported operators:");
+          refused(
+            () => parseFieldSelector(text, typed),
+            `operator "${op}"`,
+            `field "${field}"`,
+            `type ${def.type}`,
+            "supported operators:",
+          );
         }
       }
     }
@@ -106,21 +125,54 @@ describe("parseFieldSelector", () => {
   });
 
   test("values are checked and normalized per type", () => {
-    assert.deepEqual(parsed("status.approval.approved in (T, 0, False, TRUE)", er), [["status.approval.approved", "in", ["true", "false"]]]);
-    assert.deepEqual(parsed("u={00000000-0000-0000-0000-00000000000A},u in (urn:uuid:00000000-0000-0000-0000-00000000000b, 0000000000000000000000000000000c)", typed), [
-      ["u", "=", ["00000000-0000-0000-0000-00000000000a"]],
-      ["u", "in", ["00000000-0000-0000-0000-00000000000b", "00000000-0000-0000-0000-00000000000c"]],
+    assert.deepEqual(parsed("status.approval.approved in (T, 0, False, TRUE)", er), [
+      ["status.approval.approved", "in", ["true", "false"]],
     ]);
-    assert.deepEqual(parsed("n>-1.5e3,n<=.5,n!=+7", typed), [["n", ">", ["-1.5e3"]], ["n", "<=", [".5"]], ["n", "!=", ["+7"]]]);
+    assert.deepEqual(
+      parsed(
+        "u={00000000-0000-0000-0000-00000000000A},u in (urn:uuid:00000000-0000-0000-0000-00000000000b, 0000000000000000000000000000000c)",
+        typed,
+      ),
+      [
+        ["u", "=", ["00000000-0000-0000-0000-00000000000a"]],
+        ["u", "in", ["00000000-0000-0000-0000-00000000000b", "00000000-0000-0000-0000-00000000000c"]],
+      ],
+    );
+    assert.deepEqual(parsed("n>-1.5e3,n<=.5,n!=+7", typed), [
+      ["n", ">", ["-1.5e3"]],
+      ["n", "<=", [".5"]],
+      ["n", "!=", ["+7"]],
+    ]);
     assert.deepEqual(parsed("t=2024-02-29T23:59:59.999999-11:30", typed), [["t", "=", ["2024-02-29T23:59:59.999999-11:30"]]]);
 
-    for (const v of ["yesterday", "2024-01-01", "2024-01-01 00:00:00Z", "2024-01-01T00:00:00", "2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01T00:00:60Z", "2024-01-01T00:00:00+25:00", "0000-01-01T00:00:00Z", "2024-01-01t00:00:00z", ""]) {
+    for (const v of [
+      "yesterday",
+      "2024-01-01",
+      "2024-01-01 00:00:00Z",
+      "2024-01-01T00:00:00",
+      "2023-02-29T00:00:00Z",
+      "2024-13-01T00:00:00Z",
+      "2024-01-01T24:00:00Z",
+      "2024-01-01T00:60:00Z",
+      "2024-01-01T00:00:60Z",
+      "2024-01-01T00:00:00+25:00",
+      "0000-01-01T00:00:00Z",
+      "2024-01-01t00:00:00z",
+      "",
+    ]) {
       refused(() => parseFieldSelector(`lastSeen>${v.replace(/ /g, "\\ ")}`, device), `value "${v}"`, 'field "lastSeen"', "RFC 3339");
     }
-    refused(() => parseFieldSelector("metadata.creationTimestamp in (2024-01-01T00:00:00Z, soon)", device), 'value "soon"', "metadata.creationTimestamp");
-    for (const v of ["maybe", "yes", "", "2"]) refused(() => parseFieldSelector(`status.approval.approved=${v}`, er), `value "${v}"`, "status.approval.approved", "boolean");
-    for (const v of ["one", "0x10", "1e", "", "Infinity"]) refused(() => parseFieldSelector(`n=${v}`, typed), `value "${v}"`, 'field "n"', "a number");
-    for (const v of ["nope", "00000000-0000-0000-0000-00000000000", "{00000000-0000-0000-0000-000000000000"]) refused(() => parseFieldSelector(`u=${v}`, typed), `value "${v}"`, "a UUID");
+    refused(
+      () => parseFieldSelector("metadata.creationTimestamp in (2024-01-01T00:00:00Z, soon)", device),
+      'value "soon"',
+      "metadata.creationTimestamp",
+    );
+    for (const v of ["maybe", "yes", "", "2"])
+      refused(() => parseFieldSelector(`status.approval.approved=${v}`, er), `value "${v}"`, "status.approval.approved", "boolean");
+    for (const v of ["one", "0x10", "1e", "", "Infinity"])
+      refused(() => parseFieldSelector(`n=${v}`, typed), `value "${v}"`, 'field "n"', "a number");
+    for (const v of ["nope", "00000000-0000-0000-0000-00000000000", "{00000000-0000-0000-0000-000000000000"])
+      refused(() => parseFieldSelector(`u=${v}`, typed), `value "${v}"`, "a UUID");
   });
 
   test("unknown fields list every supported field of the kind", () => {
@@ -129,14 +181,24 @@ describe("parseFieldSelector", () => {
       'unknown field "status.foo"; supported fields: lastSeen, metadata.alias, metadata.creationTimestamp, metadata.name, metadata.nameOrAlias, metadata.owner, ' +
         "status.applicationsSummary.status, status.capabilities.osMode, status.lifecycle.status, status.summary.status, status.updated.status",
     );
-    refused(() => parseFieldSelector("metadata.name=a,!nope", fieldsByKind.Fleet), 'unknown field "nope"', "spec.template.spec.os.image", "metadata.owner");
+    refused(
+      () => parseFieldSelector("metadata.name=a,!nope", fieldsByKind.Fleet),
+      'unknown field "nope"',
+      "spec.template.spec.os.image",
+      "metadata.owner",
+    );
     refused(() => parseFieldSelector("metadata.labels.env=prod", device), 'unknown field "metadata.labels.env"');
     refused(() => parseFieldSelector("constructor=1", device), 'unknown field "constructor"');
     refused(() => parseFieldSelector("Metadata.Name=a", device), 'unknown field "Metadata.Name"');
   });
 
   test("syntax errors say what was found where", () => {
-    refused(() => parseFieldSelector("metadata.name = a b", device), 'cannot parse "metadata.name = a b"', "found 'b' at position 19", "expected ',' or end of input");
+    refused(
+      () => parseFieldSelector("metadata.name = a b", device),
+      'cannot parse "metadata.name = a b"',
+      "found 'b' at position 19",
+      "expected ',' or end of input",
+    );
     refused(() => parseFieldSelector("metadata.name in (a", device), "found end of input", "expected ',' or ')'");
     refused(() => parseFieldSelector("metadata.name in a", device), "found 'a' at position 18", "expected '('");
     refused(() => parseFieldSelector("metadata.name=!a", device), "found '!' at position 15", "expected a value");
@@ -150,7 +212,17 @@ describe("parseFieldSelector", () => {
 
 describe("fieldsByKind", () => {
   test("every resource kind has flightctl's metadata fields", () => {
-    for (const kind of ["Device", "Fleet", "TemplateVersion", "EnrollmentRequest", "CertificateSigningRequest", "Repository", "ResourceSync", "AuthProvider", "Event"]) {
+    for (const kind of [
+      "Device",
+      "Fleet",
+      "TemplateVersion",
+      "EnrollmentRequest",
+      "CertificateSigningRequest",
+      "Repository",
+      "ResourceSync",
+      "AuthProvider",
+      "Event",
+    ]) {
       for (const f of ["metadata.name", "metadata.owner", "metadata.creationTimestamp"]) assert.ok(fieldsByKind[kind][f], `${kind} ${f}`);
       assert.equal(fieldsByKind[kind]["metadata.creationTimestamp"].type, "timestamp");
     }
@@ -184,7 +256,9 @@ describe("fieldsByKind", () => {
 
   test("values are bound parameters, never SQL text", () => {
     const dialect = new PgDialect();
-    const q = dialect.sqlToQuery(fieldRequirementsToSql(parseFieldSelector("metadata.name=x';drop\\ table\\ devices;--,metadata.alias contains 50%_off", device)));
+    const q = dialect.sqlToQuery(
+      fieldRequirementsToSql(parseFieldSelector("metadata.name=x';drop\\ table\\ devices;--,metadata.alias contains 50%_off", device)),
+    );
     assert.ok(!q.sql.includes("drop table"), q.sql);
     assert.deepEqual(q.params, ["x';drop table devices;--", "%50\\%\\_off%"]);
   });

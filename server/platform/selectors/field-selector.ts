@@ -47,7 +47,20 @@ function isRfc3339(v: string): boolean {
 }
 
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-const BOOLS: Record<string, string> = { "1": "true", t: "true", T: "true", true: "true", TRUE: "true", True: "true", "0": "false", f: "false", F: "false", false: "false", FALSE: "false", False: "false" };
+const BOOLS: Record<string, string> = {
+  "1": "true",
+  t: "true",
+  T: "true",
+  true: "true",
+  TRUE: "true",
+  True: "true",
+  "0": "false",
+  f: "false",
+  F: "false",
+  false: "false",
+  FALSE: "false",
+  False: "false",
+};
 const UUID = /^(?:urn:uuid:|\{)?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
 
 /** Checks a value against the field type and returns it normalized. */
@@ -112,7 +125,11 @@ function typed(type: FieldType, v: string): SQL {
 
 /** LIKE pattern for "contains": the value is literal (%, _ and \ escaped). */
 const containsPattern = (v: string) => `%${v.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-const textArray = (values: string[]) => sql`array[${sql.join(values.map((v) => sql`${v}`), sql`, `)}]::text[]`;
+const textArray = (values: string[]) =>
+  sql`array[${sql.join(
+    values.map((v) => sql`${v}`),
+    sql`, `,
+  )}]::text[]`;
 
 /** The positive condition of one operator on one expression; negations wrap it below. */
 function positive(e: SQL, type: FieldType, op: FieldOperator, values: string[]): SQL {
@@ -134,7 +151,10 @@ function positive(e: SQL, type: FieldType, op: FieldOperator, values: string[]):
       if (type === "array") return sql`${e} ?| ${textArray(values)}`;
       return values.length === 1
         ? sql`${e} = ${typed(type, values[0])}`
-        : sql`${e} in (${sql.join(values.map((v) => typed(type, v)), sql`, `)})`;
+        : sql`${e} in (${sql.join(
+            values.map((v) => typed(type, v)),
+            sql`, `,
+          )})`;
     case "contains":
     case "notcontains":
       if (type === "array") return sql`${e} ? ${values[0]}`;
@@ -156,7 +176,11 @@ export function fieldRequirementsToSql(reqs: FieldRequirement[]): SQL {
   if (reqs.length === 0) return sql`true`;
   const parts = reqs.map((r) => {
     const exprs = Array.isArray(r.def.sql) ? r.def.sql : [r.def.sql];
-    if (r.op === "!") return sql`(${sql.join(exprs.map((e) => sql`${e} is null`), sql` and `)})`;
+    if (r.op === "!")
+      return sql`(${sql.join(
+        exprs.map((e) => sql`${e} is null`),
+        sql` and `,
+      )})`;
     const conds = exprs.map((e) => positive(e, r.def.type, r.op, r.values));
     const any = conds.length === 1 ? conds[0] : sql`(${sql.join(conds, sql` or `)})`;
     return negated.has(r.op) ? sql`not coalesce(${any}, false)` : sql`(${any})`;

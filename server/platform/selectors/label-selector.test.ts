@@ -9,7 +9,10 @@ function refused(fn: () => unknown, field: string, ...fragments: string[]) {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof DomainError && e.kind === "invalid", `expected an invalid DomainError, got ${String(e)}`);
     assert.ok(e.message.startsWith(`${field}: `), e.message);
-    assert.deepEqual(e.violations.map((v) => v.field), [field]);
+    assert.deepEqual(
+      e.violations.map((v) => v.field),
+      [field],
+    );
     for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
     return true;
   });
@@ -28,7 +31,12 @@ describe("parseLabelSelector", () => {
       req("f", "exists"),
       req("g", "!"),
     ]);
-    assert.deepEqual(parseLabelSelector("  a = 1 ,\tb  in(x,y)  ,  ! c , d\n"), [req("a", "=", "1"), req("b", "in", "x", "y"), req("c", "!"), req("d", "exists")]);
+    assert.deepEqual(parseLabelSelector("  a = 1 ,\tb  in(x,y)  ,  ! c , d\n"), [
+      req("a", "=", "1"),
+      req("b", "in", "x", "y"),
+      req("c", "!"),
+      req("d", "exists"),
+    ]);
     assert.deepEqual(parseLabelSelector("a notin(b)"), [req("a", "notin", "b")]);
   });
 
@@ -44,7 +52,11 @@ describe("parseLabelSelector", () => {
     assert.deepEqual(parseLabelSelector("a in (x,,y)"), [req("a", "in", "x", "", "y")]);
     assert.deepEqual(parseLabelSelector("a in (x, x)"), [req("a", "in", "x")], "duplicates collapse");
     assert.deepEqual(parseLabelSelector("a=(x)"), [req("a", "=", "x")]);
-    assert.deepEqual(parseLabelSelector("in=notin,notin in (in)"), [req("in", "=", "notin"), req("notin", "in", "in")], "keywords are fine as keys and values");
+    assert.deepEqual(
+      parseLabelSelector("in=notin,notin in (in)"),
+      [req("in", "=", "notin"), req("notin", "in", "in")],
+      "keywords are fine as keys and values",
+    );
     assert.deepEqual(parseLabelSelector("My.Key_1=V-2.x_Y"), [req("My.Key_1", "=", "V-2.x_Y")]);
     const long = "k".repeat(63);
     assert.deepEqual(parseLabelSelector(`${"p".repeat(253)}/${long}=${long}`), [req(`${"p".repeat(253)}/${long}`, "=", long)]);
@@ -101,7 +113,15 @@ describe("labelSelectorFromMessage", () => {
           { key: "g", operator: "In" },
         ],
       }),
-      [req("a", "=", "1"), req("b", "=", ""), req("c", "in", "x", "y"), req("d", "notin", "z"), req("e", "exists"), req("f", "!"), req("g", "in", "")],
+      [
+        req("a", "=", "1"),
+        req("b", "=", ""),
+        req("c", "in", "x", "y"),
+        req("d", "notin", "z"),
+        req("e", "exists"),
+        req("f", "!"),
+        req("g", "in", ""),
+      ],
     );
     assert.deepEqual(labelSelectorFromMessage({}), []);
   });
@@ -109,9 +129,26 @@ describe("labelSelectorFromMessage", () => {
   test("bad keys, values and operators name the message field", () => {
     refused(() => labelSelectorFromMessage({ matchLabels: { "-a": "1" } }), "spec.selector.matchLabels", 'invalid label key "-a"');
     refused(() => labelSelectorFromMessage({ matchLabels: { a: "b c" } }), "spec.selector.matchLabels", 'invalid value "b c"');
-    refused(() => labelSelectorFromMessage({ matchExpressions: [{ key: "a", operator: "Gt", values: ["1"] }] }), "spec.selector.matchExpressions[0].operator", 'unknown operator "Gt"', "In, NotIn, Exists, DoesNotExist");
-    refused(() => labelSelectorFromMessage({ matchExpressions: [{ key: "a", operator: "Exists", values: ["1"] }] }), "spec.selector.matchExpressions[0].values", "must be empty");
-    refused(() => labelSelectorFromMessage({ matchExpressions: [{ key: "", operator: "Exists" }] }), "spec.selector.matchExpressions[0]", "invalid label key");
-    refused(() => labelSelectorFromMessage({ matchExpressions: [{ key: "a", operator: "In", values: ["ok", "n/o"] }] }, "selector"), "selector.matchExpressions[0]", 'invalid value "n/o"');
+    refused(
+      () => labelSelectorFromMessage({ matchExpressions: [{ key: "a", operator: "Gt", values: ["1"] }] }),
+      "spec.selector.matchExpressions[0].operator",
+      'unknown operator "Gt"',
+      "In, NotIn, Exists, DoesNotExist",
+    );
+    refused(
+      () => labelSelectorFromMessage({ matchExpressions: [{ key: "a", operator: "Exists", values: ["1"] }] }),
+      "spec.selector.matchExpressions[0].values",
+      "must be empty",
+    );
+    refused(
+      () => labelSelectorFromMessage({ matchExpressions: [{ key: "", operator: "Exists" }] }),
+      "spec.selector.matchExpressions[0]",
+      "invalid label key",
+    );
+    refused(
+      () => labelSelectorFromMessage({ matchExpressions: [{ key: "a", operator: "In", values: ["ok", "n/o"] }] }, "selector"),
+      "selector.matchExpressions[0]",
+      'invalid value "n/o"',
+    );
   });
 });

@@ -50,7 +50,9 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
         op = r.op;
         break;
       default:
-        throw fail(`operator "${r.op}" of label key "${r.key}"${at} is not supported in label selectors; supported operators: ${SUPPORTED}`);
+        throw fail(
+          `operator "${r.op}" of label key "${r.key}"${at} is not supported in label selectors; supported operators: ${SUPPORTED}`,
+        );
     }
     const p = problems(r.key, r.values, at);
     if (p) throw fail(p);
@@ -81,7 +83,10 @@ export function labelSelectorFromMessage(sel: LabelSelectorMessage, field = "spe
     const path = `${field}.matchExpressions[${i}]`;
     const op = ops[e.operator ?? ""];
     if (!op) {
-      throw invalid({ field: `${path}.operator`, message: `unknown operator "${e.operator ?? ""}"; supported: In, NotIn, Exists, DoesNotExist` });
+      throw invalid({
+        field: `${path}.operator`,
+        message: `unknown operator "${e.operator ?? ""}"; supported: In, NotIn, Exists, DoesNotExist`,
+      });
     }
     let values = [...new Set(e.values ?? [])];
     if (op === "exists" || op === "!") {
@@ -119,10 +124,22 @@ export function labelRequirementsToSql(reqs: LabelRequirement[], column: SQL = s
         rest.push(not(has(column, r.key, r.values[0])));
         break;
       case "in":
-        rest.push(sql`(${sql.join(r.values.map((v) => has(column, r.key, v)), sql` or `)})`);
+        rest.push(
+          sql`(${sql.join(
+            r.values.map((v) => has(column, r.key, v)),
+            sql` or `,
+          )})`,
+        );
         break;
       case "notin":
-        rest.push(not(sql`(${sql.join(r.values.map((v) => has(column, r.key, v)), sql` or `)})`));
+        rest.push(
+          not(
+            sql`(${sql.join(
+              r.values.map((v) => has(column, r.key, v)),
+              sql` or `,
+            )})`,
+          ),
+        );
         break;
       case "exists":
         rest.push(sql`${column} ? ${r.key}`);

@@ -63,20 +63,52 @@ const devices: DeviceRow[] = [
   {
     name: "d01",
     labels: { env: "prod", alias: "kitchen", tier: "edge" },
-    status: { summary: { status: "Online" }, updated: { status: "UpToDate" }, applicationsSummary: { status: "Healthy" }, lifecycle: { status: "Enrolled" }, capabilities: { osMode: "image" } },
+    status: {
+      summary: { status: "Online" },
+      updated: { status: "UpToDate" },
+      applicationsSummary: { status: "Healthy" },
+      lifecycle: { status: "Enrolled" },
+      capabilities: { osMode: "image" },
+    },
     owner: "Fleet/f1",
     created: "2024-01-01T00:00:00Z",
     lastSeen: "2024-05-01T00:00:00Z",
     generation: 1,
   },
-  { name: "d02", labels: { env: "dev" }, status: { summary: { status: "Degraded" }, updated: { status: "OutOfDate" } }, owner: "Fleet/f1", created: "2024-06-01T00:00:00Z", lastSeen: "2024-06-01T00:00:00Z", generation: 2 },
+  {
+    name: "d02",
+    labels: { env: "dev" },
+    status: { summary: { status: "Degraded" }, updated: { status: "OutOfDate" } },
+    owner: "Fleet/f1",
+    created: "2024-06-01T00:00:00Z",
+    lastSeen: "2024-06-01T00:00:00Z",
+    generation: 2,
+  },
   { name: "d03", labels: { env: "prod", tier: "core" }, status: null, created: "2025-01-01T00:00:00Z", generation: 3 },
-  { name: "d04", labels: {}, status: { summary: { status: "Online" }, capabilities: { osMode: "package" } }, owner: "Fleet/f2", created: "2025-02-01T00:00:00Z", lastSeen: "2025-01-01T00:00:00Z" },
+  {
+    name: "d04",
+    labels: {},
+    status: { summary: { status: "Online" }, capabilities: { osMode: "package" } },
+    owner: "Fleet/f2",
+    created: "2025-02-01T00:00:00Z",
+    lastSeen: "2025-01-01T00:00:00Z",
+  },
   { name: "d05", labels: { env: "staging", alias: "d01" }, status: { summary: { status: "Offline" } }, created: "2025-03-01T00:00:00Z" },
-  { name: "d06", labels: { "example.com/team": "a", env: "prod" }, status: { summary: { status: "Unknown" }, lifecycle: { status: "Decommissioned" } }, created: "2025-04-01T00:00:00Z" },
+  {
+    name: "d06",
+    labels: { "example.com/team": "a", env: "prod" },
+    status: { summary: { status: "Unknown" }, lifecycle: { status: "Decommissioned" } },
+    created: "2025-04-01T00:00:00Z",
+  },
   { name: "d07", labels: { alias: "Big_Box%" }, status: { summary: { status: "Online" } }, created: "2025-05-01T00:00:00Z" },
   { name: "d08", labels: { env: "" }, status: {}, created: "2025-06-01T00:00:00Z" },
-  { name: "d09", labels: { region: "eu" }, status: { summary: { status: "Online" } }, created: "2025-07-01T00:00:00Z", spec: { tags: ["a", "b"] } },
+  {
+    name: "d09",
+    labels: { region: "eu" },
+    status: { summary: { status: "Online" } },
+    created: "2025-07-01T00:00:00Z",
+    spec: { tags: ["a", "b"] },
+  },
   { name: "d10", labels: { region: "us" }, created: "2025-08-01T00:00:00Z", spec: { tags: ["c"] } },
 ];
 const ALL = devices.map((d) => d.name);
@@ -94,7 +126,8 @@ describe("compiled selectors against Postgres", () => {
   const where = (table: string, frag: SQL, org = ORG) =>
     query(sql`select name from ${sql.identifier(table)} where org_id = ${org} and ${frag} order by name`);
   const labels = (s: string) => where("devices", labelRequirementsToSql(parseLabelSelector(s)));
-  const fields = (s: string, table = "devices", kind = "Device") => where(table, fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind[kind])));
+  const fields = (s: string, table = "devices", kind = "Device") =>
+    where(table, fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind[kind])));
 
   before(async () => {
     db = await scratchDatabase();
@@ -103,9 +136,19 @@ describe("compiled selectors against Postgres", () => {
     for (const dev of devices) {
       await db.pool.query(
         "insert into devices (org_id, name, labels, status, owner, created_at, spec, generation) values ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [ORG, dev.name, JSON.stringify(dev.labels), dev.status === undefined ? null : JSON.stringify(dev.status), dev.owner ?? null, dev.created, dev.spec ? JSON.stringify(dev.spec) : null, dev.generation ?? 1],
+        [
+          ORG,
+          dev.name,
+          JSON.stringify(dev.labels),
+          dev.status === undefined ? null : JSON.stringify(dev.status),
+          dev.owner ?? null,
+          dev.created,
+          dev.spec ? JSON.stringify(dev.spec) : null,
+          dev.generation ?? 1,
+        ],
       );
-      if (dev.lastSeen) await db.pool.query("insert into device_last_seen (org_id, name, last_seen) values ($1, $2, $3)", [ORG, dev.name, dev.lastSeen]);
+      if (dev.lastSeen)
+        await db.pool.query("insert into device_last_seen (org_id, name, last_seen) values ($1, $2, $3)", [ORG, dev.name, dev.lastSeen]);
     }
     // Same names in another org, seen recently: must never leak into the first org's results (lastSeen subquery).
     await db.pool.query("insert into devices (org_id, name, labels) values ($1, 'd03', '{\"env\":\"prod\"}')", [OTHER_ORG]);
@@ -142,10 +185,24 @@ describe("compiled selectors against Postgres", () => {
   });
 
   test("fleet selectors (LabelSelector messages) select the same devices", async () => {
-    const reqs = labelSelectorFromMessage({ matchLabels: { env: "prod" }, matchExpressions: [{ key: "tier", operator: "Exists" }, { key: "tier", operator: "NotIn", values: ["core"] }] });
+    const reqs = labelSelectorFromMessage({
+      matchLabels: { env: "prod" },
+      matchExpressions: [
+        { key: "tier", operator: "Exists" },
+        { key: "tier", operator: "NotIn", values: ["core"] },
+      ],
+    });
     assert.deepEqual(await where("devices", labelRequirementsToSql(reqs)), ["d01"]);
     // Another jsonb column works too.
-    assert.deepEqual(await where("devices", labelRequirementsToSql(parseLabelSelector("summary"), sql`status`)), ["d01", "d02", "d04", "d05", "d06", "d07", "d09"]);
+    assert.deepEqual(await where("devices", labelRequirementsToSql(parseLabelSelector("summary"), sql`status`)), [
+      "d01",
+      "d02",
+      "d04",
+      "d05",
+      "d06",
+      "d07",
+      "d09",
+    ]);
   });
 
   test("string fields: =, !=, in, notin (missing values match the negations), exists, !exists", async () => {
@@ -205,14 +262,20 @@ describe("compiled selectors against Postgres", () => {
     assert.deepEqual(await fields("metadata.creationTimestamp>2025-07-01T00:00:00Z"), ["d10"]);
     assert.deepEqual(await fields("metadata.creationTimestamp=2024-06-01T02:00:00+02:00"), ["d02"]);
     assert.deepEqual(await fields("metadata.creationTimestamp in (2024-01-01T00:00:00Z, 2025-01-01T00:00:00.000Z)"), ["d01", "d03"]);
-    assert.deepEqual(await fields("metadata.creationTimestamp>=2024-01-01T00:00:00Z,metadata.creationTimestamp<2025-01-01T00:00:00Z"), ["d01", "d02"]);
+    assert.deepEqual(await fields("metadata.creationTimestamp>=2024-01-01T00:00:00Z,metadata.creationTimestamp<2025-01-01T00:00:00Z"), [
+      "d01",
+      "d02",
+    ]);
     assert.deepEqual(await fields("lastSeen>2024-05-15T00:00:00Z"), ["d02", "d04"]);
     assert.deepEqual(await fields("lastSeen<=2024-06-01T00:00:00Z"), ["d01", "d02"]);
     assert.deepEqual(await fields("lastSeen=2024-06-01T00:00:00Z"), ["d02"]);
     assert.deepEqual(await fields("lastSeen!=2024-06-01T00:00:00Z"), except("d02"));
     assert.deepEqual(await fields("lastSeen"), ["d01", "d02", "d04"]);
     assert.deepEqual(await fields("!lastSeen"), except("d01", "d02", "d04"));
-    assert.deepEqual(await where("devices", fieldRequirementsToSql(parseFieldSelector("lastSeen>2029-01-01T00:00:00Z", fieldsByKind.Device)), OTHER_ORG), ["d03"]);
+    assert.deepEqual(
+      await where("devices", fieldRequirementsToSql(parseFieldSelector("lastSeen>2029-01-01T00:00:00Z", fieldsByKind.Device)), OTHER_ORG),
+      ["d03"],
+    );
   });
 
   test("numbers and arrays (contains, notcontains, in = overlap, notin)", async () => {
@@ -243,7 +306,11 @@ describe("compiled selectors against Postgres", () => {
       ["e4", null],
     ];
     for (const [name, status] of rows) {
-      await db.pool.query("insert into enrollment_requests (org_id, name, status) values ($1, $2, $3)", [ORG, name, status && JSON.stringify(status)]);
+      await db.pool.query("insert into enrollment_requests (org_id, name, status) values ($1, $2, $3)", [
+        ORG,
+        name,
+        status && JSON.stringify(status),
+      ]);
     }
     const ers = (s: string) => fields(s, "enrollment_requests", "EnrollmentRequest");
     assert.deepEqual(await ers("status.approval.approved=true"), ["e1"]);
@@ -259,8 +326,17 @@ describe("compiled selectors against Postgres", () => {
   });
 
   test("other kinds: template versions (owner = fleet name), repositories, events, organizations, label pairs", async () => {
-    for (const [fleet, name] of [["f1", "v1"], ["f1", "v2"], ["f2", "v3"]]) {
-      await db.pool.query("insert into template_versions (org_id, fleet_name, name, owner) values ($1, $2, $3, $4)", [ORG, fleet, name, `Fleet/${fleet}`]);
+    for (const [fleet, name] of [
+      ["f1", "v1"],
+      ["f1", "v2"],
+      ["f2", "v3"],
+    ]) {
+      await db.pool.query("insert into template_versions (org_id, fleet_name, name, owner) values ($1, $2, $3, $4)", [
+        ORG,
+        fleet,
+        name,
+        `Fleet/${fleet}`,
+      ]);
     }
     assert.deepEqual(await fields("metadata.owner=f1", "template_versions", "TemplateVersion"), ["v1", "v2"]);
     assert.deepEqual(await fields("metadata.owner!=f1", "template_versions", "TemplateVersion"), ["v3"]);
@@ -284,7 +360,13 @@ describe("compiled selectors against Postgres", () => {
       [ORG],
     );
     const events = async (s: string) =>
-      (await db.pool.query(...toPg(sql`select involved_name as name from events where org_id = ${ORG} and ${fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind.Event))} order by created_at`))).rows.map((r) => r.name as string);
+      (
+        await db.pool.query(
+          ...toPg(
+            sql`select involved_name as name from events where org_id = ${ORG} and ${fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind.Event))} order by created_at`,
+          ),
+        )
+      ).rows.map((r) => r.name as string);
     assert.deepEqual(await events("involvedObject.kind=Device,involvedObject.name=d01"), ["d01"]);
     assert.deepEqual(await events("type!=Warning"), ["d01", "f1"]);
     assert.deepEqual(await events("reason in (ResourceCreated,ResourceUpdated)"), ["d01", "f1"]);
@@ -297,7 +379,13 @@ describe("compiled selectors against Postgres", () => {
 
     await db.pool.query("insert into organizations (id, display_name) values ($1, 'other') on conflict do nothing", [OTHER_ORG]);
     const orgs = async (s: string) =>
-      (await db.pool.query(...toPg(sql`select id::text as name from organizations where ${fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind.Organization))} order by id`))).rows.map((r) => r.name as string);
+      (
+        await db.pool.query(
+          ...toPg(
+            sql`select id::text as name from organizations where ${fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind.Organization))} order by id`,
+          ),
+        )
+      ).rows.map((r) => r.name as string);
     assert.deepEqual(await orgs(`metadata.name=${OTHER_ORG.toUpperCase()}`), [OTHER_ORG]);
     assert.deepEqual(await orgs(`metadata.name!=${OTHER_ORG}`), [ORG]);
     assert.deepEqual(await orgs(`metadata.name in (${ORG}, ${OTHER_ORG})`), [ORG, OTHER_ORG]);
@@ -323,7 +411,9 @@ describe("compiled selectors against Postgres", () => {
       await client.query("set local enable_seqscan = off");
       // The GIN index is on labels alone (org_id is not in it): plan label selectors without the org condition.
       const plan = async (frag: SQL, org = true) => {
-        const res = await client.query(...toPg(sql`explain select name from devices where ${org ? sql`org_id = ${ORG} and ` : sql``}${frag}`));
+        const res = await client.query(
+          ...toPg(sql`explain select name from devices where ${org ? sql`org_id = ${ORG} and ` : sql``}${frag}`),
+        );
         return res.rows.map((r) => r["QUERY PLAN"] as string).join("\n");
       };
       const f = (s: string) => fieldRequirementsToSql(parseFieldSelector(s, fieldsByKind.Device));

@@ -13,20 +13,7 @@
 // values collapse. Keysets (`(a,b) in ((1,2))`) parse in flightctl's fork but are rejected here, as flightctl's field
 // selectors do.
 
-export type SelectorOperator =
-  | "="
-  | "=="
-  | "!="
-  | ">"
-  | ">="
-  | "<"
-  | "<="
-  | "in"
-  | "notin"
-  | "contains"
-  | "notcontains"
-  | "exists"
-  | "!";
+export type SelectorOperator = "=" | "==" | "!=" | ">" | ">=" | "<" | "<=" | "in" | "notin" | "contains" | "notcontains" | "exists" | "!";
 
 /** One requirement as written; the operator is not yet checked against what the key supports. */
 export interface ParsedRequirement {
@@ -40,7 +27,24 @@ export interface ParsedRequirement {
 
 export type SelectorDialect = "label" | "field";
 
-type Kind = "ident" | "in" | "notin" | "contains" | "notcontains" | "eos" | "(" | ")" | "," | "!" | "=" | "==" | "!=" | ">" | ">=" | "<" | "<=";
+type Kind =
+  | "ident"
+  | "in"
+  | "notin"
+  | "contains"
+  | "notcontains"
+  | "eos"
+  | "("
+  | ")"
+  | ","
+  | "!"
+  | "="
+  | "=="
+  | "!="
+  | ">"
+  | ">="
+  | "<"
+  | "<=";
 
 interface Token {
   kind: Kind;

@@ -15,12 +15,15 @@ import {
 const dev: TemplateDevice = { name: "dev-1", labels: { site: "Paris", "a-b": "dash", empty: "", region: "eu-west" } };
 const run = (src: string, d: TemplateDevice = dev) => parseTemplate(src).execute(d);
 const rejects = (src: string, message: string | RegExp) =>
-  assert.throws(() => parseTemplate(src), (e: unknown) => {
-    assert.ok(e instanceof TemplateError, `expected TemplateError for ${src}`);
-    if (typeof message === "string") assert.equal(e.message, message);
-    else assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => parseTemplate(src),
+    (e: unknown) => {
+      assert.ok(e instanceof TemplateError, `expected TemplateError for ${src}`);
+      if (typeof message === "string") assert.equal(e.message, message);
+      else assert.match(e.message, message);
+      return true;
+    },
+  );
 
 test("data access: name, labels, index, missing labels yield empty string", () => {
   assert.equal(run("{{ .metadata.name }}"), "dev-1");
@@ -78,7 +81,7 @@ test("pipelines and parenthesized sub-expressions", () => {
   assert.equal(run('{{ "x" | getOrDefault .metadata.labels "missing" }}'), "x");
   assert.equal(run('{{ upper (index .metadata.labels "a-b") }}'), "DASH");
   assert.equal(run('{{ lower (replace "P" "Q" (upper .metadata.labels.site)) }}'), "qaris");
-  assert.equal(run('{{ if eq (len .metadata.name) 5 }}five{{ end }}'), "five");
+  assert.equal(run("{{ if eq (len .metadata.name) 5 }}five{{ end }}"), "five");
 });
 
 test("if / else if / else and Go truthiness", () => {
@@ -191,7 +194,14 @@ const spec = () => ({
         { path: "/etc/plain-b64", contentEncoding: "base64", content: Buffer.from("{ {not a template}}").toString("base64") },
       ],
     },
-    { name: "git", gitRef: { repository: "r", targetRevision: "{{ getOrDefault .metadata.labels \"rev\" \"main\" }}", path: "/{{ .metadata.labels.region }}" } },
+    {
+      name: "git",
+      gitRef: {
+        repository: "r",
+        targetRevision: '{{ getOrDefault .metadata.labels "rev" "main" }}',
+        path: "/{{ .metadata.labels.region }}",
+      },
+    },
     { name: "http", httpRef: { repository: "h", filePath: "f", suffix: "/{{ .metadata.name }}" } },
     { name: "sec", secretRef: { name: "s-{{ .metadata.name }}", namespace: "ns", mountPath: "/m" } },
   ],
@@ -238,21 +248,35 @@ test("renderFields: unresolvable paths are skipped; non-objects pass through", (
 });
 
 test("renderFields errors start with the concrete path", () => {
-  const bad = { config: [{ inline: [{ path: "/ok", content: "" }, { path: '{{ foo "x" }}', content: "" }] }] };
-  assert.throws(() => renderFields(bad, DEVICE_TEMPLATE_FIELDS, dev), (e: unknown) => {
-    assert.ok(e instanceof TemplateError);
-    assert.equal(e.message, 'config[0].inline[1].path: unknown function "foo"');
-    return true;
-  });
+  const bad = {
+    config: [
+      {
+        inline: [
+          { path: "/ok", content: "" },
+          { path: '{{ foo "x" }}', content: "" },
+        ],
+      },
+    ],
+  };
+  assert.throws(
+    () => renderFields(bad, DEVICE_TEMPLATE_FIELDS, dev),
+    (e: unknown) => {
+      assert.ok(e instanceof TemplateError);
+      assert.equal(e.message, 'config[0].inline[1].path: unknown function "foo"');
+      return true;
+    },
+  );
   // Cached failures still report the path of the field being rendered.
   const env = { applications: [{ envVars: { A: "ok" } }, { envVars: { B: '{{ foo "x" }}' } }] };
   assert.throws(() => renderFields(env, DEVICE_TEMPLATE_FIELDS, dev), {
     message: 'applications[1].envVars.B: unknown function "foo"',
   });
-  const b64 = { config: [{ inline: [{ path: "/p", contentEncoding: "base64", content: Buffer.from("{{ range 1 }}").toString("base64") }] }] };
+  const b64 = {
+    config: [{ inline: [{ path: "/p", contentEncoding: "base64", content: Buffer.from("{{ range 1 }}").toString("base64") }] }],
+  };
   assert.throws(() => renderFields(b64, DEVICE_TEMPLATE_FIELDS, dev), { message: "config[0].inline[0].content: range is not allowed" });
   // Execution-time errors carry the path too.
-  const exec = { os: { image: '{{ eq .metadata.labels.site 1 }}' } };
+  const exec = { os: { image: "{{ eq .metadata.labels.site 1 }}" } };
   assert.throws(() => renderFields(exec, DEVICE_TEMPLATE_FIELDS, dev), /^TemplateError: os\.image: eq: incompatible types/);
 });
 
@@ -261,7 +285,7 @@ test("validateFields lists every problem with its path, empty when fine", () => 
   const bad = {
     os: { image: "{{ .spec }}" },
     config: [{ inline: [{ path: "{{ if 1 }}", content: "fine {{ .metadata.name }}" }] }],
-    applications: [{ envVars: { X: '{{ eq .metadata.labels.x 1 }}' } }],
+    applications: [{ envVars: { X: "{{ eq .metadata.labels.x 1 }}" } }],
   };
   const problems = validateFields(bad, DEVICE_TEMPLATE_FIELDS);
   assert.deepEqual(

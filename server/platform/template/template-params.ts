@@ -252,10 +252,7 @@ const FUNCS: Record<string, Fn> = {
 // ---------------------------------------------------------------------------------------------------------------
 // AST
 
-type Arg =
-  | { k: "lit"; v: Val; t: T }
-  | { k: "field"; root: boolean; path: string[]; t: T }
-  | { k: "pipe"; p: Pipe; t: T };
+type Arg = { k: "lit"; v: Val; t: T } | { k: "field"; root: boolean; path: string[]; t: T } | { k: "pipe"; p: Pipe; t: T };
 interface Cmd {
   name?: string; // absent: a plain value (args has exactly one element)
   fn?: Fn;
@@ -266,10 +263,7 @@ interface Pipe {
   cmds: Cmd[];
   t: T;
 }
-type Node =
-  | { k: "text"; s: string }
-  | { k: "out"; p: Pipe }
-  | { k: "if" | "with"; p: Pipe; body: Node[]; alt: Node[] | null };
+type Node = { k: "text"; s: string } | { k: "out"; p: Pipe } | { k: "if" | "with"; p: Pipe; body: Node[]; alt: Node[] | null };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Lexer: splits text and actions, handles comments and trim markers, tokenizes action contents.

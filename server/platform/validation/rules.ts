@@ -114,7 +114,12 @@ export function base64Problem(s: string): string | undefined {
 }
 
 /** Device paths the agent owns; configuration must never overwrite them. */
-const forbiddenDevicePaths = [/^\/var\/lib\/flightctl(\/|$)/, /^\/usr\/lib\/flightctl(\/|$)/, /^\/etc\/flightctl\/certs(\/|$)/, /^\/etc\/flightctl\/config\.ya?ml$/];
+const forbiddenDevicePaths = [
+  /^\/var\/lib\/flightctl(\/|$)/,
+  /^\/usr\/lib\/flightctl(\/|$)/,
+  /^\/etc\/flightctl\/certs(\/|$)/,
+  /^\/etc\/flightctl\/config\.ya?ml$/,
+];
 
 export function absolutePathProblem(p: string): string | undefined {
   if (!p.startsWith("/")) return `must be an absolute path, got "${p}"`;
@@ -149,7 +154,9 @@ export function imageRefProblem(ref: string, template: boolean): string | undefi
 }
 
 export function registryHostProblem(host: string): string | undefined {
-  return /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.test(host)
+  return /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.test(
+    host,
+  )
     ? undefined
     : `must be a registry host such as "quay.io" or "myregistry.local:5000", got "${host}"`;
 }
@@ -158,7 +165,9 @@ export function urlProblem(u: string, schemes: string[] = ["http:", "https:"]): 
   if (u.length > 2048) return "must be at most 2048 characters";
   try {
     const url = new URL(u);
-    return schemes.includes(url.protocol) ? undefined : `must use ${schemes.map((s) => s.slice(0, -1)).join(" or ")}, got "${url.protocol.slice(0, -1)}"`;
+    return schemes.includes(url.protocol)
+      ? undefined
+      : `must use ${schemes.map((s) => s.slice(0, -1)).join(" or ")}, got "${url.protocol.slice(0, -1)}"`;
   } catch {
     return `must be an absolute URL, got "${u}"`;
   }

@@ -184,7 +184,11 @@ export function createWatchHub(opts: WatchHubOptions) {
      * watcher first lists or catches up to `startAfter`), then handed over in order. Resolves once the hub has a safe
      * horizon.
      */
-    async subscribe<Row>(source: WatchSource<Row>, watcher: Subscriber<Row>, signal?: AbortSignal): Promise<{ startAfter: number; unsubscribe: () => void; deliver: () => void }> {
+    async subscribe<Row>(
+      source: WatchSource<Row>,
+      watcher: Subscriber<Row>,
+      signal?: AbortSignal,
+    ): Promise<{ startAfter: number; unsubscribe: () => void; deliver: () => void }> {
       let held: Parameters<Subscriber<Row>["onBatch"]>[] | undefined = [];
       const sub: Subscriber<Row> = {
         cond: watcher.cond,

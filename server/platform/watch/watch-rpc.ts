@@ -7,7 +7,15 @@ import type { Db } from "../resource/resource-store.js";
 import { plural } from "../resource/resource-rpc.js";
 import { createWatchHub, type Listen, type WatchHub, type WatchSource } from "./watch-hub.js";
 import { createWatchStore, type ResourceChange, type WatchStore } from "./watch-store.js";
-import { eventSource, resourceSource, watchEvents, watchResources, type WatchableKind, type WatchRequest, type WatchStreamOptions } from "./watch-stream.js";
+import {
+  eventSource,
+  resourceSource,
+  watchEvents,
+  watchResources,
+  type WatchableKind,
+  type WatchRequest,
+  type WatchStreamOptions,
+} from "./watch-stream.js";
 
 /** The process's watch machinery, shared by every kind's Watch handler. */
 export interface Watch {
@@ -58,12 +66,25 @@ export function watchHandlers(service: DescService, k: WatchableKind<DescMessage
   return {
     // The stream's messages are the response's init shape; the generated type per kind is not nameable here.
     [name]: (req: WatchRequest, ctx: HandlerContext): AsyncIterable<never> =>
-      watchResources({ hub: watch.hub, store: watch.store, source: src, k }, callerOf(ctx), req, watch.track(ctx), watch.options) as AsyncIterable<never>,
+      watchResources(
+        { hub: watch.hub, store: watch.store, source: src, k },
+        callerOf(ctx),
+        req,
+        watch.track(ctx),
+        watch.options,
+      ) as AsyncIterable<never>,
   };
 }
 
 /** The WatchEvents handler. */
 export function watchEventsHandler(watch: Watch) {
   const source = eventSource(watch.store);
-  return (req: WatchRequest, ctx: HandlerContext): AsyncIterable<never> => watchEvents({ hub: watch.hub, store: watch.store, source }, callerOf(ctx), req, watch.track(ctx), watch.options) as AsyncIterable<never>;
+  return (req: WatchRequest, ctx: HandlerContext): AsyncIterable<never> =>
+    watchEvents(
+      { hub: watch.hub, store: watch.store, source },
+      callerOf(ctx),
+      req,
+      watch.track(ctx),
+      watch.options,
+    ) as AsyncIterable<never>;
 }

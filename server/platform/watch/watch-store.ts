@@ -31,7 +31,13 @@ export interface EventChange {
 const resourceColumns = sql`name, labels, annotations, owner, generation, resource_version, ${isoTime("created_at")}, ${isoTime("deletion_timestamp")}, spec, status, org_id`;
 const eventColumns = sql`seq, id, ${isoTime("created_at")}, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id, org_id`;
 
-const matchColumns = (conds: SQL[]) => (conds.length ? sql`, ${sql.join(conds.map((c, i) => sql`coalesce((${c}), false) as ${sql.identifier(`m${i}`)}`), sql`, `)}` : sql``);
+const matchColumns = (conds: SQL[]) =>
+  conds.length
+    ? sql`, ${sql.join(
+        conds.map((c, i) => sql`coalesce((${c}), false) as ${sql.identifier(`m${i}`)}`),
+        sql`, `,
+      )}`
+    : sql``;
 const matchesOf = (row: Record<string, unknown>, n: number) => Array.from({ length: n }, (_, i) => row[`m${i}`] === true);
 
 export function createWatchStore(db: Db) {
@@ -73,7 +79,13 @@ export function createWatchStore(db: Db) {
      * (whether it matches `cond`, whether it was created since) and the name and version of every row
      * that matches now but did not change (the client has those). Names and versions only.
      */
-    async resumeScan(kind: string, table: string, orgId: string, after: number, cond: SQL): Promise<{ name: string; rv: number; matches: boolean; created: boolean }[]> {
+    async resumeScan(
+      kind: string,
+      table: string,
+      orgId: string,
+      after: number,
+      cond: SQL,
+    ): Promise<{ name: string; rv: number; matches: boolean; created: boolean }[]> {
       const t = sql.identifier(table);
       const r = await db.execute(sql`select name, resource_version::text as rv, coalesce((${cond}), false) as m,
             (resource_version > ${after} and exists (select 1 from watch_changes a where a.kind = ${kind} and a.op = 'ADDED'
@@ -110,7 +122,9 @@ export function createWatchStore(db: Db) {
 
     /** Events with seq in (from, to], in order, with each condition evaluated. */
     async eventChanges(from: number, to: number, conds: SQL[]): Promise<EventChange[]> {
-      const r = await db.execute(sql`select ${eventColumns}${matchColumns(conds)} from events where seq > ${from} and seq <= ${to} order by seq`);
+      const r = await db.execute(
+        sql`select ${eventColumns}${matchColumns(conds)} from events where seq > ${from} and seq <= ${to} order by seq`,
+      );
       return (r.rows as Record<string, unknown>[]).map((row) => ({
         orgId: row.org_id as string,
         seq: Number(row.seq),

@@ -42,7 +42,8 @@ const INITIAL_EVENTS = 500;
 
 function parseVersion(text: string): number | undefined {
   if (text === "") return undefined;
-  if (!/^\d{1,15}$/.test(text)) throw invalid({ field: "resourceVersion", message: `must be a version from a previous watch or list response, got "${text}"` });
+  if (!/^\d{1,15}$/.test(text))
+    throw invalid({ field: "resourceVersion", message: `must be a version from a previous watch or list response, got "${text}"` });
   return Number(text);
 }
 
@@ -132,7 +133,11 @@ export async function* watchResources(
   const known = new Map<string, number>();
   // Objects a resume left to later batches that were created after the resume version: their first batch is ADDED.
   const createdSince = new Set<string>();
-  const toMsg = (type: WatchType, c: { record: ResourceChange["record"]; rv: number }) => ({ type, object: k.svc.toMessage(c.record), resourceVersion: String(c.rv) });
+  const toMsg = (type: WatchType, c: { record: ResourceChange["record"]; rv: number }) => ({
+    type,
+    object: k.svc.toMessage(c.record),
+    resourceVersion: String(c.rv),
+  });
   let position = 0;
 
   function live(rows: ResourceChange[], matches: (r: ResourceChange) => boolean, to: number) {
@@ -169,14 +174,23 @@ export async function* watchResources(
     queue.push({ type: "SYNCED", resourceVersion: String(position) });
   }
 
-  const { startAfter, unsubscribe, deliver } = await hub.subscribe(source, { cond, condKey: `${caller.orgId}\n${req.labelSelector}\n${req.fieldSelector}`, onBatch: live }, signal);
+  const { startAfter, unsubscribe, deliver } = await hub.subscribe(
+    source,
+    { cond, condKey: `${caller.orgId}\n${req.labelSelector}\n${req.fieldSelector}`, onBatch: live },
+    signal,
+  );
   try {
     if (resumeAfter === undefined) {
       // Every current match, through List itself (same scoping, order and paging).
       let continueToken: string | undefined;
       let newest = 0;
       do {
-        const page = (await k.svc.list(caller, { labelSelector: req.labelSelector, fieldSelector: req.fieldSelector, limit: PAGE, continueToken })) as unknown as {
+        const page = (await k.svc.list(caller, {
+          labelSelector: req.labelSelector,
+          fieldSelector: req.fieldSelector,
+          limit: PAGE,
+          continueToken,
+        })) as unknown as {
           items: { metadata?: { name?: string; resourceVersion?: string } }[];
           metadata?: { continueToken?: string };
         };
@@ -255,13 +269,21 @@ export async function* watchEvents(
   }
   const cond = sql`org_id = ${caller.orgId} and ${field}`;
   const queue = createQueue(signal, opts);
-  const toMsg = (seq: number, event: unknown) => ({ type: "ADDED" as const, object: fromJson(EventSchema, event as never, { ignoreUnknownFields: true }), resourceVersion: String(seq) });
+  const toMsg = (seq: number, event: unknown) => ({
+    type: "ADDED" as const,
+    object: fromJson(EventSchema, event as never, { ignoreUnknownFields: true }),
+    resourceVersion: String(seq),
+  });
   let position = 0;
   const live = (rows: EventChange[], matches: (r: EventChange) => boolean, to: number) => {
     for (const r of rows) if (r.seq > position && matches(r)) queue.push(toMsg(r.seq, r.event));
     position = Math.max(position, to);
   };
-  const { startAfter, unsubscribe, deliver } = await hub.subscribe(source, { cond, condKey: `${caller.orgId}\n\n${req.fieldSelector}`, onBatch: live }, signal);
+  const { startAfter, unsubscribe, deliver } = await hub.subscribe(
+    source,
+    { cond, condKey: `${caller.orgId}\n\n${req.fieldSelector}`, onBatch: live },
+    signal,
+  );
   try {
     if (resumeAfter === undefined) {
       for (const e of await store.eventsUpTo(caller.orgId, field, 0, startAfter, INITIAL_EVENTS)) queue.push(toMsg(e.seq, e.event));
@@ -277,4 +299,3 @@ export async function* watchEvents(
     queue.close();
   }
 }
-

@@ -49,12 +49,20 @@ export function ConsolePage({ name }: { name: string }) {
     };
     const enc = new TextEncoder();
     const onData = term.onData((d) => send({ case: "stdin", value: enc.encode(d) }));
-    const onResize = term.onResize(({ cols, rows }) => send({ case: "resize", value: { $typeName: "flightctl.v1beta1.ConsoleSize", width: cols, height: rows } }));
+    const onResize = term.onResize(({ cols, rows }) =>
+      send({ case: "resize", value: { $typeName: "flightctl.v1beta1.ConsoleSize", width: cols, height: rows } }),
+    );
     const resize = () => fit.fit();
     addEventListener("resize", resize);
     (async () => {
       const stream = client(ConsoleService).streamDeviceConsole(
-        { open: { name, orgId, metadata: { term: "xterm-256color", tty: true, initialDimensions: { width: term.cols, height: term.rows } } } },
+        {
+          open: {
+            name,
+            orgId,
+            metadata: { term: "xterm-256color", tty: true, initialDimensions: { width: term.cols, height: term.rows } },
+          },
+        },
         { signal: abort.signal },
       );
       for await (const msg of stream) {
@@ -78,7 +86,15 @@ export function ConsolePage({ name }: { name: string }) {
       }
     });
     return () => {
-      if (sessionId) void client(ConsoleService).sendConsoleInput({ orgId, name, sessionId, frames: [{ frame: { case: "close", value: { $typeName: "flightctl.v1beta1.ConsoleClose", signal: "", reason: "user left" } } }] }).catch(() => {});
+      if (sessionId)
+        void client(ConsoleService)
+          .sendConsoleInput({
+            orgId,
+            name,
+            sessionId,
+            frames: [{ frame: { case: "close", value: { $typeName: "flightctl.v1beta1.ConsoleClose", signal: "", reason: "user left" } } }],
+          })
+          .catch(() => {});
       abort.abort();
       onData.dispose();
       onResize.dispose();

@@ -6,7 +6,20 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import { DeviceSchema, type Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client, errorText } from "../api.js";
-import { Badge, Conditions, ErrorBox, Labels, Page, Section, labelsText, parseLabels, time, useApp, useAsync, GridHead } from "../common.js";
+import {
+  Badge,
+  Conditions,
+  ErrorBox,
+  Labels,
+  Page,
+  Section,
+  labelsText,
+  parseLabels,
+  time,
+  useApp,
+  useAsync,
+  GridHead,
+} from "../common.js";
 import { live } from "../live.js";
 import { Link } from "../router.js";
 import { YamlView } from "../yaml-view.js";
@@ -33,8 +46,16 @@ export function DeviceDetailPage({ name }: { name: string }) {
       title={`Device ${d?.metadata?.labels?.alias || name}`}
       actions={
         <>
-          {can("devices", "update") ? <Link href={`/edit/Device/${name}`} class="button">Edit YAML</Link> : null}
-          {can("devices/console", "get") ? <Link href={`/console/${name}`} class="button">Console</Link> : null}
+          {can("devices", "update") ? (
+            <Link href={`/edit/Device/${name}`} class="button">
+              Edit YAML
+            </Link>
+          ) : null}
+          {can("devices/console", "get") ? (
+            <Link href={`/console/${name}`} class="button">
+              Console
+            </Link>
+          ) : null}
         </>
       }
     >
@@ -62,7 +83,9 @@ export function DeviceDetailPage({ name }: { name: string }) {
                 <Badge value={s?.lifecycle?.status} />
               </dd>
               <dt>Fleet</dt>
-              <dd>{d.metadata?.owner ? <Link href={`/fleets/${d.metadata.owner.replace(/^Fleet\//, "")}`}>{d.metadata.owner}</Link> : "–"}</dd>
+              <dd>
+                {d.metadata?.owner ? <Link href={`/fleets/${d.metadata.owner.replace(/^Fleet\//, "")}`}>{d.metadata.owner}</Link> : "–"}
+              </dd>
               <dt>OS image</dt>
               <dd class="mono">{s?.os?.image || "–"}</dd>
               <dt>Rendered version</dt>

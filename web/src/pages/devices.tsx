@@ -19,7 +19,10 @@ function selectorsOf(url: URL) {
 }
 
 /** The ListDevices request of one page. */
-const pageRequest = (orgId: string, url: URL, continueToken = "") => ({ orgId, options: { ...selectorsOf(url), limit: PAGE, continueToken } });
+const pageRequest = (orgId: string, url: URL, continueToken = "") => ({
+  orgId,
+  options: { ...selectorsOf(url), limit: PAGE, continueToken },
+});
 const listPage = (req: ReturnType<typeof pageRequest>) => client(DeviceService).listDevices(req);
 
 /** Asks for the first page of `url` now (a first load of the devices page, before the app has rendered). */
@@ -57,7 +60,10 @@ export function DevicesPage() {
         const name = ev.object?.metadata?.name;
         if (!name || (ev.type !== "MODIFIED" && ev.type !== "ADDED" && ev.type !== "DELETED")) return;
         list.update((l) => {
-          const items = ev.type === "DELETED" ? l.items.filter((d) => d.metadata?.name !== name) : l.items.map((d) => (d.metadata?.name === name ? ev.object! : d));
+          const items =
+            ev.type === "DELETED"
+              ? l.items.filter((d) => d.metadata?.name !== name)
+              : l.items.map((d) => (d.metadata?.name === name ? ev.object! : d));
           return { ...l, items } as typeof l;
         });
       },
@@ -71,7 +77,13 @@ export function DevicesPage() {
   return (
     <Page
       title="Devices"
-      actions={can("devices", "create") ? <Link href="/new/Device" class="button">Create device</Link> : null}
+      actions={
+        can("devices", "create") ? (
+          <Link href="/new/Device" class="button">
+            Create device
+          </Link>
+        ) : null
+      }
     >
       <form
         class="filters"
@@ -86,11 +98,21 @@ export function DevicesPage() {
       >
         <label>
           Label selector
-          <input name="labels" value={labelsDraft} onInput={(e) => setLabelsDraft(e.currentTarget.value)} placeholder="site=lab,tier in (edge)" />
+          <input
+            name="labels"
+            value={labelsDraft}
+            onInput={(e) => setLabelsDraft(e.currentTarget.value)}
+            placeholder="site=lab,tier in (edge)"
+          />
         </label>
         <label>
           Field selector
-          <input name="fields" value={fieldsDraft} onInput={(e) => setFieldsDraft(e.currentTarget.value)} placeholder="status.summary.status=Online" />
+          <input
+            name="fields"
+            value={fieldsDraft}
+            onInput={(e) => setFieldsDraft(e.currentTarget.value)}
+            placeholder="status.summary.status=Online"
+          />
         </label>
         <button type="submit">Filter</button>
       </form>

@@ -32,29 +32,49 @@ interface KindInfo {
 
 const KINDS: Record<string, KindInfo> = {
   Device: {
-    service: DeviceService, schema: DeviceSchema, field: "device", after: (n) => `/devices/${n}`,
+    service: DeviceService,
+    schema: DeviceSchema,
+    field: "device",
+    after: (n) => `/devices/${n}`,
     skeleton: "apiVersion: flightctl.io/v1beta1\nkind: Device\nmetadata:\n  name: \n  labels: {}\nspec: {}\n",
   },
   Fleet: {
-    service: FleetService, schema: FleetSchema, field: "fleet", after: (n) => `/fleets/${n}`,
+    service: FleetService,
+    schema: FleetSchema,
+    field: "fleet",
+    after: (n) => `/fleets/${n}`,
     skeleton:
       "apiVersion: flightctl.io/v1beta1\nkind: Fleet\nmetadata:\n  name: \nspec:\n  selector:\n    matchLabels:\n      fleet: \n  template:\n    metadata:\n      labels:\n        fleet: \n    spec:\n      os:\n        image: quay.io/redhat/rhde:9.2\n",
   },
   Repository: {
-    service: RepositoryService, schema: RepositorySchema, field: "repository", after: () => "/repositories",
+    service: RepositoryService,
+    schema: RepositorySchema,
+    field: "repository",
+    after: () => "/repositories",
     skeleton: "apiVersion: flightctl.io/v1beta1\nkind: Repository\nmetadata:\n  name: \nspec:\n  type: git\n  url: \n",
   },
   ResourceSync: {
-    service: ResourceSyncService, schema: ResourceSyncSchema, field: "resourceSync", after: () => "/resourcesyncs",
-    skeleton: "apiVersion: flightctl.io/v1beta1\nkind: ResourceSync\nmetadata:\n  name: \nspec:\n  repository: \n  targetRevision: main\n  path: /fleets\n",
+    service: ResourceSyncService,
+    schema: ResourceSyncSchema,
+    field: "resourceSync",
+    after: () => "/resourcesyncs",
+    skeleton:
+      "apiVersion: flightctl.io/v1beta1\nkind: ResourceSync\nmetadata:\n  name: \nspec:\n  repository: \n  targetRevision: main\n  path: /fleets\n",
   },
   EnrollmentRequest: {
-    service: EnrollmentRequestService, schema: EnrollmentRequestSchema, field: "enrollmentRequest", after: () => "/enrollmentrequests",
+    service: EnrollmentRequestService,
+    schema: EnrollmentRequestSchema,
+    field: "enrollmentRequest",
+    after: () => "/enrollmentrequests",
     skeleton: "apiVersion: flightctl.io/v1beta1\nkind: EnrollmentRequest\nmetadata:\n  name: \nspec:\n  csr: \n",
   },
   AuthProvider: {
-    service: AuthProviderService, schema: AuthProviderSchema, field: "authProvider", after: () => "/",
-    skeleton: "apiVersion: flightctl.io/v1beta1\nkind: AuthProvider\nmetadata:\n  name: \nspec:\n  providerType: oidc\n  issuer: \n  clientId: \n",
+    service: AuthProviderService,
+    schema: AuthProviderSchema,
+    field: "authProvider",
+    after: () => "/",
+    skeleton:
+      "apiVersion: flightctl.io/v1beta1\nkind: AuthProvider\nmetadata:\n  name: \nspec:\n  providerType: oidc\n  issuer: \n  clientId: \n",
   },
 };
 
@@ -66,7 +86,11 @@ interface Problem {
 }
 
 /** Field path "spec.template.spec.applications[0].name" → ["spec", "template", "spec", "applications", 0, "name"]. */
-const fieldPath = (f: string) => f.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== "").map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+const fieldPath = (f: string) =>
+  f
+    .split(/\.|\[(\d+)\]/)
+    .filter((p) => p !== undefined && p !== "")
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 
 /** The server's "field: message; field: message" mapped to lines of `text`. */
 function mapServerError(text: string, message: string): Problem[] {

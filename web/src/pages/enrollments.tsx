@@ -6,7 +6,11 @@ import { client, errorText } from "../api.js";
 import { Badge, ErrorBox, Labels, Page, parseLabels, time, useApp, useAsync, useInterval, GridHead } from "../common.js";
 
 const decision = (er: EnrollmentRequest) =>
-  er.status?.approval?.approved ? "Approved" : er.status?.conditions?.some((c) => c.type === "Denied" && c.status === "True") ? "Denied" : "Pending";
+  er.status?.approval?.approved
+    ? "Approved"
+    : er.status?.conditions?.some((c) => c.type === "Denied" && c.status === "True")
+      ? "Denied"
+      : "Pending";
 
 export function EnrollmentsPage() {
   const { orgId, can } = useApp();
@@ -60,7 +64,11 @@ function PendingRequest({ er, mayDecide, onDone }: { er: EnrollmentRequest; mayD
   const [error, setError] = useState<string>();
   const decide = async (approved: boolean) => {
     try {
-      await client(EnrollmentRequestService).approveEnrollmentRequest({ orgId, name, approval: { approved, labels: approved ? parseLabels(labels) : {} } });
+      await client(EnrollmentRequestService).approveEnrollmentRequest({
+        orgId,
+        name,
+        approval: { approved, labels: approved ? parseLabels(labels) : {} },
+      });
       onDone();
     } catch (e) {
       setError(errorText(e));

@@ -6,7 +6,10 @@ import { Badge, ErrorBox, Page, time, useApp, useAsync, useInterval, GridHead } 
 
 export function EventsTable({ fieldSelector, limit = 100 }: { fieldSelector?: string; limit?: number }) {
   const { orgId } = useApp();
-  const events = useAsync(() => client(EventService).listEvents({ orgId, options: { fieldSelector: fieldSelector ?? "", limit } }), [orgId, fieldSelector, limit]);
+  const events = useAsync(
+    () => client(EventService).listEvents({ orgId, options: { fieldSelector: fieldSelector ?? "", limit } }),
+    [orgId, fieldSelector, limit],
+  );
   // Events have no watch in every deployment: refresh every 5 s.
   useInterval(events.reload, 5000);
   const items = events.data?.items ?? [];
@@ -55,9 +58,11 @@ export function EventsPage() {
           Kind
           <select value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
             <option value="">Any</option>
-            {["Device", "Fleet", "EnrollmentRequest", "Repository", "ResourceSync", "TemplateVersion", "CertificateSigningRequest"].map((k) => (
-              <option key={k}>{k}</option>
-            ))}
+            {["Device", "Fleet", "EnrollmentRequest", "Repository", "ResourceSync", "TemplateVersion", "CertificateSigningRequest"].map(
+              (k) => (
+                <option key={k}>{k}</option>
+              ),
+            )}
           </select>
         </label>
         <label>

@@ -51,9 +51,21 @@ export function FleetRows({ fleets }: { fleets: Fleet[] }) {
 export function FleetsPage() {
   const { orgId, can } = useApp();
   const fleets = useAsync(() => client(FleetService).listFleets({ orgId, addDevicesSummary: true }), [orgId]);
-  useEffect(() => live<Fleet>({ service: FleetService, method: "watchFleets", request: { orgId }, onEvent: fleets.reload, poll: fleets.reload }), [orgId]);
+  useEffect(
+    () => live<Fleet>({ service: FleetService, method: "watchFleets", request: { orgId }, onEvent: fleets.reload, poll: fleets.reload }),
+    [orgId],
+  );
   return (
-    <Page title="Fleets" actions={can("fleets", "create") ? <Link href="/create/Fleet" class="button">Create fleet</Link> : null}>
+    <Page
+      title="Fleets"
+      actions={
+        can("fleets", "create") ? (
+          <Link href="/create/Fleet" class="button">
+            Create fleet
+          </Link>
+        ) : null
+      }
+    >
       <ErrorBox error={fleets.error} />
       <FleetRows fleets={fleets.data?.items ?? []} />
     </Page>
@@ -63,7 +75,10 @@ export function FleetsPage() {
 export function FleetDetailPage({ name }: { name: string }) {
   const { orgId, can } = useApp();
   const fleet = useAsync(() => client(FleetService).getFleet({ orgId, name, addDevicesSummary: true }), [orgId, name]);
-  const tvs = useAsync(() => client(TemplateVersionService).listTemplateVersions({ orgId, fleet: name, options: { limit: 20 } }), [orgId, name]);
+  const tvs = useAsync(
+    () => client(TemplateVersionService).listTemplateVersions({ orgId, fleet: name, options: { limit: 20 } }),
+    [orgId, name],
+  );
   useEffect(
     () =>
       live<Fleet>({
@@ -83,7 +98,16 @@ export function FleetDetailPage({ name }: { name: string }) {
   const batches = f?.spec?.rolloutPolicy?.deviceSelection?.sequence ?? [];
   const current = f?.status?.rollout?.currentBatch;
   return (
-    <Page title={`Fleet ${name}`} actions={can("fleets", "update") ? <Link href={`/edit/Fleet/${name}`} class="button">Edit YAML</Link> : null}>
+    <Page
+      title={`Fleet ${name}`}
+      actions={
+        can("fleets", "update") ? (
+          <Link href={`/edit/Fleet/${name}`} class="button">
+            Edit YAML
+          </Link>
+        ) : null
+      }
+    >
       <ErrorBox error={fleet.error ?? tvs.error} />
       {f ? (
         <div class="cards">
@@ -112,8 +136,17 @@ export function FleetDetailPage({ name }: { name: string }) {
             {batches.length ? (
               <ol class="batches" aria-label="Batches">
                 {batches.map((b, i) => (
-                  <li key={i} aria-current={current === i ? "step" : undefined} class={current !== undefined && i < current ? "done" : current === i ? "current" : ""}>
-                    Batch {i + 1}: {b.selector?.matchLabels ? Object.entries(b.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(", ") : "all"}
+                  <li
+                    key={i}
+                    aria-current={current === i ? "step" : undefined}
+                    class={current !== undefined && i < current ? "done" : current === i ? "current" : ""}
+                  >
+                    Batch {i + 1}:{" "}
+                    {b.selector?.matchLabels
+                      ? Object.entries(b.selector.matchLabels)
+                          .map(([k, v]) => `${k}=${v}`)
+                          .join(", ")
+                      : "all"}
                     {b.limit ? ` (limit ${JSON.stringify(toJsonValue(b.limit))})` : ""}
                   </li>
                 ))}

@@ -19,7 +19,8 @@ export function fieldErrors(message: string, fields: string[]): { byField: Recor
   for (const p of fieldProblems(message)) {
     // The longest form field that is the path or a parent of it.
     const f = p.field;
-    const field = f && fields.filter((x) => f === x || f.startsWith(`${x}.`) || f.startsWith(`${x}[`)).sort((a, b) => b.length - a.length)[0];
+    const field =
+      f && fields.filter((x) => f === x || f.startsWith(`${x}.`) || f.startsWith(`${x}[`)).sort((a, b) => b.length - a.length)[0];
     if (field) byField[field] = byField[field] ? `${byField[field]}; ${p.message}` : p.message;
     else rest.push(f ? `${f}: ${p.message}` : p.message);
   }
@@ -46,10 +47,20 @@ function Field(props: { id: string; label: string; hint?: string; error?: string
   );
 }
 
-const describedBy = (id: string, error?: string, hint?: boolean) => [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ") || undefined;
+const describedBy = (id: string, error?: string, hint?: boolean) =>
+  [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ") || undefined;
 
 /** A labelled text input with its hint and error wired for assistive technology. */
-function TextField(props: { id: string; label: string; hint?: string; error?: string; value: string; set(v: string): void; required?: boolean; autoFocus?: boolean }) {
+function TextField(props: {
+  id: string;
+  label: string;
+  hint?: string;
+  error?: string;
+  value: string;
+  set(v: string): void;
+  required?: boolean;
+  autoFocus?: boolean;
+}) {
   return (
     <Field id={props.id} label={props.label} hint={props.hint} error={props.error}>
       <input
@@ -66,7 +77,15 @@ function TextField(props: { id: string; label: string; hint?: string; error?: st
 }
 
 /** The form around the fields: errors not tied to a field above it, Create / Edit as YAML / Cancel below. */
-function FormShell(props: { title: string; general?: string; saving: boolean; submit(): void; yaml(): void; cancel: string; children: ComponentChildren }) {
+function FormShell(props: {
+  title: string;
+  general?: string;
+  saving: boolean;
+  submit(): void;
+  yaml(): void;
+  cancel: string;
+  children: ComponentChildren;
+}) {
   return (
     <Page title={props.title}>
       <ErrorBox error={props.general} />
@@ -151,7 +170,10 @@ export function FleetFormPage() {
     const spec: JsonObject = {};
     if (image.trim()) spec.os = { image: image.trim() };
     if (path.trim()) spec.config = [{ name: "config", inline: [{ path: path.trim(), content }] }];
-    const sequence = batches.split(",").map((s) => s.trim()).filter(Boolean);
+    const sequence = batches
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     return {
       apiVersion: "flightctl.io/v1beta1",
       kind: "Fleet",
@@ -161,22 +183,62 @@ export function FleetFormPage() {
         // Devices keep the selector's labels, as flightctl's examples do.
         template: { metadata: { labels: matchLabels }, spec },
         ...(sequence.length
-          ? { rolloutPolicy: { deviceSelection: { strategy: "BatchSequence", sequence: sequence.map((s) => ({ limit: /^\d+$/.test(s) ? Number(s) : s })) } } }
+          ? {
+              rolloutPolicy: {
+                deviceSelection: { strategy: "BatchSequence", sequence: sequence.map((s) => ({ limit: /^\d+$/.test(s) ? Number(s) : s })) },
+              },
+            }
           : {}),
       },
     };
   };
   const e = (f: string) => errors[f];
   return (
-    <FormShell title="Create fleet" general={general} saving={saving} submit={() => void submit(doc())} yaml={() => void editAsYaml("Fleet", doc())} cancel="/fleets">
+    <FormShell
+      title="Create fleet"
+      general={general}
+      saving={saving}
+      submit={() => void submit(doc())}
+      yaml={() => void editAsYaml("Fleet", doc())}
+      cancel="/fleets"
+    >
       <TextField id="f-name" label="Name" value={name} set={setName} required autoFocus error={e("metadata.name")} />
-      <TextField id="f-selector" label="Devices with labels" hint="key=value, comma separated; devices matching all of them join the fleet" value={selector} set={setSelector} required error={e("spec.selector")} />
-      <TextField id="f-image" label="OS image (optional)" hint="e.g. quay.io/redhat/rhde:9.2" value={image} set={setImage} error={e("spec.template.spec.os")} />
-      <TextField id="f-path" label="Config file path (optional)" hint="absolute path on the device; {{ .metadata.name }} and labels may be used in the content" value={path} set={setPath} error={e("spec.template.spec.config")} />
+      <TextField
+        id="f-selector"
+        label="Devices with labels"
+        hint="key=value, comma separated; devices matching all of them join the fleet"
+        value={selector}
+        set={setSelector}
+        required
+        error={e("spec.selector")}
+      />
+      <TextField
+        id="f-image"
+        label="OS image (optional)"
+        hint="e.g. quay.io/redhat/rhde:9.2"
+        value={image}
+        set={setImage}
+        error={e("spec.template.spec.os")}
+      />
+      <TextField
+        id="f-path"
+        label="Config file path (optional)"
+        hint="absolute path on the device; {{ .metadata.name }} and labels may be used in the content"
+        value={path}
+        set={setPath}
+        error={e("spec.template.spec.config")}
+      />
       <Field id="f-content" label="Config file content">
         <textarea id="f-content" rows={4} value={content} disabled={!path.trim()} onInput={(x) => setContent(x.currentTarget.value)} />
       </Field>
-      <TextField id="f-batches" label="Roll out in batches (optional)" hint="batch sizes in order, counts or percentages, e.g. 10%, 50%; empty: all devices at once" value={batches} set={setBatches} error={e("spec.rolloutPolicy")} />
+      <TextField
+        id="f-batches"
+        label="Roll out in batches (optional)"
+        hint="batch sizes in order, counts or percentages, e.g. 10%, 50%; empty: all devices at once"
+        value={batches}
+        set={setBatches}
+        error={e("spec.rolloutPolicy")}
+      />
     </FormShell>
   );
 }
@@ -195,10 +257,22 @@ export function RepositoryFormPage() {
   const [type, setType] = useState("git");
   const [url, setUrl] = useState("");
   const { errors, general, saving, submit } = useSubmit(REPOSITORY, REPOSITORY_FIELDS);
-  const doc = (): JsonObject => ({ apiVersion: "flightctl.io/v1beta1", kind: "Repository", metadata: { name: name.trim() }, spec: { type, url: url.trim() } });
+  const doc = (): JsonObject => ({
+    apiVersion: "flightctl.io/v1beta1",
+    kind: "Repository",
+    metadata: { name: name.trim() },
+    spec: { type, url: url.trim() },
+  });
   const e = (f: string) => errors[f];
   return (
-    <FormShell title="Create repository" general={general} saving={saving} submit={() => void submit(doc())} yaml={() => void editAsYaml("Repository", doc())} cancel="/repositories">
+    <FormShell
+      title="Create repository"
+      general={general}
+      saving={saving}
+      submit={() => void submit(doc())}
+      yaml={() => void editAsYaml("Repository", doc())}
+      cancel="/repositories"
+    >
       <TextField id="r-name" label="Name" value={name} set={setName} required autoFocus error={e("metadata.name")} />
       <Field id="r-type" label="Type" error={e("spec.type")}>
         <select id="r-type" value={type} onChange={(x) => setType(x.currentTarget.value)}>
@@ -206,7 +280,15 @@ export function RepositoryFormPage() {
           <option value="http">http</option>
         </select>
       </Field>
-      <TextField id="r-url" label="URL" hint="git: https:// or ssh (user@host:path); http: the base URL files are read under" value={url} set={setUrl} required error={e("spec.url")} />
+      <TextField
+        id="r-url"
+        label="URL"
+        hint="git: https:// or ssh (user@host:path); http: the base URL files are read under"
+        value={url}
+        set={setUrl}
+        required
+        error={e("spec.url")}
+      />
       <p class="muted">Credentials (basic, token, SSH key, CA) and OCI registries: use "Edit as YAML".</p>
     </FormShell>
   );

@@ -10,7 +10,13 @@ import { FleetRows } from "./fleets.js";
 
 export function OverviewPage() {
   const { orgId } = useApp();
-  const summary = useAsync(() => client(DeviceService).listDevices({ orgId, summaryOnly: true }).then((l) => l.summary), [orgId]);
+  const summary = useAsync(
+    () =>
+      client(DeviceService)
+        .listDevices({ orgId, summaryOnly: true })
+        .then((l) => l.summary),
+    [orgId],
+  );
   const fleets = useAsync(() => client(FleetService).listFleets({ orgId, addDevicesSummary: true, options: { limit: 50 } }), [orgId]);
   const pending = useAsync(
     () => client(EnrollmentRequestService).listEnrollmentRequests({ orgId, options: { fieldSelector: "!status.certificate", limit: 100 } }),
@@ -21,7 +27,9 @@ export function OverviewPage() {
     fleets.reload();
     pending.reload();
   }, 10_000);
-  const waiting = (pending.data?.items ?? []).filter((er) => !er.status?.conditions?.some((c) => c.type === "Denied" && c.status === "True"));
+  const waiting = (pending.data?.items ?? []).filter(
+    (er) => !er.status?.conditions?.some((c) => c.type === "Denied" && c.status === "True"),
+  );
   return (
     <Page title="Overview">
       <ErrorBox error={summary.error ?? fleets.error ?? pending.error} />

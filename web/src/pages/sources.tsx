@@ -24,7 +24,16 @@ export function RepositoriesPage() {
   const list = useAsync(() => client(RepositoryService).listRepositories({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
-    <Page title="Repositories" actions={can("repositories", "create") ? <Link href="/create/Repository" class="button">Create repository</Link> : null}>
+    <Page
+      title="Repositories"
+      actions={
+        can("repositories", "create") ? (
+          <Link href="/create/Repository" class="button">
+            Create repository
+          </Link>
+        ) : null
+      }
+    >
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
@@ -32,7 +41,13 @@ export function RepositoriesPage() {
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
-                <td>{can("repositories", "update") ? <Link href={`/edit/Repository/${r.metadata?.name}`}>{r.metadata?.name}</Link> : r.metadata?.name}</td>
+                <td>
+                  {can("repositories", "update") ? (
+                    <Link href={`/edit/Repository/${r.metadata?.name}`}>{r.metadata?.name}</Link>
+                  ) : (
+                    r.metadata?.name
+                  )}
+                </td>
                 <td>{r.spec?.type}</td>
                 <td class="mono">{r.spec?.url}</td>
                 <td>
@@ -52,7 +67,16 @@ export function ResourceSyncsPage() {
   const list = useAsync(() => client(ResourceSyncService).listResourceSyncs({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
-    <Page title="Resource syncs" actions={can("resourcesyncs", "create") ? <Link href="/new/ResourceSync" class="button">Create resource sync</Link> : null}>
+    <Page
+      title="Resource syncs"
+      actions={
+        can("resourcesyncs", "create") ? (
+          <Link href="/new/ResourceSync" class="button">
+            Create resource sync
+          </Link>
+        ) : null
+      }
+    >
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
@@ -60,7 +84,13 @@ export function ResourceSyncsPage() {
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
-                <td>{can("resourcesyncs", "update") ? <Link href={`/edit/ResourceSync/${r.metadata?.name}`}>{r.metadata?.name}</Link> : r.metadata?.name}</td>
+                <td>
+                  {can("resourcesyncs", "update") ? (
+                    <Link href={`/edit/ResourceSync/${r.metadata?.name}`}>{r.metadata?.name}</Link>
+                  ) : (
+                    r.metadata?.name
+                  )}
+                </td>
                 <td>{r.spec?.repository}</td>
                 <td class="mono">
                   {r.spec?.targetRevision} {r.spec?.path}
