@@ -452,7 +452,7 @@ export function createAgent(opts: AgentOptions) {
       await sleep(cfg.certCheckIntervalMs, stop.signal);
       if (stop.signal.aborted || !cert || !renewalDue(cert)) continue;
       try {
-        const { createCsr } = await import("../server/platform/pki/csr.js");
+        const { createCsr } = await import("../lib/csr.js");
         const request = Buffer.from(await createCsr(id.keys, id.name)).toString("base64");
         const csr = await clients!.certificates.createCertificateSigningRequest({
           certificateSigningRequest: {

@@ -15,7 +15,7 @@ import {
   type ConsoleSessionMetadata,
 } from "../gen/flightctl/v1beta1/console_pb.js";
 import type { DeviceConsole } from "../gen/flightctl/v1beta1/device_pb.js";
-import { createAsyncQueue, type AsyncQueue } from "../server/console/async-queue.js";
+import { createAsyncQueue, type AsyncQueue } from "../lib/async-queue.js";
 import type { AgentClients } from "./clients.js";
 
 export interface ConsoleOptions {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createCsr, deviceNameFromSpki, generateDeviceKey } from "../server/platform/pki/csr.js";
+import { createCsr, deviceNameFromSpki, generateDeviceKey } from "../lib/csr.js";
 
 const alg = { name: "ECDSA", namedCurve: "P-256" } as const;
 

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { defineCommand, runMain } from "citty";
-import { createLogger } from "../server/platform/logger.js";
+import { createLogger } from "../lib/logger.js";
 import { createAgent } from "./agent.js";
 import { loadAgentConfig } from "./config.js";
 import { startSimulator } from "./simulator.js";
@@ -18,6 +18,9 @@ function labelsArg(v: string | undefined): Record<string, string> {
   return out;
 }
 
+/** The agent's log level: LOG_LEVEL (default info), read here at the entry point rather than in the logger. */
+const logLevel = () => process.env.LOG_LEVEL ?? "info";
+
 function onSignals(stop: () => Promise<void>) {
   const handler = () => void stop().then(() => process.exit(0));
   process.once("SIGINT", handler);
@@ -28,7 +31,7 @@ const run = defineCommand({
   meta: { name: "run", description: "Run the device agent" },
   args: { config: { type: "string", description: "config.yaml path", default: "/etc/flightctl/config.yaml" } },
   async run({ args }) {
-    const log = createLogger("flightctl-agent");
+    const log = createLogger("flightctl-agent", logLevel());
     let config = loadAgentConfig(args.config);
     let agent = createAgent({ config, log });
     onSignals(() => agent.stop());
@@ -66,7 +69,7 @@ const simulate = defineCommand({
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
   },
   async run({ args }) {
-    const log = createLogger("flightctl-simulator");
+    const log = createLogger("flightctl-simulator", logLevel());
     const config = loadAgentConfig(args.config);
     const token = args.token ?? process.env.FLIGHTCTL_TOKEN;
     const sim = await startSimulator({

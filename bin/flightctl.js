@@ -1,24 +1,31 @@
 #!/usr/bin/env node
 // flightctl: the CLI. Runs the prebuilt bundle (dist/cli/flightctl.cjs, `npm run build:cli`, made at install) when it
-// is newer than every file under cli/; otherwise (or with FLIGHTCTL_CLI_FROM_SOURCE=1) the TypeScript sources
-// through tsx, which is slower to start (docs/cli.md).
+// is newer than every project file it was built from (dist/cli/flightctl.inputs: cli/, lib/, gen/...); otherwise (or
+// with FLIGHTCTL_CLI_FROM_SOURCE=1) the TypeScript sources through tsx, which is slower to start (docs/cli.md).
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
 
 const bundle = fileURLToPath(new URL("../dist/cli/flightctl.cjs", import.meta.url));
-const sources = new URL("../cli/", import.meta.url);
+const root = new URL("../", import.meta.url);
 
-/** Newest modification time under cli/ (two levels: cli/*.ts and cli/commands/*.ts). */
-function newestSource() {
-  let newest = 0;
-  for (const dir of [sources, new URL("commands/", sources)]) {
-    for (const f of readdirSync(dir)) newest = Math.max(newest, statSync(new URL(f, dir)).mtimeMs);
+/**
+ * Whether the bundle is there and newer than every file it was built from (the list cli/build.mjs wrote beside it).
+ * A missing list or input (a file deleted or renamed since) means a stale bundle.
+ */
+function bundleFresh() {
+  try {
+    const built = statSync(bundle).mtimeMs;
+    const inputs = readFileSync(`${bundle.slice(0, -".cjs".length)}.inputs`, "utf8")
+      .split("\n")
+      .filter(Boolean);
+    return inputs.length > 0 && inputs.every((f) => statSync(new URL(f, root)).mtimeMs <= built);
+  } catch {
+    return false;
   }
-  return newest;
 }
 
 /**
@@ -88,7 +95,7 @@ function loadBundle(file) {
 }
 
 let run;
-if (!process.env.FLIGHTCTL_CLI_FROM_SOURCE && existsSync(bundle) && statSync(bundle).mtimeMs >= newestSource()) {
+if (!process.env.FLIGHTCTL_CLI_FROM_SOURCE && bundleFresh()) {
   ({ run } = loadBundle(bundle));
 } else {
   const { register } = await import("tsx/esm/api");

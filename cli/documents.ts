@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
-import { decodeJson, parseIndexedDocuments } from "../server/platform/codec.js";
+import { decodeJson, parseIndexedDocuments } from "../lib/codec.js";
 import { UsageError } from "./errors.js";
 import { kindOfDocument, type KindDef } from "./kinds.js";
 

@@ -23,7 +23,7 @@ import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentreq
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
 import { VersionService } from "../gen/flightctl/v1beta1/version_service_pb.js";
-import { createAsyncQueue } from "../server/console/async-queue.js";
+import { createAsyncQueue } from "../lib/async-queue.js";
 import { replayOutput } from "../server/console/asciicast.js";
 import { freePort, startServerProcess } from "./bench/server-process.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.js";

@@ -8,7 +8,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { startTestApp, type TestApp } from "./helpers/app.js";
 import { CertificateSigningRequestService } from "../gen/flightctl/v1beta1/certificatesigningrequest_service_pb.js";
 import { EnrollmentConfigService } from "../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
-import { createCsr, generateDeviceKey } from "../server/platform/pki/csr.js";
+import { createCsr, generateDeviceKey } from "../lib/csr.js";
 import { readCertIdentity } from "../server/platform/pki/identity.js";
 
 let t: TestApp;

@@ -16,7 +16,7 @@ import { startTestApi, type TestApi } from "./helpers/api.js";
 import type { RunningApi } from "../server/main/api.js";
 import { createCa, type KeyPair } from "../server/platform/pki/ca.js";
 import { signClientCertificate } from "../server/platform/pki/signer.js";
-import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../server/platform/pki/csr.js";
+import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/csr.js";
 import { readCertIdentity } from "../server/platform/pki/identity.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";

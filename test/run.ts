@@ -14,7 +14,7 @@ import { migrate, MIGRATIONS_FOLDER } from "../db/migrate.js";
 import { databaseUrl } from "./helpers/db.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TEST_ROOTS = ["server", "db", "test", "agent", "cli"];
+const TEST_ROOTS = ["server", "db", "lib", "test", "agent", "cli"];
 const EXCLUDED = new Set(["node_modules", path.join("test", "bench")]);
 // Distinct from db/migrate.ts's key: template creation calls migrate() (which takes that one) while holding this.
 const TEMPLATE_LOCK_KEY = 7_246_113_002;

@@ -20,7 +20,7 @@ import { FleetService } from "../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
 import { RepositoryService } from "../gen/flightctl/v1beta1/repository_service_pb.js";
 import { startApi, type RunningApi } from "../server/main/api.js";
-import { createLogger } from "../server/platform/logger.js";
+import { createLogger } from "../lib/logger.js";
 import { startSimulator } from "../agent/simulator.js";
 import { parseAgentConfig } from "../agent/config.js";
 

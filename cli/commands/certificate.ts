@@ -42,7 +42,7 @@ const request = defineCommand({
     const dir = args["output-dir"] ?? ".";
     const s = await session(args);
     const [{ generateDeviceKey, createCsr }, { CertificateSigningRequestService }] = await Promise.all([
-      import("../../server/platform/pki/csr.js"),
+      import("../../lib/csr.js"),
       import("../../gen/flightctl/v1beta1/certificatesigningrequest_service_pb.js"),
     ]);
     const keys = await generateDeviceKey();

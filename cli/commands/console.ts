@@ -12,7 +12,7 @@ import {
   type OpenDeviceConsoleRequest,
 } from "../../gen/flightctl/v1beta1/console_service_pb.js";
 import { ConsoleFrameSchema, type ConsoleClose, type ConsoleFrame } from "../../gen/flightctl/v1beta1/console_pb.js";
-import { createAsyncQueue } from "../../server/console/async-queue.js";
+import { createAsyncQueue } from "../../lib/async-queue.js";
 import { globalArgs } from "../config.js";
 import { ResourceError, UsageError } from "../errors.js";
 import { lookupKind, parseTargets } from "../kinds.js";

@@ -15,7 +15,7 @@ import {
 import { isTrue, setCondition } from "../platform/conditions.js";
 import { invalid, precondition } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
-import { CsrError, parseCsr } from "../platform/pki/csr.js";
+import { CsrError, parseCsr } from "../../lib/csr.js";
 import type { KindDefinition, KindDeps } from "../platform/resource/kind.js";
 import type { ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateCertificateSigningRequest } from "./csr-validation.js";

@@ -5,7 +5,7 @@ import { AgentConsoleService, OpenConsoleStreamResponseSchema } from "../../gen/
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf } from "../platform/identity.js";
 import type { ConsoleService } from "./console-service.js";
-import { createAsyncQueue } from "./async-queue.js";
+import { createAsyncQueue } from "../../lib/async-queue.js";
 import type { ConsoleFrame } from "../../gen/flightctl/v1beta1/console_pb.js";
 
 export const agentConsoleRegistration = {

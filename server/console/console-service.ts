@@ -24,7 +24,7 @@ import { busy, invalid, notFound, precondition, unavailable, type FieldViolation
 import type { Caller } from "../platform/identity.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { batchLoader } from "../platform/batch-loader.js";
-import { createAsyncQueue } from "./async-queue.js";
+import { createAsyncQueue } from "../../lib/async-queue.js";
 import { createRecorder } from "./asciicast.js";
 import { createConsoleStore, type SessionRow } from "./console-store.js";
 import type { ConsoleRelay } from "./console-relay.js";

@@ -12,7 +12,7 @@ import { forbidden, precondition, invalid } from "../platform/errors.js";
 import { callerOf, type UserIdentity } from "../platform/identity.js";
 import { rolesIn } from "../platform/user-auth-interceptor.js";
 import { allowed } from "../auth/rbac.js";
-import { createCsr, generateDeviceKey } from "../platform/pki/csr.js";
+import { createCsr, generateDeviceKey } from "../../lib/csr.js";
 import type { ServiceDeps } from "../app.js";
 import type { ResourceService } from "../platform/resource/resource-service.js";
 

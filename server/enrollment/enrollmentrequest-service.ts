@@ -17,7 +17,7 @@ import { enqueueRender, initialDeviceStatus } from "../devices/device-service.js
 import { isTrue, setCondition } from "../platform/conditions.js";
 import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
-import { CsrError, parseCsr } from "../platform/pki/csr.js";
+import { CsrError, parseCsr } from "../../lib/csr.js";
 import type { KindDefinition, KindDeps } from "../platform/resource/kind.js";
 import { createResourceStore, type Db, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateEnrollmentRequest } from "./enrollmentrequest-validation.js";

@@ -1,52 +1,9 @@
-// Domain errors: what services and stores throw. They carry a kind, never a transport code; the single mapping to
-// Connect codes lives in toConnectError below (and nowhere else).
+// The server's side of the domain errors (lib/errors.ts): the one mapping to Connect codes. The domain errors are
+// re-exported so the server's modules keep importing them from here.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { DomainError, type ErrorKind } from "../../lib/errors.js";
 
-/** The reasons a domain operation can fail, independent of any transport. */
-export type ErrorKind =
-  | "invalid" // bad input: names the field path
-  | "notFound"
-  | "alreadyExists"
-  | "conflict" // stale resourceVersion or a concurrent write lost the compare-and-swap
-  | "precondition" // the request is well-formed but the resource's state forbids it (owned, decommissioned, ...)
-  | "unauthenticated"
-  | "forbidden"
-  | "unavailable"
-  | "busy" // too much work in flight: retry later
-  | "unimplemented"
-  | "internal";
-
-/** One problem with one field of the input, e.g. {field: "spec.os.image", message: "must not be empty"}. */
-export interface FieldViolation {
-  field: string;
-  message: string;
-}
-
-export class DomainError extends Error {
-  constructor(
-    readonly kind: ErrorKind,
-    message: string,
-    readonly violations: FieldViolation[] = [],
-  ) {
-    super(message);
-    this.name = "DomainError";
-  }
-}
-
-/** Invalid input: one or more field violations, rendered as "field: message; field: message". */
-export function invalid(violations: FieldViolation[] | FieldViolation): DomainError {
-  const list = Array.isArray(violations) ? violations : [violations];
-  return new DomainError("invalid", list.map((v) => (v.field ? `${v.field}: ${v.message}` : v.message)).join("; "), list);
-}
-
-export const notFound = (kind: string, name: string) => new DomainError("notFound", `${kind} "${name}" not found`);
-export const alreadyExists = (kind: string, name: string) => new DomainError("alreadyExists", `${kind} "${name}" already exists`);
-export const conflict = (message: string) => new DomainError("conflict", message);
-export const precondition = (message: string) => new DomainError("precondition", message);
-export const unauthenticated = (message: string) => new DomainError("unauthenticated", message);
-export const forbidden = (message: string) => new DomainError("forbidden", message);
-export const unavailable = (message: string) => new DomainError("unavailable", message);
-export const busy = (message: string) => new DomainError("busy", message);
+export * from "../../lib/errors.js";
 
 const codes: Record<ErrorKind, Code> = {
   invalid: Code.InvalidArgument,

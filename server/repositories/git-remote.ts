@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GitError, redactor, type RemoteLabel } from "./git-error.js";
 import { pidAlive } from "./git-exec.js";
-import type { GitRepository } from "./git.js";
+import type { GitRepository } from "./git-types.js";
 
 export interface RemoteOptions {
   knownHostsFile: string;

@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import { runGitOk } from "./git-exec.js";
 import { GitError } from "./git-error.js";
 import { baseGitEnv } from "./git-remote.js";
-import type { GitFile, GitLimits } from "./git.js";
+import type { GitFile, GitLimits } from "./git-types.js";
 
 export const DEFAULT_LIMITS: Required<GitLimits> = { maxFileBytes: 1024 * 1024, maxTotalBytes: 10 * 1024 * 1024, maxFiles: 1000 };
 

@@ -9,50 +9,10 @@ import { GitError, WANT_REFUSED, remoteFailure } from "./git-error.js";
 import { runGit, type GitRun } from "./git-exec.js";
 import { baseGitEnv, openRemote, removeStaleCredentials, type Remote } from "./git-remote.js";
 import { normalizeRepoPath, readTree } from "./git-tree.js";
+import type { GitClient, GitLimits, GitRepository } from "./git-types.js";
 
 export { GitError, type GitFailure } from "./git-error.js";
-
-/** The `spec` of a Repository of type git (flightctl v1beta1 JSON field names). */
-export interface GitRepository {
-  /** https://…, http://…, ssh://user@host:port/path or scp-like user@host:path */
-  url: string;
-  /** Certificates and keys are base64 of PEM. */
-  httpConfig?: {
-    username?: string;
-    password?: string;
-    token?: string;
-    "tls.crt"?: string;
-    "tls.key"?: string;
-    "ca.crt"?: string;
-    skipServerVerification?: boolean;
-  };
-  /** sshPrivateKey is base64 of the PEM/OpenSSH key. */
-  sshConfig?: { sshPrivateKey?: string; privateKeyPassphrase?: string; skipServerVerification?: boolean };
-}
-
-export interface GitFile {
-  /** posix, relative to the repository root */
-  path: string;
-  content: Buffer;
-  /** 0o644 or 0o755 */
-  mode: number;
-}
-
-/** Defaults: 1 MiB per file, 10 MiB total, 1000 files. */
-export interface GitLimits {
-  maxFileBytes?: number;
-  maxTotalBytes?: number;
-  maxFiles?: number;
-}
-
-export interface GitClient {
-  /** Whether the repository answers with these credentials (git ls-remote). Throws GitError. */
-  check(repo: GitRepository): Promise<void>;
-  /** A branch, tag or (full or abbreviated) commit → the full commit id. Throws GitError (RevisionNotFound when none). */
-  resolve(repo: GitRepository, revision: string): Promise<string>;
-  /** The files at `path` in `commit`: a file path gives that one file, a directory everything under it (recursively). Throws GitError (PathNotFound, TooLarge…). */
-  readPath(repo: GitRepository, commit: string, path: string, limits?: GitLimits): Promise<GitFile[]>;
-}
+export type { GitClient, GitFile, GitLimits, GitRepository } from "./git-types.js";
 
 export interface GitClientOptions {
   /** Where the bare repositories are cached; default os.tmpdir()/flightctl-git. */

@@ -24,7 +24,7 @@ import {
 import { ConsoleFrameSchema } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { EnrollmentConfigService } from "../../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
-import { createAsyncQueue } from "../../server/console/async-queue.js";
+import { createAsyncQueue } from "../../lib/async-queue.js";
 import { benchDatabase, startServerProcess } from "./server-process.js";
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 500);

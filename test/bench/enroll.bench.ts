@@ -12,7 +12,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
 import { migrate } from "../../db/migrate.js";
-import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../../server/platform/pki/csr.js";
+import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../../lib/csr.js";
 import { EnrollmentConfigService } from "../../gen/flightctl/v1beta1/enrollmentconfig_service_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { AgentEnrollmentService } from "../../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";

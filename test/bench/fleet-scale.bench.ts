@@ -24,7 +24,7 @@ import { migrate } from "../../db/migrate.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { FleetService } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
-import { generateDeviceKey, deviceNameFromPublicKey } from "../../server/platform/pki/csr.js";
+import { generateDeviceKey, deviceNameFromPublicKey } from "../../lib/csr.js";
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { startSimulator } from "../../agent/simulator.js";

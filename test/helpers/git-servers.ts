@@ -16,7 +16,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { runGitOk } from "../../server/repositories/git-exec.js";
 import { createCa, issueServerCert } from "../../server/platform/pki/ca.js";
-import { generateDeviceKey } from "../../server/platform/pki/csr.js";
+import { generateDeviceKey } from "../../lib/csr.js";
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 
 /** A file to commit: its content (mode 0644), or content with an explicit mode (0o644, 0o755). */

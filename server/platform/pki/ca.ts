@@ -8,9 +8,10 @@ import { webcrypto, randomBytes, X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { alg, exportKey } from "../../../lib/csr.js";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-export const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+// The key algorithm and the key export are lib's (the agent makes keys too); re-exported for the server's PKI.
+export { alg, exportKey };
 const DAY = 24 * 60 * 60 * 1000;
 
 /** A certificate with its private key, both PEM. */
@@ -25,11 +26,6 @@ export const serial = () => {
   b[0] = (b[0] & 0x3f) | 0x40;
   return b.toString("hex");
 };
-
-/** A private key as PKCS#8 PEM (how keys are stored). */
-export async function exportKey(key: CryptoKey): Promise<string> {
-  return x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey), "PRIVATE KEY");
-}
 
 /** A PKCS#8 PEM ECDSA P-256 private key, for signing. */
 export async function importKey(pem: string): Promise<CryptoKey> {

@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import { createCa, ensurePki, type Pki } from "./ca.js";
 import { signClientCertificate } from "./signer.js";
 import { readCertIdentity } from "./identity.js";
-import { CsrError, createCsr, deviceNameFromPublicKey, generateDeviceKey, parseCsr } from "./csr.js";
+import { CsrError, createCsr, deviceNameFromPublicKey, generateDeviceKey, parseCsr } from "../../../lib/csr.js";
 import { pemCsrProblem } from "../validation/csr.js";
 
 let dir: string;

@@ -1,6 +1,6 @@
 // CSR checks for validators: the synchronous part of the PKI's CSR parsing (proof of possession is checked when the
 // CSR is used), with the same messages.
-import { checkCsr, CsrError } from "../pki/csr.js";
+import { checkCsr, CsrError } from "../../../lib/csr.js";
 
 /** Why `pem` is not a usable PEM CSR, or undefined when it passes. */
 export function pemCsrProblem(pem: string): string | undefined {

@@ -3,7 +3,16 @@
 import "reflect-metadata";
 import { createHash, createPublicKey, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
-import { alg, exportKey } from "./ca.js";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+/** The key algorithm of every key this project makes (device keys, its CAs): ECDSA P-256 with SHA-256. */
+export const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+
+/** A private key as PKCS#8 PEM (how keys are stored). */
+export async function exportKey(key: CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey), "PRIVATE KEY");
+}
 
 /** Largest CSR accepted (a P-256 CSR is about 0.5 KiB; RSA-4096 about 1.7 KiB). */
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -101,7 +110,7 @@ export function checkCsr(input: string): CheckedCsr {
   } catch {
     throw new CsrError("is not a valid PKCS#10 certificate signing request");
   }
-  let described;
+  let described: { raw: Buffer; algorithm: string };
   try {
     described = describeSpki(Buffer.from(csr.publicKey.rawData));
   } catch (e) {
