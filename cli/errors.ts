@@ -1,6 +1,8 @@
 // Errors a person can act on: what failed, on which resource, and what to do next. Every failure ends the
 // process with exit code 1 and one message on stderr (no stack trace unless FLIGHTCTL_DEBUG is set).
 import { Code, ConnectError } from "@connectrpc/connect";
+import { violationsText } from "../lib/errors.js";
+import { fieldViolations } from "../lib/field-violations.js";
 
 /** A mistake in how the command was called or in its input; the message is shown as is. */
 export class UsageError extends Error {}
@@ -36,7 +38,7 @@ export function describe(e: unknown): string {
       case Code.FailedPrecondition:
         return `refused: ${msg}`;
       case Code.InvalidArgument:
-        return `invalid: ${msg}`;
+        return `invalid: ${invalidText(e)}`;
       case Code.Unimplemented:
         return `the server does not support this (${msg}); it may be older than this client`;
       case Code.DeadlineExceeded:
@@ -60,6 +62,12 @@ export function describe(e: unknown): string {
     return e.message;
   }
   return String(e);
+}
+
+/** What was invalid: the field violations of the error's details ("field: message; ..."), else its message. */
+function invalidText(e: ConnectError): string {
+  const violations = fieldViolations(e);
+  return violations.length > 0 ? violationsText(violations) : e.rawMessage;
 }
 
 /** Prints the error and exits 1. */

@@ -33,10 +33,15 @@ export class DomainError extends Error {
   }
 }
 
+/** Field violations as one line for people: "field: message; field: message" (a violation naming no field: its message). */
+export function violationsText(violations: FieldViolation[]): string {
+  return violations.map((v) => (v.field ? `${v.field}: ${v.message}` : v.message)).join("; ");
+}
+
 /** Invalid input: one or more field violations, rendered as "field: message; field: message". */
 export function invalid(violations: FieldViolation[] | FieldViolation): DomainError {
   const list = Array.isArray(violations) ? violations : [violations];
-  return new DomainError("invalid", list.map((v) => (v.field ? `${v.field}: ${v.message}` : v.message)).join("; "), list);
+  return new DomainError("invalid", violationsText(list), list);
 }
 
 /** The named resource does not exist. */

@@ -1,7 +1,8 @@
-// The server's side of the domain errors (lib/errors.ts): the one mapping to Connect codes. The domain errors are
-// re-exported so the server's modules keep importing them from here.
+// The server's side of the domain errors (lib/errors.ts): the one mapping to Connect codes and error details. The
+// domain errors are re-exported so the server's modules keep importing them from here.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type ErrorKind } from "../../lib/errors.js";
+import { badRequestDetail } from "../../lib/field-violations.js";
 
 export * from "../../lib/errors.js";
 
@@ -20,12 +21,16 @@ const codes: Record<ErrorKind, Code> = {
 };
 
 /**
- * The one place where errors become Connect errors. Domain errors keep their message; anything else is an
- * internal error whose details go to the log, not to the caller.
+ * The one place where errors become Connect errors. Domain errors keep their message, and their field violations
+ * travel as a google.rpc.BadRequest detail (what clients read); anything else is an internal error whose details go
+ * to the log, not to the caller.
  */
 export function toConnectError(err: unknown, log?: (err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof DomainError) return new ConnectError(err.message, codes[err.kind]);
+  if (err instanceof DomainError) {
+    const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
+    return new ConnectError(err.message, codes[err.kind], undefined, details);
+  }
   log?.(err);
   return new ConnectError("internal error", Code.Internal);
 }

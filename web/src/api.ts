@@ -4,6 +4,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { DescService } from "@bufbuild/protobuf";
 import { AuthService } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
+import { fieldViolations } from "../../lib/field-violations.js";
 import { loadSession, saveSession, sessionFromToken, SESSION_KEY, type Session } from "./auth.js";
 
 let session: Session | undefined = loadSession();
@@ -69,12 +70,13 @@ export function client<S extends DescService>(service: S): Client<S> {
 export const errorText = (e: unknown) => ConnectError.from(e).rawMessage;
 
 /**
- * The API's validation message ("spec.selector: must not be empty; metadata.name: …") as its parts, each with the
- * field path it names (none for a part that names no field).
+ * The problems of a failed request, each with the field path it names: the API's field violations (its errors'
+ * google.rpc.BadRequest details); else, or for an error of the page itself, its one message naming no field.
  */
-export function fieldProblems(message: string): { field?: string; message: string }[] {
-  return message.split("; ").map((part) => {
-    const m = /^([\w.[\]/-]+): (.+)$/s.exec(part);
-    return m ? { field: m[1], message: m[2] } : { message: part };
-  });
+export function fieldProblems(e: unknown): { field?: string; message: string }[] {
+  if (e instanceof Error && !("code" in e)) return [{ message: e.message }];
+  const err = ConnectError.from(e);
+  const violations = fieldViolations(err);
+  if (violations.length === 0) return [{ message: err.rawMessage }];
+  return violations.map((v) => (v.field ? v : { message: v.message }));
 }

@@ -92,11 +92,11 @@ const fieldPath = (f: string) =>
     .filter((p) => p !== undefined && p !== "")
     .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
 
-/** The server's "field: message; field: message" mapped to lines of `text`. */
-function mapServerError(text: string, message: string): Problem[] {
+/** The problems of a failed save (the server's field violations) mapped to lines of `text`. */
+function mapServerError(text: string, error: unknown): Problem[] {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc });
-  return fieldProblems(message).map(({ field, message: text }) => {
+  return fieldProblems(error).map(({ field, message: text }) => {
     if (!field) return { message: text };
     const path = fieldPath(field);
     // The deepest node that exists on the path: a missing field is reported on its parent.
@@ -164,8 +164,7 @@ export function EditorPage({ kind, name }: { kind: string; name?: string }) {
       await (client(info.service) as any)[method]({ orgId, [lower(info.field)]: msg, ...(name ? { name } : {}) });
       navigate(info.after(target));
     } catch (err) {
-      const message = err instanceof Error && !("code" in err) ? err.message : errorText(err);
-      setServer(mapServerError(text, message));
+      setServer(mapServerError(text, err));
     } finally {
       setSaving(false);
     }

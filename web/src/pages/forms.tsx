@@ -8,15 +8,15 @@ import { FleetService } from "../../../gen/flightctl/v1beta1/fleet_service_pb.js
 import { FleetSchema } from "../../../gen/flightctl/v1beta1/fleet_pb.js";
 import { RepositoryService } from "../../../gen/flightctl/v1beta1/repository_service_pb.js";
 import { RepositorySchema } from "../../../gen/flightctl/v1beta1/repository_pb.js";
-import { client, errorText, fieldProblems } from "../api.js";
+import { client, fieldProblems } from "../api.js";
 import { ErrorBox, Page, parseLabels, useApp } from "../common.js";
 import { Link, navigate } from "../router.js";
 
 /** The server's field errors by the form field (the path or a parent of it) they concern; the rest apart. */
-export function fieldErrors(message: string, fields: string[]): { byField: Record<string, string>; rest: string[] } {
+export function fieldErrors(error: unknown, fields: string[]): { byField: Record<string, string>; rest: string[] } {
   const byField: Record<string, string> = {};
   const rest: string[] = [];
-  for (const p of fieldProblems(message)) {
+  for (const p of fieldProblems(error)) {
     // The longest form field that is the path or a parent of it.
     const f = p.field;
     const field =
@@ -137,7 +137,7 @@ function useSubmit(kind: FormKind, fields: string[]) {
       await (client(kind.service) as any)[kind.create]({ orgId, [kind.field]: msg });
       navigate(kind.after(String((doc.metadata as JsonObject).name)));
     } catch (e) {
-      const { byField, rest } = fieldErrors(e instanceof Error && !("code" in e) ? e.message : errorText(e), fields);
+      const { byField, rest } = fieldErrors(e, fields);
       setErrors(byField);
       setGeneral(rest.length ? rest.join("; ") : undefined);
     } finally {
