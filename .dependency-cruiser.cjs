@@ -1,6 +1,7 @@
 // The import-graph check (`npm run check:imports`): the layers of the house point one way and nothing loops.
 // lib/ is shared by the agent, the CLI and the server and depends only on gen/ and npm packages; the agent and the
-// CLI never reach into the server; the server's platform/ does not import the kind folders built on it.
+// CLI never reach into the server; the server's platform/ does not import the kind folders built on it; nothing
+// imports the process entry points (server/main/) back.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -31,6 +32,13 @@ module.exports = {
       comment: "server/platform/ is the machinery the kinds are built on: it must not import a kind folder back.",
       from: { path: "^server/platform/", pathNot: "\\.test\\.ts$" },
       to: { path: "^server/", pathNot: "^server/platform/" },
+    },
+    {
+      name: "main-is-the-top",
+      severity: "error",
+      comment: "server/main/ starts the processes: nothing in the server imports it back.",
+      from: { path: "^server/", pathNot: "^server/main/" },
+      to: { path: "^server/main/" },
     },
   ],
   options: {
