@@ -4,10 +4,11 @@
 // certificate; decommission on request.
 import { hostname, arch, platform, release } from "node:os";
 import { isDeepStrictEqual } from "node:util";
-import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
+import { type DeviceJson, DeviceSchema, type DeviceSpecJson, type DeviceStatusJson } from "../gen/flightctl/v1beta1/device_pb.js";
+import type { ConditionJson } from "../gen/flightctl/v1beta1/meta_pb.js";
 import { connectAgent, type AgentClients } from "./clients.js";
 import { UPDATE_RETRY_BASE_MS, UPDATE_RETRY_MAX_MS, type AgentConfig } from "./config.js";
 import { ApplyError, applyApps, applyFiles, applyOs, osImageChange, planFiles, systemdStatus, type AppState } from "./apply.js";
@@ -88,9 +89,9 @@ export function createAgent(opts: AgentOptions) {
   let clients: AgentClients | undefined;
   let cert = "";
   let apps: AppState[] = [];
-  let updating: JsonObject = { type: "Updating", status: "False", reason: "Updated", message: "" };
+  let updating: ConditionJson = { type: "Updating", status: "False", reason: "Updated", message: "" };
   let decommission: "Started" | "Completed" | undefined;
-  let lastSent: JsonObject | undefined;
+  let lastSent: DeviceStatusJson | undefined;
   let retryPending = false;
   let ownResources = false;
   let resources: ResourceMonitor;
@@ -159,7 +160,7 @@ export function createAgent(opts: AgentOptions) {
     }
   }
 
-  function systemInfoStatus(): JsonObject {
+  function systemInfoStatus(): Pick<DeviceStatusJson, "systemInfo"> {
     return {
       systemInfo: {
         agentVersion: AGENT_VERSION,
@@ -170,7 +171,7 @@ export function createAgent(opts: AgentOptions) {
         kernel: release(),
         ...(cert ? { managementCertSerial: validity(cert).serial, managementCertNotAfter: validity(cert).notAfter.toISOString() } : {}),
       },
-    } as JsonObject;
+    };
   }
 
   function connect() {
@@ -179,9 +180,9 @@ export function createAgent(opts: AgentOptions) {
     clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem);
   }
 
-  async function buildStatus(): Promise<JsonObject> {
+  async function buildStatus(): Promise<DeviceStatusJson> {
     const current = specs.current();
-    const spec = (current.spec ?? {}) as JsonObject;
+    const spec = current.spec ?? {};
     const resourceLevels = resources.status();
     const appsStatus = apps.map((a) => ({
       name: a.name,
@@ -193,7 +194,7 @@ export function createAgent(opts: AgentOptions) {
     }));
     const critical = Object.values(resourceLevels).includes("Critical");
     const warning = Object.values(resourceLevels).includes("Warning") || apps.some((a) => a.status === "Error");
-    const conditions: JsonObject[] = [updating];
+    const conditions: ConditionJson[] = [updating];
     if (decommission) conditions.push({ type: "DeviceDecommissioning", status: "True", reason: decommission, message: "" });
     return {
       ...systemInfoStatus(),
@@ -208,9 +209,9 @@ export function createAgent(opts: AgentOptions) {
             : { status: "Healthy" },
       resources: resourceLevels,
       systemd: await systemdStatus(exec, spec),
-      os: { image: String(((spec.os ?? {}) as JsonObject).image ?? "") },
+      os: { image: spec.os?.image ?? "" },
       summary: critical ? { status: "Error", info: "Critical resource alert" } : warning ? { status: "Degraded" } : { status: "Online" },
-    } as JsonObject;
+    };
   }
 
   /** Sends status when it changed, or always when `heartbeat` (the server then only marks lastSeen). */
@@ -243,7 +244,7 @@ export function createAgent(opts: AgentOptions) {
 
   async function sendReport(heartbeat: boolean) {
     if (!clients) return;
-    let status: JsonObject;
+    let status: DeviceStatusJson;
     try {
       status = await buildStatus();
     } catch (err) {
@@ -285,13 +286,13 @@ export function createAgent(opts: AgentOptions) {
   }
 
   /** Reconciles `device` after what is queued (stream messages and retries run one at a time). */
-  function enqueue(device: JsonObject) {
+  function enqueue(device: DeviceJson) {
     clearTimeout(retry.timer);
     reconciling = reconciling.then(() => reconcile(device)).catch((e) => log.error({ err: e }, "reconcile failed"));
   }
 
   /** Tries `device` again later: flightctl's requeue backoff, ×1.5 per attempt with ±10 % jitter. */
-  function retryLater(device: JsonObject) {
+  function retryLater(device: DeviceJson) {
     const version = versionOf(device);
     if (retry.version !== version) Object.assign(retry, { version, attempt: 0 });
     const [base, max] = [cfg.updateRetryBaseDelayMs ?? UPDATE_RETRY_BASE_MS, cfg.updateRetryMaxDelayMs ?? UPDATE_RETRY_MAX_MS];
@@ -300,7 +301,7 @@ export function createAgent(opts: AgentOptions) {
   }
 
   /** The update itself, in flightctl's order; throws PrefetchNotReady (try later) or an error (roll back). */
-  async function update(version: number, from: JsonObject, to: JsonObject): Promise<AppState[]> {
+  async function update(version: number, from: DeviceSpecJson, to: DeviceSpecJson): Promise<AppState[]> {
     await prefetch(exec, from, to);
     await hooks("beforeupdating", { changes: planFiles(fs, from, to) });
     updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
@@ -315,13 +316,13 @@ export function createAgent(opts: AgentOptions) {
   }
 
   /** Applies `device` (a newer rendered version) or rolls back to the current one. */
-  async function reconcile(device: JsonObject) {
+  async function reconcile(device: DeviceJson) {
     const version = versionOf(device);
     const current = specs.current();
     if (version <= versionOf(current) || specs.failed.has(version)) return;
     specs.setDesired(device);
-    const from = (current.spec ?? {}) as JsonObject;
-    const to = (device.spec ?? {}) as JsonObject;
+    const from = current.spec ?? {};
+    const to = device.spec ?? {};
     if (to.decommissioning) return decommissionNow();
     updating = { type: "Updating", status: "True", reason: "Preparing", message: `Preparing version ${version}` };
     // Say "Updating" only for updates that take a while; a quick one goes straight to its result (one report, not two).
@@ -349,7 +350,7 @@ export function createAgent(opts: AgentOptions) {
   }
 
   /** Re-applies the current spec over whatever the failed attempt left, and reports the error. */
-  async function rollback(version: number, from: JsonObject, to: JsonObject, e: unknown) {
+  async function rollback(version: number, from: DeviceSpecJson, to: DeviceSpecJson, e: unknown) {
     const message = e instanceof ApplyError ? e.message : `unexpected error: ${(e as Error).message}`.slice(0, 250);
     log.warn({ version, err: message }, "update failed; rolling back");
     specs.rollback();
@@ -412,7 +413,7 @@ export function createAgent(opts: AgentOptions) {
             // Console sessions come on this stream (spec.consoles) without a new rendered version; reconcile skips
             // such a repeat, the console manager opens a relay stream for each new session.
             if (msg.device.spec?.consoles.length) consoles.handle(msg.device.spec.consoles);
-            enqueue(toJson(DeviceSchema, msg.device) as JsonObject);
+            enqueue(toJson(DeviceSchema, msg.device));
           }
         }
         emit("disconnected");
@@ -494,13 +495,11 @@ export function createAgent(opts: AgentOptions) {
         await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
       }
       // Apps known from the last run are reported as running until the next update says otherwise.
-      apps = ((specs.current().spec ?? {}) as JsonObject).applications
-        ? ((specs.current().spec as JsonObject).applications as JsonObject[]).map((a) => ({
-            name: String(a.name),
-            appType: String(a.appType),
-            status: "Running" as const,
-          }))
-        : [];
+      apps = (specs.current().spec?.applications ?? []).map((a) => ({
+        name: String(a.name),
+        appType: String(a.appType),
+        status: "Running" as const,
+      }));
       await report();
       loops.push(watchLoop(), statusLoop(), certLoop());
     },

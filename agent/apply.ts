@@ -2,7 +2,13 @@
 // image. Each step fails with the component and element at fault so the status message says what broke.
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type {
+  ApplicationContentJson,
+  ApplicationProviderSpecJson,
+  DeviceSpecJson,
+  FileSpecJson,
+  SystemdUnitStatusJson,
+} from "../gen/flightctl/v1beta1/device_pb.js";
 import { checkDevicePath, PathError, type Executor, type HostFs } from "./host.js";
 
 export class ApplyError extends Error {
@@ -15,19 +21,14 @@ export class ApplyError extends Error {
   }
 }
 
-interface File {
-  path: string;
-  content?: string;
-  contentEncoding?: string;
-  mode?: number;
-  user?: string;
-  group?: string;
-}
+/** A config file of the spec (every rendered one has a path: the service checks it). */
+type File = FileSpecJson & { path: string };
 
-const filesOf = (spec: JsonObject): File[] => ((spec.config ?? []) as JsonObject[]).flatMap((p) => (p.inline ?? []) as unknown as File[]);
-const appsOf = (spec: JsonObject): JsonObject[] => (spec.applications ?? []) as JsonObject[];
+const filesOf = (spec: DeviceSpecJson): File[] =>
+  (spec.config ?? []).flatMap((p) => p.inline ?? []).map((f) => ({ ...f, path: f.path ?? "" }));
+const appsOf = (spec: DeviceSpecJson): ApplicationProviderSpecJson[] => spec.applications ?? [];
 
-function decode(f: { content?: string; contentEncoding?: string }): Buffer {
+function decode(f: FileSpecJson | ApplicationContentJson): Buffer {
   return f.contentEncoding === "base64" ? Buffer.from(f.content ?? "", "base64") : Buffer.from(f.content ?? "", "utf8");
 }
 
@@ -50,7 +51,7 @@ export interface FileChanges {
  * mode (updated), and files the new spec dropped that are still there (removed). Bad paths fail here, before anything
  * is touched.
  */
-export function planFiles(fs: HostFs, current: JsonObject, desired: JsonObject): FileChanges {
+export function planFiles(fs: HostFs, current: DeviceSpecJson, desired: DeviceSpecJson): FileChanges {
   const want = new Map<string, File>();
   for (const f of filesOf(desired)) {
     try {
@@ -73,7 +74,7 @@ export function planFiles(fs: HostFs, current: JsonObject, desired: JsonObject):
 }
 
 /** Config files: remove what the new spec dropped, write what differs (atomically), leave the rest alone. */
-export function applyFiles(fs: HostFs, current: JsonObject, desired: JsonObject): FileChanges {
+export function applyFiles(fs: HostFs, current: DeviceSpecJson, desired: DeviceSpecJson): FileChanges {
   const changes = planFiles(fs, current, desired);
   const want = new Map(filesOf(desired).map((f) => [posix.normalize(f.path), f]));
   for (const path of changes.removed) fs.remove(path);
@@ -118,15 +119,15 @@ async function must(exec: Executor, app: string, cmd: string, args: string[]) {
 }
 
 /** The container quadlet flightctl generates for a single-image "container" application. */
-function containerQuadlet(app: JsonObject): string {
+function containerQuadlet(app: ApplicationProviderSpecJson): string {
   const lines = ["[Container]", `Image=${String(app.image)}`];
-  for (const p of (app.ports ?? app.publishPorts ?? []) as string[]) lines.push(`PublishPort=${p}`);
-  for (const [k, v] of Object.entries((app.envVars ?? {}) as Record<string, string>)) lines.push(`Environment=${k}=${v}`);
+  for (const p of app.ports ?? app.publishPorts ?? []) lines.push(`PublishPort=${p}`);
+  for (const [k, v] of Object.entries(app.envVars ?? {})) lines.push(`Environment=${k}=${v}`);
   return `${lines.join("\n")}\n\n[Install]\nWantedBy=multi-user.target default.target\n`;
 }
 
 /** Applications: stop and remove dropped ones, write and (re)start new or changed ones. */
-export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject, desired: JsonObject): Promise<AppState[]> {
+export async function applyApps(fs: HostFs, exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<AppState[]> {
   const wanted = new Map(appsOf(desired).map((a) => [String(a.name ?? a.image), a]));
   const had = new Map(appsOf(current).map((a) => [String(a.name ?? a.image), a]));
   for (const [name, app] of had) {
@@ -145,9 +146,10 @@ export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject,
     const id = appId(name);
     const changed = JSON.stringify(had.get(name)) !== JSON.stringify(app);
     if (changed) {
-      for (const f of (app.inline ?? []) as unknown as File[]) {
-        if (f.path.includes("..") || f.path.startsWith("/")) throw new ApplyError("apps", name, `inline path "${f.path}" must be relative`);
-        fs.write(`${dir}/${id}/${f.path}`, decode(f), { mode: 0o644 });
+      for (const f of app.inline ?? []) {
+        const path = f.path ?? "";
+        if (path.includes("..") || path.startsWith("/")) throw new ApplyError("apps", name, `inline path "${path}" must be relative`);
+        fs.write(`${dir}/${id}/${path}`, decode(f), { mode: 0o644 });
       }
       if (type === "container") fs.write(`${dir}/${id}/${id}.container`, containerQuadlet(app));
       if (app.image && type !== "container") await must(exec, name, "podman", ["pull", String(app.image)]);
@@ -157,7 +159,7 @@ export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject,
           "-p",
           id,
           "-f",
-          fs.real(`${dir}/${id}/${(app.inline as unknown as File[] | undefined)?.[0]?.path ?? "docker-compose.yaml"}`),
+          fs.real(`${dir}/${id}/${app.inline?.[0]?.path ?? "docker-compose.yaml"}`),
           "up",
           "-d",
         ]);
@@ -172,14 +174,14 @@ export async function applyApps(fs: HostFs, exec: Executor, current: JsonObject,
 }
 
 /** The image the OS switches to in this update, if it changes. */
-export function osImageChange(current: JsonObject, desired: JsonObject): string | undefined {
-  const want = ((desired.os ?? {}) as JsonObject).image as string | undefined;
-  const have = ((current.os ?? {}) as JsonObject).image as string | undefined;
+export function osImageChange(current: DeviceSpecJson, desired: DeviceSpecJson): string | undefined {
+  const want = desired.os?.image;
+  const have = current.os?.image;
   return want && want !== have ? want : undefined;
 }
 
 /** The OS image: switch with bootc when it changes (the reboot itself is outside this sketch of a device). */
-export async function applyOs(exec: Executor, current: JsonObject, desired: JsonObject): Promise<void> {
+export async function applyOs(exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<void> {
   const want = osImageChange(current, desired);
   if (!want) return;
   const r = await exec.run("bootc", ["switch", "--retain", want]);
@@ -187,8 +189,8 @@ export async function applyOs(exec: Executor, current: JsonObject, desired: Json
 }
 
 /** systemd units matching the spec's patterns, as status.systemd entries. */
-export async function systemdStatus(exec: Executor, spec: JsonObject): Promise<JsonObject[]> {
-  const patterns = (((spec.systemd ?? {}) as JsonObject).matchPatterns ?? []) as string[];
+export async function systemdStatus(exec: Executor, spec: DeviceSpecJson): Promise<SystemdUnitStatusJson[]> {
+  const patterns = spec.systemd?.matchPatterns ?? [];
   if (patterns.length === 0) return [];
   const r = await exec.run("systemctl", ["list-units", "--all", "--plain", "--no-legend", "--output=json", ...patterns]);
   if (r.code !== 0 || !r.stdout.trim()) return [];

@@ -1,7 +1,7 @@
 // Prefetch: before an update changes anything, pull the images it needs that the host lacks (flightctl pulls them
 // one after the other, if not present): the applications' images and the OS image it switches to. A pull that fails
 // is not the version's fault (a registry or network hiccup): the agent keeps what it runs and tries again later.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceSpecJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import { osImageChange } from "./apply.js";
 import type { Executor } from "./host.js";
 
@@ -19,15 +19,15 @@ export class PrefetchNotReady extends Error {
 }
 
 /** Images the desired spec needs: its applications' and, when it changes, the OS image. */
-export function imagesOf(current: JsonObject, desired: JsonObject): string[] {
-  const images = ((desired.applications ?? []) as JsonObject[]).flatMap((a) => (typeof a.image === "string" && a.image ? [a.image] : []));
+export function imagesOf(current: DeviceSpecJson, desired: DeviceSpecJson): string[] {
+  const images = (desired.applications ?? []).flatMap((a) => (typeof a.image === "string" && a.image ? [a.image] : []));
   const os = osImageChange(current, desired);
   if (os) images.push(os);
   return [...new Set(images)];
 }
 
 /** Pulls the missing images, serially; throws PrefetchNotReady at the first that cannot be pulled. */
-export async function prefetch(exec: Executor, current: JsonObject, desired: JsonObject): Promise<void> {
+export async function prefetch(exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<void> {
   const images = imagesOf(current, desired);
   for (const [i, ref] of images.entries()) {
     if ((await exec.run("podman", ["image", "exists", ref])).code === 0) continue;

@@ -2,7 +2,7 @@
 // sampled periodically; an alert rule fires once usage has stayed above its percentage for its duration
 // (flightctl's defaults: Critical 90 %, Warning 80 %; 30 m / 1 h for CPU and memory, 10 m / 30 m for disk).
 import { readFileSync, statfsSync } from "node:fs";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceResourceStatusJson, DeviceSpecJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import { durationMs } from "./config.js";
 
 type Level = "Healthy" | "Warning" | "Critical";
@@ -29,9 +29,9 @@ const DEFAULTS: Record<string, Rule[]> = {
 
 export interface ResourceMonitor {
   /** status.resources: {cpu, memory, disk} each Healthy / Warning / Critical. */
-  status(): JsonObject;
+  status(): DeviceResourceStatusJson;
   /** Rules from spec.resources (monitorType CPU / Memory / Disk), replacing the defaults per type. */
-  configure(spec: JsonObject): void;
+  configure(spec: DeviceSpecJson): void;
   close(): void;
 }
 
@@ -100,10 +100,10 @@ export function startResourceMonitor(
   return {
     status: () => ({ ...levels }),
     configure(spec) {
-      for (const m of (spec.resources ?? []) as JsonObject[]) {
+      for (const m of spec.resources ?? []) {
         const res = String(m.monitorType ?? "").toLowerCase();
         if (!(res in DEFAULTS)) continue;
-        rules[res] = ((m.alertRules ?? []) as JsonObject[]).map((r) => ({
+        rules[res] = (m.alertRules ?? []).map((r) => ({
           severity: r.severity === "Critical" ? "Critical" : "Warning",
           percentage: Number(r.percentage ?? 100),
           durationMs: durationMs(r.duration, "alertRules.duration", 0),

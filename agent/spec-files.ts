@@ -6,14 +6,14 @@
 // status reports read the current spec every time.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceJson } from "../gen/flightctl/v1beta1/device_pb.js";
 
 export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
 
 export interface SpecFiles {
-  current(): JsonObject;
-  desired(): JsonObject;
-  setDesired(device: JsonObject): void;
+  current(): DeviceJson;
+  desired(): DeviceJson;
+  setDesired(device: DeviceJson): void;
   /** desired becomes current (a successful update). */
   upgrade(): void;
   /** current becomes desired again (a failed update); the failed version is remembered. */
@@ -24,12 +24,11 @@ export interface SpecFiles {
 }
 
 /** The rendered version a Device document carries (0: none). */
-export function versionOf(device: JsonObject): number {
-  const annotations = ((device.metadata ?? {}) as JsonObject).annotations as Record<string, string> | undefined;
-  return Number(annotations?.[ANNOTATION_RENDERED_VERSION] ?? 0);
+export function versionOf(device: DeviceJson): number {
+  return Number(device.metadata?.annotations?.[ANNOTATION_RENDERED_VERSION] ?? 0);
 }
 
-const empty = (): JsonObject => ({
+const empty = (): DeviceJson => ({
   apiVersion: "flightctl.io/v1beta1",
   kind: "Device",
   metadata: { annotations: { [ANNOTATION_RENDERED_VERSION]: "0" } },
@@ -40,14 +39,14 @@ export function openSpecFiles(dataDir: string): SpecFiles {
   mkdirSync(dataDir, { recursive: true });
   const path = (n: string) => join(dataDir, `${n}.json`);
   // What the files hold (treat as read-only).
-  const docs = new Map<string, JsonObject>();
-  const read = (n: string): JsonObject => {
+  const docs = new Map<string, DeviceJson>();
+  const read = (n: string): DeviceJson => {
     let doc = docs.get(n);
-    if (!doc) docs.set(n, (doc = JSON.parse(readFileSync(path(n), "utf8")) as JsonObject));
+    if (!doc) docs.set(n, (doc = JSON.parse(readFileSync(path(n), "utf8")) as DeviceJson));
     return doc;
   };
   const tmp = (n: string) => `${path(n)}.tmp`;
-  const write = (n: string, doc: JsonObject) => {
+  const write = (n: string, doc: DeviceJson) => {
     writeFileSync(tmp(n), JSON.stringify(doc), { mode: 0o600 });
     renameSync(tmp(n), path(n));
     docs.set(n, doc);
