@@ -19,7 +19,9 @@ import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js"
 import { contentCacheFromEnv } from "../platform/content-cache.js";
 import { createLogger, type Logger } from "../platform/logger.js";
 import type { Db } from "../platform/resource/resource-store.js";
-import { PERIODIC_CRONTAB, startJobRunner } from "../platform/worker.js";
+import type { TaskHandlers } from "../jobs/catalog.js";
+import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
+import { startJobRunner } from "../jobs/runner.js";
 import { closeOnSignals } from "./api.js";
 
 export interface WorkerOptions {
@@ -55,11 +57,13 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
     git,
   });
   const dependencies = createDependencySyncTasks(db, { git });
+  // Typed by the catalog: a task without a handler here does not compile.
+  const tasks: TaskHandlers = { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks };
   const runner = await startJobRunner({
     pool,
     log: opts.log,
-    tasks: { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks },
-    crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
+    tasks,
+    crontab: opts.periodic ? PERIODIC_SCHEDULE : undefined,
     concurrency: opts.concurrency,
     // FLIGHTCTL_STALE_JOB_SECONDS: a job locked this long belongs to a dead worker and runs again (default 300).
     staleLockSeconds: Number(process.env.FLIGHTCTL_STALE_JOB_SECONDS ?? 300),
