@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// flightctl-periodic: runs server/main/worker.ts through tsx (the project ships TypeScript sources).
+// flightctl-periodic: runs server/main/periodic.ts through tsx (the project ships TypeScript sources).
 import { register } from "tsx/esm/api";
 register();
-const { main } = await import("../server/main/worker.ts");
-await main(["--periodic"]);
+const { main } = await import("../server/main/periodic.ts");
+await main();

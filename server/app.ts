@@ -65,10 +65,12 @@ export interface AppDeps {
   csrAutoApprove?: boolean;
   /** What the agent endpoint needs beyond the database (render notifications, lastSeen batching). */
   agent?: Omit<DeviceAgentDeps, "db" | "consoles">;
-  /** Console relay (default in-process: one replica) and limits (default: consoleLimitsFromEnv's defaults). */
+  /** Console relay (default in-process: one replica) and limits (default: DEFAULT_CONSOLE_LIMITS). */
   console?: { relay?: ConsoleRelay; limits?: Partial<ConsoleLimits> };
   /** Watch streams: the process's LISTEN connection (without it they poll each second) and bookmark period. */
   watch?: { listen?: Listen; bookmarkMs?: number };
+  /** The git commit the build came from, shown by VersionService. */
+  gitCommit?: string;
 }
 
 /** What one endpoint serves. */
@@ -97,6 +99,8 @@ export interface ServiceDeps {
   /** The enabled authentication providers. */
   providers(): Promise<AuthProvider[]>;
   fetch: FetchLike;
+  /** The git commit the build came from. */
+  gitCommit?: string;
 }
 
 /** Dependencies of agent-endpoint services. */
@@ -156,7 +160,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     db,
     watch: createWatch({ db, log: deps.log, listen: deps.watch?.listen, bookmarkMs: deps.watch?.bookmarkMs }),
   };
-  const serviceDeps: ServiceDeps = { db, kindDeps, membership, orgStore, authenticator, providers, fetch };
+  const serviceDeps: ServiceDeps = { db, kindDeps, membership, orgStore, authenticator, providers, fetch, gitCommit: deps.gitCommit };
   const consoles = createConsoleService({ db, relay: deps.console?.relay ?? memoryRelay(), log: deps.log, limits: deps.console?.limits });
   const onInternal = (err: unknown, procedure: string) => deps.log.error({ err, procedure }, "internal error");
   // Kinds register once; both endpoints' routers share the same services (registration order matters: approval

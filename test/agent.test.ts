@@ -16,7 +16,7 @@ import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import pino from "pino";
 import { drizzle } from "drizzle-orm/node-postgres";
-import { enqueueRenders } from "../server/devices/render-queue.js";
+import { enqueueRenders } from "../server/jobs/queues.js";
 import type { Executor } from "../server/platform/resource/resource-store.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { agentConfigYaml as agentConfigYaml_, userClient, waitFor } from "./helpers/agents.js";

@@ -27,7 +27,7 @@ import { parseAgentConfig } from "../agent/config.js";
 import { createGitClient, type GitClient } from "../server/repositories/git.js";
 import { runGitOk } from "../server/repositories/git-exec.js";
 import { createDependencySyncTasks } from "../server/repositories/dependency-sync.js";
-import { enqueueDependencySync } from "../server/repositories/repository-queue.js";
+import { enqueueDependencySync } from "../server/jobs/queues.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import type { Db } from "../server/platform/resource/resource-store.js";
 

@@ -8,7 +8,8 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import type { TaskList } from "graphile-worker";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
 import { jobDrainer } from "./helpers/jobs.js";
-import { batchTask, enqueue } from "../server/platform/jobs.js";
+import { batchTask } from "../server/jobs/batch-task.js";
+import { addJob as enqueue } from "../server/jobs/queue-store.js";
 import type { Db } from "../server/platform/resource/resource-store.js";
 
 let tdb: TestDatabase;

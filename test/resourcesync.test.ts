@@ -22,10 +22,9 @@ import { ResourceSyncSchema, type ResourceSync } from "../gen/flightctl/v1beta1/
 import { createDeviceTasks } from "../server/devices/device-tasks.js";
 import { createFleetTasks } from "../server/fleets/fleet-tasks.js";
 import { decodeJson, parseDocuments } from "../server/platform/codec.js";
-import { enqueue } from "../server/platform/jobs.js";
 import type { Db } from "../server/platform/resource/resource-store.js";
 import { createGitClient } from "../server/repositories/git.js";
-import { TASK_RESOURCESYNC_POLL } from "../server/resourcesyncs/resourcesync-queue.js";
+import { TASK_RESOURCESYNC_POLL } from "../server/jobs/catalog.js";
 import { createResourceSyncTasks } from "../server/resourcesyncs/resourcesync-tasks.js";
 import { startTestApp, type TestApp } from "./helpers/app.js";
 import { createTestRepo, startGitHttpServer, type GitHttpServer, type TestRepo } from "./helpers/git-servers.js";

@@ -30,8 +30,7 @@ let dir: string;
 const auth = (token = admin) => ({ headers: { authorization: `Bearer ${token}` } });
 
 before(async () => {
-  process.env.FLIGHTCTL_WATCH_BOOKMARK_SECONDS = "1";
-  t = await startTestApi({ worker: true, heartbeatMs: 1000 });
+  t = await startTestApi({ worker: true, heartbeatMs: 1000, watchBookmarkMs: 1000 });
   admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   dir = mkdtempSync(join(tmpdir(), "fc-watch-"));
 });
@@ -39,7 +38,6 @@ before(async () => {
 after(async () => {
   await t.close();
   rmSync(dir, { recursive: true, force: true });
-  delete process.env.FLIGHTCTL_WATCH_BOOKMARK_SECONDS;
   await assertNoOpenHandles();
 });
 

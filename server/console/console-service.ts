@@ -28,39 +28,9 @@ import { createAsyncQueue } from "../../lib/async-queue.js";
 import { createRecorder } from "./asciicast.js";
 import { createConsoleStore, type SessionRow } from "./console-store.js";
 import type { ConsoleRelay } from "./console-relay.js";
+import { DEFAULT_CONSOLE_LIMITS, type ConsoleLimits } from "./console-limits.js";
 
-export interface ConsoleLimits {
-  /** Open sessions per device (FLIGHTCTL_CONSOLE_MAX_SESSIONS_PER_DEVICE, default 4). */
-  maxSessionsPerDevice: number;
-  /** How long the device has to connect to a new session (FLIGHTCTL_CONSOLE_ATTACH_TIMEOUT_SECONDS, default 30). */
-  attachTimeoutMs: number;
-  /** A session without traffic either way ends after this (FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS, default 1800). */
-  idleTimeoutMs: number;
-  /** No session lasts longer (FLIGHTCTL_CONSOLE_MAX_DURATION_SECONDS, default 28800). */
-  maxDurationMs: number;
-  /** Recording size limit per session (FLIGHTCTL_CONSOLE_RECORDING_MAX_BYTES, default 32 MiB). */
-  recordingMaxBytes: number;
-  /** Sessions and recordings are deleted after this (FLIGHTCTL_CONSOLE_RETENTION_DAYS, default 30). */
-  retentionMs: number;
-}
-
-export function consoleLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): ConsoleLimits {
-  const num = (name: string, fallback: number) => {
-    const v = env[name];
-    if (v === undefined || v === "") return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-    return n;
-  };
-  return {
-    maxSessionsPerDevice: num("FLIGHTCTL_CONSOLE_MAX_SESSIONS_PER_DEVICE", 4),
-    attachTimeoutMs: num("FLIGHTCTL_CONSOLE_ATTACH_TIMEOUT_SECONDS", 30) * 1000,
-    idleTimeoutMs: num("FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS", 1800) * 1000,
-    maxDurationMs: num("FLIGHTCTL_CONSOLE_MAX_DURATION_SECONDS", 8 * 3600) * 1000,
-    recordingMaxBytes: num("FLIGHTCTL_CONSOLE_RECORDING_MAX_BYTES", 32 * 1024 * 1024),
-    retentionMs: num("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 30) * 86_400_000,
-  };
-}
+export type { ConsoleLimits };
 
 // Relay entries: a type byte, then the payload. 0 = a ConsoleFrame (binary proto); 1 = the device attached.
 const ATTACHED = Uint8Array.of(1);
@@ -200,7 +170,7 @@ export interface ConsoleDeps {
 }
 
 export function createConsoleService(deps: ConsoleDeps) {
-  const limits: ConsoleLimits = { ...consoleLimitsFromEnv({}), ...deps.limits };
+  const limits: ConsoleLimits = { ...DEFAULT_CONSOLE_LIMITS, ...deps.limits };
   const store = createConsoleStore(deps.db);
   const { relay, log } = deps;
   /** User ends held by this replica (SendConsoleInput arriving here goes straight to them). */

@@ -10,7 +10,7 @@ import type { Caller } from "../platform/identity.js";
 import type { ResourceService } from "../platform/resource/resource-service.js";
 import type { Db, ResourceRecord } from "../platform/resource/resource-store.js";
 import { ANNOTATION_CONFLICT_PAUSED } from "./device-status.js";
-import { enqueueRenders } from "./render-queue.js";
+import { enqueueRenders } from "../jobs/queues.js";
 
 const TARGETS = ["Unenroll", "FactoryReset"];
 

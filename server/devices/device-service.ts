@@ -25,8 +25,7 @@ import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selector
 import { fieldsByKind } from "../platform/selectors/fields.js";
 import { validateDevice } from "./device-validation.js";
 import { createDeviceQueries } from "./device-store.js";
-import { enqueueRenders } from "./render-queue.js";
-import { enqueueSelection } from "../fleets/fleet-queue.js";
+import { enqueueRenders, enqueueSelection } from "../jobs/queues.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 
 /** Queues (or re-queues) the render of one device in the current transaction. */

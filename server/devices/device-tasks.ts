@@ -2,12 +2,11 @@
 // render_devices turns a device's spec into its rendered spec and version; disconnect_sweep marks devices that stopped
 // reporting. Both are idempotent: running one twice changes nothing the second time.
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Task } from "graphile-worker";
 import { sql } from "drizzle-orm";
 import { textArray } from "../platform/pg-array.js";
-import { batchTask } from "../platform/jobs.js";
+import { batchTask } from "../jobs/batch-task.js";
 import { insertEvent, insertEventsSql, type NewEvent } from "../events/event-store.js";
-import { TASK_RENDER_DEVICES, type RenderJob } from "./render-queue.js";
+import { type TaskHandlers, TASK_RENDER_DEVICES, type RenderJob } from "../jobs/catalog.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
 import { setCondition } from "../platform/conditions.js";
 import { createResourceStore, type Db, type Executor, type ResourceRecord } from "../platform/resource/resource-store.js";
@@ -170,7 +169,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     return marked;
   }
 
-  const tasks: Record<string, Task> = {
+  const tasks: TaskHandlers<"render_devices" | "disconnect_sweep"> = {
     // A batch job: payloads added under the same job key before it ran are merged into one array.
     [TASK_RENDER_DEVICES]: batchTask<RenderJob>(db, TASK_RENDER_DEVICES, async (items) => {
       const byOrg = new Map<string, string[]>();

@@ -16,7 +16,7 @@ import { callerOf } from "../platform/identity.js";
 import { createDeviceReads } from "../devices/device-service.js";
 import { validateFleet } from "./fleet-validation.js";
 import { sql } from "drizzle-orm";
-import { enqueueSelection, enqueueValidate } from "./fleet-queue.js";
+import { enqueueSelection, enqueueValidate } from "../jobs/queues.js";
 
 export const fleetKind: KindDefinition<typeof FleetSchema> = {
   kind: "Fleet",

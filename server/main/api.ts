@@ -1,11 +1,5 @@
 // flightctl-api: the API server process (user endpoint :3443 and agent endpoint :7443). Run directly, or started by
-// all-in-one.ts.
-//   DATABASE_URL (required), FLIGHTCTL_DATA_DIR (default .data), FLIGHTCTL_API_ADDRESS (default 0.0.0.0:3443),
-//   FLIGHTCTL_AGENT_ADDRESS (default 0.0.0.0:7443), FLIGHTCTL_AGENT_ENDPOINT_URL (what agents dial; default
-//   https://<hostname>:<agent port>), FLIGHTCTL_AUTH_CONFIG (YAML file of AuthProvider documents trusted besides the
-//   AuthProvider resources), FLIGHTCTL_CSR_AUTO_APPROVE (default true), FLIGHTCTL_UI_URL, FLIGHTCTL_WEB_DIR (the web UI
-//   build to serve; default web/dist, empty: none), FLIGHTCTL_REDIS_URL (console relay across replicas; unset: in-process),
-//   FLIGHTCTL_CONSOLE_* (console limits, docs/console.md), LOG_LEVEL
+// all-in-one.ts. Its settings come from server/config.ts (docs/server.md lists them).
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
@@ -18,14 +12,16 @@ import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.
 import { startEndpoint } from "../platform/http-server.js";
 import { createWebStatic } from "../platform/web-static.js";
 import { createLogger, type Logger } from "../platform/logger.js";
-import { ensurePki } from "../platform/pki/ca.js";
+import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { decodeJson, parseDocuments } from "../platform/codec.js";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { Db } from "../platform/resource/resource-store.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 import { createConsoleRelay } from "../console/console-relay.js";
-import { consoleLimitsFromEnv } from "../console/console-service.js";
+import { loadConfig, type ServerConfig } from "../config.js";
+import type { ConsoleLimits } from "../console/console-limits.js";
+import { requireDatabaseUrl, runProcess } from "./process.js";
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -44,12 +40,22 @@ export interface ApiOptions {
   heartbeatMs?: number;
   /** How often lastSeen marks are written (default 5 s). */
   lastSeenFlushMs?: number;
-  /** Idle watch streams get a BOOKMARK this often (default 30 s, or FLIGHTCTL_WATCH_BOOKMARK_SECONDS). */
+  /** Idle watch streams get a BOOKMARK this often (default 30 s). */
   watchBookmarkMs?: number;
   /** The web UI build served on the user endpoint (default web/dist of this checkout; "" serves none). */
   webDir?: string;
   /** Redis for the console relay across replicas (FLIGHTCTL_REDIS_URL); unset: in-process (one replica). */
   redisUrl?: string;
+  /** Extra names for the server certificates. */
+  sans?: string[];
+  /** Database connections (default 20). */
+  dbPoolMax?: number;
+  /** Log the memory breakdown this often (default never). */
+  debugMemoryMs?: number;
+  /** Console session limits (default: server/config.ts's defaults). */
+  console?: ConsoleLimits;
+  /** The git commit the build came from, shown in the version. */
+  gitCommit?: string;
   log?: Logger;
 }
 
@@ -70,23 +76,26 @@ export function readAuthProviders(path: string): AuthProvider[] {
   return parseDocuments(readFileSync(path, "utf8")).map((doc) => decodeJson(AuthProviderSchema, doc) as AuthProvider);
 }
 
+/** host:port ([v6]:port; an empty host is every interface). */
 export function parseAddress(address: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(address);
-  if (!m) throw new Error(`FLIGHTCTL_API_ADDRESS must be host:port, got "${address}"`);
+  if (!m) throw new Error(`the address must be host:port, got "${address}"`);
   return { host: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port: Number(m[2]) };
 }
 
+/** Starts both endpoints on `opts`; what is not given takes server/config.ts's default. */
 export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   const log = opts.log ?? createLogger("flightctl-api");
+  const defaults = loadConfig({}).api;
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) {
     throw new Error(`the database has ${pending.length} pending migration(s) (${pending.join(", ")}); run flightctl-db-migrate first`);
   }
-  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: Number(process.env.FLIGHTCTL_DB_POOL_MAX ?? 20) });
+  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.dbPoolMax ?? defaults.dbPoolMax });
   pool.on("error", (err) => log.error({ err }, "idle database connection failed"));
-  const pki = await ensurePki(opts.dataDir);
+  const pki = await ensurePki(opts.dataDir, serverNames(opts.sans));
   const bundlePem = readFileSync(pki.bundlePath, "utf8");
-  const agentAt = parseAddress(opts.agentAddress ?? "0.0.0.0:7443");
+  const agentAt = parseAddress(opts.agentAddress ?? defaults.agentAddress);
   // The agent endpoint's port must be known before the app is built (it goes into enrollment config), so a port 0
   // request is resolved by listening first and building the URL from the bound port.
   const { host, port } = parseAddress(opts.address);
@@ -95,19 +104,20 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   const notifier = await startRenderNotifier(opts.databaseUrl, log);
   const lastSeen = createLastSeenRecorder(drizzle(pool) as unknown as Db, log, { flushMs: opts.lastSeenFlushMs });
   // Console sessions relay through Redis when set, so the user's and the device's streams may reach different replicas.
-  const consoleLimits = consoleLimitsFromEnv();
+  const consoleLimits = opts.console ?? defaults.console;
   const consoleRelay = createConsoleRelay(opts.redisUrl, log, consoleLimits.maxDurationMs + 60_000);
   const app = createApp({
     pool,
     log,
     agent: { notifier, lastSeen, heartbeatMs: opts.heartbeatMs },
-    watch: { listen: notifier.listen, bookmarkMs: opts.watchBookmarkMs ?? secondsFromEnv("FLIGHTCTL_WATCH_BOOKMARK_SECONDS") },
+    watch: { listen: notifier.listen, bookmarkMs: opts.watchBookmarkMs },
     ca: { clientSigner: pki.clientSigner, bundlePem },
     agentEndpointUrl: () => agentUrl,
     uiUrl: opts.uiUrl,
     staticAuthProviders: opts.authProviders,
     csrAutoApprove: opts.csrAutoApprove,
     console: { relay: consoleRelay, limits: consoleLimits },
+    gitCommit: opts.gitCommit,
   });
   const webDir = opts.webDir ?? resolve(import.meta.dirname, "../../web/dist");
   const web = webDir ? createWebStatic(webDir) : undefined;
@@ -129,12 +139,9 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     port: agentAt.port,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
-  // FLIGHTCTL_DEBUG_MEMORY=<seconds>: log the process's memory breakdown periodically (capacity planning).
-  if (process.env.FLIGHTCTL_DEBUG_MEMORY) {
-    setInterval(
-      () => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"),
-      Number(process.env.FLIGHTCTL_DEBUG_MEMORY) * 1000,
-    ).unref();
+  // The process's memory breakdown, periodically (capacity planning).
+  if (opts.debugMemoryMs) {
+    setInterval(() => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"), opts.debugMemoryMs).unref();
   }
   log.info({ address: `${host}:${server.port}`, agent: `${agentAt.host}:${agentServer.port}`, ca: pki.caPath }, "endpoints listening");
   let closing: Promise<void> | undefined;
@@ -156,58 +163,34 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   };
 }
 
-const secondsFromEnv = (name: string) => (process.env[name] ? Number(process.env[name]) * 1000 : undefined);
-
-/** Stops `close` on SIGINT/SIGTERM; a second signal exits at once. */
-export function closeOnSignals(close: () => Promise<void>, log: Logger) {
-  let stopping = false;
-  const onSignal = (signal: string) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    close().then(
-      () => process.exit(0),
-      (err) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+/** The API's options from the configuration (flightctl-api; npm start adds its built-in issuer). */
+export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logger): ApiOptions {
+  const { api } = config;
+  return {
+    databaseUrl,
+    dataDir: config.dataDir,
+    address: api.address,
+    agentAddress: api.agentAddress,
+    agentEndpointUrl: api.agentEndpointUrl,
+    authProviders: api.authConfig ? readAuthProviders(api.authConfig) : [],
+    csrAutoApprove: api.csrAutoApprove,
+    uiUrl: api.uiUrl,
+    heartbeatMs: api.heartbeatMs,
+    lastSeenFlushMs: api.lastSeenFlushMs,
+    watchBookmarkMs: api.watchBookmarkMs,
+    webDir: api.webDir,
+    redisUrl: config.redisUrl,
+    sans: api.sans,
+    dbPoolMax: api.dbPoolMax,
+    debugMemoryMs: api.debugMemoryMs,
+    console: api.console,
+    gitCommit: api.gitCommit,
+    log,
   };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
 }
 
-/** Runs the process from environment settings (also the bin entry point). */
-export async function main() {
-  const log = createLogger("flightctl-api");
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    log.fatal("DATABASE_URL is required (e.g. postgres://user:pass@host:5432/flightctl)");
-    process.exit(2);
-  }
-  try {
-    const api = await startApi({
-      databaseUrl,
-      dataDir: resolve(process.env.FLIGHTCTL_DATA_DIR ?? ".data"),
-      address: process.env.FLIGHTCTL_API_ADDRESS ?? "0.0.0.0:3443",
-      agentAddress: process.env.FLIGHTCTL_AGENT_ADDRESS ?? "0.0.0.0:7443",
-      agentEndpointUrl: process.env.FLIGHTCTL_AGENT_ENDPOINT_URL,
-      authProviders: process.env.FLIGHTCTL_AUTH_CONFIG ? readAuthProviders(process.env.FLIGHTCTL_AUTH_CONFIG) : [],
-      csrAutoApprove: process.env.FLIGHTCTL_CSR_AUTO_APPROVE !== "false",
-      uiUrl: process.env.FLIGHTCTL_UI_URL,
-      heartbeatMs: process.env.FLIGHTCTL_HEARTBEAT_SECONDS ? Number(process.env.FLIGHTCTL_HEARTBEAT_SECONDS) * 1000 : undefined,
-      lastSeenFlushMs: process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS
-        ? Number(process.env.FLIGHTCTL_LASTSEEN_FLUSH_SECONDS) * 1000
-        : undefined,
-      webDir: process.env.FLIGHTCTL_WEB_DIR,
-      redisUrl: process.env.FLIGHTCTL_REDIS_URL || undefined,
-      log,
-    });
-    closeOnSignals(api.close, log);
-  } catch (err) {
-    log.fatal({ err }, "cannot start");
-    process.exit(1);
-  }
-}
+/** Runs the process from its configuration (also the bin entry point). */
+export const main = () =>
+  runProcess("flightctl-api", async (config, log) => (await startApi(apiOptions(config, requireDatabaseUrl(config, log), log))).close);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

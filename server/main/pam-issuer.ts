@@ -1,20 +1,15 @@
-// flightctl-pam-issuer: the built-in OIDC provider as its own process. Environment:
-//   FLIGHTCTL_PAM_ISSUER_ADDRESS   listen host:port (default 0.0.0.0:8444)
-//   FLIGHTCTL_PAM_ISSUER_URL       public issuer URL (default https://localhost:<port>/api/v1/auth)
-//   FLIGHTCTL_DATA_DIR             signing key in <dir>/pam-issuer/, default TLS files in <dir>/certs/ (default .data)
-//   FLIGHTCTL_PAM_ISSUER_TLS_CERT / _KEY   PEM files (default <dataDir>/certs/server.crt|key)
-//   FLIGHTCTL_PAM_SERVICE          PAM service, a file in /etc/pam.d (default flightctl)
-//   FLIGHTCTL_PAM_REDIRECT_URIS    comma list (default http://127.0.0.1:7777/callback)
-//   FLIGHTCTL_PAM_CLIENT_ID / _CLIENT_SECRET   OAuth2 client (default flightctl-client, public)
-//   LOG_LEVEL
+// flightctl-pam-issuer: the built-in OIDC provider as its own process. Its settings come from server/config.ts
+// (FLIGHTCTL_DATA_DIR, FLIGHTCTL_PAM_*, LOG_LEVEL; docs/server.md lists them).
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createLogger } from "../platform/logger.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
-import { closeOnSignals } from "./api.js";
+import { runProcess } from "./process.js";
 
 export { createPamIssuer, startPamIssuer, type PamIssuerOptions, type StartPamIssuerOptions } from "../pam-issuer/issuer.js";
+
+/** Redirect URIs allowed when FLIGHTCTL_PAM_REDIRECT_URIS is unset: the CLI's login callback. */
+const DEFAULT_REDIRECT_URIS = ["http://127.0.0.1:7777/callback"];
 
 function readPem(file: string, what: string): string {
   try {
@@ -24,36 +19,28 @@ function readPem(file: string, what: string): string {
   }
 }
 
-/** Runs the process from environment settings (also the bin entry point). */
-export async function main() {
-  const log = createLogger("flightctl-pam-issuer");
-  try {
-    const env = process.env;
-    const dataDir = resolve(env.FLIGHTCTL_DATA_DIR ?? ".data");
-    const address = env.FLIGHTCTL_PAM_ISSUER_ADDRESS ?? "0.0.0.0:8444";
-    const port = /:(\d+)$/.exec(address)?.[1] ?? "8444";
+/** The public issuer URL: the configured one, else https://localhost:<listen port>/api/v1/auth. */
+export const issuerUrlOf = (settings: { url?: string; address: string }) =>
+  settings.url ?? `https://localhost:${/:(\d+)$/.exec(settings.address)?.[1]}/api/v1/auth`;
+
+/** Runs the process from its configuration (also the bin entry point). */
+export const main = () =>
+  runProcess("flightctl-pam-issuer", async ({ dataDir, pamIssuer: s }, log) => {
     const issuer = await startPamIssuer({
-      issuerUrl: env.FLIGHTCTL_PAM_ISSUER_URL ?? `https://localhost:${port}/api/v1/auth`,
+      issuerUrl: issuerUrlOf(s),
       dataDir,
-      clientId: env.FLIGHTCTL_PAM_CLIENT_ID || "flightctl-client",
-      clientSecret: env.FLIGHTCTL_PAM_CLIENT_SECRET || undefined,
-      redirectUris: (env.FLIGHTCTL_PAM_REDIRECT_URIS ?? "http://127.0.0.1:7777/callback")
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-      pamService: env.FLIGHTCTL_PAM_SERVICE || "flightctl",
-      address,
+      clientId: s.clientId,
+      clientSecret: s.clientSecret,
+      redirectUris: s.redirectUris ?? DEFAULT_REDIRECT_URIS,
+      pamService: s.service,
+      address: s.address,
       tls: {
-        cert: readPem(env.FLIGHTCTL_PAM_ISSUER_TLS_CERT ?? join(dataDir, "certs", "server.crt"), "certificate"),
-        key: readPem(env.FLIGHTCTL_PAM_ISSUER_TLS_KEY ?? join(dataDir, "certs", "server.key"), "key"),
+        cert: readPem(s.tlsCert ?? join(dataDir, "certs", "server.crt"), "certificate"),
+        key: readPem(s.tlsKey ?? join(dataDir, "certs", "server.key"), "key"),
       },
       log,
     });
-    closeOnSignals(issuer.close, log);
-  } catch (err) {
-    log.fatal({ err }, "cannot start");
-    process.exit(1);
-  }
-}
+    return issuer.close;
+  });
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,8 +1,6 @@
-// flightctl-worker and flightctl-periodic: graphile-worker runners for the background tasks. `--periodic` (or
-// FLIGHTCTL_PERIODIC=1) also schedules the crontab. Both scale out: run as many as you like.
-//   DATABASE_URL (required), FLIGHTCTL_WORKER_CONCURRENCY (default 4), LOG_LEVEL
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// flightctl-worker: a graphile-worker runner for the background tasks; with FLIGHTCTL_PERIODIC=1 (or as
+// flightctl-periodic, main/periodic.ts) it also schedules the crontab. Both scale out: run as many as you like. Its
+// settings come from server/config.ts (docs/server.md lists them).
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import type { Runner } from "graphile-worker";
@@ -16,53 +14,53 @@ import { createGitConfigResolver } from "../repositories/git-config.js";
 import { createRepositoryTasks } from "../repositories/repository-tasks.js";
 import { createDependencySyncTasks } from "../repositories/dependency-sync.js";
 import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js";
-import { contentCacheFromEnv } from "../platform/content-cache.js";
-import { createLogger, type Logger } from "../platform/logger.js";
+import { memoryContentCache, redisContentCache } from "../platform/content-cache.js";
+import type { Logger } from "../platform/logger.js";
 import type { Db } from "../platform/resource/resource-store.js";
-import { PERIODIC_CRONTAB, startJobRunner } from "../platform/worker.js";
-import { closeOnSignals } from "./api.js";
+import type { TaskHandlers } from "../jobs/catalog.js";
+import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
+import { startJobRunner } from "../jobs/runner.js";
+import { loadConfig, withDefaults, type ServerConfig, type WorkerSettings } from "../config.js";
+import { requireDatabaseUrl, runProcess } from "./process.js";
 
-export interface WorkerOptions {
+/** A runner's options: the worker settings (what is not given takes server/config.ts's default). */
+export interface WorkerOptions extends Partial<WorkerSettings> {
   databaseUrl: string;
   log: Logger;
-  /** Also schedule the periodic tasks. */
-  periodic?: boolean;
-  concurrency?: number;
-  /** Seconds between ticks of a policy rollout (default FLIGHTCTL_ROLLOUT_TICK_SECONDS, else 30). */
-  rolloutTickSeconds?: number;
+  /** Frozen git/http content shared by workers (unset: in-process). */
+  redisUrl?: string;
 }
 
-export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner; close(): Promise<void> }> {
+/** Starts a runner with a handler for every task of the catalog (and the crontab when periodic). */
+export async function startWorker(options: WorkerOptions): Promise<{ runner: Runner; close(): Promise<void> }> {
+  const opts = withDefaults(loadConfig({}).worker, options);
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) throw new Error(`the database has pending migrations (${pending.join(", ")}); run flightctl-db-migrate first`);
-  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: (opts.concurrency ?? 4) + 2 });
+  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.concurrency + 2 });
   pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
   pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
   const db = drizzle(pool) as unknown as Db;
-  // External config (git and http providers) is frozen per template version: in Redis when FLIGHTCTL_REDIS_URL is set.
-  const frozen = contentCacheFromEnv();
-  // One git client per worker: its clone cache (FLIGHTCTL_GIT_CACHE_DIR, else under the OS temp dir) is shared by all tasks.
-  const git = createGitClient({ cacheDir: process.env.FLIGHTCTL_GIT_CACHE_DIR || join(tmpdir(), "flightctl-git-cache") });
+  // External config (git and http providers) is frozen per template version: in Redis when there is one.
+  const frozen = opts.redisUrl ? redisContentCache(opts.redisUrl) : memoryContentCache();
+  // One git client per worker: its clone cache is shared by all tasks.
+  const git = createGitClient({ cacheDir: opts.gitCacheDir, knownHostsFile: opts.gitKnownHosts });
   const devices = createDeviceTasks(db, {
     resolvers: { httpRef: createHttpConfigResolver(db, frozen), gitRef: createGitConfigResolver(db, frozen, git) },
   });
   const repositories = createRepositoryTasks(db, { git });
   const resourceSyncs = createResourceSyncTasks(db, { git });
-  // FLIGHTCTL_ROLLOUT_TICK_SECONDS: how often a policy rollout checks its batch and budget (default 30, as flightctl).
   // The fleet controller pins the commits of a template's git dependencies in each template version it makes.
-  const fleets = createFleetTasks(db, {
-    rolloutTickSeconds: opts.rolloutTickSeconds ?? Number(process.env.FLIGHTCTL_ROLLOUT_TICK_SECONDS ?? 30),
-    git,
-  });
+  const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds, git });
   const dependencies = createDependencySyncTasks(db, { git });
+  // Typed by the catalog: a task without a handler here does not compile.
+  const tasks: TaskHandlers = { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks };
   const runner = await startJobRunner({
     pool,
     log: opts.log,
-    tasks: { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks },
-    crontab: opts.periodic ? PERIODIC_CRONTAB : undefined,
+    tasks,
+    crontab: opts.periodic ? PERIODIC_SCHEDULE : undefined,
     concurrency: opts.concurrency,
-    // FLIGHTCTL_STALE_JOB_SECONDS: a job locked this long belongs to a dead worker and runs again (default 300).
-    staleLockSeconds: Number(process.env.FLIGHTCTL_STALE_JOB_SECONDS ?? 300),
+    staleLockSeconds: opts.staleJobSeconds,
   });
   return {
     runner,
@@ -74,22 +72,19 @@ export async function startWorker(opts: WorkerOptions): Promise<{ runner: Runner
   };
 }
 
-/** Runs the process from environment settings (also the bin entry point). */
-export async function main(argv = process.argv.slice(2)) {
-  const periodic = argv.includes("--periodic") || process.env.FLIGHTCTL_PERIODIC === "1";
-  const log = createLogger(periodic ? "flightctl-periodic" : "flightctl-worker");
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    log.fatal("DATABASE_URL is required");
-    process.exit(2);
-  }
-  try {
-    const w = await startWorker({ databaseUrl, log, periodic, concurrency: Number(process.env.FLIGHTCTL_WORKER_CONCURRENCY ?? 4) });
-    closeOnSignals(w.close, log);
-  } catch (err) {
-    log.fatal({ err }, "cannot start");
-    process.exit(1);
-  }
-}
+/** The runner's options from the configuration. */
+export const workerOptions = (config: ServerConfig, databaseUrl: string, log: Logger): WorkerOptions => ({
+  ...config.worker,
+  databaseUrl,
+  log,
+  redisUrl: config.redisUrl,
+});
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+/** Runs the process from its configuration (also the bin entry point); `periodic` makes it flightctl-periodic. */
+export const main = (periodic = false) =>
+  runProcess(periodic ? "flightctl-periodic" : "flightctl-worker", async (config, log) => {
+    const opts = workerOptions(config, requireDatabaseUrl(config, log), log);
+    return (await startWorker({ ...opts, periodic: periodic || opts.periodic })).close;
+  });
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.includes("--periodic"));

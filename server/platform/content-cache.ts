@@ -51,9 +51,3 @@ export function redisContentCache(url: string): ContentCache {
     },
   };
 }
-
-/** Redis when FLIGHTCTL_REDIS_URL is set, else in-process. */
-export function contentCacheFromEnv(): ContentCache {
-  const url = process.env.FLIGHTCTL_REDIS_URL;
-  return url ? redisContentCache(url) : memoryContentCache();
-}

@@ -9,13 +9,11 @@
 // standalone device gets the new commits recorded and is rendered again. A probe that fails records
 // DependencySyncProbeFailed once per failure streak and changes nothing else: devices keep what they run.
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Task } from "graphile-worker";
 import { sql, type SQL } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import { standaloneFreezeKey } from "../devices/device-tasks.js";
-import { enqueueRenders } from "../devices/render-queue.js";
-import { enqueueValidate, type ResolvedCommits } from "../fleets/fleet-queue.js";
+import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
 import { textArray } from "../platform/pg-array.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { GitClient } from "./git.js";
@@ -30,7 +28,13 @@ import {
   type ProbeResult,
 } from "./git-dependencies.js";
 import { configRepositoryRefs, loadRepositories, type StoredRepository } from "./repository-refs.js";
-import { TASK_DEPENDENCY_SYNC, TASK_DEPENDENCY_SYNC_POLL, type DependencySyncItem } from "./repository-queue.js";
+import {
+  type TaskHandlers,
+  TASK_DEPENDENCY_SYNC,
+  TASK_DEPENDENCY_SYNC_POLL,
+  type DependencySyncItem,
+  type ResolvedCommits,
+} from "../jobs/catalog.js";
 
 /** On a fleet or standalone device: JSON array of the dependency keys whose probe is failing (the streak's memory). */
 export const ANNOTATION_FLEET_PROBE_FAILED = "fleet-controller/dependencyProbeFailed";
@@ -345,7 +349,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
     return total;
   }
 
-  const tasks: Record<string, Task> = {
+  const tasks: TaskHandlers<"dependency_sync_poll" | "dependency_sync"> = {
     [TASK_DEPENDENCY_SYNC_POLL]: async (_payload, helpers) => {
       const r = await sync(undefined, helpers.logger);
       if (r.changed || r.failed)

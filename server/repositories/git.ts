@@ -19,7 +19,7 @@ export interface GitClientOptions {
   cacheDir?: string;
   /** Deadline of each git call; default 60 s. */
   timeoutMs?: number;
-  /** ssh host keys are checked against this file; default $FLIGHTCTL_GIT_KNOWN_HOSTS, else ~/.ssh/known_hosts. */
+  /** ssh host keys are checked against this file; default ~/.ssh/known_hosts. */
   knownHostsFile?: string;
 }
 
@@ -32,7 +32,7 @@ const ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 export function createGitClient(opts: GitClientOptions = {}): GitClient {
   const cacheDir = opts.cacheDir ?? join(tmpdir(), "flightctl-git");
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const knownHostsFile = opts.knownHostsFile ?? process.env.FLIGHTCTL_GIT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts");
+  const knownHostsFile = opts.knownHostsFile ?? join(homedir(), ".ssh", "known_hosts");
   const cache = createRepoCache(cacheDir, timeoutMs);
 
   // Credential files live in the cache dir (mode 0700), not in the shared temp dir.

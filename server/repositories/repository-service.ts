@@ -4,7 +4,7 @@ import { RepositoryListSchema, RepositorySchema } from "../../gen/flightctl/v1be
 import { RepositoryService } from "../../gen/flightctl/v1beta1/repository_service_pb.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
 import { validateRepository } from "./repository-validation.js";
-import { enqueueRepositoryTest, enqueueRepositoryUpdate } from "./repository-queue.js";
+import { enqueueRepositoryTest, enqueueRepositoryUpdate } from "../jobs/queues.js";
 
 export const repositoryKind: KindDefinition<typeof RepositorySchema> = {
   kind: "Repository",

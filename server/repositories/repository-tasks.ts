@@ -7,18 +7,16 @@
 //   are validated again (a new template version fetches the new content and rolls out) and the standalone devices
 //   that read it are rendered again, each with a ReferencedRepositoryUpdated event.
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Task } from "graphile-worker";
 import { sql, type SQL } from "drizzle-orm";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { eachLimited } from "../platform/concurrency.js";
 import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
-import { enqueueValidate } from "../fleets/fleet-queue.js";
-import { enqueueRenders } from "../devices/render-queue.js";
+import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
 import type { GitClient } from "./git.js";
 import { testRepository } from "./repository-tester.js";
 import { configRepositoryRefs, REPOSITORY_PROVIDERS } from "./repository-refs.js";
-import { TASK_REPOSITORY_TEST, TASK_REPOSITORY_UPDATE, type RepositoryUpdateItem } from "./repository-queue.js";
+import { type TaskHandlers, TASK_REPOSITORY_TEST, TASK_REPOSITORY_UPDATE, type RepositoryUpdateItem } from "../jobs/catalog.js";
 
 const actor = "service:repository-tester";
 const source = "flightctl-worker";
@@ -135,7 +133,7 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
     });
   }
 
-  const tasks: Record<string, Task> = {
+  const tasks: TaskHandlers<"repository_test" | "repository_update"> = {
     [TASK_REPOSITORY_TEST]: async (payload, helpers) => {
       const one = payload as { orgId?: string; name?: string } | null;
       if (one?.orgId && one.name) await test(one.orgId, one.name);

@@ -7,7 +7,7 @@ import { ResourceSyncService, type SyncResourceSyncRequest } from "../../gen/fli
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { callerOf } from "../platform/identity.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
-import { enqueueSync, queueSync } from "./resourcesync-queue.js";
+import { enqueueSync, queueSync } from "../jobs/queues.js";
 import { validateResourceSync } from "./resourcesync-validation.js";
 
 export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {

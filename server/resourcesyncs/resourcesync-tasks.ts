@@ -7,7 +7,6 @@
 import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { sql } from "drizzle-orm";
-import type { Task } from "graphile-worker";
 import { FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { insertEventsSql } from "../events/event-store.js";
 import { fleetKind } from "../fleets/fleet-service.js";
@@ -21,7 +20,8 @@ import { createResourceStore, type Db, type Executor, type ResourceRecord } from
 import { GitError, type GitClient, type GitRepository } from "../repositories/git.js";
 import { normalizeRepoPath } from "../repositories/git-tree.js";
 import { parseFleets, ParseError, resourceFiles } from "./resourcesync-parse.js";
-import { queueAllSyncs, TASK_RESOURCESYNC_POLL, TASK_RESOURCESYNC_SYNC, type SyncPayload } from "./resourcesync-queue.js";
+import { type TaskHandlers, TASK_RESOURCESYNC_POLL, TASK_RESOURCESYNC_SYNC, type SyncPayload } from "../jobs/catalog.js";
+import { queueAllSyncs } from "./resourcesync-queue.js";
 import { ACCESSIBLE, REASONS, RESOURCE_PARSED, SOURCE_COMPONENT, statusEvents, SYNCED } from "./resourcesync-status.js";
 
 /** Bounds on what one sync reads (a path is expected to hold resource files, not a whole repository). */
@@ -228,7 +228,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     }
   }
 
-  const tasks: Record<string, Task> = {
+  const tasks: TaskHandlers<"resourcesync_sync" | "resourcesync_poll"> = {
     [TASK_RESOURCESYNC_SYNC]: async (payload) => {
       const p = payload as SyncPayload;
       await sync(p.orgId, p.name);

@@ -5,12 +5,13 @@ import { VersionService } from "../../gen/flightctl/v1beta1/version_service_pb.j
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
-/** "v0.1.0", or "v0.1.0+<commit>" when FLIGHTCTL_GIT_COMMIT is set at build/deploy time. */
-export const serviceVersion = `v${pkg.version}${process.env.FLIGHTCTL_GIT_COMMIT ? `+${process.env.FLIGHTCTL_GIT_COMMIT}` : ""}`;
+/** "v0.1.0", or "v0.1.0+<commit>" when the build's git commit is known (FLIGHTCTL_GIT_COMMIT). */
+export const serviceVersion = (gitCommit?: string) => `v${pkg.version}${gitCommit ? `+${gitCommit}` : ""}`;
 
 export const versionServiceRegistration = {
   service: VersionService,
-  register(router: ConnectRouter) {
-    router.service(VersionService, { getVersion: async () => ({ version: serviceVersion }) });
+  register(router: ConnectRouter, deps: { gitCommit?: string }) {
+    const version = serviceVersion(deps.gitCommit);
+    router.service(VersionService, { getVersion: async () => ({ version }) });
   },
 };

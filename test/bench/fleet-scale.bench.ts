@@ -14,7 +14,7 @@ import { Session } from "node:inspector/promises";
 import pg from "pg";
 import pino from "pino";
 import { drizzle } from "drizzle-orm/node-postgres";
-import { enqueueRenders } from "../../server/devices/render-queue.js";
+import { enqueueRenders } from "../../server/jobs/queues.js";
 import type { Executor } from "../../server/platform/resource/resource-store.js";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";

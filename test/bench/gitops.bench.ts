@@ -16,7 +16,7 @@ import { Logger, runOnce } from "graphile-worker";
 import { migrate } from "../../db/migrate.js";
 import { createDeviceTasks } from "../../server/devices/device-tasks.js";
 import { createFleetTasks } from "../../server/fleets/fleet-tasks.js";
-import { enqueueSelection, enqueueValidate } from "../../server/fleets/fleet-queue.js";
+import { enqueueSelection, enqueueValidate } from "../../server/jobs/queues.js";
 import { memoryContentCache } from "../../server/platform/content-cache.js";
 import type { Db } from "../../server/platform/resource/resource-store.js";
 import { createGitClient, type GitClient } from "../../server/repositories/git.js";

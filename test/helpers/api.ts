@@ -24,6 +24,8 @@ export interface TestApiOptions {
   /** Seconds between rollout ticks of that worker (default 1). */
   rolloutTickSeconds?: number;
   heartbeatMs?: number;
+  /** Idle watch streams get a BOOKMARK this often. */
+  watchBookmarkMs?: number;
   /** Reuse this database and data dir (a restart). */
   reuse?: { db: TestDatabase; dataDir: string; issuer: TestIssuer };
   agentPort?: number;
@@ -46,6 +48,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     agentEndpointUrl: opts.agentPort ? `https://localhost:${opts.agentPort}` : undefined,
     authProviders: [issuer.provider(), ...(opts.authProviders ?? [])],
     heartbeatMs: opts.heartbeatMs,
+    watchBookmarkMs: opts.watchBookmarkMs,
     lastSeenFlushMs: 200,
     log,
   });

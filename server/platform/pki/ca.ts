@@ -122,18 +122,9 @@ function stillGood(pem: string, namesFile: string, names: string[]): boolean {
   return existsSync(namesFile) && readFileSync(namesFile, "utf8") === JSON.stringify(names);
 }
 
-/** The names the user endpoint's certificate covers. */
-export function serverNames(extra = process.env.FLIGHTCTL_API_SANS): string[] {
-  const names = [
-    "localhost",
-    "127.0.0.1",
-    "::1",
-    hostname(),
-    ...(extra ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
-  ];
+/** The names the user endpoint's certificate covers: the local ones and `extra` (FLIGHTCTL_API_SANS). */
+export function serverNames(extra: string[] = []): string[] {
+  const names = ["localhost", "127.0.0.1", "::1", hostname(), ...extra];
   return [...new Set(names)];
 }
 

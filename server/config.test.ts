@@ -1,0 +1,107 @@
+// The one config module: defaults when nothing is set, a bad value refused with a message naming its variable, and
+// the variables npm start used to ignore reaching the options every process starts the API and the runner with.
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+import { test } from "node:test";
+import pino from "pino";
+import { ConfigError, loadConfig, withDefaults } from "./config.js";
+import { DEFAULT_CONSOLE_LIMITS } from "./console/console-limits.js";
+import { apiOptions } from "./main/api.js";
+import { workerOptions } from "./main/worker.js";
+
+const log = pino({ level: "silent" });
+const url = "postgres://postgres@127.0.0.1:5432/flightctl";
+
+test("nothing set: the documented defaults", () => {
+  const c = loadConfig({});
+  assert.equal(c.databaseUrl, undefined);
+  assert.equal(c.dataDir, resolve(".data"));
+  assert.equal(c.logLevel, "info");
+  assert.equal(c.redisUrl, undefined);
+  assert.equal(c.api.address, "0.0.0.0:3443");
+  assert.equal(c.api.agentAddress, "0.0.0.0:7443");
+  assert.deepEqual(c.api.sans, []);
+  assert.equal(c.api.csrAutoApprove, true);
+  assert.equal(c.api.uiUrl, undefined);
+  assert.equal(c.api.webDir, undefined, "unset: the API serves web/dist of the checkout");
+  assert.equal(c.api.heartbeatMs, undefined);
+  assert.equal(c.api.lastSeenFlushMs, undefined);
+  assert.equal(c.api.dbPoolMax, 20);
+  assert.deepEqual(c.api.console, DEFAULT_CONSOLE_LIMITS);
+  assert.equal(c.worker.concurrency, 4);
+  assert.equal(c.worker.rolloutTickSeconds, 30);
+  assert.equal(c.worker.staleJobSeconds, 300);
+  assert.equal(c.worker.periodic, false);
+  assert.equal(c.pamIssuer.address, "0.0.0.0:8444");
+  assert.equal(c.pamIssuer.service, "flightctl");
+  assert.equal(c.pamIssuer.clientId, "flightctl-client");
+  assert.equal(c.pamIssuer.redirectUris, undefined);
+});
+
+test("an empty value counts as unset (except FLIGHTCTL_WEB_DIR, where empty serves no web UI)", () => {
+  const c = loadConfig({ FLIGHTCTL_HEARTBEAT_SECONDS: "", FLIGHTCTL_REDIS_URL: "", FLIGHTCTL_DEBUG_MEMORY: "", FLIGHTCTL_WEB_DIR: "" });
+  assert.equal(c.api.heartbeatMs, undefined);
+  assert.equal(c.redisUrl, undefined);
+  assert.equal(c.api.debugMemoryMs, undefined);
+  assert.equal(c.api.webDir, "");
+});
+
+test("a bad value is refused with a message naming the variable and the value", () => {
+  const refused = (env: Record<string, string>, message: string) =>
+    assert.throws(
+      () => loadConfig(env),
+      (err: unknown) => err instanceof ConfigError && err.message === message,
+    );
+  refused({ FLIGHTCTL_HEARTBEAT_SECONDS: "abc" }, 'FLIGHTCTL_HEARTBEAT_SECONDS: must be a positive integer, got "abc"');
+  refused({ FLIGHTCTL_WORKER_CONCURRENCY: "0" }, 'FLIGHTCTL_WORKER_CONCURRENCY: must be a positive integer, got "0"');
+  refused({ FLIGHTCTL_LASTSEEN_FLUSH_SECONDS: "1.5" }, 'FLIGHTCTL_LASTSEEN_FLUSH_SECONDS: must be a positive integer, got "1.5"');
+  refused({ FLIGHTCTL_CSR_AUTO_APPROVE: "maybe" }, 'FLIGHTCTL_CSR_AUTO_APPROVE: must be true or false, got "maybe"');
+  refused({ FLIGHTCTL_API_ADDRESS: "localhost" }, 'FLIGHTCTL_API_ADDRESS: must be host:port, got "localhost"');
+  refused({ FLIGHTCTL_UI_URL: "not a url" }, 'FLIGHTCTL_UI_URL: must be a URL, got "not a url"');
+  refused({ LOG_LEVEL: "loud" }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"');
+  refused({ FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS: "-1" }, 'FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS: must be a positive number, got "-1"');
+});
+
+test("the variables npm start ignored reach the API's and the runner's options (npm start, flightctl-api, -worker, -periodic)", () => {
+  const config = loadConfig({
+    FLIGHTCTL_UI_URL: "https://ui.example.com",
+    FLIGHTCTL_WEB_DIR: "/srv/flightctl-ui",
+    FLIGHTCTL_HEARTBEAT_SECONDS: "12",
+    FLIGHTCTL_LASTSEEN_FLUSH_SECONDS: "7",
+    FLIGHTCTL_WORKER_CONCURRENCY: "9",
+  });
+  // npm start and flightctl-api start the API with these options.
+  const api = apiOptions(config, url, log);
+  assert.equal(api.uiUrl, "https://ui.example.com");
+  assert.equal(api.webDir, "/srv/flightctl-ui");
+  assert.equal(api.heartbeatMs, 12_000);
+  assert.equal(api.lastSeenFlushMs, 7_000);
+  // npm start, flightctl-worker and flightctl-periodic start their runner with these.
+  assert.equal(workerOptions(config, url, log).concurrency, 9);
+});
+
+test("the rest reaches the options too: console limits, pool size, Redis, git, the PAM issuer", () => {
+  const config = loadConfig({
+    FLIGHTCTL_CONSOLE_ATTACH_TIMEOUT_SECONDS: "15",
+    FLIGHTCTL_DB_POOL_MAX: "5",
+    FLIGHTCTL_REDIS_URL: "redis://127.0.0.1:6379",
+    FLIGHTCTL_GIT_KNOWN_HOSTS: "/etc/ssh/known_hosts",
+    FLIGHTCTL_API_SANS: "a.example.com, b.example.com",
+    FLIGHTCTL_PAM_REDIRECT_URIS: "http://127.0.0.1:7777/callback, https://ui.example.com/callback",
+    FLIGHTCTL_PERIODIC: "1",
+  });
+  const api = apiOptions(config, url, log);
+  assert.equal(api.console?.attachTimeoutMs, 15_000);
+  assert.equal(api.dbPoolMax, 5);
+  assert.equal(api.redisUrl, "redis://127.0.0.1:6379");
+  assert.deepEqual(api.sans, ["a.example.com", "b.example.com"]);
+  const worker = workerOptions(config, url, log);
+  assert.equal(worker.redisUrl, "redis://127.0.0.1:6379");
+  assert.equal(worker.gitKnownHosts, "/etc/ssh/known_hosts");
+  assert.equal(worker.periodic, true);
+  assert.deepEqual(config.pamIssuer.redirectUris, ["http://127.0.0.1:7777/callback", "https://ui.example.com/callback"]);
+});
+
+test("withDefaults: an option left undefined takes the default", () => {
+  assert.deepEqual(withDefaults({ a: 1, b: 2 }, { a: undefined, b: 3 }), { a: 1, b: 3 });
+});

@@ -1,0 +1,211 @@
+// The one place the server processes read their environment: `loadConfig` turns it into a typed object with
+// defaults, and refuses a bad value with a message naming the variable. Every process (npm start, flightctl-api,
+// flightctl-worker, flightctl-periodic, flightctl-pam-issuer) reads it once in main/ and passes the settings down, so
+// a variable means the same thing wherever it applies. docs/server.md lists exactly what is read here.
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { DEFAULT_CONSOLE_LIMITS, type ConsoleLimits } from "./console/console-limits.js";
+
+/** The environment (process.env, or a test's map). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** A setting that cannot be used; the message starts with the variable's name. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The API server's settings (flightctl-api, npm start). */
+export interface ApiSettings {
+  /** User endpoint host:port. */
+  address: string;
+  /** Agent endpoint host:port. */
+  agentAddress: string;
+  /** What enrollment config tells agents to dial (unset: https://<host name>:<agent port>). */
+  agentEndpointUrl?: string;
+  /** Extra names for the server certificates. */
+  sans: string[];
+  /** A YAML file of AuthProvider documents trusted besides the AuthProvider resources. */
+  authConfig?: string;
+  csrAutoApprove: boolean;
+  /** The web UI's URL agents print for approval. */
+  uiUrl?: string;
+  /** The web UI build to serve (unset: web/dist of this checkout; "": none). */
+  webDir?: string;
+  /** Rendered-device stream heartbeat period (unset: the agent endpoint's default, 30 s). */
+  heartbeatMs?: number;
+  /** How often lastSeen marks are written (unset: 5 s). */
+  lastSeenFlushMs?: number;
+  /** Idle watch streams get a BOOKMARK this often (unset: 30 s). */
+  watchBookmarkMs?: number;
+  /** Database connections of the API process. */
+  dbPoolMax: number;
+  /** Log the memory breakdown this often (unset: never). */
+  debugMemoryMs?: number;
+  console: ConsoleLimits;
+  /** The git commit the build came from, shown in the version (unset: none). */
+  gitCommit?: string;
+}
+
+/** The job runners' settings (flightctl-worker, flightctl-periodic, npm start). */
+export interface WorkerSettings {
+  /** Jobs run at once by one runner. */
+  concurrency: number;
+  /** Seconds between ticks of a policy rollout. */
+  rolloutTickSeconds: number;
+  /** A job locked this long belongs to a dead runner and runs again. */
+  staleJobSeconds: number;
+  /** The git clone cache shared by a runner's tasks. */
+  gitCacheDir: string;
+  /** ssh host keys of git servers (unset: ~/.ssh/known_hosts). */
+  gitKnownHosts?: string;
+  /** flightctl-worker also schedules the crontab (FLIGHTCTL_PERIODIC=1; flightctl-periodic always does). */
+  periodic: boolean;
+}
+
+/** The built-in OIDC issuer's settings (flightctl-pam-issuer, npm start). */
+export interface PamIssuerSettings {
+  /** Listen host:port. */
+  address: string;
+  /** Public issuer URL (unset: https://localhost:<port>/api/v1/auth). */
+  url?: string;
+  /** The PAM service, a file in /etc/pam.d. */
+  service: string;
+  /** Allowed OAuth2 redirect URIs (unset: the process's default). */
+  redirectUris?: string[];
+  clientId: string;
+  /** Unset: a public client. */
+  clientSecret?: string;
+  /** TLS PEM files of flightctl-pam-issuer (unset: <data dir>/certs/server.crt|key; npm start uses the API's). */
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** Everything the server processes read from their environment. */
+export interface ServerConfig {
+  /** The Postgres URL (unset: npm start runs an embedded Postgres; the other processes refuse to start). */
+  databaseUrl?: string;
+  /** PKI, the PAM issuer's key, the admin password, embedded Postgres (absolute). */
+  dataDir: string;
+  /** pino level. */
+  logLevel: string;
+  /** Redis: console relay across API replicas and frozen git/http content across workers (unset: in-process). */
+  redisUrl?: string;
+  api: ApiSettings;
+  worker: WorkerSettings;
+  pamIssuer: PamIssuerSettings;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Reads the settings from `env`; throws ConfigError naming the first variable that cannot be used. */
+export function loadConfig(env: Env = process.env): ServerConfig {
+  const r = reader(env);
+  const c = DEFAULT_CONSOLE_LIMITS;
+  return {
+    databaseUrl: r.str("DATABASE_URL"),
+    dataDir: resolve(r.str("FLIGHTCTL_DATA_DIR") ?? ".data"),
+    logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS) ?? "info",
+    redisUrl: r.str("FLIGHTCTL_REDIS_URL"),
+    api: {
+      address: r.address("FLIGHTCTL_API_ADDRESS") ?? "0.0.0.0:3443",
+      agentAddress: r.address("FLIGHTCTL_AGENT_ADDRESS") ?? "0.0.0.0:7443",
+      agentEndpointUrl: r.url("FLIGHTCTL_AGENT_ENDPOINT_URL"),
+      sans: r.list("FLIGHTCTL_API_SANS") ?? [],
+      authConfig: r.str("FLIGHTCTL_AUTH_CONFIG"),
+      csrAutoApprove: r.bool("FLIGHTCTL_CSR_AUTO_APPROVE") ?? true,
+      uiUrl: r.url("FLIGHTCTL_UI_URL"),
+      // Set but empty means "serve no web UI", so unlike the others an empty value is kept.
+      webDir: env.FLIGHTCTL_WEB_DIR === undefined ? undefined : env.FLIGHTCTL_WEB_DIR && resolve(env.FLIGHTCTL_WEB_DIR),
+      heartbeatMs: r.positiveInt("FLIGHTCTL_HEARTBEAT_SECONDS", 1000),
+      lastSeenFlushMs: r.positiveInt("FLIGHTCTL_LASTSEEN_FLUSH_SECONDS", 1000),
+      watchBookmarkMs: r.positiveInt("FLIGHTCTL_WATCH_BOOKMARK_SECONDS", 1000),
+      dbPoolMax: r.positiveInt("FLIGHTCTL_DB_POOL_MAX") ?? 20,
+      debugMemoryMs: r.positiveInt("FLIGHTCTL_DEBUG_MEMORY", 1000),
+      console: {
+        maxSessionsPerDevice: r.positive("FLIGHTCTL_CONSOLE_MAX_SESSIONS_PER_DEVICE") ?? c.maxSessionsPerDevice,
+        attachTimeoutMs: r.positive("FLIGHTCTL_CONSOLE_ATTACH_TIMEOUT_SECONDS", 1000) ?? c.attachTimeoutMs,
+        idleTimeoutMs: r.positive("FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS", 1000) ?? c.idleTimeoutMs,
+        maxDurationMs: r.positive("FLIGHTCTL_CONSOLE_MAX_DURATION_SECONDS", 1000) ?? c.maxDurationMs,
+        recordingMaxBytes: r.positive("FLIGHTCTL_CONSOLE_RECORDING_MAX_BYTES") ?? c.recordingMaxBytes,
+        retentionMs: r.positive("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 86_400_000) ?? c.retentionMs,
+      },
+      gitCommit: r.str("FLIGHTCTL_GIT_COMMIT"),
+    },
+    worker: {
+      concurrency: r.positiveInt("FLIGHTCTL_WORKER_CONCURRENCY") ?? 4,
+      rolloutTickSeconds: r.positiveInt("FLIGHTCTL_ROLLOUT_TICK_SECONDS") ?? 30,
+      staleJobSeconds: r.positiveInt("FLIGHTCTL_STALE_JOB_SECONDS") ?? 300,
+      gitCacheDir: resolve(r.str("FLIGHTCTL_GIT_CACHE_DIR") ?? join(tmpdir(), "flightctl-git-cache")),
+      gitKnownHosts: r.str("FLIGHTCTL_GIT_KNOWN_HOSTS"),
+      periodic: r.bool("FLIGHTCTL_PERIODIC") ?? false,
+    },
+    pamIssuer: {
+      address: r.address("FLIGHTCTL_PAM_ISSUER_ADDRESS") ?? "0.0.0.0:8444",
+      url: r.url("FLIGHTCTL_PAM_ISSUER_URL"),
+      service: r.str("FLIGHTCTL_PAM_SERVICE") ?? "flightctl",
+      redirectUris: r.list("FLIGHTCTL_PAM_REDIRECT_URIS"),
+      clientId: r.str("FLIGHTCTL_PAM_CLIENT_ID") ?? "flightctl-client",
+      clientSecret: r.str("FLIGHTCTL_PAM_CLIENT_SECRET"),
+      tlsCert: r.str("FLIGHTCTL_PAM_ISSUER_TLS_CERT"),
+      tlsKey: r.str("FLIGHTCTL_PAM_ISSUER_TLS_KEY"),
+    },
+  };
+}
+
+/** `given` over `defaults`, an undefined value taking the default (options objects built from optional fields). */
+export function withDefaults<T extends object, G extends Partial<T>>(defaults: T, given: G): T & G {
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) out[k] = v;
+  return out as T & G;
+}
+
+/** Typed reads of one environment; an empty value counts as unset. */
+function reader(env: Env) {
+  const fail = (name: string, want: string, got: string): never => {
+    throw new ConfigError(`${name}: must be ${want}, got "${got}"`);
+  };
+  const str = (name: string): string | undefined => env[name]?.trim() || undefined;
+  /** A number, times `unit` (e.g. 1000 for seconds read as milliseconds). */
+  const number = (name: string, want: string, ok: (n: number) => boolean, unit: number): number | undefined => {
+    const v = str(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    return ok(n) ? n * unit : fail(name, want, v);
+  };
+  return {
+    str,
+    positiveInt: (name: string, unit = 1) => number(name, "a positive integer", (n) => Number.isSafeInteger(n) && n > 0, unit),
+    positive: (name: string, unit = 1) => number(name, "a positive number", (n) => Number.isFinite(n) && n > 0, unit),
+    bool(name: string): boolean | undefined {
+      const v = str(name)?.toLowerCase();
+      if (v === undefined) return undefined;
+      if (v === "true" || v === "1") return true;
+      if (v === "false" || v === "0") return false;
+      return fail(name, "true or false", v);
+    },
+    oneOf(name: string, allowed: string[]): string | undefined {
+      const v = str(name);
+      return v === undefined || allowed.includes(v) ? v : fail(name, `one of ${allowed.join(", ")}`, v);
+    },
+    /** host:port ([v6]:port, or :port for every interface). */
+    address(name: string): string | undefined {
+      const v = str(name);
+      if (v === undefined) return undefined;
+      const port = /:(\d+)$/.exec(v)?.[1];
+      return port !== undefined && Number(port) <= 65535 ? v : fail(name, "host:port", v);
+    },
+    url(name: string): string | undefined {
+      const v = str(name);
+      if (v === undefined) return undefined;
+      return URL.canParse(v) ? v : fail(name, "a URL", v);
+    },
+    /** Comma separated, blanks dropped. */
+    list(name: string): string[] | undefined {
+      const v = str(name);
+      return v
+        ?.split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+    },
+  };
+}

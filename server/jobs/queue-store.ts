@@ -1,0 +1,71 @@
+// The job queue's store: every statement on graphile-worker's tables and functions. Jobs are added with SQL inside the
+// transaction of the write that causes them (so a rolled-back write leaves no job, and a committed one always has its
+// job). A job key debounces: adding the same key again before it runs replaces the pending job instead of adding one.
+import { sql } from "drizzle-orm";
+import type { Pool } from "pg";
+import type { Executor } from "../platform/resource/resource-store.js";
+
+export interface EnqueueOptions {
+  /** Debounce key, e.g. "render:<org>/<device>". */
+  jobKey?: string;
+  /** Seconds to wait before running (lets a burst of writes coalesce). */
+  delaySeconds?: number;
+  maxAttempts?: number;
+  /** Jobs of one named queue run one at a time, in order. */
+  queueName?: string;
+}
+
+/**
+ * Adds a job of any task name in `tx`'s transaction (the catalog-typed `enqueue` is the way in for the server's own
+ * tasks). An array payload makes a batch job: graphile-worker appends it to the pending job with the same key.
+ */
+export async function addJob(tx: Executor, task: string, payload: unknown, opts: EnqueueOptions = {}): Promise<void> {
+  const runAt = opts.delaySeconds ? sql`now() + make_interval(secs => ${opts.delaySeconds})` : sql`now()`;
+  // add_job returns no job when a worker locked the keyed job between add_job's two steps (its key-clearing step
+  // and its insert-or-merge, which skips locked jobs): the request would be lost. A second call sees the lock,
+  // takes the key off the running job and inserts a new one.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = await tx.execute(sql`select (graphile_worker.add_job(${task}, ${JSON.stringify(payload)}::json,
+      run_at => ${runAt}, max_attempts => ${opts.maxAttempts ?? 10}, job_key => ${opts.jobKey ?? null},
+      queue_name => ${opts.queueName ?? null})).id as id`);
+    if ((r.rows[0] as { id: string | null }).id !== null) return;
+  }
+  throw new Error(`could not enqueue ${task} (key ${opts.jobKey}): its job stayed locked`);
+}
+
+/** The job key job `id` holds now (null when add_job moved it to a newer job, or the job is gone). */
+export async function currentJobKey(exec: Executor, id: string): Promise<string | null> {
+  const r = await exec.execute(sql`select key from graphile_worker._private_jobs where id = ${id}`);
+  return (r.rows[0] as { key: string | null } | undefined)?.key ?? null;
+}
+
+/** Whether a job of `task` whose payload contains `fragment` (jsonb containment) waits or runs. */
+export async function hasPendingJob(exec: Executor, task: string, fragment: unknown): Promise<boolean> {
+  const r = await exec.execute(sql`select 1 from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
+    where t.identifier = ${task} and j.payload::jsonb @> ${JSON.stringify(fragment)}::jsonb limit 1`);
+  return r.rows.length > 0;
+}
+
+/**
+ * Hands back the jobs and queues locked by runners whose locks are older than `olderThanSeconds` (live runners
+ * refresh theirs with `heartbeatLocks`), so their jobs run again.
+ */
+export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Promise<void> {
+  await pool.query(
+    `select graphile_worker.force_unlock_workers(array_agg(distinct locked_by)) from (
+        select locked_by from graphile_worker._private_jobs where locked_by is not null and locked_at < now() - make_interval(secs => $1)
+        union
+        select locked_by from graphile_worker._private_job_queues where locked_by is not null and locked_at < now() - make_interval(secs => $1)
+      ) stale having count(*) > 0`,
+    [olderThanSeconds],
+  );
+}
+
+/** Marks every job and queue this runner (graphile-worker's pool id) holds as still held. */
+export async function heartbeatLocks(pool: Pool, poolId: string): Promise<void> {
+  await pool.query(
+    `with j as (update graphile_worker._private_jobs set locked_at = now() where locked_by = $1)
+     update graphile_worker._private_job_queues set locked_at = now() where locked_by = $1`,
+    [poolId],
+  );
+}
