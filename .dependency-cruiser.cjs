@@ -37,7 +37,7 @@ module.exports = {
       name: "main-is-the-top",
       severity: "error",
       comment: "server/main/ starts the processes: nothing in the server imports it back.",
-      from: { path: "^server/", pathNot: "^server/main/" },
+      from: { path: "^server/", pathNot: ["^server/main/", "\\.test\\.ts$"] },
       to: { path: "^server/main/" },
     },
   ],
