@@ -3,7 +3,6 @@
 // ResourceSync. Each write takes a new resource_version and writes its events in the same call. (Create, update and
 // delete through the API go through the generic resource store.)
 import { sql } from "drizzle-orm";
-import type { JsonObject } from "@bufbuild/protobuf";
 import type { FleetSpecJson, FleetStatusJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { fleets } from "../../db/schema/index.js";
 import type { NewEvent } from "../events/event-store.js";
@@ -39,17 +38,19 @@ const toFleet = (r: Row): FleetRow => ({ ...r, generation: String(r.generation) 
 
 /** Fleet statements; `exec` is the database or the caller's transaction (each method also takes another one). */
 export function createFleetStore(exec: Executor) {
+  /** The org's fleets (or the named ones) in name order. */
+  async function list(orgId: string, names?: string[], tx: Executor = exec): Promise<FleetRow[]> {
+    const r = await tx.execute<Row>(sql`select name, generation, spec, status, annotations from ${fleets} where org_id = ${orgId}
+      ${names ? sql`and name = any(${textArray(names)})` : sql``} order by name`);
+    return r.rows.map(toFleet);
+  }
+
   return {
-    /** The org's fleets (or the named ones) in name order. */
-    async list(orgId: string, names?: string[], tx: Executor = exec): Promise<FleetRow[]> {
-      const r = await tx.execute<Row>(sql`select name, generation, spec, status, annotations from ${fleets} where org_id = ${orgId}
-        ${names ? sql`and name = any(${textArray(names)})` : sql``} order by name`);
-      return r.rows.map(toFleet);
-    },
+    list,
 
     /** One fleet, or undefined. */
     async get(orgId: string, name: string, tx: Executor = exec): Promise<FleetRow | undefined> {
-      return (await this.list(orgId, [name], tx))[0];
+      return (await list(orgId, [name], tx))[0];
     },
 
     /** The fleet, locked until `tx` ends (writers of the controller's state serialize on it); undefined when gone. */
@@ -112,6 +113,3 @@ export function createFleetStore(exec: Executor) {
 }
 
 export type FleetStore = ReturnType<typeof createFleetStore>;
-
-/** Conditions of a fleet status as a plain list (for setCondition). */
-export const fleetConditions = (status: FleetStatusJson | null | undefined): JsonObject[] => (status?.conditions ?? []) as JsonObject[];

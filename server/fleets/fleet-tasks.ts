@@ -7,7 +7,6 @@
 //   spec; changed devices are queued for rendering in the same transaction.
 // All work on sets of devices with row locks, so running a task twice, or concurrently, converges to one state.
 import { isDeepStrictEqual } from "node:util";
-import type { JsonObject } from "@bufbuild/protobuf";
 import type { Task } from "graphile-worker";
 import type { FleetSpecJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
@@ -43,10 +42,10 @@ import {
   type RolloutItem,
   type SelectionItem,
 } from "./fleet-queue.js";
-import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
+import { matchesRequirements } from "./rollout-math.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { createFleetDevicesStore, type TemplateUpdate } from "./fleet-devices-store.js";
-import { createFleetStore, fleetConditions, type FleetRow } from "./fleet-store.js";
+import { createFleetStore, type FleetRow } from "./fleet-store.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
 
 const actor = "service:flightctl-worker";
@@ -56,7 +55,7 @@ const CHUNK = 1000;
 
 /** A fleet's selector as requirements; undefined when empty (an empty selector matches no device). */
 export function fleetSelector(spec: FleetSpecJson): LabelRequirement[] | undefined {
-  const sel = (spec.selector ?? {}) as LabelSelectorMessage;
+  const sel: LabelSelectorMessage = spec.selector ?? {};
   const reqs = labelSelectorFromMessage(sel);
   return reqs.length ? reqs : undefined;
 }
@@ -114,7 +113,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           })
           .map((f) => f.name);
         const status = d.status ?? {};
-        const conditions = (status.conditions ?? []) as JsonObject[];
+        const conditions = status.conditions ?? [];
         const multi = conditions.find((c) => c.type === "MultipleOwners");
         const wasMulti = multi?.status === "True";
         const previous = wasMulti
@@ -169,7 +168,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           );
         }
         if (owner !== d.owner || nextConditions !== conditions)
-          updates.push({ name: d.name, owner, status: { ...status, conditions: nextConditions } as DeviceStatusJson });
+          updates.push({ name: d.name, owner, status: { ...status, conditions: nextConditions } });
         // A new member, or a member whose labels changed (template parameters read labels), gets the template.
         if (owner && matching.length === 1 && (owner !== d.owner || relabelled.has(d.name))) {
           const fleet = owner.slice("Fleet/".length);
@@ -191,7 +190,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     template: FleetSpecJson["template"],
     resolved?: ResolvedCommits,
   ): Promise<{ problems: string[]; repositories: string; commits: Record<string, string> }> {
-    const spec = (template?.spec ?? {}) as JsonObject;
+    const spec: DeviceSpecJson = template?.spec ?? {};
     const problems = validateFields(spec, DEVICE_TEMPLATE_FIELDS).map((p) => `spec.template.spec.${p.path}: ${p.message}`);
     const refs = configRepositoryRefs(spec);
     const repos = await loadRepositories(
@@ -221,7 +220,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
    * and says why it cannot.
    */
   async function pinCommits(
-    spec: JsonObject,
+    spec: DeviceSpecJson,
     repos: Map<string, StoredRepository>,
     resolved?: ResolvedCommits,
   ): Promise<Record<string, string>> {
@@ -252,7 +251,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       // Gone, or changed since it was read: the job queued by that change validates the newer template.
       if (!row || row.generation !== fleet.generation) return;
       const status = row.status ?? {};
-      const conditions = fleetConditions(status);
+      const conditions = status.conditions ?? [];
       const wasValid = conditions.find((c) => c.type === "Valid");
       const events: NewEvent[] = [];
       const valid = problems.length === 0;
@@ -341,21 +340,21 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
         const events: NewEvent[] = [];
         for (const d of rows) {
           // A device torn between fleets keeps what it has until the conflict is resolved.
-          if (((d.status?.conditions ?? []) as JsonObject[]).some((c) => c.type === "MultipleOwners" && c.status === "True")) continue;
+          if ((d.status?.conditions ?? []).some((c) => c.type === "MultipleOwners" && c.status === "True")) continue;
           let spec: DeviceSpecJson;
           try {
             spec = renderFields(template, DEVICE_TEMPLATE_FIELDS, { name: d.name, labels: d.labels }) as DeviceSpecJson;
           } catch (e) {
             if (!(e instanceof TemplateError)) throw e;
             const message = `template version ${tvName}: ${e.message}`;
-            const conditions = (d.status?.conditions ?? []) as JsonObject[];
+            const conditions = d.status?.conditions ?? [];
             if (conditions.some((c) => c.type === "SpecValid" && c.message === message)) continue;
             invalid.push({
               name: d.name,
               status: {
                 ...(d.status ?? {}),
                 conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message }),
-              } as DeviceStatusJson,
+              },
             });
             events.push(event("Device", d.name, { reason: "DeviceSpecInvalid", type: "Warning", message }));
             continue;
@@ -420,7 +419,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
         for (const [fleet, devices] of fleets) {
           // A rollout policy decides who gets the template when: its tick takes over.
           const row = await fleetStore.get(orgId, fleet);
-          if (row && isManaged(row.spec.rolloutPolicy as RolloutPolicy | undefined)) await rollouts.enqueueTick(orgId, fleet);
+          if (row && isManaged(row.spec.rolloutPolicy)) await rollouts.enqueueTick(orgId, fleet);
           else await rollout(orgId, fleet, devices);
         }
       }

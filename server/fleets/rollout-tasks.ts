@@ -10,7 +10,7 @@ import { setCondition } from "../platform/conditions.js";
 import { enqueue } from "../platform/jobs.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { createFleetDevicesStore } from "./fleet-devices-store.js";
-import { createFleetStore, fleetConditions } from "./fleet-store.js";
+import { createFleetStore } from "./fleet-store.js";
 import { selectionPending } from "./selection-jobs-store.js";
 import {
   ANNOTATION_RENDERED_TEMPLATE_VERSION,
@@ -50,7 +50,7 @@ const fleetEvent = (name: string, e: Omit<NewEvent, "actor" | "involvedObject" |
 });
 
 /** Whether the policy asks for anything but all-at-once. */
-export const isManaged = (policy: RolloutPolicy | undefined): policy is RolloutPolicy =>
+export const isManaged = <P extends { deviceSelection?: unknown; disruptionBudget?: unknown }>(policy: P | undefined): policy is P =>
   !!policy && !!(policy.deviceSelection || policy.disruptionBudget);
 
 /** What the rollout needs to know about one owned device. */
@@ -166,7 +166,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     if (!fleet || !tv || !isManaged(policy)) return false;
     const annotations = { ...fleet.annotations };
     const status = fleet.status ?? {};
-    let conditions = fleetConditions(status);
+    let conditions = status.conditions ?? [];
     // Fleet writes are rare, so this wait is short and cannot starve the rollout; the fleet says why it waits.
     if (await ownershipSettling(orgId, fleetName)) {
       const waiting = setCondition(conditions, {

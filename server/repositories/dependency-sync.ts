@@ -8,7 +8,6 @@
 // is validated again with the new commits (a new template version, rolled out under its rollout policy) and a
 // standalone device gets the new commits recorded and is rendered again. A probe that fails records
 // DependencySyncProbeFailed once per failure streak and changes nothing else: devices keep what they run.
-import type { JsonObject } from "@bufbuild/protobuf";
 import type { Task } from "graphile-worker";
 import type { NewEvent } from "../events/event-store.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
@@ -137,7 +136,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
     return (await store.gitDependentFleets(orgId, name)).map((f) => ({
       name: f.name,
       annotations: f.annotations,
-      deps: gitDependencies(f.template as JsonObject),
+      deps: gitDependencies(f.template),
       templateVersion: f.templateVersion,
       pinned: templateVersionCommits(f.templateVersionAnnotations),
     }));
@@ -147,7 +146,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   async function syncOrg(orgId: string, scope: Scope): Promise<SyncResult> {
     const fleets = scope.fleets ? (await loadFleets(orgId, scope.fleets.name)).filter((f) => f.deps.length) : [];
     const rows = scope.devices ? await store.gitDependentDevices(orgId, scope.devices.name) : [];
-    const readsOf = new Map(rows.map((d) => [d.name, configRepositoryRefs(d.spec as JsonObject).map((x) => x.repository)]));
+    const readsOf = new Map(rows.map((d) => [d.name, configRepositoryRefs(d.spec).map((x) => x.repository)]));
     const repos = await loadRepositories(db, orgId, [
       ...fleets.flatMap((f) => f.deps.map((d) => d.repository)),
       ...[...readsOf.values()].flat(),
@@ -164,7 +163,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
           name: d.name,
           annotations: d.annotations,
           generation: d.generation,
-          deps: gitDependencies(d.spec as JsonObject),
+          deps: gitDependencies(d.spec),
           freezeKey,
           recorded,
         };

@@ -1,7 +1,7 @@
 // Which Repository resources a device spec (or fleet template) reads through its config providers, and the "version"
 // of each: what the fleet controller, the renderer and the repository-change propagation all need, in one place.
 import { createHash } from "node:crypto";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { REPOSITORY_PROVIDERS, type RepositoryProvider, type StoredRepository } from "./repository-store.js";
 
 export { loadRepositories, REPOSITORY_PROVIDERS, type RepositoryProvider, type StoredRepository } from "./repository-store.js";
@@ -14,13 +14,13 @@ export interface ConfigRepositoryRef {
 }
 
 /** The repository references of a device spec's config providers, in order. */
-export function configRepositoryRefs(spec: JsonObject | null | undefined): ConfigRepositoryRef[] {
+export function configRepositoryRefs(spec: DeviceSpecJson | null | undefined): ConfigRepositoryRef[] {
   const out: ConfigRepositoryRef[] = [];
   const config = spec?.config;
   if (!Array.isArray(config)) return out;
   config.forEach((c, index) => {
     for (const provider of Object.keys(REPOSITORY_PROVIDERS) as RepositoryProvider[]) {
-      const repository = ((c as JsonObject | null)?.[provider] as JsonObject | undefined)?.repository;
+      const repository = c?.[provider]?.repository;
       if (typeof repository === "string") out.push({ index, provider, repository });
     }
   });

@@ -6,7 +6,8 @@
 // - repository_update: a repository's spec changed (or it was created or deleted): the fleets whose template reads it
 //   are validated again (a new template version fetches the new content and rolls out) and the standalone devices
 //   that read it are rendered again, each with a ReferencedRepositoryUpdated event.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import type { RepositoryStatusJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import type { Task } from "graphile-worker";
 import type { NewEvent } from "../events/event-store.js";
 import { insertEvents } from "../fleets/event-batch-store.js";
@@ -48,8 +49,8 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
       const r = attempt === 0 ? tested : await store.get(key);
       // Gone, or its spec changed while it was tested: the job queued by that change tests the new spec.
       if (!r || r.generation !== tested.generation) return false;
-      const status = (r.status ?? {}) as JsonObject;
-      const conditions = (status.conditions ?? []) as JsonObject[];
+      const status: RepositoryStatusJson = r.status ?? {};
+      const conditions = status.conditions ?? [];
       const prev = conditions.find((c) => c.type === "Accessible");
       if (prev && prev.status === next.status && prev.reason === next.reason && prev.message === next.message) return false;
       const event: NewEvent | undefined =
@@ -94,7 +95,7 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
     const devices = await fleetDevices.standaloneReadingRepositories(orgId, names);
     const changed = new Set(names);
     const events: NewEvent[] = [];
-    const referenced = (kind: string, name: string, spec: JsonObject | undefined) => {
+    const referenced = (kind: string, name: string, spec: DeviceSpecJson | undefined) => {
       for (const repository of new Set(configRepositoryRefs(spec).map((r) => r.repository))) {
         if (!changed.has(repository)) continue;
         events.push({
@@ -108,8 +109,8 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
         });
       }
     };
-    for (const f of fleets) referenced("Fleet", f.name, f.spec.template?.spec as JsonObject | undefined);
-    for (const d of devices) referenced("Device", d.name, d.spec as JsonObject);
+    for (const f of fleets) referenced("Fleet", f.name, f.spec.template?.spec);
+    for (const d of devices) referenced("Device", d.name, d.spec);
     if (!fleets.length && !devices.length) return;
     await db.transaction(async (tx) => {
       for (const f of fleets) await enqueueValidate(tx, orgId, f.name);

@@ -8,6 +8,8 @@ import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { Task } from "graphile-worker";
 import { FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
+import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+import type { ResourceSyncSpecJson, ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { fleetKind } from "../fleets/fleet-service.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
 import { decodeJson } from "../platform/codec.js";
@@ -56,7 +58,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     exec: Executor,
     orgId: string,
     rs: ResourceRecord,
-    next: JsonObject,
+    next: ResourceSyncStatusJson,
     completed?: JsonObject,
   ): Promise<boolean> {
     if (isDeepStrictEqual(rs.status ?? {}, next)) return true;
@@ -71,10 +73,10 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
   async function sync(orgId: string, name: string): Promise<SyncOutcome> {
     const rs = await syncs.get({ orgId, name });
     if (!rs) return "gone";
-    const spec = (rs.spec ?? {}) as { repository?: string; targetRevision?: string; path?: string };
-    const before = (rs.status ?? {}) as JsonObject;
-    let status: JsonObject = { ...before, conditions: (before.conditions ?? []) as JsonObject[] };
-    const set = (c: ConditionInput) => (status = { ...status, conditions: setCondition(status.conditions as JsonObject[], c) });
+    const spec: ResourceSyncSpecJson = rs.spec ?? {};
+    const before: ResourceSyncStatusJson = rs.status ?? {};
+    let status: ResourceSyncStatusJson = { ...before, conditions: before.conditions ?? [] };
+    const set = (c: ConditionInput) => (status = { ...status, conditions: setCondition(status.conditions, c) });
     /** Saves the status outside the apply transaction; nothing to do (not even a round trip) when it is unchanged. */
     const save = async () => {
       if (!isDeepStrictEqual(rs.status ?? {}, status)) await db.transaction((tx) => writeStatus(tx, orgId, rs, status));
@@ -85,7 +87,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
       return "failed";
     };
 
-    if ((rs.spec as JsonObject | null)?.type === "catalog") {
+    if (spec.type === "catalog") {
       return fail({
         type: RESOURCE_PARSED,
         reason: REASONS.fail,
@@ -94,10 +96,9 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     }
     const repoName = spec.repository ?? "";
     const repo = await repositories.get({ orgId, name: repoName });
-    if (!repo || (repo.spec as JsonObject | null)?.type !== "git") {
-      const why = repo
-        ? `is of type "${String((repo.spec as JsonObject | null)?.type)}"; a ResourceSync needs a git repository`
-        : "does not exist";
+    const repoSpec: RepositorySpecJson | undefined = repo?.spec ?? undefined;
+    if (!repo || repoSpec?.type !== "git") {
+      const why = repo ? `is of type "${String(repoSpec?.type)}"; a ResourceSync needs a git repository` : "does not exist";
       return fail({ type: ACCESSIBLE, reason: REASONS.repositoryNotFound, message: `Repository "${repoName}" ${why}` });
     }
     const source = repo.spec as unknown as GitRepository;
@@ -113,7 +114,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
       return fail({ type: ACCESSIBLE, reason: REASONS.cloneFailed, message: gitMessage(e) });
     }
     const accessible = { type: ACCESSIBLE, status: "True", reason: REASONS.accessible, message: REASONS.accessible } as const;
-    const syncedBefore = ((before.conditions ?? []) as JsonObject[]).find((c) => c.type === SYNCED);
+    const syncedBefore = before.conditions?.find((c) => c.type === SYNCED);
     if (before.observedCommit === commit && before.observedGeneration === rs.generation && syncedBefore?.status === "True") {
       // Nothing new; only a recovered repository is worth a write.
       set(accessible);
@@ -200,7 +201,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
         const done = {
           ...status,
           observedGeneration: rs.generation,
-          conditions: setCondition(status.conditions as JsonObject[], {
+          conditions: setCondition(status.conditions, {
             type: SYNCED,
             status: "True",
             reason: REASONS.success,
