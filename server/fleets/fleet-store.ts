@@ -1,7 +1,9 @@
 // The fleets table as the fleet controller, the rollout, the dependency sync and the ResourceSync controller write it:
 // status conditions, the controller's annotations (current template version, rollout state), ownership by a
 // ResourceSync. Each write takes a new resource_version and writes its events in the same call. (Create, update and
-// delete through the API go through the generic resource store.)
+// delete through the API go through the generic resource store.) Convention of the controllers' stores: a statement
+// that must share the caller's transaction (a row lock, a write with its events) takes it as its first argument;
+// reads run on the store's executor unless given another one last.
 import { sql } from "drizzle-orm";
 import type { FleetSpecJson, FleetStatusJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { fleets } from "../../db/schema/index.js";
