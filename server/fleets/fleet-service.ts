@@ -15,8 +15,8 @@ import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
 import { createDeviceReads } from "../devices/device-service.js";
 import { validateFleet } from "./fleet-validation.js";
-import { sql } from "drizzle-orm";
 import { enqueueSelection, enqueueValidate } from "../jobs/queues.js";
+import { createTemplateVersionStore } from "../templateversions/templateversion-store.js";
 
 export const fleetKind: KindDefinition<typeof FleetSchema> = {
   kind: "Fleet",
@@ -38,7 +38,7 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
       await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
     },
     deleted: async (tx, _r, { key }) => {
-      await tx.execute(sql`delete from template_versions where org_id = ${key.orgId} and fleet_name = ${key.name}`);
+      await createTemplateVersionStore(tx).deleteOfFleet(key.orgId, key.name);
       await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
     },
   },

@@ -1,4 +1,4 @@
-// The fleet controller (graphile-worker tasks; they use stores and SQL, never RPC handlers):
+// The fleet controller (graphile-worker tasks; they use stores, never SQL or RPC handlers):
 // - fleet_selection: which fleet owns each device (one match → owner; several → owner kept and MultipleOwners; none →
 //   released), with flightctl's events;
 // - fleet_validate: a changed template becomes an immutable TemplateVersion v<generation> once it validates (the
@@ -7,19 +7,14 @@
 //   spec; changed devices are queued for rendering in the same transaction.
 // All work on sets of devices with row locks, so running a task twice, or concurrently, converges to one state.
 import { isDeepStrictEqual } from "node:util";
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql, type SQL } from "drizzle-orm";
-import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import type { FleetSpecJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
+import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import type { NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
-import { textArray } from "../platform/pg-array.js";
 import { batchTask } from "../jobs/batch-task.js";
-import type { Db, Executor } from "../platform/resource/resource-store.js";
-import {
-  labelRequirementsToSql,
-  labelSelectorFromMessage,
-  type LabelRequirement,
-  type LabelSelectorMessage,
-} from "../platform/selectors/label-selector.js";
+import type { Db } from "../platform/resource/resource-store.js";
+import { labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
+import { createTemplateVersionStore } from "../templateversions/templateversion-store.js";
 import { enqueueRenders, enqueueRollout } from "../jobs/queues.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import {
@@ -46,8 +41,10 @@ import {
   type RolloutItem,
   type SelectionItem,
 } from "../jobs/catalog.js";
-import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
+import { matchesRequirements } from "./rollout-math.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
+import { createFleetDevicesStore, type TemplateUpdate } from "./fleet-devices-store.js";
+import { createFleetStore, type FleetRow } from "./fleet-store.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
 
 const actor = "service:flightctl-worker";
@@ -55,17 +52,9 @@ const source = "flightctl-worker";
 /** Devices per transaction: bounds row locks and statement size. */
 const CHUNK = 1000;
 
-interface FleetRow {
-  name: string;
-  generation: string;
-  spec: JsonObject;
-  status: JsonObject | null;
-  annotations: Record<string, string>;
-}
-
 /** A fleet's selector as requirements; undefined when empty (an empty selector matches no device). */
-export function fleetSelector(spec: JsonObject): LabelRequirement[] | undefined {
-  const sel = (spec.selector ?? {}) as LabelSelectorMessage;
+export function fleetSelector(spec: FleetSpecJson): LabelRequirement[] | undefined {
+  const sel: LabelSelectorMessage = spec.selector ?? {};
   const reqs = labelSelectorFromMessage(sel);
   return reqs.length ? reqs : undefined;
 }
@@ -83,32 +72,20 @@ const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involved
 });
 
 export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; git?: GitClient } = {}) {
-  async function loadFleets(exec: Executor, orgId: string, names?: string[]): Promise<FleetRow[]> {
-    const r = await exec.execute(sql`select name, generation, spec, status, annotations from fleets where org_id = ${orgId}
-      ${names ? sql`and name = any(${textArray(names)})` : sql``} order by name`);
-    return (r.rows as unknown as FleetRow[]).map((f) => ({ ...f, generation: String(f.generation) }));
-  }
+  const fleetStore = createFleetStore(db);
+  const fleetDevices = createFleetDevicesStore(db);
+  const templateVersions = createTemplateVersionStore(db);
 
   /** Recomputes the owner of every device a selection item may affect. */
   async function selection(orgId: string, items: SelectionItem[]): Promise<void> {
-    const fleets = await loadFleets(db, orgId);
+    const fleets = await fleetStore.list(orgId);
     const selectors = new Map(fleets.map((f) => [f.name, fleetSelector(f.spec)]));
     const fleetNames = [...new Set(items.flatMap((i) => ("fleet" in i ? [i.fleet] : [])))];
     const deviceNames = [...new Set(items.flatMap((i) => ("device" in i ? [i.device] : [])))];
-    const conds: SQL[] = [];
-    if (deviceNames.length) conds.push(sql`name = any(${textArray(deviceNames)})`);
-    if (fleetNames.length) {
-      conds.push(sql`owner = any(${textArray(fleetNames.map(ownerOf))})`);
-      for (const f of fleetNames) {
-        const reqs = selectors.get(f);
-        if (reqs) conds.push(labelRequirementsToSql(reqs));
-      }
-      // A device torn between fleets may be freed by any fleet's change.
-      conds.push(sql`status->'conditions' @> '[{"type":"MultipleOwners","status":"True"}]'`);
-    }
-    if (!conds.length) return;
-    const found = await db.execute(sql`select name from devices where org_id = ${orgId} and (${sql.join(conds, sql` or `)}) order by name`);
-    const names = (found.rows as { name: string }[]).map((r) => r.name);
+    const names = await fleetDevices.selectionCandidates(orgId, {
+      devices: deviceNames,
+      fleets: { owners: fleetNames.map(ownerOf), selectors: fleetNames.map((f) => selectors.get(f)) },
+    });
     const relabelled = new Set(deviceNames);
     for (let i = 0; i < names.length; i += CHUNK) await selectChunk(orgId, names.slice(i, i + CHUNK), fleets, selectors, relabelled);
   }
@@ -121,11 +98,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     relabelled: Set<string>,
   ) {
     await db.transaction(async (tx) => {
-      const r =
-        await tx.execute(sql`select name, labels, owner, status from devices where org_id = ${orgId} and name = any(${textArray(names)})
-        order by name for update`);
-      const rows = r.rows as { name: string; labels: Record<string, string>; owner: string | null; status: JsonObject | null }[];
-      const updates: { name: string; owner: string | null; status: JsonObject }[] = [];
+      const rows = await fleetDevices.lockForSelection(tx, orgId, names);
+      const updates: { name: string; owner: string | null; status: DeviceStatusJson }[] = [];
       const events: NewEvent[] = [];
       const rollouts = new Map<string, string[]>();
       for (const d of rows) {
@@ -138,7 +112,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           })
           .map((f) => f.name);
         const status = d.status ?? {};
-        const conditions = (status.conditions ?? []) as JsonObject[];
+        const conditions = status.conditions ?? [];
         const multi = conditions.find((c) => c.type === "MultipleOwners");
         const wasMulti = multi?.status === "True";
         const previous = wasMulti
@@ -200,12 +174,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           (rollouts.get(fleet) ?? rollouts.set(fleet, []).get(fleet)!).push(d.name);
         }
       }
-      if (updates.length) {
-        await tx.execute(sql`update devices d set owner = u.owner, status = u.status, resource_version = nextval('resource_version_seq')
-            from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as u(name text, owner text, status jsonb)
-           where d.org_id = ${orgId} and d.name = u.name`);
-      }
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+      await fleetDevices.setOwners(tx, orgId, updates, events);
       for (const [fleet, devices] of rollouts) await enqueueRollout(tx, orgId, fleet, devices);
     });
   }
@@ -217,10 +186,10 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
    */
   async function templateProblems(
     orgId: string,
-    template: JsonObject,
+    template: FleetSpecJson["template"],
     resolved?: ResolvedCommits,
   ): Promise<{ problems: string[]; repositories: string; commits: Record<string, string> }> {
-    const spec = (template.spec ?? {}) as JsonObject;
+    const spec: DeviceSpecJson = template?.spec ?? {};
     const problems = validateFields(spec, DEVICE_TEMPLATE_FIELDS).map((p) => `spec.template.spec.${p.path}: ${p.message}`);
     const refs = configRepositoryRefs(spec);
     const repos = await loadRepositories(
@@ -250,7 +219,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
    * and says why it cannot.
    */
   async function pinCommits(
-    spec: JsonObject,
+    spec: DeviceSpecJson,
     repos: Map<string, StoredRepository>,
     resolved?: ResolvedCommits,
   ): Promise<Record<string, string>> {
@@ -272,21 +241,16 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
    * version and rolls out.
    */
   async function validate(orgId: string, fleetName: string, resolved?: ResolvedCommits): Promise<void> {
-    const [fleet] = await loadFleets(db, orgId, [fleetName]);
+    const fleet = await fleetStore.get(orgId, fleetName);
     if (!fleet) return;
-    const template = (fleet.spec.template ?? {}) as JsonObject;
+    const template = fleet.spec.template ?? {};
     const { problems, repositories, commits } = await templateProblems(orgId, template, resolved);
     await db.transaction(async (tx) => {
-      const r = await tx.execute(
-        sql`select generation, spec, status, annotations from fleets where org_id = ${orgId} and name = ${fleetName} for update`,
-      );
-      const row = r.rows[0] as
-        | { generation: string | number; spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> }
-        | undefined;
+      const row = await fleetStore.lock(tx, orgId, fleetName);
       // Gone, or changed since it was read: the job queued by that change validates the newer template.
-      if (!row || String(row.generation) !== fleet.generation) return;
+      if (!row || row.generation !== fleet.generation) return;
       const status = row.status ?? {};
-      const conditions = (status.conditions ?? []) as JsonObject[];
+      const conditions = status.conditions ?? [];
       const wasValid = conditions.find((c) => c.type === "Valid");
       const events: NewEvent[] = [];
       const valid = problems.length === 0;
@@ -311,37 +275,27 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       let annotations = row.annotations;
       if (valid) {
         const current = annotations[ANNOTATION_TEMPLATE_VERSION];
-        const latest = current
-          ? ((
-              await tx.execute(
-                sql`select status, annotations from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${current}`,
-              )
-            ).rows[0] as { status: JsonObject; annotations: Record<string, string> | null } | undefined)
-          : undefined;
-        const deviceSpec = (template.spec ?? {}) as JsonObject;
-        const { updatedAt: _u, conditions: _c, ...frozen } = (latest?.status ?? {}) as JsonObject;
+        const latest = current ? await templateVersions.get(orgId, fleetName, current, tx) : undefined;
+        const deviceSpec: DeviceSpecJson = template.spec ?? {};
+        const { updatedAt: _u, conditions: _c, ...frozen } = latest?.status ?? {};
         const sameRepositories = (latest?.annotations?.[ANNOTATION_TV_REPOSITORIES] ?? "") === repositories;
         // Only a changed template, or a change of a repository it reads or of a commit it pins, makes a new version (a
         // selector or policy change bumps the generation too). The first version of a generation is v<generation>; one
         // made because a dependency changed is v<generation>-<digest>, as flightctl names versions made by a dependency change.
         if (!latest || !isDeepStrictEqual(frozen, deviceSpec) || !sameRepositories) {
           const plain = `v${fleet.generation}`;
-          const taken =
-            (
-              await tx.execute(
-                sql`select 1 from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${plain}`,
-              )
-            ).rows.length > 0;
+          const taken = await templateVersions.exists(orgId, fleetName, plain, tx);
           const tv = taken && repositories ? `${plain}-${repositories.slice(0, 8)}` : plain;
           const tvAnnotations = repositories
             ? { [ANNOTATION_TV_REPOSITORIES]: repositories, ...templateVersionCommitsAnnotation(commits) }
             : {};
-          await tx.execute(sql`insert into template_versions (org_id, fleet_name, name, owner, labels, annotations, generation, spec, status)
-              values (${orgId}, ${fleetName}, ${tv}, ${ownerOf(fleetName)}, '{}'::jsonb, ${JSON.stringify(tvAnnotations)}::jsonb, 1, ${JSON.stringify({ fleet: fleetName })}::jsonb,
-                      ${JSON.stringify({ ...deviceSpec, updatedAt: new Date().toISOString() })}::jsonb)
-            on conflict do nothing`);
+          await templateVersions.insert(
+            orgId,
+            { fleet: fleetName, name: tv, owner: ownerOf(fleetName), annotations: tvAnnotations, template: deviceSpec },
+            tx,
+          );
           annotations = { ...annotations, [ANNOTATION_TEMPLATE_VERSION]: tv };
-          const batched = !!((fleet.spec.rolloutPolicy ?? {}) as JsonObject).deviceSelection;
+          const batched = !!fleet.spec.rolloutPolicy?.deviceSelection;
           events.push(
             event("Fleet", fleetName, {
               reason: "FleetRolloutStarted",
@@ -353,12 +307,14 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           await enqueueRollout(tx, orgId, fleetName);
         }
       }
-      if (!isDeepStrictEqual(nextConditions, conditions) || annotations !== row.annotations) {
-        await tx.execute(sql`update fleets set status = ${JSON.stringify({ ...status, conditions: nextConditions })}::jsonb,
-            annotations = ${JSON.stringify(annotations)}::jsonb, resource_version = nextval('resource_version_seq')
-          where org_id = ${orgId} and name = ${fleetName}`);
-      }
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+      const changed = !isDeepStrictEqual(nextConditions, conditions) || annotations !== row.annotations;
+      await fleetStore.write(
+        tx,
+        orgId,
+        fleetName,
+        changed ? { status: { ...status, conditions: nextConditions }, annotations } : undefined,
+        events,
+      );
     });
   }
 
@@ -367,42 +323,30 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
    * owned devices (all, or `only`).
    */
   async function rollout(orgId: string, fleetName: string, only?: string[], version?: string): Promise<void> {
-    const [fleet] = await loadFleets(db, orgId, [fleetName]);
+    const fleet = await fleetStore.get(orgId, fleetName);
     const tvName = version ?? fleet?.annotations[ANNOTATION_TEMPLATE_VERSION];
     if (!fleet || !tvName) return;
-    const tv = (
-      await db.execute(sql`select status from template_versions where org_id = ${orgId} and fleet_name = ${fleetName} and name = ${tvName}`)
-    ).rows[0] as { status: JsonObject } | undefined;
+    const tv = await templateVersions.get(orgId, fleetName, tvName);
     if (!tv) return;
     const { updatedAt: _u, conditions: _c, ...template } = tv.status;
-    const found = await db.execute(sql`select name from devices where org_id = ${orgId} and owner = ${ownerOf(fleetName)}
-      ${only ? sql`and name = any(${textArray(only)})` : sql``} order by name`);
-    const names = (found.rows as { name: string }[]).map((r) => r.name);
+    const names = await fleetDevices.ownedNames(orgId, ownerOf(fleetName), only);
     for (let i = 0; i < names.length; i += CHUNK) {
       const chunk = names.slice(i, i + CHUNK);
       await db.transaction(async (tx) => {
-        const r = await tx.execute(sql`select name, labels, spec, annotations, status from devices
-          where org_id = ${orgId} and owner = ${ownerOf(fleetName)} and name = any(${textArray(chunk)}) order by name for update`);
-        const rows = r.rows as {
-          name: string;
-          labels: Record<string, string>;
-          spec: JsonObject | null;
-          annotations: Record<string, string>;
-          status: JsonObject | null;
-        }[];
-        const updates: { name: string; spec: JsonObject; annotations: Record<string, string>; specChanged: boolean }[] = [];
-        const invalid: { name: string; status: JsonObject }[] = [];
+        const rows = await fleetDevices.lockOwned(tx, orgId, ownerOf(fleetName), chunk);
+        const updates: TemplateUpdate[] = [];
+        const invalid: { name: string; status: DeviceStatusJson }[] = [];
         const events: NewEvent[] = [];
         for (const d of rows) {
           // A device torn between fleets keeps what it has until the conflict is resolved.
-          if (((d.status?.conditions ?? []) as JsonObject[]).some((c) => c.type === "MultipleOwners" && c.status === "True")) continue;
-          let spec: JsonObject;
+          if ((d.status?.conditions ?? []).some((c) => c.type === "MultipleOwners" && c.status === "True")) continue;
+          let spec: DeviceSpecJson;
           try {
-            spec = renderFields(template, DEVICE_TEMPLATE_FIELDS, { name: d.name, labels: d.labels }) as JsonObject;
+            spec = renderFields(template, DEVICE_TEMPLATE_FIELDS, { name: d.name, labels: d.labels }) as DeviceSpecJson;
           } catch (e) {
             if (!(e instanceof TemplateError)) throw e;
             const message = `template version ${tvName}: ${e.message}`;
-            const conditions = (d.status?.conditions ?? []) as JsonObject[];
+            const conditions = d.status?.conditions ?? [];
             if (conditions.some((c) => c.type === "SpecValid" && c.message === message)) continue;
             invalid.push({
               name: d.name,
@@ -428,25 +372,15 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
             );
           }
         }
+        await fleetDevices.applyTemplate(tx, orgId, updates, invalid, events);
+        // Unchanged specs are queued too: their render stays the same version but records the new template version.
         if (updates.length) {
-          await tx.execute(sql`update devices d set spec = u.spec, annotations = u.annotations,
-                generation = d.generation + (case when u.spec_changed then 1 else 0 end), resource_version = nextval('resource_version_seq')
-              from jsonb_to_recordset(${JSON.stringify(updates.map((u) => ({ name: u.name, spec: u.spec, annotations: u.annotations, spec_changed: u.specChanged })))}::jsonb)
-                as u(name text, spec jsonb, annotations jsonb, spec_changed boolean)
-             where d.org_id = ${orgId} and d.name = u.name`);
-          // Unchanged specs are queued too: their render stays the same version but records the new template version.
           await enqueueRenders(
             tx,
             orgId,
             updates.map((u) => u.name),
           );
         }
-        if (invalid.length) {
-          await tx.execute(sql`update devices d set status = u.status, resource_version = nextval('resource_version_seq')
-              from jsonb_to_recordset(${JSON.stringify(invalid)}::jsonb) as u(name text, status jsonb)
-             where d.org_id = ${orgId} and d.name = u.name`);
-        }
-        if (events.length) await tx.execute(insertEventsSql(orgId, events));
       });
     }
   }
@@ -483,8 +417,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
         }
         for (const [fleet, devices] of fleets) {
           // A rollout policy decides who gets the template when: its tick takes over.
-          const [row] = await loadFleets(db, orgId, [fleet]);
-          if (row && isManaged(row.spec.rolloutPolicy as RolloutPolicy | undefined)) await rollouts.enqueueTick(orgId, fleet);
+          const row = await fleetStore.get(orgId, fleet);
+          if (row && isManaged(row.spec.rolloutPolicy)) await rollouts.enqueueTick(orgId, fleet);
           else await rollout(orgId, fleet, devices);
         }
       }

@@ -4,15 +4,14 @@
 // the next batch, and releases pending devices under the budget. State lives in fleet and device annotations, so a
 // tick that dies half-way is simply run again.
 import { isDeepStrictEqual } from "node:util";
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
-import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../events/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { enqueue } from "../jobs/enqueue.js";
 import { type TaskHandlers, TASK_FLEET_ROLLOUT_SWEEP, TASK_FLEET_ROLLOUT_TICK, TASK_FLEET_SELECTION } from "../jobs/catalog.js";
-import { textArray } from "../platform/pg-array.js";
-import { lockDevices } from "../devices/device-locks.js";
 import type { Db } from "../platform/resource/resource-store.js";
+import { createFleetDevicesStore } from "./fleet-devices-store.js";
+import { createFleetStore } from "./fleet-store.js";
+import { hasPendingJob } from "../jobs/queue-store.js";
 import {
   ANNOTATION_RENDERED_TEMPLATE_VERSION,
   ANNOTATION_SELECTED_FOR_ROLLOUT,
@@ -48,7 +47,7 @@ const fleetEvent = (name: string, e: Omit<NewEvent, "actor" | "involvedObject" |
 });
 
 /** Whether the policy asks for anything but all-at-once. */
-export const isManaged = (policy: RolloutPolicy | undefined): policy is RolloutPolicy =>
+export const isManaged = <P extends { deviceSelection?: unknown; disruptionBudget?: unknown }>(policy: P | undefined): policy is P =>
   !!policy && !!(policy.deviceSelection || policy.disruptionBudget);
 
 /** What the rollout needs to know about one owned device. */
@@ -62,30 +61,21 @@ export type ApplyTemplate = (orgId: string, fleet: string, only: string[], tv?: 
 
 /** Reads shared by the ticks and the dry run. */
 export function createRolloutReads(db: Db) {
-  async function loadFleet(orgId: string, name: string) {
-    const r = await db.execute(sql`select spec, status, annotations from fleets where org_id = ${orgId} and name = ${name}`);
-    return r.rows[0] as { spec: JsonObject; status: JsonObject | null; annotations: Record<string, string> } | undefined;
-  }
+  const fleetStore = createFleetStore(db);
+  const fleetDevices = createFleetDevicesStore(db);
+  const loadFleet = (orgId: string, name: string) => fleetStore.get(orgId, name);
 
   async function deviceViews(orgId: string, fleet: string, tv: string): Promise<DeviceView[]> {
-    const r = await db.execute(
-      sql`select name, labels, annotations, status from devices where org_id = ${orgId} and owner = ${`Fleet/${fleet}`} order by name`,
-    );
-    const rows = r.rows as {
-      name: string;
-      labels: Record<string, string>;
-      annotations: Record<string, string>;
-      status: JsonObject | null;
-    }[];
+    const rows = await fleetDevices.owned(orgId, `Fleet/${fleet}`);
     return rows.flatMap((d) => {
       const status = d.status ?? {};
-      const conditions = (status.conditions ?? []) as JsonObject[];
+      const conditions = status.conditions ?? [];
       // Torn between fleets: not this rollout's to move.
       if (conditions.some((c) => c.type === "MultipleOwners" && c.status === "True")) return [];
-      const summary = String(((status.summary ?? {}) as JsonObject).status ?? "Unknown");
+      const summary = String(status.summary?.status ?? "Unknown");
       const selected = d.annotations[ANNOTATION_SELECTED_FOR_ROLLOUT] ?? "";
       const renderedTarget = d.annotations[ANNOTATION_RENDERED_TEMPLATE_VERSION] === tv;
-      const upToDate = String(((status.updated ?? {}) as JsonObject).status ?? "") === "UpToDate";
+      const upToDate = String(status.updated?.status ?? "") === "UpToDate";
       const updating = conditions.find((c) => c.type === "Updating");
       const updatedToTarget = renderedTarget && upToDate;
       const failed = renderedTarget && !updatedToTarget && updating?.reason === "Error";
@@ -109,11 +99,9 @@ export function createRolloutReads(db: Db) {
    * Whether the fleet's owners are being recomputed (a selection job for the fleet itself, queued by a fleet write,
    * waits or runs). Its template version can be ready first; batches picked then would miss devices not yet owned.
    */
-  async function ownershipSettling(orgId: string, fleetName: string): Promise<boolean> {
-    const r = await db.execute(sql`select 1 from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
-      where t.identifier = ${TASK_FLEET_SELECTION} and j.payload::jsonb @> ${JSON.stringify([{ orgId, fleet: fleetName }])}::jsonb limit 1`);
-    return r.rows.length > 0;
-  }
+  // A selection job for the fleet itself (queued by a fleet write) that waits or runs: its owned devices are not final.
+  const ownershipSettling = (orgId: string, fleetName: string): Promise<boolean> =>
+    hasPendingJob(db, TASK_FLEET_SELECTION, [{ orgId, fleet: fleetName }]);
 
   /** The dry run: batches of a fresh rollout of the current template version, and what the budget allows now. */
   async function plan(orgId: string, fleetName: string) {
@@ -158,6 +146,8 @@ const budgetView = (devices: DeviceView[], eligible: (d: DeviceView) => boolean)
 
 export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSeconds: number }) {
   const { loadFleet, deviceViews, plan, ownershipSettling } = createRolloutReads(db);
+  const fleetStore = createFleetStore(db);
+  const fleetDevices = createFleetDevicesStore(db);
   const enqueueTick = (orgId: string, fleet: string, delaySeconds = 0) =>
     // One queue per fleet: a tick queued while another runs waits for it instead of dispatching the same batch twice.
     enqueue(
@@ -175,7 +165,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     if (!fleet || !tv || !isManaged(policy)) return false;
     const annotations = { ...fleet.annotations };
     const status = fleet.status ?? {};
-    let conditions = (status.conditions ?? []) as JsonObject[];
+    let conditions = status.conditions ?? [];
     // Fleet writes are rare, so this wait is short and cannot starve the rollout; the fleet says why it waits.
     if (await ownershipSettling(orgId, fleetName)) {
       const waiting = setCondition(conditions, {
@@ -184,10 +174,8 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
         reason: "Waiting",
         message: "waiting for the fleet's devices to be selected",
       });
-      if (!isDeepStrictEqual(waiting, conditions)) {
-        await db.execute(sql`update fleets set status = ${JSON.stringify({ ...status, conditions: waiting })}::jsonb, resource_version = nextval('resource_version_seq')
-          where org_id = ${orgId} and name = ${fleetName}`);
-      }
+      if (!isDeepStrictEqual(waiting, conditions))
+        await fleetStore.write(db, orgId, fleetName, { status: { ...status, conditions: waiting } });
       return true;
     }
     const events: NewEvent[] = [];
@@ -284,7 +272,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
           const selected = selectBatch(policy, next, devices);
           const chosen = new Set(selected);
           for (const d of devices) if (chosen.has(d.name)) d.selectedBatch = next;
-          await markSelected(orgId, selected, `${tv}/${next}`);
+          await fleetDevices.annotate(orgId, selected, ANNOTATION_SELECTED_FOR_ROLLOUT, `${tv}/${next}`);
           batch = next;
           annotations[BATCH] = String(next);
           annotations[DISPATCHED_AT] = now.toISOString();
@@ -326,27 +314,9 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     if (revert) await opts.apply(orgId, fleetName, revert.devices, revert.to);
     await db.transaction(async (tx) => {
       const changed = !isDeepStrictEqual(annotations, fleet.annotations) || !isDeepStrictEqual(conditions, status.conditions ?? []);
-      if (changed) {
-        await tx.execute(sql`update fleets set annotations = ${JSON.stringify(annotations)}::jsonb,
-            status = ${JSON.stringify({ ...status, conditions })}::jsonb, resource_version = nextval('resource_version_seq')
-          where org_id = ${orgId} and name = ${fleetName}`);
-      }
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+      await fleetStore.write(tx, orgId, fleetName, changed ? { annotations, status: { ...status, conditions } } : undefined, events);
     });
     return again;
-  }
-
-  async function markSelected(orgId: string, names: string[], value: string) {
-    if (!names.length) return;
-    await db.transaction(async (tx) => {
-      await lockDevices(
-        tx,
-        names.map((name) => ({ orgId, name })),
-      );
-      await tx.execute(sql`update devices set annotations = annotations || jsonb_build_object(${ANNOTATION_SELECTED_FOR_ROLLOUT}::text, ${value}::text),
-          resource_version = nextval('resource_version_seq')
-        where org_id = ${orgId} and name = any(${textArray(names)})`);
-    });
   }
 
   const tasks: TaskHandlers<"fleet_rollout_tick" | "fleet_rollout_sweep"> = {
@@ -356,9 +326,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     },
     // Safety net on the crontab: a fleet whose tick chain broke (a job that failed for good) is picked up again.
     [TASK_FLEET_ROLLOUT_SWEEP]: async () => {
-      const r = await db.execute(sql`select org_id, name from fleets where spec ? 'rolloutPolicy'
-        and coalesce(status->'conditions', '[]'::jsonb) @> '[{"type":"RolloutInProgress","reason":"Active"}]'`);
-      for (const row of r.rows as { org_id: string; name: string }[]) await enqueueTick(row.org_id, row.name, 0);
+      for (const f of await fleetStore.activeRollouts()) await enqueueTick(f.orgId, f.name, 0);
     },
   };
   return { tick, plan, enqueueTick, tasks };

@@ -8,14 +8,13 @@
 // is validated again with the new commits (a new template version, rolled out under its rollout policy) and a
 // standalone device gets the new commits recorded and is rendered again. A probe that fails records
 // DependencySyncProbeFailed once per failure streak and changes nothing else: devices keep what they run.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql, type SQL } from "drizzle-orm";
-import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../events/event-store.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import { standaloneFreezeKey } from "../devices/device-tasks.js";
 import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
-import { textArray } from "../platform/pg-array.js";
+import { createFleetStore } from "../fleets/fleet-store.js";
 import type { Db } from "../platform/resource/resource-store.js";
+import { createDependencyStore } from "./dependency-store.js";
 import type { GitClient } from "./git.js";
 import {
   ANNOTATION_DEVICE_GIT_COMMITS,
@@ -106,7 +105,15 @@ function failureStreak(current: string | undefined, failing: string[]): { value?
   return { value: value === (current ?? null) ? undefined : value, started };
 }
 
+/** Which fleets and standalone devices of an organization a pass looks at: all of a kind, or one by name. */
+interface Scope {
+  fleets?: { name?: string };
+  devices?: { name?: string };
+}
+
 export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
+  const store = createDependencyStore(db);
+  const fleetStore = createFleetStore(db);
   const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involvedObject" | "sourceComponent">): NewEvent => ({
     ...e,
     actor,
@@ -128,55 +135,21 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
       details: { detailType: "DependencySyncProbeFailed", resourceKey: dep.key, error },
     });
 
-  async function loadFleets(scope: SQL, orgId: string): Promise<FleetTarget[]> {
+  async function loadFleets(orgId: string, name?: string): Promise<FleetTarget[]> {
     // The current template version's template, not the fleet's: a template change is validated by its own job.
-    // Invalid fleets are left out: validating them again cannot make a version.
-    const r = await db.execute(sql`select f.name, f.annotations, tv.name as tv, tv.status as template, tv.annotations as tv_annotations
-      from fleets f join template_versions tv on tv.org_id = f.org_id and tv.fleet_name = f.name and tv.name = f.annotations->>${ANNOTATION_TEMPLATE_VERSION}
-      where f.org_id = ${orgId} and ${scope} and tv.status @> '{"config":[{"gitRef":{}}]}'::jsonb
-        and not coalesce(f.status->'conditions' @> '[{"type":"Valid","status":"False"}]'::jsonb, false)
-      order by f.name`);
-    return (
-      r.rows as {
-        name: string;
-        annotations: Record<string, string>;
-        tv: string;
-        template: JsonObject;
-        tv_annotations: Record<string, string> | null;
-      }[]
-    ).map((f) => ({
+    return (await store.gitDependentFleets(orgId, name)).map((f) => ({
       name: f.name,
       annotations: f.annotations,
       deps: gitDependencies(f.template),
-      templateVersion: f.tv,
-      pinned: templateVersionCommits(f.tv_annotations),
-    }));
-  }
-
-  async function loadDevices(scope: SQL, orgId: string) {
-    const r =
-      await db.execute(sql`select d.name, d.annotations, d.spec, d.generation, (extract(epoch from d.created_at) * 1000000)::bigint::text as created,
-        exists (select 1 from device_renders r where r.org_id = d.org_id and r.name = d.name) as rendered
-      from devices d where d.org_id = ${orgId} and ${scope} and d.owner is null and d.spec @> '{"config":[{"gitRef":{}}]}'::jsonb order by d.name`);
-    return (
-      r.rows as {
-        name: string;
-        annotations: Record<string, string>;
-        spec: JsonObject;
-        generation: string | number;
-        created: string;
-        rendered: boolean;
-      }[]
-    ).map((d) => ({
-      ...d,
-      generation: String(d.generation),
+      templateVersion: f.templateVersion,
+      pinned: templateVersionCommits(f.templateVersionAnnotations),
     }));
   }
 
   /** Probes and reconciles one organization's fleets and standalone devices (those `scope` selects). */
-  async function syncOrg(orgId: string, scope: { fleets?: SQL; devices?: SQL }): Promise<SyncResult> {
-    const fleets = scope.fleets ? (await loadFleets(scope.fleets, orgId)).filter((f) => f.deps.length) : [];
-    const rows = scope.devices ? await loadDevices(scope.devices, orgId) : [];
+  async function syncOrg(orgId: string, scope: Scope): Promise<SyncResult> {
+    const fleets = scope.fleets ? (await loadFleets(orgId, scope.fleets.name)).filter((f) => f.deps.length) : [];
+    const rows = scope.devices ? await store.gitDependentDevices(orgId, scope.devices.name) : [];
     const readsOf = new Map(rows.map((d) => [d.name, configRepositoryRefs(d.spec).map((x) => x.repository)]));
     const repos = await loadRepositories(db, orgId, [
       ...fleets.flatMap((f) => f.deps.map((d) => d.repository)),
@@ -190,7 +163,14 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         // key: its spec or a repository changed, and the render on its way resolves afresh.
         const recorded =
           deviceCommits(d.annotations, freezeKey) ?? (d.rendered && !(ANNOTATION_DEVICE_GIT_COMMITS in d.annotations) ? {} : undefined);
-        return { name: d.name, annotations: d.annotations, generation: d.generation, deps: gitDependencies(d.spec), freezeKey, recorded };
+        return {
+          name: d.name,
+          annotations: d.annotations,
+          generation: d.generation,
+          deps: gitDependencies(d.spec),
+          freezeKey,
+          recorded,
+        };
       })
       .filter((d) => d.deps.length);
     const probes = await resolveDependencies(
@@ -220,8 +200,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
     // Nothing to say and nothing to write: no transaction either.
     if (!changed.length && streak.value === undefined) return false;
     return db.transaction(async (tx) => {
-      const r = await tx.execute(sql`select annotations from fleets where org_id = ${orgId} and name = ${f.name} for update`);
-      const row = r.rows[0] as { annotations: Record<string, string> } | undefined;
+      const row = await fleetStore.lock(tx, orgId, f.name);
       // Gone, or a new template version was made meanwhile: the next pass compares with that one.
       if (!row || row.annotations[ANNOTATION_TEMPLATE_VERSION] !== f.templateVersion) return false;
       const events: NewEvent[] = [];
@@ -239,14 +218,13 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         failing.map((x) => x.dep.key),
       );
       events.push(...failing.filter((x) => now.started.includes(x.dep.key)).map((x) => probeFailedEvent("Fleet", f.name, x.dep, x.error)));
+      let annotations: Record<string, string> | undefined;
       if (now.value !== undefined) {
-        const annotations = { ...row.annotations };
+        annotations = { ...row.annotations };
         if (now.value === null) delete annotations[ANNOTATION_FLEET_PROBE_FAILED];
         else annotations[ANNOTATION_FLEET_PROBE_FAILED] = now.value;
-        await tx.execute(sql`update fleets set annotations = ${JSON.stringify(annotations)}::jsonb, resource_version = nextval('resource_version_seq')
-          where org_id = ${orgId} and name = ${f.name}`);
       }
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+      await fleetStore.write(tx, orgId, f.name, annotations && { annotations }, events);
       return changed.length > 0;
     });
   }
@@ -268,10 +246,14 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
       );
     if (!work.length) return 0;
     return db.transaction(async (tx) => {
-      const r = await tx.execute(sql`select name, annotations, generation from devices
-        where org_id = ${orgId} and owner is null and name = any(${textArray(work.map((w) => w.d.name))}) order by name for update`);
       const locked = new Map(
-        (r.rows as { name: string; annotations: Record<string, string>; generation: string | number }[]).map((x) => [x.name, x]),
+        (
+          await store.lockStandalone(
+            tx,
+            orgId,
+            work.map((w) => w.d.name),
+          )
+        ).map((x) => [x.name, x]),
       );
       const updates: { name: string; annotations: Record<string, string> }[] = [];
       const render: string[] = [];
@@ -281,7 +263,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         // Gone, owned, or its spec or recorded commits changed meanwhile: the next pass looks again.
         if (
           !row ||
-          String(row.generation) !== d.generation ||
+          row.generation !== d.generation ||
           row.annotations[ANNOTATION_DEVICE_GIT_COMMITS] !== d.annotations[ANNOTATION_DEVICE_GIT_COMMITS]
         ) {
           continue;
@@ -305,13 +287,8 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         else if (now.value !== undefined) annotations[ANNOTATION_DEVICE_PROBE_FAILED] = now.value;
         if (changed.length || now.value !== undefined) updates.push({ name: d.name, annotations });
       }
-      if (updates.length) {
-        await tx.execute(sql`update devices d set annotations = u.annotations, resource_version = nextval('resource_version_seq')
-            from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as u(name text, annotations jsonb)
-           where d.org_id = ${orgId} and d.name = u.name`);
-      }
+      await store.setDeviceAnnotations(tx, orgId, updates, events);
       if (render.length) await enqueueRenders(tx, orgId, render);
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
       return render.length;
     });
   }
@@ -320,20 +297,14 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   async function sync(target?: DependencySyncItem, log?: { error(msg: string): void }): Promise<SyncResult> {
     const total: SyncResult = { probes: 0, changed: 0, failed: 0 };
     let orgs: string[];
-    let scope: { fleets?: SQL; devices?: SQL };
+    let scope: Scope;
     if (target) {
       orgs = [target.orgId];
-      scope = "fleet" in target ? { fleets: sql`f.name = ${target.fleet}` } : { devices: sql`name = ${target.device}` };
+      scope = "fleet" in target ? { fleets: { name: target.fleet } } : { devices: { name: target.device } };
     } else {
       // Only organizations that have something to check.
-      const r = await db.execute(sql`select distinct org_id::text as id from (
-          select f.org_id from fleets f join template_versions tv on tv.org_id = f.org_id and tv.fleet_name = f.name
-            and tv.name = f.annotations->>${ANNOTATION_TEMPLATE_VERSION} where tv.status @> '{"config":[{"gitRef":{}}]}'::jsonb
-          union all
-          select org_id from devices where owner is null and spec @> '{"config":[{"gitRef":{}}]}'::jsonb
-        ) x order by 1`);
-      orgs = (r.rows as { id: string }[]).map((o) => o.id);
-      scope = { fleets: sql`true`, devices: sql`true` };
+      orgs = await store.orgsWithGitDependencies();
+      scope = { fleets: {}, devices: {} };
     }
     for (const orgId of orgs) {
       try {

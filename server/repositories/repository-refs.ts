@@ -1,14 +1,10 @@
 // Which Repository resources a device spec (or fleet template) reads through its config providers, and the "version"
 // of each: what the fleet controller, the renderer and the repository-change propagation all need, in one place.
 import { createHash } from "node:crypto";
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
-import { textArray } from "../platform/pg-array.js";
-import type { Executor } from "../platform/resource/resource-store.js";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { REPOSITORY_PROVIDERS, type RepositoryProvider, type StoredRepository } from "./repository-store.js";
 
-/** Config provider keys that name a repository, and the repository type each needs. */
-export const REPOSITORY_PROVIDERS = { gitRef: "git", httpRef: "http" } as const;
-export type RepositoryProvider = keyof typeof REPOSITORY_PROVIDERS;
+export { loadRepositories, REPOSITORY_PROVIDERS, type RepositoryProvider, type StoredRepository } from "./repository-store.js";
 
 export interface ConfigRepositoryRef {
   /** Index in spec.config. */
@@ -18,39 +14,16 @@ export interface ConfigRepositoryRef {
 }
 
 /** The repository references of a device spec's config providers, in order. */
-export function configRepositoryRefs(spec: JsonObject | null | undefined): ConfigRepositoryRef[] {
+export function configRepositoryRefs(spec: DeviceSpecJson | null | undefined): ConfigRepositoryRef[] {
   const out: ConfigRepositoryRef[] = [];
   const config = spec?.config;
   if (!Array.isArray(config)) return out;
   config.forEach((c, index) => {
     for (const provider of Object.keys(REPOSITORY_PROVIDERS) as RepositoryProvider[]) {
-      const repository = ((c as JsonObject | null)?.[provider] as JsonObject | undefined)?.repository;
+      const repository = c?.[provider]?.repository;
       if (typeof repository === "string") out.push({ index, provider, repository });
     }
   });
-  return out;
-}
-
-export interface StoredRepository {
-  spec: JsonObject;
-  type: string;
-  /**
-   * Changes whenever the repository's spec changes or it is deleted and created again (creation time + generation):
-   * status writes by the tester leave it alone.
-   */
-  version: string;
-}
-
-/** The named repositories of an org that exist. */
-export async function loadRepositories(exec: Executor, orgId: string, names: string[]): Promise<Map<string, StoredRepository>> {
-  const out = new Map<string, StoredRepository>();
-  if (!names.length) return out;
-  const r = await exec.execute(sql`select name, spec, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
-    from repositories where org_id = ${orgId} and name = any(${textArray([...new Set(names)])})`);
-  for (const row of r.rows as { name: string; spec: JsonObject | null; generation: number | string; created: string }[]) {
-    const spec = row.spec ?? {};
-    out.set(row.name, { spec, type: String(spec.type ?? ""), version: `${row.created}.${row.generation}` });
-  }
   return out;
 }
 

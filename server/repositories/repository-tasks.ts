@@ -6,16 +6,20 @@
 // - repository_update: a repository's spec changed (or it was created or deleted): the fleets whose template reads it
 //   are validated again (a new template version fetches the new content and rolls out) and the standalone devices
 //   that read it are rendered again, each with a ReferencedRepositoryUpdated event.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql, type SQL } from "drizzle-orm";
-import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import type { RepositoryStatusJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+import type { NewEvent } from "../events/event-store.js";
+import { insertEvents } from "../fleets/event-batch-store.js";
+import { createFleetDevicesStore } from "../fleets/fleet-devices-store.js";
+import { createFleetStore } from "../fleets/fleet-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { eachLimited } from "../platform/concurrency.js";
 import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
 import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
 import type { GitClient } from "./git.js";
 import { testRepository } from "./repository-tester.js";
-import { configRepositoryRefs, REPOSITORY_PROVIDERS } from "./repository-refs.js";
+import { configRepositoryRefs } from "./repository-refs.js";
+import { listAllRepositories } from "./repository-store.js";
 import { type TaskHandlers, TASK_REPOSITORY_TEST, TASK_REPOSITORY_UPDATE, type RepositoryUpdateItem } from "../jobs/catalog.js";
 
 const actor = "service:repository-tester";
@@ -24,6 +28,8 @@ const MAX_CAS_ATTEMPTS = 5;
 
 export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
   const store = createResourceStore(db, { kind: "Repository", table: "repositories" });
+  const fleetStore = createFleetStore(db);
+  const fleetDevices = createFleetDevicesStore(db);
 
   /** Tests one repository and records the result; true when its condition changed. */
   async function test(orgId: string, name: string): Promise<boolean> {
@@ -41,8 +47,8 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
       const r = attempt === 0 ? tested : await store.get(key);
       // Gone, or its spec changed while it was tested: the job queued by that change tests the new spec.
       if (!r || r.generation !== tested.generation) return false;
-      const status = (r.status ?? {}) as JsonObject;
-      const conditions = (status.conditions ?? []) as JsonObject[];
+      const status: RepositoryStatusJson = r.status ?? {};
+      const conditions = status.conditions ?? [];
       const prev = conditions.find((c) => c.type === "Accessible");
       if (prev && prev.status === next.status && prev.reason === next.reason && prev.message === next.message) return false;
       const event: NewEvent | undefined =
@@ -69,12 +75,11 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
 
   /** Tests every repository of every organization, a few at a time; one failure does not stop the others. */
   async function testAll(log?: { error(msg: string): void }): Promise<void> {
-    const r = await db.execute(sql`select org_id, name from repositories order by org_id, name`);
-    await eachLimited(r.rows as { org_id: string; name: string }[], opts.concurrency ?? 8, async (row) => {
+    await eachLimited(await listAllRepositories(db), opts.concurrency ?? 8, async (row) => {
       try {
-        await test(row.org_id, row.name);
+        await test(row.orgId, row.name);
       } catch (e) {
-        log?.error(`repository tester: ${row.name} (org ${row.org_id}): ${(e as Error).message}`);
+        log?.error(`repository tester: ${row.name} (org ${row.orgId}): ${(e as Error).message}`);
       }
     });
   }
@@ -83,28 +88,12 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
   async function propagate(orgId: string, repositories: string[]): Promise<void> {
     const names = [...new Set(repositories)];
     if (!names.length) return;
-    // Containment (`@>`) per repository and provider: "has a config provider reading this repository".
-    const reads = (wrap: (config: JsonObject[]) => JsonObject): SQL =>
-      sql.join(
-        names.flatMap((repository) =>
-          Object.keys(REPOSITORY_PROVIDERS).map((p) => sql`spec @> ${JSON.stringify(wrap([{ [p]: { repository } }]))}::jsonb`),
-        ),
-        sql` or `,
-      );
-    const fleets = (
-      await db.execute(
-        sql`select name, spec from fleets where org_id = ${orgId} and (${reads((config) => ({ template: { spec: { config } } }))}) order by name`,
-      )
-    ).rows as { name: string; spec: JsonObject }[];
+    const fleets = await fleetStore.readingRepositories(orgId, names);
     // Fleet members follow their fleet's new template version; only devices without an owner are rendered here.
-    const devices = (
-      await db.execute(
-        sql`select name, spec from devices where org_id = ${orgId} and owner is null and (${reads((config) => ({ config }))}) order by name`,
-      )
-    ).rows as { name: string; spec: JsonObject }[];
+    const devices = await fleetDevices.standaloneReadingRepositories(orgId, names);
     const changed = new Set(names);
     const events: NewEvent[] = [];
-    const referenced = (kind: string, name: string, spec: JsonObject | undefined) => {
+    const referenced = (kind: string, name: string, spec: DeviceSpecJson | undefined) => {
       for (const repository of new Set(configRepositoryRefs(spec).map((r) => r.repository))) {
         if (!changed.has(repository)) continue;
         events.push({
@@ -118,7 +107,7 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
         });
       }
     };
-    for (const f of fleets) referenced("Fleet", f.name, ((f.spec.template ?? {}) as JsonObject).spec as JsonObject | undefined);
+    for (const f of fleets) referenced("Fleet", f.name, f.spec.template?.spec);
     for (const d of devices) referenced("Device", d.name, d.spec);
     if (!fleets.length && !devices.length) return;
     await db.transaction(async (tx) => {
@@ -129,7 +118,7 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
           orgId,
           devices.map((d) => d.name),
         );
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+      await insertEvents(tx, orgId, events);
     });
   }
 

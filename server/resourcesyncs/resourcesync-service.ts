@@ -1,10 +1,9 @@
 // ResourceSync kind: generic rules, a sync queued with every create and spec change (server/resourcesyncs/
 // resourcesync-tasks.ts does it), SyncResourceSync (sync now, for push webhooks), and what deleting one does to its
 // fleets: they stay, released (owner cleared), so devices keep running and users can edit or delete them.
-import { sql } from "drizzle-orm";
 import { ResourceSyncListSchema, ResourceSyncSchema } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { ResourceSyncService, type SyncResourceSyncRequest } from "../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
-import { insertEventsSql, type NewEvent } from "../events/event-store.js";
+import { createFleetStore } from "../fleets/fleet-store.js";
 import { callerOf } from "../platform/identity.js";
 import type { KindDefinition } from "../platform/resource/kind.js";
 import { enqueueSync, queueSync } from "../jobs/queues.js";
@@ -24,21 +23,15 @@ export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
     },
     deleted: async (tx, _r, { key, actor }) => {
       const owner = `ResourceSync/${key.name}`;
-      const released = (
-        await tx.execute(sql`update fleets set owner = null, resource_version = nextval('resource_version_seq')
-          where org_id = ${key.orgId} and owner = ${owner} returning name`)
-      ).rows as { name: string }[];
-      if (released.length === 0) return;
-      const events: NewEvent[] = released.map((f) => ({
+      await createFleetStore(tx).releaseOwnedBy(tx, key.orgId, owner, (fleet) => ({
         reason: "ResourceUpdated",
         type: "Normal",
         message: `Fleet was released: its ResourceSync "${key.name}" was deleted.`,
         actor: actor ?? "service:flightctl-api",
-        involvedObject: { kind: "Fleet", name: f.name },
+        involvedObject: { kind: "Fleet", name: fleet },
         sourceComponent: "flightctl-api",
         details: { detailType: "ResourceUpdated", updatedFields: ["owner"], previousOwner: owner },
       }));
-      await tx.execute(insertEventsSql(key.orgId, events));
     },
   },
   handlers: ({ svc, db }) => ({

@@ -1,6 +1,8 @@
 // ResourceSync status vocabulary (flightctl's condition types and reasons, so its UI and CLI read ours) and the events a
 // status change yields: a new commit, and each condition turning true or false or changing its message.
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
+import type { ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import type { NewEvent } from "../events/event-store.js";
 
 export const ACCESSIBLE = "Accessible";
@@ -21,13 +23,18 @@ export const REASONS = {
 export const SOURCE_COMPONENT = "flightctl-worker";
 export const ACTOR = "service:resourcesync";
 
-const conditionOf = (status: JsonObject | null, type: string) => ((status?.conditions ?? []) as JsonObject[]).find((c) => c.type === type);
+const conditionOf = (status: ResourceSyncStatusJson | null, type: string) => status?.conditions?.find((c) => c.type === type);
 
-const differs = (a: JsonObject | undefined, b: JsonObject | undefined) =>
+const differs = (a: ConditionJson | undefined, b: ConditionJson | undefined) =>
   !!b && (!a || a.status !== b.status || a.reason !== b.reason || a.message !== b.message);
 
 /** Events for a status going from `before` to `after`; `completed` details go with a successful sync's event. */
-export function statusEvents(name: string, before: JsonObject | null, after: JsonObject, completed?: JsonObject): NewEvent[] {
+export function statusEvents(
+  name: string,
+  before: ResourceSyncStatusJson | null,
+  after: ResourceSyncStatusJson,
+  completed?: JsonObject,
+): NewEvent[] {
   const events: NewEvent[] = [];
   const ev = (reason: string, type: NewEvent["type"], message: string, details?: JsonObject): NewEvent => ({
     reason,
@@ -38,7 +45,7 @@ export function statusEvents(name: string, before: JsonObject | null, after: Jso
     sourceComponent: SOURCE_COMPONENT,
     ...(details ? { details } : {}),
   });
-  const commit = after.observedCommit as string | undefined;
+  const commit = after.observedCommit;
   if (commit && commit !== before?.observedCommit) events.push(ev("ResourceSyncCommitDetected", "Normal", `New commit ${commit} found.`));
   const transitions: [string, string, string, string, string][] = [
     [

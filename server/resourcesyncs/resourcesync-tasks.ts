@@ -6,23 +6,24 @@
 // were and says why in the status conditions.
 import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
 import { FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
-import { insertEventsSql } from "../events/event-store.js";
+import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+import type { ResourceSyncSpecJson, ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { fleetKind } from "../fleets/fleet-service.js";
+import { createFleetStore } from "../fleets/fleet-store.js";
 import { decodeJson } from "../platform/codec.js";
 import { DomainError } from "../platform/errors.js";
 import { setCondition, type ConditionInput } from "../platform/conditions.js";
 import { serviceIdentity, type Caller } from "../platform/identity.js";
-import { textArray } from "../platform/pg-array.js";
 import { kindServiceOn } from "../platform/resource/kind.js";
 import { createResourceStore, type Db, type Executor, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { GitError, type GitClient, type GitRepository } from "../repositories/git.js";
 import { normalizeRepoPath } from "../repositories/git-tree.js";
-import { parseFleets, ParseError, resourceFiles } from "./resourcesync-parse.js";
+import { type ParsedFleets, parseFleets, ParseError, resourceFiles } from "./resourcesync-parse.js";
 import { type TaskHandlers, TASK_RESOURCESYNC_POLL, TASK_RESOURCESYNC_SYNC, type SyncPayload } from "../jobs/catalog.js";
 import { queueAllSyncs } from "./resourcesync-queue.js";
 import { ACCESSIBLE, REASONS, RESOURCE_PARSED, SOURCE_COMPONENT, statusEvents, SYNCED } from "./resourcesync-status.js";
+import { createResourceSyncStore } from "./resourcesync-store.js";
 
 /** Bounds on what one sync reads (a path is expected to hold resource files, not a whole repository). */
 export const READ_LIMITS = { maxFiles: 2000, maxFileBytes: 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024 };
@@ -42,6 +43,8 @@ export interface ResourceSyncTaskOptions {
 export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
   const syncs = createResourceStore(db, { kind: "ResourceSync", table: "resource_syncs" });
   const repositories = createResourceStore(db, { kind: "Repository", table: "repositories" });
+  const syncStore = createResourceSyncStore(db);
+  const fleetStore = createFleetStore(db);
   // Validation only; writes use a service bound to the sync's transaction.
   const fleetRules = kindServiceOn(fleetKind, db);
   const toFleet = (doc: JsonObject): Fleet => {
@@ -55,26 +58,25 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     exec: Executor,
     orgId: string,
     rs: ResourceRecord,
-    next: JsonObject,
+    next: ResourceSyncStatusJson,
     completed?: JsonObject,
   ): Promise<boolean> {
     if (isDeepStrictEqual(rs.status ?? {}, next)) return true;
-    const r =
-      await exec.execute(sql`update resource_syncs set status = ${JSON.stringify(next)}::jsonb, resource_version = nextval('resource_version_seq')
-      where org_id = ${orgId} and name = ${rs.name} and generation = ${rs.generation} returning name`);
-    if (r.rows.length === 0) return false;
-    const events = statusEvents(rs.name, rs.status, next, completed);
-    if (events.length) await exec.execute(insertEventsSql(orgId, events));
-    return true;
+    return syncStore.writeStatus(
+      { orgId, name: rs.name, generation: rs.generation },
+      next,
+      statusEvents(rs.name, rs.status, next, completed),
+      exec,
+    );
   }
 
   async function sync(orgId: string, name: string): Promise<SyncOutcome> {
     const rs = await syncs.get({ orgId, name });
     if (!rs) return "gone";
-    const spec = (rs.spec ?? {}) as { repository?: string; targetRevision?: string; path?: string };
-    const before = (rs.status ?? {}) as JsonObject;
-    let status: JsonObject = { ...before, conditions: (before.conditions ?? []) as JsonObject[] };
-    const set = (c: ConditionInput) => (status = { ...status, conditions: setCondition(status.conditions as JsonObject[], c) });
+    const spec: ResourceSyncSpecJson = rs.spec ?? {};
+    const before: ResourceSyncStatusJson = rs.status ?? {};
+    let status: ResourceSyncStatusJson = { ...before, conditions: before.conditions ?? [] };
+    const set = (c: ConditionInput) => (status = { ...status, conditions: setCondition(status.conditions, c) });
     /** Saves the status outside the apply transaction; nothing to do (not even a round trip) when it is unchanged. */
     const save = async () => {
       if (!isDeepStrictEqual(rs.status ?? {}, status)) await db.transaction((tx) => writeStatus(tx, orgId, rs, status));
@@ -85,7 +87,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
       return "failed";
     };
 
-    if ((rs.spec as JsonObject | null)?.type === "catalog") {
+    if (spec.type === "catalog") {
       return fail({
         type: RESOURCE_PARSED,
         reason: REASONS.fail,
@@ -94,10 +96,9 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     }
     const repoName = spec.repository ?? "";
     const repo = await repositories.get({ orgId, name: repoName });
-    if (!repo || (repo.spec as JsonObject | null)?.type !== "git") {
-      const why = repo
-        ? `is of type "${String((repo.spec as JsonObject | null)?.type)}"; a ResourceSync needs a git repository`
-        : "does not exist";
+    const repoSpec: RepositorySpecJson | undefined = repo?.spec ?? undefined;
+    if (!repo || repoSpec?.type !== "git") {
+      const why = repo ? `is of type "${String(repoSpec?.type)}"; a ResourceSync needs a git repository` : "does not exist";
       return fail({ type: ACCESSIBLE, reason: REASONS.repositoryNotFound, message: `Repository "${repoName}" ${why}` });
     }
     const source = repo.spec as unknown as GitRepository;
@@ -113,7 +114,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
       return fail({ type: ACCESSIBLE, reason: REASONS.cloneFailed, message: gitMessage(e) });
     }
     const accessible = { type: ACCESSIBLE, status: "True", reason: REASONS.accessible, message: REASONS.accessible } as const;
-    const syncedBefore = ((before.conditions ?? []) as JsonObject[]).find((c) => c.type === SYNCED);
+    const syncedBefore = before.conditions?.find((c) => c.type === SYNCED);
     if (before.observedCommit === commit && before.observedGeneration === rs.generation && syncedBefore?.status === "True") {
       // Nothing new; only a recovered repository is worth a write.
       set(accessible);
@@ -123,7 +124,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     status = { ...status, observedCommit: commit };
     set({ type: SYNCED, status: "False", reason: REASONS.newHash, message: `commit ${commit} is not applied yet` });
 
-    let files;
+    let files: Awaited<ReturnType<GitClient["readPath"]>>;
     try {
       files = await opts.git.readPath(source, commit, path, READ_LIMITS);
     } catch (e) {
@@ -141,7 +142,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     }
     set(accessible);
 
-    let parsed;
+    let parsed: ParsedFleets<Fleet>;
     try {
       const chosen = resourceFiles(files, path);
       if (chosen.length === 0) throw new ParseError(`path "${spec.path}" holds no .yaml, .yml or .json files`);
@@ -165,14 +166,9 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     try {
       return await db.transaction(async (tx): Promise<SyncOutcome> => {
         // The row lock serializes syncs of one ResourceSync; a changed spec means this run is stale.
-        const current = (await tx.execute(sql`select generation from resource_syncs where org_id = ${orgId} and name = ${name} for update`))
-          .rows[0] as { generation: string | number } | undefined;
-        if (!current || Number(current.generation) !== rs.generation) return "superseded";
-        const existing = (
-          await tx.execute(
-            sql`select name, owner from fleets where org_id = ${orgId} and (owner = ${owner} or name = any(${textArray([...wanted])})) order by name`,
-          )
-        ).rows as { name: string; owner: string | null }[];
+        const generation = await syncStore.lockGeneration(orgId, name, tx);
+        if (generation === undefined || generation !== rs.generation) return "superseded";
+        const existing = await fleetStore.ownedOrNamed(tx, orgId, owner, [...wanted]);
         const taken = existing.filter((f) => wanted.has(f.name) && f.owner !== owner);
         if (taken.length > 0) {
           const who = taken.map((f) => `Fleet "${f.name}" ${f.owner ? `is owned by ${f.owner}` : "was created directly (no owner)"}`);
@@ -205,7 +201,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
         const done = {
           ...status,
           observedGeneration: rs.generation,
-          conditions: setCondition(status.conditions as JsonObject[], {
+          conditions: setCondition(status.conditions, {
             type: SYNCED,
             status: "True",
             reason: REASONS.success,

@@ -1,0 +1,57 @@
+// The repositories table as the controllers read it: repositories by name with their "version" (for frozen content),
+// every repository (for the periodic tester), and the containment test "reads one of these repositories" that the
+// fleet and device stores use to find the readers of a changed repository. (Writes go through the generic resource store.)
+import { sql, type SQL } from "drizzle-orm";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { repositories } from "../../db/schema/index.js";
+import { textArray } from "../platform/pg-array.js";
+import type { Executor } from "../platform/resource/resource-store.js";
+
+/** Config provider keys that name a repository, and the repository type each needs. */
+export const REPOSITORY_PROVIDERS = { gitRef: "git", httpRef: "http" } as const;
+export type RepositoryProvider = keyof typeof REPOSITORY_PROVIDERS;
+
+/** A repository as the readers of its content see it. */
+export interface StoredRepository {
+  spec: JsonObject;
+  type: string;
+  /**
+   * Changes whenever the repository's spec changes or it is deleted and created again (creation time + generation):
+   * status writes by the tester leave it alone.
+   */
+  version: string;
+}
+
+/** The named repositories of an org that exist. */
+export async function loadRepositories(exec: Executor, orgId: string, names: string[]): Promise<Map<string, StoredRepository>> {
+  const out = new Map<string, StoredRepository>();
+  if (!names.length) return out;
+  const r = await exec.execute<{ name: string; spec: JsonObject | null; generation: number | string; created: string }>(
+    sql`select name, spec, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
+    from ${repositories} where org_id = ${orgId} and name = any(${textArray([...new Set(names)])})`,
+  );
+  for (const row of r.rows) {
+    const spec = row.spec ?? {};
+    out.set(row.name, { spec, type: String(spec.type ?? ""), version: `${row.created}.${row.generation}` });
+  }
+  return out;
+}
+
+/** Every repository of every organization, in (org, name) order. */
+export async function listAllRepositories(exec: Executor): Promise<{ orgId: string; name: string }[]> {
+  const r = await exec.execute<{ org_id: string; name: string }>(sql`select org_id, name from ${repositories} order by org_id, name`);
+  return r.rows.map((row) => ({ orgId: row.org_id, name: row.name }));
+}
+
+/**
+ * "`spec` has a config provider reading one of `names`": containment (`@>`) per repository and provider, so the
+ * jsonb index serves it. `wrap` places the config list where the kind keeps it (a fleet's template, a device's spec).
+ */
+export function readsRepositoriesSql(names: readonly string[], wrap: (config: JsonObject[]) => JsonObject): SQL {
+  return sql.join(
+    names.flatMap((repository) =>
+      Object.keys(REPOSITORY_PROVIDERS).map((p) => sql`spec @> ${JSON.stringify(wrap([{ [p]: { repository } }]))}::jsonb`),
+    ),
+    sql` or `,
+  );
+}

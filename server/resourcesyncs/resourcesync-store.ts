@@ -1,0 +1,46 @@
+// The resource_syncs table as the ResourceSync controller writes it: the status of a sync (with its events) and the
+// row lock that serializes syncs of one ResourceSync. (API writes go through the generic resource store.)
+import { sql } from "drizzle-orm";
+import type { ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
+import { resourceSyncs } from "../../db/schema/index.js";
+import type { NewEvent } from "../events/event-store.js";
+import { insertEvents } from "../fleets/event-batch-store.js";
+import type { Executor } from "../platform/resource/resource-store.js";
+
+/** ResourceSync controller statements; `exec` is the database or the caller's transaction. */
+export function createResourceSyncStore(exec: Executor) {
+  return {
+    /**
+     * Writes `status` with a new resource_version, and `events`, unless the spec moved on meanwhile (the generation is
+     * no longer `generation`). Returns whether it wrote.
+     */
+    async writeStatus(
+      key: { orgId: string; name: string; generation: number },
+      status: ResourceSyncStatusJson,
+      events: readonly NewEvent[],
+      tx: Executor = exec,
+    ): Promise<boolean> {
+      const r = await tx.execute(
+        sql`update ${resourceSyncs} set status = ${JSON.stringify(status)}::jsonb, resource_version = nextval('resource_version_seq')
+      where org_id = ${key.orgId} and name = ${key.name} and generation = ${key.generation} returning name`,
+      );
+      if (r.rows.length === 0) return false;
+      await insertEvents(tx, key.orgId, events);
+      return true;
+    },
+
+    /** Every ResourceSync of every organization, in a stable order (the poll queues a sync of each). */
+    async listAllKeys(tx: Executor = exec): Promise<{ orgId: string; name: string }[]> {
+      const r = await tx.execute<{ org_id: string; name: string }>(sql`select org_id, name from ${resourceSyncs} order by org_id, name`);
+      return r.rows.map((row) => ({ orgId: row.org_id, name: row.name }));
+    },
+
+    /** In a transaction `tx`: locks the ResourceSync until it ends (syncs of one ResourceSync serialize on it); its generation, or undefined when gone. */
+    async lockGeneration(orgId: string, name: string, tx: Executor = exec): Promise<number | undefined> {
+      const r = await tx.execute<{ generation: string | number }>(
+        sql`select generation from ${resourceSyncs} where org_id = ${orgId} and name = ${name} for update`,
+      );
+      return r.rows[0] ? Number(r.rows[0].generation) : undefined;
+    },
+  };
+}
