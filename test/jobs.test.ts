@@ -30,8 +30,19 @@ after(async () => {
   await assertNoOpenHandles();
 });
 
-/** Makes every waiting job due now (retries and re-queued batches wait seconds to minutes). */
-const dueNow = () => tdb.pool.query(`update graphile_worker._private_jobs set run_at = now() where locked_at is null`);
+/**
+ * Makes every waiting job due now (retries and re-queued batches wait seconds to minutes). A failed attempt is
+ * recorded (unlocked, run_at moved by the backoff) a moment after runOnce returns, so wait for no job to be locked
+ * first: a job still locked would keep its backoff and not run in the next drain.
+ */
+async function dueNow() {
+  for (let i = 0; i < 100; i++) {
+    const locked = await tdb.pool.query(`select 1 from graphile_worker._private_jobs where locked_at is not null`);
+    if (locked.rows.length === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await tdb.pool.query(`update graphile_worker._private_jobs set run_at = now() where locked_at is null`);
+}
 const jobs = async (task: string) =>
   (
     await tdb.pool.query(
