@@ -6,11 +6,11 @@ import { ResourceSyncListSchema, ResourceSyncSchema } from "../../gen/flightctl/
 import { ResourceSyncService, type SyncResourceSyncRequest } from "../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
 import { insertEventsSql, type NewEvent } from "../events/event-store.js";
 import { callerOf } from "../platform/identity.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { enqueueSync, queueSync } from "./resourcesync-queue.js";
 import { validateResourceSync } from "./resourcesync-validation.js";
 
-export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
+export const resourceSyncKind = defineKind({
   kind: "ResourceSync",
   service: ResourceSyncService,
   schema: ResourceSyncSchema,
@@ -41,7 +41,8 @@ export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
       await tx.execute(insertEventsSql(key.orgId, events));
     },
   },
-  handlers: ({ svc, db }) => ({
+  handlers: ({ standard, svc, db }) => ({
+    ...standard,
     async syncResourceSync(req: SyncResourceSyncRequest, ctx) {
       const caller = callerOf(ctx);
       const rs = await svc.get(caller, req.name); // NotFound before queueing anything
@@ -49,4 +50,4 @@ export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
       return rs;
     },
   }),
-};
+});

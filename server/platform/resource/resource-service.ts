@@ -36,11 +36,11 @@ export interface ListOptionsInput {
   continueToken?: string;
 }
 
-export interface ResourceKindConfig<Desc extends DescMessage> {
+export interface ResourceKindConfig<Desc extends DescMessage, List extends DescMessage = DescMessage> {
   /** Kind name, e.g. "Device". */
   kind: string;
   schema: Desc;
-  listSchema: DescMessage;
+  listSchema: List;
   store: ResourceStore;
   /** Field selectors this kind supports. */
   fields: FieldTable;
@@ -54,7 +54,7 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
    * Last rules before a create (may adjust the document): returns service-set parts of the new resource, e.g. the
    * status of a CSR signed at once or the owner of a device's CSR.
    */
-  beforeCreate?(caller: Caller, obj: JsonObject): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
+  beforeCreate?(caller: Caller, obj: JsonObject): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
   /** Extra refusals of a user write (replace/patch) given the stored resource (e.g. a decommissioning device). */
   checkUserWrite?(existing: ResourceRecord): void;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
@@ -73,7 +73,9 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
 type UpdatedField = "labels" | "spec" | "owner" | "status" | "annotations";
 
 /** Builds the generic service for one kind. */
-export function createResourceService<Desc extends DescMessage>(cfg: ResourceKindConfig<Desc>) {
+export function createResourceService<Desc extends DescMessage, List extends DescMessage = DescMessage>(
+  cfg: ResourceKindConfig<Desc, List>,
+) {
   type Msg = MessageShape<Desc>;
   const { kind, store } = cfg;
   const source = cfg.sourceComponent ?? "flightctl-api";
@@ -245,13 +247,14 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     selectorWhere,
 
     /** Lists one page. */
-    async list(caller: Caller, opts: ListOptionsInput, parent?: string) {
+    async list(caller: Caller, opts: ListOptionsInput, parent?: string): Promise<MessageShape<List>> {
       const limit = pageSize(opts.limit);
       const where = selectorWhere(opts);
       const from = decodeContinue(opts.continueToken);
       // Like flightctl: count the remaining items once, on the first page, and carry the count in the token.
       const page = await store.list(caller.orgId, { where, limit, after: from?.key, parent, remaining: from?.remaining });
       const last = page.records[page.records.length - 1];
+      // Every <Kind>List message has these four fields; a generic List cannot say so to the compiler.
       return create(cfg.listSchema, {
         apiVersion: API_VERSION,
         kind: `${kind}List`,
@@ -438,7 +441,10 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   };
 }
 
-export type ResourceService<Desc extends DescMessage> = ReturnType<typeof createResourceService<Desc>>;
+/** The service of one kind; `List` is its list message (only the typed RPC handlers need it). */
+export type ResourceService<Desc extends DescMessage, List extends DescMessage = DescMessage> = ReturnType<
+  typeof createResourceService<Desc, List>
+>;
 
 /** The fields a write changed, in flightctl's updatedFields vocabulary. */
 function changedFields(before: ResourceRecord, after: ResourceState): UpdatedField[] {
