@@ -47,7 +47,8 @@ import {
   type RolloutItem,
   type SelectionItem,
 } from "./fleet-queue.js";
-import { matchesRequirements, type RolloutPolicy } from "./rollout-math.js";
+import { matchesRequirements } from "./rollout-math.js";
+import type { RolloutPolicyJson as RolloutPolicy } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
 

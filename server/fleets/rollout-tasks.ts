@@ -29,8 +29,8 @@ import {
   selectBatch,
   type BudgetDevice,
   type RolloutDevice,
-  type RolloutPolicy,
 } from "./rollout-math.js";
+import type { RolloutPolicyJson as RolloutPolicy } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 
 export const TASK_FLEET_ROLLOUT_TICK = "fleet_rollout_tick";
 export const TASK_FLEET_ROLLOUT_SWEEP = "fleet_rollout_sweep";
