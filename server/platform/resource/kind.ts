@@ -1,7 +1,7 @@
 // A resource kind as the app registers it: contract (service + schemas), table, and kind-specific rules.
 // Generic handlers come from resource-rpc.ts and watch-rpc.ts; each kind returns its service's implementation from
 // them plus its own RPCs, and the compiler checks it against the generated service.
-import type { DescMessage, DescService, JsonObject } from "@bufbuild/protobuf";
+import type { DescMessage, DescService, MessageJsonType } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { Caller } from "../identity.js";
 import { fieldsByKind } from "../selectors/fields.js";
@@ -57,7 +57,7 @@ export interface KindDefinition<
   /** As ResourceKindConfig.beforeCreate, with the kind's dependencies. */
   beforeCreate?(
     caller: Caller,
-    obj: JsonObject,
+    obj: MessageJsonType<Desc>,
     deps: Deps,
   ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
   /** The implementation of the kind's service: usually `standard` plus the kind's own RPCs and overrides. */
@@ -91,7 +91,7 @@ export function buildKind<K extends string, Desc extends DescMessage, List exten
   const store = createResourceStore(deps.db, { kind: def.kind, table: def.table, parentColumn: def.parentColumn });
   const fields = fieldsByKind[def.kind];
   if (!fields) throw new Error(`no field selectors defined for kind ${def.kind}`);
-  const beforeCreate = def.beforeCreate && ((caller: Caller, obj: JsonObject) => def.beforeCreate!(caller, obj, deps));
+  const beforeCreate = def.beforeCreate && ((caller: Caller, obj: MessageJsonType<Desc>) => def.beforeCreate!(caller, obj, deps));
   const svc = createResourceService({ ...def, store, fields, beforeCreate });
   return {
     store,

@@ -2,7 +2,16 @@
 // spec, status subresource, owner protection, optimistic concurrency, generation bump on spec change, and an Event
 // for each mutation. Kind modules configure it (schema, store, validation, selectors) and add their own rules.
 import { isDeepStrictEqual } from "node:util";
-import { create, fromJson, toJson, type DescMessage, type JsonObject, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromJson,
+  toJson,
+  type DescMessage,
+  type JsonObject,
+  type JsonValue,
+  type MessageJsonType,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { conflict, DomainError, invalid, notFound, precondition, type FieldViolation } from "../errors.js";
 import type { Caller } from "../identity.js";
 import { decodeJson } from "../codec.js";
@@ -45,22 +54,25 @@ export interface ResourceKindConfig<Desc extends DescMessage, List extends DescM
   /** Field selectors this kind supports. */
   fields: FieldTable;
   /** Validates a user-written resource in flightctl JSON form (metadata + spec). */
-  validate(obj: JsonObject): FieldViolation[];
+  validate(obj: MessageJsonType<Desc>): FieldViolation[];
   /** Component name written to events. */
   sourceComponent?: string;
   /** Initial status of a created resource (flightctl initializes some, e.g. devices). */
-  initialStatus?(obj: JsonObject): JsonObject | null;
+  initialStatus?(obj: MessageJsonType<Desc>): JsonObject | null;
   /**
    * Last rules before a create (may adjust the document): returns service-set parts of the new resource, e.g. the
    * status of a CSR signed at once or the owner of a device's CSR.
    */
-  beforeCreate?(caller: Caller, obj: JsonObject): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
+  beforeCreate?(
+    caller: Caller,
+    obj: MessageJsonType<Desc>,
+  ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
   /** Extra refusals of a user write (replace/patch) given the stored resource (e.g. a decommissioning device). */
   checkUserWrite?(existing: ResourceRecord): void;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
   beforeDelete?(record: ResourceRecord, caller: Caller): void | Promise<void>;
   /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
-  present?(doc: JsonObject): JsonObject;
+  present?(doc: MessageJsonType<Desc>): MessageJsonType<Desc>;
   /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
   secrets?: SecretPath[];
   /** How many decoded resources to keep (default 20,000). */
@@ -81,7 +93,12 @@ export function createResourceService<Desc extends DescMessage, List extends Des
   const source = cfg.sourceComponent ?? "flightctl-api";
 
   const secrets = cfg.secrets ?? [];
-  const present = cfg.present ?? ((doc: JsonObject) => doc);
+  /**
+   * The one conversion to the kind's generated JSON type (DeviceJson, ...): the store keeps documents as JsonObject,
+   * and every document handed to the kind's hooks was written by toJson of the kind's schema or built from such.
+   */
+  const typed = (doc: JsonObject) => doc as MessageJsonType<Desc>;
+  const present = (doc: JsonObject): JsonValue => (cfg.present ? cfg.present(typed(doc)) : doc);
   // Decoding stored JSON into messages is the main CPU cost of a list; a resourceVersion names one immutable state
   // of one resource (the sequence is global), so decoded messages are cached by it. Callers must not mutate them.
   const decoded = new Lru<string, Msg>(cfg.cacheSize ?? 20_000);
@@ -116,7 +133,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
       problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
     const k = (obj.kind as string | undefined) ?? "";
     if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got "${k}"` });
-    problems.push(...cfg.validate(obj));
+    problems.push(...cfg.validate(typed(obj)));
     if (problems.length > 0) throw invalid(problems);
     return obj;
   }
@@ -202,14 +219,14 @@ export function createResourceService<Desc extends DescMessage, List extends Des
   }
 
   async function createRecord(caller: Caller, key: ResourceKey, obj: JsonObject, owner?: string): Promise<ResourceRecord> {
-    const extra = (await cfg.beforeCreate?.(caller, obj)) ?? {};
+    const extra = (await cfg.beforeCreate?.(caller, typed(obj))) ?? {};
     const state: ResourceState = {
       labels: labelsOf(obj),
       annotations: extra.annotations ?? {},
       owner: owner ?? extra.owner ?? null,
       generation: 1,
       spec: (obj.spec as JsonObject | undefined) ?? null,
-      status: extra.status ?? cfg.initialStatus?.(obj) ?? null,
+      status: extra.status ?? cfg.initialStatus?.(typed(obj)) ?? null,
     };
     return store.create(key, state, event(caller, key.name, "ResourceCreated", `${kind} was created successfully.`), cfg.inTx?.created);
   }
