@@ -68,8 +68,7 @@ export const deviceKind = defineKind({
   },
   present(doc) {
     // flightctl keeps lastSeen in its own table and never returns it inside status.
-    const status = doc.status as JsonObject | undefined;
-    if (status && "lastSeen" in status) delete status.lastSeen;
+    if (doc.status && "lastSeen" in doc.status) delete doc.status.lastSeen;
     return doc;
   },
   handlers: ({ standard, svc, db }) => {
