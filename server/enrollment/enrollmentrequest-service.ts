@@ -3,11 +3,7 @@
 // certificate and creates the Device in one transaction; denial is final; a request whose device exists can be
 // neither re-created nor deleted (flightctl's rules).
 import type { JsonObject } from "@bufbuild/protobuf";
-import {
-  EnrollmentRequestListSchema,
-  EnrollmentRequestSchema,
-  type EnrollmentRequestJson,
-} from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
+import { EnrollmentRequestListSchema, EnrollmentRequestSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
 import {
   EnrollmentRequestService,
   type ApproveEnrollmentRequestRequest,
@@ -59,13 +55,12 @@ async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
   }
 }
 
-async function prepare(caller: Caller, obj: EnrollmentRequestJson, deps: KindDeps) {
-  // Validated: name and spec.csr are set.
-  const name = obj.metadata?.name ?? "";
-  const spec = obj.spec ?? {};
-  await checkedCsr(name, spec.csr ?? "");
+async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
+  const name = (obj.metadata as JsonObject).name as string;
+  const spec = obj.spec as JsonObject;
+  await checkedCsr(name, spec.csr as string);
   await refuseIfEnrolled(deps.db, caller.orgId, name);
-  const known = spec.knownRenderedVersion;
+  const known = spec.knownRenderedVersion as string | undefined;
   const annotations: Record<string, string> = known && known !== "0" ? { [AWAITING_RECONNECT_ANNOTATION]: "true" } : {};
   return { annotations, status: { conditions: [] } as JsonObject };
 }
