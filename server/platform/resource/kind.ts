@@ -30,9 +30,9 @@ export type StandardHandlers<K extends string, Desc extends DescMessage, List ex
   WatchHandlers<K>;
 
 /** What a kind's `handlers` gets to build its implementation from. */
-export interface KindParts<K extends string, Desc extends DescMessage, List extends DescMessage, Deps> {
-  /** The generic handlers: spread them, then add or override. */
-  standard: StandardHandlers<K, Desc, List>;
+export interface KindParts<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService, Deps> {
+  /** The generic handlers of the RPCs the service declares: spread them, then add or override. */
+  standard: Pick<StandardHandlers<K, Desc, List>, keyof StandardHandlers<K, Desc, List> & keyof Svc["method"]>;
   svc: ResourceService<Desc, List>;
   store: ResourceStore;
   db: Db;
@@ -61,16 +61,25 @@ export interface KindDefinition<
     deps: Deps,
   ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
   /** The implementation of the kind's service: usually `standard` plus the kind's own RPCs and overrides. */
-  handlers(parts: KindParts<K, Desc, List, Deps>): Partial<ServiceImpl<NoInfer<Svc>>>;
+  handlers(parts: KindParts<K, Desc, List, Svc, Deps>): Partial<ServiceImpl<NoInfer<Svc>>>;
 }
 
-/** Any kind definition (for lists of kinds). */
-// biome-ignore lint/suspicious/noExplicitAny: the kinds of a list differ in every type parameter
-export type AnyKindDefinition = KindDefinition<string, DescMessage, DescMessage, DescService, any>;
+/** Keys of `H` that are no RPC of `Svc` (a misspelt override), typed `never` so that defineKind refuses them. */
+type OnlyRpcsOf<Svc extends DescService, H> = { [P in Exclude<keyof H, keyof Svc["method"]>]: never };
+
+/** Any kind definition (for lists of kinds: their names, services and schemas). */
+export type AnyKindDefinition = KindDefinition<string, DescMessage, DescMessage, DescService, never>;
 
 /** Checks a kind definition, inferring its type parameters from its fields. */
-export function defineKind<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService, Deps = unknown>(
-  def: KindDefinition<K, Desc, List, Svc, Deps>,
+export function defineKind<
+  K extends string,
+  Desc extends DescMessage,
+  List extends DescMessage,
+  Svc extends DescService,
+  H extends Partial<ServiceImpl<Svc>>,
+  Deps = unknown,
+>(
+  def: KindDefinition<K, Desc, List, Svc, Deps> & { handlers(parts: KindParts<K, Desc, List, Svc, Deps>): H & OnlyRpcsOf<Svc, H> },
 ): KindDefinition<K, Desc, List, Svc, Deps> {
   return def;
 }
