@@ -6,8 +6,6 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import {
   CertificateSigningRequestListSchema,
   CertificateSigningRequestSchema,
-  type CertificateSigningRequestJson,
-  type CertificateSigningRequestSpecJson,
 } from "../../gen/flightctl/v1beta1/certificatesigningrequest_pb.js";
 import {
   CertificateSigningRequestService,
@@ -24,8 +22,11 @@ import type { ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateCertificateSigningRequest } from "./csr-validation.js";
 import { canonicalSigner, decideSubject, issueClientCertificate, SIGNER_ENROLLMENT, type CertificateAuthority } from "./signers.js";
 
-/** A validated spec: request and signerName are set (csr-validation.ts requires them). */
-type CsrSpec = CertificateSigningRequestSpecJson & { request: string; signerName: string };
+interface CsrSpec {
+  request: string;
+  signerName: string;
+  expirationSeconds?: number;
+}
 
 /** The CSR inside a spec (base64 of PEM), parsed; InvalidArgument on spec.request otherwise. */
 async function csrOf(spec: CsrSpec) {
@@ -64,9 +65,9 @@ async function sign(
 }
 
 /** Service-set parts of a new CSR: requester, owner, and the certificate when approved at once. */
-async function prepare(caller: Caller, obj: CertificateSigningRequestJson, deps: KindDeps) {
-  const spec = obj.spec as CsrSpec;
-  const name = obj.metadata?.name ?? "";
+async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
+  const spec = obj.spec as unknown as CsrSpec & JsonObject;
+  const name = (obj.metadata as JsonObject).name as string;
   const csr = await csrOf(spec);
   // Refuses what the caller may not ask for before anything is stored.
   decideSubject(canonicalSigner(spec.signerName), csr.commonName, name, caller.identity);
@@ -97,7 +98,15 @@ function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string
       return { ...status, conditions: setCondition(conditions, { type: "Denied", status: "True", reason: "Denied", message }) };
     }
     // The requester's identity is not at hand any more; the approver vouches for the request under the same signer rules.
-    return sign(deps.ca, r.spec as CsrSpec, r.name, caller, conditions, "ManuallyApproved", `Approved by ${caller.identity.username}`);
+    return sign(
+      deps.ca,
+      r.spec as unknown as CsrSpec,
+      r.name,
+      caller,
+      conditions,
+      "ManuallyApproved",
+      `Approved by ${caller.identity.username}`,
+    );
   };
 }
 
