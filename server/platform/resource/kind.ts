@@ -64,22 +64,12 @@ export interface KindDefinition<
   handlers(parts: KindParts<K, Desc, List, Svc, Deps>): Partial<ServiceImpl<NoInfer<Svc>>>;
 }
 
-/** Keys of `H` that are no RPC of `Svc` (a misspelt override), typed `never` so that defineKind refuses them. */
-type OnlyRpcsOf<Svc extends DescService, H> = { [P in Exclude<keyof H, keyof Svc["method"]>]: never };
-
 /** Any kind definition (for lists of kinds: their names, services and schemas). */
 export type AnyKindDefinition = KindDefinition<string, DescMessage, DescMessage, DescService, never>;
 
 /** Checks a kind definition, inferring its type parameters from its fields. */
-export function defineKind<
-  K extends string,
-  Desc extends DescMessage,
-  List extends DescMessage,
-  Svc extends DescService,
-  H extends Partial<ServiceImpl<Svc>>,
-  Deps = unknown,
->(
-  def: KindDefinition<K, Desc, List, Svc, Deps> & { handlers(parts: KindParts<K, Desc, List, Svc, Deps>): H & OnlyRpcsOf<Svc, H> },
+export function defineKind<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService, Deps = unknown>(
+  def: KindDefinition<K, Desc, List, Svc, Deps>,
 ): KindDefinition<K, Desc, List, Svc, Deps> {
   return def;
 }
@@ -109,7 +99,12 @@ export function buildKind<K extends string, Desc extends DescMessage, List exten
       // Unchecked like resourceHandlers: watch-rpc names the handler `watch${plural(kind)}`, as WatchHandlers<K> does.
       const watch = watchHandlers(def.service, { kind: def.kind, table: def.table, svc }, deps.watch) as WatchHandlers<K>;
       const standard = { ...resourceHandlers(def.service, def.kind, svc), ...watch };
-      router.service(def.service, def.handlers({ standard, svc, store, db: deps.db, deps }));
+      const impl = def.handlers({ standard, svc, store, db: deps.db, deps });
+      // The compiler checks the types of the handlers, not that each names an RPC: a misspelt override would never be served.
+      const declared = new Set(def.service.methods.map((m) => m.localName));
+      const unknown = Object.keys(impl).filter((name) => !declared.has(name));
+      if (unknown.length > 0) throw new Error(`kind ${def.kind}: ${def.service.typeName} has no RPC ${unknown.join(", ")}`);
+      router.service(def.service, impl);
     },
   };
 }
