@@ -1,21 +1,21 @@
 // createApp(deps) builds everything the two endpoints serve, independent of how they are listened on: the user API
 // (bearer tokens, RBAC) and the agent API (client certificates). main/ processes and tests share it.
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 import { errorInterceptor } from "./platform/error-interceptor.js";
-import { registerKind, type KindDefinition, type KindDeps } from "./platform/resource/kind.js";
+import { buildKind, type AnyKindDefinition } from "./platform/resource/kind.js";
 import { createResourceStore, type Db } from "./platform/resource/resource-store.js";
-import type { ResourceService } from "./platform/resource/resource-service.js";
+import type { App } from "./platform/endpoint.js";
+import type { AgentServiceDeps, KindDeps, KindServices, ServiceDeps } from "./app-deps.js";
 import { userAuthInterceptor } from "./platform/user-auth-interceptor.js";
 import { agentAuthInterceptor, createAgentGate } from "./platform/agent-auth-interceptor.js";
-import type { RawServerStream } from "./platform/grpc-stream.js";
 import { admissionInterceptor } from "./platform/admission.js";
-import { createOrganizationStore, type OrganizationStore } from "./organizations/organization-store.js";
-import { createMembership, type Membership } from "./organizations/membership.js";
+import { createOrganizationStore } from "./organizations/organization-store.js";
+import { createMembership } from "./organizations/membership.js";
 import { deviceKind } from "./devices/device-service.js";
 import { fleetKind } from "./fleets/fleet-service.js";
 import { templateVersionKind } from "./templateversions/templateversion-service.js";
@@ -73,42 +73,7 @@ export interface AppDeps {
   gitCommit?: string;
 }
 
-/** What one endpoint serves. */
-export interface App {
-  /** Registers every service implementation on a Connect router. */
-  register(router: ConnectRouter): void;
-  /** Interceptors the endpoint must install (innermost last); include auth and the error mapper. */
-  interceptors: Interceptor[];
-  /** Every service served, for health checking. */
-  services: DescService[];
-  /** Every proto file served, for server reflection. */
-  files: DescFile[];
-  /** Ends open streams and long-polls so a closing endpoint drains quickly. */
-  drain?(): void;
-  /** Server streams the endpoint serves below Connect for plain gRPC clients (Connect still serves the rest). */
-  rawStreams?(): RawServerStream[];
-}
-
-/** Dependencies of non-kind user services. */
-export interface ServiceDeps {
-  db: Db;
-  kindDeps: KindDeps;
-  membership: Membership;
-  orgStore: OrganizationStore;
-  authenticator: Authenticator;
-  /** The enabled authentication providers. */
-  providers(): Promise<AuthProvider[]>;
-  fetch: FetchLike;
-  /** The git commit the build came from. */
-  gitCommit?: string;
-}
-
-/** Dependencies of agent-endpoint services. */
-export interface AgentServiceDeps {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- services of different kinds
-  services: Map<string, ResourceService<any>>;
-  device: DeviceAgentDeps;
-}
+export type { App } from "./platform/endpoint.js";
 
 /** A non-resource service: its descriptor and how to register its handlers. */
 interface ServiceRegistration<D> {
@@ -116,8 +81,8 @@ interface ServiceRegistration<D> {
   register(router: ConnectRouter, deps: D): void;
 }
 
-/** The resource kinds served with the generic machinery (plus their own handlers), in registration order. */
-export const kinds: KindDefinition[] = [
+/** The resource kinds served with the generic machinery (plus their own handlers). */
+export const kinds: readonly AnyKindDefinition[] = [
   deviceKind,
   fleetKind,
   templateVersionKind,
@@ -126,7 +91,37 @@ export const kinds: KindDefinition[] = [
   certificateSigningRequestKind,
   resourceSyncKind,
   authProviderKind,
-] as KindDefinition[];
+];
+
+/** Builds every kind once: store, service, and how to serve it; the typed record of their services comes with it. */
+function buildKinds(deps: KindDeps) {
+  const built = {
+    Device: buildKind(deviceKind, deps),
+    Fleet: buildKind(fleetKind, deps),
+    TemplateVersion: buildKind(templateVersionKind, deps),
+    Repository: buildKind(repositoryKind, deps),
+    EnrollmentRequest: buildKind(enrollmentRequestKind, deps),
+    CertificateSigningRequest: buildKind(certificateSigningRequestKind, deps),
+    ResourceSync: buildKind(resourceSyncKind, deps),
+    AuthProvider: buildKind(authProviderKind, deps),
+  };
+  const services: KindServices = {
+    Device: built.Device.svc,
+    Fleet: built.Fleet.svc,
+    TemplateVersion: built.TemplateVersion.svc,
+    Repository: built.Repository.svc,
+    EnrollmentRequest: built.EnrollmentRequest.svc,
+    CertificateSigningRequest: built.CertificateSigningRequest.svc,
+    ResourceSync: built.ResourceSync.svc,
+    AuthProvider: built.AuthProvider.svc,
+  };
+  return {
+    services,
+    serve(router: ConnectRouter) {
+      for (const k of Object.values(built)) k.serve(router);
+    },
+  };
+}
 
 /** Services that are not resource kinds. */
 const others: ServiceRegistration<ServiceDeps>[] = [
@@ -156,23 +151,30 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     csrAutoApprove: deps.csrAutoApprove ?? true,
     agentEndpointUrl: typeof deps.agentEndpointUrl === "string" ? () => deps.agentEndpointUrl as string : deps.agentEndpointUrl,
     uiUrl: deps.uiUrl ?? "",
-    services: new Map(),
     db,
     watch: createWatch({ db, log: deps.log, listen: deps.watch?.listen, bookmarkMs: deps.watch?.bookmarkMs }),
   };
-  const serviceDeps: ServiceDeps = { db, kindDeps, membership, orgStore, authenticator, providers, fetch, gitCommit: deps.gitCommit };
+  const built = buildKinds(kindDeps);
+  const serviceDeps: ServiceDeps = {
+    db,
+    kindDeps,
+    services: built.services,
+    membership,
+    orgStore,
+    authenticator,
+    providers,
+    fetch,
+    gitCommit: deps.gitCommit,
+  };
   const consoles = createConsoleService({ db, relay: deps.console?.relay ?? memoryRelay(), log: deps.log, limits: deps.console?.limits });
   const onInternal = (err: unknown, procedure: string) => deps.log.error({ err, procedure }, "internal error");
-  // Kinds register once; both endpoints' routers share the same services (registration order matters: approval
-  // needs the Device kind).
-  let built = false;
+  // Kinds are built once; both endpoints' routers share the same services.
   const services: DescService[] = [...kinds.map((k) => k.service), ...others.map((r) => r.service), consoleServiceRegistration.service];
   const user: App = {
     register(router) {
-      for (const kind of kinds) registerKind(router, kind, kindDeps);
+      built.serve(router);
       for (const r of others) r.register(router, serviceDeps);
       consoleServiceRegistration.register(router, { consoles, membership });
-      built = true;
     },
     interceptors: [userAuthInterceptor((h) => authenticator.authenticate(h), membership), errorInterceptor(onInternal)],
     drain: () => kindDeps.watch?.drain(),
@@ -189,16 +191,15 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     );
   const agent: App = {
     register(router) {
-      if (!built) throw new Error("register the user API before the agent API: agent services use its kinds");
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
       for (const r of agentServices)
-        r.register(router, { services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } });
+        r.register(router, { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } });
       agentConsoleRegistration.register(router, { consoles });
     },
     drain: () => wheel.drain(),
     rawStreams() {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      return agentDeviceRawStreams({ services: kindDeps.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
+      return agentDeviceRawStreams({ services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
     },
     interceptors: [admissionInterceptor(), agentAuthInterceptor(gate), errorInterceptor(onInternal)],
     services: [...agentServices.map((s) => s.service), agentConsoleRegistration.service],

@@ -15,7 +15,7 @@ import { callerOf, identityKey, type UserIdentity } from "../platform/identity.j
 import { API_VERSION } from "../platform/resource/resource-service.js";
 import { maskSecrets } from "../platform/sensitive.js";
 import { rolesIn } from "../platform/user-auth-interceptor.js";
-import type { ServiceDeps } from "../app.js";
+import type { ServiceDeps } from "../app-deps.js";
 import { permissionsOf } from "./rbac.js";
 import { AUTH_PROVIDER_SECRETS } from "../authproviders/authprovider-service.js";
 import { getJson, type FetchLike } from "./http-client.js";

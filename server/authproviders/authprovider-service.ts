@@ -3,7 +3,7 @@
 import { sql } from "drizzle-orm";
 import { AuthProviderListSchema, AuthProviderSchema, type AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthProviderService } from "../../gen/flightctl/v1beta1/authprovider_service_pb.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { recordToJson } from "../platform/resource/resource-service.js";
 import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
 import { DEFAULT_ORG_ID } from "../platform/identity.js";
@@ -13,7 +13,7 @@ import { validateAuthProvider } from "./authprovider-validation.js";
 /** Write-only fields: masked in every response. */
 export const AUTH_PROVIDER_SECRETS = [["spec", "clientSecret"]];
 
-export const authProviderKind: KindDefinition<typeof AuthProviderSchema> = {
+export const authProviderKind = defineKind({
   kind: "AuthProvider",
   service: AuthProviderService,
   schema: AuthProviderSchema,
@@ -21,7 +21,8 @@ export const authProviderKind: KindDefinition<typeof AuthProviderSchema> = {
   table: "auth_providers",
   validate: (obj) => validateAuthProvider(obj),
   secrets: AUTH_PROVIDER_SECRETS,
-};
+  handlers: ({ standard }) => standard,
+});
 
 /** Enabled AuthProvider resources (they live in the default organization), for authentication and GetAuthConfig. */
 export function enabledProviders(db: Db) {

@@ -1,5 +1,5 @@
 // AuthProvider rules: only oidc and oauth2 providers are managed through the API; required endpoints per type.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { AuthProviderJson } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import type { FieldViolation } from "../platform/errors.js";
 import {
   asArray,
@@ -13,7 +13,7 @@ import {
   Violations,
 } from "../platform/validation/rules.js";
 
-export function validateAuthProvider(obj: JsonObject): FieldViolation[] {
+export function validateAuthProvider(obj: AuthProviderJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   const type = required(v, spec, "providerType", "spec");

@@ -3,14 +3,12 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { AgentCertificateService } from "../../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
 import { invalid, notFound } from "../platform/errors.js";
 import { callerOf } from "../platform/identity.js";
-import type { AgentServiceDeps } from "../app.js";
-import type { ResourceService } from "../platform/resource/resource-service.js";
-import type { CertificateSigningRequestSchema } from "../../gen/flightctl/v1beta1/certificatesigningrequest_pb.js";
+import type { AgentServiceDeps } from "../app-deps.js";
 
 export const agentCertificateRegistration = {
   service: AgentCertificateService,
   register(router: ConnectRouter, deps: AgentServiceDeps) {
-    const csrs = deps.services.get("CertificateSigningRequest") as ResourceService<typeof CertificateSigningRequestSchema>;
+    const csrs = deps.services.CertificateSigningRequest;
     router.service(AgentCertificateService, {
       async createCertificateSigningRequest(req, ctx) {
         if (!req.certificateSigningRequest) throw invalid({ field: "certificateSigningRequest", message: "is required" });

@@ -16,7 +16,8 @@ import { isTrue, setCondition } from "../platform/conditions.js";
 import { invalid, precondition } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
 import { CsrError, parseCsr } from "../../lib/csr.js";
-import type { KindDefinition, KindDeps } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
+import type { KindDeps } from "../app-deps.js";
 import type { ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateCertificateSigningRequest } from "./csr-validation.js";
 import { canonicalSigner, decideSubject, issueClientCertificate, SIGNER_ENROLLMENT, type CertificateAuthority } from "./signers.js";
@@ -109,7 +110,7 @@ function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string
   };
 }
 
-export const certificateSigningRequestKind: KindDefinition<typeof CertificateSigningRequestSchema> = {
+export const certificateSigningRequestKind = defineKind({
   kind: "CertificateSigningRequest",
   service: CertificateSigningRequestService,
   schema: CertificateSigningRequestSchema,
@@ -117,7 +118,7 @@ export const certificateSigningRequestKind: KindDefinition<typeof CertificateSig
   table: "certificate_signing_requests",
   validate: (obj) => validateCertificateSigningRequest(obj),
   beforeCreate: prepare,
-  handlers: ({ svc, store, deps }) => {
+  handlers: ({ standard, svc, store, deps }) => {
     // Signing is async, so it runs outside the compare-and-swap callback; a write that raced is decided again.
     async function write(caller: Caller, name: string, approve: boolean, reason: string) {
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -144,8 +145,9 @@ export const certificateSigningRequestKind: KindDefinition<typeof CertificateSig
       throw precondition(`CertificateSigningRequest "${name}" keeps changing; try again`);
     }
     return {
+      ...standard,
       approveCertificateSigningRequest: (req: ApproveCertificateSigningRequestRequest, ctx) => write(callerOf(ctx), req.name, true, ""),
       denyCertificateSigningRequest: (req: DenyCertificateSigningRequestRequest, ctx) => write(callerOf(ctx), req.name, false, req.reason),
     };
   },
-};
+});

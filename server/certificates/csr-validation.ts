@@ -1,5 +1,5 @@
 // CertificateSigningRequest rules: a base64 PEM CSR, a known signer, client-auth usages.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { CertificateSigningRequestJson } from "../../gen/flightctl/v1beta1/certificatesigningrequest_pb.js";
 import type { FieldViolation } from "../platform/errors.js";
 import { pemCsrProblem } from "../platform/validation/csr.js";
 import { asArray, asObject, base64Problem, required, validateObjectMeta, Violations } from "../platform/validation/rules.js";
@@ -14,7 +14,7 @@ export const SIGNERS = [
 /** Short names flightctl accepts for a signer. */
 export const SIGNER_ALIASES: Record<string, string> = { enrollment: "flightctl.io/enrollment" };
 
-export function validateCertificateSigningRequest(obj: JsonObject): FieldViolation[] {
+export function validateCertificateSigningRequest(obj: CertificateSigningRequestJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   const request = required(v, spec, "request", "spec");

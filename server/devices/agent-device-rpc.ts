@@ -12,7 +12,7 @@ import type { RawServerStream, StreamSink } from "../platform/grpc-stream.js";
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
-import type { AgentServiceDeps } from "../app.js";
+import type { AgentServiceDeps } from "../app-deps.js";
 import { createDeviceAgentService } from "./device-agent-service.js";
 
 /** Streams cannot be checked by the interceptor (it sees no message): the handler does it. */

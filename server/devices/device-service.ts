@@ -11,7 +11,7 @@ import {
 import { createDeviceDecommission, refuseIfDecommissioning } from "./device-decommission.js";
 import { create } from "@bufbuild/protobuf";
 import { invalid } from "../platform/errors.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
@@ -44,7 +44,7 @@ export function initialDeviceStatus(): JsonObject {
   };
 }
 
-export const deviceKind: KindDefinition<typeof DeviceSchema> = {
+export const deviceKind = defineKind({
   kind: "Device",
   service: DeviceService,
   schema: DeviceSchema,
@@ -67,14 +67,14 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
   },
   present(doc) {
     // flightctl keeps lastSeen in its own table and never returns it inside status.
-    const status = doc.status as JsonObject | undefined;
-    if (status && "lastSeen" in status) delete status.lastSeen;
+    if (doc.status && "lastSeen" in doc.status) delete doc.status.lastSeen;
     return doc;
   },
-  handlers: ({ svc, db }) => {
+  handlers: ({ standard, svc, db }) => {
     const reads = createDeviceReads(db);
     const lifecycle = createDeviceDecommission(db, svc);
     return {
+      ...standard,
       decommissionDevice: async (req: DecommissionDeviceRequest, ctx) =>
         lifecycle.decommission(callerOf(ctx), req.name, req.decommission?.target),
       resumeDevices: async (req: ResumeDevicesRequest, ctx) => ({
@@ -87,7 +87,7 @@ export const deviceKind: KindDefinition<typeof DeviceSchema> = {
       },
     };
   },
-};
+});
 
 /** Device reads beyond the generic ones: status summaries (summaryOnly, fleets) and the labels listing. */
 export function createDeviceReads(db: Db) {

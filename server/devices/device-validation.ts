@@ -1,4 +1,5 @@
 // Device and device-spec rules (also used for fleet templates and template versions), following flightctl.
+import type { DeviceJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
 import {
@@ -343,7 +344,7 @@ export function validateDeviceSpec(spec: JsonValue | undefined, path: string, op
 }
 
 /** A user-written Device: metadata and spec; consoles and decommissioning are set by the service only. */
-export function validateDevice(obj: JsonObject): FieldViolation[] {
+export function validateDevice(obj: DeviceJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   forbidden(v, spec, ["consoles"], "spec", "(consoles are opened through the console API)");

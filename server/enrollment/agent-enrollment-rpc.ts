@@ -3,14 +3,12 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { AgentEnrollmentService } from "../../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
 import { invalid } from "../platform/errors.js";
 import { callerOf } from "../platform/identity.js";
-import type { AgentServiceDeps } from "../app.js";
-import type { ResourceService } from "../platform/resource/resource-service.js";
-import type { EnrollmentRequestSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
+import type { AgentServiceDeps } from "../app-deps.js";
 
 export const agentEnrollmentRegistration = {
   service: AgentEnrollmentService,
   register(router: ConnectRouter, deps: AgentServiceDeps) {
-    const ers = deps.services.get("EnrollmentRequest") as ResourceService<typeof EnrollmentRequestSchema>;
+    const ers = deps.services.EnrollmentRequest;
     router.service(AgentEnrollmentService, {
       async createEnrollmentRequest(req, ctx) {
         if (!req.enrollmentRequest) throw invalid({ field: "enrollmentRequest", message: "is required" });

@@ -13,15 +13,14 @@ import { callerOf, type UserIdentity } from "../platform/identity.js";
 import { rolesIn } from "../platform/user-auth-interceptor.js";
 import { allowed } from "../auth/rbac.js";
 import { createCsr, generateDeviceKey } from "../../lib/csr.js";
-import type { ServiceDeps } from "../app.js";
-import type { ResourceService } from "../platform/resource/resource-service.js";
+import type { ServiceDeps } from "../app-deps.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 export const enrollmentConfigRegistration = {
   service: EnrollmentConfigService,
   register(router: ConnectRouter, deps: ServiceDeps) {
-    const csrs = deps.kindDeps.services.get("CertificateSigningRequest") as ResourceService<typeof CertificateSigningRequestSchema>;
+    const csrs = deps.services.CertificateSigningRequest;
     router.service(EnrollmentConfigService, {
       async getEnrollmentConfig(req, ctx) {
         const caller = callerOf(ctx);

@@ -18,7 +18,8 @@ import { isTrue, setCondition } from "../platform/conditions.js";
 import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
 import { CsrError, parseCsr } from "../../lib/csr.js";
-import type { KindDefinition, KindDeps } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
+import type { KindDeps } from "../app-deps.js";
 import { createResourceStore, type Db, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateEnrollmentRequest } from "./enrollmentrequest-validation.js";
 
@@ -180,7 +181,7 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
   return create(EnrollmentRequestApprovalStatusSchema, { ...record, approvedAt: timestampFromDate(record.approvedAt) });
 }
 
-export const enrollmentRequestKind: KindDefinition<typeof EnrollmentRequestSchema> = {
+export const enrollmentRequestKind = defineKind({
   kind: "EnrollmentRequest",
   service: EnrollmentRequestService,
   schema: EnrollmentRequestSchema,
@@ -188,7 +189,8 @@ export const enrollmentRequestKind: KindDefinition<typeof EnrollmentRequestSchem
   table: "enrollment_requests",
   validate: (obj) => validateEnrollmentRequest(obj),
   beforeCreate: prepare,
-  handlers: ({ svc, deps }) => ({
+  handlers: ({ standard, svc, deps }) => ({
+    ...standard,
     approveEnrollmentRequest: (req: ApproveEnrollmentRequestRequest, ctx) => approve(deps, callerOf(ctx), req.name, req.approval),
     deleteEnrollmentRequest: async (req: DeleteEnrollmentRequestRequest, ctx) => {
       const caller = callerOf(ctx);
@@ -200,4 +202,4 @@ export const enrollmentRequestKind: KindDefinition<typeof EnrollmentRequestSchem
       return {};
     },
   }),
-};
+});

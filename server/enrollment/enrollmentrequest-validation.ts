@@ -1,10 +1,10 @@
 // EnrollmentRequest rules: a parseable CSR, valid labels and OS mode.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { EnrollmentRequestJson } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
 import type { FieldViolation } from "../platform/errors.js";
 import { pemCsrProblem } from "../platform/validation/csr.js";
 import { asObject, asString, oneOf, required, validateLabels, validateObjectMeta, Violations } from "../platform/validation/rules.js";
 
-export function validateEnrollmentRequest(obj: JsonObject): FieldViolation[] {
+export function validateEnrollmentRequest(obj: EnrollmentRequestJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   const csr = required(v, spec, "csr", "spec");

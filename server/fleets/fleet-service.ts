@@ -1,5 +1,5 @@
 // Fleet kind: generic rules plus devicesSummary on request and protection of fleets managed by a ResourceSync.
-import { clone, create, type Message } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { FleetListSchema, FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import {
   FleetService,
@@ -10,7 +10,7 @@ import {
 } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { createRolloutReads } from "./rollout-tasks.js";
 import { notFound, precondition } from "../platform/errors.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
 import { createDeviceReads } from "../devices/device-service.js";
@@ -18,7 +18,7 @@ import { validateFleet } from "./fleet-validation.js";
 import { enqueueSelection, enqueueValidate } from "../jobs/queues.js";
 import { createTemplateVersionStore } from "../templateversions/templateversion-store.js";
 
-export const fleetKind: KindDefinition<typeof FleetSchema> = {
+export const fleetKind = defineKind({
   kind: "Fleet",
   service: FleetService,
   schema: FleetSchema,
@@ -47,7 +47,7 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
       throw precondition(`fleet is managed by ${record.owner}; remove it from the ResourceSync's repository instead`);
     }
   },
-  handlers: ({ svc, db }) => {
+  handlers: ({ standard, svc, db }) => {
     const devices = createDeviceReads(db);
     const rolloutReads = createRolloutReads(db);
     /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
@@ -63,6 +63,7 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
       return fleets;
     }
     return {
+      ...standard,
       async getFleet(req: GetFleetRequest, ctx) {
         const caller = callerOf(ctx);
         const fleet = await svc.get(caller, req.name);
@@ -77,10 +78,10 @@ export const fleetKind: KindDefinition<typeof FleetSchema> = {
       },
       async listFleets(req: ListFleetsRequest, ctx) {
         const caller = callerOf(ctx);
-        const list = (await svc.list(caller, listOptions(req.options))) as Message & { items: Fleet[] };
+        const list = await svc.list(caller, listOptions(req.options));
         if (req.addDevicesSummary) list.items = await withSummaries(caller.orgId, list.items);
         return list;
       },
     };
   },
-};
+});

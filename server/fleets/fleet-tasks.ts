@@ -42,6 +42,7 @@ import {
   type SelectionItem,
 } from "../jobs/catalog.js";
 import { matchesRequirements } from "./rollout-math.js";
+import type { RolloutPolicyJson as RolloutPolicy } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { createFleetDevicesStore, type TemplateUpdate } from "./fleet-devices-store.js";
 import { createFleetStore, type FleetRow } from "./fleet-store.js";

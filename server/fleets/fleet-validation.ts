@@ -1,4 +1,5 @@
 // Fleet rules: selector, template (a device spec that may use template placeholders) and rollout policy.
+import type { FleetJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
 import { validateDeviceSpec } from "../devices/device-validation.js";
@@ -89,7 +90,7 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
   }
 }
 
-export function validateFleet(obj: JsonObject): FieldViolation[] {
+export function validateFleet(obj: FleetJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   if (spec.selector !== undefined) validateLabelSelector(v, spec.selector, "spec.selector");

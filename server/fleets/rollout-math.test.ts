@@ -13,12 +13,14 @@ import {
   planRollout,
   releaseUnderBudget,
   selectBatch,
-  type Batch,
   type BudgetDevice,
-  type DisruptionBudget,
   type RolloutDevice,
-  type RolloutPolicy,
 } from "./rollout-math.js";
+import type {
+  BatchJson as Batch,
+  DisruptionBudgetJson as DisruptionBudget,
+  RolloutPolicyJson as RolloutPolicy,
+} from "../../gen/flightctl/v1beta1/fleet_pb.js";
 
 function dev(name: string, labels: Record<string, string> = {}, extra: Partial<RolloutDevice> = {}): RolloutDevice {
   return { name, labels, connected: true, updatedToTarget: false, failed: false, updating: false, renderedTarget: false, ...extra };

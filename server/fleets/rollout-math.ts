@@ -1,26 +1,8 @@
 // Fleet rollout arithmetic (BatchSequence device selection, batch outcomes, disruption budget), as pure functions over
 // in-memory device views so the rollout controller and its tests share one definition of "what happens next".
 import { invalid } from "../platform/errors.js";
-import { labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMessage } from "../platform/selectors/label-selector.js";
-
-export interface Batch {
-  selector?: LabelSelectorMessage;
-  limit?: number | string;
-  successThreshold?: string;
-}
-
-export interface DisruptionBudget {
-  groupBy?: string[];
-  minAvailable?: number;
-  maxUnavailable?: number;
-}
-
-export interface RolloutPolicy {
-  deviceSelection?: { strategy: "BatchSequence"; sequence: Batch[] };
-  disruptionBudget?: DisruptionBudget;
-  successThreshold?: string;
-  defaultUpdateTimeout?: string;
-}
+import { labelSelectorFromMessage, type LabelRequirement } from "../platform/selectors/label-selector.js";
+import type { BatchJson, DisruptionBudgetJson, RolloutPolicyJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 
 export interface RolloutDevice {
   name: string;
@@ -96,27 +78,27 @@ export function matchesRequirements(labels: Record<string, string>, reqs: LabelR
   });
 }
 
-const sequence = (policy: RolloutPolicy): Batch[] => policy.deviceSelection?.sequence ?? [];
+const sequence = (policy: RolloutPolicyJson): BatchJson[] => policy.deviceSelection?.sequence ?? [];
 const batchPath = (i: number) => `${POLICY}.deviceSelection.sequence[${i}]`;
 
 /** Explicit batches plus the implicit final batch that takes every remaining device. */
-export function batchCount(policy: RolloutPolicy): number {
+export function batchCount(policy: RolloutPolicyJson): number {
   return sequence(policy).length + 1;
 }
 
-function checkIndex(policy: RolloutPolicy, index: number): void {
+function checkIndex(policy: RolloutPolicyJson, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= batchCount(policy)) {
     throw new RangeError(`batch index ${index} out of range 0..${batchCount(policy) - 1}`);
   }
 }
 
 /** The batch definition at `index`; the implicit final batch has no selector and no limit. */
-function batchAt(policy: RolloutPolicy, index: number): Batch {
+function batchAt(policy: RolloutPolicyJson, index: number): BatchJson {
   checkIndex(policy, index);
   return sequence(policy)[index] ?? {};
 }
 
-export function describeBatch(policy: RolloutPolicy, index: number): string {
+export function describeBatch(policy: RolloutPolicyJson, index: number): string {
   checkIndex(policy, index);
   return index === sequence(policy).length ? "final implicit batch" : `batch ${index + 1}`;
 }
@@ -127,7 +109,7 @@ export function describeBatch(policy: RolloutPolicy, index: number): string {
  * of them already rolled out, so a later batch with a wider selector only tops the share up. A numeric limit counts
  * devices already selected in this same batch, so re-running the selection tops the batch up instead of exceeding it.
  */
-export function selectBatch(policy: RolloutPolicy, batchIndex: number, devices: RolloutDevice[]): string[] {
+export function selectBatch(policy: RolloutPolicyJson, batchIndex: number, devices: RolloutDevice[]): string[] {
   const batch = batchAt(policy, batchIndex);
   const reqs = labelSelectorFromMessage(batch.selector ?? {}, `${batchPath(batchIndex)}.selector`);
   const matching = devices.filter((d) => matchesRequirements(d.labels, reqs));
@@ -151,7 +133,7 @@ export function selectBatch(policy: RolloutPolicy, batchIndex: number, devices: 
  * has been dispatched longer than the update timeout; the batch is complete when none is still outstanding.
  */
 export function batchOutcome(
-  policy: RolloutPolicy,
+  policy: RolloutPolicyJson,
   batchIndex: number,
   devices: RolloutDevice[],
   now: Date,
@@ -193,7 +175,7 @@ export function batchOutcome(
 
 /** Dry run assuming every batch succeeds: what a live rollout would select, batch by batch, if devices stay as they are. */
 export function planRollout(
-  policy: RolloutPolicy,
+  policy: RolloutPolicyJson,
   devices: RolloutDevice[],
 ): { batches: { index: number; name: string; devices: string[] }[] } {
   const current = devices.map((d) => ({ ...d }));
@@ -215,7 +197,7 @@ interface GroupCounts {
   members: BudgetDevice[];
 }
 
-function groups(budget: DisruptionBudget, devices: BudgetDevice[]): GroupCounts[] {
+function groups(budget: DisruptionBudgetJson, devices: BudgetDevice[]): GroupCounts[] {
   const by = new Map<string, GroupCounts>();
   for (const d of devices) {
     // A missing label is its own value "", so unlabeled devices form a group rather than escaping the budget.
@@ -240,7 +222,7 @@ const availableFloor = (minAvailable: number, total: number) => Math.min(minAvai
  * Pending devices (sorted by name) that may be released for rendering now without breaking the budget in any group,
  * at most `max` overall. Every released device is counted against its group's allowance, connected or not.
  */
-export function releaseUnderBudget(budget: DisruptionBudget, devices: BudgetDevice[], max = 1000): string[] {
+export function releaseUnderBudget(budget: DisruptionBudgetJson, devices: BudgetDevice[], max = 1000): string[] {
   const released: string[] = [];
   for (const g of groups(budget, devices)) {
     const allowance = allowanceOf(budget, g);
@@ -255,14 +237,14 @@ export function releaseUnderBudget(budget: DisruptionBudget, devices: BudgetDevi
 }
 
 /** How many more devices of the group may start updating now. */
-function allowanceOf(budget: DisruptionBudget, g: GroupCounts): number {
+function allowanceOf(budget: DisruptionBudgetJson, g: GroupCounts): number {
   const byMax = budget.maxUnavailable !== undefined ? budget.maxUnavailable - g.unavailable : Infinity;
   const byMin = budget.minAvailable !== undefined ? g.available - availableFloor(budget.minAvailable, g.total) : Infinity;
   return Math.max(0, Math.min(byMax, byMin));
 }
 
 /** Each group with its groupBy label values, size, devices updating now, and how many more may start. */
-export function budgetGroups(budget: DisruptionBudget, devices: BudgetDevice[]) {
+export function budgetGroups(budget: DisruptionBudgetJson, devices: BudgetDevice[]) {
   return groups(budget, devices).map((g) => {
     const values = JSON.parse(g.key) as string[];
     const labels = Object.fromEntries((budget.groupBy ?? []).map((k, i) => [k, values[i]]));
@@ -271,7 +253,7 @@ export function budgetGroups(budget: DisruptionBudget, devices: BudgetDevice[]) 
 }
 
 /** Groups currently outside the budget, described for assertions and logs; empty when the budget holds. */
-export function budgetViolations(budget: DisruptionBudget, devices: BudgetDevice[]): string[] {
+export function budgetViolations(budget: DisruptionBudgetJson, devices: BudgetDevice[]): string[] {
   const out: string[] = [];
   for (const g of groups(budget, devices)) {
     const name = budget.groupBy?.length ? `group ${g.key}` : "fleet";

@@ -27,8 +27,8 @@ import {
   selectBatch,
   type BudgetDevice,
   type RolloutDevice,
-  type RolloutPolicy,
 } from "./rollout-math.js";
+import type { RolloutPolicyJson as RolloutPolicy } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 
 /** Fleet annotations of the rollout state (flightctl's names where it has them). */
 const DEPLOYING = "fleet-controller/deployingTemplateVersion";

@@ -7,7 +7,7 @@ import {
 } from "../../gen/flightctl/v1beta1/organization_service_pb.js";
 import { identityKey } from "../platform/identity.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
-import type { ServiceDeps } from "../app.js";
+import type { ServiceDeps } from "../app-deps.js";
 import { createOrganizationService } from "./organization-service.js";
 
 export const organizationServiceRegistration = {

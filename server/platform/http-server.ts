@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
-import type { App } from "../app.js";
+import type { App } from "./endpoint.js";
 import { peerKey, type Peer } from "./peer.js";
 import { isPlainGrpc, procedurePath, serveRawServerStream } from "./grpc-stream.js";
 import { createHealth, healthFile } from "./health.js";

@@ -2,11 +2,11 @@
 // queue the repository tester and the propagation of the change (repository-tasks.ts).
 import { RepositoryListSchema, RepositorySchema } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import { RepositoryService } from "../../gen/flightctl/v1beta1/repository_service_pb.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { validateRepository } from "./repository-validation.js";
 import { enqueueRepositoryTest, enqueueRepositoryUpdate } from "../jobs/queues.js";
 
-export const repositoryKind: KindDefinition<typeof RepositorySchema> = {
+export const repositoryKind = defineKind({
   kind: "Repository",
   service: RepositoryService,
   schema: RepositorySchema,
@@ -36,4 +36,5 @@ export const repositoryKind: KindDefinition<typeof RepositorySchema> = {
     ["spec", "sshConfig", "privateKeyPassphrase"],
     ["spec", "ociAuth", "password"],
   ],
-};
+  handlers: ({ standard }) => standard,
+});

@@ -1,4 +1,5 @@
 // Repository rules per type (git, http, oci), following flightctl.
+import type { RepositoryJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../platform/errors.js";
 import {
@@ -29,7 +30,7 @@ function validateHttpConfig(v: Violations, c: JsonObject, path: string) {
     v.add(childPath(path, "token"), "must be a JWT (three base64url parts)");
 }
 
-export function validateRepository(obj: JsonObject): FieldViolation[] {
+export function validateRepository(obj: RepositoryJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   const type = asString(spec.type);

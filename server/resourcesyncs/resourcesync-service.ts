@@ -5,11 +5,11 @@ import { ResourceSyncListSchema, ResourceSyncSchema } from "../../gen/flightctl/
 import { ResourceSyncService, type SyncResourceSyncRequest } from "../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
 import { callerOf } from "../platform/identity.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { enqueueSync, queueSync } from "../jobs/queues.js";
 import { validateResourceSync } from "./resourcesync-validation.js";
 
-export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
+export const resourceSyncKind = defineKind({
   kind: "ResourceSync",
   service: ResourceSyncService,
   schema: ResourceSyncSchema,
@@ -34,7 +34,8 @@ export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
       }));
     },
   },
-  handlers: ({ svc, db }) => ({
+  handlers: ({ standard, svc, db }) => ({
+    ...standard,
     async syncResourceSync(req: SyncResourceSyncRequest, ctx) {
       const caller = callerOf(ctx);
       const rs = await svc.get(caller, req.name); // NotFound before queueing anything
@@ -42,4 +43,4 @@ export const resourceSyncKind: KindDefinition<typeof ResourceSyncSchema> = {
       return rs;
     },
   }),
-};
+});

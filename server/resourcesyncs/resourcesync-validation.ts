@@ -1,10 +1,10 @@
 // ResourceSync rules: which repository, revision and path to sync from.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { ResourceSyncJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import type { FieldViolation } from "../platform/errors.js";
 import { subdomainProblem } from "../platform/validation/names.js";
 import { asObject, asString, oneOf, required, validateObjectMeta, Violations } from "../platform/validation/rules.js";
 
-export function validateResourceSync(obj: JsonObject): FieldViolation[] {
+export function validateResourceSync(obj: ResourceSyncJson): FieldViolation[] {
   const v = new Violations();
   const spec = asObject(obj.spec);
   const repo = required(v, spec, "repository", "spec");

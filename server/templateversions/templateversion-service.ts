@@ -8,7 +8,7 @@ import {
   type ListTemplateVersionsRequest,
 } from "../../gen/flightctl/v1beta1/templateversion_service_pb.js";
 import { invalid } from "../platform/errors.js";
-import type { KindDefinition } from "../platform/resource/kind.js";
+import { defineKind } from "../platform/resource/kind.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
 
@@ -17,7 +17,7 @@ const fleetOf = (fleet: string) => {
   return fleet;
 };
 
-export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> = {
+export const templateVersionKind = defineKind({
   kind: "TemplateVersion",
   service: TemplateVersionService,
   schema: TemplateVersionSchema,
@@ -26,7 +26,8 @@ export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> =
   parentColumn: "fleet_name",
   // Never written by users: nothing to validate on this path.
   validate: () => [],
-  handlers: ({ svc }) => ({
+  handlers: ({ standard, svc }) => ({
+    ...standard,
     async getTemplateVersion(req: GetTemplateVersionRequest, ctx) {
       return svc.get(callerOf(ctx), req.name, fleetOf(req.fleet));
     },
@@ -38,4 +39,4 @@ export const templateVersionKind: KindDefinition<typeof TemplateVersionSchema> =
       return {};
     },
   }),
-};
+});

@@ -1,69 +1,123 @@
 // A resource kind as the app registers it: contract (service + schemas), table, and kind-specific rules.
-// Generic handlers come from resource-rpc.ts; kinds add or override handlers for their own RPCs.
-import type { DescMessage, DescService, JsonObject } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import type { CertificateAuthority } from "../../certificates/signers.js";
+// Generic handlers come from resource-rpc.ts and watch-rpc.ts; each kind returns its service's implementation from
+// them plus its own RPCs, and the compiler checks it against the generated service.
+import type { DescMessage, DescService, MessageJsonType } from "@bufbuild/protobuf";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { Caller } from "../identity.js";
 import { fieldsByKind } from "../selectors/fields.js";
 import { createResourceService, type ResourceKindConfig, type ResourceService } from "./resource-service.js";
 import { createResourceStore, type Db, type ResourceState, type ResourceStore } from "./resource-store.js";
-import { resourceHandlers } from "./resource-rpc.js";
+import { resourceHandlers, type Plural, type ResourceHandlers } from "./resource-rpc.js";
 import { watchHandlers, type Watch } from "../watch/watch-rpc.js";
+import type { WatchRequest } from "../watch/watch-stream.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler takes its own request type
-export type Handler = (req: any, ctx: HandlerContext) => Promise<unknown>;
-
-/** What kinds may need beyond their own store: the CA, settings, and the services of kinds registered earlier. */
-export interface KindDeps {
-  ca: CertificateAuthority;
-  /** Whether enrollment-signer CSRs from users are approved at once (flightctl: yes). */
-  csrAutoApprove: boolean;
-  /** Agent endpoint URL handed to agents in enrollment config. */
-  agentEndpointUrl(): string;
-  /** UI URL agents print for approval. */
-  uiUrl: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- services of different kinds
-  services: Map<string, ResourceService<any>>;
+/** What the generic machinery itself needs from the app; kinds may need more (their `Deps`). */
+export interface KindPlatformDeps {
   db: Db;
   /** Watch streams (Watch<Kinds>); absent: those RPCs are not served. */
   watch?: Watch;
 }
 
-export interface KindDefinition<Desc extends DescMessage = DescMessage>
-  extends Omit<ResourceKindConfig<Desc>, "store" | "fields" | "beforeCreate"> {
-  service: DescService;
-  table: string;
-  parentColumn?: string;
-  /** As ResourceKindConfig.beforeCreate, with the app's dependencies. */
-  beforeCreate?(
-    caller: Caller,
-    obj: JsonObject,
-    deps: KindDeps,
-  ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
-  /** Handlers for kind-specific RPCs, or overrides of generic ones. */
-  handlers?(parts: { svc: ResourceService<Desc>; store: ResourceStore; db: Db; deps: KindDeps }): Record<string, Handler>;
+/** Watch<Kinds>, when the kind's service declares it and the app serves watches. */
+export type WatchHandlers<K extends string> = {
+  [N in `watch${Plural<K>}`]?: (req: WatchRequest, ctx: HandlerContext) => AsyncIterable<never>;
+};
+
+/** The handlers every kind gets for free: the standard resource RPCs and Watch<Kinds> its service declares. */
+export type StandardHandlers<K extends string, Desc extends DescMessage, List extends DescMessage> = Partial<
+  ResourceHandlers<K, Desc, List>
+> &
+  WatchHandlers<K>;
+
+/** What a kind's `handlers` gets to build its implementation from. */
+export interface KindParts<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService, Deps> {
+  /** The generic handlers of the RPCs the service declares: spread them, then add or override. */
+  standard: Pick<StandardHandlers<K, Desc, List>, keyof StandardHandlers<K, Desc, List> & keyof Svc["method"]>;
+  svc: ResourceService<Desc, List>;
+  store: ResourceStore;
+  db: Db;
+  deps: Deps;
 }
 
-/** Builds store and service for a kind (no RPC handlers): used by registerKind and by non-RPC callers. */
-export function buildKind<Desc extends DescMessage>(def: KindDefinition<Desc>, deps: KindDeps) {
+/**
+ * A kind: `K` its name, `Desc`/`List` its message and list message, `Svc` its generated service, `Deps` what its
+ * rules need beyond the platform (e.g. the CA). Write it with defineKind so the compiler infers them all.
+ */
+export interface KindDefinition<
+  K extends string,
+  Desc extends DescMessage,
+  List extends DescMessage,
+  Svc extends DescService,
+  Deps = unknown,
+> extends Omit<ResourceKindConfig<Desc, List>, "kind" | "store" | "fields" | "beforeCreate"> {
+  kind: K;
+  service: Svc;
+  table: string;
+  parentColumn?: string;
+  /** As ResourceKindConfig.beforeCreate, with the kind's dependencies. */
+  beforeCreate?(
+    caller: Caller,
+    obj: MessageJsonType<Desc>,
+    deps: Deps,
+  ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
+  /** The implementation of the kind's service: usually `standard` plus the kind's own RPCs and overrides. */
+  handlers(parts: KindParts<K, Desc, List, Svc, Deps>): Partial<ServiceImpl<NoInfer<Svc>>>;
+}
+
+/** Any kind definition (for lists of kinds: their names, services and schemas). */
+export type AnyKindDefinition = KindDefinition<string, DescMessage, DescMessage, DescService, never>;
+
+/** Checks a kind definition, inferring its type parameters from its fields. */
+export function defineKind<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService, Deps = unknown>(
+  def: KindDefinition<K, Desc, List, Svc, Deps>,
+): KindDefinition<K, Desc, List, Svc, Deps> {
+  return def;
+}
+
+/** A kind built for one app: its store and service, and `serve` to register its handlers on a router. */
+export interface BuiltKind<Desc extends DescMessage, List extends DescMessage> {
+  store: ResourceStore;
+  svc: ResourceService<Desc, List>;
+  /** Registers the kind's service implementation on `router`. */
+  serve(router: ConnectRouter): void;
+}
+
+/** Builds store and service of a kind, and how to serve it; the app does this once per kind. */
+export function buildKind<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService, Deps>(
+  def: KindDefinition<K, Desc, List, Svc, Deps>,
+  deps: Deps & KindPlatformDeps,
+): BuiltKind<Desc, List> {
   const store = createResourceStore(deps.db, { kind: def.kind, table: def.table, parentColumn: def.parentColumn });
   const fields = fieldsByKind[def.kind];
   if (!fields) throw new Error(`no field selectors defined for kind ${def.kind}`);
-  const beforeCreate = def.beforeCreate && ((caller: Caller, obj: JsonObject) => def.beforeCreate!(caller, obj, deps));
+  const beforeCreate = def.beforeCreate && ((caller: Caller, obj: MessageJsonType<Desc>) => def.beforeCreate!(caller, obj, deps));
   const svc = createResourceService({ ...def, store, fields, beforeCreate });
-  deps.services.set(def.kind, svc);
-  return { store, svc };
+  return {
+    store,
+    svc,
+    serve(router) {
+      // Unchecked like resourceHandlers: watch-rpc names the handler `watch${plural(kind)}`, as WatchHandlers<K> does.
+      const watch = watchHandlers(def.service, { kind: def.kind, table: def.table, svc }, deps.watch) as WatchHandlers<K>;
+      const standard = { ...resourceHandlers(def.service, def.kind, svc), ...watch };
+      const impl = def.handlers({ standard, svc, store, db: deps.db, deps });
+      // The compiler checks the types of the handlers, not that each names an RPC: a misspelt override would never be served.
+      const declared = new Set(def.service.methods.map((m) => m.localName));
+      const unknown = Object.keys(impl).filter((name) => !declared.has(name));
+      if (unknown.length > 0) throw new Error(`kind ${def.kind}: ${def.service.typeName} has no RPC ${unknown.join(", ")}`);
+      router.service(def.service, impl);
+    },
+  };
 }
 
 /**
  * The service of a kind on `db`, which may be a transaction: for controllers that write several resources of a kind
- * atomically through the same rules (and inTx hooks) as the API. Not for kinds whose rules need KindDeps.
+ * atomically through the same rules (and inTx hooks) as the API. Not for kinds whose rules need dependencies.
  */
-export function kindServiceOn<Desc extends DescMessage>(
-  def: KindDefinition<Desc>,
+export function kindServiceOn<K extends string, Desc extends DescMessage, List extends DescMessage, Svc extends DescService>(
+  def: KindDefinition<K, Desc, List, Svc>,
   db: Db,
   sourceComponent?: string,
-): ResourceService<Desc> {
+): ResourceService<Desc, List> {
   if (def.beforeCreate) throw new Error(`kind ${def.kind} needs the app's dependencies; build it with buildKind`);
   const store = createResourceStore(db, { kind: def.kind, table: def.table, parentColumn: def.parentColumn });
   return createResourceService({
@@ -73,16 +127,4 @@ export function kindServiceOn<Desc extends DescMessage>(
     beforeCreate: undefined,
     ...(sourceComponent ? { sourceComponent } : {}),
   });
-}
-
-/** Builds store, service and handlers for a kind and registers them on the router. */
-export function registerKind<Desc extends DescMessage>(router: ConnectRouter, def: KindDefinition<Desc>, deps: KindDeps) {
-  const { store, svc } = buildKind(def, deps);
-  const handlers = {
-    ...resourceHandlers(def.service, def.kind, svc),
-    ...watchHandlers(def.service, { kind: def.kind, table: def.table, svc }, deps.watch),
-    ...def.handlers?.({ svc, store, db: deps.db, deps }),
-  };
-  router.service(def.service, handlers as never);
-  return { store, svc };
 }

@@ -2,10 +2,20 @@
 // spec, status subresource, owner protection, optimistic concurrency, generation bump on spec change, and an Event
 // for each mutation. Kind modules configure it (schema, store, validation, selectors) and add their own rules.
 import { isDeepStrictEqual } from "node:util";
-import { create, fromJson, toJson, type DescMessage, type JsonObject, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromJson,
+  toJson,
+  type DescMessage,
+  type JsonObject,
+  type JsonValue,
+  type MessageJsonType,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { conflict, DomainError, invalid, notFound, precondition, type FieldViolation } from "../errors.js";
 import type { Caller } from "../identity.js";
 import { decodeJson } from "../codec.js";
+import type { ObjectMetaJson } from "../../../gen/flightctl/v1beta1/meta_pb.js";
 import { applyJsonPatch, type PatchOp } from "../json-patch.js";
 import { decodeContinue, encodeContinue, pageSize } from "../pagination.js";
 import { labelRequirementsToSql, parseLabelSelector } from "../selectors/label-selector.js";
@@ -36,31 +46,34 @@ export interface ListOptionsInput {
   continueToken?: string;
 }
 
-export interface ResourceKindConfig<Desc extends DescMessage> {
+export interface ResourceKindConfig<Desc extends DescMessage, List extends DescMessage = DescMessage> {
   /** Kind name, e.g. "Device". */
   kind: string;
   schema: Desc;
-  listSchema: DescMessage;
+  listSchema: List;
   store: ResourceStore;
   /** Field selectors this kind supports. */
   fields: FieldTable;
   /** Validates a user-written resource in flightctl JSON form (metadata + spec). */
-  validate(obj: JsonObject): FieldViolation[];
+  validate(obj: MessageJsonType<Desc>): FieldViolation[];
   /** Component name written to events. */
   sourceComponent?: string;
   /** Initial status of a created resource (flightctl initializes some, e.g. devices). */
-  initialStatus?(obj: JsonObject): JsonObject | null;
+  initialStatus?(obj: MessageJsonType<Desc>): JsonObject | null;
   /**
    * Last rules before a create (may adjust the document): returns service-set parts of the new resource, e.g. the
    * status of a CSR signed at once or the owner of a device's CSR.
    */
-  beforeCreate?(caller: Caller, obj: JsonObject): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | void>;
+  beforeCreate?(
+    caller: Caller,
+    obj: MessageJsonType<Desc>,
+  ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
   /** Extra refusals of a user write (replace/patch) given the stored resource (e.g. a decommissioning device). */
   checkUserWrite?(existing: ResourceRecord): void;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
   beforeDelete?(record: ResourceRecord, caller: Caller): void | Promise<void>;
   /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
-  present?(doc: JsonObject): JsonObject;
+  present?(doc: MessageJsonType<Desc>): MessageJsonType<Desc>;
   /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
   secrets?: SecretPath[];
   /** How many decoded resources to keep (default 20,000). */
@@ -69,17 +82,38 @@ export interface ResourceKindConfig<Desc extends DescMessage> {
   inTx?: { created?: InTx; updated?: InTx; deleted?: InTx };
 }
 
+/**
+ * The parts of a resource document the generic rules read: every kind's generated JSON type (DeviceJson, ...) has
+ * them; spec and status stay JSON objects here, as the store keeps them.
+ */
+export type ResourceDoc = {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMetaJson;
+  spec?: JsonObject;
+  status?: JsonObject;
+};
+
 /** flightctl's updatedFields vocabulary, plus status and annotations for service-side writes. */
 type UpdatedField = "labels" | "spec" | "owner" | "status" | "annotations";
 
 /** Builds the generic service for one kind. */
-export function createResourceService<Desc extends DescMessage>(cfg: ResourceKindConfig<Desc>) {
+export function createResourceService<Desc extends DescMessage, List extends DescMessage = DescMessage>(
+  cfg: ResourceKindConfig<Desc, List>,
+) {
   type Msg = MessageShape<Desc>;
   const { kind, store } = cfg;
   const source = cfg.sourceComponent ?? "flightctl-api";
 
   const secrets = cfg.secrets ?? [];
-  const present = cfg.present ?? ((doc: JsonObject) => doc);
+  /**
+   * The one conversion to the kind's generated JSON type (DeviceJson, ...): the store keeps documents as JsonObject,
+   * and every document handed to the kind's hooks was written by toJson of the kind's schema or built from such.
+   */
+  const typed = (doc: ResourceDoc) => doc as MessageJsonType<Desc>;
+  const present = (doc: ResourceDoc): JsonValue => (cfg.present ? cfg.present(typed(doc)) : doc);
+  /** A message of the kind as its JSON document (the generic view of MessageJsonType<Desc>). */
+  const docOf = (msg: Msg) => toJson(cfg.schema, msg) as ResourceDoc;
   // Decoding stored JSON into messages is the main CPU cost of a list; a resourceVersion names one immutable state
   // of one resource (the sequence is global), so decoded messages are cached by it. Callers must not mutate them.
   const decoded = new Lru<string, Msg>(cfg.cacheSize ?? 20_000);
@@ -106,25 +140,24 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   }
 
   /** The user's document in JSON form, with apiVersion/kind checked and service-managed metadata dropped. */
-  function userObject(msg: Msg): JsonObject {
-    const obj = toJson(cfg.schema, msg) as JsonObject;
+  function userObject(msg: Msg): ResourceDoc {
+    const obj = docOf(msg);
     const problems: FieldViolation[] = [];
-    const apiVersion = (obj.apiVersion as string | undefined) ?? "";
+    const apiVersion = obj.apiVersion ?? "";
     if (!acceptedApiVersions.has(apiVersion))
       problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
-    const k = (obj.kind as string | undefined) ?? "";
+    const k = obj.kind ?? "";
     if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got "${k}"` });
-    problems.push(...cfg.validate(obj));
+    problems.push(...cfg.validate(typed(obj)));
     if (problems.length > 0) throw invalid(problems);
     return obj;
   }
 
-  const metaOf = (obj: JsonObject) => (obj.metadata ?? {}) as JsonObject;
-  const labelsOf = (obj: JsonObject) => (metaOf(obj).labels ?? {}) as Record<string, string>;
+  const labelsOf = (obj: ResourceDoc) => obj.metadata?.labels ?? {};
 
   /** Refuses a client resourceVersion that does not match the stored one (flightctl's optimistic concurrency). */
-  function checkVersion(obj: JsonObject | undefined, existing: ResourceRecord) {
-    const rv = obj ? (metaOf(obj).resourceVersion as string | undefined) : undefined;
+  function checkVersion(obj: ResourceDoc | undefined, existing: ResourceRecord) {
+    const rv = obj?.metadata?.resourceVersion;
     if (rv !== undefined && rv !== "" && rv !== existing.resourceVersion) {
       throw conflict("the object has been modified; please apply your changes to the latest version and try again");
     }
@@ -177,11 +210,11 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   }
 
   /** New state for a user write of labels + spec onto an existing resource, with owner protection. */
-  function userWrite(obj: JsonObject, existing: ResourceRecord): { state: ResourceState; pinned: boolean } {
+  function userWrite(obj: ResourceDoc, existing: ResourceRecord): { state: ResourceState; pinned: boolean } {
     cfg.checkUserWrite?.(existing);
     const pinned = checkVersion(obj, existing);
     restoreMaskedSecrets(obj, recordToJson(kind, existing), secrets);
-    const spec = (obj.spec as JsonObject | undefined) ?? null;
+    const spec = obj.spec ?? null;
     const specChanged = !isDeepStrictEqual(spec, existing.spec);
     if (specChanged && existing.owner) {
       throw precondition("updating the resource is not allowed because it has an owner");
@@ -199,15 +232,15 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     };
   }
 
-  async function createRecord(caller: Caller, key: ResourceKey, obj: JsonObject, owner?: string): Promise<ResourceRecord> {
-    const extra = (await cfg.beforeCreate?.(caller, obj)) ?? {};
+  async function createRecord(caller: Caller, key: ResourceKey, obj: ResourceDoc, owner?: string): Promise<ResourceRecord> {
+    const extra = (await cfg.beforeCreate?.(caller, typed(obj))) ?? {};
     const state: ResourceState = {
       labels: labelsOf(obj),
       annotations: extra.annotations ?? {},
       owner: owner ?? extra.owner ?? null,
       generation: 1,
-      spec: (obj.spec as JsonObject | undefined) ?? null,
-      status: extra.status ?? cfg.initialStatus?.(obj) ?? null,
+      spec: obj.spec ?? null,
+      status: extra.status ?? cfg.initialStatus?.(typed(obj)) ?? null,
     };
     return store.create(key, state, event(caller, key.name, "ResourceCreated", `${kind} was created successfully.`), cfg.inTx?.created);
   }
@@ -222,7 +255,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     );
   }
 
-  const nameOf = (obj: JsonObject) => metaOf(obj).name as string;
+  const nameOf = (obj: ResourceDoc) => obj.metadata?.name;
 
   function selectorWhere(opts: Pick<ListOptionsInput, "labelSelector" | "fieldSelector">): SQL[] {
     const where: SQL[] = [];
@@ -245,13 +278,14 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
     selectorWhere,
 
     /** Lists one page. */
-    async list(caller: Caller, opts: ListOptionsInput, parent?: string) {
+    async list(caller: Caller, opts: ListOptionsInput, parent?: string): Promise<MessageShape<List>> {
       const limit = pageSize(opts.limit);
       const where = selectorWhere(opts);
       const from = decodeContinue(opts.continueToken);
       // Like flightctl: count the remaining items once, on the first page, and carry the count in the token.
       const page = await store.list(caller.orgId, { where, limit, after: from?.key, parent, remaining: from?.remaining });
       const last = page.records[page.records.length - 1];
+      // Every <Kind>List message has these four fields; a generic List cannot say so to the compiler.
       return create(cfg.listSchema, {
         apiVersion: API_VERSION,
         kind: `${kind}List`,
@@ -265,7 +299,8 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
 
     async create(caller: Caller, msg: Msg): Promise<Msg> {
       const obj = userObject(msg);
-      return toMessage(await createRecord(caller, { orgId: caller.orgId, name: nameOf(obj) }, obj));
+      // Validated: the name is set.
+      return toMessage(await createRecord(caller, { orgId: caller.orgId, name: nameOf(obj) ?? "" }, obj));
     },
 
     /** Create-or-replace; `created` tells which happened (flightctl answers 201 vs 200). */
@@ -297,12 +332,12 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
         cfg.checkUserWrite?.(existing);
         const doc = recordToJson(kind, existing);
         // Present the patchable roots even when empty, so "add /metadata/labels/x" works on an unlabelled resource.
-        (doc.metadata as JsonObject).labels ??= {};
+        doc.metadata.labels ??= {};
         // The version is the one just read, not the client's: a lost swap here is retried, not refused.
-        delete (doc.metadata as JsonObject).resourceVersion;
+        delete doc.metadata.resourceVersion;
         doc.spec ??= {};
         const patched = applyJsonPatch(doc, ops, ["/metadata/labels", "/spec"]);
-        const obj = userObject(decodeJson(cfg.schema, patched) as Msg);
+        const obj = userObject(decodeJson(cfg.schema, patched));
         return userWrite(obj, existing);
       });
       return toMessage(r);
@@ -321,7 +356,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
      */
     async applyOwned(caller: Caller, msg: Msg, owner: string): Promise<{ resource: Msg; created: boolean; changed: boolean }> {
       const obj = userObject(msg);
-      const key = { orgId: caller.orgId, name: nameOf(obj) };
+      const key = { orgId: caller.orgId, name: nameOf(obj) ?? "" };
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
         let before: string | undefined;
         try {
@@ -331,7 +366,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
                 `${kind} "${key.name}" ${existing.owner ? `is owned by ${existing.owner}` : "has no owner (it was created directly)"}, not by ${owner}`,
               );
             before = existing.resourceVersion;
-            const spec = (obj.spec as JsonObject | undefined) ?? null;
+            const spec = obj.spec ?? null;
             const generation = existing.generation + (isDeepStrictEqual(spec, existing.spec) ? 0 : 1);
             return { pinned: false, state: { ...existing, labels: labelsOf(obj), spec, generation } };
           });
@@ -367,11 +402,11 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
 
     /** Replaces only status; metadata and spec of the request are ignored. */
     async replaceStatus(caller: Caller, name: string, msg: Msg): Promise<Msg> {
-      const obj = toJson(cfg.schema, msg) as JsonObject;
+      const obj = docOf(msg);
       if (nameOf(obj) !== undefined && nameOf(obj) !== name) {
         throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got "${nameOf(obj)}"` });
       }
-      const status = (obj.status as JsonObject | undefined) ?? null;
+      const status = obj.status ?? null;
       const r = await update(caller, { orgId: caller.orgId, name }, (existing) => ({
         pinned: checkVersion(obj, existing),
         state: { ...existing, status },
@@ -430,7 +465,7 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
       const r = await update(caller, { orgId: caller.orgId, name }, (existing) => {
         const patched = applyJsonPatch(recordToJson(kind, existing), ops, ["/status"]);
         const msg = decodeJson(cfg.schema, patched);
-        const status = ((toJson(cfg.schema, msg) as JsonObject).status as JsonObject | undefined) ?? null;
+        const status = docOf(msg).status ?? null;
         return { pinned: false, state: { ...existing, status } };
       });
       return toMessage(r);
@@ -438,7 +473,10 @@ export function createResourceService<Desc extends DescMessage>(cfg: ResourceKin
   };
 }
 
-export type ResourceService<Desc extends DescMessage> = ReturnType<typeof createResourceService<Desc>>;
+/** The service of one kind; `List` is its list message (only the typed RPC handlers need it). */
+export type ResourceService<Desc extends DescMessage, List extends DescMessage = DescMessage> = ReturnType<
+  typeof createResourceService<Desc, List>
+>;
 
 /** The fields a write changed, in flightctl's updatedFields vocabulary. */
 function changedFields(before: ResourceRecord, after: ResourceState): UpdatedField[] {
@@ -452,8 +490,8 @@ function changedFields(before: ResourceRecord, after: ResourceState): UpdatedFie
 }
 
 /** A stored record as the flightctl JSON document users see. */
-export function recordToJson(kind: string, r: ResourceRecord): JsonObject {
-  const metadata: JsonObject = {
+export function recordToJson(kind: string, r: ResourceRecord): ResourceDoc & { metadata: ObjectMetaJson } {
+  const metadata: ObjectMetaJson = {
     name: r.name,
     generation: r.generation,
     resourceVersion: r.resourceVersion,
@@ -463,7 +501,7 @@ export function recordToJson(kind: string, r: ResourceRecord): JsonObject {
   if (Object.keys(r.annotations).length > 0) metadata.annotations = r.annotations;
   if (r.owner) metadata.owner = r.owner;
   if (r.deletionTimestamp) metadata.deletionTimestamp = r.deletionTimestamp.toISOString();
-  const doc: JsonObject = { apiVersion: API_VERSION, kind, metadata };
+  const doc: ResourceDoc & { metadata: ObjectMetaJson } = { apiVersion: API_VERSION, kind, metadata };
   if (r.spec) doc.spec = r.spec;
   if (r.status) doc.status = r.status;
   return doc;

@@ -792,7 +792,8 @@ function withPath<R>(path: string, f: () => R): R {
   }
 }
 
-export function renderFields(obj: unknown, fields: readonly string[], device: TemplateDevice): unknown {
+/** `obj` with the template placeholders of `fields` filled in for `device`; strings stay strings, so the type is kept. */
+export function renderFields<T>(obj: T, fields: readonly string[], device: TemplateDevice): T {
   const copy = typeof obj === "object" && obj !== null ? structuredClone(obj) : obj;
   walk(copy, fields, (parent, key, value, path) => {
     const out = withPath(path, () => renderLeaf(parent, key, value, device));
