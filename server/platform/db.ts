@@ -3,7 +3,7 @@
 import { sql, type Column, type SQL } from "drizzle-orm";
 import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle-orm/node-postgres";
 import type { PgDatabase } from "drizzle-orm/pg-core";
-import type { Pool } from "pg";
+import type { ClientBase, Pool } from "pg";
 import * as schema from "../../db/schema/index.js";
 
 /** The database, typed on db/schema. */
@@ -38,3 +38,20 @@ export const jsonb = (v: unknown): SQL => (v === null || v === undefined ? sql`n
 export async function rowsOf<T>(exec: Pick<Executor, "execute">, query: SQL): Promise<T[]> {
   return (await exec.execute(query)).rows as T[];
 }
+
+/** Subscribes a dedicated connection to a notification channel (pg_notify); `channel` must be a plain identifier. */
+export async function listen(client: ClientBase, channel: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+  await client.query(`listen ${channel}`);
+}
+
+/** A Postgres text[] literal (quoted elements, so any device name is safe). */
+export function pgTextArray(items: string[]): string {
+  return `{${items.map((s) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(",")}}`;
+}
+
+/**
+ * `items` as one text[] parameter: drizzle's sql`` spreads a JS array into one parameter per element, which breaks
+ * `= any(...)` and makes statements with thousands of names slow to prepare.
+ */
+export const textArray = (items: string[]): SQL => sql`${pgTextArray(items)}::text[]`;

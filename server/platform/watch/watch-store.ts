@@ -40,6 +40,19 @@ const matchColumns = (conds: SQL[]) =>
     : sql``;
 const matchesOf = (row: Record<string, unknown>, n: number) => Array.from({ length: n }, (_, i) => row[`m${i}`] === true);
 
+/**
+ * A watcher's condition: its organization and its selectors (all of `conds`; none: every row), over the unqualified
+ * columns of the changed rows (the kind's table or the events).
+ */
+export function watcherCondition(orgId: string, conds: SQL[]): SQL {
+  return sql`org_id = ${orgId} and ${selectorCondition(conds)}`;
+}
+
+/** All of `conds` as one condition (none: true). */
+export function selectorCondition(conds: SQL[]): SQL {
+  return conds.length ? sql.join(conds, sql` and `) : sql`true`;
+}
+
 export function createWatchStore(db: Db) {
   return {
     /** Reads both sequences' last handed-out values and the current snapshot in one statement. */
