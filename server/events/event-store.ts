@@ -3,6 +3,7 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { events } from "../../db/schema/events.js";
+import type { EventDetailsJson, EventJson } from "../../gen/flightctl/v1beta1/event_pb.js";
 import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../platform/db.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
@@ -17,8 +18,8 @@ export interface NewEvent {
   requestId?: string;
 }
 
-/** A stored event in flightctl's Event JSON shape. */
-export type EventJson = JsonObject;
+/** A stored event in flightctl's Event JSON shape (the generated type). */
+export type { EventJson };
 
 /** The columns an event is written with, bare (for INSERT column lists). */
 const writtenColumns = sql.join(
@@ -53,7 +54,7 @@ export interface EventRow {
   actor: string;
   message: string;
   source_component: string;
-  details: JsonObject | null;
+  details: EventDetailsJson | null;
   request_id: string | null;
 }
 
@@ -103,7 +104,7 @@ export function insertTaggedEventsSql(items: { orgId: string; tag: number; event
 /** An events row (as selected by this store) in flightctl JSON. */
 export function eventRowToJson(raw: EventRow | Record<string, unknown>): EventJson {
   const row = raw as EventRow;
-  const ev: JsonObject = {
+  const ev: EventJson = {
     apiVersion: "flightctl.io/v1beta1",
     kind: "Event",
     metadata: {

@@ -20,10 +20,11 @@ const parentColumns = new Map<ResourceTable, typeof resourceTables.templateVersi
   [resourceTables.templateVersions, resourceTables.templateVersions.fleetName],
 ]);
 
-/** The resource table named `name` (e.g. "devices"); throws for a name that is not one. */
-export function resourceTable(name: string): ResourceTable {
-  const t = tablesByName.get(name);
-  if (!t) throw new Error(`no resource table "${name}" in db/schema`);
+/** The resource table `table`, or the one named so (e.g. "devices"); throws for a name that is not one. */
+export function resourceTable(table: ResourceTable | string): ResourceTable {
+  if (typeof table !== "string") return table;
+  const t = tablesByName.get(table);
+  if (!t) throw new Error(`no resource table "${table}" in db/schema`);
   return t;
 }
 
@@ -130,7 +131,7 @@ export function resourceSelection(t: ResourceTable): SQL {
 }
 
 export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
-  const t = typeof config.table === "string" ? resourceTable(config.table) : config.table;
+  const t = resourceTable(config.table);
   const parent = parentColumns.get(t);
   if (config.parentColumn !== undefined && config.parentColumn !== parent?.name)
     throw new Error(`${getTableName(t)} has no parent column "${config.parentColumn}"`);

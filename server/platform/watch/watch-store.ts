@@ -5,7 +5,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { events } from "../../../db/schema/events.js";
 import { watchChanges, watchState } from "../../../db/schema/watch.js";
 import { isoTime, rowsOf, type Db } from "../db.js";
-import { resourceTable, toRecord, type ResourceRecord, type ResourceRow } from "../resource/resource-store.js";
+import { resourceTable, toRecord, type ResourceRecord, type ResourceRow, type ResourceTable } from "../resource/resource-store.js";
 import { eventRowToJson, type EventJson, type EventRow } from "../../events/event-store.js";
 import { parseSnapshot, type Sample } from "./horizon.js";
 
@@ -74,7 +74,7 @@ export function createWatchStore(db: Db) {
      * Rows of `table` (kind `kind`) written, and deletions recorded, with a version in (from, to], in version order;
      * `conds` (selector + organization conditions over the table's columns) are evaluated per row.
      */
-    async resourceChanges(kind: string, table: string, from: number, to: number, conds: SQL[]): Promise<ResourceChange[]> {
+    async resourceChanges(kind: string, table: ResourceTable | string, from: number, to: number, conds: SQL[]): Promise<ResourceChange[]> {
       const t = resourceTable(table);
       // The derived table is named like the real one: some field selectors refer to it by name (devices.org_id).
       const rows = await rowsOf<ResourceRow & { org_id: string; change_rv: string; deleted: boolean }>(
@@ -102,7 +102,7 @@ export function createWatchStore(db: Db) {
      */
     async resumeScan(
       kind: string,
-      table: string,
+      table: ResourceTable | string,
       orgId: string,
       after: number,
       cond: SQL,
