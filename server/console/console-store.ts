@@ -67,7 +67,7 @@ export function createConsoleStore(db: Db) {
     async device(orgId: string, name: string): Promise<DeviceState | undefined> {
       const d = await devices.get({ orgId, name });
       if (!d) return undefined;
-      const lifecycle = String(((d.status?.lifecycle ?? {}) as JsonObject).status ?? "");
+      const lifecycle = d.status?.lifecycle?.status ?? "";
       return { annotations: d.annotations, decommissioning: !!d.spec?.decommissioning || /^Decommission/.test(lifecycle) };
     },
 

@@ -9,7 +9,7 @@ import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1bet
 import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
 import { devices, templateVersions } from "../../db/schema/resources.js";
 import { bare, pgTextArray, rowsOf, textArray, type Executor } from "../platform/db.js";
-import { createResourceStore } from "../platform/resource/resource-store.js";
+import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { insertEventsSql, insertTaggedEventsSql, type NewEvent } from "../events/event-store.js";
 
 /** Counts per status value, as in flightctl's DevicesSummary. */
@@ -59,6 +59,9 @@ export interface TemplateVersionStamp {
   created: string;
 }
 
+/** A stored device, its spec and status in the generated JSON types. */
+export type DeviceRecord = ResourceRecord<DeviceSpecJson, DeviceStatusJson>;
+
 const emptyCounts = (): DevicesSummaryCounts => ({ total: 0, summaryStatus: {}, updateStatus: {}, applicationStatus: {} });
 
 /** `d`: the devices table in statements that join it (keeps the SQL as it was written and measured). */
@@ -88,7 +91,7 @@ export async function lockDevices(tx: Executor, keys: readonly { orgId: string; 
 /** The Device store: generic resource operations plus the devices' set-based reads and writes. */
 export function createDeviceStore(db: Executor) {
   return {
-    ...createResourceStore(db, { kind: "Device", table: devices }),
+    ...createResourceStore<DeviceSpecJson, DeviceStatusJson>(db, { kind: "Device", table: devices }),
     ...createDeviceQueries(db),
     lock: lockDevices,
 

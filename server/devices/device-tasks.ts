@@ -10,8 +10,7 @@ import { TASK_RENDER_DEVICES, type RenderJob } from "./render-queue.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
 import { setCondition } from "../platform/conditions.js";
 import type { Db, Executor } from "../platform/db.js";
-import type { ResourceRecord } from "../platform/resource/resource-store.js";
-import { createDeviceStore, type DeviceStore, type RenderMark, type RenderSource } from "./device-store.js";
+import { createDeviceStore, type DeviceRecord, type DeviceStore, type RenderMark, type RenderSource } from "./device-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
@@ -37,7 +36,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 
   /** CAS-updates a device's status with `next(status)`; `extra` runs in the same transaction. */
   async function updateStatus(
-    r: ResourceRecord,
+    r: DeviceRecord,
     orgId: string,
     status: DeviceStatusJson,
     list: StatusEvent[],
@@ -156,7 +155,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
       const r = await devices.get({ orgId, name });
       if (!r) continue;
       const render = await renders.get(orgId, name);
-      const previous: DeviceStatusJson = r.status ?? {};
+      const previous = r.status ?? {};
       const next = disconnectedStatus(previous, { annotations: r.annotations, renderedVersion: render?.renderedVersion });
       // A concurrent report means the device is alive after all: skip it (no retry).
       if (await updateStatus(r, orgId, next, statusTransitions(previous, next))) marked++;

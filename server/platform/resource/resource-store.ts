@@ -35,8 +35,8 @@ export interface ResourceKey {
   parent?: string;
 }
 
-/** A stored resource in flightctl JSON parts. */
-export interface ResourceRecord {
+/** A stored resource in flightctl JSON parts; a kind's store may type spec and status (e.g. DeviceSpecJson). */
+export interface ResourceRecord<Spec extends object = JsonObject, Status extends object = JsonObject> {
   name: string;
   parent?: string;
   labels: Record<string, string>;
@@ -46,12 +46,15 @@ export interface ResourceRecord {
   resourceVersion: string;
   createdAt: Date;
   deletionTimestamp: Date | null;
-  spec: JsonObject | null;
-  status: JsonObject | null;
+  spec: Spec | null;
+  status: Status | null;
 }
 
 /** The mutable part of a record, as written by create/update. */
-export type ResourceState = Pick<ResourceRecord, "labels" | "annotations" | "owner" | "generation" | "spec" | "status">;
+export type ResourceState<Spec extends object = JsonObject, Status extends object = JsonObject> = Pick<
+  ResourceRecord<Spec, Status>,
+  "labels" | "annotations" | "owner" | "generation" | "spec" | "status"
+>;
 
 export interface ListQuery {
   /** Extra conditions (label and field selectors compiled to SQL). */
@@ -65,14 +68,18 @@ export interface ListQuery {
   remaining?: number;
 }
 
-export interface ListPage {
-  records: ResourceRecord[];
+export interface ListPage<Spec extends object = JsonObject, Status extends object = JsonObject> {
+  records: ResourceRecord<Spec, Status>[];
   /** Set when more records match after this page. */
   remaining?: number;
 }
 
 /** Statements run in the write's transaction after the row is written (jobs, side tables). */
-export type InTx = (tx: Executor, record: ResourceRecord, ctx: { key: ResourceKey; changed?: string[]; actor?: string }) => Promise<void>;
+export type InTx<Spec extends object = JsonObject, Status extends object = JsonObject> = (
+  tx: Executor,
+  record: ResourceRecord<Spec, Status>,
+  ctx: { key: ResourceKey; changed?: string[]; actor?: string },
+) => Promise<void>;
 
 export interface ResourceStoreConfig {
   kind: string;
@@ -130,7 +137,15 @@ export function resourceSelection(t: ResourceTable): SQL {
   )}, ${t.spec}, ${t.status}${parent ? sql`, ${parent}` : sql``}`;
 }
 
-export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
+/**
+ * The store of one resource kind on its table. `Spec` and `Status` type the JSON parts (the generated `*Json` types of
+ * the kind); the rows are what the kind's writes stored, so they are taken as such.
+ */
+export function createResourceStore<Spec extends object = JsonObject, Status extends object = JsonObject>(
+  db: Executor,
+  config: ResourceStoreConfig,
+) {
+  type Stored = ResourceRecord<Spec, Status>;
   const t = resourceTable(config.table);
   const parent = parentColumns.get(t);
   if (config.parentColumn !== undefined && config.parentColumn !== parent?.name)
@@ -142,7 +157,8 @@ export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
       ? sql`${t.orgId} = ${key.orgId} and ${parent} = ${key.parent ?? ""} and ${t.name} = ${key.name}`
       : sql`${t.orgId} = ${key.orgId} and ${t.name} = ${key.name}`;
 
-  const records = async (exec: Executor, query: SQL) => (await rowsOf<ResourceRow>(exec, query)).map((x) => toRecord(x, parent?.name));
+  const records = async (exec: Executor, query: SQL) =>
+    (await rowsOf<ResourceRow>(exec, query)).map((x) => toRecord(x, parent?.name) as Stored);
 
   /** Maps Postgres errors we expect (by SQLSTATE) to domain errors. */
   function translate(err: unknown, key: ResourceKey): never {
@@ -159,11 +175,11 @@ export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
       return (await db.execute(sql`select 1 from ${t} where ${keyWhere(key)}`)).rows.length > 0;
     },
 
-    async get(key: ResourceKey, exec: Executor = db): Promise<ResourceRecord | undefined> {
+    async get(key: ResourceKey, exec: Executor = db): Promise<Stored | undefined> {
       return (await records(exec, sql`select ${columns} from ${t} where ${keyWhere(key)}`))[0];
     },
 
-    async list(orgId: string, q: ListQuery): Promise<ListPage> {
+    async list(orgId: string, q: ListQuery): Promise<ListPage<Spec, Status>> {
       const conds: SQL[] = [sql`${t.orgId} = ${orgId}`, ...q.where];
       if (parent && q.parent !== undefined) conds.push(sql`${parent} = ${q.parent}`);
       if (q.after !== undefined) conds.push(sql`${t.name} > ${q.after}`);
@@ -183,7 +199,7 @@ export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
       return { records: page.slice(0, q.limit), remaining: Math.max(1, total - q.limit) };
     },
 
-    async create(key: ResourceKey, state: ResourceState, event: NewEvent, inTx?: InTx): Promise<ResourceRecord> {
+    async create(key: ResourceKey, state: ResourceState<Spec, Status>, event: NewEvent, inTx?: InTx<Spec, Status>): Promise<Stored> {
       try {
         return await db.transaction(async (tx) => {
           const [created] = await records(
@@ -211,10 +227,10 @@ export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
     async update(
       key: ResourceKey,
       expectedVersion: string,
-      state: ResourceState,
+      state: ResourceState<Spec, Status>,
       event: NewEvent | undefined,
-      inTx?: InTx,
-    ): Promise<ResourceRecord | undefined> {
+      inTx?: InTx<Spec, Status>,
+    ): Promise<Stored | undefined> {
       return db.transaction(async (tx) => {
         const [updated] = await records(
           tx,
@@ -232,7 +248,7 @@ export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
     },
 
     /** Deletes the resource; returns the deleted record, or undefined when it did not exist. */
-    async delete(key: ResourceKey, event: (r: ResourceRecord) => NewEvent, inTx?: InTx): Promise<ResourceRecord | undefined> {
+    async delete(key: ResourceKey, event: (r: Stored) => NewEvent, inTx?: InTx<Spec, Status>): Promise<Stored | undefined> {
       return db.transaction(async (tx) => {
         const [deleted] = await records(tx, sql`delete from ${t} where ${keyWhere(key)} returning ${columns}`);
         if (!deleted) return undefined;
@@ -244,7 +260,9 @@ export function createResourceStore(db: Executor, config: ResourceStoreConfig) {
   };
 }
 
-export type ResourceStore = ReturnType<typeof createResourceStore>;
+export type ResourceStore<Spec extends object = JsonObject, Status extends object = JsonObject> = ReturnType<
+  typeof createResourceStore<Spec, Status>
+>;
 
 /** Thrown by services when a CAS loses repeatedly; kept here so stores and services agree on the wording. */
 export const concurrentWrite = (kind: string, name: string) =>
