@@ -6,6 +6,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import {
   CertificateSigningRequestListSchema,
   CertificateSigningRequestSchema,
+  type CertificateSigningRequestJson,
   type CertificateSigningRequestSpecJson as CsrSpec,
   type CertificateSigningRequestStatusJson as CsrStatus,
 } from "../../gen/flightctl/v1beta1/certificatesigningrequest_pb.js";
@@ -63,8 +64,9 @@ async function sign(
 /** Service-set parts of a new CSR: requester, owner, and the certificate when approved at once. */
 async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
   // The spec as stored: the service adds the requester to it.
-  const spec: CsrSpec = obj.spec as JsonObject;
-  const name = (obj.metadata as JsonObject).name as string;
+  const request: CertificateSigningRequestJson = obj;
+  const spec = request.spec ?? {};
+  const name = request.metadata?.name ?? "";
   const csr = await csrOf(spec);
   // Refuses what the caller may not ask for before anything is stored.
   decideSubject(canonicalSigner(spec.signerName ?? ""), csr.commonName, name, caller.identity);

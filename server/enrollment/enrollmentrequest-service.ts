@@ -14,6 +14,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   EnrollmentRequestApprovalStatusSchema,
   type EnrollmentRequestApprovalStatusJson,
+  type EnrollmentRequestJson,
   type EnrollmentRequestSpecJson,
   type EnrollmentRequestStatusJson,
 } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
@@ -65,8 +66,9 @@ async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
 }
 
 async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
-  const name = (obj.metadata as JsonObject).name as string;
-  const spec: EnrollmentRequestSpecJson = obj.spec as JsonObject;
+  const request: EnrollmentRequestJson = obj;
+  const name = request.metadata?.name ?? "";
+  const spec = request.spec ?? {};
   await checkedCsr(name, spec.csr ?? "");
   await refuseIfEnrolled(deps.db, caller.orgId, name);
   const known = spec.knownRenderedVersion;
