@@ -2,7 +2,7 @@
 // (bearer tokens, RBAC) and the agent API (client certificates). main/ processes and tests share it.
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
-import { drizzle } from "drizzle-orm/node-postgres";
+import { createDb } from "./platform/db.js";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
@@ -140,7 +140,7 @@ const agentServices: ServiceRegistration<AgentServiceDeps>[] = [
 ];
 
 export function createApp(deps: AppDeps): App & { agent: App } {
-  const db = drizzle(deps.pool) as unknown as Db;
+  const db = createDb(deps.pool);
   const orgStore = createOrganizationStore(db);
   const membership = createMembership(orgStore);
   const fetch = deps.fetch ?? createAuthFetch([deps.ca.bundlePem]);

@@ -15,9 +15,8 @@ import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_servic
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import pino from "pino";
-import { drizzle } from "drizzle-orm/node-postgres";
 import { enqueueRenders } from "../server/jobs/queues.js";
-import type { Executor } from "../server/platform/resource/resource-store.js";
+import { createDb } from "../server/platform/db.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { agentConfigYaml as agentConfigYaml_, userClient, waitFor } from "./helpers/agents.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
@@ -308,7 +307,7 @@ async function setFileDirect(api: TestApi, content: string) {
     name: string;
   }[];
   await enqueueRenders(
-    drizzle(api.db.pool) as unknown as Executor,
+    createDb(api.db.pool),
     rows[0].org_id,
     rows.map((r) => r.name),
   );

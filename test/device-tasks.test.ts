@@ -5,7 +5,6 @@
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { drizzle } from "drizzle-orm/node-postgres";
 import pino from "pino";
 import { createClient } from "@connectrpc/connect";
 import { startTestApp, type TestApp } from "./helpers/app.js";
@@ -15,7 +14,7 @@ import { createRenderStore } from "../server/devices/render-store.js";
 import { startRenderNotifier } from "../server/devices/render-notifier.js";
 import { createDeviceAgentService } from "../server/devices/device-agent-service.js";
 import { createLastSeenRecorder } from "../server/devices/last-seen.js";
-import type { Db } from "../server/platform/resource/resource-store.js";
+import { createDb, type Db } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import { create } from "@bufbuild/protobuf";
 import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
@@ -24,7 +23,7 @@ let t: TestApp;
 let db: Db;
 before(async () => {
   t = await startTestApp();
-  db = drizzle(t.db.pool) as unknown as Db;
+  db = createDb(t.db.pool);
 });
 after(async () => {
   await t.close();

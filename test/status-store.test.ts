@@ -3,10 +3,9 @@
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { drizzle } from "drizzle-orm/node-postgres";
 import { startTestApp, type TestApp } from "./helpers/app.js";
 import { createStatusStore } from "../server/devices/status-store.js";
-import type { Db } from "../server/platform/resource/resource-store.js";
+import { createDb, type Db } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import type { NewEvent } from "../server/events/event-store.js";
 
@@ -14,7 +13,7 @@ let t: TestApp;
 let db: Db;
 before(async () => {
   t = await startTestApp();
-  db = drizzle(t.db.pool) as unknown as Db;
+  db = createDb(t.db.pool);
 });
 after(async () => {
   await t.close();

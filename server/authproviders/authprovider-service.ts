@@ -1,11 +1,11 @@
 // AuthProvider kind: generic rules; the client secret is write-only. Also the enabled providers, which
 // authentication and GetAuthConfig (server/auth) read.
-import { sql } from "drizzle-orm";
 import { AuthProviderListSchema, AuthProviderSchema, type AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthProviderService } from "../../gen/flightctl/v1beta1/authprovider_service_pb.js";
 import { defineKind } from "../platform/resource/kind.js";
 import { recordToJson } from "../platform/resource/resource-service.js";
-import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/db.js";
+import { createAuthProviderStore } from "./authprovider-store.js";
 import { DEFAULT_ORG_ID } from "../platform/identity.js";
 import { fromJson } from "@bufbuild/protobuf";
 import { validateAuthProvider } from "./authprovider-validation.js";
@@ -26,9 +26,9 @@ export const authProviderKind = defineKind({
 
 /** Enabled AuthProvider resources (they live in the default organization), for authentication and GetAuthConfig. */
 export function enabledProviders(db: Db) {
-  const store = createResourceStore(db, { kind: "AuthProvider", table: "auth_providers" });
+  const store = createAuthProviderStore(db);
   return async (): Promise<AuthProvider[]> => {
-    const page = await store.list(DEFAULT_ORG_ID, { where: [sql`coalesce((spec->>'enabled')::boolean, true)`], limit: 100 });
-    return page.records.map((r) => fromJson(AuthProviderSchema, recordToJson("AuthProvider", r), { ignoreUnknownFields: true }));
+    const records = await store.listEnabled(DEFAULT_ORG_ID, 100);
+    return records.map((r) => fromJson(AuthProviderSchema, recordToJson("AuthProvider", r), { ignoreUnknownFields: true }));
   };
 }

@@ -6,7 +6,11 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import {
   CertificateSigningRequestListSchema,
   CertificateSigningRequestSchema,
+  type CertificateSigningRequestJson,
+  type CertificateSigningRequestSpecJson as CsrSpec,
+  type CertificateSigningRequestStatusJson as CsrStatus,
 } from "../../gen/flightctl/v1beta1/certificatesigningrequest_pb.js";
+import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
 import {
   CertificateSigningRequestService,
   type ApproveCertificateSigningRequestRequest,
@@ -22,16 +26,10 @@ import type { ResourceRecord } from "../platform/resource/resource-store.js";
 import { validateCertificateSigningRequest } from "./csr-validation.js";
 import { canonicalSigner, decideSubject, issueClientCertificate, SIGNER_ENROLLMENT, type CertificateAuthority } from "./signers.js";
 
-interface CsrSpec {
-  request: string;
-  signerName: string;
-  expirationSeconds?: number;
-}
-
 /** The CSR inside a spec (base64 of PEM), parsed; InvalidArgument on spec.request otherwise. */
 async function csrOf(spec: CsrSpec) {
   try {
-    return await parseCsr(Buffer.from(spec.request, "base64").toString("utf8"));
+    return await parseCsr(Buffer.from(spec.request ?? "", "base64").toString("utf8"));
   } catch (e) {
     if (e instanceof CsrError) throw invalid({ field: "spec.request", message: e.message });
     throw e;
@@ -44,12 +42,12 @@ async function sign(
   spec: CsrSpec,
   name: string,
   caller: Caller,
-  conditions: JsonObject[] | undefined,
+  conditions: ConditionJson[] | undefined,
   reason: string,
   message: string,
-) {
+): Promise<CsrStatus> {
   const csr = await csrOf(spec);
-  const signerName = canonicalSigner(spec.signerName);
+  const signerName = canonicalSigner(spec.signerName ?? "");
   const subject = decideSubject(signerName, csr.commonName, name, caller.identity);
   const { certPem } = await issueClientCertificate(ca, {
     publicKey: csr.publicKey,
@@ -61,30 +59,31 @@ async function sign(
   return {
     certificate: Buffer.from(certPem).toString("base64"),
     conditions: setCondition(conditions, { type: "Approved", status: "True", reason, message }),
-  } as JsonObject;
+  };
 }
 
 /** Service-set parts of a new CSR: requester, owner, and the certificate when approved at once. */
 async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
-  const spec = obj.spec as unknown as CsrSpec & JsonObject;
-  const name = (obj.metadata as JsonObject).name as string;
+  // The spec as stored: the service adds the requester to it.
+  const request: CertificateSigningRequestJson = obj;
+  const spec = request.spec ?? {};
+  const name = request.metadata?.name ?? "";
   const csr = await csrOf(spec);
   // Refuses what the caller may not ask for before anything is stored.
-  decideSubject(canonicalSigner(spec.signerName), csr.commonName, name, caller.identity);
+  decideSubject(canonicalSigner(spec.signerName ?? ""), csr.commonName, name, caller.identity);
   spec.username = caller.identity.username;
   if (caller.identity.kind === "user") spec.uid = caller.identity.uid;
   const owner = caller.identity.kind === "device" ? `Device/${caller.identity.deviceName}` : null;
-  const automatic = caller.identity.kind === "device" || (canonicalSigner(spec.signerName) === SIGNER_ENROLLMENT && deps.csrAutoApprove);
-  const status = automatic
-    ? await sign(deps.ca, spec, name, caller, [], "AutoApproved", "Approved automatically")
-    : ({ conditions: [] } as JsonObject);
+  const automatic =
+    caller.identity.kind === "device" || (canonicalSigner(spec.signerName ?? "") === SIGNER_ENROLLMENT && deps.csrAutoApprove);
+  const status = automatic ? await sign(deps.ca, spec, name, caller, [], "AutoApproved", "Approved automatically") : { conditions: [] };
   return { owner, status };
 }
 
 function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string) {
-  return async (r: ResourceRecord): Promise<JsonObject | undefined> => {
-    const status = (r.status ?? {}) as JsonObject;
-    const conditions = status.conditions as JsonObject[] | undefined;
+  return async (r: ResourceRecord): Promise<CsrStatus | undefined> => {
+    const status: CsrStatus = r.status ?? {};
+    const conditions = status.conditions;
     if (isTrue(conditions, "Denied") || isTrue(conditions, "Failed")) {
       if (!approve) return undefined;
       throw precondition(`CertificateSigningRequest "${r.name}" was denied; create a new request`);
@@ -98,15 +97,7 @@ function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string
       return { ...status, conditions: setCondition(conditions, { type: "Denied", status: "True", reason: "Denied", message }) };
     }
     // The requester's identity is not at hand any more; the approver vouches for the request under the same signer rules.
-    return sign(
-      deps.ca,
-      r.spec as unknown as CsrSpec,
-      r.name,
-      caller,
-      conditions,
-      "ManuallyApproved",
-      `Approved by ${caller.identity.username}`,
-    );
+    return sign(deps.ca, r.spec ?? {}, r.name, caller, conditions, "ManuallyApproved", `Approved by ${caller.identity.username}`);
   };
 }
 

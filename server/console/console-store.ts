@@ -2,8 +2,9 @@
 // recording once ended. Returns plain rows; the service turns them into proto messages.
 import { sql } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Db } from "../platform/resource/resource-store.js";
-import { textArray } from "../platform/pg-array.js";
+import { consoleSessions as cs } from "../../db/schema/console-sessions.js";
+import { bare, jsonb, rowsOf, textArray, type Db } from "../platform/db.js";
+import { createDeviceStore } from "../devices/device-store.js";
 
 export interface SessionRow {
   id: string;
@@ -25,33 +26,49 @@ export interface DeviceState {
   decommissioning: boolean;
 }
 
-const columns = sql`id, org_id, device, actor, metadata, created_at, attached_at, ended_at, close, recording_bytes, recording_truncated`;
+const columns = sql`${cs.id}, ${cs.orgId}, ${cs.device}, ${cs.actor}, ${cs.metadata}, ${cs.createdAt}, ${cs.attachedAt}, ${cs.endedAt}, ${cs.close},
+  ${cs.recordingBytes}, ${cs.recordingTruncated}`;
 
-function toRow(r: Record<string, unknown>): SessionRow {
-  const time = (v: unknown) => (v == null ? null : new Date(v as string));
+/** A console_sessions row as selected here (timestamps as Postgres text). */
+interface Selected {
+  id: string;
+  org_id: string;
+  device: string;
+  actor: string;
+  metadata: JsonObject;
+  created_at: string;
+  attached_at: string | null;
+  ended_at: string | null;
+  close: JsonObject | null;
+  recording_bytes: string | number;
+  recording_truncated: boolean;
+}
+
+function toRow(r: Selected): SessionRow {
+  const time = (v: string | null) => (v == null ? null : new Date(v));
   return {
     id: String(r.id),
     orgId: String(r.org_id),
     device: String(r.device),
     actor: String(r.actor),
-    metadata: r.metadata as JsonObject,
-    createdAt: time(r.created_at)!,
+    metadata: r.metadata,
+    createdAt: new Date(r.created_at),
     attachedAt: time(r.attached_at),
     endedAt: time(r.ended_at),
-    close: (r.close as JsonObject | null) ?? null,
+    close: r.close ?? null,
     recordingBytes: Number(r.recording_bytes),
     recordingTruncated: Boolean(r.recording_truncated),
   };
 }
 
 export function createConsoleStore(db: Db) {
+  const devices = createDeviceStore(db);
   return {
     async device(orgId: string, name: string): Promise<DeviceState | undefined> {
-      const r = await db.execute(sql`select annotations, spec, status from devices where org_id = ${orgId} and name = ${name}`);
-      const row = r.rows[0] as { annotations: Record<string, string>; spec: JsonObject | null; status: JsonObject | null } | undefined;
-      if (!row) return undefined;
-      const lifecycle = String(((row.status?.lifecycle ?? {}) as JsonObject).status ?? "");
-      return { annotations: row.annotations ?? {}, decommissioning: !!row.spec?.decommissioning || /^Decommission/.test(lifecycle) };
+      const d = await devices.get({ orgId, name });
+      if (!d) return undefined;
+      const lifecycle = d.status?.lifecycle?.status ?? "";
+      return { annotations: d.annotations, decommissioning: !!d.spec?.decommissioning || /^Decommission/.test(lifecycle) };
     },
 
     /**
@@ -66,26 +83,34 @@ export function createConsoleStore(db: Db) {
     ): Promise<boolean> {
       return db.transaction(async (tx) => {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`console:${s.orgId}/${s.device}`}, 0))`);
-        const open = await tx.execute(sql`select count(*)::int as n from console_sessions
-          where org_id = ${s.orgId} and device = ${s.device} and ended_at is null and created_at > now() - make_interval(secs => ${maxAgeMs / 1000})`);
-        if ((open.rows[0] as { n: number }).n >= cap) return false;
-        await tx.execute(sql`insert into console_sessions (id, org_id, device, actor, metadata)
-          values (${s.id}, ${s.orgId}, ${s.device}, ${s.actor}, ${JSON.stringify(s.metadata)}::jsonb)`);
+        const [open] = await rowsOf<{ n: number }>(
+          tx,
+          sql`select count(*)::int as n from ${cs}
+          where ${cs.orgId} = ${s.orgId} and ${cs.device} = ${s.device} and ${cs.endedAt} is null
+            and ${cs.createdAt} > now() - make_interval(secs => ${maxAgeMs / 1000})`,
+        );
+        if (open.n >= cap) return false;
+        await tx.execute(sql`insert into ${cs} (${bare(cs.id)}, ${bare(cs.orgId)}, ${bare(cs.device)}, ${bare(cs.actor)}, ${bare(cs.metadata)})
+          values (${s.id}, ${s.orgId}, ${s.device}, ${s.actor}, ${jsonb(s.metadata)})`);
         return true;
       });
     },
 
     async get(orgId: string, device: string, id: string): Promise<SessionRow | undefined> {
-      const r = await db.execute(
-        sql`select ${columns} from console_sessions where id = ${id} and org_id = ${orgId} and device = ${device}`,
+      const [row] = await rowsOf<Selected>(
+        db,
+        sql`select ${columns} from ${cs} where ${cs.id} = ${id} and ${cs.orgId} = ${orgId} and ${cs.device} = ${device}`,
       );
-      return r.rows[0] ? toRow(r.rows[0]) : undefined;
+      return row ? toRow(row) : undefined;
     },
 
     async list(orgId: string, device: string): Promise<SessionRow[]> {
-      const r = await db.execute(sql`select ${columns} from console_sessions where org_id = ${orgId} and device = ${device}
-        order by created_at desc limit 1000`);
-      return r.rows.map(toRow);
+      const rows = await rowsOf<Selected>(
+        db,
+        sql`select ${columns} from ${cs} where ${cs.orgId} = ${orgId} and ${cs.device} = ${device}
+        order by ${cs.createdAt} desc limit 1000`,
+      );
+      return rows.map(toRow);
     },
 
     /**
@@ -93,40 +118,47 @@ export function createConsoleStore(db: Db) {
      * first. One statement for many devices: every rendered-device stream asks when it opens.
      */
     async pending(keys: readonly { orgId: string; device: string }[], maxAgeMs: number): Promise<SessionRow[][]> {
-      const r = await db.execute(sql`select ${columns} from console_sessions
-          where (org_id, device) in (select * from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.device))}::text[]))
-            and attached_at is null and ended_at is null and created_at > now() - make_interval(secs => ${maxAgeMs / 1000})
-          order by created_at`);
-      const rows = r.rows.map(toRow);
+      const selected = await rowsOf<Selected>(
+        db,
+        sql`select ${columns} from ${cs}
+          where (${cs.orgId}, ${cs.device}) in (select * from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.device))}::text[]))
+            and ${cs.attachedAt} is null and ${cs.endedAt} is null and ${cs.createdAt} > now() - make_interval(secs => ${maxAgeMs / 1000})
+          order by ${cs.createdAt}`,
+      );
+      const rows = selected.map(toRow);
       return keys.map((k) => rows.filter((row) => row.orgId === k.orgId && row.device === k.device));
     },
 
     /** Marks the device connected; false when the session is not pending (ended, or another stream attached). */
     async attach(orgId: string, device: string, id: string): Promise<SessionRow | undefined> {
-      const r = await db.execute(sql`update console_sessions set attached_at = now()
-        where id = ${id} and org_id = ${orgId} and device = ${device} and attached_at is null and ended_at is null returning ${columns}`);
-      return r.rows[0] ? toRow(r.rows[0]) : undefined;
+      const [row] = await rowsOf<Selected>(
+        db,
+        sql`update ${cs} set ${bare(cs.attachedAt)} = now()
+        where ${cs.id} = ${id} and ${cs.orgId} = ${orgId} and ${cs.device} = ${device} and ${cs.attachedAt} is null and ${cs.endedAt} is null
+        returning ${columns}`,
+      );
+      return row ? toRow(row) : undefined;
     },
 
     /** Ends a session with its recording (the first end wins). */
     async end(id: string, close: JsonObject, recording: string, truncated: boolean): Promise<void> {
-      await db.execute(sql`update console_sessions set ended_at = now(), close = ${JSON.stringify(close)}::jsonb,
-          exit_code = ${typeof close.exitCode === "number" ? close.exitCode : null}, recording = ${recording},
-          recording_bytes = ${Buffer.byteLength(recording)}, recording_truncated = ${truncated}
-        where id = ${id} and ended_at is null`);
+      await db.execute(sql`update ${cs} set ${bare(cs.endedAt)} = now(), ${bare(cs.close)} = ${jsonb(close)},
+          ${bare(cs.exitCode)} = ${typeof close.exitCode === "number" ? close.exitCode : null}, ${bare(cs.recording)} = ${recording},
+          ${bare(cs.recordingBytes)} = ${Buffer.byteLength(recording)}, ${bare(cs.recordingTruncated)} = ${truncated}
+        where ${cs.id} = ${id} and ${cs.endedAt} is null`);
     },
 
     async recording(orgId: string, device: string, id: string): Promise<{ row: SessionRow; recording: string | null } | undefined> {
-      const r = await db.execute(
-        sql`select ${columns}, recording from console_sessions where id = ${id} and org_id = ${orgId} and device = ${device}`,
+      const [row] = await rowsOf<Selected & { recording: string | null }>(
+        db,
+        sql`select ${columns}, ${cs.recording} from ${cs} where ${cs.id} = ${id} and ${cs.orgId} = ${orgId} and ${cs.device} = ${device}`,
       );
-      const row = r.rows[0] as Record<string, unknown> | undefined;
-      return row ? { row: toRow(row), recording: (row.recording as string | null) ?? null } : undefined;
+      return row ? { row: toRow(row), recording: row.recording ?? null } : undefined;
     },
 
     /** Deletes sessions (and recordings) created before `olderThanMs` ago; returns how many. */
     async deleteOlderThan(olderThanMs: number): Promise<number> {
-      const r = await db.execute(sql`delete from console_sessions where created_at < now() - make_interval(secs => ${olderThanMs / 1000})`);
+      const r = await db.execute(sql`delete from ${cs} where ${cs.createdAt} < now() - make_interval(secs => ${olderThanMs / 1000})`);
       return r.rowCount ?? 0;
     },
   };

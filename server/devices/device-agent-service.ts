@@ -1,9 +1,9 @@
 // What devices do through the agent endpoint: report status (service fields computed, transitions recorded as
 // events in the same transaction, lastSeen marked), and receive their rendered spec as a stream or a long-poll.
 import { isDeepStrictEqual } from "node:util";
-import { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { DeviceSchema, type Device, type DeviceConsole } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { DeviceSchema, type Device, type DeviceConsole, type DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import {
   WatchRenderedDeviceResponseSchema,
   type WatchRenderedDeviceResponse,
@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { Caller } from "../platform/identity.js";
 import { applyJsonPatch, type PatchOp } from "../platform/json-patch.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
-import type { Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/db.js";
 import { ANNOTATION_AWAITING_RECONNECT, serviceStatus, statusTransitions } from "./device-status.js";
 import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
@@ -71,7 +71,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
 
   /** Writes a reported status; nothing is written when nothing changed. */
-  async function report(caller: Caller, name: string, reported: (current: JsonObject) => JsonObject): Promise<Device> {
+  async function report(caller: Caller, name: string, reported: (current: DeviceStatusJson) => DeviceStatusJson): Promise<Device> {
     deps.lastSeen.touch(caller.orgId, name);
     for (let attempt = 0; attempt < 10; attempt++) {
       const existing = await statuses.read(caller.orgId, name);
@@ -100,14 +100,17 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     throw conflict(`device "${name}" is being written concurrently; try again`);
   }
 
-  function toDevice(name: string, r: { status: unknown; labels: Record<string, string>; annotations: Record<string, string> }): Device {
+  function toDevice(
+    name: string,
+    r: { status: DeviceStatusJson | null; labels: Record<string, string>; annotations: Record<string, string> },
+  ): Device {
     return fromJson(
       DeviceSchema,
       {
         apiVersion: API_VERSION,
         kind: "Device",
         metadata: { name, labels: r.labels, annotations: r.annotations },
-        status: (r.status ?? {}) as JsonObject,
+        status: r.status ?? {},
       },
       { ignoreUnknownFields: true },
     );
@@ -192,14 +195,14 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
 
   return {
     replaceStatus(caller: Caller, name: string, device: Device): Promise<Device> {
-      const status = ((toJson(DeviceSchema, device) as JsonObject).status ?? {}) as JsonObject;
+      const status = toJson(DeviceSchema, device).status ?? {};
       return report(caller, name, () => status);
     },
 
     patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Device> {
       return report(caller, name, (current) => {
-        const patched = applyJsonPatch({ status: current }, ops, ["/status"]) as JsonObject;
-        return (patched.status ?? {}) as JsonObject;
+        const patched: { status?: DeviceStatusJson } = applyJsonPatch({ status: current }, ops, ["/status"]);
+        return patched.status ?? {};
       });
     },
 

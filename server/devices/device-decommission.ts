@@ -2,13 +2,13 @@
 // Decommissioning, a DeviceDecommissioned event is written and the device is re-rendered so its agent learns it;
 // from then on user writes of the device are refused. Resume: conflict-paused devices picked by selectors lose the
 // conflictPaused annotation, each with a DeviceConflictResolved event and a render.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
-import type { DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
+import type { DeviceSchema, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { invalid, precondition } from "../platform/errors.js";
 import type { Caller } from "../platform/identity.js";
 import type { ResourceService } from "../platform/resource/resource-service.js";
-import type { Db, ResourceRecord } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/db.js";
+import type { ResourceRecord } from "../platform/resource/resource-store.js";
+import { createDeviceStore } from "./device-store.js";
 import { ANNOTATION_CONFLICT_PAUSED } from "./device-status.js";
 import { enqueueRenders } from "../jobs/queues.js";
 
@@ -21,6 +21,7 @@ export function refuseIfDecommissioning(existing: ResourceRecord): void {
 }
 
 export function createDeviceDecommission(db: Db, svc: ResourceService<typeof DeviceSchema>) {
+  const store = createDeviceStore(db);
   return {
     async decommission(caller: Caller, name: string, target: string | undefined) {
       const t = target || "Unenroll";
@@ -31,10 +32,10 @@ export function createDeviceDecommission(db: Db, svc: ResourceService<typeof Dev
         name,
         (d) => {
           if (d.spec?.decommissioning) throw precondition(`device "${name}" is already decommissioning`);
-          const status = {
+          const status: DeviceStatusJson = {
             ...(d.status ?? {}),
             lifecycle: { status: "Decommissioning", info: "Decommission was requested" },
-          } as JsonObject;
+          };
           return { ...d, spec: { ...(d.spec ?? {}), decommissioning: { target: t } }, status, generation: d.generation + 1 };
         },
         { reason: "DeviceDecommissioned", message: `Device decommission (${t}) was requested.` },
@@ -46,10 +47,8 @@ export function createDeviceDecommission(db: Db, svc: ResourceService<typeof Dev
       if (!labelSelector && !fieldSelector)
         throw invalid({ field: "labelSelector", message: "at least one of labelSelector and fieldSelector is required" });
       const where = svc.selectorWhere({ labelSelector, fieldSelector });
-      const r = await db.execute(sql`select name from devices where org_id = ${caller.orgId}
-          and annotations->>${ANNOTATION_CONFLICT_PAUSED} = 'true' and ${sql.join(where, sql` and `)}`);
       let resumed = 0;
-      for (const { name } of r.rows as { name: string }[]) {
+      for (const name of await store.namesWithAnnotation(caller.orgId, ANNOTATION_CONFLICT_PAUSED, where)) {
         let changed = false;
         await svc
           .writeState(

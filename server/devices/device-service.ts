@@ -1,7 +1,7 @@
 // Device kind: the generic resource rules plus flightctl's device specifics (initial status, summaryOnly lists,
 // lastSeen never returned, consoles/decommissioning refused on plain writes via validation).
 import type { JsonObject } from "@bufbuild/protobuf";
-import { DeviceListSchema, DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { DeviceListSchema, DeviceSchema, type DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import {
   DeviceService,
   type DecommissionDeviceRequest,
@@ -16,7 +16,7 @@ import { API_VERSION } from "../platform/resource/resource-service.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
 import type { ListOptionsInput } from "../platform/resource/resource-service.js";
-import type { Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/db.js";
 import type { Caller } from "../platform/identity.js";
 import type { SQL } from "drizzle-orm";
 import { pageSize } from "../platform/pagination.js";
@@ -32,7 +32,7 @@ import type { Executor } from "../platform/resource/resource-store.js";
 export const enqueueRender = (tx: Executor, orgId: string, name: string) => enqueueRenders(tx, orgId, [name]);
 
 /** The status a device has before its agent reports anything (flightctl's NewDeviceStatus). */
-export function initialDeviceStatus(): JsonObject {
+export function initialDeviceStatus(): DeviceStatusJson {
   return {
     conditions: [{ type: "Updating", status: "Unknown" }],
     applicationsSummary: { status: "Unknown" },

@@ -2,6 +2,7 @@
 // derived from what the agent reports plus what only the service knows (rendered version, connectivity,
 // annotations), and each change of them is an event with flightctl's reason.
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 
 export const ANNOTATION_AWAITING_RECONNECT = "device-controller/awaitingReconnect";
 export const ANNOTATION_CONFLICT_PAUSED = "device-controller/conflictPaused";
@@ -74,8 +75,9 @@ function lifecycleOf(s: Obj, previous: Obj): Obj {
 }
 
 /** The status to store: the agent's report with the service's fields computed and its own conditions kept. */
-export function serviceStatus(reported: Obj, previous: Obj | null, ctx: StatusContext): Obj {
-  const prev = previous ?? {};
+export function serviceStatus(reported: DeviceStatusJson, previous: DeviceStatusJson | null, ctx: StatusContext): DeviceStatusJson {
+  // Read defensively (obj(), String()): a status may come from a JSON patch, not only from a well-formed message.
+  const prev: Obj = previous ?? {};
   const kept = ((prev.conditions ?? []) as Obj[]).filter((c) => SERVICE_CONDITIONS.has(String(c.type)));
   const agentConditions = ((reported.conditions ?? []) as Obj[]).filter((c) => !SERVICE_CONDITIONS.has(String(c.type)));
   const s: Obj = { ...reported, conditions: [...agentConditions, ...kept] };
@@ -88,7 +90,7 @@ export function serviceStatus(reported: Obj, previous: Obj | null, ctx: StatusCo
 }
 
 /** The same status as seen by the disconnect sweep: connectivity-derived fields turn Unknown. */
-export function disconnectedStatus(previous: Obj, ctx: Omit<StatusContext, "disconnected">): Obj {
+export function disconnectedStatus(previous: DeviceStatusJson, ctx: Omit<StatusContext, "disconnected">): DeviceStatusJson {
   return serviceStatus(previous, previous, { ...ctx, disconnected: true });
 }
 
@@ -101,8 +103,8 @@ export interface StatusEvent {
 const RESOURCE_REASON: Record<string, string> = { cpu: "CPU", memory: "Memory", disk: "Disk" };
 
 /** flightctl's events for what changed between two statuses. */
-export function statusTransitions(before: Obj | null, after: Obj): StatusEvent[] {
-  const b = before ?? {};
+export function statusTransitions(before: DeviceStatusJson | null, after: DeviceStatusJson): StatusEvent[] {
+  const b: Obj = before ?? {};
   const out: StatusEvent[] = [];
   const was = statusOf(b.summary);
   const now = statusOf(after.summary);

@@ -1,6 +1,16 @@
-// Device queries beyond the generic resource store: status summaries and the distinct-labels listing.
+// The devices table and its side tables' set-based statements: the generic resource store for Device, plus the named
+// writes that change thousands of devices at once (status batches, render marks, lastSeen flushes, row locks in name
+// order) and the queries beyond the generic ones (status summaries, distinct labels). Every write here bumps
+// resource_version from the one sequence and writes its events in the same statement or transaction.
 import { sql, type SQL } from "drizzle-orm";
-import type { Db } from "../platform/resource/resource-store.js";
+import { alias } from "drizzle-orm/pg-core";
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
+import { devices, templateVersions } from "../../db/schema/resources.js";
+import { bare, pgTextArray, rowsOf, textArray, type Executor } from "../platform/db.js";
+import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
+import { insertEventsSql, insertTaggedEventsSql, type NewEvent } from "../events/event-store.js";
 
 /** Counts per status value, as in flightctl's DevicesSummary. */
 export interface DevicesSummaryCounts {
@@ -10,23 +20,205 @@ export interface DevicesSummaryCounts {
   applicationStatus: Record<string, number>;
 }
 
+/** One device's compare-and-swap write of status and annotations (the agent's reports), with its events. */
+export interface StatusWrite {
+  orgId: string;
+  name: string;
+  expectedVersion: string;
+  annotations: Record<string, string>;
+  status: JsonObject;
+  events: NewEvent[];
+}
+
+/** What the render task reads of a device. */
+export interface RenderSource {
+  name: string;
+  owner: string | null;
+  spec: DeviceSpecJson | null;
+  status: DeviceStatusJson | null;
+  annotations: Record<string, string>;
+  /** As text, for freeze keys. */
+  generation: string;
+  /** Creation time in microseconds since the epoch, as text (for freeze keys). */
+  created: string;
+}
+
+/** A render's outcome on the device row: the status and annotations it leaves. */
+export interface RenderMark {
+  name: string;
+  status: JsonObject;
+  annotations: Record<string, string>;
+}
+
+/** Creation time and annotations of a template version (what a fleet member's render is frozen under). */
+export interface TemplateVersionStamp {
+  fleet: string;
+  name: string;
+  annotations: Record<string, string> | null;
+  /** Microseconds since the epoch, as text. */
+  created: string;
+}
+
+/** A stored device, its spec and status in the generated JSON types. */
+export type DeviceRecord = ResourceRecord<DeviceSpecJson, DeviceStatusJson>;
+
 const emptyCounts = (): DevicesSummaryCounts => ({ total: 0, summaryStatus: {}, updateStatus: {}, applicationStatus: {} });
 
-export function createDeviceQueries(db: Db) {
+/** `d`: the devices table in statements that join it (keeps the SQL as it was written and measured). */
+const d = alias(devices, "d");
+
+/** SET target of every device write: a new version from the one sequence. */
+const nextVersion = sql`${bare(devices.resourceVersion)} = nextval('resource_version_seq')`;
+
+/** Microseconds since the epoch as text: exact, unlike a Date, so freeze keys compare equal across reads. */
+const micros = (column: SQL | typeof devices.createdAt) => sql`(extract(epoch from ${column}) * 1000000)::bigint::text`;
+
+/**
+ * Locks the devices named by `keys` (any organizations) until the transaction ends, in (org, name) order. Postgres
+ * locks the rows of a multi-row UPDATE in whatever order its plan visits them; two writers whose sets overlap and
+ * whose orders differ deadlock (seen at 10,000 devices: a batch of agent status reports against a rollout chunk).
+ * Every multi-row write to devices either selects its rows `order by name for update` first in its transaction, or
+ * calls this.
+ */
+export async function lockDevices(tx: Executor, keys: readonly { orgId: string; name: string }[]): Promise<void> {
+  if (!keys.length) return;
+  await tx.execute(sql`select 1 from ${devices} d
+      join unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) as k(org_id, name)
+        on ${d.orgId} = k.org_id and ${d.name} = k.name
+     order by ${d.orgId}, ${d.name} for update of d`);
+}
+
+/** The Device store: generic resource operations plus the devices' set-based reads and writes. */
+export function createDeviceStore(db: Executor) {
+  return {
+    ...createResourceStore<DeviceSpecJson, DeviceStatusJson>(db, { kind: "Device", table: devices }),
+    ...createDeviceQueries(db),
+    lock: lockDevices,
+
+    /**
+     * Writes status and annotations of many devices in one statement, each only if still at its expected version;
+     * the events of the writes that won go in the same statement. Rows are locked in name order first. Returns, per
+     * item, whether its compare-and-swap won.
+     */
+    async writeStatuses(items: readonly StatusWrite[]): Promise<boolean[]> {
+      const rows = items.map((w, i) => ({
+        i,
+        org_id: w.orgId,
+        name: w.name,
+        rv: w.expectedVersion,
+        annotations: w.annotations,
+        status: w.status,
+      }));
+      const events = items.flatMap((w, i) => w.events.map((event) => ({ orgId: w.orgId, tag: i, event })));
+      const upd = sql`update ${devices} d set ${bare(devices.annotations)} = u.annotations, ${bare(devices.status)} = u.status, ${nextVersion}
+          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(i int, org_id uuid, name text, rv bigint, annotations jsonb, status jsonb)
+         where ${d.orgId} = u.org_id and ${d.name} = u.name and ${d.resourceVersion} = u.rv returning u.i`;
+      const won = await db.transaction(async (tx) => {
+        await lockDevices(tx, items);
+        return rowsOf<{ i: number }>(
+          tx,
+          events.length
+            ? sql`with upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`
+            : sql`with upd as (${upd}) select i from upd`,
+        );
+      });
+      const wonSet = new Set(won.map((row) => Number(row.i)));
+      return items.map((_, i) => wonSet.has(i));
+    },
+
+    /**
+     * The named devices of one org, for rendering, in name order; with `lock`, locked for update until the
+     * transaction of `exec` ends.
+     */
+    async renderSources(exec: Executor, orgId: string, names: string[], lock: boolean): Promise<RenderSource[]> {
+      const rows = await rowsOf<Omit<RenderSource, "generation"> & { generation: string | number }>(
+        exec,
+        sql`select ${devices.name}, ${devices.owner}, ${devices.spec}, ${devices.status}, ${devices.annotations}, ${devices.generation},
+                   ${micros(devices.createdAt)} as created
+              from ${devices} where ${devices.orgId} = ${orgId} and ${devices.name} = any(${textArray(names)})
+             order by ${devices.name} ${lock ? sql`for update` : sql``}`,
+      );
+      return rows.map((x) => ({ ...x, generation: String(x.generation) }));
+    },
+
+    /**
+     * Writes what renders changed on device rows (status, annotations), one org, one statement; the rows must be
+     * locked by the caller's transaction (renderSources with lock). The events go in the same transaction.
+     */
+    async markRendered(tx: Executor, orgId: string, marks: RenderMark[], events: NewEvent[]): Promise<void> {
+      if (marks.length) {
+        await tx.execute(sql`update ${devices} d set ${bare(devices.status)} = u.status, ${bare(devices.annotations)} = u.annotations, ${nextVersion}
+            from jsonb_to_recordset(${JSON.stringify(marks)}::jsonb) as u(name text, status jsonb, annotations jsonb)
+           where ${d.orgId} = ${orgId} and ${d.name} = u.name`);
+      }
+      if (events.length) await tx.execute(insertEventsSql(orgId, events));
+    },
+
+    /**
+     * Creation time and annotations of the named template versions (fleet, name) of one org. Reads the template
+     * versions' table for the render's freeze keys: belongs to the TemplateVersion store once there is one.
+     */
+    async templateVersionStamps(exec: Executor, orgId: string, pairs: { fleet: string; name: string }[]): Promise<TemplateVersionStamp[]> {
+      const t = alias(templateVersions, "t");
+      return rowsOf<TemplateVersionStamp>(
+        exec,
+        sql`select ${t.fleetName} as fleet, ${t.name}, ${t.annotations}, ${micros(sql`${t.createdAt}`)} as created
+          from ${templateVersions} t join jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as p(fleet text, name text)
+            on ${t.fleetName} = p.fleet and ${t.name} = p.name where ${t.orgId} = ${orgId}`,
+      );
+    },
+
+    /** Names of the devices matching `where` whose `annotation` is "true". */
+    async namesWithAnnotation(orgId: string, annotation: string, where: SQL[]): Promise<string[]> {
+      const rows = await rowsOf<{ name: string }>(
+        db,
+        sql`select ${devices.name} from ${devices} where ${sql.join(
+          [sql`${devices.orgId} = ${orgId}`, sql`${devices.annotations}->>${annotation} = 'true'`, ...where],
+          sql` and `,
+        )}`,
+      );
+      return rows.map((r) => r.name);
+    },
+
+    /**
+     * Up to `limit` devices (any org) last seen before `seconds` ago whose summary is not Unknown or AwaitingReconnect
+     * yet: the disconnect sweep's work.
+     */
+    async disconnectedCandidates(seconds: number, limit: number): Promise<{ orgId: string; name: string }[]> {
+      const l = alias(deviceLastSeen, "l");
+      return rowsOf<{ orgId: string; name: string }>(
+        db,
+        sql`select ${d.orgId} as "orgId", ${d.name} from ${devices} d
+          join ${deviceLastSeen} l on ${l.orgId} = ${d.orgId} and ${l.name} = ${d.name}
+          where ${l.lastSeen} < now() - make_interval(secs => ${seconds})
+            and coalesce(${d.status}->'summary'->>'status', '') not in ('Unknown', 'AwaitingReconnect')
+          limit ${limit}`,
+      );
+    },
+
+    /** Records when devices were last heard from (one statement for the batch; a later time never goes back). */
+    async recordLastSeen(batch: readonly { orgId: string; name: string; at: Date }[]): Promise<void> {
+      if (!batch.length) return;
+      const orgs = `{${batch.map((b) => b.orgId).join(",")}}`;
+      const times = `{${batch.map((b) => b.at.toISOString()).join(",")}}`;
+      await db.execute(sql`insert into ${deviceLastSeen} (${bare(deviceLastSeen.orgId)}, ${bare(deviceLastSeen.name)}, ${bare(deviceLastSeen.lastSeen)})
+        select * from unnest(${orgs}::uuid[], ${pgTextArray(batch.map((b) => b.name))}::text[], ${times}::timestamptz[])
+        on conflict (org_id, name) do update set ${bare(deviceLastSeen.lastSeen)} = greatest(${deviceLastSeen.lastSeen}, excluded.last_seen)`);
+    },
+  };
+}
+
+export type DeviceStore = ReturnType<typeof createDeviceStore>;
+
+/** Device queries beyond the generic resource store: status summaries and the distinct-labels listing. */
+export function createDeviceQueries(db: Executor) {
   /** Status counts of the devices matching `where`, per value of `key` (grouping sets: one scan). */
   async function countByStatus(orgId: string, where: SQL[], key: SQL): Promise<Map<string, DevicesSummaryCounts>> {
-    const filter = sql.join([sql`org_id = ${orgId}`, ...where], sql` and `);
-    const s = sql`(status->'summary'->>'status')`;
-    const u = sql`(status->'updated'->>'status')`;
-    const a = sql`(status->'applicationsSummary'->>'status')`;
-    const res = await db.execute(sql`
-      select ${key} as k, ${s} as s, ${u} as u, ${a} as a, grouping(${s}) as gs, grouping(${u}) as gu, grouping(${a}) as ga,
-             count(*)::int as n
-      from devices where ${filter}
-      group by grouping sets ((${key}, ${s}), (${key}, ${u}), (${key}, ${a}), (${key}))`);
-    const out = new Map<string, DevicesSummaryCounts>();
-    const bump = (m: Record<string, number>, v: string | null, n: number) => (m[v ?? "Unknown"] = (m[v ?? "Unknown"] ?? 0) + n);
-    for (const row of res.rows as {
+    const filter = sql.join([sql`${devices.orgId} = ${orgId}`, ...where], sql` and `);
+    const s = sql`(${devices.status}->'summary'->>'status')`;
+    const u = sql`(${devices.status}->'updated'->>'status')`;
+    const a = sql`(${devices.status}->'applicationsSummary'->>'status')`;
+    const rows = await rowsOf<{
       k: string;
       s: string | null;
       u: string | null;
@@ -35,7 +227,17 @@ export function createDeviceQueries(db: Db) {
       gu: number;
       ga: number;
       n: number;
-    }[]) {
+    }>(
+      db,
+      sql`
+      select ${key} as k, ${s} as s, ${u} as u, ${a} as a, grouping(${s}) as gs, grouping(${u}) as gu, grouping(${a}) as ga,
+             count(*)::int as n
+      from ${devices} where ${filter}
+      group by grouping sets ((${key}, ${s}), (${key}, ${u}), (${key}, ${a}), (${key}))`,
+    );
+    const out = new Map<string, DevicesSummaryCounts>();
+    const bump = (m: Record<string, number>, v: string | null, n: number) => (m[v ?? "Unknown"] = (m[v ?? "Unknown"] ?? 0) + n);
+    for (const row of rows) {
       const c = out.get(row.k) ?? emptyCounts();
       out.set(row.k, c);
       if (row.gs && row.gu && row.ga) c.total = row.n;
@@ -50,19 +252,22 @@ export function createDeviceQueries(db: Db) {
     /** Status counts of the devices matching `where` (one scan, grouping sets). */
     async summarize(orgId: string, where: SQL[]): Promise<DevicesSummaryCounts> {
       // Grouping key: the org itself (a constant is not allowed in GROUP BY), so there is exactly one group.
-      return (await countByStatus(orgId, where, sql`org_id::text`)).get(orgId) ?? emptyCounts();
+      return (await countByStatus(orgId, where, sql`${devices.orgId}::text`)).get(orgId) ?? emptyCounts();
     },
 
     /** Distinct "key=value" labels of the devices matching `where`, optionally filtered per label pair. */
     async labels(orgId: string, where: SQL[], pairWhere: SQL[], limit: number): Promise<string[]> {
-      const filter = sql.join([sql`org_id = ${orgId}`, ...where], sql` and `);
+      const filter = sql.join([sql`${devices.orgId} = ${orgId}`, ...where], sql` and `);
       const pairFilter = pairWhere.length > 0 ? sql`where ${sql.join(pairWhere, sql` and `)}` : sql``;
-      const res = await db.execute(sql`
+      const rows = await rowsOf<{ label: string }>(
+        db,
+        sql`
         select distinct l.key || '=' || l.value as label
-        from (select labels from devices where ${filter}) d, lateral jsonb_each_text(d.labels) as l(key, value)
+        from (select ${devices.labels} from ${devices} where ${filter}) d, lateral jsonb_each_text(d.labels) as l(key, value)
         ${pairFilter}
-        order by 1 limit ${limit}`);
-      return (res.rows as { label: string }[]).map((r) => r.label);
+        order by 1 limit ${limit}`,
+      );
+      return rows.map((r) => r.label);
     },
 
     /** Status counts per owner ("Fleet/<name>"), all owners in one scan, for fleets' devicesSummary. */
@@ -71,12 +276,12 @@ export function createDeviceQueries(db: Db) {
       const counts = await countByStatus(
         orgId,
         [
-          sql`owner in (${sql.join(
+          sql`${devices.owner} in (${sql.join(
             owners.map((o) => sql`${o}`),
             sql`, `,
           )})`,
         ],
-        sql`owner`,
+        sql`${devices.owner}`,
       );
       return new Map(owners.map((o) => [o, counts.get(o) ?? emptyCounts()]));
     },

@@ -1,15 +1,15 @@
 // Background work on devices (graphile-worker tasks; they call services and stores, never RPC handlers):
 // render_devices turns a device's spec into its rendered spec and version; disconnect_sweep marks devices that stopped
 // reporting. Both are idempotent: running one twice changes nothing the second time.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { sql } from "drizzle-orm";
-import { textArray } from "../platform/pg-array.js";
+import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
+import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { batchTask } from "../jobs/batch-task.js";
-import { insertEvent, insertEventsSql, type NewEvent } from "../events/event-store.js";
+import { insertEvent, type NewEvent } from "../events/event-store.js";
 import { type TaskHandlers, TASK_RENDER_DEVICES, type RenderJob } from "../jobs/catalog.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
 import { setCondition } from "../platform/conditions.js";
-import { createResourceStore, type Db, type Executor, type ResourceRecord } from "../platform/resource/resource-store.js";
+import type { Db, Executor } from "../platform/db.js";
+import { createDeviceStore, type DeviceRecord, type DeviceStore, type RenderMark, type RenderSource } from "./device-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
@@ -25,7 +25,7 @@ import {
 const actor = "service:flightctl-worker";
 
 export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, ConfigResolver> } = {}) {
-  const devices = createResourceStore(db, { kind: "Device", table: "devices" });
+  const devices = createDeviceStore(db);
   const renders = createRenderStore(db);
 
   async function events(tx: Executor, orgId: string, name: string, list: StatusEvent[]) {
@@ -35,9 +35,9 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 
   /** CAS-updates a device's status with `next(status)`; `extra` runs in the same transaction. */
   async function updateStatus(
-    r: ResourceRecord,
+    r: DeviceRecord,
     orgId: string,
-    status: JsonObject,
+    status: DeviceStatusJson,
     list: StatusEvent[],
     extra?: (tx: Executor) => Promise<void>,
   ) {
@@ -58,9 +58,9 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 
   async function renderChunk(orgId: string, names: string[]): Promise<void> {
     // Resolvers may fetch (git, http): resolve before taking row locks, then check the spec did not change meanwhile.
-    const before = await readSpecs(db, orgId, names, false);
-    const keys = await freezeKeys(db, orgId, before);
-    const results = new Map<string, { spec: JsonObject; hash: string } | RenderError>();
+    const before = await devices.renderSources(db, orgId, names, false);
+    const keys = await freezeKeys(devices, db, orgId, before);
+    const results = new Map<string, { spec: DeviceSpecJson; hash: string } | RenderError>();
     for (const row of before) {
       try {
         const { freezeKey, commits } = keys.get(row.name)!;
@@ -74,11 +74,14 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     const recordedBefore = new Map(before.map((r) => [r.name, r.annotations[ANNOTATION_DEVICE_GIT_COMMITS]]));
     const stale: string[] = [];
     await db.transaction(async (tx) => {
-      const rows = await readSpecs(tx, orgId, names, true);
+      const rows = await devices.renderSources(tx, orgId, names, true);
       const present = new Set(rows.map((r) => r.name));
-      const gone = names.filter((n) => !present.has(n));
-      if (gone.length) await tx.execute(sql`delete from device_renders where org_id = ${orgId} and name = any(${textArray(gone)})`);
-      const puts: { name: string; spec: JsonObject; hash: string }[] = [];
+      await renders.deleteMany(
+        tx,
+        orgId,
+        names.filter((n) => !present.has(n)),
+      );
+      const puts: { name: string; spec: DeviceSpecJson; hash: string }[] = [];
       for (const r of rows) {
         const res = results.get(r.name);
         if (generations.get(r.name) !== r.generation || !res) stale.push(r.name);
@@ -86,13 +89,13 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
       }
       const versions = await renders.putMany(tx, orgId, puts);
       const staleSet = new Set(stale);
-      const statuses: { name: string; status: JsonObject; annotations: Record<string, string> }[] = [];
+      const statuses: RenderMark[] = [];
       const list: NewEvent[] = [];
       for (const r of rows) {
         const res = results.get(r.name);
         if (!res || staleSet.has(r.name)) continue;
-        const status = (r.status ?? {}) as JsonObject;
-        const conditions = (status.conditions ?? []) as JsonObject[];
+        const status: DeviceStatusJson = r.status ?? {};
+        const conditions: ConditionJson[] = status.conditions ?? [];
         const wasValid = conditions.find((c) => c.type === "SpecValid");
         const changes: StatusEvent[] = [];
         let next = status;
@@ -110,8 +113,8 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
             changes.push({ reason: "DeviceSpecValid", type: "Normal", message: "Device specification is valid" });
           }
           const version = versions.get(r.name);
-          const running = Number(((next.config ?? {}) as JsonObject).renderedVersion ?? 0);
-          const connected = ((next.summary ?? {}) as JsonObject).status !== "Unknown";
+          const running = Number(next.config?.renderedVersion ?? 0);
+          const connected = next.summary?.status !== "Unknown";
           if (version !== undefined && connected && running !== version) {
             const updated = { status: "OutOfDate", info: `Device is running version ${running}; version ${version} is rendered` };
             changes.push(...statusTransitions(next, { ...next, updated }));
@@ -138,12 +141,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         for (const e of changes)
           list.push({ ...e, actor, involvedObject: { kind: "Device", name: r.name }, sourceComponent: "flightctl-worker" });
       }
-      if (statuses.length) {
-        await tx.execute(sql`update devices d set status = u.status, annotations = u.annotations, resource_version = nextval('resource_version_seq')
-            from jsonb_to_recordset(${JSON.stringify(statuses)}::jsonb) as u(name text, status jsonb, annotations jsonb)
-           where d.org_id = ${orgId} and d.name = u.name`);
-      }
-      if (list.length) await tx.execute(insertEventsSql(orgId, list));
+      await devices.markRendered(tx, orgId, statuses, list);
     });
     // A spec that changed while its providers were resolved renders again from the newer spec.
     if (stale.length) await renderChunk(orgId, stale);
@@ -151,20 +149,15 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 
   /** Devices not heard from for 5 minutes: summary, updated and applications turn Unknown, with DeviceDisconnected. */
   async function sweep(limit = 1000): Promise<number> {
-    const res = await db.execute(sql`select d.org_id, d.name from devices d
-      join device_last_seen l on l.org_id = d.org_id and l.name = d.name
-      where l.last_seen < now() - make_interval(secs => ${DISCONNECTED_AFTER_MS / 1000})
-        and coalesce(d.status->'summary'->>'status', '') not in ('Unknown', 'AwaitingReconnect')
-      limit ${limit}`);
     let marked = 0;
-    for (const row of res.rows as { org_id: string; name: string }[]) {
-      const r = await devices.get({ orgId: row.org_id, name: row.name });
+    for (const { orgId, name } of await devices.disconnectedCandidates(DISCONNECTED_AFTER_MS / 1000, limit)) {
+      const r = await devices.get({ orgId, name });
       if (!r) continue;
-      const render = await renders.get(row.org_id, row.name);
-      const previous = (r.status ?? {}) as JsonObject;
+      const render = await renders.get(orgId, name);
+      const previous = r.status ?? {};
       const next = disconnectedStatus(previous, { annotations: r.annotations, renderedVersion: render?.renderedVersion });
       // A concurrent report means the device is alive after all: skip it (no retry).
-      if (await updateStatus(r, row.org_id, next, statusTransitions(previous, next))) marked++;
+      if (await updateStatus(r, orgId, next, statusTransitions(previous, next))) marked++;
     }
     return marked;
   }
@@ -196,22 +189,21 @@ const RENDER_CHUNK = 500;
  * commits recorded under that key, while a fleet member gets a new template version from the fleet controller instead.
  * Creation times keep a fleet or device deleted and created again under the same name from reusing old frozen content.
  */
-async function freezeKeys(exec: Executor, orgId: string, rows: Awaited<ReturnType<typeof readSpecs>>): Promise<Map<string, Frozen>> {
-  const versionOf = (r: (typeof rows)[number]) =>
-    r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined;
+async function freezeKeys(devices: DeviceStore, exec: Executor, orgId: string, rows: RenderSource[]): Promise<Map<string, Frozen>> {
+  const versionOf = (r: RenderSource) => (r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined);
   const members = rows.filter(versionOf);
   const tvCreated = new Map<string, { created: string; commits: Record<string, string> }>();
   if (members.length) {
     const pairs = [...new Set(members.map((r) => JSON.stringify([r.owner!.slice("Fleet/".length), versionOf(r)])))].map(
       (p) => JSON.parse(p) as [string, string],
     );
-    const tv =
-      await exec.execute(sql`select t.fleet_name, t.name, t.annotations, (extract(epoch from t.created_at) * 1000000)::bigint::text as created
-      from template_versions t join jsonb_to_recordset(${JSON.stringify(pairs.map(([fleet, name]) => ({ fleet, name })))}::jsonb) as p(fleet text, name text)
-        on t.fleet_name = p.fleet and t.name = p.name where t.org_id = ${orgId}`);
-    for (const r of tv.rows as { fleet_name: string; name: string; annotations: Record<string, string> | null; created: string }[]) {
-      tvCreated.set(`Fleet/${r.fleet_name}/${r.name}`, { created: r.created, commits: templateVersionCommits(r.annotations) });
-    }
+    const stamps = await devices.templateVersionStamps(
+      exec,
+      orgId,
+      pairs.map(([fleet, name]) => ({ fleet, name })),
+    );
+    for (const r of stamps)
+      tvCreated.set(`Fleet/${r.fleet}/${r.name}`, { created: r.created, commits: templateVersionCommits(r.annotations) });
   }
   const standalone = new Map(rows.filter((r) => !versionOf(r)).map((r) => [r.name, configRepositoryRefs(r.spec).map((x) => x.repository)]));
   const repos = await loadRepositories(exec, orgId, [...standalone.values()].flat());
@@ -243,26 +235,4 @@ export function standaloneFreezeKey(
   repos: Map<string, StoredRepository>,
 ): string {
   return `device/${d.name}@${d.created}/${d.generation}${repositories.length ? `/${repositoriesDigest(repositories, repos)}` : ""}`;
-}
-
-/** The spec, status and generation of the named devices (locked for update when `lock`). */
-async function readSpecs(exec: Executor, orgId: string, names: string[], lock: boolean) {
-  const r =
-    await exec.execute(sql`select name, owner, spec, status, annotations, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
-    from devices where org_id = ${orgId} and name = any(${textArray(names)})
-    order by name ${lock ? sql`for update` : sql``}`);
-  return (
-    r.rows as {
-      name: string;
-      owner: string | null;
-      spec: JsonObject | null;
-      status: JsonObject | null;
-      annotations: Record<string, string>;
-      generation: string | number;
-      created: string;
-    }[]
-  ).map((x) => ({
-    ...x,
-    generation: String(x.generation),
-  }));
 }

@@ -1,10 +1,9 @@
 // When each device was last heard from, written in batches: every report only marks the device in memory, and a
 // flush writes all marked devices in one statement (flightctl flushes every 15 s or 1500 devices; we flush on a
 // timer and when the batch grows large). The disconnect sweep reads the table.
-import { pgTextArray } from "../platform/pg-array.js";
-import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import type { Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/db.js";
+import { createDeviceStore } from "./device-store.js";
 
 export interface LastSeenRecorder {
   touch(orgId: string, name: string, at?: Date): void;
@@ -20,21 +19,15 @@ export function createLastSeenRecorder(db: Db, log: Logger, opts: { flushMs?: nu
   let written = 0;
   let flushing: Promise<number> | undefined;
   const maxBatch = opts.maxBatch ?? 5000;
+  const store = createDeviceStore(db);
 
   async function write(batch: Map<string, Date>): Promise<number> {
     if (batch.size === 0) return 0;
-    const orgs: string[] = [];
-    const names: string[] = [];
-    const times: string[] = [];
-    for (const [key, at] of batch) {
+    const rows = [...batch].map(([key, at]) => {
       const i = key.indexOf("/");
-      orgs.push(key.slice(0, i));
-      names.push(key.slice(i + 1));
-      times.push(at.toISOString());
-    }
-    await db.execute(sql`insert into device_last_seen (org_id, name, last_seen)
-      select * from unnest(${`{${orgs.join(",")}}`}::uuid[], ${pgTextArray(names)}::text[], ${`{${times.join(",")}}`}::timestamptz[])
-      on conflict (org_id, name) do update set last_seen = greatest(device_last_seen.last_seen, excluded.last_seen)`);
+      return { orgId: key.slice(0, i), name: key.slice(i + 1), at };
+    });
+    await store.recordLastSeen(rows);
     written += batch.size;
     return batch.size;
   }

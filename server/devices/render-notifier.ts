@@ -5,6 +5,7 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import { RENDERED_CHANNEL } from "./render-store.js";
+import { listen } from "../platform/db.js";
 
 /** Called with the new version, or with undefined when the subscriber must re-read (missed notifications). */
 export type RenderListener = (version: number | undefined) => void;
@@ -47,8 +48,8 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
       schedule();
     });
     await c.connect();
-    await c.query(`listen ${RENDERED_CHANNEL}`);
-    for (const channel of others.keys()) await c.query(`listen ${channel}`);
+    await listen(c, RENDERED_CHANNEL);
+    for (const channel of others.keys()) await listen(c, channel);
     client = c;
   }
 
@@ -90,7 +91,7 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
       let set = others.get(channel);
       if (!set) {
         others.set(channel, (set = new Set()));
-        client?.query(`listen ${channel}`).catch((err) => log.warn({ err, channel }, "cannot listen"));
+        if (client) listen(client, channel).catch((err) => log.warn({ err, channel }, "cannot listen"));
       }
       const entry = { onPayload, onReconnect };
       set.add(entry);

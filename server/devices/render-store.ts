@@ -1,50 +1,69 @@
 // Rendered specs: read by the agent endpoint, written by the render task. A write that changes the content bumps
 // the version and notifies every API replica (pg_notify, delivered at commit).
 import { sql } from "drizzle-orm";
-import { textArray } from "../platform/pg-array.js";
-import type { JsonObject } from "@bufbuild/protobuf";
-import type { Db, Executor } from "../platform/resource/resource-store.js";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { deviceRenders } from "../../db/schema/device-renders.js";
+import { bare, rowsOf, textArray, type Db, type Executor } from "../platform/db.js";
 
 export const RENDERED_CHANNEL = "flightctl_rendered";
 
 export interface RenderRow {
   renderedVersion: number;
   specHash: string;
-  spec: JsonObject;
+  spec: DeviceSpecJson;
 }
+
+/** A device_renders row as selected here. */
+interface Selected {
+  rendered_version: string;
+  spec_hash: string;
+  spec: DeviceSpecJson;
+}
+
+const r = deviceRenders;
+const toRow = (row: Selected): RenderRow => ({ renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec });
 
 export function createRenderStore(db: Db) {
   return {
     async get(orgId: string, name: string, exec: Executor = db): Promise<RenderRow | undefined> {
-      const r = await exec.execute(
-        sql`select rendered_version, spec_hash, spec from device_renders where org_id = ${orgId} and name = ${name}`,
+      const [row] = await rowsOf<Selected>(
+        exec,
+        sql`select ${r.renderedVersion}, ${r.specHash}, ${r.spec} from ${r} where ${r.orgId} = ${orgId} and ${r.name} = ${name}`,
       );
-      const row = r.rows[0] as { rendered_version: string; spec_hash: string; spec: JsonObject } | undefined;
-      return row && { renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec };
+      return row && toRow(row);
     },
 
     /** Several renders in one query, in the order of `keys` (undefined where none). */
     async getMany(keys: readonly { orgId: string; name: string }[]): Promise<(RenderRow | undefined)[]> {
-      const r = await db.execute(sql`select k.i, r.rendered_version, r.spec_hash, r.spec
+      const rows = await rowsOf<Selected & { i: string }>(
+        db,
+        sql`select k.i, ${r.renderedVersion}, ${r.specHash}, ${r.spec}
           from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) with ordinality as k(org_id, name, i)
-          join device_renders r on r.org_id = k.org_id and r.name = k.name`);
+          join ${r} on ${r.orgId} = k.org_id and ${r.name} = k.name`,
+      );
       const out: (RenderRow | undefined)[] = keys.map(() => undefined);
-      for (const row of r.rows as { i: string; rendered_version: string; spec_hash: string; spec: JsonObject }[]) {
-        out[Number(row.i) - 1] = { renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec };
-      }
+      for (const row of rows) out[Number(row.i) - 1] = toRow(row);
       return out;
     },
 
     /** Stores several renders of one org; returns the new version of each one whose hash changed (and notifies them). */
-    async putMany(tx: Executor, orgId: string, items: { name: string; spec: JsonObject; hash: string }[]): Promise<Map<string, number>> {
+    async putMany(
+      tx: Executor,
+      orgId: string,
+      items: { name: string; spec: DeviceSpecJson; hash: string }[],
+    ): Promise<Map<string, number>> {
       if (!items.length) return new Map();
-      const r = await tx.execute(sql`insert into device_renders (org_id, name, rendered_version, spec_hash, spec)
+      const written = await rowsOf<{ name: string; rendered_version: string }>(
+        tx,
+        sql`insert into ${r} (${bare(r.orgId)}, ${bare(r.name)}, ${bare(r.renderedVersion)}, ${bare(r.specHash)}, ${bare(r.spec)})
           select ${orgId}, i.name, 1, i.hash, i.spec from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as i(name text, hash text, spec jsonb)
         on conflict (org_id, name) do update
-          set rendered_version = device_renders.rendered_version + 1, spec_hash = excluded.spec_hash, spec = excluded.spec, rendered_at = now()
-          where device_renders.spec_hash <> excluded.spec_hash
-        returning name, rendered_version`);
-      const changed = new Map((r.rows as { name: string; rendered_version: string }[]).map((x) => [x.name, Number(x.rendered_version)]));
+          set ${bare(r.renderedVersion)} = ${r.renderedVersion} + 1, ${bare(r.specHash)} = excluded.spec_hash, ${bare(r.spec)} = excluded.spec,
+              ${bare(r.renderedAt)} = now()
+          where ${r.specHash} <> excluded.spec_hash
+        returning ${r.name}, ${r.renderedVersion}`,
+      );
+      const changed = new Map(written.map((x) => [x.name, Number(x.rendered_version)]));
       if (changed.size) {
         const payloads = [...changed].map(([name, v]) => `${orgId}/${name}/${v}`);
         await tx.execute(sql`select pg_notify(${RENDERED_CHANNEL}, p) from unnest(${textArray(payloads)}) p`);
@@ -53,7 +72,13 @@ export function createRenderStore(db: Db) {
     },
 
     async delete(tx: Executor, orgId: string, name: string): Promise<void> {
-      await tx.execute(sql`delete from device_renders where org_id = ${orgId} and name = ${name}`);
+      await tx.execute(sql`delete from ${r} where ${r.orgId} = ${orgId} and ${r.name} = ${name}`);
+    },
+
+    /** Deletes the renders of the named devices of one org (devices that are gone). */
+    async deleteMany(tx: Executor, orgId: string, names: string[]): Promise<void> {
+      if (!names.length) return;
+      await tx.execute(sql`delete from ${r} where ${r.orgId} = ${orgId} and ${r.name} = any(${textArray(names)})`);
     },
   };
 }

@@ -3,6 +3,7 @@
 // providers of other types resolve through `resolvers` (git and http plug in with the GitOps issue).
 import { createHash } from "node:crypto";
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceSpecJson, FileSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 
 /** A render that cannot be done; the message names the part of the spec at fault. */
 export class RenderError extends Error {}
@@ -29,7 +30,7 @@ export interface RenderInput {
   orgId: string;
   name: string;
   /** The device's own spec (standalone) or the already-instantiated fleet template. */
-  spec: JsonObject | null;
+  spec: DeviceSpecJson | null;
   resolvers?: Record<string, ConfigResolver>;
   freezeKey?: string;
   commits?: Record<string, string>;
@@ -50,15 +51,15 @@ function stable(v: unknown): string {
 }
 
 /** The rendered spec and its content hash. */
-export async function renderDevice(input: RenderInput): Promise<{ spec: JsonObject; hash: string }> {
-  const spec: JsonObject = { ...(input.spec ?? {}) };
-  const files: JsonObject[] = [];
+export async function renderDevice(input: RenderInput): Promise<{ spec: DeviceSpecJson; hash: string }> {
+  const spec: DeviceSpecJson = { ...input.spec };
+  const files: FileSpecJson[] = [];
   const byPath = new Map<string, string>();
-  const providers = (spec.config ?? []) as JsonObject[];
+  const providers = spec.config ?? [];
   for (const [i, p] of providers.entries()) {
-    let provided: JsonObject[];
+    let provided: FileSpecJson[];
     if (Array.isArray(p.inline)) {
-      provided = p.inline as JsonObject[];
+      provided = p.inline;
     } else {
       const type = Object.keys(p).find((k) => k !== "name") ?? "unknown";
       const resolve = input.resolvers?.[type];

@@ -11,7 +11,15 @@ import {
 } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { EnrollmentRequestApprovalStatusSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
+import {
+  EnrollmentRequestApprovalStatusSchema,
+  type EnrollmentRequestApprovalStatusJson,
+  type EnrollmentRequestJson,
+  type EnrollmentRequestSpecJson,
+  type EnrollmentRequestStatusJson,
+} from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
+import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { enrollmentRequests } from "../../db/schema/resources.js";
 import { issueClientCertificate, SIGNER_DEVICE_ENROLLMENT, DEVICE_CN_PREFIX } from "../certificates/signers.js";
 import { enqueueRender, initialDeviceStatus } from "../devices/device-service.js";
 import { isTrue, setCondition } from "../platform/conditions.js";
@@ -20,7 +28,9 @@ import { callerOf, type Caller } from "../platform/identity.js";
 import { CsrError, parseCsr } from "../../lib/csr.js";
 import { defineKind } from "../platform/resource/kind.js";
 import type { KindDeps } from "../app-deps.js";
-import { createResourceStore, type Db, type ResourceRecord } from "../platform/resource/resource-store.js";
+import type { Db, Executor } from "../platform/db.js";
+import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
+import { createDeviceStore } from "../devices/device-store.js";
 import { validateEnrollmentRequest } from "./enrollmentrequest-validation.js";
 
 /** Set on devices enrolled with a known rendered version other than "0" (a re-enrollment after a restore). */
@@ -28,7 +38,7 @@ export const AWAITING_RECONNECT_ANNOTATION = "device-controller/awaitingReconnec
 
 /** The request's CSR, checked against its name; InvalidArgument naming the field otherwise. */
 export async function checkedCsr(name: string, csrPem: string) {
-  let csr;
+  let csr: Awaited<ReturnType<typeof parseCsr>>;
   try {
     csr = await parseCsr(csrPem);
   } catch (e) {
@@ -47,49 +57,49 @@ export async function checkedCsr(name: string, csrPem: string) {
   return csr;
 }
 
-const devicesOf = (db: Db) => createResourceStore(db, { kind: "Device", table: "devices" });
+/** The EnrollmentRequest store on `db` (the database or a transaction). */
+const requestsOf = (db: Executor) => createResourceStore(db, { kind: "EnrollmentRequest", table: enrollmentRequests });
 
 async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
-  if (await devicesOf(db).exists({ orgId, name })) {
+  if (await createDeviceStore(db).exists({ orgId, name })) {
     throw precondition(`device "${name}" is already enrolled; delete the device first to enroll it again`);
   }
 }
 
 async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
-  const name = (obj.metadata as JsonObject).name as string;
-  const spec = obj.spec as JsonObject;
-  await checkedCsr(name, spec.csr as string);
+  const request: EnrollmentRequestJson = obj;
+  const name = request.metadata?.name ?? "";
+  const spec = request.spec ?? {};
+  await checkedCsr(name, spec.csr ?? "");
   await refuseIfEnrolled(deps.db, caller.orgId, name);
-  const known = spec.knownRenderedVersion as string | undefined;
+  const known = spec.knownRenderedVersion;
   const annotations: Record<string, string> = known && known !== "0" ? { [AWAITING_RECONNECT_ANNOTATION]: "true" } : {};
-  return { annotations, status: { conditions: [] } as JsonObject };
+  const status: EnrollmentRequestStatusJson = { conditions: [] };
+  return { annotations, status };
 }
 
 /** The Device an approved request creates: agent labels merged with (or replaced by) the approver's. */
 function deviceFromRequest(er: ResourceRecord, approval: { labels: Record<string, string>; replaceLabels: boolean }) {
-  const spec = (er.spec ?? {}) as JsonObject;
-  const reported = (spec.deviceStatus ?? {}) as JsonObject;
-  const labels = approval.replaceLabels
-    ? { ...approval.labels }
-    : { ...((spec.labels ?? {}) as Record<string, string>), ...approval.labels };
-  const status: JsonObject = {
+  const spec: EnrollmentRequestSpecJson = er.spec ?? {};
+  const reported: DeviceStatusJson = spec.deviceStatus ?? {};
+  const labels = approval.replaceLabels ? { ...approval.labels } : { ...spec.labels, ...approval.labels };
+  const status: DeviceStatusJson = {
     ...initialDeviceStatus(),
     ...reported,
     lifecycle: { status: "Enrolled" },
     integrity: { status: "Unsupported", deviceIdentity: { status: "Unsupported", info: "no TPM attestation was provided" } },
   };
-  if (spec.osMode) status.capabilities = { ...((reported.capabilities ?? {}) as JsonObject), osMode: spec.osMode };
+  if (spec.osMode) status.capabilities = { ...reported.capabilities, osMode: spec.osMode };
   return { labels, annotations: er.annotations, owner: null, generation: 1, spec: null, status };
 }
 
 async function approve(deps: KindDeps, caller: Caller, name: string, approval: ApproveEnrollmentRequestRequest["approval"]) {
   const approved = approval?.approved;
   if (approved === undefined) throw invalid({ field: "approval.approved", message: "is required" });
-  const erStore = createResourceStore(deps.db, { kind: "EnrollmentRequest", table: "enrollment_requests" });
-  const er = await erStore.get({ orgId: caller.orgId, name });
+  const er = await requestsOf(deps.db).get({ orgId: caller.orgId, name });
   if (!er) throw notFound("EnrollmentRequest", name);
-  const status = (er.status ?? {}) as JsonObject;
-  const conditions = status.conditions as JsonObject[] | undefined;
+  const status: EnrollmentRequestStatusJson = er.status ?? {};
+  const conditions = status.conditions;
   if (isTrue(conditions, "Approved")) throw invalid({ field: "approval.approved", message: "the enrollment request is already approved" });
   if (isTrue(conditions, "Denied")) throw precondition(`EnrollmentRequest "${name}" was denied; delete it so the device can ask again`);
   const labels = { ...(approval?.labels ?? {}) };
@@ -102,12 +112,12 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
     approvedBy: caller.identity.username,
     approvedAt: new Date(),
   };
-  const approvalJson: JsonObject = { ...record, approvedAt: record.approvedAt.toISOString() };
+  const approvalJson: EnrollmentRequestApprovalStatusJson = { ...record, approvedAt: record.approvedAt.toISOString() };
   if (Object.keys(labels).length === 0) delete approvalJson.labels;
-  let next: JsonObject;
-  let event;
+  let next: EnrollmentRequestStatusJson;
+  let event: { reason: string; message: string };
   if (approved) {
-    const csr = await checkedCsr(name, (er.spec as JsonObject).csr as string);
+    const csr = await checkedCsr(name, (er.spec as EnrollmentRequestSpecJson | null)?.csr ?? "");
     const { certPem } = await issueClientCertificate(deps.ca, {
       publicKey: csr.publicKey,
       subject: { commonName: DEVICE_CN_PREFIX + name, deviceFingerprint: name },
@@ -146,15 +156,14 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
     involvedObject: { kind: "EnrollmentRequest", name },
     sourceComponent: "flightctl-api",
   };
-  const writeRequest = async (db: Db) => {
-    const store = createResourceStore(db, { kind: "EnrollmentRequest", table: "enrollment_requests" });
-    const written = await store.update({ orgId: caller.orgId, name }, er.resourceVersion, { ...er, status: next }, erEvent);
+  const writeRequest = async (db: Executor) => {
+    const written = await requestsOf(db).update({ orgId: caller.orgId, name }, er.resourceVersion, { ...er, status: next }, erEvent);
     if (!written) throw conflict(`EnrollmentRequest "${name}" changed while it was being approved; try again`);
   };
   if (approved) {
     // Device and request change together: a failure leaves neither a device without a certificate nor the reverse.
     try {
-      await devicesOf(deps.db).create(
+      await createDeviceStore(deps.db).create(
         { orgId: caller.orgId, name },
         deviceFromRequest(er, record),
         {
@@ -166,7 +175,7 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
           sourceComponent: "flightctl-api",
         },
         async (tx) => {
-          await writeRequest(tx as unknown as Db);
+          await writeRequest(tx);
           await enqueueRender(tx, caller.orgId, name);
         },
       );
@@ -195,7 +204,7 @@ export const enrollmentRequestKind = defineKind({
     deleteEnrollmentRequest: async (req: DeleteEnrollmentRequestRequest, ctx) => {
       const caller = callerOf(ctx);
       // The request is the device's enrollment record; it goes only after the device.
-      if (await devicesOf(deps.db).exists({ orgId: caller.orgId, name: req.name })) {
+      if (await createDeviceStore(deps.db).exists({ orgId: caller.orgId, name: req.name })) {
         throw precondition(`cannot delete EnrollmentRequest "${req.name}": device "${req.name}" exists`);
       }
       await svc.delete(caller, req.name);

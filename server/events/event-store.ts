@@ -2,7 +2,9 @@
 // transaction), read newest-first with keyset pagination on the insertion sequence.
 import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { isoTime, type Db, type Executor } from "../platform/resource/resource-store.js";
+import { events } from "../../db/schema/events.js";
+import type { EventDetailsJson, EventJson } from "../../gen/flightctl/v1beta1/event_pb.js";
+import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../platform/db.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
 export interface NewEvent {
@@ -16,13 +18,51 @@ export interface NewEvent {
   requestId?: string;
 }
 
-/** A stored event in flightctl's Event JSON shape. */
-export type EventJson = JsonObject;
+/** A stored event in flightctl's Event JSON shape (the generated type). */
+export type { EventJson };
 
+/** The columns an event is written with, bare (for INSERT column lists). */
+const writtenColumns = sql.join(
+  [
+    events.orgId,
+    events.reason,
+    events.type,
+    events.involvedKind,
+    events.involvedName,
+    events.actor,
+    events.message,
+    events.sourceComponent,
+    events.details,
+    events.requestId,
+  ].map(bare),
+  sql`, `,
+);
+
+/** The columns an event is read with (see eventRowToJson). */
+const readColumns = sql`${events.seq}, ${events.id}, ${isoTime(events.createdAt)}, ${events.reason}, ${events.type}, ${events.involvedKind},
+  ${events.involvedName}, ${events.actor}, ${events.message}, ${events.sourceComponent}, ${events.details}, ${events.requestId}`;
+
+/** An events row as selected by this store (column names as in SQL). */
+export interface EventRow {
+  seq: string | number;
+  id: string;
+  created_at: string;
+  reason: string;
+  type: string;
+  involved_kind: string;
+  involved_name: string;
+  actor: string;
+  message: string;
+  source_component: string;
+  details: EventDetailsJson | null;
+  request_id: string | null;
+}
+
+/** Writes one event (in the caller's transaction). */
 export async function insertEvent(tx: Executor, orgId: string, e: NewEvent): Promise<void> {
-  await tx.execute(sql`insert into events (org_id, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id)
+  await tx.execute(sql`insert into ${events} (${writtenColumns})
     values (${orgId}, ${e.reason}, ${e.type}, ${e.involvedObject.kind}, ${e.involvedObject.name}, ${e.actor}, ${e.message},
-            ${e.sourceComponent}, ${e.details ? sql`${JSON.stringify(e.details)}::jsonb` : sql`null`}, ${e.requestId ?? null})`);
+            ${e.sourceComponent}, ${jsonb(e.details)}, ${e.requestId ?? null})`);
 }
 
 /**
@@ -54,7 +94,7 @@ export function insertTaggedEventsSql(items: { orgId: string; tag: number; event
     details: e.details ?? null,
     request_id: e.requestId ?? null,
   }));
-  return sql`insert into events (org_id, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id)
+  return sql`insert into ${events} (${writtenColumns})
     select e.org_id, e.reason, e.type, e.involved_kind, e.involved_name, e.actor, e.message, e.source_component, e.details, e.request_id
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as e(org_id uuid, tag int, reason text, type text, involved_kind text,
            involved_name text, actor text, message text, source_component text, details jsonb, request_id text)
@@ -62,23 +102,24 @@ export function insertTaggedEventsSql(items: { orgId: string; tag: number; event
 }
 
 /** An events row (as selected by this store) in flightctl JSON. */
-export function eventRowToJson(row: Record<string, unknown>): EventJson {
-  const ev: JsonObject = {
+export function eventRowToJson(raw: EventRow | Record<string, unknown>): EventJson {
+  const row = raw as EventRow;
+  const ev: EventJson = {
     apiVersion: "flightctl.io/v1beta1",
     kind: "Event",
     metadata: {
-      name: row.id as string,
-      creationTimestamp: new Date(row.created_at as string).toISOString(),
-      ...(row.request_id ? { annotations: { "event-controller/requestID": row.request_id as string } } : {}),
+      name: row.id,
+      creationTimestamp: new Date(row.created_at).toISOString(),
+      ...(row.request_id ? { annotations: { "event-controller/requestID": row.request_id } } : {}),
     },
-    involvedObject: { kind: row.involved_kind as string, name: row.involved_name as string },
-    reason: row.reason as string,
-    type: row.type as string,
-    message: row.message as string,
-    actor: row.actor as string,
-    source: { component: row.source_component as string },
+    involvedObject: { kind: row.involved_kind, name: row.involved_name },
+    reason: row.reason,
+    type: row.type,
+    message: row.message,
+    actor: row.actor,
+    source: { component: row.source_component },
   };
-  if (row.details) ev.details = row.details as JsonObject;
+  if (row.details) ev.details = row.details;
   return ev;
 }
 
@@ -95,33 +136,34 @@ export function createEventStore(db: Db) {
     async list(orgId: string, q: EventListQuery): Promise<{ events: EventJson[]; lastSeq?: string; remaining?: number }> {
       const cmp = q.order === "asc" ? sql`>` : sql`<`;
       const dir = q.order === "asc" ? sql`asc` : sql`desc`;
-      const filter = sql.join([sql`org_id = ${orgId}`, ...q.where], sql` and `);
-      const after = q.afterSeq !== undefined ? sql` and seq ${cmp} ${q.afterSeq}` : sql``;
-      const res = await db.execute(
-        sql`select seq, id, ${isoTime("created_at")}, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id
-            from events where ${filter}${after} order by seq ${dir} limit ${q.limit + 1}`,
+      const filter = sql.join([sql`${events.orgId} = ${orgId}`, ...q.where], sql` and `);
+      const after = q.afterSeq !== undefined ? sql` and ${events.seq} ${cmp} ${q.afterSeq}` : sql``;
+      const rows = await rowsOf<EventRow>(
+        db,
+        sql`select ${readColumns} from ${events} where ${filter}${after} order by ${events.seq} ${dir} limit ${q.limit + 1}`,
       );
-      const rows = res.rows as Record<string, unknown>[];
       if (rows.length <= q.limit) return { events: rows.map(eventRowToJson) };
       const page = rows.slice(0, q.limit);
       const lastSeq = String(page[page.length - 1].seq);
-      const counted = await db.execute(sql`select count(*)::int as n from events where ${filter} and seq ${cmp} ${lastSeq}`);
-      return { events: page.map(eventRowToJson), lastSeq, remaining: (counted.rows[0] as { n: number }).n };
+      const [counted] = await rowsOf<{ n: number }>(
+        db,
+        sql`select count(*)::int as n from ${events} where ${filter} and ${events.seq} ${cmp} ${lastSeq}`,
+      );
+      return { events: page.map(eventRowToJson), lastSeq, remaining: counted.n };
     },
 
     async get(orgId: string, id: string): Promise<EventJson | undefined> {
       if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-      const res = await db.execute(
-        sql`select seq, id, ${isoTime("created_at")}, reason, type, involved_kind, involved_name, actor, message, source_component, details, request_id
-            from events where org_id = ${orgId} and id = ${id}`,
+      const [row] = await rowsOf<EventRow>(
+        db,
+        sql`select ${readColumns} from ${events} where ${events.orgId} = ${orgId} and ${events.id} = ${id}`,
       );
-      const row = (res.rows as Record<string, unknown>[])[0];
       return row ? eventRowToJson(row) : undefined;
     },
 
     /** Deletes events older than the retention period; returns how many were removed. */
     async deleteOlderThan(cutoff: Date): Promise<number> {
-      const res = await db.execute(sql`delete from events where created_at < ${cutoff.toISOString()}`);
+      const res = await db.execute(sql`delete from ${events} where ${events.createdAt} < ${cutoff.toISOString()}`);
       return res.rowCount ?? 0;
     },
   };

@@ -11,6 +11,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { App } from "./endpoint.js";
+import { databaseReady } from "./db.js";
 import { peerKey, type Peer } from "./peer.js";
 import { isPlainGrpc, procedurePath, serveRawServerStream } from "./grpc-stream.js";
 import { createHealth, healthFile } from "./health.js";
@@ -101,12 +102,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       };
       if (req.method === "GET" && path === "/healthz") return send(200, "ok\n");
       if (req.method === "GET" && path === "/readyz") {
-        try {
-          await opts.pool.query("select 1");
-          return send(200, "ok\n");
-        } catch {
-          return send(503, "database unavailable\n");
-        }
+        return (await databaseReady(opts.pool)) ? send(200, "ok\n") : send(503, "database unavailable\n");
       }
       if (req.method === "GET" && path === "/metrics") return send(200, await metrics.registry.metrics(), metrics.registry.contentType);
       if (opts.web?.(req, res)) return;

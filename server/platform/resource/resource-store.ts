@@ -1,15 +1,32 @@
-// Generic Postgres store for every resource kind that has the common resource table shape (db/schema/resource.ts).
-// Drizzle SQL only; returns plain records (flightctl JSON parts), never Connect errors. Writes are compare-and-swap
-// on resource_version, and each one writes its Event row in the same transaction.
-import { sql, type SQL } from "drizzle-orm";
-import type { NodePgDatabase } from "drizzle-orm/node-postgres";
+// Generic Postgres store for every resource kind that has the common resource table shape (db/schema/resource.ts),
+// built on the kind's drizzle table. Returns plain records (flightctl JSON parts), never Connect errors. Writes are
+// compare-and-swap on resource_version, and each one writes its Event row in the same transaction.
+import { getTableName, sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
+import * as resourceTables from "../../../db/schema/resources.js";
+import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../db.js";
 import { alreadyExists, DomainError } from "../errors.js";
 import { insertEvent, type NewEvent } from "../../events/event-store.js";
 
-export type Db = NodePgDatabase<Record<string, never>>;
-/** A transaction or the database itself: anything that can run statements. */
-export type Executor = Pick<Db, "execute">;
+// Kept here for callers written before platform/db.ts: the database types and isoTime live there now.
+export { isoTime, type Db, type Executor };
+
+/** The drizzle table of a resource kind (db/schema/resources.ts). */
+export type ResourceTable = (typeof resourceTables)[keyof typeof resourceTables];
+
+/** Resource tables by SQL name, and the parent column of child kinds: the one place that maps names to tables. */
+const tablesByName = new Map<string, ResourceTable>(Object.values(resourceTables).map((t) => [getTableName(t), t]));
+const parentColumns = new Map<ResourceTable, typeof resourceTables.templateVersions.fleetName>([
+  [resourceTables.templateVersions, resourceTables.templateVersions.fleetName],
+]);
+
+/** The resource table `table`, or the one named so (e.g. "devices"); throws for a name that is not one. */
+export function resourceTable(table: ResourceTable | string): ResourceTable {
+  if (typeof table !== "string") return table;
+  const t = tablesByName.get(table);
+  if (!t) throw new Error(`no resource table "${table}" in db/schema`);
+  return t;
+}
 
 /** Where a resource lives: organization, name, and for child kinds the parent's name (TemplateVersion → fleet). */
 export interface ResourceKey {
@@ -18,8 +35,8 @@ export interface ResourceKey {
   parent?: string;
 }
 
-/** A stored resource in flightctl JSON parts. */
-export interface ResourceRecord {
+/** A stored resource in flightctl JSON parts; a kind's store may type spec and status (e.g. DeviceSpecJson). */
+export interface ResourceRecord<Spec extends object = JsonObject, Status extends object = JsonObject> {
   name: string;
   parent?: string;
   labels: Record<string, string>;
@@ -29,12 +46,15 @@ export interface ResourceRecord {
   resourceVersion: string;
   createdAt: Date;
   deletionTimestamp: Date | null;
-  spec: JsonObject | null;
-  status: JsonObject | null;
+  spec: Spec | null;
+  status: Status | null;
 }
 
 /** The mutable part of a record, as written by create/update. */
-export type ResourceState = Pick<ResourceRecord, "labels" | "annotations" | "owner" | "generation" | "spec" | "status">;
+export type ResourceState<Spec extends object = JsonObject, Status extends object = JsonObject> = Pick<
+  ResourceRecord<Spec, Status>,
+  "labels" | "annotations" | "owner" | "generation" | "spec" | "status"
+>;
 
 export interface ListQuery {
   /** Extra conditions (label and field selectors compiled to SQL). */
@@ -48,62 +68,97 @@ export interface ListQuery {
   remaining?: number;
 }
 
-export interface ListPage {
-  records: ResourceRecord[];
+export interface ListPage<Spec extends object = JsonObject, Status extends object = JsonObject> {
+  records: ResourceRecord<Spec, Status>[];
   /** Set when more records match after this page. */
   remaining?: number;
 }
 
 /** Statements run in the write's transaction after the row is written (jobs, side tables). */
-export type InTx = (tx: Executor, record: ResourceRecord, ctx: { key: ResourceKey; changed?: string[]; actor?: string }) => Promise<void>;
+export type InTx<Spec extends object = JsonObject, Status extends object = JsonObject> = (
+  tx: Executor,
+  record: ResourceRecord<Spec, Status>,
+  ctx: { key: ResourceKey; changed?: string[]; actor?: string },
+) => Promise<void>;
 
 export interface ResourceStoreConfig {
   kind: string;
-  table: string;
-  /** Column holding the parent name for child kinds (template_versions.fleet_name). */
+  /** The kind's drizzle table, or (older callers) its SQL name. */
+  table: ResourceTable | string;
+  /**
+   * SQL name of the column holding the parent name for child kinds (template_versions.fleet_name). Optional: the
+   * parent column of a child kind's table is known here.
+   */
   parentColumn?: string;
 }
 
-/**
- * Selects a timestamptz as ISO 8601 text: drizzle's node-postgres driver hands timestamps back as Postgres text
- * ("2024-01-02 03:04:05+00"), which JavaScript's Date does not parse reliably.
- */
-export const isoTime = (column: string) => sql`to_json(${sql.identifier(column)}) #>> '{}' as ${sql.identifier(column)}`;
+/** A resource row as the store selects it (column names as in SQL). */
+export interface ResourceRow {
+  name: string;
+  labels: Record<string, string> | null;
+  annotations: Record<string, string> | null;
+  owner: string | null;
+  generation: number | string;
+  resource_version: number | string;
+  created_at: string;
+  deletion_timestamp: string | null;
+  spec: JsonObject | null;
+  status: JsonObject | null;
+  /** The parent column of child kinds, and whatever else a query selected. */
+  [column: string]: unknown;
+}
 
 /** Up to this many matches, a list sorts them itself instead of walking the primary key (see list()). */
 const SMALL_RESULT = 2000;
 
-const json = (v: unknown) => (v === null || v === undefined ? sql`null` : sql`${JSON.stringify(v)}::jsonb`);
-
+/** A selected row (see ResourceRow) as a record; `parentColumn` is the SQL name of a child kind's parent column. */
 export function toRecord(row: Record<string, unknown>, parentColumn?: string): ResourceRecord {
+  const r = row as ResourceRow;
   return {
-    name: row.name as string,
-    ...(parentColumn ? { parent: row[parentColumn] as string } : {}),
-    labels: (row.labels as Record<string, string>) ?? {},
-    annotations: (row.annotations as Record<string, string>) ?? {},
-    owner: (row.owner as string | null) ?? null,
-    generation: Number(row.generation),
-    resourceVersion: String(row.resource_version),
-    createdAt: new Date(row.created_at as string),
-    deletionTimestamp: row.deletion_timestamp ? new Date(row.deletion_timestamp as string) : null,
-    spec: (row.spec as JsonObject | null) ?? null,
-    status: (row.status as JsonObject | null) ?? null,
+    name: r.name,
+    ...(parentColumn ? { parent: r[parentColumn] as string } : {}),
+    labels: r.labels ?? {},
+    annotations: r.annotations ?? {},
+    owner: r.owner ?? null,
+    generation: Number(r.generation),
+    resourceVersion: String(r.resource_version),
+    createdAt: new Date(r.created_at),
+    deletionTimestamp: r.deletion_timestamp ? new Date(r.deletion_timestamp) : null,
+    spec: r.spec ?? null,
+    status: r.status ?? null,
   };
 }
 
-export function createResourceStore(db: Db, config: ResourceStoreConfig) {
-  const table = sql.identifier(config.table);
-  const parentCol = config.parentColumn ? sql.identifier(config.parentColumn) : undefined;
-  const columns = sql`name, labels, annotations, owner, generation, resource_version, ${isoTime("created_at")}, ${isoTime("deletion_timestamp")}, spec, status${
-    parentCol ? sql`, ${parentCol}` : sql``
-  }`;
+/** The columns a resource store selects from `t` (timestamps as ISO text), as SQL and by name. */
+export function resourceSelection(t: ResourceTable): SQL {
+  const parent = parentColumns.get(t);
+  return sql`${t.name}, ${t.labels}, ${t.annotations}, ${t.owner}, ${t.generation}, ${t.resourceVersion}, ${isoTime(t.createdAt)}, ${isoTime(
+    t.deletionTimestamp,
+  )}, ${t.spec}, ${t.status}${parent ? sql`, ${parent}` : sql``}`;
+}
+
+/**
+ * The store of one resource kind on its table. `Spec` and `Status` type the JSON parts (the generated `*Json` types of
+ * the kind); the rows are what the kind's writes stored, so they are taken as such.
+ */
+export function createResourceStore<Spec extends object = JsonObject, Status extends object = JsonObject>(
+  db: Executor,
+  config: ResourceStoreConfig,
+) {
+  type Stored = ResourceRecord<Spec, Status>;
+  const t = resourceTable(config.table);
+  const parent = parentColumns.get(t);
+  if (config.parentColumn !== undefined && config.parentColumn !== parent?.name)
+    throw new Error(`${getTableName(t)} has no parent column "${config.parentColumn}"`);
+  const columns = resourceSelection(t);
 
   const keyWhere = (key: ResourceKey): SQL =>
-    parentCol
-      ? sql`org_id = ${key.orgId} and ${parentCol} = ${key.parent ?? ""} and name = ${key.name}`
-      : sql`org_id = ${key.orgId} and name = ${key.name}`;
+    parent
+      ? sql`${t.orgId} = ${key.orgId} and ${parent} = ${key.parent ?? ""} and ${t.name} = ${key.name}`
+      : sql`${t.orgId} = ${key.orgId} and ${t.name} = ${key.name}`;
 
-  const rows = (r: { rows: unknown[] }) => (r.rows as Record<string, unknown>[]).map((x) => toRecord(x, config.parentColumn));
+  const records = async (exec: Executor, query: SQL) =>
+    (await rowsOf<ResourceRow>(exec, query)).map((x) => toRecord(x, parent?.name) as Stored);
 
   /** Maps Postgres errors we expect (by SQLSTATE) to domain errors. */
   function translate(err: unknown, key: ResourceKey): never {
@@ -117,44 +172,45 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
 
     /** Whether the resource exists (no columns read: for per-call checks). */
     async exists(key: ResourceKey): Promise<boolean> {
-      return (await db.execute(sql`select 1 from ${table} where ${keyWhere(key)}`)).rows.length > 0;
+      return (await db.execute(sql`select 1 from ${t} where ${keyWhere(key)}`)).rows.length > 0;
     },
 
-    async get(key: ResourceKey, exec: Executor = db): Promise<ResourceRecord | undefined> {
-      return rows(await exec.execute(sql`select ${columns} from ${table} where ${keyWhere(key)}`))[0];
+    async get(key: ResourceKey, exec: Executor = db): Promise<Stored | undefined> {
+      return (await records(exec, sql`select ${columns} from ${t} where ${keyWhere(key)}`))[0];
     },
 
-    async list(orgId: string, q: ListQuery): Promise<ListPage> {
-      const conds: SQL[] = [sql`org_id = ${orgId}`, ...q.where];
-      if (parentCol && q.parent !== undefined) conds.push(sql`${parentCol} = ${q.parent}`);
-      if (q.after !== undefined) conds.push(sql`name > ${q.after}`);
+    async list(orgId: string, q: ListQuery): Promise<ListPage<Spec, Status>> {
+      const conds: SQL[] = [sql`${t.orgId} = ${orgId}`, ...q.where];
+      if (parent && q.parent !== undefined) conds.push(sql`${parent} = ${q.parent}`);
+      if (q.after !== undefined) conds.push(sql`${t.name} > ${q.after}`);
       const filter = sql.join(conds, sql` and `);
       // How many match from here on: counted on a first page, carried in the continue token afterwards.
-      const total =
-        q.remaining ?? ((await db.execute(sql`select count(*)::int as n from ${table} where ${filter}`)).rows[0] as { n: number }).n;
+      const total = q.remaining ?? (await rowsOf<{ n: number }>(db, sql`select count(*)::int as n from ${t} where ${filter}`))[0].n;
       // Few matches: fetch them all through the selector's index and sort (the OFFSET 0 fence stops the planner from
       // walking the primary key in name order, which reads the whole table when matches are rare). Many matches:
       // walking the primary key in order finds a page quickly.
-      const page = rows(
-        await db.execute(
-          total <= SMALL_RESULT
-            ? sql`select * from (select ${columns} from ${table} where ${filter} offset 0) m order by name limit ${q.limit + 1}`
-            : sql`select ${columns} from ${table} where ${filter} order by name limit ${q.limit + 1}`,
-        ),
+      const page = await records(
+        db,
+        total <= SMALL_RESULT
+          ? sql`select * from (select ${columns} from ${t} where ${filter} offset 0) m order by name limit ${q.limit + 1}`
+          : sql`select ${columns} from ${t} where ${filter} order by ${t.name} limit ${q.limit + 1}`,
       );
       if (page.length <= q.limit) return { records: page };
       return { records: page.slice(0, q.limit), remaining: Math.max(1, total - q.limit) };
     },
 
-    async create(key: ResourceKey, state: ResourceState, event: NewEvent, inTx?: InTx): Promise<ResourceRecord> {
+    async create(key: ResourceKey, state: ResourceState<Spec, Status>, event: NewEvent, inTx?: InTx<Spec, Status>): Promise<Stored> {
       try {
         return await db.transaction(async (tx) => {
-          const created = rows(
-            await tx.execute(sql`insert into ${table} (org_id, name, ${parentCol ? sql`${parentCol}, ` : sql``}labels, annotations, owner, generation, spec, status)
-              values (${key.orgId}, ${key.name}, ${parentCol ? sql`${key.parent ?? ""}, ` : sql``}${json(state.labels)}, ${json(state.annotations)},
-                      ${state.owner}, ${state.generation}, ${json(state.spec)}, ${json(state.status)})
-              returning ${columns}`),
-          )[0];
+          const [created] = await records(
+            tx,
+            sql`insert into ${t} (${bare(t.orgId)}, ${bare(t.name)}, ${parent ? sql`${bare(parent)}, ` : sql``}${bare(t.labels)}, ${bare(
+              t.annotations,
+            )}, ${bare(t.owner)}, ${bare(t.generation)}, ${bare(t.spec)}, ${bare(t.status)})
+              values (${key.orgId}, ${key.name}, ${parent ? sql`${key.parent ?? ""}, ` : sql``}${jsonb(state.labels)}, ${jsonb(state.annotations)},
+                      ${state.owner}, ${state.generation}, ${jsonb(state.spec)}, ${jsonb(state.status)})
+              returning ${columns}`,
+          );
           await insertEvent(tx, key.orgId, event);
           await inTx?.(tx, created, { key });
           return created;
@@ -171,18 +227,19 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
     async update(
       key: ResourceKey,
       expectedVersion: string,
-      state: ResourceState,
+      state: ResourceState<Spec, Status>,
       event: NewEvent | undefined,
-      inTx?: InTx,
-    ): Promise<ResourceRecord | undefined> {
+      inTx?: InTx<Spec, Status>,
+    ): Promise<Stored | undefined> {
       return db.transaction(async (tx) => {
-        const updated = rows(
-          await tx.execute(sql`update ${table} set labels = ${json(state.labels)}, annotations = ${json(state.annotations)},
-              owner = ${state.owner}, generation = ${state.generation}, spec = ${json(state.spec)}, status = ${json(state.status)},
-              resource_version = nextval('resource_version_seq')
-            where ${keyWhere(key)} and resource_version = ${expectedVersion}
-            returning ${columns}`),
-        )[0];
+        const [updated] = await records(
+          tx,
+          sql`update ${t} set ${bare(t.labels)} = ${jsonb(state.labels)}, ${bare(t.annotations)} = ${jsonb(state.annotations)},
+              ${bare(t.owner)} = ${state.owner}, ${bare(t.generation)} = ${state.generation}, ${bare(t.spec)} = ${jsonb(state.spec)},
+              ${bare(t.status)} = ${jsonb(state.status)}, ${bare(t.resourceVersion)} = nextval('resource_version_seq')
+            where ${keyWhere(key)} and ${t.resourceVersion} = ${expectedVersion}
+            returning ${columns}`,
+        );
         if (!updated) return undefined;
         if (event) await insertEvent(tx, key.orgId, event);
         await inTx?.(tx, updated, { key });
@@ -191,9 +248,9 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
     },
 
     /** Deletes the resource; returns the deleted record, or undefined when it did not exist. */
-    async delete(key: ResourceKey, event: (r: ResourceRecord) => NewEvent, inTx?: InTx): Promise<ResourceRecord | undefined> {
+    async delete(key: ResourceKey, event: (r: Stored) => NewEvent, inTx?: InTx<Spec, Status>): Promise<Stored | undefined> {
       return db.transaction(async (tx) => {
-        const deleted = rows(await tx.execute(sql`delete from ${table} where ${keyWhere(key)} returning ${columns}`))[0];
+        const [deleted] = await records(tx, sql`delete from ${t} where ${keyWhere(key)} returning ${columns}`);
         if (!deleted) return undefined;
         await insertEvent(tx, key.orgId, event(deleted));
         await inTx?.(tx, deleted, { key });
@@ -203,7 +260,9 @@ export function createResourceStore(db: Db, config: ResourceStoreConfig) {
   };
 }
 
-export type ResourceStore = ReturnType<typeof createResourceStore>;
+export type ResourceStore<Spec extends object = JsonObject, Status extends object = JsonObject> = ReturnType<
+  typeof createResourceStore<Spec, Status>
+>;
 
 /** Thrown by services when a CAS loses repeatedly; kept here so stores and services agree on the wording. */
 export const concurrentWrite = (kind: string, name: string) =>

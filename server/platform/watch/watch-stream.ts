@@ -3,7 +3,6 @@
 // client holds (name → version): that tells ADDED from MODIFIED, turns "no longer matches" into DELETED, and drops
 // changes the start already sent.
 import { fromJson, type DescMessage } from "@bufbuild/protobuf";
-import { sql, type SQL } from "drizzle-orm";
 import { EventSchema } from "../../../gen/flightctl/v1beta1/event_pb.js";
 import { busy, invalid, precondition } from "../errors.js";
 import type { Caller } from "../identity.js";
@@ -12,7 +11,15 @@ import { fieldRequirementsToSql, parseFieldSelector } from "../selectors/field-s
 import { fieldsByKind } from "../selectors/fields.js";
 import type { WatchHub, WatchSource } from "./watch-hub.js";
 import { wakeableSleep } from "./wake.js";
-import { EVENT_SEQ, RESOURCE_SEQ, type EventChange, type ResourceChange, type WatchStore } from "./watch-store.js";
+import {
+  EVENT_SEQ,
+  RESOURCE_SEQ,
+  selectorCondition,
+  watcherCondition,
+  type EventChange,
+  type ResourceChange,
+  type WatchStore,
+} from "./watch-store.js";
 
 export type WatchType = "ADDED" | "MODIFIED" | "DELETED" | "SYNCED" | "BOOKMARK";
 
@@ -126,8 +133,7 @@ export async function* watchResources(
   const selector = k.svc.selectorWhere({ labelSelector: req.labelSelector, fieldSelector: req.fieldSelector });
   const resumeAfter = parseVersion(req.resourceVersion);
   if (resumeAfter !== undefined && resumeAfter < (await store.prunedVersion())) throw precondition(TOO_OLD);
-  const selCond = selector.length ? sql.join(selector, sql` and `) : sql`true`;
-  const cond: SQL = sql`org_id = ${caller.orgId} and ${selCond}`;
+  const cond = watcherCondition(caller.orgId, selector);
 
   const queue = createQueue(signal, opts);
   const known = new Map<string, number>();
@@ -223,7 +229,7 @@ export async function* watchResources(
    */
   async function catchUp(after: number) {
     const changes = startAfter > after ? await store.resourceChanges(k.kind, k.table, after, startAfter, [cond]) : [];
-    const scan = await store.resumeScan(k.kind, k.table, caller.orgId, after, selCond);
+    const scan = await store.resumeScan(k.kind, k.table, caller.orgId, after, selectorCondition(selector));
     const deletedLater = await store.deletionsSince(k.kind, caller.orgId, Math.max(after, startAfter));
     const created = new Set(scan.filter((r) => r.created).map((r) => r.name));
     for (const c of changes) {
@@ -261,13 +267,13 @@ export async function* watchEvents(
 ): AsyncGenerator<WatchMessage> {
   const { hub, store, source } = deps;
   if (req.labelSelector) throw invalid({ field: "labelSelector", message: "events have no labels; use fieldSelector" });
-  const field = req.fieldSelector ? fieldRequirementsToSql(parseFieldSelector(req.fieldSelector, fieldsByKind.Event)) : sql`true`;
+  const field = req.fieldSelector ? [fieldRequirementsToSql(parseFieldSelector(req.fieldSelector, fieldsByKind.Event))] : [];
   const resumeAfter = parseVersion(req.resourceVersion);
   if (resumeAfter !== undefined) {
     const oldest = await store.oldestEventSeq();
     if (oldest !== undefined && oldest > resumeAfter + 1) throw precondition(TOO_OLD);
   }
-  const cond = sql`org_id = ${caller.orgId} and ${field}`;
+  const cond = watcherCondition(caller.orgId, field);
   const queue = createQueue(signal, opts);
   const toMsg = (seq: number, event: unknown) => ({
     type: "ADDED" as const,
@@ -286,7 +292,8 @@ export async function* watchEvents(
   );
   try {
     if (resumeAfter === undefined) {
-      for (const e of await store.eventsUpTo(caller.orgId, field, 0, startAfter, INITIAL_EVENTS)) queue.push(toMsg(e.seq, e.event));
+      for (const e of await store.eventsUpTo(caller.orgId, selectorCondition(field), 0, startAfter, INITIAL_EVENTS))
+        queue.push(toMsg(e.seq, e.event));
       queue.push({ type: "SYNCED", resourceVersion: String(startAfter) });
     } else if (startAfter > resumeAfter) {
       for (const c of await store.eventChanges(resumeAfter, startAfter, [cond])) if (c.matches[0]) queue.push(toMsg(c.seq, c.event));

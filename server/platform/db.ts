@@ -1,0 +1,67 @@
+// The typed database: drizzle on the node-postgres pool with the tables of db/schema, plus the few SQL helpers every
+// store shares. Stores take a Db (or, inside a transaction, an Executor); nothing else in server/ writes SQL.
+import { sql, type Column, type SQL } from "drizzle-orm";
+import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle-orm/node-postgres";
+import type { PgDatabase } from "drizzle-orm/pg-core";
+import type { ClientBase, Pool } from "pg";
+import * as schema from "../../db/schema/index.js";
+
+/** The database, typed on db/schema. */
+export type Db = NodePgDatabase<typeof schema>;
+
+/** A transaction or the database itself: anything that can run statements (and open a nested transaction). */
+export type Executor = PgDatabase<NodePgQueryResultHKT, typeof schema>;
+
+/** Builds the typed database on a pool (one per process; tests build one per test database). */
+export function createDb(pool: Pool): Db {
+  return drizzle(pool, { schema });
+}
+
+/**
+ * Selects a timestamptz as ISO 8601 text: drizzle's node-postgres driver hands timestamps back as Postgres text
+ * ("2024-01-02 03:04:05+00"), which JavaScript's Date does not parse reliably. A column of a table keeps its SQL name
+ * as the output name; a string names a column of the statement's only table (legacy form).
+ */
+export function isoTime(column: Column | string): SQL {
+  const name = typeof column === "string" ? column : column.name;
+  const ref = typeof column === "string" ? sql`${sql.identifier(column)}` : sql`${column}`;
+  return sql`to_json(${ref}) #>> '{}' as ${sql.identifier(name)}`;
+}
+
+/** A column's bare SQL name: for INSERT column lists and UPDATE SET targets, where a table-qualified name is invalid. */
+export const bare = (column: Column): SQL => sql`${sql.identifier(column.name)}`;
+
+/** A JSON value as a jsonb parameter (SQL null for null or undefined). */
+export const jsonb = (v: unknown): SQL => (v === null || v === undefined ? sql`null` : sql`${JSON.stringify(v)}::jsonb`);
+
+/** Runs a statement and returns its rows typed as `T` (the one place raw rows get a type). */
+export async function rowsOf<T>(exec: Pick<Executor, "execute">, query: SQL): Promise<T[]> {
+  return (await exec.execute(query)).rows as T[];
+}
+
+/** Subscribes a dedicated connection to a notification channel (pg_notify); `channel` must be a plain identifier. */
+export async function listen(client: ClientBase, channel: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+  await client.query(`listen ${channel}`);
+}
+
+/** A Postgres text[] literal (quoted elements, so any device name is safe). */
+export function pgTextArray(items: string[]): string {
+  return `{${items.map((s) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(",")}}`;
+}
+
+/**
+ * `items` as one text[] parameter: drizzle's sql`` spreads a JS array into one parameter per element, which breaks
+ * `= any(...)` and makes statements with thousands of names slow to prepare.
+ */
+export const textArray = (items: string[]): SQL => sql`${pgTextArray(items)}::text[]`;
+
+/** Whether the database answers a trivial statement (the readiness probe). */
+export async function databaseReady(pool: Pool): Promise<boolean> {
+  try {
+    await pool.query("select 1");
+    return true;
+  } catch {
+    return false;
+  }
+}
