@@ -7,7 +7,7 @@ import { startTestApp, type TestApp } from "./helpers/app.js";
 import { createStatusStore } from "../server/devices/status-store.js";
 import { createDb, type Db } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
-import type { NewEvent } from "../server/events/event-store.js";
+import type { NewEvent } from "../server/platform/event-store.js";
 
 let t: TestApp;
 let db: Db;

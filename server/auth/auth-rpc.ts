@@ -14,7 +14,7 @@ import { invalid, unauthenticated, unavailable } from "../platform/errors.js";
 import { callerOf, identityKey, type UserIdentity } from "../platform/identity.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
 import { maskSecrets } from "../platform/sensitive.js";
-import { rolesIn } from "../platform/user-auth-interceptor.js";
+import { rolesIn } from "./user-auth-interceptor.js";
 import type { ServiceDeps } from "../app-deps.js";
 import { permissionsOf } from "./rbac.js";
 import { AUTH_PROVIDER_SECRETS } from "../authproviders/authprovider-service.js";

@@ -16,7 +16,7 @@ import { allowed } from "../auth/rbac.js";
 import type { Membership } from "../organizations/membership.js";
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf, type Caller, type UserIdentity } from "../platform/identity.js";
-import { rolesIn } from "../platform/user-auth-interceptor.js";
+import { rolesIn } from "../auth/user-auth-interceptor.js";
 import type { ConsoleService as Consoles, UserSession } from "./console-service.js";
 
 /** The caller acting in `orgId` (the stream's own field), with the console permission checked there. */

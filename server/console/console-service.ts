@@ -19,7 +19,7 @@ import {
 } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { DeviceConsoleSchema, type DeviceConsole } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { ANNOTATION_AWAITING_RECONNECT, ANNOTATION_CONFLICT_PAUSED } from "../devices/device-status.js";
-import { insertEvent } from "../events/event-store.js";
+import { insertEvent } from "../platform/event-store.js";
 import { busy, invalid, notFound, precondition, unavailable, type FieldViolation } from "../platform/errors.js";
 import type { Caller } from "../platform/identity.js";
 import type { Db } from "../platform/resource/resource-store.js";

@@ -7,7 +7,7 @@ import {
   type WatchRenderedDeviceRequest,
   type WatchRenderedDeviceResponse,
 } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import type { AgentGate } from "../platform/agent-auth-interceptor.js";
+import type { AgentGate } from "../auth/agent-auth-interceptor.js";
 import type { RawServerStream, StreamSink } from "../platform/grpc-stream.js";
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";

@@ -10,7 +10,7 @@ import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
 import { devices, templateVersions } from "../../db/schema/resources.js";
 import { bare, pgTextArray, rowsOf, textArray, type Executor } from "../platform/db.js";
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
-import { insertEventsSql, insertTaggedEventsSql, type NewEvent } from "../events/event-store.js";
+import { insertEventsSql, insertTaggedEventsSql, type NewEvent } from "../platform/event-store.js";
 
 /** Counts per status value, as in flightctl's DevicesSummary. */
 export interface DevicesSummaryCounts {

@@ -4,7 +4,7 @@
 import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { batchTask } from "../jobs/batch-task.js";
-import { insertEvent, type NewEvent } from "../events/event-store.js";
+import { insertEvent, type NewEvent } from "../platform/event-store.js";
 import { type TaskHandlers, TASK_RENDER_DEVICES, type RenderJob } from "../jobs/catalog.js";
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
 import { setCondition } from "../platform/conditions.js";

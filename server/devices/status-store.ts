@@ -8,7 +8,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceRenders } from "../../db/schema/device-renders.js";
 import { devices } from "../../db/schema/resources.js";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { rowsOf, textArray, type Db } from "../platform/db.js";
 
 import { batchLoader } from "../platform/batch-loader.js";

@@ -10,7 +10,7 @@ import { CertificateSigningRequestSchema } from "../../gen/flightctl/v1beta1/cer
 import { SIGNER_ENROLLMENT, canonicalSigner } from "../certificates/signers.js";
 import { forbidden, precondition, invalid } from "../platform/errors.js";
 import { callerOf, type UserIdentity } from "../platform/identity.js";
-import { rolesIn } from "../platform/user-auth-interceptor.js";
+import { rolesIn } from "../auth/user-auth-interceptor.js";
 import { allowed } from "../auth/rbac.js";
 import { createCsr, generateDeviceKey } from "../../lib/csr.js";
 import type { ServiceDeps } from "../app-deps.js";

@@ -9,7 +9,7 @@ import { API_VERSION, type ListOptionsInput } from "../platform/resource/resourc
 import type { Db } from "../platform/resource/resource-store.js";
 import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selectors/field-selector.js";
 import { fieldsByKind } from "../platform/selectors/fields.js";
-import { createEventStore } from "./event-store.js";
+import { createEventStore } from "../platform/event-store.js";
 
 export function createEventService(db: Db) {
   const store = createEventStore(db);

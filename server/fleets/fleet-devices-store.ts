@@ -6,7 +6,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { devices } from "../../db/schema/index.js";
 import { lockDevices } from "../devices/device-locks.js";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { textArray } from "../platform/pg-array.js";
 import type { Db, Executor } from "../platform/resource/resource-store.js";
 import { labelRequirementsToSql, type LabelRequirement } from "../platform/selectors/label-selector.js";

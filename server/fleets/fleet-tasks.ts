@@ -9,7 +9,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { FleetSpecJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { batchTask } from "../jobs/batch-task.js";
 import type { Db } from "../platform/resource/resource-store.js";

@@ -4,7 +4,7 @@
 // the next batch, and releases pending devices under the budget. State lives in fleet and device annotations, so a
 // tick that dies half-way is simply run again.
 import { isDeepStrictEqual } from "node:util";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { enqueue } from "../jobs/enqueue.js";
 import { type TaskHandlers, TASK_FLEET_ROLLOUT_SWEEP, TASK_FLEET_ROLLOUT_TICK, TASK_FLEET_SELECTION } from "../jobs/catalog.js";

@@ -6,7 +6,7 @@ import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { TemplateVersionStatusJson } from "../../gen/flightctl/v1beta1/templateversion_pb.js";
 import { deviceRenders, devices, fleets, templateVersions } from "../../db/schema/index.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { insertEvents } from "../fleets/event-batch-store.js";
 import { textArray } from "../platform/pg-array.js";
 import type { Executor } from "../platform/resource/resource-store.js";

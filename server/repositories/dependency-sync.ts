@@ -8,7 +8,7 @@
 // is validated again with the new commits (a new template version, rolled out under its rollout policy) and a
 // standalone device gets the new commits recorded and is rendered again. A probe that fails records
 // DependencySyncProbeFailed once per failure streak and changes nothing else: devices keep what they run.
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import { standaloneFreezeKey } from "../devices/device-tasks.js";
 import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";

@@ -8,7 +8,7 @@
 //   that read it are rendered again, each with a ReferencedRepositoryUpdated event.
 import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { RepositoryStatusJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 import { insertEvents } from "../fleets/event-batch-store.js";
 import { createFleetDevicesStore } from "../fleets/fleet-devices-store.js";
 import { createFleetStore } from "../fleets/fleet-store.js";

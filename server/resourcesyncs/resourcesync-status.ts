@@ -3,7 +3,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
 import type { ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
-import type { NewEvent } from "../events/event-store.js";
+import type { NewEvent } from "../platform/event-store.js";
 
 export const ACCESSIBLE = "Accessible";
 export const RESOURCE_PARSED = "ResourceParsed";

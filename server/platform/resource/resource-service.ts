@@ -21,7 +21,7 @@ import { decodeContinue, encodeContinue, pageSize } from "../pagination.js";
 import { labelRequirementsToSql, parseLabelSelector } from "../selectors/label-selector.js";
 import { fieldRequirementsToSql, parseFieldSelector } from "../selectors/field-selector.js";
 import type { FieldTable } from "../selectors/fields.js";
-import type { NewEvent } from "../../events/event-store.js";
+import type { NewEvent } from "../event-store.js";
 import { maskSecrets, restoreMaskedSecrets, type SecretPath } from "../sensitive.js";
 import { Lru } from "../lru.js";
 import {

@@ -6,7 +6,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import * as resourceTables from "../../../db/schema/resources.js";
 import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../db.js";
 import { alreadyExists, DomainError } from "../errors.js";
-import { insertEvent, type NewEvent } from "../../events/event-store.js";
+import { insertEvent, type NewEvent } from "../event-store.js";
 
 // Kept here for callers written before platform/db.ts: the database types and isoTime live there now.
 export { isoTime, type Db, type Executor };

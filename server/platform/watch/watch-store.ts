@@ -6,7 +6,7 @@ import { events } from "../../../db/schema/events.js";
 import { watchChanges, watchState } from "../../../db/schema/watch.js";
 import { isoTime, rowsOf, type Db } from "../db.js";
 import { resourceTable, toRecord, type ResourceRecord, type ResourceRow, type ResourceTable } from "../resource/resource-store.js";
-import { eventRowToJson, type EventJson, type EventRow } from "../../events/event-store.js";
+import { eventRowToJson, type EventJson, type EventRow } from "../event-store.js";
 import { parseSnapshot, type Sample } from "./horizon.js";
 
 /** The two sequences watch streams resume by: resource versions, and the events' insertion order. */

@@ -5,10 +5,10 @@ import { getOption, type DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { AgentCredential, credential, names_device } from "../../gen/flightctl/agent/v1beta1/access_pb.js";
 import { DEVICE_CN_PREFIX, SIGNER_DEVICE_ENROLLMENT, SIGNER_ENROLLMENT, SIGNER_RENEWAL } from "../certificates/signers.js";
-import { DomainError, forbidden, notFound, toConnectError, unauthenticated } from "./errors.js";
-import { callerKey, DEFAULT_ORG_ID, identityKey, type Caller } from "./identity.js";
-import { peerKey, type Peer } from "./peer.js";
-import { readCertIdentity } from "./pki/identity.js";
+import { DomainError, forbidden, notFound, toConnectError, unauthenticated } from "../platform/errors.js";
+import { callerKey, DEFAULT_ORG_ID, identityKey, type Caller } from "../platform/identity.js";
+import { peerKey, type Peer } from "../platform/peer.js";
+import { readCertIdentity } from "../platform/pki/identity.js";
 
 /** Whether a device is (still) enrolled: the management certificate of a deleted device is worthless. */
 export type DeviceExists = (orgId: string, name: string) => Promise<boolean>;

@@ -4,7 +4,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { events } from "../../db/schema/events.js";
 import type { EventDetailsJson, EventJson } from "../../gen/flightctl/v1beta1/event_pb.js";
-import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../platform/db.js";
+import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "./db.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
 export interface NewEvent {

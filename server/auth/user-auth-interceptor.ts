@@ -5,9 +5,9 @@ import { getOption, hasOption } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { access } from "../../gen/flightctl/v1beta1/access_pb.js";
 import type { Membership } from "../organizations/membership.js";
-import { allowed } from "../auth/rbac.js";
-import { DomainError, forbidden, toConnectError } from "./errors.js";
-import { anonymous, callerKey, identityKey, type Role, type UserIdentity } from "./identity.js";
+import { allowed } from "./rbac.js";
+import { DomainError, forbidden, toConnectError } from "../platform/errors.js";
+import { anonymous, callerKey, identityKey, type Role, type UserIdentity } from "../platform/identity.js";
 
 /** Who sent a request: the user behind its Authorization header (Unauthenticated otherwise). */
 export type Authenticate = (authorization: string | null) => Promise<UserIdentity>;
