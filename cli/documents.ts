@@ -1,6 +1,6 @@
 // Reading resource documents for apply and edit: files, directories (-R), stdin; multi-document YAML or JSON,
 // decoded into the kinds' messages with errors naming the file, the document and the field.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 import { decodeJson, parseIndexedDocuments } from "../lib/codec.js";
@@ -32,7 +32,7 @@ export function expandPaths(paths: string[], recursive: boolean): string[] {
       out.push(p);
       continue;
     }
-    let st;
+    let st: Stats;
     try {
       st = statSync(p);
     } catch {
@@ -46,7 +46,7 @@ export function expandPaths(paths: string[], recursive: boolean): string[] {
 
 /** Parses one text into documents; a syntax error names the file and the document. */
 export function parseText(text: string, source: string): SourceDocument[] {
-  let docs;
+  let docs: ReturnType<typeof parseIndexedDocuments>;
   try {
     docs = parseIndexedDocuments(text);
   } catch (e) {

@@ -78,7 +78,7 @@ export default defineCommand({
       throw keep(`${target}: kind and metadata.name cannot be changed by edit (create a new resource with apply instead)`);
     // The version we read, whatever the editor did to it: that is what makes the write conditional.
     doc.metadata = { ...meta, ...(readVersion === undefined ? {} : { resourceVersion: readVersion }) };
-    let decoded;
+    let decoded: Awaited<ReturnType<typeof decodeDocument>>;
     try {
       decoded = await decodeDocument(docs[0]);
     } catch (e) {

@@ -103,7 +103,7 @@ const plan = defineCommand({
       import("../../gen/flightctl/v1beta1/fleet_service_pb.js"),
       import("../output.js"),
     ]);
-    let res;
+    let res: JsonObject;
     try {
       res = toJson(
         PlanFleetRolloutResponseSchema,

@@ -1,6 +1,7 @@
 // The issuer's HTML: the login form (no script, labelled fields, the pending authorization request bound by an
 // unguessable id in a hidden field) and a plain message page.
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 const STYLE = `body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#151515;display:flex;justify-content:center;padding-top:10vh;margin:0}
 main{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px #0003;width:min(22rem,90vw)}
@@ -13,9 +14,9 @@ p[role=alert]{color:#a30000;background:#fdecea;padding:.5rem;border-radius:4px}`
 function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escape(title)}</title><style>${STYLE}</style></head>
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><main>
-<h1>${escape(title)}</h1>
+<h1>${escapeHtml(title)}</h1>
 ${body}
 </main></body></html>`;
 }
@@ -23,11 +24,11 @@ ${body}
 export function loginPage(action: string, requestId: string, error?: string, username = ""): string {
   return page(
     "Log in to Flight Control",
-    `${error ? `<p role="alert" id="login-error">${escape(error)}</p>` : ""}
-<form method="post" action="${escape(action)}"${error ? ' aria-describedby="login-error"' : ""}>
-<input type="hidden" name="request" value="${escape(requestId)}">
+    `${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ""}
+<form method="post" action="${escapeHtml(action)}"${error ? ' aria-describedby="login-error"' : ""}>
+<input type="hidden" name="request" value="${escapeHtml(requestId)}">
 <label for="username">User name</label>
-<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required${username ? "" : " autofocus"} value="${escape(username)}">
+<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required${username ? "" : " autofocus"} value="${escapeHtml(username)}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required${username ? " autofocus" : ""}>
 <button type="submit">Log in</button>
@@ -36,5 +37,5 @@ export function loginPage(action: string, requestId: string, error?: string, use
 }
 
 export function messagePage(title: string, message: string): string {
-  return page(title, `<p>${escape(message)}</p>`);
+  return page(title, `<p>${escapeHtml(message)}</p>`);
 }

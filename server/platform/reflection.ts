@@ -14,16 +14,16 @@ export function indexFiles(files: DescFile[]) {
   const addMessage = (m: DescMessage, f: DescFile) => {
     bySymbol.set(m.typeName, f);
     for (const field of m.fields) bySymbol.set(`${m.typeName}.${field.name}`, f);
-    m.nestedMessages.forEach((n) => addMessage(n, f));
-    m.nestedEnums.forEach((e) => addEnum(e, f));
+    for (const n of m.nestedMessages) addMessage(n, f);
+    for (const e of m.nestedEnums) addEnum(e, f);
   };
   const addEnum = (e: DescEnum, f: DescFile) => bySymbol.set(e.typeName, f);
   const visit = (f: DescFile) => {
     if (byName.has(f.name + ".proto")) return;
     byName.set(f.name + ".proto", f);
     f.dependencies.forEach(visit);
-    f.messages.forEach((m) => addMessage(m, f));
-    f.enums.forEach((e) => addEnum(e, f));
+    for (const m of f.messages) addMessage(m, f);
+    for (const e of f.enums) addEnum(e, f);
     for (const s of f.services) {
       bySymbol.set(s.typeName, f);
       for (const m of s.methods) bySymbol.set(`${s.typeName}.${m.name}`, f);

@@ -2,7 +2,7 @@
 // Hashed assets (/assets/*) are cached for a year; everything else is revalidated. Any other GET that is not an RPC
 // path gets index.html, so the UI's client-side routes (/devices/x) survive a reload. Files are read once and kept
 // in memory with their gzip form (a build is a handful of files), re-read when their mtime changes.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { extname, join, normalize, sep } from "node:path";
@@ -54,7 +54,7 @@ export function createWebStatic(root: string): WebHandler {
   const cache = new Map<string, Cached>();
 
   function load(file: string): Cached | undefined {
-    let st;
+    let st: Stats;
     try {
       st = statSync(file);
     } catch {

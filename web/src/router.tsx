@@ -22,12 +22,16 @@ export function useLocation(): URL {
 export function Link(props: { href: string; class?: string; children: ComponentChildren; "aria-current"?: "page" | undefined }) {
   return (
     <a
-      {...props}
+      href={props.href}
+      class={props.class}
+      aria-current={props["aria-current"]}
       onClick={(e) => {
         if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
         e.preventDefault();
         navigate(props.href);
       }}
-    />
+    >
+      {props.children}
+    </a>
   );
 }

@@ -11,6 +11,8 @@ export function YamlView({ value, label }: { value: unknown; label: string }) {
     };
   }, [JSON.stringify(value)]);
   return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard (WCAG 2.1.1)
+    // biome-ignore lint/a11y/useAriaPropsSupportedByRole: the label names the region for screen readers
     <pre class="yaml" tabIndex={0} aria-label={label}>
       {text ?? "…"}
     </pre>

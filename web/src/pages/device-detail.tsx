@@ -195,6 +195,7 @@ function LabelsCard({ device, canEdit, onSaved }: { device: Device; canEdit: boo
         <form onSubmit={save} class="inline-form">
           <label>
             Labels (key=value, comma separated)
+            {/* biome-ignore lint/a11y/noAutofocus: the form opens on the user's "Edit" click; the field is what they asked for */}
             <input name="labels" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} autoFocus />
           </label>
           <button type="submit">Save labels</button>

@@ -85,6 +85,7 @@ export function DevicesPage() {
         ) : null
       }
     >
+      {/* biome-ignore lint/a11y/useSemanticElements: preact's JSX has no <search> element; role=search is its ARIA equivalent */}
       <form
         class="filters"
         role="search"

@@ -2,7 +2,7 @@
 // errors ("spec.template.spec.os.image: must not be empty") are mapped back to the line of the field they name.
 // Loaded on demand: the YAML library stays out of the first page load.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { fromJson, toJson, type DescMessage, type DescService, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type DescMessage, type DescService, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { LineCounter, parseDocument, stringify } from "yaml";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import { DeviceSchema } from "../../../gen/flightctl/v1beta1/device_pb.js";
@@ -151,7 +151,7 @@ export function EditorPage({ kind, name }: { kind: string; name?: string }) {
     setServer([]);
     try {
       const json = parseDocument(text).toJS() as JsonValue;
-      let msg;
+      let msg: Message;
       try {
         msg = fromJson(info.schema, json);
       } catch (err) {

@@ -53,6 +53,7 @@ export function EventsPage() {
   const selector = [kind && `involvedObject.kind=${kind}`, name && `involvedObject.name=${name}`].filter(Boolean).join(",");
   return (
     <Page title="Events">
+      {/* biome-ignore lint/a11y/useSemanticElements: preact's JSX has no <search> element; role=search is its ARIA equivalent */}
       <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label>
           Kind

@@ -67,6 +67,7 @@ function TextField(props: {
         id={props.id}
         value={props.value}
         required={props.required}
+        // biome-ignore lint/a11y/noAutofocus: only a form's first field, on a page the user opened to fill it in
         autoFocus={props.autoFocus}
         aria-invalid={!!props.error}
         aria-describedby={describedBy(props.id, props.error, !!props.hint)}
