@@ -132,7 +132,7 @@ function validateConfig(ctx: Ctx, list: JsonValue[], path: string) {
       if (suffix) templated(ctx, suffix, childPath(hp, "suffix"));
     }
     if (c.inline !== undefined) {
-      asArray(c.inline).forEach((f, j) => validateFile(ctx, asObject(f), childPath(childPath(p, "inline"), j), devicePaths));
+      for (const [j, f] of asArray(c.inline).entries()) validateFile(ctx, asObject(f), childPath(childPath(p, "inline"), j), devicePaths);
     }
     if (isObject(c.secretRef)) {
       const s = c.secretRef;
@@ -225,7 +225,8 @@ function validateApplications(ctx: Ctx, list: JsonValue[], path: string) {
     }
     const ns = asString(a.namespace);
     if (ns !== undefined) ctx.v.check(childPath(p, "namespace"), dnsLabelProblem(ns));
-    asArray(a.valuesFiles).forEach((f, j) => ctx.v.check(childPath(childPath(p, "valuesFiles"), j), relativePathProblem(String(f))));
+    for (const [j, f] of asArray(a.valuesFiles).entries())
+      ctx.v.check(childPath(childPath(p, "valuesFiles"), j), relativePathProblem(String(f)));
     validateVolumes(ctx, asArray(a.volumes), childPath(p, "volumes"), appType);
   });
 }

@@ -35,7 +35,7 @@ export function validateLabelSelector(v: Violations, sel: JsonValue | undefined,
     const values = asArray(x.values);
     if ((op === "In" || op === "NotIn") && values.length === 0) v.add(childPath(p, "values"), `must not be empty for ${op}`);
     if ((op === "Exists" || op === "DoesNotExist") && values.length > 0) v.add(childPath(p, "values"), `must be empty for ${op}`);
-    values.forEach((val, j) => v.check(childPath(childPath(p, "values"), j), labelValueProblem(String(val))));
+    for (const [j, val] of values.entries()) v.check(childPath(childPath(p, "values"), j), labelValueProblem(String(val)));
   });
 }
 
@@ -79,7 +79,7 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
   if (isObject(budget)) {
     const bp = childPath(path, "disruptionBudget");
     const keys = asArray(budget.groupBy).map(String);
-    keys.forEach((k, i) => v.check(childPath(childPath(bp, "groupBy"), i), labelKeyProblem(k)));
+    for (const [i, k] of keys.entries()) v.check(childPath(childPath(bp, "groupBy"), i), labelKeyProblem(k));
     if (new Set(keys).size !== keys.length) v.add(childPath(bp, "groupBy"), "must not repeat a label key");
     if (budget.minAvailable === undefined && budget.maxUnavailable === undefined) v.add(bp, "must set minAvailable or maxUnavailable");
     for (const k of ["minAvailable", "maxUnavailable"]) {

@@ -74,6 +74,8 @@ export function matchesRequirements(labels: Record<string, string>, reqs: LabelR
         return has;
       case "!":
         return !has;
+      default:
+        return false;
     }
   });
 }

@@ -763,7 +763,7 @@ function walk(obj: unknown, fields: readonly string[], visit: (parent: Json, key
     }
     const seg = segs[i];
     if (seg.k === "each") {
-      if (Array.isArray(value)) value.forEach((v, j) => step(v, segs, i + 1, `${path}[${j}]`, value, j));
+      if (Array.isArray(value)) for (const [j, v] of value.entries()) step(v, segs, i + 1, `${path}[${j}]`, value, j);
     } else if (isObject(value)) {
       const keys = seg.k === "key" ? (Object.hasOwn(value, seg.name) ? [seg.name] : []) : Object.keys(value);
       for (const k of keys) step(value[k], segs, i + 1, path ? `${path}.${k}` : k, value, k);
