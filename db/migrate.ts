@@ -66,6 +66,21 @@ export async function pendingMigrations(databaseUrl: string, opts: Pick<MigrateO
   return withClient(databaseUrl, (c) => pendingOn(c, opts.migrationsFolder ?? MIGRATIONS_FOLDER));
 }
 
+/**
+ * graphile-worker's own migrations, on a pool of ours that is closed before this returns: with a connection string it
+ * makes its own pool and ends it without waiting, so its connections could outlive migrate() (and a database dropped
+ * right after raised an unhandled error on them).
+ */
+async function jobQueueUpgrade(databaseUrl: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  pool.on("error", () => {}); // an idle connection closed by the server is not the migration's failure
+  try {
+    await jobQueueMigrations({ pgPool: pool, logger: quietLogger });
+  } finally {
+    await pool.end();
+  }
+}
+
 /** Applies all pending migrations in one transaction, under an advisory lock. Returns the tags it applied. */
 export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): Promise<{ applied: string[] }> {
   const folder = opts.migrationsFolder ?? MIGRATIONS_FOLDER;
@@ -77,7 +92,7 @@ export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): P
       for (const tag of pending) opts.log?.(`applying ${tag}`);
       if (pending.some((t) => t !== "graphile-worker job queue")) await drizzleMigrate(drizzle({ client }), { migrationsFolder: folder });
       // Always: also applies graphile-worker's own upgrades after a package update (a no-op when current).
-      await jobQueueMigrations({ connectionString: databaseUrl, logger: quietLogger });
+      await jobQueueUpgrade(databaseUrl);
       return { applied: pending };
     } finally {
       await client.query("select pg_advisory_unlock($1)", [MIGRATE_LOCK_KEY]);
