@@ -3,8 +3,7 @@
 import { sql } from "drizzle-orm";
 import type { ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { resourceSyncs } from "../../db/schema/index.js";
-import type { NewEvent } from "../platform/event-store.js";
-import { insertEvents } from "../fleets/event-batch-store.js";
+import { insertEvents, type NewEvent } from "../platform/event-store.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 
 /** ResourceSync controller statements; `exec` is the database or the caller's transaction. */

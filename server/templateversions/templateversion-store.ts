@@ -1,10 +1,11 @@
 // The template_versions table as the fleet controller writes it: immutable snapshots of a fleet's device template,
-// made by fleet validation and read by the rollout. (Get, list and delete through the API go through the generic
-// resource store.)
+// made by fleet validation and read by the rollout and by the render (what a fleet member's content is frozen under).
+// (Get, list and delete through the API go through the generic resource store.)
 import { sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { TemplateVersionStatusJson } from "../../gen/flightctl/v1beta1/templateversion_pb.js";
 import { templateVersions } from "../../db/schema/index.js";
-import type { Executor } from "../platform/resource/resource-store.js";
+import { epochMicros, rowsOf, type Executor } from "../platform/db.js";
 
 /** What the fleet controller reads of a template version. */
 export interface StoredTemplateVersion {
@@ -21,6 +22,15 @@ export interface NewTemplateVersion {
   annotations: Record<string, string>;
   /** The fleet's template spec (a device spec), stored as the status. */
   template: TemplateVersionStatusJson;
+}
+
+/** Creation time and annotations of a template version (what a fleet member's render is frozen under). */
+export interface TemplateVersionStamp {
+  fleet: string;
+  name: string;
+  annotations: Record<string, string> | null;
+  /** Microseconds since the epoch, as text. */
+  created: string;
 }
 
 /** Template-version statements; `exec` is the database or the caller's transaction. */
@@ -48,6 +58,17 @@ export function createTemplateVersionStore(exec: Executor) {
           values (${orgId}, ${tv.fleet}, ${tv.name}, ${tv.owner}, '{}'::jsonb, ${JSON.stringify(tv.annotations)}::jsonb, 1, ${JSON.stringify({ fleet: tv.fleet })}::jsonb,
                   ${JSON.stringify({ ...tv.template, updatedAt: new Date().toISOString() })}::jsonb)
         on conflict do nothing`);
+    },
+
+    /** Creation time and annotations of the named template versions (fleet, name) of one org, for the render's freeze keys. */
+    async stamps(orgId: string, pairs: { fleet: string; name: string }[], tx: Executor = exec): Promise<TemplateVersionStamp[]> {
+      const t = alias(templateVersions, "t");
+      return rowsOf<TemplateVersionStamp>(
+        tx,
+        sql`select ${t.fleetName} as fleet, ${t.name}, ${t.annotations}, ${epochMicros(sql`${t.createdAt}`)} as created
+          from ${templateVersions} t join jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as p(fleet text, name text)
+            on ${t.fleetName} = p.fleet and ${t.name} = p.name where ${t.orgId} = ${orgId}`,
+      );
     },
 
     /** Deletes every template version of `fleet` (the fleet is being deleted). */
