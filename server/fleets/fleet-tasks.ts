@@ -291,11 +291,13 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           const tvAnnotations = repositories
             ? { [ANNOTATION_TV_REPOSITORIES]: repositories, ...templateVersionCommitsAnnotation(commits) }
             : {};
-          await templateVersions.insert(
-            orgId,
-            { fleet: fleetName, name: tv, owner: ownerOf(fleetName), annotations: tvAnnotations, template: deviceSpec },
-            tx,
-          );
+          await templateVersions.insert(tx, orgId, {
+            fleet: fleetName,
+            name: tv,
+            owner: ownerOf(fleetName),
+            annotations: tvAnnotations,
+            template: deviceSpec,
+          });
           annotations = { ...annotations, [ANNOTATION_TEMPLATE_VERSION]: tv };
           const batched = !!fleet.spec.rolloutPolicy?.deviceSelection;
           events.push(

@@ -33,7 +33,10 @@ export interface TemplateVersionStamp {
   created: string;
 }
 
-/** Template-version statements; `exec` is the database or the caller's transaction. */
+/**
+ * Template-version statements. As in the device and fleet stores, a write that must share the caller's transaction
+ * takes it first; reads run on `exec` unless given another one last.
+ */
 export function createTemplateVersionStore(exec: Executor) {
   return {
     /** The template version `name` of `fleet`, if it exists. */
@@ -52,8 +55,11 @@ export function createTemplateVersionStore(exec: Executor) {
       return r.rows.length > 0;
     },
 
-    /** Inserts a template version (generation 1); one that exists already is left as it is (versions are immutable). */
-    async insert(orgId: string, tv: NewTemplateVersion, tx: Executor = exec): Promise<void> {
+    /**
+     * Inserts a template version (generation 1) in `tx` (the fleet's validation, under its row lock); one that exists
+     * already is left as it is (versions are immutable).
+     */
+    async insert(tx: Executor, orgId: string, tv: NewTemplateVersion): Promise<void> {
       await tx.execute(sql`insert into ${templateVersions} (org_id, fleet_name, name, owner, labels, annotations, generation, spec, status)
           values (${orgId}, ${tv.fleet}, ${tv.name}, ${tv.owner}, '{}'::jsonb, ${JSON.stringify(tv.annotations)}::jsonb, 1, ${JSON.stringify({ fleet: tv.fleet })}::jsonb,
                   ${JSON.stringify({ ...tv.template, updatedAt: new Date().toISOString() })}::jsonb)
