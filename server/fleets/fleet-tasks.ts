@@ -75,7 +75,7 @@ const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involved
 
 export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; git?: GitClient } = {}) {
   const fleetStore = createFleetStore(db);
-  const devices = createDeviceStore(db);
+  const deviceStore = createDeviceStore(db);
   const templateVersions = createTemplateVersionStore(db);
 
   /** Recomputes the owner of every device a selection item may affect. */
@@ -84,7 +84,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const selectors = new Map(fleets.map((f) => [f.name, fleetSelector(f.spec)]));
     const fleetNames = [...new Set(items.flatMap((i) => ("fleet" in i ? [i.fleet] : [])))];
     const deviceNames = [...new Set(items.flatMap((i) => ("device" in i ? [i.device] : [])))];
-    const names = await devices.selectionCandidates(orgId, {
+    const names = await deviceStore.selectionCandidates(orgId, {
       devices: deviceNames,
       fleets: { owners: fleetNames.map(ownerOf), selectors: fleetNames.map((f) => selectors.get(f)) },
     });
@@ -100,7 +100,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     relabelled: Set<string>,
   ) {
     await db.transaction(async (tx) => {
-      const rows = await devices.lockForSelection(tx, orgId, names);
+      const rows = await deviceStore.lockForSelection(tx, orgId, names);
       const updates: OwnerUpdate[] = [];
       const events: NewEvent[] = [];
       const rollouts = new Map<string, string[]>();
@@ -176,7 +176,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           (rollouts.get(fleet) ?? rollouts.set(fleet, []).get(fleet)!).push(d.name);
         }
       }
-      await devices.setOwners(tx, orgId, updates, events);
+      await deviceStore.setOwners(tx, orgId, updates, events);
       for (const [fleet, devices] of rollouts) await enqueueRollout(tx, orgId, fleet, devices);
     });
   }
@@ -333,11 +333,11 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const tv = await templateVersions.get(orgId, fleetName, tvName);
     if (!tv) return;
     const { updatedAt: _u, conditions: _c, ...template } = tv.status;
-    const names = await devices.ownedNames(orgId, ownerOf(fleetName), only);
+    const names = await deviceStore.ownedNames(orgId, ownerOf(fleetName), only);
     for (let i = 0; i < names.length; i += CHUNK) {
       const chunk = names.slice(i, i + CHUNK);
       await db.transaction(async (tx) => {
-        const rows = await devices.lockOwned(tx, orgId, ownerOf(fleetName), chunk);
+        const rows = await deviceStore.lockOwned(tx, orgId, ownerOf(fleetName), chunk);
         const updates: TemplateUpdate[] = [];
         const invalid: InvalidTemplate[] = [];
         const events: NewEvent[] = [];
@@ -376,7 +376,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
             );
           }
         }
-        await devices.applyTemplate(tx, orgId, updates, invalid, events);
+        await deviceStore.applyTemplate(tx, orgId, updates, invalid, events);
         // Unchanged specs are queued too: their render stays the same version but records the new template version.
         if (updates.length) {
           await enqueueRenders(
@@ -399,6 +399,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
   const rollouts = createRolloutTasks(db, {
     apply: (o, f, only, tv) => rollout(o, f, only, tv),
     tickSeconds: opts.rolloutTickSeconds ?? 30,
+    stores: { fleets: fleetStore, devices: deviceStore },
   });
 
   const tasks: TaskHandlers<"fleet_selection" | "fleet_validate" | "fleet_rollout" | "fleet_rollout_tick" | "fleet_rollout_sweep"> = {
