@@ -1,16 +1,23 @@
-// The devices table and its side tables' set-based statements: the generic resource store for Device, plus the named
-// writes that change thousands of devices at once (status batches, render marks, lastSeen flushes, row locks in name
-// order) and the queries beyond the generic ones (status summaries, distinct labels). Every write here bumps
+// The devices table and its side tables' statements, as one store: the generic resource store for Device, plus the
+// named set-based reads and writes that change thousands of devices at once. This file holds the agent's and the
+// renderer's (status batches, render marks, lastSeen flushes) and the queries beyond the generic ones (status
+// summaries, distinct labels); the fleet selection's (device-ownership-store.ts), the rollout's
+// (device-rollout-store.ts), the standalone devices' (device-standalone-store.ts) and the row locks in name order
+// (device-lock-store.ts) live beside it and are composed here, so callers see one device store. Every write bumps
 // resource_version from the one sequence and writes its events in the same statement or transaction.
 import { sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
-import { devices, templateVersions } from "../../db/schema/resources.js";
-import { bare, pgTextArray, rowsOf, textArray, type Executor } from "../platform/db.js";
+import { devices } from "../../db/schema/resources.js";
+import { bare, epochMicros, pgTextArray, rowsOf, textArray, type Executor } from "../platform/db.js";
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
-import { insertEventsSql, insertTaggedEventsSql, type NewEvent } from "../platform/event-store.js";
+import { insertEvents, insertTaggedEventsSql, type NewEvent } from "../platform/event-store.js";
+import { lockDevices } from "./device-lock-store.js";
+import { createDeviceOwnershipStore } from "./device-ownership-store.js";
+import { createDeviceRolloutStore } from "./device-rollout-store.js";
+import { createDeviceStandaloneStore } from "./device-standalone-store.js";
 
 /** Counts per status value, as in flightctl's DevicesSummary. */
 export interface DevicesSummaryCounts {
@@ -50,15 +57,6 @@ export interface RenderMark {
   annotations: Record<string, string>;
 }
 
-/** Creation time and annotations of a template version (what a fleet member's render is frozen under). */
-export interface TemplateVersionStamp {
-  fleet: string;
-  name: string;
-  annotations: Record<string, string> | null;
-  /** Microseconds since the epoch, as text. */
-  created: string;
-}
-
 /** A stored device, its spec and status in the generated JSON types. */
 export type DeviceRecord = ResourceRecord<DeviceSpecJson, DeviceStatusJson>;
 
@@ -70,29 +68,18 @@ const d = alias(devices, "d");
 /** SET target of every device write: a new version from the one sequence. */
 const nextVersion = sql`${bare(devices.resourceVersion)} = nextval('resource_version_seq')`;
 
-/** Microseconds since the epoch as text: exact, unlike a Date, so freeze keys compare equal across reads. */
-const micros = (column: SQL | typeof devices.createdAt) => sql`(extract(epoch from ${column}) * 1000000)::bigint::text`;
-
 /**
- * Locks the devices named by `keys` (any organizations) until the transaction ends, in (org, name) order. Postgres
- * locks the rows of a multi-row UPDATE in whatever order its plan visits them; two writers whose sets overlap and
- * whose orders differ deadlock (seen at 10,000 devices: a batch of agent status reports against a rollout chunk).
- * Every multi-row write to devices either selects its rows `order by name for update` first in its transaction, or
- * calls this.
+ * The Device store: generic resource operations plus the devices' set-based reads and writes. Convention: a statement
+ * that must share the caller's transaction (a row lock, a write with its events) takes it as its first argument;
+ * reads run on `db`.
  */
-export async function lockDevices(tx: Executor, keys: readonly { orgId: string; name: string }[]): Promise<void> {
-  if (!keys.length) return;
-  await tx.execute(sql`select 1 from ${devices} d
-      join unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) as k(org_id, name)
-        on ${d.orgId} = k.org_id and ${d.name} = k.name
-     order by ${d.orgId}, ${d.name} for update of d`);
-}
-
-/** The Device store: generic resource operations plus the devices' set-based reads and writes. */
 export function createDeviceStore(db: Executor) {
   return {
     ...createResourceStore<DeviceSpecJson, DeviceStatusJson>(db, { kind: "Device", table: devices }),
     ...createDeviceQueries(db),
+    ...createDeviceOwnershipStore(db),
+    ...createDeviceRolloutStore(db),
+    ...createDeviceStandaloneStore(db),
     lock: lockDevices,
 
     /**
@@ -134,7 +121,7 @@ export function createDeviceStore(db: Executor) {
       const rows = await rowsOf<Omit<RenderSource, "generation"> & { generation: string | number }>(
         exec,
         sql`select ${devices.name}, ${devices.owner}, ${devices.spec}, ${devices.status}, ${devices.annotations}, ${devices.generation},
-                   ${micros(devices.createdAt)} as created
+                   ${epochMicros(devices.createdAt)} as created
               from ${devices} where ${devices.orgId} = ${orgId} and ${devices.name} = any(${textArray(names)})
              order by ${devices.name} ${lock ? sql`for update` : sql``}`,
       );
@@ -151,21 +138,7 @@ export function createDeviceStore(db: Executor) {
             from jsonb_to_recordset(${JSON.stringify(marks)}::jsonb) as u(name text, status jsonb, annotations jsonb)
            where ${d.orgId} = ${orgId} and ${d.name} = u.name`);
       }
-      if (events.length) await tx.execute(insertEventsSql(orgId, events));
-    },
-
-    /**
-     * Creation time and annotations of the named template versions (fleet, name) of one org. Reads the template
-     * versions' table for the render's freeze keys: belongs to the TemplateVersion store once there is one.
-     */
-    async templateVersionStamps(exec: Executor, orgId: string, pairs: { fleet: string; name: string }[]): Promise<TemplateVersionStamp[]> {
-      const t = alias(templateVersions, "t");
-      return rowsOf<TemplateVersionStamp>(
-        exec,
-        sql`select ${t.fleetName} as fleet, ${t.name}, ${t.annotations}, ${micros(sql`${t.createdAt}`)} as created
-          from ${templateVersions} t join jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as p(fleet text, name text)
-            on ${t.fleetName} = p.fleet and ${t.name} = p.name where ${t.orgId} = ${orgId}`,
-      );
+      await insertEvents(tx, orgId, events);
     },
 
     /** Names of the devices matching `where` whose `annotation` is "true". */

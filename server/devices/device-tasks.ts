@@ -9,7 +9,8 @@ import { type TaskHandlers, TASK_RENDER_DEVICES, type RenderJob } from "../jobs/
 import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
 import { setCondition } from "../platform/conditions.js";
 import type { Db, Executor } from "../platform/db.js";
-import { createDeviceStore, type DeviceRecord, type DeviceStore, type RenderMark, type RenderSource } from "./device-store.js";
+import { createDeviceStore, type DeviceRecord, type RenderMark, type RenderSource } from "./device-store.js";
+import { createTemplateVersionStore, type TemplateVersionStore } from "../templateversions/templateversion-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
@@ -27,6 +28,7 @@ const actor = "service:flightctl-worker";
 export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, ConfigResolver> } = {}) {
   const devices = createDeviceStore(db);
   const renders = createRenderStore(db);
+  const templateVersions = createTemplateVersionStore(db);
 
   async function events(tx: Executor, orgId: string, name: string, list: StatusEvent[]) {
     for (const e of list)
@@ -59,7 +61,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   async function renderChunk(orgId: string, names: string[]): Promise<void> {
     // Resolvers may fetch (git, http): resolve before taking row locks, then check the spec did not change meanwhile.
     const before = await devices.renderSources(db, orgId, names, false);
-    const keys = await freezeKeys(devices, db, orgId, before);
+    const keys = await freezeKeys(templateVersions, db, orgId, before);
     const results = new Map<string, { spec: DeviceSpecJson; hash: string } | RenderError>();
     for (const row of before) {
       try {
@@ -189,7 +191,12 @@ const RENDER_CHUNK = 500;
  * commits recorded under that key, while a fleet member gets a new template version from the fleet controller instead.
  * Creation times keep a fleet or device deleted and created again under the same name from reusing old frozen content.
  */
-async function freezeKeys(devices: DeviceStore, exec: Executor, orgId: string, rows: RenderSource[]): Promise<Map<string, Frozen>> {
+async function freezeKeys(
+  templateVersions: TemplateVersionStore,
+  exec: Executor,
+  orgId: string,
+  rows: RenderSource[],
+): Promise<Map<string, Frozen>> {
   const versionOf = (r: RenderSource) => (r.owner?.startsWith("Fleet/") ? r.annotations?.[ANNOTATION_TEMPLATE_VERSION] : undefined);
   const members = rows.filter(versionOf);
   const tvCreated = new Map<string, { created: string; commits: Record<string, string> }>();
@@ -197,10 +204,10 @@ async function freezeKeys(devices: DeviceStore, exec: Executor, orgId: string, r
     const pairs = [...new Set(members.map((r) => JSON.stringify([r.owner!.slice("Fleet/".length), versionOf(r)])))].map(
       (p) => JSON.parse(p) as [string, string],
     );
-    const stamps = await devices.templateVersionStamps(
-      exec,
+    const stamps = await templateVersions.stamps(
       orgId,
       pairs.map(([fleet, name]) => ({ fleet, name })),
+      exec,
     );
     for (const r of stamps)
       tvCreated.set(`Fleet/${r.fleet}/${r.name}`, { created: r.created, commits: templateVersionCommits(r.annotations) });

@@ -7,11 +7,10 @@
 import { sql } from "drizzle-orm";
 import type { FleetSpecJson, FleetStatusJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { fleets } from "../../db/schema/index.js";
-import type { NewEvent } from "../platform/event-store.js";
+import { insertEvents, type NewEvent } from "../platform/event-store.js";
 import { textArray } from "../platform/pg-array.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 import { readsRepositoriesSql } from "../repositories/repository-store.js";
-import { insertEvents } from "./event-batch-store.js";
 
 /** A fleet as the controllers read it. */
 export interface FleetRow {

@@ -8,7 +8,7 @@
 // All work on sets of devices with row locks, so running a task twice, or concurrently, converges to one state.
 import { isDeepStrictEqual } from "node:util";
 import type { FleetSpecJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
-import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { NewEvent } from "../platform/event-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { batchTask } from "../jobs/batch-task.js";
@@ -17,6 +17,9 @@ import { labelSelectorFromMessage, type LabelRequirement, type LabelSelectorMess
 import { createTemplateVersionStore } from "../templateversions/templateversion-store.js";
 import { enqueueRenders, enqueueRollout } from "../jobs/queues.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
+import { createDeviceStore } from "../devices/device-store.js";
+import type { InvalidTemplate, TemplateUpdate } from "../devices/device-rollout-store.js";
+import type { OwnerUpdate } from "../devices/device-ownership-store.js";
 import {
   configRepositoryRefs,
   loadRepositories,
@@ -42,9 +45,7 @@ import {
   type SelectionItem,
 } from "../jobs/catalog.js";
 import { matchesRequirements } from "./rollout-math.js";
-import type { RolloutPolicyJson as RolloutPolicy } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
-import { createFleetDevicesStore, type TemplateUpdate } from "./fleet-devices-store.js";
 import { createFleetStore, type FleetRow } from "./fleet-store.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
 
@@ -74,7 +75,7 @@ const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involved
 
 export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; git?: GitClient } = {}) {
   const fleetStore = createFleetStore(db);
-  const fleetDevices = createFleetDevicesStore(db);
+  const deviceStore = createDeviceStore(db);
   const templateVersions = createTemplateVersionStore(db);
 
   /** Recomputes the owner of every device a selection item may affect. */
@@ -83,7 +84,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const selectors = new Map(fleets.map((f) => [f.name, fleetSelector(f.spec)]));
     const fleetNames = [...new Set(items.flatMap((i) => ("fleet" in i ? [i.fleet] : [])))];
     const deviceNames = [...new Set(items.flatMap((i) => ("device" in i ? [i.device] : [])))];
-    const names = await fleetDevices.selectionCandidates(orgId, {
+    const names = await deviceStore.selectionCandidates(orgId, {
       devices: deviceNames,
       fleets: { owners: fleetNames.map(ownerOf), selectors: fleetNames.map((f) => selectors.get(f)) },
     });
@@ -99,8 +100,8 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     relabelled: Set<string>,
   ) {
     await db.transaction(async (tx) => {
-      const rows = await fleetDevices.lockForSelection(tx, orgId, names);
-      const updates: { name: string; owner: string | null; status: DeviceStatusJson }[] = [];
+      const rows = await deviceStore.lockForSelection(tx, orgId, names);
+      const updates: OwnerUpdate[] = [];
       const events: NewEvent[] = [];
       const rollouts = new Map<string, string[]>();
       for (const d of rows) {
@@ -175,7 +176,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           (rollouts.get(fleet) ?? rollouts.set(fleet, []).get(fleet)!).push(d.name);
         }
       }
-      await fleetDevices.setOwners(tx, orgId, updates, events);
+      await deviceStore.setOwners(tx, orgId, updates, events);
       for (const [fleet, devices] of rollouts) await enqueueRollout(tx, orgId, fleet, devices);
     });
   }
@@ -290,11 +291,13 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
           const tvAnnotations = repositories
             ? { [ANNOTATION_TV_REPOSITORIES]: repositories, ...templateVersionCommitsAnnotation(commits) }
             : {};
-          await templateVersions.insert(
-            orgId,
-            { fleet: fleetName, name: tv, owner: ownerOf(fleetName), annotations: tvAnnotations, template: deviceSpec },
-            tx,
-          );
+          await templateVersions.insert(tx, orgId, {
+            fleet: fleetName,
+            name: tv,
+            owner: ownerOf(fleetName),
+            annotations: tvAnnotations,
+            template: deviceSpec,
+          });
           annotations = { ...annotations, [ANNOTATION_TEMPLATE_VERSION]: tv };
           const batched = !!fleet.spec.rolloutPolicy?.deviceSelection;
           events.push(
@@ -330,13 +333,13 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
     const tv = await templateVersions.get(orgId, fleetName, tvName);
     if (!tv) return;
     const { updatedAt: _u, conditions: _c, ...template } = tv.status;
-    const names = await fleetDevices.ownedNames(orgId, ownerOf(fleetName), only);
+    const names = await deviceStore.ownedNames(orgId, ownerOf(fleetName), only);
     for (let i = 0; i < names.length; i += CHUNK) {
       const chunk = names.slice(i, i + CHUNK);
       await db.transaction(async (tx) => {
-        const rows = await fleetDevices.lockOwned(tx, orgId, ownerOf(fleetName), chunk);
+        const rows = await deviceStore.lockOwned(tx, orgId, ownerOf(fleetName), chunk);
         const updates: TemplateUpdate[] = [];
-        const invalid: { name: string; status: DeviceStatusJson }[] = [];
+        const invalid: InvalidTemplate[] = [];
         const events: NewEvent[] = [];
         for (const d of rows) {
           // A device torn between fleets keeps what it has until the conflict is resolved.
@@ -373,7 +376,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
             );
           }
         }
-        await fleetDevices.applyTemplate(tx, orgId, updates, invalid, events);
+        await deviceStore.applyTemplate(tx, orgId, updates, invalid, events);
         // Unchanged specs are queued too: their render stays the same version but records the new template version.
         if (updates.length) {
           await enqueueRenders(
@@ -396,6 +399,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
   const rollouts = createRolloutTasks(db, {
     apply: (o, f, only, tv) => rollout(o, f, only, tv),
     tickSeconds: opts.rolloutTickSeconds ?? 30,
+    stores: { fleets: fleetStore, devices: deviceStore },
   });
 
   const tasks: TaskHandlers<"fleet_selection" | "fleet_validate" | "fleet_rollout" | "fleet_rollout_tick" | "fleet_rollout_sweep"> = {

@@ -9,14 +9,14 @@ import { setCondition } from "../platform/conditions.js";
 import { enqueue } from "../jobs/enqueue.js";
 import { type TaskHandlers, TASK_FLEET_ROLLOUT_SWEEP, TASK_FLEET_ROLLOUT_TICK, TASK_FLEET_SELECTION } from "../jobs/catalog.js";
 import type { Db } from "../platform/resource/resource-store.js";
-import { createFleetDevicesStore } from "./fleet-devices-store.js";
-import { createFleetStore } from "./fleet-store.js";
+import { createFleetStore, type FleetStore } from "./fleet-store.js";
 import { hasPendingJob } from "../jobs/queue-store.js";
 import {
   ANNOTATION_RENDERED_TEMPLATE_VERSION,
   ANNOTATION_SELECTED_FOR_ROLLOUT,
   ANNOTATION_TEMPLATE_VERSION,
 } from "../devices/device-annotations.js";
+import { createDeviceStore, type DeviceStore } from "../devices/device-store.js";
 import {
   batchCount,
   batchOutcome,
@@ -59,14 +59,19 @@ interface DeviceView extends RolloutDevice {
 /** Writes the template version (`tv`, default the fleet's current) into the named devices' specs. */
 export type ApplyTemplate = (orgId: string, fleet: string, only: string[], tv?: string) => Promise<void>;
 
+/** The stores a rollout works through: built once by the task factory (or service) that owns them. */
+export interface RolloutStores {
+  fleets: FleetStore;
+  devices: DeviceStore;
+}
+
 /** Reads shared by the ticks and the dry run. */
-export function createRolloutReads(db: Db) {
-  const fleetStore = createFleetStore(db);
-  const fleetDevices = createFleetDevicesStore(db);
+export function createRolloutReads(db: Db, stores: RolloutStores = { fleets: createFleetStore(db), devices: createDeviceStore(db) }) {
+  const { fleets: fleetStore, devices } = stores;
   const loadFleet = (orgId: string, name: string) => fleetStore.get(orgId, name);
 
   async function deviceViews(orgId: string, fleet: string, tv: string): Promise<DeviceView[]> {
-    const rows = await fleetDevices.owned(orgId, `Fleet/${fleet}`);
+    const rows = await devices.owned(orgId, `Fleet/${fleet}`);
     return rows.flatMap((d) => {
       const status = d.status ?? {};
       const conditions = status.conditions ?? [];
@@ -144,10 +149,9 @@ const budgetView = (devices: DeviceView[], eligible: (d: DeviceView) => boolean)
     pending: eligible(d) && !d.assigned,
   }));
 
-export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSeconds: number }) {
-  const { loadFleet, deviceViews, plan, ownershipSettling } = createRolloutReads(db);
-  const fleetStore = createFleetStore(db);
-  const fleetDevices = createFleetDevicesStore(db);
+export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSeconds: number; stores: RolloutStores }) {
+  const { loadFleet, deviceViews, plan, ownershipSettling } = createRolloutReads(db, opts.stores);
+  const { fleets: fleetStore, devices: deviceStore } = opts.stores;
   const enqueueTick = (orgId: string, fleet: string, delaySeconds = 0) =>
     // One queue per fleet: a tick queued while another runs waits for it instead of dispatching the same batch twice.
     enqueue(
@@ -272,7 +276,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
           const selected = selectBatch(policy, next, devices);
           const chosen = new Set(selected);
           for (const d of devices) if (chosen.has(d.name)) d.selectedBatch = next;
-          await fleetDevices.annotate(orgId, selected, ANNOTATION_SELECTED_FOR_ROLLOUT, `${tv}/${next}`);
+          await deviceStore.annotate(orgId, selected, ANNOTATION_SELECTED_FOR_ROLLOUT, `${tv}/${next}`);
           batch = next;
           annotations[BATCH] = String(next);
           annotations[DISPATCHED_AT] = now.toISOString();

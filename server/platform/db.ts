@@ -28,6 +28,9 @@ export function isoTime(column: Column | string): SQL {
   return sql`to_json(${ref}) #>> '{}' as ${sql.identifier(name)}`;
 }
 
+/** A timestamptz as microseconds since the epoch, as text: exact, unlike a Date, so freeze keys compare equal across reads. */
+export const epochMicros = (column: SQL | Column): SQL => sql`(extract(epoch from ${column}) * 1000000)::bigint::text`;
+
 /** A column's bare SQL name: for INSERT column lists and UPDATE SET targets, where a table-qualified name is invalid. */
 export const bare = (column: Column): SQL => sql`${sql.identifier(column.name)}`;
 

@@ -66,14 +66,11 @@ export async function insertEvent(tx: Executor, orgId: string, e: NewEvent): Pro
 }
 
 /**
- * The same insert for several events as one SQL fragment, for callers that write them within a single statement
- * (a data-modifying CTE); `when` gates it on another CTE (e.g. `exists (select 1 from upd)`).
+ * Writes several events of organization `orgId` in one statement, in the caller's transaction (the form of every
+ * set-based store method); nothing, not even a round trip, when there are none.
  */
-export function insertEventsSql(orgId: string, events: NewEvent[], when: SQL = sql`true`): SQL {
-  return insertTaggedEventsSql(
-    events.map((event) => ({ orgId, tag: 0, event })),
-    when,
-  );
+export async function insertEvents(tx: Executor, orgId: string, list: readonly NewEvent[]): Promise<void> {
+  if (list.length) await tx.execute(insertTaggedEventsSql(list.map((event) => ({ orgId, tag: 0, event }))));
 }
 
 /**

@@ -12,6 +12,7 @@ import type { NewEvent } from "../platform/event-store.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import { standaloneFreezeKey } from "../devices/device-tasks.js";
 import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
+import { createDeviceStore } from "../devices/device-store.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { createDependencyStore } from "./dependency-store.js";
@@ -114,6 +115,7 @@ interface Scope {
 export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
   const store = createDependencyStore(db);
   const fleetStore = createFleetStore(db);
+  const deviceStore = createDeviceStore(db);
   const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involvedObject" | "sourceComponent">): NewEvent => ({
     ...e,
     actor,
@@ -149,7 +151,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
   /** Probes and reconciles one organization's fleets and standalone devices (those `scope` selects). */
   async function syncOrg(orgId: string, scope: Scope): Promise<SyncResult> {
     const fleets = scope.fleets ? (await loadFleets(orgId, scope.fleets.name)).filter((f) => f.deps.length) : [];
-    const rows = scope.devices ? await store.gitDependentDevices(orgId, scope.devices.name) : [];
+    const rows = scope.devices ? await deviceStore.standaloneReadingGit(orgId, scope.devices.name) : [];
     const readsOf = new Map(rows.map((d) => [d.name, configRepositoryRefs(d.spec).map((x) => x.repository)]));
     const repos = await loadRepositories(db, orgId, [
       ...fleets.flatMap((f) => f.deps.map((d) => d.repository)),
@@ -248,7 +250,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
     return db.transaction(async (tx) => {
       const locked = new Map(
         (
-          await store.lockStandalone(
+          await deviceStore.lockStandalone(
             tx,
             orgId,
             work.map((w) => w.d.name),
@@ -287,7 +289,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         else if (now.value !== undefined) annotations[ANNOTATION_DEVICE_PROBE_FAILED] = now.value;
         if (changed.length || now.value !== undefined) updates.push({ name: d.name, annotations });
       }
-      await store.setDeviceAnnotations(tx, orgId, updates, events);
+      await deviceStore.setAnnotations(tx, orgId, updates, events);
       if (render.length) await enqueueRenders(tx, orgId, render);
       return render.length;
     });

@@ -8,9 +8,8 @@
 //   that read it are rendered again, each with a ReferencedRepositoryUpdated event.
 import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { RepositoryStatusJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
-import type { NewEvent } from "../platform/event-store.js";
-import { insertEvents } from "../fleets/event-batch-store.js";
-import { createFleetDevicesStore } from "../fleets/fleet-devices-store.js";
+import { insertEvents, type NewEvent } from "../platform/event-store.js";
+import { createDeviceStore } from "../devices/device-store.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { eachLimited } from "../platform/concurrency.js";
@@ -29,7 +28,7 @@ const MAX_CAS_ATTEMPTS = 5;
 export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
   const store = createResourceStore(db, { kind: "Repository", table: "repositories" });
   const fleetStore = createFleetStore(db);
-  const fleetDevices = createFleetDevicesStore(db);
+  const deviceStore = createDeviceStore(db);
 
   /** Tests one repository and records the result; true when its condition changed. */
   async function test(orgId: string, name: string): Promise<boolean> {
@@ -90,7 +89,7 @@ export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrenc
     if (!names.length) return;
     const fleets = await fleetStore.readingRepositories(orgId, names);
     // Fleet members follow their fleet's new template version; only devices without an owner are rendered here.
-    const devices = await fleetDevices.standaloneReadingRepositories(orgId, names);
+    const devices = await deviceStore.standaloneReadingRepositories(orgId, names);
     const changed = new Set(names);
     const events: NewEvent[] = [];
     const referenced = (kind: string, name: string, spec: DeviceSpecJson | undefined) => {

@@ -3,11 +3,13 @@
 import { sql } from "drizzle-orm";
 import type { ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { resourceSyncs } from "../../db/schema/index.js";
-import type { NewEvent } from "../platform/event-store.js";
-import { insertEvents } from "../fleets/event-batch-store.js";
+import { insertEvents, type NewEvent } from "../platform/event-store.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 
-/** ResourceSync controller statements; `exec` is the database or the caller's transaction. */
+/**
+ * ResourceSync controller statements. As in the device and fleet stores, a statement that must share the caller's
+ * transaction (a row lock, a write with its events) takes it first; reads run on `exec` unless given another one last.
+ */
 export function createResourceSyncStore(exec: Executor) {
   return {
     /**
@@ -15,10 +17,10 @@ export function createResourceSyncStore(exec: Executor) {
      * no longer `generation`). Returns whether it wrote.
      */
     async writeStatus(
+      tx: Executor,
       key: { orgId: string; name: string; generation: number },
       status: ResourceSyncStatusJson,
       events: readonly NewEvent[],
-      tx: Executor = exec,
     ): Promise<boolean> {
       const r = await tx.execute(
         sql`update ${resourceSyncs} set status = ${JSON.stringify(status)}::jsonb, resource_version = nextval('resource_version_seq')
@@ -35,8 +37,8 @@ export function createResourceSyncStore(exec: Executor) {
       return r.rows.map((row) => ({ orgId: row.org_id, name: row.name }));
     },
 
-    /** In a transaction `tx`: locks the ResourceSync until it ends (syncs of one ResourceSync serialize on it); its generation, or undefined when gone. */
-    async lockGeneration(orgId: string, name: string, tx: Executor = exec): Promise<number | undefined> {
+    /** Locks the ResourceSync until `tx` ends (syncs of one ResourceSync serialize on it); its generation, or undefined when gone. */
+    async lockGeneration(tx: Executor, orgId: string, name: string): Promise<number | undefined> {
       const r = await tx.execute<{ generation: string | number }>(
         sql`select generation from ${resourceSyncs} where org_id = ${orgId} and name = ${name} for update`,
       );

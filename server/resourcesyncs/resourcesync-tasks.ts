@@ -63,10 +63,10 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
   ): Promise<boolean> {
     if (isDeepStrictEqual(rs.status ?? {}, next)) return true;
     return syncStore.writeStatus(
+      exec,
       { orgId, name: rs.name, generation: rs.generation },
       next,
       statusEvents(rs.name, rs.status, next, completed),
-      exec,
     );
   }
 
@@ -166,7 +166,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
     try {
       return await db.transaction(async (tx): Promise<SyncOutcome> => {
         // The row lock serializes syncs of one ResourceSync; a changed spec means this run is stale.
-        const generation = await syncStore.lockGeneration(orgId, name, tx);
+        const generation = await syncStore.lockGeneration(tx, orgId, name);
         if (generation === undefined || generation !== rs.generation) return "superseded";
         const existing = await fleetStore.ownedOrNamed(tx, orgId, owner, [...wanted]);
         const taken = existing.filter((f) => wanted.has(f.name) && f.owner !== owner);

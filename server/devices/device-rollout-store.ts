@@ -1,0 +1,104 @@
+// What a fleet's rollout reads and writes of the devices it owns, for thousands of devices per call: the owned
+// devices' views, the template version written into their specs (chunks locked `order by name for update` in the
+// caller's transaction, one statement per set, events in the same transaction) and the rollout's batch marks (locked
+// in name order through lockDevices).
+import { sql } from "drizzle-orm";
+import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import { devices } from "../../db/schema/resources.js";
+import { textArray, type Executor } from "../platform/db.js";
+import { insertEvents, type NewEvent } from "../platform/event-store.js";
+import { lockDevices } from "./device-lock-store.js";
+
+/** What the rollout reads of an owned device it may write (a type, not an interface: it types a row). */
+export type OwnedDevice = {
+  name: string;
+  labels: Record<string, string>;
+  spec: DeviceSpecJson | null;
+  annotations: Record<string, string>;
+  status: DeviceStatusJson | null;
+};
+
+/** An owned device as a rollout's batch planning sees it. */
+export type OwnedDeviceView = Omit<OwnedDevice, "spec">;
+
+/** A device's template write: its new spec (generation + 1 when it changed) and annotations. */
+export interface TemplateUpdate {
+  name: string;
+  spec: DeviceSpecJson;
+  annotations: Record<string, string>;
+  specChanged: boolean;
+}
+
+/** A device the template could not be filled in for, and its status saying why. */
+export interface InvalidTemplate {
+  name: string;
+  status: DeviceStatusJson;
+}
+
+/** Rollout statements on owned devices; `db` is the database (or a transaction) reads run on. Part of the device store. */
+export function createDeviceRolloutStore(db: Executor) {
+  return {
+    /** Names of the devices `owner` owns (all, or those in `only`), in name order. */
+    async ownedNames(orgId: string, owner: string, only?: string[]): Promise<string[]> {
+      const r = await db.execute<{ name: string }>(sql`select name from ${devices} where org_id = ${orgId} and owner = ${owner}
+      ${only ? sql`and name = any(${textArray(only)})` : sql``} order by name`);
+      return r.rows.map((row) => row.name);
+    },
+
+    /** Locks those of the named devices `owner` still owns, in name order, until `tx` ends. */
+    async lockOwned(tx: Executor, orgId: string, owner: string, names: string[]): Promise<OwnedDevice[]> {
+      const r = await tx.execute<OwnedDevice>(sql`select name, labels, spec, annotations, status from ${devices}
+          where org_id = ${orgId} and owner = ${owner} and name = any(${textArray(names)}) order by name for update`);
+      return r.rows;
+    },
+
+    /**
+     * Writes a template version into devices locked by `tx` (lockOwned): new specs and annotations (generation + 1
+     * where the spec changed), and the statuses of devices the template could not be filled in for; then `events`.
+     * One statement each.
+     */
+    async applyTemplate(
+      tx: Executor,
+      orgId: string,
+      updates: TemplateUpdate[],
+      invalid: InvalidTemplate[],
+      events: readonly NewEvent[],
+    ): Promise<void> {
+      if (updates.length) {
+        await tx.execute(sql`update ${devices} d set spec = u.spec, annotations = u.annotations,
+                generation = d.generation + (case when u.spec_changed then 1 else 0 end), resource_version = nextval('resource_version_seq')
+              from jsonb_to_recordset(${JSON.stringify(updates.map((u) => ({ name: u.name, spec: u.spec, annotations: u.annotations, spec_changed: u.specChanged })))}::jsonb)
+                as u(name text, spec jsonb, annotations jsonb, spec_changed boolean)
+             where d.org_id = ${orgId} and d.name = u.name`);
+      }
+      if (invalid.length) {
+        await tx.execute(sql`update ${devices} d set status = u.status, resource_version = nextval('resource_version_seq')
+              from jsonb_to_recordset(${JSON.stringify(invalid)}::jsonb) as u(name text, status jsonb)
+             where d.org_id = ${orgId} and d.name = u.name`);
+      }
+      await insertEvents(tx, orgId, events);
+    },
+
+    /** Sets annotation `key` to `value` on the named devices (a rollout batch mark), locked in name order first. */
+    async annotate(orgId: string, names: string[], key: string, value: string): Promise<void> {
+      if (!names.length) return;
+      await db.transaction(async (tx) => {
+        await lockDevices(
+          tx,
+          names.map((name) => ({ orgId, name })),
+        );
+        await tx.execute(sql`update ${devices} set annotations = annotations || jsonb_build_object(${key}::text, ${value}::text),
+            resource_version = nextval('resource_version_seq')
+          where org_id = ${orgId} and name = any(${textArray(names)})`);
+      });
+    },
+
+    /** The devices `owner` owns, for the rollout's view of them, in name order. */
+    async owned(orgId: string, owner: string): Promise<OwnedDeviceView[]> {
+      const r = await db.execute<OwnedDeviceView>(
+        sql`select name, labels, annotations, status from ${devices} where org_id = ${orgId} and owner = ${owner} order by name`,
+      );
+      return r.rows;
+    },
+  };
+}
