@@ -11,7 +11,7 @@ import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.j
 import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { startEndpoint } from "../platform/http-server.js";
 import { createWebStatic } from "../platform/web-static.js";
-import { createLogger, type Logger } from "../platform/logger.js";
+import { createLogger, type Logger } from "../../lib/logger.js";
 import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { decodeJson, parseDocuments } from "../platform/codec.js";
 import { drizzle } from "drizzle-orm/node-postgres";

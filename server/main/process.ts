@@ -1,7 +1,7 @@
 // What every server process does around its own start: read the configuration once (a bad setting stops it with a
 // message naming the variable, exit 2), log at the configured level, stop cleanly on SIGINT/SIGTERM.
 import { ConfigError, loadConfig, type ServerConfig } from "../config.js";
-import { createLogger, type Logger } from "../platform/logger.js";
+import { createLogger, type Logger } from "../../lib/logger.js";
 
 /** Stops `close` on SIGINT/SIGTERM; a second signal exits at once. */
 export function closeOnSignals(close: () => Promise<void>, log: Logger) {

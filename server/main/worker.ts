@@ -15,7 +15,7 @@ import { createRepositoryTasks } from "../repositories/repository-tasks.js";
 import { createDependencySyncTasks } from "../repositories/dependency-sync.js";
 import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js";
 import { memoryContentCache, redisContentCache } from "../platform/content-cache.js";
-import type { Logger } from "../platform/logger.js";
+import type { Logger } from "../../lib/logger.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { TaskHandlers } from "../jobs/catalog.js";
 import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";

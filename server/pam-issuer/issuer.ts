@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { createLogger } from "../platform/logger.js";
+import { createLogger } from "../../lib/logger.js";
 import { bootstrapAuthenticator } from "./bootstrap.js";
 import { clientPolicy } from "./clients.js";
 import { authorize, login, type CodeGrant, type FlowContext, type PendingLogin } from "./flows.js";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrate } from "../../db/migrate.js";
 import { startApi } from "../../server/main/api.js";
-import { createLogger } from "../../server/platform/logger.js";
+import { createLogger } from "../../lib/logger.js";
 import { startTestIssuer } from "../helpers/oidc.js";
 import { benchDatabase } from "./server-process.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { migrate } from "../../db/migrate.js";
 import { startApi } from "../../server/main/api.js";
-import { createLogger } from "../../server/platform/logger.js";
+import { createLogger } from "../../lib/logger.js";
 import { startTestIssuer } from "../helpers/oidc.js";
 import { benchDatabase } from "./server-process.js";
 import { buildWeb, launchBrowser } from "../e2e/browser.js";

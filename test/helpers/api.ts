@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { startApi, type RunningApi } from "../../server/main/api.js";
 import { startWorker } from "../../server/main/worker.js";
-import { createLogger } from "../../server/platform/logger.js";
+import { createLogger } from "../../lib/logger.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
 import { startTestIssuer, type TestIssuer } from "./oidc.js";
 
