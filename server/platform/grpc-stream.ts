@@ -18,7 +18,7 @@ export interface StreamSink<O> {
 /** A server-streaming method served on the raw path: `open` starts it and returns how to stop it when the client leaves. */
 export interface RawServerStream {
   method: DescMethodServerStreaming;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one table of methods with different message types
+  // biome-ignore lint/suspicious/noExplicitAny: one table of methods with different message types
   open(request: any, sink: StreamSink<any>, peer: Peer): Promise<() => void>;
 }
 

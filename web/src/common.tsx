@@ -33,7 +33,7 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): Async<T> {
       (data) => mine === seq.current && setState({ data, loading: false }),
       (e) => mine === seq.current && setState((s) => ({ data: s.data, error: errorText(e), loading: false })),
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // The caller names what fn depends on (fn itself is a new closure on every render).
   }, deps);
   useEffect(run, [run]);
   return {

@@ -33,7 +33,7 @@ export function live<T>(o: LiveOptions<T>): () => void {
       let failures = 0;
       while (!abort.signal.aborted) {
         try {
-          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the method is looked up by name
+          // biome-ignore lint/suspicious/noExplicitAny: the method is looked up by name
           const stream = (client(o.service) as any)[o.method]({ ...o.request, resourceVersion }, { signal: abort.signal }) as AsyncIterable<
             WatchEvent<T>
           >;

@@ -122,7 +122,7 @@ export function EditorPage({ kind, name }: { kind: string; name?: string }) {
 
   useEffect(() => {
     if (!info || !name) return;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Get method is looked up by kind
+    // biome-ignore lint/suspicious/noExplicitAny: the Get method is looked up by kind
     ((client(info.service) as any)[`get${kind}`]({ orgId, name }) as Promise<never>).then(
       (msg) => {
         const json = toJson(info.schema, msg) as Record<string, unknown>;
@@ -160,7 +160,7 @@ export function EditorPage({ kind, name }: { kind: string; name?: string }) {
       }
       const target = (msg as { metadata?: { name?: string } }).metadata?.name ?? "";
       const method = name ? `replace${kind}` : `create${kind}`;
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Create/Replace looked up by kind
+      // biome-ignore lint/suspicious/noExplicitAny: Create/Replace looked up by kind
       await (client(info.service) as any)[method]({ orgId, [lower(info.field)]: msg, ...(name ? { name } : {}) });
       navigate(info.after(target));
     } catch (err) {

@@ -134,7 +134,7 @@ function useSubmit(kind: FormKind, fields: string[]) {
     setGeneral(undefined);
     try {
       const msg = fromJson(kind.schema, doc);
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Create looked up by kind
+      // biome-ignore lint/suspicious/noExplicitAny: Create looked up by kind
       await (client(kind.service) as any)[kind.create]({ orgId, [kind.field]: msg });
       navigate(kind.after(String((doc.metadata as JsonObject).name)));
     } catch (e) {
