@@ -9,7 +9,7 @@ import type {
   FileSpecJson,
   SystemdUnitStatusJson,
 } from "../gen/flightctl/v1beta1/device_pb.js";
-import { checkDevicePath, PathError, type Executor, type HostFs } from "./host.js";
+import { checkDevicePath, type PathError, type Executor, type HostFs } from "./host.js";
 
 export class ApplyError extends Error {
   constructor(

@@ -182,14 +182,14 @@ export function table(headers: string[] | undefined, rows: string[][]): string {
   if (all.length === 0) return "";
   const widths = all[0].map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
   return (
-    all
+    `${all
       .map((r) =>
         r
           .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
           .join("")
           .trimEnd(),
       )
-      .join("\n") + "\n"
+      .join("\n")}\n`
   );
 }
 

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import pino from "pino";
 import { createAgent, type Agent } from "../agent/agent.js";
-import { ApplyError } from "../agent/apply.js";
+import type { ApplyError } from "../agent/apply.js";
 import { parseAgentConfig, type AgentConfig } from "../agent/config.js";
 import { realExecutor, recordingExecutor, rootedFs, type RecordingExecutor } from "../agent/host.js";
 import { runHooks, splitCommandLine } from "../agent/hooks.js";

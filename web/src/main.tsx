@@ -5,7 +5,6 @@ import { render, type ComponentChildren } from "preact";
 import { lazy, Suspense } from "preact/compat";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { AuthService } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
-import { OrganizationService } from "../../gen/flightctl/v1beta1/organization_service_pb.js";
 import { client, errorText, getSession, onSessionChange, setSession } from "./api.js";
 import { sessionFromToken, startLogin, takePendingLogin } from "./auth.js";
 import { AppContext, ErrorBox, useAsync, type AppState } from "./common.js";

@@ -28,7 +28,7 @@ export function ConsolePage({ name }: { name: string }) {
     term.focus();
     const abort = new AbortController();
     let sessionId = "";
-    let queue: FrameInit[] = [];
+    const queue: FrameInit[] = [];
     let flushing = false;
     const flush = async () => {
       if (flushing || !sessionId || !queue.length) return;
