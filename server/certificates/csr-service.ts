@@ -2,6 +2,7 @@
 // before it is stored; enrollment-signer requests from users are approved and signed at once (flightctl), unless
 // the service is configured for manual approval; device requests (renewal, service certificates) arrive over the
 // agent endpoint and are signed at once. Approve/Deny decide pending ones.
+import { certificateSigningRequests } from "../../db/schema/resources.js";
 import type { JsonObject } from "@bufbuild/protobuf";
 import {
   CertificateSigningRequestListSchema,
@@ -106,7 +107,7 @@ export const certificateSigningRequestKind = defineKind({
   service: CertificateSigningRequestService,
   schema: CertificateSigningRequestSchema,
   listSchema: CertificateSigningRequestListSchema,
-  table: "certificate_signing_requests",
+  table: certificateSigningRequests,
   validate: (obj) => validateCertificateSigningRequest(obj),
   beforeCreate: prepare,
   handlers: ({ standard, svc, store, deps }) => {

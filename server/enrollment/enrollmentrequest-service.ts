@@ -195,7 +195,7 @@ export const enrollmentRequestKind = defineKind({
   service: EnrollmentRequestService,
   schema: EnrollmentRequestSchema,
   listSchema: EnrollmentRequestListSchema,
-  table: "enrollment_requests",
+  table: enrollmentRequests,
   validate: (obj) => validateEnrollmentRequest(obj),
   beforeCreate: prepare,
   handlers: ({ standard, svc, deps }) => ({

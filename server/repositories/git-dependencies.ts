@@ -6,7 +6,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { eachLimited } from "../platform/concurrency.js";
 import { hasPlaceholders } from "../platform/template/template-params.js";
-import { GitError, isFullCommitId, type GitClient, type GitRepository } from "./git.js";
+import { GitError, isFullCommitId, type GitClient } from "./git.js";
 import { configRepositoryRefs, repositoryProblem, type StoredRepository } from "./repository-refs.js";
 
 /** On a template version: JSON `{<key>: <commit>}`, the commits of the git dependencies its template reads. */
@@ -103,7 +103,7 @@ export async function resolveDependencies(
   );
   await eachLimited(unique, concurrency, async (d) => {
     try {
-      out.set(d.key, { commit: await git.resolve(repos.get(d.repository)!.spec as unknown as GitRepository, d.revision) });
+      out.set(d.key, { commit: await git.resolve(repos.get(d.repository)!.spec, d.revision) });
     } catch (e) {
       // The git client's messages never hold a secret; anything else (git missing, …) is reported as it is.
       out.set(d.key, { error: e instanceof GitError ? e.message : `could not run git: ${(e as Error).message}` });

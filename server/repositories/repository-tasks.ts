@@ -14,7 +14,9 @@ import { createFleetDevicesStore } from "../fleets/fleet-devices-store.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { eachLimited } from "../platform/concurrency.js";
-import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/resource/resource-store.js";
+import { kindStore } from "../platform/resource/kind.js";
+import { repositoryKind } from "./repository-service.js";
 import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
 import type { GitClient } from "./git.js";
 import { testRepository } from "./repository-tester.js";
@@ -27,7 +29,7 @@ const source = "flightctl-worker";
 const MAX_CAS_ATTEMPTS = 5;
 
 export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
-  const store = createResourceStore(db, { kind: "Repository", table: "repositories" });
+  const store = kindStore(repositoryKind, db);
   const fleetStore = createFleetStore(db);
   const fleetDevices = createFleetDevicesStore(db);
 
