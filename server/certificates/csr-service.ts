@@ -3,7 +3,6 @@
 // the service is configured for manual approval; device requests (renewal, service certificates) arrive over the
 // agent endpoint and are signed at once. Approve/Deny decide pending ones.
 import { certificateSigningRequests } from "../../db/schema/resources.js";
-import type { JsonObject } from "@bufbuild/protobuf";
 import {
   CertificateSigningRequestListSchema,
   CertificateSigningRequestSchema,
@@ -64,9 +63,8 @@ async function sign(
 }
 
 /** Service-set parts of a new CSR: requester, owner, and the certificate when approved at once. */
-async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
+async function prepare(caller: Caller, request: CertificateSigningRequestJson, deps: KindDeps) {
   // The spec as stored: the service adds the requester to it.
-  const request: CertificateSigningRequestJson = obj;
   const spec = request.spec ?? {};
   const name = request.metadata?.name ?? "";
   const csr = await csrOf(spec);
@@ -82,7 +80,7 @@ async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
 }
 
 function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string) {
-  return async (r: ResourceRecord): Promise<CsrStatus | undefined> => {
+  return async (r: ResourceRecord<CsrSpec, CsrStatus>): Promise<CsrStatus | undefined> => {
     const status: CsrStatus = r.status ?? {};
     const conditions = status.conditions;
     if (isTrue(conditions, "Denied") || isTrue(conditions, "Failed")) {

@@ -7,7 +7,7 @@
 // once and shared through the ContentCache, so 1,000 devices of one template version cost at most one resolve and one read.
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { FileSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { ContentCache } from "../platform/content-cache.js";
 import { devicePathProblem } from "../platform/validation/rules.js";
@@ -53,7 +53,7 @@ export function createGitConfigResolver(
   limits: GitLimits = GIT_CONFIG_LIMITS,
 ): ConfigResolver {
   return async (provider, ctx) => {
-    const ref = (provider.gitRef ?? {}) as { repository?: string; targetRevision?: string; path?: string; mountPath?: string };
+    const ref = provider.gitRef ?? {};
     const where = `config provider "${String(provider.name)}"`;
     const name = ref.repository ?? "";
     const stored = (await loadRepositories(db, ctx.orgId, [name])).get(name);
@@ -92,7 +92,7 @@ export function createGitConfigResolver(
       throw new RenderError(`${where}: repository "${name}": ${e.message}`);
     }
     const targets = devicePaths(files, path, ref.mountPath);
-    return files.map((f, i): JsonObject => {
+    return files.map((f, i): FileSpecJson => {
       const bad = devicePathProblem(targets[i]);
       if (bad) throw new RenderError(`${where}: "${f.path}" at ${commit.slice(0, 12)} would be written to "${targets[i]}", which ${bad}`);
       return { path: targets[i], content: f.content, contentEncoding: "base64", mode: f.mode };

@@ -115,7 +115,7 @@ export const statusHint = (status: number) =>
 
 export function createHttpConfigResolver(db: Db, cache: ContentCache): ConfigResolver {
   return async (provider, ctx) => {
-    const ref = (provider.httpRef ?? {}) as { repository?: string; suffix?: string; filePath?: string };
+    const ref = provider.httpRef ?? {};
     const where = `config provider "${String(provider.name)}"`;
     const repo = (await loadRepositories(db, ctx.orgId, [ref.repository ?? ""])).get(ref.repository ?? "");
     const problem = repositoryProblem(ref.repository ?? "", repo, "http");

@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+import type { EventDetailsJson } from "../../gen/flightctl/v1beta1/event_pb.js";
 import type { ResourceSyncSpecJson, ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { fleetKind } from "../fleets/fleet-service.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
@@ -59,9 +60,9 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
   async function writeStatus(
     exec: Executor,
     orgId: string,
-    rs: ResourceRecord,
+    rs: ResourceRecord<ResourceSyncSpecJson, ResourceSyncStatusJson>,
     next: ResourceSyncStatusJson,
-    completed?: JsonObject,
+    completed?: EventDetailsJson,
   ): Promise<boolean> {
     if (isDeepStrictEqual(rs.status ?? {}, next)) return true;
     return syncStore.writeStatus(

@@ -17,11 +17,14 @@ export type ResourceJson<Spec extends JsonObject = JsonObject, Status extends Js
 /** The descriptor of a resource message: its generated JSON type is a ResourceJson. */
 export type ResourceDesc = GenMessage<Message, { jsonType: ResourceJson }>;
 
-/** The generated JSON type of a kind's spec (DeviceSpecJson for the Device message). */
-export type SpecJson<Desc extends DescMessage> = MessageJsonType<Desc> extends { spec?: infer S extends JsonObject } ? S : never;
+/** The part a kind's message lacks (AuthProvider has no status): an object with no fields, stored as null. */
+export type NoJson = Record<string, never>;
 
-/** The generated JSON type of a kind's status (DeviceStatusJson); never for kinds without one (AuthProvider). */
-export type StatusJson<Desc extends DescMessage> = MessageJsonType<Desc> extends { status?: infer S extends JsonObject } ? S : never;
+/** The generated JSON type of a kind's spec (DeviceSpecJson for the Device message). */
+export type SpecJson<Desc extends DescMessage> = MessageJsonType<Desc> extends { spec?: infer S extends JsonObject } ? S : NoJson;
+
+/** The generated JSON type of a kind's status (DeviceStatusJson); NoJson for kinds without one (AuthProvider). */
+export type StatusJson<Desc extends DescMessage> = MessageJsonType<Desc> extends { status?: infer S extends JsonObject } ? S : NoJson;
 
 /** The JSON document of a kind: its generated <Kind>Json, spelt with the parts the generic rules read. */
 export type KindJson<Desc extends DescMessage> = ResourceJson<SpecJson<Desc>, StatusJson<Desc>>;

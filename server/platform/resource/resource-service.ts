@@ -7,6 +7,7 @@ import { conflict, DomainError, invalid, notFound, precondition, type FieldViola
 import type { Caller } from "../identity.js";
 import { decodeJson } from "../codec.js";
 import type { ObjectMetaJson } from "../../../gen/flightctl/v1beta1/meta_pb.js";
+import type { EventDetailsJson } from "../../../gen/flightctl/v1beta1/event_pb.js";
 import { applyJsonPatch, type PatchOp } from "../json-patch.js";
 import { decodeContinue, encodeContinue, pageSize } from "../pagination.js";
 import { labelRequirementsToSql, parseLabelSelector } from "../selectors/label-selector.js";
@@ -116,7 +117,7 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
     return msg;
   };
 
-  function event(caller: Caller, name: string, reason: string, message: string, details?: JsonObject): NewEvent {
+  function event(caller: Caller, name: string, reason: string, message: string, details?: EventDetailsJson): NewEvent {
     return {
       reason,
       type: "Normal",
@@ -171,7 +172,7 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
       if (!next) return existing;
       const changed = changedFields(existing, next.state);
       if (changed.length === 0) return existing;
-      const details: JsonObject = { detailType: "ResourceUpdated", updatedFields: changed };
+      const details: EventDetailsJson = { detailType: "ResourceUpdated", updatedFields: changed };
       if (changed.includes("owner")) {
         if (existing.owner) details.previousOwner = existing.owner;
         if (next.state.owner) details.newOwner = next.state.owner;
