@@ -7,8 +7,7 @@ import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 import { errorInterceptor } from "./platform/error-interceptor.js";
-import { buildKind, type AnyKindDefinition } from "./platform/resource/kind.js";
-import { createResourceStore, type Db } from "./platform/resource/resource-store.js";
+import { buildKind, kindStore, type AnyKindDefinition } from "./platform/resource/kind.js";
 import type { App } from "./platform/endpoint.js";
 import type { AgentServiceDeps, KindDeps, KindServices, ServiceDeps } from "./app-deps.js";
 import { userAuthInterceptor } from "./auth/user-auth-interceptor.js";
@@ -181,7 +180,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     services,
     files: services.map((s) => s.file),
   };
-  const devices = createResourceStore(db, { kind: "Device", table: "devices" });
+  const devices = kindStore(deviceKind, db);
   // Every agent stream's heartbeats and drain, shared by the agent services.
   const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }));
   const wheel =

@@ -1,5 +1,5 @@
 // AuthService: login configuration, token validation and exchange, and what the caller is and may do.
-import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { create, fromJson } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { AuthProviderSchema, type AuthProviderSpec } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthConfigSchema } from "../../gen/flightctl/v1beta1/authconfig_pb.js";
@@ -45,7 +45,7 @@ export const authServiceRegistration = {
     router.service(AuthService, {
       async getAuthConfig() {
         const providers = (await deps.providers()).map((p) =>
-          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p) as JsonObject, AUTH_PROVIDER_SECRETS), {
+          fromJson(AuthProviderSchema, maskSecrets(toJson(AuthProviderSchema, p), AUTH_PROVIDER_SECRETS), {
             ignoreUnknownFields: true,
           }),
         );

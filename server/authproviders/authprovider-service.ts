@@ -1,5 +1,6 @@
 // AuthProvider kind: generic rules; the client secret is write-only. Also the enabled providers, which
 // authentication and GetAuthConfig (server/auth) read.
+import { authProviders } from "../../db/schema/resources.js";
 import { AuthProviderListSchema, AuthProviderSchema, type AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthProviderService } from "../../gen/flightctl/v1beta1/authprovider_service_pb.js";
 import { defineKind } from "../platform/resource/kind.js";
@@ -18,7 +19,7 @@ export const authProviderKind = defineKind({
   service: AuthProviderService,
   schema: AuthProviderSchema,
   listSchema: AuthProviderListSchema,
-  table: "auth_providers",
+  table: authProviders,
   validate: (obj) => validateAuthProvider(obj),
   secrets: AUTH_PROVIDER_SECRETS,
   handlers: ({ standard }) => standard,

@@ -2,7 +2,7 @@
 // before it is stored; enrollment-signer requests from users are approved and signed at once (flightctl), unless
 // the service is configured for manual approval; device requests (renewal, service certificates) arrive over the
 // agent endpoint and are signed at once. Approve/Deny decide pending ones.
-import type { JsonObject } from "@bufbuild/protobuf";
+import { certificateSigningRequests } from "../../db/schema/resources.js";
 import {
   CertificateSigningRequestListSchema,
   CertificateSigningRequestSchema,
@@ -63,9 +63,8 @@ async function sign(
 }
 
 /** Service-set parts of a new CSR: requester, owner, and the certificate when approved at once. */
-async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
+async function prepare(caller: Caller, request: CertificateSigningRequestJson, deps: KindDeps) {
   // The spec as stored: the service adds the requester to it.
-  const request: CertificateSigningRequestJson = obj;
   const spec = request.spec ?? {};
   const name = request.metadata?.name ?? "";
   const csr = await csrOf(spec);
@@ -81,7 +80,7 @@ async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
 }
 
 function decide(deps: KindDeps, caller: Caller, approve: boolean, reason: string) {
-  return async (r: ResourceRecord): Promise<CsrStatus | undefined> => {
+  return async (r: ResourceRecord<CsrSpec, CsrStatus>): Promise<CsrStatus | undefined> => {
     const status: CsrStatus = r.status ?? {};
     const conditions = status.conditions;
     if (isTrue(conditions, "Denied") || isTrue(conditions, "Failed")) {
@@ -106,7 +105,7 @@ export const certificateSigningRequestKind = defineKind({
   service: CertificateSigningRequestService,
   schema: CertificateSigningRequestSchema,
   listSchema: CertificateSigningRequestListSchema,
-  table: "certificate_signing_requests",
+  table: certificateSigningRequests,
   validate: (obj) => validateCertificateSigningRequest(obj),
   beforeCreate: prepare,
   handlers: ({ standard, svc, store, deps }) => {

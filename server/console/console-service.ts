@@ -5,7 +5,7 @@
 // program on the device) stops too; both ends also enforce the idle and total time limits on their own, so a
 // session whose other replica died still ends.
 import { randomUUID } from "node:crypto";
-import { create, fromBinary, fromJson, toBinary, toJson, toJsonString, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, toBinary, toJson, toJsonString, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Logger } from "pino";
 import {
@@ -212,7 +212,7 @@ export function createConsoleService(deps: ConsoleDeps) {
     await checkDevice(caller.orgId, name);
     await relay.check();
     const id = randomUUID();
-    const metadataJson = toJson(ConsoleSessionMetadataSchema, metadata) as JsonObject;
+    const metadataJson = toJson(ConsoleSessionMetadataSchema, metadata);
     const created = await store.create(
       { id, orgId: caller.orgId, device: name, actor: caller.identity.actor, metadata: metadataJson },
       limits.maxSessionsPerDevice,
@@ -256,7 +256,7 @@ export function createConsoleService(deps: ConsoleDeps) {
         if (opts.toDevice) await relay.send(id, "in", [frameEntry(closeFrame(close))]).catch(() => {});
         const rec = recorder.finish();
         await store
-          .end(id, toJson(ConsoleCloseSchema, create(ConsoleCloseSchema, close)) as JsonObject, rec.text, rec.truncated)
+          .end(id, toJson(ConsoleCloseSchema, create(ConsoleCloseSchema, close)), rec.text, rec.truncated)
           .catch((err) => log.error({ err, session: id }, "cannot store console recording"));
         relay.expire(id);
         if (opts.err !== undefined) output.end(opts.err);

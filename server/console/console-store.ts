@@ -1,7 +1,7 @@
 // Console sessions in Postgres (drizzle only): who opened which session on which device, its state, and its
 // recording once ended. Returns plain rows; the service turns them into proto messages.
 import { sql } from "drizzle-orm";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { ConsoleCloseJson, ConsoleSessionMetadataJson } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { consoleSessions as cs } from "../../db/schema/console-sessions.js";
 import { bare, jsonb, rowsOf, textArray, type Db } from "../platform/db.js";
 import { createDeviceStore } from "../devices/device-store.js";
@@ -11,11 +11,11 @@ export interface SessionRow {
   orgId: string;
   device: string;
   actor: string;
-  metadata: JsonObject;
+  metadata: ConsoleSessionMetadataJson;
   createdAt: Date;
   attachedAt: Date | null;
   endedAt: Date | null;
-  close: JsonObject | null;
+  close: ConsoleCloseJson | null;
   recordingBytes: number;
   recordingTruncated: boolean;
 }
@@ -35,11 +35,11 @@ interface Selected {
   org_id: string;
   device: string;
   actor: string;
-  metadata: JsonObject;
+  metadata: ConsoleSessionMetadataJson;
   created_at: string;
   attached_at: string | null;
   ended_at: string | null;
-  close: JsonObject | null;
+  close: ConsoleCloseJson | null;
   recording_bytes: string | number;
   recording_truncated: boolean;
 }
@@ -77,7 +77,7 @@ export function createConsoleStore(db: Db) {
      * Returns false at the cap.
      */
     async create(
-      s: { id: string; orgId: string; device: string; actor: string; metadata: JsonObject },
+      s: { id: string; orgId: string; device: string; actor: string; metadata: ConsoleSessionMetadataJson },
       cap: number,
       maxAgeMs: number,
     ): Promise<boolean> {
@@ -141,7 +141,7 @@ export function createConsoleStore(db: Db) {
     },
 
     /** Ends a session with its recording (the first end wins). */
-    async end(id: string, close: JsonObject, recording: string, truncated: boolean): Promise<void> {
+    async end(id: string, close: ConsoleCloseJson, recording: string, truncated: boolean): Promise<void> {
       await db.execute(sql`update ${cs} set ${bare(cs.endedAt)} = now(), ${bare(cs.close)} = ${jsonb(close)},
           ${bare(cs.exitCode)} = ${typeof close.exitCode === "number" ? close.exitCode : null}, ${bare(cs.recording)} = ${recording},
           ${bare(cs.recordingBytes)} = ${Buffer.byteLength(recording)}, ${bare(cs.recordingTruncated)} = ${truncated}

@@ -7,15 +7,14 @@ import { invalid, precondition } from "../platform/errors.js";
 import type { Caller } from "../platform/identity.js";
 import type { ResourceService } from "../platform/resource/resource-service.js";
 import type { Db } from "../platform/db.js";
-import type { ResourceRecord } from "../platform/resource/resource-store.js";
-import { createDeviceStore } from "./device-store.js";
+import { createDeviceStore, type DeviceRecord } from "./device-store.js";
 import { ANNOTATION_CONFLICT_PAUSED } from "./device-status.js";
 import { enqueueRenders } from "../jobs/queues.js";
 
 const TARGETS = ["Unenroll", "FactoryReset"];
 
 /** Refuses user writes of a device being decommissioned (flightctl's ErrDecommission). */
-export function refuseIfDecommissioning(existing: ResourceRecord): void {
+export function refuseIfDecommissioning(existing: DeviceRecord): void {
   if (existing.spec?.decommissioning)
     throw precondition(`device "${existing.name}" is decommissioning or decommissioned and can no longer be changed`);
 }

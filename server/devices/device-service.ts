@@ -1,6 +1,6 @@
 // Device kind: the generic resource rules plus flightctl's device specifics (initial status, summaryOnly lists,
 // lastSeen never returned, consoles/decommissioning refused on plain writes via validation).
-import type { JsonObject } from "@bufbuild/protobuf";
+import { devices } from "../../db/schema/resources.js";
 import { DeviceListSchema, DeviceSchema, type DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import {
   DeviceService,
@@ -49,7 +49,7 @@ export const deviceKind = defineKind({
   service: DeviceService,
   schema: DeviceSchema,
   listSchema: DeviceListSchema,
-  table: "devices",
+  table: devices,
   validate: (obj) => validateDevice(obj),
   initialStatus: () => initialDeviceStatus(),
   checkUserWrite: refuseIfDecommissioning,

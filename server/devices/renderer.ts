@@ -2,14 +2,13 @@
 // rendered spec always carries exactly one inline config provider holding every file, as flightctl's agent expects;
 // providers of other types resolve through `resolvers` (git and http plug in with the GitOps issue).
 import { createHash } from "node:crypto";
-import type { JsonObject } from "@bufbuild/protobuf";
-import type { DeviceSpecJson, FileSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import type { ConfigProviderSpecJson, DeviceSpecJson, FileSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 
 /** A render that cannot be done; the message names the part of the spec at fault. */
 export class RenderError extends Error {}
 
 /** Turns one non-inline config provider into files (e.g. a git provider → the files at path@revision). */
-export type ConfigResolver = (provider: JsonObject, ctx: ResolveContext) => Promise<JsonObject[]>;
+export type ConfigResolver = (provider: ConfigProviderSpecJson, ctx: ResolveContext) => Promise<FileSpecJson[]>;
 
 export interface ResolveContext {
   orgId: string;

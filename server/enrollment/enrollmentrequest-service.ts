@@ -2,7 +2,6 @@
 // the CSR's common name (so nobody can enroll under another device's name). Approval signs the management
 // certificate and creates the Device in one transaction; denial is final; a request whose device exists can be
 // neither re-created nor deleted (flightctl's rules).
-import type { JsonObject } from "@bufbuild/protobuf";
 import { EnrollmentRequestListSchema, EnrollmentRequestSchema } from "../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
 import {
   EnrollmentRequestService,
@@ -58,7 +57,8 @@ export async function checkedCsr(name: string, csrPem: string) {
 }
 
 /** The EnrollmentRequest store on `db` (the database or a transaction). */
-const requestsOf = (db: Executor) => createResourceStore(db, { kind: "EnrollmentRequest", table: enrollmentRequests });
+const requestsOf = (db: Executor) =>
+  createResourceStore<EnrollmentRequestSpecJson, EnrollmentRequestStatusJson>(db, { kind: "EnrollmentRequest", table: enrollmentRequests });
 
 async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
   if (await createDeviceStore(db).exists({ orgId, name })) {
@@ -66,8 +66,7 @@ async function refuseIfEnrolled(db: Db, orgId: string, name: string) {
   }
 }
 
-async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
-  const request: EnrollmentRequestJson = obj;
+async function prepare(caller: Caller, request: EnrollmentRequestJson, deps: KindDeps) {
   const name = request.metadata?.name ?? "";
   const spec = request.spec ?? {};
   await checkedCsr(name, spec.csr ?? "");
@@ -79,7 +78,10 @@ async function prepare(caller: Caller, obj: JsonObject, deps: KindDeps) {
 }
 
 /** The Device an approved request creates: agent labels merged with (or replaced by) the approver's. */
-function deviceFromRequest(er: ResourceRecord, approval: { labels: Record<string, string>; replaceLabels: boolean }) {
+function deviceFromRequest(
+  er: ResourceRecord<EnrollmentRequestSpecJson, EnrollmentRequestStatusJson>,
+  approval: { labels: Record<string, string>; replaceLabels: boolean },
+) {
   const spec: EnrollmentRequestSpecJson = er.spec ?? {};
   const reported: DeviceStatusJson = spec.deviceStatus ?? {};
   const labels = approval.replaceLabels ? { ...approval.labels } : { ...spec.labels, ...approval.labels };
@@ -195,7 +197,7 @@ export const enrollmentRequestKind = defineKind({
   service: EnrollmentRequestService,
   schema: EnrollmentRequestSchema,
   listSchema: EnrollmentRequestListSchema,
-  table: "enrollment_requests",
+  table: enrollmentRequests,
   validate: (obj) => validateEnrollmentRequest(obj),
   beforeCreate: prepare,
   handlers: ({ standard, svc, deps }) => ({

@@ -1,6 +1,8 @@
 // Fleet kind: generic rules plus devicesSummary on request and protection of fleets managed by a ResourceSync.
+import { fleets } from "../../db/schema/resources.js";
 import { clone, create } from "@bufbuild/protobuf";
-import { FleetListSchema, FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
+import { FleetListSchema, FleetSchema, FleetStatusSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
+import { DevicesSummarySchema } from "../../gen/flightctl/v1beta1/device_pb.js";
 import {
   FleetService,
   PlanFleetRolloutResponseSchema,
@@ -23,7 +25,7 @@ export const fleetKind = defineKind({
   service: FleetService,
   schema: FleetSchema,
   listSchema: FleetListSchema,
-  table: "fleets",
+  table: fleets,
   validate: (obj) => validateFleet(obj),
   // The fleet controller's work is part of the write: a new or changed fleet is validated (template → template
   // version → rollout) and its members recomputed; a deleted fleet releases its devices and drops its versions.
@@ -57,8 +59,8 @@ export const fleetKind = defineKind({
       const owners = fleets.map((f) => `Fleet/${f.metadata?.name}`);
       const counts = await devices.ownerSummaries(orgId, owners);
       for (const f of fleets) {
-        f.status ??= { $typeName: "flightctl.v1beta1.FleetStatus", conditions: [] } as never;
-        f.status!.devicesSummary = { ...counts.get(`Fleet/${f.metadata?.name}`)!, $typeName: "flightctl.v1beta1.DevicesSummary" } as never;
+        f.status ??= create(FleetStatusSchema);
+        f.status.devicesSummary = create(DevicesSummarySchema, counts.get(`Fleet/${f.metadata?.name}`));
       }
       return fleets;
     }

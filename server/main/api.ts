@@ -14,8 +14,7 @@ import { createWebStatic } from "../platform/web-static.js";
 import { createLogger, type Logger } from "../../lib/logger.js";
 import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { decodeJson, parseDocuments } from "../platform/codec.js";
-import { drizzle } from "drizzle-orm/node-postgres";
-import type { Db } from "../platform/resource/resource-store.js";
+import { createDb } from "../platform/db.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 import { createConsoleRelay } from "../console/console-relay.js";
@@ -102,7 +101,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   // Agents learn the agent endpoint's URL from enrollment config; with port 0 it is known only once bound.
   let agentUrl = opts.agentEndpointUrl ?? "";
   const notifier = await startRenderNotifier(opts.databaseUrl, log);
-  const lastSeen = createLastSeenRecorder(drizzle(pool) as unknown as Db, log, { flushMs: opts.lastSeenFlushMs });
+  const lastSeen = createLastSeenRecorder(createDb(pool), log, { flushMs: opts.lastSeenFlushMs });
   // Console sessions relay through Redis when set, so the user's and the device's streams may reach different replicas.
   const consoleLimits = opts.console ?? defaults.console;
   const consoleRelay = createConsoleRelay(opts.redisUrl, log, consoleLimits.maxDurationMs + 60_000);

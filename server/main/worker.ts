@@ -4,7 +4,6 @@
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import type { Runner } from "graphile-worker";
-import { drizzle } from "drizzle-orm/node-postgres";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
 import { createFleetTasks } from "../fleets/fleet-tasks.js";
@@ -16,7 +15,7 @@ import { createDependencySyncTasks } from "../repositories/dependency-sync.js";
 import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js";
 import { memoryContentCache, redisContentCache } from "../platform/content-cache.js";
 import type { Logger } from "../../lib/logger.js";
-import type { Db } from "../platform/resource/resource-store.js";
+import { createDb } from "../platform/db.js";
 import type { TaskHandlers } from "../jobs/catalog.js";
 import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
 import { startJobRunner } from "../jobs/runner.js";
@@ -39,7 +38,7 @@ export async function startWorker(options: WorkerOptions): Promise<{ runner: Run
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.concurrency + 2 });
   pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
   pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
-  const db = drizzle(pool) as unknown as Db;
+  const db = createDb(pool);
   // External config (git and http providers) is frozen per template version: in Redis when there is one.
   const frozen = opts.redisUrl ? redisContentCache(opts.redisUrl) : memoryContentCache();
   // One git client per worker: its clone cache is shared by all tasks.

@@ -1,6 +1,6 @@
 // Kubernetes-style conditions in flightctl JSON form: set one by type, keeping lastTransitionTime when the status
 // does not change.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
 
 export interface ConditionInput {
   type: string;
@@ -10,12 +10,12 @@ export interface ConditionInput {
 }
 
 /** The conditions with `c` set (replacing the one of the same type). */
-export function setCondition(conditions: JsonObject[] | undefined, c: ConditionInput, now = new Date()): JsonObject[] {
+export function setCondition(conditions: ConditionJson[] | undefined, c: ConditionInput, now = new Date()): ConditionJson[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((x) => x.type === c.type);
   const previous = i >= 0 ? list[i] : undefined;
   const lastTransitionTime = previous && previous.status === c.status ? previous.lastTransitionTime : now.toISOString();
-  const next: JsonObject = {
+  const next: ConditionJson = {
     type: c.type,
     status: c.status,
     reason: c.reason,
@@ -28,5 +28,5 @@ export function setCondition(conditions: JsonObject[] | undefined, c: ConditionI
 }
 
 /** Whether condition `type` is "True". */
-export const isTrue = (conditions: JsonObject[] | undefined, type: string) =>
+export const isTrue = (conditions: ConditionJson[] | undefined, type: string) =>
   !!conditions?.some((c) => c.type === type && c.status === "True");

@@ -17,7 +17,7 @@ function parentOf(doc: JsonObject, path: SecretPath): JsonObject | undefined {
 }
 
 /** Returns a copy of `doc` with every present secret replaced by the mask. */
-export function maskSecrets(doc: JsonObject, paths: readonly SecretPath[]): JsonObject {
+export function maskSecrets<T extends JsonObject>(doc: T, paths: readonly SecretPath[]): T {
   if (paths.length === 0) return doc;
   const out = structuredClone(doc);
   for (const p of paths) {

@@ -7,12 +7,12 @@
 // once and shared through the ContentCache, so 1,000 devices of one template version cost at most one resolve and one read.
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { FileSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { ContentCache } from "../platform/content-cache.js";
 import { devicePathProblem } from "../platform/validation/rules.js";
 import { RenderError, type ConfigResolver } from "../devices/renderer.js";
-import { GitError, type GitClient, type GitFile, type GitLimits, type GitRepository } from "./git.js";
+import { GitError, type GitClient, type GitFile, type GitLimits } from "./git.js";
 import { normalizeRepoPath } from "./git-tree.js";
 import { gitDependencyKey } from "./git-dependencies.js";
 import { loadRepositories, repositoryProblem } from "./repository-refs.js";
@@ -53,13 +53,13 @@ export function createGitConfigResolver(
   limits: GitLimits = GIT_CONFIG_LIMITS,
 ): ConfigResolver {
   return async (provider, ctx) => {
-    const ref = (provider.gitRef ?? {}) as { repository?: string; targetRevision?: string; path?: string; mountPath?: string };
+    const ref = provider.gitRef ?? {};
     const where = `config provider "${String(provider.name)}"`;
     const name = ref.repository ?? "";
     const stored = (await loadRepositories(db, ctx.orgId, [name])).get(name);
     const problem = repositoryProblem(name, stored, "git");
     if (problem) throw new RenderError(`${where}: ${problem}`);
-    const repo = stored!.spec as unknown as GitRepository;
+    const repo = stored!.spec;
     const revision = ref.targetRevision ?? "";
     const path = repoPath(ref.path ?? "");
     const freeze = ctx.freezeKey ?? `device:${ctx.device}`;
@@ -79,7 +79,7 @@ export function createGitConfigResolver(
         ).toString();
       if (ctx.commits) ctx.commits[key] = commit;
       // A commit's tree never changes: its files are shared by every freeze key that resolved to it.
-      const data = await cache.getOrLoad(`git-data:${ctx.orgId}:${sha(repo.url)}:${commit}:${path}`, async () => {
+      const data = await cache.getOrLoad(`git-data:${ctx.orgId}:${sha(repo.url ?? "")}:${commit}:${path}`, async () => {
         const read: GitFile[] = await git.readPath(repo, commit, path, limits);
         const list: CachedFile[] = read.map((f) => ({ path: f.path, mode: f.mode & 0o7777, content: f.content.toString("base64") }));
         return Buffer.from(JSON.stringify(list));
@@ -92,7 +92,7 @@ export function createGitConfigResolver(
       throw new RenderError(`${where}: repository "${name}": ${e.message}`);
     }
     const targets = devicePaths(files, path, ref.mountPath);
-    return files.map((f, i): JsonObject => {
+    return files.map((f, i): FileSpecJson => {
       const bad = devicePathProblem(targets[i]);
       if (bad) throw new RenderError(`${where}: "${f.path}" at ${commit.slice(0, 12)} would be written to "${targets[i]}", which ${bad}`);
       return { path: targets[i], content: f.content, contentEncoding: "base64", mode: f.mode };

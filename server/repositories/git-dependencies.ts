@@ -3,10 +3,10 @@
 // than the branch tip, so what a device runs is exactly what was recorded — on a fleet's template version (resolved
 // when the version is made) or on a standalone device (resolved by its render) — and the dependency sync can tell a
 // new commit from the one devices run by comparing with the record.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { eachLimited } from "../platform/concurrency.js";
 import { hasPlaceholders } from "../platform/template/template-params.js";
-import { GitError, isFullCommitId, type GitClient, type GitRepository } from "./git.js";
+import { GitError, isFullCommitId, type GitClient } from "./git.js";
 import { configRepositoryRefs, repositoryProblem, type StoredRepository } from "./repository-refs.js";
 
 /** On a template version: JSON `{<key>: <commit>}`, the commits of the git dependencies its template reads. */
@@ -27,12 +27,12 @@ export interface GitDependency {
  * The git dependencies of a device spec or fleet template that can move, once each. A revision with template
  * parameters is left out: it names a different revision per device and is frozen per template version by the render.
  */
-export function gitDependencies(spec: JsonObject | null | undefined): GitDependency[] {
-  const config = (spec?.config ?? []) as JsonObject[];
+export function gitDependencies(spec: DeviceSpecJson | null | undefined): GitDependency[] {
+  const config = spec?.config ?? [];
   const out = new Map<string, GitDependency>();
   for (const ref of configRepositoryRefs(spec)) {
     if (ref.provider !== "gitRef") continue;
-    const revision = ((config[ref.index].gitRef ?? {}) as JsonObject).targetRevision;
+    const revision = config[ref.index].gitRef?.targetRevision;
     if (typeof revision !== "string" || !revision.trim() || hasPlaceholders(revision) || isFullCommitId(revision)) continue;
     const key = gitDependencyKey(ref.repository, revision);
     out.set(key, { key, repository: ref.repository, revision });
@@ -103,7 +103,7 @@ export async function resolveDependencies(
   );
   await eachLimited(unique, concurrency, async (d) => {
     try {
-      out.set(d.key, { commit: await git.resolve(repos.get(d.repository)!.spec as unknown as GitRepository, d.revision) });
+      out.set(d.key, { commit: await git.resolve(repos.get(d.repository)!.spec, d.revision) });
     } catch (e) {
       // The git client's messages never hold a secret; anything else (git missing, …) is reported as it is.
       out.set(d.key, { error: e instanceof GitError ? e.message : `could not run git: ${(e as Error).message}` });

@@ -107,7 +107,7 @@ const fromBase64 = (b64: string) => Buffer.from(b64, "base64").toString("utf8");
 
 /** Prepares env and temp files for talking to `repo`. Throws GitError for an unsupported URL. */
 export function openRemote(repo: GitRepository, opts: RemoteOptions): Remote {
-  const parsed = parseGitUrl(repo.url);
+  const parsed = parseGitUrl(repo.url ?? "");
   let dir: string | undefined;
   const file = (name: string, content: string, mode = 0o600) => {
     dir ??= mkdtempSync(join(opts.tempRoot, `cred-${process.pid}-`));

@@ -1,23 +1,14 @@
 // The shapes of Git access (git.ts): a repository's spec, the files read, the limits and the client. Their own module
 // so the pieces of git.ts (git-remote.ts, git-tree.ts) share them without importing git.ts back.
 
-/** The `spec` of a Repository of type git (flightctl v1beta1 JSON field names). */
-export interface GitRepository {
-  /** https://…, http://…, ssh://user@host:port/path or scp-like user@host:path */
-  url: string;
-  /** Certificates and keys are base64 of PEM. */
-  httpConfig?: {
-    username?: string;
-    password?: string;
-    token?: string;
-    "tls.crt"?: string;
-    "tls.key"?: string;
-    "ca.crt"?: string;
-    skipServerVerification?: boolean;
-  };
-  /** sshPrivateKey is base64 of the PEM/OpenSSH key. */
-  sshConfig?: { sshPrivateKey?: string; privateKeyPassphrase?: string; skipServerVerification?: boolean };
-}
+import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+
+/**
+ * What git reads of a Repository's spec (the generated RepositorySpecJson): url (https://…, http://…,
+ * ssh://user@host:port/path or scp-like user@host:path), httpConfig (certificates and keys base64 of PEM) and
+ * sshConfig (sshPrivateKey base64 of the PEM/OpenSSH key).
+ */
+export type GitRepository = Pick<RepositorySpecJson, "url" | "httpConfig" | "sshConfig">;
 
 /** One file read from a commit. */
 export interface GitFile {

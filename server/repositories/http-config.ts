@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import https from "node:https";
 import http from "node:http";
 import { rootCertificates } from "node:tls";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import type { ContentCache } from "../platform/content-cache.js";
 import { RenderError, type ConfigResolver } from "../devices/renderer.js";
@@ -16,18 +16,8 @@ import { loadRepositories, repositoryProblem } from "./repository-refs.js";
 export const HTTP_CONFIG_MAX_BYTES = 1024 * 1024;
 const TIMEOUT_MS = 30_000;
 
-export interface HttpRepo {
-  url: string;
-  httpConfig?: {
-    username?: string;
-    password?: string;
-    token?: string;
-    "tls.crt"?: string;
-    "tls.key"?: string;
-    "ca.crt"?: string;
-    skipServerVerification?: boolean;
-  };
-}
+/** What an http request reads of a Repository's spec: the URL and the credentials and TLS settings. */
+export type HttpRepo = Pick<RepositorySpecJson, "url" | "httpConfig">;
 
 /** flightctl keeps certificates in repositories as base64 of the PEM. */
 const pem = (b64?: string) => (b64 ? Buffer.from(b64, "base64").toString("utf8") : undefined);
@@ -125,12 +115,12 @@ export const statusHint = (status: number) =>
 
 export function createHttpConfigResolver(db: Db, cache: ContentCache): ConfigResolver {
   return async (provider, ctx) => {
-    const ref = (provider.httpRef ?? {}) as { repository?: string; suffix?: string; filePath?: string };
+    const ref = provider.httpRef ?? {};
     const where = `config provider "${String(provider.name)}"`;
     const repo = (await loadRepositories(db, ctx.orgId, [ref.repository ?? ""])).get(ref.repository ?? "");
     const problem = repositoryProblem(ref.repository ?? "", repo, "http");
     if (problem) throw new RenderError(`${where}: ${problem}`);
-    const spec = repo!.spec as unknown as HttpRepo;
+    const spec = repo!.spec;
     const url = `${spec.url}${ref.suffix ?? ""}`;
     const key = `http:${ctx.orgId}:${ctx.freezeKey ?? `device:${ctx.device}`}:${createHash("sha256").update(url).digest("hex")}`;
     let body: Buffer;

@@ -1,5 +1,6 @@
 // Repository kind: generic rules; credentials are write-only (masked on read, kept when the mask is sent back); writes
 // queue the repository tester and the propagation of the change (repository-tasks.ts).
+import { repositories } from "../../db/schema/resources.js";
 import { RepositoryListSchema, RepositorySchema } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import { RepositoryService } from "../../gen/flightctl/v1beta1/repository_service_pb.js";
 import { defineKind } from "../platform/resource/kind.js";
@@ -11,7 +12,7 @@ export const repositoryKind = defineKind({
   service: RepositoryService,
   schema: RepositorySchema,
   listSchema: RepositoryListSchema,
-  table: "repositories",
+  table: repositories,
   validate: (obj) => validateRepository(obj),
   // Part of the write: a new or changed repository is tested at once (not only at the next periodic pass), and what
   // reads it (fleet templates, standalone devices) picks up the change; a deleted one leaves its readers invalid.

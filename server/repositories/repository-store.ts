@@ -3,6 +3,7 @@
 // fleet and device stores use to find the readers of a changed repository. (Writes go through the generic resource store.)
 import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import { repositories } from "../../db/schema/index.js";
 import { textArray } from "../platform/pg-array.js";
 import type { Executor } from "../platform/resource/resource-store.js";
@@ -13,7 +14,7 @@ export type RepositoryProvider = keyof typeof REPOSITORY_PROVIDERS;
 
 /** A repository as the readers of its content see it. */
 export interface StoredRepository {
-  spec: JsonObject;
+  spec: RepositorySpecJson;
   type: string;
   /**
    * Changes whenever the repository's spec changes or it is deleted and created again (creation time + generation):
@@ -26,7 +27,7 @@ export interface StoredRepository {
 export async function loadRepositories(exec: Executor, orgId: string, names: string[]): Promise<Map<string, StoredRepository>> {
   const out = new Map<string, StoredRepository>();
   if (!names.length) return out;
-  const r = await exec.execute<{ name: string; spec: JsonObject | null; generation: number | string; created: string }>(
+  const r = await exec.execute<{ name: string; spec: RepositorySpecJson | null; generation: number | string; created: string }>(
     sql`select name, spec, generation, (extract(epoch from created_at) * 1000000)::bigint::text as created
     from ${repositories} where org_id = ${orgId} and name = any(${textArray([...new Set(names)])})`,
   );

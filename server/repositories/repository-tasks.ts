@@ -13,7 +13,9 @@ import { createDeviceStore } from "../devices/device-store.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
 import { setCondition } from "../platform/conditions.js";
 import { eachLimited } from "../platform/concurrency.js";
-import { createResourceStore, type Db } from "../platform/resource/resource-store.js";
+import type { Db } from "../platform/resource/resource-store.js";
+import { kindStore } from "../platform/resource/kind.js";
+import { repositoryKind } from "./repository-service.js";
 import { enqueueRenders, enqueueValidate } from "../jobs/queues.js";
 import type { GitClient } from "./git.js";
 import { testRepository } from "./repository-tester.js";
@@ -26,7 +28,7 @@ const source = "flightctl-worker";
 const MAX_CAS_ATTEMPTS = 5;
 
 export function createRepositoryTasks(db: Db, opts: { git: GitClient; concurrency?: number }) {
-  const store = createResourceStore(db, { kind: "Repository", table: "repositories" });
+  const store = kindStore(repositoryKind, db);
   const fleetStore = createFleetStore(db);
   const deviceStore = createDeviceStore(db);
 

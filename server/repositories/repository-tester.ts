@@ -1,8 +1,8 @@
 // Whether a repository can be reached with its settings, and if not, why, in words a person can act on: git asks the
 // remote for its refs (ls-remote), http GETs url + validationSuffix, oci asks the registry's /v2/ endpoint (and its
 // token service when credentials are configured). Secrets never appear in what it says.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { GitError, type GitClient, type GitRepository } from "./git.js";
+import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+import { GitError, type GitClient } from "./git.js";
 import { httpRequest, type HttpRepo } from "./http-config.js";
 
 export interface AccessResult {
@@ -15,11 +15,11 @@ export interface AccessResult {
 export const TEST_TIMEOUT_MS = 10_000;
 
 /** Replaces every secret of `spec` (and any password in a URL) in `message` with "*****". */
-export function redact(message: string, spec: JsonObject): string {
+export function redact(message: string, spec: RepositorySpecJson): string {
   const secrets: string[] = [];
-  const http = (spec.httpConfig ?? {}) as Record<string, unknown>;
-  const ssh = (spec.sshConfig ?? {}) as Record<string, unknown>;
-  const oci = (spec.ociAuth ?? {}) as Record<string, unknown>;
+  const http = spec.httpConfig ?? {};
+  const ssh = spec.sshConfig ?? {};
+  const oci = spec.ociAuth ?? {};
   for (const v of [http.password, http.token, http["tls.key"], ssh.sshPrivateKey, ssh.privateKeyPassphrase, oci.password]) {
     if (typeof v === "string" && v.length >= 3) secrets.push(v);
   }
@@ -47,10 +47,10 @@ function statusProblem(what: string, status: number): string {
   return `${what} answered ${status}`;
 }
 
-async function testHttp(spec: JsonObject): Promise<AccessResult> {
+async function testHttp(spec: RepositorySpecJson): Promise<AccessResult> {
   const url = `${String(spec.url)}${typeof spec.validationSuffix === "string" ? spec.validationSuffix : ""}`;
   try {
-    const res = await httpRequest(url, spec as unknown as HttpRepo, { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS });
+    const res = await httpRequest(url, spec, { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS });
     if (res.status >= 200 && res.status < 300) return { accessible: true, message: `GET ${url} answered ${res.status}` };
     return { accessible: false, message: statusProblem(`GET ${url}`, res.status) };
   } catch (e) {
@@ -71,10 +71,10 @@ function bearerChallenge(header: string | undefined): Record<string, string> | u
  * registries (quay.io, docker.io) answer every anonymous /v2/ call so; pulls then use anonymous tokens. With ociAuth,
  * the credentials are checked: against the token service the challenge names (Bearer), or on /v2/ itself (Basic).
  */
-async function testOci(spec: JsonObject): Promise<AccessResult> {
+async function testOci(spec: RepositorySpecJson): Promise<AccessResult> {
   const url = `${spec.scheme === "http" ? "http" : "https"}://${String(spec.registry)}/v2/`;
-  const auth = spec.ociAuth as { username?: string; password?: string } | undefined;
-  const tls = { "ca.crt": spec["ca.crt"] as string | undefined, skipServerVerification: spec.skipServerVerification === true };
+  const auth = spec.ociAuth;
+  const tls = { "ca.crt": spec["ca.crt"], skipServerVerification: spec.skipServerVerification === true };
   const withCredentials: HttpRepo = {
     url,
     httpConfig: { ...tls, ...(auth ? { username: auth.username ?? "", password: auth.password ?? "" } : {}) },
@@ -106,9 +106,9 @@ async function testOci(spec: JsonObject): Promise<AccessResult> {
   }
 }
 
-async function testGit(spec: JsonObject, git: GitClient): Promise<AccessResult> {
+async function testGit(spec: RepositorySpecJson, git: GitClient): Promise<AccessResult> {
   try {
-    await git.check(spec as unknown as GitRepository);
+    await git.check(spec);
     return { accessible: true, message: `git ls-remote ${String(spec.url)} succeeded` };
   } catch (e) {
     // GitError messages name the repository by its credential-free URL already.
@@ -118,7 +118,7 @@ async function testGit(spec: JsonObject, git: GitClient): Promise<AccessResult> 
 }
 
 /** Tests one repository spec; never throws. */
-export async function testRepository(spec: JsonObject, git: GitClient): Promise<AccessResult> {
+export async function testRepository(spec: RepositorySpecJson, git: GitClient): Promise<AccessResult> {
   let result: AccessResult;
   try {
     const type = spec.type;

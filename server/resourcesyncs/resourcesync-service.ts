@@ -1,6 +1,7 @@
 // ResourceSync kind: generic rules, a sync queued with every create and spec change (server/resourcesyncs/
 // resourcesync-tasks.ts does it), SyncResourceSync (sync now, for push webhooks), and what deleting one does to its
 // fleets: they stay, released (owner cleared), so devices keep running and users can edit or delete them.
+import { resourceSyncs } from "../../db/schema/resources.js";
 import { ResourceSyncListSchema, ResourceSyncSchema } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { ResourceSyncService, type SyncResourceSyncRequest } from "../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
@@ -14,7 +15,7 @@ export const resourceSyncKind = defineKind({
   service: ResourceSyncService,
   schema: ResourceSyncSchema,
   listSchema: ResourceSyncListSchema,
-  table: "resource_syncs",
+  table: resourceSyncs,
   validate: (obj) => validateResourceSync(obj),
   inTx: {
     created: (tx, _r, { key }) => enqueueSync(tx, key.orgId, key.name),

@@ -1,6 +1,6 @@
 // ResourceSync status vocabulary (flightctl's condition types and reasons, so its UI and CLI read ours) and the events a
 // status change yields: a new commit, and each condition turning true or false or changing its message.
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { EventDetailsJson } from "../../gen/flightctl/v1beta1/event_pb.js";
 import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
 import type { ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import type { NewEvent } from "../platform/event-store.js";
@@ -33,10 +33,10 @@ export function statusEvents(
   name: string,
   before: ResourceSyncStatusJson | null,
   after: ResourceSyncStatusJson,
-  completed?: JsonObject,
+  completed?: EventDetailsJson,
 ): NewEvent[] {
   const events: NewEvent[] = [];
-  const ev = (reason: string, type: NewEvent["type"], message: string, details?: JsonObject): NewEvent => ({
+  const ev = (reason: string, type: NewEvent["type"], message: string, details?: EventDetailsJson): NewEvent => ({
     reason,
     type,
     message,

@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { FleetSchema, type Fleet } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
+import type { EventDetailsJson } from "../../gen/flightctl/v1beta1/event_pb.js";
 import type { ResourceSyncSpecJson, ResourceSyncStatusJson } from "../../gen/flightctl/v1beta1/resourcesync_pb.js";
 import { fleetKind } from "../fleets/fleet-service.js";
 import { createFleetStore } from "../fleets/fleet-store.js";
@@ -15,9 +16,11 @@ import { decodeJson } from "../platform/codec.js";
 import { DomainError } from "../platform/errors.js";
 import { setCondition, type ConditionInput } from "../platform/conditions.js";
 import { serviceIdentity, type Caller } from "../platform/identity.js";
-import { kindServiceOn } from "../platform/resource/kind.js";
-import { createResourceStore, type Db, type Executor, type ResourceRecord } from "../platform/resource/resource-store.js";
-import { GitError, type GitClient, type GitRepository } from "../repositories/git.js";
+import { kindServiceOn, kindStore } from "../platform/resource/kind.js";
+import { repositoryKind } from "../repositories/repository-service.js";
+import { resourceSyncKind } from "./resourcesync-service.js";
+import type { Db, Executor, ResourceRecord } from "../platform/resource/resource-store.js";
+import { GitError, type GitClient } from "../repositories/git.js";
 import { normalizeRepoPath } from "../repositories/git-tree.js";
 import { type ParsedFleets, parseFleets, ParseError, resourceFiles } from "./resourcesync-parse.js";
 import { type TaskHandlers, TASK_RESOURCESYNC_POLL, TASK_RESOURCESYNC_SYNC, type SyncPayload } from "../jobs/catalog.js";
@@ -41,8 +44,8 @@ export interface ResourceSyncTaskOptions {
 }
 
 export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
-  const syncs = createResourceStore(db, { kind: "ResourceSync", table: "resource_syncs" });
-  const repositories = createResourceStore(db, { kind: "Repository", table: "repositories" });
+  const syncs = kindStore(resourceSyncKind, db);
+  const repositories = kindStore(repositoryKind, db);
   const syncStore = createResourceSyncStore(db);
   const fleetStore = createFleetStore(db);
   // Validation only; writes use a service bound to the sync's transaction.
@@ -57,9 +60,9 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
   async function writeStatus(
     exec: Executor,
     orgId: string,
-    rs: ResourceRecord,
+    rs: ResourceRecord<ResourceSyncSpecJson, ResourceSyncStatusJson>,
     next: ResourceSyncStatusJson,
-    completed?: JsonObject,
+    completed?: EventDetailsJson,
   ): Promise<boolean> {
     if (isDeepStrictEqual(rs.status ?? {}, next)) return true;
     return syncStore.writeStatus(
@@ -101,7 +104,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
       const why = repo ? `is of type "${String(repoSpec?.type)}"; a ResourceSync needs a git repository` : "does not exist";
       return fail({ type: ACCESSIBLE, reason: REASONS.repositoryNotFound, message: `Repository "${repoName}" ${why}` });
     }
-    const source = repo.spec as unknown as GitRepository;
+    const source = repoSpec;
     const revision = spec.targetRevision ?? "";
     const path = normalizeRepoPath(spec.path ?? "");
     const gitMessage = (e: GitError) => `Repository "${repoName}": ${e.message}`;
@@ -181,7 +184,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
           await writeStatus(tx, orgId, rs, status);
           return "failed";
         }
-        const fleets = kindServiceOn(fleetKind, tx as unknown as Db, SOURCE_COMPONENT);
+        const fleets = kindServiceOn(fleetKind, tx, SOURCE_COMPONENT);
         let created = 0;
         let updated = 0;
         let deleted = 0;

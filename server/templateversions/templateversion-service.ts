@@ -1,5 +1,6 @@
 // TemplateVersion kind: immutable snapshots of a fleet's template, children of a fleet. Created by the fleet
 // worker (never through the API); users can get, list and delete them.
+import { templateVersions } from "../../db/schema/resources.js";
 import { TemplateVersionListSchema, TemplateVersionSchema } from "../../gen/flightctl/v1beta1/templateversion_pb.js";
 import {
   TemplateVersionService,
@@ -22,8 +23,7 @@ export const templateVersionKind = defineKind({
   service: TemplateVersionService,
   schema: TemplateVersionSchema,
   listSchema: TemplateVersionListSchema,
-  table: "template_versions",
-  parentColumn: "fleet_name",
+  table: templateVersions,
   // Never written by users: nothing to validate on this path.
   validate: () => [],
   handlers: ({ standard, svc }) => ({

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { DeviceListSchema, DeviceSchema } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import { createConnectRouter } from "@connectrpc/connect";
+import { devices } from "../../../db/schema/resources.js";
 import { buildKind, defineKind, type KindPlatformDeps } from "./kind.js";
 
 const device = {
@@ -12,7 +13,7 @@ const device = {
   service: DeviceService,
   schema: DeviceSchema,
   listSchema: DeviceListSchema,
-  table: "devices",
+  table: devices,
   validate: () => [],
 } as const;
 

@@ -9,6 +9,7 @@ import { invalid } from "../errors.js";
 import { callerOf } from "../identity.js";
 import type { PatchOp } from "../json-patch.js";
 import type { ListOptionsInput, ResourceService } from "./resource-service.js";
+import type { ResourceDesc } from "./resource-json.js";
 
 export function patchOps(ops: PatchRequestOperation[]): PatchOp[] {
   return ops.map((o) => ({
@@ -43,13 +44,13 @@ interface ListRequest {
   options?: ListOptions;
 }
 /** The resource travels in the field named after the kind (CreateDeviceRequest.device). */
-type BodyRequest<K extends string, Desc extends DescMessage> = { [F in Uncapitalize<K>]?: MessageShape<Desc> };
+type BodyRequest<K extends string, Desc extends ResourceDesc> = { [F in Uncapitalize<K>]?: MessageShape<Desc> };
 
 /**
  * The standard RPCs of kind `K` as the generated services name them (GetDevice, ListDevices, ..., PatchDeviceStatus),
  * with the request fields the handlers read: a kind's `ServiceImpl` accepts them only if its RPCs match.
  */
-export type ResourceHandlers<K extends string, Desc extends DescMessage, List extends DescMessage> = {
+export type ResourceHandlers<K extends string, Desc extends ResourceDesc, List extends DescMessage> = {
   [N in `get${K}` | `get${K}Status`]: Unary<NameRequest, MessageShape<Desc>>;
 } & {
   [N in `list${Plural<K>}`]: Unary<ListRequest, MessageShape<List>>;
@@ -70,7 +71,7 @@ type ResourceRequest = NameRequest & PatchRequest & ListRequest & Record<string,
  * Builds the handlers for the standard RPCs of `service` (named Get<Kind>, List<Kinds>, ..., Patch<Kind>Status).
  * Handlers whose RPC the service does not declare are left out, so kinds without a status subresource work too.
  */
-export function resourceHandlers<K extends string, Desc extends DescMessage, List extends DescMessage>(
+export function resourceHandlers<K extends string, Desc extends ResourceDesc, List extends DescMessage>(
   service: DescService,
   kind: K,
   svc: ResourceService<Desc, List>,

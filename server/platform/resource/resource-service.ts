@@ -2,20 +2,12 @@
 // spec, status subresource, owner protection, optimistic concurrency, generation bump on spec change, and an Event
 // for each mutation. Kind modules configure it (schema, store, validation, selectors) and add their own rules.
 import { isDeepStrictEqual } from "node:util";
-import {
-  create,
-  fromJson,
-  toJson,
-  type DescMessage,
-  type JsonObject,
-  type JsonValue,
-  type MessageJsonType,
-  type MessageShape,
-} from "@bufbuild/protobuf";
+import { create, fromJson, type DescMessage, type JsonObject, type MessageShape } from "@bufbuild/protobuf";
 import { conflict, DomainError, invalid, notFound, precondition, type FieldViolation } from "../errors.js";
 import type { Caller } from "../identity.js";
 import { decodeJson } from "../codec.js";
 import type { ObjectMetaJson } from "../../../gen/flightctl/v1beta1/meta_pb.js";
+import type { EventDetailsJson } from "../../../gen/flightctl/v1beta1/event_pb.js";
 import { applyJsonPatch, type PatchOp } from "../json-patch.js";
 import { decodeContinue, encodeContinue, pageSize } from "../pagination.js";
 import { labelRequirementsToSql, parseLabelSelector } from "../selectors/label-selector.js";
@@ -24,6 +16,7 @@ import type { FieldTable } from "../selectors/fields.js";
 import type { NewEvent } from "../event-store.js";
 import { maskSecrets, restoreMaskedSecrets, type SecretPath } from "../sensitive.js";
 import { Lru } from "../lru.js";
+import { kindJson, type KindJson, type ResourceDesc, type ResourceJson, type SpecJson, type StatusJson } from "./resource-json.js";
 import {
   concurrentWrite,
   type InTx,
@@ -46,78 +39,75 @@ export interface ListOptionsInput {
   continueToken?: string;
 }
 
-export interface ResourceKindConfig<Desc extends DescMessage, List extends DescMessage = DescMessage> {
+/** A stored record of the kind described by `Desc`: spec and status typed with its generated JSON types. */
+export type KindRecord<Desc extends DescMessage> = ResourceRecord<SpecJson<Desc>, StatusJson<Desc>>;
+
+/** The mutable state of a record of the kind described by `Desc`. */
+export type KindState<Desc extends DescMessage> = ResourceState<SpecJson<Desc>, StatusJson<Desc>>;
+
+/** Extra statements in a write transaction of the kind described by `Desc`. */
+export type KindInTx<Desc extends DescMessage> = InTx<SpecJson<Desc>, StatusJson<Desc>>;
+
+/** The store of the kind described by `Desc`. */
+export type KindStore<Desc extends DescMessage> = ResourceStore<SpecJson<Desc>, StatusJson<Desc>>;
+
+export interface ResourceKindConfig<Desc extends ResourceDesc, List extends DescMessage = DescMessage> {
   /** Kind name, e.g. "Device". */
   kind: string;
   schema: Desc;
   listSchema: List;
-  store: ResourceStore;
+  store: KindStore<Desc>;
   /** Field selectors this kind supports. */
   fields: FieldTable;
   /** Validates a user-written resource in flightctl JSON form (metadata + spec). */
-  validate(obj: MessageJsonType<Desc>): FieldViolation[];
+  validate(obj: KindJson<Desc>): FieldViolation[];
   /** Component name written to events. */
   sourceComponent?: string;
   /** Initial status of a created resource (flightctl initializes some, e.g. devices). */
-  initialStatus?(obj: MessageJsonType<Desc>): JsonObject | null;
+  initialStatus?(obj: KindJson<Desc>): StatusJson<Desc> | null;
   /**
    * Last rules before a create (may adjust the document): returns service-set parts of the new resource, e.g. the
    * status of a CSR signed at once or the owner of a device's CSR.
    */
   beforeCreate?(
     caller: Caller,
-    obj: MessageJsonType<Desc>,
-  ): Promise<Partial<Pick<ResourceState, "status" | "owner" | "annotations">> | undefined>;
+    obj: KindJson<Desc>,
+  ): Promise<Partial<Pick<KindState<Desc>, "status" | "owner" | "annotations">> | undefined>;
   /** Extra refusals of a user write (replace/patch) given the stored resource (e.g. a decommissioning device). */
-  checkUserWrite?(existing: ResourceRecord): void;
+  checkUserWrite?(existing: KindRecord<Desc>): void;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
-  beforeDelete?(record: ResourceRecord, caller: Caller): void | Promise<void>;
+  beforeDelete?(record: KindRecord<Desc>, caller: Caller): void | Promise<void>;
   /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
-  present?(doc: MessageJsonType<Desc>): MessageJsonType<Desc>;
+  present?(doc: KindJson<Desc>): KindJson<Desc>;
   /** Write-only secrets inside the document: masked in responses, kept when the mask is sent back. */
   secrets?: SecretPath[];
   /** How many decoded resources to keep (default 20,000). */
   cacheSize?: number;
   /** Extra statements in the write transaction (job enqueueing), per operation. */
-  inTx?: { created?: InTx; updated?: InTx; deleted?: InTx };
+  inTx?: { created?: KindInTx<Desc>; updated?: KindInTx<Desc>; deleted?: KindInTx<Desc> };
 }
-
-/**
- * The parts of a resource document the generic rules read: every kind's generated JSON type (DeviceJson, ...) has
- * them; spec and status stay JSON objects here, as the store keeps them.
- */
-export type ResourceDoc = {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMetaJson;
-  spec?: JsonObject;
-  status?: JsonObject;
-};
 
 /** flightctl's updatedFields vocabulary, plus status and annotations for service-side writes. */
 type UpdatedField = "labels" | "spec" | "owner" | "status" | "annotations";
 
 /** Builds the generic service for one kind. */
-export function createResourceService<Desc extends DescMessage, List extends DescMessage = DescMessage>(
+export function createResourceService<Desc extends ResourceDesc, List extends DescMessage = DescMessage>(
   cfg: ResourceKindConfig<Desc, List>,
 ) {
   type Msg = MessageShape<Desc>;
+  type Doc = KindJson<Desc>;
+  type Record = KindRecord<Desc>;
+  type State = KindState<Desc>;
   const { kind, store } = cfg;
   const source = cfg.sourceComponent ?? "flightctl-api";
 
   const secrets = cfg.secrets ?? [];
-  /**
-   * The one conversion to the kind's generated JSON type (DeviceJson, ...): the store keeps documents as JsonObject,
-   * and every document handed to the kind's hooks was written by toJson of the kind's schema or built from such.
-   */
-  const typed = (doc: ResourceDoc) => doc as MessageJsonType<Desc>;
-  const present = (doc: ResourceDoc): JsonValue => (cfg.present ? cfg.present(typed(doc)) : doc);
-  /** A message of the kind as its JSON document (the generic view of MessageJsonType<Desc>). */
-  const docOf = (msg: Msg) => toJson(cfg.schema, msg) as ResourceDoc;
+  const present = (doc: Doc): Doc => (cfg.present ? cfg.present(doc) : doc);
+  const docOf = (msg: Msg): Doc => kindJson(cfg.schema, msg);
   // Decoding stored JSON into messages is the main CPU cost of a list; a resourceVersion names one immutable state
   // of one resource (the sequence is global), so decoded messages are cached by it. Callers must not mutate them.
   const decoded = new Lru<string, Msg>(cfg.cacheSize ?? 20_000);
-  const toMessage = (r: ResourceRecord): Msg => {
+  const toMessage = (r: Record): Msg => {
     const key = r.parent === undefined ? r.resourceVersion : `${r.parent}/${r.resourceVersion}`;
     let msg = decoded.get(key);
     if (!msg) {
@@ -127,7 +117,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
     return msg;
   };
 
-  function event(caller: Caller, name: string, reason: string, message: string, details?: JsonObject): NewEvent {
+  function event(caller: Caller, name: string, reason: string, message: string, details?: EventDetailsJson): NewEvent {
     return {
       reason,
       type: "Normal",
@@ -140,7 +130,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
   }
 
   /** The user's document in JSON form, with apiVersion/kind checked and service-managed metadata dropped. */
-  function userObject(msg: Msg): ResourceDoc {
+  function userObject(msg: Msg): Doc {
     const obj = docOf(msg);
     const problems: FieldViolation[] = [];
     const apiVersion = obj.apiVersion ?? "";
@@ -148,15 +138,15 @@ export function createResourceService<Desc extends DescMessage, List extends Des
       problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
     const k = obj.kind ?? "";
     if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got "${k}"` });
-    problems.push(...cfg.validate(typed(obj)));
+    problems.push(...cfg.validate(obj));
     if (problems.length > 0) throw invalid(problems);
     return obj;
   }
 
-  const labelsOf = (obj: ResourceDoc) => obj.metadata?.labels ?? {};
+  const labelsOf = (obj: Doc) => obj.metadata?.labels ?? {};
 
   /** Refuses a client resourceVersion that does not match the stored one (flightctl's optimistic concurrency). */
-  function checkVersion(obj: ResourceDoc | undefined, existing: ResourceRecord) {
+  function checkVersion(obj: Doc | undefined, existing: Record) {
     const rv = obj?.metadata?.resourceVersion;
     if (rv !== undefined && rv !== "" && rv !== existing.resourceVersion) {
       throw conflict("the object has been modified; please apply your changes to the latest version and try again");
@@ -171,10 +161,10 @@ export function createResourceService<Desc extends DescMessage, List extends Des
   async function update(
     caller: Caller,
     key: ResourceKey,
-    mutate: (existing: ResourceRecord) => { state: ResourceState; pinned: boolean } | undefined,
+    mutate: (existing: Record) => { state: State; pinned: boolean } | undefined,
     reason?: { reason: string; message: string },
-    extraInTx?: InTx,
-  ): Promise<ResourceRecord> {
+    extraInTx?: KindInTx<Desc>,
+  ): Promise<Record> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const existing = await store.get(key);
       if (!existing) throw notFound(kind, key.name);
@@ -182,7 +172,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
       if (!next) return existing;
       const changed = changedFields(existing, next.state);
       if (changed.length === 0) return existing;
-      const details: JsonObject = { detailType: "ResourceUpdated", updatedFields: changed };
+      const details: EventDetailsJson = { detailType: "ResourceUpdated", updatedFields: changed };
       if (changed.includes("owner")) {
         if (existing.owner) details.previousOwner = existing.owner;
         if (next.state.owner) details.newOwner = next.state.owner;
@@ -195,7 +185,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
         details,
       );
       const kindInTx = cfg.inTx?.updated;
-      const afterWrite: InTx | undefined =
+      const afterWrite: KindInTx<Desc> | undefined =
         kindInTx || extraInTx
           ? async (tx, r, c) => {
               await kindInTx?.(tx, r, { ...c, changed });
@@ -210,7 +200,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
   }
 
   /** New state for a user write of labels + spec onto an existing resource, with owner protection. */
-  function userWrite(obj: ResourceDoc, existing: ResourceRecord): { state: ResourceState; pinned: boolean } {
+  function userWrite(obj: Doc, existing: Record): { state: State; pinned: boolean } {
     cfg.checkUserWrite?.(existing);
     const pinned = checkVersion(obj, existing);
     restoreMaskedSecrets(obj, recordToJson(kind, existing), secrets);
@@ -232,21 +222,21 @@ export function createResourceService<Desc extends DescMessage, List extends Des
     };
   }
 
-  async function createRecord(caller: Caller, key: ResourceKey, obj: ResourceDoc, owner?: string): Promise<ResourceRecord> {
-    const extra = (await cfg.beforeCreate?.(caller, typed(obj))) ?? {};
-    const state: ResourceState = {
+  async function createRecord(caller: Caller, key: ResourceKey, obj: Doc, owner?: string): Promise<Record> {
+    const extra = (await cfg.beforeCreate?.(caller, obj)) ?? {};
+    const state: State = {
       labels: labelsOf(obj),
       annotations: extra.annotations ?? {},
       owner: owner ?? extra.owner ?? null,
       generation: 1,
       spec: obj.spec ?? null,
-      status: extra.status ?? cfg.initialStatus?.(typed(obj)) ?? null,
+      status: extra.status ?? cfg.initialStatus?.(obj) ?? null,
     };
     return store.create(key, state, event(caller, key.name, "ResourceCreated", `${kind} was created successfully.`), cfg.inTx?.created);
   }
 
   /** Deletes with its event; the kind's delete hook learns who deleted (e.g. for events about released resources). */
-  function deleteRecord(caller: Caller, key: ResourceKey): Promise<ResourceRecord | undefined> {
+  function deleteRecord(caller: Caller, key: ResourceKey): Promise<Record | undefined> {
     const afterDelete = cfg.inTx?.deleted;
     return store.delete(
       key,
@@ -255,13 +245,33 @@ export function createResourceService<Desc extends DescMessage, List extends Des
     );
   }
 
-  const nameOf = (obj: ResourceDoc) => obj.metadata?.name;
+  const nameOf = (obj: Doc) => obj.metadata?.name;
 
   function selectorWhere(opts: Pick<ListOptionsInput, "labelSelector" | "fieldSelector">): SQL[] {
     const where: SQL[] = [];
     if (opts.labelSelector) where.push(labelRequirementsToSql(parseLabelSelector(opts.labelSelector)));
     if (opts.fieldSelector) where.push(fieldRequirementsToSql(parseFieldSelector(opts.fieldSelector, cfg.fields)));
     return where;
+  }
+
+  /** One page of records; `continueToken` and `remaining` are set when more match after it. */
+  async function listPage(
+    caller: Caller,
+    opts: ListOptionsInput,
+    parent?: string,
+  ): Promise<{ records: Record[]; continueToken?: string; remaining?: number }> {
+    const limit = pageSize(opts.limit);
+    const where = selectorWhere(opts);
+    const from = decodeContinue(opts.continueToken);
+    // Like flightctl: count the remaining items once, on the first page, and carry the count in the token.
+    const page = await store.list(caller.orgId, { where, limit, after: from?.key, parent, remaining: from?.remaining });
+    const last = page.records[page.records.length - 1];
+    if (page.remaining === undefined || !last) return { records: page.records };
+    return {
+      records: page.records,
+      continueToken: encodeContinue({ key: last.name, remaining: page.remaining }),
+      remaining: page.remaining,
+    };
   }
 
   return {
@@ -278,21 +288,15 @@ export function createResourceService<Desc extends DescMessage, List extends Des
     selectorWhere,
 
     /** Lists one page. */
+    listPage,
+
     async list(caller: Caller, opts: ListOptionsInput, parent?: string): Promise<MessageShape<List>> {
-      const limit = pageSize(opts.limit);
-      const where = selectorWhere(opts);
-      const from = decodeContinue(opts.continueToken);
-      // Like flightctl: count the remaining items once, on the first page, and carry the count in the token.
-      const page = await store.list(caller.orgId, { where, limit, after: from?.key, parent, remaining: from?.remaining });
-      const last = page.records[page.records.length - 1];
+      const page = await listPage(caller, opts, parent);
       // Every <Kind>List message has these four fields; a generic List cannot say so to the compiler.
       return create(cfg.listSchema, {
         apiVersion: API_VERSION,
         kind: `${kind}List`,
-        metadata:
-          page.remaining !== undefined && last
-            ? { continueToken: encodeContinue({ key: last.name, remaining: page.remaining }), remainingItemCount: page.remaining }
-            : {},
+        metadata: page.continueToken !== undefined ? { continueToken: page.continueToken, remainingItemCount: page.remaining } : {},
         items: page.records.map(toMessage),
       } as never);
     },
@@ -330,7 +334,8 @@ export function createResourceService<Desc extends DescMessage, List extends Des
       const key = { orgId: caller.orgId, name };
       const r = await update(caller, key, (existing) => {
         cfg.checkUserWrite?.(existing);
-        const doc = recordToJson(kind, existing);
+        // A patch target is any JSON (the patch may add what the kind's type lacks until decoded and validated).
+        const doc: ResourceJson & { metadata: ObjectMetaJson } = recordToJson(kind, existing);
         // Present the patchable roots even when empty, so "add /metadata/labels/x" works on an unlabelled resource.
         doc.metadata.labels ??= {};
         // The version is the one just read, not the client's: a lost swap here is retried, not refused.
@@ -421,7 +426,7 @@ export function createResourceService<Desc extends DescMessage, List extends Des
     async writeStatus(
       caller: Caller,
       name: string,
-      next: (current: ResourceRecord) => JsonObject | undefined,
+      next: (current: Record) => StatusJson<Desc> | undefined,
       reason?: { reason: string; message: string },
     ): Promise<Msg> {
       const r = await update(
@@ -444,9 +449,9 @@ export function createResourceService<Desc extends DescMessage, List extends Des
     async writeState(
       caller: Caller,
       name: string,
-      next: (current: ResourceRecord) => ResourceState | undefined,
+      next: (current: Record) => State | undefined,
       reason: { reason: string; message: string },
-      inTx?: InTx,
+      inTx?: KindInTx<Desc>,
     ): Promise<Msg> {
       const r = await update(
         caller,
@@ -474,12 +479,15 @@ export function createResourceService<Desc extends DescMessage, List extends Des
 }
 
 /** The service of one kind; `List` is its list message (only the typed RPC handlers need it). */
-export type ResourceService<Desc extends DescMessage, List extends DescMessage = DescMessage> = ReturnType<
+export type ResourceService<Desc extends ResourceDesc, List extends DescMessage = DescMessage> = ReturnType<
   typeof createResourceService<Desc, List>
 >;
 
 /** The fields a write changed, in flightctl's updatedFields vocabulary. */
-function changedFields(before: ResourceRecord, after: ResourceState): UpdatedField[] {
+function changedFields<Spec extends JsonObject, Status extends JsonObject>(
+  before: ResourceRecord<Spec, Status>,
+  after: ResourceState<Spec, Status>,
+): UpdatedField[] {
   const out: UpdatedField[] = [];
   if (!isDeepStrictEqual(before.labels, after.labels)) out.push("labels");
   if (!isDeepStrictEqual(before.spec, after.spec)) out.push("spec");
@@ -490,7 +498,10 @@ function changedFields(before: ResourceRecord, after: ResourceState): UpdatedFie
 }
 
 /** A stored record as the flightctl JSON document users see. */
-export function recordToJson(kind: string, r: ResourceRecord): ResourceDoc & { metadata: ObjectMetaJson } {
+export function recordToJson<Spec extends JsonObject, Status extends JsonObject>(
+  kind: string,
+  r: ResourceRecord<Spec, Status>,
+): ResourceJson<Spec, Status> & { metadata: ObjectMetaJson } {
   const metadata: ObjectMetaJson = {
     name: r.name,
     generation: r.generation,
@@ -501,7 +512,7 @@ export function recordToJson(kind: string, r: ResourceRecord): ResourceDoc & { m
   if (Object.keys(r.annotations).length > 0) metadata.annotations = r.annotations;
   if (r.owner) metadata.owner = r.owner;
   if (r.deletionTimestamp) metadata.deletionTimestamp = r.deletionTimestamp.toISOString();
-  const doc: ResourceDoc & { metadata: ObjectMetaJson } = { apiVersion: API_VERSION, kind, metadata };
+  const doc: ResourceJson<Spec, Status> & { metadata: ObjectMetaJson } = { apiVersion: API_VERSION, kind, metadata };
   if (r.spec) doc.spec = r.spec;
   if (r.status) doc.status = r.status;
   return doc;

@@ -1,7 +1,7 @@
 // Generic Postgres store for every resource kind that has the common resource table shape (db/schema/resource.ts),
 // built on the kind's drizzle table. Returns plain records (flightctl JSON parts), never Connect errors. Writes are
 // compare-and-swap on resource_version, and each one writes its Event row in the same transaction.
-import { getTableName, sql, type SQL } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import * as resourceTables from "../../../db/schema/resources.js";
 import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../db.js";
@@ -14,19 +14,10 @@ export { isoTime, type Db, type Executor };
 /** The drizzle table of a resource kind (db/schema/resources.ts). */
 export type ResourceTable = (typeof resourceTables)[keyof typeof resourceTables];
 
-/** Resource tables by SQL name, and the parent column of child kinds: the one place that maps names to tables. */
-const tablesByName = new Map<string, ResourceTable>(Object.values(resourceTables).map((t) => [getTableName(t), t]));
+/** The parent column of child kinds' tables (TemplateVersion → fleet). */
 const parentColumns = new Map<ResourceTable, typeof resourceTables.templateVersions.fleetName>([
   [resourceTables.templateVersions, resourceTables.templateVersions.fleetName],
 ]);
-
-/** The resource table `table`, or the one named so (e.g. "devices"); throws for a name that is not one. */
-export function resourceTable(table: ResourceTable | string): ResourceTable {
-  if (typeof table !== "string") return table;
-  const t = tablesByName.get(table);
-  if (!t) throw new Error(`no resource table "${table}" in db/schema`);
-  return t;
-}
 
 /** Where a resource lives: organization, name, and for child kinds the parent's name (TemplateVersion → fleet). */
 export interface ResourceKey {
@@ -83,13 +74,8 @@ export type InTx<Spec extends object = JsonObject, Status extends object = JsonO
 
 export interface ResourceStoreConfig {
   kind: string;
-  /** The kind's drizzle table, or (older callers) its SQL name. */
-  table: ResourceTable | string;
-  /**
-   * SQL name of the column holding the parent name for child kinds (template_versions.fleet_name). Optional: the
-   * parent column of a child kind's table is known here.
-   */
-  parentColumn?: string;
+  /** The kind's drizzle table; a child kind's parent column (template_versions.fleet_name) is known from it. */
+  table: ResourceTable;
 }
 
 /** A resource row as the store selects it (column names as in SQL). */
@@ -146,10 +132,8 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
   config: ResourceStoreConfig,
 ) {
   type Stored = ResourceRecord<Spec, Status>;
-  const t = resourceTable(config.table);
+  const t = config.table;
   const parent = parentColumns.get(t);
-  if (config.parentColumn !== undefined && config.parentColumn !== parent?.name)
-    throw new Error(`${getTableName(t)} has no parent column "${config.parentColumn}"`);
   const columns = resourceSelection(t);
 
   const keyWhere = (key: ResourceKey): SQL =>

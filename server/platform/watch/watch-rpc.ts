@@ -1,5 +1,5 @@
 // Watch<Kinds> handlers: map the request to a watch stream and its messages to the response; nothing else.
-import type { DescMessage, DescService } from "@bufbuild/protobuf";
+import type { DescService } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { callerOf } from "../identity.js";
@@ -57,7 +57,7 @@ export function createWatch(opts: { db: Db; log: Logger; listen?: Listen } & Wat
 }
 
 /** The Watch<Kinds> handler of a resource kind, when its service declares one. */
-export function watchHandlers(service: DescService, k: WatchableKind<DescMessage> & { table: string }, watch: Watch | undefined) {
+export function watchHandlers(service: DescService, k: WatchableKind, watch: Watch | undefined) {
   const name = `watch${plural(k.kind)}`;
   if (!watch || !service.methods.some((m) => m.localName === name)) return {};
   let source = watch.sources.get(k.kind);

@@ -5,7 +5,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { events } from "../../../db/schema/events.js";
 import { watchChanges, watchState } from "../../../db/schema/watch.js";
 import { isoTime, rowsOf, type Db } from "../db.js";
-import { resourceTable, toRecord, type ResourceRecord, type ResourceRow, type ResourceTable } from "../resource/resource-store.js";
+import { toRecord, type ResourceRecord, type ResourceRow, type ResourceTable } from "../resource/resource-store.js";
 import { eventRowToJson, type EventJson, type EventRow } from "../event-store.js";
 import { parseSnapshot, type Sample } from "./horizon.js";
 
@@ -71,11 +71,10 @@ export function createWatchStore(db: Db) {
     },
 
     /**
-     * Rows of `table` (kind `kind`) written, and deletions recorded, with a version in (from, to], in version order;
+     * Rows of table `t` (kind `kind`) written, and deletions recorded, with a version in (from, to], in version order;
      * `conds` (selector + organization conditions over the table's columns) are evaluated per row.
      */
-    async resourceChanges(kind: string, table: ResourceTable | string, from: number, to: number, conds: SQL[]): Promise<ResourceChange[]> {
-      const t = resourceTable(table);
+    async resourceChanges(kind: string, t: ResourceTable, from: number, to: number, conds: SQL[]): Promise<ResourceChange[]> {
       // The derived table is named like the real one: some field selectors refer to it by name (devices.org_id).
       const rows = await rowsOf<ResourceRow & { org_id: string; change_rv: string; deleted: boolean }>(
         db,
@@ -102,12 +101,11 @@ export function createWatchStore(db: Db) {
      */
     async resumeScan(
       kind: string,
-      table: ResourceTable | string,
+      t: ResourceTable,
       orgId: string,
       after: number,
       cond: SQL,
     ): Promise<{ name: string; rv: number; matches: boolean; created: boolean }[]> {
-      const t = resourceTable(table);
       const rows = await rowsOf<{ name: string; rv: string; m: boolean; created: boolean }>(
         db,
         sql`select name, resource_version::text as rv, coalesce((${cond}), false) as m,

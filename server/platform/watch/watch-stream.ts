@@ -2,11 +2,13 @@
 // the hub's batches filtered for it, with BOOKMARKs when idle. Per stream the server remembers which objects the
 // client holds (name → version): that tells ADDED from MODIFIED, turns "no longer matches" into DELETED, and drops
 // changes the start already sent.
-import { fromJson, type DescMessage } from "@bufbuild/protobuf";
-import { EventSchema } from "../../../gen/flightctl/v1beta1/event_pb.js";
+import { fromJson } from "@bufbuild/protobuf";
+import { EventSchema, type EventJson } from "../../../gen/flightctl/v1beta1/event_pb.js";
 import { busy, invalid, precondition } from "../errors.js";
 import type { Caller } from "../identity.js";
-import type { ResourceService } from "../resource/resource-service.js";
+import type { SQL } from "drizzle-orm";
+import type { ListOptionsInput } from "../resource/resource-service.js";
+import type { ResourceRecord, ResourceTable } from "../resource/resource-store.js";
 import { fieldRequirementsToSql, parseFieldSelector } from "../selectors/field-selector.js";
 import { fieldsByKind } from "../selectors/fields.js";
 import type { WatchHub, WatchSource } from "./watch-hub.js";
@@ -104,15 +106,22 @@ async function* drain(queue: ReturnType<typeof createQueue>, signal: AbortSignal
   }
 }
 
-/** A resource kind as watch streams need it. */
-export interface WatchableKind<Desc extends DescMessage = DescMessage> {
+/**
+ * A resource kind as watch streams need it: its table, and from its service the selectors, pages of records and
+ * messages. Methods, so any kind's service fits: the changed rows of the kind's table are the kind's records.
+ */
+export interface WatchableKind {
   kind: string;
-  table: string;
-  svc: ResourceService<Desc>;
+  table: ResourceTable;
+  svc: {
+    selectorWhere(opts: Pick<ListOptionsInput, "labelSelector" | "fieldSelector">): SQL[];
+    listPage(caller: Caller, opts: ListOptionsInput): Promise<{ records: ResourceRecord[]; continueToken?: string }>;
+    toMessage(record: ResourceRecord): unknown;
+  };
 }
 
 /** The hub source of a resource kind (one per kind and process). */
-export function resourceSource(store: WatchStore, kind: string, table: string): WatchSource<ResourceChange> {
+export function resourceSource(store: WatchStore, kind: string, table: ResourceTable): WatchSource<ResourceChange> {
   return { kind, seq: RESOURCE_SEQ, changes: (from, to, conds) => store.resourceChanges(kind, table, from, to, conds) };
 }
 
@@ -191,23 +200,20 @@ export async function* watchResources(
       let continueToken: string | undefined;
       let newest = 0;
       do {
-        const page = (await k.svc.list(caller, {
+        const page = await k.svc.listPage(caller, {
           labelSelector: req.labelSelector,
           fieldSelector: req.fieldSelector,
           limit: PAGE,
           continueToken,
-        })) as unknown as {
-          items: { metadata?: { name?: string; resourceVersion?: string } }[];
-          metadata?: { continueToken?: string };
-        };
-        for (const item of page.items) {
-          const rv = Number(item.metadata!.resourceVersion);
-          known.set(item.metadata!.name!, rv);
+        });
+        for (const record of page.records) {
+          const rv = Number(record.resourceVersion);
+          known.set(record.name, rv);
           newest = Math.max(newest, rv);
           // Not a resume point: a stream cut during the initial list starts over (resource_version "").
-          queue.push({ type: "ADDED", object: item, resourceVersion: "" });
+          queue.push({ type: "ADDED", object: k.svc.toMessage(record), resourceVersion: "" });
         }
-        continueToken = page.metadata?.continueToken || undefined;
+        continueToken = page.continueToken;
       } while (continueToken);
       position = startAfter;
       syncAt = Math.max(newest, startAfter);
@@ -275,9 +281,9 @@ export async function* watchEvents(
   }
   const cond = watcherCondition(caller.orgId, field);
   const queue = createQueue(signal, opts);
-  const toMsg = (seq: number, event: unknown) => ({
+  const toMsg = (seq: number, event: EventJson) => ({
     type: "ADDED" as const,
-    object: fromJson(EventSchema, event as never, { ignoreUnknownFields: true }),
+    object: fromJson(EventSchema, event, { ignoreUnknownFields: true }),
     resourceVersion: String(seq),
   });
   let position = 0;
