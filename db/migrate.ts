@@ -73,7 +73,9 @@ export async function pendingMigrations(databaseUrl: string, opts: Pick<MigrateO
  */
 async function jobQueueUpgrade(databaseUrl: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  pool.on("error", () => {}); // an idle connection closed by the server is not the migration's failure
+  // An idle connection closed by the server is not the migration's failure (graphile-worker wants both handlers).
+  pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
   try {
     await jobQueueMigrations({ pgPool: pool, logger: quietLogger });
   } finally {

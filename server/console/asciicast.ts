@@ -53,7 +53,7 @@ export function createRecorder(header: RecordingHeader, maxBytes: number) {
     finish(): { text: string; truncated: boolean } {
       event("o", decoders.stdout.end());
       event("o", decoders.stderr.end());
-      return { text: lines.join("\n") + "\n", truncated };
+      return { text: `${lines.join("\n")}\n`, truncated };
     },
   };
 }

@@ -19,7 +19,7 @@ import { createPamIssuer, startPamIssuer, type PamIssuer } from "./issuer.js";
 import { loadPam } from "./pam.js";
 import { rolesAndOrganizations } from "./users.js";
 import { clientPolicy } from "./clients.js";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { oidcProvider } from "../auth/oidc-provider.js";
 import { AuthService } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";

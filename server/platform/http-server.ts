@@ -54,7 +54,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     if (!peer) {
       const cert = sock.getPeerCertificate?.();
       peer = {
-        raw: cert && cert.raw ? cert.raw : undefined,
+        raw: cert?.raw ? cert.raw : undefined,
         authorized: sock.authorized === true,
         authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
       };

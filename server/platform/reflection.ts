@@ -19,8 +19,8 @@ export function indexFiles(files: DescFile[]) {
   };
   const addEnum = (e: DescEnum, f: DescFile) => bySymbol.set(e.typeName, f);
   const visit = (f: DescFile) => {
-    if (byName.has(f.name + ".proto")) return;
-    byName.set(f.name + ".proto", f);
+    if (byName.has(`${f.name}.proto`)) return;
+    byName.set(`${f.name}.proto`, f);
     f.dependencies.forEach(visit);
     for (const m of f.messages) addMessage(m, f);
     for (const e of f.enums) addEnum(e, f);

@@ -55,7 +55,7 @@ export function parseGitUrl(raw: string): ParsedUrl {
     } catch {
       throw unsupported(raw);
     }
-    if (!u.hostname || u.hostname.startsWith("-") || (u.username && u.username.startsWith("-"))) throw unsupported(raw);
+    if (!u.hostname || u.hostname.startsWith("-") || u.username?.startsWith("-")) throw unsupported(raw);
     const kind = u.protocol === "ssh:" ? "ssh" : "http";
     const password = u.password ? decodeURIComponent(u.password) : undefined;
     const username = u.username ? decodeURIComponent(u.username) : undefined;
@@ -66,7 +66,7 @@ export function parseGitUrl(raw: string): ParsedUrl {
     return { kind, url: u.toString(), hostPort: `${u.hostname}:${port}`, username, password };
   }
   const m = SCP_LIKE.exec(s);
-  if (m && !s.includes("://") && SAFE_NAME.test(m[2]) && !m[2].startsWith("-") && (!m[1] || !m[1].startsWith("-"))) {
+  if (m && !s.includes("://") && SAFE_NAME.test(m[2]) && !m[2].startsWith("-") && !m[1]?.startsWith("-")) {
     return { kind: "ssh", url: s, hostPort: `${m[2]}:22`, username: m[1] };
   }
   throw unsupported(raw);

@@ -94,7 +94,7 @@ export async function readTree(
   const oids = [...new Set(files.map((f) => f.oid))];
   const out = await runGitOk(["--git-dir", gitDir, "cat-file", "--batch"], {
     env: baseGitEnv(),
-    input: oids.join("\n") + "\n",
+    input: `${oids.join("\n")}\n`,
     timeoutMs,
     maxStdout: total + oids.length * 128,
   });

@@ -9,7 +9,7 @@ import { GitError, WANT_REFUSED, remoteFailure } from "./git-error.js";
 import { runGit, type GitRun } from "./git-exec.js";
 import { baseGitEnv, openRemote, removeStaleCredentials, type Remote } from "./git-remote.js";
 import { normalizeRepoPath, readTree } from "./git-tree.js";
-import type { GitClient, GitLimits, GitRepository } from "./git-types.js";
+import type { GitClient, GitRepository } from "./git-types.js";
 
 export { GitError, type GitFailure } from "./git-error.js";
 export type { GitClient, GitFile, GitLimits, GitRepository } from "./git-types.js";

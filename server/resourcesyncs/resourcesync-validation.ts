@@ -15,7 +15,7 @@ export function validateResourceSync(obj: ResourceSyncJson): FieldViolation[] {
   }
   const path = required(v, spec, "path", "spec");
   if (path && path.length > 2048) v.add("spec.path", "must be at most 2048 characters");
-  if (path && path.split("/").includes("..")) v.add("spec.path", `must stay inside the repository (no ".."), got "${path}"`);
+  if (path?.split("/").includes("..")) v.add("spec.path", `must stay inside the repository (no ".."), got "${path}"`);
   v.check("spec.type", oneOf(asString(spec.type), ["fleet", "catalog"]));
   return [...validateObjectMeta(obj.metadata), ...v.list];
 }

@@ -165,13 +165,13 @@ test("field access is limited to .metadata.name and .metadata.labels.<key>", () 
 });
 
 test("nesting depth of if/with is limited to 10; else-if chains do not count", () => {
-  const nest = (n: number) => "{{ if 1 }}".repeat(n) + "x" + "{{ end }}".repeat(n);
+  const nest = (n: number) => `${"{{ if 1 }}".repeat(n)}x${"{{ end }}".repeat(n)}`;
   assert.equal(run(nest(10)), "x");
   rejects(nest(11), "nesting depth of if/with blocks exceeds 10");
   rejects("{{ with 1 }}".repeat(6) + "{{ if 1 }}".repeat(5) + "{{ end }}".repeat(11), /nesting depth/);
-  const chain = "{{ if 0 }}" + Array.from({ length: 20 }, (_, i) => `${i}{{ else if eq ${i} 19 }}`).join("") + "last{{ end }}";
+  const chain = `{{ if 0 }}${Array.from({ length: 20 }, (_, i) => `${i}{{ else if eq ${i} 19 }}`).join("")}last{{ end }}`;
   assert.equal(run(chain), "last");
-  rejects("{{ upper " + "(".repeat(11) + '"a"' + ")".repeat(11) + " }}", /parenthesis nesting depth exceeds 10/);
+  rejects(`{{ upper ${"(".repeat(11)}"a"${")".repeat(11)} }}`, /parenthesis nesting depth exceeds 10/);
 });
 
 test("hasPlaceholders", () => {

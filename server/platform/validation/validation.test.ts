@@ -307,7 +307,7 @@ describe("format rules", () => {
     assert.equal(devicePathProblem("/etc/motd"), undefined);
     assert.ok(devicePathProblem("/var/lib/flightctl/x"));
     assert.ok(devicePathProblem("/etc/../var/lib/x"));
-    assert.equal(imageRefProblem("localhost:5000/a/b@sha256:" + "a".repeat(64), false), undefined);
+    assert.equal(imageRefProblem(`localhost:5000/a/b@sha256:${"a".repeat(64)}`, false), undefined);
     assert.ok(imageRefProblem("quay.io/a/b:{{ .metadata.name }}", false));
     assert.equal(imageRefProblem("quay.io/a/b:{{ .metadata.name }}", true), undefined);
     assert.ok(templateProblem("{{ range .x }}"));
