@@ -181,16 +181,14 @@ export function table(headers: string[] | undefined, rows: string[][]): string {
   const all = headers ? [headers, ...rows] : rows;
   if (all.length === 0) return "";
   const widths = all[0].map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-  return (
-    `${all
-      .map((r) =>
-        r
-          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
-          .join("")
-          .trimEnd(),
-      )
-      .join("\n")}\n`
-  );
+  return `${all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }
 
 /** The device-count tables of `get devices --summary` (flightctl's layout). */
