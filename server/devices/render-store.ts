@@ -3,7 +3,7 @@
 import { sql } from "drizzle-orm";
 import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceRenders } from "../../db/schema/device-renders.js";
-import { bare, rowsOf, textArray, type Db, type Executor } from "../platform/db.js";
+import { bare, precompiled, rowsOf, sqlNames, textArray, type Db, type Executor } from "../platform/db.js";
 
 export const RENDERED_CHANNEL = "flightctl_rendered";
 
@@ -21,15 +21,15 @@ interface Selected {
 }
 
 const r = deviceRenders;
+/** The one-device read's parts, rendered once (precompiled): every send on a device's stream reads it. */
+const rn = sqlNames(r);
+const selectOne = precompiled(sql`select ${r.renderedVersion}, ${r.specHash}, ${r.spec} from ${r}`);
 const toRow = (row: Selected): RenderRow => ({ renderedVersion: Number(row.rendered_version), specHash: row.spec_hash, spec: row.spec });
 
 export function createRenderStore(db: Db) {
   return {
     async get(orgId: string, name: string, exec: Executor = db): Promise<RenderRow | undefined> {
-      const [row] = await rowsOf<Selected>(
-        exec,
-        sql`select ${r.renderedVersion}, ${r.specHash}, ${r.spec} from ${r} where ${r.orgId} = ${orgId} and ${r.name} = ${name}`,
-      );
+      const [row] = await rowsOf<Selected>(exec, sql`${selectOne} where ${rn.orgId} = ${orgId} and ${rn.name} = ${name}`);
       return row && toRow(row);
     },
 

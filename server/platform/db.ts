@@ -1,8 +1,8 @@
 // The typed database: drizzle on the node-postgres pool with the tables of db/schema, plus the few SQL helpers every
 // store shares. Stores take a Db (or, inside a transaction, an Executor); nothing else in server/ writes SQL.
-import { sql, type Column, type SQL } from "drizzle-orm";
+import { getTableColumns, sql, type Column, type SQL } from "drizzle-orm";
 import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle-orm/node-postgres";
-import type { PgDatabase } from "drizzle-orm/pg-core";
+import { PgDialect, type PgDatabase, type PgTable } from "drizzle-orm/pg-core";
 import type { ClientBase, Pool } from "pg";
 import * as schema from "../../db/schema/index.js";
 
@@ -30,6 +30,34 @@ export function isoTime(column: Column | string): SQL {
 
 /** A timestamptz as microseconds since the epoch, as text: exact, unlike a Date, so freeze keys compare equal across reads. */
 export const epochMicros = (column: SQL | Column): SQL => sql`(extract(epoch from ${column}) * 1000000)::bigint::text`;
+
+/**
+ * A fragment without parameters rendered to SQL text once. Building a statement from drizzle's table and column
+ * objects resolves each of them again (about 15 µs for a resource read, against 2 µs from text), and the hot
+ * statements (status reports, reads and writes of one resource, events) run thousands of times a second; stores
+ * build those from fragments rendered once instead.
+ */
+export function precompiled(fragment: SQL): SQL {
+  const q = new PgDialect().sqlToQuery(fragment);
+  if (q.params.length) throw new Error(`precompiled SQL must not take parameters: ${q.sql}`);
+  return sql.raw(q.sql);
+}
+
+type ColumnNames<T extends PgTable> = { [K in keyof T["_"]["columns"]]: SQL };
+
+/** A table's names rendered once (see precompiled): `$table`, and every column qualified ("devices"."org_id"). */
+export function sqlNames<T extends PgTable>(table: T): { $table: SQL } & ColumnNames<T> {
+  const names: Record<string, SQL> = { $table: precompiled(sql`${table}`) };
+  for (const [key, column] of Object.entries(getTableColumns(table))) names[key] = precompiled(sql`${column}`);
+  return names as { $table: SQL } & ColumnNames<T>;
+}
+
+/** A table's bare column names rendered once: for INSERT column lists and UPDATE SET targets. */
+export function sqlBareNames<T extends PgTable>(table: T): ColumnNames<T> {
+  const names: Record<string, SQL> = {};
+  for (const [key, column] of Object.entries(getTableColumns(table))) names[key] = precompiled(bare(column));
+  return names as ColumnNames<T>;
+}
 
 /** A column's bare SQL name: for INSERT column lists and UPDATE SET targets, where a table-qualified name is invalid. */
 export const bare = (column: Column): SQL => sql`${sql.identifier(column.name)}`;

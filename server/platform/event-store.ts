@@ -4,7 +4,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { events } from "../../db/schema/events.js";
 import type { EventDetailsJson, EventJson } from "../../gen/flightctl/v1beta1/event_pb.js";
-import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "./db.js";
+import { bare, isoTime, jsonb, precompiled, rowsOf, type Db, type Executor } from "./db.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
 export interface NewEvent {
@@ -21,21 +21,26 @@ export interface NewEvent {
 /** A stored event in flightctl's Event JSON shape (the generated type). */
 export type { EventJson };
 
+/** The table, rendered once (precompiled: every write of every kind inserts an event). */
+const eventsTable = precompiled(sql`${events}`);
+
 /** The columns an event is written with, bare (for INSERT column lists). */
-const writtenColumns = sql.join(
-  [
-    events.orgId,
-    events.reason,
-    events.type,
-    events.involvedKind,
-    events.involvedName,
-    events.actor,
-    events.message,
-    events.sourceComponent,
-    events.details,
-    events.requestId,
-  ].map(bare),
-  sql`, `,
+const writtenColumns = precompiled(
+  sql.join(
+    [
+      events.orgId,
+      events.reason,
+      events.type,
+      events.involvedKind,
+      events.involvedName,
+      events.actor,
+      events.message,
+      events.sourceComponent,
+      events.details,
+      events.requestId,
+    ].map(bare),
+    sql`, `,
+  ),
 );
 
 /** The columns an event is read with (see eventRowToJson). */
@@ -60,7 +65,7 @@ export interface EventRow {
 
 /** Writes one event (in the caller's transaction). */
 export async function insertEvent(tx: Executor, orgId: string, e: NewEvent): Promise<void> {
-  await tx.execute(sql`insert into ${events} (${writtenColumns})
+  await tx.execute(sql`insert into ${eventsTable} (${writtenColumns})
     values (${orgId}, ${e.reason}, ${e.type}, ${e.involvedObject.kind}, ${e.involvedObject.name}, ${e.actor}, ${e.message},
             ${e.sourceComponent}, ${jsonb(e.details)}, ${e.requestId ?? null})`);
 }
@@ -91,7 +96,7 @@ export function insertTaggedEventsSql(items: { orgId: string; tag: number; event
     details: e.details ?? null,
     request_id: e.requestId ?? null,
   }));
-  return sql`insert into ${events} (${writtenColumns})
+  return sql`insert into ${eventsTable} (${writtenColumns})
     select e.org_id, e.reason, e.type, e.involved_kind, e.involved_name, e.actor, e.message, e.source_component, e.details, e.request_id
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as e(org_id uuid, tag int, reason text, type text, involved_kind text,
            involved_name text, actor text, message text, source_component text, details jsonb, request_id text)

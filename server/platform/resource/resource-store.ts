@@ -4,7 +4,7 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import * as resourceTables from "../../../db/schema/resources.js";
-import { bare, isoTime, jsonb, rowsOf, type Db, type Executor } from "../db.js";
+import { bare, isoTime, jsonb, precompiled, rowsOf, sqlBareNames, sqlNames, type Db, type Executor } from "../db.js";
 import { alreadyExists, DomainError } from "../errors.js";
 import { insertEvent, type NewEvent } from "../event-store.js";
 
@@ -133,16 +133,21 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
 ) {
   type Stored = ResourceRecord<Spec, Status>;
   const t = config.table;
-  const parent = parentColumns.get(t);
-  const columns = resourceSelection(t);
+  const parentColumn = parentColumns.get(t);
+  // Statements are built from names rendered once (precompiled): every API read and write goes through here.
+  const n = sqlNames(t);
+  const b = sqlBareNames(t);
+  const parent = parentColumn && precompiled(sql`${parentColumn}`);
+  const parentBare = parentColumn && precompiled(bare(parentColumn));
+  const columns = precompiled(resourceSelection(t));
 
   const keyWhere = (key: ResourceKey): SQL =>
     parent
-      ? sql`${t.orgId} = ${key.orgId} and ${parent} = ${key.parent ?? ""} and ${t.name} = ${key.name}`
-      : sql`${t.orgId} = ${key.orgId} and ${t.name} = ${key.name}`;
+      ? sql`${n.orgId} = ${key.orgId} and ${parent} = ${key.parent ?? ""} and ${n.name} = ${key.name}`
+      : sql`${n.orgId} = ${key.orgId} and ${n.name} = ${key.name}`;
 
   const records = async (exec: Executor, query: SQL) =>
-    (await rowsOf<ResourceRow>(exec, query)).map((x) => toRecord(x, parent?.name) as Stored);
+    (await rowsOf<ResourceRow>(exec, query)).map((x) => toRecord(x, parentColumn?.name) as Stored);
 
   /** Maps Postgres errors we expect (by SQLSTATE) to domain errors. */
   function translate(err: unknown, key: ResourceKey): never {
@@ -156,28 +161,28 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
 
     /** Whether the resource exists (no columns read: for per-call checks). */
     async exists(key: ResourceKey): Promise<boolean> {
-      return (await db.execute(sql`select 1 from ${t} where ${keyWhere(key)}`)).rows.length > 0;
+      return (await db.execute(sql`select 1 from ${n.$table} where ${keyWhere(key)}`)).rows.length > 0;
     },
 
     async get(key: ResourceKey, exec: Executor = db): Promise<Stored | undefined> {
-      return (await records(exec, sql`select ${columns} from ${t} where ${keyWhere(key)}`))[0];
+      return (await records(exec, sql`select ${columns} from ${n.$table} where ${keyWhere(key)}`))[0];
     },
 
     async list(orgId: string, q: ListQuery): Promise<ListPage<Spec, Status>> {
-      const conds: SQL[] = [sql`${t.orgId} = ${orgId}`, ...q.where];
+      const conds: SQL[] = [sql`${n.orgId} = ${orgId}`, ...q.where];
       if (parent && q.parent !== undefined) conds.push(sql`${parent} = ${q.parent}`);
-      if (q.after !== undefined) conds.push(sql`${t.name} > ${q.after}`);
+      if (q.after !== undefined) conds.push(sql`${n.name} > ${q.after}`);
       const filter = sql.join(conds, sql` and `);
       // How many match from here on: counted on a first page, carried in the continue token afterwards.
-      const total = q.remaining ?? (await rowsOf<{ n: number }>(db, sql`select count(*)::int as n from ${t} where ${filter}`))[0].n;
+      const total = q.remaining ?? (await rowsOf<{ n: number }>(db, sql`select count(*)::int as n from ${n.$table} where ${filter}`))[0].n;
       // Few matches: fetch them all through the selector's index and sort (the OFFSET 0 fence stops the planner from
       // walking the primary key in name order, which reads the whole table when matches are rare). Many matches:
       // walking the primary key in order finds a page quickly.
       const page = await records(
         db,
         total <= SMALL_RESULT
-          ? sql`select * from (select ${columns} from ${t} where ${filter} offset 0) m order by name limit ${q.limit + 1}`
-          : sql`select ${columns} from ${t} where ${filter} order by ${t.name} limit ${q.limit + 1}`,
+          ? sql`select * from (select ${columns} from ${n.$table} where ${filter} offset 0) m order by name limit ${q.limit + 1}`
+          : sql`select ${columns} from ${n.$table} where ${filter} order by ${n.name} limit ${q.limit + 1}`,
       );
       if (page.length <= q.limit) return { records: page };
       return { records: page.slice(0, q.limit), remaining: Math.max(1, total - q.limit) };
@@ -188,9 +193,7 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
         return await db.transaction(async (tx) => {
           const [created] = await records(
             tx,
-            sql`insert into ${t} (${bare(t.orgId)}, ${bare(t.name)}, ${parent ? sql`${bare(parent)}, ` : sql``}${bare(t.labels)}, ${bare(
-              t.annotations,
-            )}, ${bare(t.owner)}, ${bare(t.generation)}, ${bare(t.spec)}, ${bare(t.status)})
+            sql`insert into ${n.$table} (${b.orgId}, ${b.name}, ${parentBare ? sql`${parentBare}, ` : sql``}${b.labels}, ${b.annotations}, ${b.owner}, ${b.generation}, ${b.spec}, ${b.status})
               values (${key.orgId}, ${key.name}, ${parent ? sql`${key.parent ?? ""}, ` : sql``}${jsonb(state.labels)}, ${jsonb(state.annotations)},
                       ${state.owner}, ${state.generation}, ${jsonb(state.spec)}, ${jsonb(state.status)})
               returning ${columns}`,
@@ -218,10 +221,10 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
       return db.transaction(async (tx) => {
         const [updated] = await records(
           tx,
-          sql`update ${t} set ${bare(t.labels)} = ${jsonb(state.labels)}, ${bare(t.annotations)} = ${jsonb(state.annotations)},
-              ${bare(t.owner)} = ${state.owner}, ${bare(t.generation)} = ${state.generation}, ${bare(t.spec)} = ${jsonb(state.spec)},
-              ${bare(t.status)} = ${jsonb(state.status)}, ${bare(t.resourceVersion)} = nextval('resource_version_seq')
-            where ${keyWhere(key)} and ${t.resourceVersion} = ${expectedVersion}
+          sql`update ${n.$table} set ${b.labels} = ${jsonb(state.labels)}, ${b.annotations} = ${jsonb(state.annotations)},
+              ${b.owner} = ${state.owner}, ${b.generation} = ${state.generation}, ${b.spec} = ${jsonb(state.spec)},
+              ${b.status} = ${jsonb(state.status)}, ${b.resourceVersion} = nextval('resource_version_seq')
+            where ${keyWhere(key)} and ${n.resourceVersion} = ${expectedVersion}
             returning ${columns}`,
         );
         if (!updated) return undefined;
@@ -234,7 +237,7 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
     /** Deletes the resource; returns the deleted record, or undefined when it did not exist. */
     async delete(key: ResourceKey, event: (r: Stored) => NewEvent, inTx?: InTx<Spec, Status>): Promise<Stored | undefined> {
       return db.transaction(async (tx) => {
-        const [deleted] = await records(tx, sql`delete from ${t} where ${keyWhere(key)} returning ${columns}`);
+        const [deleted] = await records(tx, sql`delete from ${n.$table} where ${keyWhere(key)} returning ${columns}`);
         if (!deleted) return undefined;
         await insertEvent(tx, key.orgId, event(deleted));
         await inTx?.(tx, deleted, { key });
