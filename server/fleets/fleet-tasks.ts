@@ -408,7 +408,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       for (const [orgId, items] of byOrg<SelectionItem>(payload)) await selection(orgId, items);
     }),
     [TASK_FLEET_VALIDATE]: async (payload) => {
-      const { orgId, fleet, commits } = payload as { orgId: string; fleet: string; commits?: ResolvedCommits };
+      const { orgId, fleet, commits } = payload;
       await validate(orgId, fleet, commits);
     },
     [TASK_FLEET_ROLLOUT]: batchTask<RolloutItem>(db, TASK_FLEET_ROLLOUT, async (payload) => {

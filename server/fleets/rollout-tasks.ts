@@ -325,7 +325,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
 
   const tasks: TaskHandlers<"fleet_rollout_tick" | "fleet_rollout_sweep"> = {
     [TASK_FLEET_ROLLOUT_TICK]: async (payload) => {
-      const { orgId, fleet } = payload as { orgId: string; fleet: string };
+      const { orgId, fleet } = payload;
       if (await tick(orgId, fleet)) await enqueueTick(orgId, fleet, opts.tickSeconds);
     },
     // Safety net on the crontab: a fleet whose tick chain broke (a job that failed for good) is picked up again.

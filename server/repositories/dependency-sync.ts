@@ -329,7 +329,7 @@ export function createDependencySyncTasks(db: Db, opts: { git: GitClient; concur
         helpers.logger.info(`dependency sync: ${r.probes} revision(s) checked, ${r.changed} changed, ${r.failed} probe(s) failed`);
     },
     [TASK_DEPENDENCY_SYNC]: async (payload) => {
-      await sync(payload as DependencySyncItem);
+      await sync(payload);
     },
   };
   return { sync, tasks };

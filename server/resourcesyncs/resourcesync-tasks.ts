@@ -23,7 +23,7 @@ import type { Db, Executor, ResourceRecord } from "../platform/resource/resource
 import { GitError, type GitClient } from "../repositories/git.js";
 import { normalizeRepoPath } from "../repositories/git-tree.js";
 import { type ParsedFleets, parseFleets, ParseError, resourceFiles } from "./resourcesync-parse.js";
-import { type TaskHandlers, TASK_RESOURCESYNC_POLL, TASK_RESOURCESYNC_SYNC, type SyncPayload } from "../jobs/catalog.js";
+import { type TaskHandlers, TASK_RESOURCESYNC_POLL, TASK_RESOURCESYNC_SYNC } from "../jobs/catalog.js";
 import { queueAllSyncs } from "./resourcesync-queue.js";
 import { ACCESSIBLE, REASONS, RESOURCE_PARSED, SOURCE_COMPONENT, statusEvents, SYNCED } from "./resourcesync-status.js";
 import { createResourceSyncStore } from "./resourcesync-store.js";
@@ -229,7 +229,7 @@ export function createResourceSyncTasks(db: Db, opts: ResourceSyncTaskOptions) {
 
   const tasks: TaskHandlers<"resourcesync_sync" | "resourcesync_poll"> = {
     [TASK_RESOURCESYNC_SYNC]: async (payload) => {
-      const p = payload as SyncPayload;
+      const p = payload;
       await sync(p.orgId, p.name);
     },
     [TASK_RESOURCESYNC_POLL]: async () => {
