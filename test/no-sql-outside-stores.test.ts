@@ -3,27 +3,13 @@
 // "Writes SQL" means: imports `sql` from drizzle-orm, or calls `.execute(`/`.query(` with SQL (a sql`` template, a
 // string, or a function named ...Sql(...)). Unit tests beside the code are not checked.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { filesUnder, ROOT } from "./helpers/source-files.js";
 
 /** Where SQL belongs. */
 const ALLOWED = [/-store\.ts$/, /^server\/platform\/selectors\//, /^server\/platform\/db\.ts$/, /^server\/jobs\//, /\.test\.ts$/];
-
-/** Files allowed to write SQL for now; keep it empty (issue 17 emptied it). */
-const NOT_YET = new Set<string>([]);
-
-function sourceFiles(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) sourceFiles(rel, out);
-    else if (entry.name.endsWith(".ts")) out.push(rel);
-  }
-  return out;
-}
 
 /** `sql` imported as a value from drizzle-orm. */
 const importsSql = (text: string) =>
@@ -36,7 +22,7 @@ const runsSql = (text: string) => /\.(execute|query)\(\s*(sql\s*`|["'`]|\w*Sql\(
 
 /** The files under server/ that write SQL outside the places it belongs. */
 function offenders(): string[] {
-  return sourceFiles("server").filter((file) => {
+  return filesUnder("server", ".ts").filter((file) => {
     if (ALLOWED.some((re) => re.test(file))) return false;
     const text = readFileSync(path.join(ROOT, file), "utf8");
     return importsSql(text) || runsSql(text);
@@ -44,14 +30,8 @@ function offenders(): string[] {
 }
 
 test("no SQL outside stores, selectors, platform/db.ts and server/jobs", () => {
-  const found = offenders().filter((f) => !NOT_YET.has(f));
+  const found = offenders();
   assert.deepEqual(found, [], `SQL outside stores (move it into a named store method):\n${found.join("\n")}`);
-});
-
-test("the not-yet list names only files that still write SQL", () => {
-  const found = new Set(offenders());
-  const stale = [...NOT_YET].filter((f) => !found.has(f));
-  assert.deepEqual(stale, [], `remove from NOT_YET (they no longer write SQL, or are gone):\n${stale.join("\n")}`);
 });
 
 test("the check recognizes SQL", () => {

@@ -3,12 +3,10 @@
 // belongs in that kind's store. The generic machinery (server/platform/resource/, server/platform/watch/) works on
 // every resource table and is not checked; the few cross-kind read joins allowed are listed with why, and may not write.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { filesUnder, ROOT } from "./helpers/source-files.js";
 
 /** The folder (under server/) whose stores own each table of db/schema. */
 const OWNER: Record<string, string> = {
@@ -39,15 +37,6 @@ const CROSS_KIND_READS: Record<string, string[]> = {
   "server/repositories/dependency-store.ts": ["devices", "fleets", "templateVersions"],
 };
 
-function storeFiles(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) storeFiles(rel, out);
-    else if (entry.name.endsWith("-store.ts")) out.push(rel);
-  }
-  return out;
-}
-
 /** The db/schema tables a file imports (by their exported names, aliases resolved). */
 function schemaTables(text: string): string[] {
   const names: string[] = [];
@@ -65,7 +54,7 @@ const folderOf = (file: string) => path.posix.dirname(file).replace(/^server\//,
 
 test("each store uses only the tables of its own kind", () => {
   const found: string[] = [];
-  for (const file of storeFiles("server")) {
+  for (const file of filesUnder("server", "-store.ts")) {
     if (GENERIC.some((re) => re.test(file))) continue;
     const text = readFileSync(path.join(ROOT, file), "utf8");
     const allowed = new Set(CROSS_KIND_READS[file] ?? []);
