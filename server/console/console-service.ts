@@ -18,7 +18,7 @@ import {
   type ConsoleSessionMetadata,
 } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { DeviceConsoleSchema, type DeviceConsole } from "../../gen/flightctl/v1beta1/device_pb.js";
-import { ANNOTATION_AWAITING_RECONNECT, ANNOTATION_CONFLICT_PAUSED } from "../devices/device-status.js";
+import { ANNOTATION_AWAITING_RECONNECT, ANNOTATION_CONFLICT_PAUSED, DISCONNECTED_AFTER_MS } from "../devices/device-status.js";
 import { insertEvent } from "../platform/event-store.js";
 import { busy, invalid, notFound, precondition, unavailable, type FieldViolation } from "../platform/errors.js";
 import type { Caller } from "../platform/identity.js";
@@ -121,6 +121,15 @@ function idleTimer(ms: number, onIdle: () => void) {
   return { touch: () => void (last = Date.now()), stop: () => clearTimeout(t) };
 }
 
+/** "42s", "7m", "3h", "2d": how long ago, for people. */
+function agoText(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172_800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
 const humanSeconds = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.round(ms / 1000)}s`);
 
 function sessionMessage(row: SessionRow): ConsoleSession {
@@ -204,6 +213,18 @@ export function createConsoleService(deps: ConsoleDeps) {
       throw precondition(`device "${name}" is awaiting reconnection after a restore: consoles are refused until it reports`);
     if (d.annotations[ANNOTATION_CONFLICT_PAUSED] === "true")
       throw precondition(`device "${name}" is conflict-paused: resume it before opening a console`);
+    // A console needs the agent's stream: refuse at once what would only wait out the attach timeout. A device whose
+    // agent reported (its summary left Unknown) has connected even when its first lastSeen mark is not flushed yet.
+    // Offline is the summary's rule (not heard from for 5 minutes): an agent restarting picks up a waiting session.
+    if (!d.lastSeen && d.summary === "Unknown")
+      throw precondition(
+        `device "${name}" has never connected to the service (no last-seen time): a console needs its agent running and connected`,
+      );
+    if (d.lastSeen && Date.now() - d.lastSeen.getTime() > DISCONNECTED_AFTER_MS)
+      throw precondition(
+        `device "${name}" is offline: last seen ${d.lastSeen.toISOString()} (${agoText(Date.now() - d.lastSeen.getTime())} ago); ` +
+          "a console needs its agent running and connected",
+      );
   }
 
   async function openUser(caller: Caller, name: string, m: ConsoleSessionMetadata | undefined, signal: AbortSignal): Promise<UserSession> {

@@ -24,6 +24,10 @@ export interface SessionRow {
 export interface DeviceState {
   annotations: Record<string, string>;
   decommissioning: boolean;
+  /** When its agent was last heard from (as of the last lastSeen flush); undefined: never, or not flushed yet. */
+  lastSeen?: Date;
+  /** status.summary.status ("Unknown" until the agent's first report). */
+  summary: string;
 }
 
 const columns = sql`${cs.id}, ${cs.orgId}, ${cs.device}, ${cs.actor}, ${cs.metadata}, ${cs.createdAt}, ${cs.attachedAt}, ${cs.endedAt}, ${cs.close},
@@ -68,7 +72,13 @@ export function createConsoleStore(db: Db) {
       const d = await devices.get({ orgId, name });
       if (!d) return undefined;
       const lifecycle = d.status?.lifecycle?.status ?? "";
-      return { annotations: d.annotations, decommissioning: !!d.spec?.decommissioning || /^Decommission/.test(lifecycle) };
+      const lastSeen = (await devices.lastSeenOf(orgId, [name])).get(name);
+      return {
+        annotations: d.annotations,
+        decommissioning: !!d.spec?.decommissioning || /^Decommission/.test(lifecycle),
+        lastSeen,
+        summary: d.status?.summary?.status ?? "Unknown",
+      };
     },
 
     /**

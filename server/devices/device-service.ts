@@ -1,13 +1,26 @@
 // Device kind: the generic resource rules plus flightctl's device specifics (initial status, summaryOnly lists,
-// lastSeen never returned, consoles/decommissioning refused on plain writes via validation).
+// consoles/decommissioning refused on plain writes via validation), and status.lastSeen on reads: it lives in its own
+// table (device_last_seen, written in batches by the agent endpoint), so the stored status never holds it and the
+// reads add it (one indexed query per page), as fresh as the last flush.
 import { devices } from "../../db/schema/resources.js";
-import { DeviceListSchema, DeviceSchema, type DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import {
+  DeviceLastSeenSchema,
+  DeviceListSchema,
+  DeviceSchema,
+  DeviceStatusSchema,
+  type Device,
+  type DeviceStatusJson,
+} from "../../gen/flightctl/v1beta1/device_pb.js";
 import {
   DeviceService,
   type DecommissionDeviceRequest,
+  type GetDeviceLastSeenRequest,
+  type GetDeviceRequest,
+  type GetDeviceStatusRequest,
   type ListDevicesRequest,
   type ResumeDevicesRequest,
 } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createDeviceDecommission, refuseIfDecommissioning } from "./device-decommission.js";
 import { create } from "@bufbuild/protobuf";
 import { invalid } from "../platform/errors.js";
@@ -31,6 +44,14 @@ import type { Executor } from "../platform/resource/resource-store.js";
 /** Queues (or re-queues) the render of one device in the current transaction. */
 export const enqueueRender = (tx: Executor, orgId: string, name: string) => enqueueRenders(tx, orgId, [name]);
 
+/**
+ * Every write that gives a device labels (create, replace, patch, enrollment approval) calls this in its transaction:
+ * the fleet controller then decides the device's owner from its labels (server/fleets/fleet-ownership.ts), after
+ * the write commits. One batch job per org collects the devices, so 10,000 approvals cost a few selection passes.
+ * Status reports never change labels and never call it.
+ */
+export const reselectOwner = (tx: Executor, orgId: string, name: string) => enqueueSelection(tx, [{ orgId, device: name }]);
+
 /** The status a device has before its agent reports anything (flightctl's NewDeviceStatus). */
 export function initialDeviceStatus(): DeviceStatusJson {
   return {
@@ -53,20 +74,24 @@ export const deviceKind = defineKind({
   validate: (obj) => validateDevice(obj),
   initialStatus: () => initialDeviceStatus(),
   checkUserWrite: refuseIfDecommissioning,
+  ownedFix: (owner) =>
+    owner.startsWith("Fleet/")
+      ? `change the template of ${owner}, or remove the device from the fleet by changing its labels so that the fleet's selector no longer matches them`
+      : `change it through ${owner}`,
   // Every spec change is rendered by a worker; the job is part of the write (batched, see render-queue.ts).
   // A new device, or one whose labels changed, may join or leave a fleet.
   inTx: {
     created: async (tx, _r, { key }) => {
       await enqueueRender(tx, key.orgId, key.name);
-      await enqueueSelection(tx, [{ orgId: key.orgId, device: key.name }]);
+      await reselectOwner(tx, key.orgId, key.name);
     },
     updated: async (tx, _r, { key, changed }) => {
       if (changed?.includes("spec")) await enqueueRender(tx, key.orgId, key.name);
-      if (changed?.includes("labels")) await enqueueSelection(tx, [{ orgId: key.orgId, device: key.name }]);
+      if (changed?.includes("labels")) await reselectOwner(tx, key.orgId, key.name);
     },
   },
   present(doc) {
-    // flightctl keeps lastSeen in its own table and never returns it inside status.
+    // lastSeen lives in its own table: a stored status never carries one (the reads add the table's).
     if (doc.status && "lastSeen" in doc.status) delete doc.status.lastSeen;
     return doc;
   },
@@ -75,6 +100,20 @@ export const deviceKind = defineKind({
     const lifecycle = createDeviceDecommission(db, svc);
     return {
       ...standard,
+      getDevice: async (req: GetDeviceRequest, ctx) => {
+        const caller = callerOf(ctx);
+        return (await reads.withLastSeen(caller.orgId, [await svc.get(caller, req.name)]))[0];
+      },
+      getDeviceStatus: async (req: GetDeviceStatusRequest, ctx) => {
+        const caller = callerOf(ctx);
+        return (await reads.withLastSeen(caller.orgId, [await svc.get(caller, req.name)]))[0];
+      },
+      getDeviceLastSeen: async (req: GetDeviceLastSeenRequest, ctx) => {
+        const caller = callerOf(ctx);
+        await svc.get(caller, req.name); // NotFound for an unknown device
+        const at = (await reads.lastSeen(caller.orgId, [req.name])).get(req.name);
+        return create(DeviceLastSeenSchema, at ? { lastSeen: timestampFromDate(at) } : {});
+      },
       decommissionDevice: async (req: DecommissionDeviceRequest, ctx) =>
         lifecycle.decommission(callerOf(ctx), req.name, req.decommission?.target),
       resumeDevices: async (req: ResumeDevicesRequest, ctx) => ({
@@ -83,7 +122,10 @@ export const deviceKind = defineKind({
       async listDevices(req: ListDevicesRequest, ctx) {
         const caller = callerOf(ctx);
         const opts = listOptions(req.options);
-        return req.summaryOnly ? reads.summary(caller, opts, svc.selectorWhere(opts)) : svc.list(caller, opts);
+        if (req.summaryOnly) return reads.summary(caller, opts, svc.selectorWhere(opts));
+        const list = await svc.list(caller, opts);
+        list.items = await reads.withLastSeen(caller.orgId, list.items);
+        return list;
       },
     };
   },
@@ -107,6 +149,25 @@ export function createDeviceReads(db: Db) {
       const where = req.labelSelector ? [labelRequirementsToSql(parseLabelSelector(req.labelSelector))] : [];
       const pairWhere = req.fieldSelector ? [fieldRequirementsToSql(parseFieldSelector(req.fieldSelector, fieldsByKind.DeviceLabel))] : [];
       return queries.labels(caller.orgId, where, pairWhere, pageSize(req.limit));
+    },
+
+    /** When each of `names` was last heard from (as of the last flush); never-seen devices are absent. */
+    lastSeen: (orgId: string, names: string[]) => queries.lastSeenOf(orgId, names),
+
+    /**
+     * The devices with status.lastSeen from device_last_seen. The service's messages are shared (cached by resource
+     * version): each device and its status are copied shallowly before the field is set.
+     */
+    async withLastSeen(orgId: string, items: Device[]): Promise<Device[]> {
+      const seen = await queries.lastSeenOf(
+        orgId,
+        items.map((d) => d.metadata?.name ?? ""),
+      );
+      return items.map((d) => {
+        const at = seen.get(d.metadata?.name ?? "");
+        if (!at) return d;
+        return { ...d, status: { ...(d.status ?? create(DeviceStatusSchema)), lastSeen: timestampFromDate(at) } };
+      });
     },
 
     /** Status counts of the devices owned by each of `owners` ("Fleet/<name>"). */

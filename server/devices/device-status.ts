@@ -27,6 +27,11 @@ function condition(status: Obj, type: string): Obj | undefined {
 }
 
 function summaryOf(s: Obj, ctx: StatusContext): Obj {
+  // flightctl's summary values have no decommissioned state (its console shows the lifecycle in its place). A device
+  // that completed decommissioning wiped its identity and will never report again: the service knows it is gone,
+  // which is flightctl's Unknown, said at once rather than after the disconnect timeout.
+  if (statusOf(s.lifecycle) === "Decommissioned")
+    return { status: "Unknown", info: "Device was decommissioned: its agent wiped its identity and no longer reports" };
   if (ctx.annotations[ANNOTATION_AWAITING_RECONNECT] === "true")
     return { status: "AwaitingReconnect", info: "Device has not reconnected since the service was restored" };
   if (ctx.annotations[ANNOTATION_CONFLICT_PAUSED] === "true")
@@ -81,10 +86,10 @@ export function serviceStatus(reported: DeviceStatusJson, previous: DeviceStatus
   const kept = ((prev.conditions ?? []) as Obj[]).filter((c) => SERVICE_CONDITIONS.has(String(c.type)));
   const agentConditions = ((reported.conditions ?? []) as Obj[]).filter((c) => !SERVICE_CONDITIONS.has(String(c.type)));
   const s: Obj = { ...reported, conditions: [...agentConditions, ...kept] };
+  s.lifecycle = lifecycleOf(s, prev);
   s.summary = summaryOf(s, ctx);
   s.updated = updatedOf(s, ctx, prev);
   s.applicationsSummary = applicationsSummaryOf(s, ctx);
-  s.lifecycle = lifecycleOf(s, prev);
   delete s.lastSeen;
   return s;
 }

@@ -11,7 +11,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
 import { devices } from "../../db/schema/resources.js";
-import { bare, epochMicros, pgTextArray, rowsOf, textArray, type Executor } from "../platform/db.js";
+import { bare, epochMicros, pgTextArray, rowsOf, sqlNames, textArray, type Executor } from "../platform/db.js";
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { insertEvents, insertTaggedEventsSql, type NewEvent } from "../platform/event-store.js";
 import { lockDevices } from "./device-lock-store.js";
@@ -64,6 +64,9 @@ const emptyCounts = (): DevicesSummaryCounts => ({ total: 0, summaryStatus: {}, 
 
 /** `d`: the devices table in statements that join it (keeps the SQL as it was written and measured). */
 const d = alias(devices, "d");
+
+/** device_last_seen's names, rendered once: its read runs on every device read. */
+const ls = sqlNames(deviceLastSeen);
 
 /** SET target of every device write: a new version from the one sequence. */
 const nextVersion = sql`${bare(devices.resourceVersion)} = nextval('resource_version_seq')`;
@@ -183,7 +186,7 @@ export function createDeviceStore(db: Executor) {
 
 export type DeviceStore = ReturnType<typeof createDeviceStore>;
 
-/** Device queries beyond the generic resource store: status summaries and the distinct-labels listing. */
+/** Device queries beyond the generic resource store: last-seen times, status summaries and the distinct-labels listing. */
 export function createDeviceQueries(db: Executor) {
   /** Status counts of the devices matching `where`, per value of `key` (grouping sets: one scan). */
   async function countByStatus(orgId: string, where: SQL[], key: SQL): Promise<Map<string, DevicesSummaryCounts>> {
@@ -222,6 +225,16 @@ export function createDeviceQueries(db: Executor) {
   }
 
   return {
+    /** When each of `names` was last heard from, as of the last flush; never-seen devices are absent. */
+    async lastSeenOf(orgId: string, names: string[]): Promise<Map<string, Date>> {
+      if (!names.length) return new Map();
+      const rows = await rowsOf<{ name: string; last_seen: Date }>(
+        db,
+        sql`select ${ls.name}, ${ls.lastSeen} from ${ls.$table} where ${ls.orgId} = ${orgId} and ${ls.name} = any(${textArray(names)})`,
+      );
+      return new Map(rows.map((r) => [r.name, new Date(r.last_seen)]));
+    },
+
     /** Status counts of the devices matching `where` (one scan, grouping sets). */
     async summarize(orgId: string, where: SQL[]): Promise<DevicesSummaryCounts> {
       // Grouping key: the org itself (a constant is not allowed in GROUP BY), so there is exactly one group.

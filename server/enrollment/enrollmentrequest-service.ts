@@ -20,7 +20,7 @@ import {
 import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { enrollmentRequests } from "../../db/schema/resources.js";
 import { issueClientCertificate, SIGNER_DEVICE_ENROLLMENT, DEVICE_CN_PREFIX } from "../certificates/signers.js";
-import { enqueueRender, initialDeviceStatus } from "../devices/device-service.js";
+import { enqueueRender, initialDeviceStatus, reselectOwner } from "../devices/device-service.js";
 import { isTrue, setCondition } from "../platform/conditions.js";
 import { conflict, invalid, notFound, precondition } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
@@ -179,6 +179,8 @@ async function approve(deps: KindDeps, caller: Caller, name: string, approval: A
         async (tx) => {
           await writeRequest(tx);
           await enqueueRender(tx, caller.orgId, name);
+          // Its labels (the agent's, its default-labels, the approver's) may put it in a fleet.
+          await reselectOwner(tx, caller.orgId, name);
         },
       );
     } catch (e) {

@@ -44,6 +44,8 @@ export const fleetKind = defineKind({
       await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
     },
   },
+  ownedFix: (owner) =>
+    owner.startsWith("ResourceSync/") ? `change it in the repository that ${owner} syncs from` : `change it through ${owner}`,
   beforeDelete(record) {
     if (record.owner?.startsWith("ResourceSync/")) {
       throw precondition(`fleet is managed by ${record.owner}; remove it from the ResourceSync's repository instead`);

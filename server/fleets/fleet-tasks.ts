@@ -1,6 +1,5 @@
 // The fleet controller (graphile-worker tasks; they use stores, never SQL or RPC handlers):
-// - fleet_selection: which fleet owns each device (one match → owner; several → owner kept and MultipleOwners; none →
-//   released), with flightctl's events;
+// - fleet_selection: which fleet owns each device (the rule: fleet-ownership.ts), applied to locked rows with its events;
 // - fleet_validate: a changed template becomes an immutable TemplateVersion v<generation> once it validates (the
 //   fleet's Valid condition says why not), with the commits of its git dependencies pinned, then rolls out;
 // - fleet_rollout: the current template version, its parameters filled in per device, becomes each owned device's
@@ -44,7 +43,7 @@ import {
   type RolloutItem,
   type SelectionItem,
 } from "../jobs/catalog.js";
-import { matchesRequirements } from "./rollout-math.js";
+import { decideOwnership, fleetOwner } from "./fleet-ownership.js";
 import { createRolloutTasks, isManaged } from "./rollout-tasks.js";
 import { createFleetStore, type FleetRow } from "./fleet-store.js";
 import { DEVICE_TEMPLATE_FIELDS, renderFields, TemplateError, validateFields } from "../platform/template/template-params.js";
@@ -61,10 +60,9 @@ export function fleetSelector(spec: FleetSpecJson): LabelRequirement[] | undefin
   return reqs.length ? reqs : undefined;
 }
 
-const ownerOf = (fleet: string) => `Fleet/${fleet}`;
+const ownerOf = fleetOwner;
 /** On a template version: the digest of the versions of the repositories it reads (see repository-refs.ts). */
 export const ANNOTATION_TV_REPOSITORIES = "fleet-controller/repositoriesDigest";
-const MULTIPLE_PREFIX = "Device matches multiple fleets: ";
 
 const event = (kind: string, name: string, e: Omit<NewEvent, "actor" | "involvedObject" | "sourceComponent">): NewEvent => ({
   ...e,
@@ -104,74 +102,14 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
       const updates: OwnerUpdate[] = [];
       const events: NewEvent[] = [];
       const rollouts = new Map<string, string[]>();
+      const selecting = fleets.map((f) => ({ name: f.name, selector: selectors.get(f.name) }));
       for (const d of rows) {
-        // Devices owned by something other than a fleet are not the fleet controller's.
-        if (d.owner && !d.owner.startsWith("Fleet/")) continue;
-        const matching = fleets
-          .filter((f) => {
-            const reqs = selectors.get(f.name);
-            return reqs !== undefined && matchesRequirements(d.labels, reqs);
-          })
-          .map((f) => f.name);
-        const status = d.status ?? {};
-        const conditions = status.conditions ?? [];
-        const multi = conditions.find((c) => c.type === "MultipleOwners");
-        const wasMulti = multi?.status === "True";
-        const previous = wasMulti
-          ? String(multi!.message ?? "")
-              .slice(MULTIPLE_PREFIX.length)
-              .split(", ")
-              .filter(Boolean)
-          : [];
-        const owner = matching.length === 1 ? ownerOf(matching[0]) : matching.length === 0 ? null : d.owner;
-        let nextConditions = conditions;
-        if (matching.length >= 2) {
-          const message = `${MULTIPLE_PREFIX}${matching.join(", ")}`;
-          if (!wasMulti || multi!.message !== message) {
-            nextConditions = setCondition(conditions, { type: "MultipleOwners", status: "True", reason: "MultipleOwners", message });
-            events.push(
-              event("Device", d.name, {
-                reason: "DeviceMultipleOwnersDetected",
-                type: "Warning",
-                message: message,
-                details: { detailType: "DeviceMultipleOwnersDetected", matchingFleets: matching },
-              }),
-            );
-          }
-        } else if (wasMulti || (matching.length === 1 && !multi)) {
-          nextConditions = setCondition(conditions, { type: "MultipleOwners", status: "False", reason: "SingleOwner", message: "" });
-          if (wasMulti) {
-            const deleted = previous.some((p) => !fleets.some((f) => f.name === p));
-            const resolutionType = matching.length === 1 ? "SingleMatch" : deleted ? "FleetDeleted" : "NoMatch";
-            events.push(
-              event("Device", d.name, {
-                reason: "DeviceMultipleOwnersResolved",
-                type: "Normal",
-                message: `Device multiple owners conflict was resolved: ${resolutionType}`,
-                details: {
-                  detailType: "DeviceMultipleOwnersResolved",
-                  resolutionType,
-                  assignedOwner: owner ?? "",
-                  previousMatchingFleets: previous,
-                },
-              }),
-            );
-          }
-        }
-        if (owner !== d.owner) {
-          events.push(
-            event("Device", d.name, {
-              reason: "ResourceUpdated",
-              type: "Normal",
-              message: "Device was updated successfully.",
-              details: { detailType: "ResourceUpdated", updatedFields: ["owner"], previousOwner: d.owner ?? "", newOwner: owner ?? "" },
-            }),
-          );
-        }
-        if (owner !== d.owner || nextConditions !== conditions)
-          updates.push({ name: d.name, owner, status: { ...status, conditions: nextConditions } });
+        const decision = decideOwnership(d, selecting);
+        events.push(...decision.events.map((e) => event("Device", d.name, e)));
+        if (decision.changed) updates.push({ name: d.name, owner: decision.owner, status: decision.status ?? d.status ?? {} });
         // A new member, or a member whose labels changed (template parameters read labels), gets the template.
-        if (owner && matching.length === 1 && (owner !== d.owner || relabelled.has(d.name))) {
+        const owner = decision.owner;
+        if (owner?.startsWith("Fleet/") && decision.matching.length === 1 && (owner !== d.owner || relabelled.has(d.name))) {
           const fleet = owner.slice("Fleet/".length);
           (rollouts.get(fleet) ?? rollouts.set(fleet, []).get(fleet)!).push(d.name);
         }

@@ -1859,7 +1859,8 @@ export type DeviceStatus = Message<"flightctl.v1beta1.DeviceStatus"> & {
   summary?: DeviceSummaryStatus | undefined;
 
   /**
-   * Last contact with the service; kept apart by the service and never included in API responses (flightctl omits it too).
+   * Last contact of the device's agent with the service, as of the last lastSeen flush; set by the service on GetDevice
+   * and ListDevices (flightctl omits it and offers GetDeviceLastSeen), absent when the agent never connected.
    *
    * @generated from field: optional google.protobuf.Timestamp last_seen = 12;
    */
@@ -1971,7 +1972,8 @@ export type DeviceStatusJson = {
   summary?: DeviceSummaryStatusJson;
 
   /**
-   * Last contact with the service; kept apart by the service and never included in API responses (flightctl omits it too).
+   * Last contact of the device's agent with the service, as of the last lastSeen flush; set by the service on GetDevice
+   * and ListDevices (flightctl omits it and offers GetDeviceLastSeen), absent when the agent never connected.
    *
    * @generated from field: optional google.protobuf.Timestamp last_seen = 12;
    */
@@ -3610,7 +3612,7 @@ export const DeviceResumeResponseSchema: GenMessage<DeviceResumeResponse, {jsonT
  */
 export type DeviceLastSeen = Message<"flightctl.v1beta1.DeviceLastSeen"> & {
   /**
-   * Time of the last agent contact; required.
+   * Time of the last agent contact; absent when the agent never connected (flightctl answers 204 No Content then).
    *
    * @generated from field: google.protobuf.Timestamp last_seen = 1;
    */
@@ -3624,7 +3626,7 @@ export type DeviceLastSeen = Message<"flightctl.v1beta1.DeviceLastSeen"> & {
  */
 export type DeviceLastSeenJson = {
   /**
-   * Time of the last agent contact; required.
+   * Time of the last agent contact; absent when the agent never connected (flightctl answers 204 No Content then).
    *
    * @generated from field: google.protobuf.Timestamp last_seen = 1;
    */

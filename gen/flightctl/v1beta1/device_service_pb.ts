@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_flightctl_v1beta1_access } from "./access_pb.js";
-import type { Device, DeviceDecommission, DeviceDecommissionJson, DeviceJson, DeviceListSchema, DeviceSchema } from "./device_pb.js";
+import type { Device, DeviceDecommission, DeviceDecommissionJson, DeviceJson, DeviceLastSeenSchema, DeviceListSchema, DeviceSchema } from "./device_pb.js";
 import { file_flightctl_v1beta1_device } from "./device_pb.js";
 import type { ListOptions, ListOptionsJson } from "./list_pb.js";
 import { file_flightctl_v1beta1_list } from "./list_pb.js";
@@ -19,7 +19,56 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/device_service.proto.
  */
 export const file_flightctl_v1beta1_device_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZmbGlnaHRjdGwvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiMAoQR2V0RGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJ7ChJMaXN0RGV2aWNlc1JlcXVlc3QSLwoHb3B0aW9ucxgBIAEoCzIeLmZsaWdodGN0bC52MWJldGExLkxpc3RPcHRpb25zEg4KBm9yZ19pZBgCIAEoCRIUCgxzdW1tYXJ5X29ubHkYAyABKAgSDgoGY3ZlX2lkGAQgASgJIlAKE0NyZWF0ZURldmljZVJlcXVlc3QSKQoGZGV2aWNlGAEgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlEg4KBm9yZ19pZBgCIAEoCSJfChRSZXBsYWNlRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAyABKAkiawoSUGF0Y2hEZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjMKE0RlbGV0ZURldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiNgoWR2V0RGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSJlChpSZXBsYWNlRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAyABKAkicQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIm8KE1dhdGNoRGV2aWNlc1JlcXVlc3QSFgoObGFiZWxfc2VsZWN0b3IYASABKAkSFgoOZmllbGRfc2VsZWN0b3IYAiABKAkSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCRIOCgZvcmdfaWQYBCABKAkiaQoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USDAoEdHlwZRgBIAEoCRIpCgZvYmplY3QYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCSJ2ChlEZWNvbW1pc3Npb25EZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSOwoMZGVjb21taXNzaW9uGAIgASgLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlRGVjb21taXNzaW9uEg4KBm9yZ19pZBgDIAEoCSJWChRSZXN1bWVEZXZpY2VzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIOCgZvcmdfaWQYAyABKAkiMAoVUmVzdW1lRGV2aWNlc1Jlc3BvbnNlEhcKD3Jlc3VtZWRfZGV2aWNlcxgBIAEoBTLqCgoNRGV2aWNlU2VydmljZRJiCglHZXREZXZpY2USIy5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhWQAgGiuxgOCgdkZXZpY2VzEgNnZXQSawoLTGlzdERldmljZXMSJS5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RGV2aWNlc1JlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VMaXN0IhaQAgGiuxgPCgdkZXZpY2VzEgRsaXN0EmgKDENyZWF0ZURldmljZRImLmZsaWdodGN0bC52MWJldGExLkNyZWF0ZURldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBmNyZWF0ZRJtCg1SZXBsYWNlRGV2aWNlEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZURldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiGJACAqK7GBEKB2RldmljZXMSBnVwZGF0ZRJlCgtQYXRjaERldmljZRIlLmZsaWdodGN0bC52MWJldGExLlBhdGNoRGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIUorsYEAoHZGV2aWNlcxIFcGF0Y2gSaAoMRGVsZXRlRGV2aWNlEiYuZmxpZ2h0Y3RsLnYxYmV0YTEuRGVsZXRlRGV2aWNlUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIYkAICorsYEQoHZGV2aWNlcxIGZGVsZXRlEnUKD0dldERldmljZVN0YXR1cxIpLmZsaWdodGN0bC52MWJldGExLkdldERldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiHJACAaK7GBUKDmRldmljZXMvc3RhdHVzEgNnZXQSgAEKE1JlcGxhY2VEZXZpY2VTdGF0dXMSLS5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIfkAICorsYGAoOZGV2aWNlcy9zdGF0dXMSBnVwZGF0ZRJ4ChFQYXRjaERldmljZVN0YXR1cxIrLmZsaWdodGN0bC52MWJldGExLlBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIborsYFwoOZGV2aWNlcy9zdGF0dXMSBXBhdGNoEnQKEkRlY29tbWlzc2lvbkRldmljZRIsLmZsaWdodGN0bC52MWJldGExLkRlY29tbWlzc2lvbkRldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5Cg1SZXN1bWVEZXZpY2VzEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzdW1lRGV2aWNlc1JlcXVlc3QaKC5mbGlnaHRjdGwudjFiZXRhMS5SZXN1bWVEZXZpY2VzUmVzcG9uc2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5CgxXYXRjaERldmljZXMSJi5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaERldmljZXNSZXF1ZXN0GicuZmxpZ2h0Y3RsLnYxYmV0YTEuV2F0Y2hEZXZpY2VzUmVzcG9uc2UiFpACAaK7GA8KB2RldmljZXMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+  fileDesc("CiZmbGlnaHRjdGwvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiOAoYR2V0RGV2aWNlTGFzdFNlZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIjAKEEdldERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiewoSTGlzdERldmljZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSFAoMc3VtbWFyeV9vbmx5GAMgASgIEg4KBmN2ZV9pZBgEIAEoCSJQChNDcmVhdGVEZXZpY2VSZXF1ZXN0EikKBmRldmljZRgBIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAiABKAkiXwoUUmVwbGFjZURldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USDgoGb3JnX2lkGAMgASgJImsKElBhdGNoRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSIzChNEZWxldGVEZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIjYKFkdldERldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiZQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USDgoGb3JnX2lkGAMgASgJInEKGFBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSJvChNXYXRjaERldmljZXNSZXF1ZXN0EhYKDmxhYmVsX3NlbGVjdG9yGAEgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAIgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkSDgoGb3JnX2lkGAQgASgJImkKFFdhdGNoRGV2aWNlc1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSKQoGb2JqZWN0GAIgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlEhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkidgoZRGVjb21taXNzaW9uRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEjsKDGRlY29tbWlzc2lvbhgCIAEoCzIlLmZsaWdodGN0bC52MWJldGExLkRldmljZURlY29tbWlzc2lvbhIOCgZvcmdfaWQYAyABKAkiVgoUUmVzdW1lRGV2aWNlc1JlcXVlc3QSFgoObGFiZWxfc2VsZWN0b3IYASABKAkSFgoOZmllbGRfc2VsZWN0b3IYAiABKAkSDgoGb3JnX2lkGAMgASgJIjAKFVJlc3VtZURldmljZXNSZXNwb25zZRIXCg9yZXN1bWVkX2RldmljZXMYASABKAUy8AsKDURldmljZVNlcnZpY2USYgoJR2V0RGV2aWNlEiMuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIVkAIBorsYDgoHZGV2aWNlcxIDZ2V0EmsKC0xpc3REZXZpY2VzEiUuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdERldmljZXNSZXF1ZXN0Gh0uZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlTGlzdCIWkAIBorsYDwoHZGV2aWNlcxIEbGlzdBJoCgxDcmVhdGVEZXZpY2USJi5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVEZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhWiuxgRCgdkZXZpY2VzEgZjcmVhdGUSbQoNUmVwbGFjZURldmljZRInLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VEZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhiQAgKiuxgRCgdkZXZpY2VzEgZ1cGRhdGUSZQoLUGF0Y2hEZXZpY2USJS5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaERldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFKK7GBAKB2RldmljZXMSBXBhdGNoEmgKDERlbGV0ZURldmljZRImLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZURldmljZVJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiGJACAqK7GBEKB2RldmljZXMSBmRlbGV0ZRJ1Cg9HZXREZXZpY2VTdGF0dXMSKS5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VTdGF0dXNSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhyQAgGiuxgVCg5kZXZpY2VzL3N0YXR1cxIDZ2V0EoABChNSZXBsYWNlRGV2aWNlU3RhdHVzEi0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiH5ACAqK7GBgKDmRldmljZXMvc3RhdHVzEgZ1cGRhdGUSeAoRUGF0Y2hEZXZpY2VTdGF0dXMSKy5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaERldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiG6K7GBcKDmRldmljZXMvc3RhdHVzEgVwYXRjaBKDAQoRR2V0RGV2aWNlTGFzdFNlZW4SKy5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VMYXN0U2VlblJlcXVlc3QaIS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VMYXN0U2VlbiIekAIBorsYFwoQZGV2aWNlcy9sYXN0c2VlbhIDZ2V0EnQKEkRlY29tbWlzc2lvbkRldmljZRIsLmZsaWdodGN0bC52MWJldGExLkRlY29tbWlzc2lvbkRldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5Cg1SZXN1bWVEZXZpY2VzEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzdW1lRGV2aWNlc1JlcXVlc3QaKC5mbGlnaHRjdGwudjFiZXRhMS5SZXN1bWVEZXZpY2VzUmVzcG9uc2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5CgxXYXRjaERldmljZXMSJi5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaERldmljZXNSZXF1ZXN0GicuZmxpZ2h0Y3RsLnYxYmV0YTEuV2F0Y2hEZXZpY2VzUmVzcG9uc2UiFpACAaK7GA8KB2RldmljZXMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+
+/**
+ * GetDeviceLastSeenRequest names the device whose last contact is asked for.
+ *
+ * @generated from message flightctl.v1beta1.GetDeviceLastSeenRequest
+ */
+export type GetDeviceLastSeenRequest = Message<"flightctl.v1beta1.GetDeviceLastSeenRequest"> & {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 2;
+   */
+  orgId: string;
+};
+
+/**
+ * GetDeviceLastSeenRequest names the device whose last contact is asked for.
+ *
+ * @generated from message flightctl.v1beta1.GetDeviceLastSeenRequest
+ */
+export type GetDeviceLastSeenRequestJson = {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 2;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.GetDeviceLastSeenRequest.
+ * Use `create(GetDeviceLastSeenRequestSchema)` to create a new message.
+ */
+export const GetDeviceLastSeenRequestSchema: GenMessage<GetDeviceLastSeenRequest, {jsonType: GetDeviceLastSeenRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 0);
 
 /**
  * GetDeviceRequest names the device to read.
@@ -68,7 +117,7 @@ export type GetDeviceRequestJson = {
  * Use `create(GetDeviceRequestSchema)` to create a new message.
  */
 export const GetDeviceRequestSchema: GenMessage<GetDeviceRequest, {jsonType: GetDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 0);
+  messageDesc(file_flightctl_v1beta1_device_service, 1);
 
 /**
  * ListDevicesRequest selects devices; supported field selectors: metadata.name, metadata.owner,
@@ -149,7 +198,7 @@ export type ListDevicesRequestJson = {
  * Use `create(ListDevicesRequestSchema)` to create a new message.
  */
 export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest, {jsonType: ListDevicesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 1);
+  messageDesc(file_flightctl_v1beta1_device_service, 2);
 
 /**
  * CreateDeviceRequest carries the device to create.
@@ -198,7 +247,7 @@ export type CreateDeviceRequestJson = {
  * Use `create(CreateDeviceRequestSchema)` to create a new message.
  */
 export const CreateDeviceRequestSchema: GenMessage<CreateDeviceRequest, {jsonType: CreateDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 2);
+  messageDesc(file_flightctl_v1beta1_device_service, 3);
 
 /**
  * ReplaceDeviceRequest carries the full desired device.
@@ -261,7 +310,7 @@ export type ReplaceDeviceRequestJson = {
  * Use `create(ReplaceDeviceRequestSchema)` to create a new message.
  */
 export const ReplaceDeviceRequestSchema: GenMessage<ReplaceDeviceRequest, {jsonType: ReplaceDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 3);
+  messageDesc(file_flightctl_v1beta1_device_service, 4);
 
 /**
  * PatchDeviceRequest carries a JSON Patch for one device.
@@ -324,7 +373,7 @@ export type PatchDeviceRequestJson = {
  * Use `create(PatchDeviceRequestSchema)` to create a new message.
  */
 export const PatchDeviceRequestSchema: GenMessage<PatchDeviceRequest, {jsonType: PatchDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 4);
+  messageDesc(file_flightctl_v1beta1_device_service, 5);
 
 /**
  * DeleteDeviceRequest names the device to delete.
@@ -373,7 +422,7 @@ export type DeleteDeviceRequestJson = {
  * Use `create(DeleteDeviceRequestSchema)` to create a new message.
  */
 export const DeleteDeviceRequestSchema: GenMessage<DeleteDeviceRequest, {jsonType: DeleteDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 5);
+  messageDesc(file_flightctl_v1beta1_device_service, 6);
 
 /**
  * GetDeviceStatusRequest names the device whose status to read.
@@ -422,7 +471,7 @@ export type GetDeviceStatusRequestJson = {
  * Use `create(GetDeviceStatusRequestSchema)` to create a new message.
  */
 export const GetDeviceStatusRequestSchema: GenMessage<GetDeviceStatusRequest, {jsonType: GetDeviceStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 6);
+  messageDesc(file_flightctl_v1beta1_device_service, 7);
 
 /**
  * ReplaceDeviceStatusRequest carries a device whose status replaces the stored one.
@@ -485,7 +534,7 @@ export type ReplaceDeviceStatusRequestJson = {
  * Use `create(ReplaceDeviceStatusRequestSchema)` to create a new message.
  */
 export const ReplaceDeviceStatusRequestSchema: GenMessage<ReplaceDeviceStatusRequest, {jsonType: ReplaceDeviceStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 7);
+  messageDesc(file_flightctl_v1beta1_device_service, 8);
 
 /**
  * PatchDeviceStatusRequest carries a JSON Patch for one device's status.
@@ -548,7 +597,7 @@ export type PatchDeviceStatusRequestJson = {
  * Use `create(PatchDeviceStatusRequestSchema)` to create a new message.
  */
 export const PatchDeviceStatusRequestSchema: GenMessage<PatchDeviceStatusRequest, {jsonType: PatchDeviceStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 8);
+  messageDesc(file_flightctl_v1beta1_device_service, 9);
 
 /**
  * WatchDevicesRequest selects the devices to watch and where to start.
@@ -627,7 +676,7 @@ export type WatchDevicesRequestJson = {
  * Use `create(WatchDevicesRequestSchema)` to create a new message.
  */
 export const WatchDevicesRequestSchema: GenMessage<WatchDevicesRequest, {jsonType: WatchDevicesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 9);
+  messageDesc(file_flightctl_v1beta1_device_service, 10);
 
 /**
  * WatchDevicesResponse is one change, or a SYNCED/BOOKMARK marker.
@@ -692,7 +741,7 @@ export type WatchDevicesResponseJson = {
  * Use `create(WatchDevicesResponseSchema)` to create a new message.
  */
 export const WatchDevicesResponseSchema: GenMessage<WatchDevicesResponse, {jsonType: WatchDevicesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 10);
+  messageDesc(file_flightctl_v1beta1_device_service, 11);
 
 /**
  * DecommissionDeviceRequest names the device to decommission and how.
@@ -755,7 +804,7 @@ export type DecommissionDeviceRequestJson = {
  * Use `create(DecommissionDeviceRequestSchema)` to create a new message.
  */
 export const DecommissionDeviceRequestSchema: GenMessage<DecommissionDeviceRequest, {jsonType: DecommissionDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 11);
+  messageDesc(file_flightctl_v1beta1_device_service, 12);
 
 /**
  * ResumeDevicesRequest selects conflict-paused devices to resume; at least one selector is required.
@@ -818,7 +867,7 @@ export type ResumeDevicesRequestJson = {
  * Use `create(ResumeDevicesRequestSchema)` to create a new message.
  */
 export const ResumeDevicesRequestSchema: GenMessage<ResumeDevicesRequest, {jsonType: ResumeDevicesRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 12);
+  messageDesc(file_flightctl_v1beta1_device_service, 13);
 
 /**
  * ResumeDevicesResponse reports how many devices were resumed.
@@ -853,7 +902,7 @@ export type ResumeDevicesResponseJson = {
  * Use `create(ResumeDevicesResponseSchema)` to create a new message.
  */
 export const ResumeDevicesResponseSchema: GenMessage<ResumeDevicesResponse, {jsonType: ResumeDevicesResponseJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_v1beta1_device_service, 13);
+  messageDesc(file_flightctl_v1beta1_device_service, 14);
 
 /**
  * DeviceService manages the devices of the caller's organization and their status.
@@ -950,6 +999,18 @@ export const DeviceService: GenService<{
     methodKind: "unary";
     input: typeof PatchDeviceStatusRequestSchema;
     output: typeof DeviceSchema;
+  },
+  /**
+   * GetDeviceLastSeen returns when the service last heard from the device's agent (flightctl's GET
+   * /devices/{name}/lastseen); last_seen is absent when the agent never connected (flightctl answers 204 then);
+   * NotFound when the device does not exist. Fresh within the lastSeen flush period (FLIGHTCTL_LASTSEEN_FLUSH_SECONDS).
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.GetDeviceLastSeen
+   */
+  getDeviceLastSeen: {
+    methodKind: "unary";
+    input: typeof GetDeviceLastSeenRequestSchema;
+    output: typeof DeviceLastSeenSchema;
   },
   /**
    * DecommissionDevice asks the device's agent to leave management (flightctl's decommission): sets

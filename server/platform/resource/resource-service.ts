@@ -75,6 +75,8 @@ export interface ResourceKindConfig<Desc extends ResourceDesc, List extends Desc
   ): Promise<Partial<Pick<KindState<Desc>, "status" | "owner" | "annotations">> | undefined>;
   /** Extra refusals of a user write (replace/patch) given the stored resource (e.g. a decommissioning device). */
   checkUserWrite?(existing: KindRecord<Desc>): void;
+  /** What to do instead of editing the spec of a resource owned by `owner` (named in the refusal). */
+  ownedFix?(owner: string): string;
   /** Extra refusals before a delete (e.g. a fleet managed by a ResourceSync). */
   beforeDelete?(record: KindRecord<Desc>, caller: Caller): void | Promise<void>;
   /** Last touch on every document returned to users (e.g. dropping fields flightctl never returns). */
@@ -207,7 +209,9 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
     const spec = obj.spec ?? null;
     const specChanged = !isDeepStrictEqual(spec, existing.spec);
     if (specChanged && existing.owner) {
-      throw precondition("updating the resource is not allowed because it has an owner");
+      const fix = cfg.ownedFix?.(existing.owner) ?? `change it through ${existing.owner}`;
+      const message = `${kind} "${existing.name}" is owned by ${existing.owner}: its spec cannot be changed directly; ${fix}`;
+      throw new DomainError("precondition", message, [{ field: "spec", message: `owned by ${existing.owner}; ${fix}` }]);
     }
     return {
       pinned,
