@@ -94,6 +94,9 @@ describe("DecommissionDevice", () => {
         return s?.lifecycle?.status === "Decommissioned" && s;
       });
       assert.ok(done.conditions.some((c) => c.type === "DeviceDecommissioning" && c.reason === "Completed"));
+      // flightctl's summary values have no decommissioned state: a device that completed it is gone, so Unknown, saying why.
+      assert.equal(done.summary?.status, "Unknown");
+      assert.match(done.summary?.info ?? "", /decommissioned/);
       await waitFor("the agent stopped", async () => sim.counts.decommissioned === 1);
       assert.equal(existsSync(join(dir, "sim", "agent-00000", "data")), false, "the agent's data (identity) is gone");
       // The agent's report of completion is an event too.

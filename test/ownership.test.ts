@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { startTestApp, testUser, type TestApp } from "./helpers/app.js";
@@ -76,8 +77,7 @@ const ownerOf = async (name: string) => (await devices().getDevice({ name })).me
 const multipleOwners = async (name: string) =>
   (await devices().getDevice({ name })).status?.conditions.find((c) => c.type === "MultipleOwners")?.status ?? "";
 const selectionJobs = async () =>
-  (await t.db.pool.query(`select count(*)::int n from graphile_worker.jobs where task_identifier = 'fleet_selection'`)).rows[0]
-    .n as number;
+  (await t.db.pool.query(`select count(*)::int n from graphile_worker.jobs where task_identifier = 'fleet_selection'`)).rows[0].n as number;
 
 /** The agent endpoint's service, as the API builds it, for a status report of `name`. */
 async function agentReport(name: string, labels: Record<string, string>) {
@@ -91,7 +91,11 @@ async function agentReport(name: string, labels: Record<string, string>) {
   };
   try {
     // A report carrying other labels in its metadata: a status report changes status only.
-    await svc.replaceStatus(caller, name, fromJson(DeviceSchema, { metadata: { name, labels }, status: { summary: { status: "Online" } } }));
+    await svc.replaceStatus(
+      caller,
+      name,
+      fromJson(DeviceSchema, { metadata: { name, labels }, status: { summary: { status: "Online" } } }),
+    );
   } finally {
     wheel.close();
     await recorder.close();
@@ -174,7 +178,10 @@ const rows: Row[] = [
     path: "PatchDevice adding a label (label-only patch)",
     act: async () => {
       await devices().createDevice({ device: deviceMsg("own-patch", {}) });
-      await devices().patchDevice({ name: "own-patch", patch: [{ op: "add", path: "/metadata/labels/site", value: "lab" }] as never });
+      await devices().patchDevice({
+        name: "own-patch",
+        patch: [{ op: "add", path: "/metadata/labels/site", value: fromJson(ValueSchema, "lab") }],
+      });
       return "own-patch";
     },
     owner: "Fleet/lab",
@@ -182,7 +189,7 @@ const rows: Row[] = [
   {
     path: "PatchDevice removing the label (label-only patch) releases the device",
     act: async () => {
-      await devices().patchDevice({ name: "own-patch", patch: [{ op: "remove", path: "/metadata/labels/site" }] as never });
+      await devices().patchDevice({ name: "own-patch", patch: [{ op: "remove", path: "/metadata/labels/site" }] });
       return "own-patch";
     },
     owner: "<none>",
@@ -190,7 +197,7 @@ const rows: Row[] = [
   {
     path: "PatchDevice of a MultipleOwners device dropping one match resolves it",
     act: async () => {
-      await devices().patchDevice({ name: state.er5, patch: [{ op: "remove", path: "/metadata/labels/tier" }] as never });
+      await devices().patchDevice({ name: state.er5, patch: [{ op: "remove", path: "/metadata/labels/tier" }] });
       return state.er5;
     },
     owner: "Fleet/lab",
@@ -306,7 +313,9 @@ describe("the ownership rule (decideOwnership)", () => {
   const edge = { name: "edge", selector: parseLabelSelector("tier=edge") };
   const empty = { name: "empty", selector: undefined };
   const multi = (fleets: string) => ({
-    conditions: [{ type: "MultipleOwners", status: "True", reason: "MultipleOwners", message: `Device matches multiple fleets: ${fleets}` }],
+    conditions: [
+      { type: "MultipleOwners", status: "True", reason: "MultipleOwners", message: `Device matches multiple fleets: ${fleets}` },
+    ],
   });
   const cases: {
     what: string;
@@ -318,7 +327,15 @@ describe("the ownership rule (decideOwnership)", () => {
     multiple?: string;
     events: string[];
   }[] = [
-    { what: "one match owns", owner: null, labels: { site: "lab" }, fleets: [lab, edge], want: "Fleet/lab", multiple: "False", events: ["ResourceUpdated"] },
+    {
+      what: "one match owns",
+      owner: null,
+      labels: { site: "lab" },
+      fleets: [lab, edge],
+      want: "Fleet/lab",
+      multiple: "False",
+      events: ["ResourceUpdated"],
+    },
     { what: "no match releases", owner: "Fleet/lab", labels: {}, fleets: [lab], want: null, events: ["ResourceUpdated"] },
     { what: "an empty selector matches nothing", owner: null, labels: { site: "lab" }, fleets: [empty], want: null, events: [] },
     {
@@ -348,7 +365,15 @@ describe("the ownership rule (decideOwnership)", () => {
       want: "ResourceSync/x",
       events: [],
     },
-    { what: "an unchanged member writes nothing", owner: "Fleet/lab", labels: { site: "lab" }, status: { conditions: [{ type: "MultipleOwners", status: "False" }] }, fleets: [lab], want: "Fleet/lab", events: [] },
+    {
+      what: "an unchanged member writes nothing",
+      owner: "Fleet/lab",
+      labels: { site: "lab" },
+      status: { conditions: [{ type: "MultipleOwners", status: "False" }] },
+      fleets: [lab],
+      want: "Fleet/lab",
+      events: [],
+    },
   ];
   for (const c of cases) {
     test(c.what, () => {

@@ -10,10 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fromJson, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { FleetService } from "../gen/flightctl/v1beta1/fleet_service_pb.js";
+import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
+import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
 import { FleetSchema } from "../gen/flightctl/v1beta1/fleet_pb.js";
 import { RepositoryService } from "../gen/flightctl/v1beta1/repository_service_pb.js";
 import { RepositorySchema } from "../gen/flightctl/v1beta1/repository_pb.js";
@@ -73,6 +75,7 @@ after(async () => {
 });
 
 const fleets = () => createClient(FleetService, t.transport);
+const devices = () => createClient(DeviceService, t.transport);
 const syncs = () => createClient(ResourceSyncService, t.transport);
 const repositories = () => createClient(RepositoryService, t.transport);
 
@@ -117,9 +120,14 @@ async function expectCode(p: Promise<unknown>, code: Code) {
 }
 
 test("first sync: the directory's files become fleets owned by the ResourceSync, through the fleet rules", async () => {
+  // A device labelled for a fleet that git is about to create joins it.
+  await devices().createDevice({
+    device: fromJson(DeviceSchema, { apiVersion: "v1beta1", kind: "Device", metadata: { name: "rs-dev", labels: { fleet: "alpha" } } }),
+  });
   await putRepository("git-fleets", server.url("fleets"));
   await putSync("main-sync", { repository: "git-fleets", targetRevision: "main", path: "/fleets" });
   await drain();
+  assert.equal((await devices().getDevice({ name: "rs-dev" })).metadata?.owner, "Fleet/alpha");
   const rs = await getSync("main-sync");
   assert.equal(condition(rs, "Accessible")?.status, "True");
   assert.equal(condition(rs, "ResourceParsed")?.status, "True");
@@ -155,6 +163,16 @@ test("first sync: the directory's files become fleets owned by the ResourceSync,
 
   // Users cannot change or delete what git owns.
   await expectCode(fleets().deleteFleet({ name: "alpha" }), Code.FailedPrecondition);
+  // A direct edit of its spec is refused naming the owner and where to change it.
+  const edited = fromJson(FleetSchema, {
+    ...(toJson(FleetSchema, alpha) as JsonObject),
+    spec: { selector: { matchLabels: { fleet: "x" } } },
+  });
+  await assert.rejects(fleets().replaceFleet({ name: "alpha", fleet: edited }), (e) =>
+    /is owned by ResourceSync\/main-sync: .*change it in the repository that ResourceSync\/main-sync syncs from/.test(
+      ConnectError.from(e).rawMessage,
+    ),
+  );
 });
 
 test("a new commit: changed fleet replaced, new one created, removed one deleted, untouched one not rewritten", async () => {
