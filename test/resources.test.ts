@@ -237,7 +237,7 @@ describe("replace, patch, concurrency, generation, owner", () => {
     await devices.createDevice({ device: device("owned-1", { spec: { os: { image: "quay.io/x/os:1" } } }) });
     await t.db.pool.query("update devices set owner = 'Fleet/f1' where name = 'owned-1'");
     const d = device("owned-1", { metadata: { name: "owned-1", labels: { a: "b" } }, spec: { os: { image: "quay.io/x/os:9" } } });
-    await rejects(devices.replaceDevice({ name: "owned-1", device: d }), Code.FailedPrecondition, "owner");
+    await rejects(devices.replaceDevice({ name: "owned-1", device: d }), Code.FailedPrecondition, 'Device "owned-1" is owned by Fleet/f1');
     d.spec!.os!.image = "quay.io/x/os:1";
     const ok = await devices.replaceDevice({ name: "owned-1", device: d });
     assert.equal(ok.metadata?.owner, "Fleet/f1");

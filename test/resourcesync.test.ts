@@ -166,7 +166,7 @@ test("first sync: the directory's files become fleets owned by the ResourceSync,
   // A direct edit of its spec is refused naming the owner and where to change it.
   const edited = fromJson(FleetSchema, {
     ...(toJson(FleetSchema, alpha) as JsonObject),
-    spec: { selector: { matchLabels: { fleet: "x" } } },
+    spec: { ...(toJson(FleetSchema, alpha) as { spec: JsonObject }).spec, selector: { matchLabels: { fleet: "x" } } },
   });
   await assert.rejects(fleets().replaceFleet({ name: "alpha", fleet: edited }), (e) =>
     /is owned by ResourceSync\/main-sync: .*change it in the repository that ResourceSync\/main-sync syncs from/.test(
