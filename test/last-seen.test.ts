@@ -43,7 +43,7 @@ const devices = () => createClient(DeviceService, t.transport);
 const consoles = () => createClient(ConsoleService, t.transport);
 const deviceCaller = (name: string): Caller => ({
   orgId: DEFAULT_ORG_ID,
-  identity: { kind: "device", actor: `device:${name}`, deviceName: name, orgId: DEFAULT_ORG_ID } as never,
+  identity: { kind: "device", actor: `device:${name}`, username: name, deviceName: name, orgId: DEFAULT_ORG_ID },
 });
 const create = (name: string) =>
   devices().createDevice({ device: fromJson(DeviceSchema, { apiVersion: "v1beta1", kind: "Device", metadata: { name }, spec: {} }) });

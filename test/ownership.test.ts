@@ -66,7 +66,7 @@ async function requestEnrollment(labels: Record<string, string>): Promise<string
   const name = await deviceNameFromPublicKey(keys.publicKey);
   const csr = await createCsr(keys, name);
   await requests().createEnrollmentRequest({
-    enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr, labels } } as never,
+    enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr, labels } },
   });
   return name;
 }
@@ -87,7 +87,7 @@ async function agentReport(name: string, labels: Record<string, string>) {
   const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen: recorder, notifier, wheel });
   const caller: Caller = {
     orgId: DEFAULT_ORG_ID,
-    identity: { kind: "device", actor: `device:${name}`, deviceName: name, orgId: DEFAULT_ORG_ID } as never,
+    identity: { kind: "device", actor: `device:${name}`, username: name, deviceName: name, orgId: DEFAULT_ORG_ID },
   };
   try {
     // A report carrying other labels in its metadata: a status report changes status only.
@@ -256,7 +256,7 @@ const rows: Row[] = [
     path: "ResourceSync changes the fleet's selector: devices move",
     act: async () => {
       await resourceSync().applyOwned(admin, fleetMsg("git-dock", { matchLabels: { site: "yard" } }), "ResourceSync/rs");
-      assert.equal((await ownerOf("own-dock")) === "Fleet/git-dock", true, "not moved before the selection job runs");
+      assert.equal(await ownerOf("own-dock"), "Fleet/git-dock", "nothing moves before the selection job runs");
       return "own-yard";
     },
     owner: "Fleet/git-dock",
