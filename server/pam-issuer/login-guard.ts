@@ -18,27 +18,26 @@ const lockedOut = (ms: number) =>
 
 /**
  * True when `username`/`password` may log in; false (after the failure delay) when not. Throws a 429 OAuthError
- * (with its retry delay) while the name is locked out: the password is then not even checked.
+ * (with its retry delay) while the name is locked out: the password is then not even checked, right or wrong.
  */
 export async function checkPassword(g: LoginGuard, username: string, password: string, ip: string, via: string): Promise<boolean> {
   const valid = USERNAME.test(username);
   const name = valid ? username : "(invalid)";
-  const locked = await g.throttle.lockedFor(name);
-  if (locked !== undefined) {
-    g.log.warn({ event: "login_locked_out", username: name, ip, via }, "login refused: user name locked out");
-    throw lockedOut(locked);
+  const locked = await g.throttle.attempt(name);
+  if (locked) {
+    if (locked.started) {
+      g.log.warn({ event: "login_lockout", username: name, ip, via, seconds: locked.ms / 1000 }, "user name locked out after failed logins");
+    } else {
+      g.log.info({ event: "login_locked_out", username: name, ip, via }, "login refused: the user name is locked out");
+    }
+    throw lockedOut(locked.ms);
   }
   const ok = valid && (await g.users.authenticate(username, password)) && (await g.users.active?.(username)) !== false;
   if (ok) {
     await g.throttle.succeeded(name);
     return true;
   }
-  const lockout = await g.throttle.failed(name);
   await failDelay();
   g.log.warn({ event: "login_failed", username: name, ip, via }, "failed login");
-  if (lockout !== undefined) {
-    g.log.warn({ event: "login_lockout", username: name, ip, via, seconds: lockout / 1000 }, "user name locked out after failed logins");
-    throw lockedOut(lockout);
-  }
   return false;
 }

@@ -43,41 +43,44 @@ export interface LoginLockout {
 }
 
 export interface LoginThrottle {
-  /** Milliseconds the name is still locked out, or undefined. */
-  lockedFor(username: string): Promise<number | undefined>;
-  /** Records a failure; returns the lockout (ms) it started, if it started one. */
-  failed(username: string): Promise<number | undefined>;
-  /** A successful login clears the name's failures (not its lockout history). */
+  /**
+   * Counts a login attempt before its password is checked, so a burst of parallel guesses cannot get more than
+   * `maxFailures` checked. Undefined: go on. Otherwise the name is locked out for `ms`; `started` when this attempt
+   * started the lockout.
+   */
+  attempt(username: string): Promise<{ ms: number; started: boolean } | undefined>;
+  /** A successful login clears the name's attempts (not its lockout history). */
   succeeded(username: string): Promise<void>;
 }
 
 /**
- * Failed logins counted per user name, whether or not the user exists: a name that does not exist is locked out
- * exactly like one that does, so the answers never tell them apart.
+ * Login attempts counted per user name, whether or not the user exists: a name that does not exist is locked out
+ * exactly like one that does, so the answers never tell them apart. A lockout follows the attempt after
+ * `maxFailures` failures within `windowSec`; each further lockout of the name within a day doubles it.
  */
 export function createLoginThrottle(cfg: LoginLockout): LoginThrottle {
-  if (cfg.maxFailures <= 0) return { lockedFor: async () => undefined, failed: async () => undefined, succeeded: async () => {} };
-  const failures = new RateLimiterMemory({ points: cfg.maxFailures, duration: cfg.windowSec });
+  if (cfg.maxFailures <= 0) return { attempt: async () => undefined, succeeded: async () => {} };
+  const attempts = new RateLimiterMemory({ points: cfg.maxFailures, duration: cfg.windowSec });
   const lockouts = new RateLimiterMemory({ points: Number.MAX_SAFE_INTEGER, duration: 24 * 3600 });
   return {
-    async lockedFor(username) {
-      const r = await failures.get(username);
-      return r && r.consumedPoints > cfg.maxFailures ? Math.max(1, r.msBeforeNext) : undefined;
-    },
-    async failed(username) {
+    async attempt(username) {
+      let refused: RateLimiterRes;
       try {
-        await failures.consume(username);
+        await attempts.consume(username);
         return undefined;
       } catch (res) {
         if (!(res instanceof RateLimiterRes)) throw res;
+        refused = res;
       }
+      // The first refusal after the allowed failures starts a lockout; later ones fall within it.
+      if (refused.consumedPoints !== cfg.maxFailures + 1) return { ms: Math.max(1, refused.msBeforeNext), started: false };
       const n = (await lockouts.consume(username)).consumedPoints;
       const sec = Math.min(cfg.lockoutSec * 2 ** Math.min(n - 1, 30), cfg.lockoutMaxSec);
-      await failures.block(username, sec);
-      return sec * 1000;
+      await attempts.block(username, sec);
+      return { ms: sec * 1000, started: true };
     },
     async succeeded(username) {
-      await failures.delete(username);
+      await attempts.delete(username);
     },
   };
 }
