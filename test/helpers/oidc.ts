@@ -27,7 +27,8 @@ export interface TokenOptions {
   nbf?: number;
 }
 
-export async function startTestIssuer(clientId = "flightctl-test"): Promise<TestIssuer> {
+/** `discovery`: extra fields of the discovery document (e.g. id_token_signing_alg_values_supported). */
+export async function startTestIssuer(clientId = "flightctl-test", discovery: Record<string, unknown> = {}): Promise<TestIssuer> {
   const { privateKey, publicKey } = await generateKeyPair("ES256");
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: "test-1", alg: "ES256", use: "sig" };
   let url = "";
@@ -37,7 +38,7 @@ export async function startTestIssuer(clientId = "flightctl-test"): Promise<Test
       res.end(JSON.stringify(body));
     };
     if (req.url === "/.well-known/openid-configuration")
-      return send({ issuer: url, jwks_uri: `${url}/jwks`, token_endpoint: `${url}/token` });
+      return send({ issuer: url, jwks_uri: `${url}/jwks`, token_endpoint: `${url}/token`, ...discovery });
     if (req.url === "/jwks") return send({ keys: [jwk] });
     res.writeHead(404).end();
   });
