@@ -263,7 +263,10 @@ function reader(env: Env) {
     subsetOf(name: string, allowed: string[]): string[] | undefined {
       const v = str(name);
       if (v === undefined) return undefined;
-      const items = v.split(",").map((s) => s.trim()).filter(Boolean);
+      const items = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = items.find((i) => !allowed.includes(i));
       return bad === undefined && items.length > 0 ? items : fail(name, `a list of ${allowed.join(", ")}`, v);
     },

@@ -137,7 +137,14 @@ test("per client IP: enrollment request creation; X-Forwarded-For from an untrus
     const keys = await generateDeviceKey();
     const name = await deviceNameFromPublicKey(keys.publicKey);
     return user(EnrollmentRequestService).createEnrollmentRequest(
-      { enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr: await createCsr(keys, name) } } },
+      {
+        enrollmentRequest: {
+          apiVersion: "v1beta1",
+          kind: "EnrollmentRequest",
+          metadata: { name },
+          spec: { csr: await createCsr(keys, name) },
+        },
+      },
       auth(token, { "x-forwarded-for": `198.51.100.${i}` }),
     );
   };

@@ -6,7 +6,7 @@ import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { generateKeyPair, SignJWT } from "jose";
 import { AuthProviderSchema, type AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
@@ -127,7 +127,10 @@ test("an OIDC provider is pinned to the algorithms its discovery document advert
   const rsOnly = await startTestIssuer("rs-only", { id_token_signing_alg_values_supported: ["RS256", "none", "HS256"] });
   const esToo = await startTestIssuer("es-too", { id_token_signing_alg_values_supported: ["RS256", "ES256"] });
   try {
-    const a = createAuthenticator({ providers: async () => [rsOnly.provider("rs"), esToo.provider("es")], fetch: globalThis.fetch as never });
+    const a = createAuthenticator({
+      providers: async () => [rsOnly.provider("rs"), esToo.provider("es")],
+      fetch: globalThis.fetch as never,
+    });
     assert.match(await outcome(a, await rsOnly.token("erin")), /^unauthenticated: invalid token/, "ES256 is not what it signs with");
     assert.equal(await outcome(a, await esToo.token("erin")), "ok");
   } finally {

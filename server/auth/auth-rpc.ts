@@ -130,7 +130,8 @@ export const authServiceRegistration = {
         const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
         if (res.status !== 200 || body.error) {
           const why = `${String(body.error ?? `HTTP ${res.status}`)}${body.error_description ? `: ${String(body.error_description)}` : ""}`;
-          if (res.status === 429) throw rateLimited(`token exchange refused: ${why}`, 1000 * Number(res.headers.get("retry-after") ?? 1) || 1000);
+          if (res.status === 429)
+            throw rateLimited(`token exchange refused: ${why}`, 1000 * Number(res.headers.get("retry-after") ?? 1) || 1000);
           throw body.error === "invalid_grant" || res.status === 401
             ? unauthenticated(`token exchange refused: ${why}`)
             : invalid({ field: "grant_type", message: `token exchange refused: ${why}` });

@@ -1,15 +1,7 @@
 // Bearer-token authentication against the configured providers: static ones from the service config and enabled
 // AuthProvider resources. OIDC tokens are verified
 // with jose against the issuer's JWKS (discovery), OAuth2 tokens by JWT introspection or RFC 7662.
-import {
-  createRemoteJWKSet,
-  customFetch,
-  decodeJwt,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-} from "jose";
+import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import type { AuthProvider, AuthProviderSpec } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { unauthenticated, unavailable } from "../platform/errors.js";
 import type { UserIdentity } from "../platform/identity.js";

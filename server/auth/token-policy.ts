@@ -27,7 +27,11 @@ export const asymmetricOnly = (algs: readonly string[]) => algs.filter((a) => AS
  * The checks jwtVerify does not do (it checks exp and nbf; iat only against a maximum age): the lifetime and an
  * `iat` in the future. Throws an Error naming the claim; call after jwtVerify.
  */
-export function checkTokenTimes(payload: JWTPayload, policy: Pick<TokenPolicy, "maxLifetimeSec" | "clockSkewSec">, nowSec = Date.now() / 1000) {
+export function checkTokenTimes(
+  payload: JWTPayload,
+  policy: Pick<TokenPolicy, "maxLifetimeSec" | "clockSkewSec">,
+  nowSec = Date.now() / 1000,
+) {
   if (typeof payload.exp !== "number") throw new TokenPolicyError('the token has no "exp" claim');
   if (payload.iat !== undefined && payload.iat > nowSec + policy.clockSkewSec) throw new TokenPolicyError('"iat" is in the future');
   const lifetime = payload.exp - (payload.iat ?? nowSec);

@@ -101,7 +101,8 @@ async function startIssuer(rateLimits: RateLimitSettings = loadConfig({}).rateLi
 const passwordGrant = (s: Started, username: string, password: string, headers?: Record<string, string>) =>
   s.post("/token", { grant_type: "password", client_id: clientId, username, password, scope: "openid offline_access" }, headers);
 const refresh = (s: Started, token: string) => s.post("/token", { grant_type: "refresh_token", client_id: clientId, refresh_token: token });
-const userinfo = async (s: Started, token: string) => (await fetch(`${s.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } })).status;
+const userinfo = async (s: Started, token: string) =>
+  (await fetch(`${s.url}/userinfo`, { headers: { authorization: `Bearer ${token}` } })).status;
 
 /** A token signed with the issuer's own key (as an attacker holding a leaked or a badly minted token would have). */
 async function ownKeyToken(s: Started, claims: Record<string, unknown>, header: Record<string, unknown> = {}) {

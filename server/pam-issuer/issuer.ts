@@ -93,7 +93,11 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
   // Loopback is always trusted: the API forwards the web UI's token exchanges with the user's address.
   const proxies = trustedProxies([...limits.trustedProxies, "127.0.0.0/8", "::1"]);
   const perIp = createLimiter(limits.authPerIp);
-  const guard: LoginGuard = { users, log, throttle: createLoginThrottle(limits.login ?? { maxFailures: 0, windowSec: 1, lockoutSec: 1, lockoutMaxSec: 1 }) };
+  const guard: LoginGuard = {
+    users,
+    log,
+    throttle: createLoginThrottle(limits.login ?? { maxFailures: 0, windowSec: 1, lockoutSec: 1, lockoutMaxSec: 1 }),
+  };
   const flows: FlowContext = { client, guard, pending, codes, loginAction: `${prefix}/login`, normalizeScope };
   const grants: GrantContext = {
     client,

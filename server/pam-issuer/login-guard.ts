@@ -26,7 +26,10 @@ export async function checkPassword(g: LoginGuard, username: string, password: s
   const locked = await g.throttle.attempt(name);
   if (locked) {
     if (locked.started) {
-      g.log.warn({ event: "login_lockout", username: name, ip, via, seconds: locked.ms / 1000 }, "user name locked out after failed logins");
+      g.log.warn(
+        { event: "login_lockout", username: name, ip, via, seconds: locked.ms / 1000 },
+        "user name locked out after failed logins",
+      );
     } else {
       g.log.info({ event: "login_locked_out", username: name, ip, via }, "login refused: the user name is locked out");
     }
