@@ -3,7 +3,15 @@
 // (X-Forwarded-For ignored from an untrusted peer), and a burst of agent streams with one certificate never throttled.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { createPamIssuer, type PamIssuer } from "../server/pam-issuer/issuer.js";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { oidcProvider } from "../server/auth/oidc-provider.js";
+import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
 import { after, before, test } from "node:test";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
@@ -20,10 +28,36 @@ import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/cs
 let t: TestApi;
 let ca: string;
 const transports: Transport[] = [];
+let pam: { url: string; close(): Promise<void> };
+let pamDir: string;
 
 before(async () => {
+  // A PAM issuer the API trusts, limited to 2 token requests a minute per client.
+  pamDir = mkdtempSync(join(tmpdir(), "fc-rl-pam-"));
+  let issuer: PamIssuer | undefined;
+  const server = http.createServer((req, res) => issuer!.handle(req, res));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/auth`;
+  issuer = createPamIssuer({
+    issuerUrl: url,
+    dataDir: pamDir,
+    redirectUris: ["http://127.0.0.1:7777/callback"],
+    bootstrapAdmin: { username: "admin", password: "pw" },
+    rateLimits: { trustedProxies: [], authPerIp: { points: 2, durationSec: 60 } },
+    log: pino({ level: "silent" }),
+  });
+  pam = {
+    url,
+    close: () =>
+      new Promise<void>((r) => {
+        issuer!.close();
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
   t = await startTestApi({
     heartbeatMs: 200,
+    authProviders: [oidcProvider("pam", pam.url, "flightctl-client")],
     rateLimits: {
       // Loopback (where the test calls from) is not a trusted proxy: its X-Forwarded-For must be ignored.
       trustedProxies: ["10.9.0.0/16"],
@@ -37,6 +71,8 @@ before(async () => {
 
 after(async () => {
   await t.close();
+  await pam.close();
+  rmSync(pamDir, { recursive: true, force: true });
   await assertNoOpenHandles();
 });
 
@@ -152,4 +188,16 @@ test("per client IP: enrollment request creation; X-Forwarded-For from an untrus
   await create(1);
   await create(2);
   assertRateLimited(await failure(create(3)));
+});
+
+test("ExchangeToken: the provider's 429 becomes ResourceExhausted with RetryInfo", async () => {
+  const exchange = () =>
+    user(AuthService).exchangeToken({
+      providerName: "pam",
+      grantType: "refresh_token",
+      clientId: "flightctl-client",
+      refreshToken: "junk",
+    });
+  for (let i = 0; i < 2; i++) assert.equal((await failure(exchange())).code, Code.Unauthenticated, "invalid_grant");
+  assertRateLimited(await failure(exchange()));
 });
