@@ -38,9 +38,9 @@ const codes: Record<ErrorKind, Code> = {
  */
 export function toConnectError(err: unknown, log?: (err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
+  if (err instanceof RateLimitedError) return rateLimitedError(err);
   if (err instanceof DomainError) {
     const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
-    if (err instanceof RateLimitedError) return rateLimitedError(err);
     return new ConnectError(err.message, codes[err.kind], undefined, details);
   }
   log?.(err);
