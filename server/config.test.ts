@@ -115,7 +115,7 @@ test("tokens and rate limits: on by default with the documented values; off, tun
     authPerIp: { points: 300, durationSec: 60 },
     enrollmentPerIp: { points: 12000, durationSec: 60 },
     enrollmentPollsPerIp: { points: 120000, durationSec: 60 },
-    perUser: { points: 3000, durationSec: 60 },
+    perUser: { points: 6000, durationSec: 60 },
     perDevice: { points: 600, durationSec: 60 },
     login: { maxFailures: 10, windowSec: 900, lockoutSec: 60, lockoutMaxSec: 3600 },
   });

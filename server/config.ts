@@ -200,7 +200,7 @@ function rateLimits(r: ReturnType<typeof reader>): RateLimitSettings {
     authPerIp: perMinute("FLIGHTCTL_RATE_LIMIT_AUTH_PER_MINUTE", 300),
     enrollmentPerIp: perMinute("FLIGHTCTL_RATE_LIMIT_ENROLLMENT_PER_MINUTE", 12_000),
     enrollmentPollsPerIp: perMinute("FLIGHTCTL_RATE_LIMIT_ENROLLMENT_POLLS_PER_MINUTE", 120_000),
-    perUser: perMinute("FLIGHTCTL_RATE_LIMIT_USER_PER_MINUTE", 3000),
+    perUser: perMinute("FLIGHTCTL_RATE_LIMIT_USER_PER_MINUTE", 6000),
     perDevice: perMinute("FLIGHTCTL_RATE_LIMIT_DEVICE_PER_MINUTE", 600),
     login: {
       maxFailures: r.positiveInt("FLIGHTCTL_LOGIN_MAX_FAILURES") ?? 10,

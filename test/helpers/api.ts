@@ -33,7 +33,7 @@ export interface TestApiOptions {
   port?: number;
   /** Providers trusted besides the test issuer (e.g. a PAM issuer for browser logins). */
   authProviders?: AuthProvider[];
-  /** Request limits (default: server/config.ts's). */
+  /** Request limits (default none: tests drive one user and one address far harder than any client would). */
   rateLimits?: RateLimitSettings;
 }
 
@@ -53,7 +53,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     heartbeatMs: opts.heartbeatMs,
     watchBookmarkMs: opts.watchBookmarkMs,
     lastSeenFlushMs: 200,
-    rateLimits: opts.rateLimits,
+    rateLimits: opts.rateLimits ?? { trustedProxies: [] },
     log,
   });
   const worker = opts.worker
