@@ -20,6 +20,7 @@ import { createLimiter } from "./platform/rate-limit.js";
 import { clientIpInterceptor, identityLimitInterceptor, ipLimitInterceptor } from "./platform/rate-limit-interceptor.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { AgentEnrollmentService } from "../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
+import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
 import { createOrganizationStore } from "./organizations/organization-store.js";
 import { createMembership } from "./organizations/membership.js";
 import { deviceKind } from "./devices/device-service.js";
@@ -194,6 +195,8 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     interceptors: [
       clientIpInterceptor(proxies),
       ipLimitInterceptor(enrollments, (m) => m === EnrollmentRequestService.method.createEnrollmentRequest),
+      // The public token exchange relays to a provider's token endpoint: the same limit as the PAM issuer's.
+      ipLimitInterceptor(createLimiter(limits.authPerIp), (m) => m === AuthService.method.exchangeToken),
       userAuthInterceptor((h) => authenticator.authenticate(h), membership),
       identityLimitInterceptor(createLimiter(limits.perUser)),
       errorInterceptor(onInternal),

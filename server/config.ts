@@ -90,7 +90,7 @@ export interface PamIssuerSettings {
 export interface RateLimitSettings {
   /** Proxies (CIDRs) whose Forwarded / X-Forwarded-For headers name the client; nobody else's are believed. */
   trustedProxies: string[];
-  /** Per client IP: the PAM issuer's token, authorize and login endpoints together. */
+  /** Per client IP: the PAM issuer's token, authorize and login endpoints together; the API's ExchangeToken. */
   authPerIp?: RateLimit;
   /** Per client IP: enrollment request creation, on the user API and by agents. */
   enrollmentPerIp?: RateLimit;

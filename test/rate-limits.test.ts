@@ -62,6 +62,7 @@ before(async () => {
       // Loopback (where the test calls from) is not a trusted proxy: its X-Forwarded-For must be ignored.
       trustedProxies: ["10.9.0.0/16"],
       enrollmentPerIp: { points: 3, durationSec: 60 },
+      authPerIp: { points: 4, durationSec: 60 },
       perUser: { points: 5, durationSec: 60 },
       perDevice: { points: 5, durationSec: 60 },
     },
@@ -190,7 +191,7 @@ test("per client IP: enrollment request creation; X-Forwarded-For from an untrus
   assertRateLimited(await failure(create(3)));
 });
 
-test("ExchangeToken: the provider's 429 becomes ResourceExhausted with RetryInfo", async () => {
+test("ExchangeToken: the provider's 429 becomes ResourceExhausted with RetryInfo; the API's own per-IP limit follows", async () => {
   const exchange = () =>
     user(AuthService).exchangeToken({
       providerName: "pam",
@@ -199,5 +200,12 @@ test("ExchangeToken: the provider's 429 becomes ResourceExhausted with RetryInfo
       refreshToken: "junk",
     });
   for (let i = 0; i < 2; i++) assert.equal((await failure(exchange())).code, Code.Unauthenticated, "invalid_grant");
-  assertRateLimited(await failure(exchange()));
+  for (let i = 0; i < 2; i++) {
+    const e = await failure(exchange());
+    assertRateLimited(e);
+    assert.match(e.rawMessage, /token exchange refused: temporarily_unavailable/, "the issuer's limit (2 a minute)");
+  }
+  const own = await failure(exchange());
+  assertRateLimited(own);
+  assert.match(own.rawMessage, /too many requests from 127\.0\.0\.1/, "the API's limit (4 a minute) refuses before relaying");
 });
