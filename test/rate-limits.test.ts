@@ -1,6 +1,7 @@
 // Rate limits on the RPC endpoints over real sockets: per user and per device certificate after authentication
 // (ResourceExhausted with a google.rpc.RetryInfo detail and Retry-After), per client IP on enrollment request creation
-// (X-Forwarded-For ignored from an untrusted peer), and a burst of agent streams with one certificate never throttled.
+// (X-Forwarded-For ignored from an untrusted peer, honoured from a trusted proxy), and a burst of agent streams with one
+// certificate never throttled; ExchangeToken relays the provider's 429 and has its own per-IP limit.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,7 +13,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { oidcProvider } from "../server/auth/oidc-provider.js";
 import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -189,6 +190,44 @@ test("per client IP: enrollment request creation; X-Forwarded-For from an untrus
   await create(1);
   await create(2);
   assertRateLimited(await failure(create(3)));
+});
+
+describe("behind a trusted proxy", () => {
+  let behind: TestApi;
+  before(async () => {
+    behind = await startTestApi({ rateLimits: { trustedProxies: ["127.0.0.0/8"], enrollmentPerIp: { points: 2, durationSec: 60 } } });
+  });
+  after(async () => {
+    await behind.close();
+  });
+
+  test("X-Forwarded-For from a trusted proxy names the client: each client has its own count", async () => {
+    const token = await behind.issuer.token("rl-proxy", { roles: ["flightctl-admin"] });
+    const client = createClient(
+      EnrollmentRequestService,
+      createGrpcTransport({ baseUrl: `https://localhost:${behind.api.port}`, nodeOptions: { ca: readFileSync(behind.api.caPath) } }),
+    );
+    const create = async (xff: string) => {
+      const keys = await generateDeviceKey();
+      const name = await deviceNameFromPublicKey(keys.publicKey);
+      return client.createEnrollmentRequest(
+        {
+          enrollmentRequest: {
+            apiVersion: "v1beta1",
+            kind: "EnrollmentRequest",
+            metadata: { name },
+            spec: { csr: await createCsr(keys, name) },
+          },
+        },
+        auth(token, { "x-forwarded-for": xff }),
+      );
+    };
+    // The client wrote the left entry itself; the proxy appended the address it saw.
+    await create("6.6.6.6, 198.51.100.1");
+    await create("7.7.7.7, 198.51.100.1");
+    assertRateLimited(await failure(create("8.8.8.8, 198.51.100.1")));
+    await create("198.51.100.2");
+  });
 });
 
 test("ExchangeToken: the provider's 429 becomes ResourceExhausted with RetryInfo; the API's own per-IP limit follows", async () => {
