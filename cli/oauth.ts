@@ -79,6 +79,7 @@ export async function passwordGrant(
   if (status !== 200 || !body.access_token) {
     const why = `${String(body.error ?? `HTTP ${status}`)}${body.error_description ? `: ${String(body.error_description)}` : ""}`;
     if (body.error === "invalid_grant" || status === 401) throw new UsageError(`login refused: ${why}. Check the user name and password`);
+    if (status === 429) throw new UsageError(`login refused: ${why}. Wait and try again`);
     if (body.error === "unsupported_grant_type")
       throw new UsageError(`this provider does not allow password logins (${why}); use the browser: flightctl login <url> --web`);
     throw new UsageError(`login failed: ${why}`);

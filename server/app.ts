@@ -13,6 +13,14 @@ import type { AgentServiceDeps, KindDeps, KindServices, ServiceDeps } from "./ap
 import { userAuthInterceptor } from "./auth/user-auth-interceptor.js";
 import { agentAuthInterceptor, createAgentGate } from "./auth/agent-auth-interceptor.js";
 import { admissionInterceptor } from "./platform/admission.js";
+import type { RateLimitSettings } from "./config.js";
+import type { TokenPolicy } from "./auth/token-policy.js";
+import { trustedProxies } from "./platform/client-ip.js";
+import { createLimiter } from "./platform/rate-limit.js";
+import { clientIpInterceptor, identityLimitInterceptor, ipLimitInterceptor } from "./platform/rate-limit-interceptor.js";
+import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
+import { AgentEnrollmentService } from "../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
+import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
 import { createOrganizationStore } from "./organizations/organization-store.js";
 import { createMembership } from "./organizations/membership.js";
 import { deviceKind } from "./devices/device-service.js";
@@ -70,6 +78,10 @@ export interface AppDeps {
   watch?: { listen?: Listen; bookmarkMs?: number };
   /** The git commit the build came from, shown by VersionService. */
   gitCommit?: string;
+  /** What bearer tokens must satisfy (default DEFAULT_TOKEN_POLICY). */
+  tokenPolicy?: TokenPolicy;
+  /** Request limits (default none: the processes pass server/config.ts's, which are on). */
+  rateLimits?: RateLimitSettings;
 }
 
 export type { App } from "./platform/endpoint.js";
@@ -144,7 +156,12 @@ export function createApp(deps: AppDeps): App & { agent: App } {
   const membership = createMembership(orgStore);
   const fetch = deps.fetch ?? createAuthFetch([deps.ca.bundlePem]);
   const providers = createProviderSource(deps.staticAuthProviders ?? [], enabledProviders(db));
-  const authenticator = deps.authenticator ?? createAuthenticator({ providers, fetch });
+  const authenticator = deps.authenticator ?? createAuthenticator({ providers, fetch, policy: deps.tokenPolicy });
+  const limits = deps.rateLimits ?? { trustedProxies: [] };
+  const proxies = trustedProxies(limits.trustedProxies);
+  // One count per process for each limit, shared by the endpoints (an address enrolling on both counts once).
+  const enrollments = createLimiter(limits.enrollmentPerIp);
+  const enrollmentPolls = createLimiter(limits.enrollmentPollsPerIp);
   const kindDeps: KindDeps = {
     ca: deps.ca,
     csrAutoApprove: deps.csrAutoApprove ?? true,
@@ -175,7 +192,15 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       for (const r of others) r.register(router, serviceDeps);
       consoleServiceRegistration.register(router, { consoles, membership });
     },
-    interceptors: [userAuthInterceptor((h) => authenticator.authenticate(h), membership), errorInterceptor(onInternal)],
+    interceptors: [
+      clientIpInterceptor(proxies),
+      ipLimitInterceptor(enrollments, (m) => m === EnrollmentRequestService.method.createEnrollmentRequest),
+      // The public token exchange relays to a provider's token endpoint: the same limit as the PAM issuer's.
+      ipLimitInterceptor(createLimiter(limits.authPerIp), (m) => m === AuthService.method.exchangeToken),
+      userAuthInterceptor((h) => authenticator.authenticate(h), membership),
+      identityLimitInterceptor(createLimiter(limits.perUser)),
+      errorInterceptor(onInternal),
+    ],
     drain: () => kindDeps.watch?.drain(),
     services,
     files: services.map((s) => s.file),
@@ -200,7 +225,16 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
       return agentDeviceRawStreams({ services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
     },
-    interceptors: [admissionInterceptor(), agentAuthInterceptor(gate), errorInterceptor(onInternal)],
+    interceptors: [
+      // Per-IP limits before the queue, so a flood from one address never takes queue places from the fleet.
+      clientIpInterceptor(proxies),
+      ipLimitInterceptor(enrollments, (m) => m === AgentEnrollmentService.method.createEnrollmentRequest),
+      ipLimitInterceptor(enrollmentPolls, (m) => m === AgentEnrollmentService.method.getEnrollmentRequest),
+      admissionInterceptor(),
+      agentAuthInterceptor(gate),
+      identityLimitInterceptor(createLimiter(limits.perDevice)),
+      errorInterceptor(onInternal),
+    ],
     services: [...agentServices.map((s) => s.service), agentConsoleRegistration.service],
     files: [...agentServices.map((s) => s.service.file), agentConsoleRegistration.service.file],
   };

@@ -105,3 +105,35 @@ test("the rest reaches the options too: console limits, pool size, Redis, git, t
 test("withDefaults: an option left undefined takes the default", () => {
   assert.deepEqual(withDefaults({ a: 1, b: 2 }, { a: undefined, b: 3 }), { a: 1, b: 3 });
 });
+
+test("tokens and rate limits: on by default with the documented values; off, tuned or refused by variable", () => {
+  const d = loadConfig({});
+  assert.deepEqual(d.tokens, { maxLifetimeSec: 86400, clockSkewSec: 30, algorithms: d.tokens.algorithms });
+  assert.ok(d.tokens.algorithms.includes("ES256") && !d.tokens.algorithms.some((a) => a === "none" || a.startsWith("HS")));
+  assert.deepEqual(d.rateLimits, {
+    trustedProxies: [],
+    authPerIp: { points: 300, durationSec: 60 },
+    enrollmentPerIp: { points: 12000, durationSec: 60 },
+    enrollmentPollsPerIp: { points: 120000, durationSec: 60 },
+    perUser: { points: 6000, durationSec: 60 },
+    perDevice: { points: 600, durationSec: 60 },
+    login: { maxFailures: 10, windowSec: 900, lockoutSec: 60, lockoutMaxSec: 3600 },
+  });
+  const off = loadConfig({ FLIGHTCTL_RATE_LIMITS: "false", FLIGHTCTL_TRUSTED_PROXIES: "10.0.0.0/8, ::1" });
+  assert.deepEqual(off.rateLimits, { trustedProxies: ["10.0.0.0/8", "::1"] });
+  const tuned = loadConfig({
+    FLIGHTCTL_AUTH_ALGORITHMS: "RS256,ES256",
+    FLIGHTCTL_AUTH_CLOCK_SKEW_SECONDS: "0",
+    FLIGHTCTL_RATE_LIMIT_USER_PER_MINUTE: "50",
+    FLIGHTCTL_LOGIN_LOCKOUT_SECONDS: "5",
+  });
+  assert.deepEqual([tuned.tokens.algorithms, tuned.tokens.clockSkewSec], [["RS256", "ES256"], 0]);
+  assert.deepEqual([tuned.rateLimits.perUser?.points, tuned.rateLimits.login?.lockoutSec], [50, 5]);
+  assert.throws(() => loadConfig({ FLIGHTCTL_AUTH_ALGORITHMS: "RS256,HS256" }), /^ConfigError: FLIGHTCTL_AUTH_ALGORITHMS: .*"RS256,HS256"/);
+  assert.throws(() => loadConfig({ FLIGHTCTL_AUTH_ALGORITHMS: "none" }), /FLIGHTCTL_AUTH_ALGORITHMS/);
+  assert.throws(() => loadConfig({ FLIGHTCTL_TRUSTED_PROXIES: "10.0.0.0/40" }), /^ConfigError: FLIGHTCTL_TRUSTED_PROXIES: "10.0.0.0\/40"/);
+  assert.throws(() => loadConfig({ FLIGHTCTL_LOGIN_MAX_FAILURES: "-1" }), /FLIGHTCTL_LOGIN_MAX_FAILURES/);
+  const opts = apiOptions(tuned, url, log);
+  assert.equal(opts.rateLimits, tuned.rateLimits);
+  assert.equal(opts.tokenPolicy, tuned.tokens);
+});

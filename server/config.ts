@@ -5,6 +5,9 @@
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_CONSOLE_LIMITS, type ConsoleLimits } from "./console/console-limits.js";
+import { ASYMMETRIC_ALGORITHMS, DEFAULT_TOKEN_POLICY, type TokenPolicy } from "./auth/token-policy.js";
+import { trustedProxies } from "./platform/client-ip.js";
+import type { LoginLockout, RateLimit } from "./platform/rate-limit.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -80,6 +83,27 @@ export interface PamIssuerSettings {
   tlsKey?: string;
 }
 
+/**
+ * Request limits of the API and the PAM issuer (FLIGHTCTL_RATE_LIMITS=false: none). Counted per process; a limit left
+ * undefined is off. The defaults are far above what a fleet sends (docs/server.md says why each is what it is).
+ */
+export interface RateLimitSettings {
+  /** Proxies (CIDRs) whose Forwarded / X-Forwarded-For headers name the client; nobody else's are believed. */
+  trustedProxies: string[];
+  /** Per client IP: the PAM issuer's token, authorize and login endpoints together; the API's ExchangeToken. */
+  authPerIp?: RateLimit;
+  /** Per client IP: enrollment request creation, on the user API and by agents. */
+  enrollmentPerIp?: RateLimit;
+  /** Per client IP: agents polling their enrollment request until it is approved. */
+  enrollmentPollsPerIp?: RateLimit;
+  /** Per user (issuer and subject): unary calls on the user API. */
+  perUser?: RateLimit;
+  /** Per device management certificate (fingerprint): unary calls on the agent API. */
+  perDevice?: RateLimit;
+  /** Failed logins per user name at the PAM issuer, and the growing lockout after them. */
+  login?: LoginLockout;
+}
+
 /** Everything the server processes read from their environment. */
 export interface ServerConfig {
   /** The Postgres URL (unset: npm start runs an embedded Postgres; the other processes refuse to start). */
@@ -93,6 +117,9 @@ export interface ServerConfig {
   api: ApiSettings;
   worker: WorkerSettings;
   pamIssuer: PamIssuerSettings;
+  /** What bearer tokens must satisfy on every path (expiry, lifetime, clock skew, algorithms). */
+  tokens: TokenPolicy;
+  rateLimits: RateLimitSettings;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -149,6 +176,38 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       tlsCert: r.str("FLIGHTCTL_PAM_ISSUER_TLS_CERT"),
       tlsKey: r.str("FLIGHTCTL_PAM_ISSUER_TLS_KEY"),
     },
+    tokens: {
+      maxLifetimeSec: r.positiveInt("FLIGHTCTL_AUTH_MAX_TOKEN_LIFETIME_SECONDS") ?? DEFAULT_TOKEN_POLICY.maxLifetimeSec,
+      clockSkewSec: r.nonNegativeInt("FLIGHTCTL_AUTH_CLOCK_SKEW_SECONDS") ?? DEFAULT_TOKEN_POLICY.clockSkewSec,
+      algorithms: r.subsetOf("FLIGHTCTL_AUTH_ALGORITHMS", ASYMMETRIC_ALGORITHMS) ?? DEFAULT_TOKEN_POLICY.algorithms,
+    },
+    rateLimits: rateLimits(r),
+  };
+}
+
+/** The rate limits (see RateLimitSettings and docs/server.md). */
+function rateLimits(r: ReturnType<typeof reader>): RateLimitSettings {
+  const proxies = r.list("FLIGHTCTL_TRUSTED_PROXIES") ?? [];
+  try {
+    trustedProxies(proxies);
+  } catch (err) {
+    throw new ConfigError(`FLIGHTCTL_TRUSTED_PROXIES: ${(err as Error).message}`);
+  }
+  if (r.bool("FLIGHTCTL_RATE_LIMITS") === false) return { trustedProxies: proxies };
+  const perMinute = (name: string, def: number): RateLimit => ({ points: r.positiveInt(name) ?? def, durationSec: 60 });
+  return {
+    trustedProxies: proxies,
+    authPerIp: perMinute("FLIGHTCTL_RATE_LIMIT_AUTH_PER_MINUTE", 300),
+    enrollmentPerIp: perMinute("FLIGHTCTL_RATE_LIMIT_ENROLLMENT_PER_MINUTE", 12_000),
+    enrollmentPollsPerIp: perMinute("FLIGHTCTL_RATE_LIMIT_ENROLLMENT_POLLS_PER_MINUTE", 120_000),
+    perUser: perMinute("FLIGHTCTL_RATE_LIMIT_USER_PER_MINUTE", 6000),
+    perDevice: perMinute("FLIGHTCTL_RATE_LIMIT_DEVICE_PER_MINUTE", 600),
+    login: {
+      maxFailures: r.positiveInt("FLIGHTCTL_LOGIN_MAX_FAILURES") ?? 10,
+      windowSec: r.positiveInt("FLIGHTCTL_LOGIN_FAILURE_WINDOW_SECONDS") ?? 900,
+      lockoutSec: r.positiveInt("FLIGHTCTL_LOGIN_LOCKOUT_SECONDS") ?? 60,
+      lockoutMaxSec: r.positiveInt("FLIGHTCTL_LOGIN_LOCKOUT_MAX_SECONDS") ?? 3600,
+    },
   };
 }
 
@@ -176,6 +235,7 @@ function reader(env: Env) {
     str,
     positiveInt: (name: string, unit = 1) => number(name, "a positive integer", (n) => Number.isSafeInteger(n) && n > 0, unit),
     positive: (name: string, unit = 1) => number(name, "a positive number", (n) => Number.isFinite(n) && n > 0, unit),
+    nonNegativeInt: (name: string) => number(name, "an integer >= 0", (n) => Number.isSafeInteger(n) && n >= 0, 1),
     bool(name: string): boolean | undefined {
       const v = str(name)?.toLowerCase();
       if (v === undefined) return undefined;
@@ -198,6 +258,17 @@ function reader(env: Env) {
       const v = str(name);
       if (v === undefined) return undefined;
       return URL.canParse(v) ? v : fail(name, "a URL", v);
+    },
+    /** A comma separated list of some of `allowed`. */
+    subsetOf(name: string, allowed: string[]): string[] | undefined {
+      const v = str(name);
+      if (v === undefined) return undefined;
+      const items = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = items.find((i) => !allowed.includes(i));
+      return bad === undefined && items.length > 0 ? items : fail(name, `a list of ${allowed.join(", ")}`, v);
     },
     /** Comma separated, blanks dropped. */
     list(name: string): string[] | undefined {

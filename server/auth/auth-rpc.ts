@@ -10,7 +10,8 @@ import {
   UserInfoResponseSchema,
 } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
 import { toJson } from "@bufbuild/protobuf";
-import { invalid, unauthenticated, unavailable } from "../platform/errors.js";
+import { invalid, rateLimited, unauthenticated, unavailable } from "../platform/errors.js";
+import { clientIpKey } from "../platform/client-ip.js";
 import { callerOf, identityKey, type UserIdentity } from "../platform/identity.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
 import { maskSecrets } from "../platform/sensitive.js";
@@ -92,7 +93,7 @@ export const authServiceRegistration = {
         });
       },
 
-      async exchangeToken(req) {
+      async exchangeToken(req, ctx) {
         if (!["authorization_code", "refresh_token"].includes(req.grantType)) {
           throw invalid({ field: "grant_type", message: `must be "authorization_code" or "refresh_token", got "${req.grantType}"` });
         }
@@ -112,9 +113,15 @@ export const authServiceRegistration = {
         if (spec.clientSecret && spec.clientId === req.clientId) form.set("client_secret", spec.clientSecret);
         let res: Response;
         try {
+          // The user's address, so the provider's per-IP limits count users, not this server (it trusts us as a proxy).
+          const ip = ctx.values.get(clientIpKey);
           res = await deps.fetch(url, {
             method: "POST",
-            headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+            headers: {
+              "content-type": "application/x-www-form-urlencoded",
+              accept: "application/json",
+              ...(ip ? { "x-forwarded-for": ip } : {}),
+            },
             body: form.toString(),
           });
         } catch (e) {
@@ -123,6 +130,8 @@ export const authServiceRegistration = {
         const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
         if (res.status !== 200 || body.error) {
           const why = `${String(body.error ?? `HTTP ${res.status}`)}${body.error_description ? `: ${String(body.error_description)}` : ""}`;
+          if (res.status === 429)
+            throw rateLimited(`token exchange refused: ${why}`, 1000 * Number(res.headers.get("retry-after") ?? 1) || 1000);
           throw body.error === "invalid_grant" || res.status === 401
             ? unauthenticated(`token exchange refused: ${why}`)
             : invalid({ field: "grant_type", message: `token exchange refused: ${why}` });

@@ -1,20 +1,21 @@
 // Bearer-token authentication against the configured providers: static ones from the service config and enabled
 // AuthProvider resources. OIDC tokens are verified
 // with jose against the issuer's JWKS (discovery), OAuth2 tokens by JWT introspection or RFC 7662.
-import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import type { AuthProvider, AuthProviderSpec } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { unauthenticated, unavailable } from "../platform/errors.js";
 import type { UserIdentity } from "../platform/identity.js";
 import { Lru } from "../platform/lru.js";
 import { identityFromClaims } from "./claims.js";
 import { getJson, type FetchLike } from "./http-client.js";
+import { asymmetricOnly, checkTokenTimes, DEFAULT_TOKEN_POLICY, REQUIRED_CLAIMS, type TokenPolicy } from "./token-policy.js";
 
 export interface AuthenticatorOptions {
   /** The enabled providers (see createProviderSource). */
   providers(): Promise<AuthProvider[]>;
   fetch: FetchLike;
-  /** Allowed clock difference with issuers, seconds (default 30). */
-  clockToleranceSec?: number;
+  /** Expiry, lifetime, clock skew and algorithms every JWT must satisfy (default DEFAULT_TOKEN_POLICY). */
+  policy?: TokenPolicy;
 }
 
 /**
@@ -45,7 +46,15 @@ interface Verifier {
 const isJwt = (t: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(t);
 
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
-  const tolerance = opts.clockToleranceSec ?? 30;
+  const policy = opts.policy ?? DEFAULT_TOKEN_POLICY;
+  const algorithms = asymmetricOnly(policy.algorithms);
+  /** jwtVerify's options shared by every JWT provider: exp required, skew, public-key algorithms only. */
+  const common = { requiredClaims: REQUIRED_CLAIMS, clockTolerance: policy.clockSkewSec };
+  const verifyJwt = async (token: string, keys: JWTVerifyGetKey, o: JWTVerifyOptions) => {
+    const { payload } = await jwtVerify(token, keys, { ...common, ...o });
+    checkTokenTimes(payload, policy);
+    return payload;
+  };
   const verifiers = new Map<string, Verifier>();
   const discovery = new Map<string, Promise<Record<string, unknown>>>();
   const cache = new Lru<string, { identity: UserIdentity; exp: number }>(10_000);
@@ -81,8 +90,13 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       v = {
         issuer,
         async verify(token) {
-          keys ??= remoteKeys(String((await discover(issuer)).jwks_uri));
-          return (await jwtVerify(token, keys, { issuer, audience: spec.clientId, clockTolerance: tolerance })).payload;
+          const doc = await discover(issuer);
+          keys ??= remoteKeys(String(doc.jwks_uri));
+          // Pinned to what the provider says it signs with (within the public-key algorithms allowed here).
+          const advertised = Array.isArray(doc.id_token_signing_alg_values_supported)
+            ? algorithms.filter((a) => (doc.id_token_signing_alg_values_supported as unknown[]).includes(a))
+            : [];
+          return verifyJwt(token, keys, { issuer, audience: spec.clientId, algorithms: advertised.length ? advertised : algorithms });
         },
       };
     } else if (spec.providerType === "oauth2" && spec.introspection?.type === "jwt" && spec.introspection.jwksUrl) {
@@ -92,7 +106,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
         issuer: i.issuer ?? spec.issuer,
         async verify(token) {
           const audience = i.audience.length > 0 ? i.audience : undefined;
-          return (await jwtVerify(token, keys, { issuer: i.issuer ?? spec.issuer, audience, clockTolerance: tolerance })).payload;
+          return verifyJwt(token, keys, { issuer: i.issuer ?? spec.issuer, audience, algorithms });
         },
       };
     } else if (spec.providerType === "oauth2" && spec.introspection?.type === "rfc7662" && spec.introspection.url) {

@@ -57,6 +57,8 @@ await runProcess("flightctl", async (config, log) => {
     pamService: settings.service,
     bootstrapAdmin: { username: "admin", password: admin.password },
     host: issuerAt.host,
+    rateLimits: config.rateLimits,
+    clockSkewSec: config.tokens.clockSkewSec,
     port: issuerAt.port,
     tls: { key: pki.userServer.keyPem, cert: pki.userServer.certPem },
     log,

@@ -18,7 +18,8 @@ import { createDb } from "../platform/db.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 import { createConsoleRelay } from "../console/console-relay.js";
-import { loadConfig, type ServerConfig } from "../config.js";
+import { loadConfig, type RateLimitSettings, type ServerConfig } from "../config.js";
+import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
 
@@ -55,6 +56,10 @@ export interface ApiOptions {
   console?: ConsoleLimits;
   /** The git commit the build came from, shown in the version. */
   gitCommit?: string;
+  /** What bearer tokens must satisfy (default: server/config.ts's). */
+  tokenPolicy?: TokenPolicy;
+  /** Request limits (default: server/config.ts's, on). */
+  rateLimits?: RateLimitSettings;
   log?: Logger;
 }
 
@@ -85,7 +90,8 @@ export function parseAddress(address: string): { host: string; port: number } {
 /** Starts both endpoints on `opts`; what is not given takes server/config.ts's default. */
 export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   const log = opts.log ?? createLogger("flightctl-api");
-  const defaults = loadConfig({}).api;
+  const defaultConfig = loadConfig({});
+  const defaults = defaultConfig.api;
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) {
     throw new Error(`the database has ${pending.length} pending migration(s) (${pending.join(", ")}); run flightctl-db-migrate first`);
@@ -117,6 +123,8 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     csrAutoApprove: opts.csrAutoApprove,
     console: { relay: consoleRelay, limits: consoleLimits },
     gitCommit: opts.gitCommit,
+    tokenPolicy: opts.tokenPolicy ?? defaultConfig.tokens,
+    rateLimits: opts.rateLimits ?? defaultConfig.rateLimits,
   });
   const webDir = opts.webDir ?? resolve(import.meta.dirname, "../../web/dist");
   const web = webDir ? createWebStatic(webDir) : undefined;
@@ -184,6 +192,8 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     debugMemoryMs: api.debugMemoryMs,
     console: api.console,
     gitCommit: api.gitCommit,
+    tokenPolicy: config.tokens,
+    rateLimits: config.rateLimits,
     log,
   };
 }

@@ -25,7 +25,7 @@ export const issuerUrlOf = (settings: { url?: string; address: string }) =>
 
 /** Runs the process from its configuration (also the bin entry point). */
 export const main = () =>
-  runProcess("flightctl-pam-issuer", async ({ dataDir, pamIssuer: s }, log) => {
+  runProcess("flightctl-pam-issuer", async ({ dataDir, pamIssuer: s, rateLimits, tokens }, log) => {
     const issuer = await startPamIssuer({
       issuerUrl: issuerUrlOf(s),
       dataDir,
@@ -34,6 +34,8 @@ export const main = () =>
       redirectUris: s.redirectUris ?? DEFAULT_REDIRECT_URIS,
       pamService: s.service,
       address: s.address,
+      rateLimits,
+      clockSkewSec: tokens.clockSkewSec,
       tls: {
         cert: readPem(s.tlsCert ?? join(dataDir, "certs", "server.crt"), "certificate"),
         key: readPem(s.tlsKey ?? join(dataDir, "certs", "server.key"), "key"),

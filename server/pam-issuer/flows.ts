@@ -2,9 +2,10 @@
 // kept server-side under a random id; POST /login checks the credentials and redirects back with a one-time code.
 import type { ServerResponse } from "node:http";
 import type { ClientPolicy } from "./clients.js";
-import { failDelay, OAuthError, randomId, redirect, sendHtml, type TtlMap } from "./http.js";
+import { OAuthError, randomId, redirect, sendHtml, type TtlMap } from "./http.js";
+import { checkPassword, type LoginGuard } from "./login-guard.js";
 import { loginPage, messagePage } from "./login-page.js";
-import { USERNAME, type UserAuthenticator } from "./users.js";
+import { USERNAME } from "./users.js";
 
 /** An authorization request waiting for the user to log in. */
 export interface PendingLogin {
@@ -32,7 +33,7 @@ const MAX_FAILURES = 5;
 
 export interface FlowContext {
   client: ClientPolicy;
-  users: UserAuthenticator;
+  guard: LoginGuard;
   pending: TtlMap<PendingLogin>;
   codes: TtlMap<CodeGrant>;
   loginAction: string;
@@ -77,17 +78,12 @@ export function authorize(ctx: FlowContext, q: URLSearchParams, res: ServerRespo
   sendHtml(res, 200, loginPage(ctx.loginAction, id), redirectUri);
 }
 
-export async function login(ctx: FlowContext, body: Record<string, string>, res: ServerResponse) {
+export async function login(ctx: FlowContext, body: Record<string, string>, res: ServerResponse, ip: string) {
   const id = body.request ?? "";
   const p = ctx.pending.get(id);
   if (!p) return sendHtml(res, 400, messagePage("Login expired", "This login page has expired. Start again from the application."));
   const username = (body.username ?? "").trim();
-  const ok =
-    USERNAME.test(username) &&
-    (await ctx.users.authenticate(username, body.password ?? "")) &&
-    (await ctx.users.active?.(username)) !== false;
-  if (!ok) {
-    await failDelay();
+  if (!(await checkPassword(ctx.guard, username, body.password ?? "", ip, "login_form"))) {
     // A few tries per request, then the application has to start over (limits guessing through one form).
     if (++p.failures >= MAX_FAILURES) {
       ctx.pending.delete(id);

@@ -3,11 +3,13 @@ import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import type { ClientPolicy } from "./clients.js";
 import type { CodeGrant } from "./flows.js";
-import { failDelay, OAuthError, s256, sameSecret, type TtlMap } from "./http.js";
+import { OAuthError, s256, sameSecret, type TtlMap } from "./http.js";
+import { checkPassword, type LoginGuard } from "./login-guard.js";
 import {
   issueTokens,
   verifyAccessToken,
   verifyRefreshToken,
+  type RefreshClaims,
   type SigningKey,
   type TokenResponse,
   type TokenSettings,
@@ -18,11 +20,14 @@ import { rolesAndOrganizations, USERNAME, type UserAuthenticator } from "./users
 export interface GrantContext {
   client: ClientPolicy;
   users: UserAuthenticator;
+  guard: LoginGuard;
   settings: TokenSettings;
   key: Promise<SigningKey>;
   codes: TtlMap<CodeGrant>;
   /** jti of refresh tokens already exchanged (rotation: each one works once while this process runs). */
   usedRefresh: TtlMap<true>;
+  /** Refresh-token families revoked because a used token came back (OAuth 2.1: a replay means a stolen token). */
+  revokedFamilies: TtlMap<true>;
   normalizeScope(scope: string | undefined): string;
   log: Logger;
 }
@@ -53,49 +58,48 @@ async function codeGrant(ctx: GrantContext, body: Record<string, string>): Promi
   return issueTokens(await ctx.key, ctx.settings, await currentClaims(ctx, grant.username), grant.scope, grant.nonce);
 }
 
-async function refreshGrant(ctx: GrantContext, body: Record<string, string>): Promise<TokenResponse> {
-  let sub: string;
-  let granted: string[];
-  let jti: string;
-  let exp: number;
+async function refreshGrant(ctx: GrantContext, body: Record<string, string>, ip: string): Promise<TokenResponse> {
+  let p: RefreshClaims;
   try {
-    const p = await verifyRefreshToken(await ctx.key, ctx.settings, body.refresh_token ?? "");
-    [sub, granted, jti, exp] = [String(p.sub), String(p.scope ?? "").split(" "), p.jti!, p.exp ?? 0];
+    p = await verifyRefreshToken(await ctx.key, ctx.settings, body.refresh_token ?? "");
   } catch {
     throw new OAuthError(400, "invalid_grant", "the refresh token is invalid or expired");
   }
-  if (ctx.usedRefresh.get(jti)) throw new OAuthError(400, "invalid_grant", "the refresh token was already used");
+  const [sub, granted, jti, family] = [String(p.sub), String(p.scope ?? "").split(" "), p.jti, p.fam];
+  if (ctx.revokedFamilies.get(family)) throw new OAuthError(400, "invalid_grant", "the refresh token was revoked");
+  if (ctx.usedRefresh.get(jti)) {
+    // Either the client or a thief holds a newer token of this login: neither may go on, so the whole family is
+    // revoked (every token of it expires within refreshTtl from now). The user logs in again.
+    ctx.revokedFamilies.set(family, true, ctx.settings.refreshTtl * 1000);
+    ctx.log.warn({ event: "refresh_token_reuse", username: sub, ip, family }, "a used refresh token came back: its family is revoked");
+    throw new OAuthError(400, "invalid_grant", "the refresh token was already used; every token of this login is revoked");
+  }
   // A refresh may narrow the scope, never widen it (RFC 6749 §6).
   const asked = body.scope ? ctx.normalizeScope(body.scope).split(" ") : granted;
   if (asked.some((s) => !granted.includes(s))) throw new OAuthError(400, "invalid_scope", "the scope exceeds what was granted");
   // Marked before any await so two concurrent refreshes with one token cannot both succeed.
-  ctx.usedRefresh.set(jti, true, Math.max(0, exp * 1000 - Date.now()));
-  return issueTokens(await ctx.key, ctx.settings, await currentClaims(ctx, sub), asked.join(" "));
+  ctx.usedRefresh.set(jti, true, Math.max(0, p.exp * 1000 - Date.now()));
+  return issueTokens(await ctx.key, ctx.settings, await currentClaims(ctx, sub), asked.join(" "), undefined, family);
 }
 
-async function passwordGrant(ctx: GrantContext, body: Record<string, string>): Promise<TokenResponse> {
+async function passwordGrant(ctx: GrantContext, body: Record<string, string>, ip: string): Promise<TokenResponse> {
   const username = (body.username ?? "").trim();
-  const ok =
-    USERNAME.test(username) &&
-    (await ctx.users.authenticate(username, body.password ?? "")) &&
-    (await ctx.users.active?.(username)) !== false;
-  if (!ok) {
-    await failDelay();
-    ctx.log.info({ username: USERNAME.test(username) ? username : "(invalid)" }, "password grant refused");
-    throw new OAuthError(401, "invalid_grant", "wrong user name or password");
+  // RFC 6749 §5.2: wrong resource-owner credentials are invalid_grant, a 400 (401 is for client authentication).
+  if (!(await checkPassword(ctx.guard, username, body.password ?? "", ip, "password_grant"))) {
+    throw new OAuthError(400, "invalid_grant", "wrong user name or password");
   }
   return issueTokens(await ctx.key, ctx.settings, await currentClaims(ctx, username), ctx.normalizeScope(body.scope));
 }
 
-export async function token(ctx: GrantContext, body: Record<string, string>, req: IncomingMessage): Promise<TokenResponse> {
+export async function token(ctx: GrantContext, body: Record<string, string>, req: IncomingMessage, ip: string): Promise<TokenResponse> {
   ctx.client.authenticate(body, req);
   switch (body.grant_type) {
     case "authorization_code":
       return codeGrant(ctx, body);
     case "refresh_token":
-      return refreshGrant(ctx, body);
+      return refreshGrant(ctx, body, ip);
     case "password":
-      return passwordGrant(ctx, body);
+      return passwordGrant(ctx, body, ip);
     default:
       throw new OAuthError(
         400,

@@ -8,6 +8,8 @@ export class OAuthError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** A 429's delay: sent as Retry-After. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

@@ -15,6 +15,10 @@ import { messagePage } from "./login-page.js";
 import { loadPam, pamAuthenticator, pamServiceConfigured } from "./pam.js";
 import { loadSigningKey } from "./tokens.js";
 import { chain, type UserAuthenticator } from "./users.js";
+import { loadConfig, type RateLimitSettings } from "../config.js";
+import { clientIp, trustedProxies } from "../platform/client-ip.js";
+import { createLimiter, createLoginThrottle } from "../platform/rate-limit.js";
+import type { LoginGuard } from "./login-guard.js";
 
 export interface PamIssuerOptions {
   /** Public URL of the issuer, e.g. https://localhost:8444/api/v1/auth (its path prefixes every endpoint). */
@@ -34,6 +38,10 @@ export interface PamIssuerOptions {
   bootstrapAdmin?: { username: string; password: string };
   /** Replaces the bootstrap + PAM chain (tests, other backends). */
   authenticator?: UserAuthenticator;
+  /** Per-IP limit of token/authorize/login, failed-login lockout, trusted proxies (default: server/config.ts's). */
+  rateLimits?: RateLimitSettings;
+  /** Clock difference allowed between replicas verifying each other's tokens, seconds (default 30). */
+  clockSkewSec?: number;
   log?: Logger;
 }
 
@@ -81,10 +89,21 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
   key.catch((err: unknown) => log.error({ err }, "cannot load or create the signing key"));
   const pending = new TtlMap<PendingLogin>();
   const codes = new TtlMap<CodeGrant>();
-  const flows: FlowContext = { client, users, pending, codes, loginAction: `${prefix}/login`, normalizeScope };
+  const limits = opts.rateLimits ?? loadConfig({}).rateLimits;
+  // Loopback is always trusted: the API forwards the web UI's token exchanges with the user's address.
+  const proxies = trustedProxies([...limits.trustedProxies, "127.0.0.0/8", "::1"]);
+  const perIp = createLimiter(limits.authPerIp);
+  const guard: LoginGuard = {
+    users,
+    log,
+    throttle: createLoginThrottle(limits.login ?? { maxFailures: 0, windowSec: 1, lockoutSec: 1, lockoutMaxSec: 1 }),
+  };
+  const flows: FlowContext = { client, guard, pending, codes, loginAction: `${prefix}/login`, normalizeScope };
   const grants: GrantContext = {
     client,
     users,
+    guard,
+    revokedFamilies: new TtlMap<true>(),
     codes,
     normalizeScope,
     log,
@@ -95,6 +114,7 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
       clientId: client.clientId,
       accessTtl: opts.accessTokenTtl ?? 3600,
       refreshTtl: opts.refreshTokenTtl ?? 7 * 24 * 3600,
+      clockSkewSec: opts.clockSkewSec ?? 30,
     },
   };
 
@@ -143,6 +163,16 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
   async function route(req: IncomingMessage, res: ServerResponse, url: URL) {
     const path = url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : "";
     const method = req.method === "HEAD" ? "GET" : req.method;
+    const header = (h: string) => {
+      const v = req.headers[h];
+      return Array.isArray(v) ? v.join(",") : v;
+    };
+    const ip = clientIp(req.socket.remoteAddress, header, proxies) ?? "unknown";
+    // Before authentication, per client IP: the endpoints that take credentials or start a login.
+    if (path === "/token" || path === "/authorize" || path === "/login") {
+      const wait = await perIp.take(ip);
+      if (wait !== undefined) throw new OAuthError(429, "temporarily_unavailable", "too many requests; try again later", wait);
+    }
     switch (`${method} ${path}`) {
       case "GET /.well-known/openid-configuration":
         return sendJson(res, 200, discovery(), { "cache-control": "public, max-age=300" });
@@ -151,9 +181,9 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
       case "GET /authorize":
         return authorize(flows, url.searchParams, res);
       case "POST /login":
-        return login(flows, await readBody(req), res);
+        return login(flows, await readBody(req), res, ip);
       case "POST /token":
-        return sendJson(res, 200, await token(grants, await readBody(req), req));
+        return sendJson(res, 200, await token(grants, await readBody(req), req, ip));
       case "GET /userinfo":
       case "POST /userinfo":
         return sendJson(res, 200, await userinfo(grants, req));
@@ -177,13 +207,14 @@ export function createPamIssuer(opts: PamIssuerOptions): PamIssuer {
           e = new OAuthError(500, "server_error", "internal error");
         }
         const err = e as OAuthError;
+        if (err.retryAfterMs !== undefined) res.setHeader("retry-after", String(Math.ceil(err.retryAfterMs / 1000)));
         if (browser) return sendHtml(res, err.status, messagePage("Cannot log in", err.message));
         const challenge: Record<string, string> = err.status === 401 ? { "www-authenticate": `Bearer error="${err.code}"` } : {};
         sendJson(res, err.status, { error: err.code, error_description: err.message }, challenge);
       });
     },
     close() {
-      for (const m of [pending, codes, grants.usedRefresh]) m.close();
+      for (const m of [pending, codes, grants.usedRefresh, grants.revokedFamilies]) m.close();
     },
   };
 }

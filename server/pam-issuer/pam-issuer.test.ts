@@ -211,7 +211,7 @@ describe("PAM issuer (no root needed)", () => {
     assert.equal(statSync(join(dataDir, "pam-issuer", "signing-key.json")).mode & 0o777, 0o600);
   });
 
-  test("bootstrap admin: password grant, then userinfo; a wrong password is 401 invalid_grant", async () => {
+  test("bootstrap admin: password grant, then userinfo; a wrong password is 400 invalid_grant (RFC 6749 §5.2)", async () => {
     const res = await passwordGrant(admin.username, admin.password);
     assert.equal(res.status, 200, res.text);
     const { payload } = await verify(res.json().access_token);
@@ -220,8 +220,8 @@ describe("PAM issuer (no root needed)", () => {
     assert.equal(info.status, 200);
     assert.deepEqual(info.body.roles, ["flightctl-admin"]);
     const bad = await passwordGrant(admin.username, "wrong");
-    assert.deepEqual([bad.status, bad.json().error], [401, "invalid_grant"]);
-    assert.equal((await passwordGrant("no such user", "x")).status, 401);
+    assert.deepEqual([bad.status, bad.json().error], [400, "invalid_grant"]);
+    assert.equal((await passwordGrant("no such user", "x")).status, 400);
   });
 
   test("authorization code + PKCE: wrong or missing verifier refused, codes single-use, nonce in the ID token", async () => {
@@ -334,9 +334,9 @@ describe("PAM issuer with a real Linux user", { skip: pamSkip }, () => {
     assert.equal(payload.exp! - payload.iat!, 3600);
   });
 
-  test("a wrong password is 401 invalid_grant", async () => {
+  test("a wrong password is 400 invalid_grant", async () => {
     const res = await passwordGrant(user, "wrong");
-    assert.deepEqual([res.status, res.json().error], [401, "invalid_grant"]);
+    assert.deepEqual([res.status, res.json().error], [400, "invalid_grant"]);
   });
 
   test("the login form authenticates through PAM", async () => {

@@ -2,6 +2,7 @@
 // Access tokens: header typ "at+jwt" (RFC 9068), aud = client id. ID tokens: typ "JWT", aud = client id.
 // Refresh tokens: signed JWTs with claim typ "refresh" and aud = the issuer itself, so the API (which wants
 // aud = client id) never accepts one as a bearer token; the issuer keeps no session table (see docs/pam-issuer.md).
+// A refresh token carries "fam", its family: the id of the login it descends from, kept across rotations.
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,8 +15,10 @@ import {
   SignJWT,
   type JWK,
   type JWTPayload,
+  type JWTVerifyOptions,
   type KeyObject,
 } from "jose";
+import { checkTokenTimes } from "../auth/token-policy.js";
 
 export interface SigningKey {
   kid: string;
@@ -65,6 +68,8 @@ export interface TokenSettings {
   clientId: string;
   accessTtl: number;
   refreshTtl: number;
+  /** Allowed clock difference when verifying our own tokens (several replicas), seconds. */
+  clockSkewSec: number;
 }
 
 export interface TokenResponse {
@@ -94,6 +99,8 @@ export async function issueTokens(
   user: UserClaims,
   scope: string,
   nonce?: string,
+  /** The refresh-token family to continue (a refresh); a login starts a new one. */
+  family: string = randomUUID(),
 ): Promise<TokenResponse> {
   const profile = {
     preferred_username: user.username,
@@ -106,7 +113,7 @@ export async function issueTokens(
   const refresh = await signer(
     key,
     s,
-    { typ: "refresh", scope, azp: s.clientId, jti: randomUUID() },
+    { typ: "refresh", scope, azp: s.clientId, jti: randomUUID(), fam: family },
     user.username,
     s.refreshTtl,
     "JWT",
@@ -119,20 +126,31 @@ export async function issueTokens(
   return out;
 }
 
-/** Verifies an access token of ours (signature, iss, aud, exp, typ); throws otherwise. */
-export async function verifyAccessToken(key: SigningKey, s: TokenSettings, token: string): Promise<JWTPayload> {
+/** Our own tokens: ES256 only, exp and iat required, no longer-lived than we issue them, not from the future. */
+async function verifyOurs(key: SigningKey, s: TokenSettings, token: string, o: JWTVerifyOptions, ttl: number): Promise<JWTPayload> {
   const { payload } = await jwtVerify(token, key.publicKey, {
+    ...o,
     issuer: s.issuer,
-    audience: s.clientId,
     algorithms: ["ES256"],
-    typ: "at+jwt",
+    requiredClaims: ["exp", "iat"],
+    clockTolerance: s.clockSkewSec,
   });
+  checkTokenTimes(payload, { maxLifetimeSec: ttl, clockSkewSec: s.clockSkewSec });
   return payload;
 }
 
-/** Verifies a refresh token of ours; throws otherwise. */
-export async function verifyRefreshToken(key: SigningKey, s: TokenSettings, token: string): Promise<JWTPayload> {
-  const { payload } = await jwtVerify(token, key.publicKey, { issuer: s.issuer, audience: s.issuer, algorithms: ["ES256"] });
-  if (payload.typ !== "refresh" || payload.azp !== s.clientId || typeof payload.jti !== "string") throw new Error("not a refresh token");
-  return payload;
+/** Verifies an access token of ours (signature, iss, aud, exp, iat, typ); throws otherwise. */
+export async function verifyAccessToken(key: SigningKey, s: TokenSettings, token: string): Promise<JWTPayload> {
+  return verifyOurs(key, s, token, { audience: s.clientId, typ: "at+jwt" }, s.accessTtl);
 }
+
+/** Verifies a refresh token of ours (with its jti and family); throws otherwise. */
+export async function verifyRefreshToken(key: SigningKey, s: TokenSettings, token: string): Promise<RefreshClaims> {
+  const payload = await verifyOurs(key, s, token, { audience: s.issuer }, s.refreshTtl);
+  if (payload.typ !== "refresh" || payload.azp !== s.clientId || typeof payload.jti !== "string") throw new Error("not a refresh token");
+  // Tokens issued before families existed are their own family.
+  return { ...payload, fam: typeof payload.fam === "string" ? payload.fam : payload.jti } as RefreshClaims;
+}
+
+/** A verified refresh token's claims. */
+export type RefreshClaims = JWTPayload & { jti: string; fam: string; exp: number };

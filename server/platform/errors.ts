@@ -3,8 +3,19 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type ErrorKind } from "../../lib/errors.js";
 import { badRequestDetail } from "../../lib/field-violations.js";
+import { RetryInfoSchema } from "../../gen/third_party/google/rpc/error_details_pb.js";
 
 export * from "../../lib/errors.js";
+
+/** Refused by a rate limit: ResourceExhausted with a google.rpc.RetryInfo detail saying when to try again. */
+export class RateLimitedError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super("busy", message);
+  }
+}
 
 const codes: Record<ErrorKind, Code> = {
   invalid: Code.InvalidArgument,
@@ -27,10 +38,22 @@ const codes: Record<ErrorKind, Code> = {
  */
 export function toConnectError(err: unknown, log?: (err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
+  if (err instanceof RateLimitedError) return rateLimitedError(err);
   if (err instanceof DomainError) {
     const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
     return new ConnectError(err.message, codes[err.kind], undefined, details);
   }
   log?.(err);
   return new ConnectError("internal error", Code.Internal);
+}
+
+/** A rate limit refused the call; retry after `retryAfterMs`. */
+export const rateLimited = (message: string, retryAfterMs: number) => new RateLimitedError(message, retryAfterMs);
+
+function rateLimitedError(err: RateLimitedError): ConnectError {
+  const ms = Math.max(0, Math.ceil(err.retryAfterMs));
+  const retryDelay = { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+  // Retry-After too, for HTTP clients that read headers rather than details (whole seconds, rounded up).
+  const headers = { "retry-after": String(Math.ceil(ms / 1000)) };
+  return new ConnectError(err.message, Code.ResourceExhausted, headers, [{ desc: RetryInfoSchema, value: { retryDelay } }]);
 }

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { App } from "./endpoint.js";
 import { databaseReady } from "./db.js";
 import { peerKey, type Peer } from "./peer.js";
+import { remoteAddressKey } from "./client-ip.js";
 import { isPlainGrpc, procedurePath, serveRawServerStream } from "./grpc-stream.js";
 import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
@@ -82,15 +83,17 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       ...app.interceptors,
     ],
     jsonOptions: { ignoreUnknownFields: false },
-    // The peer certificate as the TLS layer saw it; only the agent endpoint asks for one.
-    contextValues: opts.tls.ca
-      ? (req) => {
-          const values = createContextValues();
-          const session = (req as { stream?: http2.ServerHttp2Stream }).stream?.session;
-          values.set(peerKey, peerOf(session ?? req.socket, req.socket as TLSSocket));
-          return values;
-        }
-      : undefined,
+    // The peer's address (per-IP rate limits) and certificate as the TLS layer saw it (only the agent endpoint asks
+    // for one).
+    contextValues: (req) => {
+      const values = createContextValues();
+      values.set(remoteAddressKey, req.socket.remoteAddress);
+      if (opts.tls.ca) {
+        const session = (req as { stream?: http2.ServerHttp2Stream }).stream?.session;
+        values.set(peerKey, peerOf(session ?? req.socket, req.socket as TLSSocket));
+      }
+      return values;
+    },
     readMaxBytes: READ_MAX_BYTES,
     // No shutdownSignal: Connect links every call to it with addEventListener, whose cost grows with the listeners
     // already there (one per open stream). app.drain() ends the streams instead.

@@ -82,6 +82,8 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
       FLIGHTCTL_AGENT_ENDPOINT_URL: `https://localhost:${agentPort}`,
       FLIGHTCTL_AUTH_CONFIG: authConfig,
       LOG_LEVEL: "warn",
+      // Benchmarks measure capacity with one user and one address far beyond any rate limit (a bench may turn them on).
+      FLIGHTCTL_RATE_LIMITS: "false",
       ...env,
     },
     stdio: ["ignore", "inherit", "inherit"],

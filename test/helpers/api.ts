@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { startApi, type RunningApi } from "../../server/main/api.js";
+import type { RateLimitSettings } from "../../server/config.js";
 import { startWorker } from "../../server/main/worker.js";
 import { createLogger } from "../../lib/logger.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
@@ -32,6 +33,8 @@ export interface TestApiOptions {
   port?: number;
   /** Providers trusted besides the test issuer (e.g. a PAM issuer for browser logins). */
   authProviders?: AuthProvider[];
+  /** Request limits (default none: tests drive one user and one address far harder than any client would). */
+  rateLimits?: RateLimitSettings;
 }
 
 export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
@@ -50,6 +53,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     heartbeatMs: opts.heartbeatMs,
     watchBookmarkMs: opts.watchBookmarkMs,
     lastSeenFlushMs: 200,
+    rateLimits: opts.rateLimits ?? { trustedProxies: [] },
     log,
   });
   const worker = opts.worker

@@ -52,7 +52,8 @@ export function fixedAuthenticator(user: UserIdentity): Authenticator {
   };
 }
 
-export interface TestAppOptions extends Partial<Pick<AppDeps, "authenticator" | "csrAutoApprove" | "staticAuthProviders" | "fetch">> {
+export interface TestAppOptions
+  extends Partial<Pick<AppDeps, "authenticator" | "csrAutoApprove" | "staticAuthProviders" | "fetch" | "rateLimits" | "tokenPolicy">> {
   /** Authenticate bearer tokens for real (against staticAuthProviders and AuthProvider resources). */
   realAuth?: boolean;
 }
@@ -70,6 +71,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     csrAutoApprove: opts.csrAutoApprove,
     staticAuthProviders: opts.staticAuthProviders,
     fetch: opts.fetch,
+    rateLimits: opts.rateLimits,
+    tokenPolicy: opts.tokenPolicy,
   });
   const transport = createRouterTransport(app.register, {
     router: { interceptors: app.interceptors, jsonOptions: { ignoreUnknownFields: false } },
