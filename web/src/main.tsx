@@ -226,4 +226,8 @@ function App() {
   return getSession() ? <Shell /> : <Login error={error} />;
 }
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+// index.html's "Loading Flight Control…" is for the moment before this script runs; render() would leave it in place
+// beside the app (it diffs against no earlier render, so it keeps the children it did not create).
+root.replaceChildren();
+render(<App />, root);

@@ -1,6 +1,7 @@
 // A device console in xterm.js: StreamDeviceConsole carries the output (its first message names the session) and
 // SendConsoleInput the keystrokes and resizes, batched per animation frame (browsers cannot send on a stream).
 import { useEffect, useRef, useState } from "preact/hooks";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
@@ -20,6 +21,8 @@ export function ConsolePage({ name }: { name: string }) {
   const [run, setRun] = useState(0);
 
   useEffect(() => {
+    setState("Connecting…");
+    setError(undefined);
     const term = new Terminal({ cursorBlink: true, fontSize: 14, screenReaderMode: true, theme: { background: "#111418" } });
     const fit = new FitAddon();
     term.loadAddon(fit);
@@ -80,10 +83,12 @@ export function ConsolePage({ name }: { name: string }) {
         }
       }
     })().catch((e) => {
-      if (!abort.signal.aborted) {
-        setError(errorText(e));
-        setState("Disconnected");
-      }
+      if (abort.signal.aborted) return;
+      // The service refuses a console to a device that cannot take one (offline, never connected, paused,
+      // decommissioning) and says why: that message is the whole story, not a dropped connection.
+      const refused = ConnectError.from(e).code === Code.FailedPrecondition;
+      setError(errorText(e));
+      setState(refused ? "Cannot connect to the device" : sessionId ? "Disconnected" : "Could not connect");
     });
     return () => {
       if (sessionId)

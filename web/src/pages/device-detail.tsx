@@ -6,24 +6,12 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import { DeviceSchema, type Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client, errorText } from "../api.js";
-import {
-  Badge,
-  Conditions,
-  ErrorBox,
-  Labels,
-  Page,
-  Section,
-  labelsText,
-  parseLabels,
-  time,
-  useApp,
-  useAsync,
-  GridHead,
-} from "../common.js";
+import { Ago, Badge, Conditions, ErrorBox, Labels, Page, Section, labelsText, parseLabels, useApp, useAsync, GridHead } from "../common.js";
 import { live } from "../live.js";
 import { Link } from "../router.js";
 import { YamlView } from "../yaml-view.js";
-import { EventsTable } from "./events.js";
+import { DeviceActions } from "./device-actions.js";
+import { AllEventsLink, EventsTable } from "./events.js";
 
 export function DeviceDetailPage({ name }: { name: string }) {
   const { orgId, can } = useApp();
@@ -56,6 +44,7 @@ export function DeviceDetailPage({ name }: { name: string }) {
               Console
             </Link>
           ) : null}
+          {d ? <DeviceActions device={d} onChanged={dev.reload} /> : null}
         </>
       }
     >
@@ -79,8 +68,8 @@ export function DeviceDetailPage({ name }: { name: string }) {
                 <Badge value={s?.applicationsSummary?.status} /> {s?.applicationsSummary?.info}
               </dd>
               <dt>Lifecycle</dt>
-              <dd>
-                <Badge value={s?.lifecycle?.status} />
+              <dd id="device-lifecycle">
+                <Badge value={s?.lifecycle?.status} /> {s?.lifecycle?.info}
               </dd>
               <dt>Fleet</dt>
               <dd>
@@ -91,7 +80,9 @@ export function DeviceDetailPage({ name }: { name: string }) {
               <dt>Rendered version</dt>
               <dd>{s?.config?.renderedVersion || "–"}</dd>
               <dt>Last seen</dt>
-              <dd>{time(s?.lastSeen)}</dd>
+              <dd id="device-last-seen">
+                <Ago ts={s?.lastSeen} />
+              </dd>
             </dl>
           </Section>
           <LabelsCard device={d} canEdit={can("devices", "patch")} onSaved={dev.set} />
@@ -159,7 +150,8 @@ export function DeviceDetailPage({ name }: { name: string }) {
             <YamlView label="Device spec" value={(toJson(DeviceSchema, d) as { spec?: unknown }).spec ?? {}} />
           </Section>
           <Section title="Events">
-            <EventsTable fieldSelector={`involvedObject.kind=Device,involvedObject.name=${name}`} limit={20} />
+            <EventsTable fieldSelector={`involvedObject.kind=Device,involvedObject.name=${name}`} limit={20} showObject={false} />
+            <AllEventsLink kind="Device" name={name} />
           </Section>
         </div>
       ) : null}

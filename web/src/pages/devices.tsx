@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import type { Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client } from "../api.js";
-import { Badge, ErrorBox, Labels, Page, time, useApp, useAsync, GridHead } from "../common.js";
+import { Ago, Badge, ErrorBox, Labels, Page, useApp, useAsync, GridHead } from "../common.js";
 import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
@@ -144,7 +144,9 @@ export function DevicesPage() {
                 <td>
                   <Labels labels={d.metadata?.labels} />
                 </td>
-                <td>{time(d.status?.lastSeen)}</td>
+                <td class="last-seen">
+                  <Ago ts={d.status?.lastSeen} />
+                </td>
               </tr>
             ))}
             {!rows.length && !list.loading ? (

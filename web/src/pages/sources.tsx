@@ -1,9 +1,10 @@
-// Repositories and resource syncs with their conditions (Accessible, Synced, ...).
+// Repositories and resource syncs with their conditions (Accessible, Synced, ...), each deletable by roles that may.
 import { RepositoryService } from "../../../gen/flightctl/v1beta1/repository_service_pb.js";
 import { ResourceSyncService } from "../../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
 import type { Condition } from "../../../gen/flightctl/v1beta1/meta_pb.js";
 import { client } from "../api.js";
 import { Badge, ErrorBox, Page, useApp, useAsync, useInterval, GridHead } from "../common.js";
+import { DeleteButton } from "../delete-button.js";
 import { Link } from "../router.js";
 
 function ConditionBadges({ list }: { list?: Condition[] }) {
@@ -37,7 +38,7 @@ export function RepositoriesPage() {
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Type", "URL", "Conditions"]} />
+          <GridHead cols={["Name", "Type", "URL", "Conditions", "Actions"]} />
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
@@ -52,6 +53,9 @@ export function RepositoriesPage() {
                 <td class="mono">{r.spec?.url}</td>
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
+                </td>
+                <td>
+                  <DeleteButton kind="Repository" name={r.metadata?.name ?? ""} onDone={list.reload} />
                 </td>
               </tr>
             ))}
@@ -80,7 +84,7 @@ export function ResourceSyncsPage() {
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions"]} />
+          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions", "Actions"]} />
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
@@ -98,6 +102,9 @@ export function ResourceSyncsPage() {
                 <td class="mono">{r.status?.observedCommit?.slice(0, 12) ?? "–"}</td>
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
+                </td>
+                <td>
+                  <DeleteButton kind="ResourceSync" name={r.metadata?.name ?? ""} onDone={list.reload} />
                 </td>
               </tr>
             ))}
