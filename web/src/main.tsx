@@ -227,7 +227,7 @@ function App() {
 }
 
 const root = document.getElementById("app")!;
-// index.html's "Loading Flight Control…" is for the moment before this script runs; render() would leave it in place
-// beside the app (it diffs against no earlier render, so it keeps the children it did not create).
+// index.html's "Loading Flight Control…" is for the moment before this script runs; preact's first render() into a
+// non-empty element does not reliably replace what is there (it stayed under the login card), so it is cleared here.
 root.replaceChildren();
 render(<App />, root);

@@ -20,6 +20,7 @@ export function EnrollmentsPage() {
   const list = useAsync(() => client(EnrollmentRequestService).listEnrollmentRequests({ orgId }), [orgId]);
   useInterval(list.reload, 3000);
   const mayDecide = can("enrollmentrequests/approval", "update");
+  const mayDelete = can("enrollmentrequests", "delete");
   const items = list.data?.items ?? [];
   const pending = items.filter((er) => decision(er) === "Pending");
   const decided = items.filter((er) => decision(er) !== "Pending");
@@ -39,7 +40,7 @@ export function EnrollmentsPage() {
       <h2>Decided</h2>
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Decision", "By", "Labels", "Actions"]} />
+          <GridHead cols={["Name", "Decision", "By", "Labels", ...(mayDelete ? ["Actions"] : [])]} />
           <tbody>
             {decided.map((er) => (
               <tr key={er.metadata?.name}>
@@ -51,9 +52,11 @@ export function EnrollmentsPage() {
                 <td>
                   <Labels labels={er.status?.approval?.labels} />
                 </td>
-                <td>
-                  <DeleteButton kind="EnrollmentRequest" name={er.metadata?.name ?? ""} onDone={list.reload} />
-                </td>
+                {mayDelete ? (
+                  <td>
+                    <DeleteButton kind="EnrollmentRequest" name={er.metadata?.name ?? ""} onDone={list.reload} />
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>

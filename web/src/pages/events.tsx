@@ -12,6 +12,9 @@ const ms = (e: Event) => {
   return t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : 0;
 };
 
+/** "DeviceContentOutOfDate" with a line-break opportunity before each word, so a narrow column wraps between words. */
+const camelBreaks = (s: string) => s.split(/(?=[A-Z][a-z])/).flatMap((w, i) => (i ? [<wbr key={i} />, w] : [w]));
+
 const iso = (e: Event) => new Date(ms(e)).toISOString();
 
 /**
@@ -79,7 +82,7 @@ export function EventsTable({
                     {e.involvedObject?.kind}/{e.involvedObject?.name}
                   </td>
                 ) : null}
-                <td class="reason">{e.reason}</td>
+                <td class="reason">{camelBreaks(e.reason ?? "")}</td>
                 <td class="message">{e.message}</td>
               </tr>
             ))}

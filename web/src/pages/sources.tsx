@@ -22,6 +22,7 @@ function ConditionBadges({ list }: { list?: Condition[] }) {
 
 export function RepositoriesPage() {
   const { orgId, can } = useApp();
+  const mayDelete = can("repositories", "delete");
   const list = useAsync(() => client(RepositoryService).listRepositories({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
@@ -38,7 +39,7 @@ export function RepositoriesPage() {
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Type", "URL", "Conditions", "Actions"]} />
+          <GridHead cols={["Name", "Type", "URL", "Conditions", ...(mayDelete ? ["Actions"] : [])]} />
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
@@ -54,9 +55,11 @@ export function RepositoriesPage() {
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
                 </td>
-                <td>
-                  <DeleteButton kind="Repository" name={r.metadata?.name ?? ""} onDone={list.reload} />
-                </td>
+                {mayDelete ? (
+                  <td>
+                    <DeleteButton kind="Repository" name={r.metadata?.name ?? ""} onDone={list.reload} />
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>
@@ -68,6 +71,7 @@ export function RepositoriesPage() {
 
 export function ResourceSyncsPage() {
   const { orgId, can } = useApp();
+  const mayDelete = can("resourcesyncs", "delete");
   const list = useAsync(() => client(ResourceSyncService).listResourceSyncs({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
@@ -84,7 +88,7 @@ export function ResourceSyncsPage() {
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions", "Actions"]} />
+          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions", ...(mayDelete ? ["Actions"] : [])]} />
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
@@ -103,9 +107,11 @@ export function ResourceSyncsPage() {
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
                 </td>
-                <td>
-                  <DeleteButton kind="ResourceSync" name={r.metadata?.name ?? ""} onDone={list.reload} />
-                </td>
+                {mayDelete ? (
+                  <td>
+                    <DeleteButton kind="ResourceSync" name={r.metadata?.name ?? ""} onDone={list.reload} />
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>
