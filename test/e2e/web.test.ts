@@ -460,6 +460,7 @@ test("a paused device: the console says why it cannot connect; Resume (confirmed
   await page.locator("#console-state", { hasText: "Cannot connect to the device" }).waitFor();
   // The service's own reason, as the CLI shows it.
   assert.match(await page.locator("main .error").innerText(), /conflict-paused: resume it/);
+  assert.equal(await page.locator('div.terminal[role="application"]').isHidden(), true);
   await shot("console-refused");
 
   await page.goto(`${base}/devices/${LIFECYCLE}`);
@@ -497,6 +498,9 @@ test("Decommission (confirmed, with its target) then Delete (confirmed) a device
   await dialog.getByRole("button", { name: "Decommission" }).click();
   await page.locator("#device-lifecycle", { hasText: "Decommissioning" }).waitFor();
   await action("Decommission").waitFor({ state: "detached" });
+  // The API refuses changes from now on: no edit actions.
+  assert.equal(await page.getByRole("link", { name: "Edit YAML" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Edit labels" }).count(), 0);
   assert.equal((await devices.getDevice({ name: LIFECYCLE }, auth())).spec?.decommissioning?.target, "FactoryReset");
 
   await action(`Delete Device ${LIFECYCLE}`).click();

@@ -19,10 +19,13 @@ export function ConsolePage({ name }: { name: string }) {
   const [state, setState] = useState("Connecting…");
   const [error, setError] = useState<string>();
   const [run, setRun] = useState(0);
+  // Refused by the service (the device cannot take a console): no terminal to show.
+  const [refused, setRefused] = useState(false);
 
   useEffect(() => {
     setState("Connecting…");
     setError(undefined);
+    setRefused(false);
     const term = new Terminal({ cursorBlink: true, fontSize: 14, screenReaderMode: true, theme: { background: "#111418" } });
     const fit = new FitAddon();
     term.loadAddon(fit);
@@ -88,6 +91,7 @@ export function ConsolePage({ name }: { name: string }) {
       // decommissioning) and says why: that message is the whole story, not a dropped connection.
       const refused = ConnectError.from(e).code === Code.FailedPrecondition;
       setError(errorText(e));
+      setRefused(refused);
       setState(refused ? "Cannot connect to the device" : sessionId ? "Disconnected" : "Could not connect");
     });
     return () => {
@@ -126,7 +130,7 @@ export function ConsolePage({ name }: { name: string }) {
         {state}
       </p>
       <ErrorBox error={error} />
-      <div class="terminal" ref={box} role="application" aria-label={`Terminal on ${name}`} />
+      <div class="terminal" hidden={refused} ref={box} role="application" aria-label={`Terminal on ${name}`} />
     </Page>
   );
 }

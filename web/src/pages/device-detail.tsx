@@ -29,12 +29,14 @@ export function DeviceDetailPage({ name }: { name: string }) {
   );
   const d = dev.data;
   const s = d?.status;
+  // A device being decommissioned can no longer be changed (the API refuses): no edit actions.
+  const leaving = !!d?.spec?.decommissioning;
   return (
     <Page
       title={`Device ${d?.metadata?.labels?.alias || name}`}
       actions={
         <>
-          {can("devices", "update") ? (
+          {can("devices", "update") && !leaving ? (
             <Link href={`/edit/Device/${name}`} class="button">
               Edit YAML
             </Link>
@@ -85,7 +87,7 @@ export function DeviceDetailPage({ name }: { name: string }) {
               </dd>
             </dl>
           </Section>
-          <LabelsCard device={d} canEdit={can("devices", "patch")} onSaved={dev.set} />
+          <LabelsCard device={d} canEdit={can("devices", "patch") && !leaving} onSaved={dev.set} />
           <Section title="Conditions">
             <Conditions list={s?.conditions} />
           </Section>
