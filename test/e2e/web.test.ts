@@ -528,7 +528,9 @@ test("the Events page reaches every event through its pages (the API's continue 
   await page.getByLabel("Per page").selectOption(String(PER_PAGE));
   const seen = new Set<string>();
   const next = page.getByRole("navigation", { name: "Event pages" }).getByRole("button", { name: "Next" });
+  let seenPages = 0;
   for (let p = 0; ; p++) {
+    seenPages = p + 1;
     await page.locator("#events-count", { hasText: `showing ${p * PER_PAGE + 1}–` }).waitFor();
     for (const n of await page
       .locator("table.events tbody tr[data-name]")
@@ -544,7 +546,14 @@ test("the Events page reaches every event through its pages (the API's continue 
   const missing = all.filter((n) => !seen.has(n));
   assert.deepEqual(missing, [], `${missing.length} of ${all.length} events unreachable`);
   await page.getByRole("navigation", { name: "Event pages" }).getByRole("button", { name: "Previous" }).click();
+  await page.locator("#events-count", { hasText: `showing ${(seenPages - 2) * PER_PAGE + 1}–` }).waitFor();
   await shot("events-paged");
+  // A device page's "All events" link: the Events page filtered to that device.
+  await page.goto(`${base}/devices/${simDevice}`);
+  await page.getByRole("link", { name: "All events of this device" }).click();
+  await page.locator("table.events tbody tr[data-name]").first().waitFor();
+  const objects = await page.locator("table.events td.object").allTextContents();
+  assert.ok(objects.length > 0 && objects.every((o) => o === `Device/${simDevice}`), objects.join(", "));
 });
 
 test("logging out returns to the login page and the API refuses the old page's calls", async () => {
@@ -553,8 +562,19 @@ test("logging out returns to the login page and the API refuses the old page's c
   await shot("login");
 });
 
-test("a viewer sees no lifecycle action: no delete, decommission, resume, approve or deny", async () => {
-  // No login page for a second user: the session is a viewer's token from the test issuer, as a login would store it.
+/** The browser's session becomes `token`'s (a token from the test issuer, stored as a login would store it). */
+const actAs = (token: string) =>
+  page.evaluate(
+    (accessToken) =>
+      localStorage.setItem(
+        "flightctl.session",
+        JSON.stringify({ accessToken, expiresAt: Date.now() + 3_600_000, provider: "test", clientId: "test" }),
+      ),
+    token,
+  );
+
+test("a viewer sees no lifecycle action (no delete, decommission, resume, approve or deny); an installer only approve and deny", async () => {
+  // No login page for other users: their sessions are tokens from the test issuer.
   const viewer = await t.issuer.token("vic", { roles: ["flightctl-viewer"], organizations: ["default"] });
   const pending = await enrollmentRequest();
   await userClient(t, RepositoryService).createRepository(
@@ -568,14 +588,7 @@ test("a viewer sees no lifecycle action: no delete, decommission, resume, approv
     },
     auth(),
   );
-  await page.evaluate(
-    (token) =>
-      localStorage.setItem(
-        "flightctl.session",
-        JSON.stringify({ accessToken: token, expiresAt: Date.now() + 3_600_000, provider: "test", clientId: "test" }),
-      ),
-    viewer,
-  );
+  await actAs(viewer);
   await page.goto(`${base}/devices/${simDevice}`);
   await page.getByRole("heading", { name: "Conditions" }).waitFor();
   assert.equal(await actions().locator("button, a").count(), 0);
@@ -591,4 +604,12 @@ test("a viewer sees no lifecycle action: no delete, decommission, resume, approv
   assert.equal(await page.locator("main").getByRole("button").count(), 0);
   assert.equal(await page.getByRole("columnheader", { name: "Actions" }).count(), 0);
   await shot("viewer");
+  // An installer may approve and deny enrollment requests but not delete them.
+  const installer = await t.issuer.token("ian", { roles: ["flightctl-installer"], organizations: ["default"] });
+  await actAs(installer);
+  await page.goto(`${base}/enrollmentrequests`);
+  const item = page.locator(`.er-list li[data-name="${pending}"]`);
+  await item.getByRole("button", { name: "Approve" }).waitFor();
+  await item.getByRole("button", { name: "Deny" }).waitFor();
+  assert.equal(await item.getByRole("button", { name: /^Delete/ }).count(), 0);
 });
