@@ -28,6 +28,8 @@ import { startSimulator } from "../../agent/simulator.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../../lib/csr.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { parseAgentConfig } from "../../agent/config.js";
 import { buildWeb, launchBrowser, screenshot } from "./browser.js";
 
@@ -308,11 +310,25 @@ test("LAST SEEN: the devices list and the device page show how long ago the devi
   await onPage.waitFor();
   assert.match(await onPage.innerText(), /^\d+ (s|min) ago$/);
   assert.ok(await onPage.getAttribute("title"));
+  // A change arrives by the watch, whose devices carry no lastSeen: the page keeps the one it had.
+  const devices = userClient(t, DeviceService);
+  const label = (value: string) =>
+    devices.patchDevice(
+      { name: simDevice, patch: [{ op: "add", path: "/metadata/labels/seen", value: fromJson(ValueSchema, value) }] },
+      auth(),
+    );
+  await label("page");
+  await page.getByText("seen=page").waitFor();
+  assert.match(await onPage.innerText(), /^\d+ (s|min) ago$/);
   await page.goto(`${base}/devices`);
-  const cell = page.locator(`#devices-table tr[data-name="${simDevice}"] td.last-seen time`);
+  const row = page.locator(`#devices-table tr[data-name="${simDevice}"]`);
+  const cell = row.locator("td.last-seen time");
   await cell.waitFor();
   assert.match(await cell.innerText(), /^\d+ (s|min) ago$/);
   assert.ok(await cell.getAttribute("title"));
+  await label("list");
+  await row.getByText("seen=list").waitFor();
+  assert.match(await cell.innerText(), /^\d+ (s|min) ago$/);
   await page.goto(`${base}/devices/${simDevice}`);
   await page.getByRole("heading", { name: "Conditions" }).waitFor();
 });

@@ -6,7 +6,22 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import { DeviceSchema, type Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client, errorText } from "../api.js";
-import { Ago, Badge, Conditions, ErrorBox, Labels, Page, Section, labelsText, parseLabels, useApp, useAsync, GridHead } from "../common.js";
+import {
+  Ago,
+  Badge,
+  Conditions,
+  ErrorBox,
+  Labels,
+  Page,
+  Section,
+  labelsText,
+  parseLabels,
+  useApp,
+  useAsync,
+  useInterval,
+  GridHead,
+} from "../common.js";
+import { keepLastSeen, LAST_SEEN_REFRESH_MS } from "./devices.js";
 import { live } from "../live.js";
 import { Link } from "../router.js";
 import { YamlView } from "../yaml-view.js";
@@ -22,11 +37,12 @@ export function DeviceDetailPage({ name }: { name: string }) {
         service: DeviceService,
         method: "watchDevices",
         request: { orgId, fieldSelector: `metadata.name=${name}` },
-        onEvent: (ev) => ev.object && ev.type !== "DELETED" && dev.set(ev.object),
+        onEvent: (ev) => ev.object && ev.type !== "DELETED" && dev.update((d) => keepLastSeen(d, ev.object!)),
         poll: dev.reload,
       }),
     [orgId, name],
   );
+  useInterval(dev.reload, LAST_SEEN_REFRESH_MS);
   const d = dev.data;
   const s = d?.status;
   // A device being decommissioned can no longer be changed (the API refuses): no edit actions.
@@ -87,7 +103,11 @@ export function DeviceDetailPage({ name }: { name: string }) {
               </dd>
             </dl>
           </Section>
-          <LabelsCard device={d} canEdit={can("devices", "patch") && !leaving} onSaved={dev.set} />
+          <LabelsCard
+            device={d}
+            canEdit={can("devices", "patch") && !leaving}
+            onSaved={(saved) => dev.update((p) => keepLastSeen(p, saved))}
+          />
           <Section title="Conditions">
             <Conditions list={s?.conditions} />
           </Section>
