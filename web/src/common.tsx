@@ -86,6 +86,11 @@ const TONE: Record<string, string> = {
   False: "bad",
   Denied: "bad",
   Unhealthy: "bad",
+  ConflictPaused: "warn",
+  Decommissioning: "warn",
+  Decommissioned: "muted",
+  Normal: "muted",
+  Warning: "warn",
 };
 
 export function Badge({ value }: { value?: string }) {
@@ -190,10 +195,45 @@ export function parseLabels(text: string): Record<string, string> {
   return out;
 }
 
+type Ts = { seconds: bigint; nanos: number };
+const msOf = (ts: Ts) => Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
+
 /** A protobuf Timestamp (or undefined) as local time. */
-export function time(ts?: { seconds: bigint; nanos: number }): string {
+export function time(ts?: Ts): string {
   if (!ts) return "–";
-  return new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)).toLocaleString();
+  return new Date(msOf(ts)).toLocaleString();
+}
+
+/** A protobuf Timestamp as a short local date and time (for table cells that must not wrap). */
+export function shortTime(ts?: Ts): string {
+  if (!ts) return "–";
+  return new Date(msOf(ts)).toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+}
+
+/** How long ago `ms` (epoch) was, e.g. "12 s ago", "3 min ago", "2 h ago", "5 d ago". */
+export function ago(ms: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
+}
+
+/** A past moment relative to now (refreshed every few seconds), with the absolute time as its title; "–" if never. */
+export function Ago({ ts }: { ts?: Ts }) {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (!ts) return;
+    const t = setInterval(() => tick((n) => n + 1), 5000);
+    return () => clearInterval(t);
+  }, [!ts]);
+  if (!ts) return <span class="muted">–</span>;
+  const at = new Date(msOf(ts));
+  return (
+    <time dateTime={at.toISOString()} title={at.toLocaleString()}>
+      {ago(at.getTime())}
+    </time>
+  );
 }
 
 export function Labels({ labels }: { labels?: Record<string, string> }) {

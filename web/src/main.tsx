@@ -226,4 +226,8 @@ function App() {
   return getSession() ? <Shell /> : <Login error={error} />;
 }
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+// index.html's "Loading Flight Control…" is for the moment before this script runs; preact's first render() into a
+// non-empty element does not reliably replace what is there (it stayed under the login card), so it is cleared here.
+root.replaceChildren();
+render(<App />, root);

@@ -1,6 +1,7 @@
 // A device console in xterm.js: StreamDeviceConsole carries the output (its first message names the session) and
 // SendConsoleInput the keystrokes and resizes, batched per animation frame (browsers cannot send on a stream).
 import { useEffect, useRef, useState } from "preact/hooks";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
@@ -18,8 +19,13 @@ export function ConsolePage({ name }: { name: string }) {
   const [state, setState] = useState("Connecting…");
   const [error, setError] = useState<string>();
   const [run, setRun] = useState(0);
+  // Refused by the service (the device cannot take a console): no terminal to show.
+  const [refused, setRefused] = useState(false);
 
   useEffect(() => {
+    setState("Connecting…");
+    setError(undefined);
+    setRefused(false);
     const term = new Terminal({ cursorBlink: true, fontSize: 14, screenReaderMode: true, theme: { background: "#111418" } });
     const fit = new FitAddon();
     term.loadAddon(fit);
@@ -80,10 +86,13 @@ export function ConsolePage({ name }: { name: string }) {
         }
       }
     })().catch((e) => {
-      if (!abort.signal.aborted) {
-        setError(errorText(e));
-        setState("Disconnected");
-      }
+      if (abort.signal.aborted) return;
+      // The service refuses a console to a device that cannot take one (offline, never connected, paused,
+      // decommissioning) and says why: that message is the whole story, not a dropped connection.
+      const refused = ConnectError.from(e).code === Code.FailedPrecondition;
+      setError(errorText(e));
+      setRefused(refused);
+      setState(refused ? "Cannot connect to the device" : sessionId ? "Disconnected" : "Could not connect");
     });
     return () => {
       if (sessionId)
@@ -121,7 +130,7 @@ export function ConsolePage({ name }: { name: string }) {
         {state}
       </p>
       <ErrorBox error={error} />
-      <div class="terminal" ref={box} role="application" aria-label={`Terminal on ${name}`} />
+      <div class="terminal" hidden={refused} ref={box} role="application" aria-label={`Terminal on ${name}`} />
     </Page>
   );
 }

@@ -7,6 +7,7 @@ import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.
 import { DeviceSchema, type Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client, errorText } from "../api.js";
 import {
+  Ago,
   Badge,
   Conditions,
   ErrorBox,
@@ -15,15 +16,17 @@ import {
   Section,
   labelsText,
   parseLabels,
-  time,
   useApp,
   useAsync,
+  useInterval,
   GridHead,
 } from "../common.js";
+import { keepLastSeen, LAST_SEEN_REFRESH_MS } from "./devices.js";
 import { live } from "../live.js";
 import { Link } from "../router.js";
 import { YamlView } from "../yaml-view.js";
-import { EventsTable } from "./events.js";
+import { DeviceActions } from "./device-actions.js";
+import { AllEventsLink, EventsTable } from "./events.js";
 
 export function DeviceDetailPage({ name }: { name: string }) {
   const { orgId, can } = useApp();
@@ -34,19 +37,22 @@ export function DeviceDetailPage({ name }: { name: string }) {
         service: DeviceService,
         method: "watchDevices",
         request: { orgId, fieldSelector: `metadata.name=${name}` },
-        onEvent: (ev) => ev.object && ev.type !== "DELETED" && dev.set(ev.object),
+        onEvent: (ev) => ev.object && ev.type !== "DELETED" && dev.update((d) => keepLastSeen(d, ev.object!)),
         poll: dev.reload,
       }),
     [orgId, name],
   );
+  useInterval(dev.reload, LAST_SEEN_REFRESH_MS);
   const d = dev.data;
   const s = d?.status;
+  // A device being decommissioned can no longer be changed (the API refuses): no edit actions.
+  const leaving = !!d?.spec?.decommissioning;
   return (
     <Page
       title={`Device ${d?.metadata?.labels?.alias || name}`}
       actions={
         <>
-          {can("devices", "update") ? (
+          {can("devices", "update") && !leaving ? (
             <Link href={`/edit/Device/${name}`} class="button">
               Edit YAML
             </Link>
@@ -56,6 +62,7 @@ export function DeviceDetailPage({ name }: { name: string }) {
               Console
             </Link>
           ) : null}
+          {d ? <DeviceActions device={d} onChanged={dev.reload} /> : null}
         </>
       }
     >
@@ -79,8 +86,8 @@ export function DeviceDetailPage({ name }: { name: string }) {
                 <Badge value={s?.applicationsSummary?.status} /> {s?.applicationsSummary?.info}
               </dd>
               <dt>Lifecycle</dt>
-              <dd>
-                <Badge value={s?.lifecycle?.status} />
+              <dd id="device-lifecycle">
+                <Badge value={s?.lifecycle?.status} /> {s?.lifecycle?.info}
               </dd>
               <dt>Fleet</dt>
               <dd>
@@ -91,10 +98,16 @@ export function DeviceDetailPage({ name }: { name: string }) {
               <dt>Rendered version</dt>
               <dd>{s?.config?.renderedVersion || "–"}</dd>
               <dt>Last seen</dt>
-              <dd>{time(s?.lastSeen)}</dd>
+              <dd id="device-last-seen">
+                <Ago ts={s?.lastSeen} />
+              </dd>
             </dl>
           </Section>
-          <LabelsCard device={d} canEdit={can("devices", "patch")} onSaved={dev.set} />
+          <LabelsCard
+            device={d}
+            canEdit={can("devices", "patch") && !leaving}
+            onSaved={(saved) => dev.update((p) => keepLastSeen(p, saved))}
+          />
           <Section title="Conditions">
             <Conditions list={s?.conditions} />
           </Section>
@@ -159,7 +172,8 @@ export function DeviceDetailPage({ name }: { name: string }) {
             <YamlView label="Device spec" value={(toJson(DeviceSchema, d) as { spec?: unknown }).spec ?? {}} />
           </Section>
           <Section title="Events">
-            <EventsTable fieldSelector={`involvedObject.kind=Device,involvedObject.name=${name}`} limit={20} />
+            <EventsTable fieldSelector={`involvedObject.kind=Device,involvedObject.name=${name}`} limit={20} showObject={false} />
+            <AllEventsLink kind="Device" name={name} />
           </Section>
         </div>
       ) : null}

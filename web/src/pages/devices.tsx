@@ -6,12 +6,25 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
 import type { Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
 import { client } from "../api.js";
-import { Badge, ErrorBox, Labels, Page, time, useApp, useAsync, GridHead } from "../common.js";
+import { Ago, Badge, ErrorBox, Labels, Page, useApp, useAsync, useInterval, GridHead } from "../common.js";
 import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
 
 const PAGE = 100;
+
+/**
+ * `next` (a device from a watch event) with `prev`'s status.lastSeen when it has none: the API adds lastSeen on reads
+ * (Get, List) but a watch event carries the stored device, which never holds it; lastSeen only moves forward.
+ */
+export function keepLastSeen(prev: Device | undefined, next: Device): Device {
+  const seen = prev?.status?.lastSeen;
+  if (!seen || !next.status || next.status.lastSeen) return next;
+  return { ...next, status: { ...next.status, lastSeen: seen } };
+}
+
+/** lastSeen changes write no row, so no watch event tells of them: the page reads it again this often. */
+export const LAST_SEEN_REFRESH_MS = 30_000;
 
 /** The selectors of the devices page's URL (`?labels=…&fields=…`). */
 function selectorsOf(url: URL) {
@@ -63,13 +76,15 @@ export function DevicesPage() {
           const items =
             ev.type === "DELETED"
               ? l.items.filter((d) => d.metadata?.name !== name)
-              : l.items.map((d) => (d.metadata?.name === name ? ev.object! : d));
+              : l.items.map((d) => (d.metadata?.name === name ? keepLastSeen(d, ev.object!) : d));
           return { ...l, items } as typeof l;
         });
       },
       poll: list.reload,
     });
   }, [names.join(","), orgId]);
+
+  useInterval(list.reload, LAST_SEEN_REFRESH_MS);
 
   const [labelsDraft, setLabelsDraft] = useState(labelSelector);
   const [fieldsDraft, setFieldsDraft] = useState(fieldSelector);
@@ -144,7 +159,9 @@ export function DevicesPage() {
                 <td>
                   <Labels labels={d.metadata?.labels} />
                 </td>
-                <td>{time(d.status?.lastSeen)}</td>
+                <td class="last-seen">
+                  <Ago ts={d.status?.lastSeen} />
+                </td>
               </tr>
             ))}
             {!rows.length && !list.loading ? (

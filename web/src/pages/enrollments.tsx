@@ -1,9 +1,12 @@
-// Enrollment requests: approve (with labels for the new device) or deny; decided ones are listed below.
+// Enrollment requests: approve (with labels for the new device) or deny, each after a confirmation; decided ones are
+// listed below. Deleting a request (either list) is there for roles that may delete.
 import { useState } from "preact/hooks";
 import { EnrollmentRequestService } from "../../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import type { EnrollmentRequest } from "../../../gen/flightctl/v1beta1/enrollmentrequest_pb.js";
-import { client, errorText } from "../api.js";
-import { Badge, ErrorBox, Labels, Page, parseLabels, time, useApp, useAsync, useInterval, GridHead } from "../common.js";
+import { client } from "../api.js";
+import { Badge, ErrorBox, GridHead, Labels, labelsText, Page, parseLabels, time, useApp, useAsync, useInterval } from "../common.js";
+import { Confirm } from "../confirm.js";
+import { DeleteButton } from "../delete-button.js";
 
 const decision = (er: EnrollmentRequest) =>
   er.status?.approval?.approved
@@ -17,6 +20,7 @@ export function EnrollmentsPage() {
   const list = useAsync(() => client(EnrollmentRequestService).listEnrollmentRequests({ orgId }), [orgId]);
   useInterval(list.reload, 3000);
   const mayDecide = can("enrollmentrequests/approval", "update");
+  const mayDelete = can("enrollmentrequests", "delete");
   const items = list.data?.items ?? [];
   const pending = items.filter((er) => decision(er) === "Pending");
   const decided = items.filter((er) => decision(er) !== "Pending");
@@ -36,7 +40,7 @@ export function EnrollmentsPage() {
       <h2>Decided</h2>
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Decision", "By", "Labels"]} />
+          <GridHead cols={["Name", "Decision", "By", "Labels", ...(mayDelete ? ["Actions"] : [])]} />
           <tbody>
             {decided.map((er) => (
               <tr key={er.metadata?.name}>
@@ -48,6 +52,11 @@ export function EnrollmentsPage() {
                 <td>
                   <Labels labels={er.status?.approval?.labels} />
                 </td>
+                {mayDelete ? (
+                  <td>
+                    <DeleteButton kind="EnrollmentRequest" name={er.metadata?.name ?? ""} onDone={list.reload} />
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>
@@ -61,20 +70,16 @@ function PendingRequest({ er, mayDecide, onDone }: { er: EnrollmentRequest; mayD
   const { orgId } = useApp();
   const name = er.metadata?.name ?? "";
   const [labels, setLabels] = useState("");
-  const [error, setError] = useState<string>();
-  const decide = async (approved: boolean) => {
-    try {
-      await client(EnrollmentRequestService).approveEnrollmentRequest({
-        orgId,
-        name,
-        approval: { approved, labels: approved ? parseLabels(labels) : {} },
-      });
-      onDone();
-    } catch (e) {
-      setError(errorText(e));
-    }
-  };
+  // The decision waiting for confirmation, if any.
+  const [asking, setAsking] = useState<"approve" | "deny">();
+  const decide = (approved: boolean) =>
+    client(EnrollmentRequestService).approveEnrollmentRequest({
+      orgId,
+      name,
+      approval: { approved, labels: approved ? parseLabels(labels) : {} },
+    });
   const id = `er-${name}`;
+  const chosen = labelsText(parseLabels(labels));
   return (
     <li class="card" aria-labelledby={id} data-name={name}>
       <h3 id={id} class="mono">
@@ -83,25 +88,54 @@ function PendingRequest({ er, mayDecide, onDone }: { er: EnrollmentRequest; mayD
       <p class="muted">
         Requested {time(er.metadata?.creationTimestamp)} · agent labels: <Labels labels={er.spec?.labels} />
       </p>
-      {mayDecide ? (
-        <form
-          class="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void decide(true);
-          }}
-        >
-          <label>
-            Labels for the device (key=value, comma separated)
-            <input name="labels" value={labels} onInput={(e) => setLabels(e.currentTarget.value)} />
-          </label>
-          <button type="submit">Approve</button>
-          <button type="button" class="danger" onClick={() => void decide(false)}>
-            Deny
-          </button>
-        </form>
-      ) : null}
-      <ErrorBox error={error} />
+      <div class="inline-form">
+        {mayDecide ? (
+          <form
+            class="inline-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              setAsking("approve");
+            }}
+          >
+            <label>
+              Labels for the device (key=value, comma separated)
+              <input name="labels" value={labels} onInput={(e) => setLabels(e.currentTarget.value)} />
+            </label>
+            <button type="submit">Approve</button>
+            <button type="button" class="danger" onClick={() => setAsking("deny")}>
+              Deny
+            </button>
+          </form>
+        ) : null}
+        <DeleteButton kind="EnrollmentRequest" name={name} onDone={onDone} />
+      </div>
+      <Confirm
+        open={asking === "approve"}
+        title={`Approve enrollment request ${name}?`}
+        confirmLabel="Approve"
+        run={() => decide(true)}
+        onClose={() => setAsking(undefined)}
+        onDone={onDone}
+      >
+        <p>
+          The device <strong class="mono">{name}</strong> is enrolled and receives a certificate to talk to the service.
+        </p>
+        <p>{chosen ? `Labels added to the ones its agent asked for: ${chosen}` : "It gets only the labels its agent asked for."}</p>
+      </Confirm>
+      <Confirm
+        open={asking === "deny"}
+        title={`Deny enrollment request ${name}?`}
+        confirmLabel="Deny"
+        danger
+        run={() => decide(false)}
+        onClose={() => setAsking(undefined)}
+        onDone={onDone}
+      >
+        <p>
+          The device <strong class="mono">{name}</strong> is refused: it gets no certificate and cannot join. A denied request cannot be
+          approved later; delete it to let the device ask again.
+        </p>
+      </Confirm>
     </li>
   );
 }

@@ -8,7 +8,8 @@ import { TemplateVersionService } from "../../../gen/flightctl/v1beta1/templatev
 import { client } from "../api.js";
 import { Badge, Conditions, Counts, ErrorBox, Labels, Page, Section, time, useApp, useAsync, GridHead } from "../common.js";
 import { live } from "../live.js";
-import { Link } from "../router.js";
+import { DeleteButton } from "../delete-button.js";
+import { Link, navigate } from "../router.js";
 import { YamlView } from "../yaml-view.js";
 
 const rolloutState = (f: Fleet) => {
@@ -101,11 +102,14 @@ export function FleetDetailPage({ name }: { name: string }) {
     <Page
       title={`Fleet ${name}`}
       actions={
-        can("fleets", "update") ? (
-          <Link href={`/edit/Fleet/${name}`} class="button">
-            Edit YAML
-          </Link>
-        ) : null
+        <>
+          {can("fleets", "update") ? (
+            <Link href={`/edit/Fleet/${name}`} class="button">
+              Edit YAML
+            </Link>
+          ) : null}
+          <DeleteButton kind="Fleet" name={name} onDone={() => navigate("/fleets", true)} />
+        </>
       }
     >
       <ErrorBox error={fleet.error ?? tvs.error} />

@@ -1,9 +1,10 @@
-// Repositories and resource syncs with their conditions (Accessible, Synced, ...).
+// Repositories and resource syncs with their conditions (Accessible, Synced, ...), each deletable by roles that may.
 import { RepositoryService } from "../../../gen/flightctl/v1beta1/repository_service_pb.js";
 import { ResourceSyncService } from "../../../gen/flightctl/v1beta1/resourcesync_service_pb.js";
 import type { Condition } from "../../../gen/flightctl/v1beta1/meta_pb.js";
 import { client } from "../api.js";
 import { Badge, ErrorBox, Page, useApp, useAsync, useInterval, GridHead } from "../common.js";
+import { DeleteButton } from "../delete-button.js";
 import { Link } from "../router.js";
 
 function ConditionBadges({ list }: { list?: Condition[] }) {
@@ -21,6 +22,7 @@ function ConditionBadges({ list }: { list?: Condition[] }) {
 
 export function RepositoriesPage() {
   const { orgId, can } = useApp();
+  const mayDelete = can("repositories", "delete");
   const list = useAsync(() => client(RepositoryService).listRepositories({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
@@ -37,7 +39,7 @@ export function RepositoriesPage() {
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Type", "URL", "Conditions"]} />
+          <GridHead cols={["Name", "Type", "URL", "Conditions", ...(mayDelete ? ["Actions"] : [])]} />
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
@@ -53,6 +55,11 @@ export function RepositoriesPage() {
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
                 </td>
+                {mayDelete ? (
+                  <td>
+                    <DeleteButton kind="Repository" name={r.metadata?.name ?? ""} onDone={list.reload} />
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>
@@ -64,6 +71,7 @@ export function RepositoriesPage() {
 
 export function ResourceSyncsPage() {
   const { orgId, can } = useApp();
+  const mayDelete = can("resourcesyncs", "delete");
   const list = useAsync(() => client(ResourceSyncService).listResourceSyncs({ orgId }), [orgId]);
   useInterval(list.reload, 10_000);
   return (
@@ -80,7 +88,7 @@ export function ResourceSyncsPage() {
       <ErrorBox error={list.error} />
       <div class="table-wrap">
         <table class="grid">
-          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions"]} />
+          <GridHead cols={["Name", "Repository", "Revision / path", "Observed commit", "Conditions", ...(mayDelete ? ["Actions"] : [])]} />
           <tbody>
             {(list.data?.items ?? []).map((r) => (
               <tr key={r.metadata?.name}>
@@ -99,6 +107,11 @@ export function ResourceSyncsPage() {
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
                 </td>
+                {mayDelete ? (
+                  <td>
+                    <DeleteButton kind="ResourceSync" name={r.metadata?.name ?? ""} onDone={list.reload} />
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>

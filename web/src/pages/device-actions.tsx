@@ -1,0 +1,70 @@
+// A device's lifecycle actions on its page, each behind a confirmation and shown only to roles that may do it (the
+// API's access rules: decommission and resume are "update" on devices, delete is "delete"): resume (a device paused on
+// a spec conflict), decommission (the agent leaves management: unenroll or factory reset) and delete.
+import { useState } from "preact/hooks";
+import { DeviceService } from "../../../gen/flightctl/v1beta1/device_service_pb.js";
+import type { Device } from "../../../gen/flightctl/v1beta1/device_pb.js";
+import { client } from "../api.js";
+import { useApp } from "../common.js";
+import { ConfirmButton } from "../confirm.js";
+import { DeleteButton } from "../delete-button.js";
+import { navigate } from "../router.js";
+
+/** The annotation the service sets on a device paused after a conflict (its summary reads ConflictPaused). */
+const CONFLICT_PAUSED = "device-controller/conflictPaused";
+
+export const isConflictPaused = (d: Device) =>
+  d.metadata?.annotations?.[CONFLICT_PAUSED] === "true" || d.status?.summary?.status === "ConflictPaused";
+
+export function DeviceActions({ device, onChanged }: { device: Device; onChanged(d?: Device): void }) {
+  const { orgId, can } = useApp();
+  const name = device.metadata?.name ?? "";
+  const [target, setTarget] = useState("Unenroll");
+  const mayUpdate = can("devices", "update");
+  const leaving = !!device.spec?.decommissioning;
+  return (
+    <>
+      {mayUpdate && isConflictPaused(device) ? (
+        <ConfirmButton
+          label="Resume"
+          title={`Resume device ${name}?`}
+          confirmLabel="Resume"
+          run={async () => {
+            // By device: a field selector on its name (the RPC resumes by selector).
+            const r = await client(DeviceService).resumeDevices({ orgId, fieldSelector: `metadata.name=${name}` });
+            if (r.resumedDevices === 0) throw new Error(`device ${name} is no longer paused`);
+          }}
+          onDone={() => onChanged()}
+        >
+          <p>
+            The device was paused because it is ahead of the service (a conflict after a restore). Resuming it lets the service send it
+            updates again; do so once the conflict is resolved.
+          </p>
+        </ConfirmButton>
+      ) : null}
+      {mayUpdate && !leaving ? (
+        <ConfirmButton
+          label="Decommission"
+          title={`Decommission device ${name}?`}
+          confirmLabel="Decommission"
+          danger
+          run={() => client(DeviceService).decommissionDevice({ orgId, name, decommission: { target } })}
+          onDone={() => onChanged()}
+        >
+          <p>
+            The device's agent is told to leave management. From then on the device can no longer be changed; delete it once it is
+            decommissioned.
+          </p>
+          <label>
+            What the device does
+            <select value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
+              <option value="Unenroll">Unenroll</option>
+              <option value="FactoryReset">Factory reset</option>
+            </select>
+          </label>
+        </ConfirmButton>
+      ) : null}
+      <DeleteButton kind="Device" name={name} onDone={() => navigate("/devices", true)} />
+    </>
+  );
+}
