@@ -1,7 +1,8 @@
 // flightctl: the command line of Flight Control. Each verb lives in cli/commands/<verb>.ts and is imported only
 // when it runs, so `flightctl version` does not initialise apply's YAML parsing or get's tables.
-import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
+import { defineCommand, runCommand, type CommandDef } from "citty";
 import { fail, UsageError } from "./errors.js";
+import { renderHelp } from "./help.js";
 
 import { CLIENT_VERSION } from "./version-info.js";
 
@@ -39,7 +40,7 @@ export const main = defineCommand({
 /** Runs the CLI: usage on --help, one actionable message and exit code 1 on any failure. */
 export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
   try {
-    if (rawArgs.length === 0) return void (await showUsage(main));
+    if (rawArgs.length === 0) return void process.stdout.write(await renderHelp(main, undefined));
     if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
       const path: CommandDef<any>[] = [main];
       for (const a of rawArgs) {
@@ -47,7 +48,7 @@ export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
         if (!subs || !(a in subs)) break;
         path.push((await resolve(subs[a])) as CommandDef<any>);
       }
-      return void (await showUsage(path.at(-1)!, path.at(-2)));
+      return void process.stdout.write(await renderHelp(path.at(-1)!, path.at(-2)));
     }
     if (rawArgs[0] === "--version") return void process.stdout.write(`${CLIENT_VERSION}\n`);
     const subs = (await resolve(main.subCommands)) as Record<string, unknown>;
@@ -57,7 +58,9 @@ export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
     await runCommand(main, { rawArgs });
   } catch (e) {
     // citty's argument errors (by name: the minified bundle renames classes).
-    if (e instanceof Error && e.name === "CLIError") fail(new UsageError(`${e.message}. See "flightctl ${rawArgs[0] ?? ""} --help"`));
+    // citty colours parts of its messages whatever the output is: the colour codes are dropped.
+    if (e instanceof Error && e.name === "CLIError")
+      fail(new UsageError(`${e.message.replace(/\x1b\[[0-9;]*m/g, "")}. See "flightctl ${rawArgs[0] ?? ""} --help"`));
     fail(e);
   }
 }
