@@ -6,7 +6,7 @@ import { defineCommand, runMain } from "citty";
 import { createLogger } from "../lib/logger.js";
 import { createAgent } from "./agent.js";
 import { loadAgentConfig } from "./config.js";
-import { startSimulator } from "./simulator.js";
+import { serviceStateDir, startSimulator } from "./simulator.js";
 
 function labelsArg(v: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -61,7 +61,15 @@ const simulate = defineCommand({
     config: { type: "string", description: "config.yaml with the enrollment-service block", required: true },
     count: { type: "string", description: "number of agents", default: "10" },
     labels: { type: "string", description: "labels for every agent, k=v[,k=v]" },
-    "data-dir": { type: "string", description: "base directory for the agents' state", default: ".data/simulator" },
+    "data-dir": {
+      type: "string",
+      description: "base directory for the agents' state (kept per service: <data-dir>/<hash of the service's URL and CA>)",
+      default: ".data/simulator",
+    },
+    "index-offset": {
+      type: "string",
+      description: "first simulator-index label (default 0; indexes a running simulator holds in the same data dir are skipped)",
+    },
     api: { type: "string", description: "user API URL, to approve enrollments" },
     token: { type: "string", description: "bearer token for approvals (or FLIGHTCTL_TOKEN)" },
     "api-ca": { type: "string", description: "CA file for the user API (default: the agent config's CA)" },
@@ -72,10 +80,13 @@ const simulate = defineCommand({
     const log = createLogger("flightctl-simulator", logLevel());
     const config = loadAgentConfig(args.config);
     const token = args.token ?? process.env.FLIGHTCTL_TOKEN;
+    const baseDir = serviceStateDir(args["data-dir"], config);
+    log.info({ server: config.server, stateDir: baseDir }, "simulated agents' state for this service");
     const sim = await startSimulator({
       count: Number(args.count),
+      indexOffset: args["index-offset"] ? Number(args["index-offset"]) : undefined,
       config,
-      baseDir: args["data-dir"],
+      baseDir,
       labels: labelsArg(args.labels),
       approve:
         args.api && token
@@ -88,6 +99,7 @@ const simulate = defineCommand({
     onSignals(() => sim.stop());
     await sim.started();
     log.info({ agents: sim.agents.length, events: sim.counts }, "all simulated agents started");
+    sim.logSummary();
   },
 });
 

@@ -50,7 +50,10 @@ function block(text: string, width: number): string[] {
 
 type Arg = ArgDef & { name: string };
 
-const aliases = (a: Arg) => (a.alias === undefined ? [] : Array.isArray(a.alias) ? a.alias : [a.alias]);
+const aliases = (a: Arg): string[] => {
+  const v = (a as { alias?: string | string[] }).alias;
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+};
 
 function optionLabel(a: Arg): string {
   const flags = [...aliases(a).map((x) => (x.length === 1 ? `-${x}` : `--${x}`)), `--${a.name}`].join(", ");
