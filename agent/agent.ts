@@ -190,7 +190,8 @@ export function createAgent(opts: AgentOptions) {
             log.error("enrollment request denied: this device will not be managed; a new key (an empty data dir) makes a new request");
             throw new Fatal(`enrollment request ${id.name} was denied`);
           }
-          if (er.status?.approval?.approved) log.debug({ approvedBy: er.status.approval.approvedBy }, "enrollment approved; waiting for the certificate");
+          if (er.status?.approval?.approved)
+            log.debug({ approvedBy: er.status.approval.approvedBy }, "enrollment approved; waiting for the certificate");
           if (er.status?.certificate) {
             saveCertificate(id, er.status.certificate);
             const v = validity(er.status.certificate);

@@ -8,7 +8,8 @@ export type TrustFailure = "server-untrusted" | "certificate-rejected";
 
 const untrusted =
   /self[- ]signed certificate|unable to verify the first certificate|unable to get local issuer certificate|UNABLE_TO_VERIFY|SELF_SIGNED|DEPTH_ZERO|ERR_TLS_CERT_ALTNAME_INVALID|certificate has expired|CERT_HAS_EXPIRED/i;
-const rejectedByServer = /alert (unknown ca|bad certificate|certificate unknown|certificate required|certificate revoked|certificate expired)/i;
+const rejectedByServer =
+  /alert (unknown ca|bad certificate|certificate unknown|certificate required|certificate revoked|certificate expired)/i;
 
 /** All the messages of an error and its causes (Connect wraps Node's TLS errors). */
 function messages(e: unknown): string {
@@ -21,11 +22,13 @@ function messages(e: unknown): string {
 
 /** Which trust failure `e` is, if any. */
 export function trustFailure(e: unknown): TrustFailure | undefined {
-  const text = messages(e);
-  if (untrusted.test(text)) return "server-untrusted";
-  if (rejectedByServer.test(text)) return "certificate-rejected";
+  // An answer from the service means the TLS handshake passed: it is the agent's certificate it refuses (its message
+  // may quote its own verification error, e.g. DEPTH_ZERO_SELF_SIGNED_CERT).
   const code = e instanceof ConnectError ? e.code : ConnectError.from(e).code;
   if (code === Code.Unauthenticated || code === Code.PermissionDenied) return "certificate-rejected";
+  const text = messages(e);
+  if (rejectedByServer.test(text)) return "certificate-rejected";
+  if (untrusted.test(text)) return "server-untrusted";
   return undefined;
 }
 
