@@ -9,6 +9,7 @@ import { migrate } from "../../db/migrate.js";
 import { startEmbeddedPostgres } from "../../db/embedded.js";
 import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
+import { loadPam } from "../pam-issuer/pam.js";
 import { oidcProvider } from "../auth/oidc-provider.js";
 import { apiOptions, parseAddress, startApi } from "./api.js";
 import { issuerUrlOf } from "./pam-issuer.js";
@@ -74,7 +75,10 @@ await runProcess("flightctl", async (config, log) => {
     `\nFlight Control is running at ${url} (agents: https://localhost:${api.agentPort})\n` +
       `  CA certificate: ${api.caPath}\n` +
       `  log in as "admin" with the password ${admin.created ? `${admin.password} (also` : "in"} ${join(dataDir, "admin-password")}${admin.created ? ")" : ""}\n` +
-      `  or as any local Linux user (PAM service "${settings.service}", roles from flightctl-* groups)\n` +
+      (loadPam()
+        ? `  or as any local Linux user (PAM service "${settings.service}", roles from flightctl-* groups)\n`
+        : "  local Linux users cannot log in: PAM support (authenticate-pam) did not build on this machine; to enable it:\n" +
+          "          apt-get install libpam0g-dev && npm rebuild authenticate-pam   (or npm ci again), then restart\n") +
       `  web UI: ${url}/\n` +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
