@@ -19,11 +19,16 @@ export function helpStyle(stream: { isTTY?: boolean; columns?: number } = proces
   return { width: Math.max(40, Math.min(cols, 100)), color: useColor(stream) };
 }
 
-/** Words of `text` in lines of at most `width` characters (a longer word stands alone on its line). */
-export function wrap(text: string, width: number): string[] {
+/** Words of `text` in lines of at most `width` characters. */
+export function wrap(text: string, width: number, cut = true): string[] {
   const lines: string[] = [];
   let line = "";
-  for (const word of text.split(/\s+/).filter(Boolean)) {
+  // A word longer than a line (a URL, a JSON patch) is cut: the width is a promise to scripts and narrow terminals.
+  const words = text
+    .split(/\s+/)
+    .filter(Boolean)
+    .flatMap((w) => (cut ? (w.match(new RegExp(`.{1,${Math.max(1, width)}}`, "g")) ?? []) : [w]));
+  for (const word of words) {
     if (line && line.length + 1 + word.length > width) {
       lines.push(line);
       line = word;
@@ -40,9 +45,12 @@ function block(text: string, width: number): string[] {
     const indent = /^\s*/.exec(raw)?.[0] ?? "";
     if (!raw.trim()) out.push("");
     else if (!indent) out.push(...wrap(raw, width));
+    else if (raw.length <= width) out.push(raw.trimEnd());
     else {
-      const [first, ...rest] = wrap(raw.trim(), width - indent.length - 4);
-      out.push(indent + first, ...rest.map((l) => `${indent}    ${l}`));
+      // An example continues as a shell command would (" \\" at the end), so it still pastes.
+      // Words are not cut here (a cut argument would not paste); the last line has room for one more " \\".
+      const parts = wrap(raw.trim(), width - indent.length - 6, false);
+      out.push(...parts.map((l, i) => `${indent}${i ? "    " : ""}${l}${i < parts.length - 1 ? " \\" : ""}`));
     }
   }
   return out;
@@ -82,13 +90,14 @@ async function value<T>(v: unknown): Promise<T> {
   return (typeof v === "function" ? await (v as () => unknown)() : await v) as T;
 }
 
-/** The help text of `cmd` (under `parent`, for its full name). */
-export async function renderHelp(cmd: CommandDef<any>, parent: CommandDef<any> | undefined, s: HelpStyle = helpStyle()): Promise<string> {
+/** The help text of the last command of `path` (the commands from `flightctl` down, for its full name). */
+export async function renderHelp(path: CommandDef<any>[], s: HelpStyle = helpStyle()): Promise<string> {
+  const cmd = path[path.length - 1];
   const sgr = (code: string) => (t: string) => (s.color ? `\x1b[${code}m${t}\x1b[0m` : t);
   const [bold, cyan] = [sgr("1"), sgr("36")];
   const meta = await value<{ name?: string; description?: string; version?: string }>(cmd.meta ?? {});
-  const parentMeta = await value<{ name?: string }>(parent?.meta ?? {});
-  const name = [parentMeta.name, meta.name].filter(Boolean).join(" ");
+  const names = await Promise.all(path.map(async (c) => (await value<{ name?: string }>(c.meta ?? {})).name));
+  const name = names.filter(Boolean).join(" ");
   const args = Object.entries(await value<Record<string, ArgDef>>(cmd.args ?? {})).map(([n, a]) => ({ ...a, name: n }) as Arg);
   const positionals = args.filter((a) => a.type === "positional");
   const options = args.filter((a) => a.type !== "positional");
@@ -132,7 +141,7 @@ export async function renderHelp(cmd: CommandDef<any>, parent: CommandDef<any> |
       bold("Commands:"),
       ...twoColumns(rows, s, cyan),
       "",
-      `Run "${name} <command> --help" for a command's options and examples.`,
+      ...wrap(`Run "${name} <command> --help" for a command's options and examples.`, s.width),
       "",
     );
   }

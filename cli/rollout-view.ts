@@ -98,10 +98,10 @@ export interface PlannedBatch {
 export function planRows(batches: PlannedBatch[]): { rows: string[][]; empty: number[] } {
   const rows: string[][] = [];
   const empty: number[] = [];
-  batches.forEach((b, i) => {
+  for (const [i, b] of batches.entries()) {
     const n = (b.devices ?? []).length;
-    if (n === 0) return void empty.push(i + 1);
-    rows.push([String(i + 1), b.name ?? "", String(n), b.successThreshold === undefined ? "" : `${b.successThreshold}%`]);
-  });
+    if (n === 0) empty.push(i + 1);
+    else rows.push([String(i + 1), b.name ?? "", String(n), b.successThreshold === undefined ? "" : `${b.successThreshold}%`]);
+  }
   return { rows, empty };
 }
