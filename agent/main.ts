@@ -18,6 +18,12 @@ function labelsArg(v: string | undefined): Record<string, string> {
   return out;
 }
 
+function nonNegative(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a whole number, got "${v}"`);
+  return n;
+}
+
 /** The agent's log level: LOG_LEVEL (default info), read here at the entry point rather than in the logger. */
 const logLevel = () => process.env.LOG_LEVEL ?? "info";
 
@@ -84,7 +90,7 @@ const simulate = defineCommand({
     log.info({ server: config.server, stateDir: baseDir }, "simulated agents' state for this service");
     const sim = await startSimulator({
       count: Number(args.count),
-      indexOffset: args["index-offset"] ? Number(args["index-offset"]) : undefined,
+      indexOffset: args["index-offset"] === undefined ? undefined : nonNegative("--index-offset", args["index-offset"]),
       config,
       baseDir,
       labels: labelsArg(args.labels),
