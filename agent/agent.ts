@@ -179,7 +179,7 @@ export function createAgent(opts: AgentOptions) {
       }
       await opts.onEnrollmentRequested?.(id.name);
       log.info(
-        { device: id.name, approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined },
+        { approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined },
         "waiting for enrollment approval",
       );
       for (let attempt = 0; !stop.signal.aborted; ) {

@@ -101,6 +101,8 @@ const simulate = defineCommand({
       jitterMs: Number(args.jitter) * 1000,
       metricsPort: args["metrics-port"] ? Number(args["metrics-port"]) : undefined,
       log,
+      // Hundreds of agents' every step would drown the summary: their warnings and errors by default.
+      agentLog: log.child({}, { level: process.env.LOG_LEVEL ?? "warn" }),
     });
     onSignals(() => sim.stop());
     await sim.started();

@@ -39,6 +39,8 @@ export interface SimulatorOptions {
   /** Log a summary of the agents' events this often while it changes (default 30 s; 0: never). */
   summaryIntervalMs?: number;
   log: Logger;
+  /** The agents' own logger (default `log`): `simulate` keeps their per-step lines at warn unless LOG_LEVEL asks. */
+  agentLog?: Logger;
 }
 
 /**
@@ -121,7 +123,7 @@ export async function startSimulator(opts: SimulatorOptions) {
     mkdirSync(join(dir, "root"), { recursive: true });
     const agent = createAgent({
       config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
-      log: opts.log,
+      log: opts.agentLog ?? opts.log,
       exec: recordingExecutor({ failOn: opts.failOn }),
       resources,
       console: { enabled: opts.console ?? false },

@@ -4,7 +4,7 @@
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -105,6 +105,16 @@ describe("against a service", () => {
     const r = await runCli(cfgDir, ["describe", "device/nope"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /device\/nope: not found/);
+  });
+
+  test("enrollmentconfig --file writes the enrollment key readable only by its owner, even over an existing file", async () => {
+    const file = join(dir, "agent.yaml");
+    writeFileSync(file, "old\n", { mode: 0o644 });
+    chmodSync(file, 0o644);
+    await ok(["enrollmentconfig", "--file", file]);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(readFileSync(file, "utf8"), /client-key-data: /);
+    assert.equal(statSync(join(cfgDir, "client.yaml")).mode & 0o777, 0o600, "the token file too");
   });
 
   test("get devices with the last-seen filters and sort", async () => {
