@@ -10,6 +10,7 @@ import { startEmbeddedPostgres } from "../../db/embedded.js";
 import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
 import { loadPam } from "../pam-issuer/pam.js";
+import { pamLoginLines } from "./banner.js";
 import { oidcProvider } from "../auth/oidc-provider.js";
 import { apiOptions, parseAddress, startApi } from "./api.js";
 import { issuerUrlOf } from "./pam-issuer.js";
@@ -75,10 +76,7 @@ await runProcess("flightctl", async (config, log) => {
     `\nFlight Control is running at ${url} (agents: https://localhost:${api.agentPort})\n` +
       `  CA certificate: ${api.caPath}\n` +
       `  log in as "admin" with the password ${admin.created ? `${admin.password} (also` : "in"} ${join(dataDir, "admin-password")}${admin.created ? ")" : ""}\n` +
-      (loadPam()
-        ? `  or as any local Linux user (PAM service "${settings.service}", roles from flightctl-* groups)\n`
-        : "  local Linux users cannot log in: PAM support (authenticate-pam) did not build on this machine; to enable it:\n" +
-          "          apt-get install libpam0g-dev && npm rebuild authenticate-pam   (or npm ci again), then restart\n") +
+      pamLoginLines(loadPam() !== undefined, settings.service) +
       `  web UI: ${url}/\n` +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
