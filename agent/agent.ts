@@ -204,7 +204,14 @@ export function createAgent(opts: AgentOptions) {
           }
         } catch (e) {
           if (e instanceof Fatal) throw e;
-          logFailure(e, "cannot read the enrollment request", "enrollment", attempt++, cfg.enrollmentVerifyIntervalMs);
+          // Failing reads back off as submissions do (a service that went away is not polled every interval).
+          const delay = Math.max(
+            cfg.enrollmentVerifyIntervalMs,
+            backoff(attempt, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs),
+          );
+          logFailure(e, "cannot read the enrollment request", "enrollment", attempt++, delay);
+          await sleep(delay, stop.signal);
+          continue;
         }
         await sleep(cfg.enrollmentVerifyIntervalMs, stop.signal);
       }
