@@ -25,7 +25,7 @@ function nonNegative(flag: string, v: string): number {
 }
 
 /** The agent's log level: LOG_LEVEL (default info), read here at the entry point rather than in the logger. */
-const logLevel = () => process.env.LOG_LEVEL ?? "info";
+const logLevel = () => process.env.LOG_LEVEL || "info";
 
 function onSignals(stop: () => Promise<void>) {
   const handler = () => void stop().then(() => process.exit(0));
@@ -81,6 +81,7 @@ const simulate = defineCommand({
     "api-ca": { type: "string", description: "CA file for the user API (default: the agent config's CA)" },
     jitter: { type: "string", description: "spread agent starts over this many seconds", default: "0" },
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
+    "summary-interval": { type: "string", description: "seconds between summary lines (while they change)", default: "30" },
   },
   async run({ args }) {
     const log = createLogger("flightctl-simulator", logLevel());
@@ -102,7 +103,8 @@ const simulate = defineCommand({
       metricsPort: args["metrics-port"] ? Number(args["metrics-port"]) : undefined,
       log,
       // Hundreds of agents' every step would drown the summary: their warnings and errors by default.
-      agentLog: log.child({}, { level: process.env.LOG_LEVEL ?? "warn" }),
+      agentLog: log.child({}, { level: process.env.LOG_LEVEL || "warn" }),
+      summaryIntervalMs: nonNegative("--summary-interval", args["summary-interval"]) * 1000,
     });
     onSignals(() => sim.stop());
     await sim.started();

@@ -3,12 +3,13 @@
 // The simulator counts those failures, keeps its agents' state per service and never hands one index to two runs.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
+import { parse, stringify } from "yaml";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { agentConfigYaml, waitFor } from "./helpers/agents.js";
 import { serviceStateDir, startSimulator } from "../agent/simulator.js";
@@ -128,6 +129,45 @@ describe("failures no retry fixes", () => {
       await sim.stop();
     }
   });
+});
+
+test("flightctl-agent simulate against a service that is not the config's: a new state dir, errors and an error summary", async () => {
+  const base = join(dir, "cli-sim");
+  const cfgFile = join(dir, "other-service.yaml");
+  const doc = parse(await agentConfigYaml(t, admin, "/unused", "/unused"));
+  doc["enrollment-service"].service["certificate-authority-data"] = Buffer.from(foreign.cert).toString("base64");
+  writeFileSync(cfgFile, stringify(doc));
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "agent/main.ts", "simulate", "--config", cfgFile, "--count", "2", "--data-dir", base, "--summary-interval", "1"],
+    { env: { ...process.env, LOG_LEVEL: "" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (out += c));
+  const closed = new Promise((r) => child.on("close", r));
+  try {
+    const lines = () =>
+      out
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Line);
+    await waitFor("the error summary", async () => lines().find((l) => l.level === 50 && l.serverUntrusted === 2), 30_000).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}; output:\n${out}`);
+      },
+    );
+    const agentErrors = lines().filter((l) => l.level === 50 && typeof l.device === "string");
+    assert.ok(agentErrors.length >= 2, "each agent's error is shown (agents log at warn in simulate)");
+    assert.ok(!lines().some((l) => l.msg === "agent starting"), "agents' info lines are not");
+    const stateDir = serviceStateDir(base, parseAgentConfig(readFileSync(cfgFile, "utf8")));
+    assert.ok(lines().some((l) => l.stateDir === stateDir));
+    assert.ok(existsSync(join(stateDir, "agent-00000", "data", "certs", "agent.key")));
+    assert.equal(statSync(join(stateDir, "agent-00000", "data", "certs", "agent.key")).mode & 0o777, 0o600);
+  } finally {
+    child.kill("SIGTERM");
+    await closed;
+  }
 });
 
 describe("simulator state", () => {
