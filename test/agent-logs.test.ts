@@ -150,7 +150,8 @@ test("flightctl-agent simulate against a service that is not the config's: a new
     const lines = () =>
       out
         .split("\n")
-        .filter(Boolean)
+        .slice(0, -1) // the last piece may be a line still being written
+        .filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l) as Line);
     await waitFor("the error summary", async () => lines().find((l) => l.level === 50 && l.serverUntrusted === 2), 30_000).catch(
       (e: Error) => {
