@@ -117,7 +117,10 @@ export async function startSimulator(opts: SimulatorOptions) {
   const runId = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const indexes = claimIndexes(opts.baseDir, opts.indexOffset ?? 0, opts.count, runId);
   if (indexes[0] !== (opts.indexOffset ?? 0) || indexes.at(-1) !== (opts.indexOffset ?? 0) + opts.count - 1)
-    opts.log.info({ indexes: `${indexes[0]}…${indexes.at(-1)}` }, "indexes below these are held by another running simulator");
+    opts.log.info(
+      { indexes: `${indexes[0]}…${indexes.at(-1)}` },
+      "some indexes from the offset are held by another running simulator: these agents use the next free ones",
+    );
   for (const i of indexes) {
     const dir = join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`);
     mkdirSync(join(dir, "root"), { recursive: true });
