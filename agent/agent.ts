@@ -30,6 +30,7 @@ import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
 import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
 import { mkdirSync, rmSync } from "node:fs";
+import { trustAdvice, trustFailure } from "./trust-errors.js";
 
 export const AGENT_VERSION = "0.1.0";
 /** A rendered-device stream with no message (device or heartbeat) for this long is treated as dead. */
@@ -38,7 +39,19 @@ const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?
 const STREAM_OPEN_MS = Math.max(STREAM_SILENCE_MS, 10 * 60_000);
 
 /** What the agent tells its host process (the simulator counts these). */
-export type AgentEvent = "enrolled" | "connected" | "disconnected" | "applied" | "failed" | "status" | "renewed" | "decommissioned";
+export type AgentEvent =
+  | "enrolled"
+  | "connected"
+  | "disconnected"
+  | "applied"
+  | "failed"
+  | "status"
+  | "renewed"
+  | "decommissioned"
+  /** The service's certificate is not signed by the configured CA (agent/trust-errors.ts). */
+  | "server-untrusted"
+  /** The service refuses the agent's certificate (enrollment or management). */
+  | "certificate-rejected";
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -79,7 +92,8 @@ function backoff(attempt: number, base: number, max: number) {
 
 export function createAgent(opts: AgentOptions) {
   const cfg = opts.config;
-  const log = opts.log;
+  // Every line names the device once its identity is loaded (a simulator runs many agents on one log).
+  let log = opts.log;
   const fs = opts.fs ?? rootedFs(cfg.rootDir);
   const exec = opts.exec ?? realExecutor;
   const stop = new AbortController();
@@ -112,6 +126,29 @@ export function createAgent(opts: AgentOptions) {
   stop.signal.addEventListener("abort", () => clearTimeout(retry.timer), { once: true });
   const hooks = (type: HookType, ctx?: HookContext) => runHooks(fs, exec, log, type, ctx);
 
+  /**
+   * Logs a failed call and says whether it was a trust failure: those at error with what to do (on every retry, as
+   * no retry fixes them), anything else at warn the first time and at debug after.
+   */
+  function logFailure(e: unknown, what: string, which: "enrollment" | "management", attempt: number, retryMs: number): void {
+    const err = ConnectError.from(e).message;
+    const retryInS = Math.round(retryMs / 100) / 10;
+    const trust = trustFailure(e);
+    if (trust) {
+      emit(trust);
+      log.error({ err, attempt, retryInS }, `${what}: ${trustAdvice(trust, which, cfg.server, cfg.dataDir)}`);
+    } else if (attempt === 0) log.warn({ err, retryInS }, `${what}; retrying`);
+    else log.debug({ err, attempt, retryInS }, `${what}; retrying`);
+  }
+
+  /** Runs one phase of an update and logs its duration. */
+  async function phase<T>(version: number, name: string, fn: () => T | Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const r = await fn();
+    log.info({ version, phase: name, ms: Math.round(performance.now() - t0) }, `apply: ${name} done`);
+    return r;
+  }
+
   async function enroll(): Promise<void> {
     const enrollClients = connectAgent(cfg.server, cfg.caPem, cfg.enrollmentCertPem, cfg.enrollmentKeyPem);
     try {
@@ -119,6 +156,7 @@ export function createAgent(opts: AgentOptions) {
       const labels = { ...opts.labels, ...cfg.defaultLabels };
       for (let attempt = 0; !stop.signal.aborted; attempt++) {
         try {
+          log.debug({ server: cfg.server, labels, csr }, "sending the enrollment request");
           await enrollClients.enrollment.createEnrollmentRequest({
             enrollmentRequest: {
               apiVersion: "flightctl.io/v1beta1",
@@ -127,31 +165,53 @@ export function createAgent(opts: AgentOptions) {
               spec: { csr, labels, knownRenderedVersion: String(versionOf(specs.desired())), deviceStatus: systemInfoStatus() },
             },
           });
+          log.info({ server: cfg.server, labels }, "enrollment request sent");
           break;
         } catch (e) {
-          if (ConnectError.from(e).code === Code.AlreadyExists) break;
-          log.warn({ err: ConnectError.from(e).message }, "cannot submit the enrollment request; retrying");
-          await sleep(backoff(attempt, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs), stop.signal);
+          if (ConnectError.from(e).code === Code.AlreadyExists) {
+            log.info({ server: cfg.server }, "enrollment request already on the service");
+            break;
+          }
+          const delay = backoff(attempt, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs);
+          logFailure(e, "cannot submit the enrollment request", "enrollment", attempt, delay);
+          await sleep(delay, stop.signal);
         }
       }
       await opts.onEnrollmentRequested?.(id.name);
       log.info(
-        { device: id.name, approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined },
+        { approve: cfg.enrollmentUiEndpoint ? `${cfg.enrollmentUiEndpoint}/enroll/${id.name}` : undefined },
         "waiting for enrollment approval",
       );
-      while (!stop.signal.aborted) {
+      for (let attempt = 0; !stop.signal.aborted; ) {
         try {
           const er = await enrollClients.enrollment.getEnrollmentRequest({ name: id.name });
-          if (er.status?.conditions.some((c) => c.type === "Denied" && c.status === "True"))
+          attempt = 0;
+          if (er.status?.conditions.some((c) => c.type === "Denied" && c.status === "True")) {
+            log.error("enrollment request denied: this device will not be managed; a new key (an empty data dir) makes a new request");
             throw new Fatal(`enrollment request ${id.name} was denied`);
+          }
+          if (er.status?.approval?.approved)
+            log.debug({ approvedBy: er.status.approval.approvedBy }, "enrollment approved; waiting for the certificate");
           if (er.status?.certificate) {
             saveCertificate(id, er.status.certificate);
+            const v = validity(er.status.certificate);
+            log.info(
+              { approvedBy: er.status.approval?.approvedBy, serial: v.serial, expires: v.notAfter.toISOString() },
+              "enrollment approved; management certificate received",
+            );
             emit("enrolled");
             return;
           }
         } catch (e) {
           if (e instanceof Fatal) throw e;
-          log.warn({ err: ConnectError.from(e).message }, "cannot read the enrollment request; retrying");
+          // Failing reads back off as submissions do (a service that went away is not polled every interval).
+          const delay = Math.max(
+            cfg.enrollmentVerifyIntervalMs,
+            backoff(attempt, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs),
+          );
+          logFailure(e, "cannot read the enrollment request", "enrollment", attempt++, delay);
+          await sleep(delay, stop.signal);
+          continue;
         }
         await sleep(cfg.enrollmentVerifyIntervalMs, stop.signal);
       }
@@ -302,16 +362,17 @@ export function createAgent(opts: AgentOptions) {
 
   /** The update itself, in flightctl's order; throws PrefetchNotReady (try later) or an error (roll back). */
   async function update(version: number, from: DeviceSpecJson, to: DeviceSpecJson): Promise<AppState[]> {
-    await prefetch(exec, from, to);
-    await hooks("beforeupdating", { changes: planFiles(fs, from, to) });
+    await phase(version, "prefetch", () => prefetch(exec, from, to));
+    await phase(version, "beforeupdating hooks", () => hooks("beforeupdating", { changes: planFiles(fs, from, to) }));
     updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
-    const running = await applyApps(fs, exec, from, to);
-    const changes = applyFiles(fs, from, to);
+    const running = await phase(version, "applications", () => applyApps(fs, exec, from, to));
+    const changes = await phase(version, "config files", () => applyFiles(fs, from, to));
+    log.debug({ version, changes }, "config file changes");
     // No reboot follows here (bootc switch only stages the image), so the reboot hooks bracket the switch.
-    if (osImageChange(from, to)) await hooks("beforerebooting");
-    await applyOs(exec, from, to);
+    if (osImageChange(from, to)) await phase(version, "beforerebooting hooks", () => hooks("beforerebooting"));
+    await phase(version, "os", () => applyOs(exec, from, to));
     // A failure here fails the update as in flightctl: what these hooks reload did not take the new files.
-    await hooks("afterupdating", { changes });
+    await phase(version, "afterupdating hooks", () => hooks("afterupdating", { changes }));
     return running;
   }
 
@@ -319,7 +380,13 @@ export function createAgent(opts: AgentOptions) {
   async function reconcile(device: DeviceJson) {
     const version = versionOf(device);
     const current = specs.current();
-    if (version <= versionOf(current) || specs.failed.has(version)) return;
+    if (version <= versionOf(current) || specs.failed.has(version)) {
+      log.debug({ version, current: versionOf(current) }, "spec version already applied or failed before; skipped");
+      return;
+    }
+    log.info({ version, current: versionOf(current) }, "spec version received");
+    log.debug({ version, spec: device.spec }, "spec");
+    const t0 = performance.now();
     specs.setDesired(device);
     const from = current.spec ?? {};
     const to = device.spec ?? {};
@@ -333,6 +400,7 @@ export function createAgent(opts: AgentOptions) {
       specs.upgrade();
       retry.attempt = 0;
       updating = { type: "Updating", status: "False", reason: "Updated", message: `Updated to version ${version}` };
+      log.info({ version, ms: Math.round(performance.now() - t0) }, "updated");
       emit("applied");
     } catch (e) {
       if (e instanceof PrefetchNotReady) {
@@ -361,6 +429,7 @@ export function createAgent(opts: AgentOptions) {
     } catch (again) {
       log.error({ err: (again as Error).message }, "rollback failed");
     }
+    log.info({ failedVersion: version, version: versionOf(specs.current()) }, "rolled back");
     updating = {
       type: "Updating",
       status: "False",
@@ -371,6 +440,7 @@ export function createAgent(opts: AgentOptions) {
   }
 
   async function decommissionNow() {
+    log.info("decommission requested: reporting it, then removing this device's identity and data");
     decommission = "Started";
     await report();
     decommission = "Completed";
@@ -380,13 +450,16 @@ export function createAgent(opts: AgentOptions) {
     clients = undefined;
     rmSync(id.certsDir, { recursive: true, force: true });
     rmSync(cfg.dataDir, { recursive: true, force: true });
+    log.info("decommissioned: this device is no longer managed");
     emit("decommissioned");
     stop.abort();
   }
 
   async function watchLoop() {
+    let connections = 0;
     for (let attempt = 0; !stop.signal.aborted; ) {
       const session = new AbortController();
+      let first = true;
       let watchdog: NodeJS.Timeout | undefined;
       const onStop = () => session.abort();
       stop.signal.addEventListener("abort", onStop, { once: true });
@@ -394,7 +467,6 @@ export function createAgent(opts: AgentOptions) {
         // What runs now: anything newer (including a desired version a crash interrupted) is sent again.
         const known = String(versionOf(specs.current()));
         const stream = clients!.device.watchRenderedDevice({ name: id.name, knownRenderedVersion: known }, { signal: session.signal });
-        let first = true;
         // The server sends a heartbeat every 30 s: a stream silent for 10 of them is dead even if the connection
         // looks alive (seen with thousands of agents on a loaded host), so it is dropped and opened again. Not sooner:
         // on a host taking thousands of TLS handshakes, one event-loop turn can last over a minute, and dropping
@@ -406,6 +478,7 @@ export function createAgent(opts: AgentOptions) {
           watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
           if (first) {
             first = false;
+            log.info({ server: cfg.server, knownVersion: known }, connections++ ? "stream reconnected" : "stream connected");
             attempt = 0;
             emit("connected");
           }
@@ -417,6 +490,7 @@ export function createAgent(opts: AgentOptions) {
           }
         }
         emit("disconnected");
+        log.info("stream ended by the service; reconnecting");
       } catch (e) {
         if (stop.signal.aborted) break;
         const err = ConnectError.from(e);
@@ -430,8 +504,9 @@ export function createAgent(opts: AgentOptions) {
           connect();
           continue;
         }
-        log.debug({ err: err.message }, "rendered-device stream failed; reconnecting");
-        await sleep(backoff(attempt++, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs), stop.signal);
+        const delay = backoff(attempt, cfg.specFetchErrorBaseDelayMs, cfg.specFetchErrorMaxDelayMs);
+        logFailure(e, first ? "cannot open the stream" : "stream lost", "management", attempt++, delay);
+        await sleep(delay, stop.signal);
       } finally {
         clearTimeout(watchdog);
         stop.signal.removeEventListener("abort", onStop);
@@ -464,7 +539,9 @@ export function createAgent(opts: AgentOptions) {
           },
         });
         if (csr.status?.certificate) {
-          saveCertificate(id, Buffer.from(csr.status.certificate, "base64").toString("utf8"));
+          const pem = Buffer.from(csr.status.certificate, "base64").toString("utf8");
+          saveCertificate(id, pem);
+          log.info({ serial: validity(pem).serial, expires: validity(pem).notAfter.toISOString() }, "management certificate renewed");
           connect();
           emit("renewed");
         }
@@ -480,14 +557,19 @@ export function createAgent(opts: AgentOptions) {
     },
     specs: () => specs,
     async start() {
+      if (stop.signal.aborted) return;
       mkdirSync(cfg.rootDir, { recursive: true });
       id = await loadIdentity(cfg.dataDir);
+      log = opts.log.child({ device: id.name });
+      log.info({ server: cfg.server, dataDir: cfg.dataDir, version: AGENT_VERSION }, "agent starting");
       specs = openSpecFiles(cfg.dataDir);
       const boot = checkBoot(fs, cfg.dataDir);
       bootId = boot.bootId;
       ownResources = !opts.resources;
       resources = opts.resources ?? startResourceMonitor(cfg.rootDir);
-      if (!readCertificate(id)) await enroll();
+      const held = readCertificate(id);
+      if (held) log.info({ expires: validity(held).notAfter.toISOString() }, "enrolled before; using its management certificate");
+      else await enroll();
       if (stop.signal.aborted) return;
       connect();
       if (boot.rebooted) {

@@ -2,7 +2,7 @@
 // (kept so a restarted agent sends the same one), and the management certificate received on approval. Files are
 // 0600 under <data dir>/certs.
 import { createPublicKey, webcrypto, X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
@@ -31,6 +31,7 @@ export async function loadIdentity(dataDir: string): Promise<Identity> {
   mkdirSync(certsDir, { recursive: true, mode: 0o700 });
   const keyFile = join(certsDir, "agent.key");
   if (!existsSync(keyFile)) writeFileSync(keyFile, (await generateDeviceKey()).keyPem, { mode: 0o600 });
+  else chmodSync(keyFile, 0o600); // a key copied in, or left by an older version, is made private again
   const keyPem = readFileSync(keyFile, "utf8");
   const { privateKey, publicKey, spki } = await importPair(keyPem);
   return { name: deviceNameFromSpki(spki), keyPem, keys: { privateKey, publicKey }, certsDir };

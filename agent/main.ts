@@ -6,7 +6,7 @@ import { defineCommand, runMain } from "citty";
 import { createLogger } from "../lib/logger.js";
 import { createAgent } from "./agent.js";
 import { loadAgentConfig } from "./config.js";
-import { startSimulator } from "./simulator.js";
+import { serviceStateDir, startSimulator } from "./simulator.js";
 
 function labelsArg(v: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -18,8 +18,14 @@ function labelsArg(v: string | undefined): Record<string, string> {
   return out;
 }
 
+function nonNegative(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a whole number, got "${v}"`);
+  return n;
+}
+
 /** The agent's log level: LOG_LEVEL (default info), read here at the entry point rather than in the logger. */
-const logLevel = () => process.env.LOG_LEVEL ?? "info";
+const logLevel = () => process.env.LOG_LEVEL || "info";
 
 function onSignals(stop: () => Promise<void>) {
   const handler = () => void stop().then(() => process.exit(0));
@@ -61,21 +67,33 @@ const simulate = defineCommand({
     config: { type: "string", description: "config.yaml with the enrollment-service block", required: true },
     count: { type: "string", description: "number of agents", default: "10" },
     labels: { type: "string", description: "labels for every agent, k=v[,k=v]" },
-    "data-dir": { type: "string", description: "base directory for the agents' state", default: ".data/simulator" },
+    "data-dir": {
+      type: "string",
+      description: "base directory for the agents' state (kept per service: <data-dir>/<hash of the service's URL and CA>)",
+      default: ".data/simulator",
+    },
+    "index-offset": {
+      type: "string",
+      description: "first simulator-index label (default 0; indexes a running simulator holds in the same data dir are skipped)",
+    },
     api: { type: "string", description: "user API URL, to approve enrollments" },
     token: { type: "string", description: "bearer token for approvals (or FLIGHTCTL_TOKEN)" },
     "api-ca": { type: "string", description: "CA file for the user API (default: the agent config's CA)" },
     jitter: { type: "string", description: "spread agent starts over this many seconds", default: "0" },
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
+    "summary-interval": { type: "string", description: "seconds between summary lines (while they change)", default: "30" },
   },
   async run({ args }) {
     const log = createLogger("flightctl-simulator", logLevel());
     const config = loadAgentConfig(args.config);
     const token = args.token ?? process.env.FLIGHTCTL_TOKEN;
+    const baseDir = serviceStateDir(args["data-dir"], config);
+    log.info({ server: config.server, stateDir: baseDir }, "simulated agents' state for this service");
     const sim = await startSimulator({
       count: Number(args.count),
+      indexOffset: args["index-offset"] === undefined ? undefined : nonNegative("--index-offset", args["index-offset"]),
       config,
-      baseDir: args["data-dir"],
+      baseDir,
       labels: labelsArg(args.labels),
       approve:
         args.api && token
@@ -84,10 +102,14 @@ const simulate = defineCommand({
       jitterMs: Number(args.jitter) * 1000,
       metricsPort: args["metrics-port"] ? Number(args["metrics-port"]) : undefined,
       log,
+      // Hundreds of agents' every step would drown the summary: their warnings and errors by default.
+      agentLog: log.child({}, { level: process.env.LOG_LEVEL || "warn" }),
+      summaryIntervalMs: nonNegative("--summary-interval", args["summary-interval"]) * 1000,
     });
     onSignals(() => sim.stop());
     await sim.started();
     log.info({ agents: sim.agents.length, events: sim.counts }, "all simulated agents started");
+    sim.logSummary();
   },
 });
 

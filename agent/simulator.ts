@@ -1,7 +1,11 @@
 // Many agents in one process for load tests (`flightctl-agent simulate`): each has its own key, data dir, device
 // root and mTLS connection, a recording executor instead of podman/systemctl, and a shared resource monitor. New
 // enrollment requests are approved through the user API with the given token (an installer's is enough).
-import { mkdirSync } from "node:fs";
+// Agents' state is kept per service (serviceStateDir: a new service gets new agents, not the old service's
+// certificates), and each run claims its agents' directories, so two simulators beside each other never share an
+// agent or a `simulator-index`.
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -30,9 +34,56 @@ export interface SimulatorOptions {
   failOn?: RegExp;
   /** Let the agents run real console shells on this host (default false: a simulated fleet gives out no shells). */
   console?: boolean;
+  /** The first `simulator-index` to use (default 0); indexes already claimed by a running simulator are skipped. */
+  indexOffset?: number;
+  /** Log a summary of the agents' events this often while it changes (default 30 s; 0: never). */
+  summaryIntervalMs?: number;
   log: Logger;
+  /** The agents' own logger (default `log`): `simulate` keeps their per-step lines at warn unless LOG_LEVEL asks. */
+  agentLog?: Logger;
 }
 
+/**
+ * The simulator's state directory for one service: `<baseDir>/<12 hex digits>`, a hash of the service's agent URL
+ * and CA. A service set up again (new CA) or another service gets fresh agents rather than ones holding
+ * certificates it never issued.
+ */
+export function serviceStateDir(baseDir: string, config: Pick<AgentConfig, "server" | "caPem">): string {
+  const key = createHash("sha256").update(config.server).update("\n").update(config.caPem).digest("hex").slice(0, 12);
+  return join(baseDir, key);
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+/**
+ * Claims `count` agent directories (and so indexes) from `offset` up, skipping those a live simulator holds (its pid
+ * and a run id in `claim`). Returns the indexes.
+ */
+function claimIndexes(baseDir: string, offset: number, count: number, runId: string): number[] {
+  const out: number[] = [];
+  for (let i = offset; out.length < count; i++) {
+    const dir = join(baseDir, `agent-${String(i).padStart(5, "0")}`);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "claim");
+    let holder: { pid: number; run: string } | undefined;
+    try {
+      holder = JSON.parse(readFileSync(file, "utf8"));
+    } catch {
+      // unclaimed (or a torn file): free
+    }
+    if (holder && holder.run !== runId && alive(holder.pid)) continue;
+    writeFileSync(file, JSON.stringify({ pid: process.pid, run: runId }));
+    out.push(i);
+  }
+  return out;
+}
 export async function startSimulator(opts: SimulatorOptions) {
   const registry = new Registry();
   const events = new Counter({
@@ -47,7 +98,11 @@ export async function startSimulator(opts: SimulatorOptions) {
     registers: [registry],
   });
   const counts: Record<string, number> = {};
-  const onEvent = (e: AgentEvent) => {
+  /** Agents whose latest trust failure is of each kind (an agent counted once, however often it retries). */
+  const failing = { "server-untrusted": new Set<number>(), "certificate-rejected": new Set<number>() };
+  const onEvent = (i: number) => (e: AgentEvent) => {
+    if (e === "server-untrusted" || e === "certificate-rejected") failing[e].add(i);
+    if (e === "connected" || e === "enrolled") for (const f of Object.values(failing)) f.delete(i);
     events.inc({ event: e });
     counts[e] = (counts[e] ?? 0) + 1;
     if (e === "connected") connected.inc();
@@ -59,17 +114,24 @@ export async function startSimulator(opts: SimulatorOptions) {
   const resources = startResourceMonitor(opts.baseDir);
   const agents: Agent[] = [];
   const starting: Promise<void>[] = [];
-  for (let i = 0; i < opts.count; i++) {
+  const runId = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const indexes = claimIndexes(opts.baseDir, opts.indexOffset ?? 0, opts.count, runId);
+  if (indexes[0] !== (opts.indexOffset ?? 0) || indexes.at(-1) !== (opts.indexOffset ?? 0) + opts.count - 1)
+    opts.log.info(
+      { indexes: `${indexes[0]}…${indexes.at(-1)}` },
+      "some indexes from the offset are held by another running simulator: these agents use the next free ones",
+    );
+  for (const i of indexes) {
     const dir = join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`);
     mkdirSync(join(dir, "root"), { recursive: true });
     const agent = createAgent({
       config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
-      log: opts.log,
+      log: opts.agentLog ?? opts.log,
       exec: recordingExecutor({ failOn: opts.failOn }),
       resources,
       console: { enabled: opts.console ?? false },
       labels: { ...opts.labels, "simulator-index": String(i) },
-      onEvent,
+      onEvent: onEvent(i),
       onEnrollmentRequested: approver
         ? async (name) => {
             await approver
@@ -91,6 +153,27 @@ export async function startSimulator(opts: SimulatorOptions) {
         .catch((e: Error) => opts.log.error({ err: e.message, i }, "agent failed to start")),
     );
   }
+  const summary = () => ({
+    agents: agents.length,
+    events: { ...counts },
+    serverUntrusted: failing["server-untrusted"].size,
+    certificateRejected: failing["certificate-rejected"].size,
+  });
+  let lastSummary = "";
+  const logSummary = () => {
+    const s = summary();
+    const text = JSON.stringify(s);
+    if (text === lastSummary) return;
+    lastSummary = text;
+    if (s.serverUntrusted || s.certificateRejected)
+      opts.log.error(
+        s,
+        "simulated agents cannot work with this service: see the agents' error lines; a service set up again needs a fresh enrollment configuration (flightctl enrollmentconfig)",
+      );
+    else opts.log.info(s, "simulated agents");
+  };
+  const summaryTimer = opts.summaryIntervalMs === 0 ? undefined : setInterval(logSummary, opts.summaryIntervalMs ?? 30_000);
+  summaryTimer?.unref();
   let server: http.Server | undefined;
   if (opts.metricsPort !== undefined) {
     server = http.createServer(async (_req, res) => {
@@ -102,12 +185,21 @@ export async function startSimulator(opts: SimulatorOptions) {
   return {
     agents,
     counts,
+    /** The agents' simulator indexes, in the order of `agents`. */
+    indexes,
     registry,
+    /** Counts of events and of agents failing on trust (the periodic summary line). */
+    summary,
+    logSummary,
     /** Resolves when every agent finished starting (enrolled and reported once). */
     started: () => Promise.all(starting).then(() => undefined),
     async stop() {
-      await Promise.all(starting);
+      clearInterval(summaryTimer);
+      // Stopping first: an agent still enrolling (e.g. retrying a refused certificate) ends its start on abort.
       await Promise.all(agents.map((a) => a.stop()));
+      await Promise.all(starting);
+      await Promise.all(agents.map((a) => a.stop())); // what a start that was under way had begun
+      for (const i of indexes) rmSync(join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`, "claim"), { force: true });
       resources.close();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     },

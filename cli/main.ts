@@ -1,7 +1,9 @@
 // flightctl: the command line of Flight Control. Each verb lives in cli/commands/<verb>.ts and is imported only
 // when it runs, so `flightctl version` does not initialise apply's YAML parsing or get's tables.
-import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
+import { defineCommand, runCommand, type CommandDef } from "citty";
+import { stripVTControlCharacters } from "node:util";
 import { fail, UsageError } from "./errors.js";
+import { renderHelp } from "./help.js";
 
 import { CLIENT_VERSION } from "./version-info.js";
 
@@ -20,6 +22,7 @@ export const main = defineCommand({
     config: verb(() => import("./commands/config.js")),
     version: verb(() => import("./commands/version.js")),
     get: verb(() => import("./commands/get.js")),
+    describe: verb(() => import("./commands/describe.js")),
     apply: verb(() => import("./commands/apply.js")),
     edit: verb(() => import("./commands/edit.js")),
     patch: verb(() => import("./commands/patch.js")),
@@ -39,7 +42,7 @@ export const main = defineCommand({
 /** Runs the CLI: usage on --help, one actionable message and exit code 1 on any failure. */
 export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
   try {
-    if (rawArgs.length === 0) return void (await showUsage(main));
+    if (rawArgs.length === 0) return void process.stdout.write(await renderHelp([main]));
     if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
       const path: CommandDef<any>[] = [main];
       for (const a of rawArgs) {
@@ -47,7 +50,7 @@ export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
         if (!subs || !(a in subs)) break;
         path.push((await resolve(subs[a])) as CommandDef<any>);
       }
-      return void (await showUsage(path.at(-1)!, path.at(-2)));
+      return void process.stdout.write(await renderHelp(path));
     }
     if (rawArgs[0] === "--version") return void process.stdout.write(`${CLIENT_VERSION}\n`);
     const subs = (await resolve(main.subCommands)) as Record<string, unknown>;
@@ -57,7 +60,9 @@ export async function run(rawArgs = process.argv.slice(2)): Promise<void> {
     await runCommand(main, { rawArgs });
   } catch (e) {
     // citty's argument errors (by name: the minified bundle renames classes).
-    if (e instanceof Error && e.name === "CLIError") fail(new UsageError(`${e.message}. See "flightctl ${rawArgs[0] ?? ""} --help"`));
+    // citty colours parts of its messages whatever the output is: the colour codes are dropped.
+    if (e instanceof Error && e.name === "CLIError")
+      fail(new UsageError(`${stripVTControlCharacters(e.message)}. See "flightctl ${rawArgs[0] ?? ""} --help"`));
     fail(e);
   }
 }

@@ -33,6 +33,12 @@ export function rolloutView(fleet: JsonObject, devices: JsonObject[], plan: { na
     ((d.status as JsonObject | undefined)?.updated as JsonObject | undefined)?.status === "UpToDate";
   const isFailed = (d: JsonObject) => conds(d).some((x) => x.type === "Updating" && x.reason === "Error");
   const managed = plan.length > 1 || devices.some((d) => ann(d)["fleet-controller/selectedForRollout"]);
+  const allUpdated = devices.every(isUpdated);
+  const condition = c ? { status: String(c.status), reason: String(c.reason ?? ""), message: String(c.message ?? "") } : undefined;
+  const done = condition ? condition.status === "False" : allUpdated;
+  // A finished rollout leaves batchNumber on its last batch: the final frame shows every batch complete, not that
+  // one still dispatched.
+  const stateOf = (i: number): BatchView["state"] => (done || i < current ? "complete" : i === current ? "dispatched" : "pending");
   let batches: BatchView[];
   if (!managed) {
     batches = [
@@ -41,13 +47,13 @@ export function rolloutView(fleet: JsonObject, devices: JsonObject[], plan: { na
         total: devices.length,
         updated: devices.filter(isUpdated).length,
         failed: devices.filter(isFailed).length,
-        state: "dispatched",
+        state: done ? "complete" : "dispatched",
       },
     ];
   } else {
     batches = plan.map((b, i) => {
       const selected = devices.filter((d) => ann(d)["fleet-controller/selectedForRollout"] === `${tv}/${i}`);
-      const state = i < current ? "complete" : i === current ? "dispatched" : "pending";
+      const state = stateOf(i);
       const members = state === "pending" ? devices.filter((d) => b.devices.includes(String((d.metadata as JsonObject).name))) : selected;
       return {
         name: b.name || `batch ${i + 1}`,
@@ -58,14 +64,12 @@ export function rolloutView(fleet: JsonObject, devices: JsonObject[], plan: { na
       };
     });
   }
-  const allUpdated = devices.every(isUpdated);
-  const condition = c ? { status: String(c.status), reason: String(c.reason ?? ""), message: String(c.message ?? "") } : undefined;
   return {
     templateVersion: tv,
     condition,
     batches,
     suspended: condition?.reason === "Suspended",
-    done: condition ? condition.status === "False" : allUpdated,
+    done,
   };
 }
 
@@ -79,4 +83,25 @@ export function renderView(fleet: string, v: RolloutView, width = 30): string {
     return `  ${i + 1}/${v.batches.length} ${b.name.padEnd(nameWidth)}  ${bar}  ${b.updated}/${b.total} updated${b.failed ? `, ${b.failed} failed` : ""}  ${b.state}`;
   });
   return `${head}\n${lines.join("\n")}\n`;
+}
+
+export interface PlannedBatch {
+  name?: string;
+  devices?: string[];
+  successThreshold?: number;
+}
+
+/**
+ * The rows of `rollout plan`: batches that select no device (e.g. 10 % of one device, which rounds to none) are left
+ * out, each row keeping its batch's number in the policy; `empty` lists the numbers left out.
+ */
+export function planRows(batches: PlannedBatch[]): { rows: string[][]; empty: number[] } {
+  const rows: string[][] = [];
+  const empty: number[] = [];
+  for (const [i, b] of batches.entries()) {
+    const n = (b.devices ?? []).length;
+    if (n === 0) empty.push(i + 1);
+    else rows.push([String(i + 1), b.name ?? "", String(n), b.successThreshold === undefined ? "" : `${b.successThreshold}%`]);
+  }
+  return { rows, empty };
 }

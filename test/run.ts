@@ -1,4 +1,4 @@
-// `npm test`: make sure a Postgres is there (DATABASE_URL, else embedded in .data/test-pg), build or reuse a migrated
+// `npm test`: check the system packages the selected tests need (test/preflight.ts), make sure a Postgres is there (DATABASE_URL, else embedded in .data/test-pg), build or reuse a migrated
 // template database, then run every *.test.ts with node:test. Each test file clones the template
 // (test/helpers/db.ts), so files run in parallel on isolated databases.
 //
@@ -12,6 +12,7 @@ import pg from "pg";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../db/embedded.js";
 import { migrate, MIGRATIONS_FOLDER } from "../db/migrate.js";
 import { databaseUrl } from "./helpers/db.js";
+import { preflightMessage } from "./preflight.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TEST_ROOTS = ["server", "db", "lib", "test", "agent", "cli"];
@@ -135,6 +136,12 @@ async function main(): Promise<number> {
   const testFiles = files.length > 0 ? files : TEST_ROOTS.flatMap((d) => findTests(path.join(ROOT, d)));
   if (testFiles.length === 0) {
     log("no *.test.ts files found");
+    return 1;
+  }
+  // Before any database: a missing system package stops the run now, in one line (test/preflight.ts).
+  const missing = preflightMessage(testFiles, { root: ROOT });
+  if (missing) {
+    log(missing);
     return 1;
   }
 

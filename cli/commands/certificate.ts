@@ -1,6 +1,6 @@
 // flightctl certificate request: a new key, an enrollment CSR for it, wait for its approval, then write the agent's
 // enrollment material (key, certificate, and a config.yaml embedding them with the server and its CA).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
@@ -85,6 +85,8 @@ const request = defineCommand({
     writeFileSync(join(dir, `${name}.key`), keys.keyPem, { mode: 0o600 });
     writeFileSync(join(dir, `${name}.crt`), Buffer.from(String(auth["client-certificate-data"] ?? ""), "base64"));
     writeFileSync(join(dir, "config.yaml"), await toYaml(cfg), { mode: 0o600 });
+    // Files that existed keep their mode on write: the ones holding the key are made 0600 again.
+    for (const f of [`${name}.key`, "config.yaml"]) chmodSync(join(dir, f), 0o600);
     process.stdout.write(`Wrote ${join(dir, `${name}.key`)}, ${join(dir, `${name}.crt`)} and ${join(dir, "config.yaml")}\n`);
   },
 });

@@ -5,7 +5,7 @@ import { UsageError } from "../errors.js";
 import { kinds } from "../kinds.js";
 
 const VERBS =
-  "login logout config version get apply edit patch delete approve deny decommission resume certificate enrollmentconfig rollout completion";
+  "login logout config version get describe apply edit patch delete approve deny decommission resume certificate enrollmentconfig rollout completion";
 const TYPES = kinds.flatMap((k) => k.names).join(" ");
 
 const bash = `# flightctl bash completion: source <(flightctl completion bash)
@@ -15,7 +15,7 @@ _flightctl() {
   if [ "$COMP_CWORD" -eq 1 ]; then COMPREPLY=( $(compgen -W "${VERBS}" -- "$cur") ); return; fi
   case "$prev" in -f|--filename|--certificate-authority|--patch-file|-d|--output-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return;; -o|--output) COMPREPLY=( $(compgen -W "yaml json wide name" -- "$cur") ); return;; esac
   case "$verb" in
-    get|delete|edit|patch|approve|deny|decommission|resume|rollout)
+    get|describe|delete|edit|patch|approve|deny|decommission|resume|rollout)
       if [[ "$cur" == */* ]]; then
         COMPREPLY=( $(compgen -W "$(flightctl get "\${cur%%/*}" -o name 2>/dev/null)" -- "$cur") )
       else

@@ -3,7 +3,7 @@
 // the device) and restores it however the command ends; with `-- command` and no terminal it prints the command's
 // output and exits with its exit code.
 import { defineCommand } from "citty";
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -108,6 +108,9 @@ export default defineCommand({
         else if (f.case === "close") close = f.value;
       }
     } catch (e) {
+      // The service refuses at once a device that is not connected, saying when it was last seen: that message, as is.
+      if (e instanceof ConnectError && e.code === Code.FailedPrecondition)
+        throw new UsageError(`device/${name}: cannot open a console: ${e.rawMessage}`);
       throw new ResourceError(`device/${name}`, e);
     } finally {
       restore();

@@ -1,5 +1,5 @@
 // flightctl enrollmentconfig: the agent's enrollment material (the enrollment-service block of its config.yaml).
-import { readFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import { globalArgs } from "../config.js";
@@ -13,7 +13,7 @@ export default defineCommand({
     description: [
       "Print the agent enrollment configuration (YAML for the agent's config.yaml).",
       "",
-      "  flightctl enrollmentconfig > config.yaml                 # with a fresh enrollment certificate and key",
+      "  flightctl enrollmentconfig --file config.yaml            # with a fresh enrollment certificate and key (file mode 0600)",
       "  flightctl enrollmentconfig my-csr -p my-csr.key          # the certificate of an approved CSR, with your key",
     ].join("\n"),
   },
@@ -21,6 +21,11 @@ export default defineCommand({
     ...globalArgs,
     csr: { type: "positional", required: false, description: "Name of an approved enrollment CSR (default: mint new material)" },
     "private-key": { type: "string", alias: "p", description: "PEM private key of that CSR, embedded as client-key-data" },
+    file: {
+      type: "string",
+      alias: "f",
+      description: "Write to this file, readable only by you (0600: it holds a private key), not stdout",
+    },
   },
   async run({ args }) {
     const s = await session(args);
@@ -34,7 +39,11 @@ export default defineCommand({
       const auth = ((cfg["enrollment-service"] as JsonObject).authentication ??= {}) as JsonObject;
       auth["client-key-data"] = Buffer.from(readFileSync(args["private-key"])).toString("base64");
     }
-    process.stdout.write(await toYaml(cfg));
+    const text = await toYaml(cfg);
+    if (!args.file) return void process.stdout.write(text);
+    writeFileSync(args.file, text, { mode: 0o600 });
+    chmodSync(args.file, 0o600); // an existing file keeps its mode on write
+    process.stderr.write(`wrote ${args.file} (mode 0600)\n`);
   },
 });
 

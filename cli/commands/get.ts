@@ -23,6 +23,12 @@ export const getArgs = {
   summary: { type: "boolean", alias: "s", description: "Devices: add the status summary; fleets: add the device count" },
   "summary-only": { type: "boolean", description: "Devices: print only the status summary" },
   fleetname: { type: "string", description: "Fleet of the template versions" },
+  "sort-by": { type: "string", description: "Order the listing by name, lastSeen or creationTimestamp (oldest first)" },
+  "last-seen-within": { type: "string", description: "Devices seen in the last DURATION, e.g. 10m (a lastSeen field selector)" },
+  "last-seen-before": {
+    type: "string",
+    description: "Devices last seen longer than DURATION ago, e.g. 1h (never-seen ones: --field-selector '!lastSeen')",
+  },
   watch: {
     type: "boolean",
     alias: "w",
@@ -43,6 +49,7 @@ export default defineCommand({
       "  flightctl get templateversions --fleetname my-fleet",
       "  flightctl get devices --limit 10 -o name",
       "  flightctl get devices --watch",
+      "  flightctl get devices --last-seen-before 10m --sort-by lastSeen",
     ].join("\n"),
   },
   args: getArgs,
@@ -55,6 +62,13 @@ export default defineCommand({
     if (wanted.length > 0 && (args.selector || args["field-selector"] || args.limit)) {
       throw new UsageError("selectors and --limit apply to lists: give a TYPE without names");
     }
+    if ((args["last-seen-within"] || args["last-seen-before"]) && kind.kind !== "Device")
+      throw new UsageError("--last-seen-within and --last-seen-before apply to devices");
+    if (args["sort-by"] && args.watch) throw new UsageError("--sort-by orders a listing; it does not go with --watch");
+    const { sortItems, withLastSeen } = await import("../last-seen.js");
+    const fieldSelector = withLastSeen(args["field-selector"], { within: args["last-seen-within"], before: args["last-seen-before"] });
+    if (fieldSelector !== args["field-selector"] && wanted.length > 0)
+      throw new UsageError("--last-seen-* filter lists: give a TYPE without names");
     const s = await session(args);
     const a = await api(s, kind, args.fleetname);
     let lastItems: JsonObject[] = [];
@@ -63,7 +77,7 @@ export default defineCommand({
       render(kind.kind, output, items, single, { summary: fleetSummary, list });
 
     if (kind.kind === "Device" && args["summary-only"]) {
-      const res = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], extra: { summaryOnly: true } });
+      const res = await a.list({ labelSelector: args.selector, fieldSelector, extra: { summaryOnly: true } });
       return void process.stdout.write(
         output === "json" || output === "yaml"
           ? await format(output, await summaryJson(res.raw))
@@ -74,8 +88,8 @@ export default defineCommand({
       const items = fleetSummary
         ? await Promise.all(wanted.map((n) => a.get(n, { addDevicesSummary: true })))
         : await Promise.all(wanted.map((n) => a.get(n)));
-      lastItems = items;
-      process.stdout.write(await print(items, wanted.length === 1));
+      lastItems = args["sort-by"] ? sortItems(items, args["sort-by"]) : items;
+      process.stdout.write(await print(lastItems, wanted.length === 1));
     } else {
       const items: JsonObject[] = (lastItems = []);
       let token = args.continue;
@@ -84,7 +98,7 @@ export default defineCommand({
         const pageSize = limit ? Math.min(PAGE, limit - items.length) : PAGE;
         const page = await a.list({
           labelSelector: args.selector,
-          fieldSelector: args["field-selector"],
+          fieldSelector,
           limit: pageSize,
           continueToken: token,
           extra: fleetSummary ? { addDevicesSummary: true } : undefined,
@@ -93,6 +107,7 @@ export default defineCommand({
         token = page.next;
         remaining = page.remaining;
       } while (token && (!limit || items.length < limit));
+      if (args["sort-by"]) items.splice(0, items.length, ...sortItems(items, args["sort-by"]));
       process.stdout.write(
         await print(items, false, {
           apiVersion: "v1beta1",
@@ -105,7 +120,7 @@ export default defineCommand({
         process.stderr.write(`${remaining ?? "more"} more; continue with --continue ${token}\n`);
       }
       if (kind.kind === "Device" && args.summary) {
-        const res = await a.list({ labelSelector: args.selector, fieldSelector: args["field-selector"], extra: { summaryOnly: true } });
+        const res = await a.list({ labelSelector: args.selector, fieldSelector, extra: { summaryOnly: true } });
         process.stdout.write(`\n${devicesSummary(await summaryJson(res.raw))}`);
       }
     }
@@ -114,7 +129,7 @@ export default defineCommand({
       await watch(
         s,
         kind,
-        { labelSelector: args.selector, fieldSelector: args["field-selector"], names: wanted, listed: lastItems },
+        { labelSelector: args.selector, fieldSelector, names: wanted, listed: lastItems },
         async (items) =>
           void process.stdout.write(
             `${output === "yaml" ? "---\n" : ""}${await render(kind.kind, output, items, true, { summary: fleetSummary, noHeaders: true })}`,

@@ -16,7 +16,7 @@ export default defineCommand({
       "Apply a JSON Patch (RFC 6902) to one resource.",
       "",
       `  flightctl patch device/my-device -p '[{"op":"add","path":"/metadata/labels/site","value":"lab"}]'`,
-      `  flightctl patch fleet/lab -p '[{"op":"replace","path":"/spec/template/spec/os/image","value":"quay.io/org/os:2"}]'`,
+      `  flightctl patch fleet/lab -p '[{"op":"replace","path":"/spec/template/spec/os/image","value":"os:2"}]'`,
       "  flightctl patch device/my-device --patch-file ops.json",
     ].join("\n"),
   },

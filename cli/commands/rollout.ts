@@ -6,7 +6,7 @@ import { globalArgs } from "../config.js";
 import { ResourceError, UsageError } from "../errors.js";
 import { lookupKind, parseTargets } from "../kinds.js";
 import { api } from "../resources.js";
-import { renderView, rolloutView } from "../rollout-view.js";
+import { planRows, renderView, rolloutView, type PlannedBatch } from "../rollout-view.js";
 import { session } from "../transport.js";
 
 const status = defineCommand({
@@ -115,19 +115,14 @@ const plan = defineCommand({
     if (args.output === "json") return void process.stdout.write(out.toJsonText(res));
     if (args.output === "yaml") return void process.stdout.write(await out.toYaml(res));
     if (args.output) throw new UsageError(`-o must be yaml or json, got "${args.output}"`);
-    const batches = (res.batches ?? []) as JsonObject[];
+    const { rows, empty } = planRows((res.batches ?? []) as PlannedBatch[]);
     process.stdout.write(`template version ${String(res.templateVersion ?? "(none yet)")}\n`);
-    process.stdout.write(
-      out.table(
-        ["BATCH", "NAME", "DEVICES", "SUCCESS THRESHOLD"],
-        batches.map((b, i) => [
-          String(i + 1),
-          String(b.name ?? ""),
-          String(((b.devices ?? []) as string[]).length),
-          b.successThreshold === undefined ? "" : `${String(b.successThreshold)}%`,
-        ]),
-      ),
-    );
+    if (rows.length) process.stdout.write(out.table(["BATCH", "NAME", "DEVICES", "SUCCESS THRESHOLD"], rows));
+    else process.stdout.write("no device would be updated\n");
+    if (empty.length)
+      process.stdout.write(
+        `${empty.length === 1 ? "batch" : "batches"} ${empty.join(", ")} of the policy select no device now (e.g. a percentage of too few devices) and are passed over\n`,
+      );
     const skipped = (res.notSelected ?? []) as string[];
     if (skipped.length) process.stdout.write(`not selected by any batch (disconnected): ${skipped.length}\n`);
     if (res.selectionPending)

@@ -9,6 +9,8 @@ import { migrate } from "../../db/migrate.js";
 import { startEmbeddedPostgres } from "../../db/embedded.js";
 import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { startPamIssuer } from "../pam-issuer/issuer.js";
+import { loadPam } from "../pam-issuer/pam.js";
+import { pamLoginLines } from "./banner.js";
 import { oidcProvider } from "../auth/oidc-provider.js";
 import { apiOptions, parseAddress, startApi } from "./api.js";
 import { issuerUrlOf } from "./pam-issuer.js";
@@ -76,7 +78,7 @@ await runProcess("flightctl", async (config, log) => {
     `\nFlight Control is running at ${url} (agents: https://localhost:${api.agentPort})\n` +
       `  CA certificate: ${api.caPath}\n` +
       `  log in as "admin" with the password ${admin.created ? `${admin.password} (also` : "in"} ${join(dataDir, "admin-password")}${admin.created ? ")" : ""}\n` +
-      `  or as any local Linux user (PAM service "${settings.service}", roles from flightctl-* groups)\n` +
+      pamLoginLines(loadPam() !== undefined, settings.service) +
       `  web UI: ${url}/\n` +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
