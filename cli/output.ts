@@ -57,6 +57,16 @@ function duration(seconds: number): string {
   return `${h ? `${h}h` : ""}${h || m ? `${m}m` : ""}${s}s`;
 }
 
+/**
+ * A device's SYSTEM column: its summary, except while it is being or has been decommissioned, when the lifecycle
+ * says more (flightctl's summary has no value for it; the agent of a decommissioned device no longer reports).
+ */
+function systemStatus(o: Obj): string {
+  const lifecycle = str((o.status?.lifecycle as JsonObject | undefined)?.status);
+  if (lifecycle === "Decommissioning" || lifecycle === "Decommissioned") return lifecycle;
+  return str((o.status?.summary as JsonObject | undefined)?.status);
+}
+
 type Columns = { headers: string[]; row(o: Obj): string[] };
 
 /** flightctl's table columns per kind (internal/cli/display/table.go), with LABELS added by -o wide. */
@@ -71,7 +81,7 @@ export function columns(kind: string, opts: { wide?: boolean; summary?: boolean 
           str(meta(o).name),
           str((meta(o).labels as JsonObject | undefined)?.alias),
           str(meta(o).owner) || NONE,
-          str((o.status?.summary as JsonObject | undefined)?.status),
+          systemStatus(o),
           str((o.status?.updated as JsonObject | undefined)?.status),
           str((o.status?.applicationsSummary as JsonObject | undefined)?.status),
           ago(o.status?.lastSeen),

@@ -357,6 +357,9 @@ test("decommission a device", async () => {
   assert.match(await ok(["decommission", "device/retiring"]), /device\/retiring decommissioning/);
   const d = parse(await ok(["get", "device/retiring", "-o", "yaml"]));
   assert.equal(d.spec.decommissioning.target, "Unenroll");
+  // The SYSTEM column says what is happening to it rather than its last summary.
+  const row = (await ok(["get", "device/retiring"])).split("\n").find((l) => l.startsWith("retiring"));
+  assert.match(row ?? "", /^retiring\s+<none>\s+Decommissioning\s/);
   const r = await cli(["decommission", "device/retiring", "-t", "factoryreset"]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /--target "factoryreset" is not supported/);

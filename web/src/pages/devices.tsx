@@ -11,6 +11,12 @@ import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
 
+/** The status shown for a device: its summary, except while it is being or has been decommissioned (no summary value says so). */
+function systemStatus(d: Device): string | undefined {
+  const lifecycle = d.status?.lifecycle?.status;
+  return lifecycle === "Decommissioning" || lifecycle === "Decommissioned" ? lifecycle : d.status?.summary?.status;
+}
+
 const PAGE = 100;
 
 /**
@@ -147,7 +153,7 @@ export function DevicesPage() {
                   <Link href={`/devices/${d.metadata?.name}`}>{d.metadata?.labels?.alias || d.metadata?.name}</Link>
                 </td>
                 <td>
-                  <Badge value={d.status?.summary?.status} />
+                  <Badge value={systemStatus(d)} />
                 </td>
                 <td class="updated">
                   <Badge value={d.status?.updated?.status} />
