@@ -3,6 +3,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type ErrorKind } from "../../lib/errors.js";
 import { badRequestDetail } from "../../lib/field-violations.js";
+import { classifyPgError } from "./pg-errors.js";
 
 export * from "../../lib/errors.js";
 
@@ -31,6 +32,9 @@ export function toConnectError(err: unknown, log?: (err: unknown) => void): Conn
     const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
     return new ConnectError(err.message, codes[err.kind], undefined, details);
   }
+  // A lost database connection (retryable) or a value the database refuses (a backstop behind input validation).
+  const db = classifyPgError(err);
+  if (db) return new ConnectError(db.message, db.class === "unavailable" ? Code.Unavailable : Code.InvalidArgument);
   log?.(err);
   return new ConnectError("internal error", Code.Internal);
 }
