@@ -6,7 +6,7 @@ import { Logger, parseCronItems, run, type CronItem, type Runner, type TaskList,
 import type { Pool } from "pg";
 import type { Logger as Pino } from "pino";
 import type { TaskHandlers } from "./catalog.js";
-import { heartbeatLocks, unlockStaleJobs } from "./queue-store.js";
+import { heartbeatLocks, unlockStaleJobs, unlockWorkers } from "./queue-store.js";
 
 export interface JobRunnerOptions {
   pool: Pool;
@@ -20,6 +20,8 @@ export interface JobRunnerOptions {
   pollInterval?: number;
   /** A job locked this long belongs to a dead runner and runs again (default 300). */
   staleLockSeconds?: number;
+  /** A runner that stopped unasked is replaced after this (ms, default 1000; doubling while starting fails). */
+  restartDelayMs?: number;
 }
 
 /** graphile-worker's log lines go to our logger (at debug for its chatter). */
@@ -30,38 +32,111 @@ function bridge(log: Pino): Logger {
   });
 }
 
+/** A runner that replaces graphile-worker's runner when that one stops unasked. */
+export interface JobRunner {
+  /** Stops the runner (and its supervision). */
+  stop(): Promise<void>;
+  /** graphile-worker's runner of the moment (another one after a restart). */
+  readonly current: Runner;
+}
+
 /**
  * Starts a runner. Jobs whose worker died (killed, crashed, lost its host) stay locked; each live runner refreshes
  * `locked_at` on what it holds, so a lock older than the threshold belongs to a runner that stopped beating and is
  * handed back (every task is idempotent). Age alone is not enough: a live runner's long job would be stolen and run
  * twice at once.
+ *
+ * A lost database connection can stop graphile-worker's runner: 0.17 retries recording a job's outcome only on a few
+ * error codes, and when that fails ("failed to release job") the runner shuts down. The job is then still locked by
+ * the stopped runner. So a runner that stops unasked is replaced (after a pause that doubles while it keeps failing)
+ * and the stopped runner's locks are handed back as soon as the database answers: its interrupted jobs run again.
  */
-export async function startJobRunner(opts: JobRunnerOptions): Promise<Runner> {
+export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner> {
   const stale = opts.staleLockSeconds ?? 300;
   await unlockStaleJobs(opts.pool, stale);
   // graphile-worker locks with one id per runner (its worker pool); it is announced before any job is taken.
   const events = new EventEmitter() as WorkerEvents;
   let poolId: string | undefined;
   events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
+  // Runners that stopped unasked, whose locks are not handed back yet.
+  const dead = new Set<string>();
+  let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const restartDelay = { min: opts.restartDelayMs ?? 1000, next: opts.restartDelayMs ?? 1000, max: 60_000 };
   // Beat several times per threshold so a busy event loop or a slow query does not look like death.
   const timer = setInterval(
     () => {
       const beat = poolId ? heartbeatLocks(opts.pool, poolId) : Promise.resolve();
-      beat.then(() => unlockStaleJobs(opts.pool, stale)).catch((err) => opts.log.warn({ err }, "could not refresh or hand back job locks"));
+      beat
+        .then(() => releaseDead())
+        .then(() => unlockStaleJobs(opts.pool, stale))
+        .catch((err) => opts.log.warn({ err }, "could not refresh or hand back job locks"));
     },
     Math.min(30_000, Math.max(250, (stale * 1000) / 4)),
   );
   timer.unref();
-  const runner = await run({
-    pgPool: opts.pool,
-    taskList: opts.tasks as TaskList,
-    parsedCronItems: opts.crontab ? parseCronItems(opts.crontab) : undefined,
-    concurrency: opts.concurrency ?? 4,
-    pollInterval: opts.pollInterval ?? 2000,
-    noHandleSignals: true,
-    logger: bridge(opts.log),
-    events,
-  });
-  runner.promise.finally(() => clearInterval(timer)).catch(() => {});
-  return runner;
+  async function releaseDead() {
+    if (dead.size === 0) return;
+    const ids = [...dead];
+    await unlockWorkers(opts.pool, ids);
+    for (const id of ids) dead.delete(id);
+    opts.log.info({ runners: ids }, "jobs of the stopped job runner handed back");
+  }
+  const runOne = async (): Promise<Runner> => {
+    poolId = undefined;
+    const runner = await run({
+      pgPool: opts.pool,
+      taskList: opts.tasks as TaskList,
+      parsedCronItems: opts.crontab ? parseCronItems(opts.crontab) : undefined,
+      concurrency: opts.concurrency ?? 4,
+      pollInterval: opts.pollInterval ?? 2000,
+      noHandleSignals: true,
+      logger: bridge(opts.log),
+      events,
+    });
+    const id = poolId;
+    runner.promise.then(
+      () => stoppedUnasked(runner, id),
+      (err) => stoppedUnasked(runner, id, err),
+    );
+    return runner;
+  };
+  function stoppedUnasked(runner: Runner, id: string | undefined, err?: unknown) {
+    if (stopping || runner !== current) return;
+    if (id) dead.add(id);
+    opts.log.error({ err, runner: id, restartInMs: restartDelay.next }, "the job runner stopped; starting another");
+    scheduleRestart();
+  }
+  function scheduleRestart() {
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (stopping) return;
+      runOne().then(
+        (runner) => {
+          current = runner;
+          restartDelay.next = restartDelay.min;
+          opts.log.info({ runner: poolId }, "job runner started again");
+          // Hand the stopped runner's jobs back now rather than at the next beat.
+          releaseDead().catch(() => {});
+        },
+        (err) => {
+          restartDelay.next = Math.min(restartDelay.max, restartDelay.next * 2);
+          opts.log.warn({ err, restartInMs: restartDelay.next }, "cannot start the job runner yet");
+          scheduleRestart();
+        },
+      );
+    }, restartDelay.next);
+  }
+  let current = await runOne();
+  return {
+    get current() {
+      return current;
+    },
+    async stop() {
+      stopping = true;
+      clearTimeout(restartTimer);
+      clearInterval(timer);
+      await current.stop();
+    },
+  };
 }

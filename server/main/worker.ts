@@ -2,7 +2,7 @@
 // flightctl-periodic, main/periodic.ts) it also schedules the crontab. Both scale out: run as many as you like. Its
 // settings come from server/config.ts (docs/server.md lists them).
 import { pathToFileURL } from "node:url";
-import type { Runner } from "graphile-worker";
+
 import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
 import { createFleetTasks } from "../fleets/fleet-tasks.js";
@@ -18,7 +18,7 @@ import { createDb } from "../platform/db.js";
 import { createPool } from "../platform/pg-pool.js";
 import type { TaskHandlers } from "../jobs/catalog.js";
 import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
-import { startJobRunner } from "../jobs/runner.js";
+import { startJobRunner, type JobRunner } from "../jobs/runner.js";
 import { loadConfig, withDefaults, type ServerConfig, type WorkerSettings } from "../config.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
 
@@ -33,7 +33,7 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
 }
 
 /** Starts a runner with a handler for every task of the catalog (and the crontab when periodic). */
-export async function startWorker(options: WorkerOptions): Promise<{ runner: Runner; close(): Promise<void> }> {
+export async function startWorker(options: WorkerOptions): Promise<{ runner: JobRunner; close(): Promise<void> }> {
   const opts = withDefaults(loadConfig({}).worker, options);
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) throw new Error(`the database has pending migrations (${pending.join(", ")}); run flightctl-db-migrate first`);
