@@ -24,11 +24,20 @@ export interface JobRunnerOptions {
   restartDelayMs?: number;
 }
 
-/** graphile-worker's log lines go to our logger (at debug for its chatter). */
-function bridge(log: Pino): Logger {
+/**
+ * graphile-worker's log lines go to our logger (at debug for its chatter). Its errors go under `err`, so the logger
+ * writes them without statements or values (lib/log-errors.ts); its message quotes the error's message and stack (a
+ * failed query's SQL and parameters), so the message stops where the quote begins.
+ */
+export function bridge(log: Pino): Logger {
   return new Logger(() => (level, message, meta) => {
     const fn = level === "error" ? log.error.bind(log) : level === "warning" ? log.warn.bind(log) : log.debug.bind(log);
-    fn(meta ?? {}, message);
+    const { error, fatalError, ...rest } = (meta ?? {}) as Record<string, unknown>;
+    const err = error ?? fatalError;
+    if (!err) return fn(rest, message);
+    const quoted = typeof (err as Error).message === "string" ? (err as Error).message.split("\n")[0] : "";
+    const at = quoted ? message.indexOf(quoted) : -1;
+    fn({ ...rest, err }, at >= 0 ? `${message.slice(0, at)}… (see err)` : message);
   });
 }
 
@@ -46,9 +55,8 @@ export interface JobRunner {
  * handed back (every task is idempotent). Age alone is not enough: a live runner's long job would be stolen and run
  * twice at once.
  *
- * A lost database connection can stop graphile-worker's runner: 0.17 retries recording a job's outcome only on a few
- * error codes, and when that fails ("failed to release job") the runner shuts down. The job is then still locked by
- * the stopped runner. So a runner that stops unasked is replaced (after a pause that doubles while it keeps failing)
+ * A lost database connection can stop graphile-worker's runner: when 0.17 cannot record a job's outcome ("Could not
+ * completeJobs; queue is in an inconsistent state") it shuts the runner down, the job still locked by it. So a runner that stops unasked is replaced (after a pause that doubles while it keeps failing)
  * and the stopped runner's locks are handed back as soon as the database answers: its interrupted jobs run again.
  */
 export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner> {
@@ -93,6 +101,10 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
       noHandleSignals: true,
       logger: bridge(opts.log),
       events,
+      // Without batching, 0.17 records a job's outcome without awaiting it: a lost connection then is an unhandled
+      // rejection (the process would exit) and the job stays locked by a runner that lives on. Batched (delay 0: the
+      // same tick's outcomes in one statement), a failure stops the runner cleanly, and the supervision below takes over.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
     const id = poolId;
     runner.promise.then(
