@@ -132,6 +132,29 @@ describe("connections terminated (shared Postgres, this file's database)", () =>
     }
   });
 
+  test("a transaction whose connection is lost at BEGIN gives its pool slot back", async () => {
+    // One connection: a slot kept by a dead client would leave nothing for the next statement.
+    const pool = createPool({ connectionString: t.db.url, max: 1, connectTimeoutMs: 1000, log: quiet, name: "test" });
+    const db = createDb(pool);
+    try {
+      await db.execute(sql`select 1`);
+      // The connection dies right after the pool hands it out, before drizzle's BEGIN.
+      pool.once("acquire", (client) => (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy());
+      const err = await db
+        .transaction(async (tx) => tx.execute(sql`select 1`))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      assert.ok(err, "the transaction failed");
+      assert.equal(toConnectError(err).code, Code.Unavailable);
+      assert.equal((await db.execute(sql`select 2 as two`)).rows[0].two, 2, "the pool still has its connection");
+    } finally {
+      // A slot kept by a dead client would keep pool.end() waiting forever.
+      await Promise.race([pool.end(), sleep(2000)]);
+    }
+  });
+
   test("a watch whose LISTEN connection is lost sees every change exactly once", async () => {
     const ac = new AbortController();
     const client = createClient(

@@ -5,7 +5,7 @@ import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle
 import { PgDialect, type PgDatabase, type PgTable } from "drizzle-orm/pg-core";
 import type { ClientBase, Pool } from "pg";
 import * as schema from "../../db/schema/index.js";
-import { retryingReads } from "./pg-pool.js";
+import { resilientPool } from "./pg-pool.js";
 
 /** The database, typed on db/schema. */
 export type Db = NodePgDatabase<typeof schema>;
@@ -15,10 +15,11 @@ export type Executor = PgDatabase<NodePgQueryResultHKT, typeof schema>;
 
 /**
  * Builds the typed database on a pool (one per process; tests build one per test database). A read-only statement
- * whose connection was lost runs once more on another connection (pg-pool.ts retryingReads).
+ * whose connection was lost runs once more on another connection, and a client whose connection was lost goes back
+ * to the pool (pg-pool.ts resilientPool).
  */
 export function createDb(pool: Pool): Db {
-  return drizzle(retryingReads(pool), { schema });
+  return drizzle(resilientPool(pool), { schema });
 }
 
 /**

@@ -57,11 +57,15 @@ const RETRY_PAUSE_MS = 20;
 type Query = (config: string | pg.QueryConfig, values?: unknown[]) => Promise<pg.QueryResult>;
 
 /**
- * `pool` with a query() that runs a read-only statement (isReadOnlyStatement) a second time, on another connection,
- * when the first attempt's connection was lost. pool.query runs one statement alone (transactions take a client with
- * connect(), untouched here), so nothing was half done. Writes are never retried: whether one committed is unknown.
+ * `pool` as the typed database uses it (db.ts createDb):
+ * - query() runs a read-only statement (isReadOnlyStatement) a second time, on another connection, when the first
+ *   attempt's connection was lost. pool.query runs one statement alone (transactions take a client with connect()),
+ *   so nothing was half done. Writes are never retried: whether one committed is unknown.
+ * - connect() hands out clients that go back to the pool (which discards them) as soon as their connection is lost.
+ *   drizzle 0.45 sends BEGIN before the try whose finally releases the client, so a connection lost at BEGIN would
+ *   keep its pool slot forever (a few restarts and the pool is empty); releasing twice is harmless here.
  */
-export function retryingReads(pool: pg.Pool): pg.Pool {
+export function resilientPool(pool: pg.Pool): pg.Pool {
   const query = pool.query.bind(pool) as unknown as Query;
   const retrying: Query = async (config, values) => {
     try {
@@ -73,9 +77,25 @@ export function retryingReads(pool: pg.Pool): pg.Pool {
       return query(config, values);
     }
   };
+  const connect = async (...args: unknown[]) => {
+    if (args.length > 0) return (pool.connect as (...a: unknown[]) => unknown)(...args); // callback style: as is
+    const client = await pool.connect();
+    const release = client.release;
+    let released = false;
+    const onLost = (err: Error) => client.release(err);
+    client.release = (err?: Error | boolean) => {
+      if (released) return;
+      released = true;
+      client.removeListener("error", onLost);
+      release(err);
+    };
+    client.once("error", onLost);
+    return client;
+  };
   return new Proxy(pool, {
     get(target, prop) {
       if (prop === "query") return retrying;
+      if (prop === "connect") return connect;
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
