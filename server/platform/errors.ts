@@ -23,8 +23,8 @@ const codes: Record<ErrorKind, Code> = {
 
 /**
  * The one place where errors become Connect errors. Domain errors keep their message, and their field violations
- * travel as a google.rpc.BadRequest detail (what clients read); anything else is an internal error whose details go
- * to the log, not to the caller.
+ * travel as a google.rpc.BadRequest detail (what clients read); database errors are classified by pg-errors.ts (a lost
+ * connection is Unavailable); anything else is an internal error whose details go to the log, not to the caller.
  */
 export function toConnectError(err: unknown, log?: (err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
