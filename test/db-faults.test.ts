@@ -132,6 +132,21 @@ describe("connections terminated (shared Postgres, this file's database)", () =>
     }
   });
 
+  test("a client checked out of a server pool whose connection dies does not end the process", async () => {
+    // pg-pool listens for 'error' only on idle clients; an 'error' event nobody listens to is thrown.
+    const pool = createPool({ connectionString: t.db.url, max: 1, log: quiet, name: "test" });
+    try {
+      const client = await pool.connect();
+      const ended = new Promise((resolve) => client.once("end", resolve));
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      await ended;
+      await assert.rejects(client.query("select 1"), (e) => toConnectError(e).code === Code.Unavailable);
+      client.release(true);
+    } finally {
+      await pool.end();
+    }
+  });
+
   test("a transaction whose connection is lost at BEGIN gives its pool slot back", async () => {
     // One connection: a slot kept by a dead client would leave nothing for the next statement.
     const pool = createPool({ connectionString: t.db.url, max: 1, connectTimeoutMs: 1000, log: quiet, name: "test" });
