@@ -2,7 +2,6 @@
 // flightctl-periodic, main/periodic.ts) it also schedules the crontab. Both scale out: run as many as you like. Its
 // settings come from server/config.ts (docs/server.md lists them).
 import { pathToFileURL } from "node:url";
-
 import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
 import { createFleetTasks } from "../fleets/fleet-tasks.js";
