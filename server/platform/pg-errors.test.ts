@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { DrizzleQueryError } from "drizzle-orm";
-import { classifyPgError, isConnectionError, isReadOnlyStatement, sqlState } from "./pg-errors.js";
+import { classifyPgError, isConnectFailure, isConnectionError, isReadOnlyStatement, sqlState } from "./pg-errors.js";
 import { toConnectError } from "./errors.js";
 
 /** An error as pg builds one from the server's ErrorResponse. */
@@ -67,4 +67,11 @@ test("read-only statements: plain SELECTs without side-effecting functions", () 
   assert.equal(isReadOnlyStatement("select pg_notify('c', 'p')"), false);
   assert.equal(isReadOnlyStatement("select (graphile_worker.add_job('t', '{}'::json)).id"), false);
   assert.equal(isReadOnlyStatement("select pg_advisory_lock(1)"), false);
+});
+
+test("connect failures (nothing to retry at once) are told apart from connections lost in use", () => {
+  assert.equal(isConnectFailure(wrapped(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }))), true);
+  assert.equal(isConnectFailure(new Error("timeout exceeded when trying to connect")), true);
+  assert.equal(isConnectFailure(wrapped(serverError("57P01"))), false);
+  assert.equal(isConnectFailure(new Error("Connection terminated unexpectedly")), false);
 });

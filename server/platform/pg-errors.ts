@@ -65,6 +65,22 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether `err` says no connection could be had at all (refused, or not within the pool's timeout), as opposed to one
+ * lost while in use: running the statement again at once would only wait for the same outcome.
+ */
+export function isConnectFailure(err: unknown): boolean {
+  return causes(err).some((e) => {
+    if (typeof e !== "object" || e === null) return false;
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (code === "ECONNREFUSED" || code === "57P03") return true;
+    return (
+      typeof message === "string" &&
+      /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)/.test(message)
+    );
+  });
+}
+
 /** The class of a database error, with the message the caller gets; undefined: not one we classify (internal). */
 export function classifyPgError(err: unknown): { class: PgErrorClass; message: string } | undefined {
   if (isConnectionError(err)) return { class: "unavailable", message: "the database is unavailable; retry" };

@@ -5,7 +5,7 @@
 // statement once more when its connection was lost.
 import pg from "pg";
 import type { Logger } from "pino";
-import { isConnectionError, isReadOnlyStatement, sqlState } from "./pg-errors.js";
+import { isConnectFailure, isConnectionError, isReadOnlyStatement, sqlState } from "./pg-errors.js";
 
 export interface PoolOptions {
   connectionString: string;
@@ -72,7 +72,8 @@ export function resilientPool(pool: pg.Pool): pg.Pool {
       return await query(config, values);
     } catch (err) {
       const text = typeof config === "string" ? config : config.text;
-      if (!isConnectionError(err) || !isReadOnlyStatement(text)) throw err;
+      // Only a connection lost while in use: when none could be had, trying again at once would wait for the same.
+      if (!isConnectionError(err) || isConnectFailure(err) || !isReadOnlyStatement(text)) throw err;
       await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
       return query(config, values);
     }
