@@ -255,8 +255,8 @@ describe("Postgres killed (an embedded Postgres of this file's own)", () => {
     pgh = await startEmbeddedPostgres({
       dataDir: join(dir, "pg"),
       postgresFlags: ["-c", "fsync=off"],
-      // Long enough to observe the outage.
-      restart: { delayMs: 3000, onEvent: (e) => events.push(e) },
+      // Long enough to observe the outage (and for the API's AuthProvider list, reloaded every 5 s, to need it).
+      restart: { delayMs: 7000, onEvent: (e) => events.push(e) },
     });
     await migrate(pgh.url);
     issuer = await startTestIssuer();
@@ -288,6 +288,7 @@ describe("Postgres killed (an embedded Postgres of this file's own)", () => {
     await devices.createDevice({ device: device("before") }, auth);
     assert.equal((await get(api, "/readyz")).status, 200);
 
+    const killedAt = Date.now();
     process.kill(postmaster(), "SIGKILL");
     await waitFor("exited", async () => events.some((e) => e.event === "exited"), 5000);
     const ready = await get(api, "/readyz");
@@ -296,6 +297,10 @@ describe("Postgres killed (an embedded Postgres of this file's own)", () => {
     assert.equal((await get(api, "/healthz")).status, 200);
     await assert.rejects(devices.getDevice({ name: "before" }, auth), (e) => codeOf(e) === Code.Unavailable);
     await assert.rejects(devices.createDevice({ device: device("during") }, auth), (e) => codeOf(e) === Code.Unavailable);
+    // A caller not seen before, once the AuthProvider list is due for a reload: authenticating needs the database too.
+    await sleep(killedAt + 5500 - Date.now());
+    const newcomer = { headers: { authorization: `Bearer ${await issuer.token("newcomer", { roles: ["flightctl-admin"] })}` } };
+    await assert.rejects(devices.listDevices({}, newcomer), (e) => codeOf(e) === Code.Unavailable);
 
     await waitFor("restarted", async () => events.some((e) => e.event === "restarted"), 60_000);
     await waitFor("ready", async () => (await get(api, "/readyz")).status === 200, 10_000);
