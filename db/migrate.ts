@@ -50,6 +50,9 @@ async function pendingOn(client: pg.ClientBase, folder: string): Promise<string[
 
 async function withClient<T>(databaseUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A connection the server closes fails the statement in flight (migrations run in one transaction, so nothing is
+  // half applied); without a listener the 'error' event would end the process instead.
+  client.on("error", () => {});
   await client.connect();
   try {
     return await fn(client);

@@ -192,14 +192,16 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       for (const r of others) r.register(router, serviceDeps);
       consoleServiceRegistration.register(router, { consoles, membership });
     },
+    // The error mapper outermost: what the auth and limit interceptors throw (a database down while resolving the
+    // caller, a rate limit) is mapped and logged like any other error, not turned into an unlogged "internal error".
     interceptors: [
+      errorInterceptor(onInternal),
       clientIpInterceptor(proxies),
       ipLimitInterceptor(enrollments, (m) => m === EnrollmentRequestService.method.createEnrollmentRequest),
       // The public token exchange relays to a provider's token endpoint: the same limit as the PAM issuer's.
       ipLimitInterceptor(createLimiter(limits.authPerIp), (m) => m === AuthService.method.exchangeToken),
       userAuthInterceptor((h) => authenticator.authenticate(h), membership),
       identityLimitInterceptor(createLimiter(limits.perUser)),
-      errorInterceptor(onInternal),
     ],
     drain: () => kindDeps.watch?.drain(),
     services,
@@ -226,6 +228,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       return agentDeviceRawStreams({ services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
     },
     interceptors: [
+      errorInterceptor(onInternal),
       // Per-IP limits before the queue, so a flood from one address never takes queue places from the fleet.
       clientIpInterceptor(proxies),
       ipLimitInterceptor(enrollments, (m) => m === AgentEnrollmentService.method.createEnrollmentRequest),
@@ -233,7 +236,6 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       admissionInterceptor(),
       agentAuthInterceptor(gate),
       identityLimitInterceptor(createLimiter(limits.perDevice)),
-      errorInterceptor(onInternal),
     ],
     services: [...agentServices.map((s) => s.service), agentConsoleRegistration.service],
     files: [...agentServices.map((s) => s.service.file), agentConsoleRegistration.service.file],

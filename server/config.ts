@@ -114,6 +114,10 @@ export interface ServerConfig {
   logLevel: string;
   /** Redis: console relay across API replicas and frozen git/http content across workers (unset: in-process). */
   redisUrl?: string;
+  /** Waiting longer than this for a database connection fails the statement (Unavailable) instead of hanging (ms). */
+  dbConnectTimeoutMs: number;
+  /** npm start: the embedded Postgres is restarted when it exits, at most this often (ms, doubling while it keeps failing). */
+  embeddedRestartMs: number;
   api: ApiSettings;
   worker: WorkerSettings;
   pamIssuer: PamIssuerSettings;
@@ -133,6 +137,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     dataDir: resolve(r.str("FLIGHTCTL_DATA_DIR") ?? ".data"),
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS) ?? "info",
     redisUrl: r.str("FLIGHTCTL_REDIS_URL"),
+    dbConnectTimeoutMs: r.positiveInt("FLIGHTCTL_DB_CONNECT_TIMEOUT_SECONDS", 1000) ?? 10_000,
+    embeddedRestartMs: r.positiveInt("FLIGHTCTL_EMBEDDED_POSTGRES_RESTART_SECONDS", 1000) ?? 1000,
     api: {
       address: r.address("FLIGHTCTL_API_ADDRESS") ?? "0.0.0.0:3443",
       agentAddress: r.address("FLIGHTCTL_AGENT_ADDRESS") ?? "0.0.0.0:7443",

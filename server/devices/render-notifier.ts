@@ -31,7 +31,8 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
   };
 
   async function connect(): Promise<void> {
-    const c = new pg.Client({ connectionString });
+    // keepAlive: a connection cut without a FIN (a host gone, a NAT forgetting it) is noticed and re-established.
+    const c = new pg.Client({ connectionString, keepAlive: true });
     c.on("notification", (n) => {
       if (n.channel !== RENDERED_CHANNEL) {
         for (const l of others.get(n.channel) ?? []) l.onPayload(n.payload ?? "");

@@ -27,7 +27,9 @@ export function batchTask<T>(
       if ((await currentJobKey(db, id)) === key) throw e;
       await addJob(db, task, items, { jobKey: key, delaySeconds: Math.min(3600, Math.exp(attempts)), maxAttempts });
       helpers.logger.error(
-        `batch job ${id} (${task}) failed after its key moved to a newer job; its ${items.length} item(s) are queued again: ${String(e)}`,
+        `batch job ${id} (${task}) failed after its key moved to a newer job; its ${items.length} item(s) are queued again`,
+        // Under `error` the runner's log bridge writes it without statements or values (a failed query's are in its message).
+        { error: e },
       );
     }
   };

@@ -69,3 +69,8 @@ export async function heartbeatLocks(pool: Pool, poolId: string): Promise<void> 
     [poolId],
   );
 }
+
+/** Hands back at once every job and queue held by runners known to be dead (graphile-worker pool ids). */
+export async function unlockWorkers(pool: Pool, poolIds: string[]): Promise<void> {
+  await pool.query("select graphile_worker.force_unlock_workers($1::text[])", [poolIds]);
+}

@@ -36,7 +36,14 @@ await runProcess("flightctl", async (config, log) => {
   let stopPostgres = async () => {};
   if (!databaseUrl) {
     log.info("DATABASE_URL not set: starting embedded Postgres");
-    const pg = await startEmbeddedPostgres({ dataDir: join(dataDir, "postgres") });
+    // If it exits (crash, OOM kill), it is started again on the same port; the pools reconnect by themselves.
+    const pg = await startEmbeddedPostgres({
+      dataDir: join(dataDir, "postgres"),
+      restart: {
+        delayMs: config.embeddedRestartMs,
+        onEvent: (e) => (e.event === "restarted" ? log.info(e, "embedded Postgres restarted") : log.warn(e, "embedded Postgres is down")),
+      },
+    });
     databaseUrl = pg.url;
     stopPostgres = pg.stop;
   }

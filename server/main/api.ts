@@ -2,7 +2,6 @@
 // all-in-one.ts. Its settings come from server/config.ts (docs/server.md lists them).
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import pg from "pg";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createApp } from "../app.js";
 import { readFileSync } from "node:fs";
@@ -15,6 +14,7 @@ import { createLogger, type Logger } from "../../lib/logger.js";
 import { ensurePki, serverNames } from "../platform/pki/ca.js";
 import { decodeJson, parseDocuments } from "../platform/codec.js";
 import { createDb } from "../platform/db.js";
+import { createPool } from "../platform/pg-pool.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 import { createConsoleRelay } from "../console/console-relay.js";
@@ -50,6 +50,8 @@ export interface ApiOptions {
   sans?: string[];
   /** Database connections (default 20). */
   dbPoolMax?: number;
+  /** Waiting longer for a database connection fails the statement (default 10 s). */
+  dbConnectTimeoutMs?: number;
   /** Log the memory breakdown this often (default never). */
   debugMemoryMs?: number;
   /** Console session limits (default: server/config.ts's defaults). */
@@ -96,8 +98,14 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
   if (pending.length > 0) {
     throw new Error(`the database has ${pending.length} pending migration(s) (${pending.join(", ")}); run flightctl-db-migrate first`);
   }
-  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.dbPoolMax ?? defaults.dbPoolMax });
-  pool.on("error", (err) => log.error({ err }, "idle database connection failed"));
+  // Every connection has an error listener: a lost one fails the statements in flight (Unavailable), not the process.
+  const pool = createPool({
+    connectionString: opts.databaseUrl,
+    max: opts.dbPoolMax ?? defaults.dbPoolMax,
+    connectTimeoutMs: opts.dbConnectTimeoutMs ?? loadConfig({}).dbConnectTimeoutMs,
+    log,
+    name: "api",
+  });
   const pki = await ensurePki(opts.dataDir, serverNames(opts.sans));
   const bundlePem = readFileSync(pki.bundlePath, "utf8");
   const agentAt = parseAddress(opts.agentAddress ?? defaults.agentAddress);
@@ -189,6 +197,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     redisUrl: config.redisUrl,
     sans: api.sans,
     dbPoolMax: api.dbPoolMax,
+    dbConnectTimeoutMs: config.dbConnectTimeoutMs,
     debugMemoryMs: api.debugMemoryMs,
     console: api.console,
     gitCommit: api.gitCommit,

@@ -2,8 +2,6 @@
 // flightctl-periodic, main/periodic.ts) it also schedules the crontab. Both scale out: run as many as you like. Its
 // settings come from server/config.ts (docs/server.md lists them).
 import { pathToFileURL } from "node:url";
-import pg from "pg";
-import type { Runner } from "graphile-worker";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createDeviceTasks } from "../devices/device-tasks.js";
 import { createFleetTasks } from "../fleets/fleet-tasks.js";
@@ -16,9 +14,10 @@ import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js"
 import { memoryContentCache, redisContentCache } from "../platform/content-cache.js";
 import type { Logger } from "../../lib/logger.js";
 import { createDb } from "../platform/db.js";
+import { createPool } from "../platform/pg-pool.js";
 import type { TaskHandlers } from "../jobs/catalog.js";
 import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
-import { startJobRunner } from "../jobs/runner.js";
+import { startJobRunner, type JobRunner } from "../jobs/runner.js";
 import { loadConfig, withDefaults, type ServerConfig, type WorkerSettings } from "../config.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
 
@@ -28,16 +27,23 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
   log: Logger;
   /** Frozen git/http content shared by workers (unset: in-process). */
   redisUrl?: string;
+  /** Waiting longer for a database connection fails the statement (default 10 s). */
+  dbConnectTimeoutMs?: number;
 }
 
 /** Starts a runner with a handler for every task of the catalog (and the crontab when periodic). */
-export async function startWorker(options: WorkerOptions): Promise<{ runner: Runner; close(): Promise<void> }> {
+export async function startWorker(options: WorkerOptions): Promise<{ runner: JobRunner; close(): Promise<void> }> {
   const opts = withDefaults(loadConfig({}).worker, options);
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) throw new Error(`the database has pending migrations (${pending.join(", ")}); run flightctl-db-migrate first`);
-  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.concurrency + 2 });
-  pool.on("error", (err) => opts.log.error({ err }, "worker: idle database connection failed"));
-  pool.on("connect", (client) => client.on("error", (err) => opts.log.error({ err }, "database connection failed")));
+  // Also graphile-worker's pool: every connection has an error listener, so a lost one never ends the process.
+  const pool = createPool({
+    connectionString: opts.databaseUrl,
+    max: opts.concurrency + 2,
+    connectTimeoutMs: options.dbConnectTimeoutMs ?? loadConfig({}).dbConnectTimeoutMs,
+    log: opts.log,
+    name: "worker",
+  });
   const db = createDb(pool);
   // External config (git and http providers) is frozen per template version: in Redis when there is one.
   const frozen = opts.redisUrl ? redisContentCache(opts.redisUrl) : memoryContentCache();
@@ -77,6 +83,7 @@ export const workerOptions = (config: ServerConfig, databaseUrl: string, log: Lo
   databaseUrl,
   log,
   redisUrl: config.redisUrl,
+  dbConnectTimeoutMs: config.dbConnectTimeoutMs,
 });
 
 /** Runs the process from its configuration (also the bin entry point); `periodic` makes it flightctl-periodic. */

@@ -5,6 +5,7 @@ import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle
 import { PgDialect, type PgDatabase, type PgTable } from "drizzle-orm/pg-core";
 import type { ClientBase, Pool } from "pg";
 import * as schema from "../../db/schema/index.js";
+import { resilientPool } from "./pg-pool.js";
 
 /** The database, typed on db/schema. */
 export type Db = NodePgDatabase<typeof schema>;
@@ -12,9 +13,13 @@ export type Db = NodePgDatabase<typeof schema>;
 /** A transaction or the database itself: anything that can run statements (and open a nested transaction). */
 export type Executor = PgDatabase<NodePgQueryResultHKT, typeof schema>;
 
-/** Builds the typed database on a pool (one per process; tests build one per test database). */
+/**
+ * Builds the typed database on a pool (one per process; tests build one per test database). A read-only statement
+ * whose connection was lost runs once more on another connection, and a client whose connection was lost goes back
+ * to the pool (pg-pool.ts resilientPool).
+ */
 export function createDb(pool: Pool): Db {
-  return drizzle(pool, { schema });
+  return drizzle(resilientPool(pool), { schema });
 }
 
 /**
@@ -87,12 +92,22 @@ export function pgTextArray(items: string[]): string {
  */
 export const textArray = (items: string[]): SQL => sql`${pgTextArray(items)}::text[]`;
 
-/** Whether the database answers a trivial statement (the readiness probe). */
-export async function databaseReady(pool: Pool): Promise<boolean> {
+/**
+ * Whether the database answers a trivial statement within `timeoutMs` (the readiness probe: it must answer quickly
+ * even when connecting hangs, e.g. a host that drops packets).
+ */
+export async function databaseReady(pool: Pool, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const answered = pool.query("select 1").then(
+    () => true,
+    () => false,
+  );
   try {
-    await pool.query("select 1");
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([answered, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type ErrorKind } from "../../lib/errors.js";
 import { badRequestDetail } from "../../lib/field-violations.js";
 import { RetryInfoSchema } from "../../gen/third_party/google/rpc/error_details_pb.js";
+import { classifyPgError } from "./pg-errors.js";
 
 export * from "../../lib/errors.js";
 
@@ -33,8 +34,8 @@ const codes: Record<ErrorKind, Code> = {
 
 /**
  * The one place where errors become Connect errors. Domain errors keep their message, and their field violations
- * travel as a google.rpc.BadRequest detail (what clients read); anything else is an internal error whose details go
- * to the log, not to the caller.
+ * travel as a google.rpc.BadRequest detail (what clients read); database errors are classified by pg-errors.ts (a lost
+ * connection is Unavailable); anything else is an internal error whose details go to the log, not to the caller.
  */
 export function toConnectError(err: unknown, log?: (err: unknown) => void): ConnectError {
   if (err instanceof ConnectError) return err;
@@ -43,6 +44,9 @@ export function toConnectError(err: unknown, log?: (err: unknown) => void): Conn
     const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
     return new ConnectError(err.message, codes[err.kind], undefined, details);
   }
+  // A lost database connection (retryable) or a value the database refuses (a backstop behind input validation).
+  const db = classifyPgError(err);
+  if (db) return new ConnectError(db.message, db.class === "unavailable" ? Code.Unavailable : Code.InvalidArgument);
   log?.(err);
   return new ConnectError("internal error", Code.Internal);
 }
