@@ -10,7 +10,7 @@ import { create, fromBinary, fromJson, type DescService } from "@bufbuild/protob
 import { createFileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { createClient, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { startApi, type RunningApi } from "../../server/main/api.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { startTestIssuer, type TestIssuer } from "../helpers/oidc.js";
@@ -130,7 +130,14 @@ export async function startFuzzEnv(): Promise<FuzzEnv> {
   const agentUrl = `https://localhost:${api.agentPort}`;
   const token = await issuer.token("fuzz-admin", { roles: ["flightctl-admin"] });
   const admin = { authorization: `Bearer ${token}` };
-  const userGrpc = createGrpcTransport({ baseUrl: userUrl, nodeOptions: { ca } });
+  // The setup's own connections, closed at the end so the server's close does not wait for them.
+  const managers: Http2SessionManager[] = [];
+  const grpcTo = (baseUrl: string, tlsOptions: { ca: string; cert?: string; key?: string }) => {
+    const sessionManager = new Http2SessionManager(baseUrl, {}, tlsOptions);
+    managers.push(sessionManager);
+    return createGrpcTransport({ baseUrl, sessionManager });
+  };
+  const userGrpc = grpcTo(userUrl, { ca });
   const user = <S extends DescService>(s: S) => createClient(s, userGrpc);
 
   // Resources that exist, so some generated names reach code past the lookup.
@@ -170,7 +177,7 @@ export async function startFuzzEnv(): Promise<FuzzEnv> {
     cert: Buffer.from(a.clientCertificateData!, "base64").toString(),
     key: Buffer.from(a.clientKeyData!, "base64").toString(),
   };
-  const enrollGrpc = createGrpcTransport({ baseUrl: agentUrl, nodeOptions: { ca, cert: enrollment.cert, key: enrollment.key } });
+  const enrollGrpc = grpcTo(agentUrl, { ca, cert: enrollment.cert, key: enrollment.key });
   const keys = await generateDeviceKey();
   const deviceName = await deviceNameFromPublicKey(keys.publicKey);
   const agentEnroll = createClient(AgentEnrollmentService, enrollGrpc);
@@ -184,7 +191,8 @@ export async function startFuzzEnv(): Promise<FuzzEnv> {
   const tls: Record<Credential, EndpointTls> = { admin: { baseUrl: userUrl, ca }, device, enrollment };
   const headers: Record<Credential, Record<string, string>> = { admin, device: {}, enrollment: {} };
   const userServices = await discover(userGrpc, admin);
-  const agentServices = await discover(createGrpcTransport({ baseUrl: agentUrl, nodeOptions: { ca, cert: device.cert, key: device.key } }), {});
+  const agentServices = await discover(grpcTo(agentUrl, { ca, cert: device.cert, key: device.key }), {});
+  for (const m of managers) m.abort();
   const targets: Target[] = [];
   // One array per endpoint: the generators are built once per list of names.
   const userNames = [...SEEDED, deviceName];

@@ -1,7 +1,7 @@
 // The descriptor-driven fuzz suite (issue 24): every method of every service on both endpoints, messages generated
 // from the input descriptors plus raw bodies, over Connect, gRPC and gRPC-Web. Fails on any Internal/Unknown, 5xx,
 // missing answer, crash, unhealthy server, half-written data or unservable list. In `npm test` it runs with a fixed
-// seed for FC_FUZZ_SECONDS (default 30); `npm run fuzz -- --seconds N --seed S` runs longer (test/fuzz/run.ts).
+// seed for FC_FUZZ_SECONDS (default 25); `npm run fuzz -- --seconds N --seed S` runs longer (test/fuzz/run.ts).
 import { assertNoOpenHandles } from "../helpers/leaks.js";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { startFuzzEnv, type FuzzEnv } from "./env.js";
 import { formatReport, runFuzz } from "./harness.js";
 import { KNOWN_FAILURES } from "./known-failures.js";
 
-const seconds = Number(process.env.FC_FUZZ_SECONDS ?? 30);
+const seconds = Number(process.env.FC_FUZZ_SECONDS ?? 25);
 const seed = Number(process.env.FC_FUZZ_SEED ?? 24);
 const path = process.env.FC_FUZZ_PATH || undefined;
 // Off by default: only for a green run while the fixes of known classes are being integrated.
@@ -23,7 +23,9 @@ after(async () => {
 });
 
 test(`fuzz every RPC from its descriptor (seed ${seed}, ${path ? `path ${path}` : `${seconds} s`})`, { timeout: (seconds + 180) * 1000 }, async () => {
+  const t0 = performance.now();
   env = await startFuzzEnv();
+  process.stderr.write(`fuzz: server up, ${env.targets.length} methods discovered in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   const report = await runFuzz(env, {
     seconds,
     seed,

@@ -50,6 +50,10 @@ export interface FuzzReport {
   byInput: Record<string, number>;
   /** Milliseconds spent sending cases, per input kind; the rest of the budget went to generating them. */
   msByInput: Record<string, number>;
+  /** The slowest answers (case, ms), slowest first. */
+  slowest: { case: string; ms: number; code: string }[];
+  /** Seconds the checks after the run took (health, List sweep, database). */
+  checkSeconds: number;
   failures: Failure[];
   /** Failures in classes matched by knownFailures (reported, not judged). */
   known: Failure[];
@@ -136,11 +140,8 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const cutMs = opts.streamCutMs ?? 300;
   const healthEvery = opts.healthEvery ?? 100;
-  const typed = {
-    admin: typedTransports(env.tls.admin),
-    device: typedTransports(env.tls.device),
-    enrollment: typedTransports(env.tls.enrollment),
-  };
+  const connections = [typedTransports(env.tls.admin), typedTransports(env.tls.device), typedTransports(env.tls.enrollment)];
+  const typed = { admin: connections[0].transports, device: connections[1].transports, enrollment: connections[2].transports };
   const raw = createRawSender();
   const crashes: string[] = [];
   const onCrash = (e: unknown) => crashes.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
@@ -156,6 +157,8 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
     byCode: {},
     byInput: {},
     msByInput: {},
+    slowest: [],
+    checkSeconds: 0,
     failures: [],
     known: [],
     dbProblems: [],
@@ -188,7 +191,11 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
         const crashesBefore = crashes.length;
         const t0 = performance.now();
         const o = await runCase(env, typed, raw, c, timeoutMs, cutMs);
-        report.msByInput[c.input.label] = Math.round((report.msByInput[c.input.label] ?? 0) + performance.now() - t0);
+        const took = performance.now() - t0;
+        report.msByInput[c.input.label] = Math.round((report.msByInput[c.input.label] ?? 0) + took);
+        if (o !== "skip" && (report.slowest.length < 5 || took > report.slowest[4].ms)) {
+          report.slowest = [...report.slowest, { case: describeCase(c), ms: Math.round(took), code: codeName(o.code) }].sort((a, b) => b.ms - a.ms).slice(0, 5);
+        }
         if (o === "skip") {
           report.skipped++;
           return true;
@@ -220,13 +227,16 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
       throw new Error(`fuzz harness error at seed ${opts.seed} path ${details.counterexamplePath}: ${String(details.errorInstance)}`);
     report.seconds = (performance.now() - started) / 1000;
     report.casesPerSecond = report.cases / report.seconds;
+    const checks = performance.now();
     report.health = await env.healthy();
     report.sweep = await listSweep(env, typed, timeoutMs);
     report.dbProblems = await checkDatabase(env.db.pool);
+    report.checkSeconds = (performance.now() - checks) / 1000;
   } finally {
     process.off("uncaughtException", onCrash);
     process.off("unhandledRejection", onCrash);
     raw.close();
+    for (const c of connections) c.close();
   }
   return report;
 }
@@ -254,6 +264,8 @@ export function formatReport(r: FuzzReport, replay: (f: Failure) => string): str
     `  answers: ${Object.entries(r.byCode).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `  inputs: ${Object.entries(r.byInput).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `  ms sending, by input: ${Object.entries(r.msByInput).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `  slowest: ${r.slowest.map((s) => `${s.ms} ms ${s.case} → ${s.code}`).join("; ")}`,
+    `  checks after the run: ${r.checkSeconds.toFixed(1)} s`,
     `  server error log lines: ${r.logStats.errors} (${r.logStats.withSql} with SQL text)`,
   ];
   const classes = new Map<string, Failure[]>();

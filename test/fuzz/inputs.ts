@@ -131,7 +131,7 @@ export function inputArb(target: Target): fc.Arbitrary<Input> {
   }
   if (repeatedPaths.length) {
     kinds.push({
-      weight: 3,
+      weight: 1,
       arbitrary: fc.record({ msg, path: fc.constantFrom(...repeatedPaths), n: fc.constantFrom(100_000, 10_000) }).map(({ msg, path, n }) => {
         const m = structuredCloneMessage(input, msg);
         setAtPath(m, path, manyOf(path[path.length - 1], n));

@@ -6,7 +6,7 @@ import https from "node:https";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 
 export type ProtocolName = "connect-proto" | "connect-json" | "grpc" | "grpc-web-proto" | "grpc-web-json";
 
@@ -52,15 +52,25 @@ export interface EndpointTls {
   key?: string;
 }
 
-/** connect-node transports per protocol for one endpoint, created once. */
-export function typedTransports(ep: EndpointTls): Record<ProtocolName, Transport> {
+/** connect-node transports per protocol for one endpoint, with what keeps their connections (closed by close()). */
+export function typedTransports(ep: EndpointTls): { transports: Record<ProtocolName, Transport>; close(): void } {
   const nodeOptions = { ca: ep.ca, cert: ep.cert, key: ep.key };
+  // Own connections, so the run ends without the server waiting for idle clients to go.
+  const h2 = new Http2SessionManager(ep.baseUrl, {}, nodeOptions);
+  const agent = new https.Agent({ keepAlive: true, ...nodeOptions });
+  const h1 = { ...nodeOptions, agent };
   return {
-    "connect-proto": createConnectTransport({ baseUrl: ep.baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions }),
-    "connect-json": createConnectTransport({ baseUrl: ep.baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions }),
-    grpc: createGrpcTransport({ baseUrl: ep.baseUrl, nodeOptions }),
-    "grpc-web-proto": createGrpcWebTransport({ baseUrl: ep.baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions }),
-    "grpc-web-json": createGrpcWebTransport({ baseUrl: ep.baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions }),
+    transports: {
+      "connect-proto": createConnectTransport({ baseUrl: ep.baseUrl, httpVersion: "2", useBinaryFormat: true, sessionManager: h2 }),
+      "connect-json": createConnectTransport({ baseUrl: ep.baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions: h1 }),
+      grpc: createGrpcTransport({ baseUrl: ep.baseUrl, sessionManager: h2 }),
+      "grpc-web-proto": createGrpcWebTransport({ baseUrl: ep.baseUrl, httpVersion: "2", useBinaryFormat: true, sessionManager: h2 }),
+      "grpc-web-json": createGrpcWebTransport({ baseUrl: ep.baseUrl, httpVersion: "1.1", useBinaryFormat: false, nodeOptions: h1 }),
+    },
+    close() {
+      h2.abort();
+      agent.destroy();
+    },
   };
 }
 
