@@ -54,7 +54,13 @@ function countingLogger(stats: FuzzEnv["logStats"]) {
       write(line: string) {
         stats.errors++;
         if (/\b(select|insert into|update \w+ set|delete from)\b/i.test(line)) stats.withSql++;
-        if (stats.samples.length < 5) stats.samples.push(line.slice(0, 300));
+        // Distinct errors: the log message, SQLSTATE and error text.
+        let key = line.slice(0, 200);
+        try {
+          const o = JSON.parse(line) as { msg?: string; procedure?: string; err?: { code?: string; message?: string } };
+          key = `${o.msg ?? ""} ${o.procedure ?? ""}: ${o.err?.code ?? ""} ${(o.err?.message ?? "").slice(0, 120)}`;
+        } catch {}
+        if (stats.samples.length < 10 && !stats.samples.includes(key)) stats.samples.push(key);
         if (process.env.FC_FUZZ_LOG_LEVEL) process.stderr.write(line);
       },
     },

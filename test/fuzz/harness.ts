@@ -16,6 +16,8 @@ export interface FuzzOptions {
   seed: number;
   /** Replay one case: fast-check's path (the case index). */
   path?: string;
+  /** Run exactly this many cases (no time budget): replays a run's prefix, for failures that depend on earlier cases. */
+  cases?: number;
   /** Bound on each answer. */
   timeoutMs?: number;
   /** Streaming calls are cut this long after they start; an error before that counts. */
@@ -140,8 +142,19 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const cutMs = opts.streamCutMs ?? 300;
   const healthEvery = opts.healthEvery ?? 100;
-  const connections = [typedTransports(env.tls.admin), typedTransports(env.tls.device), typedTransports(env.tls.enrollment)];
-  const typed = { admin: connections[0].transports, device: connections[1].transports, enrollment: connections[2].transports };
+  const connections = {
+    admin: typedTransports(env.tls.admin),
+    device: typedTransports(env.tls.device),
+    enrollment: typedTransports(env.tls.enrollment),
+  };
+  const typed = { admin: connections.admin.transports, device: connections.device.transports, enrollment: connections.enrollment.transports };
+  // A connection the server has given up on (GOAWAY, ENHANCE_YOUR_CALM after oversized bodies) fails every later
+  // call on it; the case that saw it is recorded, and later cases get a fresh connection so they test something.
+  const renew = (cred: Credential) => {
+    connections[cred].close();
+    connections[cred] = typedTransports(env.tls[cred]);
+    typed[cred] = connections[cred].transports;
+  };
   const raw = createRawSender();
   const crashes: string[] = [];
   const onCrash = (e: unknown) => crashes.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
@@ -169,13 +182,16 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
   const started = performance.now();
   let index = opts.path ? Number(opts.path.split(":")[0]) : 0;
   const record = (c: FuzzCase, i: number, reason: string, o: { code: Outcome["code"] | string; message: string }) => {
+    // A generic message ("internal error") says nothing of the cause; what the input carried does.
+    const generic = o.message.length < 40 && !/:/.test(o.message);
+    const hint = generic ? inputFeatures(c) : "";
     const f: Failure = {
       index: i,
       case: describeCase(c),
       reason,
       code: typeof o.code === "string" ? o.code : codeName(o.code),
       message: o.message,
-      klass: `${reason}: ${messageShape(o.message)}`,
+      klass: `${reason}: ${messageShape(o.message)}${hint ? ` [input has ${hint}]` : ""}`,
       input: c.input.label,
       method: `${c.target.service.typeName}/${c.target.method.name}`,
       protocol: c.protocol.name,
@@ -210,6 +226,7 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
         }
         const why = verdict(o, c.protocol);
         if (why) record(c, i, why, o);
+        if (why && /ENHANCE_YOUR_CALM|GOAWAY|session/i.test(o.message)) renew(c.target.credential);
         if (crashes.length > crashesBefore) record(c, i, "process error", { code: "crash", message: crashes[crashes.length - 1].split("\n")[0] });
         if ((report.cases + report.skipped) % healthEvery === 0) {
           const sick = await env.healthy();
@@ -220,7 +237,9 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
       }),
       opts.path
         ? { seed: opts.seed, path: opts.path, numRuns: 1 }
-        : { seed: opts.seed, numRuns: 1_000_000_000, interruptAfterTimeLimit: opts.seconds * 1000, markInterruptAsFailure: false },
+        : opts.cases
+          ? { seed: opts.seed, numRuns: opts.cases }
+          : { seed: opts.seed, numRuns: 1_000_000_000, interruptAfterTimeLimit: opts.seconds * 1000, markInterruptAsFailure: false },
     );
     // The property itself never fails; a failure here is the harness's own error (a bug in the suite).
     if (details.failed && !details.interrupted)
@@ -236,9 +255,21 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
     process.off("uncaughtException", onCrash);
     process.off("unhandledRejection", onCrash);
     raw.close();
-    for (const c of connections) c.close();
+    for (const c of Object.values(connections)) c.close();
   }
   return report;
+}
+
+/** What in a message input may explain a generic error: NUL, lone surrogates, a huge or many-item field. */
+function inputFeatures(c: FuzzCase): string {
+  if (c.input.kind !== "message") return "";
+  if (c.input.label !== "random") return c.input.label;
+  const json = JSON.stringify(c.input.msg, (_k, v) => (typeof v === "bigint" ? String(v) : v instanceof Uint8Array ? "" : v)) ?? "";
+  const features = [];
+  if (json.includes("\\u0000")) features.push("NUL");
+  // JSON.stringify escapes only lone surrogates.
+  if (/\\ud[89a-f][0-9a-f]{2}/i.test(json)) features.push("lone surrogate");
+  return features.join(", ") || "nothing special";
 }
 
 function safeJson(desc: DescMethod["input"], msg: Message): string {
@@ -267,6 +298,7 @@ export function formatReport(r: FuzzReport, replay: (f: Failure) => string): str
     `  slowest: ${r.slowest.map((s) => `${s.ms} ms ${s.case} → ${s.code}`).join("; ")}`,
     `  checks after the run: ${r.checkSeconds.toFixed(1)} s`,
     `  server error log lines: ${r.logStats.errors} (${r.logStats.withSql} with SQL text)`,
+    ...r.logStats.samples.map((s) => `      log: ${s}`),
   ];
   const classes = new Map<string, Failure[]>();
   for (const f of r.failures) classes.set(f.klass, [...(classes.get(f.klass) ?? []), f]);

@@ -24,6 +24,7 @@ export type Input =
   | { kind: "raw"; label: "invalid-utf8"; msg: Message; bad: number[]; note: string }
   | { kind: "raw"; label: "deep-nesting"; path: FieldPath; depth: number; note: string }
   | { kind: "raw"; label: "garbage"; bytes: Uint8Array; note: string }
+  | { kind: "raw"; label: "oversized"; size: number; note: string }
   | { kind: "raw"; label: "truncated"; msg: Message; keep: number; frameLie: boolean; note: string }
   | { kind: "raw"; label: "bad-frame"; msg: Message; frame: "length-lie" | "compressed" | "two-messages" | "short-header" | "trailing-junk" | "empty-body"; note: string }
   | { kind: "raw"; label: "bad-json"; text: string; note: string }
@@ -102,6 +103,13 @@ export function inputArb(target: Target): fc.Arbitrary<Input> {
       arbitrary: fc
         .record({ msg, frame: fc.constantFrom("length-lie", "compressed", "two-messages", "short-header", "trailing-junk", "empty-body") })
         .map((r) => ({ kind: "raw", label: "bad-frame", ...r, note: r.frame }) as const),
+    },
+    {
+      // Past the 4 MiB limit (and just at it): the answer must be ResourceExhausted, at once, on every protocol.
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(4 * 1024 * 1024 + 1, 5 * 1024 * 1024, 16 * 1024 * 1024)
+        .map((size) => ({ kind: "raw", label: "oversized", size, note: `${size} bytes` }) as const),
     },
     { weight: 5, arbitrary: badJsonArb.map((text) => ({ kind: "raw", label: "bad-json", text, note: text.slice(0, 60) }) as const) },
     {
@@ -295,6 +303,9 @@ export function renderRaw(c: FuzzCase): RawRequest | undefined {
       return { body: frame(deepBody(p, input.path, input.depth)), contentType: ct };
     case "garbage":
       return { body: frame(input.bytes), contentType: ct };
+    case "oversized":
+      // Field 1 as one long length-delimited value: a plausible message, just too big.
+      return { body: frame(concat([new BinaryWriter().tag(1, WireType.LengthDelimited).uint32(input.size).finish(), new Uint8Array(input.size).fill(0x61)])), contentType: ct };
     case "bad-json":
       return { body: frame(utf8.encode(input.text)), contentType: ct };
     case "content-type": {

@@ -118,8 +118,13 @@ export class H2Pool {
     this.sessions.set(ep.baseUrl, fresh);
     return fresh;
   }
+  /** Drops the endpoint's session (after a request that got no answer, so later cases start clean). */
+  reset(ep: EndpointTls) {
+    this.sessions.get(ep.baseUrl)?.destroy();
+    this.sessions.delete(ep.baseUrl);
+  }
   close() {
-    for (const s of this.sessions.values()) s.close();
+    for (const s of this.sessions.values()) s.destroy();
     this.sessions.clear();
   }
 }
@@ -146,7 +151,10 @@ function rawH2(pool: H2Pool, ep: EndpointTls, path: string, headers: Record<stri
       resolve({ ...res, error: String(e) });
       return;
     }
-    const timer = setTimeout(() => finish({ cut: "timeout" }), timeoutMs);
+    const timer = setTimeout(() => {
+      finish({ cut: "timeout" });
+      pool.reset(ep);
+    }, timeoutMs);
     let cutTimer: NodeJS.Timeout | undefined;
     req.on("response", (h) => {
       res.status = Number(h[":status"]);

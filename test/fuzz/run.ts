@@ -1,4 +1,4 @@
-// `npm run fuzz -- --seconds N --seed S [--path P] [--timeout-ms T] [--report file.json] [--known-failures]`:
+// `npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--known-failures]`:
 // the fuzz suite for a longer run or a replay. Runs test/fuzz/fuzz.test.ts through test/run.ts (which brings
 // Postgres and the template database), passing the options as FC_FUZZ_* variables. A failing case is printed with
 // its replay command (the same seed and its path).
@@ -11,6 +11,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "60" },
     seed: { type: "string", default: String(Date.now() % 1_000_000) },
     path: { type: "string" },
+    cases: { type: "string" },
     "timeout-ms": { type: "string", default: "10000" },
     report: { type: "string" },
     "known-failures": { type: "boolean", default: false },
@@ -18,10 +19,12 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 if (!(seconds > 0) || !Number.isInteger(Number(values.seed))) {
-  process.stderr.write("usage: npm run fuzz -- --seconds N --seed S [--path P] [--timeout-ms T] [--report file.json] [--known-failures]\n");
+  process.stderr.write("usage: npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--known-failures]\n");
   process.exit(2);
 }
-process.stderr.write(`fuzz: seed ${values.seed}, ${values.path ? `replaying path ${values.path}` : `${seconds} s`}\n`);
+process.stderr.write(
+  `fuzz: seed ${values.seed}, ${values.path ? `replaying path ${values.path}` : values.cases ? `the first ${values.cases} cases` : `${seconds} s`}\n`,
+);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const child = spawn(process.execPath, ["--import", "tsx", "test/run.ts", "test/fuzz/fuzz.test.ts"], {
   cwd: root,
@@ -31,11 +34,12 @@ const child = spawn(process.execPath, ["--import", "tsx", "test/run.ts", "test/f
     FC_FUZZ_SECONDS: String(seconds),
     FC_FUZZ_SEED: values.seed,
     FC_FUZZ_PATH: values.path ?? "",
+    FC_FUZZ_CASES: values.cases ?? "",
     FC_FUZZ_TIMEOUT_MS: values["timeout-ms"],
     FC_FUZZ_REPORT: values.report ?? "",
     FC_FUZZ_KNOWN_FAILURES: values["known-failures"] ? "1" : "",
     // test/run.ts stops a run after this many minutes.
-    FC_TEST_RUN_MINUTES: String(Math.ceil(seconds / 60) + 15),
+    FC_TEST_RUN_MINUTES: String(Math.ceil((values.cases ? Number(values.cases) * 2 : seconds) / 60) + 15),
   },
 });
 const forward = (sig: NodeJS.Signals) => child.kill(sig);
