@@ -148,7 +148,9 @@ export async function startFuzzEnv(): Promise<FuzzEnv> {
 
   // Resources that exist, so some generated names reach code past the lookup.
   await user(DeviceService).createDevice(
-    { device: fromJson(DeviceSchema, { apiVersion: "v1beta1", kind: "Device", metadata: { name: "fuzz-device", labels: { site: "lab" } } }) },
+    {
+      device: fromJson(DeviceSchema, { apiVersion: "v1beta1", kind: "Device", metadata: { name: "fuzz-device", labels: { site: "lab" } } }),
+    },
     { headers: admin },
   );
   await user(FleetService).createFleet(
@@ -188,7 +190,12 @@ export async function startFuzzEnv(): Promise<FuzzEnv> {
   const deviceName = await deviceNameFromPublicKey(keys.publicKey);
   const agentEnroll = createClient(AgentEnrollmentService, enrollGrpc);
   await agentEnroll.createEnrollmentRequest({
-    enrollmentRequest: { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name: deviceName }, spec: { csr: await createCsr(keys, deviceName) } },
+    enrollmentRequest: {
+      apiVersion: "v1beta1",
+      kind: "EnrollmentRequest",
+      metadata: { name: deviceName },
+      spec: { csr: await createCsr(keys, deviceName) },
+    },
   });
   await user(EnrollmentRequestService).approveEnrollmentRequest({ name: deviceName, approval: { approved: true } }, { headers: admin });
   const er = await agentEnroll.getEnrollmentRequest({ name: deviceName });
@@ -204,8 +211,7 @@ export async function startFuzzEnv(): Promise<FuzzEnv> {
   const userNames = [...SEEDED, deviceName];
   const agentNames = [deviceName, ...SEEDED];
   for (const service of userServices)
-    for (const method of service.methods)
-      targets.push({ endpoint: "user", credential: "admin", service, method, knownNames: userNames });
+    for (const method of service.methods) targets.push({ endpoint: "user", credential: "admin", service, method, knownNames: userNames });
   for (const service of agentServices) {
     // Enrollment RPCs take the enrollment certificate; the rest the device's own.
     const credential: Credential = /Enrollment/.test(service.name) ? "enrollment" : "device";

@@ -23,7 +23,9 @@ after(async () => {
   await assertNoOpenHandles();
 });
 
-test(`fuzz every RPC from its descriptor (seed ${seed}, ${path ? `path ${path}` : `${cases ? `${cases} cases` : `${seconds} s`}`})`, { timeout: ((cases ? cases * 2 : seconds) + 180) * 1000 }, async () => {
+test(`fuzz every RPC from its descriptor (seed ${seed}, ${path ? `path ${path}` : `${cases ? `${cases} cases` : `${seconds} s`}`})`, {
+  timeout: ((cases ? cases * 2 : seconds) + 180) * 1000,
+}, async () => {
   const t0 = performance.now();
   env = await startFuzzEnv();
   process.stderr.write(`fuzz: server up, ${env.targets.length} methods discovered in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -5,7 +5,16 @@ import fc from "fast-check";
 import { toJson, type DescMethod, type Message } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import { caseArb, describeCase, encodeMessage, renderRaw, type Credential, type FuzzCase } from "./inputs.js";
-import { createRawSender, judgeError, judgeRaw, PROTOCOLS, typedTransports, type Outcome, type ProtocolName, type RawSender } from "./protocols.js";
+import {
+  createRawSender,
+  judgeError,
+  judgeRaw,
+  PROTOCOLS,
+  typedTransports,
+  type Outcome,
+  type ProtocolName,
+  type RawSender,
+} from "./protocols.js";
 import { codeName, messageShape, verdict } from "./oracle.js";
 import { checkDatabase, type DbProblem } from "./db-check.js";
 import type { FuzzEnv } from "./env.js";
@@ -65,7 +74,14 @@ export interface FuzzReport {
   logStats: FuzzEnv["logStats"];
 }
 
-async function callTyped(transport: Transport, method: DescMethod, msg: Message, headers: Record<string, string>, timeoutMs: number, cutMs: number): Promise<Outcome> {
+async function callTyped(
+  transport: Transport,
+  method: DescMethod,
+  msg: Message,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  cutMs: number,
+): Promise<Outcome> {
   const ac = new AbortController();
   let timedOut = false;
   let cut = false;
@@ -104,7 +120,14 @@ async function callTyped(transport: Transport, method: DescMethod, msg: Message,
 }
 
 /** Sends one case; "skip" when its input cannot be put on the wire in its protocol. */
-async function runCase(env: FuzzEnv, typed: Record<Credential, Record<ProtocolName, Transport>>, raw: RawSender, c: FuzzCase, timeoutMs: number, cutMs: number): Promise<Outcome | "skip"> {
+async function runCase(
+  env: FuzzEnv,
+  typed: Record<Credential, Record<ProtocolName, Transport>>,
+  raw: RawSender,
+  c: FuzzCase,
+  timeoutMs: number,
+  cutMs: number,
+): Promise<Outcome | "skip"> {
   const t = c.target;
   const headers = c.auth ? env.headers[t.credential] : {};
   if (c.input.kind === "message") {
@@ -119,7 +142,15 @@ async function runCase(env: FuzzEnv, typed: Record<Credential, Record<ProtocolNa
   if (c.protocol.wire === "grpc-web") h["x-grpc-web"] = "1";
   if (c.protocol.wire === "connect") h["connect-protocol-version"] = "1";
   const started = performance.now();
-  const r = await raw.send(env.tls[t.credential], c.protocol, `/${t.service.typeName}/${t.method.name}`, h, req.body, timeoutMs, unary ? undefined : cutMs);
+  const r = await raw.send(
+    env.tls[t.credential],
+    c.protocol,
+    `/${t.service.typeName}/${t.method.name}`,
+    h,
+    req.body,
+    timeoutMs,
+    unary ? undefined : cutMs,
+  );
   return judgeRaw(c.protocol, unary, r, Math.round(performance.now() - started));
 }
 
@@ -129,7 +160,14 @@ async function listSweep(env: FuzzEnv, typed: Record<Credential, Record<Protocol
   for (const t of env.targets) {
     if (t.method.methodKind !== "unary" || !t.method.name.startsWith("List")) continue;
     for (const p of PROTOCOLS) {
-      const o = await callTyped(typed[t.credential][p.name], t.method, { $typeName: t.method.input.typeName } as Message, env.headers[t.credential], timeoutMs, 0);
+      const o = await callTyped(
+        typed[t.credential][p.name],
+        t.method,
+        { $typeName: t.method.input.typeName } as Message,
+        env.headers[t.credential],
+        timeoutMs,
+        0,
+      );
       const why = verdict(o, p);
       if (why) bad.push(`${t.service.typeName}/${t.method.name} ${p.name}: ${why}: ${o.message}`);
     }
@@ -147,7 +185,11 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
     device: typedTransports(env.tls.device),
     enrollment: typedTransports(env.tls.enrollment),
   };
-  const typed = { admin: connections.admin.transports, device: connections.device.transports, enrollment: connections.enrollment.transports };
+  const typed = {
+    admin: connections.admin.transports,
+    device: connections.device.transports,
+    enrollment: connections.enrollment.transports,
+  };
   // A connection the server has given up on (GOAWAY, ENHANCE_YOUR_CALM after oversized bodies) fails every later
   // call on it; the case that saw it is recorded, and later cases get a fresh connection so they test something.
   const renew = (cred: Credential) => {
@@ -210,7 +252,9 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
         const took = performance.now() - t0;
         report.msByInput[c.input.label] = Math.round((report.msByInput[c.input.label] ?? 0) + took);
         if (o !== "skip" && (report.slowest.length < 5 || took > report.slowest[4].ms)) {
-          report.slowest = [...report.slowest, { case: describeCase(c), ms: Math.round(took), code: codeName(o.code) }].sort((a, b) => b.ms - a.ms).slice(0, 5);
+          report.slowest = [...report.slowest, { case: describeCase(c), ms: Math.round(took), code: codeName(o.code) }]
+            .sort((a, b) => b.ms - a.ms)
+            .slice(0, 5);
         }
         if (o === "skip") {
           report.skipped++;
@@ -226,13 +270,15 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
         }
         const why = verdict(o, c.protocol);
         if (why) record(c, i, why, o);
-        if (why && /ENHANCE_YOUR_CALM|GOAWAY|session/i.test(o.message)) renew(c.target.credential);
-        if (crashes.length > crashesBefore) record(c, i, "process error", { code: "crash", message: crashes[crashes.length - 1].split("\n")[0] });
+        if (why && /NGHTTP2_|GOAWAY|session/i.test(o.message)) renew(c.target.credential);
+        if (crashes.length > crashesBefore)
+          record(c, i, "process error", { code: "crash", message: crashes[crashes.length - 1].split("\n")[0] });
         if ((report.cases + report.skipped) % healthEvery === 0) {
           const sick = await env.healthy();
           if (sick) record(c, i, "health check failed", { code: "down", message: sick });
         }
-        if (report.cases % 500 === 0) log(`… ${report.cases} cases, ${report.failures.length} failures, ${Math.round((performance.now() - started) / 1000)} s`);
+        if (report.cases % 500 === 0)
+          log(`… ${report.cases} cases, ${report.failures.length} failures, ${Math.round((performance.now() - started) / 1000)} s`);
         return true;
       }),
       opts.path
@@ -292,9 +338,18 @@ const top = (counts: Map<string, number>, n = 6) =>
 export function formatReport(r: FuzzReport, replay: (f: Failure) => string): string[] {
   const lines = [
     `fuzz: seed ${r.seed}: ${r.cases} cases (${r.skipped} skipped as unencodable) in ${r.seconds.toFixed(1)} s = ${r.casesPerSecond.toFixed(1)} cases/s over ${r.targets} methods`,
-    `  answers: ${Object.entries(r.byCode).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-    `  inputs: ${Object.entries(r.byInput).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-    `  ms sending, by input: ${Object.entries(r.msByInput).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `  answers: ${Object.entries(r.byCode)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+    `  inputs: ${Object.entries(r.byInput)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+    `  ms sending, by input: ${Object.entries(r.msByInput)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
     `  slowest: ${r.slowest.map((s) => `${s.ms} ms ${s.case} → ${s.code}`).join("; ")}`,
     `  checks after the run: ${r.checkSeconds.toFixed(1)} s`,
     `  server error log lines: ${r.logStats.errors} (${r.logStats.withSql} with SQL text)`,
@@ -302,7 +357,9 @@ export function formatReport(r: FuzzReport, replay: (f: Failure) => string): str
   ];
   const classes = new Map<string, Failure[]>();
   for (const f of r.failures) classes.set(f.klass, [...(classes.get(f.klass) ?? []), f]);
-  lines.push(`  failures: ${r.failures.length} in ${classes.size} classes${r.known.length ? ` (+${r.known.length} in known classes, not judged)` : ""}`);
+  lines.push(
+    `  failures: ${r.failures.length} in ${classes.size} classes${r.known.length ? ` (+${r.known.length} in known classes, not judged)` : ""}`,
+  );
   for (const [klass, fs] of [...classes.entries()].sort((a, b) => b[1].length - a[1].length)) {
     const count = (key: (f: Failure) => string) => {
       const m = new Map<string, number>();
@@ -311,7 +368,10 @@ export function formatReport(r: FuzzReport, replay: (f: Failure) => string): str
     };
     lines.push(
       `  [${fs.length}] ${klass}`,
-      `      methods: ${top(count((f) => f.method.replace(/^flightctl\.(v1beta1|agent\.v1beta1)\./, "")), 5)}`,
+      `      methods: ${top(
+        count((f) => f.method.replace(/^flightctl\.(v1beta1|agent\.v1beta1)\./, "")),
+        5,
+      )}`,
       `      protocols: ${top(count((f) => f.protocol))}; inputs: ${top(count((f) => f.input))}`,
       `      e.g. ${fs[0].case} → ${fs[0].code}: ${fs[0].message.slice(0, 160)}`,
       `      replay: ${replay(fs[0])}`,

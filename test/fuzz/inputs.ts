@@ -5,7 +5,17 @@
 import fc from "fast-check";
 import { create, toBinary, toJson, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { findPaths, isJsonish, isRepeated, isString, messageArb, pathName, setAtPath, type FieldPath, type GenContext } from "./messages.js";
+import {
+  findPaths,
+  isJsonish,
+  isRepeated,
+  isString,
+  messageArb,
+  pathName,
+  setAtPath,
+  type FieldPath,
+  type GenContext,
+} from "./messages.js";
 import { contentType, envelope, enveloped, protocolsFor, type Protocol } from "./protocols.js";
 
 /** Which endpoint and credentials a target is called with. */
@@ -26,7 +36,13 @@ export type Input =
   | { kind: "raw"; label: "garbage"; bytes: Uint8Array; note: string }
   | { kind: "raw"; label: "oversized"; size: number; note: string }
   | { kind: "raw"; label: "truncated"; msg: Message; keep: number; frameLie: boolean; note: string }
-  | { kind: "raw"; label: "bad-frame"; msg: Message; frame: "length-lie" | "compressed" | "two-messages" | "short-header" | "trailing-junk" | "empty-body"; note: string }
+  | {
+      kind: "raw";
+      label: "bad-frame";
+      msg: Message;
+      frame: "length-lie" | "compressed" | "two-messages" | "short-header" | "trailing-junk" | "empty-body";
+      note: string;
+    }
   | { kind: "raw"; label: "bad-json"; text: string; note: string }
   | { kind: "raw"; label: "content-type"; msg: Message; contentType: string; note: string };
 
@@ -70,12 +86,36 @@ const garbageArb = fc.oneof(
 );
 
 const badJsonArb = fc.oneof(
-  fc.constantFrom("", "{", "[]", "null", "1", '"x"', '{"name":}', '{"name":1}', '{"name":["a"]}', '{"name":{"a":1}}', '{"unknownField":1}', '{"name":"\\u0000"}', '{"name":"\\ud800"}', '{"__proto__":{"x":1}}', '{"orgId":"not-a-uuid"}', "{".repeat(100_000)),
+  fc.constantFrom(
+    "",
+    "{",
+    "[]",
+    "null",
+    "1",
+    '"x"',
+    '{"name":}',
+    '{"name":1}',
+    '{"name":["a"]}',
+    '{"name":{"a":1}}',
+    '{"unknownField":1}',
+    '{"name":"\\u0000"}',
+    '{"name":"\\ud800"}',
+    '{"__proto__":{"x":1}}',
+    '{"orgId":"not-a-uuid"}',
+    "{".repeat(100_000),
+  ),
   fc.json({ maxDepth: 3 }),
   fc.string({ maxLength: 64 }),
 );
 
-const badContentTypes = fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "application/grpc+nope", "application/proto; charset=utf-8", "");
+const badContentTypes = fc.constantFrom(
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "application/json; charset=latin1",
+  "application/grpc+nope",
+  "application/proto; charset=utf-8",
+  "",
+);
 
 function strings(desc: DescMessage) {
   return findPaths(desc, isString);
@@ -95,7 +135,13 @@ export function inputArb(target: Target): fc.Arbitrary<Input> {
     {
       weight: 8,
       arbitrary: fc.record({ msg, keep: fc.double({ min: 0, max: 0.999, noNaN: true }), frameLie: fc.boolean() }).map(
-        (r) => ({ kind: "raw", label: "truncated", ...r, note: `keep ${(r.keep * 100).toFixed(0)}%${r.frameLie ? ", frame says full length" : ""}` }) as const,
+        (r) =>
+          ({
+            kind: "raw",
+            label: "truncated",
+            ...r,
+            note: `keep ${(r.keep * 100).toFixed(0)}%${r.frameLie ? ", frame says full length" : ""}`,
+          }) as const,
       ),
     },
     {
@@ -114,7 +160,9 @@ export function inputArb(target: Target): fc.Arbitrary<Input> {
     { weight: 5, arbitrary: badJsonArb.map((text) => ({ kind: "raw", label: "bad-json", text, note: text.slice(0, 60) }) as const) },
     {
       weight: 2,
-      arbitrary: fc.record({ msg, contentType: badContentTypes }).map((r) => ({ kind: "raw", label: "content-type", ...r, note: r.contentType }) as const),
+      arbitrary: fc
+        .record({ msg, contentType: badContentTypes })
+        .map((r) => ({ kind: "raw", label: "content-type", ...r, note: r.contentType }) as const),
     },
   ];
   if (stringPaths.length) {
@@ -123,36 +171,57 @@ export function inputArb(target: Target): fc.Arbitrary<Input> {
       arbitrary: fc.record({ msg, path: fc.constantFrom(...stringPaths), bad: fc.constantFrom(...BAD_UTF8) }).map(({ msg, path, bad }) => {
         const m = structuredCloneMessage(input, msg);
         setAtPath(m, path, MARK.repeat(Math.ceil(bad.length / 4)));
-        return { kind: "raw", label: "invalid-utf8", msg: m, bad, note: `${pathName(path)} = ${bad.map((b) => b.toString(16)).join(" ")}` } as const;
+        return {
+          kind: "raw",
+          label: "invalid-utf8",
+          msg: m,
+          bad,
+          note: `${pathName(path)} = ${bad.map((b) => b.toString(16)).join(" ")}`,
+        } as const;
       }),
     });
     kinds.push({
       weight: 2,
       arbitrary: fc
-        .record({ msg, path: fc.constantFrom(...stringPaths), size: fc.constantFrom(1 << 20, 3 << 20, 5 << 20), ch: fc.constantFrom("a", "é", "\0") })
+        .record({
+          msg,
+          path: fc.constantFrom(...stringPaths),
+          size: fc.constantFrom(1 << 20, 3 << 20, 5 << 20),
+          ch: fc.constantFrom("a", "é", "\0"),
+        })
         .map(({ msg, path, size, ch }) => {
           const m = structuredCloneMessage(input, msg);
           setAtPath(m, path, ch.repeat(size / Buffer.byteLength(ch)));
-          return { kind: "message", label: "huge-string", msg: m, note: `${pathName(path)}: ${size} bytes of ${JSON.stringify(ch)}` } as const;
+          return {
+            kind: "message",
+            label: "huge-string",
+            msg: m,
+            note: `${pathName(path)}: ${size} bytes of ${JSON.stringify(ch)}`,
+          } as const;
         }),
     });
   }
   if (repeatedPaths.length) {
     kinds.push({
       weight: 1,
-      arbitrary: fc.record({ msg, path: fc.constantFrom(...repeatedPaths), n: fc.constantFrom(100_000, 10_000) }).map(({ msg, path, n }) => {
-        const m = structuredCloneMessage(input, msg);
-        setAtPath(m, path, manyOf(path[path.length - 1], n));
-        return { kind: "message", label: "huge-repeated", msg: m, note: `${pathName(path)}: ${n} items` } as const;
-      }),
+      arbitrary: fc
+        .record({ msg, path: fc.constantFrom(...repeatedPaths), n: fc.constantFrom(100_000, 10_000) })
+        .map(({ msg, path, n }) => {
+          const m = structuredCloneMessage(input, msg);
+          setAtPath(m, path, manyOf(path[path.length - 1], n));
+          return { kind: "message", label: "huge-repeated", msg: m, note: `${pathName(path)}: ${n} items` } as const;
+        }),
     });
   }
   if (jsonPaths.length) {
+    // Each level is a Value and a ListValue: 50 levels reach protobuf-es's recursion limit of 100.
     kinds.push({
       weight: 4,
       arbitrary: fc
-        .record({ path: fc.constantFrom(...jsonPaths), depth: fc.constantFrom(64, 101, 1000, 100_000) })
-        .map(({ path, depth }) => ({ kind: "raw", label: "deep-nesting", path, depth, note: `${pathName(path)}: depth ${depth}` }) as const),
+        .record({ path: fc.constantFrom(...jsonPaths), depth: fc.constantFrom(30, 50, 51, 1000, 100_000) })
+        .map(
+          ({ path, depth }) => ({ kind: "raw", label: "deep-nesting", path, depth, note: `${pathName(path)}: depth ${depth}` }) as const,
+        ),
     });
   }
   return fc.oneof(...kinds);
@@ -240,7 +309,10 @@ function deepValueBinary(depth: number): Uint8Array[] {
   let size = base.length;
   for (let i = 0; i < depth; i++) {
     const inner = new BinaryWriter().tag(1, WireType.LengthDelimited).uint32(size).finish(); // ListValue.values
-    const outer = new BinaryWriter().tag(6, WireType.LengthDelimited).uint32(inner.length + size).finish(); // Value.list_value
+    const outer = new BinaryWriter()
+      .tag(6, WireType.LengthDelimited)
+      .uint32(inner.length + size)
+      .finish(); // Value.list_value
     prefixes.push(concat([outer, inner]));
     size += inner.length + outer.length;
   }
@@ -305,7 +377,12 @@ export function renderRaw(c: FuzzCase): RawRequest | undefined {
       return { body: frame(input.bytes), contentType: ct };
     case "oversized":
       // Field 1 as one long length-delimited value: a plausible message, just too big.
-      return { body: frame(concat([new BinaryWriter().tag(1, WireType.LengthDelimited).uint32(input.size).finish(), new Uint8Array(input.size).fill(0x61)])), contentType: ct };
+      return {
+        body: frame(
+          concat([new BinaryWriter().tag(1, WireType.LengthDelimited).uint32(input.size).finish(), new Uint8Array(input.size).fill(0x61)]),
+        ),
+        contentType: ct,
+      };
     case "bad-json":
       return { body: frame(utf8.encode(input.text)), contentType: ct };
     case "content-type": {

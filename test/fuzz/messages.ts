@@ -2,9 +2,9 @@
 // nested messages, repeated, maps, oneofs, the well-known Struct/Value/Timestamp), with random and boundary values,
 // and the paths to fields of one sort (strings, repeated, Struct/Value) that the input kinds aim their bad values at.
 import fc from "fast-check";
-import { create, fromJson, type DescField, type DescMessage, type JsonObject, type Message } from "@bufbuild/protobuf";
+import { create, fromJson, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { jsonValueArb, mapKeyArb, scalarArb, stringArb } from "./values.js";
+import { jsonValueArb, mapKeyArb, scalarArb } from "./values.js";
 
 /** Nested messages deeper than this are left unset (deep nesting is its own input kind, built on the wire). */
 const MAX_DEPTH = 4;
@@ -102,7 +102,7 @@ function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
 /** A route from a message to a field: each step a field; message and list-of-message steps lead on. */
 export type FieldPath = DescField[];
 
-/** Every path (up to `maxDepth` steps) from `desc` to a field `accept` takes; `into` says which messages to enter. */
+/** Every path (up to `maxDepth` steps, not into well-known types or cycles) from `desc` to a field `accept` takes. */
 export function findPaths(desc: DescMessage, accept: (f: DescField) => boolean, maxDepth = 4): FieldPath[] {
   const out: FieldPath[] = [];
   const walk = (m: DescMessage, prefix: FieldPath, seen: Set<string>) => {
@@ -151,5 +151,3 @@ export function setAtPath(msg: Message, path: FieldPath, value: unknown): void {
 
 /** Dotted field names of a path (for reports). */
 export const pathName = (path: FieldPath) => path.map((f) => f.name).join(".");
-
-export type { JsonObject };

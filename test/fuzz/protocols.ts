@@ -130,7 +130,15 @@ export class H2Pool {
 }
 
 /** Sends `body` with `headers` to `path` over HTTP/2; a streaming call is cut `streamCutMs` after the answer starts. */
-function rawH2(pool: H2Pool, ep: EndpointTls, path: string, headers: Record<string, string>, body: Uint8Array, timeoutMs: number, streamCutMs?: number) {
+function rawH2(
+  pool: H2Pool,
+  ep: EndpointTls,
+  path: string,
+  headers: Record<string, string>,
+  body: Uint8Array,
+  timeoutMs: number,
+  streamCutMs?: number,
+) {
   return new Promise<RawResponse>((resolve) => {
     const res: RawResponse = { status: 0, headers: {}, body: Buffer.alloc(0), trailers: {} };
     const chunks: Buffer[] = [];
@@ -164,14 +172,27 @@ function rawH2(pool: H2Pool, ep: EndpointTls, path: string, headers: Record<stri
     req.on("trailers", (t) => (res.trailers = flat(t)));
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => finish());
-    req.on("close", () => finish(res.status ? {} : { error: `stream closed (rst code ${req.rstCode})` }));
-    req.on("error", (e) => finish({ error: e.message }));
+    // No answer at all: the session may be one the server has given up on; later cases get a fresh one.
+    const failed = (error: string) => {
+      finish({ error });
+      if (!res.status) pool.reset(ep);
+    };
+    req.on("close", () => (res.status ? finish() : failed(`stream closed (rst code ${req.rstCode})`)));
+    req.on("error", (e) => failed(e.message));
     req.end(body);
   });
 }
 
 /** The same over HTTP/1.1 (keep-alive agent per endpoint). */
-function rawH1(agents: Map<string, https.Agent>, ep: EndpointTls, path: string, headers: Record<string, string>, body: Uint8Array, timeoutMs: number, streamCutMs?: number) {
+function rawH1(
+  agents: Map<string, https.Agent>,
+  ep: EndpointTls,
+  path: string,
+  headers: Record<string, string>,
+  body: Uint8Array,
+  timeoutMs: number,
+  streamCutMs?: number,
+) {
   let agent = agents.get(ep.baseUrl);
   if (!agent) {
     agent = new https.Agent({ keepAlive: true, ca: ep.ca, cert: ep.cert, key: ep.key });
@@ -190,17 +211,21 @@ function rawH1(agents: Map<string, https.Agent>, ep: EndpointTls, path: string, 
       req.destroy();
       resolve(res);
     };
-    const req = https.request(`${ep.baseUrl}${path}`, { method: "POST", agent, headers: { ...headers, "content-length": String(body.length) } }, (r) => {
-      res.status = r.statusCode ?? 0;
-      res.headers = flat(r.headers);
-      if (streamCutMs !== undefined) cutTimer = setTimeout(() => finish({ cut: "stream-open" }), streamCutMs);
-      r.on("data", (c: Buffer) => chunks.push(c));
-      r.on("end", () => {
-        res.trailers = flat(r.trailers);
-        finish();
-      });
-      r.on("error", (e) => finish({ error: e.message }));
-    });
+    const req = https.request(
+      `${ep.baseUrl}${path}`,
+      { method: "POST", agent, headers: { ...headers, "content-length": String(body.length) } },
+      (r) => {
+        res.status = r.statusCode ?? 0;
+        res.headers = flat(r.headers);
+        if (streamCutMs !== undefined) cutTimer = setTimeout(() => finish({ cut: "stream-open" }), streamCutMs);
+        r.on("data", (c: Buffer) => chunks.push(c));
+        r.on("end", () => {
+          res.trailers = flat(r.trailers);
+          finish();
+        });
+        r.on("error", (e) => finish({ error: e.message }));
+      },
+    );
     const timer = setTimeout(() => finish({ cut: "timeout" }), timeoutMs);
     let cutTimer: NodeJS.Timeout | undefined;
     req.on("error", (e) => finish(res.status ? {} : { error: e.message }));
@@ -209,7 +234,15 @@ function rawH1(agents: Map<string, https.Agent>, ep: EndpointTls, path: string, 
 }
 
 export interface RawSender {
-  send(ep: EndpointTls, p: Protocol, path: string, headers: Record<string, string>, body: Uint8Array, timeoutMs: number, streamCutMs?: number): Promise<RawResponse>;
+  send(
+    ep: EndpointTls,
+    p: Protocol,
+    path: string,
+    headers: Record<string, string>,
+    body: Uint8Array,
+    timeoutMs: number,
+    streamCutMs?: number,
+  ): Promise<RawResponse>;
   close(): void;
 }
 
@@ -218,7 +251,9 @@ export function createRawSender(): RawSender {
   const agents = new Map<string, https.Agent>();
   return {
     send: (ep, p, path, headers, body, timeoutMs, streamCutMs) =>
-      p.http === "h2" ? rawH2(pool, ep, path, headers, body, timeoutMs, streamCutMs) : rawH1(agents, ep, path, headers, body, timeoutMs, streamCutMs),
+      p.http === "h2"
+        ? rawH2(pool, ep, path, headers, body, timeoutMs, streamCutMs)
+        : rawH1(agents, ep, path, headers, body, timeoutMs, streamCutMs),
     close() {
       pool.close();
       for (const a of agents.values()) a.destroy();
@@ -259,7 +294,8 @@ function parseJson(b: Buffer): unknown {
 
 /** What a raw exchange amounts to in `p`'s terms. */
 export function judgeRaw(p: Protocol, unary: boolean, r: RawResponse, ms: number): Outcome {
-  if (r.cut === "timeout") return { code: Code.DeadlineExceeded, noAnswer: "timeout", http: r.status || undefined, message: `no answer within ${ms} ms`, ms };
+  if (r.cut === "timeout")
+    return { code: Code.DeadlineExceeded, noAnswer: "timeout", http: r.status || undefined, message: `no answer within ${ms} ms`, ms };
   if (!r.status) return { code: Code.Unknown, noAnswer: "transport", message: `no response: ${r.error ?? "connection closed"}`, ms };
   const http = r.status;
   if (p.wire === "connect") {
@@ -270,7 +306,10 @@ export function judgeRaw(p: Protocol, unary: boolean, r: RawResponse, ms: number
     }
     if (unary) return { code: "ok", http, message: "", ms };
     const end = envelopes(r.body).find((e) => e.flags & 0x02);
-    if (!end) return r.cut === "stream-open" ? { code: "ok", http, message: "stream open", ms } : { code: Code.Unknown, http, message: "stream ended without end-stream message", ms };
+    if (!end)
+      return r.cut === "stream-open"
+        ? { code: "ok", http, message: "stream open", ms }
+        : { code: Code.Unknown, http, message: "stream ended without end-stream message", ms };
     const e = connectError((parseJson(end.data) as { error?: unknown } | undefined)?.error);
     return e ? { code: e.code, http, message: short(e.message), ms } : { code: "ok", http, message: "", ms };
   }

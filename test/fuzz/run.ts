@@ -19,7 +19,9 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 if (!(seconds > 0) || !Number.isInteger(Number(values.seed))) {
-  process.stderr.write("usage: npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--known-failures]\n");
+  process.stderr.write(
+    "usage: npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--known-failures]\n",
+  );
   process.exit(2);
 }
 process.stderr.write(

@@ -21,6 +21,7 @@ const HOSTILE_STRINGS = [
   "../../etc/passwd",
   "' OR 1=1 --",
   "%00",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal template placeholder is the hostile value
   "${x}",
   "{{ .metadata.name }}",
   "-",
