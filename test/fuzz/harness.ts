@@ -306,15 +306,24 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
   return report;
 }
 
-/** What in a message input may explain a generic error: NUL, lone surrogates, a huge or many-item field. */
+/** What in a message input may explain a generic error: NUL, lone surrogates, an out-of-range Timestamp, size. */
 function inputFeatures(c: FuzzCase): string {
   if (c.input.kind !== "message") return "";
   if (c.input.label !== "random") return c.input.label;
-  const json = JSON.stringify(c.input.msg, (_k, v) => (typeof v === "bigint" ? String(v) : v instanceof Uint8Array ? "" : v)) ?? "";
+  let badTimestamp = false;
+  const json =
+    JSON.stringify(c.input.msg, (_k, v) => {
+      if (v?.$typeName === "google.protobuf.Timestamp") {
+        const { seconds, nanos } = v as { seconds: bigint; nanos: number };
+        if (seconds < -62135596800n || seconds > 253402300799n || nanos < 0 || nanos > 999_999_999) badTimestamp = true;
+      }
+      return typeof v === "bigint" ? String(v) : v instanceof Uint8Array ? "" : v;
+    }) ?? "";
   const features = [];
   if (json.includes("\\u0000")) features.push("NUL");
   // JSON.stringify escapes only lone surrogates.
   if (/\\ud[89a-f][0-9a-f]{2}/i.test(json)) features.push("lone surrogate");
+  if (badTimestamp) features.push("out-of-range Timestamp");
   return features.join(", ") || "nothing special";
 }
 
