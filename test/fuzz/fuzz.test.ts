@@ -36,6 +36,7 @@ test(`fuzz every RPC from its descriptor (seed ${seed}, ${path ? `path ${path}` 
     cases,
     timeoutMs: Number(process.env.FC_FUZZ_TIMEOUT_MS ?? 10_000),
     knownFailures,
+    verbose: process.env.FC_FUZZ_VERBOSE === "1",
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const lines = formatReport(

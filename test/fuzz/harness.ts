@@ -33,6 +33,8 @@ export interface FuzzOptions {
   streamCutMs?: number;
   /** Check /healthz every this many cases. */
   healthEvery?: number;
+  /** Log every case and its answer (as a replay does). */
+  verbose?: boolean;
   /** Failure classes to leave out of the verdict (a temporary aid while developing; off unless asked for). */
   knownFailures?: RegExp[];
   log?: (line: string) => void;
@@ -263,9 +265,9 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
         report.cases++;
         report.byCode[codeName(o.code)] = (report.byCode[codeName(o.code)] ?? 0) + 1;
         report.byInput[c.input.label] = (report.byInput[c.input.label] ?? 0) + 1;
-        if (opts.path) {
+        if (opts.path || opts.verbose) {
           log(`case ${i}: ${describeCase(c)}`);
-          if (c.input.kind === "message") log(`  message: ${safeJson(c.target.method.input, c.input.msg)}`);
+          if (c.input.kind === "message" && opts.path) log(`  message: ${safeJson(c.target.method.input, c.input.msg)}`);
           log(`  → ${codeName(o.code)}${o.http ? ` (HTTP ${o.http})` : ""} in ${o.ms} ms: ${o.message}`);
         }
         const why = verdict(o, c.protocol);
