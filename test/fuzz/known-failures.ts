@@ -12,4 +12,5 @@ export const KNOWN_FAILURES: RegExp[] = [
   // Oversized bodies and echoed huge inputs: the HTTP/2 stream or connection is reset, or no answer comes.
   /NGHTTPN_(ENHANCE_YOUR_CALM|FRAME_SIZE_ERROR)/,
   /^no answer within the bound/,
+  /^no answer \(connection or stream failed\): .*NGHTTPN_(ENHANCE_YOUR_CALM|INTERNAL_ERROR)/,
 ];
