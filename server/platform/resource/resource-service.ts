@@ -6,6 +6,7 @@ import { create, fromJson, type DescMessage, type JsonObject, type MessageShape 
 import { conflict, DomainError, invalid, notFound, precondition, type FieldViolation } from "../errors.js";
 import type { Caller } from "../identity.js";
 import { decodeJson } from "../codec.js";
+import { badTimestampPath } from "../timestamp-range.js";
 import type { ObjectMetaJson } from "../../../gen/flightctl/v1beta1/meta_pb.js";
 import type { EventDetailsJson } from "../../../gen/flightctl/v1beta1/event_pb.js";
 import { applyJsonPatch, type PatchOp } from "../json-patch.js";
@@ -105,7 +106,17 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
 
   const secrets = cfg.secrets ?? [];
   const present = (doc: Doc): Doc => (cfg.present ? cfg.present(doc) : doc);
-  const docOf = (msg: Msg): Doc => kindJson(cfg.schema, msg);
+  // A Timestamp JSON cannot carry (before year 1, nanos out of range) reaches here from binary requests: bad input,
+  // looked for only when the encoding fails.
+  const docOf = (msg: Msg): Doc => {
+    try {
+      return kindJson(cfg.schema, msg);
+    } catch (err) {
+      const bad = badTimestampPath(cfg.schema, msg);
+      if (bad) throw invalid({ field: bad, message: "must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z" });
+      throw err;
+    }
+  };
   // Decoding stored JSON into messages is the main CPU cost of a list; a resourceVersion names one immutable state
   // of one resource (the sequence is global), so decoded messages are cached by it. Callers must not mutate them.
   const decoded = new Lru<string, Msg>(cfg.cacheSize ?? 20_000);
