@@ -175,7 +175,8 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       for (const r of others) r.register(router, serviceDeps);
       consoleServiceRegistration.register(router, { consoles, membership });
     },
-    interceptors: [userAuthInterceptor((h) => authenticator.authenticate(h), membership), errorInterceptor(onInternal)],
+    // The error mapper first (outermost), so what auth raises (a server stream's undecodable request) is mapped too.
+    interceptors: [errorInterceptor(onInternal), userAuthInterceptor((h) => authenticator.authenticate(h), membership)],
     drain: () => kindDeps.watch?.drain(),
     services,
     files: services.map((s) => s.file),
@@ -200,7 +201,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
       return agentDeviceRawStreams({ services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
     },
-    interceptors: [admissionInterceptor(), agentAuthInterceptor(gate), errorInterceptor(onInternal)],
+    interceptors: [errorInterceptor(onInternal), admissionInterceptor(), agentAuthInterceptor(gate)],
     services: [...agentServices.map((s) => s.service), agentConsoleRegistration.service],
     files: [...agentServices.map((s) => s.service.file), agentConsoleRegistration.service.file],
   };

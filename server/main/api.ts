@@ -20,6 +20,7 @@ import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-s
 import { createConsoleRelay } from "../console/console-relay.js";
 import { loadConfig, type ServerConfig } from "../config.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
+import type { EndpointLimits } from "../platform/endpoint-limits.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
 
 export interface ApiOptions {
@@ -55,6 +56,8 @@ export interface ApiOptions {
   console?: ConsoleLimits;
   /** The git commit the build came from, shown in the version. */
   gitCommit?: string;
+  /** Request size, request message and connection limits of both endpoints (default: server/config.ts's defaults). */
+  limits?: EndpointLimits;
   log?: Logger;
 }
 
@@ -128,6 +131,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     host,
     port,
     web,
+    limits: opts.limits ?? defaults.limits,
   });
   const agentServer = await startEndpoint({
     app: app.agent,
@@ -136,6 +140,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     tls: { key: pki.agentServer.keyPem, cert: pki.agentServer.certPem, ca: bundlePem },
     host: agentAt.host,
     port: agentAt.port,
+    limits: opts.limits ?? defaults.limits,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
   // The process's memory breakdown, periodically (capacity planning).
@@ -184,6 +189,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     debugMemoryMs: api.debugMemoryMs,
     console: api.console,
     gitCommit: api.gitCommit,
+    limits: api.limits,
     log,
   };
 }

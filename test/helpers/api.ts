@@ -6,6 +6,7 @@ import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.j
 import { startApi, type RunningApi } from "../../server/main/api.js";
 import { startWorker } from "../../server/main/worker.js";
 import { createLogger } from "../../lib/logger.js";
+import type { EndpointLimits } from "../../server/platform/endpoint-limits.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
 import { startTestIssuer, type TestIssuer } from "./oidc.js";
 
@@ -32,6 +33,8 @@ export interface TestApiOptions {
   port?: number;
   /** Providers trusted besides the test issuer (e.g. a PAM issuer for browser logins). */
   authProviders?: AuthProvider[];
+  /** Request size, request message and connection limits of both endpoints. */
+  limits?: EndpointLimits;
 }
 
 export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
@@ -50,6 +53,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     heartbeatMs: opts.heartbeatMs,
     watchBookmarkMs: opts.watchBookmarkMs,
     lastSeenFlushMs: 200,
+    limits: opts.limits,
     log,
   });
   const worker = opts.worker
