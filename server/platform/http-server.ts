@@ -134,13 +134,13 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       // control for a window the server will never open. (HTTP/1.1 reads and drops the rest of the body.) The stream's
       // own 'finish' is used (the compatibility response's waits for the stream to close); the reset waits a moment
       // so the trailers just queued (gRPC's status) leave before it — reset at once, they are lost.
-      if ("stream" in req) {
+      if (req.httpVersionMajor === 2) {
         const stream = req.stream;
         stream.once("finish", () => {
           if (req.complete) return;
           setTimeout(() => stream.destroyed || stream.close(http2.constants.NGHTTP2_NO_ERROR), EARLY_RESET_DELAY_MS).unref();
         });
-      }
+      } else if (!req.socket.destroyed) req.socket.setTimeout(0); // HTTP/1.1: headers came (see secureConnection below)
       handler(req, res);
     },
   );
@@ -190,7 +190,13 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     Math.max(50, Math.min(limits.http2IdleTimeoutMs / 4, 10_000)),
   );
   sweep.unref();
-  server.on("secureConnection", (sock: Socket) => {
+  server.on("secureConnection", (sock: TLSSocket) => {
+    // HTTP/1.1: the first request's headers must come within the headers timeout (Node's own headersTimeout does not
+    // apply under an HTTP/2 server); the request listener clears it, keep-alive idling is Node's keepAliveTimeout.
+    if (sock.alpnProtocol !== "h2") {
+      sock.setTimeout(limits.headersTimeoutMs);
+      sock.once("timeout", () => sock.destroy());
+    }
     sockets.add(sock);
     sock.on("close", () => sockets.delete(sock));
   });

@@ -49,7 +49,9 @@ function unsupportedType(type: string, unary: boolean): UniversalServerResponse 
     Code.InvalidArgument,
   );
   if (type.startsWith("application/grpc")) {
-    const header = new Headers({ "content-type": type.startsWith("application/grpc-web") ? "application/grpc-web+proto" : "application/grpc+proto" });
+    const header = new Headers({
+      "content-type": type.startsWith("application/grpc-web") ? "application/grpc-web+proto" : "application/grpc+proto",
+    });
     return { status: 200, header: setTrailerStatus(header, err) };
   }
   return connectErrorResponse(415, err);
