@@ -24,6 +24,7 @@ export const DEFAULT_INPUT_LIMITS: InputLimits = { maxStringLength: 1024 * 1024,
 const MAX_VIOLATIONS = 10;
 
 // The characters a well-formed, NUL-free string never contains; most strings match neither and cost one scan.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this looks for
 const SUSPECT = /[\u0000\ud800-\udfff]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -84,11 +85,13 @@ function walkField(w: Walk, field: DescField, value: unknown, parent: string, de
   const path = childPath(parent, field.jsonName);
   switch (field.fieldKind) {
     case "scalar":
-      return walkScalar(w, field.scalar, value, path);
+      walkScalar(w, field.scalar, value, path);
+      return;
     case "enum":
       return;
     case "message":
-      return walkMessageValue(w, field.message, value, path, depth);
+      walkMessageValue(w, field.message, value, path, depth);
+      return;
     case "list": {
       const items = value as unknown[];
       if (!checkCount(w, items.length, path)) return;
@@ -135,7 +138,10 @@ function walkMessageValue(w: Walk, desc: DescMessage, value: unknown, path: stri
 
 /** Free-form JSON (a google.protobuf.Struct held as a plain object). */
 function walkJson(w: Walk, value: unknown, path: string, depth: number): void {
-  if (typeof value === "string") return checkString(w, value, path);
+  if (typeof value === "string") {
+    checkString(w, value, path);
+    return;
+  }
   if (typeof value !== "object" || value === null) return;
   if (tooDeep(w, depth, path)) return;
   if (Array.isArray(value)) {
