@@ -12,7 +12,13 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * encodes (gRPC headers).
  */
 export function quote(text: string, max = QUOTE_MAX, mark = '"'): string {
-  const cut = text.length <= max ? text : text.slice(0, max);
-  const shown = `${mark}${cut.replace(LONE_SURROGATE, "\ufffd")}${mark}`;
+  const shown = `${mark}${wellFormed(text.length <= max ? text : text.slice(0, max))}${mark}`;
   return text.length <= max ? shown : `${shown}… (${text.length} characters)`;
 }
+
+/** `text` cut to at most `max` characters (marked with "…"), never leaving half a surrogate pair. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? wellFormed(text) : `${wellFormed(text.slice(0, max))}…`;
+}
+
+const wellFormed = (s: string) => s.replace(LONE_SURROGATE, "\ufffd");

@@ -177,9 +177,18 @@ describe("input boundary", () => {
     const a = await h1(t.api.port, ca, USER[0], { "content-type": "application/proto", ...auth() }, GARBAGE);
     assert.equal(a.status, 400);
     assert.equal(JSON.parse(a.body.toString()).code, "invalid_argument");
-    // Malformed JSON was InvalidArgument already; it stays so.
+    // Malformed JSON was InvalidArgument already; it stays so, and an unknown 3 MB key is not echoed back.
     const j = await h1(t.api.port, ca, USER[0], { "content-type": "application/json", ...auth() }, Buffer.from('{"name": '));
     assert.equal(j.status, 400);
+    const key = await h1(
+      t.api.port,
+      ca,
+      USER[0],
+      { "content-type": "application/json", ...auth() },
+      Buffer.from(`{"${"k".repeat(3_000_000)}": 1}`),
+    );
+    assert.equal(key.status, 400);
+    assert.ok(key.body.length < 1200, `${key.body.length} bytes`);
   });
 
   test("the agent's raw gRPC stream refuses an undecodable request with InvalidArgument", async () => {

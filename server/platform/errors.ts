@@ -3,6 +3,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type ErrorKind } from "../../lib/errors.js";
 import { badRequestDetail } from "../../lib/field-violations.js";
+import { truncate } from "../../lib/quote.js";
 
 export * from "../../lib/errors.js";
 
@@ -38,9 +39,18 @@ export function toConnectError(err: unknown, log?: (err: unknown) => void): Conn
 // What Connect reports as Internal although only the request can cause it: a body that is not the method's message
 // (binary decoding, which also refuses invalid UTF-8 in strings), or a compressed body that does not decompress.
 const UNDECODABLE = /^(parse binary: |decompression failed$|received compressed envelope, but do not know how to decompress)/;
+/** Connect's and protobuf's own messages may quote the input (an unknown JSON key, say): at most this much of them. */
+const MAX_DECODE_MESSAGE = 1000;
 
-/** The InvalidArgument a request-decoding failure of Connect's is, or undefined for any other error. */
+/**
+ * What an error Connect raised itself while reading the request should say instead, or undefined when it may stand:
+ * decoding failures reported as Internal become InvalidArgument, and an overlong message is cut.
+ */
 export function undecodable(err: ConnectError): ConnectError | undefined {
-  if (err.code !== Code.Internal || !UNDECODABLE.test(err.rawMessage)) return undefined;
-  return new ConnectError(`cannot decode the request: ${err.rawMessage}`, Code.InvalidArgument);
+  const decode = err.code === Code.Internal && UNDECODABLE.test(err.rawMessage);
+  if (!decode && err.rawMessage.length <= MAX_DECODE_MESSAGE) return undefined;
+  const message = decode ? `cannot decode the request: ${err.rawMessage}` : err.rawMessage;
+  const out = new ConnectError(truncate(message, MAX_DECODE_MESSAGE), decode ? Code.InvalidArgument : err.code, err.metadata);
+  out.details.push(...err.details); // both kinds (outgoing, or decoded from a peer) serialize alike
+  return out;
 }

@@ -67,9 +67,9 @@ async function* oneChunk(bytes: Uint8Array) {
   yield bytes;
 }
 
-/** Connect unary: the error is the whole (uncompressed, JSON) body of a 500. */
+/** Connect unary: an error is the whole (uncompressed, JSON) body of a non-200 answer. */
 async function connectUnary(res: UniversalServerResponse): Promise<UniversalServerResponse> {
-  if (res.status !== 500 || !res.body || res.header?.has("content-encoding")) return res;
+  if (res.status === 200 || !res.body || res.header?.has("content-encoding")) return res;
   const chunks: Uint8Array[] = [];
   for await (const c of res.body as AsyncIterable<Uint8Array>) chunks.push(c);
   const bytes = Buffer.concat(chunks);
