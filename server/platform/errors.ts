@@ -37,8 +37,10 @@ export function toConnectError(err: unknown, log?: (err: unknown) => void): Conn
 }
 
 // What Connect reports as Internal although only the request can cause it: a body that is not the method's message
-// (binary decoding, which also refuses invalid UTF-8 in strings), or a compressed body that does not decompress.
+// (binary decoding, which also refuses invalid UTF-8 in strings), or a compressed body that does not decompress; and
+// as Unimplemented, a unary or server-stream call sent no request message, or more than one.
 const UNDECODABLE = /^(parse binary: |decompression failed$|received compressed envelope, but do not know how to decompress)/;
+const NOT_ONE_MESSAGE = /^protocol error: (missing|received extra) input message/;
 /** Connect's and protobuf's own messages may quote the input (an unknown JSON key, say): at most this much of them. */
 const MAX_DECODE_MESSAGE = 1000;
 
@@ -47,7 +49,9 @@ const MAX_DECODE_MESSAGE = 1000;
  * decoding failures reported as Internal become InvalidArgument, and an overlong message is cut.
  */
 export function undecodable(err: ConnectError): ConnectError | undefined {
-  const decode = err.code === Code.Internal && UNDECODABLE.test(err.rawMessage);
+  const decode =
+    (err.code === Code.Internal && UNDECODABLE.test(err.rawMessage)) ||
+    (err.code === Code.Unimplemented && NOT_ONE_MESSAGE.test(err.rawMessage));
   if (!decode && err.rawMessage.length <= MAX_DECODE_MESSAGE) return undefined;
   const message = decode ? `cannot decode the request: ${err.rawMessage}` : err.rawMessage;
   const out = new ConnectError(truncate(message, MAX_DECODE_MESSAGE), decode ? Code.InvalidArgument : err.code, err.metadata);

@@ -144,7 +144,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       handler(req, res);
     },
   );
-  // HTTP/1.1 connections (ALPN http/1.1, allowHTTP1): Node's own headers and keep-alive timers.
+  // HTTP/1.1 connections (ALPN http/1.1, allowHTTP1): Node's keep-alive timer, and its headers timer where this Node
+  // version applies it under an HTTP/2 server (the first request's headers are timed below in any case).
   Object.assign(server, { headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs });
   // Raw server streams (grpc-stream.ts) take plain gRPC calls of their methods before Node's compatibility layer
   // (and so Connect) sees them; anything else continues to Connect.
