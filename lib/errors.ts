@@ -1,5 +1,6 @@
 // Domain errors: what services and stores throw (and what the codec throws in the CLI). They carry a kind, never a
 // transport code; the single mapping to Connect codes is the server's (server/platform/errors.ts, toConnectError).
+import { quote } from "./quote.js";
 
 /** The reasons a domain operation can fail, independent of any transport. */
 export type ErrorKind =
@@ -45,9 +46,9 @@ export function invalid(violations: FieldViolation[] | FieldViolation): DomainEr
 }
 
 /** The named resource does not exist. */
-export const notFound = (kind: string, name: string) => new DomainError("notFound", `${kind} "${name}" not found`);
+export const notFound = (kind: string, name: string) => new DomainError("notFound", `${kind} ${quote(name)} not found`);
 /** A resource with that name exists already. */
-export const alreadyExists = (kind: string, name: string) => new DomainError("alreadyExists", `${kind} "${name}" already exists`);
+export const alreadyExists = (kind: string, name: string) => new DomainError("alreadyExists", `${kind} ${quote(name)} already exists`);
 /** A stale resourceVersion, or a concurrent write won. */
 export const conflict = (message: string) => new DomainError("conflict", message);
 /** The resource's state forbids the request. */

@@ -8,6 +8,7 @@ import { DEFAULT_CONSOLE_LIMITS, type ConsoleLimits } from "./console/console-li
 import { ASYMMETRIC_ALGORITHMS, DEFAULT_TOKEN_POLICY, type TokenPolicy } from "./auth/token-policy.js";
 import { trustedProxies } from "./platform/client-ip.js";
 import type { LoginLockout, RateLimit } from "./platform/rate-limit.js";
+import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./platform/endpoint-limits.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -45,6 +46,8 @@ export interface ApiSettings {
   /** Log the memory breakdown this often (unset: never). */
   debugMemoryMs?: number;
   console: ConsoleLimits;
+  /** Request size, request message and connection limits of both endpoints. */
+  limits: EndpointLimits;
   /** The git commit the build came from, shown in the version (unset: none). */
   gitCommit?: string;
 }
@@ -132,6 +135,7 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 export function loadConfig(env: Env = process.env): ServerConfig {
   const r = reader(env);
   const c = DEFAULT_CONSOLE_LIMITS;
+  const l = DEFAULT_ENDPOINT_LIMITS;
   return {
     databaseUrl: r.str("DATABASE_URL"),
     dataDir: resolve(r.str("FLIGHTCTL_DATA_DIR") ?? ".data"),
@@ -161,6 +165,19 @@ export function loadConfig(env: Env = process.env): ServerConfig {
         maxDurationMs: r.positive("FLIGHTCTL_CONSOLE_MAX_DURATION_SECONDS", 1000) ?? c.maxDurationMs,
         recordingMaxBytes: r.positive("FLIGHTCTL_CONSOLE_RECORDING_MAX_BYTES") ?? c.recordingMaxBytes,
         retentionMs: r.positive("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 86_400_000) ?? c.retentionMs,
+      },
+      limits: {
+        maxRequestBytes: r.positiveInt("FLIGHTCTL_MAX_REQUEST_BYTES") ?? l.maxRequestBytes,
+        input: {
+          maxStringLength: r.positiveInt("FLIGHTCTL_MAX_STRING_LENGTH") ?? l.input.maxStringLength,
+          maxItems: r.positiveInt("FLIGHTCTL_MAX_ITEMS") ?? l.input.maxItems,
+          maxDepth: r.positiveInt("FLIGHTCTL_MAX_DEPTH") ?? l.input.maxDepth,
+        },
+        tlsHandshakeTimeoutMs: r.positive("FLIGHTCTL_TLS_HANDSHAKE_TIMEOUT_SECONDS", 1000) ?? l.tlsHandshakeTimeoutMs,
+        headersTimeoutMs: r.positive("FLIGHTCTL_HTTP_HEADERS_TIMEOUT_SECONDS", 1000) ?? l.headersTimeoutMs,
+        keepAliveTimeoutMs: r.positive("FLIGHTCTL_HTTP_KEEPALIVE_TIMEOUT_SECONDS", 1000) ?? l.keepAliveTimeoutMs,
+        http2IdleTimeoutMs: r.positive("FLIGHTCTL_HTTP2_IDLE_TIMEOUT_SECONDS", 1000) ?? l.http2IdleTimeoutMs,
+        maxConcurrentStreams: r.positiveInt("FLIGHTCTL_HTTP2_MAX_CONCURRENT_STREAMS") ?? l.maxConcurrentStreams,
       },
       gitCommit: r.str("FLIGHTCTL_GIT_COMMIT"),
     },

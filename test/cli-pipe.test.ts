@@ -146,4 +146,3 @@ test("the last-seen selectors and the sort", () => {
     ["c", "a", "b"],
   );
 });
-

@@ -24,6 +24,7 @@ import { busy, invalid, notFound, precondition, unavailable, type FieldViolation
 import type { Caller } from "../platform/identity.js";
 import type { Db } from "../platform/resource/resource-store.js";
 import { batchLoader } from "../platform/batch-loader.js";
+import { subdomainProblem } from "../platform/validation/names.js";
 import { createAsyncQueue } from "../../lib/async-queue.js";
 import { createRecorder } from "./asciicast.js";
 import { createConsoleStore, type SessionRow } from "./console-store.js";
@@ -452,6 +453,9 @@ export function createConsoleService(deps: ConsoleDeps) {
 
     async list(caller: Caller, name: string): Promise<ConsoleSession[]> {
       if (!name) throw invalid({ field: "name", message: "is required" });
+      // A device name like any by-name RPC's: a malformed one is refused, not answered with an empty list.
+      const problem = subdomainProblem(name);
+      if (problem) throw invalid({ field: "name", message: problem });
       return (await store.list(caller.orgId, name)).map(sessionMessage);
     },
 

@@ -21,6 +21,7 @@ import { createConsoleRelay } from "../console/console-relay.js";
 import { loadConfig, type RateLimitSettings, type ServerConfig } from "../config.js";
 import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
+import type { EndpointLimits } from "../platform/endpoint-limits.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
 
 export interface ApiOptions {
@@ -62,6 +63,8 @@ export interface ApiOptions {
   tokenPolicy?: TokenPolicy;
   /** Request limits (default: server/config.ts's, on). */
   rateLimits?: RateLimitSettings;
+  /** Request size, request message and connection limits of both endpoints (default: server/config.ts's defaults). */
+  limits?: EndpointLimits;
   log?: Logger;
 }
 
@@ -144,6 +147,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     host,
     port,
     web,
+    limits: opts.limits ?? defaults.limits,
   });
   const agentServer = await startEndpoint({
     app: app.agent,
@@ -152,6 +156,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     tls: { key: pki.agentServer.keyPem, cert: pki.agentServer.certPem, ca: bundlePem },
     host: agentAt.host,
     port: agentAt.port,
+    limits: opts.limits ?? defaults.limits,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
   // The process's memory breakdown, periodically (capacity planning).
@@ -203,6 +208,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     gitCommit: api.gitCommit,
     tokenPolicy: config.tokens,
     rateLimits: config.rateLimits,
+    limits: api.limits,
     log,
   };
 }

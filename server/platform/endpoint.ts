@@ -7,7 +7,7 @@ import type { RawServerStream } from "./grpc-stream.js";
 export interface App {
   /** Registers every service implementation on a Connect router. */
   register(router: ConnectRouter): void;
-  /** Interceptors the endpoint must install (innermost last); include auth and the error mapper. */
+  /** Interceptors the endpoint must install (innermost last); include auth and, first, the error mapper. */
   interceptors: Interceptor[];
   /** Every service served, for health checking. */
   services: DescService[];

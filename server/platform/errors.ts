@@ -5,6 +5,7 @@ import { DomainError, type ErrorKind } from "../../lib/errors.js";
 import { badRequestDetail } from "../../lib/field-violations.js";
 import { RetryInfoSchema } from "../../gen/third_party/google/rpc/error_details_pb.js";
 import { classifyPgError } from "./pg-errors.js";
+import { truncate } from "../../lib/quote.js";
 
 export * from "../../lib/errors.js";
 
@@ -38,7 +39,7 @@ const codes: Record<ErrorKind, Code> = {
  * connection is Unavailable); anything else is an internal error whose details go to the log, not to the caller.
  */
 export function toConnectError(err: unknown, log?: (err: unknown) => void): ConnectError {
-  if (err instanceof ConnectError) return err;
+  if (err instanceof ConnectError) return undecodable(err) ?? err;
   if (err instanceof RateLimitedError) return rateLimitedError(err);
   if (err instanceof DomainError) {
     const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
@@ -60,4 +61,27 @@ function rateLimitedError(err: RateLimitedError): ConnectError {
   // Retry-After too, for HTTP clients that read headers rather than details (whole seconds, rounded up).
   const headers = { "retry-after": String(Math.ceil(ms / 1000)) };
   return new ConnectError(err.message, Code.ResourceExhausted, headers, [{ desc: RetryInfoSchema, value: { retryDelay } }]);
+}
+
+// What Connect reports as Internal although only the request can cause it: a body that is not the method's message
+// (binary decoding, which also refuses invalid UTF-8 in strings), or a compressed body that does not decompress; and
+// as Unimplemented, a unary or server-stream call sent no request message, or more than one.
+const UNDECODABLE = /^(parse binary: |decompression failed$|received compressed envelope, but do not know how to decompress)/;
+const NOT_ONE_MESSAGE = /^protocol error: (missing|received extra) input message/;
+/** Connect's and protobuf's own messages may quote the input (an unknown JSON key, say): at most this much of them. */
+const MAX_DECODE_MESSAGE = 1000;
+
+/**
+ * What an error Connect raised itself while reading the request should say instead, or undefined when it may stand:
+ * decoding failures reported as Internal become InvalidArgument, and an overlong message is cut.
+ */
+export function undecodable(err: ConnectError): ConnectError | undefined {
+  const decode =
+    (err.code === Code.Internal && UNDECODABLE.test(err.rawMessage)) ||
+    (err.code === Code.Unimplemented && NOT_ONE_MESSAGE.test(err.rawMessage));
+  if (!decode && err.rawMessage.length <= MAX_DECODE_MESSAGE) return undefined;
+  const message = decode ? `cannot decode the request: ${err.rawMessage}` : err.rawMessage;
+  const out = new ConnectError(truncate(message, MAX_DECODE_MESSAGE), decode ? Code.InvalidArgument : err.code, err.metadata);
+  out.details.push(...err.details); // both kinds (outgoing, or decoded from a peer) serialize alike
+  return out;
 }

@@ -8,6 +8,8 @@ import { fromBinary, toBinary, type DescMessage, type DescMethodServerStreaming,
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "./errors.js";
 import type { Peer } from "./peer.js";
+import type { EndpointLimits } from "./endpoint-limits.js";
+import { checkInput } from "./input-interceptor.js";
 
 /** Where an open stream sends its messages, and how it ends (with an error, or cleanly). */
 export interface StreamSink<O> {
@@ -21,9 +23,6 @@ export interface RawServerStream {
   // biome-ignore lint/suspicious/noExplicitAny: one table of methods with different message types
   open(request: any, sink: StreamSink<any>, peer: Peer): Promise<() => void>;
 }
-
-/** Largest request message accepted (a watch request is a name and a version). */
-const MAX_REQUEST_BYTES = 64 * 1024;
 
 export const procedurePath = (m: DescMethodServerStreaming) => `/${m.parent.typeName}/${m.name}`;
 
@@ -48,15 +47,19 @@ function frame<D extends DescMessage>(schema: D, message: MessageShape<D>): Buff
   return out;
 }
 
-function unframe<D extends DescMessage>(schema: D, body: Buffer): MessageShape<D> {
+/** The one request message of a call: decoded, then held to the same limits as every RPC's (input-interceptor.ts). */
+function unframe<D extends DescMessage>(schema: D, body: Buffer, limits: EndpointLimits): MessageShape<D> {
   if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5)
     throw new ConnectError("request must be exactly one gRPC message", Code.InvalidArgument);
-  if (body[0] & 1) throw new ConnectError("compressed message without grpc-encoding", Code.Internal);
+  if (body[0] & 1) throw new ConnectError("compressed message without grpc-encoding", Code.InvalidArgument);
+  let message: MessageShape<D>;
   try {
-    return fromBinary(schema, body.subarray(5));
+    message = fromBinary(schema, body.subarray(5));
   } catch (e) {
-    throw new ConnectError(`cannot decode ${schema.typeName}: ${(e as Error).message}`, Code.InvalidArgument);
+    throw new ConnectError(`cannot decode the request: ${(e as Error).message}`, Code.InvalidArgument);
   }
+  checkInput(schema, message, limits.input);
+  return message;
 }
 
 /** Serves one call of `rs` on `stream`; `done` reports its outcome (for metrics) once it ends. */
@@ -64,7 +67,7 @@ export function serveRawServerStream(
   stream: ServerHttp2Stream,
   rs: RawServerStream,
   peer: Peer,
-  opts: { logInternal(err: unknown): void; done(code: Code | 0): void },
+  opts: { limits: EndpointLimits; logInternal(err: unknown): void; done(code: Code | 0): void },
 ) {
   let responded = false;
   let finished = false;
@@ -115,15 +118,15 @@ export function serveRawServerStream(
   let size = 0;
   stream.on("data", (chunk: Buffer) => {
     size += chunk.length;
-    if (size > MAX_REQUEST_BYTES) {
-      sink.end(new ConnectError(`request larger than ${MAX_REQUEST_BYTES} bytes`, Code.ResourceExhausted));
+    if (size > opts.limits.maxRequestBytes + 5) {
+      sink.end(new ConnectError(`request larger than ${opts.limits.maxRequestBytes} bytes`, Code.ResourceExhausted));
       stream.close();
     } else chunks.push(chunk);
   });
   stream.on("end", () => {
     if (finished) return;
     (async () => {
-      const request = unframe(rs.method.input, Buffer.concat(chunks));
+      const request = unframe(rs.method.input, Buffer.concat(chunks), opts.limits);
       const close = await rs.open(request, sink, peer);
       if (finished || stream.destroyed) close();
       else {

@@ -19,6 +19,9 @@ import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
 import type { WebHandler } from "./web-static.js";
+import { mapWireErrors } from "./wire-errors.js";
+import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./endpoint-limits.js";
+import { inputInterceptor } from "./input-interceptor.js";
 
 export interface EndpointOptions {
   app: App;
@@ -32,6 +35,8 @@ export interface EndpointOptions {
   drainMs?: number;
   /** Serves the web UI for GETs that are no RPC (the user endpoint; see web-static.ts). */
   web?: WebHandler;
+  /** Request size, request message and connection limits (default: endpoint-limits.ts). */
+  limits?: EndpointLimits;
 }
 
 export interface RunningServer {
@@ -39,12 +44,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Largest request body accepted (bigger ones are refused with ResourceExhausted). */
-const READ_MAX_BYTES = 4 * 1024 * 1024;
+/** How long after an early response its HTTP/2 stream is reset (see the request listener below). */
+const EARLY_RESET_DELAY_MS = 25;
 
 /** Starts an endpoint serving `opts.app` (the user API or the agent API). */
 export async function startEndpoint(opts: EndpointOptions): Promise<RunningServer> {
   const { app, log } = opts;
+  const limits = opts.limits ?? DEFAULT_ENDPOINT_LIMITS;
   const metrics = createMetrics();
   const health = createHealth(app.services);
   // What each TLS connection presented, read once per connection (getPeerCertificate builds a large object). Keyed
@@ -69,6 +75,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       app.register(router);
       health.register(router);
       registerReflection(router, [...app.files, healthFile]);
+      mapWireErrors(router.handlers);
     },
     interceptors: [
       metrics.interceptor,
@@ -81,6 +88,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
         }
       },
       ...app.interceptors,
+      inputInterceptor(limits.input),
     ],
     jsonOptions: { ignoreUnknownFields: false },
     // The peer's address (per-IP rate limits) and certificate as the TLS layer saw it (only the agent endpoint asks
@@ -94,7 +102,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       }
       return values;
     },
-    readMaxBytes: READ_MAX_BYTES,
+    readMaxBytes: limits.maxRequestBytes,
     // No shutdownSignal: Connect links every call to it with addEventListener, whose cost grows with the listeners
     // already there (one per open stream). app.drain() ends the streams instead.
     async fallback(req, res) {
@@ -114,7 +122,34 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
   });
 
   const clientCerts = opts.tls.ca ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false } : {};
-  const server = http2.createSecureServer({ key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: true, ...clientCerts }, handler);
+  const server = http2.createSecureServer(
+    {
+      key: opts.tls.key,
+      cert: opts.tls.cert,
+      allowHTTP1: true,
+      ...clientCerts,
+      handshakeTimeout: limits.tlsHandshakeTimeoutMs,
+      settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
+    },
+    (req, res) => {
+      // A response sent before the whole request arrived (a body over the size limit) resets the HTTP/2 stream with
+      // NO_ERROR, as RFC 9113 §8.1 allows: the client stops sending and reads the answer, instead of waiting on flow
+      // control for a window the server will never open. (HTTP/1.1 reads and drops the rest of the body.) The stream's
+      // own 'finish' is used (the compatibility response's waits for the stream to close); the reset waits a moment
+      // so the trailers just queued (gRPC's status) leave before it — reset at once, they are lost.
+      if (req.httpVersionMajor === 2) {
+        const stream = req.stream;
+        stream.once("finish", () => {
+          if (req.complete) return;
+          setTimeout(() => stream.destroyed || stream.close(http2.constants.NGHTTP2_NO_ERROR), EARLY_RESET_DELAY_MS).unref();
+        });
+      } else if (!req.socket.destroyed) req.socket.setTimeout(0); // HTTP/1.1: headers came (see secureConnection below)
+      handler(req, res);
+    },
+  );
+  // HTTP/1.1 connections (ALPN http/1.1, allowHTTP1): Node's keep-alive timer, and its headers timer where this Node
+  // version applies it under an HTTP/2 server (the first request's headers are timed below in any case).
+  Object.assign(server, { headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs });
   // Raw server streams (grpc-stream.ts) take plain gRPC calls of their methods before Node's compatibility layer
   // (and so Connect) sees them; anything else continues to Connect.
   const raw = new Map((app.rawStreams?.() ?? []).map((rs) => [procedurePath(rs.method), rs]));
@@ -126,6 +161,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       if (rs && isPlainGrpc(headers)) {
         const started = process.hrtime.bigint();
         serveRawServerStream(stream, rs, peerOf(stream.session!, stream.session!.socket as TLSSocket), {
+          limits,
           logInternal: (err) => log.error({ err, procedure: headers[":path"] }, "internal error"),
           done: (code) => metrics.record(rs.method, code, started),
         });
@@ -134,13 +170,37 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       for (const listener of compat) listener.call(server, stream, headers, ...rest);
     });
   }
-  const sessions = new Set<http2.ServerHttp2Session>();
+  // Each HTTP/2 session's open streams, and since when it has had none: the idle sweep closes sessions idle too long.
+  const sessions = new Map<http2.ServerHttp2Session, { open: number; idleSince: number }>();
   const sockets = new Set<Socket>();
   server.on("session", (s) => {
-    sessions.add(s);
+    const state = { open: 0, idleSince: performance.now() };
+    sessions.set(s, state);
+    s.on("stream", (stream: http2.ServerHttp2Stream) => {
+      state.open++;
+      stream.once("close", () => {
+        if (--state.open === 0) state.idleSince = performance.now();
+      });
+    });
     s.on("close", () => sessions.delete(s));
   });
-  server.on("secureConnection", (sock: Socket) => {
+  const sweep = setInterval(
+    () => {
+      const now = performance.now();
+      for (const [s, state] of sessions) {
+        if (state.open === 0 && now - state.idleSince >= limits.http2IdleTimeoutMs && !s.closed) s.close(); // GOAWAY
+      }
+    },
+    Math.max(50, Math.min(limits.http2IdleTimeoutMs / 4, 10_000)),
+  );
+  sweep.unref();
+  server.on("secureConnection", (sock: TLSSocket) => {
+    // HTTP/1.1: the first request's headers must come within the headers timeout (Node's own headersTimeout does not
+    // apply under an HTTP/2 server); the request listener clears it, keep-alive idling is Node's keepAliveTimeout.
+    if (sock.alpnProtocol !== "h2") {
+      sock.setTimeout(limits.headersTimeoutMs);
+      sock.once("timeout", () => sock.destroy());
+    }
     sockets.add(sock);
     sock.on("close", () => sockets.delete(sock));
   });
@@ -156,8 +216,9 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     close: () =>
       (closing ??= (async () => {
         health.shutdown();
+        clearInterval(sweep);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const s of sessions) s.close(); // GOAWAY: in-flight streams finish, no new ones
+        for (const s of sessions.keys()) s.close(); // GOAWAY: in-flight streams finish, no new ones
         app.drain?.(); // ends open server streams (watches) and long-polls
         const timer = setTimeout(() => {
           for (const sock of sockets) sock.destroy();

@@ -7,6 +7,7 @@ import { startApi, type RunningApi } from "../../server/main/api.js";
 import type { RateLimitSettings } from "../../server/config.js";
 import { startWorker } from "../../server/main/worker.js";
 import { createLogger } from "../../lib/logger.js";
+import type { EndpointLimits } from "../../server/platform/endpoint-limits.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
 import { startTestIssuer, type TestIssuer } from "./oidc.js";
 
@@ -35,6 +36,8 @@ export interface TestApiOptions {
   authProviders?: AuthProvider[];
   /** Request limits (default none: tests drive one user and one address far harder than any client would). */
   rateLimits?: RateLimitSettings;
+  /** Request size, request message and connection limits of both endpoints. */
+  limits?: EndpointLimits;
 }
 
 export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
@@ -54,6 +57,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     watchBookmarkMs: opts.watchBookmarkMs,
     lastSeenFlushMs: 200,
     rateLimits: opts.rateLimits ?? { trustedProxies: [] },
+    limits: opts.limits,
     log,
   });
   const worker = opts.worker

@@ -3,6 +3,7 @@
 import { sql, type SQL } from "drizzle-orm";
 import { invalid } from "../errors.js";
 import { parseSelector, type SelectorOperator } from "./syntax.js";
+import { quote } from "../../../lib/quote.js";
 import type { FieldDef, FieldTable, FieldType } from "./fields.js";
 
 /** "exists" is a bare `field`, "!" is `!field`; `==` is normalized to "=". */
@@ -65,7 +66,7 @@ const UUID = /^(?:urn:uuid:|\{)?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0
 
 /** Checks a value against the field type and returns it normalized. */
 function checkValue(field: string, type: FieldType, v: string): string {
-  const bad = (what: string) => fail(`value "${v}" of field "${field}" is not ${what}`);
+  const bad = (what: string) => fail(`value ${quote(v)} of field ${quote(field)} is not ${what}`);
   switch (type) {
     case "timestamp":
       if (!isRfc3339(v)) throw bad("an RFC 3339 timestamp (e.g. 2024-01-02T15:04:05Z)");
@@ -94,11 +95,11 @@ function checkValue(field: string, type: FieldType, v: string): string {
 export function parseFieldSelector(text: string, fields: FieldTable): FieldRequirement[] {
   return parseSelector(text, "field", fail).map((r) => {
     const def = Object.hasOwn(fields, r.key) ? fields[r.key] : undefined;
-    if (!def) throw fail(`unknown field "${r.key}"; supported fields: ${Object.keys(fields).sort().join(", ")}`);
+    if (!def) throw fail(`unknown field ${quote(r.key)}; supported fields: ${Object.keys(fields).sort().join(", ")}`);
     const allowed = operatorsByType[def.type];
     if (!allowed.includes(r.op)) {
       throw fail(
-        `operator "${r.op}" is not supported for field "${r.key}" of type ${def.type}; ` +
+        `operator "${r.op}" is not supported for field ${quote(r.key)} of type ${def.type}; ` +
           `supported operators: ${allowed.map(show).join(", ")}`,
       );
     }

@@ -4,6 +4,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { invalid } from "../errors.js";
 import { labelKeyProblem, labelValueProblem } from "../validation/names.js";
 import { parseSelector } from "./syntax.js";
+import { quote } from "../../../lib/quote.js";
 
 /** "exists" is a bare `k`, "!" is `!k`; `==` is normalized to "=". */
 export type LabelOperator = "=" | "!=" | "in" | "notin" | "exists" | "!";
@@ -19,10 +20,10 @@ const SUPPORTED = "=, ==, !=, in, notin, key (exists), !key (does not exist)";
 
 function problems(key: string, values: string[], where: string): string | undefined {
   const k = labelKeyProblem(key);
-  if (k) return `invalid label key "${key}"${where}: ${k}`;
+  if (k) return `invalid label key ${quote(key)}${where}: ${k}`;
   for (const v of values) {
     const p = labelValueProblem(v);
-    if (p) return `invalid value "${v}" for label key "${key}"${where}: ${p}`;
+    if (p) return `invalid value ${quote(v)} for label key ${quote(key)}${where}: ${p}`;
   }
   return undefined;
 }
@@ -51,7 +52,7 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
         break;
       default:
         throw fail(
-          `operator "${r.op}" of label key "${r.key}"${at} is not supported in label selectors; supported operators: ${SUPPORTED}`,
+          `operator "${r.op}" of label key ${quote(r.key)}${at} is not supported in label selectors; supported operators: ${SUPPORTED}`,
         );
     }
     const p = problems(r.key, r.values, at);

@@ -13,6 +13,8 @@
 // values collapse. Keysets (`(a,b) in ((1,2))`) parse in flightctl's fork but are rejected here, as flightctl's field
 // selectors do.
 
+import { quote } from "../../../lib/quote.js";
+
 export type SelectorOperator = "=" | "==" | "!=" | ">" | ">=" | "<" | "<=" | "in" | "notin" | "contains" | "notcontains" | "exists" | "!";
 
 /** One requirement as written; the operator is not yet checked against what the key supports. */
@@ -110,7 +112,7 @@ function lex(text: string, dialect: SelectorDialect): Token[] {
   }
 }
 
-const describe = (t: Token) => (t.kind === "eos" ? "end of input" : `'${t.text}' at position ${t.pos + 1}`);
+const describe = (t: Token) => (t.kind === "eos" ? "end of input" : `${quote(t.text, undefined, "'")} at position ${t.pos + 1}`);
 
 /**
  * Parses selector text into requirements (an empty or blank text has none). `fail` builds the error to throw; its
@@ -119,7 +121,7 @@ const describe = (t: Token) => (t.kind === "eos" ? "end of input" : `'${t.text}'
 export function parseSelector(text: string, dialect: SelectorDialect, fail: (message: string) => Error): ParsedRequirement[] {
   const tokens = lex(text, dialect);
   let at = 0;
-  const error = (t: Token, expected: string) => fail(`cannot parse "${text}": found ${describe(t)}, expected ${expected}`);
+  const error = (t: Token, expected: string) => fail(`cannot parse ${quote(text)}: found ${describe(t)}, expected ${expected}`);
   // Where a value or key may stand, the keywords are plain words ("in" is a fine label key or value).
   const peek = (asWord: boolean): Token => {
     const t = tokens[at];
@@ -161,7 +163,7 @@ export function parseSelector(text: string, dialect: SelectorDialect, fail: (mes
       negated = true;
       t = next(true);
     }
-    if (t.kind === "(") throw fail(`cannot parse "${text}": keysets like (a,b) at position ${t.pos + 1} are not supported`);
+    if (t.kind === "(") throw fail(`cannot parse ${quote(text)}: keysets like (a,b) at position ${t.pos + 1} are not supported`);
     if (t.kind !== "ident") throw error(t, "a key");
     const key = t.text;
     const position = t.pos + 1;
@@ -201,7 +203,7 @@ export function parseSelector(text: string, dialect: SelectorDialect, fail: (mes
     }
     values = [...new Set(values)];
     if (op !== "in" && op !== "notin" && values.length !== 1) {
-      throw fail(`cannot parse "${text}": operator "${op}" of key "${key}" takes exactly one value, got ${values.length}`);
+      throw fail(`cannot parse ${quote(text)}: operator "${op}" of key ${quote(key)} takes exactly one value, got ${values.length}`);
     }
     return { key, op, values, position };
   };
