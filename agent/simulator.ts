@@ -47,11 +47,14 @@ export async function startSimulator(opts: SimulatorOptions) {
     registers: [registry],
   });
   const counts: Record<string, number> = {};
-  const onEvent = (e: AgentEvent) => {
+  // An agent reports "disconnected" after every failed attempt too, so the gauge follows each agent's own state
+  // (counting events would go below zero while the server is down).
+  const onEvent = (e: AgentEvent, state: { on: boolean }) => {
     events.inc({ event: e });
     counts[e] = (counts[e] ?? 0) + 1;
-    if (e === "connected") connected.inc();
-    if (e === "disconnected") connected.dec();
+    if (e === "connected" && !state.on) connected.inc();
+    if (e === "disconnected" && state.on) connected.dec();
+    if (e === "connected" || e === "disconnected") state.on = e === "connected";
   };
   const approver = opts.approve
     ? createClient(EnrollmentRequestService, createGrpcTransport({ baseUrl: opts.approve.api, nodeOptions: { ca: opts.approve.caPem } }))
@@ -62,6 +65,7 @@ export async function startSimulator(opts: SimulatorOptions) {
   for (let i = 0; i < opts.count; i++) {
     const dir = join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`);
     mkdirSync(join(dir, "root"), { recursive: true });
+    const stream = { on: false };
     const agent = createAgent({
       config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
       log: opts.log,
@@ -69,7 +73,7 @@ export async function startSimulator(opts: SimulatorOptions) {
       resources,
       console: { enabled: opts.console ?? false },
       labels: { ...opts.labels, "simulator-index": String(i) },
-      onEvent,
+      onEvent: (e) => onEvent(e, stream),
       onEnrollmentRequested: approver
         ? async (name) => {
             await approver
