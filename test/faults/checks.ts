@@ -10,18 +10,23 @@ export const RECOVERY_GRACE_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const first = (lines: string[], n = 5) => (lines.length > n ? [...lines.slice(0, n), `… and ${lines.length - n} more`] : lines);
 
-/** Service or simulator processes that exited without being asked to during the run. */
+/** Service or simulator processes that exited without being asked to during the run, one line per process. */
 export function unaskedExits(env: FaultEnv, run: FaultRun): string[] {
-  return env.exits
-    .filter((e) => e.at >= run.start)
-    .map((e) => {
-      const why = e.tail
+  const byName = new Map<string, typeof env.exits>();
+  for (const e of env.exits.filter((x) => x.at >= run.start)) byName.set(e.name, [...(byName.get(e.name) ?? []), e]);
+  const why = (e: (typeof env.exits)[number]) =>
+    (
+      e.tail
         .split("\n")
         .filter((l) => /error|fatal|ECONN|57P|terminat/i.test(l))
         .slice(-2)
-        .join(" | ");
-      return `${e.name} exited unasked at +${((e.at - run.injected) / 1000).toFixed(1)} s (code ${e.code}, signal ${e.signal}): ${why.slice(0, 600) || e.tail.slice(-600)}`;
-    });
+        .join(" | ") || e.tail.slice(-300)
+    ).slice(0, 400);
+  return [...byName].map(([name, list]) => {
+    const e = list[0];
+    const again = list.length > 1 ? `; exited ${list.length - 1} more time(s) after restarts, the last: ${why(list.at(-1)!)}` : "";
+    return `${name} exited unasked at +${((e.at - run.injected) / 1000).toFixed(1)} s (code ${e.code}, signal ${e.signal}): ${why(e)}${again}`;
+  });
 }
 
 /** Every failed call of the writers and watchers in the run (watch streams ending without an error are not failures). */
@@ -60,7 +65,7 @@ export function lateFailures(failed: Call[], run: FaultRun): string[] {
   ];
 }
 
-/** Acknowledged writes missing from the database: created objects absent, or values older than the last acknowledged. */
+/** Acknowledged writes missing from the database (call with the writers paused: see quiescedChecks): created objects absent, or values older than the last acknowledged. */
 export async function lostWrites(env: FaultEnv, run: FaultRun): Promise<{ acked: number; lost: string[] }> {
   const rows = new Map<string, { v: string; rv: string }>();
   for (const [kind, table] of [
@@ -119,21 +124,26 @@ export async function agentsConverged(env: FaultEnv, run: FaultRun, timeoutMs: n
 }
 
 /**
- * With the writers paused: every watcher's view of the writers' objects equals the database (the last version it was
- * sent of each is the stored one), and it was sent no change twice or out of order. Intermediate versions may be
- * coalesced into a later one (a watch sends the state after a change, as Kubernetes' does after a compaction).
+ * Reads the database against what the writers and watchers saw, with the writers paused (no write is acknowledged
+ * between the read and the comparison).
  */
-export async function watchersExact(env: FaultEnv, timeoutMs: number): Promise<string[]> {
+export async function quiescedChecks(env: FaultEnv, run: FaultRun, watchTimeoutMs: number): Promise<{ lost: string[]; watch: string[] }> {
   await env.writers.pause();
   try {
-    const problems: string[] = [];
-    for (const w of env.watchers) problems.push(...(await watcherExact(env, w, timeoutMs)));
-    return problems;
+    const { lost } = await lostWrites(env, run);
+    const watch: string[] = [];
+    for (const w of env.watchers) watch.push(...(await watcherExact(env, w, watchTimeoutMs)));
+    return { lost, watch };
   } finally {
     env.writers.resume();
   }
 }
 
+/**
+ * Every watcher's view of the writers' objects equals the database (the last version it was
+ * sent of each is the stored one), and it was sent no change twice or out of order. Intermediate versions may be
+ * coalesced into a later one (a watch sends the state after a change, as Kubernetes' does after a compaction).
+ */
 async function watcherExact(env: FaultEnv, w: Watcher, timeoutMs: number): Promise<string[]> {
   const table = w.kind === "Device" ? "devices" : "fleets";
   const db = new Map<string, number>();
@@ -146,7 +156,12 @@ async function watcherExact(env: FaultEnv, w: Watcher, timeoutMs: number): Promi
     const out: string[] = [];
     for (const [name, rv] of db) {
       const got = last.get(name);
-      if (got !== rv) out.push(`${w.kind}/${name}: database at version ${rv}, watcher last sent ${got ?? "nothing"}`);
+      if (got !== rv) {
+        const acked = env.writers.objects.get(`${w.kind}/${name}`)?.rv;
+        out.push(
+          `${w.kind}/${name}: database at version ${rv}${acked === String(rv) ? " (the writer's last acknowledged write)" : ` (not a write the writer saw acknowledged: ${acked})`}, watcher last sent ${got ?? "nothing"}`,
+        );
+      }
     }
     for (const name of last.keys()) if (!db.has(name)) out.push(`${w.kind}/${name}: sent to the watcher, not in the database`);
     return out;

@@ -44,6 +44,8 @@ export interface FaultEnv {
   agents: number;
   writers: Writers;
   watchers: Watcher[];
+  /** Stops the watchers and starts new ones (each fault's watchers see only its run); resolves once they are synced. */
+  restartWatchers(): Promise<void>;
   /** Exits of service or simulator processes nobody asked for. */
   exits: Exit[];
   /** Agents holding their rendered-device stream, from the simulator's metrics. */
@@ -271,9 +273,20 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     log(`${opts.agents} agents enrolled and running the fleet's template at ${Date.now() - t0} ms`);
 
     const writers = startWriters(target, opts.writers);
-    const watchers = [startWatcher(target, "Device"), startWatcher(target, "Fleet")];
+    const watchers: Watcher[] = [];
     started.push({ close: () => writers.stop() }, { close: async () => void (await Promise.all(watchers.map((w) => w.stop()))) });
+    const restartWatchers = async () => {
+      await Promise.all(watchers.splice(0).map((w) => w.stop()));
+      watchers.push(startWatcher(target, "Device"), startWatcher(target, "Fleet"));
+      const until = Date.now() + 30_000;
+      while (!watchers.every((w) => w.synced)) {
+        if (Date.now() > until) throw new Error("the watchers did not get their initial list within 30 s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await restartWatchers();
     return {
+      restartWatchers,
       dir,
       pg: pgc,
       redis,

@@ -13,16 +13,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
-import {
-  agentsConverged,
-  failedCalls,
-  lateFailures,
-  lostWrites,
-  RECOVERY_GRACE_MS,
-  unaskedExits,
-  watchersExact,
-  wrongCodes,
-} from "./checks.js";
+import { agentsConverged, failedCalls, lateFailures, quiescedChecks, RECOVERY_GRACE_MS, unaskedExits, wrongCodes } from "./checks.js";
 import { startFaultEnv, type FaultEnv } from "./env.js";
 import { FAULTS, runFault, type Fault } from "./faults.js";
 
@@ -50,16 +41,15 @@ describe("fault suite", () => {
       const problems = [...unaskedExits(e, run), ...wrongCodes(failed), ...lateFailures(failed, run)];
       const converged = await agentsConverged(e, run, 60_000);
       problems.push(...converged.problems);
-      const lost = await lostWrites(e, run);
-      problems.push(...lost.lost.map((l) => `lost write: ${l}`));
-      problems.push(...(await watchersExact(e, 15_000)));
+      const { lost, watch } = await quiescedChecks(e, run, 15_000);
+      problems.push(...lost.map((l) => `lost write: ${l}`), ...watch);
       const byCode = new Map<string, number>();
       for (const c of failed) byCode.set(Code[c.code!], (byCode.get(Code[c.code!]) ?? 0) + 1);
       const ok = e.writers.calls.filter((c) => c.code === undefined && c.start >= run.start).length;
       process.stderr.write(
         `[faults] ${fault.id}: ${ok} writes acknowledged during the run, failed calls ${JSON.stringify(Object.fromEntries(byCode))}, ` +
           `fault lasted ${((run.recovered - run.injected) / 1000).toFixed(1)} s, agents converged ${converged.seconds.toFixed(1)} s after recovery, ` +
-          `${lost.lost.length} lost of all acknowledged writes; ${problems.length} problem(s)\n`,
+          `${lost.length} lost of all acknowledged writes; ${problems.length} problem(s)\n`,
       );
       assert.deepEqual(problems, [], `${fault.title}:\n  ${problems.join("\n  ")}`);
     });

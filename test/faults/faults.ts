@@ -78,6 +78,7 @@ export interface FaultRun {
 export async function runFault(env: FaultEnv, fault: Fault, timing: { preMs: number; postMs: number }): Promise<FaultRun> {
   // A process a previous fault killed is back first (the supervisor restarts it).
   await Promise.all([env.api.ready(), env.worker.ready(), env.periodic.ready(), env.simulator.ready()]);
+  await env.restartWatchers();
   const start = Date.now();
   const content = `rollout ${fault.id} ${start}`;
   await env.rollout(content);

@@ -187,7 +187,7 @@ export interface Seen {
 interface WatchMessage {
   type: string;
   resourceVersion: string;
-  object?: { metadata?: { name?: string } };
+  object?: { metadata?: { name?: string; resourceVersion?: string } };
 }
 
 /** Watches `kind` objects carrying WRITER_LABEL; reconnects after its last version when the stream breaks. */
@@ -211,7 +211,9 @@ export function startWatcher(api: ApiTarget, kind: Kind) {
         for await (const m of open()) {
           if (m.type === "SYNCED") synced = true;
           if (m.type !== "SYNCED" && m.type !== "BOOKMARK") {
-            seen.push({ type: m.type, name: m.object?.metadata?.name ?? "", rv: Number(m.resourceVersion), at: Date.now() });
+            // The initial list's ADDED carry no stream position; the object's own version is what was sent.
+            const rv = Number(m.resourceVersion || m.object?.metadata?.resourceVersion);
+            seen.push({ type: m.type, name: m.object?.metadata?.name ?? "", rv, at: Date.now() });
           }
           if (m.resourceVersion) resumeAt = m.resourceVersion;
         }
