@@ -63,8 +63,8 @@ async function main() {
       }
       const exits = unaskedExits(env, run);
       const row = `| ${fault.title} | ${((run.recovered - run.injected) / 1000).toFixed(1)} s | ${fmt(before)} | ${fmt(during)} | ${fmt(after)} | ${(after.rps / before.rps).toFixed(2)} / ${(after.p99 / before.p99).toFixed(2)} | ${writersBack} | ${Number.isNaN(converged.seconds) ? converged.problems.join("; ") : `${converged.seconds.toFixed(1)} s`} | ${[...codes].map(([k, n]) => `${k} ${n}`).join(", ") || "none"} | ${lost.length} | ${exits.length ? exits.map((e) => e.split(":")[0]).join("; ") : "none"} |`;
-      console.log(row);
-      for (const e of exits) console.log(`  ${e}`);
+      console.log(`${fault.id} done`);
+      for (const e of exits) console.log(`  ${e.slice(0, 400)}`);
       rows.push(row);
     }
   } finally {

@@ -113,7 +113,9 @@ export async function agentsConverged(env: FaultEnv, run: FaultRun, timeoutMs: n
   while (Date.now() < deadline) {
     connected = await env.connectedAgents().catch(() => -1);
     running = await env.runningContent(run.content).catch(() => -1);
-    if (connected === env.agents && running === env.agents) return { problems: [], seconds: (Date.now() - run.recovered) / 1000 };
+    if (connected === env.agents && running === env.agents) {
+      return { problems: [], seconds: ((run.convergedAt ?? Date.now()) - run.recovered) / 1000 };
+    }
     await sleep(500);
   }
   const problems: string[] = [];

@@ -104,7 +104,15 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     const common = { FLIGHTCTL_DATA_DIR: dataDir, FLIGHTCTL_REDIS_URL: redis.url, LOG_LEVEL: opts.verbose ? "debug" : "warn" };
     const onUnaskedExit = (e: Exit) => {
       exits.push(e);
-      log(`${e.name} exited unasked (code ${e.code}, signal ${e.signal}); restarting it. Its last output:\n${e.tail}`);
+      // One line: the error that ended it (the whole tail is in the check's report; FC_FAULTS_VERBOSE=1 shows all).
+      const why =
+        e.tail
+          .split("\n")
+          .filter((l) => /error|fatal|ECONN|57P/i.test(l))
+          .at(-1) ??
+        e.tail.split("\n").at(-1) ??
+        "";
+      log(`${e.name} exited unasked (code ${e.code}, signal ${e.signal}); restarting it. ${why.slice(0, 300)}`);
     };
     const onLine = opts.verbose ? (name: string) => (line: string) => log(`${name}: ${line}`) : () => undefined;
     const version = async () => {

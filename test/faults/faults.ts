@@ -68,6 +68,8 @@ export interface FaultRun {
   start: number;
   injected: number;
   recovered: number;
+  /** When every agent was first seen back on its stream running the rollout's template after recovery (if it was). */
+  convergedAt?: number;
   end: number;
 }
 
@@ -86,6 +88,14 @@ export async function runFault(env: FaultEnv, fault: Fault, timing: { preMs: num
   const injected = Date.now();
   await fault.inject(env);
   const recovered = Date.now();
-  await sleep(timing.postMs);
-  return { fault, content, start, injected, recovered, end: Date.now() };
+  // The post-fault window, polled for convergence (agents on their streams and on the rollout's template).
+  let convergedAt: number | undefined;
+  while (Date.now() < recovered + timing.postMs) {
+    if (convergedAt === undefined) {
+      const [connected, running] = await Promise.all([env.connectedAgents().catch(() => -1), env.runningContent(content).catch(() => -1)]);
+      if (connected === env.agents && running === env.agents) convergedAt = Date.now();
+    }
+    await sleep(Math.min(500, Math.max(0, recovered + timing.postMs - Date.now())));
+  }
+  return { fault, content, start, injected, recovered, convergedAt, end: Date.now() };
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { FleetService } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
