@@ -13,6 +13,9 @@ export interface Fault {
   inject(env: FaultEnv): Promise<void>;
 }
 
+/** How long before the fault the rollout starts. */
+const ROLLOUT_LEAD_MS = 2000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const FAULTS: Fault[] = [
@@ -74,8 +77,8 @@ export interface FaultRun {
 }
 
 /**
- * Runs `fault` on `env`: a rollout starts, the load runs `preMs`, the fault is injected and removed, the load runs
- * `postMs` more after its cause is gone.
+ * Runs `fault` on `env`: the load runs `preMs` (a rollout starting 2 s before its end), the fault is injected and
+ * removed, the load runs `postMs` more after its cause is gone.
  */
 export async function runFault(env: FaultEnv, fault: Fault, timing: { preMs: number; postMs: number }): Promise<FaultRun> {
   // A process a previous fault killed is back first (the supervisor restarts it).
@@ -83,8 +86,11 @@ export async function runFault(env: FaultEnv, fault: Fault, timing: { preMs: num
   await env.restartWatchers();
   const start = Date.now();
   const content = `rollout ${fault.id} ${start}`;
+  // The rollout starts shortly before the fault (a batched rollout of 100 devices takes several 1 s ticks), so it is
+  // in progress when the fault hits.
+  await sleep(Math.max(0, timing.preMs - ROLLOUT_LEAD_MS));
   await env.rollout(content);
-  await sleep(timing.preMs);
+  await sleep(Math.min(timing.preMs, ROLLOUT_LEAD_MS));
   const injected = Date.now();
   await fault.inject(env);
   const recovered = Date.now();
