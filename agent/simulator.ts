@@ -100,13 +100,16 @@ export async function startSimulator(opts: SimulatorOptions) {
   const counts: Record<string, number> = {};
   /** Agents whose latest trust failure is of each kind (an agent counted once, however often it retries). */
   const failing = { "server-untrusted": new Set<number>(), "certificate-rejected": new Set<number>() };
-  const onEvent = (i: number) => (e: AgentEvent) => {
+  // An agent reports "disconnected" after every failed attempt too, so the gauge follows each agent's own state
+  // (counting events would go below zero while the server is down).
+  const onEvent = (i: number, state: { on: boolean }) => (e: AgentEvent) => {
     if (e === "server-untrusted" || e === "certificate-rejected") failing[e].add(i);
     if (e === "connected" || e === "enrolled") for (const f of Object.values(failing)) f.delete(i);
     events.inc({ event: e });
     counts[e] = (counts[e] ?? 0) + 1;
-    if (e === "connected") connected.inc();
-    if (e === "disconnected") connected.dec();
+    if (e === "connected" && !state.on) connected.inc();
+    if (e === "disconnected" && state.on) connected.dec();
+    if (e === "connected" || e === "disconnected") state.on = e === "connected";
   };
   const approver = opts.approve
     ? createClient(EnrollmentRequestService, createGrpcTransport({ baseUrl: opts.approve.api, nodeOptions: { ca: opts.approve.caPem } }))
@@ -124,6 +127,7 @@ export async function startSimulator(opts: SimulatorOptions) {
   for (const i of indexes) {
     const dir = join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`);
     mkdirSync(join(dir, "root"), { recursive: true });
+    const stream = { on: false };
     const agent = createAgent({
       config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
       log: opts.agentLog ?? opts.log,
@@ -131,7 +135,7 @@ export async function startSimulator(opts: SimulatorOptions) {
       resources,
       console: { enabled: opts.console ?? false },
       labels: { ...opts.labels, "simulator-index": String(i) },
-      onEvent: onEvent(i),
+      onEvent: onEvent(i, stream),
       onEnrollmentRequested: approver
         ? async (name) => {
             await approver
