@@ -11,7 +11,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * followed by how long it was. Lone surrogates (from a cut pair or the input) become U+FFFD, so the message always
  * encodes (gRPC headers).
  */
-export function quote(text: string, max = QUOTE_MAX, mark = '"'): string {
+export function quote(value: unknown, max = QUOTE_MAX, mark = '"'): string {
+  const text = typeof value === "string" ? value : String(value);
   const shown = `${mark}${wellFormed(text.length <= max ? text : text.slice(0, max))}${mark}`;
   return text.length <= max ? shown : `${shown}… (${text.length} characters)`;
 }

@@ -9,6 +9,7 @@ import { ASYMMETRIC_ALGORITHMS, DEFAULT_TOKEN_POLICY, type TokenPolicy } from ".
 import { trustedProxies } from "./platform/client-ip.js";
 import type { LoginLockout, RateLimit } from "./platform/rate-limit.js";
 import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./platform/endpoint-limits.js";
+import { quote } from "../lib/quote.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -244,7 +245,7 @@ export function withDefaults<T extends object, G extends Partial<T>>(defaults: T
 /** Typed reads of one environment; an empty value counts as unset. */
 function reader(env: Env) {
   const fail = (name: string, want: string, got: string): never => {
-    throw new ConfigError(`${name}: must be ${want}, got "${got}"`);
+    throw new ConfigError(`${name}: must be ${want}, got ${quote(got)}`);
   };
   const str = (name: string): string | undefined => env[name]?.trim() || undefined;
   /** A number, times `unit` (e.g. 1000 for seconds read as milliseconds). */

@@ -74,10 +74,17 @@ function h2(port: number, ca: Buffer, path: string, headers: Record<string, stri
 }
 
 /** One request over HTTP/1.1 (ALPN http/1.1). */
-function h1(port: number, ca: Buffer, path: string, headers: Record<string, string>, body: Buffer): Promise<Answer> {
+function h1(
+  port: number,
+  ca: Buffer,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  agent: https.Agent | false = false,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const req = https.request({ host: "localhost", port, path, method: "POST", ca, headers, agent: false }, (res) => {
+    const req = https.request({ host: "localhost", port, path, method: "POST", ca, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
@@ -343,9 +350,19 @@ describe("input boundary", () => {
       assert.equal(normal(codeOf(protocol, a).code), "ResourceExhausted", `${protocol}: ${codeOf(protocol, a).message}`);
       assert.ok(a.ms < 5000, `${protocol}: answered after ${a.ms} ms`);
     }
-    const a = await h1(t.api.port, ca, USER[0], { "content-type": "application/proto", ...auth }, big);
-    assert.equal(JSON.parse(a.body.toString()).code, "resource_exhausted");
-    assert.ok(a.ms < 5000, `HTTP/1.1: answered after ${a.ms} ms`);
+    // HTTP/1.1 through a keep-alive agent: the early answer closes the connection, so the agent's next request goes on
+    // a new one instead of behind a body the server never reads (where it waited forever).
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca });
+    try {
+      const a = await h1(t.api.port, ca, USER[0], { "content-type": "application/proto", ...auth }, big, agent);
+      assert.equal(JSON.parse(a.body.toString()).code, "resource_exhausted");
+      assert.ok(a.ms < 5000, `HTTP/1.1: answered after ${a.ms} ms`);
+      assert.equal(a.headers.connection, "close");
+      const next = await h1(t.api.port, ca, USER[0], { "content-type": "application/proto", ...auth }, Buffer.alloc(0), agent);
+      assert.ok(next.ms < 5000 && next.status > 0, `the next request on the agent: ${next.status} after ${next.ms} ms`);
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

@@ -20,6 +20,7 @@ import type { ServiceDeps } from "../app-deps.js";
 import { permissionsOf } from "./rbac.js";
 import { AUTH_PROVIDER_SECRETS } from "../authproviders/authprovider-service.js";
 import { getJson, type FetchLike } from "./http-client.js";
+import { quote } from "../../lib/quote.js";
 
 /** An issuer's authorization endpoint from its discovery document, cached 5 minutes; undefined when unreachable. */
 function authorizationEndpoints(fetch: FetchLike) {
@@ -95,7 +96,7 @@ export const authServiceRegistration = {
 
       async exchangeToken(req, ctx) {
         if (!["authorization_code", "refresh_token"].includes(req.grantType)) {
-          throw invalid({ field: "grant_type", message: `must be "authorization_code" or "refresh_token", got "${req.grantType}"` });
+          throw invalid({ field: "grant_type", message: `must be "authorization_code" or "refresh_token", got ${quote(req.grantType)}` });
         }
         if (!req.clientId) throw invalid({ field: "client_id", message: "is required" });
         const { url, provider } = await authenticator.tokenEndpoint(req.providerName);

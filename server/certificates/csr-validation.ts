@@ -3,6 +3,7 @@ import type { CertificateSigningRequestJson } from "../../gen/flightctl/v1beta1/
 import type { FieldViolation } from "../platform/errors.js";
 import { pemCsrProblem } from "../platform/validation/csr.js";
 import { asArray, asObject, base64Problem, required, validateObjectMeta, Violations } from "../platform/validation/rules.js";
+import { quote } from "../../lib/quote.js";
 
 export const SIGNERS = [
   "flightctl.io/enrollment",
@@ -26,7 +27,7 @@ export function validateCertificateSigningRequest(obj: CertificateSigningRequest
   const signer = required(v, spec, "signerName", "spec");
   if (signer === "ca") v.add("spec.signerName", 'the "ca" signer is no longer supported; use "flightctl.io/enrollment"');
   else if (signer && !SIGNERS.includes(SIGNER_ALIASES[signer] ?? signer))
-    v.add("spec.signerName", `must be one of ${SIGNERS.join(", ")}, got "${signer}"`);
+    v.add("spec.signerName", `must be one of ${SIGNERS.join(", ")}, got ${quote(signer)}`);
   const usages = asArray(spec.usages).map(String);
   for (const u of ["clientAuth", "CA:false"]) if (!usages.includes(u)) v.add("spec.usages", `must include "${u}"`);
   const exp = spec.expirationSeconds;

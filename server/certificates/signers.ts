@@ -6,6 +6,7 @@ import { invalid, forbidden } from "../platform/errors.js";
 import type { Identity } from "../platform/identity.js";
 import type { KeyPair } from "../platform/pki/ca.js";
 import { signClientCertificate } from "../platform/pki/signer.js";
+import { quote } from "../../lib/quote.js";
 
 export const SIGNER_ENROLLMENT = "flightctl.io/enrollment";
 export const SIGNER_DEVICE_ENROLLMENT = "flightctl.io/device-enrollment";
@@ -46,7 +47,7 @@ export function decideSubject(signerName: string, csrCommonName: string, resourc
       if (cn !== ENROLLMENT_CN_PREFIX + resourceName) {
         throw invalid({
           field: "spec.request",
-          message: `the CSR's common name must be "${resourceName}" (the resource's name), got "${csrCommonName}"`,
+          message: `the CSR's common name must be "${resourceName}" (the resource's name), got ${quote(csrCommonName)}`,
         });
       }
       return { commonName: cn };
@@ -62,7 +63,7 @@ export function decideSubject(signerName: string, csrCommonName: string, resourc
       if (name !== caller.deviceName) {
         throw invalid({
           field: "spec.request",
-          message: `the CSR's common name must be the calling device's name "${caller.deviceName}", got "${csrCommonName}"`,
+          message: `the CSR's common name must be the calling device's name "${caller.deviceName}", got ${quote(csrCommonName)}`,
         });
       }
       return { commonName: DEVICE_CN_PREFIX + name, deviceFingerprint: name };
@@ -72,7 +73,7 @@ export function decideSubject(signerName: string, csrCommonName: string, resourc
       if (!csrCommonName.endsWith(`-${caller.deviceName}`)) {
         throw invalid({
           field: "spec.request",
-          message: `the CSR's common name must end with "-${caller.deviceName}", got "${csrCommonName}"`,
+          message: `the CSR's common name must end with "-${caller.deviceName}", got ${quote(csrCommonName)}`,
         });
       }
       return { commonName: csrCommonName, deviceFingerprint: caller.deviceName };

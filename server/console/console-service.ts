@@ -30,6 +30,7 @@ import { createRecorder } from "./asciicast.js";
 import { createConsoleStore, type SessionRow } from "./console-store.js";
 import type { ConsoleRelay } from "./console-relay.js";
 import { DEFAULT_CONSOLE_LIMITS, type ConsoleLimits } from "./console-limits.js";
+import { quote } from "../../lib/quote.js";
 
 export type { ConsoleLimits };
 
@@ -64,7 +65,7 @@ export function normalizeMetadata(m: ConsoleSessionMetadata | undefined, field =
   const v: FieldViolation[] = [];
   out.term ||= "xterm-256color";
   if (!TERM.test(out.term))
-    v.push({ field: `${field}.term`, message: `must be 1-64 letters, digits, ".", "-" or "_", got "${out.term.slice(0, 80)}"` });
+    v.push({ field: `${field}.term`, message: `must be 1-64 letters, digits, ".", "-" or "_", got ${quote(out.term.slice(0, 80))}` });
   out.initialDimensions ??= { $typeName: "flightctl.v1beta1.ConsoleSize", width: 80, height: 24 };
   checkSize(out.initialDimensions, `${field}.initialDimensions`, v);
   if (out.command) {

@@ -22,6 +22,7 @@ import { createStatusStore } from "./status-store.js";
 import { batchLoader } from "../platform/batch-loader.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
+import { quote } from "../../lib/quote.js";
 
 export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
 
@@ -44,7 +45,7 @@ const STUCK_READ_MS = 60_000;
 /** The known version an agent sends: "" or "0" mean none; anything else must be a number. */
 function knownVersion(v: string): number {
   if (v === "" || v === "0") return 0;
-  if (!/^\d+$/.test(v)) throw invalid({ field: "knownRenderedVersion", message: `must be a rendered version number, got "${v}"` });
+  if (!/^\d+$/.test(v)) throw invalid({ field: "knownRenderedVersion", message: `must be a rendered version number, got ${quote(v)}` });
   return Number(v);
 }
 

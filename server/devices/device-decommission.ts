@@ -10,6 +10,7 @@ import type { Db } from "../platform/db.js";
 import { createDeviceStore, type DeviceRecord } from "./device-store.js";
 import { ANNOTATION_CONFLICT_PAUSED } from "./device-status.js";
 import { enqueueRenders } from "../jobs/queues.js";
+import { quote } from "../../lib/quote.js";
 
 const TARGETS = ["Unenroll", "FactoryReset"];
 
@@ -25,7 +26,7 @@ export function createDeviceDecommission(db: Db, svc: ResourceService<typeof Dev
     async decommission(caller: Caller, name: string, target: string | undefined) {
       const t = target || "Unenroll";
       if (!TARGETS.includes(t))
-        throw invalid({ field: "decommission.target", message: `must be one of ${TARGETS.join(", ")}, got "${t}"` });
+        throw invalid({ field: "decommission.target", message: `must be one of ${TARGETS.join(", ")}, got ${quote(t)}` });
       return svc.writeState(
         caller,
         name,

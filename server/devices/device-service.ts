@@ -40,6 +40,7 @@ import { validateDevice } from "./device-validation.js";
 import { createDeviceQueries } from "./device-store.js";
 import { enqueueRenders, enqueueSelection } from "../jobs/queues.js";
 import type { Executor } from "../platform/resource/resource-store.js";
+import { quote } from "../../lib/quote.js";
 
 /** Queues (or re-queues) the render of one device in the current transaction. */
 export const enqueueRender = (tx: Executor, orgId: string, name: string) => enqueueRenders(tx, orgId, [name]);
@@ -145,7 +146,7 @@ export function createDeviceReads(db: Db) {
 
     /** Distinct "key=value" labels of the devices a label selector picks; the field selector filters the pairs. */
     async labels(caller: Caller, req: { kind: string; labelSelector: string; fieldSelector: string; limit: number }) {
-      if (req.kind !== "Device") throw invalid({ field: "kind", message: `only "Device" is supported, got "${req.kind}"` });
+      if (req.kind !== "Device") throw invalid({ field: "kind", message: `only "Device" is supported, got ${quote(req.kind)}` });
       const where = req.labelSelector ? [labelRequirementsToSql(parseLabelSelector(req.labelSelector))] : [];
       const pairWhere = req.fieldSelector ? [fieldRequirementsToSql(parseFieldSelector(req.fieldSelector, fieldsByKind.DeviceLabel))] : [];
       return queries.labels(caller.orgId, where, pairWhere, pageSize(req.limit));

@@ -28,6 +28,7 @@ import {
 } from "../platform/validation/rules.js";
 import { dnsLabelProblem, subdomainProblem } from "../platform/validation/names.js";
 import { templateProblem } from "../platform/validation/template.js";
+import { quote } from "../../lib/quote.js";
 
 const MAX_INLINE_BYTES = 1024 * 1024;
 const appTypes = ["compose", "quadlet", "container", "helm", "vm"] as const;
@@ -177,7 +178,7 @@ function validateApplications(ctx: Ctx, list: JsonValue[], path: string) {
     if (asString(a.name)) {
       const n = asString(a.name)!;
       if (n.length > 253 || !/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i.test(n))
-        ctx.v.add(childPath(p, "name"), `must be a name of letters, digits, '-', '_' and '.', at most 253 characters, got "${n}"`);
+        ctx.v.add(childPath(p, "name"), `must be a name of letters, digits, '-', '_' and '.', at most 253 characters, got ${quote(n)}`);
     }
     if (name) {
       if (names.has(name)) ctx.v.add(childPath(p, "name"), `"${name}" is used by another application`);
@@ -213,7 +214,10 @@ function validateApplications(ctx: Ctx, list: JsonValue[], path: string) {
       const s = typeof port === "string" ? port : "";
       const m = /^(\d+):(\d+)(\/(tcp|udp|sctp))?$/.exec(s);
       if (!m || [m[1], m[2]].some((n) => Number(n) < 1 || Number(n) > 65535)) {
-        ctx.v.add(childPath(childPath(p, "ports"), j), `must be "hostPort:containerPort[/tcp|udp|sctp]" with ports 1-65535, got "${s}"`);
+        ctx.v.add(
+          childPath(childPath(p, "ports"), j),
+          `must be "hostPort:containerPort[/tcp|udp|sctp]" with ports 1-65535, got ${quote(s)}`,
+        );
       }
     });
     const limits = asObject(asObject(a.resources).limits);
@@ -278,7 +282,7 @@ function validateMonitors(ctx: Ctx, list: JsonValue[], path: string) {
     const sampling = required(ctx.v, m, "samplingInterval", p);
     const samplingOk = sampling !== undefined && /^[1-9]\d*[smh]$/.test(sampling);
     if (sampling && !samplingOk)
-      ctx.v.add(childPath(p, "samplingInterval"), `must be a duration like "30s", "5m" or "1h", got "${sampling}"`);
+      ctx.v.add(childPath(p, "samplingInterval"), `must be a duration like "30s", "5m" or "1h", got ${quote(sampling)}`);
     const severities = new Map<string, number>();
     asArray(m.alertRules).forEach((r, j) => {
       const rp = childPath(childPath(p, "alertRules"), j);
@@ -290,7 +294,7 @@ function validateMonitors(ctx: Ctx, list: JsonValue[], path: string) {
       }
       const duration = required(ctx.v, rule, "duration", rp);
       if (duration) {
-        if (!simpleDuration.test(duration)) ctx.v.add(childPath(rp, "duration"), `must be a duration like "10m", got "${duration}"`);
+        if (!simpleDuration.test(duration)) ctx.v.add(childPath(rp, "duration"), `must be a duration like "10m", got ${quote(duration)}`);
         else if (samplingOk && durationSeconds(duration) <= durationSeconds(sampling!)) {
           ctx.v.add(childPath(rp, "duration"), `must be longer than samplingInterval (${sampling})`);
         }
@@ -332,7 +336,7 @@ export function validateDeviceSpec(spec: JsonValue | undefined, path: string, op
     if (str.length === 0 || str.length > 256 || !/^[0-9a-zA-Z:\-_.\\[\]!*?@]+$/.test(str)) {
       ctx.v.add(
         childPath(`${path}.systemd.matchPatterns`, i),
-        `must be a systemd unit name or glob of at most 256 characters, got "${str}"`,
+        `must be a systemd unit name or glob of at most 256 characters, got ${quote(str)}`,
       );
     }
   });

@@ -31,6 +31,7 @@ import type { Db, Executor } from "../platform/db.js";
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { createDeviceStore } from "../devices/device-store.js";
 import { validateEnrollmentRequest } from "./enrollmentrequest-validation.js";
+import { quote } from "../../lib/quote.js";
 
 /** Set on devices enrolled with a known rendered version other than "0" (a re-enrollment after a restore). */
 export const AWAITING_RECONNECT_ANNOTATION = "device-controller/awaitingReconnect";
@@ -45,12 +46,15 @@ export async function checkedCsr(name: string, csrPem: string) {
     throw e;
   }
   if (csr.commonName !== name) {
-    throw invalid({ field: "spec.csr", message: `the CSR's common name must be the request's name "${name}", got "${csr.commonName}"` });
+    throw invalid({
+      field: "spec.csr",
+      message: `the CSR's common name must be the request's name "${name}", got ${quote(csr.commonName)}`,
+    });
   }
   if (csr.fingerprint !== name && csr.legacyFingerprint !== name) {
     throw invalid({
       field: "metadata.name",
-      message: `must be the fingerprint of the CSR's public key ("${csr.fingerprint}"), got "${name}"`,
+      message: `must be the fingerprint of the CSR's public key ("${csr.fingerprint}"), got ${quote(name)}`,
     });
   }
   return csr;

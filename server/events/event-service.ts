@@ -10,13 +10,14 @@ import type { Db } from "../platform/resource/resource-store.js";
 import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selectors/field-selector.js";
 import { fieldsByKind } from "../platform/selectors/fields.js";
 import { createEventStore } from "../platform/event-store.js";
+import { quote } from "../../lib/quote.js";
 
 export function createEventService(db: Db) {
   const store = createEventStore(db);
   return {
     async list(caller: Caller, opts: ListOptionsInput, order = "desc") {
       if (opts.labelSelector) throw invalid({ field: "labelSelector", message: "events have no labels; use fieldSelector" });
-      if (order !== "asc" && order !== "desc") throw invalid({ field: "order", message: `must be "asc" or "desc", got "${order}"` });
+      if (order !== "asc" && order !== "desc") throw invalid({ field: "order", message: `must be "asc" or "desc", got ${quote(order)}` });
       const where = opts.fieldSelector ? [fieldRequirementsToSql(parseFieldSelector(opts.fieldSelector, fieldsByKind.Event))] : [];
       const after = decodeContinue(opts.continueToken)?.key;
       if (after !== undefined && !/^\d+$/.test(after))

@@ -16,6 +16,7 @@ import {
   validateObjectMeta,
   Violations,
 } from "../platform/validation/rules.js";
+import { quote } from "../../lib/quote.js";
 
 /** A LabelSelector message: matchLabels and/or matchExpressions, at least one when present. */
 export function validateLabelSelector(v: Violations, sel: JsonValue | undefined, path: string): void {
@@ -49,7 +50,7 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
     const sp = childPath(path, "deviceSelection");
     v.check(
       childPath(sp, "strategy"),
-      asString(selection.strategy) === "BatchSequence" ? undefined : `must be "BatchSequence", got "${selection.strategy ?? ""}"`,
+      asString(selection.strategy) === "BatchSequence" ? undefined : `must be "BatchSequence", got ${quote(selection.strategy ?? "")}`,
     );
     asArray(selection.sequence).forEach((b, i) => {
       const bp = childPath(childPath(sp, "sequence"), i);
@@ -74,7 +75,7 @@ function validateRolloutPolicy(v: Violations, policy: JsonObject, path: string) 
   if (onFailure !== undefined) v.check(childPath(path, "onFailure"), oneOf(onFailure, ["suspend", "revert"]));
   const timeout = asString(policy.defaultUpdateTimeout);
   if (timeout !== undefined && !durationRe.test(timeout)) {
-    v.add(childPath(path, "defaultUpdateTimeout"), `must be a duration like "30m" or "24h", got "${timeout}"`);
+    v.add(childPath(path, "defaultUpdateTimeout"), `must be a duration like "30m" or "24h", got ${quote(timeout)}`);
   }
   if (isObject(budget)) {
     const bp = childPath(path, "disruptionBudget");

@@ -3,6 +3,7 @@
 import { invalid } from "../platform/errors.js";
 import { labelSelectorFromMessage, type LabelRequirement } from "../platform/selectors/label-selector.js";
 import type { BatchJson, DisruptionBudgetJson, RolloutPolicyJson } from "../../gen/flightctl/v1beta1/fleet_pb.js";
+import { quote } from "../../lib/quote.js";
 
 export interface RolloutDevice {
   name: string;
@@ -47,14 +48,14 @@ const DEFAULT_TIMEOUT = "24h";
 
 /** "N%" (0..100, no leading zeros) as N; anything else is an InvalidArgument naming `field`. */
 export function parsePercent(s: string, field: string): number {
-  if (!/^(100|[1-9]?[0-9])%$/.test(s)) throw invalid({ field, message: `must be an integer percentage like "90%", got "${s}"` });
+  if (!/^(100|[1-9]?[0-9])%$/.test(s)) throw invalid({ field, message: `must be an integer percentage like "90%", got ${quote(s)}` });
   return Number(s.slice(0, -1));
 }
 
 /** "N[smh]" as milliseconds; anything else is an InvalidArgument naming `field`. */
 export function parseDuration(s: string, field: string): number {
   const m = /^(\d+)([smh])$/.exec(s);
-  if (!m) throw invalid({ field, message: `must be an integer duration with unit s, m or h like "24h", got "${s}"` });
+  if (!m) throw invalid({ field, message: `must be an integer duration with unit s, m or h like "24h", got ${quote(s)}` });
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "s" | "m" | "h"];
 }
 

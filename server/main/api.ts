@@ -23,6 +23,7 @@ import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
 import type { EndpointLimits } from "../platform/endpoint-limits.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
+import { quote } from "../../lib/quote.js";
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -88,7 +89,7 @@ export function readAuthProviders(path: string): AuthProvider[] {
 /** host:port ([v6]:port; an empty host is every interface). */
 export function parseAddress(address: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(address);
-  if (!m) throw new Error(`the address must be host:port, got "${address}"`);
+  if (!m) throw new Error(`the address must be host:port, got ${quote(address)}`);
   return { host: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port: Number(m[2]) };
 }
 

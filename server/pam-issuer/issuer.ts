@@ -19,6 +19,7 @@ import { loadConfig, type RateLimitSettings } from "../config.js";
 import { clientIp, trustedProxies } from "../platform/client-ip.js";
 import { createLimiter, createLoginThrottle } from "../platform/rate-limit.js";
 import type { LoginGuard } from "./login-guard.js";
+import { quote } from "../../lib/quote.js";
 
 export interface PamIssuerOptions {
   /** Public URL of the issuer, e.g. https://localhost:8444/api/v1/auth (its path prefixes every endpoint). */
@@ -232,7 +233,7 @@ export interface StartPamIssuerOptions extends PamIssuerOptions {
 export async function startPamIssuer(opts: StartPamIssuerOptions): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const log = opts.log ?? createLogger("flightctl-pam-issuer");
   const m = opts.address ? /^\[?(.*?)\]?:(\d+)$/.exec(opts.address) : null;
-  if (opts.address && !m) throw new Error(`the PAM issuer address must be host:port, got "${opts.address}"`);
+  if (opts.address && !m) throw new Error(`the PAM issuer address must be host:port, got ${quote(opts.address)}`);
   const host = (m ? m[1] : opts.host) || "0.0.0.0";
   const port = m ? Number(m[2]) : (opts.port ?? 8444);
   const issuer = createPamIssuer({ ...opts, log });

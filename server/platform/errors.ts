@@ -42,8 +42,10 @@ export function toConnectError(err: unknown, log?: (err: unknown) => void): Conn
   if (err instanceof ConnectError) return undecodable(err) ?? err;
   if (err instanceof RateLimitedError) return rateLimitedError(err);
   if (err instanceof DomainError) {
-    const details = err.violations.length > 0 ? [badRequestDetail(err.violations)] : [];
-    return new ConnectError(err.message, codes[err.kind], undefined, details);
+    // A backstop behind quote(): whatever a message embeds, it never echoes more than MAX_MESSAGE characters back.
+    const violations = err.violations.map((v) => ({ field: truncate(v.field, MAX_MESSAGE), message: truncate(v.message, MAX_MESSAGE) }));
+    const details = violations.length > 0 ? [badRequestDetail(violations)] : [];
+    return new ConnectError(truncate(err.message, MAX_MESSAGE), codes[err.kind], undefined, details);
   }
   // A lost database connection (retryable) or a value the database refuses (a backstop behind input validation).
   const db = classifyPgError(err);
@@ -68,8 +70,8 @@ function rateLimitedError(err: RateLimitedError): ConnectError {
 // as Unimplemented, a unary or server-stream call sent no request message, or more than one.
 const UNDECODABLE = /^(parse binary: |decompression failed$|received compressed envelope, but do not know how to decompress)/;
 const NOT_ONE_MESSAGE = /^protocol error: (missing|received extra) input message/;
-/** Connect's and protobuf's own messages may quote the input (an unknown JSON key, say): at most this much of them. */
-const MAX_DECODE_MESSAGE = 1000;
+/** Messages may quote the input (an unknown JSON key, a value in a rule's message): at most this much of them. */
+const MAX_MESSAGE = 1000;
 
 /**
  * What an error Connect raised itself while reading the request should say instead, or undefined when it may stand:
@@ -79,9 +81,9 @@ export function undecodable(err: ConnectError): ConnectError | undefined {
   const decode =
     (err.code === Code.Internal && UNDECODABLE.test(err.rawMessage)) ||
     (err.code === Code.Unimplemented && NOT_ONE_MESSAGE.test(err.rawMessage));
-  if (!decode && err.rawMessage.length <= MAX_DECODE_MESSAGE) return undefined;
+  if (!decode && err.rawMessage.length <= MAX_MESSAGE) return undefined;
   const message = decode ? `cannot decode the request: ${err.rawMessage}` : err.rawMessage;
-  const out = new ConnectError(truncate(message, MAX_DECODE_MESSAGE), decode ? Code.InvalidArgument : err.code, err.metadata);
+  const out = new ConnectError(truncate(message, MAX_MESSAGE), decode ? Code.InvalidArgument : err.code, err.metadata);
   out.details.push(...err.details); // both kinds (outgoing, or decoded from a peer) serialize alike
   return out;
 }

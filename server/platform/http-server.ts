@@ -2,6 +2,7 @@
 // service, gRPC health and reflection, and plain /healthz, /readyz and /metrics. Graceful close drains it. The user
 // endpoint serves the App; the agent endpoint also asks for client certificates and hands the peer's certificate to
 // its interceptors.
+import type { ServerResponse } from "node:http";
 import http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
@@ -134,7 +135,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     (req, res) => {
       // A response sent before the whole request arrived (a body over the size limit) resets the HTTP/2 stream with
       // NO_ERROR, as RFC 9113 §8.1 allows: the client stops sending and reads the answer, instead of waiting on flow
-      // control for a window the server will never open. (HTTP/1.1 reads and drops the rest of the body.) The stream's
+      // control for a window the server will never open. (HTTP/1.1 closes the connection after such an answer.) The stream's
       // own 'finish' is used (the compatibility response's waits for the stream to close); the reset waits a moment
       // so the trailers just queued (gRPC's status) leave before it — reset at once, they are lost.
       if (req.httpVersionMajor === 2) {
@@ -143,7 +144,17 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
           if (req.complete) return;
           setTimeout(() => stream.destroyed || stream.close(http2.constants.NGHTTP2_NO_ERROR), EARLY_RESET_DELAY_MS).unref();
         });
-      } else if (!req.socket.destroyed) req.socket.setTimeout(0); // HTTP/1.1: headers came (see secureConnection below)
+      } else {
+        if (!req.socket.destroyed) req.socket.setTimeout(0); // HTTP/1.1: headers came (see secureConnection below)
+        // An answer written before the whole body arrived (over the size limit) closes the connection: a keep-alive
+        // client would otherwise send its next request behind a body nobody reads, and wait for an answer forever.
+        const writeHead = res.writeHead;
+        res.writeHead = ((...args: Parameters<typeof res.writeHead>) => {
+          // Under allowHTTP1 an HTTP/1.1 request gets node:http's response, typed as HTTP/2's.
+          if (!req.complete) (res as unknown as ServerResponse).shouldKeepAlive = false;
+          return writeHead.apply(res, args);
+        }) as typeof res.writeHead;
+      }
       handler(req, res);
     },
   );

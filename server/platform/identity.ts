@@ -3,6 +3,7 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { DEFAULT_ORG_ID } from "../../db/schema/organizations.js";
 import { invalid } from "./errors.js";
+import { quote } from "../../lib/quote.js";
 
 export { DEFAULT_ORG_ID };
 
@@ -85,7 +86,7 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Validates an org id from a request: a UUID, lower-cased. */
 export function parseOrgId(orgId: string): string {
-  if (!uuid.test(orgId)) throw invalid({ field: "orgId", message: `must be an organization id (UUID), got "${orgId}"` });
+  if (!uuid.test(orgId)) throw invalid({ field: "orgId", message: `must be an organization id (UUID), got ${quote(orgId)}` });
   return orgId.toLowerCase();
 }
 

@@ -17,6 +17,7 @@ import {
   validateObjectMeta,
   Violations,
 } from "../platform/validation/rules.js";
+import { quote } from "../../lib/quote.js";
 
 const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -66,7 +67,7 @@ export function validateRepository(obj: RepositoryJson): FieldViolation[] {
     if (spec["ca.crt"] !== undefined) v.check('spec["ca.crt"]', base64Problem(String(spec["ca.crt"])));
     if (isObject(spec.ociAuth)) {
       const a = spec.ociAuth;
-      v.check("spec.ociAuth.authType", asString(a.authType) === "docker" ? undefined : `must be "docker", got "${a.authType ?? ""}"`);
+      v.check("spec.ociAuth.authType", asString(a.authType) === "docker" ? undefined : `must be "docker", got ${quote(a.authType ?? "")}`);
       required(v, a, "username", "spec.ociAuth");
       required(v, a, "password", "spec.ociAuth");
     }

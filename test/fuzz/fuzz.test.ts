@@ -8,14 +8,11 @@ import { writeFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { startFuzzEnv, type FuzzEnv } from "./env.js";
 import { formatReport, runFuzz } from "./harness.js";
-import { KNOWN_FAILURES } from "./known-failures.js";
 
 const seconds = Number(process.env.FC_FUZZ_SECONDS ?? 25);
 const seed = Number(process.env.FC_FUZZ_SEED ?? 24);
 const path = process.env.FC_FUZZ_PATH || undefined;
 const cases = Number(process.env.FC_FUZZ_CASES) || undefined;
-// Off by default: only for a green run while the fixes of known classes are being integrated.
-const knownFailures = process.env.FC_FUZZ_KNOWN_FAILURES === "1" ? KNOWN_FAILURES : undefined;
 
 let env: FuzzEnv | undefined;
 after(async () => {
@@ -35,7 +32,6 @@ test(`fuzz every RPC from its descriptor (seed ${seed}, ${path ? `path ${path}` 
     path,
     cases,
     timeoutMs: Number(process.env.FC_FUZZ_TIMEOUT_MS ?? 10_000),
-    knownFailures,
     verbose: process.env.FC_FUZZ_VERBOSE === "1",
     log: (line) => process.stderr.write(`${line}\n`),
   });

@@ -35,8 +35,7 @@ export interface FuzzOptions {
   healthEvery?: number;
   /** Log every case and its answer (as a replay does). */
   verbose?: boolean;
-  /** Failure classes to leave out of the verdict (a temporary aid while developing; off unless asked for). */
-  knownFailures?: RegExp[];
+  /** Where progress and failures are written. */
   log?: (line: string) => void;
 }
 
@@ -68,8 +67,6 @@ export interface FuzzReport {
   /** Seconds the checks after the run took (health, List sweep, database). */
   checkSeconds: number;
   failures: Failure[];
-  /** Failures in classes matched by knownFailures (reported, not judged). */
-  known: Failure[];
   dbProblems: DbProblem[];
   sweep: string[];
   health?: string;
@@ -217,7 +214,6 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
     slowest: [],
     checkSeconds: 0,
     failures: [],
-    known: [],
     dbProblems: [],
     sweep: [],
     logStats: env.logStats,
@@ -240,8 +236,7 @@ export async function runFuzz(env: FuzzEnv, opts: FuzzOptions): Promise<FuzzRepo
       method: `${c.target.service.typeName}/${c.target.method.name}`,
       protocol: c.protocol.name,
     };
-    if (opts.knownFailures?.some((re) => re.test(f.klass))) report.known.push(f);
-    else report.failures.push(f);
+    report.failures.push(f);
     if (opts.path) log(`FAIL ${f.case}\n  ${reason}: ${o.message}`);
   };
   try {
@@ -368,9 +363,7 @@ export function formatReport(r: FuzzReport, replay: (f: Failure) => string): str
   ];
   const classes = new Map<string, Failure[]>();
   for (const f of r.failures) classes.set(f.klass, [...(classes.get(f.klass) ?? []), f]);
-  lines.push(
-    `  failures: ${r.failures.length} in ${classes.size} classes${r.known.length ? ` (+${r.known.length} in known classes, not judged)` : ""}`,
-  );
+  lines.push(`  failures: ${r.failures.length} in ${classes.size} classes`);
   for (const [klass, fs] of [...classes.entries()].sort((a, b) => b[1].length - a[1].length)) {
     const count = (key: (f: Failure) => string) => {
       const m = new Map<string, number>();

@@ -56,7 +56,9 @@ export interface EndpointTls {
 export function typedTransports(ep: EndpointTls): { transports: Record<ProtocolName, Transport>; close(): void } {
   const nodeOptions = { ca: ep.ca, cert: ep.cert, key: ep.key };
   // Own connections, so the run ends without the server waiting for idle clients to go.
-  const h2 = new Http2SessionManager(ep.baseUrl, {}, nodeOptions);
+  // Node's http2 client refuses its own new streams (ENHANCE_YOUR_CALM) once 10 MB of outgoing bodies are buffered
+  // in a session: the oversized cases would trip the client, not the server.
+  const h2 = new Http2SessionManager(ep.baseUrl, {}, { ...nodeOptions, maxSessionMemory: 64 });
   const agent = new https.Agent({ keepAlive: true, ...nodeOptions });
   const h1 = { ...nodeOptions, agent };
   return {
@@ -113,7 +115,8 @@ export class H2Pool {
   session(ep: EndpointTls): http2.ClientHttp2Session {
     const s = this.sessions.get(ep.baseUrl);
     if (s && !s.closed && !s.destroyed) return s;
-    const fresh = http2.connect(ep.baseUrl, { ca: ep.ca, cert: ep.cert, key: ep.key });
+    // A larger session memory than Node's 10 MB: the oversized cases would otherwise trip this client, not the server.
+    const fresh = http2.connect(ep.baseUrl, { ca: ep.ca, cert: ep.cert, key: ep.key, maxSessionMemory: 64 });
     fresh.on("error", () => {}); // surfaces on the streams that fail
     this.sessions.set(ep.baseUrl, fresh);
     return fresh;

@@ -1,4 +1,4 @@
-// `npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--known-failures] [--verbose]`:
+// `npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--verbose]`:
 // the fuzz suite for a longer run or a replay. Runs test/fuzz/fuzz.test.ts through test/run.ts (which brings
 // Postgres and the template database), passing the options as FC_FUZZ_* variables. A failing case is printed with
 // its replay command (the same seed and its path).
@@ -14,14 +14,13 @@ const { values } = parseArgs({
     cases: { type: "string" },
     "timeout-ms": { type: "string", default: "10000" },
     report: { type: "string" },
-    "known-failures": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
 if (!(seconds > 0) || !Number.isInteger(Number(values.seed))) {
   process.stderr.write(
-    "usage: npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--known-failures] [--verbose]\n",
+    "usage: npm run fuzz -- --seconds N --seed S [--path P | --cases N] [--timeout-ms T] [--report file.json] [--verbose]\n",
   );
   process.exit(2);
 }
@@ -40,7 +39,6 @@ const child = spawn(process.execPath, ["--import", "tsx", "test/run.ts", "test/f
     FC_FUZZ_CASES: values.cases ?? "",
     FC_FUZZ_TIMEOUT_MS: values["timeout-ms"],
     FC_FUZZ_REPORT: values.report ?? "",
-    FC_FUZZ_KNOWN_FAILURES: values["known-failures"] ? "1" : "",
     FC_FUZZ_VERBOSE: values.verbose ? "1" : "",
     // test/run.ts stops a run after this many minutes.
     FC_TEST_RUN_MINUTES: String(Math.ceil((values.cases ? Number(values.cases) * 2 : seconds) / 60) + 15),

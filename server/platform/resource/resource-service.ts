@@ -27,6 +27,7 @@ import {
   type ResourceStore,
 } from "./resource-store.js";
 import type { SQL } from "drizzle-orm";
+import { quote } from "../../../lib/quote.js";
 
 export const API_VERSION = "flightctl.io/v1beta1";
 /** apiVersion spellings found in flightctl's own files; all mean v1beta1. */
@@ -148,9 +149,9 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
     const problems: FieldViolation[] = [];
     const apiVersion = obj.apiVersion ?? "";
     if (!acceptedApiVersions.has(apiVersion))
-      problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got "${apiVersion}"` });
+      problems.push({ field: "apiVersion", message: `must be "${API_VERSION}", got ${quote(apiVersion)}` });
     const k = obj.kind ?? "";
-    if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got "${k}"` });
+    if (k !== "" && k !== kind) problems.push({ field: "kind", message: `must be "${kind}", got ${quote(k)}` });
     problems.push(...cfg.validate(obj));
     if (problems.length > 0) throw invalid(problems);
     return obj;
@@ -326,7 +327,7 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
     async replace(caller: Caller, name: string, msg: Msg): Promise<{ resource: Msg; created: boolean }> {
       const obj = userObject(msg);
       if (nameOf(obj) !== name) {
-        throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got "${nameOf(obj)}"` });
+        throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got ${quote(nameOf(obj))}` });
       }
       const key = { orgId: caller.orgId, name };
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
@@ -424,7 +425,7 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
     async replaceStatus(caller: Caller, name: string, msg: Msg): Promise<Msg> {
       const obj = docOf(msg);
       if (nameOf(obj) !== undefined && nameOf(obj) !== name) {
-        throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got "${nameOf(obj)}"` });
+        throw invalid({ field: "metadata.name", message: `must equal the name in the request ("${name}"), got ${quote(nameOf(obj))}` });
       }
       const status = obj.status ?? null;
       const r = await update(caller, { orgId: caller.orgId, name }, (existing) => ({

@@ -4,6 +4,7 @@ import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../errors.js";
 import { childPath } from "../codec.js";
 import { labelKeyProblem, labelValueProblem, subdomainProblem } from "./names.js";
+import { quote } from "../../../lib/quote.js";
 
 /** Collects violations while validators walk a document. */
 export class Violations {
@@ -38,7 +39,7 @@ export function forbidden(v: Violations, obj: JsonObject, keys: string[], path: 
 
 export function oneOf(value: string | undefined, allowed: readonly string[]): string | undefined {
   if (value === undefined || allowed.includes(value)) return undefined;
-  return `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got "${value}"`;
+  return `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${quote(value)}`;
 }
 
 export function validateLabels(v: Violations, labels: JsonValue | undefined, path: string): void {
@@ -70,11 +71,11 @@ const goDuration = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
 export const durationSeconds = (d: string): number => Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1) as "s" | "m" | "h"];
 
 export function goDurationProblem(d: string): string | undefined {
-  return d === "0" || goDuration.test(d) ? undefined : `must be a duration like "30s", "10m" or "1h30m", got "${d}"`;
+  return d === "0" || goDuration.test(d) ? undefined : `must be a duration like "30s", "10m" or "1h30m", got ${quote(d)}`;
 }
 
 export function percentageProblem(p: string): string | undefined {
-  return /^(100|[1-9]?[0-9])%$/.test(p) ? undefined : `must be a whole percentage from 0% to 100%, e.g. "20%", got "${p}"`;
+  return /^(100|[1-9]?[0-9])%$/.test(p) ? undefined : `must be a whole percentage from 0% to 100%, e.g. "20%", got ${quote(p)}`;
 }
 
 const cronField = (min: number, max: number) => (f: string) =>
@@ -92,7 +93,7 @@ const cronFields = [cronField(0, 59), cronField(0, 23), cronField(1, 31), cronFi
 export function cronProblem(expr: string): string | undefined {
   const parts = expr.trim().split(/\s+/);
   if (parts.length !== 5 || !parts.every((p, i) => cronFields[i](p))) {
-    return `must be a 5-field cron expression (minute hour day month weekday), got "${expr}"`;
+    return `must be a 5-field cron expression (minute hour day month weekday), got ${quote(expr)}`;
   }
   return undefined;
 }
@@ -103,7 +104,7 @@ export function timeZoneProblem(tz: string): string | undefined {
     new Intl.DateTimeFormat("en", { timeZone: tz });
     return undefined;
   } catch {
-    return `must be an IANA time zone like "Europe/Paris", or "Local", got "${tz}"`;
+    return `must be an IANA time zone like "Europe/Paris", or "Local", got ${quote(tz)}`;
   }
 }
 
@@ -122,7 +123,7 @@ const forbiddenDevicePaths = [
 ];
 
 export function absolutePathProblem(p: string): string | undefined {
-  if (!p.startsWith("/")) return `must be an absolute path, got "${p}"`;
+  if (!p.startsWith("/")) return `must be an absolute path, got ${quote(p)}`;
   if (p.includes(":")) return "must not contain ':'";
   if (p.split("/").some((seg) => seg === "..")) return "must not contain '..'";
   return undefined;
@@ -138,7 +139,7 @@ export function devicePathProblem(p: string): string | undefined {
 
 export function relativePathProblem(p: string): string | undefined {
   if (p === "") return "must not be empty";
-  if (p.startsWith("/")) return `must be a relative path, got "${p}"`;
+  if (p.startsWith("/")) return `must be a relative path, got ${quote(p)}`;
   if (p.split("/").some((seg) => seg === "..")) return "must not contain '..'";
   if (p.length > 253) return "must be at most 253 characters";
   return undefined;
@@ -150,7 +151,7 @@ const ociRef =
 /** OCI image reference; in fleet templates `{{ … }}` placeholders stand for any valid part. */
 export function imageRefProblem(ref: string, template: boolean): string | undefined {
   const candidate = template ? ref.replace(/\{\{.*?\}\}/g, "x") : ref;
-  return ociRef.test(candidate) ? undefined : `must be an OCI image reference like "quay.io/org/image:tag", got "${ref}"`;
+  return ociRef.test(candidate) ? undefined : `must be an OCI image reference like "quay.io/org/image:tag", got ${quote(ref)}`;
 }
 
 export function registryHostProblem(host: string): string | undefined {
@@ -158,7 +159,7 @@ export function registryHostProblem(host: string): string | undefined {
     host,
   )
     ? undefined
-    : `must be a registry host such as "quay.io" or "myregistry.local:5000", got "${host}"`;
+    : `must be a registry host such as "quay.io" or "myregistry.local:5000", got ${quote(host)}`;
 }
 
 export function urlProblem(u: string, schemes: string[] = ["http:", "https:"]): string | undefined {
@@ -167,16 +168,16 @@ export function urlProblem(u: string, schemes: string[] = ["http:", "https:"]): 
     const url = new URL(u);
     return schemes.includes(url.protocol)
       ? undefined
-      : `must use ${schemes.map((s) => s.slice(0, -1)).join(" or ")}, got "${url.protocol.slice(0, -1)}"`;
+      : `must use ${schemes.map((s) => s.slice(0, -1)).join(" or ")}, got ${quote(url.protocol.slice(0, -1))}`;
   } catch {
-    return `must be an absolute URL, got "${u}"`;
+    return `must be an absolute URL, got ${quote(u)}`;
   }
 }
 
 /** User or group: a numeric id (not 65535) or a name of up to 32 characters. */
 export function ownerProblem(s: string): string | undefined {
   if (/^\d+$/.test(s)) return Number(s) <= 4294967294 && Number(s) !== 65535 ? undefined : `is not a valid id: ${s}`;
-  return /^[a-zA-Z0-9_][a-zA-Z0-9_-]{0,30}\$?$/.test(s) ? undefined : `must be a user/group name or numeric id, got "${s}"`;
+  return /^[a-zA-Z0-9_][a-zA-Z0-9_-]{0,30}\$?$/.test(s) ? undefined : `must be a user/group name or numeric id, got ${quote(s)}`;
 }
 
 export const envVarName = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -22,6 +22,7 @@ import {
   type ResourceChange,
   type WatchStore,
 } from "./watch-store.js";
+import { quote } from "../../../lib/quote.js";
 
 export type WatchType = "ADDED" | "MODIFIED" | "DELETED" | "SYNCED" | "BOOKMARK";
 
@@ -52,7 +53,7 @@ const INITIAL_EVENTS = 500;
 function parseVersion(text: string): number | undefined {
   if (text === "") return undefined;
   if (!/^\d{1,15}$/.test(text))
-    throw invalid({ field: "resourceVersion", message: `must be a version from a previous watch or list response, got "${text}"` });
+    throw invalid({ field: "resourceVersion", message: `must be a version from a previous watch or list response, got ${quote(text)}` });
   return Number(text);
 }
 
