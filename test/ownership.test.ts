@@ -187,6 +187,21 @@ const rows: Row[] = [
     owner: "Fleet/lab",
   },
   {
+    path: "PatchDevice adding a label to a device its fleet owns before the template reached it (no spec yet)",
+    act: async () => {
+      await devices().createDevice({ device: deviceMsg("own-nospec", { site: "lab" }) });
+      await jobs.drain();
+      // The moment between selection and the fleet's first render: owned, with no spec.
+      await t.db.pool.query(`update devices set spec = null where name = 'own-nospec'`);
+      await devices().patchDevice({
+        name: "own-nospec",
+        patch: [{ op: "add", path: "/metadata/labels/rack", value: fromJson(ValueSchema, "r1") }],
+      });
+      return "own-nospec";
+    },
+    owner: "Fleet/lab",
+  },
+  {
     path: "PatchDevice removing the label (label-only patch) releases the device",
     act: async () => {
       await devices().patchDevice({ name: "own-patch", patch: [{ op: "remove", path: "/metadata/labels/site" }] });

@@ -359,6 +359,9 @@ export function createResourceService<Desc extends ResourceDesc, List extends De
         doc.spec ??= {};
         const patched = applyJsonPatch(doc, ops, ["/metadata/labels", "/spec"]);
         const obj = userObject(decodeJson(cfg.schema, patched));
+        // The empty spec presented above is no change of a resource that has none (a device a fleet owns before its
+        // first render), so a label patch is not refused as a spec edit.
+        if (existing.spec == null && isDeepStrictEqual(obj.spec ?? {}, {})) delete obj.spec;
         return userWrite(obj, existing);
       });
       return toMessage(r);
