@@ -58,16 +58,26 @@ export function selectorCondition(conds: SQL[]): SQL {
 
 export function createWatchStore(db: Db) {
   return {
-    /** Reads both sequences' last handed-out values and the current snapshot in one statement. */
+    /**
+     * Reads both sequences' last handed-out values, the current snapshot and the next transaction id in one statement.
+     * The next id comes from age(xid) (next id minus the given one) without taking an id: the sampler writes nothing.
+     */
     async sample(): Promise<Sample> {
-      const [row] = await rowsOf<{ rv: string; ev: string; snap: string }>(
+      const [row] = await rowsOf<{ rv: string; ev: string; snap: string; next: string }>(
         db,
         sql`select
           (select case when is_called then last_value else last_value - 1 end from resource_version_seq)::text as rv,
           (select case when is_called then last_value else last_value - 1 end from events_seq_seq)::text as ev,
-          pg_current_snapshot()::text as snap`,
+          s::text as snap,
+          (x + age((x % 4294967296)::text::xid))::text as next
+          from pg_current_snapshot() s, lateral (select pg_snapshot_xmax(s)::text::bigint as x) m`,
       );
-      return { values: { [RESOURCE_SEQ]: Number(row.rv), [EVENT_SEQ]: Number(row.ev) }, snapshot: parseSnapshot(row.snap), at: Date.now() };
+      return {
+        values: { [RESOURCE_SEQ]: Number(row.rv), [EVENT_SEQ]: Number(row.ev) },
+        snapshot: parseSnapshot(row.snap),
+        nextXid: BigInt(row.next),
+        at: Date.now(),
+      };
     },
 
     /**
