@@ -95,6 +95,8 @@ describe("on Postgres", () => {
         "select column_default from information_schema.columns where table_name = 'devices' and column_name = 'resource_version'",
       );
       assert.equal(d.rows[0].column_default, "flightctl_next_version()");
+      const e = await c.query("select column_default from information_schema.columns where table_name = 'events' and column_name = 'seq'");
+      assert.equal(e.rows[0].column_default, "flightctl_next_event_seq()");
     } finally {
       c.release();
     }
