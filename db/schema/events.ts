@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 export const events = pgTable(
   "events",
   {
+    // Default replaced by flightctl_next_event_seq() (migration 0008): the transaction id before the value, for watches.
     seq: bigserial("seq", { mode: "number" }).primaryKey(),
     id: uuid("id").notNull().unique("events_id_key").defaultRandom(),
     orgId: uuid("org_id").notNull(),

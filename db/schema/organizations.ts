@@ -11,7 +11,7 @@ export const organizations = pgTable(
     displayName: text("display_name").notNull().default(""),
     externalId: text("external_id").notNull().default(""),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
-    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(sql`nextval('resource_version_seq')`),
+    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(sql`flightctl_next_version()`),
   },
   (t) => [
     // Identity providers name organizations; their name (external id) maps to exactly one row.

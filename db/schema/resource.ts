@@ -39,8 +39,9 @@ export function resourceColumns() {
     /** "Kind/name" of the owning resource (e.g. "Fleet/f1"); null when unowned. */
     owner: text("owner"),
     generation: integer("generation").notNull().default(1),
-    // mode "number": a sequence will not pass 2^53 (9e15 writes); raw SQL reads get a string from pg anyway.
-    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(sql`nextval('resource_version_seq')`),
+    // mode "number": a sequence will not pass 2^53 (9e15 writes); raw SQL reads get a string from pg anyway. The default
+    // takes the transaction id before the version (migration 0008): watch streams rely on it.
+    resourceVersion: bigint("resource_version", { mode: "number" }).notNull().default(sql`flightctl_next_version()`),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     deletionTimestamp: timestamp("deletion_timestamp", { withTimezone: true }),
     spec: jsonb("spec").$type<Record<string, unknown>>(),

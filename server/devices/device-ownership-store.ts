@@ -62,7 +62,7 @@ export function createDeviceOwnershipStore(db: Executor) {
     /** Writes new owners and statuses of devices locked by `tx` (lockForSelection) in one statement, with `events`. */
     async setOwners(tx: Executor, orgId: string, updates: OwnerUpdate[], events: readonly NewEvent[]): Promise<void> {
       if (updates.length) {
-        await tx.execute(sql`update ${devices} d set owner = u.owner, status = u.status, resource_version = nextval('resource_version_seq')
+        await tx.execute(sql`update ${devices} d set owner = u.owner, status = u.status, resource_version = flightctl_next_version()
             from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as u(name text, owner text, status jsonb)
            where d.org_id = ${orgId} and d.name = u.name`);
       }

@@ -66,13 +66,13 @@ export function createDeviceRolloutStore(db: Executor) {
     ): Promise<void> {
       if (updates.length) {
         await tx.execute(sql`update ${devices} d set spec = u.spec, annotations = u.annotations,
-                generation = d.generation + (case when u.spec_changed then 1 else 0 end), resource_version = nextval('resource_version_seq')
+                generation = d.generation + (case when u.spec_changed then 1 else 0 end), resource_version = flightctl_next_version()
               from jsonb_to_recordset(${JSON.stringify(updates.map((u) => ({ name: u.name, spec: u.spec, annotations: u.annotations, spec_changed: u.specChanged })))}::jsonb)
                 as u(name text, spec jsonb, annotations jsonb, spec_changed boolean)
              where d.org_id = ${orgId} and d.name = u.name`);
       }
       if (invalid.length) {
-        await tx.execute(sql`update ${devices} d set status = u.status, resource_version = nextval('resource_version_seq')
+        await tx.execute(sql`update ${devices} d set status = u.status, resource_version = flightctl_next_version()
               from jsonb_to_recordset(${JSON.stringify(invalid)}::jsonb) as u(name text, status jsonb)
              where d.org_id = ${orgId} and d.name = u.name`);
       }
@@ -88,7 +88,7 @@ export function createDeviceRolloutStore(db: Executor) {
           names.map((name) => ({ orgId, name })),
         );
         await tx.execute(sql`update ${devices} set annotations = annotations || jsonb_build_object(${key}::text, ${value}::text),
-            resource_version = nextval('resource_version_seq')
+            resource_version = flightctl_next_version()
           where org_id = ${orgId} and name = any(${textArray(names)})`);
       });
     },

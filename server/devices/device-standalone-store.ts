@@ -78,7 +78,7 @@ export function createDeviceStandaloneStore(db: Executor) {
       events: readonly NewEvent[],
     ): Promise<void> {
       if (updates.length) {
-        await tx.execute(sql`update ${devices} d set annotations = u.annotations, resource_version = nextval('resource_version_seq')
+        await tx.execute(sql`update ${devices} d set annotations = u.annotations, resource_version = flightctl_next_version()
             from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as u(name text, annotations jsonb)
            where d.org_id = ${orgId} and d.name = u.name`);
       }

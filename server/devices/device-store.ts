@@ -69,7 +69,7 @@ const d = alias(devices, "d");
 const ls = sqlNames(deviceLastSeen);
 
 /** SET target of every device write: a new version from the one sequence. */
-const nextVersion = sql`${bare(devices.resourceVersion)} = nextval('resource_version_seq')`;
+const nextVersion = sql`${bare(devices.resourceVersion)} = flightctl_next_version()`;
 
 /**
  * The Device store: generic resource operations plus the devices' set-based reads and writes. Convention: a statement

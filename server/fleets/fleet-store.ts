@@ -72,7 +72,7 @@ export function createFleetStore(exec: Executor) {
         ...(changes?.annotations ? [sql`annotations = ${JSON.stringify(changes.annotations)}::jsonb`] : []),
       ];
       if (sets.length) {
-        await tx.execute(sql`update ${fleets} set ${sql.join(sets, sql`, `)}, resource_version = nextval('resource_version_seq')
+        await tx.execute(sql`update ${fleets} set ${sql.join(sets, sql`, `)}, resource_version = flightctl_next_version()
           where org_id = ${orgId} and name = ${name}`);
       }
       await insertEvents(tx, orgId, events);
@@ -104,7 +104,7 @@ export function createFleetStore(exec: Executor) {
 
     /** Clears the owner of every fleet `owner` owns, with one event per fleet; returns their names. */
     async releaseOwnedBy(tx: Executor, orgId: string, owner: string, event: (fleet: string) => NewEvent): Promise<string[]> {
-      const r = await tx.execute<{ name: string }>(sql`update ${fleets} set owner = null, resource_version = nextval('resource_version_seq')
+      const r = await tx.execute<{ name: string }>(sql`update ${fleets} set owner = null, resource_version = flightctl_next_version()
           where org_id = ${orgId} and owner = ${owner} returning name`);
       const released = r.rows.map((f) => f.name);
       await insertEvents(tx, orgId, released.map(event));

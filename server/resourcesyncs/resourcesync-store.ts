@@ -23,7 +23,7 @@ export function createResourceSyncStore(exec: Executor) {
       events: readonly NewEvent[],
     ): Promise<boolean> {
       const r = await tx.execute(
-        sql`update ${resourceSyncs} set status = ${JSON.stringify(status)}::jsonb, resource_version = nextval('resource_version_seq')
+        sql`update ${resourceSyncs} set status = ${JSON.stringify(status)}::jsonb, resource_version = flightctl_next_version()
       where org_id = ${key.orgId} and name = ${key.name} and generation = ${key.generation} returning name`,
       );
       if (r.rows.length === 0) return false;

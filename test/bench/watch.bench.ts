@@ -79,7 +79,7 @@ const cpu0 = process.cpuUsage();
 const start = Date.now();
 for (let from = 1; from <= N; from += 500) {
   await pool.query(
-    `update devices set status = '{"summary": {"status": "Online"}}'::jsonb, resource_version = nextval('resource_version_seq')
+    `update devices set status = '{"summary": {"status": "Online"}}'::jsonb, resource_version = flightctl_next_version()
       where name between 'dev-' || lpad($1::text, 6, '0') and 'dev-' || lpad($2::text, 6, '0')`,
     [from, Math.min(N, from + 499)],
   );

@@ -223,7 +223,7 @@ export function createResourceStore<Spec extends object = JsonObject, Status ext
           tx,
           sql`update ${n.$table} set ${b.labels} = ${jsonb(state.labels)}, ${b.annotations} = ${jsonb(state.annotations)},
               ${b.owner} = ${state.owner}, ${b.generation} = ${state.generation}, ${b.spec} = ${jsonb(state.spec)},
-              ${b.status} = ${jsonb(state.status)}, ${b.resourceVersion} = nextval('resource_version_seq')
+              ${b.status} = ${jsonb(state.status)}, ${b.resourceVersion} = flightctl_next_version()
             where ${keyWhere(key)} and ${n.resourceVersion} = ${expectedVersion}
             returning ${columns}`,
         );

@@ -42,6 +42,8 @@ interface KindState {
   dirty: boolean;
   /** The query must reach this version before `dirty` can be cleared (sampled after the notification). */
   needUpTo: number;
+  /** Number of the latest notification (hub-wide count): only a sample started after it may resolve `needUpTo`. */
+  notifiedAt: number;
   lastQuery: number;
   /** The end of the batch being queried, while one is: new watchers start after it. */
   inflightTo?: number;
@@ -74,6 +76,7 @@ export function createWatchHub(opts: WatchHubOptions) {
   let wake: (() => void) | undefined;
   let running: Promise<void> | undefined;
   let notified = false;
+  let notifications = 0;
   let lastPrune = 0;
   let readyWaiters: (() => void)[] = [];
   const stats = { samples: 0, queries: 0, rows: 0 };
@@ -84,7 +87,8 @@ export function createWatchHub(opts: WatchHubOptions) {
     const k = kinds.get(kind);
     if (!k || k.subscribers.size === 0) return;
     k.dirty = true;
-    k.needUpTo = Infinity; // resolved to the next sample's value
+    k.needUpTo = Infinity; // resolved by the next sample that starts after this
+    k.notifiedAt = ++notifications;
     notified = true;
     wake?.();
   }
@@ -110,10 +114,17 @@ export function createWatchHub(opts: WatchHubOptions) {
   }
 
   async function step() {
+    // A notification received while this sample is in flight may be for a write the sample missed.
+    const seen = notifications;
     const sample = await store.sample();
     stats.samples++;
+    const forced = horizon.forced;
     const advanced = horizon.add(sample);
-    for (const k of kinds.values()) if (k.needUpTo === Infinity) k.needUpTo = sample.values[k.source.seq];
+    if (horizon.forced > forced)
+      log.warn(
+        "a transaction open for over 10 s no longer holds watch streams back; a version it commits later may be missed by live watchers",
+      );
+    for (const k of kinds.values()) if (k.needUpTo === Infinity && k.notifiedAt <= seen) k.needUpTo = sample.values[k.source.seq];
     const safe = horizon.safe;
     if (safe && advanced) {
       for (const w of readyWaiters) w();
@@ -219,7 +230,15 @@ export function createWatchHub(opts: WatchHubOptions) {
       }
       let k = kinds.get(source.kind);
       if (!k) {
-        k = { source: source as WatchSource<unknown>, cursor: 0, subscribers: new Set(), dirty: false, needUpTo: 0, lastQuery: Date.now() };
+        k = {
+          source: source as WatchSource<unknown>,
+          cursor: 0,
+          subscribers: new Set(),
+          dirty: false,
+          needUpTo: 0,
+          notifiedAt: 0,
+          lastQuery: Date.now(),
+        };
         kinds.set(source.kind, k);
       }
       // A kind nobody watches has a stale cursor: start at the horizon (the stream lists or catches up to there).

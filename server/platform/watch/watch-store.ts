@@ -58,16 +58,29 @@ export function selectorCondition(conds: SQL[]): SQL {
 
 export function createWatchStore(db: Db) {
   return {
-    /** Reads both sequences' last handed-out values and the current snapshot in one statement. */
+    /**
+     * Reads both sequences' last handed-out values, the current snapshot and the next transaction id in one statement.
+     * The next id comes from age(xid) (next id minus the given one, at or after the snapshot's xmax) without taking an
+     * id: the sampler writes nothing.
+     */
     async sample(): Promise<Sample> {
-      const [row] = await rowsOf<{ rv: string; ev: string; snap: string }>(
+      const [row] = await rowsOf<{ rv: string; ev: string; snap: string; next: string }>(
         db,
         sql`select
           (select case when is_called then last_value else last_value - 1 end from resource_version_seq)::text as rv,
           (select case when is_called then last_value else last_value - 1 end from events_seq_seq)::text as ev,
-          pg_current_snapshot()::text as snap`,
+          s::text as snap,
+          (b + age((b % 4294967296)::text::xid))::text as next
+          from pg_current_snapshot() s, lateral (select pg_snapshot_xmax(s)::text::bigint as x) m,
+          -- age() needs a normal id (32-bit 3 or more; ids 0-2 are skipped when the 32-bit counter wraps).
+          lateral (select x - x % 4294967296 + greatest(x % 4294967296, 3) as b) r`,
       );
-      return { values: { [RESOURCE_SEQ]: Number(row.rv), [EVENT_SEQ]: Number(row.ev) }, snapshot: parseSnapshot(row.snap), at: Date.now() };
+      return {
+        values: { [RESOURCE_SEQ]: Number(row.rv), [EVENT_SEQ]: Number(row.ev) },
+        snapshot: parseSnapshot(row.snap),
+        nextXid: BigInt(row.next),
+        at: Date.now(),
+      };
     },
 
     /**
