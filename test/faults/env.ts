@@ -131,6 +131,9 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
         FLIGHTCTL_AGENT_ENDPOINT_URL: `https://localhost:${agentPort}`,
         FLIGHTCTL_AUTH_CONFIG: authConfig,
         FLIGHTCTL_WEB_DIR: "",
+        // The writers are a load generator under one admin identity (~200 calls/s): the per-user limit would throttle
+        // them, which is not what this suite measures (test/rate-limits.test.ts does).
+        FLIGHTCTL_RATE_LIMITS: "false",
         FLIGHTCTL_HEARTBEAT_SECONDS: "10",
         FLIGHTCTL_LASTSEEN_FLUSH_SECONDS: "2",
         FLIGHTCTL_WATCH_BOOKMARK_SECONDS: "2",
