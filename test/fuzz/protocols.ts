@@ -58,7 +58,7 @@ export function typedTransports(ep: EndpointTls): { transports: Record<ProtocolN
   // Own connections, so the run ends without the server waiting for idle clients to go.
   // Node's http2 client refuses its own new streams (ENHANCE_YOUR_CALM) once 10 MB of outgoing bodies are buffered
   // in a session: the oversized cases would trip the client, not the server.
-  const h2 = new Http2SessionManager(ep.baseUrl, {}, { ...nodeOptions, maxSessionMemory: 64 });
+  const h2 = new Http2SessionManager(ep.baseUrl, {}, { ...nodeOptions, maxSessionMemory: 1024 });
   const agent = new https.Agent({ keepAlive: true, ...nodeOptions });
   const h1 = { ...nodeOptions, agent };
   return {
@@ -116,7 +116,7 @@ export class H2Pool {
     const s = this.sessions.get(ep.baseUrl);
     if (s && !s.closed && !s.destroyed) return s;
     // A larger session memory than Node's 10 MB: the oversized cases would otherwise trip this client, not the server.
-    const fresh = http2.connect(ep.baseUrl, { ca: ep.ca, cert: ep.cert, key: ep.key, maxSessionMemory: 64 });
+    const fresh = http2.connect(ep.baseUrl, { ca: ep.ca, cert: ep.cert, key: ep.key, maxSessionMemory: 1024 });
     fresh.on("error", () => {}); // surfaces on the streams that fail
     this.sessions.set(ep.baseUrl, fresh);
     return fresh;
