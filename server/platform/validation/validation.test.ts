@@ -204,9 +204,9 @@ describe("devices", () => {
   test("schedules that open are accepted (leap day, a grace as long as the interval, a zone)", () => {
     for (const s of [
       { at: "0 3 29 2 *", timeZone: "Europe/Paris", startGraceDuration: "1h" },
-      { at: "*/10 * * * *", startGraceDuration: "10m" },
+      { at: "*/10 * * * *", timeZone: "UTC", startGraceDuration: "10m" },
       { at: "0 22 * * 1-5", timeZone: "Local", startGraceDuration: "2h30m" },
-    ]) {
+    ] as JsonObject[]) {
       assert.deepEqual(validateDevice(dev({ updatePolicy: { updateSchedule: s, downloadSchedule: s } })), [], JSON.stringify(s));
     }
   });
