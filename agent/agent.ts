@@ -15,7 +15,7 @@ import { ApplyError, applyApps, applyFiles, applyOs, osImageChange, planFiles, s
 import { checkBoot } from "./boot.js";
 import { runHooks, type HookContext, type HookType } from "./hooks.js";
 import { prefetch, PrefetchNotReady } from "./prefetch.js";
-import { checkWindow, recheckDelay, WindowClosed } from "./schedules.js";
+import { checkWindow, downloadMemory, recheckDelay, WindowClosed } from "./schedules.js";
 import { realExecutor, rootedFs, type Executor, type HostFs } from "./host.js";
 import {
   dropCertificate,
@@ -102,8 +102,7 @@ export function createAgent(opts: AgentOptions) {
   const stop = new AbortController();
   const emit = (e: AgentEvent) => opts.onEvent?.(e);
   const now = opts.now ?? Date.now;
-  /** The version whose download window was met: it waits for its update window only (flightctl's requeue state). */
-  let downloaded: number | undefined;
+  let downloaded: ReturnType<typeof downloadMemory>;
   let id: Identity;
   let specs: SpecFiles;
   let clients: AgentClients | undefined;
@@ -372,9 +371,10 @@ export function createAgent(opts: AgentOptions) {
    * before the change they announce, not on every check of a closed window.
    */
   async function update(version: number, from: DeviceSpecJson, to: DeviceSpecJson): Promise<AppState[]> {
-    if (downloaded !== version) checkWindow("download", version, to, now());
+    if (!downloaded.met(version)) checkWindow("download", version, to, now());
     await phase(version, "prefetch", () => prefetch(exec, from, to));
-    downloaded = version;
+    // Only a version with a download window needs remembering (no extra file write per update otherwise).
+    if (to.updatePolicy?.downloadSchedule) downloaded.set(version);
     checkWindow("update", version, to, now());
     await phase(version, "beforeupdating hooks", () => hooks("beforeupdating", { changes: planFiles(fs, from, to) }));
     updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
@@ -584,6 +584,7 @@ export function createAgent(opts: AgentOptions) {
       log = opts.log.child({ device: id.name });
       log.info({ server: cfg.server, dataDir: cfg.dataDir, version: AGENT_VERSION }, "agent starting");
       specs = openSpecFiles(cfg.dataDir);
+      downloaded = downloadMemory(cfg.dataDir);
       const boot = checkBoot(fs, cfg.dataDir);
       bootId = boot.bootId;
       ownResources = !opts.resources;

@@ -1,6 +1,8 @@
 // The desired spec's update policy (flightctl's policy manager): an update downloads (prefetch) only inside a window
 // of spec.updatePolicy.downloadSchedule and switches (hooks, applications, files, OS) only inside a window of
 // updateSchedule. Absent schedules are always open. The windows are evaluated against the agent's clock.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { DeviceSpecJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import { isSchedule, parseSchedule, windowAt, type UpdateScheduleJson } from "../lib/schedule.js";
 
@@ -54,3 +56,27 @@ export function checkWindow(kind: WindowKind, version: number, spec: DeviceSpecJ
 /** When to look again: at the window's opening, or after RECHECK_MS if that is later or never. */
 export const recheckDelay = (e: WindowClosed, now: number) =>
   e.opensAt === undefined ? RECHECK_MS : Math.min(RECHECK_MS, Math.max(0, e.opensAt - now) + 5);
+
+/**
+ * The version whose download window was met (flightctl keeps it per queued version): it then waits for its update
+ * window only, also after an agent restart, rather than for the next download window. Kept in
+ * `<data-dir>/download-window.json`.
+ */
+export function downloadMemory(dataDir: string) {
+  const file = join(dataDir, "download-window.json");
+  let version: number | undefined;
+  try {
+    version = Number(JSON.parse(readFileSync(file, "utf8")).version) || undefined;
+  } catch {
+    version = undefined;
+  }
+  return {
+    met: (v: number) => version === v,
+    set(v: number) {
+      if (version === v) return;
+      version = v;
+      writeFileSync(`${file}.tmp`, JSON.stringify({ version: v }), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    },
+  };
+}

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import pino from "pino";
 import { createAgent, type Agent } from "../agent/agent.js";
-import { parseAgentConfig } from "../agent/config.js";
+import { parseAgentConfig, type AgentConfig } from "../agent/config.js";
 import { recordingExecutor, type RecordingExecutor } from "../agent/host.js";
 import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
@@ -87,17 +87,8 @@ describe("an agent's update and download windows", () => {
   };
   const conf = () => (existsSync(join(root(), "etc/web.conf")) ? readFileSync(join(root(), "etc/web.conf"), "utf8") : undefined);
 
-  before(async () => {
-    const recording = recordingExecutor();
-    exec = recording;
-    const run = recording.run.bind(recording);
-    recording.run = async (cmd, args, o) => {
-      if (cmd === "podman" && args[0] === "pull") pulledAt.set(args[1], now());
-      return run(cmd, args, o);
-    };
-    const config = parseAgentConfig(await agentConfigYaml(t, admin, join(dir, "device", "data"), root()));
-    mkdirSync(join(root(), "proc/sys/kernel/random"), { recursive: true });
-    writeFileSync(join(root(), "proc/sys/kernel/random/boot_id"), "boot-1\n");
+  let config: AgentConfig;
+  const startAgent = async () => {
     agent = createAgent({
       config,
       log: pino({ level: "silent" }),
@@ -110,6 +101,20 @@ describe("an agent's update and download windows", () => {
     });
     await agent.start();
     name = agent.name;
+  };
+
+  before(async () => {
+    const recording = recordingExecutor();
+    exec = recording;
+    const run = recording.run.bind(recording);
+    recording.run = async (cmd, args, o) => {
+      if (cmd === "podman" && args[0] === "pull") pulledAt.set(args[1], now());
+      return run(cmd, args, o);
+    };
+    config = parseAgentConfig(await agentConfigYaml(t, admin, join(dir, "device", "data"), root()));
+    mkdirSync(join(root(), "proc/sys/kernel/random"), { recursive: true });
+    writeFileSync(join(root(), "proc/sys/kernel/random/boot_id"), "boot-1\n");
+    await startAgent();
     const first = await waitFor("the first version applied", async () => {
       const s = (await devices().getDevice({ name }, auth())).status;
       return s?.updated?.status === "UpToDate" && Number(s.config?.renderedVersion) > 0 && s;
@@ -193,5 +198,24 @@ describe("an agent's update and download windows", () => {
     assert.ok(pulledAt.has("quay.io/example/web:7"));
     await updated();
     assert.equal(conf(), "tag=7\n");
+  });
+
+  test("that memory survives an agent restart", async () => {
+    setClock("2026-03-10T01:00:57Z");
+    await setSpec(
+      spec("8", {
+        downloadSchedule: { at: "0 1 * * *", timeZone: "UTC", startGraceDuration: "1m" },
+        updateSchedule: { at: "0 2 * * *", timeZone: "UTC", startGraceDuration: "10m" },
+      }),
+    );
+    await waiting("ReadyToUpdate");
+    await agent.stop();
+    // Restarted inside the update window, the download window long closed: it updates, without a second download.
+    setClock("2026-03-10T02:05:00Z");
+    const pulls = exec.commands.filter((c) => c.startsWith("podman pull")).length;
+    await startAgent();
+    await updated();
+    assert.equal(conf(), "tag=8\n");
+    assert.equal(exec.commands.filter((c) => c.startsWith("podman pull")).length, pulls);
   });
 });
