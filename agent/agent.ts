@@ -15,6 +15,7 @@ import { ApplyError, applyApps, applyFiles, applyOs, osImageChange, planFiles, s
 import { checkBoot } from "./boot.js";
 import { runHooks, type HookContext, type HookType } from "./hooks.js";
 import { prefetch, PrefetchNotReady } from "./prefetch.js";
+import { checkWindow, downloadMemory, recheckDelay, WindowClosed } from "./schedules.js";
 import { realExecutor, rootedFs, type Executor, type HostFs } from "./host.js";
 import {
   dropCertificate,
@@ -67,6 +68,8 @@ export interface AgentOptions {
   onEvent?: (e: AgentEvent) => void;
   /** Remote console sessions (agent/console.ts); default: enabled, the user's shell. */
   console?: ConsoleOptions;
+  /** The clock update and download windows are evaluated against (epoch ms); default Date.now (tests shift it). */
+  now?: () => number;
 }
 
 class Fatal extends Error {}
@@ -98,6 +101,8 @@ export function createAgent(opts: AgentOptions) {
   const exec = opts.exec ?? realExecutor;
   const stop = new AbortController();
   const emit = (e: AgentEvent) => opts.onEvent?.(e);
+  const now = opts.now ?? Date.now;
+  let downloaded: ReturnType<typeof downloadMemory>;
   let id: Identity;
   let specs: SpecFiles;
   let clients: AgentClients | undefined;
@@ -360,9 +365,17 @@ export function createAgent(opts: AgentOptions) {
     retry.timer = setTimeout(() => enqueue(device), delay);
   }
 
-  /** The update itself, in flightctl's order; throws PrefetchNotReady (try later) or an error (roll back). */
+  /**
+   * The update itself, in flightctl's order; throws PrefetchNotReady or WindowClosed (try later, nothing changed) or
+   * an error (roll back). The update window is checked before the beforeupdating hooks, so they run once, right
+   * before the change they announce, not on every check of a closed window.
+   */
   async function update(version: number, from: DeviceSpecJson, to: DeviceSpecJson): Promise<AppState[]> {
+    if (!downloaded.met(version)) checkWindow("download", version, to, now());
     await phase(version, "prefetch", () => prefetch(exec, from, to));
+    // Only a version with a download window needs remembering (no extra file write per update otherwise).
+    if (to.updatePolicy?.downloadSchedule) downloaded.set(version);
+    checkWindow("update", version, to, now());
     await phase(version, "beforeupdating hooks", () => hooks("beforeupdating", { changes: planFiles(fs, from, to) }));
     updating = { type: "Updating", status: "True", reason: "ApplyingUpdate", message: `Applying version ${version}` };
     const running = await phase(version, "applications", () => applyApps(fs, exec, from, to));
@@ -409,6 +422,14 @@ export function createAgent(opts: AgentOptions) {
         specs.revert();
         updating = { type: "Updating", status: "True", reason: "Preparing", message: e.message };
         retryLater(device);
+      } else if (e instanceof WindowClosed) {
+        // As a pull not done yet: nothing changed, the current version keeps running; look again when it opens.
+        log.info({ version, window: e.kind, opensAt: e.opensAt && new Date(e.opensAt).toISOString() }, `waiting for the ${e.kind} window`);
+        specs.revert();
+        updating = { type: "Updating", status: "True", reason: e.kind === "download" ? "Preparing" : "ReadyToUpdate", message: e.message };
+        clearTimeout(retry.timer);
+        retry.timer = setTimeout(() => enqueue(device), recheckDelay(e, now()));
+        retry.timer.unref();
       } else {
         await rollback(version, from, to, e);
       }
@@ -563,6 +584,7 @@ export function createAgent(opts: AgentOptions) {
       log = opts.log.child({ device: id.name });
       log.info({ server: cfg.server, dataDir: cfg.dataDir, version: AGENT_VERSION }, "agent starting");
       specs = openSpecFiles(cfg.dataDir);
+      downloaded = downloadMemory(cfg.dataDir);
       const boot = checkBoot(fs, cfg.dataDir);
       bootId = boot.bootId;
       ownResources = !opts.resources;

@@ -10,6 +10,7 @@ import {
   base64Problem,
   childPath,
   cronProblem,
+  scheduleProblems,
   devicePathProblem,
   durationSeconds,
   envVarName,
@@ -321,6 +322,10 @@ function validateSchedule(ctx: Ctx, s: JsonObject, path: string) {
   if (tz !== undefined) ctx.v.check(childPath(path, "timeZone"), timeZoneProblem(tz));
   const grace = asString(s.startGraceDuration);
   if (grace !== undefined) ctx.v.check(childPath(path, "startGraceDuration"), goDurationProblem(grace));
+  if (at && !cronProblem(at)) {
+    const problems = scheduleProblems({ at, timeZone: tz, startGraceDuration: grace });
+    for (const [field, problem] of Object.entries(problems)) ctx.v.add(childPath(path, field), problem);
+  }
 }
 
 /** Validates a DeviceSpec at `path`; `fleetTemplate` allows (and checks) template placeholders. */

@@ -5,6 +5,14 @@ import type { FieldViolation } from "../errors.js";
 import { childPath } from "../codec.js";
 import { labelKeyProblem, labelValueProblem, subdomainProblem } from "./names.js";
 import { quote } from "../../../lib/quote.js";
+import { parseCron } from "../../../lib/cron.js";
+import {
+  isSchedule,
+  parseSchedule,
+  scheduleProblems as windowProblems,
+  timeZoneProblem,
+  type UpdateScheduleJson,
+} from "../../../lib/schedule.js";
 
 /** Collects violations while validators walk a document. */
 export class Violations {
@@ -78,34 +86,21 @@ export function percentageProblem(p: string): string | undefined {
   return /^(100|[1-9]?[0-9])%$/.test(p) ? undefined : `must be a whole percentage from 0% to 100%, e.g. "20%", got ${quote(p)}`;
 }
 
-const cronField = (min: number, max: number) => (f: string) =>
-  f.split(",").every((part) => {
-    const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part);
-    if (!m) return false;
-    const lo = m[2] !== undefined ? Number(m[2]) : min;
-    const hi = m[3] !== undefined ? Number(m[3]) : m[2] !== undefined ? lo : max;
-    const step = m[4] !== undefined ? Number(m[4]) : 1;
-    return lo >= min && hi <= max && lo <= hi && step >= 1;
-  });
-const cronFields = [cronField(0, 59), cronField(0, 23), cronField(1, 31), cronField(1, 12), cronField(0, 7)];
-
-/** Standard 5-field cron: minute hour day-of-month month day-of-week; * - , / allowed. */
+/** Standard 5-field cron: minute hour day-of-month month day-of-week; * - , / allowed (lib/cron.ts, shared with the agent). */
 export function cronProblem(expr: string): string | undefined {
-  const parts = expr.trim().split(/\s+/);
-  if (parts.length !== 5 || !parts.every((p, i) => cronFields[i](p))) {
-    return `must be a 5-field cron expression (minute hour day month weekday), got ${quote(expr)}`;
-  }
-  return undefined;
+  const c = parseCron(expr);
+  return typeof c === "string" ? c : undefined;
 }
 
-export function timeZoneProblem(tz: string): string | undefined {
-  if (tz === "Local" || tz === "UTC" || tz === "GMT") return undefined;
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: tz });
-    return undefined;
-  } catch {
-    return `must be an IANA time zone like "Europe/Paris", or "Local", got ${quote(tz)}`;
-  }
+export { timeZoneProblem };
+
+/**
+ * What a well-formed schedule may still get wrong, by field (at, startGraceDuration): it never fires (February 30th),
+ * or its grace is longer than the time between fires. Empty when the format itself is wrong (reported per field).
+ */
+export function scheduleProblems(s: UpdateScheduleJson, now = Date.now()): Record<string, string> {
+  const parsed = parseSchedule(s);
+  return isSchedule(parsed) ? windowProblems(parsed, now) : {};
 }
 
 const base64 = /^[A-Za-z0-9+/]*={0,2}$/;

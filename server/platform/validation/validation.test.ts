@@ -188,8 +188,28 @@ describe("devices", () => {
       "spec.updatePolicy.downloadSchedule.timeZone",
     ],
     ["bad systemd pattern", dev({ systemd: { matchPatterns: ["bad pattern"] } }), "spec.systemd.matchPatterns[0]"],
+    // Well-formed, but no date matches: the window would never open.
+    [
+      "a schedule that never opens (February 30th)",
+      dev({ updatePolicy: { updateSchedule: { at: "0 3 30 2 *" } } }),
+      "spec.updatePolicy.updateSchedule.at",
+    ],
+    [
+      "a grace longer than the time between fires",
+      dev({ updatePolicy: { downloadSchedule: { at: "*/10 * * * *", startGraceDuration: "11m" } } }),
+      "spec.updatePolicy.downloadSchedule.startGraceDuration",
+    ],
   ];
   for (const [name, doc, field] of cases) test(name, () => refused(validateDevice, doc, field));
+  test("schedules that open are accepted (leap day, a grace as long as the interval, a zone)", () => {
+    for (const s of [
+      { at: "0 3 29 2 *", timeZone: "Europe/Paris", startGraceDuration: "1h" },
+      { at: "*/10 * * * *", timeZone: "UTC", startGraceDuration: "10m" },
+      { at: "0 22 * * 1-5", timeZone: "Local", startGraceDuration: "2h30m" },
+    ] as JsonObject[]) {
+      assert.deepEqual(validateDevice(dev({ updatePolicy: { updateSchedule: s, downloadSchedule: s } })), [], JSON.stringify(s));
+    }
+  });
 });
 
 describe("fleets", () => {
