@@ -126,6 +126,13 @@ function containerQuadlet(app: ApplicationProviderSpecJson): string {
   return `${lines.join("\n")}\n\n[Install]\nWantedBy=multi-user.target default.target\n`;
 }
 
+/** An application without the two fields the service's actions set (to tell a content change from an action). */
+function withoutLifecycle(app: ApplicationProviderSpecJson | undefined): ApplicationProviderSpecJson | undefined {
+  if (!app) return undefined;
+  const { desiredState: _s, restartGeneration: _g, ...rest } = app;
+  return rest;
+}
+
 /** Applications: stop and remove dropped ones, write and (re)start new or changed ones. */
 export async function applyApps(fs: HostFs, exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<AppState[]> {
   const wanted = new Map(appsOf(desired).map((a) => [String(a.name ?? a.image), a]));
@@ -144,8 +151,15 @@ export async function applyApps(fs: HostFs, exec: Executor, current: DeviceSpecJ
     const dir = APP_DIRS[type];
     if (!dir) throw new ApplyError("apps", name, `application type "${type}" is not supported by this agent`);
     const id = appId(name);
-    const changed = JSON.stringify(had.get(name)) !== JSON.stringify(app);
-    if (changed) {
+    const before = had.get(name);
+    // The service's start/stop/restart actions arrive as desiredState and restartGeneration on the rendered
+    // application: a change of only those two acts on what runs, without rewriting or pulling anything.
+    const content = JSON.stringify(withoutLifecycle(before)) !== JSON.stringify(withoutLifecycle(app));
+    const stopped = app.desiredState === "stopped";
+    const wasStopped = before?.desiredState === "stopped";
+    const restart = !content && (before?.restartGeneration ?? 0) !== (app.restartGeneration ?? 0);
+    const composeFile = () => fs.real(`${dir}/${id}/${app.inline?.[0]?.path ?? "docker-compose.yaml"}`);
+    if (content) {
       for (const f of app.inline ?? []) {
         const path = f.path ?? "";
         if (path.includes("..") || path.startsWith("/")) throw new ApplyError("apps", name, `inline path "${path}" must be relative`);
@@ -153,22 +167,24 @@ export async function applyApps(fs: HostFs, exec: Executor, current: DeviceSpecJ
       }
       if (type === "container") fs.write(`${dir}/${id}/${id}.container`, containerQuadlet(app));
       if (app.image && type !== "container") await must(exec, name, "podman", ["pull", String(app.image)]);
+    }
+    if (stopped) {
+      if (content || !wasStopped) {
+        if (type === "compose") await must(exec, name, "podman", ["compose", "-p", id, "-f", composeFile(), "stop"]);
+        else await must(exec, name, "systemctl", ["stop", `${id}.service`]);
+      }
+    } else if (content || wasStopped) {
       if (type === "compose") {
-        await must(exec, name, "podman", [
-          "compose",
-          "-p",
-          id,
-          "-f",
-          fs.real(`${dir}/${id}/${app.inline?.[0]?.path ?? "docker-compose.yaml"}`),
-          "up",
-          "-d",
-        ]);
+        await must(exec, name, "podman", ["compose", "-p", id, "-f", composeFile(), "up", "-d"]);
       } else {
         await must(exec, name, "systemctl", ["daemon-reload"]);
         await must(exec, name, "systemctl", ["restart", `${id}.service`]);
       }
+    } else if (restart) {
+      if (type === "compose") await must(exec, name, "podman", ["compose", "-p", id, "-f", composeFile(), "restart"]);
+      else await must(exec, name, "systemctl", ["restart", `${id}.service`]);
     }
-    states.push({ name, appType: type, status: app.desiredState === "stopped" ? "Stopped" : "Running" });
+    states.push({ name, appType: type, status: stopped ? "Stopped" : "Running" });
   }
   return states;
 }

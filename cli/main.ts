@@ -36,6 +36,7 @@ export const main = defineCommand({
     rollout: verb(() => import("./commands/rollout.js")),
     completion: verb(() => import("./commands/completion.js")),
     console: verb(() => import("./commands/console.js")),
+    app: verb(() => import("./commands/app.js")),
   },
 });
 

@@ -13,7 +13,7 @@ import { buildCli, runCli } from "./helpers/cli.js";
 import { sortItems, withLastSeen } from "../cli/last-seen.js";
 
 let dir: string;
-const VERBS = ["get", "describe", "apply", "edit", "patch", "delete", "approve", "deny", "decommission", "resume"]
+const VERBS = ["get", "describe", "apply", "edit", "patch", "delete", "approve", "deny", "decommission", "resume", "app"]
   .concat(["certificate", "enrollmentconfig", "rollout", "completion", "console", "login", "logout", "config", "version"])
   .map((v) => [v])
   .concat([[], ["rollout", "status"], ["rollout", "plan"], ["certificate", "request"]]);

@@ -92,6 +92,9 @@ const ALWAYS = new Set([
 // DecommissionDevice and ResumeDevices need devices update (flightctl: devices/decommission, devices/resume update).
 const WRITE_KINDS =
   /^(Create|Replace|Patch|Delete)(Device|Fleet|ResourceSync|Repository)$|^SyncResourceSync$|^DecommissionDevice$|^ResumeDevices$/;
+// Application start/stop/restart (flightctl: devices/applications/lifecycle and fleets/applications/lifecycle update):
+// operators may, viewers may not. GetRenderedDevice (devices/rendered get) is a read.
+const APP_ACTIONS = /^(Start|Stop|Restart)DeviceApplication$|^(Start|Stop)FleetApplication$/;
 // A console is a shell on the device (flightctl: devices/console, which viewers lack); its sessions and recordings
 // show what was typed and printed there, so reading them needs the same right.
 const CONSOLE = /^(OpenDeviceConsole|StreamDeviceConsole|SendConsoleInput|ListConsoleSessions|GetConsoleRecording)$/;
@@ -106,7 +109,7 @@ function expected(role: string, rpc: string): boolean {
     case "flightctl-viewer":
       return READ.test(rpc) && !CONSOLE.test(rpc);
     case "flightctl-operator":
-      return READ.test(rpc) || WRITE_KINDS.test(rpc) || CONSOLE.test(rpc);
+      return READ.test(rpc) || WRITE_KINDS.test(rpc) || CONSOLE.test(rpc) || APP_ACTIONS.test(rpc);
     case "flightctl-installer":
       return [
         "GetEnrollmentRequest",

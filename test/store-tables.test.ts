@@ -13,6 +13,7 @@ const OWNER: Record<string, string> = {
   devices: "devices",
   deviceRenders: "devices",
   deviceLastSeen: "devices",
+  appOverrides: "devices",
   fleets: "fleets",
   templateVersions: "templateversions",
   repositories: "repositories",

@@ -6,7 +6,7 @@ import { globalArgs } from "../config.js";
 import { UsageError } from "../errors.js";
 import { kindNamesHelp, parseTargets } from "../kinds.js";
 import { columns, devicesSummary, names, parseOutput, table, toJsonText, toYaml, type Output } from "../output.js";
-import { api } from "../resources.js";
+import { api, requireMethod } from "../resources.js";
 import { session } from "../transport.js";
 
 /** Page size used while collecting a list (the service's maximum). */
@@ -29,6 +29,10 @@ export const getArgs = {
     type: "string",
     description: "Devices last seen longer than DURATION ago, e.g. 1h (never-seen ones: --field-selector '!lastSeen')",
   },
+  rendered: {
+    type: "boolean",
+    description: "Devices: print the rendered device (what the agent receives) as yaml or json (-o)",
+  },
   watch: {
     type: "boolean",
     alias: "w",
@@ -45,6 +49,7 @@ export default defineCommand({
       "  flightctl get devices",
       "  flightctl get devices -l site=lab --field-selector status.summary.status=Online -o wide",
       "  flightctl get device/my-device -o yaml",
+      "  flightctl get device/my-device --rendered -o json",
       "  flightctl get fleets --summary",
       "  flightctl get templateversions --fleetname my-fleet",
       "  flightctl get devices --limit 10 -o name",
@@ -69,8 +74,15 @@ export default defineCommand({
     const fieldSelector = withLastSeen(args["field-selector"], { within: args["last-seen-within"], before: args["last-seen-before"] });
     if (fieldSelector !== args["field-selector"] && wanted.length > 0)
       throw new UsageError("--last-seen-* filter lists: give a TYPE without names");
+    if (args.rendered) {
+      if (kind.kind !== "Device" || wanted.length !== 1) throw new UsageError("--rendered shows one device: device/<name>");
+      if (args.watch) throw new UsageError("--rendered does not go with --watch");
+      if (output !== "json" && output !== "yaml" && output !== "table")
+        throw new UsageError(`--rendered prints yaml or json, not "${args.output}"`);
+    }
     const s = await session(args);
     const a = await api(s, kind, args.fleetname);
+    if (args.rendered) return void process.stdout.write(await renderedDevice(s.org, a, wanted[0], output === "json" ? "json" : "yaml"));
     let lastItems: JsonObject[] = [];
     const fleetSummary = kind.kind === "Fleet" && args.summary;
     const print = (items: JsonObject[], single: boolean, list?: JsonObject) =>
@@ -138,6 +150,20 @@ export default defineCommand({
     }
   },
 });
+
+/** The rendered device (DeviceService.GetRenderedDevice) in flightctl's JSON, as yaml or json. */
+async function renderedDevice(org: string, a: Awaited<ReturnType<typeof api>>, name: string, o: "json" | "yaml") {
+  const { toJson } = await import("@bufbuild/protobuf");
+  const { DeviceSchema } = await import("../../gen/flightctl/v1beta1/device_pb.js");
+  const { ResourceError } = await import("../errors.js");
+  let res: { device?: object };
+  try {
+    res = (await requireMethod(a, "getRenderedDevice")({ name, orgId: org })) as { device?: object };
+  } catch (e) {
+    throw new ResourceError(`device/${name}`, e);
+  }
+  return format(o, toJson(DeviceSchema, res.device as never) as JsonObject);
+}
 
 async function summaryJson(raw: JsonObject): Promise<JsonObject> {
   const { toJson } = await import("@bufbuild/protobuf");

@@ -12,6 +12,7 @@ export {
 } from "./resources.js";
 export { deviceLastSeen } from "./device-last-seen.js";
 export { deviceRenders } from "./device-renders.js";
+export { appOverrides } from "./app-overrides.js";
 export { events } from "./events.js";
 export { organizations, DEFAULT_ORG_ID } from "./organizations.js";
 export { consoleSessions } from "./console-sessions.js";

@@ -8,7 +8,7 @@ import {
   WatchRenderedDeviceResponseSchema,
   type WatchRenderedDeviceResponse,
 } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { conflict, invalid, notFound, precondition, unavailable } from "../platform/errors.js";
+import { conflict, notFound, precondition, unavailable } from "../platform/errors.js";
 import type { Logger } from "pino";
 import type { Caller } from "../platform/identity.js";
 import { applyJsonPatch, type PatchOp } from "../platform/json-patch.js";
@@ -17,14 +17,14 @@ import type { Db } from "../platform/db.js";
 import { ANNOTATION_AWAITING_RECONNECT, serviceStatus, statusTransitions } from "./device-status.js";
 import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
-import { createRenderStore, type RenderRow } from "./render-store.js";
+import { createRenderStore } from "./render-store.js";
+import { knownVersion, renderedDevice } from "./rendered-device.js";
 import { createStatusStore } from "./status-store.js";
 import { batchLoader } from "../platform/batch-loader.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
-import { quote } from "../../lib/quote.js";
 
-export const ANNOTATION_RENDERED_VERSION = "device-controller/renderedVersion";
+export { ANNOTATION_RENDERED_VERSION } from "./rendered-device.js";
 
 export interface DeviceAgentDeps {
   db: Db;
@@ -41,27 +41,6 @@ export interface DeviceAgentDeps {
 
 /** A render read that has not finished after this long ends its stream (the agent reconnects) instead of silencing it. */
 const STUCK_READ_MS = 60_000;
-
-/** The known version an agent sends: "" or "0" mean none; anything else must be a number. */
-function knownVersion(v: string): number {
-  if (v === "" || v === "0") return 0;
-  if (!/^\d+$/.test(v)) throw invalid({ field: "knownRenderedVersion", message: `must be a rendered version number, got ${quote(v)}` });
-  return Number(v);
-}
-
-/** The rendered device as flightctl's agent receives it. */
-function renderedDevice(name: string, r: RenderRow): Device {
-  return fromJson(
-    DeviceSchema,
-    {
-      apiVersion: API_VERSION,
-      kind: "Device",
-      metadata: { name, annotations: { [ANNOTATION_RENDERED_VERSION]: String(r.renderedVersion) } },
-      spec: r.spec,
-    },
-    { ignoreUnknownFields: true },
-  );
-}
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const statuses = createStatusStore(deps.db);

@@ -17,6 +17,10 @@ import {
   type GetDeviceLastSeenRequest,
   type GetDeviceRequest,
   type GetDeviceStatusRequest,
+  type GetRenderedDeviceRequest,
+  type RestartDeviceApplicationRequest,
+  type StartDeviceApplicationRequest,
+  type StopDeviceApplicationRequest,
   type ListDevicesRequest,
   type ResumeDevicesRequest,
 } from "../../gen/flightctl/v1beta1/device_service_pb.js";
@@ -32,6 +36,7 @@ import type { ListOptionsInput } from "../platform/resource/resource-service.js"
 import type { Db } from "../platform/db.js";
 import type { Caller } from "../platform/identity.js";
 import type { SQL } from "drizzle-orm";
+import type { HandlerContext } from "@connectrpc/connect";
 import { pageSize } from "../platform/pagination.js";
 import { labelRequirementsToSql, parseLabelSelector } from "../platform/selectors/label-selector.js";
 import { fieldRequirementsToSql, parseFieldSelector } from "../platform/selectors/field-selector.js";
@@ -41,6 +46,9 @@ import { createDeviceQueries } from "./device-store.js";
 import { enqueueRenders, enqueueSelection } from "../jobs/queues.js";
 import type { Executor } from "../platform/resource/resource-store.js";
 import { quote } from "../../lib/quote.js";
+import { createAppOverrideStore } from "./app-override-store.js";
+import { createAppActions, type DeviceAppAction } from "./app-actions.js";
+import { createRenderedReads } from "./rendered-device.js";
 
 /** Queues (or re-queues) the render of one device in the current transaction. */
 export const enqueueRender = (tx: Executor, orgId: string, name: string) => enqueueRenders(tx, orgId, [name]);
@@ -90,6 +98,8 @@ export const deviceKind = defineKind({
       if (changed?.includes("spec")) await enqueueRender(tx, key.orgId, key.name);
       if (changed?.includes("labels")) await reselectOwner(tx, key.orgId, key.name);
     },
+    // A device deleted and created again under the same name starts without start/stop/restart overrides.
+    deleted: (tx, _r, { key }) => createAppOverrideStore(tx).deleteOwner(tx, key.orgId, "Device", key.name),
   },
   present(doc) {
     // lastSeen lives in its own table: a stored status never carries one (the reads add the table's).
@@ -99,6 +109,25 @@ export const deviceKind = defineKind({
   handlers: ({ standard, svc, db }) => {
     const reads = createDeviceReads(db);
     const lifecycle = createDeviceDecommission(db, svc);
+    const actions = createAppActions(db);
+    const rendered = createRenderedReads(db);
+    /** An application action on a readable device (NotFound first), answered with the device. */
+    async function appAction(req: { name: string; appName: string }, ctx: HandlerContext, action: DeviceAppAction) {
+      const caller = callerOf(ctx);
+      const device = await svc.get(caller, req.name);
+      await actions.onDevice(
+        caller,
+        {
+          name: req.name,
+          owner: device.metadata?.owner,
+          apps: device.spec?.applications ?? [],
+          decommissioning: !!device.spec?.decommissioning,
+        },
+        req.appName,
+        action,
+      );
+      return (await reads.withLastSeen(caller.orgId, [await svc.get(caller, req.name)]))[0];
+    }
     return {
       ...standard,
       getDevice: async (req: GetDeviceRequest, ctx) => {
@@ -117,6 +146,14 @@ export const deviceKind = defineKind({
       },
       decommissionDevice: async (req: DecommissionDeviceRequest, ctx) =>
         lifecycle.decommission(callerOf(ctx), req.name, req.decommission?.target),
+      getRenderedDevice: async (req: GetRenderedDeviceRequest, ctx) => {
+        const caller = callerOf(ctx);
+        await svc.get(caller, req.name); // NotFound for an unknown device
+        return rendered.get(caller.orgId, req.name, req.knownRenderedVersion);
+      },
+      startDeviceApplication: (req: StartDeviceApplicationRequest, ctx) => appAction(req, ctx, "start"),
+      stopDeviceApplication: (req: StopDeviceApplicationRequest, ctx) => appAction(req, ctx, "stop"),
+      restartDeviceApplication: (req: RestartDeviceApplicationRequest, ctx) => appAction(req, ctx, "restart"),
       resumeDevices: async (req: ResumeDevicesRequest, ctx) => ({
         resumedDevices: await lifecycle.resume(callerOf(ctx), req.labelSelector, req.fieldSelector),
       }),

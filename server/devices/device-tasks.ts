@@ -13,6 +13,8 @@ import { createDeviceStore, type DeviceRecord, type RenderMark, type RenderSourc
 import { createTemplateVersionStore, type TemplateVersionStore } from "../templateversions/templateversion-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
+import { createAppOverrideStore } from "./app-override-store.js";
+import { applyAppOverrides, overridesFor } from "./app-overrides.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
 import { configRepositoryRefs, loadRepositories, repositoriesDigest, type StoredRepository } from "../repositories/repository-refs.js";
 import {
@@ -28,6 +30,7 @@ const actor = "service:flightctl-worker";
 export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, ConfigResolver> } = {}) {
   const devices = createDeviceStore(db);
   const renders = createRenderStore(db);
+  const overrides = createAppOverrideStore(db);
   const templateVersions = createTemplateVersionStore(db);
 
   async function events(tx: Executor, orgId: string, name: string, list: StatusEvent[]) {
@@ -62,11 +65,25 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     // Resolvers may fetch (git, http): resolve before taking row locks, then check the spec did not change meanwhile.
     const before = await devices.renderSources(db, orgId, names, false);
     const keys = await freezeKeys(templateVersions, db, orgId, before);
+    // Start/stop/restart overrides: read with the sources; an action queues a render after it commits, so one that
+    // lands meanwhile is rendered by that next run.
+    const fleets = [...new Set(before.flatMap((r) => (r.owner?.startsWith("Fleet/") ? [r.owner.slice("Fleet/".length)] : [])))];
+    const stored = await overrides.forRender(orgId, names, fleets);
     const results = new Map<string, { spec: DeviceSpecJson; hash: string } | RenderError>();
     for (const row of before) {
       try {
         const { freezeKey, commits } = keys.get(row.name)!;
-        results.set(row.name, await renderDevice({ orgId, name: row.name, spec: row.spec, resolvers: opts.resolvers, freezeKey, commits }));
+        results.set(
+          row.name,
+          await renderDevice({
+            orgId,
+            name: row.name,
+            spec: applyAppOverrides(row.spec, overridesFor(stored, row.name, row.owner)),
+            resolvers: opts.resolvers,
+            freezeKey,
+            commits,
+          }),
+        );
       } catch (e) {
         if (!(e instanceof RenderError)) throw e;
         results.set(row.name, e);

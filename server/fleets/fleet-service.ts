@@ -9,6 +9,8 @@ import {
   type GetFleetRequest,
   type ListFleetsRequest,
   type PlanFleetRolloutRequest,
+  type StartFleetApplicationRequest,
+  type StopFleetApplicationRequest,
 } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { createRolloutReads } from "./rollout-tasks.js";
 import { notFound, precondition } from "../platform/errors.js";
@@ -16,6 +18,9 @@ import { defineKind } from "../platform/resource/kind.js";
 import { listOptions } from "../platform/resource/resource-rpc.js";
 import { callerOf } from "../platform/identity.js";
 import { createDeviceReads } from "../devices/device-service.js";
+import { createAppOverrideStore } from "../devices/app-override-store.js";
+import { createAppActions, type FleetAppAction } from "../devices/app-actions.js";
+import type { HandlerContext } from "@connectrpc/connect";
 import { validateFleet } from "./fleet-validation.js";
 import { enqueueSelection, enqueueValidate } from "../jobs/queues.js";
 import { createTemplateVersionStore } from "../templateversions/templateversion-store.js";
@@ -41,6 +46,7 @@ export const fleetKind = defineKind({
     },
     deleted: async (tx, _r, { key }) => {
       await createTemplateVersionStore(tx).deleteOfFleet(key.orgId, key.name);
+      await createAppOverrideStore(tx).deleteOwner(tx, key.orgId, "Fleet", key.name);
       await enqueueSelection(tx, [{ orgId: key.orgId, fleet: key.name }]);
     },
   },
@@ -54,6 +60,14 @@ export const fleetKind = defineKind({
   handlers: ({ standard, svc, db }) => {
     const devices = createDeviceReads(db);
     const rolloutReads = createRolloutReads(db);
+    const actions = createAppActions(db);
+    /** A start/stop of one template application of a readable fleet (NotFound first), answered with the fleet. */
+    async function appAction(req: { name: string; appName: string }, ctx: HandlerContext, action: FleetAppAction) {
+      const caller = callerOf(ctx);
+      const fleet = await svc.get(caller, req.name);
+      await actions.onFleet(caller, { name: req.name, apps: fleet.spec?.template?.spec?.applications ?? [] }, req.appName, action);
+      return (await withSummaries(caller.orgId, [await svc.get(caller, req.name)]))[0];
+    }
     /** Adds status.devicesSummary (counts of the fleet's devices), flightctl's addDevicesSummary. */
     async function withSummaries(orgId: string, shared: Fleet[]): Promise<Fleet[]> {
       // Messages from the service are shared (cached); add the summary to copies.
@@ -80,6 +94,8 @@ export const fleetKind = defineKind({
         if (!plan) throw notFound("Fleet", req.name);
         return create(PlanFleetRolloutResponseSchema, plan);
       },
+      startFleetApplication: (req: StartFleetApplicationRequest, ctx) => appAction(req, ctx, "start"),
+      stopFleetApplication: (req: StopFleetApplicationRequest, ctx) => appAction(req, ctx, "stop"),
       async listFleets(req: ListFleetsRequest, ctx) {
         const caller = callerOf(ctx);
         const list = await svc.list(caller, listOptions(req.options));

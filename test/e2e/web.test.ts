@@ -19,6 +19,7 @@ import { startPamIssuer } from "../../server/pam-issuer/issuer.js";
 import { bootstrapAuthenticator } from "../../server/pam-issuer/bootstrap.js";
 import { oidcProvider } from "../../server/auth/oidc-provider.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
+import { DeviceSchema, DeviceStatusSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { EnrollmentRequestService } from "../../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { ConsoleService } from "../../gen/flightctl/v1beta1/console_service_pb.js";
 import { FleetService } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
@@ -575,6 +576,55 @@ test("logging out returns to the login page and the API refuses the old page's c
 });
 
 /** The browser's session becomes `token`'s (a token from the test issuer, stored as a login would store it). */
+// A device with an application (its status set as an agent would report it): Stop, Start and Restart on its row.
+const APPS = "apps-e2e";
+test("application actions on the device page: Stop (confirmed) then Start and Restart reach the rendered device", async () => {
+  const devices = userClient(t, DeviceService);
+  const spec = { applications: [{ name: "web", appType: "compose", inline: [{ path: "docker-compose.yaml", content: "services: {}" }] }] };
+  await devices.createDevice(
+    { device: fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name: APPS }, spec }) },
+    auth(),
+  );
+  const report = async (status: string) => {
+    const d = await devices.getDevice({ name: APPS }, auth());
+    d.status = fromJson(DeviceStatusSchema, { applications: [{ name: "web", appType: "compose", status, ready: "1/1", restarts: 0 }] });
+    await devices.replaceDeviceStatus({ name: APPS, device: d }, auth());
+  };
+  await report("Running");
+  const app = async () => {
+    const r = await devices.getRenderedDevice({ name: APPS }, auth()).catch(() => undefined);
+    return r?.device?.spec?.applications.find((a) => a.name === "web");
+  };
+  await waitFor("the first render", app);
+  // The previous test logged out: act as the admin again (a token session, as for the viewer below).
+  await actAs(admin);
+  await page.goto(`${base}/devices/${APPS}`);
+  const row = page.locator("tr", { has: page.getByRole("cell", { name: "web", exact: true }) });
+  await row.getByRole("button", { name: "Stop web" }).click();
+  const stop = page.getByRole("dialog", { name: `Stop application web on ${APPS}?` });
+  await shot("app-stop-confirm");
+  await stop.getByRole("button", { name: "Stop", exact: true }).click();
+  await stop.waitFor({ state: "hidden" });
+  await waitFor("desiredState stopped", async () => (await app())?.desiredState === "stopped");
+  // The agent reports it stopped: the row offers Start.
+  await report("Stopped");
+  await page.reload();
+  await row.getByRole("button", { name: "Start web" }).click();
+  await page
+    .getByRole("dialog", { name: `Start application web on ${APPS}?` })
+    .getByRole("button", { name: "Start", exact: true })
+    .click();
+  await waitFor("desiredState running", async () => (await app())?.desiredState === "running");
+  await report("Running");
+  await page.reload();
+  await row.getByRole("button", { name: "Restart web" }).click();
+  await page
+    .getByRole("dialog", { name: `Restart application web on ${APPS}?` })
+    .getByRole("button", { name: "Restart", exact: true })
+    .click();
+  await waitFor("restartGeneration 1", async () => (await app())?.restartGeneration === 1);
+});
+
 const actAs = (token: string) =>
   page.evaluate(
     (accessToken) =>
@@ -605,6 +655,16 @@ test("a viewer sees no lifecycle action (no delete, decommission, resume, approv
   await page.getByRole("heading", { name: "Conditions" }).waitFor();
   assert.equal(await actions().locator("button, a").count(), 0);
   assert.equal(await page.getByRole("button", { name: "Edit labels" }).count(), 0);
+  // Nor application actions (devices/applications/lifecycle update).
+  await page.goto(`${base}/devices/${APPS}`);
+  await page.getByRole("cell", { name: "web", exact: true }).waitFor();
+  assert.equal(
+    await page
+      .locator("main")
+      .getByRole("button", { name: /^(Start|Stop|Restart) web$/ })
+      .count(),
+    0,
+  );
   await page.goto(`${base}/enrollmentrequests`);
   await page.locator(`.er-list li[data-name="${pending}"]`).waitFor();
   assert.equal(await page.locator("main").getByRole("button").count(), 0);

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/device_service.proto.
  */
 export const file_flightctl_v1beta1_device_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZmbGlnaHRjdGwvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiOAoYR2V0RGV2aWNlTGFzdFNlZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIjAKEEdldERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiewoSTGlzdERldmljZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSFAoMc3VtbWFyeV9vbmx5GAMgASgIEg4KBmN2ZV9pZBgEIAEoCSJQChNDcmVhdGVEZXZpY2VSZXF1ZXN0EikKBmRldmljZRgBIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAiABKAkiXwoUUmVwbGFjZURldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USDgoGb3JnX2lkGAMgASgJImsKElBhdGNoRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSIzChNEZWxldGVEZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIjYKFkdldERldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiZQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USDgoGb3JnX2lkGAMgASgJInEKGFBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSJvChNXYXRjaERldmljZXNSZXF1ZXN0EhYKDmxhYmVsX3NlbGVjdG9yGAEgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAIgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkSDgoGb3JnX2lkGAQgASgJImkKFFdhdGNoRGV2aWNlc1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSKQoGb2JqZWN0GAIgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlEhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkidgoZRGVjb21taXNzaW9uRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEjsKDGRlY29tbWlzc2lvbhgCIAEoCzIlLmZsaWdodGN0bC52MWJldGExLkRldmljZURlY29tbWlzc2lvbhIOCgZvcmdfaWQYAyABKAkiVgoUUmVzdW1lRGV2aWNlc1JlcXVlc3QSFgoObGFiZWxfc2VsZWN0b3IYASABKAkSFgoOZmllbGRfc2VsZWN0b3IYAiABKAkSDgoGb3JnX2lkGAMgASgJIjAKFVJlc3VtZURldmljZXNSZXNwb25zZRIXCg9yZXN1bWVkX2RldmljZXMYASABKAUy8AsKDURldmljZVNlcnZpY2USYgoJR2V0RGV2aWNlEiMuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIVkAIBorsYDgoHZGV2aWNlcxIDZ2V0EmsKC0xpc3REZXZpY2VzEiUuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdERldmljZXNSZXF1ZXN0Gh0uZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlTGlzdCIWkAIBorsYDwoHZGV2aWNlcxIEbGlzdBJoCgxDcmVhdGVEZXZpY2USJi5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVEZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhWiuxgRCgdkZXZpY2VzEgZjcmVhdGUSbQoNUmVwbGFjZURldmljZRInLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VEZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhiQAgKiuxgRCgdkZXZpY2VzEgZ1cGRhdGUSZQoLUGF0Y2hEZXZpY2USJS5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaERldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFKK7GBAKB2RldmljZXMSBXBhdGNoEmgKDERlbGV0ZURldmljZRImLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZURldmljZVJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiGJACAqK7GBEKB2RldmljZXMSBmRlbGV0ZRJ1Cg9HZXREZXZpY2VTdGF0dXMSKS5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VTdGF0dXNSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhyQAgGiuxgVCg5kZXZpY2VzL3N0YXR1cxIDZ2V0EoABChNSZXBsYWNlRGV2aWNlU3RhdHVzEi0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiH5ACAqK7GBgKDmRldmljZXMvc3RhdHVzEgZ1cGRhdGUSeAoRUGF0Y2hEZXZpY2VTdGF0dXMSKy5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaERldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiG6K7GBcKDmRldmljZXMvc3RhdHVzEgVwYXRjaBKDAQoRR2V0RGV2aWNlTGFzdFNlZW4SKy5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VMYXN0U2VlblJlcXVlc3QaIS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VMYXN0U2VlbiIekAIBorsYFwoQZGV2aWNlcy9sYXN0c2VlbhIDZ2V0EnQKEkRlY29tbWlzc2lvbkRldmljZRIsLmZsaWdodGN0bC52MWJldGExLkRlY29tbWlzc2lvbkRldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5Cg1SZXN1bWVEZXZpY2VzEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVzdW1lRGV2aWNlc1JlcXVlc3QaKC5mbGlnaHRjdGwudjFiZXRhMS5SZXN1bWVEZXZpY2VzUmVzcG9uc2UiFaK7GBEKB2RldmljZXMSBnVwZGF0ZRJ5CgxXYXRjaERldmljZXMSJi5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaERldmljZXNSZXF1ZXN0GicuZmxpZ2h0Y3RsLnYxYmV0YTEuV2F0Y2hEZXZpY2VzUmVzcG9uc2UiFpACAaK7GA8KB2RldmljZXMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+  fileDesc("CiZmbGlnaHRjdGwvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIRZmxpZ2h0Y3RsLnYxYmV0YTEiOAoYR2V0RGV2aWNlTGFzdFNlZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIjAKEEdldERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiewoSTGlzdERldmljZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSFAoMc3VtbWFyeV9vbmx5GAMgASgIEg4KBmN2ZV9pZBgEIAEoCSJQChNDcmVhdGVEZXZpY2VSZXF1ZXN0EikKBmRldmljZRgBIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZRIOCgZvcmdfaWQYAiABKAkiXwoUUmVwbGFjZURldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USDgoGb3JnX2lkGAMgASgJImsKElBhdGNoRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSIzChNEZWxldGVEZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIjYKFkdldERldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiZQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2USDgoGb3JnX2lkGAMgASgJInEKGFBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEjcKBXBhdGNoGAIgAygLMiguZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXF1ZXN0T3BlcmF0aW9uEg4KBm9yZ19pZBgDIAEoCSJvChNXYXRjaERldmljZXNSZXF1ZXN0EhYKDmxhYmVsX3NlbGVjdG9yGAEgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAIgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkSDgoGb3JnX2lkGAQgASgJImkKFFdhdGNoRGV2aWNlc1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSKQoGb2JqZWN0GAIgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlEhgKEHJlc291cmNlX3ZlcnNpb24YAyABKAkidgoZRGVjb21taXNzaW9uRGV2aWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEjsKDGRlY29tbWlzc2lvbhgCIAEoCzIlLmZsaWdodGN0bC52MWJldGExLkRldmljZURlY29tbWlzc2lvbhIOCgZvcmdfaWQYAyABKAkiVgoUUmVzdW1lRGV2aWNlc1JlcXVlc3QSFgoObGFiZWxfc2VsZWN0b3IYASABKAkSFgoOZmllbGRfc2VsZWN0b3IYAiABKAkSDgoGb3JnX2lkGAMgASgJIjAKFVJlc3VtZURldmljZXNSZXNwb25zZRIXCg9yZXN1bWVkX2RldmljZXMYASABKAUiWAoYR2V0UmVuZGVyZWREZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJEh4KFmtub3duX3JlbmRlcmVkX3ZlcnNpb24YAyABKAkiVgoZR2V0UmVuZGVyZWREZXZpY2VSZXNwb25zZRIuCgZkZXZpY2UYASABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VIAIgBAUIJCgdfZGV2aWNlIk8KHVN0YXJ0RGV2aWNlQXBwbGljYXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIYXBwX25hbWUYAiABKAkSDgoGb3JnX2lkGAMgASgJIk4KHFN0b3BEZXZpY2VBcHBsaWNhdGlvblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghhcHBfbmFtZRgCIAEoCRIOCgZvcmdfaWQYAyABKAkiUQofUmVzdGFydERldmljZUFwcGxpY2F0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCGFwcF9uYW1lGAIgASgJEg4KBm9yZ19pZBgDIAEoCTLFEAoNRGV2aWNlU2VydmljZRJiCglHZXREZXZpY2USIy5mbGlnaHRjdGwudjFiZXRhMS5HZXREZXZpY2VSZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIhWQAgGiuxgOCgdkZXZpY2VzEgNnZXQSawoLTGlzdERldmljZXMSJS5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RGV2aWNlc1JlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VMaXN0IhaQAgGiuxgPCgdkZXZpY2VzEgRsaXN0EmgKDENyZWF0ZURldmljZRImLmZsaWdodGN0bC52MWJldGExLkNyZWF0ZURldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiFaK7GBEKB2RldmljZXMSBmNyZWF0ZRJtCg1SZXBsYWNlRGV2aWNlEicuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZURldmljZVJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiGJACAqK7GBEKB2RldmljZXMSBnVwZGF0ZRJlCgtQYXRjaERldmljZRIlLmZsaWdodGN0bC52MWJldGExLlBhdGNoRGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIUorsYEAoHZGV2aWNlcxIFcGF0Y2gSaAoMRGVsZXRlRGV2aWNlEiYuZmxpZ2h0Y3RsLnYxYmV0YTEuRGVsZXRlRGV2aWNlUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIYkAICorsYEQoHZGV2aWNlcxIGZGVsZXRlEnUKD0dldERldmljZVN0YXR1cxIpLmZsaWdodGN0bC52MWJldGExLkdldERldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiHJACAaK7GBUKDmRldmljZXMvc3RhdHVzEgNnZXQSgAEKE1JlcGxhY2VEZXZpY2VTdGF0dXMSLS5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIfkAICorsYGAoOZGV2aWNlcy9zdGF0dXMSBnVwZGF0ZRJ4ChFQYXRjaERldmljZVN0YXR1cxIrLmZsaWdodGN0bC52MWJldGExLlBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIborsYFwoOZGV2aWNlcy9zdGF0dXMSBXBhdGNoEoMBChFHZXREZXZpY2VMYXN0U2VlbhIrLmZsaWdodGN0bC52MWJldGExLkdldERldmljZUxhc3RTZWVuUmVxdWVzdBohLmZsaWdodGN0bC52MWJldGExLkRldmljZUxhc3RTZWVuIh6QAgGiuxgXChBkZXZpY2VzL2xhc3RzZWVuEgNnZXQSdAoSRGVjb21taXNzaW9uRGV2aWNlEiwuZmxpZ2h0Y3RsLnYxYmV0YTEuRGVjb21taXNzaW9uRGV2aWNlUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIVorsYEQoHZGV2aWNlcxIGdXBkYXRlEnkKDVJlc3VtZURldmljZXMSJy5mbGlnaHRjdGwudjFiZXRhMS5SZXN1bWVEZXZpY2VzUmVxdWVzdBooLmZsaWdodGN0bC52MWJldGExLlJlc3VtZURldmljZXNSZXNwb25zZSIVorsYEQoHZGV2aWNlcxIGdXBkYXRlEo4BChFHZXRSZW5kZXJlZERldmljZRIrLmZsaWdodGN0bC52MWJldGExLkdldFJlbmRlcmVkRGV2aWNlUmVxdWVzdBosLmZsaWdodGN0bC52MWJldGExLkdldFJlbmRlcmVkRGV2aWNlUmVzcG9uc2UiHpACAaK7GBcKEGRldmljZXMvcmVuZGVyZWQSA2dldBKTAQoWU3RhcnREZXZpY2VBcHBsaWNhdGlvbhIwLmZsaWdodGN0bC52MWJldGExLlN0YXJ0RGV2aWNlQXBwbGljYXRpb25SZXF1ZXN0GhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlIiyiuxgoCh5kZXZpY2VzL2FwcGxpY2F0aW9ucy9saWZlY3ljbGUSBnVwZGF0ZRKRAQoVU3RvcERldmljZUFwcGxpY2F0aW9uEi8uZmxpZ2h0Y3RsLnYxYmV0YTEuU3RvcERldmljZUFwcGxpY2F0aW9uUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIsorsYKAoeZGV2aWNlcy9hcHBsaWNhdGlvbnMvbGlmZWN5Y2xlEgZ1cGRhdGUSlwEKGFJlc3RhcnREZXZpY2VBcHBsaWNhdGlvbhIyLmZsaWdodGN0bC52MWJldGExLlJlc3RhcnREZXZpY2VBcHBsaWNhdGlvblJlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiLKK7GCgKHmRldmljZXMvYXBwbGljYXRpb25zL2xpZmVjeWNsZRIGdXBkYXRlEnkKDFdhdGNoRGV2aWNlcxImLmZsaWdodGN0bC52MWJldGExLldhdGNoRGV2aWNlc1JlcXVlc3QaJy5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaERldmljZXNSZXNwb25zZSIWkAIBorsYDwoHZGV2aWNlcxIEbGlzdDABYgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
 
 /**
  * GetDeviceLastSeenRequest names the device whose last contact is asked for.
@@ -905,6 +905,295 @@ export const ResumeDevicesResponseSchema: GenMessage<ResumeDevicesResponse, {jso
   messageDesc(file_flightctl_v1beta1_device_service, 14);
 
 /**
+ * GetRenderedDeviceRequest names the device whose rendered spec to read.
+ *
+ * @generated from message flightctl.v1beta1.GetRenderedDeviceRequest
+ */
+export type GetRenderedDeviceRequest = Message<"flightctl.v1beta1.GetRenderedDeviceRequest"> & {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 2;
+   */
+  orgId: string;
+
+  /**
+   * Rendered version the caller already has; empty or "0" means none. When it is the current one, device is unset.
+   *
+   * @generated from field: string known_rendered_version = 3;
+   */
+  knownRenderedVersion: string;
+};
+
+/**
+ * GetRenderedDeviceRequest names the device whose rendered spec to read.
+ *
+ * @generated from message flightctl.v1beta1.GetRenderedDeviceRequest
+ */
+export type GetRenderedDeviceRequestJson = {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 2;
+   */
+  orgId?: string;
+
+  /**
+   * Rendered version the caller already has; empty or "0" means none. When it is the current one, device is unset.
+   *
+   * @generated from field: string known_rendered_version = 3;
+   */
+  knownRenderedVersion?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.GetRenderedDeviceRequest.
+ * Use `create(GetRenderedDeviceRequestSchema)` to create a new message.
+ */
+export const GetRenderedDeviceRequestSchema: GenMessage<GetRenderedDeviceRequest, {jsonType: GetRenderedDeviceRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 15);
+
+/**
+ * GetRenderedDeviceResponse carries the rendered device, unless the caller already has its version.
+ *
+ * @generated from message flightctl.v1beta1.GetRenderedDeviceResponse
+ */
+export type GetRenderedDeviceResponse = Message<"flightctl.v1beta1.GetRenderedDeviceResponse"> & {
+  /**
+   * The rendered device (metadata.name, the renderedVersion annotation and the rendered spec); unset when
+   * known_rendered_version is current (flightctl answers 204 No Content then).
+   *
+   * @generated from field: optional flightctl.v1beta1.Device device = 1;
+   */
+  device?: Device | undefined;
+};
+
+/**
+ * GetRenderedDeviceResponse carries the rendered device, unless the caller already has its version.
+ *
+ * @generated from message flightctl.v1beta1.GetRenderedDeviceResponse
+ */
+export type GetRenderedDeviceResponseJson = {
+  /**
+   * The rendered device (metadata.name, the renderedVersion annotation and the rendered spec); unset when
+   * known_rendered_version is current (flightctl answers 204 No Content then).
+   *
+   * @generated from field: optional flightctl.v1beta1.Device device = 1;
+   */
+  device?: DeviceJson;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.GetRenderedDeviceResponse.
+ * Use `create(GetRenderedDeviceResponseSchema)` to create a new message.
+ */
+export const GetRenderedDeviceResponseSchema: GenMessage<GetRenderedDeviceResponse, {jsonType: GetRenderedDeviceResponseJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 16);
+
+/**
+ * StartDeviceApplicationRequest names the device and the application to start.
+ *
+ * @generated from message flightctl.v1beta1.StartDeviceApplicationRequest
+ */
+export type StartDeviceApplicationRequest = Message<"flightctl.v1beta1.StartDeviceApplicationRequest"> & {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Name of the application as in the device's rendered spec (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * StartDeviceApplicationRequest names the device and the application to start.
+ *
+ * @generated from message flightctl.v1beta1.StartDeviceApplicationRequest
+ */
+export type StartDeviceApplicationRequestJson = {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Name of the application as in the device's rendered spec (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.StartDeviceApplicationRequest.
+ * Use `create(StartDeviceApplicationRequestSchema)` to create a new message.
+ */
+export const StartDeviceApplicationRequestSchema: GenMessage<StartDeviceApplicationRequest, {jsonType: StartDeviceApplicationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 17);
+
+/**
+ * StopDeviceApplicationRequest names the device and the application to stop.
+ *
+ * @generated from message flightctl.v1beta1.StopDeviceApplicationRequest
+ */
+export type StopDeviceApplicationRequest = Message<"flightctl.v1beta1.StopDeviceApplicationRequest"> & {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Name of the application as in the device's rendered spec (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * StopDeviceApplicationRequest names the device and the application to stop.
+ *
+ * @generated from message flightctl.v1beta1.StopDeviceApplicationRequest
+ */
+export type StopDeviceApplicationRequestJson = {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Name of the application as in the device's rendered spec (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.StopDeviceApplicationRequest.
+ * Use `create(StopDeviceApplicationRequestSchema)` to create a new message.
+ */
+export const StopDeviceApplicationRequestSchema: GenMessage<StopDeviceApplicationRequest, {jsonType: StopDeviceApplicationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 18);
+
+/**
+ * RestartDeviceApplicationRequest names the device and the application to restart.
+ *
+ * @generated from message flightctl.v1beta1.RestartDeviceApplicationRequest
+ */
+export type RestartDeviceApplicationRequest = Message<"flightctl.v1beta1.RestartDeviceApplicationRequest"> & {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Name of the application as in the device's rendered spec (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * RestartDeviceApplicationRequest names the device and the application to restart.
+ *
+ * @generated from message flightctl.v1beta1.RestartDeviceApplicationRequest
+ */
+export type RestartDeviceApplicationRequestJson = {
+  /**
+   * Name of the device.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Name of the application as in the device's rendered spec (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.RestartDeviceApplicationRequest.
+ * Use `create(RestartDeviceApplicationRequestSchema)` to create a new message.
+ */
+export const RestartDeviceApplicationRequestSchema: GenMessage<RestartDeviceApplicationRequest, {jsonType: RestartDeviceApplicationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_device_service, 19);
+
+/**
  * DeviceService manages the devices of the caller's organization and their status.
  *
  * @generated from service flightctl.v1beta1.DeviceService
@@ -1033,6 +1322,58 @@ export const DeviceService: GenService<{
     methodKind: "unary";
     input: typeof ResumeDevicesRequestSchema;
     output: typeof ResumeDevicesResponseSchema;
+  },
+  /**
+   * GetRenderedDevice returns the device as its agent receives it (flightctl's GET /devices/{name}/rendered): the
+   * rendered spec, with the application start/stop/restart overrides applied, and the rendered version in the
+   * annotation device-controller/renderedVersion. device is unset when known_rendered_version is the current one;
+   * FailedPrecondition when the device has no render yet; NotFound when the device does not exist.
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.GetRenderedDevice
+   */
+  getRenderedDevice: {
+    methodKind: "unary";
+    input: typeof GetRenderedDeviceRequestSchema;
+    output: typeof GetRenderedDeviceResponseSchema;
+  },
+  /**
+   * StartDeviceApplication sets the device's lifecycle override of one application to "running" (flightctl's POST
+   * /devices/{name}/applications/{appname}/actions/start). The override is kept apart from the spec, so it survives
+   * fleet template rollouts; it is applied when the device is rendered (desiredState in the rendered application),
+   * and against a fleet-level start/stop of the same application the more recent of the two wins. The device is
+   * re-rendered and a DeviceApplicationStartRequested event written; NotFound names an application the device's
+   * rendered spec does not have.
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.StartDeviceApplication
+   */
+  startDeviceApplication: {
+    methodKind: "unary";
+    input: typeof StartDeviceApplicationRequestSchema;
+    output: typeof DeviceSchema;
+  },
+  /**
+   * StopDeviceApplication sets the device's lifecycle override of one application to "stopped" (flightctl's POST
+   * /devices/{name}/applications/{appname}/actions/stop); otherwise as StartDeviceApplication.
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.StopDeviceApplication
+   */
+  stopDeviceApplication: {
+    methodKind: "unary";
+    input: typeof StopDeviceApplicationRequestSchema;
+    output: typeof DeviceSchema;
+  },
+  /**
+   * RestartDeviceApplication bumps the device's restart generation of one application (flightctl's POST
+   * /devices/{name}/applications/{appname}/actions/restart): restartGeneration in the rendered application grows by
+   * one and the agent restarts the application when it sees the change. Refused (FailedPrecondition) while the
+   * application's effective desired state is "stopped".
+   *
+   * @generated from rpc flightctl.v1beta1.DeviceService.RestartDeviceApplication
+   */
+  restartDeviceApplication: {
+    methodKind: "unary";
+    input: typeof RestartDeviceApplicationRequestSchema;
+    output: typeof DeviceSchema;
   },
   /**
    * WatchDevices streams changes to the devices that match the selectors: first the current ones (ADDED, then SYNCED)

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/fleet_service.proto.
  */
 export const file_flightctl_v1beta1_fleet_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9mbGVldF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSI3ChdQbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSLVAQoYUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlEhgKEHRlbXBsYXRlX3ZlcnNpb24YASABKAkSMAoHYmF0Y2hlcxgCIAMoCzIfLmZsaWdodGN0bC52MWJldGExLlBsYW5uZWRCYXRjaBI8Cg1idWRnZXRfZ3JvdXBzGAMgAygLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwEhQKDG5vdF9zZWxlY3RlZBgEIAMoCRIZChFzZWxlY3Rpb25fcGVuZGluZxgFIAEoCCJXCgxQbGFubmVkQmF0Y2gSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIPCgdkZXZpY2VzGAMgAygJEhkKEXN1Y2Nlc3NfdGhyZXNob2xkGAQgASgFIr0BChJQbGFubmVkQnVkZ2V0R3JvdXASQQoGbGFiZWxzGAEgAygLMjEuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwLkxhYmVsc0VudHJ5Eg0KBXRvdGFsGAIgASgFEhMKC3VuYXZhaWxhYmxlGAMgASgFEhEKCW1heV9zdGFydBgEIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKD0dldEZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIbChNhZGRfZGV2aWNlc19zdW1tYXJ5GAMgASgIInEKEUxpc3RGbGVldHNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSGwoTYWRkX2RldmljZXNfc3VtbWFyeRgDIAEoCCJNChJDcmVhdGVGbGVldFJlcXVlc3QSJwoFZmxlZXQYASABKAsyGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldBIOCgZvcmdfaWQYAiABKAkiXAoTUmVwbGFjZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJImoKEVBhdGNoRmxlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjIKEkRlbGV0ZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSI1ChVHZXRGbGVldFN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiYgoZUmVwbGFjZUZsZWV0U3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJInAKF1BhdGNoRmxlZXRTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIm4KEldhdGNoRmxlZXRzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJnChNXYXRjaEZsZWV0c1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSKAoGb2JqZWN0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCTLUCQoMRmxlZXRTZXJ2aWNlEl4KCEdldEZsZWV0EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFJACAaK7GA0KBmZsZWV0cxIDZ2V0EmcKCkxpc3RGbGVldHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RmxlZXRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkZsZWV0TGlzdCIVkAIBorsYDgoGZmxlZXRzEgRsaXN0EmQKC0NyZWF0ZUZsZWV0EiUuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFKK7GBAKBmZsZWV0cxIGY3JlYXRlEmkKDFJlcGxhY2VGbGVldBImLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIXkAICorsYEAoGZmxlZXRzEgZ1cGRhdGUSYQoKUGF0Y2hGbGVldBIkLmZsaWdodGN0bC52MWJldGExLlBhdGNoRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiE6K7GA8KBmZsZWV0cxIFcGF0Y2gSZQoLRGVsZXRlRmxlZXQSJS5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVGbGVldFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiF5ACAqK7GBAKBmZsZWV0cxIGZGVsZXRlEnEKDkdldEZsZWV0U3RhdHVzEiguZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiG5ACAaK7GBQKDWZsZWV0cy9zdGF0dXMSA2dldBJ8ChJSZXBsYWNlRmxlZXRTdGF0dXMSLC5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiHpACAqK7GBcKDWZsZWV0cy9zdGF0dXMSBnVwZGF0ZRJ0ChBQYXRjaEZsZWV0U3RhdHVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIaorsYFgoNZmxlZXRzL3N0YXR1cxIFcGF0Y2gSgQEKEFBsYW5GbGVldFJvbGxvdXQSKi5mbGlnaHRjdGwudjFiZXRhMS5QbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBorLmZsaWdodGN0bC52MWJldGExLlBsYW5GbGVldFJvbGxvdXRSZXNwb25zZSIUkAIBorsYDQoGZmxlZXRzEgNnZXQSdQoLV2F0Y2hGbGVldHMSJS5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaEZsZWV0c1JlcXVlc3QaJi5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaEZsZWV0c1Jlc3BvbnNlIhWQAgGiuxgOCgZmbGVldHMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_fleet, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9mbGVldF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSI3ChdQbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSLVAQoYUGxhbkZsZWV0Um9sbG91dFJlc3BvbnNlEhgKEHRlbXBsYXRlX3ZlcnNpb24YASABKAkSMAoHYmF0Y2hlcxgCIAMoCzIfLmZsaWdodGN0bC52MWJldGExLlBsYW5uZWRCYXRjaBI8Cg1idWRnZXRfZ3JvdXBzGAMgAygLMiUuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwEhQKDG5vdF9zZWxlY3RlZBgEIAMoCRIZChFzZWxlY3Rpb25fcGVuZGluZxgFIAEoCCJXCgxQbGFubmVkQmF0Y2gSDQoFaW5kZXgYASABKAUSDAoEbmFtZRgCIAEoCRIPCgdkZXZpY2VzGAMgAygJEhkKEXN1Y2Nlc3NfdGhyZXNob2xkGAQgASgFIr0BChJQbGFubmVkQnVkZ2V0R3JvdXASQQoGbGFiZWxzGAEgAygLMjEuZmxpZ2h0Y3RsLnYxYmV0YTEuUGxhbm5lZEJ1ZGdldEdyb3VwLkxhYmVsc0VudHJ5Eg0KBXRvdGFsGAIgASgFEhMKC3VuYXZhaWxhYmxlGAMgASgFEhEKCW1heV9zdGFydBgEIAEoBRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkwKD0dldEZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIbChNhZGRfZGV2aWNlc19zdW1tYXJ5GAMgASgIInEKEUxpc3RGbGVldHNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkSGwoTYWRkX2RldmljZXNfc3VtbWFyeRgDIAEoCCJNChJDcmVhdGVGbGVldFJlcXVlc3QSJwoFZmxlZXQYASABKAsyGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldBIOCgZvcmdfaWQYAiABKAkiXAoTUmVwbGFjZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJImoKEVBhdGNoRmxlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjIKEkRlbGV0ZUZsZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBm9yZ19pZBgCIAEoCSI1ChVHZXRGbGVldFN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZvcmdfaWQYAiABKAkiYgoZUmVwbGFjZUZsZWV0U3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWZsZWV0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSDgoGb3JnX2lkGAMgASgJInAKF1BhdGNoRmxlZXRTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIm4KEldhdGNoRmxlZXRzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJnChNXYXRjaEZsZWV0c1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSKAoGb2JqZWN0GAIgASgLMhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQSGAoQcmVzb3VyY2VfdmVyc2lvbhgDIAEoCSJOChxTdGFydEZsZWV0QXBwbGljYXRpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIYXBwX25hbWUYAiABKAkSDgoGb3JnX2lkGAMgASgJIk0KG1N0b3BGbGVldEFwcGxpY2F0aW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCGFwcF9uYW1lGAIgASgJEg4KBm9yZ19pZBgDIAEoCTL2CwoMRmxlZXRTZXJ2aWNlEl4KCEdldEZsZWV0EiIuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFJACAaK7GA0KBmZsZWV0cxIDZ2V0EmcKCkxpc3RGbGVldHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0RmxlZXRzUmVxdWVzdBocLmZsaWdodGN0bC52MWJldGExLkZsZWV0TGlzdCIVkAIBorsYDgoGZmxlZXRzEgRsaXN0EmQKC0NyZWF0ZUZsZWV0EiUuZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiFKK7GBAKBmZsZWV0cxIGY3JlYXRlEmkKDFJlcGxhY2VGbGVldBImLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VGbGVldFJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIXkAICorsYEAoGZmxlZXRzEgZ1cGRhdGUSYQoKUGF0Y2hGbGVldBIkLmZsaWdodGN0bC52MWJldGExLlBhdGNoRmxlZXRSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiE6K7GA8KBmZsZWV0cxIFcGF0Y2gSZQoLRGVsZXRlRmxlZXQSJS5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVGbGVldFJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiF5ACAqK7GBAKBmZsZWV0cxIGZGVsZXRlEnEKDkdldEZsZWV0U3RhdHVzEiguZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiG5ACAaK7GBQKDWZsZWV0cy9zdGF0dXMSA2dldBJ8ChJSZXBsYWNlRmxlZXRTdGF0dXMSLC5mbGlnaHRjdGwudjFiZXRhMS5SZXBsYWNlRmxlZXRTdGF0dXNSZXF1ZXN0GhguZmxpZ2h0Y3RsLnYxYmV0YTEuRmxlZXQiHpACAqK7GBcKDWZsZWV0cy9zdGF0dXMSBnVwZGF0ZRJ0ChBQYXRjaEZsZWV0U3RhdHVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hGbGVldFN0YXR1c1JlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIaorsYFgoNZmxlZXRzL3N0YXR1cxIFcGF0Y2gSgQEKEFBsYW5GbGVldFJvbGxvdXQSKi5mbGlnaHRjdGwudjFiZXRhMS5QbGFuRmxlZXRSb2xsb3V0UmVxdWVzdBorLmZsaWdodGN0bC52MWJldGExLlBsYW5GbGVldFJvbGxvdXRSZXNwb25zZSIUkAIBorsYDQoGZmxlZXRzEgNnZXQSjwEKFVN0YXJ0RmxlZXRBcHBsaWNhdGlvbhIvLmZsaWdodGN0bC52MWJldGExLlN0YXJ0RmxlZXRBcHBsaWNhdGlvblJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIrorsYJwodZmxlZXRzL2FwcGxpY2F0aW9ucy9saWZlY3ljbGUSBnVwZGF0ZRKNAQoUU3RvcEZsZWV0QXBwbGljYXRpb24SLi5mbGlnaHRjdGwudjFiZXRhMS5TdG9wRmxlZXRBcHBsaWNhdGlvblJlcXVlc3QaGC5mbGlnaHRjdGwudjFiZXRhMS5GbGVldCIrorsYJwodZmxlZXRzL2FwcGxpY2F0aW9ucy9saWZlY3ljbGUSBnVwZGF0ZRJ1CgtXYXRjaEZsZWV0cxIlLmZsaWdodGN0bC52MWJldGExLldhdGNoRmxlZXRzUmVxdWVzdBomLmZsaWdodGN0bC52MWJldGExLldhdGNoRmxlZXRzUmVzcG9uc2UiFZACAaK7GA4KBmZsZWV0cxIEbGlzdDABYgZwcm90bzM", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_fleet, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_google_protobuf_empty]);
 
 /**
  * PlanFleetRolloutRequest names the fleet to plan.
@@ -993,6 +993,132 @@ export const WatchFleetsResponseSchema: GenMessage<WatchFleetsResponse, {jsonTyp
   messageDesc(file_flightctl_v1beta1_fleet_service, 14);
 
 /**
+ * StartFleetApplicationRequest names the fleet and the application of its template to start.
+ *
+ * @generated from message flightctl.v1beta1.StartFleetApplicationRequest
+ */
+export type StartFleetApplicationRequest = Message<"flightctl.v1beta1.StartFleetApplicationRequest"> & {
+  /**
+   * Name of the fleet.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Name of the application as in the fleet's device template (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * StartFleetApplicationRequest names the fleet and the application of its template to start.
+ *
+ * @generated from message flightctl.v1beta1.StartFleetApplicationRequest
+ */
+export type StartFleetApplicationRequestJson = {
+  /**
+   * Name of the fleet.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Name of the application as in the fleet's device template (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.StartFleetApplicationRequest.
+ * Use `create(StartFleetApplicationRequestSchema)` to create a new message.
+ */
+export const StartFleetApplicationRequestSchema: GenMessage<StartFleetApplicationRequest, {jsonType: StartFleetApplicationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 15);
+
+/**
+ * StopFleetApplicationRequest names the fleet and the application of its template to stop.
+ *
+ * @generated from message flightctl.v1beta1.StopFleetApplicationRequest
+ */
+export type StopFleetApplicationRequest = Message<"flightctl.v1beta1.StopFleetApplicationRequest"> & {
+  /**
+   * Name of the fleet.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Name of the application as in the fleet's device template (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * StopFleetApplicationRequest names the fleet and the application of its template to stop.
+ *
+ * @generated from message flightctl.v1beta1.StopFleetApplicationRequest
+ */
+export type StopFleetApplicationRequestJson = {
+  /**
+   * Name of the fleet.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Name of the application as in the fleet's device template (its name, or its image when it has no name).
+   *
+   * @generated from field: string app_name = 2;
+   */
+  appName?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.StopFleetApplicationRequest.
+ * Use `create(StopFleetApplicationRequestSchema)` to create a new message.
+ */
+export const StopFleetApplicationRequestSchema: GenMessage<StopFleetApplicationRequest, {jsonType: StopFleetApplicationRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_fleet_service, 16);
+
+/**
  * FleetService manages the fleets of the caller's organization and their status.
  *
  * @generated from service flightctl.v1beta1.FleetService
@@ -1098,6 +1224,31 @@ export const FleetService: GenService<{
     methodKind: "unary";
     input: typeof PlanFleetRolloutRequestSchema;
     output: typeof PlanFleetRolloutResponseSchema;
+  },
+  /**
+   * StartFleetApplication sets the fleet's lifecycle default of one application of its template to "running"
+   * (flightctl's POST /fleets/{name}/applications/{appname}/actions/start): applied when each member device is
+   * rendered, inherited by devices that join later; against a device's own start/stop of the same application the
+   * more recent of the two wins. The members are re-rendered and a FleetApplicationStartRequested event written;
+   * NotFound names an application the fleet's template does not have.
+   *
+   * @generated from rpc flightctl.v1beta1.FleetService.StartFleetApplication
+   */
+  startFleetApplication: {
+    methodKind: "unary";
+    input: typeof StartFleetApplicationRequestSchema;
+    output: typeof FleetSchema;
+  },
+  /**
+   * StopFleetApplication sets the fleet's lifecycle default of one application to "stopped" (flightctl's POST
+   * /fleets/{name}/applications/{appname}/actions/stop); otherwise as StartFleetApplication.
+   *
+   * @generated from rpc flightctl.v1beta1.FleetService.StopFleetApplication
+   */
+  stopFleetApplication: {
+    methodKind: "unary";
+    input: typeof StopFleetApplicationRequestSchema;
+    output: typeof FleetSchema;
   },
   /**
    * WatchFleets streams changes to the fleets that match the selectors: first the current ones (ADDED, then SYNCED)

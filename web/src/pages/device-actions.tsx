@@ -68,3 +68,55 @@ export function DeviceActions({ device, onChanged }: { device: Device; onChanged
     </>
   );
 }
+
+/**
+ * Start, stop and restart of one application of the device (flightctl's application actions, "update" on
+ * devices/applications/lifecycle): the service records the request and re-renders; the agent acts on it.
+ */
+export function AppActions({ device, app, status, onChanged }: { device: Device; app: string; status?: string; onChanged(): void }) {
+  const { orgId, can } = useApp();
+  const name = device.metadata?.name ?? "";
+  if (!can("devices/applications/lifecycle", "update") || device.spec?.decommissioning) return null;
+  const stopped = status === "Stopped";
+  const req = { orgId, name, appName: app };
+  return (
+    <>
+      {stopped ? (
+        <ConfirmButton
+          label="Start"
+          ariaLabel={`Start ${app}`}
+          title={`Start application ${app} on ${name}?`}
+          confirmLabel="Start"
+          run={() => client(DeviceService).startDeviceApplication(req)}
+          onDone={() => onChanged()}
+        >
+          <p>The application is started again and kept running, also across fleet rollouts, until it is stopped.</p>
+        </ConfirmButton>
+      ) : (
+        <>
+          <ConfirmButton
+            label="Restart"
+            ariaLabel={`Restart ${app}`}
+            title={`Restart application ${app} on ${name}?`}
+            confirmLabel="Restart"
+            run={() => client(DeviceService).restartDeviceApplication(req)}
+            onDone={() => onChanged()}
+          >
+            <p>The device's agent restarts the application once it receives the request.</p>
+          </ConfirmButton>{" "}
+          <ConfirmButton
+            label="Stop"
+            ariaLabel={`Stop ${app}`}
+            title={`Stop application ${app} on ${name}?`}
+            confirmLabel="Stop"
+            danger
+            run={() => client(DeviceService).stopDeviceApplication(req)}
+            onDone={() => onChanged()}
+          >
+            <p>The application stays stopped, also across fleet rollouts, until it is started again.</p>
+          </ConfirmButton>
+        </>
+      )}
+    </>
+  );
+}

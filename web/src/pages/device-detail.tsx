@@ -25,7 +25,7 @@ import { keepLastSeen, LAST_SEEN_REFRESH_MS } from "./devices.js";
 import { live } from "../live.js";
 import { Link } from "../router.js";
 import { YamlView } from "../yaml-view.js";
-import { DeviceActions } from "./device-actions.js";
+import { AppActions, DeviceActions } from "./device-actions.js";
 import { AllEventsLink, EventsTable } from "./events.js";
 
 export function DeviceDetailPage({ name }: { name: string }) {
@@ -130,7 +130,7 @@ export function DeviceDetailPage({ name }: { name: string }) {
           <Section title="Applications">
             {s?.applications?.length ? (
               <table class="grid">
-                <GridHead cols={["Name", "Status", "Ready", "Restarts"]} />
+                <GridHead cols={["Name", "Status", "Ready", "Restarts", ""]} />
                 <tbody>
                   {s.applications.map((a) => (
                     <tr key={a.name}>
@@ -140,6 +140,7 @@ export function DeviceDetailPage({ name }: { name: string }) {
                       </td>
                       <td>{a.ready}</td>
                       <td>{a.restarts}</td>
+                      <td>{d && a.name ? <AppActions device={d} app={a.name} status={a.status} onChanged={dev.reload} /> : null}</td>
                     </tr>
                   ))}
                 </tbody>
