@@ -2,7 +2,7 @@
 import { Code } from "@connectrpc/connect";
 import type { FaultEnv } from "./env.js";
 import type { FaultRun } from "./faults.js";
-import { VALUE_LABEL, WRITER_LABEL, type Call, type Watcher } from "./load.js";
+import { VALUE_LABEL, WRITER_LABEL, type Call, type Seen, type Watcher } from "./load.js";
 
 /** After the cause of a fault is gone, every call must succeed within this. */
 export const RECOVERY_GRACE_MS = 5000;
@@ -154,14 +154,23 @@ async function watcherExact(env: FaultEnv, w: Watcher, timeoutMs: number): Promi
   }
   const diff = () => {
     const last = new Map<string, number>();
-    for (const s of w.seen) if (s.type !== "DELETED") last.set(s.name, s.rv);
+    const lastSeen = new Map<string, Seen>();
+    for (const s of w.seen) if (s.type !== "DELETED") last.set(s.name, s.rv), lastSeen.set(s.name, s);
     const out: string[] = [];
     for (const [name, rv] of db) {
       const got = last.get(name);
       if (got !== rv) {
         const acked = env.writers.objects.get(`${w.kind}/${name}`)?.rv;
         out.push(
-          `${w.kind}/${name}: database at version ${rv}${acked === String(rv) ? " (the writer's last acknowledged write)" : ` (not a write the writer saw acknowledged: ${acked})`}, watcher last sent ${got ?? "nothing"}`,
+          `${w.kind}/${name}: database at version ${rv}${acked === String(rv) ? " (the writer's last acknowledged write)" : ` (not a write the writer saw acknowledged: ${acked})`}, watcher last sent ${got ?? "nothing"}${
+            lastSeen.get(name)
+              ? ` (a ${lastSeen.get(name)?.type} whose object says ${lastSeen.get(name)?.objectRv}; its history: ${w.seen
+                  .filter((s) => s.name === name)
+                  .slice(-4)
+                  .map((s) => `${s.type}@${s.rv}/${s.objectRv}`)
+                  .join(" ")})`
+              : ""
+          }`,
         );
       }
     }

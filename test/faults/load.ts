@@ -181,6 +181,8 @@ export interface Seen {
   type: string;
   name: string;
   rv: number;
+  /** The object's own metadata.resourceVersion (equal to rv unless the stream position and the object disagree). */
+  objectRv: number;
   at: number;
 }
 
@@ -213,7 +215,8 @@ export function startWatcher(api: ApiTarget, kind: Kind) {
           if (m.type !== "SYNCED" && m.type !== "BOOKMARK") {
             // The initial list's ADDED carry no stream position; the object's own version is what was sent.
             const rv = Number(m.resourceVersion || m.object?.metadata?.resourceVersion);
-            seen.push({ type: m.type, name: m.object?.metadata?.name ?? "", rv, at: Date.now() });
+            const objectRv = Number(m.object?.metadata?.resourceVersion ?? Number.NaN);
+            seen.push({ type: m.type, name: m.object?.metadata?.name ?? "", rv, objectRv, at: Date.now() });
           }
           if (m.resourceVersion) resumeAt = m.resourceVersion;
         }
