@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Code, ConnectError, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { RetryInfoSchema } from "../../gen/third_party/google/rpc/error_details_pb.js";
 import { admissionInterceptor } from "./admission.js";
 
 test("two run, one waits, the fourth is refused; the waiter runs when a slot frees; streams pass", async () => {
@@ -23,6 +24,8 @@ test("two run, one waits, the fourth is refused; the waiter runs when a slot fre
     (e: unknown) => ConnectError.from(e),
   );
   assert.equal(refused.code, Code.ResourceExhausted);
+  // It says when to try again (google.rpc.RetryInfo), as the rate limits do.
+  assert.equal(refused.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds, 1n);
   const streamCall = call(5, true);
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(started, [1, 2, 5], "a stream is not gated");
