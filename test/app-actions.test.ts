@@ -1,40 +1,20 @@
-// Application actions (start/stop/restart of a device's or a fleet's application) and the user-side rendered device,
-// against Postgres through the real job queue: the overrides reach the rendered spec (desiredState,
-// restartGeneration) with a new rendered version, survive fleet template rollouts, the more recent of a device's and
-// its fleet's start/stop wins, unknown applications are refused naming them, and events are written.
-import { assertNoOpenHandles } from "./helpers/leaks.js";
-import { jobDrainer } from "./helpers/jobs.js";
+import { fleetTestApp } from "./helpers/fleet-app.js";
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { drizzle } from "drizzle-orm/node-postgres";
+import { test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
-import { startTestApp, type TestApp } from "./helpers/app.js";
+import type { TestApp } from "./helpers/app.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { FleetService } from "../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
 import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
 import { FleetSchema } from "../gen/flightctl/v1beta1/fleet_pb.js";
-import { createFleetTasks } from "../server/fleets/fleet-tasks.js";
-import { createDeviceTasks } from "../server/devices/device-tasks.js";
-import type { Db } from "../server/platform/resource/resource-store.js";
 
 let t: TestApp;
-let db: Db;
-before(async () => {
-  t = await startTestApp();
-  db = drizzle(t.db.pool) as unknown as Db;
+const jobs = fleetTestApp((app) => {
+  t = app;
 });
-const jobs = jobDrainer(
-  () => t.db.url,
-  () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }),
-);
 const drain = () => jobs.drain();
-after(async () => {
-  await jobs.close();
-  await t.close();
-  await assertNoOpenHandles();
-});
 
 const devices = () => createClient(DeviceService, t.transport);
 const fleets = () => createClient(FleetService, t.transport);

@@ -1,11 +1,6 @@
-// The fleet controller against Postgres, through the real job queue (graphile-worker runOnce drains what the API's
-// writes enqueued): ownership transitions with MultipleOwners and fleet deletion, template versions and the Valid
-// condition, template parameters filled in per device, and rollout to owned devices only.
-import { assertNoOpenHandles } from "./helpers/leaks.js";
-import { jobDrainer } from "./helpers/jobs.js";
+import { fleetTestApp } from "./helpers/fleet-app.js";
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { drizzle } from "drizzle-orm/node-postgres";
+import { test } from "node:test";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { decodeJson, parseDocuments } from "../server/platform/codec.js";
@@ -14,31 +9,21 @@ import { RepositorySchema } from "../gen/flightctl/v1beta1/repository_pb.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import { createClient } from "@connectrpc/connect";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
-import { startTestApp, type TestApp } from "./helpers/app.js";
+import type { TestApp } from "./helpers/app.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { FleetService } from "../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { FleetSchema } from "../gen/flightctl/v1beta1/fleet_pb.js";
 import { TemplateVersionService } from "../gen/flightctl/v1beta1/templateversion_service_pb.js";
 import { createFleetTasks } from "../server/fleets/fleet-tasks.js";
-import { createDeviceTasks } from "../server/devices/device-tasks.js";
 import type { Db } from "../server/platform/resource/resource-store.js";
 
 let t: TestApp;
 let db: Db;
-before(async () => {
-  t = await startTestApp();
-  db = drizzle(t.db.pool) as unknown as Db;
+const jobs = fleetTestApp((app, appDb) => {
+  t = app;
+  db = appDb;
 });
-const jobs = jobDrainer(
-  () => t.db.url,
-  () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }),
-);
 const drain = () => jobs.drain();
-after(async () => {
-  await jobs.close();
-  await t.close();
-  await assertNoOpenHandles();
-});
 
 const devices = () => createClient(DeviceService, t.transport);
 const fleets = () => createClient(FleetService, t.transport);

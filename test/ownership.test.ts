@@ -1,17 +1,11 @@
-// Fleet ownership on every path that gives a device labels or changes a fleet: each row acts through the API (or the
-// function the agent endpoint and the ResourceSync controller call), the real job queue runs what the write queued,
-// and the device's owner is then what its labels and the fleets' selectors say (server/fleets/fleet-ownership.ts).
-// Before the fix, enrollment approval queued no selection: approved devices matching a fleet stayed without owner.
-import { assertNoOpenHandles } from "./helpers/leaks.js";
-import { jobDrainer } from "./helpers/jobs.js";
+import { fleetTestApp } from "./helpers/fleet-app.js";
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import pino from "pino";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { drizzle } from "drizzle-orm/node-postgres";
-import { startTestApp, testUser, type TestApp } from "./helpers/app.js";
+import { testUser, type TestApp } from "./helpers/app.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/csr.js";
 import { fieldViolations } from "../lib/field-violations.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
@@ -19,10 +13,8 @@ import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
 import { FleetService } from "../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { FleetSchema } from "../gen/flightctl/v1beta1/fleet_pb.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
-import { createFleetTasks } from "../server/fleets/fleet-tasks.js";
 import { fleetKind } from "../server/fleets/fleet-service.js";
 import { decideOwnership } from "../server/fleets/fleet-ownership.js";
-import { createDeviceTasks } from "../server/devices/device-tasks.js";
 import { createDeviceAgentService } from "../server/devices/device-agent-service.js";
 import { createLastSeenRecorder } from "../server/devices/last-seen.js";
 import { createHeartbeatWheel } from "../server/devices/heartbeat-wheel.js";
@@ -35,18 +27,9 @@ import type { Db } from "../server/platform/resource/resource-store.js";
 
 let t: TestApp;
 let db: Db;
-before(async () => {
-  t = await startTestApp();
-  db = drizzle(t.db.pool) as unknown as Db;
-});
-const jobs = jobDrainer(
-  () => t.db.url,
-  () => ({ ...createDeviceTasks(db).tasks, ...createFleetTasks(db).tasks }),
-);
-after(async () => {
-  await jobs.close();
-  await t.close();
-  await assertNoOpenHandles();
+const jobs = fleetTestApp((app, appDb) => {
+  t = app;
+  db = appDb;
 });
 
 const devices = () => createClient(DeviceService, t.transport);
