@@ -11,13 +11,14 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import net from "node:net";
+import type net from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { runGitOk } from "../../server/repositories/git-exec.js";
 import { createCa, issueServerCert } from "../../server/platform/pki/ca.js";
 import { generateDeviceKey } from "../../lib/csr.js";
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
+import { freePort } from "./ports.js";
 
 /** A file to commit: its content (mode 0644), or content with an explicit mode (0o644, 0o755). */
 export type TestFile = string | Buffer | { content: string | Buffer; mode: number };
@@ -239,14 +240,6 @@ export interface SshGitServer {
 }
 
 export const SSHD = "/usr/sbin/sshd";
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 async function keygen(file: string, type: "ed25519" | "ecdsa", passphrase = "", pem = false) {
   await run("ssh-keygen", ["-q", "-t", type, "-N", passphrase, "-C", "git-test", "-f", file, ...(pem ? ["-m", "PEM"] : [])]);
