@@ -9,17 +9,10 @@ import type {
   FileSpecJson,
   SystemdUnitStatusJson,
 } from "../gen/flightctl/v1beta1/device_pb.js";
+import { ApplyError } from "./apply-error.js";
 import { checkDevicePath, type PathError, type Executor, type HostFs } from "./host.js";
 
-export class ApplyError extends Error {
-  constructor(
-    readonly component: string,
-    readonly element: string,
-    message: string,
-  ) {
-    super(`${component} ${element}: ${message}`.slice(0, 250));
-  }
-}
+export { ApplyError };
 
 /** A config file of the spec (every rendered one has a path: the service checks it). */
 type File = FileSpecJson & { path: string };

@@ -50,6 +50,8 @@ export interface HostFs {
   /** Writes atomically (temp file, mode/owner, rename); creates parent directories 0755. */
   write(p: string, data: Buffer | string, opts?: { mode?: number; uid?: number; gid?: number }): void;
   remove(p: string): void;
+  /** Creates directory `p` (and its parents, 0755). */
+  mkdir(p: string): void;
   exists(p: string): boolean;
   mode(p: string): number | undefined;
   /** Names of the entries of directory `p`, sorted; none when it does not exist. */
@@ -73,6 +75,7 @@ export function rootedFs(root: string): HostFs {
       renameSync(tmp, target);
     },
     remove: (p) => rmSync(real(p), { force: true, recursive: true }),
+    mkdir: (p) => mkdirSync(real(p), { recursive: true, mode: 0o755 }),
     exists: (p) => existsSync(real(p)),
     mode: (p) => (existsSync(real(p)) ? statSync(real(p)).mode & 0o7777 : undefined),
     list: (p) => (existsSync(real(p)) && statSync(real(p)).isDirectory() ? readdirSync(real(p)).sort() : []),
