@@ -1,6 +1,7 @@
 // Batch jobs against the real graphile-worker: a batch that fails after a newer add_job took its key (graphile-worker
 // then gives the running job no more retries) queues its own items again instead of dropping them; a batch that fails
-// with its key still its own is retried by graphile-worker as usual.
+// with its key still its own is retried by graphile-worker as usual. A job locked for a live runner that never received
+// it (get_job's answer lost with the connection) is handed back, and its queue moves on.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -10,6 +11,9 @@ import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
 import { jobDrainer } from "./helpers/jobs.js";
 import { batchTask } from "../server/jobs/batch-task.js";
 import { addJob as enqueue } from "../server/jobs/queue-store.js";
+import { startJobRunner } from "../server/jobs/runner.js";
+import type { TaskHandlers } from "../server/jobs/catalog.js";
+import { createLogger } from "../lib/logger.js";
 import type { Db } from "../server/platform/resource/resource-store.js";
 
 let tdb: TestDatabase;
@@ -105,4 +109,53 @@ test("a batch that fails with its key still its own is left to graphile-worker's
   await dueNow();
   await drainer.drain();
   assert.deepEqual(done, [7]);
+});
+
+test("a job locked for a live runner that never received it is handed back; its queue moves on", async () => {
+  const seen: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const probe = async (payload: unknown) => {
+    const n = (payload as { n: string }).n;
+    seen.push(n);
+    if (n === "long") await gate;
+  };
+  // Short stale threshold: the runner beats every 500 ms, an unrefreshed lock is handed back after 2 s.
+  const runner = await startJobRunner({
+    pool: tdb.pool,
+    log: createLogger("jobs-test", "silent"),
+    tasks: { lock_probe: probe } as unknown as TaskHandlers,
+    pollInterval: 100,
+    staleLockSeconds: 2,
+  });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const waitFor = async (what: string, fn: () => Promise<boolean> | boolean, ms = 15_000) => {
+    const end = Date.now() + ms;
+    while (!(await fn())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(50);
+    }
+  };
+  try {
+    // A long job the runner really runs (its lock must be kept fresh past the threshold, never handed back).
+    await runner.current.addJob("lock_probe", { n: "long" });
+    await waitFor("long job running", () => seen.includes("long"));
+    const mine = (await tdb.pool.query("select locked_by from graphile_worker._private_jobs where locked_by is not null")).rows[0]
+      .locked_by as string;
+    // The orphan: a job of queue q, locked (with its queue) for this live runner as get_job would have, whose answer
+    // never arrived. Then a second job of the same queue, which cannot run while the queue is locked.
+    await runner.current.addJob("lock_probe", { n: "orphan" }, { queueName: "q", runAt: new Date(Date.now() + 3_600_000) });
+    await tdb.pool.query(
+      `with j as (update graphile_worker._private_jobs set locked_by = $1, locked_at = now(), run_at = now()
+          where payload->>'n' = 'orphan' returning job_queue_id)
+       update graphile_worker._private_job_queues set locked_by = $1, locked_at = now() where id in (select job_queue_id from j)`,
+      [mine],
+    );
+    await runner.current.addJob("lock_probe", { n: "next" }, { queueName: "q" });
+    await waitFor("the orphan and the next job of its queue ran", () => seen.includes("orphan") && seen.includes("next"));
+    assert.equal(seen.filter((n) => n === "long").length, 1, "the live job's lock was kept: it did not run twice");
+  } finally {
+    release();
+    await runner.stop();
+  }
 });

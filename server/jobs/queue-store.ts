@@ -47,26 +47,27 @@ export async function hasPendingJob(exec: Executor, task: string, fragment: unkn
 }
 
 /**
- * Hands back the jobs and queues locked by runners whose locks are older than `olderThanSeconds` (live runners
- * refresh theirs with `heartbeatLocks`), so their jobs run again.
+ * Hands back the jobs and queues whose locks are older than `olderThanSeconds` (live runners refresh the locks of the
+ * jobs they run with `heartbeatLocks`), so those jobs run again. Lock by lock, not by runner: a live runner's other
+ * jobs keep theirs.
  */
 export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Promise<void> {
   await pool.query(
-    `select graphile_worker.force_unlock_workers(array_agg(distinct locked_by)) from (
-        select locked_by from graphile_worker._private_jobs where locked_by is not null and locked_at < now() - make_interval(secs => $1)
-        union
-        select locked_by from graphile_worker._private_job_queues where locked_by is not null and locked_at < now() - make_interval(secs => $1)
-      ) stale having count(*) > 0`,
+    `with j as (update graphile_worker._private_jobs set locked_by = null, locked_at = null
+        where locked_by is not null and locked_at < now() - make_interval(secs => $1))
+     update graphile_worker._private_job_queues set locked_by = null, locked_at = null
+        where locked_by is not null and locked_at < now() - make_interval(secs => $1)`,
     [olderThanSeconds],
   );
 }
 
-/** Marks every job and queue this runner (graphile-worker's pool id) holds as still held. */
-export async function heartbeatLocks(pool: Pool, poolId: string): Promise<void> {
+/** Marks the jobs a runner (graphile-worker's pool id) runs, and their queues, as still held. */
+export async function heartbeatLocks(pool: Pool, poolId: string, jobIds: string[], queueIds: number[]): Promise<void> {
+  if (jobIds.length === 0) return;
   await pool.query(
-    `with j as (update graphile_worker._private_jobs set locked_at = now() where locked_by = $1)
-     update graphile_worker._private_job_queues set locked_at = now() where locked_by = $1`,
-    [poolId],
+    `with j as (update graphile_worker._private_jobs set locked_at = now() where locked_by = $1 and id = any($2::bigint[]))
+     update graphile_worker._private_job_queues set locked_at = now() where locked_by = $1 and id = any($3::int[])`,
+    [poolId, jobIds, queueIds],
   );
 }
 

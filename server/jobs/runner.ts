@@ -51,8 +51,8 @@ export interface JobRunner {
 
 /**
  * Starts a runner. Jobs whose worker died (killed, crashed, lost its host) stay locked; each live runner refreshes
- * `locked_at` on what it holds, so a lock older than the threshold belongs to a runner that stopped beating and is
- * handed back (every task is idempotent). Age alone is not enough: a live runner's long job would be stolen and run
+ * `locked_at` on the jobs it runs, so a lock older than the threshold belongs to a runner that stopped beating (or to
+ * a job it never received) and is handed back (every task is idempotent). Age alone is not enough: a live runner's long job would be stolen and run
  * twice at once.
  *
  * A lost database connection can stop graphile-worker's runner: when 0.17 cannot record a job's outcome ("Could not
@@ -66,6 +66,13 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
   const events = new EventEmitter() as WorkerEvents;
   let poolId: string | undefined;
   events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
+  // The jobs this process knows it runs, by runner: only their locks are kept fresh. A job locked in the database
+  // that the runner never received (get_job committed, its answer lost with the connection: seen when Postgres
+  // restarts) is not among them, so its lock and its queue's go stale and are handed back, instead of being kept
+  // fresh for ever and blocking every later job of that queue.
+  const held = new Map<string, { pool: string; queue: number | null }>();
+  events.on("job:start", ({ worker, job }) => held.set(job.id, { pool: worker.workerPool.id, queue: job.job_queue_id }));
+  events.on("job:complete", ({ job }) => held.delete(job.id));
   // Runners that stopped unasked, whose locks are not handed back yet.
   const dead = new Set<string>();
   let stopping = false;
@@ -74,7 +81,15 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
   // Beat several times per threshold so a busy event loop or a slow query does not look like death.
   const timer = setInterval(
     () => {
-      const beat = poolId ? heartbeatLocks(opts.pool, poolId) : Promise.resolve();
+      const mine = [...held].filter(([, h]) => h.pool === poolId);
+      const beat = poolId
+        ? heartbeatLocks(
+            opts.pool,
+            poolId,
+            mine.map(([id]) => id),
+            mine.flatMap(([, h]) => (h.queue === null ? [] : [h.queue])),
+          )
+        : Promise.resolve();
       beat
         .then(() => releaseDead())
         .then(() => unlockStaleJobs(opts.pool, stale))
@@ -88,6 +103,7 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
     const ids = [...dead];
     await unlockWorkers(opts.pool, ids);
     for (const id of ids) dead.delete(id);
+    for (const [job, h] of held) if (ids.includes(h.pool)) held.delete(job);
     opts.log.info({ runners: ids }, "jobs of the stopped job runner handed back");
   }
   const runOne = async (): Promise<Runner> => {
