@@ -149,7 +149,10 @@ test("check-oci-tag: a pushed tag is accessible, an absent one is a 404 result, 
   const refused = toJsonOf(await repos().checkRepositoryOciTag({ name: "chk-wrong", imageName: "apps/bb", tag: "1" }));
   assert.equal(refused.accessible, false);
   assert.equal(refused.errorCode, 401);
-  assert.match(String(refused.errorMessage), /^registry 127\.0\.0\.1:\d+ refused access to tag "1" of image "apps\/bb" \(401\): check the repository's ociAuth/);
+  assert.match(
+    String(refused.errorMessage),
+    /^registry 127\.0\.0\.1:\d+ refused the credentials for tag "1" of image "apps\/bb" \(401\): check the repository's ociAuth/,
+  );
   assert.doesNotMatch(String(refused.errorMessage), /not-the-password/);
 });
 
@@ -159,7 +162,10 @@ test("check-oci-image: a pushed image is accessible, an unknown one is a 404 res
   const absent = toJsonOf(await repos().checkRepositoryOciImage({ name: "chk", imageName: "apps/nope" }));
   assert.equal(absent.accessible, false);
   assert.equal(absent.errorCode, 404);
-  assert.match(String(absent.errorMessage), new RegExp(`^image "apps/nope" not found in registry ${locked.host.replace(/\./g, "\\.")} \\(NAME_UNKNOWN: `));
+  assert.match(
+    String(absent.errorMessage),
+    new RegExp(`^image "apps/nope" not found in registry ${locked.host.replace(/\./g, "\\.")} \\(NAME_UNKNOWN: `),
+  );
 });
 
 test("a registry nobody answers for is Unavailable, saying so", async () => {

@@ -36,7 +36,8 @@ function imageNameProblem(name: string): string | undefined {
   if (!name) return "is required";
   if (name.length > 255) return `must be at most 255 characters, got ${name.length}`;
   if (/[:@]/.test(name) && !IMAGE_NAME.test(name)) return `${quote(name)} must not include a tag or digest (give the tag separately)`;
-  if (!IMAGE_NAME.test(name)) return `${quote(name)} is not an image name: lowercase path components (a-z, 0-9, '.', '_', '-') separated by '/'`;
+  if (!IMAGE_NAME.test(name))
+    return `${quote(name)} is not an image name: lowercase path components (a-z, 0-9, '.', '_', '-') separated by '/'`;
   return undefined;
 }
 
@@ -59,15 +60,18 @@ function refuse(violations: FieldViolation[]): void {
 }
 
 /** What a registry answer other than 2xx means, for errorMessage. */
-function notAccessible(what: string, registry: string, res: RegistryResponse): OciCheckResult {
+function notAccessible(what: string, spec: RepositorySpecJson, res: RegistryResponse): OciCheckResult {
+  const registry = String(spec.registry);
   const detail = registryError(res.body);
   const suffix = detail ? ` (${detail})` : "";
+  // Who refused: the registry itself or its token service; what: the credentials of ociAuth, or (none) an anonymous caller.
+  const who = res.byTokenService ? `the token service of registry ${registry} (${res.answeredBy})` : `registry ${registry}`;
+  const refused = spec.ociAuth
+    ? `${who} refused the credentials for ${what} (${res.status}): check the repository's ociAuth`
+    : `${who} refused anonymous access to ${what} (${res.status}): the registry needs the repository's ociAuth`;
   let message: string;
   if (res.status === 404) message = `${what} not found in registry ${registry}${suffix}`;
-  else if (res.status === 401 || res.status === 403)
-    message = res.byTokenService
-      ? `the token service of registry ${registry} (${res.answeredBy}) refused the credentials (${res.status}): check the repository's ociAuth`
-      : `registry ${registry} refused access to ${what} (${res.status}): check the repository's ociAuth${suffix}`;
+  else if (res.status === 401 || res.status === 403) message = `${refused}${suffix}`;
   else message = `registry ${registry} answered ${res.status} for ${what}${suffix}`;
   return { accessible: false, errorCode: res.status, errorMessage: message };
 }
@@ -109,7 +113,7 @@ export async function checkOciTag(
     timeoutMs,
   );
   if (res.status >= 200 && res.status < 300) return { accessible: true };
-  return notAccessible(`tag ${quote(tag)} of image ${quote(imageName)}`, String(spec.registry), res);
+  return notAccessible(`tag ${quote(tag)} of image ${quote(imageName)}`, spec, res);
 }
 
 /** check-oci-image: as check-oci-tag, with GET /v2/<image>/tags/list?n=1 (the image exists and can be listed). */
@@ -123,5 +127,5 @@ export async function checkOciImage(
   const spec = ociSpec(await load());
   const res = await ask(spec, "GET", `/v2/${imageName}/tags/list?n=1`, { scope: `repository:${imageName}:pull` }, timeoutMs);
   if (res.status >= 200 && res.status < 300) return { accessible: true };
-  return notAccessible(`image ${quote(imageName)}`, String(spec.registry), res);
+  return notAccessible(`image ${quote(imageName)}`, spec, res);
 }

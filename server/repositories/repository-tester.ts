@@ -68,8 +68,10 @@ async function testOci(spec: RepositorySpecJson): Promise<AccessResult> {
         message: `the registry answers (GET ${url} asks for authentication; without ociAuth only anonymous pulls can work)`,
       };
     }
-    if (res.byTokenService) return { accessible: false, message: statusProblem(`the registry's token service (${res.answeredBy})`, res.status) };
-    if (res.status === 401) return { accessible: false, message: `authentication failed: GET ${url} refused the credentials of ociAuth (401)` };
+    if (res.byTokenService)
+      return { accessible: false, message: statusProblem(`the registry's token service (${res.answeredBy})`, res.status) };
+    if (res.status === 401)
+      return { accessible: false, message: `authentication failed: GET ${url} refused the credentials of ociAuth (401)` };
     return { accessible: false, message: statusProblem(`GET ${url}`, res.status) };
   } catch (e) {
     return { accessible: false, message: `GET ${url}: ${describeNetworkError(e)}` };

@@ -30,7 +30,7 @@ export async function startOciRegistry(opts: { auth?: { username: string; passwo
   const authConf = opts.auth ? `auth:\n  htpasswd:\n    realm: test\n    path: ${join(dir, "htpasswd")}\n` : "";
   if (opts.auth) {
     const line = execFileSync("htpasswd", ["-Bbn", opts.auth.username, opts.auth.password], { encoding: "utf8" });
-    writeFileSync(join(dir, "htpasswd"), line.trim() + "\n");
+    writeFileSync(join(dir, "htpasswd"), `${line.trim()}\n`);
   }
   writeFileSync(
     join(dir, "config.yml"),
