@@ -12,6 +12,7 @@ import {
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { callerOf } from "../platform/identity.js";
+import { notFound } from "../platform/errors.js";
 import { checkOciImage, checkOciTag } from "./oci-checks.js";
 import { defineKind } from "../platform/resource/kind.js";
 import { validateRepository } from "./repository-validation.js";
@@ -47,13 +48,12 @@ export const repositoryKind = defineKind({
     ["spec", "sshConfig", "privateKeyPassphrase"],
     ["spec", "ociAuth", "password"],
   ],
-  handlers: ({ standard, svc, store }) => {
-    /** The repository with its credentials (the checks use them; reads mask them): NotFound when absent. */
+  handlers: ({ standard, store }) => {
+    /** The repository as stored, credentials included (the checks use them; reads mask them); NotFound when absent. */
     async function stored(name: string, ctx: HandlerContext) {
-      const caller = callerOf(ctx);
-      await svc.get(caller, name); // NotFound, in flightctl's words
-      const r = await store.get({ orgId: caller.orgId, name });
-      return { name, spec: r?.spec ?? {} };
+      const r = await store.get({ orgId: callerOf(ctx).orgId, name });
+      if (!r) throw notFound("Repository", name);
+      return { name, spec: r.spec ?? {} };
     }
     return {
       ...standard,
