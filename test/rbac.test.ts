@@ -95,6 +95,9 @@ const WRITE_KINDS =
 // Application start/stop/restart (flightctl: devices/applications/lifecycle and fleets/applications/lifecycle update):
 // operators may, viewers may not. GetRenderedDevice (devices/rendered get) is a read.
 const APP_ACTIONS = /^(Start|Stop|Restart)DeviceApplication$|^(Start|Stop)FleetApplication$/;
+// check-oci-tag / check-oci-image (flightctl: repositories/check-oci-tag and repositories/check-oci-image create):
+// operators may, viewers may not.
+const OCI_CHECKS = /^CheckRepositoryOci(Tag|Image)$/;
 // A console is a shell on the device (flightctl: devices/console, which viewers lack); its sessions and recordings
 // show what was typed and printed there, so reading them needs the same right.
 const CONSOLE = /^(OpenDeviceConsole|StreamDeviceConsole|SendConsoleInput|ListConsoleSessions|GetConsoleRecording)$/;
@@ -109,7 +112,7 @@ function expected(role: string, rpc: string): boolean {
     case "flightctl-viewer":
       return READ.test(rpc) && !CONSOLE.test(rpc);
     case "flightctl-operator":
-      return READ.test(rpc) || WRITE_KINDS.test(rpc) || CONSOLE.test(rpc) || APP_ACTIONS.test(rpc);
+      return READ.test(rpc) || WRITE_KINDS.test(rpc) || CONSOLE.test(rpc) || APP_ACTIONS.test(rpc) || OCI_CHECKS.test(rpc);
     case "flightctl-installer":
       return [
         "GetEnrollmentRequest",

@@ -37,10 +37,12 @@ export interface HttpRequestOptions {
   headersOnly?: boolean;
   /** Extra request headers (they win over the repository's credentials). */
   headers?: Record<string, string>;
+  /** GET (default) or HEAD (an OCI registry's manifest check). */
+  method?: "GET" | "HEAD";
 }
 
 /**
- * GET `url` with the repository's credentials and TLS settings (its CA is trusted besides the system ones); any status
+ * GET (or HEAD) `url` with the repository's credentials and TLS settings (its CA is trusted besides the system ones); any status
  * resolves. Rejects, with a message naming the URL but never a credential, when there is no answer.
  */
 export function httpRequest(url: string, repo: HttpRepo, opts: HttpRequestOptions = {}): Promise<HttpResponse> {
@@ -62,9 +64,11 @@ export function httpRequest(url: string, repo: HttpRepo, opts: HttpRequestOption
   if (!client) return Promise.reject(new Error(`unsupported URL scheme "${u.protocol}"`));
   const extraCa = pem(cfg["ca.crt"]);
   return new Promise((resolve, reject) => {
-    const req = client.get(
+    const method = opts.method ?? "GET";
+    const req = client.request(
       u,
       {
+        method,
         headers,
         timeout: timeoutMs,
         agent: false,
@@ -79,7 +83,7 @@ export function httpRequest(url: string, repo: HttpRepo, opts: HttpRequestOption
       },
       (res) => {
         const status = res.statusCode ?? 0;
-        if (opts.headersOnly) {
+        if (opts.headersOnly || method === "HEAD") {
           res.destroy();
           return resolve({ status, headers: res.headers, body: Buffer.alloc(0) });
         }
@@ -89,16 +93,17 @@ export function httpRequest(url: string, repo: HttpRepo, opts: HttpRequestOption
           size += c.length;
           if (size > maxBytes) {
             req.destroy();
-            reject(new Error(`GET ${url}: the body is larger than ${maxBytes} bytes`));
+            reject(new Error(`${method} ${url}: the body is larger than ${maxBytes} bytes`));
           } else chunks.push(c);
         });
         res.on("end", () => resolve({ status, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on("error", (e) => reject(new Error(`GET ${url}: ${e.message}`)));
+        res.on("error", (e) => reject(new Error(`${method} ${url}: ${e.message}`)));
       },
     );
     req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: "ETIMEDOUT" })));
     // The system error stays reachable as `cause` (its code tells refused from not found from TLS).
-    req.on("error", (e) => reject(new Error(`GET ${url}: ${e.message}`, { cause: e })));
+    req.on("error", (e) => reject(new Error(`${method} ${url}: ${e.message}`, { cause: e })));
+    req.end();
   });
 }
 
@@ -107,6 +112,19 @@ export async function httpGet(url: string, repo: HttpRepo, opts: Omit<HttpReques
   const res = await httpRequest(url, repo, opts);
   if (res.status < 200 || res.status >= 300) throw new Error(`GET ${url} answered ${res.status}${statusHint(res.status)}`);
   return res.body;
+}
+
+/** A network failure in a few words, with the system's code for searching. */
+export function describeNetworkError(e: unknown): string {
+  const err = e as Error & { code?: string; cause?: Error & { code?: string } };
+  const code = err.cause?.code ?? err.code ?? "";
+  const detail = err.cause?.message ?? err.message;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `host not found (${detail})`;
+  if (code === "ECONNREFUSED") return `connection refused (${detail})`;
+  if (code === "ECONNRESET") return `connection reset (${detail})`;
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host unreachable (${detail})`;
+  if (/CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_VERIFY|ALTNAME/.test(code)) return `TLS error: ${detail}`;
+  return err.message;
 }
 
 /** What a failing status usually means, for messages. */

@@ -1,8 +1,19 @@
 // Repository kind: generic rules; credentials are write-only (masked on read, kept when the mask is sent back); writes
-// queue the repository tester and the propagation of the change (repository-tasks.ts).
+// queue the repository tester and the propagation of the change (repository-tasks.ts); oci repositories answer
+// flightctl's check-oci-tag / check-oci-image (oci-checks.ts).
 import { repositories } from "../../db/schema/resources.js";
 import { RepositoryListSchema, RepositorySchema } from "../../gen/flightctl/v1beta1/repository_pb.js";
-import { RepositoryService } from "../../gen/flightctl/v1beta1/repository_service_pb.js";
+import {
+  CheckRepositoryOciResultSchema,
+  RepositoryService,
+  type CheckRepositoryOciImageRequest,
+  type CheckRepositoryOciTagRequest,
+} from "../../gen/flightctl/v1beta1/repository_service_pb.js";
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { callerOf } from "../platform/identity.js";
+import { notFound } from "../platform/errors.js";
+import { checkOciImage, checkOciTag } from "./oci-checks.js";
 import { defineKind } from "../platform/resource/kind.js";
 import { validateRepository } from "./repository-validation.js";
 import { enqueueRepositoryTest, enqueueRepositoryUpdate } from "../jobs/queues.js";
@@ -37,5 +48,19 @@ export const repositoryKind = defineKind({
     ["spec", "sshConfig", "privateKeyPassphrase"],
     ["spec", "ociAuth", "password"],
   ],
-  handlers: ({ standard }) => standard,
+  handlers: ({ standard, store }) => {
+    /** The repository as stored, credentials included (the checks use them; reads mask them); NotFound when absent. */
+    async function stored(name: string, ctx: HandlerContext) {
+      const r = await store.get({ orgId: callerOf(ctx).orgId, name });
+      if (!r) throw notFound("Repository", name);
+      return { name, spec: r.spec ?? {} };
+    }
+    return {
+      ...standard,
+      checkRepositoryOciTag: async (req: CheckRepositoryOciTagRequest, ctx) =>
+        create(CheckRepositoryOciResultSchema, await checkOciTag(() => stored(req.name, ctx), req.imageName, req.tag)),
+      checkRepositoryOciImage: async (req: CheckRepositoryOciImageRequest, ctx) =>
+        create(CheckRepositoryOciResultSchema, await checkOciImage(() => stored(req.name, ctx), req.imageName)),
+    };
+  },
 });

@@ -18,7 +18,9 @@ before(async () => {
     const u = new URL(req.url ?? "/", "http://x");
     // A token-auth registry (quay.io, docker.io style) and an http repository.
     if (u.pathname === "/v2/") {
-      res.writeHead(401, { "www-authenticate": `Bearer realm="http://${host}/token",service="test-registry"` }).end();
+      // The token the token service hands out is accepted; anything else gets the challenge.
+      if (req.headers.authorization === "Bearer t") res.writeHead(200).end("{}");
+      else res.writeHead(401, { "www-authenticate": `Bearer realm="http://${host}/token",service="test-registry"` }).end();
     } else if (u.pathname === "/token") {
       const ok = req.headers.authorization === basic("ann", "s3cret") && u.searchParams.get("service") === "test-registry";
       res.writeHead(ok ? 200 : 401).end(ok ? '{"token":"t"}' : "");

@@ -3,7 +3,8 @@
 // token service when credentials are configured). Secrets never appear in what it says.
 import type { RepositorySpecJson } from "../../gen/flightctl/v1beta1/repository_pb.js";
 import { GitError, type GitClient } from "./git.js";
-import { httpRequest, type HttpRepo } from "./http-config.js";
+import { describeNetworkError, httpRequest } from "./http-config.js";
+import { createOciRegistryClient } from "./oci-registry.js";
 
 export interface AccessResult {
   accessible: boolean;
@@ -28,19 +29,6 @@ export function redact(message: string, spec: RepositorySpecJson): string {
   return out;
 }
 
-/** A network failure in a few words, with the system's code for searching. */
-export function describeNetworkError(e: unknown): string {
-  const err = e as Error & { code?: string; cause?: Error & { code?: string } };
-  const code = err.cause?.code ?? err.code ?? "";
-  const detail = err.cause?.message ?? err.message;
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `host not found (${detail})`;
-  if (code === "ECONNREFUSED") return `connection refused (${detail})`;
-  if (code === "ECONNRESET") return `connection reset (${detail})`;
-  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `host unreachable (${detail})`;
-  if (/CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_VERIFY|ALTNAME/.test(code)) return `TLS error: ${detail}`;
-  return err.message;
-}
-
 function statusProblem(what: string, status: number): string {
   if (status === 401 || status === 403) return `authentication failed: ${what} answered ${status}`;
   if (status === 404) return `not found: ${what} answered 404`;
@@ -58,49 +46,33 @@ async function testHttp(spec: RepositorySpecJson): Promise<AccessResult> {
   }
 }
 
-/** The parameters of a `WWW-Authenticate: Bearer realm="…",service="…"` challenge. */
-function bearerChallenge(header: string | undefined): Record<string, string> | undefined {
-  if (!header || !/^bearer\s/i.test(header)) return undefined;
-  const params: Record<string, string> = {};
-  for (const m of header.slice(7).matchAll(/(\w+)="([^"]*)"/g)) params[m[1].toLowerCase()] = m[2];
-  return params.realm ? params : undefined;
-}
-
 /**
  * OCI: GET /v2/. 2xx is accessible. 401 without credentials is accessible too: the registry is there and public
  * registries (quay.io, docker.io) answer every anonymous /v2/ call so; pulls then use anonymous tokens. With ociAuth,
- * the credentials are checked: against the token service the challenge names (Bearer), or on /v2/ itself (Basic).
+ * the credentials are checked: the registry client sends them as basic auth and, when the registry answers with a
+ * Bearer challenge, trades them for a token at the token service the challenge names and calls /v2/ again with it.
  */
 async function testOci(spec: RepositorySpecJson): Promise<AccessResult> {
-  const url = `${spec.scheme === "http" ? "http" : "https"}://${String(spec.registry)}/v2/`;
-  const auth = spec.ociAuth;
-  const tls = { "ca.crt": spec["ca.crt"], skipServerVerification: spec.skipServerVerification === true };
-  const withCredentials: HttpRepo = {
-    url,
-    httpConfig: { ...tls, ...(auth ? { username: auth.username ?? "", password: auth.password ?? "" } : {}) },
-  };
+  const registry = createOciRegistryClient(spec, { timeoutMs: TEST_TIMEOUT_MS });
+  const url = `${registry.base}/v2/`;
   try {
-    const res = await httpRequest(url, withCredentials, { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS });
-    if (res.status >= 200 && res.status < 300) return { accessible: true, message: `GET ${url} answered ${res.status}` };
-    if (res.status !== 401) return { accessible: false, message: statusProblem(`GET ${url}`, res.status) };
-    if (!auth) {
+    const res = await registry.request("GET", "/v2/");
+    if (res.status >= 200 && res.status < 300) {
+      return res.viaToken && spec.ociAuth
+        ? { accessible: true, message: "the registry's token service accepted the credentials of ociAuth" }
+        : { accessible: true, message: `GET ${url} answered ${res.status}` };
+    }
+    if (res.status === 401 && !spec.ociAuth) {
       return {
         accessible: true,
         message: `the registry answers (GET ${url} asks for authentication; without ociAuth only anonymous pulls can work)`,
       };
     }
-    const challenge = bearerChallenge(res.headers["www-authenticate"] as string | undefined);
-    if (!challenge) return { accessible: false, message: `authentication failed: GET ${url} refused the credentials of ociAuth (401)` };
-    const realm = new URL(challenge.realm);
-    if (challenge.service) realm.searchParams.set("service", challenge.service);
-    const token = await httpRequest(
-      realm.toString(),
-      { ...withCredentials, url: realm.toString() },
-      { headersOnly: true, timeoutMs: TEST_TIMEOUT_MS },
-    );
-    if (token.status >= 200 && token.status < 300)
-      return { accessible: true, message: `the registry's token service accepted the credentials of ociAuth` };
-    return { accessible: false, message: statusProblem(`the registry's token service (${realm.origin}${realm.pathname})`, token.status) };
+    if (res.byTokenService)
+      return { accessible: false, message: statusProblem(`the registry's token service (${res.answeredBy})`, res.status) };
+    if (res.status === 401)
+      return { accessible: false, message: `authentication failed: GET ${url} refused the credentials of ociAuth (401)` };
+    return { accessible: false, message: statusProblem(`GET ${url}`, res.status) };
   } catch (e) {
     return { accessible: false, message: `GET ${url}: ${describeNetworkError(e)}` };
   }

@@ -30,7 +30,7 @@ export async function startOciRegistry(opts: { auth?: { username: string; passwo
   const authConf = opts.auth ? `auth:\n  htpasswd:\n    realm: test\n    path: ${join(dir, "htpasswd")}\n` : "";
   if (opts.auth) {
     const line = execFileSync("htpasswd", ["-Bbn", opts.auth.username, opts.auth.password], { encoding: "utf8" });
-    writeFileSync(join(dir, "htpasswd"), line.trim() + "\n");
+    writeFileSync(join(dir, "htpasswd"), `${line.trim()}\n`);
   }
   writeFileSync(
     join(dir, "config.yml"),
@@ -61,7 +61,10 @@ export async function startOciRegistry(opts: { auth?: { username: string; passwo
     auth: opts.auth,
     async close() {
       child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      // The grace timer is cleared once the registry exits, so no timer outlives close().
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (grace = setTimeout(r, 3000)))]);
+      clearTimeout(grace);
       if (child.exitCode === null) child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     },

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/v1beta1/repository_service.proto.
  */
 export const file_flightctl_v1beta1_repository_service: GenFile = /*@__PURE__*/
-  fileDesc("CipmbGlnaHRjdGwvdjFiZXRhMS9yZXBvc2l0b3J5X3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIjQKFEdldFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIloKF0xpc3RSZXBvc2l0b3JpZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkiXAoXQ3JlYXRlUmVwb3NpdG9yeVJlcXVlc3QSMQoKcmVwb3NpdG9yeRgBIAEoCzIdLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkSDgoGb3JnX2lkGAIgASgJImsKGFJlcGxhY2VSZXBvc2l0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJEjEKCnJlcG9zaXRvcnkYAiABKAsyHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5Eg4KBm9yZ19pZBgDIAEoCSJvChZQYXRjaFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjcKF0RlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJInQKGFdhdGNoUmVwb3NpdG9yaWVzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJyChlXYXRjaFJlcG9zaXRvcmllc1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSLQoGb2JqZWN0GAIgASgLMh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJMoIHChFSZXBvc2l0b3J5U2VydmljZRJzCg1HZXRSZXBvc2l0b3J5EicuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0UmVwb3NpdG9yeVJlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5IhqQAgGiuxgTCgxyZXBvc2l0b3JpZXMSA2dldBJ+ChBMaXN0UmVwb3NpdG9yaWVzEiouZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdFJlcG9zaXRvcmllc1JlcXVlc3QaIS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5TGlzdCIbkAIBorsYFAoMcmVwb3NpdG9yaWVzEgRsaXN0EnkKEENyZWF0ZVJlcG9zaXRvcnkSKi5mbGlnaHRjdGwudjFiZXRhMS5DcmVhdGVSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiGqK7GBYKDHJlcG9zaXRvcmllcxIGY3JlYXRlEn4KEVJlcGxhY2VSZXBvc2l0b3J5EisuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwbGFjZVJlcG9zaXRvcnlSZXF1ZXN0Gh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeSIdkAICorsYFgoMcmVwb3NpdG9yaWVzEgZ1cGRhdGUSdgoPUGF0Y2hSZXBvc2l0b3J5EikuZmxpZ2h0Y3RsLnYxYmV0YTEuUGF0Y2hSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiGaK7GBUKDHJlcG9zaXRvcmllcxIFcGF0Y2gSdQoQRGVsZXRlUmVwb3NpdG9yeRIqLmZsaWdodGN0bC52MWJldGExLkRlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5Ih2QAgKiuxgWCgxyZXBvc2l0b3JpZXMSBmRlbGV0ZRKNAQoRV2F0Y2hSZXBvc2l0b3JpZXMSKy5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaFJlcG9zaXRvcmllc1JlcXVlc3QaLC5mbGlnaHRjdGwudjFiZXRhMS5XYXRjaFJlcG9zaXRvcmllc1Jlc3BvbnNlIhuQAgGiuxgUCgxyZXBvc2l0b3JpZXMSBGxpc3QwAWIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_repository, file_google_protobuf_empty]);
+  fileDesc("CipmbGlnaHRjdGwvdjFiZXRhMS9yZXBvc2l0b3J5X3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIjQKFEdldFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJIloKF0xpc3RSZXBvc2l0b3JpZXNSZXF1ZXN0Ei8KB29wdGlvbnMYASABKAsyHi5mbGlnaHRjdGwudjFiZXRhMS5MaXN0T3B0aW9ucxIOCgZvcmdfaWQYAiABKAkiXAoXQ3JlYXRlUmVwb3NpdG9yeVJlcXVlc3QSMQoKcmVwb3NpdG9yeRgBIAEoCzIdLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkSDgoGb3JnX2lkGAIgASgJImsKGFJlcGxhY2VSZXBvc2l0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJEjEKCnJlcG9zaXRvcnkYAiABKAsyHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5Eg4KBm9yZ19pZBgDIAEoCSJvChZQYXRjaFJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24SDgoGb3JnX2lkGAMgASgJIjcKF0RlbGV0ZVJlcG9zaXRvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGb3JnX2lkGAIgASgJInQKGFdhdGNoUmVwb3NpdG9yaWVzUmVxdWVzdBIWCg5sYWJlbF9zZWxlY3RvchgBIAEoCRIWCg5maWVsZF9zZWxlY3RvchgCIAEoCRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJEg4KBm9yZ19pZBgEIAEoCSJyChlXYXRjaFJlcG9zaXRvcmllc1Jlc3BvbnNlEgwKBHR5cGUYASABKAkSLQoGb2JqZWN0GAIgASgLMh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeRIYChByZXNvdXJjZV92ZXJzaW9uGAMgASgJIl0KHENoZWNrUmVwb3NpdG9yeU9jaVRhZ1JlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgppbWFnZV9uYW1lGAIgASgJEgsKA3RhZxgDIAEoCRIOCgZvcmdfaWQYBCABKAkiUgoeQ2hlY2tSZXBvc2l0b3J5T2NpSW1hZ2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoKaW1hZ2VfbmFtZRgCIAEoCRIOCgZvcmdfaWQYAyABKAkimAEKGENoZWNrUmVwb3NpdG9yeU9jaVJlc3VsdBIXCgphY2Nlc3NpYmxlGAEgASgISACIAQESFwoKZXJyb3JfY29kZRgCIAEoBUgBiAEBEhoKDWVycm9yX21lc3NhZ2UYAyABKAlIAogBAUINCgtfYWNjZXNzaWJsZUINCgtfZXJyb3JfY29kZUIQCg5fZXJyb3JfbWVzc2FnZTLSCQoRUmVwb3NpdG9yeVNlcnZpY2UScwoNR2V0UmVwb3NpdG9yeRInLmZsaWdodGN0bC52MWJldGExLkdldFJlcG9zaXRvcnlSZXF1ZXN0Gh0uZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeSIakAIBorsYEwoMcmVwb3NpdG9yaWVzEgNnZXQSfgoQTGlzdFJlcG9zaXRvcmllcxIqLmZsaWdodGN0bC52MWJldGExLkxpc3RSZXBvc2l0b3JpZXNSZXF1ZXN0GiEuZmxpZ2h0Y3RsLnYxYmV0YTEuUmVwb3NpdG9yeUxpc3QiG5ACAaK7GBQKDHJlcG9zaXRvcmllcxIEbGlzdBJ5ChBDcmVhdGVSZXBvc2l0b3J5EiouZmxpZ2h0Y3RsLnYxYmV0YTEuQ3JlYXRlUmVwb3NpdG9yeVJlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5IhqiuxgWCgxyZXBvc2l0b3JpZXMSBmNyZWF0ZRJ+ChFSZXBsYWNlUmVwb3NpdG9yeRIrLmZsaWdodGN0bC52MWJldGExLlJlcGxhY2VSZXBvc2l0b3J5UmVxdWVzdBodLmZsaWdodGN0bC52MWJldGExLlJlcG9zaXRvcnkiHZACAqK7GBYKDHJlcG9zaXRvcmllcxIGdXBkYXRlEnYKD1BhdGNoUmVwb3NpdG9yeRIpLmZsaWdodGN0bC52MWJldGExLlBhdGNoUmVwb3NpdG9yeVJlcXVlc3QaHS5mbGlnaHRjdGwudjFiZXRhMS5SZXBvc2l0b3J5IhmiuxgVCgxyZXBvc2l0b3JpZXMSBXBhdGNoEnUKEERlbGV0ZVJlcG9zaXRvcnkSKi5mbGlnaHRjdGwudjFiZXRhMS5EZWxldGVSZXBvc2l0b3J5UmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIdkAICorsYFgoMcmVwb3NpdG9yaWVzEgZkZWxldGUSogEKFUNoZWNrUmVwb3NpdG9yeU9jaVRhZxIvLmZsaWdodGN0bC52MWJldGExLkNoZWNrUmVwb3NpdG9yeU9jaVRhZ1JlcXVlc3QaKy5mbGlnaHRjdGwudjFiZXRhMS5DaGVja1JlcG9zaXRvcnlPY2lSZXN1bHQiK5ACAaK7GCQKGnJlcG9zaXRvcmllcy9jaGVjay1vY2ktdGFnEgZjcmVhdGUSqAEKF0NoZWNrUmVwb3NpdG9yeU9jaUltYWdlEjEuZmxpZ2h0Y3RsLnYxYmV0YTEuQ2hlY2tSZXBvc2l0b3J5T2NpSW1hZ2VSZXF1ZXN0GisuZmxpZ2h0Y3RsLnYxYmV0YTEuQ2hlY2tSZXBvc2l0b3J5T2NpUmVzdWx0Ii2QAgGiuxgmChxyZXBvc2l0b3JpZXMvY2hlY2stb2NpLWltYWdlEgZjcmVhdGUSjQEKEVdhdGNoUmVwb3NpdG9yaWVzEisuZmxpZ2h0Y3RsLnYxYmV0YTEuV2F0Y2hSZXBvc2l0b3JpZXNSZXF1ZXN0GiwuZmxpZ2h0Y3RsLnYxYmV0YTEuV2F0Y2hSZXBvc2l0b3JpZXNSZXNwb25zZSIbkAIBorsYFAoMcmVwb3NpdG9yaWVzEgRsaXN0MAFiBnByb3RvMw", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_list, file_flightctl_v1beta1_meta, file_flightctl_v1beta1_repository, file_google_protobuf_empty]);
 
 /**
  * GetRepositoryRequest names the repository to read.
@@ -490,6 +490,209 @@ export const WatchRepositoriesResponseSchema: GenMessage<WatchRepositoriesRespon
   messageDesc(file_flightctl_v1beta1_repository_service, 7);
 
 /**
+ * CheckRepositoryOciTagRequest names an oci repository, an image in its registry and a tag to look for.
+ *
+ * @generated from message flightctl.v1beta1.CheckRepositoryOciTagRequest
+ */
+export type CheckRepositoryOciTagRequest = Message<"flightctl.v1beta1.CheckRepositoryOciTagRequest"> & {
+  /**
+   * Name of the Repository (of type oci) whose registry, credentials and TLS settings are used.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Image path within the registry (e.g. "centos-bootc/centos-bootc"), 1-255 characters, without tag or digest.
+   *
+   * @generated from field: string image_name = 2;
+   */
+  imageName: string;
+
+  /**
+   * Tag to look for, matching ^[\w][\w.-]{0,127}$.
+   *
+   * @generated from field: string tag = 3;
+   */
+  tag: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+};
+
+/**
+ * CheckRepositoryOciTagRequest names an oci repository, an image in its registry and a tag to look for.
+ *
+ * @generated from message flightctl.v1beta1.CheckRepositoryOciTagRequest
+ */
+export type CheckRepositoryOciTagRequestJson = {
+  /**
+   * Name of the Repository (of type oci) whose registry, credentials and TLS settings are used.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Image path within the registry (e.g. "centos-bootc/centos-bootc"), 1-255 characters, without tag or digest.
+   *
+   * @generated from field: string image_name = 2;
+   */
+  imageName?: string;
+
+  /**
+   * Tag to look for, matching ^[\w][\w.-]{0,127}$.
+   *
+   * @generated from field: string tag = 3;
+   */
+  tag?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 4;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.CheckRepositoryOciTagRequest.
+ * Use `create(CheckRepositoryOciTagRequestSchema)` to create a new message.
+ */
+export const CheckRepositoryOciTagRequestSchema: GenMessage<CheckRepositoryOciTagRequest, {jsonType: CheckRepositoryOciTagRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_repository_service, 8);
+
+/**
+ * CheckRepositoryOciImageRequest names an oci repository and an image in its registry.
+ *
+ * @generated from message flightctl.v1beta1.CheckRepositoryOciImageRequest
+ */
+export type CheckRepositoryOciImageRequest = Message<"flightctl.v1beta1.CheckRepositoryOciImageRequest"> & {
+  /**
+   * Name of the Repository (of type oci) whose registry, credentials and TLS settings are used.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Image path within the registry (e.g. "centos-bootc/centos-bootc"), 1-255 characters, without tag or digest.
+   *
+   * @generated from field: string image_name = 2;
+   */
+  imageName: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+};
+
+/**
+ * CheckRepositoryOciImageRequest names an oci repository and an image in its registry.
+ *
+ * @generated from message flightctl.v1beta1.CheckRepositoryOciImageRequest
+ */
+export type CheckRepositoryOciImageRequestJson = {
+  /**
+   * Name of the Repository (of type oci) whose registry, credentials and TLS settings are used.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * Image path within the registry (e.g. "centos-bootc/centos-bootc"), 1-255 characters, without tag or digest.
+   *
+   * @generated from field: string image_name = 2;
+   */
+  imageName?: string;
+
+  /**
+   * Organization id (UUID); empty means the caller's default organization.
+   *
+   * @generated from field: string org_id = 3;
+   */
+  orgId?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.CheckRepositoryOciImageRequest.
+ * Use `create(CheckRepositoryOciImageRequestSchema)` to create a new message.
+ */
+export const CheckRepositoryOciImageRequestSchema: GenMessage<CheckRepositoryOciImageRequest, {jsonType: CheckRepositoryOciImageRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_repository_service, 9);
+
+/**
+ * CheckRepositoryOciResult is the registry's answer to a tag or image check (flightctl's CheckRepositoryOciResult).
+ *
+ * @generated from message flightctl.v1beta1.CheckRepositoryOciResult
+ */
+export type CheckRepositoryOciResult = Message<"flightctl.v1beta1.CheckRepositoryOciResult"> & {
+  /**
+   * Whether the registry has the image (or tag) and lets the repository's credentials read it; always present.
+   *
+   * @generated from field: optional bool accessible = 1;
+   */
+  accessible?: boolean | undefined;
+
+  /**
+   * HTTP status the registry answered when accessible is false (404 absent, 401/403 credentials refused).
+   *
+   * @generated from field: optional int32 error_code = 2;
+   */
+  errorCode?: number | undefined;
+
+  /**
+   * Why the image or tag is not accessible, naming registry, image and tag; absent when accessible.
+   *
+   * @generated from field: optional string error_message = 3;
+   */
+  errorMessage?: string | undefined;
+};
+
+/**
+ * CheckRepositoryOciResult is the registry's answer to a tag or image check (flightctl's CheckRepositoryOciResult).
+ *
+ * @generated from message flightctl.v1beta1.CheckRepositoryOciResult
+ */
+export type CheckRepositoryOciResultJson = {
+  /**
+   * Whether the registry has the image (or tag) and lets the repository's credentials read it; always present.
+   *
+   * @generated from field: optional bool accessible = 1;
+   */
+  accessible?: boolean;
+
+  /**
+   * HTTP status the registry answered when accessible is false (404 absent, 401/403 credentials refused).
+   *
+   * @generated from field: optional int32 error_code = 2;
+   */
+  errorCode?: number;
+
+  /**
+   * Why the image or tag is not accessible, naming registry, image and tag; absent when accessible.
+   *
+   * @generated from field: optional string error_message = 3;
+   */
+  errorMessage?: string;
+};
+
+/**
+ * Describes the message flightctl.v1beta1.CheckRepositoryOciResult.
+ * Use `create(CheckRepositoryOciResultSchema)` to create a new message.
+ */
+export const CheckRepositoryOciResultSchema: GenMessage<CheckRepositoryOciResult, {jsonType: CheckRepositoryOciResultJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_v1beta1_repository_service, 10);
+
+/**
  * RepositoryService manages repositories of the caller's organization.
  *
  * @generated from service flightctl.v1beta1.RepositoryService
@@ -554,6 +757,33 @@ export const RepositoryService: GenService<{
     methodKind: "unary";
     input: typeof DeleteRepositoryRequestSchema;
     output: typeof EmptySchema;
+  },
+  /**
+   * CheckRepositoryOciTag asks the OCI registry of an oci repository whether image_name has the tag (flightctl's POST
+   * /api/v1/repositories/{name}/check-oci-tag), with the repository's credentials and TLS settings: HEAD
+   * /v2/<image_name>/manifests/<tag>. An answer of the registry, found or not, is a result (accessible false with the
+   * registry's HTTP status, e.g. 404 for an absent tag or 401 for refused credentials); a registry that does not answer
+   * is Unavailable. NotFound when the repository does not exist; InvalidArgument naming the field for a bad image
+   * name or tag or a repository that is not of type oci.
+   *
+   * @generated from rpc flightctl.v1beta1.RepositoryService.CheckRepositoryOciTag
+   */
+  checkRepositoryOciTag: {
+    methodKind: "unary";
+    input: typeof CheckRepositoryOciTagRequestSchema;
+    output: typeof CheckRepositoryOciResultSchema;
+  },
+  /**
+   * CheckRepositoryOciImage asks the OCI registry of an oci repository whether image_name exists and can be read
+   * (flightctl's POST /api/v1/repositories/{name}/check-oci-image): GET /v2/<image_name>/tags/list?n=1 with the
+   * repository's settings. Results and errors as CheckRepositoryOciTag.
+   *
+   * @generated from rpc flightctl.v1beta1.RepositoryService.CheckRepositoryOciImage
+   */
+  checkRepositoryOciImage: {
+    methodKind: "unary";
+    input: typeof CheckRepositoryOciImageRequestSchema;
+    output: typeof CheckRepositoryOciResultSchema;
   },
   /**
    * WatchRepositories streams changes to the repositories that match the selectors: first the current ones (ADDED, then SYNCED)

@@ -51,7 +51,8 @@ export function RepositoriesPage() {
                   )}
                 </td>
                 <td>{r.spec?.type}</td>
-                <td class="mono">{r.spec?.url}</td>
+                {/* An oci repository has a registry where the others have a URL (as flightctl's CLI shows it). */}
+                <td class="mono">{r.spec?.url ?? r.spec?.registry}</td>
                 <td>
                   <ConditionBadges list={r.status?.conditions} />
                 </td>
