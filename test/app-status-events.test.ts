@@ -31,14 +31,20 @@ const NAME = "apps-1";
 const devices = () => createClient(DeviceService, t.transport);
 const appEvents = async () =>
   (
-    await t.db.pool.query(`select reason, type, message from events where involved_name = $1 and reason like 'DeviceApplication%' order by seq`, [
-      NAME,
-    ])
+    await t.db.pool.query(
+      `select reason, type, message from events where involved_name = $1 and reason like 'DeviceApplication%' order by seq`,
+      [NAME],
+    )
   ).rows.map((r) => `${r.reason}/${r.type}: ${r.message}`);
 
 /** The status part an agent builds for app "web" whose containers are in `states` (as agent/apps/monitor.ts does). */
 function appsReport(states: WorkloadState[] | undefined, rebooting = false) {
-  const s = states && appStatus(states.map((state, i) => ({ id: `c${i}`, name: `web-${i}`, state, restarts: 0 })), false);
+  const s =
+    states &&
+    appStatus(
+      states.map((state, i) => ({ id: `c${i}`, name: `web-${i}`, state, restarts: 0 })),
+      false,
+    );
   return {
     summary: { status: "Online" },
     config: { renderedVersion: "1" },
@@ -54,7 +60,10 @@ test("application status reports turn into flightctl's application events", asyn
   const lastSeen = createLastSeenRecorder(db, pino({ level: "silent" }), { flushMs: 60_000 });
   const notifier = await startRenderNotifier(t.db.url, pino({ level: "silent" }));
   const agent = createDeviceAgentService({ db, lastSeen, notifier });
-  const caller = { orgId: ORG, identity: { kind: "device" as const, actor: `device:${NAME}`, username: NAME, deviceName: NAME, orgId: ORG } };
+  const caller = {
+    orgId: ORG,
+    identity: { kind: "device" as const, actor: `device:${NAME}`, username: NAME, deviceName: NAME, orgId: ORG },
+  };
   const report = async (status: object): Promise<DeviceStatus | undefined> =>
     (await agent.replaceStatus(caller, NAME, create(DeviceSchema, { status: status as never }))).status;
   try {

@@ -82,9 +82,9 @@ test("a killed container of a compose app reaches the service within seconds, an
   const name = agent.name;
   const status = async () => (await devices().getDevice({ name }, auth())).status;
   const events = async () =>
-    (await t.db.pool.query(`select reason from events where involved_name = $1 and reason like 'DeviceApplication%' order by seq`, [name])).rows.map(
-      (r) => r.reason as string,
-    );
+    (
+      await t.db.pool.query(`select reason from events where involved_name = $1 and reason like 'DeviceApplication%' order by seq`, [name])
+    ).rows.map((r) => r.reason as string);
 
   const compose = `services:\n  a:\n    image: ${IMAGE}\n  b:\n    image: ${IMAGE}\n`;
   await devices().replaceDevice(
@@ -104,7 +104,10 @@ test("a killed container of a compose app reaches the service within seconds, an
     const st = await status();
     return st?.applications[0]?.name === "web" && st.updated?.status === "UpToDate" && st;
   });
-  assert.ok(applied.some((c) => c.startsWith("podman compose")), applied.join("\n"));
+  assert.ok(
+    applied.some((c) => c.startsWith("podman compose")),
+    applied.join("\n"),
+  );
   assert.deepEqual([s.applications[0].status, s.applications[0].ready], ["Unknown", "0/0"]);
   assert.equal(s.applicationsSummary?.status, "Degraded");
 

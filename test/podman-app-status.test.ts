@@ -56,7 +56,14 @@ test("a compose app of two containers: 2/2 Running; a kill is seen within second
   const m = state.m;
   m.setApps([web]);
   await m.resync();
-  assert.deepEqual(m.status().applications[0], { name: "web", appType: "compose", status: "Unknown", ready: "0/0", restarts: 0, embedded: false });
+  assert.deepEqual(m.status().applications[0], {
+    name: "web",
+    appType: "compose",
+    status: "Unknown",
+    ready: "0/0",
+    restarts: 0,
+    embedded: false,
+  });
   assert.equal(m.status().applicationsSummary.status, "Degraded", "an app not started yet is not healthy (flightctl: Not started)");
 
   await run("web-a", COMPOSE_PROJECT_LABEL, web.id);

@@ -159,7 +159,8 @@ export function createAppMonitor(opts: AppMonitorOptions): AppMonitor {
       const r = await exec.run("podman", ["ps", "-a", "--format", "json", "--filter", `label=${label}`], { timeoutMs: 30_000 });
       if (r.code !== 0) {
         // podman missing or broken: the last reading stays (the periodic resync tries again); said once, not every time.
-        if (!podmanFailing) log.warn({ code: r.code, err: r.stderr.trim() }, "app monitor: podman ps failed; application status not updated");
+        if (!podmanFailing)
+          log.warn({ code: r.code, err: r.stderr.trim() }, "app monitor: podman ps failed; application status not updated");
         podmanFailing = true;
         return;
       }

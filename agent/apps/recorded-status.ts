@@ -18,7 +18,14 @@ export function recordedAppStatus(apps: readonly RecordedApp[]): AppStatusReport
     return { a, s: appStatus(one, stopped) };
   });
   return {
-    applications: rows.map(({ a, s }) => ({ name: a.name, appType: a.appType, status: s.status, ready: s.ready, restarts: 0, embedded: false })),
+    applications: rows.map(({ a, s }) => ({
+      name: a.name,
+      appType: a.appType,
+      status: s.status,
+      ready: s.ready,
+      restarts: 0,
+      embedded: false,
+    })),
     applicationsSummary: summarize(rows.map(({ a, s }) => ({ name: a.name, health: s.health }))),
   };
 }

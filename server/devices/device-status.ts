@@ -142,16 +142,13 @@ export function statusTransitions(before: DeviceStatusJson | null, after: Device
   // up healthy (from no status, Unknown or no apps) is its normal start, not an event.
   const apEvent = apNow === "NoApplications" ? "Healthy" : apNow;
   const wasBad = apWas === "Degraded" || apWas === "Error";
-  if (
-    apWas !== apNow &&
-    apEvent &&
-    ["Healthy", "Degraded", "Error"].includes(apEvent) &&
-    !(apEvent === "Healthy" && !wasBad)
-  ) {
+  if (apWas !== apNow && apEvent && ["Healthy", "Degraded", "Error"].includes(apEvent) && !(apEvent === "Healthy" && !wasBad)) {
     out.push({
       reason: `DeviceApplication${apEvent}`,
       type: apEvent === "Healthy" ? "Normal" : "Warning",
-      message: String(obj(after.applicationsSummary).info ?? (apNow === "NoApplications" ? "No applications" : `Applications are ${apNow}`)),
+      message: String(
+        obj(after.applicationsSummary).info ?? (apNow === "NoApplications" ? "No applications" : `Applications are ${apNow}`),
+      ),
     });
   }
   for (const r of ["cpu", "memory", "disk"]) {
