@@ -28,6 +28,8 @@ import {
   type Identity,
 } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
+import { recordedAppStatus } from "./apps/recorded-status.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
 import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
 import { mkdirSync, rmSync } from "node:fs";
@@ -70,6 +72,11 @@ export interface AgentOptions {
   console?: ConsoleOptions;
   /** The clock update and download windows are evaluated against (epoch ms); default Date.now (tests shift it). */
   now?: () => number;
+  /**
+   * Where application status comes from: "podman" (default) reads it from podman (agent/apps/monitor.ts);
+   * "recorded" from what the recording executor recorded as started — the simulator's devices run nothing.
+   */
+  appStatus?: "podman" | "recorded";
 }
 
 class Fatal extends Error {}
@@ -114,6 +121,9 @@ export function createAgent(opts: AgentOptions) {
   let retryPending = false;
   let ownResources = false;
   let resources: ResourceMonitor;
+  let monitor: AppMonitor | undefined;
+  /** The monitor follows the apps of the spec that runs now. */
+  const watchApps = () => monitor?.setApps(watchedApps(specs.current().spec?.applications));
   const loops: Promise<void>[] = [];
   let reconciling = Promise.resolve();
   let bootId = "";
@@ -129,6 +139,8 @@ export function createAgent(opts: AgentOptions) {
   // Stopping (or decommissioning) ends every console session and its program.
   stop.signal.addEventListener("abort", () => consoles.stopAll(), { once: true });
   stop.signal.addEventListener("abort", () => clearTimeout(retry.timer), { once: true });
+  // Its podman events child ends with the agent (a decommission stops it too).
+  stop.signal.addEventListener("abort", () => monitor?.close(), { once: true });
   const hooks = (type: HookType, ctx?: HookContext) => runHooks(fs, exec, log, type, ctx);
 
   /**
@@ -249,29 +261,17 @@ export function createAgent(opts: AgentOptions) {
     const current = specs.current();
     const spec = current.spec ?? {};
     const resourceLevels = resources.status();
-    const appsStatus = apps.map((a) => ({
-      name: a.name,
-      appType: a.appType,
-      status: a.status,
-      ready: a.status === "Running" ? "1/1" : "0/1",
-      restarts: 0,
-      embedded: false,
-    }));
+    const { applications, applicationsSummary } = monitor ? monitor.status() : recordedAppStatus(apps);
     const critical = Object.values(resourceLevels).includes("Critical");
-    const warning = Object.values(resourceLevels).includes("Warning") || apps.some((a) => a.status === "Error");
+    const warning = Object.values(resourceLevels).includes("Warning") || applications.some((a) => a.status === "Error");
     const conditions: ConditionJson[] = [updating];
     if (decommission) conditions.push({ type: "DeviceDecommissioning", status: "True", reason: decommission, message: "" });
     return {
       ...systemInfoStatus(),
       conditions,
       config: { renderedVersion: String(versionOf(current)) },
-      applications: appsStatus,
-      applicationsSummary:
-        apps.length === 0
-          ? { status: "NoApplications" }
-          : apps.some((a) => a.status === "Error")
-            ? { status: "Error", info: "An application failed" }
-            : { status: "Healthy" },
+      applications,
+      applicationsSummary,
       resources: resourceLevels,
       systemd: await systemdStatus(exec, spec),
       os: { image: spec.os?.image ?? "" },
@@ -411,6 +411,7 @@ export function createAgent(opts: AgentOptions) {
       apps = await update(version, from, to);
       resources.configure(to);
       specs.upgrade();
+      watchApps();
       retry.attempt = 0;
       updating = { type: "Updating", status: "False", reason: "Updated", message: `Updated to version ${version}` };
       log.info({ version, ms: Math.round(performance.now() - t0) }, "updated");
@@ -450,6 +451,7 @@ export function createAgent(opts: AgentOptions) {
     } catch (again) {
       log.error({ err: (again as Error).message }, "rollback failed");
     }
+    watchApps();
     log.info({ failedVersion: version, version: versionOf(specs.current()) }, "rolled back");
     updating = {
       type: "Updating",
@@ -598,12 +600,19 @@ export function createAgent(opts: AgentOptions) {
         // As flightctl: a failing afterrebooting hook is logged, the agent carries on.
         await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
       }
-      // Apps known from the last run are reported as running until the next update says otherwise.
-      apps = (specs.current().spec?.applications ?? []).map((a) => ({
-        name: String(a.name),
-        appType: String(a.appType),
-        status: "Running" as const,
-      }));
+      if (opts.appStatus === "recorded") {
+        // A simulated device left its apps started when it last ran.
+        apps = (specs.current().spec?.applications ?? []).map((a) => ({
+          name: String(a.name),
+          appType: String(a.appType),
+          status: "Running" as const,
+        }));
+      } else {
+        monitor = createAppMonitor({ exec, log, onChange: () => void report() });
+        watchApps();
+        // The first report says what podman runs, not what nothing has been read about yet.
+        await monitor.resync();
+      }
       await report();
       loops.push(watchLoop(), statusLoop(), certLoop());
     },

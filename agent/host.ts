@@ -2,7 +2,8 @@
 // without a real device: a file system rooted at a prefix (FLIGHTCTL_TEST_ROOT_DIR, as flightctl's agent), and a
 // command executor whose real form runs podman/systemctl/bootc and whose recording form only writes down what
 // would run.
-import { execFile, type ExecFileException } from "node:child_process";
+import { execFile, spawn, type ExecFileException } from "node:child_process";
+import { createInterface } from "node:readline";
 import {
   accessSync,
   chmodSync,
@@ -95,8 +96,24 @@ export interface RunOptions {
   cwd?: string;
 }
 
+/** What a long-running command (`podman events`) tells its reader. */
+export interface StreamCallbacks {
+  /** One line of its standard output, without the newline. */
+  onLine(line: string): void;
+  /** It ended (or could not start): its exit code (null when killed by a signal) and the tail of its stderr. */
+  onExit(code: number | null, stderr: string): void;
+}
+
+/** A running long-lived command. */
+export interface StreamHandle {
+  /** Ends it (SIGTERM); onExit is not called for an ending asked for here. */
+  stop(): void;
+}
+
 export interface Executor {
   run(cmd: string, args: string[], opts?: RunOptions): Promise<CommandResult>;
+  /** Starts a command that runs until stopped, handing over its output line by line. */
+  stream(cmd: string, args: string[], cb: StreamCallbacks, opts?: Pick<RunOptions, "env">): StreamHandle;
   /** Whether `cmd` can run here (hooks whose program is not installed are skipped, as flightctl does). */
   available(cmd: string): boolean;
 }
@@ -116,6 +133,33 @@ export const realExecutor: Executor = {
         resolve({ code, stdout: String(stdout), stderr: String(stderr) || why });
       });
     }),
+  stream(cmd, args, cb, opts = {}) {
+    const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    let stopped = false;
+    let ended = false;
+    const end = (code: number | null, why = "") => {
+      if (ended) return;
+      ended = true;
+      if (!stopped) cb.onExit(code, (stderr.trim() || why).slice(-2000));
+    };
+    // Only the tail of stderr is kept: a stream can run for days.
+    child.stderr.on("data", (d: Buffer) => {
+      stderr = (stderr + String(d)).slice(-4000);
+    });
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      if (!stopped) cb.onLine(line);
+    });
+    child.on("error", (e) => end(127, e.message));
+    child.on("close", (code) => end(code));
+    return {
+      stop() {
+        stopped = true;
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      },
+    };
+  },
   available(cmd) {
     const candidates = cmd.includes("/")
       ? [cmd]
@@ -144,6 +188,8 @@ export interface RecordingExecutor extends Executor {
   failOn?: RegExp;
   /** Images `podman image exists` reports absent until a `podman pull` of them succeeds; every other one is present. */
   missingImages: Set<string>;
+  /** Command lines of the long-running commands started (none runs: their streams stay silent until stopped). */
+  streams: string[];
 }
 
 /**
@@ -155,6 +201,7 @@ export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Itera
     commands: [],
     failOn: opts.failOn,
     missingImages: new Set(opts.missingImages),
+    streams: [],
     async run(cmd, args) {
       const line = [cmd, ...args].join(" ");
       exec.commands.push(line);
@@ -163,6 +210,10 @@ export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Itera
       if (exec.failOn?.test(line)) return { code: 1, stdout: "", stderr: `simulated failure: ${line}` };
       if (cmd === "podman" && args[0] === "pull") exec.missingImages.delete(args[1]);
       return { code: 0, stdout: "", stderr: "" };
+    },
+    stream(cmd, args) {
+      exec.streams.push([cmd, ...args].join(" "));
+      return { stop() {} };
     },
     available: () => true,
   };

@@ -132,6 +132,8 @@ export async function startSimulator(opts: SimulatorOptions) {
       config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
       log: opts.agentLog ?? opts.log,
       exec: recordingExecutor({ failOn: opts.failOn }),
+      // Its devices run nothing: app status is what the recorded commands started (no podman per device).
+      appStatus: "recorded",
       resources,
       console: { enabled: opts.console ?? false },
       labels: { ...opts.labels, "simulator-index": String(i) },

@@ -64,6 +64,9 @@ function applicationsSummaryOf(s: Obj, ctx: StatusContext): Obj {
   if (ctx.disconnected) return { status: "Unknown", info: "Device is disconnected" };
   const apps = (s.applications ?? []) as Obj[];
   if (apps.length === 0) return { status: "NoApplications" };
+  // As flightctl: while the device reboots its apps are down, whatever its last report said.
+  const updating = condition(s, "Updating");
+  if (updating?.status === "True" && updating.reason === "Rebooting") return { status: "Degraded", info: "Device is rebooting" };
   const reported = obj(s.applicationsSummary);
   if (reported.status && reported.status !== "Unknown") return reported;
   if (apps.some((a) => a.status === "Error")) return { status: "Error", info: "At least one application failed" };
@@ -135,16 +138,17 @@ export function statusTransitions(before: DeviceStatusJson | null, after: Device
   }
   const apWas = statusOf(b.applicationsSummary);
   const apNow = statusOf(after.applicationsSummary);
-  if (
-    apWas !== apNow &&
-    apNow &&
-    ["Healthy", "Degraded", "Error"].includes(apNow) &&
-    !(apNow === "Healthy" && (!apWas || apWas === "Unknown" || apWas === "NoApplications"))
-  ) {
+  // flightctl's reasons: NoApplications is healthy too (a failing app removed clears its error). A device coming
+  // up healthy (from no status, Unknown or no apps) is its normal start, not an event.
+  const apEvent = apNow === "NoApplications" ? "Healthy" : apNow;
+  const wasBad = apWas === "Degraded" || apWas === "Error";
+  if (apWas !== apNow && apEvent && ["Healthy", "Degraded", "Error"].includes(apEvent) && !(apEvent === "Healthy" && !wasBad)) {
     out.push({
-      reason: `DeviceApplication${apNow}`,
-      type: apNow === "Healthy" ? "Normal" : "Warning",
-      message: String(obj(after.applicationsSummary).info ?? `Applications are ${apNow}`),
+      reason: `DeviceApplication${apEvent}`,
+      type: apEvent === "Healthy" ? "Normal" : "Warning",
+      message: String(
+        obj(after.applicationsSummary).info ?? (apNow === "NoApplications" ? "No applications" : `Applications are ${apNow}`),
+      ),
     });
   }
   for (const r of ["cpu", "memory", "disk"]) {
