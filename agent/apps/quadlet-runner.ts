@@ -40,12 +40,12 @@ async function systemctl(ctx: AppContext, app: QuadletApp, args: string[], hint 
   const r = await ctx.exec.run("systemctl", [...scope, ...args]);
   if (r.code !== 0) {
     const why = (r.stderr || r.stdout).trim();
-    throw new ApplyError("apps", app.name, `systemctl ${args.join(" ")} failed (${r.code}): ${why}${hint}`);
+    // The units are named in systemd's own message; the error keeps to what fits a status message.
+    throw new ApplyError("apps", app.name, `systemctl ${args[0]} failed (${r.code}): ${why.slice(0, 150)}${hint}`);
   }
 }
 
-const GENERATOR_HINT =
-  "; if a unit was not found, podman's quadlet generator refused its file (see `journalctl -t quadlet-generator` or `/usr/libexec/podman/quadlet -dryrun`)";
+const GENERATOR_HINT = " (a unit not found: podman's quadlet generator refused its file, see journalctl -t quadlet-generator)";
 
 /** systemd and the quadlet generator: the units are started together with the app's target, which wants them all. */
 export const systemdRunner: QuadletRunner = {
