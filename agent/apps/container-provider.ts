@@ -25,18 +25,34 @@ export function containerFiles(app: AppRef): AppFile[] {
   const c: [string, string][] = [["Image", image]];
   const limits = app.spec.resources?.limits;
   if (limits?.cpu !== undefined) {
-    if (!CPU.test(limits.cpu) || Number(limits.cpu) <= 0) throw new ApplyError("apps", app.name, `resources.limits.cpu "${limits.cpu}" must be a positive decimal number`);
+    if (!CPU.test(limits.cpu) || Number(limits.cpu) <= 0)
+      throw new ApplyError("apps", app.name, `resources.limits.cpu "${limits.cpu}" must be a positive decimal number`);
     c.push(["PodmanArgs", `--cpus ${limits.cpu}`]);
   }
   if (limits?.memory !== undefined) {
-    if (!MEMORY.test(limits.memory)) throw new ApplyError("apps", app.name, `resources.limits.memory "${limits.memory}" must be a number with an optional unit b, k, m or g`);
+    if (!MEMORY.test(limits.memory))
+      throw new ApplyError(
+        "apps",
+        app.name,
+        `resources.limits.memory "${limits.memory}" must be a number with an optional unit b, k, m or g`,
+      );
     c.push(["PodmanArgs", `--memory ${limits.memory}`]);
   }
   for (const p of app.spec.ports ?? []) c.push(["PublishPort", port(app, p)]);
   const files: AppFile[] = [];
   for (const v of appVolumes(app)) {
     if (v.image) {
-      const vol: Unit = { sections: [{ name: "Volume", entries: [["Image", v.image], ["Driver", "image"]] }] };
+      const vol: Unit = {
+        sections: [
+          {
+            name: "Volume",
+            entries: [
+              ["Image", v.image],
+              ["Driver", "image"],
+            ],
+          },
+        ],
+      };
       files.push({ path: `${v.name}.volume`, data: Buffer.from(writeUnit(vol)) });
       c.push(["Volume", `${v.name}.volume:${v.mountPath}`]);
     } else c.push(["Volume", `${v.name}:${v.mountPath}`]);
@@ -44,7 +60,13 @@ export function containerFiles(app: AppRef): AppFile[] {
   const unit: Unit = {
     sections: [
       { name: "Container", entries: c },
-      { name: "Service", entries: [["Restart", "on-failure"], ["RestartSec", "5"]] },
+      {
+        name: "Service",
+        entries: [
+          ["Restart", "on-failure"],
+          ["RestartSec", "5"],
+        ],
+      },
       { name: "Install", entries: [["WantedBy", "default.target"]] },
     ],
   };

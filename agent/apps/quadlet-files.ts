@@ -136,7 +136,8 @@ export function checkQuadletFiles(files: AppFile[]): CheckedQuadlets {
     quadlets.set(path, unit);
   }
   if (quadlets.size === 0) throw new QuadletFileError("no quadlet files (.container, .volume, .network, .pod, .image, .kube) found");
-  if (![...quadlets.keys()].some(isWorkload)) throw new QuadletFileError("no workload (.container or .kube file) found; supporting files cannot be deployed alone");
+  if (![...quadlets.keys()].some(isWorkload))
+    throw new QuadletFileError("no workload (.container or .kube file) found; supporting files cannot be deployed alone");
   const units = new Map<string, string>();
   for (const [file, unit] of quadlets) {
     const name = unitNameOf(file, unit);
@@ -287,7 +288,8 @@ export function namespaceApp(checked: CheckedQuadlets, id: string, appDir: strin
     const label = `${QUADLET_PROJECT_LABEL}=${id}`;
     // The project label is the agent's: a copy in the file (another app's id) is replaced.
     typeSection.entries = typeSection.entries.filter(
-      ([k, v]) => !(k === "Label" && v.startsWith(`${QUADLET_PROJECT_LABEL}=`)) && !(k === "PodmanArgs" && v.includes(`${QUADLET_PROJECT_LABEL}=`)),
+      ([k, v]) =>
+        !(k === "Label" && v.startsWith(`${QUADLET_PROJECT_LABEL}=`)) && !(k === "PodmanArgs" && v.includes(`${QUADLET_PROJECT_LABEL}=`)),
     );
     if (["Container", "Volume", "Network"].includes(typeSection.name)) typeSection.entries.push(["Label", label]);
     // [Pod] has Label= only from podman 5.6; flightctl passes it as an argument.
@@ -310,7 +312,9 @@ export function namespaceApp(checked: CheckedQuadlets, id: string, appDir: strin
   for (const f of checked.others) files.set(f.path, f.data);
   units.sort((a, b) => START_ORDER.indexOf(extOf(a.file)) - START_ORDER.indexOf(extOf(b.file)) || a.file.localeCompare(b.file));
   const wants = units.flatMap(({ unit }) => [`Wants=${unit}`, `After=${unit}`]);
-  const content = ["[Unit]", `Description=flightctl application ${id}`, ...wants, "", "[Install]", "WantedBy=default.target", ""].join("\n");
+  const content = ["[Unit]", `Description=flightctl application ${id}`, ...wants, "", "[Install]", "WantedBy=default.target", ""].join(
+    "\n",
+  );
   files.set(target, content);
   return { files, units, target: { name: target, content } };
 }
@@ -333,4 +337,3 @@ export function installedUnits(names: string[], read: (name: string) => Unit): {
     .map((file) => ({ file, unit: unitNameOf(file, read(file)) }))
     .sort((a, b) => START_ORDER.indexOf(extOf(a.file)) - START_ORDER.indexOf(extOf(b.file)) || a.file.localeCompare(b.file));
 }
-

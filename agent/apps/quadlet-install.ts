@@ -53,7 +53,11 @@ function runAs(ctx: AppContext, app: AppRef): RunAs | undefined {
   const [, , uid, gid, , home] = line.split(":");
   if (!home || home === "/") throw new ApplyError("apps", app.name, `runAs user "${user}" has no home directory`);
   if (!ctx.fs.exists(`/var/lib/systemd/linger/${user}`))
-    throw new ApplyError("apps", app.name, `runAs user "${user}" runs rootless quadlets but does not have lingering enabled (loginctl enable-linger ${user})`);
+    throw new ApplyError(
+      "apps",
+      app.name,
+      `runAs user "${user}" runs rootless quadlets but does not have lingering enabled (loginctl enable-linger ${user})`,
+    );
   return { user, uid: Number(uid), gid: Number(gid), home };
 }
 
@@ -140,7 +144,8 @@ export async function installQuadletApp(ctx: AppContext, app: AppRef, files: App
   runner.check(ctx, qapp, installed.files);
   if (as) {
     // Pulls and volumes would have to run in the user's podman; the user's units pull their images when they start.
-    if (volumes.some((v) => v.image)) throw new ApplyError("apps", app.name, `runAs ${as.user}: image volumes are only supported for root applications by this agent`);
+    if (volumes.some((v) => v.image))
+      throw new ApplyError("apps", app.name, `runAs ${as.user}: image volumes are only supported for root applications by this agent`);
   } else {
     for (const image of imagesOf(installed.files)) await pullImage(ctx, app.name, image);
     for (const v of volumes) if (v.image) await pullImage(ctx, app.name, v.image, v.pullPolicy);
@@ -164,7 +169,11 @@ export async function installQuadletApp(ctx: AppContext, app: AppRef, files: App
   try {
     await runner.reload(ctx, qapp);
   } catch (e) {
-    if (previous.length > 0) write(dir, previous.map((f) => [f.path, f.data] as [string, Buffer]));
+    if (previous.length > 0)
+      write(
+        dir,
+        previous.map((f) => [f.path, f.data] as [string, Buffer]),
+      );
     else ctx.fs.remove(dir);
     if (previousTarget) ctx.fs.write(targetPath, previousTarget, { mode: 0o644, ...owner });
     else ctx.fs.remove(targetPath);
@@ -195,7 +204,8 @@ export async function removeQuadletApp(ctx: AppContext, app: AppRef): Promise<vo
   const q = installedApp(ctx, app);
   if (q) await runner.stop(ctx, q);
   const filter = `label=${QUADLET_PROJECT_LABEL}=${app.id}`;
-  const fail = (what: string, r: { stderr: string; stdout: string }) => new ApplyError("apps", app.name, `cannot remove ${what}: ${(r.stderr || r.stdout).trim()}`);
+  const fail = (what: string, r: { stderr: string; stdout: string }) =>
+    new ApplyError("apps", app.name, `cannot remove ${what}: ${(r.stderr || r.stdout).trim()}`);
   if (!as) {
     const containers = await podmanList(ctx, ["ps", "-a", "--filter", filter, "--format", "{{.Names}}"]);
     if (containers.length > 0) {
@@ -217,5 +227,6 @@ export async function removeQuadletApp(ctx: AppContext, app: AppRef): Promise<vo
   const dir = appDirOf(app, as);
   ctx.fs.remove(dir);
   ctx.fs.remove(posix.join(targetDirOf(as), targetName(app.id)));
-  if (runner.kind === "systemd") await runner.reload(ctx, { name: app.name, id: app.id, dir, units: [], target: targetName(app.id), user: as?.user });
+  if (runner.kind === "systemd")
+    await runner.reload(ctx, { name: app.name, id: app.id, dir, units: [], target: targetName(app.id), user: as?.user });
 }

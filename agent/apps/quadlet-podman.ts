@@ -11,9 +11,6 @@ import { dropInDirsOf, extOf, objectNameOf, QUADLET_SECTIONS } from "./quadlet-f
 import type { QuadletApp, QuadletRunner } from "./quadlet-runner.js";
 import { lastValue, mergeUnit, parseUnit, section, splitWords, type Unit } from "./unit-file.js";
 
-/** Quadlet's default stop timeout for a container (StopTimeout=), seconds. */
-const STOP_TIMEOUT_S = 10;
-
 class Unsupported extends Error {}
 
 /** Where the runner reads an app's files: the installed directory, or the files about to be installed. */
@@ -56,7 +53,8 @@ function loadUnits(src: FileSource, app: QuadletApp): Map<string, Unit> {
         confs.push({ name, path: posix.join(dir, name) });
       }
     }
-    for (const c of confs.sort((a, b) => a.name.localeCompare(b.name))) mergeUnit(unit, parseUnit(src.read(c.path)?.toString("utf8") ?? "", c.path));
+    for (const c of confs.sort((a, b) => a.name.localeCompare(b.name)))
+      mergeUnit(unit, parseUnit(src.read(c.path)?.toString("utf8") ?? "", c.path));
     units.set(file, unit);
   }
   return units;
@@ -110,7 +108,8 @@ function mountArg(ctx: AppContext, app: QuadletApp, names: Names, v: string): st
       const val = p.slice(eq + 1);
       if (type === "volume" && val.endsWith(".volume")) return `${key}=${resolve(names.volumes, val, "volume")}`;
       if (type === "image" && val.endsWith(".image")) return `${key}=${resolve(names.images, val, "image")}`;
-      if (type === "bind" || (type === "volume" && (val.startsWith("/") || val.startsWith(".")))) return `${key}=${hostPath(ctx, app, val)}`;
+      if (type === "bind" || (type === "volume" && (val.startsWith("/") || val.startsWith("."))))
+        return `${key}=${hostPath(ctx, app, val)}`;
       return p;
     })
     .join(",");
@@ -234,7 +233,7 @@ const NETWORK_KEYS: Record<string, (v: string) => string[]> = {
   PodmanArgs: (v) => splitWords(v),
 };
 
-function createArgs(file: string, unit: Unit, keys: Record<string, (v: string) => string[]>, group: string): string[] {
+function createArgs(unit: Unit, keys: Record<string, (v: string) => string[]>, group: string): string[] {
   const args: string[] = [];
   for (const [k, v] of section(unit, group)?.entries ?? []) {
     const t = keys[k];
@@ -246,13 +245,27 @@ function createArgs(file: string, unit: Unit, keys: Record<string, (v: string) =
 
 async function podman(ctx: AppContext, app: QuadletApp, file: string, args: string[]): Promise<string> {
   const r = await ctx.exec.run("podman", args);
-  if (r.code !== 0) throw new ApplyError("apps", app.name, `${file}: podman ${args.slice(0, 2).join(" ")} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  if (r.code !== 0)
+    throw new ApplyError(
+      "apps",
+      app.name,
+      `${file}: podman ${args.slice(0, 2).join(" ")} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`,
+    );
   return r.stdout;
 }
 
 /** Every step of a start, computed before anything runs so an unsupported key stops the app before it half-starts. */
-function plan(ctx: AppContext, app: QuadletApp, src = installedFiles(ctx, app)): { file: string; kind: string; args: string[]; name: string }[] {
-  if (app.user) throw new ApplyError("apps", app.name, `runAs ${app.user}: rootless quadlet apps need systemd and podman's quadlet generator, which this host lacks`);
+function plan(
+  ctx: AppContext,
+  app: QuadletApp,
+  src = installedFiles(ctx, app),
+): { file: string; kind: string; args: string[]; name: string }[] {
+  if (app.user)
+    throw new ApplyError(
+      "apps",
+      app.name,
+      `runAs ${app.user}: rootless quadlet apps need systemd and podman's quadlet generator, which this host lacks`,
+    );
   const units = loadUnits(src, app);
   const names = namesOf(units);
   const steps: { file: string; kind: string; args: string[]; name: string }[] = [];
@@ -264,20 +277,27 @@ function plan(ctx: AppContext, app: QuadletApp, src = installedFiles(ctx, app)):
           const image = names.images.get(file);
           if (!image) throw new Unsupported("[Image] has no Image=");
           for (const [k] of section(unit, "Image")?.entries ?? [])
-            if (k !== "Image" && k !== "ImageTag") throw new Unsupported(`key ${k}= of [Image] is not supported by the podman-direct runner`);
+            if (k !== "Image" && k !== "ImageTag")
+              throw new Unsupported(`key ${k}= of [Image] is not supported by the podman-direct runner`);
           steps.push({ file, kind: "image", name: image, args: ["pull", image] });
           break;
         }
         case ".network": {
           const name = names.networks.get(file)!;
-          steps.push({ file, kind: "network", name, args: ["network", "create", ...createArgs(file, unit, NETWORK_KEYS, "Network"), name] });
+          steps.push({
+            file,
+            kind: "network",
+            name,
+            args: ["network", "create", ...createArgs(unit, NETWORK_KEYS, "Network"), name],
+          });
           break;
         }
         case ".volume": {
           const name = names.volumes.get(file)!;
-          let args = createArgs(file, unit, VOLUME_KEYS, "Volume");
+          let args = createArgs(unit, VOLUME_KEYS, "Volume");
           const image = lastValue(unit, "Volume", "Image");
-          if (image?.endsWith(".image")) args = args.map((a) => (a === `image=${image}` ? `image=${resolve(names.images, image, "image")}` : a));
+          if (image?.endsWith(".image"))
+            args = args.map((a) => (a === `image=${image}` ? `image=${resolve(names.images, image, "image")}` : a));
           steps.push({ file, kind: "volume", name, args: ["volume", "create", ...args, name] });
           break;
         }
@@ -285,7 +305,9 @@ function plan(ctx: AppContext, app: QuadletApp, src = installedFiles(ctx, app)):
           steps.push({ file, kind: "container", name: names.containers.get(file)!, args: runArgs(ctx, app, names, file, unit) });
           break;
         default:
-          throw new Unsupported(`[${QUADLET_SECTIONS[extOf(file)]}] units need systemd and podman's quadlet generator; the podman-direct runner runs .container, .volume, .network and .image files`);
+          throw new Unsupported(
+            `[${QUADLET_SECTIONS[extOf(file)]}] units need systemd and podman's quadlet generator; the podman-direct runner runs .container, .volume, .network and .image files`,
+          );
       }
     } catch (e) {
       if (e instanceof Unsupported) throw new ApplyError("apps", app.name, `quadlet file ${file}: ${e.message}`);
@@ -313,8 +335,9 @@ async function startSteps(ctx: AppContext, app: QuadletApp, only?: "container"):
 async function stopContainers(ctx: AppContext, app: QuadletApp): Promise<void> {
   const units = loadUnits(installedFiles(ctx, app), app);
   const names = [...namesOf(units).containers.values()];
-  // Quadlet's ExecStop removes the container (podman rm -f -i); the next start creates it again.
-  for (const name of names.reverse()) await podman(ctx, app, name, ["rm", "-f", "-i", "-t", String(STOP_TIMEOUT_S), name]);
+  // Quadlet's ExecStop removes the container (podman rm -v -f -i, within its StopTimeout=); the next start creates it
+  // again.
+  for (const name of names.reverse()) await podman(ctx, app, name, ["rm", "-v", "-f", "-i", name]);
 }
 
 export const podmanDirectRunner: QuadletRunner = {
@@ -333,5 +356,3 @@ export const podmanDirectRunner: QuadletRunner = {
     await startSteps(ctx, app, "container");
   },
 };
-
-

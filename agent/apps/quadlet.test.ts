@@ -32,7 +32,12 @@ function host(systemd: boolean) {
   }
   return { fs, exec: recordingExecutor() };
 }
-const ref = (spec: ApplicationProviderSpecJson): AppRef => ({ name: String(spec.name), id: appId(String(spec.name)), type: String(spec.appType), spec });
+const ref = (spec: ApplicationProviderSpecJson): AppRef => ({
+  name: String(spec.name),
+  id: appId(String(spec.name)),
+  type: String(spec.appType),
+  spec,
+});
 const file = (path: string, content: string) => ({ path, data: Buffer.from(content) });
 
 test("unit names and object names follow podman's quadlet generator", () => {
@@ -52,7 +57,10 @@ test("unit names and object names follow podman's quadlet generator", () => {
 
 test("an app's files are namespaced with its id, references rewritten, labelled and grouped by a target", () => {
   const checked = checkQuadletFiles([
-    file("web.container", "[Unit]\nAfter=db.service network-online.target\n[Container]\nImage=quay.io/x/web:1\nVolume=data.volume:/data:Z\nVolume=/srv:/srv\nVolume=cache:/cache\nNetwork=net.network\nLabel=io.flightctl.quadlet.project=someone-else\n"),
+    file(
+      "web.container",
+      "[Unit]\nAfter=db.service network-online.target\n[Container]\nImage=quay.io/x/web:1\nVolume=data.volume:/data:Z\nVolume=/srv:/srv\nVolume=cache:/cache\nNetwork=net.network\nLabel=io.flightctl.quadlet.project=someone-else\n",
+    ),
     file("db.container", "[Container]\nImage=db.image\nContainerName=db\nNetwork=host\n"),
     file("data.volume", "[Volume]\nVolumeName=data\n"),
     file("net.network", "[Network]\n"),
@@ -62,7 +70,11 @@ test("an app's files are namespaced with its id, references rewritten, labelled 
   ]);
   const out = namespaceApp(checked, "app-1", "/etc/containers/systemd/app", true);
   const web = parseUnit(String(out.files.get("app-1-web.container")), "web");
-  const c = (key: string) => web.sections.find((s) => s.name === "Container")!.entries.filter(([k]) => k === key).map(([, v]) => v);
+  const c = (key: string) =>
+    web.sections
+      .find((s) => s.name === "Container")!
+      .entries.filter(([k]) => k === key)
+      .map(([, v]) => v);
   assert.deepEqual(c("Volume"), ["app-1-data.volume:/data:Z", "/srv:/srv", "app-1-cache:/cache"]);
   assert.deepEqual(c("Network"), ["app-1-net.network"]);
   assert.deepEqual(c("Label"), ["io.flightctl.quadlet.project=app-1"], "the project label is the agent's, once");
@@ -89,7 +101,11 @@ test("an app's files are namespaced with its id, references rewritten, labelled 
 });
 
 test("bad quadlet files are refused naming the file and the cause", () => {
-  const refuse = (files: { path: string; data: Buffer }[], re: RegExp) => assert.throws(() => checkQuadletFiles(files), (e: Error) => e instanceof QuadletFileError && re.test(e.message));
+  const refuse = (files: { path: string; data: Buffer }[], re: RegExp) =>
+    assert.throws(
+      () => checkQuadletFiles(files),
+      (e: Error) => e instanceof QuadletFileError && re.test(e.message),
+    );
   refuse([file("my web.container", "[Container]\nImage=x\n")], /"my web.container" is not a valid unit name/);
   refuse([file("w@.container", "[Container]\nImage=x\n")], /template units/);
   refuse([file("sub/web.container", "[Container]\nImage=x\n")], /must be at the top/);
@@ -121,7 +137,15 @@ test("a container app is the .container flightctl generates: image, ports, env f
     ["models.volume", "app.container"],
   );
   const c = String(files[1].data);
-  for (const line of ["Image=quay.io/x/api:2", "PodmanArgs=--cpus 0.5", "PodmanArgs=--memory 256m", "PublishPort=8080:80", "Volume=logs:/logs", "Volume=models.volume:/models:ro", "Restart=on-failure"])
+  for (const line of [
+    "Image=quay.io/x/api:2",
+    "PodmanArgs=--cpus 0.5",
+    "PodmanArgs=--memory 256m",
+    "PublishPort=8080:80",
+    "Volume=logs:/logs",
+    "Volume=models.volume:/models:ro",
+    "Restart=on-failure",
+  ])
     assert.ok(c.split("\n").includes(line), `${line} in\n${c}`);
   assert.match(String(files[0].data), /Image=quay.io\/x\/models:1\nDriver=image/);
 
@@ -129,7 +153,12 @@ test("a container app is the .container flightctl generates: image, ports, env f
   const app = ref(spec);
   await containerProvider.install(h, app);
   const dir = "/etc/containers/systemd/api";
-  assert.deepEqual(h.fs.list(dir), [".env", `${app.id}-app.container`, `${app.id}-flightctl-quadlet-app.target`, `${app.id}-models.volume`]);
+  assert.deepEqual(h.fs.list(dir), [
+    ".env",
+    `${app.id}-app.container`,
+    `${app.id}-flightctl-quadlet-app.target`,
+    `${app.id}-models.volume`,
+  ]);
   assert.equal(String(h.fs.read(`${dir}/.env`)), "LOG_LEVEL=info\n");
   const installed = String(h.fs.read(`${dir}/${app.id}-app.container`));
   assert.ok(installed.includes(`Volume=${app.id}-logs:/logs`) && installed.includes(`Volume=${app.id}-models.volume:/models:ro`));
@@ -137,7 +166,10 @@ test("a container app is the .container flightctl generates: image, ports, env f
   assert.ok(h.fs.exists(`/etc/systemd/system/${app.id}-flightctl-quadlet-app.target`));
 
   const bad = (s: Partial<ApplicationProviderSpecJson>, re: RegExp) =>
-    assert.throws(() => containerFiles(ref({ ...spec, ...s })), (e: Error) => e instanceof ApplyError && e.message.startsWith("apps api:") && re.test(e.message));
+    assert.throws(
+      () => containerFiles(ref({ ...spec, ...s })),
+      (e: Error) => e instanceof ApplyError && e.message.startsWith("apps api:") && re.test(e.message),
+    );
   bad({ ports: ["80"] }, /ports: "80" must be hostPort:containerPort/);
   bad({ ports: ["70000:80"] }, /each 1-65535/);
   bad({ resources: { limits: { cpu: "-1" } } }, /resources.limits.cpu "-1"/);
@@ -184,7 +216,10 @@ test("the systemd runner reloads systemd and starts, stops, restarts the generat
   ]);
   // An update stops the running version before its files change, then systemd re-reads them.
   h.exec.commands.length = 0;
-  await quadletProvider.install(h, { ...app, spec: { ...app.spec, inline: [{ path: "web.container", content: "[Container]\nImage=quay.io/x/web:2\n" }] } });
+  await quadletProvider.install(h, {
+    ...app,
+    spec: { ...app.spec, inline: [{ path: "web.container", content: "[Container]\nImage=quay.io/x/web:2\n" }] },
+  });
   assert.deepEqual(h.exec.commands, [
     "podman image exists quay.io/x/web:2",
     `systemctl stop ${target} ${units}`,
@@ -193,7 +228,11 @@ test("the systemd runner reloads systemd and starts, stops, restarts the generat
   ]);
   // A start systemd refuses (the generator rejected a file) is an error naming the app.
   h.exec.failOn = /^systemctl start/;
-  await assert.rejects(quadletProvider.start(h, app), (e: Error) => e instanceof ApplyError && /^apps web: systemctl start failed \(1\): simulated failure.*quadlet generator refused/.test(e.message));
+  await assert.rejects(
+    quadletProvider.start(h, app),
+    (e: Error) =>
+      e instanceof ApplyError && /^apps web: systemctl start failed \(1\): simulated failure.*quadlet generator refused/.test(e.message),
+  );
   h.exec.failOn = undefined;
   h.exec.commands.length = 0;
   await quadletProvider.remove(h, app);
@@ -205,7 +244,12 @@ test("the systemd runner reloads systemd and starts, stops, restarts the generat
 
 test("runAs: a rootless app needs an existing user with lingering; its files go under the home", async () => {
   const h = host(true);
-  const spec: ApplicationProviderSpecJson = { name: "r", appType: "quadlet", runAs: "app", inline: [{ path: "r.container", content: "[Container]\nImage=x\n" }] };
+  const spec: ApplicationProviderSpecJson = {
+    name: "r",
+    appType: "quadlet",
+    runAs: "app",
+    inline: [{ path: "r.container", content: "[Container]\nImage=x\n" }],
+  };
   await assert.rejects(quadletProvider.install(h, ref(spec)), /apps r: runAs user "app" does not exist/);
   h.fs.write("/etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
   await assert.rejects(quadletProvider.install(h, ref(spec)), /does not have lingering enabled/);
@@ -222,5 +266,8 @@ test("runAs: a rootless app needs an existing user with lingering; its files go 
   const plain = host(false);
   plain.fs.write("/etc/passwd", "app:x:1000:1000::/home/app:/bin/sh\n");
   plain.fs.write("/var/lib/systemd/linger/app", "");
-  await assert.rejects(quadletProvider.install(plain, app), /apps r: runAs app: rootless quadlet apps need systemd and podman's quadlet generator/);
+  await assert.rejects(
+    quadletProvider.install(plain, app),
+    /apps r: runAs app: rootless quadlet apps need systemd and podman's quadlet generator/,
+  );
 });

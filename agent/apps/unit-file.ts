@@ -48,7 +48,7 @@ export function parseUnit(text: string, file: string): Unit {
 }
 
 export function writeUnit(unit: Unit): string {
-  return unit.sections.map((s) => [`[${s.name}]`, ...s.entries.map(([k, v]) => `${k}=${v}`)].join("\n")).join("\n\n") + "\n";
+  return `${unit.sections.map((s) => [`[${s.name}]`, ...s.entries.map(([k, v]) => `${k}=${v}`)].join("\n")).join("\n\n")}\n`;
 }
 
 export const section = (unit: Unit, name: string): UnitSection | undefined => unit.sections.find((s) => s.name === name);

@@ -40,14 +40,20 @@ export function appVolumes(app: AppRef): AppVolume[] {
     if (v.mount && !mountPath?.startsWith("/")) throw fail(`mount.path "${mountPath ?? ""}" must be an absolute container path`);
     if (!image && !mountPath) throw fail("needs an image, a mount, or both");
     if (app.type === "container" && !mountPath) throw fail("a container application's volume needs a mount path");
-    if (app.type === "quadlet" && mountPath) throw fail("quadlet applications mount volumes in their own files (Volume=); mount is for container applications");
+    if (app.type === "quadlet" && mountPath)
+      throw fail("quadlet applications mount volumes in their own files (Volume=); mount is for container applications");
     out.push({ name, id: `${app.id}-${name}`, image, pullPolicy, mountPath });
   }
   return out;
 }
 
 /** Pulls `image` as `policy` says; "Never" requires it present. */
-export async function pullImage(ctx: AppContext, app: string, image: string, policy: AppVolume["pullPolicy"] = "IfNotPresent"): Promise<void> {
+export async function pullImage(
+  ctx: AppContext,
+  app: string,
+  image: string,
+  policy: AppVolume["pullPolicy"] = "IfNotPresent",
+): Promise<void> {
   if (policy !== "Always" && (await ctx.exec.run("podman", ["image", "exists", image])).code === 0) return;
   if (policy === "Never") throw new ApplyError("apps", app, `image ${image} is not on the device and its pullPolicy is Never`);
   const r = await ctx.exec.run("podman", ["pull", image]);
@@ -61,11 +67,12 @@ export async function pullImage(ctx: AppContext, app: string, image: string, pol
 export async function ensureImageVolumes(ctx: AppContext, app: AppRef, volumes: AppVolume[]): Promise<void> {
   for (const v of volumes) {
     if (!v.image) continue;
-    const have = await ctx.exec.run("podman", ["volume", "inspect", "--format", "{{.Driver}} {{index .Options \"image\"}}", v.id]);
+    const have = await ctx.exec.run("podman", ["volume", "inspect", "--format", '{{.Driver}} {{index .Options "image"}}', v.id]);
     if (have.code === 0) {
       if (have.stdout.trim() === `image ${v.image}`) continue;
       const rm = await ctx.exec.run("podman", ["volume", "rm", v.id]);
-      if (rm.code !== 0) throw new ApplyError("apps", app.name, `volume ${v.name}: cannot replace ${v.id}: ${(rm.stderr || rm.stdout).trim()}`);
+      if (rm.code !== 0)
+        throw new ApplyError("apps", app.name, `volume ${v.name}: cannot replace ${v.id}: ${(rm.stderr || rm.stdout).trim()}`);
     }
     const label = `${QUADLET_PROJECT_LABEL}=${app.id}`;
     const r = await ctx.exec.run("podman", ["volume", "create", "--driver", "image", "--opt", `image=${v.image}`, "--label", label, v.id]);
