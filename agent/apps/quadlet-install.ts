@@ -128,7 +128,8 @@ export function installedApp(ctx: AppContext, app: AppRef): QuadletApp | undefin
 export async function installQuadletApp(ctx: AppContext, app: AppRef, files: AppFile[]): Promise<QuadletApp> {
   const as = runAs(ctx, app);
   const dir = appDirOf(app, as);
-  const env = envFile(app);
+  // The spec's envVars make the .env; without them, one shipped with the app's files is used as it is (flightctl).
+  const env = envFile(app) ?? files.find((f) => f.path === ENV_FILE)?.data.toString("utf8");
   const volumes = appVolumes(app);
   let installed: ReturnType<typeof namespaceApp>;
   try {

@@ -177,6 +177,12 @@ function containerKeys(ctx: AppContext, app: QuadletApp, names: Names): Record<s
   };
 }
 
+/** systemd expands %h, %t, %N… in unit files (and %% to %); without systemd they would reach podman as literal text. */
+function noSpecifier(group: string, key: string, value: string): void {
+  const m = /%[A-Za-z]/.exec(value.replace(/%%/g, ""));
+  if (m) throw new Unsupported(`${key}= of [${group}] uses the systemd specifier ${m[0]}, which the podman-direct runner cannot expand`);
+}
+
 /** systemd's Restart= as podman's --restart: without systemd, podman is what restarts a container that exits. */
 function restartPolicy(unit: Unit): string[] {
   const r = lastValue(unit, "Service", "Restart");
@@ -195,13 +201,14 @@ function runArgs(ctx: AppContext, app: QuadletApp, names: Names, file: string, u
   const args = ["run", "-d", "--replace", "--name", name, ...restartPolicy(unit)];
   for (const [k, v] of section(unit, "Container")?.entries ?? []) {
     if (!(k in keys)) throw new Unsupported(`key ${k}= of [Container] is not supported by the podman-direct runner`);
+    noSpecifier("Container", k, v);
     const t = keys[k];
-    if (t) args.push(...t(v));
+    if (t) args.push(...t(v.replace(/%%/g, "%")));
   }
   // The pull happened at install; a missing image is an error here, not a surprise download.
   args.push("--pull", "never", image);
   const exec = lastValue(unit, "Container", "Exec");
-  if (exec) args.push(...splitWords(exec));
+  if (exec) args.push(...splitWords(exec.replace(/%%/g, "%")));
   return args;
 }
 
@@ -238,7 +245,8 @@ function createArgs(unit: Unit, keys: Record<string, (v: string) => string[]>, g
   for (const [k, v] of section(unit, group)?.entries ?? []) {
     const t = keys[k];
     if (!t) throw new Unsupported(`key ${k}= of [${group}] is not supported by the podman-direct runner`);
-    args.push(...t(v));
+    noSpecifier(group, k, v);
+    args.push(...t(v.replace(/%%/g, "%")));
   }
   return args;
 }

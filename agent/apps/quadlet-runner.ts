@@ -34,11 +34,14 @@ export interface QuadletRunner {
   restart(ctx: AppContext, app: QuadletApp): Promise<void>;
 }
 
-async function systemctl(ctx: AppContext, app: QuadletApp, args: string[], hint = ""): Promise<void> {
+/** systemctl's exit code for "unit not loaded": stopping what systemd does not know is already done. */
+const NOT_LOADED = 5;
+
+async function systemctl(ctx: AppContext, app: QuadletApp, args: string[], hint = "", okCodes: number[] = []): Promise<void> {
   // A rootless app's units are in its user's systemd instance (which lingering keeps running).
   const scope = app.user ? ["--user", "-M", `${app.user}@`] : [];
   const r = await ctx.exec.run("systemctl", [...scope, ...args]);
-  if (r.code !== 0) {
+  if (r.code !== 0 && !okCodes.includes(r.code)) {
     const why = (r.stderr || r.stdout).trim();
     // The units are named in systemd's own message; the error keeps to what fits a status message.
     throw new ApplyError("apps", app.name, `systemctl ${args[0]} failed (${r.code}): ${why.slice(0, 150)}${hint}`);
@@ -56,7 +59,7 @@ export const systemdRunner: QuadletRunner = {
   start: (ctx, app) => systemctl(ctx, app, ["start", ...app.units.map((u) => u.unit), app.target], GENERATOR_HINT),
   async stop(ctx, app) {
     const units = app.units.map((u) => u.unit);
-    await systemctl(ctx, app, ["stop", app.target, ...units]);
+    await systemctl(ctx, app, ["stop", app.target, ...units], "", [NOT_LOADED]);
     // Units that exited non-zero on stop would otherwise linger as failed (flightctl clears them the same way).
     await systemctl(ctx, app, ["reset-failed", ...units]).catch(() => undefined);
   },

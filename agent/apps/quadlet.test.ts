@@ -271,3 +271,39 @@ test("runAs: a rootless app needs an existing user with lingering; its files go 
     /apps r: runAs app: rootless quadlet apps need systemd and podman's quadlet generator/,
   );
 });
+
+test("the podman-direct runner refuses what it cannot translate before anything changes on the host", async () => {
+  const h = host(false);
+  const app = (content: string, extra: { path: string; content: string }[] = []) =>
+    ref({ name: "d", appType: "quadlet", inline: [{ path: "w.container", content }, ...extra] });
+  const id = appId("d");
+  const refused = (a: AppRef, re: RegExp) =>
+    assert.rejects(quadletProvider.install(h, a), (e: Error) => e instanceof ApplyError && re.test(e.message));
+  await refused(
+    app("[Container]\nImage=x\nBogus=1\n"),
+    new RegExp(`^apps d: quadlet file ${id}-w.container: key Bogus= of \\[Container\\] is not supported`),
+  );
+  await refused(app("[Container]\nImage=x\nVolume=%h/data:/data\n"), /Volume= of \[Container\] uses the systemd specifier %h/);
+  await refused(
+    app("[Container]\nImage=x\n", [{ path: "n.network", content: "[Network]\nFancy=1\n" }]),
+    /n.network: key Fancy= of \[Network\]/,
+  );
+  await refused(app("[Container]\nImage=x\nVolume=other.volume:/o\n"), /volume .*other.volume is not a file of this application/);
+  await refused(
+    app("[Container]\nImage=x\n", [{ path: "k.kube", content: "[Kube]\nYaml=k.yaml\n" }]),
+    /k.kube: \[Kube\] units need systemd/,
+  );
+  assert.deepEqual(h.exec.commands, [], "nothing was pulled or run");
+  assert.ok(!h.fs.exists("/etc/containers/systemd/d"), "nothing was written");
+  // A literal percent (%%) is fine (systemd's escape, unescaped), as are drop-ins, merged as podman merges them.
+  await quadletProvider.install(
+    h,
+    app("[Container]\nImage=x\nEnvironment=P=100%%\n", [{ path: "w.container.d/10-x.conf", content: "[Container]\nLabel=extra=1\n" }]),
+  );
+  await quadletProvider.start(h, app(""));
+  const run = h.exec.commands.find((c) => c.startsWith("podman run"));
+  assert.equal(
+    run,
+    `podman run -d --replace --name systemd-${id}-w --env P=100% --label io.flightctl.quadlet.project=${id} --label extra=1 --pull never x`,
+  );
+});
