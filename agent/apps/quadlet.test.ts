@@ -301,7 +301,7 @@ test("the podman-direct runner refuses what it cannot translate before anything 
     app("[Container]\nImage=x\nEnvironment=P=100%%\n", [{ path: "w.container.d/10-x.conf", content: "[Container]\nLabel=extra=1\n" }]),
   );
   await quadletProvider.start(h, app(""));
-  const run = h.exec.commands.find((c) => c.startsWith("podman run"));
+  const run = (h.exec.commands as string[]).find((c) => c.startsWith("podman run"));
   assert.equal(
     run,
     `podman run -d --replace --name systemd-${id}-w --env P=100% --label io.flightctl.quadlet.project=${id} --label extra=1 --pull never x`,
