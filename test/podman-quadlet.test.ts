@@ -92,7 +92,7 @@ test("this host runs quadlet apps with podman directly (no systemd, no quadlet g
   assert.equal(quadletRunner(ctx).kind, "podman");
 });
 
-test("an inline quadlet app (a .container and a .volume) runs; stop, start, restart and remove change what podman runs", async () => {
+test("an inline quadlet app (.container, .volume, .network) runs; stop, start, restart and remove change what podman runs", async () => {
   const app = ref({
     name: "notes",
     appType: "quadlet",
@@ -100,9 +100,10 @@ test("an inline quadlet app (a .container and a .volume) runs; stop, start, rest
     inline: [
       {
         path: "web.container",
-        content: `[Unit]\nDescription=notes\n\n[Container]\nImage=${BB}\nVolume=data.volume:/data\nStopTimeout=1\nExec=/bin/sh -c "echo up > /data/state; exec sleep 100000"\n\n[Service]\nRestart=always\n`,
+        content: `[Unit]\nDescription=notes\n\n[Container]\nImage=${BB}\nVolume=data.volume:/data\nNetwork=net.network\nStopTimeout=1\nExec=/bin/sh -c "echo up > /data/state; exec sleep 100000"\n\n[Service]\nRestart=always\n`,
       },
       { path: "data.volume", content: "[Volume]\nLabel=tier=data\n" },
+      { path: "net.network", content: "[Network]\nInternal=true\n" },
     ],
   });
   const id = app.id;
@@ -124,6 +125,9 @@ test("an inline quadlet app (a .container and a .volume) runs; stop, start, rest
   assert.deepEqual(vols, [`systemd-${id}-data`]);
   assert.equal(await p.ok(["volume", "inspect", "--format", '{{index .Labels "tier"}}', vols[0]]).then((s) => s.trim()), "data");
   assert.equal((await p.ok(["exec", name, "cat", "/data/state"])).trim(), "up");
+  assert.deepEqual(lines(await p.ok(["network", "ls", "--filter", labelled(id), "--format", "{{.Name}}"])), [`systemd-${id}-net`]);
+  assert.equal(await inspect(`systemd-${id}-net`, "{{.Internal}}"), "true");
+  assert.match(await inspect(name, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"), new RegExp(`systemd-${id}-net`));
 
   await quadletProvider.stop(ctx, app);
   assert.deepEqual(await allContainers(id), [], "a stopped quadlet container is removed, as its unit's ExecStop does");
@@ -140,6 +144,11 @@ test("an inline quadlet app (a .container and a .volume) runs; stop, start, rest
   assert.deepEqual(await allContainers(id), []);
   assert.ok(!ctx.fs.exists("/etc/containers/systemd/notes") && !ctx.fs.exists(`/etc/systemd/system/${id}-flightctl-quadlet-app.target`));
   assert.ok((await volumes()).includes(`systemd-${id}-data`), "a named volume is retained (reclaim policy Retain)");
+  assert.deepEqual(
+    lines(await p.ok(["network", "ls", "--filter", labelled(id), "--format", "{{.Name}}"])),
+    [],
+    "the app's network is removed",
+  );
 });
 
 test("a container app: reachable on its port, with its env, limits and volumes; removal keeps named volumes only", async () => {
