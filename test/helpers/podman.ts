@@ -61,7 +61,9 @@ export async function startPodmanEnv(opts: { insecureRegistries?: string[] } = {
   mkdirSync(join(dir, "networks"));
   writeFileSync(
     join(dir, "containers.conf"),
-    `[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n\n[network]\nnetwork_config_dir = "${join(dir, "networks")}"\n`,
+    // tmp_dir: podman's default (/run/libpod) is shared by every test's podman, and `system reset` in one test's
+    // close() deletes it under the others ("creating runtime status file: open /run/libpod/alive").
+    `[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ntmp_dir = "${join(dir, "tmp")}"\n\n[network]\nnetwork_config_dir = "${join(dir, "networks")}"\n`,
   );
   writeFileSync(
     join(dir, "storage.conf"),
