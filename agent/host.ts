@@ -99,6 +99,11 @@ export interface Executor {
   run(cmd: string, args: string[], opts?: RunOptions): Promise<CommandResult>;
   /** Whether `cmd` can run here (hooks whose program is not installed are skipped, as flightctl does). */
   available(cmd: string): boolean;
+  /**
+   * Asks the host to reboot; it returns once the request is taken, and the agent is ended by the reboot. Without it the
+   * agent runs `systemctl reboot`; tests give one that "boots" a fake bootc and restarts the agent.
+   */
+  reboot?(): Promise<CommandResult>;
 }
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
@@ -132,6 +137,7 @@ export const realExecutor: Executor = {
       }
     });
   },
+  reboot: () => realExecutor.run("systemctl", ["reboot"]),
 };
 
 export interface RecordingExecutor extends Executor {
