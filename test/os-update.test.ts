@@ -3,7 +3,8 @@
 // new agent instance on the same data dir and root. An image that boots completes the update after the reboot, with
 // the reboot hooks in flightctl's order and status.os read from bootc; an image that fails to boot rolls the version
 // back, reports flightctl's condition and is remembered as failed (not tried again after a restart); a package-mode
-// device (no bootc) refuses an OS image before changing anything.
+// device (no bootc) refuses an OS image before changing anything. A simulated device (agent/sim-host.ts) goes through the
+// same reboots.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +20,8 @@ import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { agentConfigYaml, userClient, waitFor } from "./helpers/agents.js";
-import { testDevice, type TestDevice } from "./helpers/fake-bootc.js";
+import { testDevice, type FakeBootcState, type TestDevice } from "./helpers/fake-bootc.js";
+import { startSimulator } from "../agent/simulator.js";
 
 let t: TestApi;
 let admin: string;
@@ -240,5 +242,70 @@ describe("a package-mode device (no bootc)", () => {
     assert.equal(h.file("/etc/app.conf"), "v=1\n", "nothing of the refused version is applied");
     assert.ok(!h.device.commands.some((c) => c.startsWith("bootc") || c === "reboot"), h.device.commands.join("\n"));
     assert.ok(h.agent.specs().failed.has(h.version));
+  });
+});
+
+describe("a simulated device (the simulator's host)", () => {
+  let sim: Awaited<ReturnType<typeof startSimulator>>;
+  let name = "";
+  let version = 0;
+  const agentDir = () => join(dir, "sim", `agent-${String(sim.indexes[0]).padStart(5, "0")}`);
+  const bootc = () => JSON.parse(readFileSync(join(agentDir(), "bootc.json"), "utf8")) as FakeBootcState;
+  const status = async () => (await devices().getDevice({ name }, auth())).status!;
+  const setSpec = async (image: string) => {
+    version++;
+    await devices().replaceDevice(
+      {
+        name,
+        device: fromJson(DeviceSchema, { apiVersion: "flightctl.io/v1beta1", kind: "Device", metadata: { name }, spec: { os: { image } } }),
+      },
+      auth(),
+    );
+  };
+  const outcome = (reason: string) =>
+    waitFor(`version ${version}: ${reason}`, async () => {
+      const u = (await status()).conditions.find((c) => c.type === "Updating");
+      return u?.status === "False" && u.reason === reason && new RegExp(`version ${version}\\b`).test(u.message ?? "") && u;
+    });
+
+  before(async () => {
+    sim = await startSimulator({
+      count: 1,
+      config: parseAgentConfig(await agentConfigYaml(t, admin, "/unused", "/unused")),
+      baseDir: join(dir, "sim"),
+      approve: { api: `https://localhost:${t.api.port}`, caPem: readFileSync(t.api.caPath, "utf8"), token: admin },
+      summaryIntervalMs: 0,
+      log: pino({ level: "silent" }),
+    });
+    await sim.started();
+    name = sim.agents[0].name;
+    const first = await waitFor("the first version applied", async () => {
+      const s = await status();
+      return s.updated?.status === "UpToDate" && Number(s.config?.renderedVersion) > 0 && s;
+    });
+    version = Number(first.config!.renderedVersion);
+  });
+  after(async () => {
+    await sim?.stop();
+  });
+
+  test("goes through a reboot into the new image, and back when the image fails to boot", async () => {
+    const bootId = (await status()).systemInfo?.bootId;
+    const first = sim.agents[0];
+    await setSpec("quay.io/example/os:2");
+    await outcome("Updated");
+    assert.notEqual(sim.agents[0], first, "a new agent after the reboot");
+    let s = await status();
+    assert.equal(s.os?.image, "quay.io/example/os:2");
+    assert.equal(s.os?.imageDigest, bootc().booted?.imageDigest);
+    assert.notEqual(s.systemInfo?.bootId, bootId);
+
+    writeFileSync(join(agentDir(), "bootc.json"), JSON.stringify({ ...bootc(), failToBoot: ["quay.io/example/os:3"] }));
+    await setSpec("quay.io/example/os:3");
+    await outcome("Error");
+    s = await status();
+    assert.equal(s.os?.image, "quay.io/example/os:2");
+    assert.equal(bootc().rollback?.image, "quay.io/example/os:3");
+    assert.ok(sim.agents[0].specs().failed.has(version));
   });
 });
