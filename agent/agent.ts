@@ -453,7 +453,19 @@ export function createAgent(opts: AgentOptions) {
     try {
       await phase(version, "afterupdating hooks", () => hooks("afterupdating", { changes: pending.changes, rebooted: true }));
     } catch (e) {
-      return rollback(version, from, to, e);
+      await rollback(version, from, to, e);
+      // As flightctl: with the spec back, the OS goes back too, to the image it booted before (another reboot).
+      const why = await os.stageRollback(pending);
+      if (why) return log.error({ version, err: why }, "cannot roll the OS image back; it stays on the new image");
+      await hooks("beforerebooting").catch((err: Error) => log.error({ err: err.message }, "beforerebooting hooks failed"));
+      await report();
+      try {
+        await os.reboot();
+        rebootRequested = true;
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "cannot reboot into the previous OS image");
+      }
+      return;
     }
     os.clear();
     // The applications were started before the reboot; as at any start, they are taken as running.

@@ -106,6 +106,16 @@ export function createOsManager(exec: Executor, dataDir: string, log: Logger) {
         `booted image ${booted || "unknown"}, expected ${p.target}: the new image did not come up and the device booted its previous image again`,
       );
     },
+    /**
+     * Stages the deployment booted before `p` again (`bootc rollback`), when bootc still keeps it for rollback; says
+     * why not otherwise.
+     */
+    async stageRollback(p: PendingOsUpdate): Promise<string | undefined> {
+      if (host.rollback?.image !== p.previous) return `bootc keeps ${host.rollback?.image || "no image"} for rollback, not ${p.previous}`;
+      const r = await exec.run("bootc", ["rollback"]);
+      if (r.code !== 0) return `bootc rollback failed (${r.code}): ${(r.stderr || r.stdout).trim()}`;
+      return undefined;
+    },
     /** Asks the host to reboot (the executor's reboot: `systemctl reboot` on a device). */
     async reboot(): Promise<void> {
       const r = await (exec.reboot ? exec.reboot() : exec.run("systemctl", ["reboot"]));

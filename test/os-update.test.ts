@@ -134,8 +134,9 @@ describe("an image-mode device (bootc)", () => {
     for (const type of ["beforeupdating", "beforerebooting", "afterrebooting", "afterupdating"])
       put(h.root, `/etc/flightctl/hooks.d/${type}/50-order.yaml`, `- run: /bin/echo ${type}\n`);
     h.device.onReboot = async () => {
-      // The service sees Rebooting before the device goes away; then the host comes up with a new agent process.
-      atReboot.push(await waitFor("Rebooting reported", async () => (await h.updating())?.reason === "Rebooting" && (await h.updating())!));
+      // What the service holds when the device goes away (the agent reports before it asks for the reboot); then the
+      // host comes up with a new agent instance.
+      atReboot.push((await h.updating()) ?? {});
       await h.agent.stop();
       await h.start();
     };
@@ -154,7 +155,7 @@ describe("an image-mode device (bootc)", () => {
     await h.outcome("Updated");
     await h.device.rebooted;
     assert.equal(h.device.reboots, 1);
-    assert.equal(atReboot[0]?.message, "Device is rebooting into OS image: quay.io/example/os:2");
+    assert.deepEqual([atReboot[0]?.reason, atReboot[0]?.message], ["Rebooting", "Device is rebooting into OS image: quay.io/example/os:2"]);
     const order = [
       "/bin/echo beforeupdating",
       "bootc switch --transport containers-storage --retain quay.io/example/os:2",
@@ -219,6 +220,45 @@ describe("an image-mode device (bootc)", () => {
     s = await h.status();
     assert.equal(s.config?.renderedVersion, String(h.version - 1));
     assert.equal(s.os?.image, "quay.io/example/os:2");
+  });
+  test("an afterupdating hook that fails after the reboot: the spec and the OS image go back (a second reboot)", async () => {
+    put(h.root, "/etc/flightctl/hooks.d/afterupdating/60-check.yaml", "- if: [rebooted == true]\n  run: /usr/local/bin/check-os\n");
+    h.device.failOn = /check-os/;
+    const reboots = h.device.reboots;
+    try {
+      await h.setSpec(spec("v=4\n", "quay.io/example/os:4"));
+      const message = await h.outcome("Error");
+      assert.match(
+        message,
+        new RegExp(`^Failed to update to version ${h.version}: hooks /etc/flightctl/hooks.d/afterupdating/60-check.yaml: `),
+      );
+      await waitFor(
+        "the second reboot done",
+        async () => h.device.reboots === reboots + 2 && h.device.bootc().booted?.image === "quay.io/example/os:2",
+      );
+      await h.device.rebooted;
+      assert.ok(h.since().includes("bootc rollback"), h.since().join("\n"));
+      assert.deepEqual(
+        h.since().filter((c) => c === "reboot" || c.startsWith("bootc switch") || c === "bootc rollback" || c.includes("check-os")),
+        [
+          "bootc switch --transport containers-storage --retain quay.io/example/os:4",
+          "reboot",
+          "/usr/local/bin/check-os",
+          "bootc rollback",
+          "reboot",
+        ],
+      );
+      const s = await waitFor("the previous image reported", async () => {
+        const st = await h.status();
+        return st.os?.image === "quay.io/example/os:2" && st;
+      });
+      assert.equal(s.os?.imageDigest, h.device.bootc().booted!.imageDigest);
+      assert.equal(s.config?.renderedVersion, String(h.version - 2));
+      assert.equal(h.file("/etc/app.conf"), "v=2\n");
+      assert.ok(h.agent.specs().failed.has(h.version));
+    } finally {
+      h.device.failOn = undefined;
+    }
   });
 });
 

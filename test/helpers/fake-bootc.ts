@@ -33,6 +33,8 @@ export interface TestDevice extends Executor {
   bootc(): FakeBootcState;
   /** The next boot of `image` fails (greenboot rolls back). */
   failToBoot(image: string): void;
+  /** Commands whose line matches fail (as the recording executor's failOn); bootc's never. */
+  failOn?: RegExp;
   /** How many reboots ran. */
   reboots: number;
   /** Called after each reboot stand-in: restart the agent there. */
@@ -65,6 +67,7 @@ export function testDevice(dir: string, root: string, opts: { bootedImage?: stri
     reboots: 0,
     rebooted: Promise.resolve(),
     async run(cmd, args, o) {
+      recording.failOn = device.failOn;
       if (cmd !== "bootc") return recording.run(cmd, args, o);
       recording.commands.push([cmd, ...args].join(" "));
       // Run as the device would: bootc found on its PATH, or not at all.
