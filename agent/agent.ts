@@ -1,7 +1,8 @@
 // The device agent: enroll once, then hold one stream of rendered specs and apply each new version serially
-// (prefetch → beforeupdating hooks → applications → config files → OS → afterupdating hooks), rolling back to the
-// previous version when one fails; report status on change and as a periodic heartbeat; renew the management
-// certificate; decommission on request.
+// (prefetch → beforeupdating hooks → applications → config files → OS → afterupdating hooks; a new OS image is
+// staged, the host reboots and the next start verifies it, agent/os-update.ts), rolling back to the previous version
+// when one fails; report status on change and as a periodic heartbeat; renew the management certificate; decommission
+// on request.
 import { hostname, arch, platform, release } from "node:os";
 import { isDeepStrictEqual } from "node:util";
 import { fromJson, toJson } from "@bufbuild/protobuf";
@@ -431,7 +432,6 @@ export function createAgent(opts: AgentOptions) {
       return undefined;
     }
     if (!rebooted) return undefined;
-    await os.refresh();
     const failure = os.verify(pending);
     if (!failure) return pending;
     log.warn({ version: pending.version, err: failure.message }, "the new OS image did not boot");
@@ -693,19 +693,19 @@ export function createAgent(opts: AgentOptions) {
       else await enroll();
       if (stop.signal.aborted) return;
       connect();
+      await os.refresh();
+      // As flightctl: whether an OS update booted is settled first (a failed one rolls back), then the reboot hooks.
+      const booted = await bootedUpdate(boot.rebooted);
+      if (boot.rebooted) {
+        // As flightctl: a failing afterrebooting hook is logged, the agent carries on.
+        await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
+      }
       // Apps known from the last run are reported as running until the next update says otherwise.
       apps = (specs.current().spec?.applications ?? []).map((a) => ({
         name: String(a.name),
         appType: String(a.appType),
         status: "Running" as const,
       }));
-      await os.refresh();
-      // As flightctl: whether the OS update booted is settled first (a failed one rolls back), then the reboot hooks.
-      const booted = await bootedUpdate(boot.rebooted);
-      if (boot.rebooted) {
-        // As flightctl: a failing afterrebooting hook is logged, the agent carries on.
-        await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
-      }
       if (booted) await completeOsUpdate(booted);
       await report();
       loops.push(watchLoop(), statusLoop(), certLoop());
