@@ -1,7 +1,8 @@
 // The device agent: enroll once, then hold one stream of rendered specs and apply each new version serially
-// (prefetch → beforeupdating hooks → applications → config files → OS → afterupdating hooks), rolling back to the
-// previous version when one fails; report status on change and as a periodic heartbeat; renew the management
-// certificate; decommission on request.
+// (prefetch → beforeupdating hooks → applications → config files → OS → afterupdating hooks; a new OS image is
+// staged, the host reboots and the next start verifies it, agent/os-update.ts), rolling back to the previous version
+// when one fails; report status on change and as a periodic heartbeat; renew the management certificate; decommission
+// on request.
 import { hostname, arch, platform, release } from "node:os";
 import { isDeepStrictEqual } from "node:util";
 import { fromJson, toJson } from "@bufbuild/protobuf";
@@ -11,8 +12,9 @@ import { type DeviceJson, DeviceSchema, type DeviceSpecJson, type DeviceStatusJs
 import type { ConditionJson } from "../gen/flightctl/v1beta1/meta_pb.js";
 import { connectAgent, type AgentClients } from "./clients.js";
 import { UPDATE_RETRY_BASE_MS, UPDATE_RETRY_MAX_MS, type AgentConfig } from "./config.js";
-import { ApplyError, applyApps, applyFiles, applyOs, osImageChange, planFiles, systemdStatus, type AppState } from "./apply.js";
+import { ApplyError, applyApps, applyFiles, planFiles, systemdStatus, type AppState } from "./apply.js";
 import { checkBoot } from "./boot.js";
+import { createOsManager, type OsManager, type PendingOsUpdate } from "./os-update.js";
 import { runHooks, type HookContext, type HookType } from "./hooks.js";
 import { prefetch, PrefetchNotReady } from "./prefetch.js";
 import { checkWindow, downloadMemory, recheckDelay, WindowClosed } from "./schedules.js";
@@ -127,6 +129,9 @@ export function createAgent(opts: AgentOptions) {
   const loops: Promise<void>[] = [];
   let reconciling = Promise.resolve();
   let bootId = "";
+  let os: OsManager;
+  /** Set once the host took the reboot an OS update asked for: nothing more is applied before it. */
+  let rebootRequested = false;
   /** An update that could not start yet (prefetch), tried again after a growing delay. */
   const retry = { attempt: 0, version: 0, timer: undefined as NodeJS.Timeout | undefined };
   const consoles = createConsoleManager({
@@ -179,7 +184,13 @@ export function createAgent(opts: AgentOptions) {
               apiVersion: "flightctl.io/v1beta1",
               kind: "EnrollmentRequest",
               metadata: { name: id.name },
-              spec: { csr, labels, knownRenderedVersion: String(versionOf(specs.desired())), deviceStatus: systemInfoStatus() },
+              spec: {
+                csr,
+                labels,
+                knownRenderedVersion: String(versionOf(specs.desired())),
+                deviceStatus: systemInfoStatus(),
+                osMode: os.mode,
+              },
             },
           });
           log.info({ server: cfg.server, labels }, "enrollment request sent");
@@ -274,7 +285,8 @@ export function createAgent(opts: AgentOptions) {
       applicationsSummary,
       resources: resourceLevels,
       systemd: await systemdStatus(exec, spec),
-      os: { image: spec.os?.image ?? "" },
+      os: os.status(),
+      capabilities: { osMode: os.mode },
       summary: critical ? { status: "Error", info: "Critical resource alert" } : warning ? { status: "Degraded" } : { status: "Online" },
     };
   }
@@ -370,7 +382,12 @@ export function createAgent(opts: AgentOptions) {
    * an error (roll back). The update window is checked before the beforeupdating hooks, so they run once, right
    * before the change they announce, not on every check of a closed window.
    */
-  async function update(version: number, from: DeviceSpecJson, to: DeviceSpecJson): Promise<AppState[]> {
+  async function update(
+    version: number,
+    from: DeviceSpecJson,
+    to: DeviceSpecJson,
+  ): Promise<{ running: AppState[]; reboot?: PendingOsUpdate }> {
+    os.check(to);
     if (!downloaded.met(version)) checkWindow("download", version, to, now());
     await phase(version, "prefetch", () => prefetch(exec, from, to));
     // Only a version with a download window needs remembering (no extra file write per update otherwise).
@@ -381,18 +398,95 @@ export function createAgent(opts: AgentOptions) {
     const running = await phase(version, "applications", () => applyApps(fs, exec, from, to));
     const changes = await phase(version, "config files", () => applyFiles(fs, from, to));
     log.debug({ version, changes }, "config file changes");
-    // No reboot follows here (bootc switch only stages the image), so the reboot hooks bracket the switch.
-    if (osImageChange(from, to)) await phase(version, "beforerebooting hooks", () => hooks("beforerebooting"));
-    await phase(version, "os", () => applyOs(exec, from, to));
+    // The OS last, as flightctl: a staged image needs a reboot, and the afterupdating hooks wait for it (os-update.ts).
+    const reboot = await phase(version, "os", () => os.stage(version, to, changes));
+    if (reboot) {
+      await phase(version, "beforerebooting hooks", () => hooks("beforerebooting"));
+      return { running, reboot };
+    }
     // A failure here fails the update as in flightctl: what these hooks reload did not take the new files.
     await phase(version, "afterupdating hooks", () => hooks("afterupdating", { changes }));
-    return running;
+    return { running };
+  }
+
+  /** Reports Rebooting and asks the host to reboot; the update completes (or fails) at the next start. */
+  async function rebootInto(version: number, pending: PendingOsUpdate) {
+    updating = { type: "Updating", status: "True", reason: "Rebooting", message: `Device is rebooting into OS image: ${pending.image}` };
+    await report();
+    await phase(version, "reboot request", () => os.reboot());
+    rebootRequested = true;
+    log.info({ version, image: pending.image }, "reboot requested: the update completes once the new image is booted");
+  }
+
+  /**
+   * At start, the OS update a reboot was asked for: undefined when there is none for the version being applied or the
+   * host has not rebooted yet (the stream sends the version again and it is staged and rebooted again); the update
+   * when bootc booted its image; when bootc booted another, the version is rolled back (and remembered as failed).
+   */
+  async function bootedUpdate(rebooted: boolean): Promise<PendingOsUpdate | undefined> {
+    const pending = os.pending();
+    if (!pending) return undefined;
+    const [current, desired] = [specs.current(), specs.desired()];
+    if (pending.version !== versionOf(desired) || versionOf(desired) === versionOf(current)) {
+      os.clear();
+      return undefined;
+    }
+    if (!rebooted) return undefined;
+    const failure = os.verify(pending);
+    if (!failure) return pending;
+    log.warn({ version: pending.version, err: failure.message }, "the new OS image did not boot");
+    updating = {
+      type: "Updating",
+      status: "True",
+      reason: "RollingBack",
+      message: `Device is rolling back to template version: ${versionOf(current)}`,
+    };
+    await report();
+    await rollback(pending.version, current.spec ?? {}, desired.spec ?? {}, failure);
+    return undefined;
+  }
+
+  /** The rest of an update whose OS image booted: its afterupdating hooks, then it is the current version. */
+  async function completeOsUpdate(pending: PendingOsUpdate) {
+    const { version } = pending;
+    const [from, to] = [specs.current().spec ?? {}, specs.desired().spec ?? {}];
+    try {
+      await phase(version, "afterupdating hooks", () => hooks("afterupdating", { changes: pending.changes, rebooted: true }));
+    } catch (e) {
+      await rollback(version, from, to, e);
+      // As flightctl: with the spec back, the OS goes back too, to the image it booted before (another reboot).
+      const why = await os.stageRollback(pending);
+      if (why) return log.error({ version, err: why }, "cannot roll the OS image back; it stays on the new image");
+      await hooks("beforerebooting").catch((err: Error) => log.error({ err: err.message }, "beforerebooting hooks failed"));
+      await report();
+      try {
+        await os.reboot();
+        rebootRequested = true;
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "cannot reboot into the previous OS image");
+      }
+      return;
+    }
+    os.clear();
+    // The applications were started before the reboot (the simulator's recorded status takes them as running; on a
+    // real host the monitor reads them from podman).
+    apps = (to.applications ?? []).map((a) => ({ name: String(a.name), appType: String(a.appType), status: "Running" as const }));
+    resources.configure(to);
+    specs.upgrade();
+    watchApps();
+    updating = { type: "Updating", status: "False", reason: "Updated", message: `Updated to version ${version}` };
+    log.info({ version, image: os.status().image }, "updated: the new OS image booted");
+    emit("applied");
   }
 
   /** Applies `device` (a newer rendered version) or rolls back to the current one. */
   async function reconcile(device: DeviceJson) {
     const version = versionOf(device);
     const current = specs.current();
+    if (rebootRequested) {
+      log.debug({ version }, "a reboot is under way; the version waits for it");
+      return;
+    }
     if (version <= versionOf(current) || specs.failed.has(version)) {
       log.debug({ version, current: versionOf(current) }, "spec version already applied or failed before; skipped");
       return;
@@ -408,7 +502,12 @@ export function createAgent(opts: AgentOptions) {
     // Say "Updating" only for updates that take a while; a quick one goes straight to its result (one report, not two).
     const slow = setTimeout(() => void report(), 1000);
     try {
-      apps = await update(version, from, to);
+      const done = await update(version, from, to);
+      apps = done.running;
+      if (done.reboot) {
+        clearTimeout(slow);
+        return await rebootInto(version, done.reboot);
+      }
       resources.configure(to);
       specs.upgrade();
       watchApps();
@@ -444,6 +543,7 @@ export function createAgent(opts: AgentOptions) {
     const message = e instanceof ApplyError ? e.message : `unexpected error: ${(e as Error).message}`.slice(0, 250);
     log.warn({ version, err: message }, "update failed; rolling back");
     specs.rollback();
+    os.clear();
     try {
       apps = await applyApps(fs, exec, to, from);
       // flightctl re-syncs the old spec with its after-update hooks: a restored unit file needs its daemon-reload too.
@@ -586,6 +686,7 @@ export function createAgent(opts: AgentOptions) {
       log = opts.log.child({ device: id.name });
       log.info({ server: cfg.server, dataDir: cfg.dataDir, version: AGENT_VERSION }, "agent starting");
       specs = openSpecFiles(cfg.dataDir);
+      os = createOsManager(exec, cfg.dataDir, log);
       downloaded = downloadMemory(cfg.dataDir);
       const boot = checkBoot(fs, cfg.dataDir);
       bootId = boot.bootId;
@@ -596,6 +697,9 @@ export function createAgent(opts: AgentOptions) {
       else await enroll();
       if (stop.signal.aborted) return;
       connect();
+      await os.refresh();
+      // As flightctl: whether an OS update booted is settled first (a failed one rolls back), then the reboot hooks.
+      const booted = await bootedUpdate(boot.rebooted);
       if (boot.rebooted) {
         // As flightctl: a failing afterrebooting hook is logged, the agent carries on.
         await hooks("afterrebooting", { rebooted: true }).catch((e: Error) => log.error({ err: e.message }, "afterrebooting hooks failed"));
@@ -613,6 +717,7 @@ export function createAgent(opts: AgentOptions) {
         // The first report says what podman runs, not what nothing has been read about yet.
         await monitor.resync();
       }
+      if (booted) await completeOsUpdate(booted);
       await report();
       loops.push(watchLoop(), statusLoop(), certLoop());
     },

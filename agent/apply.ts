@@ -1,5 +1,6 @@
-// Applying a rendered spec to the host, in flightctl's order: applications, config files, systemd units, then the OS
-// image. Each step fails with the component and element at fault so the status message says what broke.
+// Applying a rendered spec to the host, in flightctl's order: applications, config files, systemd units (the OS
+// image, which needs a reboot, is agent/os-update.ts). Each step fails with the component and element at fault so
+// the status message says what broke.
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import type {
@@ -187,14 +188,6 @@ export function osImageChange(current: DeviceSpecJson, desired: DeviceSpecJson):
   const want = desired.os?.image;
   const have = current.os?.image;
   return want && want !== have ? want : undefined;
-}
-
-/** The OS image: switch with bootc when it changes (the reboot itself is outside this sketch of a device). */
-export async function applyOs(exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<void> {
-  const want = osImageChange(current, desired);
-  if (!want) return;
-  const r = await exec.run("bootc", ["switch", "--retain", want]);
-  if (r.code !== 0) throw new ApplyError("os", want, `bootc switch failed (${r.code}): ${r.stderr.trim()}`);
 }
 
 /** systemd units matching the spec's patterns, as status.systemd entries. */

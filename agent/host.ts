@@ -116,6 +116,11 @@ export interface Executor {
   stream(cmd: string, args: string[], cb: StreamCallbacks, opts?: Pick<RunOptions, "env">): StreamHandle;
   /** Whether `cmd` can run here (hooks whose program is not installed are skipped, as flightctl does). */
   available(cmd: string): boolean;
+  /**
+   * Asks the host to reboot; it returns once the request is taken, and the agent is ended by the reboot. Without it the
+   * agent runs `systemctl reboot`; tests give one that "boots" a fake bootc and restarts the agent.
+   */
+  reboot?(): Promise<CommandResult>;
 }
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
@@ -176,6 +181,7 @@ export const realExecutor: Executor = {
       }
     });
   },
+  reboot: () => realExecutor.run("systemctl", ["reboot"]),
 };
 
 export interface RecordingExecutor extends Executor {

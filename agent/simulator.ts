@@ -17,6 +17,7 @@ import { createAgent, type Agent, type AgentEvent } from "./agent.js";
 import type { AgentConfig } from "./config.js";
 import { recordingExecutor } from "./host.js";
 import { startResourceMonitor } from "./resources.js";
+import { simulatedHost } from "./sim-host.js";
 
 export interface SimulatorOptions {
   count: number;
@@ -116,6 +117,7 @@ export async function startSimulator(opts: SimulatorOptions) {
     : undefined;
   const resources = startResourceMonitor(opts.baseDir);
   const agents: Agent[] = [];
+  let stopping = false;
   const starting: Promise<void>[] = [];
   const runId = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const indexes = claimIndexes(opts.baseDir, opts.indexOffset ?? 0, opts.count, runId);
@@ -128,29 +130,39 @@ export async function startSimulator(opts: SimulatorOptions) {
     const dir = join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`);
     mkdirSync(join(dir, "root"), { recursive: true });
     const stream = { on: false };
-    const agent = createAgent({
-      config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
-      log: opts.agentLog ?? opts.log,
-      exec: recordingExecutor({ failOn: opts.failOn }),
-      // Its devices run nothing: app status is what the recorded commands started (no podman per device).
-      appStatus: "recorded",
-      resources,
-      console: { enabled: opts.console ?? false },
-      labels: { ...opts.labels, "simulator-index": String(i) },
-      onEvent: onEvent(i, stream),
-      onEnrollmentRequested: approver
-        ? async (name) => {
-            await approver
-              .approveEnrollmentRequest(
-                { name, approval: { approved: true } },
-                { headers: { authorization: `Bearer ${opts.approve!.token}` } },
-              )
-              .catch((e: Error) => {
-                if (!/already approved/.test(e.message)) opts.log.warn({ err: e.message, name }, "cannot approve");
-              });
-          }
-        : undefined,
+    const k = agents.length;
+    // An OS update reboots the simulated host: a new agent on the same data dir and root replaces this one.
+    const exec = simulatedHost(recordingExecutor({ failOn: opts.failOn }), join(dir, "root"), join(dir, "bootc.json"), async () => {
+      await agents[k].stop();
+      if (stopping) return;
+      agents[k] = make();
+      await agents[k].start().catch((e: Error) => opts.log.error({ err: e.message, i }, "agent failed to start after its reboot"));
     });
+    const make = () =>
+      createAgent({
+        config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
+        log: opts.agentLog ?? opts.log,
+        exec,
+        // Its devices run nothing: app status is what the recorded commands started (no podman per device).
+        appStatus: "recorded",
+        resources,
+        console: { enabled: opts.console ?? false },
+        labels: { ...opts.labels, "simulator-index": String(i) },
+        onEvent: onEvent(i, stream),
+        onEnrollmentRequested: approver
+          ? async (name) => {
+              await approver
+                .approveEnrollmentRequest(
+                  { name, approval: { approved: true } },
+                  { headers: { authorization: `Bearer ${opts.approve!.token}` } },
+                )
+                .catch((e: Error) => {
+                  if (!/already approved/.test(e.message)) opts.log.warn({ err: e.message, name }, "cannot approve");
+                });
+            }
+          : undefined,
+      });
+    const agent = make();
     agents.push(agent);
     const delay = opts.jitterMs ? Math.random() * opts.jitterMs : 0;
     starting.push(
@@ -200,6 +212,7 @@ export async function startSimulator(opts: SimulatorOptions) {
     /** Resolves when every agent finished starting (enrolled and reported once). */
     started: () => Promise.all(starting).then(() => undefined),
     async stop() {
+      stopping = true;
       clearInterval(summaryTimer);
       // Stopping first: an agent still enrolling (e.g. retrying a refused certificate) ends its start on abort.
       await Promise.all(agents.map((a) => a.stop()));

@@ -1,8 +1,9 @@
 // The agent's update order around the apply steps, with a real API and a real in-process agent whose device root is a
 // temp directory and whose commands are recorded: lifecycle hooks (files in the root overriding packaged ones, path
-// conditions and template variables, the built-in daemon-reload, a failing beforeupdating hook rolling back, reboot
-// hooks around the OS switch and after a boot id change) and image prefetch (a failed pull is retried, not failed).
-// The hook runner also runs real commands (env, workDir, timeout) through the real executor.
+// conditions and template variables, the built-in daemon-reload, a failing beforeupdating hook rolling back,
+// afterrebooting hooks after a boot id change; the OS switch and its reboot hooks are in test/os-update.test.ts) and
+// image prefetch (a failed pull is retried, not failed). The hook runner also runs real commands (env, workDir,
+// timeout) through the real executor.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -204,22 +205,6 @@ describe("an agent's update around its apply steps", () => {
     await outcome("Updated");
     assert.equal(readFileSync(join(root(), "etc/web.conf"), "utf8"), "port=8080\n");
     assert.ok(!exec.missingImages.has(image));
-  });
-
-  test("beforerebooting hooks run before the bootc switch, and only when the OS image changes", async () => {
-    put(root(), "/etc/flightctl/hooks.d/beforerebooting/10-save.yaml", "- run: /usr/local/bin/save-state\n");
-    const spec = {
-      ...files({ "/etc/web.conf": "port=8080\n" }),
-      applications: [{ name: "web", appType: "container", image: "quay.io/example/web:2" }],
-    };
-    await setSpec({ ...spec, os: { image: "quay.io/example/os:2" } });
-    let { commands } = await outcome("Updated");
-    const hookAt = commands.indexOf("/usr/local/bin/save-state");
-    const switchAt = commands.indexOf("bootc switch --retain quay.io/example/os:2");
-    assert.ok(hookAt >= 0 && switchAt > hookAt, commands.join("\n"));
-    await setSpec({ ...spec, os: { image: "quay.io/example/os:2" }, systemd: { matchPatterns: ["demo.service"] } });
-    ({ commands } = await outcome("Updated"));
-    assert.ok(!commands.includes("/usr/local/bin/save-state"), commands.join("\n"));
   });
 
   test("afterrebooting hooks run at start when the boot id changed, not on a plain restart", async () => {
