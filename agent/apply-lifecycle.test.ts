@@ -17,7 +17,7 @@ const fs = rootedFs(root);
 const compose: ApplicationProviderSpecJson = {
   name: "web",
   appType: "compose",
-  inline: [{ path: "docker-compose.yaml", content: "services: {}\n" }],
+  inline: [{ path: "docker-compose.yaml", content: "services: {web: {image: quay.io/example/web:1}}\n" }],
 };
 const container: ApplicationProviderSpecJson = { name: "db", appType: "container", image: "quay.io/example/db:1" };
 const spec = (...apps: ApplicationProviderSpecJson[]): DeviceSpecJson => ({ applications: apps });
@@ -34,14 +34,14 @@ async function step(from: DeviceSpecJson, to: DeviceSpecJson) {
 test("stop, start and restart act on what runs; content is untouched", async () => {
   const v1 = spec(compose, container);
   let r = await step({}, v1);
-  assert.ok(r.commands.some((c) => c.startsWith(`podman compose -p ${web} -f`) && c.endsWith(" up -d")));
+  assert.ok(r.commands.some((c) => c.startsWith(`podman-compose -p ${web} -f`) && c.endsWith(" up -d")));
   assert.ok(r.commands.includes(`systemctl restart ${db}.service`));
   assert.deepEqual(r.states, { web: "Running", db: "Running" });
 
   const v2 = spec({ ...compose, desiredState: "stopped" }, { ...container, desiredState: "stopped" });
   r = await step(v1, v2);
   assert.equal(r.commands.length, 2, r.commands.join("\n"));
-  assert.match(r.commands[0], new RegExp(`^podman compose -p ${web} -f \\S+docker-compose.yaml stop$`));
+  assert.match(r.commands[0], new RegExp(`^podman-compose -p ${web} -f \\S+docker-compose.yaml stop$`));
   assert.equal(r.commands[1], `systemctl stop ${db}.service`);
   assert.deepEqual(r.states, { web: "Stopped", db: "Stopped" });
 
@@ -57,7 +57,7 @@ test("stop, start and restart act on what runs; content is untouched", async () 
   const v4 = spec({ ...compose, desiredState: "running", restartGeneration: 1 }, { ...container, desiredState: "running" });
   r = await step(v3, v4);
   assert.equal(r.commands.length, 1, r.commands.join("\n"));
-  assert.match(r.commands[0], new RegExp(`^podman compose -p ${web} -f \\S+ restart$`));
+  assert.match(r.commands[0], new RegExp(`^podman-compose -p ${web} -f \\S+ restart$`));
 });
 
 test("a new application that is stopped is written but not started", async () => {
