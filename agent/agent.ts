@@ -12,7 +12,17 @@ import type { ConditionJson } from "../gen/flightctl/v1beta1/meta_pb.js";
 import { connectAgent, type AgentClients } from "./clients.js";
 import { UPDATE_RETRY_BASE_MS, UPDATE_RETRY_MAX_MS, type AgentConfig } from "./config.js";
 import { appImages, pruneImages } from "./apps/prune.js";
-import { ApplyError, AppsRefused, applyApps, applyFiles, applyOs, osImageChange, planFiles, systemdStatus, type AppState } from "./apply.js";
+import {
+  ApplyError,
+  AppsRefused,
+  applyApps,
+  applyFiles,
+  applyOs,
+  osImageChange,
+  planFiles,
+  systemdStatus,
+  type AppState,
+} from "./apply.js";
 import { checkBoot } from "./boot.js";
 import { runHooks, type HookContext, type HookType } from "./hooks.js";
 import { prefetch, PrefetchNotReady } from "./prefetch.js";

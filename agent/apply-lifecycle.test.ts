@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import type { ApplicationProviderSpecJson, DeviceSpecJson } from "../gen/flightctl/v1beta1/device_pb.js";
-import { appId, applyApps } from "./apply.js";
+import { AppsRefused, appId, applyApps } from "./apply.js";
 import { recordingExecutor, rootedFs } from "./host.js";
 
 const root = mkdtempSync(join(tmpdir(), "fc-apply-lifecycle-"));
@@ -66,4 +66,26 @@ test("a new application that is stopped is written but not started", async () =>
   assert.ok(fs.exists(`/etc/compose/manifests/${id}/docker-compose.yaml`));
   assert.ok(!r.commands.some((c) => c.endsWith(" up -d")), r.commands.join("\n"));
   assert.deepEqual(r.states, { idle: "Stopped" });
+});
+
+test("an app that fails its check refuses the whole update before anything on the host changes", async () => {
+  const v1 = spec(compose, container);
+  await step({}, v1);
+  const file = `/etc/compose/manifests/${web}/docker-compose.yaml`;
+  const was = fs.read(file);
+  const changed = { ...compose, inline: [{ path: "docker-compose.yaml", content: "services: {web: {image: quay.io/example/web:2}}\n" }] };
+  const broken = { name: "broken", appType: "compose", inline: [{ path: "docker-compose.yaml", content: "services: {web: [\n" }] };
+  const exec = recordingExecutor();
+  await assert.rejects(applyApps(fs, exec, v1, spec(changed, broken)), (e: unknown) => {
+    assert.ok(e instanceof AppsRefused);
+    assert.match(e.message, /^apps broken: docker-compose\.yaml does not parse/);
+    return true;
+  });
+  // Only the checks' image queries ran: nothing stopped, removed, written or started.
+  assert.ok(
+    exec.commands.every((c) => /^podman (image exists|pull) /.test(c)),
+    exec.commands.join("\n"),
+  );
+  assert.deepEqual(fs.read(file), was);
+  assert.ok(!fs.exists(`/etc/compose/manifests/${appId("broken")}`));
 });

@@ -1,11 +1,7 @@
 // Applying a rendered spec to the host, in flightctl's order: applications, config files, systemd units, then the OS
 // image. Each step fails with the component and element at fault so the status message says what broke.
 import { posix } from "node:path";
-import type {
-  DeviceSpecJson,
-  FileSpecJson,
-  SystemdUnitStatusJson,
-} from "../gen/flightctl/v1beta1/device_pb.js";
+import type { DeviceSpecJson, FileSpecJson, SystemdUnitStatusJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import { ApplyError } from "./apply-error.js";
 import { checkDevicePath, type PathError, type Executor, type HostFs } from "./host.js";
 

@@ -147,7 +147,11 @@ test("bad input is refused naming the app and the cause; the running version is 
   const ids = async () => [...(await project(web)).values()].map((c) => `${c.Id} ${c.State}`).sort();
   const was = await ids();
   const cases: [string, DeviceSpecJson, RegExp][] = [
-    ["a compose file that does not parse", spec(composeApp("web", "services:\n  web: [\n")), /^apps web: docker-compose\.yaml does not parse/],
+    [
+      "a compose file that does not parse",
+      spec(composeApp("web", "services:\n  web: [\n")),
+      /^apps web: docker-compose\.yaml does not parse/,
+    ],
     ["a compose file without services", spec(composeApp("web", "version: '3'\n")), /^apps web: the compose spec has no services/],
     [
       "an image that does not exist",
@@ -155,7 +159,11 @@ test("bad input is refused naming the app and the cause; the running version is 
       new RegExp(`^apps web: image ${reg.host}/apps/nope:1 cannot be pulled: .*(manifest unknown|not found)`),
     ],
     ["an invalid app name", spec(composeApp("bad name!", twoServices(port))), /^apps "bad name!": is not a valid application name/],
-    ["an unsupported type", spec({ ...composeApp("web", twoServices(port)), appType: "helm" }), /^apps web: application type "helm" is not supported/],
+    [
+      "an unsupported type",
+      spec({ ...composeApp("web", twoServices(port)), appType: "helm" }),
+      /^apps web: application type "helm" is not supported/,
+    ],
   ];
   for (const [what, bad, message] of cases) {
     const e = await apply(v1, bad).then(

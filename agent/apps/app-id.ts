@@ -31,7 +31,11 @@ export function checkAppName(app: AppRef): void {
   const n = app.spec.name;
   if (n === undefined) return;
   if (n.length > 253 || !NAME.test(n))
-    throw new ApplyError("apps", JSON.stringify(n), "is not a valid application name: letters, digits, '-', '_' and '.', at most 253 characters");
+    throw new ApplyError(
+      "apps",
+      JSON.stringify(n),
+      "is not a valid application name: letters, digits, '-', '_' and '.', at most 253 characters",
+    );
 }
 
 /** An inline file's content as bytes. */
