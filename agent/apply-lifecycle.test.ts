@@ -40,9 +40,11 @@ test("stop, start and restart act on what runs; content is untouched", async () 
 
   const v2 = spec({ ...compose, desiredState: "stopped" }, { ...container, desiredState: "stopped" });
   r = await step(v1, v2);
-  assert.equal(r.commands.length, 2, r.commands.join("\n"));
-  assert.match(r.commands[0], new RegExp(`^podman-compose -p ${web} -f \\S+docker-compose.yaml stop$`));
-  assert.equal(r.commands[1], `systemctl stop ${db}.service`);
+  // What acts (podman ps only reads back that the stop took).
+  const acts = r.commands.filter((c) => !c.startsWith("podman ps "));
+  assert.equal(acts.length, 2, r.commands.join("\n"));
+  assert.match(acts[0], new RegExp(`^podman-compose -p ${web} -f \\S+docker-compose.yaml stop$`));
+  assert.equal(acts[1], `systemctl stop ${db}.service`);
   assert.deepEqual(r.states, { web: "Stopped", db: "Stopped" });
 
   // Still stopped: nothing runs again.

@@ -120,13 +120,27 @@ export const composeProvider: AppProvider = {
       return mine.length === 0 || mine.some((c) => c.State === "created" || c.State === "configured");
     });
     if (failed.length > 0) {
-      const cause = podmanCause(r.stderr) || "no container was started";
+      // `up -d` over stopped containers tries to create them again first ("name … is already in use"): not the cause.
+      const noise = /already in use/;
+      const cause =
+        podmanCause(
+          r.stderr
+            .split("\n")
+            .filter((l) => !noise.test(l))
+            .join("\n"),
+        ) || "no container was started";
       throw new ApplyError("apps", app.name, `service ${failed.join(", ")} did not start: ${cause}`);
     }
   },
 
+  /** podman-compose answers 0 whatever its `podman stop`s did: what still runs is read back. */
   async stop(ctx, app) {
-    await mustCompose(ctx, app, ["stop"]);
+    const r = await mustCompose(ctx, app, ["stop"]);
+    const running = (await projectContainers(ctx, app))?.filter((c) => c.State === "running") ?? [];
+    if (running.length > 0) {
+      const names = running.map((c) => c.Labels?.["com.docker.compose.service"] ?? "?").join(", ");
+      throw new ApplyError("apps", app.name, `service ${names} did not stop: ${podmanCause(r.stderr) || "still running"}`);
+    }
   },
 
   async restart(ctx, app) {
