@@ -121,7 +121,7 @@ export const composeProvider: AppProvider = {
     });
     if (failed.length > 0) {
       // `up -d` over stopped containers tries to create them again first ("name … is already in use"): not the cause.
-      const noise = /already in use/;
+      const noise = /container name ".*" is already in use/;
       const cause =
         podmanCause(
           r.stderr
