@@ -12,7 +12,8 @@ import { type DeviceJson, DeviceSchema, type DeviceSpecJson, type DeviceStatusJs
 import type { ConditionJson } from "../gen/flightctl/v1beta1/meta_pb.js";
 import { connectAgent, type AgentClients } from "./clients.js";
 import { UPDATE_RETRY_BASE_MS, UPDATE_RETRY_MAX_MS, type AgentConfig } from "./config.js";
-import { ApplyError, applyApps, applyFiles, planFiles, systemdStatus, type AppState } from "./apply.js";
+import { appImages, pruneImages } from "./apps/prune.js";
+import { ApplyError, AppsRefused, applyApps, applyFiles, planFiles, systemdStatus, type AppState } from "./apply.js";
 import { checkBoot } from "./boot.js";
 import { createOsManager, type OsManager, type PendingOsUpdate } from "./os-update.js";
 import { runHooks, type HookContext, type HookType } from "./hooks.js";
@@ -501,6 +502,9 @@ export function createAgent(opts: AgentOptions) {
     updating = { type: "Updating", status: "True", reason: "Preparing", message: `Preparing version ${version}` };
     // Say "Updating" only for updates that take a while; a quick one goes straight to its result (one report, not two).
     const slow = setTimeout(() => void report(), 1000);
+    // Images the running version references, read before the update replaces its files (image pruning compares).
+    const imagesBefore = appImages(fs, from);
+    let prune = false;
     try {
       const done = await update(version, from, to);
       apps = done.running;
@@ -508,6 +512,7 @@ export function createAgent(opts: AgentOptions) {
         clearTimeout(slow);
         return await rebootInto(version, done.reboot);
       }
+      prune = true;
       resources.configure(to);
       specs.upgrade();
       watchApps();
@@ -536,6 +541,7 @@ export function createAgent(opts: AgentOptions) {
     }
     clearTimeout(slow);
     await report();
+    if (prune) await pruneImages(exec, log, imagesBefore, appImages(fs, to));
   }
 
   /** Re-applies the current spec over whatever the failed attempt left, and reports the error. */
@@ -545,7 +551,8 @@ export function createAgent(opts: AgentOptions) {
     specs.rollback();
     os.clear();
     try {
-      apps = await applyApps(fs, exec, to, from);
+      // Apps refused while being checked were never touched: the previous version runs on, unrestarted.
+      if (!(e instanceof AppsRefused)) apps = await applyApps(fs, exec, to, from);
       // flightctl re-syncs the old spec with its after-update hooks: a restored unit file needs its daemon-reload too.
       await hooks("afterupdating", { changes: applyFiles(fs, to, from) });
     } catch (again) {

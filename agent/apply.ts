@@ -1,28 +1,23 @@
 // Applying a rendered spec to the host, in flightctl's order: applications, config files, systemd units (the OS
 // image, which needs a reboot, is agent/os-update.ts). Each step fails with the component and element at fault so
 // the status message says what broke.
-import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type {
-  ApplicationContentJson,
-  ApplicationProviderSpecJson,
-  DeviceSpecJson,
-  FileSpecJson,
-  SystemdUnitStatusJson,
-} from "../gen/flightctl/v1beta1/device_pb.js";
+import type { DeviceSpecJson, FileSpecJson, SystemdUnitStatusJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import { ApplyError } from "./apply-error.js";
 import { checkDevicePath, type PathError, type Executor, type HostFs } from "./host.js";
 
 export { ApplyError };
+// Applications have their own module (agent/apps/); callers keep importing the step from here.
+export { appId } from "./apps/app-id.js";
+export { AppsRefused, applyApps, type AppState } from "./apps/apply-apps.js";
 
 /** A config file of the spec (every rendered one has a path: the service checks it). */
 type File = FileSpecJson & { path: string };
 
 const filesOf = (spec: DeviceSpecJson): File[] =>
   (spec.config ?? []).flatMap((p) => p.inline ?? []).map((f) => ({ ...f, path: f.path ?? "" }));
-const appsOf = (spec: DeviceSpecJson): ApplicationProviderSpecJson[] => spec.applications ?? [];
 
-function decode(f: FileSpecJson | ApplicationContentJson): Buffer {
+function decode(f: FileSpecJson): Buffer {
   return f.contentEncoding === "base64" ? Buffer.from(f.content ?? "", "base64") : Buffer.from(f.content ?? "", "utf8");
 }
 
@@ -81,106 +76,6 @@ export function applyFiles(fs: HostFs, current: DeviceSpecJson, desired: DeviceS
     }
   }
   return changes;
-}
-
-/** flightctl-style application id: sanitized name plus a short hash, DNS-label safe. */
-export function appId(name: string): string {
-  const clean =
-    name
-      .toLowerCase()
-      .replace(/[^a-z0-9-]/g, "-")
-      .replace(/^-+|-+$/g, "")
-      .slice(0, 50) || "app";
-  return `${clean}-${createHash("sha256").update(name).digest("hex").slice(0, 6)}`;
-}
-
-const APP_DIRS: Record<string, string> = {
-  compose: "/etc/compose/manifests",
-  quadlet: "/etc/containers/systemd",
-  container: "/etc/containers/systemd",
-};
-
-export interface AppState {
-  name: string;
-  appType: string;
-  status: "Running" | "Error" | "Stopped";
-  message?: string;
-}
-
-async function must(exec: Executor, app: string, cmd: string, args: string[]) {
-  const r = await exec.run(cmd, args);
-  if (r.code !== 0) throw new ApplyError("apps", app, `${cmd} ${args.join(" ")} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
-}
-
-/** The container quadlet flightctl generates for a single-image "container" application. */
-function containerQuadlet(app: ApplicationProviderSpecJson): string {
-  const lines = ["[Container]", `Image=${String(app.image)}`];
-  for (const p of app.ports ?? app.publishPorts ?? []) lines.push(`PublishPort=${p}`);
-  for (const [k, v] of Object.entries(app.envVars ?? {})) lines.push(`Environment=${k}=${v}`);
-  return `${lines.join("\n")}\n\n[Install]\nWantedBy=multi-user.target default.target\n`;
-}
-
-/** An application without the two fields the service's actions set (to tell a content change from an action). */
-function withoutLifecycle(app: ApplicationProviderSpecJson | undefined): ApplicationProviderSpecJson | undefined {
-  if (!app) return undefined;
-  const { desiredState: _s, restartGeneration: _g, ...rest } = app;
-  return rest;
-}
-
-/** Applications: stop and remove dropped ones, write and (re)start new or changed ones. */
-export async function applyApps(fs: HostFs, exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<AppState[]> {
-  const wanted = new Map(appsOf(desired).map((a) => [String(a.name ?? a.image), a]));
-  const had = new Map(appsOf(current).map((a) => [String(a.name ?? a.image), a]));
-  for (const [name, app] of had) {
-    if (wanted.has(name)) continue;
-    const id = appId(name);
-    const type = String(app.appType);
-    if (type === "compose") await must(exec, name, "podman", ["compose", "-p", id, "down"]);
-    else await must(exec, name, "systemctl", ["stop", `${id}.target`]);
-    fs.remove(`${APP_DIRS[type] ?? "/etc/containers/systemd"}/${id}`);
-  }
-  const states: AppState[] = [];
-  for (const [name, app] of wanted) {
-    const type = String(app.appType ?? "compose");
-    const dir = APP_DIRS[type];
-    if (!dir) throw new ApplyError("apps", name, `application type "${type}" is not supported by this agent`);
-    const id = appId(name);
-    const before = had.get(name);
-    // The service's start/stop/restart actions arrive as desiredState and restartGeneration on the rendered
-    // application: a change of only those two acts on what runs, without rewriting or pulling anything.
-    const content = JSON.stringify(withoutLifecycle(before)) !== JSON.stringify(withoutLifecycle(app));
-    const stopped = app.desiredState === "stopped";
-    const wasStopped = before?.desiredState === "stopped";
-    const restart = !content && (before?.restartGeneration ?? 0) !== (app.restartGeneration ?? 0);
-    const composeFile = () => fs.real(`${dir}/${id}/${app.inline?.[0]?.path ?? "docker-compose.yaml"}`);
-    if (content) {
-      for (const f of app.inline ?? []) {
-        const path = f.path ?? "";
-        if (path.includes("..") || path.startsWith("/")) throw new ApplyError("apps", name, `inline path "${path}" must be relative`);
-        fs.write(`${dir}/${id}/${path}`, decode(f), { mode: 0o644 });
-      }
-      if (type === "container") fs.write(`${dir}/${id}/${id}.container`, containerQuadlet(app));
-      if (app.image && type !== "container") await must(exec, name, "podman", ["pull", String(app.image)]);
-    }
-    if (stopped) {
-      if (content || !wasStopped) {
-        if (type === "compose") await must(exec, name, "podman", ["compose", "-p", id, "-f", composeFile(), "stop"]);
-        else await must(exec, name, "systemctl", ["stop", `${id}.service`]);
-      }
-    } else if (content || wasStopped) {
-      if (type === "compose") {
-        await must(exec, name, "podman", ["compose", "-p", id, "-f", composeFile(), "up", "-d"]);
-      } else {
-        await must(exec, name, "systemctl", ["daemon-reload"]);
-        await must(exec, name, "systemctl", ["restart", `${id}.service`]);
-      }
-    } else if (restart) {
-      if (type === "compose") await must(exec, name, "podman", ["compose", "-p", id, "-f", composeFile(), "restart"]);
-      else await must(exec, name, "systemctl", ["restart", `${id}.service`]);
-    }
-    states.push({ name, appType: type, status: stopped ? "Stopped" : "Running" });
-  }
-  return states;
 }
 
 /** The image the OS switches to in this update, if it changes. */

@@ -200,9 +200,13 @@ export interface RecordingExecutor extends Executor {
 
 /**
  * Records what would run and answers success, except for commands matching `failOn`. Its image store has every
- * image but `missingImages`, so prefetch on a simulated device pulls nothing unless a test says otherwise.
+ * image but `missingImages`, so prefetch on a simulated device pulls nothing unless a test says otherwise; every
+ * image unpacked as an application package holds one compose file running that image.
  */
 export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Iterable<string> } = {}): RecordingExecutor {
+  // Containers created to unpack an application image (agent/apps/image-files.ts), by id → image: a `podman cp` out of
+  // one writes what a compose application package holds, a compose file running that image.
+  const packages = new Map<string, string>();
   const exec: RecordingExecutor = {
     commands: [],
     failOn: opts.failOn,
@@ -215,6 +219,16 @@ export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Itera
         return { code: exec.missingImages.has(args[2]) ? 1 : 0, stdout: "", stderr: "" };
       if (exec.failOn?.test(line)) return { code: 1, stdout: "", stderr: `simulated failure: ${line}` };
       if (cmd === "podman" && args[0] === "pull") exec.missingImages.delete(args[1]);
+      if (cmd === "podman" && args[0] === "create") {
+        const image = args.filter((a, i) => !a.startsWith("-") && args[i - 1] !== "--pull")[1] ?? "";
+        packages.set(`recorded-${packages.size}`, image);
+        return { code: 0, stdout: `recorded-${packages.size - 1}\n`, stderr: "" };
+      }
+      const copied = cmd === "podman" && args[0] === "cp" ? packages.get(args[1].split(":")[0]) : undefined;
+      if (copied !== undefined) {
+        mkdirSync(args[2], { recursive: true });
+        writeFileSync(join(args[2], "docker-compose.yaml"), `services:\n  app:\n    image: ${copied}\n`);
+      }
       return { code: 0, stdout: "", stderr: "" };
     },
     stream(cmd, args) {

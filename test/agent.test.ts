@@ -25,20 +25,25 @@ import { EventService } from "../gen/flightctl/v1beta1/event_service_pb.js";
 import { startSimulator } from "../agent/simulator.js";
 import { parseAgentConfig } from "../agent/config.js";
 import { connectAgent } from "../agent/clients.js";
+import { startPodmanEnv, type PodmanEnv } from "./helpers/podman.js";
 
 let t: TestApi;
 let admin: string;
 let dir: string;
+/** The real agent's podman: its own configuration and storage, never the machine's. */
+let podman: PodmanEnv;
 const auth = () => ({ headers: { authorization: `Bearer ${admin}` } });
 
 before(async () => {
   t = await startTestApi({ worker: true, heartbeatMs: 1000 });
   admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   dir = mkdtempSync(join(tmpdir(), "fc-agent-"));
+  podman = await startPodmanEnv();
 });
 
 after(async () => {
   await t.close();
+  await podman?.close();
   rmSync(dir, { recursive: true, force: true });
   await assertNoOpenHandles();
 });
@@ -60,7 +65,7 @@ describe("a real agent process", () => {
   test("enrolls, is approved, and reports its status", async () => {
     writeFileSync(join(dir, "config.yaml"), await agentConfigYaml(join(dir, "data"), root()));
     agent = spawn(process.execPath, ["--import", "tsx", "agent/main.ts", "run", "--config", join(dir, "config.yaml")], {
-      env: { ...process.env, LOG_LEVEL: "info" },
+      env: { ...process.env, ...podman.env, LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     agent.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -108,7 +113,7 @@ describe("a real agent process", () => {
   test("a spec whose application cannot start is rolled back with an Error condition", async () => {
     const devices = user(DeviceService);
     const d = await devices.getDevice({ name }, auth());
-    // No podman on this machine: the real executor fails, as a broken application would on a device.
+    // The app's image is in no registry the agent reaches: its pull fails, as a broken application would on a device.
     await devices.patchDevice(
       {
         name,

@@ -22,6 +22,12 @@ export interface AppRef {
 }
 
 export interface AppProvider {
+  /**
+   * Checks what can be known wrong before the host changes (files that do not parse, images that cannot be pulled),
+   * for every app of an update before any of them is touched; pulling is allowed, nothing of a running app changes.
+   * Optional: a type without it is only checked when it is installed.
+   */
+  verify?(ctx: AppContext, app: AppRef): Promise<void>;
   /** Puts the app's files in place and fetches what it needs; nothing is started. Throws ApplyError naming the app. */
   install(ctx: AppContext, app: AppRef): Promise<void>;
   /** Starts what the app runs (recreating what changed since the last start). */

@@ -1,5 +1,7 @@
 // Real podman for tests, kept off the machine's own configuration: containers.conf (runtime runc and no default
-// ulimits, the two settings these machines need: ../shared/reference/podman-here.md; networks in the temp dir),
+// ulimits, the two settings these machines need: ../shared/reference/podman-here.md; networks and libpod's runtime
+// directory — exit files, the "alive" marker that `podman system reset` deletes — in the temp dir, so concurrent
+// test runs do not pull each other's state away),
 // storage.conf and registries.conf (loopback registries as insecure) all in a temp dir, given to podman, podman-compose
 // and agent processes through `env`. Test images are busybox-static root file systems imported with `podman import`
 // (no public registry is reachable).
