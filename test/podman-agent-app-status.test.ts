@@ -3,9 +3,7 @@
 // a DeviceApplicationDegraded event), a `podman start` brings back Healthy with DeviceApplicationHealthy — all from
 // status reports the monitor triggers, not from the (60 s) heartbeat.
 //
-// The containers are started by the test with the compose project label, standing in for the app's `podman-compose
-// up`: the compose provider is not what is tested here, so the agent's commands that would apply the app (`podman
-// compose`, systemctl) are answered as done; every other command — the monitor's ps, inspect and events — runs real.
+// Everything runs real: the agent's compose provider brings the app up with podman-compose, the monitor reads podman.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +16,7 @@ import { createAgent, type Agent } from "../agent/agent.js";
 import { appId } from "../agent/apply.js";
 import { COMPOSE_PROJECT_LABEL } from "../agent/apps/labels.js";
 import { parseAgentConfig } from "../agent/config.js";
-import { realExecutor, type Executor } from "../agent/host.js";
+import { realExecutor } from "../agent/host.js";
 import { DeviceSchema } from "../gen/flightctl/v1beta1/device_pb.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
@@ -53,18 +51,6 @@ after(async () => {
 });
 
 test("a killed container of a compose app reaches the service within seconds, and its recovery too", async () => {
-  /** Commands that would apply the app, answered as done (see the header). */
-  const applied: string[] = [];
-  const exec: Executor = {
-    ...realExecutor,
-    run(cmd, args, o) {
-      if (cmd === "systemctl" || (cmd === "podman" && args[0] === "compose")) {
-        applied.push([cmd, ...args].join(" "));
-        return Promise.resolve({ code: 0, stdout: "", stderr: "" });
-      }
-      return realExecutor.run(cmd, args, o);
-    },
-  };
   const root = join(dir, "root");
   mkdirSync(join(root, "proc/sys/kernel/random"), { recursive: true });
   writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), "boot-1\n");
@@ -72,7 +58,7 @@ test("a killed container of a compose app reaches the service within seconds, an
   agent = createAgent({
     config,
     log: pino({ level: "silent" }),
-    exec,
+    exec: realExecutor,
     console: { enabled: false },
     onEnrollmentRequested: async (n) => {
       await userClient(t, EnrollmentRequestService).approveEnrollmentRequest({ name: n, approval: { approved: true } }, auth());
@@ -99,39 +85,35 @@ test("a killed container of a compose app reaches the service within seconds, an
     },
     auth(),
   );
-  // Applied, but nothing runs yet: the app is reported as podman sees it (no container), not as asked for.
-  let s = await waitFor("the app applied", async () => {
-    const st = await status();
-    return st?.applications[0]?.name === "web" && st.updated?.status === "UpToDate" && st;
-  });
-  assert.ok(
-    applied.some((c) => c.startsWith("podman compose")),
-    applied.join("\n"),
+  let s = await waitFor(
+    "2/2 Running",
+    async () => {
+      const st = await status();
+      return st?.applications[0]?.ready === "2/2" && st.updated?.status === "UpToDate" && st;
+    },
+    60_000,
   );
-  assert.deepEqual([s.applications[0].status, s.applications[0].ready], ["Unknown", "0/0"]);
-  assert.equal(s.applicationsSummary?.status, "Degraded");
-
   const id = appId("web");
-  for (const c of ["web-a-1", "web-b-1"]) await p.ok(["run", "-d", "--name", c, "--label", `${COMPOSE_PROJECT_LABEL}=${id}`, IMAGE]);
-  s = await waitFor("2/2 Running", async () => {
-    const st = await status();
-    return st?.applications[0]?.ready === "2/2" && st;
-  });
+  const names = (await p.ok(["ps", "--filter", `label=${COMPOSE_PROJECT_LABEL}=${id}`, "--format", "{{.Names}}"]))
+    .trim()
+    .split("\n")
+    .sort();
+  assert.equal(names.length, 2, `podman runs the app's two containers: ${names.join(", ")}`);
   assert.equal(s.applications[0].status, "Running");
   assert.equal(s.applicationsSummary?.status, "Healthy");
 
   const t0 = Date.now();
-  await p.ok(["kill", "web-b-1"]);
+  await p.ok(["kill", names[1]]);
   s = await waitFor("the kill reported", async () => {
     const st = await status();
     return st?.applications[0]?.ready === "1/2" && st;
   });
   const ms = Date.now() - t0;
-  assert.ok(ms < 5000, `the service knew after ${ms} ms`);
+  assert.ok(ms < 10_000, `the service knew after ${ms} ms`);
   assert.deepEqual([s.applications[0].status, s.applicationsSummary?.status], ["Running", "Degraded"]);
   assert.match(s.applicationsSummary?.info ?? "", /web is in status Degraded/);
 
-  await p.ok(["start", "web-b-1"]);
+  await p.ok(["start", names[1]]);
   s = await waitFor("back to Healthy", async () => {
     const st = await status();
     return st?.applicationsSummary?.status === "Healthy" && st;
@@ -140,5 +122,4 @@ test("a killed container of a compose app reaches the service within seconds, an
   assert.deepEqual((await events()).slice(-2), ["DeviceApplicationDegraded", "DeviceApplicationHealthy"]);
   await agent.stop();
   agent = undefined;
-  await p.ok(["rm", "-f", "web-a-1", "web-b-1"]);
 });
