@@ -18,24 +18,27 @@ export class PrefetchNotReady extends Error {
   }
 }
 
-/** Images the desired spec needs: its applications' and, when it changes, the OS image. */
-export function imagesOf(current: DeviceSpecJson, desired: DeviceSpecJson): string[] {
-  const images = (desired.applications ?? []).flatMap((a) => (typeof a.image === "string" && a.image ? [a.image] : []));
+/** Images the desired spec needs, each with what needs it (app names, or "the OS"): its applications' and, when it
+ * changes, the OS image. */
+export function imagesOf(current: DeviceSpecJson, desired: DeviceSpecJson): Map<string, string[]> {
+  const images = new Map<string, string[]>();
+  const need = (ref: string, by: string) => images.set(ref, [...(images.get(ref) ?? []), by]);
+  for (const a of desired.applications ?? []) if (typeof a.image === "string" && a.image) need(a.image, `app ${a.name ?? a.image}`);
   const os = osImageChange(current, desired);
-  if (os) images.push(os);
-  return [...new Set(images)];
+  if (os) need(os, "the OS");
+  return images;
 }
 
-/** Pulls the missing images, serially; throws PrefetchNotReady at the first that cannot be pulled. */
+/** Pulls the missing images, serially; throws PrefetchNotReady at the first that cannot be pulled (naming who needs it). */
 export async function prefetch(exec: Executor, current: DeviceSpecJson, desired: DeviceSpecJson): Promise<void> {
-  const images = imagesOf(current, desired);
-  for (const [i, ref] of images.entries()) {
+  const images = [...imagesOf(current, desired)];
+  for (const [i, [ref, users]] of images.entries()) {
     if ((await exec.run("podman", ["image", "exists", ref])).code === 0) continue;
     const r = await exec.run("podman", ["pull", ref], { timeoutMs: PULL_TIMEOUT_MS });
     if (r.code !== 0)
       throw new PrefetchNotReady(
         ref,
-        `${i}/${images.length} images ready; retrying ${ref}: pull failed (${r.code}): ${(r.stderr || r.stdout).trim()}`,
+        `${i}/${images.length} images ready; retrying ${ref} (for ${users.join(", ")}): pull failed (${r.code}): ${(r.stderr || r.stdout).trim()}`,
       );
   }
 }
