@@ -18,7 +18,10 @@ import { createPool } from "../platform/pg-pool.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 import { createConsoleRelay } from "../console/console-relay.js";
-import { loadConfig, type RateLimitSettings, type ServerConfig } from "../config.js";
+import { loadConfig, withDefaults, type MetricsSettings, type RateLimitSettings, type ServerConfig } from "../config.js";
+import { Registry } from "prom-client";
+import { startFleetGauges } from "../metrics/fleet-gauges.js";
+import { defaultReplica, registerReplicaMetrics } from "../metrics/replica-metrics.js";
 import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
 import type { EndpointLimits } from "../platform/endpoint-limits.js";
@@ -66,6 +69,8 @@ export interface ApiOptions {
   rateLimits?: RateLimitSettings;
   /** Request size, request message and connection limits of both endpoints (default: server/config.ts's defaults). */
   limits?: EndpointLimits;
+  /** Service metrics: interval, fleet grouping, replica name (default: server/config.ts's). */
+  metrics?: Partial<Omit<MetricsSettings, "workerAddress">>;
   log?: Logger;
 }
 
@@ -138,6 +143,12 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     tokenPolicy: opts.tokenPolicy ?? defaultConfig.tokens,
     rateLimits: opts.rateLimits ?? defaultConfig.rateLimits,
   });
+  // Service metrics on the user endpoint's /metrics: the fleet-wide gauges (one snapshot for every replica) and this
+  // replica's own figures, labelled with its name once the endpoint's port is known.
+  const metricsSettings = withDefaults(defaultConfig.metrics, opts.metrics ?? {});
+  const fleetGauges = startFleetGauges({ db: createDb(pool), log, ...metricsSettings });
+  const replicaMetrics = new Registry();
+  const moreMetrics = async () => (await fleetGauges.text()) + (await replicaMetrics.metrics());
   const webDir = opts.webDir ?? resolve(import.meta.dirname, "../../web/dist");
   const web = webDir ? createWebStatic(webDir) : undefined;
   const server = await startEndpoint({
@@ -149,6 +160,12 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     port,
     web,
     limits: opts.limits ?? defaults.limits,
+    moreMetrics,
+  });
+  registerReplicaMetrics(replicaMetrics, {
+    replica: metricsSettings.replica ?? defaultReplica(server.port),
+    pools: { api: pool },
+    deviceStreams: () => notifier.size,
   });
   const agentServer = await startEndpoint({
     app: app.agent,
@@ -176,6 +193,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     close: () =>
       (closing ??= (async () => {
         await Promise.all([server.close(), agentServer.close()]);
+        await fleetGauges.close();
         await lastSeen.close();
         await notifier.close();
         await consoleRelay.close();
@@ -210,6 +228,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     tokenPolicy: config.tokens,
     rateLimits: config.rateLimits,
     limits: api.limits,
+    metrics: config.metrics,
     log,
   };
 }
