@@ -37,7 +37,7 @@ const log = createLogger("test", "error");
 let db: TestDatabase;
 let issuer: TestIssuer;
 let dataDir: string;
-let replicas: RunningApi[] = [];
+const replicas: RunningApi[] = [];
 let worker: Awaited<ReturnType<typeof startWorker>>;
 let admin: string;
 let alice: string;
@@ -67,7 +67,13 @@ before(async () => {
     );
   }
   // The worker logs the failure the test provokes: silent.
-  worker = await startWorker({ databaseUrl: db.url, log: createLogger("test", "silent"), concurrency: 4, metricsAddress: "127.0.0.1:0", replica: "worker-1" });
+  worker = await startWorker({
+    databaseUrl: db.url,
+    log: createLogger("test", "silent"),
+    concurrency: 4,
+    metricsAddress: "127.0.0.1:0",
+    replica: "worker-1",
+  });
   admin = await issuer.token("root", { roles: ["flightctl-admin"] });
   alice = await issuer.token("alice", { roles: ["flightctl-org-admin"], organizations: ["acme"] });
   acme = (await client(OrganizationService).listOrganizations({}, headers(alice))).items[0].metadata!.name!;
@@ -110,7 +116,11 @@ async function scrape(api: RunningApi) {
   return parseExposition(text);
 }
 
-const DEVICE_GAUGES = { flightctl_devices_summary: "summaryStatus", flightctl_devices_update: "updateStatus", flightctl_devices_application: "applicationStatus" } as const;
+const DEVICE_GAUGES = {
+  flightctl_devices_summary: "summaryStatus",
+  flightctl_devices_update: "updateStatus",
+  flightctl_devices_application: "applicationStatus",
+} as const;
 
 /** "<gauge> <org> <fleet> <status>" → count, for the three device gauges, from scraped samples (zero counts left out). */
 function deviceCounts(samples: ReturnType<typeof parseExposition>): Record<string, number> {
@@ -182,12 +192,17 @@ describe("the fleet-wide gauges with two API replicas", () => {
     ] as const) {
       for (const [name, group] of list) {
         const labels: Record<string, string> = group ? { group } : {};
-        await devices.createDevice({ device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: {} } }, headers(token));
+        await devices.createDevice(
+          { device: { apiVersion: "v1beta1", kind: "Device", metadata: { name, labels }, spec: {} } },
+          headers(token),
+        );
       }
     }
     // Owners come from the worker's fleet selection.
     await waitFor("the fleets own their devices", async () => {
-      const owners = await Promise.all(["a1", "a4", "b1", "b3"].map(async (name) => (await devices.getDevice({ name }, headers(admin))).metadata?.owner));
+      const owners = await Promise.all(
+        ["a1", "a4", "b1", "b3"].map(async (name) => (await devices.getDevice({ name }, headers(admin))).metadata?.owner),
+      );
       return owners.join() === "Fleet/f1,Fleet/f1,Fleet/f2,Fleet/f2";
     });
     for (const [list, token] of [
@@ -196,14 +211,26 @@ describe("the fleet-wide gauges with two API replicas", () => {
     ] as const) {
       for (const [name, , s] of list) {
         if (!s) continue;
-        const status = fromJson(DeviceStatusSchema, { summary: { status: s[0] }, updated: { status: s[1] }, applicationsSummary: { status: s[2] } });
-        await devices.replaceDeviceStatus({ name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name }, status } }, headers(token));
+        const status = fromJson(DeviceStatusSchema, {
+          summary: { status: s[0] },
+          updated: { status: s[1] },
+          applicationsSummary: { status: s[2] },
+        });
+        await devices.replaceDeviceStatus(
+          { name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name }, status } },
+          headers(token),
+        );
       }
     }
     await client(RepositoryService).replaceRepository(
       {
         name: "r1",
-        repository: fromJson(RepositorySchema, { apiVersion: "v1beta1", kind: "Repository", metadata: { name: "r1" }, spec: { type: "git", url: "https://example.invalid/r1.git" } as JsonObject }),
+        repository: fromJson(RepositorySchema, {
+          apiVersion: "v1beta1",
+          kind: "Repository",
+          metadata: { name: "r1" },
+          spec: { type: "git", url: "https://example.invalid/r1.git" } as JsonObject,
+        }),
       },
       headers(admin),
     );
@@ -242,7 +269,7 @@ describe("the fleet-wide gauges with two API replicas", () => {
     }
   });
 
-  test("fleets by rollout state, repositories, and the snapshot's time: the API's answers, the same from both replicas", async () => {
+  test("fleets by rollout state and repositories: the API's answers, the same from both replicas; the snapshot is recent", async () => {
     // Rollout states move as the worker goes: both sides are read anew until they agree.
     const expectedFleets = async () => {
       const expected: Record<string, number> = {};
@@ -268,7 +295,15 @@ describe("the fleet-wide gauges with two API replicas", () => {
       const expected = Object.fromEntries(Object.entries(await expectedFleets()).sort());
       const [a, b] = (await Promise.all(replicas.map(scrape))).map(pick);
       Object.assign(last, { a, b, expected });
-      return JSON.stringify(a.fleets) === JSON.stringify(expected) && a.repos === repos && JSON.stringify(a) === JSON.stringify(b);
+      // The snapshot's time is recent on both (each replica reads the snapshot of its scrape's moment).
+      const recent = (at?: number) => at !== undefined && Math.abs(Date.now() / 1000 - at) < 10;
+      return (
+        JSON.stringify(a.fleets) === JSON.stringify(expected) &&
+        a.repos === repos &&
+        JSON.stringify({ ...a, at: 0 }) === JSON.stringify({ ...b, at: 0 }) &&
+        recent(a.at) &&
+        recent(b.at)
+      );
     }).catch((err) => assert.fail(`${err.message}: ${JSON.stringify(last)}`));
     assert.equal(repos, 1);
   });
@@ -316,7 +351,10 @@ describe("the fleet-wide gauges with two API replicas", () => {
       const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`);
       const samples = parseExposition(await res.text());
       const failed = samples.find(
-        (s) => s.name === "flightctl_worker_task_failures_total" && s.labels.task_type === "fleet_validate" && s.labels.status === "permanent_failure",
+        (s) =>
+          s.name === "flightctl_worker_task_failures_total" &&
+          s.labels.task_type === "fleet_validate" &&
+          s.labels.status === "permanent_failure",
       );
       return failed?.value === 1 && samples;
     });
@@ -380,8 +418,11 @@ describe("the fleet-wide gauges with two API replicas", () => {
 
     const query = async (promql: string) => {
       const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-      assert.equal(body.status, "success");
+      const body = (await res.json()) as {
+        status: string;
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      assert.equal(body.status, "success", `${promql}: ${JSON.stringify(body)}`);
       return body.data.result;
     };
 
@@ -393,12 +434,19 @@ describe("the fleet-wide gauges with two API replicas", () => {
       const result = await waitFor(
         "Prometheus to have scraped both replicas",
         async () => {
-          const both = await query(`count by (organization_id, fleet, status) (flightctl_devices_summary{organization_id="${d}", fleet="Fleet/f1"})`);
+          const both = await query(
+            `count by (organization_id, fleet, status) (flightctl_devices_summary{organization_id="${d}", fleet="Fleet/f1"})`,
+          );
           return both.length > 0 && both.every((r) => r.value[1] === "2") && (await query(promql));
         },
         30_000,
       );
-      const got = Object.fromEntries(result.map((r) => [`flightctl_devices_summary ${r.metric.organization_id} ${r.metric.fleet} ${r.metric.status}`, Number(r.value[1])]));
+      const got = Object.fromEntries(
+        result.map((r) => [
+          `flightctl_devices_summary ${r.metric.organization_id} ${r.metric.fleet} ${r.metric.status}`,
+          Number(r.value[1]),
+        ]),
+      );
       const want = Object.fromEntries(Object.entries(api).filter(([k]) => k.startsWith(`flightctl_devices_summary ${d} Fleet/f1 `)));
       assert.deepEqual(got, want);
       // And the total of a fleet, as the dashboard asks it.
@@ -407,6 +455,27 @@ describe("the fleet-wide gauges with two API replicas", () => {
       // Per-replica figures do add up: two API pools.
       const [pools] = await query(`count(flightctl_db_pool_max_open_connections{pool="api"})`);
       assert.equal(pools.value[1], "2");
+    });
+
+    test("every query of the Grafana dashboard is PromQL Prometheus accepts, and the device panels have data", async () => {
+      const dashboard = JSON.parse(readFileSync(new URL("../docs/grafana/fleet-overview.json", import.meta.url), "utf8")) as {
+        panels: { title: string; type: string; targets?: { expr: string }[] }[];
+      };
+      const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr })));
+      assert.ok(targets.length >= 15);
+      for (const { title, expr } of targets) {
+        // Grafana's variables as "All" and its rate interval.
+        const promql = expr.replaceAll("$organization", ".*").replaceAll("$fleet", ".*").replaceAll("$__rate_interval", "1m");
+        const result = await query(promql);
+        if (/flightctl_devices_/.test(expr)) assert.ok(result.length > 0, `${title}: no data for ${promql}`);
+      }
+      const [devices] = await query(
+        targets
+          .find((t) => t.title === "Devices")!
+          .expr.replaceAll("$organization", ".*")
+          .replaceAll("$fleet", ".*"),
+      );
+      assert.equal(Number(devices.value[1]), 11);
     });
   });
 });

@@ -276,7 +276,16 @@ export function createDeviceQueries(db: Executor) {
       const s = sql`(${devices.status}->'summary'->>'status')`;
       const u = sql`(${devices.status}->'updated'->>'status')`;
       const a = sql`(${devices.status}->'applicationsSummary'->>'status')`;
-      const rows = await rowsOf<{ org: string; owner: string; s: string | null; u: string | null; a: string | null; gs: number; gu: number; n: number }>(
+      const rows = await rowsOf<{
+        org: string;
+        owner: string;
+        s: string | null;
+        u: string | null;
+        a: string | null;
+        gs: number;
+        gu: number;
+        n: number;
+      }>(
         db,
         sql`
         select ${devices.orgId}::text as org, ${owner} as owner, ${s} as s, ${u} as u, ${a} as a,

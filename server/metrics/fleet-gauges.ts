@@ -57,7 +57,11 @@ export const FLEET_GAUGES: Record<string, { help: string; labels: string[]; none
   },
 };
 
-const DEVICE_GAUGE = { summary: "flightctl_devices_summary", applications: "flightctl_devices_application", updated: "flightctl_devices_update" };
+const DEVICE_GAUGE = {
+  summary: "flightctl_devices_summary",
+  applications: "flightctl_devices_application",
+  updated: "flightctl_devices_update",
+};
 
 /** Counts everything the gauges show, on `tx` (the stores' counting queries: a few grouped scans). */
 export async function computeFleetSamples(tx: Executor, opts: { groupByFleet: boolean }): Promise<Sample[]> {
@@ -76,7 +80,8 @@ export async function computeFleetSamples(tx: Executor, opts: { groupByFleet: bo
   for (const c of await createResourceSyncStore(tx).countBySyncedStatus()) {
     samples.push({ name: "flightctl_resourcesyncs", labels: { organization_id: c.orgId, status: c.status }, value: c.count });
   }
-  for (const c of await queueDepthByTask(tx)) samples.push({ name: "flightctl_worker_queue_depth", labels: { queue: c.task }, value: c.count });
+  for (const c of await queueDepthByTask(tx))
+    samples.push({ name: "flightctl_worker_queue_depth", labels: { queue: c.task }, value: c.count });
   for (const [name, g] of Object.entries(FLEET_GAUGES)) {
     if (g.none && !samples.some((s) => s.name === name)) samples.push({ name, labels: g.none, value: 0 });
   }

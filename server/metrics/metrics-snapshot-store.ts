@@ -30,7 +30,10 @@ export function createMetricsSnapshotStore(db: Db) {
      */
     async computeIfDue(minAgeMs: number, compute: (tx: Executor) => Promise<Sample[]>): Promise<boolean> {
       return db.transaction(async (tx) => {
-        const [lock] = await rowsOf<{ got: boolean }>(tx, sql`select pg_try_advisory_xact_lock(hashtextextended('metrics:fleet', 0)) as got`);
+        const [lock] = await rowsOf<{ got: boolean }>(
+          tx,
+          sql`select pg_try_advisory_xact_lock(hashtextextended('metrics:fleet', 0)) as got`,
+        );
         if (!lock.got) return false;
         const [row] = await rowsOf<{ age_ms: number }>(
           tx,

@@ -46,7 +46,9 @@ export async function listAllRepositories(exec: Executor): Promise<{ orgId: stri
 
 /** Repositories per organization (the service metrics). */
 export async function countRepositoriesByOrg(exec: Executor): Promise<{ orgId: string; count: number }[]> {
-  const r = await exec.execute<{ org: string; n: number }>(sql`select org_id::text as org, count(*)::int as n from ${repositories} group by 1`);
+  const r = await exec.execute<{ org: string; n: number }>(
+    sql`select org_id::text as org, count(*)::int as n from ${repositories} group by 1`,
+  );
   return r.rows.map((row) => ({ orgId: row.org, count: row.n }));
 }
 
