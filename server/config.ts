@@ -75,6 +75,11 @@ export interface MetricsSettings {
   intervalMs: number;
   /** The device gauges' `fleet` label is the device's owner (false: "unknown" for every device, fewer series). */
   groupByFleet: boolean;
+  /**
+   * Where the API serves its service metrics, host:port of a plain HTTP listener (unset: on the user endpoint's /metrics,
+   * with its RPC metrics). They name organizations and fleets: a listener of their own keeps them off the public port.
+   */
+  address?: string;
   /** This process's `replica` label (unset: <host name>:<user endpoint port> for the API, <host name>:<pid> for a worker). */
   replica?: string;
   /** Where flightctl-worker/-periodic (and npm start's worker) serve GET /metrics, host:port (unset: nowhere). */
@@ -216,6 +221,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     metrics: {
       intervalMs: r.positive("FLIGHTCTL_METRICS_INTERVAL_SECONDS", 1000) ?? 30_000,
       groupByFleet: r.bool("FLIGHTCTL_METRICS_GROUP_BY_FLEET") ?? true,
+      address: r.address("FLIGHTCTL_METRICS_ADDRESS"),
       replica: r.str("FLIGHTCTL_METRICS_REPLICA"),
       workerAddress: r.address("FLIGHTCTL_WORKER_METRICS_ADDRESS"),
     },

@@ -51,8 +51,12 @@ before(async () => {
   db = await createTestDatabase();
   issuer = await startTestIssuer();
   dataDir = mkdtempSync(join(tmpdir(), "fc-metrics-"));
-  // Two replicas on one database and data dir (one PKI), recomputing often so the test need not wait 30 s.
-  for (const replica of ["api-1", "api-2"]) {
+  // Two replicas on one database and data dir (one PKI), recomputing often so the test need not wait 30 s. The first
+  // serves its service metrics on the user endpoint's /metrics (the default), the second on a listener of their own.
+  for (const [replica, address] of [
+    ["api-1", undefined],
+    ["api-2", "127.0.0.1:0"],
+  ]) {
     replicas.push(
       await startApi({
         databaseUrl: db.url,
@@ -61,7 +65,7 @@ before(async () => {
         agentAddress: "127.0.0.1:0",
         authProviders: [issuer.provider()],
         rateLimits: { trustedProxies: [] },
-        metrics: { intervalMs: 300, replica },
+        metrics: { intervalMs: 300, replica, address },
         log,
       }),
     );
@@ -103,7 +107,7 @@ function parseExposition(text: string): { name: string; labels: Record<string, s
 }
 
 /** GET /metrics of a replica's user endpoint (HTTPS, trusting the test CA), parsed. */
-async function scrape(api: RunningApi) {
+async function scrapeUserEndpoint(api: RunningApi) {
   const text = await new Promise<string>((resolve, reject) => {
     const req = https.get(`https://localhost:${api.port}/metrics`, { ca: readFileSync(api.caPath) }, (res) => {
       let body = "";
@@ -114,6 +118,14 @@ async function scrape(api: RunningApi) {
     req.on("error", reject);
   });
   return parseExposition(text);
+}
+
+/** A replica's service metrics: from their own listener when it has one, else from the user endpoint. */
+async function scrape(api: RunningApi) {
+  if (api.metricsPort === undefined) return scrapeUserEndpoint(api);
+  const res = await fetch(`http://127.0.0.1:${api.metricsPort}/metrics`);
+  assert.equal(res.status, 200);
+  return parseExposition(await res.text());
 }
 
 const DEVICE_GAUGES = {
@@ -323,6 +335,19 @@ describe("the fleet-wide gauges with two API replicas", () => {
     }
   });
 
+  test("with a listener of their own, the service metrics stay off the public user endpoint", async () => {
+    assert.equal(replicas[0].metricsPort, undefined);
+    assert.ok(replicas[1].metricsPort);
+    await client(DeviceService, replicas[1]).listDevices({}, headers(admin));
+    const names = new Set((await scrapeUserEndpoint(replicas[1])).map((s) => s.name));
+    assert.ok(names.has("flightctl_api_requests_total"), "the endpoint's own RPC metrics are still there");
+    for (const name of ["flightctl_devices_summary", "flightctl_fleets", "flightctl_db_pool_in_use", "flightctl_api_device_streams"]) {
+      assert.ok(!names.has(name), name);
+    }
+    const own = new Set((await scrape(replicas[1])).map((s) => s.name));
+    assert.ok(own.has("flightctl_devices_summary") && own.has("flightctl_api_device_streams"));
+  });
+
   test("one replica computes per interval: of two racing, one computes and the other finds it fresh", async () => {
     const gauges = [0, 1].map(() => startFleetGauges({ db: createDb(db.pool), log, intervalMs: 3_600_000, groupByFleet: true }));
     try {
@@ -385,8 +410,9 @@ describe("the fleet-wide gauges with two API replicas", () => {
             job_name: "flightctl-api",
             scheme: "https",
             tls_config: { ca_file: replicas[0].caPath, server_name: "localhost" },
-            static_configs: [{ targets: replicas.map((r) => `127.0.0.1:${r.port}`) }],
+            static_configs: [{ targets: [`127.0.0.1:${replicas[0].port}`] }],
           },
+          { job_name: "flightctl-api-metrics", static_configs: [{ targets: [`127.0.0.1:${replicas[1].metricsPort}`] }] },
           { job_name: "flightctl-worker", static_configs: [{ targets: [`127.0.0.1:${worker.metricsPort}`] }] },
         ],
       };

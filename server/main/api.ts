@@ -22,6 +22,7 @@ import { loadConfig, withDefaults, type MetricsSettings, type RateLimitSettings,
 import { Registry } from "prom-client";
 import { startFleetGauges } from "../metrics/fleet-gauges.js";
 import { defaultReplica, registerReplicaMetrics } from "../metrics/replica-metrics.js";
+import { startMetricsListener, type MetricsListener } from "../metrics/metrics-http.js";
 import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
 import type { EndpointLimits } from "../platform/endpoint-limits.js";
@@ -69,7 +70,7 @@ export interface ApiOptions {
   rateLimits?: RateLimitSettings;
   /** Request size, request message and connection limits of both endpoints (default: server/config.ts's defaults). */
   limits?: EndpointLimits;
-  /** Service metrics: interval, fleet grouping, replica name (default: server/config.ts's). */
+  /** Service metrics: interval, fleet grouping, replica name, own listener (default: server/config.ts's). */
   metrics?: Partial<Omit<MetricsSettings, "workerAddress">>;
   log?: Logger;
 }
@@ -83,6 +84,8 @@ export interface RunningApi {
   bundlePath: string;
   notifier: RenderNotifier;
   lastSeen: LastSeenRecorder;
+  /** The service metrics' own listener's port, when they have one (ApiOptions.metrics.address). */
+  metricsPort?: number;
   close(): Promise<void>;
 }
 
@@ -160,7 +163,8 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     port,
     web,
     limits: opts.limits ?? defaults.limits,
-    moreMetrics,
+    // On the user endpoint unless they have a listener of their own.
+    moreMetrics: metricsSettings.address ? undefined : moreMetrics,
   });
   registerReplicaMetrics(replicaMetrics, {
     replica: metricsSettings.replica ?? defaultReplica(server.port),
@@ -177,6 +181,14 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     limits: opts.limits ?? defaults.limits,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
+  let metricsListener: MetricsListener | undefined;
+  try {
+    if (metricsSettings.address) metricsListener = await startMetricsListener(moreMetrics, metricsSettings.address, log);
+  } catch (err) {
+    await Promise.all([server.close(), agentServer.close()]);
+    await fleetGauges.close();
+    throw err;
+  }
   // The process's memory breakdown, periodically (capacity planning).
   if (opts.debugMemoryMs) {
     setInterval(() => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"), opts.debugMemoryMs).unref();
@@ -190,9 +202,10 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     bundlePath: pki.bundlePath,
     notifier,
     lastSeen,
+    metricsPort: metricsListener?.port,
     close: () =>
       (closing ??= (async () => {
-        await Promise.all([server.close(), agentServer.close()]);
+        await Promise.all([server.close(), agentServer.close(), metricsListener?.close()]);
         await fleetGauges.close();
         await lastSeen.close();
         await notifier.close();

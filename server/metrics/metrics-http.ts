@@ -1,18 +1,27 @@
-// A plain HTTP listener serving GET /metrics, for processes that have no endpoint of their own (flightctl-worker,
-// flightctl-periodic), as flightctl's processes serve theirs on a metrics port. No TLS and no authentication: bind it to
-// loopback or a network only Prometheus reaches.
+// A plain HTTP listener serving GET /metrics on a port of its own, as flightctl's processes serve theirs: for the
+// processes without an endpoint (flightctl-worker, flightctl-periodic), and for the API's service metrics when they
+// are kept off the public user endpoint. No TLS and no authentication: bind it to loopback or a network only
+// Prometheus reaches.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import { Registry } from "prom-client";
 
 export interface MetricsListener {
   port: number;
   close(): Promise<void>;
 }
 
-/** Serves `registry` on `address`, host:port (port 0 picks a free one; an empty host is every interface). */
-export async function startMetricsListener(registry: Registry, address: string, log: Logger): Promise<MetricsListener> {
+/**
+ * Serves `metrics` (a registry, or what renders the Prometheus text format) on `address`, host:port (port 0 picks a
+ * free one; an empty host is every interface).
+ */
+export async function startMetricsListener(
+  metrics: Registry | (() => Promise<string>),
+  address: string,
+  log: Logger,
+): Promise<MetricsListener> {
+  const render = typeof metrics === "function" ? metrics : () => metrics.metrics();
   const m = /^(.*):(\d+)$/.exec(address);
   if (!m) throw new Error(`the metrics address must be host:port, got ${address}`);
   const host = m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
@@ -22,8 +31,8 @@ export async function startMetricsListener(registry: Registry, address: string, 
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
       return;
     }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+    render().then(
+      (text) => res.writeHead(200, { "content-type": Registry.PROMETHEUS_CONTENT_TYPE }).end(text),
       (err) => {
         log.error({ err }, "could not collect the metrics");
         res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("could not collect the metrics\n");
