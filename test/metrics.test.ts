@@ -349,15 +349,27 @@ describe("the fleet-wide gauges with two API replicas", () => {
   });
 
   test("one replica computes per interval: of two racing, one computes and the other finds it fresh", async () => {
-    const gauges = [0, 1].map(() => startFleetGauges({ db: createDb(db.pool), log, intervalMs: 3_600_000, groupByFleet: true }));
+    // A database of its own, where no replica's timer runs: two starting together race for the first snapshot.
+    const other = await createTestDatabase();
+    const gauges = [0, 1].map(() => startFleetGauges({ db: createDb(other.pool), log, intervalMs: 3_600_000, groupByFleet: true }));
     try {
-      // The replicas' own timers (300 ms) compute too; once one of ours has computed, the snapshot is fresh for an hour
-      // as far as ours are concerned, so racing again, neither computes.
-      await Promise.all(gauges.map((g) => g.tick()));
-      const again = await Promise.all(gauges.map((g) => g.tick()));
-      assert.deepEqual(again, [false, false]);
+      // tick() joins the computation each started with.
+      const first = await Promise.all(gauges.map((g) => g.tick()));
+      assert.deepEqual(first.sort(), [false, true]);
+      // Fresh for an hour: neither computes again.
+      assert.deepEqual(await Promise.all(gauges.map((g) => g.tick())), [false, false]);
+      // Both serve that one snapshot: an empty database's "nothing counted" samples, the same time.
+      const [a, b] = await Promise.all(gauges.map(async (g) => parseExposition(await g.text())));
+      assert.deepEqual(a, b);
+      const none = a.find((x) => x.name === "flightctl_devices_summary");
+      assert.deepEqual(none, {
+        name: "flightctl_devices_summary",
+        labels: { organization_id: "unknown", fleet: "unknown", status: "none" },
+        value: 0,
+      });
     } finally {
       await Promise.all(gauges.map((g) => g.close()));
+      await other.drop();
     }
   });
 
