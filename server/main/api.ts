@@ -146,8 +146,8 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     tokenPolicy: opts.tokenPolicy ?? defaultConfig.tokens,
     rateLimits: opts.rateLimits ?? defaultConfig.rateLimits,
   });
-  // Service metrics on the user endpoint's /metrics: the fleet-wide gauges (one snapshot for every replica) and this
-  // replica's own figures, labelled with its name once the endpoint's port is known.
+  // Service metrics: the fleet-wide gauges (one snapshot for every replica) and this replica's own figures, labelled
+  // with its name once the user endpoint's port is known; served on that endpoint's /metrics or on their own listener.
   const metricsSettings = withDefaults(defaultConfig.metrics, opts.metrics ?? {});
   const fleetGauges = startFleetGauges({ db: createDb(pool), log, ...metricsSettings });
   const replicaMetrics = new Registry();
