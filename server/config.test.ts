@@ -137,3 +137,33 @@ test("tokens and rate limits: on by default with the documented values; off, tun
   assert.equal(opts.rateLimits, tuned.rateLimits);
   assert.equal(opts.tokenPolicy, tuned.tokens);
 });
+
+test("service metrics: the documented defaults; set, they reach the API's and the worker's options; bad values refused", () => {
+  const d = loadConfig({}).metrics;
+  assert.deepEqual(d, { intervalMs: 30_000, groupByFleet: true, address: undefined, replica: undefined, workerAddress: undefined });
+  const c = loadConfig({
+    FLIGHTCTL_METRICS_INTERVAL_SECONDS: "5",
+    FLIGHTCTL_METRICS_GROUP_BY_FLEET: "false",
+    FLIGHTCTL_METRICS_ADDRESS: "127.0.0.1:15690",
+    FLIGHTCTL_METRICS_REPLICA: "api-a",
+    FLIGHTCTL_WORKER_METRICS_ADDRESS: ":15692",
+  });
+  assert.deepEqual(apiOptions(c, url, log).metrics, {
+    intervalMs: 5000,
+    groupByFleet: false,
+    address: "127.0.0.1:15690",
+    replica: "api-a",
+    workerAddress: ":15692",
+  });
+  const w = workerOptions(c, url, log);
+  assert.deepEqual([w.metricsAddress, w.replica], [":15692", "api-a"]);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_METRICS_INTERVAL_SECONDS: "0" }),
+    /^ConfigError: FLIGHTCTL_METRICS_INTERVAL_SECONDS: must be a positive number/,
+  );
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_WORKER_METRICS_ADDRESS: "nowhere" }),
+    /^ConfigError: FLIGHTCTL_WORKER_METRICS_ADDRESS: must be host:port/,
+  );
+  assert.throws(() => loadConfig({ FLIGHTCTL_METRICS_GROUP_BY_FLEET: "maybe" }), /FLIGHTCTL_METRICS_GROUP_BY_FLEET: must be true or false/);
+});

@@ -69,6 +69,23 @@ export interface WorkerSettings {
   periodic: boolean;
 }
 
+/** Service metrics (docs/telemetry.md "Service metrics"). */
+export interface MetricsSettings {
+  /** How often the fleet-wide gauges are computed, by one API replica at a time (flightctl's collectors tick every 30 s). */
+  intervalMs: number;
+  /** The device gauges' `fleet` label is the device's owner (false: "unknown" for every device, fewer series). */
+  groupByFleet: boolean;
+  /**
+   * Where the API serves its service metrics, host:port of a plain HTTP listener (unset: on the user endpoint's /metrics,
+   * with its RPC metrics). They name organizations and fleets: a listener of their own keeps them off the public port.
+   */
+  address?: string;
+  /** This process's `replica` label (unset: <host name>:<user endpoint port> for the API, <host name>:<pid> for a worker). */
+  replica?: string;
+  /** Where flightctl-worker/-periodic (and npm start's worker) serve GET /metrics, host:port (unset: nowhere). */
+  workerAddress?: string;
+}
+
 /** The built-in OIDC issuer's settings (flightctl-pam-issuer, npm start). */
 export interface PamIssuerSettings {
   /** Listen host:port. */
@@ -125,6 +142,7 @@ export interface ServerConfig {
   api: ApiSettings;
   worker: WorkerSettings;
   pamIssuer: PamIssuerSettings;
+  metrics: MetricsSettings;
   /** What bearer tokens must satisfy on every path (expiry, lifetime, clock skew, algorithms). */
   tokens: TokenPolicy;
   rateLimits: RateLimitSettings;
@@ -199,6 +217,13 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       clientSecret: r.str("FLIGHTCTL_PAM_CLIENT_SECRET"),
       tlsCert: r.str("FLIGHTCTL_PAM_ISSUER_TLS_CERT"),
       tlsKey: r.str("FLIGHTCTL_PAM_ISSUER_TLS_KEY"),
+    },
+    metrics: {
+      intervalMs: r.positive("FLIGHTCTL_METRICS_INTERVAL_SECONDS", 1000) ?? 30_000,
+      groupByFleet: r.bool("FLIGHTCTL_METRICS_GROUP_BY_FLEET") ?? true,
+      address: r.address("FLIGHTCTL_METRICS_ADDRESS"),
+      replica: r.str("FLIGHTCTL_METRICS_REPLICA"),
+      workerAddress: r.address("FLIGHTCTL_WORKER_METRICS_ADDRESS"),
     },
     tokens: {
       maxLifetimeSec: r.positiveInt("FLIGHTCTL_AUTH_MAX_TOKEN_LIFETIME_SECONDS") ?? DEFAULT_TOKEN_POLICY.maxLifetimeSec,

@@ -26,6 +26,7 @@ const OWNER: Record<string, string> = {
   events: "platform",
   watchChanges: "platform/watch",
   watchState: "platform/watch",
+  metricsSnapshots: "metrics",
 };
 
 /** Generic stores over every resource table. */

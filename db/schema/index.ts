@@ -17,3 +17,4 @@ export { events } from "./events.js";
 export { organizations, DEFAULT_ORG_ID } from "./organizations.js";
 export { consoleSessions } from "./console-sessions.js";
 export { watchChanges, watchState } from "./watch.js";
+export { metricsSnapshots } from "./metrics-snapshot.js";

@@ -78,6 +78,20 @@ export function createFleetStore(exec: Executor) {
       await insertEvents(tx, orgId, events);
     },
 
+    /**
+     * Fleets per organization and rollout state (the reason of the RolloutInProgress condition; "Inactive" without one,
+     * as flightctl), for the service metrics: one pass over the table.
+     */
+    async countByRolloutStatus(tx: Executor = exec): Promise<{ orgId: string; status: string; count: number }[]> {
+      const r = await tx.execute<{ org: string; status: string; n: number }>(sql`
+        select org_id::text as org,
+               coalesce((select c->>'reason' from jsonb_array_elements(coalesce(status->'conditions', '[]'::jsonb)) c
+                          where c->>'type' = 'RolloutInProgress' limit 1), 'Inactive') as status,
+               count(*)::int as n
+        from ${fleets} group by 1, 2`);
+      return r.rows.map((row) => ({ orgId: row.org, status: row.status, count: row.n }));
+    },
+
     /** Fleets of every org whose policy-driven rollout is active (the sweep restarts their tick chains). */
     async activeRollouts(tx: Executor = exec): Promise<{ orgId: string; name: string }[]> {
       const r = await tx.execute<{ org_id: string; name: string }>(sql`select org_id, name from ${fleets} where spec ? 'rolloutPolicy'

@@ -75,3 +75,14 @@ export async function heartbeatLocks(pool: Pool, poolId: string, jobIds: string[
 export async function unlockWorkers(pool: Pool, poolIds: string[]): Promise<void> {
   await pool.query("select graphile_worker.force_unlock_workers($1::text[])", [poolIds]);
 }
+
+/**
+ * Jobs due and waiting for a runner, per task (the service metrics' queue depth). graphile-worker's partial index on
+ * available jobs serves it: the jobs already run or failed for good are not read.
+ */
+export async function queueDepthByTask(exec: Executor): Promise<{ task: string; count: number }[]> {
+  const r = await exec.execute<{ task: string; n: number }>(sql`select t.identifier as task, count(*)::int as n
+    from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
+    where j.is_available and j.run_at <= now() group by 1`);
+  return r.rows.map((row) => ({ task: row.task, count: row.n }));
+}

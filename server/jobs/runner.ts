@@ -22,6 +22,8 @@ export interface JobRunnerOptions {
   staleLockSeconds?: number;
   /** A runner that stopped unasked is replaced after this (ms, default 1000; doubling while starting fails). */
   restartDelayMs?: number;
+  /** Listens to graphile-worker's events of every runner this one starts (metrics); called once, before the first. */
+  observe?: (events: WorkerEvents) => void;
 }
 
 /**
@@ -64,6 +66,7 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
   await unlockStaleJobs(opts.pool, stale);
   // graphile-worker locks with one id per runner (its worker pool); it is announced before any job is taken.
   const events = new EventEmitter() as WorkerEvents;
+  opts.observe?.(events);
   let poolId: string | undefined;
   events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
   // The jobs this process knows it runs, by runner: only their locks are kept fresh. A job locked in the database

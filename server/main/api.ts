@@ -18,7 +18,11 @@ import { createPool } from "../platform/pg-pool.js";
 import { startRenderNotifier, type RenderNotifier } from "../devices/render-notifier.js";
 import { createLastSeenRecorder, type LastSeenRecorder } from "../devices/last-seen.js";
 import { createConsoleRelay } from "../console/console-relay.js";
-import { loadConfig, type RateLimitSettings, type ServerConfig } from "../config.js";
+import { loadConfig, withDefaults, type MetricsSettings, type RateLimitSettings, type ServerConfig } from "../config.js";
+import { Registry } from "prom-client";
+import { startFleetGauges } from "../metrics/fleet-gauges.js";
+import { defaultReplica, registerReplicaMetrics } from "../metrics/replica-metrics.js";
+import { startMetricsListener, type MetricsListener } from "../metrics/metrics-http.js";
 import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
 import type { EndpointLimits } from "../platform/endpoint-limits.js";
@@ -66,6 +70,8 @@ export interface ApiOptions {
   rateLimits?: RateLimitSettings;
   /** Request size, request message and connection limits of both endpoints (default: server/config.ts's defaults). */
   limits?: EndpointLimits;
+  /** Service metrics: interval, fleet grouping, replica name, own listener (default: server/config.ts's). */
+  metrics?: Partial<Omit<MetricsSettings, "workerAddress">>;
   log?: Logger;
 }
 
@@ -78,6 +84,8 @@ export interface RunningApi {
   bundlePath: string;
   notifier: RenderNotifier;
   lastSeen: LastSeenRecorder;
+  /** The service metrics' own listener's port, when they have one (ApiOptions.metrics.address). */
+  metricsPort?: number;
   close(): Promise<void>;
 }
 
@@ -138,6 +146,12 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     tokenPolicy: opts.tokenPolicy ?? defaultConfig.tokens,
     rateLimits: opts.rateLimits ?? defaultConfig.rateLimits,
   });
+  // Service metrics: the fleet-wide gauges (one snapshot for every replica) and this replica's own figures, labelled
+  // with its name once the user endpoint's port is known; served on that endpoint's /metrics or on their own listener.
+  const metricsSettings = withDefaults(defaultConfig.metrics, opts.metrics ?? {});
+  const fleetGauges = startFleetGauges({ db: createDb(pool), log, ...metricsSettings });
+  const replicaMetrics = new Registry();
+  const moreMetrics = async () => (await fleetGauges.text()) + (await replicaMetrics.metrics());
   const webDir = opts.webDir ?? resolve(import.meta.dirname, "../../web/dist");
   const web = webDir ? createWebStatic(webDir) : undefined;
   const server = await startEndpoint({
@@ -149,6 +163,13 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     port,
     web,
     limits: opts.limits ?? defaults.limits,
+    // On the user endpoint unless they have a listener of their own.
+    moreMetrics: metricsSettings.address ? undefined : moreMetrics,
+  });
+  registerReplicaMetrics(replicaMetrics, {
+    replica: metricsSettings.replica ?? defaultReplica(server.port),
+    pools: { api: pool },
+    deviceStreams: () => notifier.size,
   });
   const agentServer = await startEndpoint({
     app: app.agent,
@@ -160,6 +181,14 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     limits: opts.limits ?? defaults.limits,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
+  let metricsListener: MetricsListener | undefined;
+  try {
+    if (metricsSettings.address) metricsListener = await startMetricsListener(moreMetrics, metricsSettings.address, log);
+  } catch (err) {
+    await Promise.all([server.close(), agentServer.close()]);
+    await fleetGauges.close();
+    throw err;
+  }
   // The process's memory breakdown, periodically (capacity planning).
   if (opts.debugMemoryMs) {
     setInterval(() => log.warn({ memory: process.memoryUsage(), streams: notifier.size }, "memory"), opts.debugMemoryMs).unref();
@@ -173,9 +202,11 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     bundlePath: pki.bundlePath,
     notifier,
     lastSeen,
+    metricsPort: metricsListener?.port,
     close: () =>
       (closing ??= (async () => {
-        await Promise.all([server.close(), agentServer.close()]);
+        await Promise.all([server.close(), agentServer.close(), metricsListener?.close()]);
+        await fleetGauges.close();
         await lastSeen.close();
         await notifier.close();
         await consoleRelay.close();
@@ -210,6 +241,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     tokenPolicy: config.tokens,
     rateLimits: config.rateLimits,
     limits: api.limits,
+    metrics: config.metrics,
     log,
   };
 }

@@ -20,6 +20,10 @@ import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
 import { startJobRunner, type JobRunner } from "../jobs/runner.js";
 import { loadConfig, withDefaults, type ServerConfig, type WorkerSettings } from "../config.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { startMetricsListener, type MetricsListener } from "../metrics/metrics-http.js";
+import { defaultReplica, registerReplicaMetrics } from "../metrics/replica-metrics.js";
+import { registerWorkerMetrics } from "../metrics/worker-metrics.js";
 
 /** A runner's options: the worker settings (what is not given takes server/config.ts's default). */
 export interface WorkerOptions extends Partial<WorkerSettings> {
@@ -29,10 +33,16 @@ export interface WorkerOptions extends Partial<WorkerSettings> {
   redisUrl?: string;
   /** Waiting longer for a database connection fails the statement (default 10 s). */
   dbConnectTimeoutMs?: number;
+  /** Serve GET /metrics on this host:port (port 0: a free one; unset: nowhere). */
+  metricsAddress?: string;
+  /** The `replica` label of this worker's metrics (default <host name>:<pid>). */
+  replica?: string;
 }
 
 /** Starts a runner with a handler for every task of the catalog (and the crontab when periodic). */
-export async function startWorker(options: WorkerOptions): Promise<{ runner: JobRunner; close(): Promise<void> }> {
+export async function startWorker(
+  options: WorkerOptions,
+): Promise<{ runner: JobRunner; metrics: Registry; metricsPort?: number; close(): Promise<void> }> {
   const opts = withDefaults(loadConfig({}).worker, options);
   const pending = await pendingMigrations(opts.databaseUrl);
   if (pending.length > 0) throw new Error(`the database has pending migrations (${pending.join(", ")}); run flightctl-db-migrate first`);
@@ -59,7 +69,14 @@ export async function startWorker(options: WorkerOptions): Promise<{ runner: Job
   const dependencies = createDependencySyncTasks(db, { git });
   // Typed by the catalog: a task without a handler here does not compile.
   const tasks: TaskHandlers = { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks };
+  // The worker's metrics: its jobs (from the runner's events), its pool, the process.
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: "flightctl_worker_process_" });
+  const replica = options.replica ?? defaultReplica(process.pid);
+  registerReplicaMetrics(metrics, { replica, pools: { worker: pool } });
+  const jobMetrics = registerWorkerMetrics(metrics, replica);
   const runner = await startJobRunner({
+    observe: jobMetrics.observe,
     pool,
     log: opts.log,
     tasks,
@@ -67,9 +84,21 @@ export async function startWorker(options: WorkerOptions): Promise<{ runner: Job
     concurrency: opts.concurrency,
     staleLockSeconds: opts.staleJobSeconds,
   });
+  let listener: MetricsListener | undefined;
+  try {
+    if (options.metricsAddress) listener = await startMetricsListener(metrics, options.metricsAddress, opts.log);
+  } catch (err) {
+    await runner.stop();
+    await frozen.close();
+    await pool.end();
+    throw err;
+  }
   return {
     runner,
+    metrics,
+    metricsPort: listener?.port,
     close: async () => {
+      await listener?.close();
       await runner.stop();
       await frozen.close();
       await pool.end();
@@ -84,6 +113,8 @@ export const workerOptions = (config: ServerConfig, databaseUrl: string, log: Lo
   log,
   redisUrl: config.redisUrl,
   dbConnectTimeoutMs: config.dbConnectTimeoutMs,
+  metricsAddress: config.metrics.workerAddress,
+  replica: config.metrics.replica,
 });
 
 /** Runs the process from its configuration (also the bin entry point); `periodic` makes it flightctl-periodic. */

@@ -38,6 +38,8 @@ export interface EndpointOptions {
   web?: WebHandler;
   /** Request size, request message and connection limits (default: endpoint-limits.ts). */
   limits?: EndpointLimits;
+  /** More of /metrics after the endpoint's own RPC metrics (the service metrics), in the Prometheus text format. */
+  moreMetrics?: () => Promise<string>;
 }
 
 export interface RunningServer {
@@ -116,7 +118,10 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       if (req.method === "GET" && path === "/readyz") {
         return (await databaseReady(opts.pool)) ? send(200, "ok\n") : send(503, "database unavailable\n");
       }
-      if (req.method === "GET" && path === "/metrics") return send(200, await metrics.registry.metrics(), metrics.registry.contentType);
+      if (req.method === "GET" && path === "/metrics") {
+        const more = (await opts.moreMetrics?.()) ?? "";
+        return send(200, (await metrics.registry.metrics()) + more, metrics.registry.contentType);
+      }
       if (opts.web?.(req, res)) return;
       send(404, "not found\n");
     },

@@ -44,6 +44,14 @@ export async function listAllRepositories(exec: Executor): Promise<{ orgId: stri
   return r.rows.map((row) => ({ orgId: row.org_id, name: row.name }));
 }
 
+/** Repositories per organization (the service metrics). */
+export async function countRepositoriesByOrg(exec: Executor): Promise<{ orgId: string; count: number }[]> {
+  const r = await exec.execute<{ org: string; n: number }>(
+    sql`select org_id::text as org, count(*)::int as n from ${repositories} group by 1`,
+  );
+  return r.rows.map((row) => ({ orgId: row.org, count: row.n }));
+}
+
 /**
  * "`spec` has a config provider reading one of `names`": containment (`@>`) per repository and provider, so the
  * jsonb index serves it. `wrap` places the config list where the kind keeps it (a fleet's template, a device's spec).

@@ -31,6 +31,20 @@ export function createResourceSyncStore(exec: Executor) {
       return true;
     },
 
+    /**
+     * ResourceSyncs per organization and the status of their Synced condition ("True", "False", "Unknown"; "none"
+     * before the first sync), for the service metrics.
+     */
+    async countBySyncedStatus(tx: Executor = exec): Promise<{ orgId: string; status: string; count: number }[]> {
+      const r = await tx.execute<{ org: string; status: string; n: number }>(sql`
+        select org_id::text as org,
+               coalesce((select c->>'status' from jsonb_array_elements(coalesce(status->'conditions', '[]'::jsonb)) c
+                          where c->>'type' = 'Synced' limit 1), 'none') as status,
+               count(*)::int as n
+        from ${resourceSyncs} group by 1, 2`);
+      return r.rows.map((row) => ({ orgId: row.org, status: row.status, count: row.n }));
+    },
+
     /** Every ResourceSync of every organization, in a stable order (the poll queues a sync of each). */
     async listAllKeys(tx: Executor = exec): Promise<{ orgId: string; name: string }[]> {
       const r = await tx.execute<{ org_id: string; name: string }>(sql`select org_id, name from ${resourceSyncs} order by org_id, name`);

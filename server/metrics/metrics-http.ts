@@ -1,0 +1,54 @@
+// A plain HTTP listener serving GET /metrics on a port of its own, as flightctl's processes serve theirs: for the
+// processes without an endpoint (flightctl-worker, flightctl-periodic), and for the API's service metrics when they
+// are kept off the public user endpoint. No TLS and no authentication: bind it to loopback or a network only
+// Prometheus reaches.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { Registry } from "prom-client";
+
+export interface MetricsListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `metrics` (a registry, or what renders the Prometheus text format) on `address`, host:port (port 0 picks a
+ * free one; an empty host is every interface).
+ */
+export async function startMetricsListener(
+  metrics: Registry | (() => Promise<string>),
+  address: string,
+  log: Logger,
+): Promise<MetricsListener> {
+  const render = typeof metrics === "function" ? metrics : () => metrics.metrics();
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) throw new Error(`the metrics address must be host:port, got ${address}`);
+  const host = m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
+  const port = Number(m[2]);
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
+      return;
+    }
+    render().then(
+      (text) => res.writeHead(200, { "content-type": Registry.PROMETHEUS_CONTENT_TYPE }).end(text),
+      (err) => {
+        log.error({ err }, "could not collect the metrics");
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("could not collect the metrics\n");
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
