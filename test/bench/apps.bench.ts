@@ -66,6 +66,12 @@ async function until(what: string, check: () => Promise<boolean>, report: () => 
   }
 }
 
+/**
+ * `cmd` under a shell that exits on SIGTERM: busybox as PID 1 ignores it, so every stop would wait out podman's
+ * grace period (10 s under podman-compose's --force-recreate) and measure that instead.
+ */
+const onTerm = (cmd: string) => ["/bin/sh", "-c", `trap 'exit 0' TERM; ${cmd} & wait`];
+
 /** The compose network of the app: made beforehand in each device's storage (see below). */
 const NETWORK = "bench-apps";
 
@@ -76,8 +82,8 @@ const NETWORK = "bench-apps";
 const composeFile = (image: string) =>
   stringify({
     services: {
-      sleeper: { image },
-      server: { image, command: ["/bin/httpd", "-f", "-p", "8080", "-h", "/"] },
+      sleeper: { image, command: onTerm("sleep 100000") },
+      server: { image, command: onTerm("httpd -f -p 8080 -h /") },
     },
     networks: { default: { name: NETWORK } },
   });
@@ -128,12 +134,15 @@ async function main() {
 
     // --- one podman storage per device
     const envs = await Promise.all(Array.from({ length: DEVICES }, () => startPodmanEnv({ insecureRegistries: [registry.host] })));
-    // Closed one after the other: parallel `podman system reset`s leave overlay mounts behind (EBUSY).
+    // Cleanups run last-in first-out: the storages are closed, then their bridges go. Closed one after the other:
+    // parallel `podman system reset`s leave overlay mounts behind (EBUSY).
+    const bridges: (() => Promise<void>)[] = [];
+    cleanups.push(() => Promise.all(bridges.map((remove) => remove())));
     cleanups.push(async () => {
       for (const e of envs) await e.close();
     });
     // Each storage's network gets its own bridge and subnet (test/helpers/podman-network.ts says why).
-    await Promise.all(envs.map((env, i) => createNetwork(env, NETWORK, `fcbench${i}`, `10.123.${i}.0/24`)));
+    bridges.push(...(await settled(envs.map((env, i) => createNetwork(env, NETWORK, `fcbench${i}`, `10.123.${i}.0/24`)))));
 
     // --- baseline: podman-compose directly, the same app replaced by its new image in every storage at once
     const composeDir = join(dataDir, "compose");
@@ -157,10 +166,10 @@ async function main() {
       );
       if (r.code !== 0) throw new BenchFailure(`podman-compose ${args.join(" ")} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
     };
-    await Promise.all(envs.map((env) => compose(env, ["-f", base1, "up", "-d"])));
+    await settled(envs.map((env) => compose(env, ["-f", base1, "up", "-d"])));
     const baselineAt: number[] = new Array(DEVICES).fill(0);
     const b0 = performance.now();
-    await Promise.all(
+    await settled(
       envs.map(async (env, i) => {
         // podman-compose 1.0.3 keeps existing containers on `up` (it does not compare images): --force-recreate
         // replaces them, as an agent must.
@@ -182,7 +191,7 @@ async function main() {
       `baseline: podman-compose up -d --force-recreate for ${DEVICES} apps (2 containers each, new image pulled) → all running in ${s(baselineMs)} (per app p50 ${s(quantile(baselineAt, 0.5))}, p95 ${s(quantile(baselineAt, 0.95))})`,
     );
     // The agents start from the old version and must pull the new image themselves.
-    await Promise.all(
+    await settled(
       envs.map(async (env) => {
         await compose(env, ["-f", base2, "down"]);
         await env.ok(["rmi", image(2)]);
@@ -219,7 +228,11 @@ async function main() {
             spec: {
               selector: { matchLabels: { bench: "apps" } },
               template: {
-                spec: { applications: [{ name: APP, appType: "compose", inline: [{ path: "docker-compose.yaml", content: composeFile(image(v)) }] }] },
+                spec: {
+                  applications: [
+                    { name: APP, appType: "compose", inline: [{ path: "docker-compose.yaml", content: composeFile(image(v)) }] },
+                  ],
+                },
               },
             },
           }),
@@ -299,7 +312,9 @@ async function main() {
       const key = `${name}@${v}`;
       if (!renderedAt.has(key)) {
         const r = await devices.getRenderedDevice({ name }, opts).catch(() => undefined);
-        const spec = r?.device ? (toJson(DeviceSchema, r.device) as { spec?: { applications?: { inline?: { content?: string }[] }[] } }) : undefined;
+        const spec = r?.device
+          ? (toJson(DeviceSchema, r.device) as { spec?: { applications?: { inline?: { content?: string }[] }[] } })
+          : undefined;
         if (!spec?.spec?.applications?.some((a) => a.inline?.some((f) => f.content?.includes(image(v))))) return false;
         renderedAt.set(key, BigInt(r!.device!.metadata!.annotations["device-controller/renderedVersion"]));
       }
@@ -365,25 +380,45 @@ async function main() {
       const ps = await agent.env.ok(["ps", "--filter", "status=running", "--format", `{{.Image}} {{index .Labels "${PROJECT_LABEL}"}}`]);
       const rows = ps.split("\n").filter(Boolean);
       if (rows.length !== 2 || !rows.every((r) => r.startsWith(`${image(2)} `)))
-        throw new BenchFailure(`device ${d.metadata!.name} reports ${APP} Running 2/2 on v2 but podman runs: ${rows.join("; ") || "nothing"}`);
+        throw new BenchFailure(
+          `device ${d.metadata!.name} reports ${APP} Running 2/2 on v2 but podman runs: ${rows.join("; ") || "nothing"}`,
+        );
     }
 
     const per = [...doneAt.values()];
-    console.log(`\n${DEVICES} real agents (own processes, root and data dirs, podman storages), one API + worker; status-update-interval ${STATUS_INTERVAL}\n`);
-    console.log("| measure | agents (fleet template change → all report the new app Running) | baseline (podman-compose directly) | ratio |");
+    console.log(
+      `\n${DEVICES} real agents (own processes, root and data dirs, podman storages), one API + worker; status-update-interval ${STATUS_INTERVAL}\n`,
+    );
+    console.log(
+      "| measure | agents (fleet template change → all report the new app Running) | baseline (podman-compose directly) | ratio |",
+    );
     console.log("|---|---|---|---|");
     console.log(`| all ${DEVICES} devices | ${s(agentMs)} | ${s(baselineMs)} | ${(agentMs / baselineMs).toFixed(2)} |`);
-    console.log(`| per device p50 | ${s(quantile(per, 0.5))} | ${s(quantile(baselineAt, 0.5))} | ${(quantile(per, 0.5) / quantile(baselineAt, 0.5)).toFixed(2)} |`);
-    console.log(`| per device p95 | ${s(quantile(per, 0.95))} | ${s(quantile(baselineAt, 0.95))} | ${(quantile(per, 0.95) / quantile(baselineAt, 0.95)).toFixed(2)} |`);
+    console.log(
+      `| per device p50 | ${s(quantile(per, 0.5))} | ${s(quantile(baselineAt, 0.5))} | ${(quantile(per, 0.5) / quantile(baselineAt, 0.5)).toFixed(2)} |`,
+    );
+    console.log(
+      `| per device p95 | ${s(quantile(per, 0.95))} | ${s(quantile(baselineAt, 0.95))} | ${(quantile(per, 0.95) / quantile(baselineAt, 0.95)).toFixed(2)} |`,
+    );
   } finally {
     await cleanup();
   }
 }
 
+/** Waits for every promise (so nothing is still running when cleanup starts), then throws the first failure. */
+async function settled<T>(ps: Promise<T>[]): Promise<T[]> {
+  const rs = await Promise.allSettled(ps);
+  const failed = rs.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 async function agentsReport(agents: Agent[]): Promise<string> {
   if (!agents.length) return "every agent enrolled";
   return `agents not enrolled:\n${agents
-    .map((a) => `  agent ${a.index}${a.child.exitCode !== null ? ` (exited ${a.child.exitCode})` : ""}: ${a.log.join(" | ") || "no output"}`)
+    .map(
+      (a) => `  agent ${a.index}${a.child.exitCode !== null ? ` (exited ${a.child.exitCode})` : ""}: ${a.log.join(" | ") || "no output"}`,
+    )
     .join("\n")}`;
 }
 

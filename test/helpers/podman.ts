@@ -1,7 +1,8 @@
 // Real podman for tests, kept off the machine's own configuration: containers.conf (runtime runc and no default
 // ulimits, the two settings these machines need: ../shared/reference/podman-here.md; networks and libpod's runtime
 // directory — exit files, the "alive" marker that `podman system reset` deletes — in the temp dir, so concurrent
-// test runs do not pull each other's state away),
+// test runs do not pull each other's state away; container locks as files there too, not podman's one shared memory
+// segment for the whole machine, which storages in parallel allocate from independently and so take each other's),
 // storage.conf and registries.conf (loopback registries as insecure) all in a temp dir, given to podman, podman-compose
 // and agent processes through `env`. Test images are busybox-static root file systems imported with `podman import`
 // (no public registry is reachable).
@@ -64,8 +65,10 @@ export async function startPodmanEnv(opts: { insecureRegistries?: string[] } = {
   writeFileSync(
     join(dir, "containers.conf"),
     // tmp_dir: podman's default (/run/libpod) is shared by every test's podman, and `system reset` in one test's
-    // close() deletes it under the others ("creating runtime status file: open /run/libpod/alive").
-    `[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ntmp_dir = "${join(dir, "tmp")}"\n\n[network]\nnetwork_config_dir = "${join(dir, "networks")}"\n`,
+    // close() deletes it under the others ("creating runtime status file: open /run/libpod/alive"). lock_type file:
+    // with the default shared memory locks, parallel storages hand out the same lock numbers ("acquiring lock 9 for
+    // container …: file exists", containers left Created).
+    `[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\ntmp_dir = "${join(dir, "tmp")}"\nlock_type = "file"\n\n[network]\nnetwork_config_dir = "${join(dir, "networks")}"\n`,
   );
   writeFileSync(
     join(dir, "storage.conf"),
