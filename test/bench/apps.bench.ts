@@ -10,6 +10,9 @@
 // project after the app (agent/apps/labels.ts), so N devices of one fleet sharing one storage would share one
 // project — one set of containers, each agent counting the others'. The registry, podman binary and runtime are shared.
 //
+// Knobs: BENCH_DEVICES (20), BENCH_TIMEOUT_S (per phase, 300), BENCH_TOTAL_TIMEOUT_S (all of it, default 4 phases +
+// 2 min), BENCH_STATUS_INTERVAL (the agents' status-update-interval, 2s). Postgres: DATABASE_URL or an embedded one.
+//
 // The bench never hangs: every wait has a deadline (BENCH_TIMEOUT_S, default 300 per phase) and on failure it prints
 // one FAILED line naming the phase and, per device that did not converge, what it reports (app status, ready,
 // conditions) and what podman runs for it, then cleans up and exits 1. No timing is asserted.
