@@ -55,6 +55,18 @@ test("only what the selected tests need is required", () => {
   assert.deepEqual(r.rebuild, ["no-such-native-module"]);
 });
 
+test("the real-podman tests and bench need podman, runc, podman-compose, the registry and busybox", () => {
+  // Every check made to fail: what is "missing" is then what the files need.
+  const absent = readPackages().map((p) => ({ ...p, checks: ["/nonexistent"] }));
+  const needs = (file: string) => missingPackages([file], { root: ROOT, env: {}, packages: absent }).missing.map((p) => p.name);
+  for (const file of ["test/podman-e2e.test.ts", "test/bench/apps.bench.ts"]) {
+    const got = needs(file);
+    for (const pkg of ["podman", "runc", "podman-compose", "docker-registry", "busybox-static"])
+      assert.ok(got.includes(pkg), `${file} needs ${pkg}: ${got}`);
+  }
+  assert.ok(!needs("test/agent.test.ts").includes("podman"), "tests without podman do not ask for it");
+});
+
 test("one list: .ci/run installs from it and the README's install line names exactly its packages", () => {
   const packages = readPackages();
   assert.match(readFileSync(join(ROOT, ".ci", "run"), "utf8"), /done <test\/system-packages\.txt/);
