@@ -4,7 +4,7 @@
 import { ApplyError } from "../apply-error.js";
 import type { AppProvider, AppRef } from "./provider.js";
 import type { AppFile } from "./quadlet-files.js";
-import { installedApp, installQuadletApp, mustBeInstalled, quadletRunner, removeQuadletApp } from "./quadlet-install.js";
+import { quadletFilesProvider } from "./quadlet-install.js";
 import { writeUnit, type Unit } from "./unit-file.js";
 import { appVolumes } from "./volumes.js";
 
@@ -74,13 +74,4 @@ export function containerFiles(app: AppRef): AppFile[] {
   return files;
 }
 
-export const containerProvider: AppProvider = {
-  install: (ctx, app) => installQuadletApp(ctx, app, containerFiles(app)).then(() => undefined),
-  start: (ctx, app) => quadletRunner(ctx).start(ctx, mustBeInstalled(ctx, app)),
-  async stop(ctx, app) {
-    const q = installedApp(ctx, app);
-    if (q) await quadletRunner(ctx).stop(ctx, q);
-  },
-  restart: (ctx, app) => quadletRunner(ctx).restart(ctx, mustBeInstalled(ctx, app)),
-  remove: (ctx, app) => removeQuadletApp(ctx, app),
-};
+export const containerProvider: AppProvider = quadletFilesProvider((_ctx, app) => containerFiles(app));

@@ -5,7 +5,7 @@
 import { posix } from "node:path";
 import { ApplyError } from "../apply-error.js";
 import { QUADLET_PROJECT_LABEL } from "./labels.js";
-import type { AppContext, AppRef } from "./provider.js";
+import type { AppContext, AppProvider, AppRef } from "./provider.js";
 import {
   type AppFile,
   checkQuadletFiles,
@@ -230,4 +230,21 @@ export async function removeQuadletApp(ctx: AppContext, app: AppRef): Promise<vo
   ctx.fs.remove(posix.join(targetDirOf(as), targetName(app.id)));
   if (runner.kind === "systemd")
     await runner.reload(ctx, { name: app.name, id: app.id, dir, units: [], target: targetName(app.id), user: as?.user });
+}
+
+/** A provider of quadlet files (a quadlet app's own, or those generated for a container app): installed, run and
+ * removed the same way whatever made them. */
+export function quadletFilesProvider(files: (ctx: AppContext, app: AppRef) => AppFile[] | Promise<AppFile[]>): AppProvider {
+  return {
+    async install(ctx, app) {
+      await installQuadletApp(ctx, app, await files(ctx, app));
+    },
+    start: (ctx, app) => quadletRunner(ctx).start(ctx, mustBeInstalled(ctx, app)),
+    async stop(ctx, app) {
+      const q = installedApp(ctx, app);
+      if (q) await quadletRunner(ctx).stop(ctx, q);
+    },
+    restart: (ctx, app) => quadletRunner(ctx).restart(ctx, mustBeInstalled(ctx, app)),
+    remove: (ctx, app) => removeQuadletApp(ctx, app),
+  };
 }

@@ -2,10 +2,11 @@
 // The files are installed as flightctl installs them (quadlet-install.ts) and run by systemd through podman's quadlet
 // generator, or by podman directly where the host has neither (quadlet-runner.ts, quadlet-podman.ts).
 import { ApplyError } from "../apply-error.js";
+import { decodeContent } from "./app-id.js";
 import { extractImageFiles } from "./image-files.js";
 import type { AppContext, AppProvider, AppRef } from "./provider.js";
 import type { AppFile } from "./quadlet-files.js";
-import { installedApp, installQuadletApp, mustBeInstalled, quadletRunner, readTree, removeQuadletApp } from "./quadlet-install.js";
+import { quadletFilesProvider, readTree } from "./quadlet-install.js";
 import { pullImage } from "./volumes.js";
 
 /** Where an application package is unpacked before its files are checked (outside the generator's directories). */
@@ -17,8 +18,7 @@ async function appFiles(ctx: AppContext, app: AppRef): Promise<AppFile[]> {
   if (inline?.length) {
     return inline.map((f, i) => {
       if (!f.path) throw new ApplyError("apps", app.name, `inline[${i}]: path is required`);
-      const data = f.contentEncoding === "base64" ? Buffer.from(f.content ?? "", "base64") : Buffer.from(f.content ?? "", "utf8");
-      return { path: f.path, data };
+      return { path: f.path, data: decodeContent(f) };
     });
   }
   if (!image) throw new ApplyError("apps", app.name, "a quadlet application needs inline files or an image");
@@ -34,15 +34,4 @@ async function appFiles(ctx: AppContext, app: AppRef): Promise<AppFile[]> {
   }
 }
 
-export const quadletProvider: AppProvider = {
-  async install(ctx, app) {
-    await installQuadletApp(ctx, app, await appFiles(ctx, app));
-  },
-  start: (ctx, app) => quadletRunner(ctx).start(ctx, mustBeInstalled(ctx, app)),
-  async stop(ctx, app) {
-    const q = installedApp(ctx, app);
-    if (q) await quadletRunner(ctx).stop(ctx, q);
-  },
-  restart: (ctx, app) => quadletRunner(ctx).restart(ctx, mustBeInstalled(ctx, app)),
-  remove: (ctx, app) => removeQuadletApp(ctx, app),
-};
+export const quadletProvider: AppProvider = quadletFilesProvider(appFiles);
