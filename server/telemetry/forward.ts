@@ -4,7 +4,7 @@
 // never slows the devices down or grows the gateway's memory.
 import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import {
   MetricsService,
@@ -36,10 +36,13 @@ export interface Forwarder {
 
 export function createForwarder(settings: ForwardSettings, metrics: GatewayMetrics, log: Logger): Forwarder {
   const read = (f?: string) => (f ? readFileSync(f) : undefined);
-  const transport = createGrpcTransport({
-    baseUrl: settings.endpoint,
-    nodeOptions: { ca: read(settings.caFile), cert: read(settings.certFile), key: read(settings.keyFile) },
-  });
+  // Our own session manager, so close() can end the upstream connection (an idle one would otherwise stay open).
+  const sessions = new Http2SessionManager(
+    settings.endpoint,
+    {},
+    { ca: read(settings.caFile), cert: read(settings.certFile), key: read(settings.keyFile) },
+  );
+  const transport = createGrpcTransport({ baseUrl: settings.endpoint, sessionManager: sessions });
   const metricsClient = createClient(MetricsService, transport);
   const traceClient = createClient(TraceService, transport);
   const max = settings.maxInFlight ?? 64;
@@ -66,6 +69,7 @@ export function createForwarder(settings: ForwardSettings, metrics: GatewayMetri
     traces: (req) => send("traces", () => traceClient.export(req, { timeoutMs: 30_000 })),
     async close() {
       await Promise.allSettled([...inFlight]);
+      sessions.abort();
     },
   };
 }
