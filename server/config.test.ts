@@ -166,6 +166,12 @@ test("telemetry gateway: the documented defaults; forwarding and remote write on
   assert.equal(c.maxPointsPerDevicePerMinute, 0);
   assert.deepEqual(c.forward, { endpoint: "https://collector:4317", caFile: "/etc/ca.crt", certFile: undefined, keyFile: undefined });
   assert.deepEqual(c.remoteWrite, { url: "http://prometheus:9090/api/v1/write", intervalMs: 5000 });
-  assert.throws(() => loadConfig({ FLIGHTCTL_TELEMETRY_GRPC_ADDRESS: "4317" }), /^ConfigError: FLIGHTCTL_TELEMETRY_GRPC_ADDRESS: must be host:port/);
-  assert.throws(() => loadConfig({ FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: "not a url" }), /FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: must be a URL/);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_TELEMETRY_GRPC_ADDRESS: "4317" }),
+    /^ConfigError: FLIGHTCTL_TELEMETRY_GRPC_ADDRESS: must be host:port/,
+  );
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: "not a url" }),
+    /FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: must be a URL/,
+  );
 });
