@@ -439,6 +439,67 @@ describe("refused with a clear OTLP status, counted, others unaffected", () => {
     assert.ok((await gatewayMetric("flightctl_telemetry_gateway_refused_total", { reason: "malformed" })) >= 3);
   });
 
+  test("what would break the scrape for every device: a NUL in a label value (HTTP JSON) is refused naming the field; an le attribute on a histogram is renamed", async () => {
+    const doc = {
+      resourceMetrics: [
+        {
+          scopeMetrics: [
+            {
+              metrics: [
+                {
+                  name: "tgw.bad",
+                  gauge: { dataPoints: [{ attributes: [{ key: "k", value: { stringValue: "a\u0000b" } }], asDouble: 1 }] },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const res = await postHttp("/v1/metrics", JSON.stringify(doc), "application/json", creds["dev-a"]);
+    assert.equal(res.status, 400);
+    assert.match(
+      JSON.parse(res.body.toString()).message,
+      /resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]\.gauge\.dataPoints\[0\]\.attributes\[0\]\.value\.stringValue: must not contain NUL/,
+    );
+    await otlp(creds["dev-a"]).metrics.export({
+      resourceMetrics: [
+        {
+          scopeMetrics: [
+            {
+              metrics: [
+                {
+                  name: "tgw.le.hist",
+                  data: {
+                    case: "histogram",
+                    value: {
+                      aggregationTemporality: 2,
+                      dataPoints: [
+                        {
+                          attributes: [{ key: "le", value: { value: { case: "stringValue", value: "spoof" } } }],
+                          count: 1n,
+                          sum: 1,
+                          explicitBounds: [1],
+                          bucketCounts: [1n, 0n],
+                        },
+                      ],
+                    },
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const row = await waitFor(
+      "the histogram with its le attribute renamed",
+      async () => (await scraper.query('tgw_le_hist_count{exported_le="spoof"}'))[0],
+    );
+    assert.equal(row.value, 1);
+    assert.equal((await scraper.query("up"))[0]?.value, 1, "the scrape still succeeds");
+  });
+
   test("an oversized request: ResourceExhausted (gRPC) and 413 (HTTP)", async () => {
     const big = gaugeExport("tgw.big", [{ blob: "x".repeat(MAX_REQUEST_BYTES + 1) }]);
     assert.match(

@@ -101,7 +101,7 @@ export async function startTelemetryGateway(opts: GatewayOptions): Promise<Runni
     // Export requests are large lists of small items; the request size bounds them.
     input: { ...DEFAULT_ENDPOINT_LIMITS.input, maxItems: settings.maxRequestBytes },
   };
-  const web = createOtlpHttp(receiver, metrics, settings.maxRequestBytes, onInternal);
+  const web = createOtlpHttp(receiver, metrics, limits, onInternal);
   const tls = { key: opts.tls.server.keyPem, cert: opts.tls.server.certPem, ca: opts.tls.caBundlePem };
   const started: { close(): Promise<void> }[] = [];
   const stop = async () => {

@@ -20,6 +20,8 @@ import {
 } from "../../gen/third_party/opentelemetry/proto/collector/trace/v1/trace_service_pb.js";
 import { StatusSchema } from "../../gen/third_party/google/rpc/status_pb.js";
 import { toConnectError } from "../platform/errors.js";
+import { checkInput } from "../platform/input-interceptor.js";
+import type { InputLimits } from "../platform/validation/input-limits.js";
 import type { Peer } from "../platform/peer.js";
 import type { WebHandler } from "../platform/web-static.js";
 import type { GatewayMetrics, RefusalReason } from "./gateway-metrics.js";
@@ -152,9 +154,22 @@ const codeName = (c: Code) => Code[c].replace(/[A-Z]/g, (ch, i: number) => (i ? 
 export function createOtlpHttp(
   receiver: Receiver,
   metrics: GatewayMetrics,
-  maxRequestBytes: number,
+  limits: { maxRequestBytes: number; input: InputLimits },
   logInternal: (err: unknown, path: string) => void,
 ): WebHandler {
+  const maxRequestBytes = limits.maxRequestBytes;
+  /** The request decoded and held to the same message limits as on gRPC (input-interceptor.ts): no NUL, no lone surrogate. */
+  function decodeChecked<D extends DescMessage>(schema: D, body: Buffer, encoding: Encoding, traces: boolean): MessageShape<D> {
+    const msg = decode(schema, body, encoding, traces);
+    try {
+      checkInput(schema, msg, limits.input);
+    } catch (e) {
+      metrics.refused.inc({ reason: "malformed" });
+      throw e;
+    }
+    return msg;
+  }
+
   async function serve(path: keyof typeof SIGNALS, req: Req, res: Res): Promise<void> {
     const s = SIGNALS[path];
     const type = String(req.headers["content-type"] ?? "")
@@ -182,12 +197,12 @@ export function createOtlpHttp(
         s.signal === "metrics"
           ? encode(
               ExportMetricsServiceResponseSchema,
-              await receiver.exportMetrics(decode(ExportMetricsServiceRequestSchema, body, encoding, false), peer),
+              await receiver.exportMetrics(decodeChecked(ExportMetricsServiceRequestSchema, body, encoding, false), peer),
               encoding,
             )
           : encode(
               ExportTraceServiceResponseSchema,
-              await receiver.exportTraces(decode(ExportTraceServiceRequestSchema, body, encoding, true), peer),
+              await receiver.exportTraces(decodeChecked(ExportTraceServiceRequestSchema, body, encoding, true), peer),
               encoding,
             );
       metrics.requests.inc({ signal: s.signal, protocol: "http", code: "ok" });

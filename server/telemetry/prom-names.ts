@@ -58,11 +58,19 @@ export function metricName(name: string, unit: string, kind: { gauge: boolean; c
   return out;
 }
 
-/** The Prometheus label name of an attribute key (names starting with a digit get "key_", "__" is reserved). */
+/** Labels the exposition itself writes (histogram buckets, summary quantiles): an attribute may not take them. */
+const RESERVED = new Set(["le", "quantile"]);
+
+/**
+ * The Prometheus label name of an attribute key: names starting with a digit get "key_", "__" is Prometheus's, and
+ * "le"/"quantile" become "exported_le"/"exported_quantile" (a duplicate label would fail the whole scrape, every
+ * device's series with it).
+ */
 export function labelName(key: string): string {
   let out = key.replace(/[^a-zA-Z0-9_]/g, "_");
   if (/^[0-9]/.test(out)) out = `key_${out}`;
   if (out.startsWith("__")) out = `key${out}`;
+  if (RESERVED.has(out)) out = `exported_${out}`;
   return out || "key_";
 }
 
@@ -87,9 +95,17 @@ export function labelValue(v: AnyValue | undefined): string {
   }
 }
 
-/** Attributes as sorted label pairs (a later duplicate key wins). */
+/**
+ * Attributes as sorted label pairs (a later duplicate key wins). Empty values are left out: Prometheus reads an empty
+ * label as an absent one, so keeping them would make two names for one series.
+ */
 export function labelsOf(attrs: KeyValue[]): [string, string][] {
   const m = new Map<string, string>();
-  for (const a of attrs) m.set(labelName(a.key), labelValue(a.value));
+  for (const a of attrs) {
+    const name = labelName(a.key);
+    const value = labelValue(a.value);
+    if (value === "") m.delete(name);
+    else m.set(name, value);
+  }
   return [...m].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }

@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { ExportMetricsServiceRequestSchema } from "../../gen/third_party/opentelemetry/proto/collector/metrics/v1/metrics_service_pb.js";
+import { KeyValueSchema } from "../../gen/third_party/opentelemetry/proto/common/v1/common_pb.js";
 import { AggregationTemporality } from "../../gen/third_party/opentelemetry/proto/metrics/v1/metrics_pb.js";
 import { exposition } from "./exposition.js";
-import { metricName } from "./prom-names.js";
+import { labelsOf, metricName } from "./prom-names.js";
 import { createSeriesStore } from "./series-store.js";
 
 const attr = (key: string, value: string) => ({ key, value: { value: { case: "stringValue" as const, value } } });
@@ -126,4 +127,21 @@ test("OTel → Prometheus names", () => {
   assert.equal(metricName("http.server.requests", "{request}", { gauge: false, counter: true }), "http_server_requests_total");
   assert.equal(metricName("net.rate", "By/s", { gauge: true, counter: false }), "net_rate_bytes_per_second");
   assert.equal(metricName("queue_bytes_total", "By", { gauge: false, counter: true }), "queue_bytes_total");
+});
+
+test("labels: an attribute named le or quantile cannot collide with the exposition's own; empty values are absent labels", () => {
+  assert.deepEqual(
+    labelsOf(
+      [attr("le", "1"), attr("quantile", "x"), attr("host.name", "h"), attr("empty", ""), attr("2x", "y"), attr("__name__", "z")].map((a) =>
+        create(KeyValueSchema, a),
+      ),
+    ),
+    [
+      ["exported_le", "1"],
+      ["exported_quantile", "x"],
+      ["host_name", "h"],
+      ["key_2x", "y"],
+      ["key__name__", "z"],
+    ],
+  );
 });
