@@ -24,7 +24,10 @@ import {
   type ExportMetricsServiceRequest,
   MetricsService,
 } from "../gen/third_party/opentelemetry/proto/collector/metrics/v1/metrics_service_pb.js";
-import { TraceService } from "../gen/third_party/opentelemetry/proto/collector/trace/v1/trace_service_pb.js";
+import {
+  type ExportTraceServiceRequest,
+  TraceService,
+} from "../gen/third_party/opentelemetry/proto/collector/trace/v1/trace_service_pb.js";
 import { StatusSchema } from "../gen/third_party/google/rpc/status_pb.js";
 import { createLogger } from "../lib/logger.js";
 import { generateDeviceKey } from "../lib/csr.js";
@@ -57,6 +60,7 @@ let scraper: PrometheusServer;
 let receiver: PrometheusServer;
 let upstream: http2.Http2Server;
 const forwarded: ExportMetricsServiceRequest[] = [];
+const forwardedTraces: ExportTraceServiceRequest[] = [];
 let globex: string;
 /** Management certificates: dev-a (fleet "edge"), dev-b and dev-d (no fleet), dev-c (organization globex). */
 const creds: Record<string, Cred> = {};
@@ -117,6 +121,12 @@ before(async () => {
         router.service(MetricsService, {
           export(req) {
             forwarded.push(req);
+            return {};
+          },
+        });
+        router.service(TraceService, {
+          export(req) {
+            forwardedTraces.push(req);
             return {};
           },
         });
@@ -375,6 +385,18 @@ describe("a real OpenTelemetry SDK through the gateway into a real Prometheus", 
     const res = await postHttp("/v1/traces", JSON.stringify(json), "application/json", creds["dev-a"]);
     assert.equal(res.status, 200, res.body.toString());
     assert.ok((await gatewayMetric("flightctl_telemetry_gateway_points_total", { signal: "traces", result: "accepted" })) >= 2);
+    // Forwarded with the device's identity on the resource and the span, the JSON's hex ids read as bytes.
+    const fromJsonExport = await waitFor("the forwarded JSON trace export", async () =>
+      forwardedTraces.find(
+        (r) => Buffer.from(r.resourceSpans[0].scopeSpans[0].spans[0].traceId).toString("hex") === "0102030405060708090a0b0c0d0e0f10",
+      ),
+    );
+    const span = fromJsonExport.resourceSpans[0].scopeSpans[0].spans[0];
+    assert.equal(Buffer.from(span.spanId).toString("hex"), "0102030405060708");
+    const attrs = (kvs: { key: string; value?: { value: { value?: unknown } } }[]) =>
+      Object.fromEntries(kvs.map((a) => [a.key, a.value?.value.value]));
+    assert.deepEqual(attrs(span.attributes), { device_id: "dev-a", org_id: DEFAULT_ORG_ID, fleet: "edge" });
+    assert.equal(attrs(fromJsonExport.resourceSpans[0].resource!.attributes).device_id, "dev-a");
   });
 });
 
