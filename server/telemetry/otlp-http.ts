@@ -191,18 +191,19 @@ export function createOtlpHttp(
           "malformed",
         );
       }
+      // Who is sending, before the body is read: a stranger gets its answer without the gateway reading megabytes.
+      const device = await receiver.device(peerOf(req));
       const body = await readBody(req, maxRequestBytes);
-      const peer = peerOf(req);
       const out =
         s.signal === "metrics"
           ? encode(
               ExportMetricsServiceResponseSchema,
-              await receiver.exportMetrics(decodeChecked(ExportMetricsServiceRequestSchema, body, encoding, false), peer),
+              await receiver.exportMetrics(decodeChecked(ExportMetricsServiceRequestSchema, body, encoding, false), device),
               encoding,
             )
           : encode(
               ExportTraceServiceResponseSchema,
-              await receiver.exportTraces(decodeChecked(ExportTraceServiceRequestSchema, body, encoding, true), peer),
+              await receiver.exportTraces(decodeChecked(ExportTraceServiceRequestSchema, body, encoding, true), device),
               encoding,
             );
       metrics.requests.inc({ signal: s.signal, protocol: "http", code: "ok" });
@@ -228,7 +229,7 @@ export function createOtlpHttp(
 
   return (req, res) => {
     const path = (req.url ?? "").split("?")[0];
-    if (!(path in SIGNALS)) return false;
+    if (!Object.hasOwn(SIGNALS, path)) return false;
     void serve(path as keyof typeof SIGNALS, req, res as Res);
     return true;
   };

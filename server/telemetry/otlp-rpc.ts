@@ -51,7 +51,9 @@ function counted(h: UniversalHandler, metrics: GatewayMetrics): UniversalHandler
 /** Registers both services on `router`. */
 export function registerOtlp(router: ConnectRouter, receiver: Receiver, metrics: GatewayMetrics): void {
   const from = router.handlers.length;
-  router.service(MetricsService, { export: (req, ctx) => receiver.exportMetrics(req, ctx.values.get(peerKey)) });
-  router.service(TraceService, { export: (req, ctx) => receiver.exportTraces(req, ctx.values.get(peerKey)) });
+  router.service(MetricsService, {
+    export: async (req, ctx) => receiver.exportMetrics(req, await receiver.device(ctx.values.get(peerKey))),
+  });
+  router.service(TraceService, { export: async (req, ctx) => receiver.exportTraces(req, await receiver.device(ctx.values.get(peerKey))) });
   for (let i = from; i < router.handlers.length; i++) router.handlers[i] = counted(router.handlers[i], metrics);
 }

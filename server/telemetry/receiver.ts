@@ -32,8 +32,10 @@ export interface ReceiverDeps {
 }
 
 export interface Receiver {
-  exportMetrics(req: ExportMetricsServiceRequest, peer: Peer): Promise<ExportMetricsServiceResponse>;
-  exportTraces(req: ExportTraceServiceRequest, peer: Peer): Promise<ExportTraceServiceResponse>;
+  /** The device a request's TLS peer speaks for, or the refusal (counted). OTLP/HTTP asks before reading the body. */
+  device(peer: Peer): Promise<TelemetryDevice>;
+  exportMetrics(req: ExportMetricsServiceRequest, device: TelemetryDevice): Promise<ExportMetricsServiceResponse>;
+  exportTraces(req: ExportTraceServiceRequest, device: TelemetryDevice): Promise<ExportTraceServiceResponse>;
 }
 
 export function createReceiver(deps: ReceiverDeps): Receiver {
@@ -62,8 +64,9 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   }
 
   return {
-    async exportMetrics(req, peer) {
-      const device = await deviceOf(peer);
+    device: deviceOf,
+
+    async exportMetrics(req, device) {
       const points = stampMetrics(req, device);
       budget(device, "metrics", points);
       const r = deps.store.ingest(req, `${device.orgId}/${device.deviceName}`);
@@ -90,8 +93,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       });
     },
 
-    async exportTraces(req, peer) {
-      const device = await deviceOf(peer);
+    async exportTraces(req, device) {
       const spans = stampTraces(req, device);
       budget(device, "traces", spans);
       metrics.points.inc({ signal: "traces", result: "accepted" }, spans);
