@@ -167,3 +167,41 @@ test("service metrics: the documented defaults; set, they reach the API's and th
   );
   assert.throws(() => loadConfig({ FLIGHTCTL_METRICS_GROUP_BY_FLEET: "maybe" }), /FLIGHTCTL_METRICS_GROUP_BY_FLEET: must be true or false/);
 });
+
+test("telemetry gateway: the documented defaults; forwarding and remote write only when their URL is set; bad values named", () => {
+  const d = loadConfig({}).telemetry;
+  assert.equal(d.enabled, true);
+  assert.equal(d.grpcAddress, "0.0.0.0:4317");
+  assert.equal(d.httpAddress, "0.0.0.0:4318");
+  assert.equal(d.prometheusAddress, "0.0.0.0:9464");
+  assert.equal(d.staleAfterMs, 300_000);
+  assert.equal(d.maxRequestBytes, 4 * 1024 * 1024);
+  assert.equal(d.maxSeriesPerDevice, 2000);
+  assert.equal(d.maxPointsPerDevicePerMinute, 60_000);
+  assert.equal(d.forward, undefined);
+  assert.equal(d.remoteWrite, undefined);
+  const c = loadConfig({
+    FLIGHTCTL_TELEMETRY_ENABLED: "false",
+    FLIGHTCTL_TELEMETRY_PROMETHEUS: "false",
+    FLIGHTCTL_TELEMETRY_STALE_SECONDS: "60",
+    FLIGHTCTL_TELEMETRY_MAX_POINTS_PER_DEVICE_PER_MINUTE: "0",
+    FLIGHTCTL_TELEMETRY_FORWARD_ENDPOINT: "https://collector:4317",
+    FLIGHTCTL_TELEMETRY_FORWARD_CA_FILE: "/etc/ca.crt",
+    FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: "http://prometheus:9090/api/v1/write",
+    FLIGHTCTL_TELEMETRY_REMOTE_WRITE_INTERVAL_SECONDS: "5",
+  }).telemetry;
+  assert.equal(c.enabled, false);
+  assert.equal(c.prometheusAddress, undefined);
+  assert.equal(c.staleAfterMs, 60_000);
+  assert.equal(c.maxPointsPerDevicePerMinute, 0);
+  assert.deepEqual(c.forward, { endpoint: "https://collector:4317", caFile: "/etc/ca.crt", certFile: undefined, keyFile: undefined });
+  assert.deepEqual(c.remoteWrite, { url: "http://prometheus:9090/api/v1/write", intervalMs: 5000 });
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_TELEMETRY_GRPC_ADDRESS: "4317" }),
+    /^ConfigError: FLIGHTCTL_TELEMETRY_GRPC_ADDRESS: must be host:port/,
+  );
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: "not a url" }),
+    /FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: must be a URL/,
+  );
+});

@@ -10,6 +10,7 @@ import { trustedProxies } from "./platform/client-ip.js";
 import type { LoginLockout, RateLimit } from "./platform/rate-limit.js";
 import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./platform/endpoint-limits.js";
 import { quote } from "../lib/quote.js";
+import type { TelemetrySettings } from "./telemetry/gateway.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -146,6 +147,16 @@ export interface ServerConfig {
   /** What bearer tokens must satisfy on every path (expiry, lifetime, clock skew, algorithms). */
   tokens: TokenPolicy;
   rateLimits: RateLimitSettings;
+  /** flightctl-telemetry-gateway (and npm start unless FLIGHTCTL_TELEMETRY_ENABLED=false). */
+  telemetry: TelemetryGatewaySettings;
+}
+
+/** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
+export interface TelemetryGatewaySettings extends TelemetrySettings {
+  /** npm start runs the gateway too (flightctl-telemetry-gateway ignores it). */
+  enabled: boolean;
+  /** Database connections of the gateway process (device lookups). */
+  dbPoolMax: number;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -231,6 +242,38 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       algorithms: r.subsetOf("FLIGHTCTL_AUTH_ALGORITHMS", ASYMMETRIC_ALGORITHMS) ?? DEFAULT_TOKEN_POLICY.algorithms,
     },
     rateLimits: rateLimits(r),
+    telemetry: telemetry(r),
+  };
+}
+
+/** The telemetry gateway's settings (see TelemetryGatewaySettings and docs/telemetry.md). */
+function telemetry(r: ReturnType<typeof reader>): TelemetryGatewaySettings {
+  const forwardEndpoint = r.url("FLIGHTCTL_TELEMETRY_FORWARD_ENDPOINT");
+  const remoteWriteUrl = r.url("FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL");
+  return {
+    enabled: r.bool("FLIGHTCTL_TELEMETRY_ENABLED") ?? true,
+    grpcAddress: r.address("FLIGHTCTL_TELEMETRY_GRPC_ADDRESS") ?? "0.0.0.0:4317",
+    httpAddress: r.address("FLIGHTCTL_TELEMETRY_HTTP_ADDRESS") ?? "0.0.0.0:4318",
+    prometheusAddress:
+      r.bool("FLIGHTCTL_TELEMETRY_PROMETHEUS") === false
+        ? undefined
+        : (r.address("FLIGHTCTL_TELEMETRY_PROMETHEUS_ADDRESS") ?? "0.0.0.0:9464"),
+    staleAfterMs: r.positiveInt("FLIGHTCTL_TELEMETRY_STALE_SECONDS", 1000) ?? 300_000,
+    maxRequestBytes: r.positiveInt("FLIGHTCTL_TELEMETRY_MAX_REQUEST_BYTES") ?? 4 * 1024 * 1024,
+    maxSeriesPerDevice: r.positiveInt("FLIGHTCTL_TELEMETRY_MAX_SERIES_PER_DEVICE") ?? 2000,
+    maxPointsPerDevicePerMinute: r.nonNegativeInt("FLIGHTCTL_TELEMETRY_MAX_POINTS_PER_DEVICE_PER_MINUTE") ?? 60_000,
+    forward: forwardEndpoint
+      ? {
+          endpoint: forwardEndpoint,
+          caFile: r.str("FLIGHTCTL_TELEMETRY_FORWARD_CA_FILE"),
+          certFile: r.str("FLIGHTCTL_TELEMETRY_FORWARD_CERT_FILE"),
+          keyFile: r.str("FLIGHTCTL_TELEMETRY_FORWARD_KEY_FILE"),
+        }
+      : undefined,
+    remoteWrite: remoteWriteUrl
+      ? { url: remoteWriteUrl, intervalMs: r.positiveInt("FLIGHTCTL_TELEMETRY_REMOTE_WRITE_INTERVAL_SECONDS", 1000) ?? 15_000 }
+      : undefined,
+    dbPoolMax: r.positiveInt("FLIGHTCTL_TELEMETRY_DB_POOL_MAX") ?? 5,
   };
 }
 

@@ -8,12 +8,29 @@ import { DEVICE_CN_PREFIX, SIGNER_DEVICE_ENROLLMENT, SIGNER_ENROLLMENT, SIGNER_R
 import { DomainError, forbidden, notFound, toConnectError, unauthenticated } from "../platform/errors.js";
 import { callerKey, DEFAULT_ORG_ID, identityKey, type Caller } from "../platform/identity.js";
 import { peerKey, type Peer } from "../platform/peer.js";
-import { readCertIdentity } from "../platform/pki/identity.js";
+import { readCertIdentity, type CertIdentity } from "../platform/pki/identity.js";
 
 /** Whether a device is (still) enrolled: the management certificate of a deleted device is worthless. */
 export type DeviceExists = (orgId: string, name: string) => Promise<boolean>;
 
 const MANAGEMENT_SIGNERS = new Set([SIGNER_DEVICE_ENROLLMENT, SIGNER_RENEWAL]);
+
+/**
+ * The device a management certificate (enrollment approval or renewal signer, CN "device:<name>") speaks for, or
+ * undefined when `cert` is no management certificate. Shared by every endpoint devices call (agent API, telemetry).
+ */
+export function managementDeviceName(cert: CertIdentity): string | undefined {
+  if (!MANAGEMENT_SIGNERS.has(cert.signerName ?? "") || !cert.commonName.startsWith(DEVICE_CN_PREFIX)) return undefined;
+  return cert.commonName.slice(DEVICE_CN_PREFIX.length);
+}
+
+/** The identity of the certificate `peer` presented on `endpoint`; Unauthenticated without one the service CA issued. */
+export function peerCertificate(peer: Peer, endpoint: string): CertIdentity {
+  if (!peer.raw) throw unauthenticated(`a client certificate is required on ${endpoint}`);
+  if (!peer.authorized)
+    throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
+  return readCertIdentity(peer.raw);
+}
 
 /** Who an agent-endpoint call is from, or why it is refused; `named` is the device the request names, if any. */
 export type AgentGate = (method: DescMethod, peer: Peer, named?: string) => Promise<Caller>;
@@ -21,20 +38,15 @@ export type AgentGate = (method: DescMethod, peer: Peer, named?: string) => Prom
 export function createAgentGate(deviceExists: DeviceExists): AgentGate {
   return async (method, peer, named) => {
     const needs = getOption(method, credential);
-    if (!peer.raw) throw unauthenticated("a client certificate is required on the agent endpoint");
-    if (!peer.authorized)
-      throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
-    const cert = readCertIdentity(peer.raw);
+    const cert = peerCertificate(peer, "the agent endpoint");
     const orgId = cert.orgId ?? DEFAULT_ORG_ID;
     if (needs === AgentCredential.ENROLLMENT) {
       if (cert.signerName !== SIGNER_ENROLLMENT) throw forbidden(`${method.name} needs the enrollment certificate`);
       return { orgId, identity: { kind: "enrollment", actor: `enrollment:${cert.commonName}`, username: cert.commonName, orgId } };
     }
     if (needs === AgentCredential.DEVICE) {
-      if (!MANAGEMENT_SIGNERS.has(cert.signerName ?? "") || !cert.commonName.startsWith(DEVICE_CN_PREFIX)) {
-        throw forbidden(`${method.name} needs a device management certificate`);
-      }
-      const deviceName = cert.commonName.slice(DEVICE_CN_PREFIX.length);
+      const deviceName = managementDeviceName(cert);
+      if (deviceName === undefined) throw forbidden(`${method.name} needs a device management certificate`);
       if (named !== undefined && named !== deviceName) {
         throw forbidden(`device "${deviceName}" may only act on itself, not on "${named}"`);
       }
