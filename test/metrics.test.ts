@@ -4,9 +4,8 @@
 // outcome; and a real Prometheus scraping both replicas answers PromQL with the API's numbers.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import https from "node:https";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -31,7 +30,7 @@ import { startFleetGauges } from "../server/metrics/fleet-gauges.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
 import { startTestIssuer, type TestIssuer } from "./helpers/oidc.js";
 import { waitFor } from "./helpers/agents.js";
-import { freePort } from "./helpers/ports.js";
+import { startPrometheus, type PrometheusServer } from "./helpers/prometheus-server.js";
 
 const log = createLogger("test", "error");
 let db: TestDatabase;
@@ -408,16 +407,10 @@ describe("the fleet-wide gauges with two API replicas", () => {
   });
 
   describe("a real Prometheus scraping both replicas", () => {
-    let prometheus: ChildProcess | undefined;
-    let promDir: string;
-    let promUrl: string;
+    let prom: PrometheusServer;
     before(async () => {
-      promDir = mkdtempSync(join(tmpdir(), "fc-prom-"));
-      const port = await freePort();
-      promUrl = `http://127.0.0.1:${port}`;
-      const config = {
-        global: { scrape_interval: "1s", evaluation_interval: "1s" },
-        scrape_configs: [
+      prom = await startPrometheus({
+        scrapeConfigs: [
           {
             job_name: "flightctl-api",
             scheme: "https",
@@ -427,42 +420,14 @@ describe("the fleet-wide gauges with two API replicas", () => {
           { job_name: "flightctl-api-metrics", static_configs: [{ targets: [`127.0.0.1:${replicas[1].metricsPort}`] }] },
           { job_name: "flightctl-worker", static_configs: [{ targets: [`127.0.0.1:${worker.metricsPort}`] }] },
         ],
-      };
-      // JSON is YAML.
-      writeFileSync(join(promDir, "prometheus.yml"), JSON.stringify(config));
-      prometheus = spawn(
-        "/usr/bin/prometheus",
-        [
-          `--config.file=${join(promDir, "prometheus.yml")}`,
-          `--storage.tsdb.path=${join(promDir, "data")}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-        ],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
-      let stderr = "";
-      prometheus.stderr!.on("data", (b) => (stderr = (stderr + b).slice(-4000)));
-      await waitFor("Prometheus ready", async () => (await fetch(`${promUrl}/-/ready`)).ok, 30_000).catch((err) => {
-        throw new Error(`${err.message}\n${stderr}`);
       });
     });
     after(async () => {
-      if (prometheus && prometheus.exitCode === null) {
-        const exited = new Promise((resolve) => prometheus!.once("exit", resolve));
-        prometheus.kill("SIGTERM");
-        await exited;
-      }
-      rmSync(promDir, { recursive: true, force: true });
+      await prom.close();
     });
 
-    const query = async (promql: string) => {
-      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      const body = (await res.json()) as {
-        status: string;
-        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-      };
-      assert.equal(body.status, "success", `${promql}: ${JSON.stringify(body)}`);
-      return body.data.result;
-    };
+    const query = async (promql: string) =>
+      (await prom.query(promql)).map((r) => ({ metric: r.metric, value: [0, String(r.value)] as [number, string] }));
 
     test("PromQL answers the API's device counts: one value per series across replicas (max), both replicas scraped", async () => {
       const api = await apiDeviceCounts();

@@ -29,16 +29,27 @@ export interface PrometheusServer {
 }
 
 export async function startPrometheus(
-  opts: { targets?: string[]; scrapeIntervalMs?: number; remoteWriteReceiver?: boolean } = {},
+  opts: {
+    targets?: string[];
+    /** Prometheus scrape_configs entries, as JSON (for TLS targets and several jobs); besides `targets`' job. */
+    scrapeConfigs?: Record<string, unknown>[];
+    scrapeIntervalMs?: number;
+    remoteWriteReceiver?: boolean;
+  } = {},
 ): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), "prometheus-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const interval = `${opts.scrapeIntervalMs ?? 1000}ms`;
-  const scrape = opts.targets?.length
-    ? `scrape_configs:\n  - job_name: test\n    scrape_interval: ${interval}\n    scrape_timeout: ${interval}\n    static_configs:\n      - targets: [${opts.targets.map((t) => `"${t}"`).join(", ")}]\n`
-    : "scrape_configs: []\n";
-  writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: ${interval}\n  evaluation_interval: 10s\n${scrape}`);
+  const jobs: Record<string, unknown>[] = [
+    ...(opts.targets?.length ? [{ job_name: "test", scrape_timeout: interval, static_configs: [{ targets: opts.targets }] }] : []),
+    ...(opts.scrapeConfigs ?? []),
+  ];
+  // JSON is YAML.
+  writeFileSync(
+    join(dir, "prometheus.yml"),
+    JSON.stringify({ global: { scrape_interval: interval, evaluation_interval: "10s" }, scrape_configs: jobs }),
+  );
   const args = [
     `--config.file=${join(dir, "prometheus.yml")}`,
     `--storage.tsdb.path=${join(dir, "data")}`,
