@@ -6,6 +6,7 @@
 // the file and key named, rather than silently dropped; [Unit] and [Install] are systemd's and have no effect here.
 import { posix } from "node:path";
 import { ApplyError } from "../apply-error.js";
+import { checkDevicePath, type PathError } from "../host.js";
 import type { AppContext } from "./provider.js";
 import { dropInDirsOf, extOf, objectNameOf, QUADLET_SECTIONS } from "./quadlet-files.js";
 import type { QuadletApp, QuadletRunner } from "./quadlet-runner.js";
@@ -81,7 +82,18 @@ function namesOf(units: Map<string, Unit>): Names {
 }
 
 /** A device path in a unit (absolute, or relative to the unit's directory) as a path on this machine. */
-const hostPath = (ctx: AppContext, app: QuadletApp, p: string) => ctx.fs.real(p.startsWith("/") ? p : posix.join(app.dir, p));
+/**
+ * A host path a file binds into a container: relative ones from the app's directory. The agent's own identity, state
+ * and configuration (and /proc, /sys, /dev) are never handed to an application, nor a path that climbs with "..".
+ */
+function hostPath(ctx: AppContext, app: QuadletApp, p: string): string {
+  try {
+    if (p.split("/").includes("..")) checkDevicePath(`/${p}`);
+    return ctx.fs.real(checkDevicePath(p.startsWith("/") ? p : posix.join(app.dir, p)));
+  } catch (e) {
+    throw new Unsupported(`host path ${p}: ${(e as PathError).message}`);
+  }
+}
 
 function resolve(map: Map<string, string>, ref: string, what: string): string {
   const name = map.get(ref);

@@ -289,6 +289,16 @@ test("the podman-direct runner refuses what it cannot translate before anything 
     /n.network: key Fancy= of \[Network\]/,
   );
   await refused(app("[Container]\nImage=x\nVolume=other.volume:/o\n"), /volume .*other.volume is not a file of this application/);
+  // Host paths: never the agent's own identity or state, never one that climbs out with "..".
+  await refused(
+    app("[Container]\nImage=x\nVolume=/etc/flightctl/certs:/c\n"),
+    /host path \/etc\/flightctl\/certs: .*reserved for the agent/,
+  );
+  await refused(
+    app("[Container]\nImage=x\nMount=type=bind,source=/var/lib/flightctl,target=/s\n"),
+    /host path \/var\/lib\/flightctl: .*reserved/,
+  );
+  await refused(app("[Container]\nImage=x\nVolume=../../../../etc/flightctl/certs:/c\n"), /host path \.\.\/.*must not contain "\.\."/);
   await refused(
     app("[Container]\nImage=x\n", [{ path: "k.kube", content: "[Kube]\nYaml=k.yaml\n" }]),
     /k.kube: \[Kube\] units need systemd/,
