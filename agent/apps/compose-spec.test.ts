@@ -40,4 +40,14 @@ test("what is refused, naming the file or service", () => {
   assert.match(error(one("services: [web]\n")), /services must be a mapping/);
   assert.match(error(one("services:\n  web:\n    build: .\n")), /^service web has no image$/);
   assert.match(error(one("services:\n  web:\n    image: a:1\n    container_name: fixed\n")), /^service web has a container_name/);
+  // Host binds: the agent's own paths and paths climbing out are refused; named volumes and app-relative paths are not.
+  const vol = (v: string) => one(`services:\n  web:\n    image: a:1\n    volumes:\n      - ${v}\n`);
+  assert.match(error(vol("/etc/flightctl/certs:/c")), /^service web: volume \/etc\/flightctl\/certs: .*reserved for the agent/);
+  assert.match(
+    error(vol("{type: bind, source: /var/lib/flightctl, target: /s}")),
+    /^service web: volume \/var\/lib\/flightctl: .*reserved/,
+  );
+  assert.match(error(vol("../../etc:/e")), /^service web: volume \.\.\/\.\.\/etc: .*must not contain/);
+  assert.match(error(vol("~/x:/x")), /home directory/);
+  for (const ok of ["data:/data", "./conf:/conf:ro", "/srv/www:/www", "/tmp"]) assert.ok("services" in vol(ok), ok);
 });

@@ -2,8 +2,10 @@
 // override file, then its own agent override, each the first of its list that exists (internal/agent/client/compose.go);
 // compose.yaml/.yml (the compose specification's own names) are accepted as bases after flightctl's four. A file that
 // does not parse, no services, a service without an image or with a fixed container_name (flightctl refuses it: two
-// projects would fight over the name) are errors naming the file and service.
+// projects would fight over the name), or a bind of a host path the agent keeps for itself (its identity, state and
+// configuration) or one climbing out with "..", are errors naming the file and service.
 import { parseDocument } from "yaml";
+import { checkDevicePath, type PathError } from "../host.js";
 
 export const BASE_FILES = [
   "docker-compose.yaml",
@@ -57,7 +59,26 @@ export function parseCompose(files: string[], read: (name: string) => Buffer | s
   for (const [name, svc] of services) {
     if (svc.container_name !== undefined) return { error: `service ${name} has a container_name, which is not supported` };
     if (typeof svc.image !== "string" || !svc.image) return { error: `service ${name} has no image` };
+    const bad = badBind(svc.volumes);
+    if (bad) return { error: `service ${name}: volume ${bad}` };
     images.set(name, svc.image);
   }
   return { services: images };
+}
+
+/** The first host bind among a service's volumes that an application may not have (why), if any. */
+function badBind(volumes: unknown): string | undefined {
+  if (!Array.isArray(volumes)) return undefined;
+  for (const v of volumes) {
+    // Short syntax "source:target[:mode]"; long syntax { type: bind, source }. Named volumes are not host paths.
+    const source = typeof v === "string" ? (v.includes(":") ? v.split(":")[0] : undefined) : isMap(v) ? v.source : undefined;
+    if (typeof source !== "string" || !(source.startsWith("/") || source.startsWith(".") || source.startsWith("~"))) continue;
+    if (source.startsWith("~")) return `${source}: a home directory path cannot be bound`;
+    try {
+      checkDevicePath(source.startsWith("/") ? source : `/${source}`);
+    } catch (e) {
+      return `${source}: ${(e as PathError).message}`;
+    }
+  }
+  return undefined;
 }
