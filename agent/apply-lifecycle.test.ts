@@ -39,7 +39,10 @@ test("stop, start and restart act on what runs; content is untouched", async () 
   const v1 = spec(compose, container);
   let r = await step({}, v1);
   assert.ok(r.commands.some((c) => c.startsWith(`podman-compose -p ${web} -f`) && c.endsWith(" up -d")));
-  assert.ok(r.commands.some((c) => c.startsWith(runDb)), r.commands.join("\n"));
+  assert.ok(
+    r.commands.some((c) => c.startsWith(runDb)),
+    r.commands.join("\n"),
+  );
   assert.deepEqual(r.states, { web: "Running", db: "Running" });
 
   const v2 = spec({ ...compose, desiredState: "stopped" }, { ...container, desiredState: "stopped" });
@@ -57,7 +60,10 @@ test("stop, start and restart act on what runs; content is untouched", async () 
   const v3 = spec({ ...compose, desiredState: "running" }, { ...container, desiredState: "running" });
   r = await step(v2, v3);
   assert.ok(r.commands.some((c) => c.endsWith(" up -d")));
-  assert.ok(r.commands.some((c) => c.startsWith(runDb)), r.commands.join("\n"));
+  assert.ok(
+    r.commands.some((c) => c.startsWith(runDb)),
+    r.commands.join("\n"),
+  );
   assert.ok(!r.commands.some((c) => c.startsWith("podman pull")), "an action pulls nothing");
 
   const v4 = spec({ ...compose, desiredState: "running", restartGeneration: 1 }, { ...container, desiredState: "running" });
