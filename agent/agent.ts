@@ -31,6 +31,7 @@ import {
   type Identity,
 } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
 import { recordedAppStatus } from "./apps/recorded-status.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
@@ -110,7 +111,11 @@ export function createAgent(opts: AgentOptions) {
   const fs = opts.fs ?? rootedFs(cfg.rootDir);
   const exec = opts.exec ?? realExecutor;
   const stop = new AbortController();
-  const emit = (e: AgentEvent) => opts.onEvent?.(e);
+  let telemetry: AgentTelemetry | undefined;
+  const emit = (e: AgentEvent) => {
+    if (e === "applied" || e === "failed" || e === "status" || e === "renewed" || e === "connected") telemetry?.count(e);
+    opts.onEvent?.(e);
+  };
   const now = opts.now ?? Date.now;
   let downloaded: ReturnType<typeof downloadMemory>;
   let id: Identity;
@@ -267,6 +272,21 @@ export function createAgent(opts: AgentOptions) {
     clients?.close();
     cert = readCertificate(id) ?? "";
     clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem);
+    // Telemetry presents the same certificate (the gateway names the device from it): a renewed one replaces it there too.
+    if (telemetry) {
+      if (cert) telemetry.setCertificate(cert);
+    } else if (cfg.telemetry && cert) {
+      telemetry = startAgentTelemetry({
+        config: cfg.telemetry,
+        caPem: cfg.caPem,
+        keyPem: id.keyPem,
+        certPem: cert,
+        rootDir: cfg.rootDir,
+        deviceName: id.name,
+        agentVersion: AGENT_VERSION,
+        log,
+      });
+    }
   }
 
   async function buildStatus(): Promise<DeviceStatusJson> {
@@ -575,6 +595,8 @@ export function createAgent(opts: AgentOptions) {
     await report();
     decommission = "Completed";
     await report();
+    await telemetry?.close();
+    telemetry = undefined;
     // flightctl wipes the identity and everything in the data dir; the device is no longer managed.
     clients?.close();
     clients = undefined;
@@ -732,6 +754,7 @@ export function createAgent(opts: AgentOptions) {
       stop.abort();
       await Promise.allSettled(loops);
       await reconciling;
+      await telemetry?.close();
       clients?.close();
       if (ownResources) resources?.close();
     },
