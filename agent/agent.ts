@@ -31,6 +31,7 @@ import {
   type Identity,
 } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { currentSvcClientCert, requestSvcClientCert } from "./svc-client-cert.js";
 import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
 import { recordedAppStatus } from "./apps/recorded-status.js";
@@ -272,21 +273,45 @@ export function createAgent(opts: AgentOptions) {
     clients?.close();
     cert = readCertificate(id) ?? "";
     clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem);
-    // Telemetry presents the same certificate (the gateway names the device from it): a renewed one replaces it there too.
-    if (telemetry) {
-      if (cert) telemetry.setCertificate(cert);
-    } else if (cfg.telemetry && cert) {
-      telemetry = startAgentTelemetry({
-        config: cfg.telemetry,
-        caPem: cfg.caPem,
-        keyPem: id.keyPem,
-        certPem: cert,
-        rootDir: cfg.rootDir,
-        deviceName: id.name,
-        agentVersion: AGENT_VERSION,
-        log,
-      });
+    // Telemetry sending with the management certificate (no telemetry certificate could be had) follows its renewal.
+    if (telemetry && telemetryOnManagementCert && cert) telemetry.setCertificate(cert);
+  }
+
+  /**
+   * The certificate telemetry presents: the device's device-svc-client certificate (requested when none is held or it
+   * is due for renewal), or the management certificate when the service does not issue one now (tried again at the
+   * next certificate check). The gateway accepts both and names the device from either.
+   */
+  let telemetryOnManagementCert = false;
+  async function telemetryCertificate(): Promise<string> {
+    const held = currentSvcClientCert(id);
+    if (held) return held;
+    try {
+      const pem = await requestSvcClientCert(clients!, id);
+      log.info({ serial: validity(pem).serial, expires: validity(pem).notAfter.toISOString() }, "telemetry certificate issued");
+      telemetryOnManagementCert = false;
+      return pem;
+    } catch (e) {
+      log.warn({ err: ConnectError.from(e).message }, "cannot get a telemetry certificate; telemetry uses the management certificate");
+      telemetryOnManagementCert = true;
+      return cert;
     }
+  }
+
+  async function startTelemetry() {
+    if (!cfg.telemetry || telemetry || !cert) return;
+    const certPem = await telemetryCertificate();
+    if (stop.signal.aborted) return;
+    telemetry = startAgentTelemetry({
+      config: cfg.telemetry,
+      caPem: cfg.caPem,
+      keyPem: id.keyPem,
+      certPem,
+      rootDir: cfg.rootDir,
+      deviceName: id.name,
+      agentVersion: AGENT_VERSION,
+      log,
+    });
   }
 
   async function buildStatus(): Promise<DeviceStatusJson> {
@@ -678,6 +703,7 @@ export function createAgent(opts: AgentOptions) {
   async function certLoop() {
     while (!stop.signal.aborted) {
       await sleep(cfg.certCheckIntervalMs, stop.signal);
+      if (!stop.signal.aborted && telemetry && !currentSvcClientCert(id)) telemetry.setCertificate(await telemetryCertificate());
       if (stop.signal.aborted || !cert || !renewalDue(cert)) continue;
       try {
         const { createCsr } = await import("../lib/csr.js");
@@ -748,6 +774,7 @@ export function createAgent(opts: AgentOptions) {
       }
       if (booted) await completeOsUpdate(booted);
       await report();
+      await startTelemetry();
       loops.push(watchLoop(), statusLoop(), certLoop());
     },
     async stop() {

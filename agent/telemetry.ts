@@ -205,7 +205,9 @@ export function startAgentTelemetry(opts: TelemetryOptions): AgentTelemetry {
       else if (e === "renewed") renewals.add(1);
       else if (e === "connected") connections.add(1);
     },
-    setCertificate: (certPem) => exporter.swap(certPem),
+    setCertificate(certPem) {
+      if (!closed) exporter.swap(certPem);
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -11,7 +11,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
 import { stringify, parse } from "yaml";
+import { X509Certificate } from "node:crypto";
 import { createAgent, type Agent } from "../agent/agent.js";
+import { loadIdentity } from "../agent/identity.js";
+import { CertificateSigningRequestService } from "../gen/flightctl/v1beta1/certificatesigningrequest_service_pb.js";
+import { signClientCertificate } from "../server/platform/pki/signer.js";
 import { parseAgentConfig } from "../agent/config.js";
 import { cpuTicks, USER_HZ } from "../agent/host-readings.js";
 import { recordingExecutor } from "../agent/host.js";
@@ -33,13 +37,15 @@ let dir: string;
 let gw: RunningGateway;
 let prom: PrometheusServer;
 let agent: Agent | undefined;
+let pki: Awaited<ReturnType<typeof ensurePki>>;
+const auth = () => ({ headers: { authorization: `Bearer ${admin}` } });
 
 before(async () => {
   t = await startTestApi();
   admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   dir = mkdtempSync(join(tmpdir(), "fc-agent-telemetry-"));
   // The API's PKI (the same data dir): the gateway verifies the devices' certificates with the service CA.
-  const pki = await ensurePki(t.dataDir);
+  pki = await ensurePki(t.dataDir);
   gw = await startTelemetryGateway({
     settings: {
       grpcAddress: "127.0.0.1:0",
@@ -102,6 +108,7 @@ test("a real agent's host CPU reaches Prometheus through the gateway, labelled w
   writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), "boot-1\n");
   const yaml = parse(await agentConfigYaml(t, admin, join(dir, "data"), root));
   yaml.telemetry = { endpoint: `https://localhost:${gw.grpcPort}`, interval: `${INTERVAL_MS}ms` };
+  yaml["cert-check-interval"] = "1s";
   const config = parseAgentConfig(stringify(yaml));
   assert.equal(config.telemetry?.intervalMs, INTERVAL_MS);
 
@@ -113,10 +120,7 @@ test("a real agent's host CPU reaches Prometheus through the gateway, labelled w
     appStatus: "recorded",
     console: { enabled: false },
     onEnrollmentRequested: async (n) => {
-      await userClient(t, EnrollmentRequestService).approveEnrollmentRequest(
-        { name: n, approval: { approved: true } },
-        { headers: { authorization: `Bearer ${admin}` } },
-      );
+      await userClient(t, EnrollmentRequestService).approveEnrollmentRequest({ name: n, approval: { approved: true } }, auth());
     },
   });
   await agent.start();
@@ -176,6 +180,38 @@ test("a real agent's host CPU reaches Prometheus through the gateway, labelled w
     return r.length === 1 && r[0];
   });
   assert.ok(cpuUtil.value >= 0 && cpuUtil.value <= 1, String(cpuUtil.value));
+
+  // Telemetry presents the device's own device-svc-client certificate, which it requested with a CSR.
+  const certsDir = join(dir, "data", "certs");
+  const telemetryCert = () => readFileSync(join(certsDir, "telemetry.crt"), "utf8");
+  assert.equal(new X509Certificate(telemetryCert()).subject, `CN=otel-${name}`);
+  const svcCsrs = async () =>
+    (await userClient(t, CertificateSigningRequestService).listCertificateSigningRequests({}, auth())).items.filter(
+      (c) => c.spec?.signerName === "flightctl.io/device-svc-client",
+    );
+  const [issued] = await svcCsrs();
+  assert.equal(Buffer.from(issued.status?.certificate ?? "", "base64").toString("utf8"), telemetryCert());
+
+  // A telemetry certificate due for renewal (75 % of its lifetime gone; here one put in its place) is replaced at the
+  // next check by a newly requested one, and exports go on through the rebuilt exporter.
+  const id = await loadIdentity(join(dir, "data"));
+  const shortLived = await signClientCertificate(pki.clientSigner, {
+    publicKey: id.keys.publicKey,
+    commonName: `otel-${name}`,
+    signerName: "flightctl.io/device-svc-client",
+    orgId: DEFAULT_ORG_ID,
+    deviceFingerprint: name,
+    validitySeconds: 4,
+  });
+  writeFileSync(join(certsDir, "telemetry.crt"), shortLived.certPem);
+  await waitFor("a renewed telemetry certificate", async () => (await svcCsrs()).length === 2 && telemetryCert() !== shortLived.certPem);
+  const renewed = new X509Certificate(telemetryCert());
+  assert.equal(renewed.subject, `CN=otel-${name}`);
+  assert.ok(new Date(renewed.validTo).getTime() > Date.now() + 3600_000);
+  const okExports = async () =>
+    (await prom.query('sum(flightctl_telemetry_gateway_requests_total{signal="metrics",code="ok"})'))[0]?.value ?? 0;
+  const before2 = await okExports();
+  await waitFor("exports accepted after the renewal", async () => (await okExports()) >= before2 + 2);
 
   // Stopping sends the last collection and closes the exporter: no handle is left (checked in after()).
   await agent.stop();
