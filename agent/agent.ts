@@ -31,6 +31,7 @@ import {
   type Identity,
 } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { appContainerStats } from "./apps/container-stats.js";
 import { currentSvcClientCert, requestSvcClientCert } from "./svc-client-cert.js";
 import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
@@ -311,6 +312,8 @@ export function createAgent(opts: AgentOptions) {
       deviceName: id.name,
       agentVersion: AGENT_VERSION,
       log,
+      // A simulated device runs nothing: no podman to ask.
+      appStats: opts.appStatus === "recorded" ? undefined : () => appContainerStats(exec, watchedApps(specs.current().spec?.applications)),
     });
   }
 

@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 type ExportDone = Parameters<PushMetricExporter["export"]>[1];
 /** ExportResultCode.SUCCESS (@opentelemetry/core, not a dependency of its own here). */
 const SUCCESS = 0;
+import type { AppContainerStats } from "./apps/container-stats.js";
 import type { TelemetryConfig } from "./config.js";
 import { cpuTicks, fsUsage, meminfo, netDev, USER_HZ } from "./host-readings.js";
 
@@ -36,6 +37,8 @@ export interface TelemetryOptions {
   deviceName: string;
   agentVersion: string;
   log: Logger;
+  /** CPU and memory of the applications' containers (agent/apps/container-stats.ts); none when absent. */
+  appStats?: () => Promise<AppContainerStats[]>;
 }
 
 export interface AgentTelemetry {
@@ -177,6 +180,37 @@ export function startAgentTelemetry(opts: TelemetryOptions): AgentTelemetry {
     },
     [cpuTime, cpuUtil, memUsage, memUtil, fsUsageM, fsUtil, netIo, netPackets, netErrors, netDropped],
   );
+
+  // Applications' containers (labels app, container), read from podman at each export.
+  if (opts.appStats) {
+    const appStats = opts.appStats;
+    const ctrCpu = meter.createObservableCounter("container.cpu.time", {
+      unit: "s",
+      description: "CPU time of an application's container",
+    });
+    const ctrMem = meter.createObservableGauge("container.memory.usage", {
+      unit: "By",
+      description: "Memory of an application's container",
+    });
+    const ctrLimit = meter.createObservableGauge("container.memory.limit", { unit: "By" });
+    let appFailures = 0;
+    meter.addBatchObservableCallback(
+      async (r) => {
+        try {
+          for (const s of await appStats()) {
+            const attrs = { app: s.app, container: s.container };
+            r.observe(ctrCpu, s.cpuSeconds, attrs);
+            r.observe(ctrMem, s.memoryBytes, attrs);
+            r.observe(ctrLimit, s.memoryLimitBytes, attrs);
+          }
+          appFailures = 0;
+        } catch (err) {
+          if (appFailures++ === 0) log.warn({ err: (err as Error).message }, "telemetry: cannot read the applications' container stats");
+        }
+      },
+      [ctrCpu, ctrMem, ctrLimit],
+    );
+  }
 
   // The agent's own counters.
   const updates = meter.createCounter("flightctl.agent.updates", { unit: "{update}", description: "Spec versions applied or failed" });
