@@ -14,6 +14,7 @@ import { stringify, parse } from "yaml";
 import { X509Certificate } from "node:crypto";
 import { createAgent, type Agent } from "../agent/agent.js";
 import { loadIdentity } from "../agent/identity.js";
+import { startSimulator } from "../agent/simulator.js";
 import { CertificateSigningRequestService } from "../gen/flightctl/v1beta1/certificatesigningrequest_service_pb.js";
 import { signClientCertificate } from "../server/platform/pki/signer.js";
 import { parseAgentConfig } from "../agent/config.js";
@@ -216,4 +217,39 @@ test("a real agent's host CPU reaches Prometheus through the gateway, labelled w
   // Stopping sends the last collection and closes the exporter: no handle is left (checked in after()).
   await agent.stop();
   agent = undefined;
+});
+
+test("simulated agents send telemetry when asked to, and not by default", async () => {
+  const yaml = parse(await agentConfigYaml(t, admin, join(dir, "unused"), join(dir, "unused")));
+  yaml.telemetry = { endpoint: `https://localhost:${gw.grpcPort}`, interval: `${INTERVAL_MS}ms` };
+  const config = parseAgentConfig(stringify(yaml));
+  const common = {
+    config,
+    approve: { api: `https://localhost:${t.api.port}`, caPem: readFileSync(t.api.caPath, "utf8"), token: admin },
+    log: pino({ level: "silent" }),
+    summaryIntervalMs: 0,
+  };
+  await assert.rejects(
+    startSimulator({ ...common, count: 1, baseDir: join(dir, "sim-x"), telemetry: true, config: { ...config, telemetry: undefined } }),
+    /telemetry: .*no telemetry\.endpoint/,
+  );
+  const sending = await startSimulator({ ...common, count: 2, baseDir: join(dir, "sim-on"), telemetry: true });
+  const quiet = await startSimulator({ ...common, count: 1, baseDir: join(dir, "sim-off") });
+  try {
+    await Promise.all([sending.started(), quiet.started()]);
+    const started = Date.now();
+    const names = sending.agents.map((a) => a.name);
+    const query = `count by (device_id) (system_cpu_time_seconds_total{device_id=~"${names.join("|")}"})`;
+    const rows = await waitFor("both simulated agents' CPU series", async () => {
+      const r = await prom.query(query);
+      return r.length === 2 && r;
+    });
+    console.log(`PromQL: ${query}\nanswer (${Date.now() - started} ms): ${JSON.stringify(rows)}`);
+    // The quiet simulator's agent has had as long (and two more intervals) and sent nothing.
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+    assert.deepEqual(await prom.query(`system_cpu_time_seconds_total{device_id="${quiet.agents[0].name}"}`), []);
+  } finally {
+    await sending.stop();
+    await quiet.stop();
+  }
 });
