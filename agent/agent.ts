@@ -31,6 +31,9 @@ import {
   type Identity,
 } from "./identity.js";
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
+import { appContainerStats } from "./apps/container-stats.js";
+import { currentSvcClientCert, requestSvcClientCert } from "./svc-client-cert.js";
+import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
 import { recordedAppStatus } from "./apps/recorded-status.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
@@ -110,7 +113,11 @@ export function createAgent(opts: AgentOptions) {
   const fs = opts.fs ?? rootedFs(cfg.rootDir);
   const exec = opts.exec ?? realExecutor;
   const stop = new AbortController();
-  const emit = (e: AgentEvent) => opts.onEvent?.(e);
+  let telemetry: AgentTelemetry | undefined;
+  const emit = (e: AgentEvent) => {
+    if (e === "applied" || e === "failed" || e === "status" || e === "renewed" || e === "connected") telemetry?.count(e);
+    opts.onEvent?.(e);
+  };
   const now = opts.now ?? Date.now;
   let downloaded: ReturnType<typeof downloadMemory>;
   let id: Identity;
@@ -267,6 +274,47 @@ export function createAgent(opts: AgentOptions) {
     clients?.close();
     cert = readCertificate(id) ?? "";
     clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem);
+    // Telemetry sending with the management certificate (no telemetry certificate could be had) follows its renewal.
+    if (telemetry && telemetryOnManagementCert && cert) telemetry.setCertificate(cert);
+  }
+
+  /**
+   * The certificate telemetry presents: the device's device-svc-client certificate (requested when none is held or it
+   * is due for renewal), or the management certificate when the service does not issue one now (tried again at the
+   * next certificate check). The gateway accepts both and names the device from either.
+   */
+  let telemetryOnManagementCert = false;
+  async function telemetryCertificate(): Promise<string> {
+    const held = currentSvcClientCert(id);
+    if (held) return held;
+    try {
+      const pem = await requestSvcClientCert(clients!, id);
+      log.info({ serial: validity(pem).serial, expires: validity(pem).notAfter.toISOString() }, "telemetry certificate issued");
+      telemetryOnManagementCert = false;
+      return pem;
+    } catch (e) {
+      log.warn({ err: ConnectError.from(e).message }, "cannot get a telemetry certificate; telemetry uses the management certificate");
+      telemetryOnManagementCert = true;
+      return cert;
+    }
+  }
+
+  async function startTelemetry() {
+    if (!cfg.telemetry || telemetry || !cert) return;
+    const certPem = await telemetryCertificate();
+    if (stop.signal.aborted) return;
+    telemetry = startAgentTelemetry({
+      config: cfg.telemetry,
+      caPem: cfg.caPem,
+      keyPem: id.keyPem,
+      certPem,
+      rootDir: cfg.rootDir,
+      deviceName: id.name,
+      agentVersion: AGENT_VERSION,
+      log,
+      // A simulated device runs nothing: no podman to ask.
+      appStats: opts.appStatus === "recorded" ? undefined : () => appContainerStats(exec, watchedApps(specs.current().spec?.applications)),
+    });
   }
 
   async function buildStatus(): Promise<DeviceStatusJson> {
@@ -575,6 +623,8 @@ export function createAgent(opts: AgentOptions) {
     await report();
     decommission = "Completed";
     await report();
+    await telemetry?.close();
+    telemetry = undefined;
     // flightctl wipes the identity and everything in the data dir; the device is no longer managed.
     clients?.close();
     clients = undefined;
@@ -656,6 +706,7 @@ export function createAgent(opts: AgentOptions) {
   async function certLoop() {
     while (!stop.signal.aborted) {
       await sleep(cfg.certCheckIntervalMs, stop.signal);
+      if (!stop.signal.aborted && telemetry && !currentSvcClientCert(id)) telemetry.setCertificate(await telemetryCertificate());
       if (stop.signal.aborted || !cert || !renewalDue(cert)) continue;
       try {
         const { createCsr } = await import("../lib/csr.js");
@@ -726,12 +777,14 @@ export function createAgent(opts: AgentOptions) {
       }
       if (booted) await completeOsUpdate(booted);
       await report();
+      await startTelemetry();
       loops.push(watchLoop(), statusLoop(), certLoop());
     },
     async stop() {
       stop.abort();
       await Promise.allSettled(loops);
       await reconciling;
+      await telemetry?.close();
       clients?.close();
       if (ownResources) resources?.close();
     },

@@ -26,6 +26,34 @@ export interface AgentConfig {
   updateRetryBaseDelayMs?: number;
   updateRetryMaxDelayMs?: number;
   defaultLabels: Record<string, string>;
+  /** OTLP metrics export to the telemetry gateway (config.yaml `telemetry`); absent: none. */
+  telemetry?: TelemetryConfig;
+}
+
+export interface TelemetryConfig {
+  /** The gateway's OTLP/gRPC endpoint, https://host:4317 (verified against caPem; the client certificate is the device's). */
+  endpoint: string;
+  /** Between exports (default 60 s). */
+  intervalMs: number;
+}
+
+/** `telemetry: {endpoint, interval}`; no endpoint: telemetry off. */
+function telemetryConfig(v: unknown): TelemetryConfig | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) throw new Error("telemetry: must be a map with endpoint and interval");
+  const t = v as Record<string, unknown>;
+  if (t.endpoint === undefined || t.endpoint === null || t.endpoint === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(String(t.endpoint));
+  } catch {
+    throw new Error(`telemetry.endpoint: must be a URL like "https://telemetry.example.com:4317", got "${String(t.endpoint)}"`);
+  }
+  if (url.protocol !== "https:")
+    throw new Error(`telemetry.endpoint: must be https:// (the gateway takes mTLS only), got "${String(t.endpoint)}"`);
+  const intervalMs = durationMs(t.interval, "telemetry.interval", 60_000);
+  if (intervalMs < 1000) throw new Error("telemetry.interval: must be at least 1s");
+  return { endpoint: url.origin, intervalMs };
 }
 
 export const UPDATE_RETRY_BASE_MS = 30_000;
@@ -65,6 +93,7 @@ export function parseAgentConfig(text: string | string[], overrides: Partial<Age
     updateRetryBaseDelayMs: durationMs(doc["update-retry-base-delay"], "update-retry-base-delay", UPDATE_RETRY_BASE_MS),
     updateRetryMaxDelayMs: durationMs(doc["update-retry-max-delay"], "update-retry-max-delay", UPDATE_RETRY_MAX_MS),
     defaultLabels: (doc["default-labels"] ?? {}) as Record<string, string>,
+    telemetry: telemetryConfig(doc.telemetry),
     ...overrides,
   };
   if (cfg.statusUpdateIntervalMs < 1000) throw new Error("status-update-interval: must be at least 1s");

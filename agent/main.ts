@@ -82,6 +82,11 @@ const simulate = defineCommand({
     jitter: { type: "string", description: "spread agent starts over this many seconds", default: "0" },
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
     "summary-interval": { type: "string", description: "seconds between summary lines (while they change)", default: "30" },
+    telemetry: {
+      type: "boolean",
+      description: "every agent sends telemetry as the config's telemetry block says (default: the block is ignored)",
+      default: false,
+    },
   },
   async run({ args }) {
     const log = createLogger("flightctl-simulator", logLevel());
@@ -105,6 +110,7 @@ const simulate = defineCommand({
       // Hundreds of agents' every step would drown the summary: their warnings and errors by default.
       agentLog: log.child({}, { level: process.env.LOG_LEVEL || "warn" }),
       summaryIntervalMs: nonNegative("--summary-interval", args["summary-interval"]) * 1000,
+      telemetry: args.telemetry,
     });
     onSignals(() => sim.stop());
     await sim.started();

@@ -1,9 +1,9 @@
 // Resource monitors: CPU (from /proc/stat deltas), memory (/proc/meminfo) and disk (statfs of the device root),
 // sampled periodically; an alert rule fires once usage has stayed above its percentage for its duration
 // (flightctl's defaults: Critical 90 %, Warning 80 %; 30 m / 1 h for CPU and memory, 10 m / 30 m for disk).
-import { readFileSync, statfsSync } from "node:fs";
 import type { DeviceResourceStatusJson, DeviceSpecJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import { durationMs } from "./config.js";
+import { cpuTicks, fsUsage, meminfo } from "./host-readings.js";
 
 type Level = "Healthy" | "Warning" | "Critical";
 interface Rule {
@@ -36,27 +36,20 @@ export interface ResourceMonitor {
 }
 
 function cpuTimes(): { idle: number; total: number } {
-  const line = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return { idle: line[3] + (line[4] ?? 0), total: line.reduce((a, b) => a + b, 0) };
+  const t = cpuTicks().get("cpu");
+  if (!t) return { idle: 0, total: 0 };
+  return { idle: t.idle + t.iowait, total: Object.values(t).reduce((a, b) => a + b, 0) };
 }
 
 function memoryPercent(): number {
-  const info = Object.fromEntries(
-    readFileSync("/proc/meminfo", "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => [l.split(":")[0], parseInt(l.split(":")[1], 10)]),
-  );
+  const info = meminfo();
   return info.MemTotal ? 100 * (1 - (info.MemAvailable ?? info.MemFree) / info.MemTotal) : 0;
 }
 
 function diskPercent(path: string): number {
-  try {
-    const s = statfsSync(path);
-    return s.blocks ? 100 * (1 - s.bavail / s.blocks) : 0;
-  } catch {
-    return 0; // the root is not there yet: nothing to measure
-  }
+  const u = fsUsage(path); // the root is not there yet: nothing to measure
+  const total = u ? u.used + u.reserved + u.free : 0;
+  return u && total ? (100 * (u.used + u.reserved)) / total : 0;
 }
 
 /** Samples every `sampleMs` (default 60 s). `sample` may replace the real readings (tests). */

@@ -37,6 +37,11 @@ export interface SimulatorOptions {
   console?: boolean;
   /** The first `simulator-index` to use (default 0); indexes already claimed by a running simulator are skipped. */
   indexOffset?: number;
+  /**
+   * Every agent sends telemetry as the config's `telemetry` block says (default false: the block is ignored, so a
+   * device config.yaml can be reused without thousands of exporters).
+   */
+  telemetry?: boolean;
   /** Log a summary of the agents' events this often while it changes (default 30 s; 0: never). */
   summaryIntervalMs?: number;
   log: Logger;
@@ -86,6 +91,8 @@ function claimIndexes(baseDir: string, offset: number, count: number, runId: str
   return out;
 }
 export async function startSimulator(opts: SimulatorOptions) {
+  if (opts.telemetry && !opts.config.telemetry)
+    throw new Error("telemetry: the simulator was asked to send telemetry, but the config has no telemetry.endpoint");
   const registry = new Registry();
   const events = new Counter({
     name: "flightctl_simulator_agent_events_total",
@@ -140,7 +147,12 @@ export async function startSimulator(opts: SimulatorOptions) {
     });
     const make = () =>
       createAgent({
-        config: { ...opts.config, dataDir: join(dir, "data"), rootDir: join(dir, "root") },
+        config: {
+          ...opts.config,
+          telemetry: opts.telemetry ? opts.config.telemetry : undefined,
+          dataDir: join(dir, "data"),
+          rootDir: join(dir, "root"),
+        },
         log: opts.agentLog ?? opts.log,
         exec,
         // Its devices run nothing: app status is what the recorded commands started (no podman per device).
