@@ -32,7 +32,9 @@ function exposition(): string {
     lines.push(`system_cpu_utilization_ratio{${dev(org, name)},cpu="0",cpu_mode="user"} ${1 - idle[0]}`);
     lines.push(`system_memory_utilization_ratio{${dev(org, name)},system_memory_state="used"} ${used}`);
     lines.push(`system_memory_utilization_ratio{${dev(org, name)},system_memory_state="free"} ${1 - used}`);
-    disks.forEach((d, i) => lines.push(`system_filesystem_utilization_ratio{${dev(org, name)},mountpoint="/m${i}"} ${d}`));
+    for (const [i, d] of disks.entries()) {
+      lines.push(`system_filesystem_utilization_ratio{${dev(org, name)},mountpoint="/m${i}"} ${d}`);
+    }
   };
   device(DEFAULT_ORG_ID, "dev-1", [0.75, 0.25], 0.4, [0.3, 0.8]);
   // Same device name in another organization: must never show up.
@@ -176,8 +178,8 @@ test("device_id values with quotes, backslashes and regex characters are escaped
 
 test("without FLIGHTCTL_PROMETHEUS_URL both RPCs answer FailedPrecondition", async () => {
   const metrics = createClient(MetricsService, bare.transport);
-  for (const call of [metrics.getDeviceMetrics({ name: "dev-1" }), metrics.getFleetMetrics({ name: "shop" })]) {
-    await assert.rejects(call, (e) => {
+  for (const call of [() => metrics.getDeviceMetrics({ name: "dev-1" }), () => metrics.getFleetMetrics({ name: "shop" })]) {
+    await assert.rejects(call(), (e) => {
       const err = ConnectError.from(e);
       return err.code === Code.FailedPrecondition && /metrics are not configured/.test(err.rawMessage);
     });
