@@ -59,7 +59,10 @@ test("a bad value is refused with a message naming the variable and the value", 
   refused({ FLIGHTCTL_CSR_AUTO_APPROVE: "maybe" }, 'FLIGHTCTL_CSR_AUTO_APPROVE: must be true or false, got "maybe"');
   refused({ FLIGHTCTL_API_ADDRESS: "localhost" }, 'FLIGHTCTL_API_ADDRESS: must be host:port, got "localhost"');
   refused({ FLIGHTCTL_UI_URL: "not a url" }, 'FLIGHTCTL_UI_URL: must be a URL, got "not a url"');
-  refused({ FLIGHTCTL_PROMETHEUS_URL: "prometheus:9090" }, 'FLIGHTCTL_PROMETHEUS_URL: must be an http:// or https:// URL, got "prometheus:9090"');
+  refused(
+    { FLIGHTCTL_PROMETHEUS_URL: "prometheus:9090" },
+    'FLIGHTCTL_PROMETHEUS_URL: must be an http:// or https:// URL, got "prometheus:9090"',
+  );
   refused({ LOG_LEVEL: "loud" }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"');
   refused({ FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS: "-1" }, 'FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS: must be a positive number, got "-1"');
 });
