@@ -145,6 +145,10 @@ test("device and fleet metrics: NotFound for a missing resource, InvalidArgument
     (e) => ConnectError.from(e).code === Code.InvalidArgument && /range\.startSeconds/.test(ConnectError.from(e).rawMessage),
   );
   await assert.rejects(
+    metrics.getDeviceMetrics({ name: "dev-1", range: { startSeconds: -5n } }),
+    (e) => ConnectError.from(e).code === Code.InvalidArgument && /range\.startSeconds/.test(ConnectError.from(e).rawMessage),
+  );
+  await assert.rejects(
     metrics.getDeviceMetrics({ name: "dev-1", range: { startSeconds: 1n, endSeconds: 1_000_000n, stepSeconds: 1 } }),
     (e) => ConnectError.from(e).code === Code.InvalidArgument && /stepSeconds/.test(ConnectError.from(e).rawMessage),
   );

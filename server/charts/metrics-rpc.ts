@@ -19,7 +19,8 @@ const MAX_POINTS = 11_000;
 export function resolveRange(r: MetricsRange | undefined, nowSeconds: number): { start: number; end: number; step: number } {
   const end = Number(r?.endSeconds || nowSeconds);
   const start = Number(r?.startSeconds || end - HOUR);
-  if (end <= 0) throw invalid({ field: "range.endSeconds", message: "must be a Unix time in seconds" });
+  if (end <= 0) throw invalid({ field: "range.endSeconds", message: `must be a Unix time in seconds, got ${end}` });
+  if (start <= 0) throw invalid({ field: "range.startSeconds", message: `must be a Unix time in seconds, got ${start}` });
   if (start >= end) throw invalid({ field: "range.startSeconds", message: `must be before the end (${end}), got ${start}` });
   const stepGiven = r?.stepSeconds ?? 0;
   if (stepGiven < 0 || stepGiven > 86_400) throw invalid({ field: "range.stepSeconds", message: `must be 0-86400, got ${stepGiven}` });

@@ -3,6 +3,7 @@
 // SVG line chart, no charting library. Without a Prometheus configured the API says FailedPrecondition, shown as a
 // note, since that is a deployment choice rather than a failure.
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import type { MetricSeries, MetricSeriesList } from "../../gen/flightctl/v1beta1/metrics_service_pb.js";
 import { MetricsService } from "../../gen/flightctl/v1beta1/metrics_service_pb.js";
@@ -82,11 +83,7 @@ function useMetrics(fetch: () => Promise<MetricSeriesList>, deps: unknown[]) {
   return state;
 }
 
-function MetricsCard(props: {
-  title: string;
-  state: ReturnType<typeof useMetrics>;
-  children(d: MetricSeriesList): preact.ComponentChildren;
-}) {
+function MetricsCard(props: { title: string; state: ReturnType<typeof useMetrics>; children(d: MetricSeriesList): ComponentChildren }) {
   const { data, error, unconfigured } = props.state;
   return (
     <Section title={props.title}>
