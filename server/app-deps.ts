@@ -57,6 +57,8 @@ export interface ServiceDeps {
   fetch: FetchLike;
   /** The git commit the build came from (VersionService). */
   gitCommit?: string;
+  /** Prometheus HTTP API base URL the charts read from (MetricsService; unset: not configured). */
+  prometheusUrl?: string;
 }
 
 /** Dependencies of agent-endpoint services. */

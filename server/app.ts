@@ -39,6 +39,7 @@ import { createAuthFetch, type FetchLike } from "./auth/http-client.js";
 import { eventServiceRegistration } from "./events/event-rpc.js";
 import { organizationServiceRegistration } from "./organizations/organization-rpc.js";
 import { versionServiceRegistration } from "./version/version-rpc.js";
+import { metricsServiceRegistration } from "./charts/metrics-rpc.js";
 import { agentEnrollmentRegistration } from "./enrollment/agent-enrollment-rpc.js";
 import { agentDeviceRawStreams, agentDeviceRegistration } from "./devices/agent-device-rpc.js";
 import { agentCertificateRegistration } from "./certificates/agent-certificate-rpc.js";
@@ -78,6 +79,8 @@ export interface AppDeps {
   watch?: { listen?: Listen; bookmarkMs?: number };
   /** The git commit the build came from, shown by VersionService. */
   gitCommit?: string;
+  /** Prometheus HTTP API base URL for MetricsService (default: none, its RPCs answer FailedPrecondition). */
+  prometheusUrl?: string;
   /** What bearer tokens must satisfy (default DEFAULT_TOKEN_POLICY). */
   tokenPolicy?: TokenPolicy;
   /** Request limits (default none: the processes pass server/config.ts's, which are on). */
@@ -142,6 +145,7 @@ const others: ServiceRegistration<ServiceDeps>[] = [
   authServiceRegistration,
   versionServiceRegistration,
   enrollmentConfigRegistration,
+  metricsServiceRegistration,
 ];
 
 const agentServices: ServiceRegistration<AgentServiceDeps>[] = [
@@ -181,6 +185,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     providers,
     fetch,
     gitCommit: deps.gitCommit,
+    prometheusUrl: deps.prometheusUrl,
   };
   const consoles = createConsoleService({ db, relay: deps.console?.relay ?? memoryRelay(), log: deps.log, limits: deps.console?.limits });
   const onInternal = (err: unknown, procedure: string) => deps.log.error({ err, procedure }, "internal error");

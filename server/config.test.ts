@@ -23,6 +23,7 @@ test("nothing set: the documented defaults", () => {
   assert.deepEqual(c.api.sans, []);
   assert.equal(c.api.csrAutoApprove, true);
   assert.equal(c.api.uiUrl, undefined);
+  assert.equal(c.api.prometheusUrl, undefined);
   assert.equal(c.api.webDir, undefined, "unset: the API serves web/dist of the checkout");
   assert.equal(c.api.heartbeatMs, undefined);
   assert.equal(c.api.lastSeenFlushMs, undefined);
@@ -58,6 +59,10 @@ test("a bad value is refused with a message naming the variable and the value", 
   refused({ FLIGHTCTL_CSR_AUTO_APPROVE: "maybe" }, 'FLIGHTCTL_CSR_AUTO_APPROVE: must be true or false, got "maybe"');
   refused({ FLIGHTCTL_API_ADDRESS: "localhost" }, 'FLIGHTCTL_API_ADDRESS: must be host:port, got "localhost"');
   refused({ FLIGHTCTL_UI_URL: "not a url" }, 'FLIGHTCTL_UI_URL: must be a URL, got "not a url"');
+  refused(
+    { FLIGHTCTL_PROMETHEUS_URL: "prometheus:9090" },
+    'FLIGHTCTL_PROMETHEUS_URL: must be an http:// or https:// URL, got "prometheus:9090"',
+  );
   refused({ LOG_LEVEL: "loud" }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"');
   refused({ FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS: "-1" }, 'FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS: must be a positive number, got "-1"');
 });
@@ -65,6 +70,7 @@ test("a bad value is refused with a message naming the variable and the value", 
 test("the variables npm start ignored reach the API's and the runner's options (npm start, flightctl-api, -worker, -periodic)", () => {
   const config = loadConfig({
     FLIGHTCTL_UI_URL: "https://ui.example.com",
+    FLIGHTCTL_PROMETHEUS_URL: "http://prometheus:9090",
     FLIGHTCTL_WEB_DIR: "/srv/flightctl-ui",
     FLIGHTCTL_HEARTBEAT_SECONDS: "12",
     FLIGHTCTL_LASTSEEN_FLUSH_SECONDS: "7",
@@ -73,6 +79,7 @@ test("the variables npm start ignored reach the API's and the runner's options (
   // npm start and flightctl-api start the API with these options.
   const api = apiOptions(config, url, log);
   assert.equal(api.uiUrl, "https://ui.example.com");
+  assert.equal(api.prometheusUrl, "http://prometheus:9090");
   assert.equal(api.webDir, "/srv/flightctl-ui");
   assert.equal(api.heartbeatMs, 12_000);
   assert.equal(api.lastSeenFlushMs, 7_000);

@@ -52,6 +52,8 @@ export interface ApiSettings {
   limits: EndpointLimits;
   /** The git commit the build came from, shown in the version (unset: none). */
   gitCommit?: string;
+  /** Prometheus HTTP API base URL the web UI's charts read from (unset: charts not configured). */
+  prometheusUrl?: string;
 }
 
 /** The job runners' settings (flightctl-worker, flightctl-periodic, npm start). */
@@ -181,6 +183,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       authConfig: r.str("FLIGHTCTL_AUTH_CONFIG"),
       csrAutoApprove: r.bool("FLIGHTCTL_CSR_AUTO_APPROVE") ?? true,
       uiUrl: r.url("FLIGHTCTL_UI_URL"),
+      prometheusUrl: r.httpUrl("FLIGHTCTL_PROMETHEUS_URL"),
       // Set but empty means "serve no web UI", so unlike the others an empty value is kept.
       webDir: env.FLIGHTCTL_WEB_DIR === undefined ? undefined : env.FLIGHTCTL_WEB_DIR && resolve(env.FLIGHTCTL_WEB_DIR),
       heartbeatMs: r.positiveInt("FLIGHTCTL_HEARTBEAT_SECONDS", 1000),
@@ -350,6 +353,12 @@ function reader(env: Env) {
       const v = str(name);
       if (v === undefined) return undefined;
       return URL.canParse(v) ? v : fail(name, "a URL", v);
+    },
+    /** An http:// or https:// URL (a host:port without a scheme parses as a URL of scheme "host:"). */
+    httpUrl(name: string): string | undefined {
+      const v = str(name);
+      if (v === undefined) return undefined;
+      return /^https?:$/.test(URL.parse(v)?.protocol ?? "") ? v : fail(name, "an http:// or https:// URL", v);
     },
     /** A comma separated list of some of `allowed`. */
     subsetOf(name: string, allowed: string[]): string[] | undefined {

@@ -64,6 +64,8 @@ export interface ApiOptions {
   console?: ConsoleLimits;
   /** The git commit the build came from, shown in the version. */
   gitCommit?: string;
+  /** Prometheus HTTP API base URL for the web UI's charts (default: none). */
+  prometheusUrl?: string;
   /** What bearer tokens must satisfy (default: server/config.ts's). */
   tokenPolicy?: TokenPolicy;
   /** Request limits (default: server/config.ts's, on). */
@@ -143,6 +145,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     csrAutoApprove: opts.csrAutoApprove,
     console: { relay: consoleRelay, limits: consoleLimits },
     gitCommit: opts.gitCommit,
+    prometheusUrl: opts.prometheusUrl,
     tokenPolicy: opts.tokenPolicy ?? defaultConfig.tokens,
     rateLimits: opts.rateLimits ?? defaultConfig.rateLimits,
   });
@@ -238,6 +241,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     debugMemoryMs: api.debugMemoryMs,
     console: api.console,
     gitCommit: api.gitCommit,
+    prometheusUrl: api.prometheusUrl,
     tokenPolicy: config.tokens,
     rateLimits: config.rateLimits,
     limits: api.limits,

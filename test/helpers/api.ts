@@ -38,6 +38,8 @@ export interface TestApiOptions {
   rateLimits?: RateLimitSettings;
   /** Request size, request message and connection limits of both endpoints. */
   limits?: EndpointLimits;
+  /** Prometheus the charts read from (MetricsService; default none). */
+  prometheusUrl?: string;
 }
 
 export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
@@ -58,6 +60,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     lastSeenFlushMs: 200,
     rateLimits: opts.rateLimits ?? { trustedProxies: [] },
     limits: opts.limits,
+    prometheusUrl: opts.prometheusUrl,
     log,
   });
   const worker = opts.worker

@@ -53,7 +53,9 @@ export function fixedAuthenticator(user: UserIdentity): Authenticator {
 }
 
 export interface TestAppOptions
-  extends Partial<Pick<AppDeps, "authenticator" | "csrAutoApprove" | "staticAuthProviders" | "fetch" | "rateLimits" | "tokenPolicy">> {
+  extends Partial<
+    Pick<AppDeps, "authenticator" | "csrAutoApprove" | "staticAuthProviders" | "fetch" | "rateLimits" | "tokenPolicy" | "prometheusUrl">
+  > {
   /** Authenticate bearer tokens for real (against staticAuthProviders and AuthProvider resources). */
   realAuth?: boolean;
 }
@@ -73,6 +75,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     fetch: opts.fetch,
     rateLimits: opts.rateLimits,
     tokenPolicy: opts.tokenPolicy,
+    prometheusUrl: opts.prometheusUrl,
   });
   const transport = createRouterTransport(app.register, {
     router: { interceptors: app.interceptors, jsonOptions: { ignoreUnknownFields: false } },

@@ -1,4 +1,4 @@
-// One device: summary, labels (editable by form), conditions, systemd units, applications, resources, its events
+// One device: summary, labels (editable by form), conditions, systemd units, applications, resources, their charts, events
 // and its spec; kept live by a watch on this device alone.
 import { useEffect, useState } from "preact/hooks";
 import { fromJson, toJson } from "@bufbuild/protobuf";
@@ -27,6 +27,7 @@ import { Link } from "../router.js";
 import { YamlView } from "../yaml-view.js";
 import { AppActions, DeviceActions } from "./device-actions.js";
 import { AllEventsLink, EventsTable } from "./events.js";
+import { DeviceCharts } from "../charts.js";
 
 export function DeviceDetailPage({ name }: { name: string }) {
   const { orgId, can } = useApp();
@@ -127,6 +128,7 @@ export function DeviceDetailPage({ name }: { name: string }) {
               </dd>
             </dl>
           </Section>
+          <DeviceCharts name={name} />
           <Section title="Applications">
             {s?.applications?.length ? (
               <table class="grid">

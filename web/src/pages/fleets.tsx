@@ -7,6 +7,7 @@ import { FleetSchema, type Fleet } from "../../../gen/flightctl/v1beta1/fleet_pb
 import { TemplateVersionService } from "../../../gen/flightctl/v1beta1/templateversion_service_pb.js";
 import { client } from "../api.js";
 import { Badge, Conditions, Counts, ErrorBox, Labels, Page, Section, time, useApp, useAsync, GridHead } from "../common.js";
+import { FleetChart } from "../charts.js";
 import { live } from "../live.js";
 import { DeleteButton } from "../delete-button.js";
 import { Link, navigate } from "../router.js";
@@ -136,6 +137,7 @@ export function FleetDetailPage({ name }: { name: string }) {
               <Counts title="Application status" counts={f.status?.devicesSummary?.applicationStatus} />
             </div>
           </Section>
+          <FleetChart name={name} />
           <Section title="Rollout policy and batches">
             {batches.length ? (
               <ol class="batches" aria-label="Batches">
