@@ -18,7 +18,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { createSecureContext } from "node:tls";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import pg from "pg";
@@ -54,6 +54,22 @@ const PROBE = "system_memory_usage_bytes";
 
 const children: ChildProcess[] = [];
 const promPids: number[] = [];
+const tempDirs: string[] = [];
+
+/** Synchronous last resort (signal, watchdog): kill the children and remove their data before anything async runs. */
+function killAll() {
+  for (const c of children) c.kill("SIGKILL");
+  for (const pid of promPids) {
+    try {
+      const tsdb = /--storage\.tsdb\.path=([^\0]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8"))?.[1];
+      process.kill(pid, "SIGKILL");
+      if (tsdb) rmSync(dirname(tsdb), { recursive: true, force: true });
+    } catch {
+      // already gone
+    }
+  }
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+}
 const cleanups: (() => Promise<void> | void)[] = [];
 const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
@@ -183,6 +199,7 @@ async function main() {
   mkdirSync(join(process.cwd(), ".data"), { recursive: true });
   const dataDir = mkdtempSync(join(process.cwd(), ".data", "bench-telemetry-"));
   chmodSync(dataDir, 0o755);
+  tempDirs.push(dataDir);
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   await migrate(db.url);
   const pki = await ensurePki(dataDir);
@@ -366,7 +383,7 @@ async function main() {
         if (performance.now() < wEnd) await new Promise((r) => setTimeout(r, wEnd - performance.now()));
         windowCpu.push(cpuMs(gwPid));
         log(
-          `window ${w + 1}: ${lat[w].length} answered, ${inflight.size} in flight, gateway CPU ${(windowCpu[w + 1] - windowCpu[w]) / 1000} s`,
+          `window ${w + 1}: ${lat[w].length} answered, ${inflight.size} in flight, gateway CPU ${(windowCpu[w + 1] - windowCpu[w]) / 1000} s; answers so far: ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(", ")}`,
         );
       }
       await Promise.all(inflight);
@@ -529,8 +546,7 @@ async function cleanup() {
 
 const watchdog = setTimeout(() => {
   log(`watchdog: the bench ran over ${WATCHDOG_S} s; stopping`);
-  for (const c of children) c.kill("SIGKILL");
-  for (const pid of promPids) if (pid) process.kill(pid, "SIGKILL");
+  killAll();
   void Promise.race([cleanup(), new Promise((r) => setTimeout(r, 20_000))]).then(() => process.exit(2));
 }, WATCHDOG_S * 1000);
 watchdog.unref();
@@ -539,8 +555,8 @@ watchdog.unref();
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.once(sig, () => {
     log(`${sig}: cleaning up`);
-    for (const c of children) c.kill("SIGKILL");
-    void Promise.race([cleanup(), new Promise((r) => setTimeout(r, 20_000))]).then(() => process.exit(130));
+    killAll();
+    void Promise.race([cleanup(), new Promise((r) => setTimeout(r, 10_000))]).then(() => process.exit(130));
   });
 }
 
