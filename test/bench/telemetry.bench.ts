@@ -48,6 +48,8 @@ const PHASE_TIMEOUT_S = Number(process.env.BENCH_PHASE_TIMEOUT_S ?? 600);
 const WATCHDOG_S = Number(process.env.BENCH_WATCHDOG_S ?? 1800);
 /** How long the exports still in flight after the last window may take. */
 const DRAIN_S = Number(process.env.BENCH_DRAIN_S ?? 120);
+/** An export not answered within this counts as failed (as an SDK exporter's timeout). */
+const EXPORT_TIMEOUT_S = Number(process.env.BENCH_EXPORT_TIMEOUT_S ?? 30);
 const SERIES = 30;
 /** The metric every device sends, used to count devices in Prometheus. */
 const PROBE = "system_memory_usage_bytes";
@@ -328,21 +330,35 @@ async function main() {
   async function send(i: number, body: Uint8Array): Promise<number> {
     const start = performance.now();
     let status = "error";
+    // A hard deadline per export: a stream waiting on a connection that never completes its handshake fires no
+    // stream timeout, and the bench must not wait on it forever.
+    let timer: NodeJS.Timeout | undefined;
+    let req: http2.ClientHttp2Stream | undefined;
     try {
-      const req = session(i).request({ ":method": "POST", ":path": "/v1/metrics", "content-type": "application/x-protobuf" });
-      req.setTimeout(30_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
-      const code = await new Promise<number>((resolve, reject) => {
-        req.once("response", (h) => resolve(Number(h[":status"])));
-        req.once("error", reject);
-        req.once("close", () => reject(new Error("stream closed before a response")));
-        req.end(body);
+      const exchange = (async () => {
+        const r = session(i).request({ ":method": "POST", ":path": "/v1/metrics", "content-type": "application/x-protobuf" });
+        req = r;
+        const code = await new Promise<number>((resolve, reject) => {
+          r.once("response", (h) => resolve(Number(h[":status"])));
+          r.once("error", reject);
+          r.once("close", () => reject(new Error("stream closed before a response")));
+          r.end(body);
+        });
+        for await (const _ of r) {
+          // drain the body (an ExportMetricsServiceResponse, or a google.rpc.Status)
+        }
+        return code;
+      })();
+      exchange.catch(() => {}); // the deadline may win; the stream's later failure is then nobody's to report
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${EXPORT_TIMEOUT_S} s`)), EXPORT_TIMEOUT_S * 1000);
       });
-      for await (const _ of req) {
-        // drain the body (an ExportMetricsServiceResponse, or a google.rpc.Status)
-      }
-      status = String(code);
+      status = String(await Promise.race([exchange, deadline]));
     } catch (e) {
       status = `error: ${(e as Error).message}`;
+      if (req && !req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      clearTimeout(timer);
     }
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
     return performance.now() - start;
