@@ -22,6 +22,27 @@ export function closeOnSignals(close: () => Promise<void>, log: Logger) {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 }
 
+/**
+ * pg-pool throws when a client is released twice. graphile-worker 0.17 can do that to its LISTEN client when Postgres
+ * terminates the connection while the client is being released (seen once in the fault suite's pg_terminate_backend
+ * run): the client is already back in the pool and the listener reconnects, so the process carries on with a log
+ * line instead of exiting. Any other uncaught error still ends the process.
+ */
+const HARMLESS_DOUBLE_RELEASE = /^Release called on client which has already been released to the pool/;
+
+function survivePoolDoubleRelease(log: Logger) {
+  const handle = (err: unknown, origin: string) => {
+    if (err instanceof Error && HARMLESS_DOUBLE_RELEASE.test(err.message)) {
+      log.error({ err, origin }, "a database client was released twice (a lost connection); carrying on");
+      return;
+    }
+    log.fatal({ err, origin }, "uncaught error");
+    process.exit(1);
+  };
+  process.on("uncaughtException", (err) => handle(err, "uncaughtException"));
+  process.on("unhandledRejection", (err) => handle(err, "unhandledRejection"));
+}
+
 /** Runs process `name`: `start` gets the configuration and a logger and returns how to stop what it started. */
 export async function runProcess(name: string, start: (config: ServerConfig, log: Logger) => Promise<() => Promise<void>>): Promise<void> {
   let config: ServerConfig;
@@ -33,6 +54,7 @@ export async function runProcess(name: string, start: (config: ServerConfig, log
     process.exit(2);
   }
   const log = createLogger(name, config.logLevel);
+  survivePoolDoubleRelease(log);
   try {
     closeOnSignals(await start(config, log), log);
   } catch (err) {

@@ -1,0 +1,67 @@
+// The gateway's device directory on a real database: a known device stays answered from the cache after its ttl while
+// one read refreshes it behind (an export every minute must not cost a query each), a deleted device is refused from
+// the export after that refresh, and an unknown device is looked up every time.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { createTestDatabase, type TestDatabase } from "../../test/helpers/db.js";
+import { deviceKind } from "../devices/device-service.js";
+import { createDb } from "../platform/db.js";
+import { DEFAULT_ORG_ID } from "../platform/identity.js";
+import { kindStore } from "../platform/resource/kind.js";
+import { createDeviceDirectory } from "./device-directory.js";
+
+let tdb: TestDatabase;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const event = (name: string) => ({
+  reason: "ResourceCreated",
+  type: "Normal" as const,
+  message: "test",
+  actor: "user:test",
+  involvedObject: { kind: "Device", name },
+  sourceComponent: "test",
+});
+
+before(async () => {
+  tdb = await createTestDatabase();
+});
+after(async () => {
+  await tdb.drop();
+});
+
+test("stale entries are answered at once and refreshed behind; a deleted device is refused after the refresh", async () => {
+  const db = createDb(tdb.pool);
+  const devices = kindStore(deviceKind, db);
+  await devices.create(
+    { orgId: DEFAULT_ORG_ID, name: "d1" },
+    { labels: {}, annotations: {}, owner: "Fleet/edge", generation: 1, spec: {}, status: {} },
+    event("d1"),
+  );
+  // Counts the directory's reads (queries on the pool while it works).
+  let reads = 0;
+  const counting = createDb({
+    query: (...args: unknown[]) => {
+      reads++;
+      return (tdb.pool.query as (...a: unknown[]) => unknown)(...args);
+    },
+    connect: () => tdb.pool.connect(),
+  } as unknown as typeof tdb.pool);
+  const dir = createDeviceDirectory(counting, 100);
+  assert.deepEqual(await dir.lookup(DEFAULT_ORG_ID, "d1"), { fleet: "edge" });
+  const first = reads;
+  assert.ok(first > 0);
+  assert.deepEqual(await dir.lookup(DEFAULT_ORG_ID, "d1"), { fleet: "edge" });
+  assert.equal(reads, first, "fresh: no query");
+
+  await devices.delete({ orgId: DEFAULT_ORG_ID, name: "d1" }, () => ({ ...event("d1"), reason: "ResourceDeleted" }));
+  await sleep(150);
+  // Expired: answered from the cache (no wait on the database), while one read refreshes it.
+  assert.deepEqual(await dir.lookup(DEFAULT_ORG_ID, "d1"), { fleet: "edge" });
+  await sleep(100);
+  assert.ok(reads > first, "the stale entry was refreshed behind");
+  assert.equal(await dir.lookup(DEFAULT_ORG_ID, "d1"), undefined, "deleted: refused once the refresh saw it");
+  // Unknown devices are never answered from a stale entry.
+  const before = reads;
+  await sleep(150);
+  assert.equal(await dir.lookup(DEFAULT_ORG_ID, "d1"), undefined);
+  assert.ok(reads > before, "an absent device is looked up again after its (shorter) ttl");
+});
