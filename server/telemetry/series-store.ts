@@ -10,6 +10,7 @@ import {
   type Metric,
   type NumberDataPoint,
 } from "../../gen/third_party/opentelemetry/proto/metrics/v1/metrics_pb.js";
+import type { KeyValue } from "../../gen/third_party/opentelemetry/proto/common/v1/common_pb.js";
 import { labelsOf, metricName } from "./prom-names.js";
 
 export type FamilyType = "counter" | "gauge" | "histogram" | "summary";
@@ -88,6 +89,36 @@ export function createSeriesStore(limits: SeriesLimits) {
     return s;
   }
 
+  /**
+   * Every point of one metric into family `f` (undefined: the name is taken by another type, so the points are
+   * unsupported): points flagged "no recorded value" are skipped, a point that would be a new series of a device
+   * with no room left is counted over the limit, the others are applied by `update` and counted accepted.
+   */
+  function ingestPoints<P extends { flags: number; attributes: KeyValue[] }>(
+    f: Family | undefined,
+    points: P[],
+    device: string,
+    now: number,
+    r: IngestResult,
+    update: (s: Series, p: P) => void,
+  ): void {
+    for (const p of points) {
+      if (!f) {
+        r.unsupported++;
+        continue;
+      }
+      if (noValue(p.flags)) continue;
+      const s = seriesFor(f, labelsOf(p.attributes), device, now);
+      if (!s) {
+        r.overLimit++;
+        continue;
+      }
+      update(s, p);
+      s.updated = now;
+      r.accepted++;
+    }
+  }
+
   function ingestMetric(m: Metric, device: string, now: number, r: IngestResult): void {
     const d = m.data;
     switch (d.case) {
@@ -96,37 +127,15 @@ export function createSeriesStore(limits: SeriesLimits) {
         const counter = d.case === "sum" && d.value.isMonotonic;
         const delta = d.case === "sum" && d.value.aggregationTemporality === AggregationTemporality.DELTA;
         const f = familyFor(metricName(m.name, m.unit, { gauge: !counter, counter }), counter ? "counter" : "gauge", m.description);
-        for (const p of d.value.dataPoints) {
-          if (!f) {
-            r.unsupported++;
-            continue;
-          }
-          if (noValue(p.flags)) continue;
-          const s = seriesFor(f, labelsOf(p.attributes), device, now);
-          if (!s) {
-            r.overLimit++;
-            continue;
-          }
+        ingestPoints(f, d.value.dataPoints, device, now, r, (s, p) => {
           s.value = delta ? s.value + numberOf(p) : numberOf(p);
-          s.updated = now;
-          r.accepted++;
-        }
+        });
         return;
       }
       case "histogram": {
         const delta = d.value.aggregationTemporality === AggregationTemporality.DELTA;
         const f = familyFor(metricName(m.name, m.unit, { gauge: false, counter: false }), "histogram", m.description);
-        for (const p of d.value.dataPoints) {
-          if (!f) {
-            r.unsupported++;
-            continue;
-          }
-          if (noValue(p.flags)) continue;
-          const s = seriesFor(f, labelsOf(p.attributes), device, now);
-          if (!s) {
-            r.overLimit++;
-            continue;
-          }
+        ingestPoints(f, d.value.dataPoints, device, now, r, (s, p) => {
           const bounds = p.explicitBounds;
           const buckets = p.bucketCounts.map(Number);
           while (buckets.length < bounds.length + 1) buckets.push(0);
@@ -142,30 +151,16 @@ export function createSeriesStore(limits: SeriesLimits) {
             s.count = Number(p.count);
             s.value = p.sum ?? 0;
           }
-          s.updated = now;
-          r.accepted++;
-        }
+        });
         return;
       }
       case "summary": {
         const f = familyFor(metricName(m.name, m.unit, { gauge: false, counter: false }), "summary", m.description);
-        for (const p of d.value.dataPoints) {
-          if (!f) {
-            r.unsupported++;
-            continue;
-          }
-          if (noValue(p.flags)) continue;
-          const s = seriesFor(f, labelsOf(p.attributes), device, now);
-          if (!s) {
-            r.overLimit++;
-            continue;
-          }
+        ingestPoints(f, d.value.dataPoints, device, now, r, (s, p) => {
           s.quantiles = p.quantileValues.map((q) => [q.quantile, q.value]);
           s.count = Number(p.count);
           s.value = p.sum;
-          s.updated = now;
-          r.accepted++;
-        }
+        });
         return;
       }
       case "exponentialHistogram":
