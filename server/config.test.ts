@@ -212,3 +212,24 @@ test("telemetry gateway: the documented defaults; forwarding and remote write on
     /FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: must be a URL/,
   );
 });
+
+test("alerts: Alertmanager unset by default; the proxy's documented defaults; bad values named", () => {
+  const d = loadConfig({}).alerts;
+  assert.equal(d.alertmanagerUrl, undefined);
+  assert.equal(d.proxyAddress, "0.0.0.0:8443");
+  assert.equal(d.proxyTls, true);
+  assert.equal(d.proxyDbPoolMax, 5);
+  const c = loadConfig({
+    FLIGHTCTL_ALERTMANAGER_URL: "http://alertmanager:9093",
+    FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS: "127.0.0.1:9443",
+    FLIGHTCTL_ALERTMANAGER_PROXY_TLS: "false",
+  }).alerts;
+  assert.equal(c.alertmanagerUrl, "http://alertmanager:9093");
+  assert.equal(c.proxyAddress, "127.0.0.1:9443");
+  assert.equal(c.proxyTls, false);
+  assert.throws(() => loadConfig({ FLIGHTCTL_ALERTMANAGER_URL: "alertmanager:9093" }), /FLIGHTCTL_ALERTMANAGER_URL: must be an http/);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS: "8443" }),
+    /FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS: must be host:port/,
+  );
+});

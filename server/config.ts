@@ -151,6 +151,24 @@ export interface ServerConfig {
   rateLimits: RateLimitSettings;
   /** flightctl-telemetry-gateway (and npm start unless FLIGHTCTL_TELEMETRY_ENABLED=false). */
   telemetry: TelemetryGatewaySettings;
+  /** Alerts: the Alertmanager they go to, the Alertmanager proxy and the API's alert reads (docs/alerts.md). */
+  alerts: AlertSettings;
+}
+
+/**
+ * Alerts (docs/alerts.md). One block for the alert exporter, the Alertmanager proxy and the API's AlertService: the
+ * exporter's own fields are its own; the proxy's are marked below.
+ */
+export interface AlertSettings {
+  /** Alertmanager's base URL, http(s)://host:port (unset: no alerts; AlertService answers FailedPrecondition, npm start runs no proxy). */
+  alertmanagerUrl?: string;
+  // --- flightctl-alertmanager-proxy ---
+  /** Where the proxy listens, host:port (flightctl's default port, 8443). */
+  proxyAddress: string;
+  /** The proxy serves TLS with the API's user-endpoint certificate (false: plain HTTP, behind a TLS-terminating proxy). */
+  proxyTls: boolean;
+  /** Database connections of the proxy process (organizations, AuthProvider resources). */
+  proxyDbPoolMax: number;
 }
 
 /** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
@@ -246,6 +264,13 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     rateLimits: rateLimits(r),
     telemetry: telemetry(r),
+    alerts: {
+      alertmanagerUrl: r.httpUrl("FLIGHTCTL_ALERTMANAGER_URL"),
+      // the Alertmanager proxy's
+      proxyAddress: r.address("FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS") ?? "0.0.0.0:8443",
+      proxyTls: r.bool("FLIGHTCTL_ALERTMANAGER_PROXY_TLS") ?? true,
+      proxyDbPoolMax: r.positiveInt("FLIGHTCTL_ALERTMANAGER_PROXY_DB_POOL_MAX") ?? 5,
+    },
   };
 }
 
