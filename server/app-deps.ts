@@ -59,6 +59,8 @@ export interface ServiceDeps {
   gitCommit?: string;
   /** Prometheus HTTP API base URL the charts read from (MetricsService; unset: not configured). */
   prometheusUrl?: string;
+  /** Alertmanager's base URL the alerts are read from (AlertService; unset: not configured). */
+  alertmanagerUrl?: string;
 }
 
 /** Dependencies of agent-endpoint services. */

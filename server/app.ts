@@ -40,6 +40,7 @@ import { eventServiceRegistration } from "./events/event-rpc.js";
 import { organizationServiceRegistration } from "./organizations/organization-rpc.js";
 import { versionServiceRegistration } from "./version/version-rpc.js";
 import { metricsServiceRegistration } from "./charts/metrics-rpc.js";
+import { alertServiceRegistration } from "./alertmanager/alert-rpc.js";
 import { agentEnrollmentRegistration } from "./enrollment/agent-enrollment-rpc.js";
 import { agentDeviceRawStreams, agentDeviceRegistration } from "./devices/agent-device-rpc.js";
 import { agentCertificateRegistration } from "./certificates/agent-certificate-rpc.js";
@@ -81,6 +82,8 @@ export interface AppDeps {
   gitCommit?: string;
   /** Prometheus HTTP API base URL for MetricsService (default: none, its RPCs answer FailedPrecondition). */
   prometheusUrl?: string;
+  /** Alertmanager's base URL for AlertService (default: none, its RPCs answer FailedPrecondition). */
+  alertmanagerUrl?: string;
   /** What bearer tokens must satisfy (default DEFAULT_TOKEN_POLICY). */
   tokenPolicy?: TokenPolicy;
   /** Request limits (default none: the processes pass server/config.ts's, which are on). */
@@ -146,6 +149,7 @@ const others: ServiceRegistration<ServiceDeps>[] = [
   versionServiceRegistration,
   enrollmentConfigRegistration,
   metricsServiceRegistration,
+  alertServiceRegistration,
 ];
 
 const agentServices: ServiceRegistration<AgentServiceDeps>[] = [
@@ -186,6 +190,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     fetch,
     gitCommit: deps.gitCommit,
     prometheusUrl: deps.prometheusUrl,
+    alertmanagerUrl: deps.alertmanagerUrl,
   };
   const consoles = createConsoleService({ db, relay: deps.console?.relay ?? memoryRelay(), log: deps.log, limits: deps.console?.limits });
   const onInternal = (err: unknown, procedure: string) => deps.log.error({ err, procedure }, "internal error");

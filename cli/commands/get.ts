@@ -2,19 +2,24 @@
 // JSON or names; --watch follows changes on the kind's Watch stream.
 import { defineCommand } from "citty";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { globalArgs } from "../config.js";
+import { globalArgs, type GlobalOptions } from "../config.js";
 import { UsageError } from "../errors.js";
 import { kindNamesHelp, parseTargets } from "../kinds.js";
 import { columns, devicesSummary, names, parseOutput, table, toJsonText, toYaml, type Output } from "../output.js";
 import { api, requireMethod } from "../resources.js";
 import { session } from "../transport.js";
+import { ALERT_NAMES } from "../alerts.js";
 
 /** Page size used while collecting a list (the service's maximum). */
 const PAGE = 1000;
 
 export const getArgs = {
   ...globalArgs,
-  target: { type: "positional", required: false, description: `TYPE, TYPE/NAME… or TYPE NAME…; types: ${kindNamesHelp}` },
+  target: {
+    type: "positional",
+    required: false,
+    description: `TYPE, TYPE/NAME… or TYPE NAME…; types: ${kindNamesHelp}; also alerts (firing alerts, not a resource)`,
+  },
   output: { type: "string", alias: "o", description: "Output format: yaml, json, wide or name (default: a table)" },
   selector: { type: "string", alias: "l", description: 'Label selector, e.g. "site=lab,tier in (edge,core)"' },
   "field-selector": { type: "string", description: 'Field selector, e.g. "status.summary.status=Online"' },
@@ -22,7 +27,9 @@ export const getArgs = {
   continue: { type: "string", description: "Continue a previous limited listing from this token" },
   summary: { type: "boolean", alias: "s", description: "Devices: add the status summary; fleets: add the device count" },
   "summary-only": { type: "boolean", description: "Devices: print only the status summary" },
-  fleetname: { type: "string", description: "Fleet of the template versions" },
+  fleetname: { type: "string", description: "Fleet of the template versions; alerts: the fleet's and its devices' alerts" },
+  alertname: { type: "string", description: "Alerts: only those of this rule, e.g. DeviceDisconnected" },
+  resource: { type: "string", description: "Alerts: only those about device/NAME, fleet/NAME or NAME" },
   "sort-by": { type: "string", description: "Order the listing by name, lastSeen or creationTimestamp (oldest first)" },
   "last-seen-within": { type: "string", description: "Devices seen in the last DURATION, e.g. 10m (a lastSeen field selector)" },
   "last-seen-before": {
@@ -55,10 +62,12 @@ export default defineCommand({
       "  flightctl get devices --limit 10 -o name",
       "  flightctl get devices --watch",
       "  flightctl get devices --last-seen-before 10m --sort-by lastSeen",
+      "  flightctl get alerts --fleetname my-fleet -o wide",
     ].join("\n"),
   },
   args: getArgs,
   async run({ args }) {
+    if (args._.length > 0 && ALERT_NAMES.includes(args._[0].toLowerCase())) return getAlerts(args);
     const { kind, names: wanted } = parseTargets(args._);
     const output = parseOutput(args.output);
     const limit = args.limit === undefined ? undefined : Number(args.limit);
@@ -150,6 +159,22 @@ export default defineCommand({
     }
   },
 });
+
+/** flightctl get alerts [--alertname A] [--fleetname F] [--resource device/NAME] [-o json|yaml|wide]. */
+async function getAlerts(
+  args: GlobalOptions & { _: string[]; output?: string; alertname?: string; fleetname?: string; resource?: string } & Record<
+      string,
+      unknown
+    >,
+) {
+  if (args._.length > 1) throw new UsageError("alerts are listed, not named: filter with --alertname, --fleetname or --resource");
+  for (const flag of ["selector", "field-selector", "limit", "continue", "watch", "rendered", "sort-by", "summary"]) {
+    if (args[flag]) throw new UsageError(`--${flag} does not apply to alerts (filters: --alertname, --fleetname, --resource)`);
+  }
+  const output = parseOutput(args.output);
+  const { printAlerts } = await import("../alerts.js");
+  await printAlerts(await session(args), output, args);
+}
 
 /** The rendered device (DeviceService.GetRenderedDevice) in flightctl's JSON, as yaml or json. */
 async function renderedDevice(org: string, a: Awaited<ReturnType<typeof api>>, name: string, o: "json" | "yaml") {

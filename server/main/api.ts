@@ -66,6 +66,8 @@ export interface ApiOptions {
   gitCommit?: string;
   /** Prometheus HTTP API base URL for the web UI's charts (default: none). */
   prometheusUrl?: string;
+  /** Alertmanager's base URL for AlertService (default: none). */
+  alertmanagerUrl?: string;
   /** What bearer tokens must satisfy (default: server/config.ts's). */
   tokenPolicy?: TokenPolicy;
   /** Request limits (default: server/config.ts's, on). */
@@ -146,6 +148,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     console: { relay: consoleRelay, limits: consoleLimits },
     gitCommit: opts.gitCommit,
     prometheusUrl: opts.prometheusUrl,
+    alertmanagerUrl: opts.alertmanagerUrl,
     tokenPolicy: opts.tokenPolicy ?? defaultConfig.tokens,
     rateLimits: opts.rateLimits ?? defaultConfig.rateLimits,
   });
@@ -242,6 +245,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     console: api.console,
     gitCommit: api.gitCommit,
     prometheusUrl: api.prometheusUrl,
+    alertmanagerUrl: config.alerts.alertmanagerUrl,
     tokenPolicy: config.tokens,
     rateLimits: config.rateLimits,
     limits: api.limits,

@@ -40,6 +40,8 @@ export interface TestApiOptions {
   limits?: EndpointLimits;
   /** Prometheus the charts read from (MetricsService; default none). */
   prometheusUrl?: string;
+  /** Alertmanager the alerts are read from (AlertService; default none). */
+  alertmanagerUrl?: string;
 }
 
 export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> {
@@ -61,6 +63,7 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     rateLimits: opts.rateLimits ?? { trustedProxies: [] },
     limits: opts.limits,
     prometheusUrl: opts.prometheusUrl,
+    alertmanagerUrl: opts.alertmanagerUrl,
     log,
   });
   const worker = opts.worker

@@ -54,7 +54,17 @@ export function fixedAuthenticator(user: UserIdentity): Authenticator {
 
 export interface TestAppOptions
   extends Partial<
-    Pick<AppDeps, "authenticator" | "csrAutoApprove" | "staticAuthProviders" | "fetch" | "rateLimits" | "tokenPolicy" | "prometheusUrl">
+    Pick<
+      AppDeps,
+      | "authenticator"
+      | "csrAutoApprove"
+      | "staticAuthProviders"
+      | "fetch"
+      | "rateLimits"
+      | "tokenPolicy"
+      | "prometheusUrl"
+      | "alertmanagerUrl"
+    >
   > {
   /** Authenticate bearer tokens for real (against staticAuthProviders and AuthProvider resources). */
   realAuth?: boolean;
@@ -76,6 +86,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     rateLimits: opts.rateLimits,
     tokenPolicy: opts.tokenPolicy,
     prometheusUrl: opts.prometheusUrl,
+    alertmanagerUrl: opts.alertmanagerUrl,
   });
   const transport = createRouterTransport(app.register, {
     router: { interceptors: app.interceptors, jsonOptions: { ignoreUnknownFields: false } },
