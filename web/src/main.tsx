@@ -21,6 +21,7 @@ const EnrollmentsPage = lazy(() => import("./pages/enrollments.js").then((m) => 
 const RepositoriesPage = lazy(() => import("./pages/sources.js").then((m) => ({ default: m.RepositoriesPage })));
 const ResourceSyncsPage = lazy(() => import("./pages/sources.js").then((m) => ({ default: m.ResourceSyncsPage })));
 const EventsPage = lazy(() => import("./pages/events.js").then((m) => ({ default: m.EventsPage })));
+const AlertsPage = lazy(() => import("./pages/alerts.js").then((m) => ({ default: m.AlertsPage })));
 const EditorPage = lazy(() => import("./pages/editor.js").then((m) => ({ default: m.EditorPage })));
 const FleetFormPage = lazy(() => import("./pages/forms.js").then((m) => ({ default: m.FleetFormPage })));
 const RepositoryFormPage = lazy(() => import("./pages/forms.js").then((m) => ({ default: m.RepositoryFormPage })));
@@ -103,6 +104,7 @@ const NAV: { href: string; label: string; resource: string }[] = [
   { href: "/repositories", label: "Repositories", resource: "repositories" },
   { href: "/resourcesyncs", label: "Resource syncs", resource: "resourcesyncs" },
   { href: "/events", label: "Events", resource: "events" },
+  { href: "/alerts", label: "Alerts", resource: "alerts" },
 ];
 
 function Shell() {
@@ -200,6 +202,7 @@ function Route({ path }: { path: string }): ComponentChildren {
   if (path === "/repositories") return <RepositoriesPage />;
   if (path === "/resourcesyncs") return <ResourceSyncsPage />;
   if (path === "/events") return <EventsPage />;
+  if (path === "/alerts") return <AlertsPage />;
   if (path === "/create/Fleet") return <FleetFormPage />;
   if (path === "/create/Repository") return <RepositoryFormPage />;
   if ((r = m(/^\/new\/(\w+)$/))) return <EditorPage key={path} kind={r[1]} />;

@@ -10,6 +10,7 @@ import { Ago, Badge, ErrorBox, Labels, Page, useApp, useAsync, useInterval, Grid
 import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
+import { AlertBadge, countByDevice, useAlerts } from "../alerts.js";
 
 /** The status shown for a device: its summary, except while it is being or has been decommissioned (no summary value says so). */
 function systemStatus(d: Device): string | undefined {
@@ -91,6 +92,8 @@ export function DevicesPage() {
   }, [names.join(","), orgId]);
 
   useInterval(list.reload, LAST_SEEN_REFRESH_MS);
+  // Every device alert of the organization in one call (a page shows 100 devices; alerts are few), counted per row.
+  const alertCounts = countByDevice(useAlerts(orgId, { kind: "Device" }).alerts);
 
   const [labelsDraft, setLabelsDraft] = useState(labelSelector);
   const [fieldsDraft, setFieldsDraft] = useState(fieldSelector);
@@ -150,7 +153,8 @@ export function DevicesPage() {
             {rows.map((d) => (
               <tr key={d.metadata?.name} data-name={d.metadata?.name}>
                 <td class="name">
-                  <Link href={`/devices/${d.metadata?.name}`}>{d.metadata?.labels?.alias || d.metadata?.name}</Link>
+                  <Link href={`/devices/${d.metadata?.name}`}>{d.metadata?.labels?.alias || d.metadata?.name}</Link>{" "}
+                  <AlertBadge count={alertCounts.get(d.metadata?.name ?? "") ?? 0} href="/alerts" />
                 </td>
                 <td>
                   <Badge value={systemStatus(d)} />

@@ -7,6 +7,7 @@ import { client } from "../api.js";
 import { Counts, ErrorBox, Page, Section, useApp, useAsync, useInterval } from "../common.js";
 import { Link } from "../router.js";
 import { FleetRows } from "./fleets.js";
+import { AlertBadge, useAlerts } from "../alerts.js";
 
 export function OverviewPage() {
   const { orgId } = useApp();
@@ -27,6 +28,7 @@ export function OverviewPage() {
     fleets.reload();
     pending.reload();
   }, 10_000);
+  const alerts = useAlerts(orgId);
   const waiting = (pending.data?.items ?? []).filter(
     (er) => !er.status?.conditions?.some((c) => c.type === "Denied" && c.status === "True"),
   );
@@ -39,6 +41,18 @@ export function OverviewPage() {
           <Counts title="Update status" counts={summary.data?.updateStatus} />
           <Counts title="Application status" counts={summary.data?.applicationStatus} />
         </div>
+      </Section>
+      <Section title="Alerts">
+        <ErrorBox error={alerts.error} />
+        {alerts.unconfigured ? (
+          <p class="muted">Alerts are not configured on this service.</p>
+        ) : (
+          <p id="overview-alerts">
+            <AlertBadge count={alerts.alerts?.length ?? 0} href="/alerts" />{" "}
+            {alerts.alerts?.length ? `firing alert${alerts.alerts.length === 1 ? "" : "s"}` : "No alerts are firing."}{" "}
+            <Link href="/alerts">Show alerts</Link>
+          </p>
+        )}
       </Section>
       <Section title="Fleets">
         <FleetRows fleets={fleets.data?.items ?? []} />
