@@ -73,9 +73,12 @@ export async function startProxyProcess(
 
 /** Runs the process from its configuration (also the bin entry point). */
 export const main = () =>
-  runProcess(
-    "flightctl-alertmanager-proxy",
-    async (config, log) => (await startProxyProcess(config, requireDatabaseUrl(config, log), log)).close,
-  );
+  runProcess("flightctl-alertmanager-proxy", async (config, log) => {
+    if (!config.alerts.alertmanagerUrl) {
+      log.fatal("FLIGHTCTL_ALERTMANAGER_URL is required (Alertmanager's base URL, e.g. http://localhost:9093)");
+      process.exit(2);
+    }
+    return (await startProxyProcess(config, requireDatabaseUrl(config, log), log)).close;
+  });
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
