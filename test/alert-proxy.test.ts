@@ -160,6 +160,7 @@ describe("reading alerts", () => {
       ["/api/v2/alerts/groups?unprocessed=true", /unprocessed: is not a parameter/],
       ["/api/v2/alerts?fliter=x", /fliter: is not a parameter/],
       ["/api/v2/alerts?org_id=not-a-uuid", /org/i],
+      ["/api/v2/silence/%E0%A4%A", /id: is not a valid percent-encoded silence id/],
     ];
     for (const [path, message] of cases) {
       const r = await call(path, { token: tokens.alice });

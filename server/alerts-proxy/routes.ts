@@ -95,11 +95,21 @@ const listSilences: Route = async (req, { am, auth }) => {
   return { json: (await am.silences(rest.map(formatMatcher))).filter((s) => ownSilence(s, caller.orgId)) };
 };
 
+/** The {id} of /api/v2/silence/{id}, percent-decoded. */
+function silenceId(path: string): string {
+  const raw = path.slice("/api/v2/silence/".length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalid({ field: "id", message: `is not a valid percent-encoded silence id: ${quote(raw)}` });
+  }
+}
+
 /** GET/DELETE /api/v2/silence/{id}: only the organization's; another organization's silence is "not found". */
 function oneSilence(verb: "get" | "delete"): Route {
   return async (req, { am, auth }) => {
     onlyParams(req.query, ["org_id"]);
-    const id = decodeURIComponent(req.path.slice("/api/v2/silence/".length));
+    const id = silenceId(req.path);
     const caller = await resolveCaller(auth, req.authorization, req.query.get("org_id") ?? undefined, "alerts/silences", verb);
     const s = await am.silence(id);
     if (!s || !ownSilence(s, caller.orgId)) throw notFound("Silence", id);
