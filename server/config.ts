@@ -151,6 +151,11 @@ export interface ServerConfig {
   rateLimits: RateLimitSettings;
   /** flightctl-telemetry-gateway (and npm start unless FLIGHTCTL_TELEMETRY_ENABLED=false). */
   telemetry: TelemetryGatewaySettings;
+  /**
+   * flightctl-backup / flightctl-restore: the directory of pg_dump and pg_restore (unset: PATH). They must be of the
+   * server's major version or newer (docs/operations.md).
+   */
+  pgBinDir?: string;
 }
 
 /** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
@@ -246,6 +251,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     rateLimits: rateLimits(r),
     telemetry: telemetry(r),
+    pgBinDir: r.str("FLIGHTCTL_PG_BIN_DIR"),
   };
 }
 
