@@ -10,6 +10,7 @@ import { Ago, Badge, ErrorBox, Labels, Page, useApp, useAsync, useInterval, Grid
 import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
+import { ResumeBySelector } from "./device-actions.js";
 
 /** The status shown for a device: its summary, except while it is being or has been decommissioned (no summary value says so). */
 function systemStatus(d: Device): string | undefined {
@@ -99,11 +100,14 @@ export function DevicesPage() {
     <Page
       title="Devices"
       actions={
-        can("devices", "create") ? (
-          <Link href="/new/Device" class="button">
-            Create device
-          </Link>
-        ) : null
+        <>
+          <ResumeBySelector labelSelector={labelSelector} fieldSelector={fieldSelector} onDone={list.reload} />{" "}
+          {can("devices", "create") ? (
+            <Link href="/new/Device" class="button">
+              Create device
+            </Link>
+          ) : null}
+        </>
       }
     >
       {/* biome-ignore lint/a11y/useSemanticElements: preact's JSX has no <search> element; role=search is its ARIA equivalent */}
