@@ -197,12 +197,17 @@ test("no Redis: the database is restored and the report says exactly what was no
   assert.match(text, /devices: 1 set AwaitingReconnect/);
 });
 
-test("the commands refuse bad usage and a missing DATABASE_URL (exit 2)", async () => {
+test("the commands refuse bad usage (exit 2) and a data dir with no embedded cluster", async () => {
   const err: string[] = [];
   const io = { out: () => {}, err: (s: string) => err.push(s) };
   assert.equal(await restoreMain([], { DATABASE_URL: db.url }, io), 2);
   assert.equal(await restoreMain(["a.tar", "b.tar"], { DATABASE_URL: db.url }, io), 2);
   assert.equal(await backupMain(["--bogus"], { DATABASE_URL: db.url }, io), 2);
-  assert.equal(await backupMain([], {}, io), 2);
-  assert.match(err.join("\n"), /DATABASE_URL is not set/);
+  assert.equal(await restoreMain(["--bogus", "a.tar"], { DATABASE_URL: db.url }, io), 2);
+  assert.match(err.join("\n"), /give exactly one archive/);
+  // No DATABASE_URL and no embedded cluster in the data dir: said so.
+  await assert.rejects(
+    backupMain([], { FLIGHTCTL_DATA_DIR: join(dir, "empty") }, io),
+    /no embedded Postgres cluster \(DATABASE_URL is not set\)/,
+  );
 });

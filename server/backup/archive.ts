@@ -22,7 +22,8 @@ export interface BackupMetadata {
   schema: { tag: string; when: number };
   /** ISO time the dump started. */
   createdAt: string;
-  database: { name: string; serverMajor: number; pgDumpMajor: number };
+  /** dump: db/dump.pgc (pg_dump -Fc); physical: db/pgdata.tar, db/pg_wal.tar, db/backup_label (the embedded default). */
+  database: { name: string; kind: "dump" | "physical"; serverMajor: number; pgDumpMajor: number };
   /** What data/ holds (paths relative to the data dir) and whether config/ holds the auth config. */
   files: string[];
   authConfig?: string;
@@ -76,7 +77,8 @@ export function parseMetadata(text: string): BackupMetadata {
   if (typeof m.project?.version !== "string") throw bad("project.version");
   if (typeof m.schema?.tag !== "string" || typeof m.schema.when !== "number") throw bad("schema");
   if (typeof m.createdAt !== "string" || Number.isNaN(Date.parse(m.createdAt))) throw bad("createdAt");
-  if (typeof m.database?.name !== "string" || typeof m.database.serverMajor !== "number") throw bad("database");
+  if (typeof m.database?.name !== "string" || typeof m.database.serverMajor !== "number" || !["dump", "physical"].includes(m.database.kind))
+    throw bad("database");
   if (!Array.isArray(m.files)) throw bad("files");
   return m as BackupMetadata;
 }

@@ -57,6 +57,22 @@ export function createServerStore(client: pg.ClientBase) {
       return r.rows.map((x) => ({ application: x.application, client: x.client, count: x.n }));
     },
 
+    /**
+     * Starts a hot physical backup (the embedded default): a temporary replication slot keeps every WAL segment from
+     * here on (without WAL archiving, a checkpoint during the copy could otherwise recycle one the copy needs), then
+     * pg_backup_start. Both belong to this session: it must stay open until stopPhysicalBackup.
+     */
+    async startPhysicalBackup(slot: string): Promise<void> {
+      await client.query("select pg_create_physical_replication_slot($1, true, true)", [slot]);
+      await client.query("select pg_backup_start('flightctl-backup', true)");
+    },
+
+    /** Ends it; the backup_label Postgres must find in the copy to recover it. */
+    async stopPhysicalBackup(): Promise<{ label: string; tablespaceMap: string }> {
+      const r = await client.query<{ labelfile: string; spcmapfile: string }>("select labelfile, spcmapfile from pg_backup_stop(false)");
+      return { label: r.rows[0].labelfile, tablespaceMap: r.rows[0].spcmapfile };
+    },
+
     async createDatabase(name: string): Promise<void> {
       await client.query(`create database ${ident(name)}`);
     },

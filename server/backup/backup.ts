@@ -14,14 +14,16 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, relative } from "node:path";
-import pg from "pg";
-import { journal } from "../../db/migrate.js";
 import { ARCHIVE_FORMAT, checksumFile, checksumLine, createTar, sha256File, type BackupMetadata } from "./archive.js";
-import { createServerStore, TOOL_APPLICATION } from "./backup-store.js";
+import { TOOL_APPLICATION } from "./backup-store.js";
+import { connectTool, schemaOf, stamp } from "./backup-connect.js";
+import { backupCluster } from "./embedded-cluster.js";
+import { createServerStore } from "./backup-store.js";
 import { checkToolMajor, databaseOf, pgEnv, run, sizeOf, toolPath, withProgress } from "./pg-tools.js";
 
 export interface BackupOptions {
-  databaseUrl: string;
+  /** Unset: the embedded default's cluster in <dataDir>/postgres (a physical backup, embedded-cluster.ts). */
+  databaseUrl?: string;
   /** The service's data dir (FLIGHTCTL_DATA_DIR): certs/, pam-issuer/, admin-password. */
   dataDir: string;
   /** FLIGHTCTL_AUTH_CONFIG, copied into the archive when set. */
@@ -39,17 +41,10 @@ export interface BackupResult {
   metadata: BackupMetadata;
 }
 
-/** Entries of the data dir that are not copied: the embedded cluster (the dump holds its data). */
-const SKIPPED = new Set(["postgres"]);
+/** Entries of the data dir that are not copied: the embedded cluster (backed up on its own), what restores set aside. */
+const skipped = (entry: string) => entry === "postgres" || entry.startsWith("postgres.") || entry.includes(".pre-restore-");
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { name: string; version: string };
-
-/** YYYYMMDDTHHMMSSZ, as flightctl names its archives. */
-export const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
 
 function filesUnder(dir: string, base = dir): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -57,23 +52,9 @@ function filesUnder(dir: string, base = dir): string[] {
   );
 }
 
-/** The schema's newest applied migration, named by this code's journal when it knows it. */
-export async function schemaOf(client: pg.ClientBase): Promise<{ tag: string; when: number }> {
-  const when = await createServerStore(client).latestMigrationWhen();
-  if (when === undefined) throw new Error("the database has no schema migrations applied: it is not a flightctl database");
-  return { tag: journal().find((e) => e.when === when)?.tag ?? "(unknown to this version)", when };
-}
-
-export async function connectTool(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: TOOL_APPLICATION });
-  client.on("error", () => {});
-  await client.connect();
-  return client;
-}
-
-export async function backup(opts: BackupOptions): Promise<BackupResult> {
-  const createdAt = new Date();
-  const client = await connectTool(opts.databaseUrl);
+/** pg_dump -Fc of `url` into `file`, after checking pg_dump can read the server. */
+async function dumpDatabase(url: string, file: string, opts: BackupOptions) {
+  const client = await connectTool(url);
   let serverMajor: number;
   let schema: { tag: string; when: number };
   try {
@@ -83,6 +64,20 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     await client.end();
   }
   const pgDumpMajor = await checkToolMajor("pg_dump", opts.pgBinDir, serverMajor);
+  opts.log(`dumping database ${databaseOf(url)} (Postgres ${serverMajor}, pg_dump ${pgDumpMajor})`);
+  await withProgress(
+    "pg_dump",
+    () => sizeOf(file),
+    opts.log,
+    run(toolPath("pg_dump", opts.pgBinDir), ["--format=custom", "--no-owner", "--no-privileges", "--file", file], {
+      env: { ...pgEnv(url), PGAPPNAME: TOOL_APPLICATION },
+    }),
+  );
+  return { name: databaseOf(url), kind: "dump" as const, serverMajor, pgDumpMajor, schema };
+}
+
+export async function backup(opts: BackupOptions): Promise<BackupResult> {
+  const createdAt = new Date();
   mkdirSync(opts.outDir, { recursive: true });
   const name = `flightctl-backup-${stamp(createdAt)}.tar`;
   const archive = join(opts.outDir, name);
@@ -92,20 +87,19 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const root = join(stage, "content");
   try {
     mkdirSync(join(root, "db"), { recursive: true });
-    const dump = join(root, "db", "dump.pgc");
-    opts.log(`dumping database ${databaseOf(opts.databaseUrl)} (Postgres ${serverMajor}, pg_dump ${pgDumpMajor})`);
-    await withProgress(
-      "pg_dump",
-      () => sizeOf(dump),
-      opts.log,
-      run(toolPath("pg_dump", opts.pgBinDir), ["--format=custom", "--no-owner", "--no-privileges", "--file", dump], {
-        env: { ...pgEnv(opts.databaseUrl), PGAPPNAME: TOOL_APPLICATION },
-      }),
-    );
+    const database = opts.databaseUrl
+      ? await dumpDatabase(opts.databaseUrl, join(root, "db", "dump.pgc"), opts)
+      : {
+          name: "flightctl (embedded)",
+          kind: "physical" as const,
+          pgDumpMajor: 0,
+          ...(await backupCluster(opts.dataDir, join(root, "db"), opts.log)),
+        };
+    const { schema, ...databaseMeta } = database;
     const files: string[] = [];
     if (existsSync(opts.dataDir)) {
       for (const e of readdirSync(opts.dataDir)) {
-        if (SKIPPED.has(e)) continue;
+        if (skipped(e)) continue;
         cpSync(join(opts.dataDir, e), join(root, "data", e), { recursive: true, preserveTimestamps: true });
       }
       if (existsSync(join(root, "data"))) files.push(...filesUnder(join(root, "data")));
@@ -121,7 +115,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       project: { name: pkg.name, version: pkg.version },
       schema,
       createdAt: createdAt.toISOString(),
-      database: { name: databaseOf(opts.databaseUrl), serverMajor, pgDumpMajor },
+      database: databaseMeta,
       files: files.sort(),
       authConfig,
     };

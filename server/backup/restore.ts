@@ -11,14 +11,15 @@ import { journal, migrate } from "../../db/migrate.js";
 import { createDb } from "../platform/db.js";
 import { ArchiveError, extractTar, parseMetadata, verifyChecksum, type BackupMetadata } from "./archive.js";
 import { createServerStore, prepareRestoredDevices, TOOL_APPLICATION, type Connection, type PreparedCounts } from "./backup-store.js";
-import { connectTool, stamp } from "./backup.js";
+import { connectTool, stamp } from "./backup-connect.js";
+import { clusterDir, restoreCluster } from "./embedded-cluster.js";
 import { purgeProjectKeys } from "./cache-purge.js";
 import { checkToolMajor, databaseOf, pgEnv, run, toolPath, withDatabase, withProgress } from "./pg-tools.js";
 
 export interface RestoreOptions {
   archive: string;
-  /** The service's database; it is replaced. */
-  databaseUrl: string;
+  /** The service's database; it is replaced. Unset: the embedded default's cluster in <dataDir>/postgres. */
+  databaseUrl?: string;
   /** The service's data dir: the archive's PKI and keys are written here. */
   dataDir: string;
   /** Where the archive's auth config goes (unset: the path it was backed up from). */
@@ -107,6 +108,66 @@ function countFiles(p: string): number {
   return readdirSync(p).reduce((n, e) => n + countFiles(join(p, e)), 0);
 }
 
+/** Brings the restored database to this code's schema and prepares its devices (in the fresh database, before the swap). */
+async function prepareDatabase(url: string, log: (l: string) => void): Promise<{ applied: string[]; prepared: PreparedCounts }> {
+  const { applied } = await migrate(url, { log: (l) => log(`migration: ${l}`) });
+  const pool = new pg.Pool({ connectionString: url, max: 1, application_name: TOOL_APPLICATION });
+  pool.on("error", () => {});
+  try {
+    const prepared = await prepareRestoredDevices(createDb(pool));
+    log(`prepared ${prepared.devices} device(s) and ${prepared.enrollmentRequests} enrollment request(s) for reconnection`);
+    return { applied, prepared };
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The archive's data-dir entries and auth config, each with where it goes. */
+function archivedFiles(work: string, opts: RestoreOptions, metadata: BackupMetadata) {
+  const data = join(work, "data");
+  const pairs = existsSync(data) ? readdirSync(data).map((e) => ({ from: join(data, e), target: join(opts.dataDir, e) })) : [];
+  const authTarget = opts.authConfig ?? metadata.authConfig;
+  if (authTarget && existsSync(join(work, "config", "auth.yaml")))
+    pairs.push({ from: join(work, "config", "auth.yaml"), target: authTarget });
+  mkdirSync(opts.dataDir, { recursive: true });
+  return pairs;
+}
+
+/** Drops this project's keys from Redis; an unreachable Redis is reported, not thrown (the restore itself stands). */
+async function purgeCache(opts: RestoreOptions, report: RestoreReport): Promise<RestoreReport> {
+  if (!opts.redisUrl) return report;
+  try {
+    report.cache = { dropped: await purgeProjectKeys(opts.redisUrl) };
+  } catch (e) {
+    report.cache = { error: `cannot reach Redis at ${new URL(opts.redisUrl).host}: ${(e as Error).message}` };
+  }
+  return report;
+}
+
+/** The embedded default: its cluster is recovered beside the current one, prepared, then swapped in (embedded-cluster.ts). */
+async function restoreEmbedded(opts: RestoreOptions, metadata: BackupMetadata, work: string, tag: string): Promise<RestoreReport> {
+  const { result, oldDir } = await restoreCluster({
+    dataDir: opts.dataDir,
+    from: join(work, "db"),
+    tag,
+    keepOld: opts.keepOldDb,
+    prepare: (url) => prepareDatabase(url, opts.log),
+    refuse: (m) => new RestoreRefused(m),
+  });
+  opts.log(`embedded cluster ${clusterDir(opts.dataDir)} replaced`);
+  const files = placeFiles(archivedFiles(work, opts, metadata), tag);
+  return purgeCache(opts, {
+    metadata,
+    database: clusterDir(opts.dataDir),
+    oldDatabase: oldDir,
+    migrated: result.applied,
+    prepared: result.prepared,
+    filesRestored: files.count,
+    keptAside: files.keptAside,
+    cache: { skipped: "no Redis configured" },
+  });
+}
+
 export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
   opts.log(`verifying ${opts.archive}`);
   await verifyChecksum(opts.archive);
@@ -117,17 +178,26 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
     if (!existsSync(metaFile)) throw new ArchiveError(`${opts.archive}: no metadata.json; not a flightctl backup`);
     const metadata = parseMetadata(readFileSync(metaFile, "utf8"));
     checkSchema(metadata);
-    const dump = join(work, "db", "dump.pgc");
-    if (!existsSync(dump)) throw new ArchiveError(`${opts.archive}: no db/dump.pgc`);
+    const physical = metadata.database.kind === "physical";
+    if (physical !== !opts.databaseUrl)
+      throw new RestoreRefused(
+        physical
+          ? "this is a backup of the embedded default (npm start without DATABASE_URL): unset DATABASE_URL to restore it into <data dir>/postgres"
+          : "this backup holds a pg_dump of an external database: set DATABASE_URL to the database to replace",
+      );
+    const dump = join(work, "db", physical ? "pgdata.tar" : "dump.pgc");
+    if (!existsSync(dump)) throw new ArchiveError(`${opts.archive}: no db/${physical ? "pgdata.tar" : "dump.pgc"}`);
     opts.log(
       `backup of ${metadata.createdAt} by flightctl ${metadata.project.version}, schema ${metadata.schema.tag}, ${metadata.files.length} data file(s)`,
     );
 
-    const target = databaseOf(opts.databaseUrl);
     const tag = stamp(new Date()).toLowerCase();
+    if (physical) return await restoreEmbedded(opts, metadata, work, tag);
+    const databaseUrl = opts.databaseUrl!;
+    const target = databaseOf(databaseUrl);
     const fresh = dbName(target, `_restore_${tag}`);
     const old = dbName(target, `_old_${tag}`);
-    const admin = await connectTool(withDatabase(opts.databaseUrl, "postgres"));
+    const admin = await connectTool(withDatabase(databaseUrl, "postgres"));
     let report: RestoreReport;
     try {
       const server = createServerStore(admin);
@@ -139,7 +209,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
       // Everything up to the swap happens in the fresh database: a failure drops it and the old one is as it was.
       opts.log(`restoring into a fresh database ${fresh}`);
       await server.createDatabase(fresh);
-      const freshUrl = withDatabase(opts.databaseUrl, fresh);
+      const freshUrl = withDatabase(databaseUrl, fresh);
       let files: ReturnType<typeof placeFiles> | undefined;
       let applied: string[];
       let prepared: PreparedCounts;
@@ -161,23 +231,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
             },
           ),
         );
-        ({ applied } = await migrate(freshUrl, { log: (l) => opts.log(`migration: ${l}`) }));
-        const pool = new pg.Pool({ connectionString: freshUrl, max: 1, application_name: TOOL_APPLICATION });
-        pool.on("error", () => {});
-        try {
-          prepared = await prepareRestoredDevices(createDb(pool));
-        } finally {
-          await pool.end();
-        }
-        opts.log(`prepared ${prepared.devices} device(s) and ${prepared.enrollmentRequests} enrollment request(s) for reconnection`);
-
-        const data = join(work, "data");
-        const pairs = existsSync(data) ? readdirSync(data).map((e) => ({ from: join(data, e), target: join(opts.dataDir, e) })) : [];
-        const authTarget = opts.authConfig ?? metadata.authConfig;
-        if (authTarget && existsSync(join(work, "config", "auth.yaml")))
-          pairs.push({ from: join(work, "config", "auth.yaml"), target: authTarget });
-        mkdirSync(opts.dataDir, { recursive: true });
-        files = placeFiles(pairs, tag);
+        ({ applied, prepared } = await prepareDatabase(freshUrl, opts.log));
+        files = placeFiles(archivedFiles(work, opts, metadata), tag);
 
         // The swap: a service started meanwhile makes it fail (Postgres refuses to rename a database in use).
         if (targetExists) {
@@ -206,14 +261,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
     } finally {
       await admin.end();
     }
-    if (opts.redisUrl) {
-      try {
-        report.cache = { dropped: await purgeProjectKeys(opts.redisUrl) };
-      } catch (e) {
-        report.cache = { error: `cannot reach Redis at ${new URL(opts.redisUrl).host}: ${(e as Error).message}` };
-      }
-    }
-    return report;
+    return await purgeCache(opts, report);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

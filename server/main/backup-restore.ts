@@ -1,5 +1,6 @@
 // The flightctl-backup and flightctl-restore commands: settings from server/config.ts (DATABASE_URL, FLIGHTCTL_DATA_DIR,
-// FLIGHTCTL_AUTH_CONFIG, FLIGHTCTL_REDIS_URL, FLIGHTCTL_PG_BIN_DIR), progress and the report on stdout/stderr.
+// FLIGHTCTL_AUTH_CONFIG, FLIGHTCTL_REDIS_URL, FLIGHTCTL_PG_BIN_DIR), progress and the report on stdout/stderr. Without
+// DATABASE_URL they work on the embedded default's cluster in <data dir>/postgres (a physical backup).
 // Exit codes: 0 done, 1 failed or refused (nothing changed), 2 bad usage or settings, 3 restored but not everything
 // after it was done (the report says what is left).
 import { parseArgs } from "node:util";
@@ -9,7 +10,8 @@ import { restore, type RestoreReport } from "../backup/restore.js";
 
 const BACKUP_USAGE = `usage: flightctl-backup [--output DIR]
   writes DIR/flightctl-backup-<time>.tar and its .sha256 (default DIR: the current directory):
-  the database (pg_dump), the PKI and keys of FLIGHTCTL_DATA_DIR, the auth config; safe while the service runs`;
+  the database (pg_dump of DATABASE_URL; unset: a physical copy of the embedded default's cluster), the PKI and keys
+  of FLIGHTCTL_DATA_DIR, the auth config; safe while the service runs`;
 
 const RESTORE_USAGE = `usage: flightctl-restore [--keep-old-db] ARCHIVE
   verifies ARCHIVE against ARCHIVE.sha256, restores it into a fresh database that replaces DATABASE_URL's, puts the
@@ -21,15 +23,7 @@ const stdio: Out = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => pro
 
 function settings(name: string, env: Env, io: Out): ServerConfig | undefined {
   try {
-    const config = loadConfig(env);
-    if (!config.databaseUrl) {
-      io.err(
-        `${name}: DATABASE_URL is not set. The embedded default (npm start without DATABASE_URL) is backed up through the ` +
-          'URL it prints at start; see docs/operations.md, "Backup and restore"',
-      );
-      return undefined;
-    }
-    return config;
+    return loadConfig(env);
   } catch (e) {
     if (e instanceof ConfigError) {
       io.err(`${name}: invalid configuration: ${e.message}`);
@@ -51,7 +45,7 @@ export async function backupMain(argv: string[], env: Env = process.env, io: Out
   const config = settings("flightctl-backup", env, io);
   if (!config) return 2;
   const r = await backup({
-    databaseUrl: config.databaseUrl!,
+    databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     authConfig: config.api.authConfig,
     outDir: values.output ?? ".",
@@ -108,7 +102,7 @@ export async function restoreMain(argv: string[], env: Env = process.env, io: Ou
   if (!config) return 2;
   const r = await restore({
     archive: parsed.positionals[0],
-    databaseUrl: config.databaseUrl!,
+    databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     authConfig: config.api.authConfig,
     redisUrl: config.redisUrl,
