@@ -45,7 +45,8 @@ async function q<T extends pg.QueryResultRow>(text: string, values: unknown[] = 
   }
 }
 
-const deviceNames = async () => (await q<{ name: string }>("select name from devices order by name")).map((r) => r.name);
+const deviceNames = async () =>
+  (await q<{ name: string }>("select name from devices where name <> 'gone' order by name")).map((r) => r.name);
 const leftovers = async () =>
   (await q<{ datname: string }>("select datname from pg_database where datname like $1", [`${db.name}\\_%`])).map((r) => r.datname);
 const addDevice = (name: string) =>
@@ -80,6 +81,14 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "fc-restore-bad-"));
   dataDir = join(dir, "data");
   await addDevice("in-the-backup");
+  // Not prepared: a decommissioned device and an approved request. Prepared: the pending request.
+  await q(
+    `insert into devices (org_id, name, status) values ('00000000-0000-0000-0000-000000000000', 'gone', '{"lifecycle":{"status":"Decommissioned"}}')`,
+  );
+  await q(
+    `insert into enrollment_requests (org_id, name, status) values ('00000000-0000-0000-0000-000000000000', 'pending', '{}'),
+       ('00000000-0000-0000-0000-000000000000', 'approved', '{"approval":{"approved":true}}')`,
+  );
   ({ archive } = await backup({ databaseUrl: db.url, dataDir, outDir: dir, log: () => {} }));
   // After the backup: a successful restore removes it, a refused one leaves it.
   await addDevice("after-the-backup");
@@ -194,7 +203,16 @@ test("no Redis: the database is restored and the report says exactly what was no
   const text = out.join("\n");
   assert.match(text, /restore PARTIALLY complete/);
   assert.match(text, /NOT DONE: dropping this project's cached content from Redis \(cannot reach Redis at 127\.0\.0\.1:\d+/);
-  assert.match(text, /devices: 1 set AwaitingReconnect/);
+  assert.match(text, /devices: 1 set AwaitingReconnect \(last seen cleared\); enrollment requests: 1 marked; SystemRestored event written/);
+  const marked = await q<{ name: string; a: string | null }>(
+    "select name, annotations->>'device-controller/awaitingReconnect' a from devices union all select name, annotations->>'device-controller/awaitingReconnect' from enrollment_requests order by name",
+  );
+  assert.deepEqual(marked, [
+    { name: "approved", a: null },
+    { name: "gone", a: null },
+    { name: "in-the-backup", a: "true" },
+    { name: "pending", a: "true" },
+  ]);
 });
 
 test("the commands refuse bad usage (exit 2) and a data dir with no embedded cluster", async () => {
