@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { createTestDatabase, queryOnce, type TestDatabase } from "./helpers/db.js";
 import { freePort } from "./helpers/ports.js";
 import { backup } from "../server/backup/backup.js";
 import { restore, RestoreRefused } from "../server/backup/restore.js";
@@ -34,16 +34,7 @@ let dir: string;
 let dataDir: string;
 let archive: string;
 
-async function q<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: db.url });
-  c.on("error", () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const q = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) => queryOnce<T>(db.url, text, values);
 
 const deviceNames = async () =>
   (await q<{ name: string }>("select name from devices where name <> 'gone' order by name")).map((r) => r.name);

@@ -7,8 +7,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import pg from "pg";
 import { startEmbeddedPostgres } from "../db/embedded.js";
+import { queryOnce } from "./helpers/db.js";
 import { migrate } from "../db/migrate.js";
 import { backup } from "../server/backup/backup.js";
 import { restore, RestoreRefused } from "../server/backup/restore.js";
@@ -24,16 +24,7 @@ after(async () => {
   await assertNoOpenHandles();
 });
 
-async function q<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  c.on("error", () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const q = queryOnce;
 const addDevice = (url: string, name: string) =>
   q(
     url,

@@ -11,12 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fromJson, type JsonObject } from "@bufbuild/protobuf";
-import pg from "pg";
+import type pg from "pg";
 import pino from "pino";
 import { Redis } from "ioredis";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { agentConfigYaml, userClient, waitFor } from "./helpers/agents.js";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { createTestDatabase, queryOnce, type TestDatabase } from "./helpers/db.js";
 import { startTestIssuer, type TestIssuer } from "./helpers/oidc.js";
 import { freePort } from "./helpers/ports.js";
 import { startRedis } from "./helpers/redis.js";
@@ -48,17 +48,7 @@ const auth = () => ({ headers: { authorization: `Bearer ${admin}` } });
 const log = createLogger("test", "error");
 const lines: string[] = [];
 
-/** One query on a connection of its own: nothing of the test stays connected when the restore swaps databases. */
-async function q<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: db.url });
-  c.on("error", () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const q = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) => queryOnce<T>(db.url, text, values);
 
 const count = async (where: string, values: unknown[] = []) =>
   (
