@@ -43,6 +43,9 @@ const USER = "flightctl";
 const PASSWORD = "flightctl";
 const DATABASE = "flightctl";
 
+/** The `flightctl` database of an embedded cluster listening on `port` (flightctl-backup finds a running one's port). */
+export const embeddedUrl = (port: number, database = DATABASE) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+
 /** Asks the kernel for a free port. Another process could take it before Postgres binds; start() then fails clearly. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -21,12 +21,13 @@ export interface MigrateOptions {
   migrationsFolder?: string;
 }
 
-interface JournalEntry {
+export interface JournalEntry {
   tag: string;
   when: number;
 }
 
-function journal(folder: string): JournalEntry[] {
+/** The committed migrations, oldest first (drizzle's journal). */
+export function journal(folder: string = MIGRATIONS_FOLDER): JournalEntry[] {
   const file = path.join(folder, "meta", "_journal.json");
   return (JSON.parse(readFileSync(file, "utf8")) as { entries: JournalEntry[] }).entries;
 }

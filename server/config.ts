@@ -153,6 +153,11 @@ export interface ServerConfig {
   telemetry: TelemetryGatewaySettings;
   /** Alerts: the Alertmanager they go to, the Alertmanager proxy and the API's alert reads (docs/alerts.md). */
   alerts: AlertSettings;
+  /**
+   * flightctl-backup / flightctl-restore: the directory of pg_dump and pg_restore (unset: PATH). They must be of the
+   * server's major version or newer (docs/operations.md).
+   */
+  pgBinDir?: string;
 }
 
 /**
@@ -271,6 +276,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       proxyTls: r.bool("FLIGHTCTL_ALERTMANAGER_PROXY_TLS") ?? true,
       proxyDbPoolMax: r.positiveInt("FLIGHTCTL_ALERTMANAGER_PROXY_DB_POOL_MAX") ?? 5,
     },
+    pgBinDir: r.str("FLIGHTCTL_PG_BIN_DIR"),
   };
 }
 

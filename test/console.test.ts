@@ -2,7 +2,7 @@
 // (in this process, real shell in a real PTY) streams to replica A, the user connects to replica B.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +13,6 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
 import pino from "pino";
 import { stringify } from "yaml";
-import { Redis } from "ioredis";
 import { createAgent, type Agent } from "../agent/agent.js";
 import { parseAgentConfig } from "../agent/config.js";
 import { ConsoleService, type OpenDeviceConsoleRequest } from "../gen/flightctl/v1beta1/console_service_pb.js";
@@ -27,36 +26,10 @@ import { createAsyncQueue } from "../lib/async-queue.js";
 import { replayOutput } from "../server/console/asciicast.js";
 import { freePort, startServerProcess } from "./bench/server-process.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { startRedis } from "./helpers/redis.js";
 import { waitFor } from "./helpers/agents.js";
 
 type Server = Awaited<ReturnType<typeof startServerProcess>>;
-
-/** A redis-server of our own, so the test can take it down. */
-export async function startRedis(port: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: "ignore",
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  await waitFor("redis-server to answer", async () => {
-    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on("error", () => {});
-    try {
-      await r.connect();
-      return (await r.ping()) === "PONG";
-    } finally {
-      r.disconnect();
-    }
-  });
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  };
-}
 
 const client = <S extends Parameters<typeof createClient>[0]>(s: Server, service: S) =>
   createClient(service, createGrpcTransport({ baseUrl: `https://localhost:${s.port}`, nodeOptions: { ca: readFileSync(s.caPath) } }));

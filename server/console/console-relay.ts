@@ -92,7 +92,9 @@ export function memoryRelay(): ConsoleRelay {
 }
 
 const PENDING_CHANNEL = "flightctl:console:pending";
-const key = (sessionId: string, dir: Direction) => `flightctl:console:${sessionId}:${dir}`;
+/** Redis keys of console session streams start with this (flightctl-restore drops them with the sessions they carried). */
+export const CONSOLE_KEY_PREFIX = "flightctl:console:";
+const key = (sessionId: string, dir: Direction) => `${CONSOLE_KEY_PREFIX}${sessionId}:${dir}`;
 
 /** Redis errors become Unavailable with a message that says what is down. */
 function relayDown(err: unknown): Error {

@@ -15,6 +15,8 @@ import { applyJsonPatch, type PatchOp } from "../platform/json-patch.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
 import type { Db } from "../platform/db.js";
 import { ANNOTATION_AWAITING_RECONNECT, serviceStatus, statusTransitions } from "./device-status.js";
+import { afterReconnect } from "./reconnect.js";
+import { enqueueRenders } from "../jobs/queues.js";
 import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore } from "./render-store.js";
@@ -56,24 +58,28 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     for (let attempt = 0; attempt < 10; attempt++) {
       const existing = await statuses.read(caller.orgId, name);
       if (!existing) throw notFound("Device", name);
-      // A device that reports is back: the restore handshake is over.
-      const annotations = { ...existing.annotations };
-      delete annotations[ANNOTATION_AWAITING_RECONNECT];
       const previous = existing.status;
-      const next = serviceStatus(reported(previous ?? {}), previous, {
+      const status = reported(previous ?? {});
+      // A device that reports after a restore settles the handshake: ahead of the restored service, it is paused.
+      const { annotations, paused } = afterReconnect(existing.annotations, status, existing.renderedVersion);
+      const next = serviceStatus(status, previous, {
         annotations,
         renderedVersion: existing.renderedVersion,
         disconnected: false,
       });
       const unchanged = isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations);
       if (unchanged) return toDevice(name, existing);
-      const events = statusTransitions(previous, next).map((e) => ({
+      const changes = paused ? [paused, ...statusTransitions(previous, next)] : statusTransitions(previous, next);
+      const events = changes.map((e) => ({
         ...e,
         actor: caller.identity.actor,
         involvedObject: { kind: "Device", name },
         sourceComponent: "flightctl-api",
       }));
       if (await statuses.write(caller.orgId, name, existing.resourceVersion, annotations, next, events)) {
+        // Renders were held back while it was awaited (device-tasks.ts): one that is not paused is rendered again now.
+        const reconnected = existing.annotations[ANNOTATION_AWAITING_RECONNECT] === "true" && !paused;
+        if (reconnected) await enqueueRenders(deps.db, caller.orgId, [name]);
         return toDevice(name, { labels: existing.labels, annotations, status: next });
       }
     }

@@ -10,6 +10,8 @@ import type { Db } from "../platform/db.js";
 import { createDeviceStore, type DeviceRecord } from "./device-store.js";
 import { ANNOTATION_CONFLICT_PAUSED } from "./device-status.js";
 import { enqueueRenders } from "../jobs/queues.js";
+import { createRenderStore } from "./render-store.js";
+import { reportedVersion } from "./reconnect.js";
 import { quote } from "../../lib/quote.js";
 
 const TARGETS = ["Unenroll", "FactoryReset"];
@@ -22,6 +24,7 @@ export function refuseIfDecommissioning(existing: DeviceRecord): void {
 
 export function createDeviceDecommission(db: Db, svc: ResourceService<typeof DeviceSchema>) {
   const store = createDeviceStore(db);
+  const renders = createRenderStore(db);
   return {
     async decommission(caller: Caller, name: string, target: string | undefined) {
       const t = target || "Unenroll";
@@ -61,7 +64,11 @@ export function createDeviceDecommission(db: Db, svc: ResourceService<typeof Dev
               return { ...d, annotations };
             },
             { reason: "DeviceConflictResolved", message: "Device conflict was resolved; the device was resumed." },
-            (tx, rec, { key }) => enqueueRenders(tx, key.orgId, [rec.name]),
+            async (tx, rec, { key }) => {
+              // The device may run a version above the service's (it was ahead of a restore): go past it.
+              await renders.raiseAbove(tx, key.orgId, rec.name, reportedVersion(rec.status));
+              await enqueueRenders(tx, key.orgId, [rec.name]);
+            },
           )
           .catch((e: unknown) => {
             // Deleted meanwhile: nothing to resume.

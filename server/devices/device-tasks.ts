@@ -13,6 +13,7 @@ import { createDeviceStore, type DeviceRecord, type RenderMark, type RenderSourc
 import { createTemplateVersionStore, type TemplateVersionStore } from "../templateversions/templateversion-store.js";
 import { DISCONNECTED_AFTER_MS, disconnectedStatus, statusTransitions, type StatusEvent } from "./device-status.js";
 import { createRenderStore } from "./render-store.js";
+import { rendersHeldBack } from "./reconnect.js";
 import { createAppOverrideStore } from "./app-override-store.js";
 import { applyAppOverrides, overridesFor } from "./app-overrides.js";
 import { renderDevice, RenderError, type ConfigResolver } from "./renderer.js";
@@ -101,8 +102,11 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
         names.filter((n) => !present.has(n)),
       );
       const puts: { name: string; spec: DeviceSpecJson; hash: string }[] = [];
+      // Awaited after a restore, or paused on a conflict: the device keeps its render until it reports or is resumed.
+      const held = new Set(rows.filter((r) => rendersHeldBack(r.annotations)).map((r) => r.name));
       for (const r of rows) {
         const res = results.get(r.name);
+        if (held.has(r.name)) continue;
         if (generations.get(r.name) !== r.generation || !res) stale.push(r.name);
         else if (!(res instanceof RenderError)) puts.push({ name: r.name, ...res });
       }
@@ -112,7 +116,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
       const list: NewEvent[] = [];
       for (const r of rows) {
         const res = results.get(r.name);
-        if (!res || staleSet.has(r.name)) continue;
+        if (!res || staleSet.has(r.name) || held.has(r.name)) continue;
         const status: DeviceStatusJson = r.status ?? {};
         const conditions: ConditionJson[] = status.conditions ?? [];
         const wasValid = conditions.find((c) => c.type === "SpecValid");

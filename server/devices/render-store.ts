@@ -71,6 +71,22 @@ export function createRenderStore(db: Db) {
       return changed;
     },
 
+    /**
+     * Moves a device's render above `version` (the one the device runs), same content, and notifies: a device resumed
+     * after a restore conflict then takes the service's spec, whose own version may be at or below the device's.
+     */
+    async raiseAbove(tx: Executor, orgId: string, name: string, version: number): Promise<number | undefined> {
+      const [row] = await rowsOf<{ rendered_version: string }>(
+        tx,
+        sql`update ${r} set ${bare(r.renderedVersion)} = ${version + 1}, ${bare(r.renderedAt)} = now()
+          where ${r.orgId} = ${orgId} and ${r.name} = ${name} and ${r.renderedVersion} <= ${version}
+          returning ${r.renderedVersion}`,
+      );
+      if (!row) return undefined;
+      await tx.execute(sql`select pg_notify(${RENDERED_CHANNEL}, ${`${orgId}/${name}/${row.rendered_version}`})`);
+      return Number(row.rendered_version);
+    },
+
     async delete(tx: Executor, orgId: string, name: string): Promise<void> {
       await tx.execute(sql`delete from ${r} where ${r.orgId} = ${orgId} and ${r.name} = ${name}`);
     },

@@ -10,6 +10,9 @@ export interface ContentCache {
   close(): Promise<void>;
 }
 
+/** Redis keys of frozen content start with this (flightctl-restore drops them: they name template versions of the old database). */
+export const FROZEN_KEY_PREFIX = "flightctl:frozen:";
+
 /** Frozen content is kept this long after its last write (a template version older than this is fetched again). */
 const TTL_SECONDS = 30 * 86400;
 
@@ -39,7 +42,7 @@ export function redisContentCache(url: string): ContentCache {
   return {
     getOrLoad: (key, load) =>
       local.getOrLoad(key, async () => {
-        const k = `flightctl:frozen:${key}`;
+        const k = `${FROZEN_KEY_PREFIX}${key}`;
         const hit = await redis.getBuffer(k);
         if (hit) return hit;
         const value = await load();

@@ -47,6 +47,8 @@ export function createPool(opts: PoolOptions): pg.Pool {
     connectionString: opts.connectionString,
     max: opts.max,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 0,
+    // Named in pg_stat_activity, so flightctl-restore can say which process still uses the database.
+    application_name: `flightctl-${opts.name}`,
   });
   return guardPool(pool, opts.log, opts.name);
 }

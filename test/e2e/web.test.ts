@@ -492,6 +492,42 @@ test("a paused device: the console says why it cannot connect; Resume (confirmed
   assert.equal(await paused(), undefined);
 });
 
+test("the devices page lists paused devices and resumes them by selector (confirmed), saying how many", async () => {
+  const devices = userClient(t, DeviceService);
+  const pool = new pg.Pool({ connectionString: t.db.url });
+  const pause = (status: string) =>
+    pool.query(
+      `update devices set annotations = annotations || '{"device-controller/conflictPaused": "true"}',
+         status = jsonb_set(coalesce(status, '{}'), '{summary}', jsonb_build_object('status', $2::text)),
+         resource_version = nextval('resource_version_seq') where name = $1 returning status`,
+      [LIFECYCLE, status],
+    );
+  const before = (await pool.query("select status from devices where name = $1", [LIFECYCLE])).rows[0].status;
+  try {
+    // Paused as a report after a restore leaves it: the annotation and the ConflictPaused summary.
+    await pause("ConflictPaused");
+    await page.goto(`${base}/devices`);
+    await page.getByRole("button", { name: "Paused devices" }).click();
+    await page.locator("#devices-table tbody tr", { hasText: LIFECYCLE }).waitFor();
+    assert.equal(await page.locator("#devices-table tbody tr").count(), 1);
+    await page.getByRole("button", { name: "Resume paused…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Resume paused devices?" });
+    assert.match(await dialog.innerText(), /status\.summary\.status=ConflictPaused/);
+    await dialog.getByRole("button", { name: "Resume" }).click();
+    await page.getByText("1 device(s) resumed").waitFor();
+    assert.equal(
+      (await devices.getDevice({ name: LIFECYCLE }, auth())).metadata?.annotations["device-controller/conflictPaused"],
+      undefined,
+    );
+  } finally {
+    await pool.query("update devices set status = $2, resource_version = nextval('resource_version_seq') where name = $1", [
+      LIFECYCLE,
+      before,
+    ]);
+    await pool.end();
+  }
+});
+
 test("a device that never connected: the console says so and never says Connected", async () => {
   await page.goto(`${base}/console/${LIFECYCLE}`);
   const state = page.locator("#console-state");

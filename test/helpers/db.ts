@@ -62,3 +62,18 @@ export async function createTestDatabase(opts: { poolMax?: number } = {}): Promi
       })()),
   };
 }
+
+/**
+ * One query on a connection of its own, closed at once: for tests where nothing may stay connected (a restore
+ * refuses, and Postgres cannot rename, a database somebody is connected to).
+ */
+export async function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  c.on("error", () => {});
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}

@@ -120,3 +120,48 @@ export function AppActions({ device, app, status, onChanged }: { device: Device;
     </>
   );
 }
+
+/** The devices page's field selector for devices paused after a restore conflict. */
+export const PAUSED_SELECTOR = "status.summary.status=ConflictPaused";
+
+/**
+ * Resume by selector, on the devices page: every paused device matching the page's selectors (all paused devices
+ * when there are none) is resumed in one ResumeDevices call.
+ */
+export function ResumeBySelector({
+  labelSelector,
+  fieldSelector,
+  onDone,
+}: {
+  labelSelector: string;
+  fieldSelector: string;
+  onDone(): void;
+}) {
+  const { orgId, can } = useApp();
+  const [resumed, setResumed] = useState<number>();
+  if (!can("devices", "update")) return null;
+  const fields = labelSelector || fieldSelector ? fieldSelector : PAUSED_SELECTOR;
+  const which = [labelSelector && `labels ${labelSelector}`, fields && `fields ${fields}`].filter(Boolean).join(", ");
+  return (
+    <>
+      <button type="button" class="secondary" onClick={() => navigate(`/devices?fields=${encodeURIComponent(PAUSED_SELECTOR)}`)}>
+        Paused devices
+      </button>{" "}
+      <ConfirmButton
+        label="Resume paused…"
+        title="Resume paused devices?"
+        confirmLabel="Resume"
+        run={async () =>
+          setResumed((await client(DeviceService).resumeDevices({ orgId, labelSelector, fieldSelector: fields })).resumedDevices)
+        }
+        onDone={onDone}
+      >
+        <p>
+          Every device paused on a conflict (it was ahead of the service after a restore) that matches {which} gets the service's spec
+          again. Resume once the conflict is resolved.
+        </p>
+      </ConfirmButton>
+      {resumed !== undefined ? <span class="muted" aria-live="polite">{` ${resumed} device(s) resumed`}</span> : null}
+    </>
+  );
+}

@@ -11,6 +11,7 @@ import { early, startEarly } from "../early.js";
 import { live } from "../live.js";
 import { Link, navigate, useLocation } from "../router.js";
 import { AlertBadge, countByDevice, useAlerts } from "../alerts.js";
+import { ResumeBySelector } from "./device-actions.js";
 
 /** The status shown for a device: its summary, except while it is being or has been decommissioned (no summary value says so). */
 function systemStatus(d: Device): string | undefined {
@@ -102,11 +103,14 @@ export function DevicesPage() {
     <Page
       title="Devices"
       actions={
-        can("devices", "create") ? (
-          <Link href="/new/Device" class="button">
-            Create device
-          </Link>
-        ) : null
+        <>
+          <ResumeBySelector labelSelector={labelSelector} fieldSelector={fieldSelector} onDone={list.reload} />{" "}
+          {can("devices", "create") ? (
+            <Link href="/new/Device" class="button">
+              Create device
+            </Link>
+          ) : null}
+        </>
       }
     >
       {/* biome-ignore lint/a11y/useSemanticElements: preact's JSX has no <search> element; role=search is its ARIA equivalent */}
