@@ -43,7 +43,9 @@ export interface ResourceKey {
 }
 
 const alertColumns = sql`org_id as "orgId", kind, resource, alertname, labels, annotations,
-  ${isoTime(alerts.startsAt)} as "startsAt", ${isoTime(alerts.endsAt)} as "endsAt", event_seq::float8 as "eventSeq"`;
+  ${isoTime(alerts.startsAt)}, ${isoTime(alerts.endsAt)}, event_seq::float8 as "eventSeq"`;
+type AlertSelect = Omit<AlertRow, "startsAt" | "endsAt"> & { starts_at: string; ends_at: string | null };
+const toAlertRow = ({ starts_at, ends_at, ...r }: AlertSelect): AlertRow => ({ ...r, startsAt: starts_at, endsAt: ends_at });
 
 export function createAlertStore(db: Executor) {
   return {
@@ -79,25 +81,27 @@ export function createAlertStore(db: Executor) {
     /** Events of `reasons` with seq in (after, upTo], oldest first, at most `limit`. */
     async events(tx: Executor, reasons: readonly string[], after: number, upTo: number, limit: number): Promise<AlertEvent[]> {
       const e = events;
-      return rowsOf<AlertEvent>(
+      const rows = await rowsOf<Omit<AlertEvent, "at"> & { created_at: string }>(
         tx,
-        sql`select ${e.seq}::float8 as seq, ${e.id} as id, ${e.orgId} as "orgId", ${isoTime(e.createdAt)} as at, ${e.reason} as reason,
+        sql`select ${e.seq}::float8 as seq, ${e.id} as id, ${e.orgId} as "orgId", ${isoTime(e.createdAt)}, ${e.reason} as reason,
           ${e.involvedKind} as kind, ${e.involvedName} as name, ${e.message} as message
           from ${e} where ${e.seq} > ${after} and ${e.seq} <= ${upTo} and ${e.reason} = any(${pgTextArray([...reasons])}::text[])
           order by ${e.seq} limit ${limit}`,
       );
+      return rows.map(({ created_at, ...r }) => ({ ...r, at: created_at }));
     },
 
     /** The active alerts of `keys`. */
     async active(tx: Executor, keys: readonly ResourceKey[]): Promise<AlertRow[]> {
       if (!keys.length) return [];
-      return rowsOf<AlertRow>(
+      const rows = await rowsOf<AlertSelect>(
         tx,
         sql`select ${alertColumns} from ${alerts}
           where ends_at is null and (org_id, kind, resource) in (
             select * from unnest(${pgTextArray(keys.map((k) => k.orgId))}::uuid[], ${pgTextArray(keys.map((k) => k.kind))}::text[],
               ${pgTextArray(keys.map((k) => k.resource))}::text[]))`,
       );
+      return rows.map(toAlertRow);
     },
 
     /** The labels and owner of devices (absent ones are left out). */
@@ -125,10 +129,11 @@ export function createAlertStore(db: Executor) {
 
     /** Alerts to send: those changed since Alertmanager last took them, or all (`all`), in key order. */
     async toSend(all: boolean): Promise<AlertRow[]> {
-      return rowsOf<AlertRow>(
+      const rows = await rowsOf<AlertSelect>(
         db,
         sql`select ${alertColumns} from ${alerts} ${all ? sql`` : sql`where dirty`} order by org_id, kind, resource, alertname`,
       );
+      return rows.map(toAlertRow);
     },
 
     /** Alertmanager took `rows`: resolved ones are done (deleted), active ones are clean, unless changed since. */
