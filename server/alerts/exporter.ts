@@ -158,7 +158,9 @@ export async function startAlertExporter(opts: {
         if (safe !== undefined) await advance(db, store, safe);
         const full = Date.now() >= nextFull;
         const ok = await send(store, full);
-        if (ok && full) nextFull = Date.now() + settings.resendMs;
+        // After a failure Alertmanager may have restarted empty: the next send is a full one.
+        if (!ok) nextFull = 0;
+        else if (full) nextFull = Date.now() + settings.resendMs;
         const counts = await store.counts();
         metrics.active.set(counts.active);
         metrics.cycles.inc();
