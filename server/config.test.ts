@@ -212,3 +212,31 @@ test("telemetry gateway: the documented defaults; forwarding and remote write on
     /FLIGHTCTL_TELEMETRY_REMOTE_WRITE_URL: must be a URL/,
   );
 });
+
+test("alerts: no Alertmanager by default (npm start runs no exporter); the exporter's defaults; bad values named", () => {
+  const d = loadConfig({}).alerts;
+  assert.equal(d.alertmanagerUrl, undefined);
+  assert.deepEqual(d.exporter, {
+    pollMs: 5000,
+    resendMs: 60_000,
+    lockRetryMs: 10_000,
+    address: "0.0.0.0:8081",
+    retry: { maxRetries: 3, baseDelayMs: 500, maxDelayMs: 10_000, timeoutMs: 10_000 },
+  });
+  const c = loadConfig({
+    FLIGHTCTL_ALERTMANAGER_URL: "http://alertmanager:9093",
+    FLIGHTCTL_ALERT_EXPORTER_POLL_SECONDS: "0.5",
+    FLIGHTCTL_ALERT_EXPORTER_METRICS: "false",
+    FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: "5",
+  }).alerts;
+  assert.equal(c.alertmanagerUrl, "http://alertmanager:9093");
+  assert.equal(c.exporter.pollMs, 500);
+  assert.equal(c.exporter.address, undefined);
+  assert.equal(c.exporter.retry.maxRetries, 5);
+  assert.throws(() => loadConfig({ FLIGHTCTL_ALERTMANAGER_URL: "alertmanager:9093" }), /^ConfigError: FLIGHTCTL_ALERTMANAGER_URL: must be an http/);
+  assert.throws(() => loadConfig({ FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: "11" }), /FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: must be 1 to 10/);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERTMANAGER_RETRY_BASE_DELAY_SECONDS: "20" }),
+    /FLIGHTCTL_ALERTMANAGER_RETRY_MAX_DELAY_SECONDS: must be above the base delay/,
+  );
+});
