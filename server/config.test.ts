@@ -233,7 +233,10 @@ test("alerts: no Alertmanager by default (npm start runs no exporter); the expor
   assert.equal(c.exporter.pollMs, 500);
   assert.equal(c.exporter.address, undefined);
   assert.equal(c.exporter.retry.maxRetries, 5);
-  assert.throws(() => loadConfig({ FLIGHTCTL_ALERTMANAGER_URL: "alertmanager:9093" }), /^ConfigError: FLIGHTCTL_ALERTMANAGER_URL: must be an http/);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERTMANAGER_URL: "alertmanager:9093" }),
+    /^ConfigError: FLIGHTCTL_ALERTMANAGER_URL: must be an http/,
+  );
   assert.throws(() => loadConfig({ FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: "11" }), /FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: must be 1 to 10/);
   assert.throws(
     () => loadConfig({ FLIGHTCTL_ALERTMANAGER_RETRY_BASE_DELAY_SECONDS: "20" }),

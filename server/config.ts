@@ -274,7 +274,10 @@ function alerts(r: ReturnType<typeof reader>): AlertSettings {
       pollMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_POLL_SECONDS", 1000) ?? 5000,
       resendMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_RESEND_SECONDS", 1000) ?? 60_000,
       lockRetryMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_LOCK_RETRY_SECONDS", 1000) ?? 10_000,
-      address: r.bool("FLIGHTCTL_ALERT_EXPORTER_METRICS") === false ? undefined : (r.address("FLIGHTCTL_ALERT_EXPORTER_ADDRESS") ?? "0.0.0.0:8081"),
+      address:
+        r.bool("FLIGHTCTL_ALERT_EXPORTER_METRICS") === false
+          ? undefined
+          : (r.address("FLIGHTCTL_ALERT_EXPORTER_ADDRESS") ?? "0.0.0.0:8081"),
       retry: { maxRetries, baseDelayMs, maxDelayMs, timeoutMs: DEFAULT_RETRY.timeoutMs },
     },
   };

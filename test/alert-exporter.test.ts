@@ -72,7 +72,9 @@ test("a disk crossing critical raises DeviceDiskCritical, which resolves DeviceD
     device_label_region: "eu-west-1",
     device_label_app_kubernetes_io_part_of: "edge",
   });
-  const { rows } = await t.db.pool.query(`select id::text, message from events where involved_name = $1 and reason = 'DeviceDiskWarning'`, [name]);
+  const { rows } = await t.db.pool.query(`select id::text, message from events where involved_name = $1 and reason = 'DeviceDiskWarning'`, [
+    name,
+  ]);
   assert.deepEqual(alert.annotations, { summary: rows[0].message, event: rows[0].id });
 
   await dev.report(deviceReport({ disk: "Critical" }));

@@ -37,7 +37,13 @@ const event = (reason: string, name: string): NewEvent => ({
 const names = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k-${String(from + i).padStart(3, "0")}`);
 async function write(reason: string, list: string[]) {
   const db = createDb(t.db.pool);
-  await db.transaction((tx) => insertEvents(tx, DEFAULT_ORG_ID, list.map((n) => event(reason, n))));
+  await db.transaction((tx) =>
+    insertEvents(
+      tx,
+      DEFAULT_ORG_ID,
+      list.map((n) => event(reason, n)),
+    ),
+  );
 }
 
 /** A pass-through to Alertmanager that, while `hold` is set, lets `hold` batches through and keeps the next one hanging. */
@@ -57,7 +63,11 @@ async function startGate(target: string) {
         return;
       }
       passed++;
-      const up = await fetch(`${target}${req.url}`, { method: req.method, headers: { "content-type": "application/json" }, body: Buffer.concat(chunks) });
+      const up = await fetch(`${target}${req.url}`, {
+        method: req.method,
+        headers: { "content-type": "application/json" },
+        body: Buffer.concat(chunks),
+      });
       res.writeHead(up.status, { "content-type": "application/json" }).end(await up.text());
     });
   });
@@ -131,7 +141,10 @@ test("killed -9 mid-batch, the exporter restarts to exactly the expected set in 
     }
     assert.deepEqual(now, expected);
     // Every firing alert notified once; nothing doubled.
-    await am.webhook.waitFor(() => expected.every((n) => seen(am.webhook.notifications, "DeviceDisconnected", n).includes("firing")), 60_000);
+    await am.webhook.waitFor(
+      () => expected.every((n) => seen(am.webhook.notifications, "DeviceDisconnected", n).includes("firing")),
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 4000));
     for (const n of names(0, 400)) {
       const s = seen(am.webhook.notifications, "DeviceDisconnected", n);
@@ -139,7 +152,9 @@ test("killed -9 mid-batch, the exporter restarts to exactly the expected set in 
       if (expected.includes(n)) assert.deepEqual(s, ["firing"], n);
     }
     // The exporter's own record agrees: the 350 active alerts, nothing left to send.
-    const { rows } = await t.db.pool.query(`select count(*) filter (where ends_at is null)::int as active, count(*) filter (where dirty)::int as dirty from alerts`);
+    const { rows } = await t.db.pool.query(
+      `select count(*) filter (where ends_at is null)::int as active, count(*) filter (where dirty)::int as dirty from alerts`,
+    );
     assert.deepEqual(rows[0], { active: 350, dirty: 0 });
   } finally {
     if (child) await killed(child);

@@ -25,7 +25,10 @@ test("exclusive groups, connect/disconnect, and resolve-all", () => {
   assert.deepEqual(applyRules("DeviceDisconnected", on("DeviceCPUWarning")), { fire: "DeviceDisconnected", resolve: [] });
   assert.deepEqual(applyRules("DeviceConnected", on("DeviceDisconnected", "DeviceCPUWarning")), { resolve: ["DeviceDisconnected"] });
   for (const reason of ["ResourceDeleted", "DeviceDecommissioned"])
-    assert.deepEqual(applyRules(reason, on("DeviceDisconnected", "DeviceCPUWarning")).resolve.sort(), ["DeviceCPUWarning", "DeviceDisconnected"]);
+    assert.deepEqual(applyRules(reason, on("DeviceDisconnected", "DeviceCPUWarning")).resolve.sort(), [
+      "DeviceCPUWarning",
+      "DeviceDisconnected",
+    ]);
   assert.deepEqual(applyRules("DeviceUpdateFailed", on("DeviceCPUWarning")), { resolve: [] }, "other reasons do nothing");
 });
 

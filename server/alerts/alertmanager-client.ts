@@ -68,7 +68,8 @@ export function createAlertmanagerClient(baseUrl: string, policy: RetryPolicy = 
         hooks.onRequest?.("network_error", seconds());
         retry = (err as Error).cause ? String((err as Error & { cause: Error }).cause.message ?? err) : (err as Error).message;
       }
-      if (attempt + 1 >= policy.maxRetries) throw new AlertmanagerError(`${url}: not accepted after ${policy.maxRetries} attempts (${retry})`);
+      if (attempt + 1 >= policy.maxRetries)
+        throw new AlertmanagerError(`${url}: not accepted after ${policy.maxRetries} attempts (${retry})`);
       hooks.onRetry?.();
       const delay = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
       await new Promise((r) => setTimeout(r, delay));

@@ -45,7 +45,12 @@ export function createExporterMetrics() {
       help: "Unix time of the last cycle that read the events and had Alertmanager take the alerts.",
       registers,
     }),
-    errors: new Counter({ name: `${P}errors_total`, help: "Errors, by component and type.", labelNames: ["component", "type"] as const, registers }),
+    errors: new Counter({
+      name: `${P}errors_total`,
+      help: "Errors, by component and type.",
+      labelNames: ["component", "type"] as const,
+      registers,
+    }),
     leader: new Gauge({ name: `${P}leader`, help: "1 while this copy holds the lock and exports, 0 while it waits.", registers }),
   };
   new Gauge({

@@ -17,7 +17,8 @@ export async function processEvents(store: AlertStore, tx: Executor, batch: read
   // Per resource: alertname -> its alert (active, or resolved in this batch).
   const held = new Map<string, Map<string, AlertRow>>();
   for (const k of resources.keys()) held.set(k, new Map());
-  for (const row of await store.active(tx, [...resources.values()])) held.get(keyOf(row.orgId, row.kind, row.resource))!.set(row.alertname, row);
+  for (const row of await store.active(tx, [...resources.values()]))
+    held.get(keyOf(row.orgId, row.kind, row.resource))!.set(row.alertname, row);
   // Labels come from the device as it is now; only needed for alerts that start.
   const deviceNames = batch.filter((e) => e.kind === "Device").map((e) => ({ orgId: e.orgId, name: e.name }));
   const subjects = new Map((await store.devices(tx, deviceNames)).map((d) => [keyOf(d.orgId, "Device", d.name), d]));

@@ -8,7 +8,11 @@ import { startAlertExporter, type AlertExporter } from "../alerts/exporter.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
 
 /** Starts the exporter from the configuration; undefined when no Alertmanager URL is configured. */
-export async function startAlertExporterProcess(config: ServerConfig, databaseUrl: string, log: Logger): Promise<AlertExporter | undefined> {
+export async function startAlertExporterProcess(
+  config: ServerConfig,
+  databaseUrl: string,
+  log: Logger,
+): Promise<AlertExporter | undefined> {
   const url = config.alerts.alertmanagerUrl;
   if (!url) return undefined;
   return startAlertExporter({

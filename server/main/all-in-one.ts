@@ -99,7 +99,9 @@ await runProcess("flightctl", async (config, log) => {
         ? `  telemetry (OTLP, device certificates): grpc :${telemetry.grpcPort}, http :${telemetry.httpPort}` +
           `${telemetry.prometheusPort ? `; Prometheus scrapes http://localhost:${telemetry.prometheusPort}/metrics` : ""}\n`
         : "") +
-      (alerts ? `  alerts: exported to ${config.alerts.alertmanagerUrl}${alerts.port ? ` (exporter /health, /metrics on :${alerts.port})` : ""}\n` : "") +
+      (alerts
+        ? `  alerts: exported to ${config.alerts.alertmanagerUrl}${alerts.port ? ` (exporter /health, /metrics on :${alerts.port})` : ""}\n`
+        : "") +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
       `  token (other clients): curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${settings.clientId} -d username=admin \\\n` +

@@ -21,7 +21,11 @@ export function testExporterSettings(alertmanagerUrl: string, over: Partial<Aler
   };
 }
 
-export function startTestExporter(databaseUrl: string, alertmanagerUrl: string, over: Partial<AlertExporterSettings> = {}): Promise<AlertExporter> {
+export function startTestExporter(
+  databaseUrl: string,
+  alertmanagerUrl: string,
+  over: Partial<AlertExporterSettings> = {},
+): Promise<AlertExporter> {
   return startAlertExporter({
     settings: testExporterSettings(alertmanagerUrl, over),
     databaseUrl,
@@ -30,7 +34,10 @@ export function startTestExporter(databaseUrl: string, alertmanagerUrl: string, 
 }
 
 /** A device's status as its agent reports it: online, rendered version 1, with these resource levels and apps. */
-export function deviceReport(resources: { cpu?: string; memory?: string; disk?: string } = {}, apps: { name: string; status: string }[] = []) {
+export function deviceReport(
+  resources: { cpu?: string; memory?: string; disk?: string } = {},
+  apps: { name: string; status: string }[] = [],
+) {
   return {
     summary: { status: "Online" },
     config: { renderedVersion: "1" },
@@ -51,7 +58,9 @@ export function simulatedAgent(agent: ReturnType<typeof createDeviceAgentService
 
 /** The statuses ("firing", "resolved") of alert `alertname` of `resource` in the webhook's notifications, in order. */
 export function seen(notifications: readonly WebhookNotification[], alertname: string, resource: string): string[] {
-  return notifications.flatMap((n) => n.alerts.filter((a) => a.labels.alertname === alertname && a.labels.resource === resource).map((a) => a.status));
+  return notifications.flatMap((n) =>
+    n.alerts.filter((a) => a.labels.alertname === alertname && a.labels.resource === resource).map((a) => a.status),
+  );
 }
 
 /** Whether a notification has alert `alertname` of `resource` with `status`. */
