@@ -5,44 +5,25 @@
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import pino from "pino";
 import { createClient } from "@connectrpc/connect";
-import { startTestApp, type TestApp } from "./helpers/app.js";
-import { startAlertmanager, type AlertmanagerServer } from "./helpers/alertmanager.js";
-import { deviceReport, has, seen, simulatedAgent, startTestExporter } from "./helpers/alerts.js";
+import type { TestApp } from "./helpers/app.js";
+import type { AlertmanagerServer } from "./helpers/alertmanager.js";
+import { deviceReport, has, seen, simulatedAgent, startAlertEnv, startTestExporter } from "./helpers/alerts.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
-import { createDeviceAgentService } from "../server/devices/device-agent-service.js";
 import { createDeviceTasks } from "../server/devices/device-tasks.js";
-import { createLastSeenRecorder } from "../server/devices/last-seen.js";
-import { startRenderNotifier } from "../server/devices/render-notifier.js";
-import type { AlertExporter } from "../server/alerts/exporter.js";
-import { createDb, type Db } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 
-const silent = pino({ level: "silent" });
+type Env = Awaited<ReturnType<typeof startAlertEnv>>;
+let env: Env;
 let t: TestApp;
 let am: AlertmanagerServer;
-let db: Db;
-let exporter: AlertExporter;
-let lastSeen: ReturnType<typeof createLastSeenRecorder>;
-let notifier: Awaited<ReturnType<typeof startRenderNotifier>>;
-let agent: ReturnType<typeof createDeviceAgentService>;
-
+let agent: Env["agent"];
 before(async () => {
-  t = await startTestApp();
-  am = await startAlertmanager();
-  db = createDb(t.db.pool);
-  lastSeen = createLastSeenRecorder(db, silent, { flushMs: 60_000 });
-  notifier = await startRenderNotifier(t.db.url, silent);
-  agent = createDeviceAgentService({ db, lastSeen, notifier });
-  exporter = await startTestExporter(t.db.url, am.url);
+  env = await startAlertEnv();
+  ({ t, am, agent } = env);
 });
 after(async () => {
-  await exporter?.close();
-  await lastSeen?.close();
-  await notifier?.close();
-  await am?.close();
-  await t?.close();
+  await env?.close();
   await assertNoOpenHandles();
 });
 
@@ -98,9 +79,9 @@ test("a silent device raises DeviceDisconnected at the disconnect timeout; recon
   await putDevice(name);
   const dev = simulatedAgent(agent, DEFAULT_ORG_ID, name);
   await dev.report(deviceReport());
-  await lastSeen.flush();
+  await env.lastSeen.flush();
   // A 1 s disconnect timeout instead of 5 minutes: the sweep is the worker's disconnect_sweep task.
-  const tasks = createDeviceTasks(db);
+  const tasks = createDeviceTasks(env.db);
   await new Promise((r) => setTimeout(r, 1500));
   // Every device silent for a second is swept (the other tests' too); this one must be among them.
   assert.ok((await tasks.sweep(1000, 1000)) >= 1);
@@ -131,11 +112,11 @@ test("a second copy waits for the lock and takes over when the first stops", asy
   const second = await startTestExporter(t.db.url, am.url);
   try {
     await new Promise((r) => setTimeout(r, 1000));
-    assert.deepEqual([exporter.leader, second.leader], [true, false], "one copy exports, the other waits");
+    assert.deepEqual([env.exporter.leader, second.leader], [true, false], "one copy exports, the other waits");
     const health = await (await fetch(`http://127.0.0.1:${second.port}/health`)).json();
     assert.equal(health.component, "flightctl-alert-exporter");
     assert.equal(health.leader, false);
-    await exporter.close();
+    await env.exporter.close();
     const deadline = Date.now() + 30_000;
     while (!second.leader && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(second.leader, "the waiting copy took over");
@@ -152,6 +133,6 @@ test("a second copy waits for the lock and takes over when the first stops", asy
     assert.match(metrics, /^flightctl_alert_exporter_alerts_created_total 1$/m, "the second copy raised one alert");
     assert.match(metrics, /^flightctl_alert_exporter_leader 1$/m);
   } finally {
-    exporter = second;
+    env.exporter = second;
   }
 });

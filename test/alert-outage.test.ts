@@ -4,47 +4,25 @@
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import pino from "pino";
 import { createClient } from "@connectrpc/connect";
-import { startTestApp, type TestApp } from "./helpers/app.js";
-import { startAlertmanager, type AlertmanagerServer } from "./helpers/alertmanager.js";
-import { deviceReport, has, seen, simulatedAgent, startTestExporter } from "./helpers/alerts.js";
+import { deviceReport, has, seen, simulatedAgent, startAlertEnv } from "./helpers/alerts.js";
 import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
-import { createDeviceAgentService } from "../server/devices/device-agent-service.js";
-import { createLastSeenRecorder } from "../server/devices/last-seen.js";
-import { startRenderNotifier } from "../server/devices/render-notifier.js";
-import type { AlertExporter } from "../server/alerts/exporter.js";
-import { createDb } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 
 /** How long Alertmanager stays down (the two minutes). */
 const OUTAGE_MS = 120_000;
 
-const silent = pino({ level: "silent" });
-let t: TestApp;
-let am: AlertmanagerServer;
-let exporter: AlertExporter;
-let lastSeen: ReturnType<typeof createLastSeenRecorder>;
-let notifier: Awaited<ReturnType<typeof startRenderNotifier>>;
-
+let env: Awaited<ReturnType<typeof startAlertEnv>>;
 before(async () => {
-  t = await startTestApp();
-  am = await startAlertmanager();
-  lastSeen = createLastSeenRecorder(createDb(t.db.pool), silent, { flushMs: 60_000 });
-  notifier = await startRenderNotifier(t.db.url, silent);
-  exporter = await startTestExporter(t.db.url, am.url);
+  env = await startAlertEnv();
 });
 after(async () => {
-  await exporter?.close();
-  await lastSeen?.close();
-  await notifier?.close();
-  await am?.close();
-  await t?.close();
+  await env?.close();
   await assertNoOpenHandles();
 });
 
 test("alerts raised and resolved while Alertmanager is down arrive when it is back, once each", { timeout: 300_000 }, async () => {
-  const agent = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier });
+  const { t, am, agent, exporter } = env;
   const devices = createClient(DeviceService, t.transport);
   for (const name of ["before-1", "during-1"])
     await devices.replaceDevice({ name, device: { apiVersion: "v1beta1", kind: "Device", metadata: { name }, spec: {} } });

@@ -4,7 +4,12 @@ import pino from "pino";
 import { create } from "@bufbuild/protobuf";
 import { startAlertExporter, type AlertExporter, type AlertExporterSettings } from "../../server/alerts/exporter.js";
 import { DEFAULT_RETRY } from "../../server/alerts/alertmanager-client.js";
-import type { createDeviceAgentService } from "../../server/devices/device-agent-service.js";
+import { createDeviceAgentService } from "../../server/devices/device-agent-service.js";
+import { createLastSeenRecorder } from "../../server/devices/last-seen.js";
+import { startRenderNotifier } from "../../server/devices/render-notifier.js";
+import { createDb } from "../../server/platform/db.js";
+import { startTestApp } from "./app.js";
+import { startAlertmanager } from "./alertmanager.js";
 import { DeviceSchema, type DeviceStatus } from "../../gen/flightctl/v1beta1/device_pb.js";
 import type { WebhookNotification } from "./alertmanager.js";
 
@@ -66,3 +71,37 @@ export function seen(notifications: readonly WebhookNotification[], alertname: s
 /** Whether a notification has alert `alertname` of `resource` with `status`. */
 export const has = (alertname: string, resource: string, status: "firing" | "resolved") => (n: WebhookNotification) =>
   n.alerts.some((a) => a.labels.alertname === alertname && a.labels.resource === resource && a.status === status);
+
+/** A test app, a real Alertmanager, an in-process exporter posting to it, and an agent service for simulated agents. */
+export async function startAlertEnv() {
+  const t = await startTestApp();
+  const cleanups: (() => Promise<void>)[] = [() => t.close()];
+  const close = async () => {
+    for (const c of cleanups.reverse()) await c();
+  };
+  try {
+    const am = await startAlertmanager();
+    cleanups.push(() => am.close());
+    const db = createDb(t.db.pool);
+    const silent = pino({ level: "silent" });
+    const lastSeen = createLastSeenRecorder(db, silent, { flushMs: 60_000 });
+    cleanups.push(() => lastSeen.close());
+    const notifier = await startRenderNotifier(t.db.url, silent);
+    cleanups.push(() => notifier.close());
+    const env = {
+      t,
+      am,
+      db,
+      lastSeen,
+      agent: createDeviceAgentService({ db, lastSeen, notifier }),
+      exporter: await startTestExporter(t.db.url, am.url),
+      close,
+    };
+    // The exporter may be replaced by a test (env.exporter = another copy): close whichever is current.
+    cleanups.push(() => env.exporter.close());
+    return env;
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
