@@ -1,26 +1,15 @@
-// SQL of the alert exporter: its advisory lock, its event cursor, the events it reads, the devices' labels and fleets,
-// and the alerts it holds (db/schema/alerts.ts). Plain rows in and out.
+// SQL of the alert exporter: its advisory lock, its event cursor and the alerts it holds (db/schema/alerts.ts). The
+// events it reads are the event store's (eventsBySeq), the devices' labels the device store's. Plain rows in and out.
 import { sql } from "drizzle-orm";
 import { alertExporterState, alerts } from "../../db/schema/alerts.js";
-import { events } from "../../db/schema/events.js";
-import { devices } from "../../db/schema/resources.js";
 import { isoTime, pgTextArray, rowsOf, type Executor } from "../platform/db.js";
+import type { SeqEvent } from "../platform/event-store.js";
 
 /** The session advisory lock only the active exporter holds ("flctalrt" as a 64-bit number). */
 const LOCK_KEY = sql`x'666c6374616c7274'::bigint`;
 
 /** An event the rules read. */
-export interface AlertEvent {
-  seq: number;
-  /** metadata.name */
-  id: string;
-  orgId: string;
-  at: string;
-  reason: string;
-  kind: string;
-  name: string;
-  message: string;
-}
+export type AlertEvent = SeqEvent;
 
 /** A held alert, as stored. */
 export interface AlertRow {
@@ -64,31 +53,9 @@ export function createAlertStore(db: Executor) {
       return row?.c;
     },
 
-    /** Where a first run starts: before the events of the last hour (as flightctl), at most at `horizon`. */
-    async initialCursor(tx: Executor, horizon: number): Promise<number> {
-      const [row] = await rowsOf<{ c: number | null }>(
-        tx,
-        sql`select (min(${events.seq}) - 1)::float8 as c from ${events} where ${events.createdAt} >= now() - interval '1 hour'`,
-      );
-      return Math.min(row.c ?? horizon, horizon);
-    },
-
     async saveCursor(tx: Executor, cursor: number): Promise<void> {
       await tx.execute(sql`insert into ${alertExporterState} (id, cursor) values (1, ${cursor})
         on conflict (id) do update set cursor = excluded.cursor, updated_at = now()`);
-    },
-
-    /** Events of `reasons` with seq in (after, upTo], oldest first, at most `limit`. */
-    async events(tx: Executor, reasons: readonly string[], after: number, upTo: number, limit: number): Promise<AlertEvent[]> {
-      const e = events;
-      const rows = await rowsOf<Omit<AlertEvent, "at"> & { created_at: string }>(
-        tx,
-        sql`select ${e.seq}::float8 as seq, ${e.id} as id, ${e.orgId} as "orgId", ${isoTime(e.createdAt)}, ${e.reason} as reason,
-          ${e.involvedKind} as kind, ${e.involvedName} as name, ${e.message} as message
-          from ${e} where ${e.seq} > ${after} and ${e.seq} <= ${upTo} and ${e.reason} = any(${pgTextArray([...reasons])}::text[])
-          order by ${e.seq} limit ${limit}`,
-      );
-      return rows.map(({ created_at, ...r }) => ({ ...r, at: created_at }));
     },
 
     /** The active alerts of `keys`. */
@@ -102,18 +69,6 @@ export function createAlertStore(db: Executor) {
               ${pgTextArray(keys.map((k) => k.resource))}::text[]))`,
       );
       return rows.map(toAlertRow);
-    },
-
-    /** The labels and owner of devices (absent ones are left out). */
-    async devices(tx: Executor, keys: readonly { orgId: string; name: string }[]) {
-      if (!keys.length) return [];
-      const d = devices;
-      return rowsOf<{ orgId: string; name: string; labels: Record<string, string> | null; owner: string | null }>(
-        tx,
-        sql`select ${d.orgId} as "orgId", ${d.name} as name, ${d.labels} as labels, ${d.owner} as owner from ${d}
-          where (${d.orgId}, ${d.name}) in (select * from unnest(${pgTextArray(keys.map((k) => k.orgId))}::uuid[],
-            ${pgTextArray(keys.map((k) => k.name))}::text[]))`,
-      );
     },
 
     /** Writes alerts as given (fired or resolved), marked for sending. */

@@ -10,6 +10,7 @@ import pg from "pg";
 import type { Logger } from "pino";
 import * as schema from "../../db/schema/index.js";
 import type { Db } from "../platform/db.js";
+import { eventsBySeq, seqBefore } from "../platform/event-store.js";
 import { createHorizon } from "../platform/watch/horizon.js";
 import { createWatchStore, EVENT_SEQ } from "../platform/watch/watch-store.js";
 import { startMetricsListener, type MetricsListener } from "../metrics/metrics-http.js";
@@ -90,13 +91,14 @@ export async function startAlertExporter(opts: {
     for (;;) {
       const n = await db.transaction(async (tx) => {
         const saved = await store.cursor(tx);
-        const cursor = saved ?? (await store.initialCursor(tx, upTo));
+        // A first run starts before the last hour's events (as flightctl), never past the horizon.
+        const cursor = saved ?? Math.min((await seqBefore(tx, 3600)) ?? upTo, upTo);
         metrics.checkpoints.inc({ operation: "load", status: saved === undefined ? "not_found" : "success" });
         if (cursor >= upTo) {
           if (saved === undefined) await store.saveCursor(tx, cursor);
           return 0;
         }
-        const batch = await store.events(tx, ALERT_REASONS, cursor, upTo, EVENTS_PER_BATCH);
+        const batch = await eventsBySeq(tx, ALERT_REASONS, cursor, upTo, EVENTS_PER_BATCH);
         const outcome = await processEvents(store, tx, batch);
         await store.saveCursor(tx, batch.length === EVENTS_PER_BATCH ? batch[batch.length - 1].seq : upTo);
         metrics.checkpoints.inc({ operation: "store", status: "success" });

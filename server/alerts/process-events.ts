@@ -1,5 +1,6 @@
 // One batch of events turned into alert changes, inside the caller's transaction: the resources' active alerts are
 // read, the rules applied to the events in seq order, and every alert that changed is written back once.
+import { createDeviceStore } from "../devices/device-store.js";
 import type { Executor } from "../platform/db.js";
 import type { AlertEvent, AlertRow, AlertStore } from "./alert-store.js";
 import { alertAnnotations, alertLabels, fleetOfOwner } from "./labels.js";
@@ -13,6 +14,7 @@ export interface BatchOutcome {
 const keyOf = (orgId: string, kind: string, resource: string) => JSON.stringify([orgId, kind, resource]);
 
 export async function processEvents(store: AlertStore, tx: Executor, batch: readonly AlertEvent[]): Promise<BatchOutcome> {
+  const deviceStore = createDeviceStore(tx);
   const resources = new Map(batch.map((e) => [keyOf(e.orgId, e.kind, e.name), { orgId: e.orgId, kind: e.kind, resource: e.name }]));
   // Per resource: alertname -> its alert (active, or resolved in this batch).
   const held = new Map<string, Map<string, AlertRow>>();
@@ -21,7 +23,7 @@ export async function processEvents(store: AlertStore, tx: Executor, batch: read
     held.get(keyOf(row.orgId, row.kind, row.resource))!.set(row.alertname, row);
   // Labels come from the device as it is now; only needed for alerts that start.
   const deviceNames = batch.filter((e) => e.kind === "Device").map((e) => ({ orgId: e.orgId, name: e.name }));
-  const subjects = new Map((await store.devices(tx, deviceNames)).map((d) => [keyOf(d.orgId, "Device", d.name), d]));
+  const subjects = new Map((await deviceStore.labelsAndOwners(deviceNames)).map((d) => [keyOf(d.orgId, "Device", d.name), d]));
 
   const changed = new Map<string, AlertRow>();
   const out: BatchOutcome = { created: 0, resolved: 0 };
