@@ -42,8 +42,12 @@ test("alerts raised and resolved while Alertmanager is down arrive when it is ba
   assert.match(failed, /flightctl_alert_exporter_alertmanager_retries_total [1-9]/);
   await am.start();
 
-  await am.webhook.waitFor(has("DeviceCPUCritical", "during-1", "firing"), 60_000);
-  await am.webhook.waitFor(has("DeviceDiskWarning", "before-1", "resolved"), 60_000);
+  const received = () =>
+    am.webhook.notifications.map((n) => n.alerts.map((a) => `${a.labels.resource}/${a.labels.alertname}:${a.status}`).join(","));
+  await am.webhook.waitFor(has("DeviceCPUCritical", "during-1", "firing"), 60_000).catch((e) => assert.fail(`${e.message}: ${received()}`));
+  await am.webhook
+    .waitFor(has("DeviceDiskWarning", "before-1", "resolved"), 60_000)
+    .catch((e) => assert.fail(`${e.message}: ${received()}`));
   await new Promise((r) => setTimeout(r, 4000));
   assert.deepEqual(seen(am.webhook.notifications, "DeviceDiskWarning", "before-1"), ["firing", "resolved"]);
   assert.deepEqual(seen(am.webhook.notifications, "DeviceCPUCritical", "during-1"), ["firing"]);
