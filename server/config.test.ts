@@ -222,7 +222,19 @@ test("alerts: no Alertmanager by default (npm start runs no exporter); the expor
     lockRetryMs: 10_000,
     address: "0.0.0.0:8081",
     retry: { maxRetries: 3, baseDelayMs: 500, maxDelayMs: 10_000, timeoutMs: 10_000 },
+    fleetRules: [],
   });
+  assert.deepEqual(
+    loadConfig({ FLIGHTCTL_ALERT_FLEET_RULES: "FleetDisconnected:Unknown:10, FleetErrors:Error:5.5" }).alerts.exporter.fleetRules,
+    [
+      { alertname: "FleetDisconnected", status: "Unknown", percent: 10 },
+      { alertname: "FleetErrors", status: "Error", percent: 5.5 },
+    ],
+  );
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERT_FLEET_RULES: "Fleet:Unknown:200" }),
+    /FLIGHTCTL_ALERT_FLEET_RULES: "Fleet:Unknown:200" is not/,
+  );
   const c = loadConfig({
     FLIGHTCTL_ALERTMANAGER_URL: "http://alertmanager:9093",
     FLIGHTCTL_ALERT_EXPORTER_POLL_SECONDS: "0.5",

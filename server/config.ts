@@ -13,6 +13,7 @@ import { quote } from "../lib/quote.js";
 import type { TelemetrySettings } from "./telemetry/gateway.js";
 import type { AlertExporterSettings } from "./alerts/exporter.js";
 import { DEFAULT_RETRY } from "./alerts/alertmanager-client.js";
+import { parseFleetRules, type FleetRule } from "./alerts/fleet-rules.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -261,6 +262,14 @@ export interface AlertSettings {
   exporter: Omit<AlertExporterSettings, "alertmanagerUrl">;
 }
 
+function fleetRules(text: string | undefined): FleetRule[] {
+  try {
+    return parseFleetRules(text ?? "");
+  } catch (err) {
+    throw new ConfigError(`FLIGHTCTL_ALERT_FLEET_RULES: ${(err as Error).message}`);
+  }
+}
+
 function alerts(r: ReturnType<typeof reader>): AlertSettings {
   const maxRetries = r.positiveInt("FLIGHTCTL_ALERTMANAGER_MAX_RETRIES") ?? DEFAULT_RETRY.maxRetries;
   if (maxRetries > 10) throw new ConfigError(`FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: must be 1 to 10, got ${maxRetries}`);
@@ -279,6 +288,7 @@ function alerts(r: ReturnType<typeof reader>): AlertSettings {
           ? undefined
           : (r.address("FLIGHTCTL_ALERT_EXPORTER_ADDRESS") ?? "0.0.0.0:8081"),
       retry: { maxRetries, baseDelayMs, maxDelayMs, timeoutMs: DEFAULT_RETRY.timeoutMs },
+      fleetRules: fleetRules(r.str("FLIGHTCTL_ALERT_FLEET_RULES")),
     },
   };
 }

@@ -13,13 +13,15 @@ import { DeviceService } from "../gen/flightctl/v1beta1/device_service_pb.js";
 import { createDeviceTasks } from "../server/devices/device-tasks.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 
+/** A declarative fleet rule: more than 40 % of a fleet's devices disconnected. */
+const FLEET_RULE = { alertname: "FleetDevicesDisconnected", status: "Unknown", percent: 40 };
 type Env = Awaited<ReturnType<typeof startAlertEnv>>;
 let env: Env;
 let t: TestApp;
 let am: AlertmanagerServer;
 let agent: Env["agent"];
 before(async () => {
-  env = await startAlertEnv();
+  env = await startAlertEnv({ fleetRules: [FLEET_RULE] });
   ({ t, am, agent } = env);
 });
 after(async () => {
@@ -108,8 +110,34 @@ test("decommissioning a device resolves all its alerts", async () => {
   assert.deepEqual(await am.alerts([`resource="${name}"`]), []);
 });
 
+test("a fleet rule: more than 40 % of fleet fa disconnected raises a Fleet alert; it resolves when they are back", async () => {
+  for (const name of ["fa-1", "fa-2"]) {
+    await putDevice(name);
+    await t.db.pool.query(`update devices set owner = 'Fleet/fa' where name = $1`, [name]);
+    await simulatedAgent(agent, DEFAULT_ORG_ID, name).report(deviceReport());
+  }
+  await env.lastSeen.flush();
+  // One of the two silent for an hour; the sweep (10 min timeout here) marks only it.
+  await t.db.pool.query(`update device_last_seen set last_seen = now() - interval '1 hour' where name = 'fa-1'`);
+  await createDeviceTasks(env.db).sweep(1000, 600_000);
+  const n = await am.webhook.waitFor(has("FleetDevicesDisconnected", "fa", "firing"));
+  const alert = n.alerts.find((a) => a.labels.resource === "fa")!;
+  assert.deepEqual(alert.labels, {
+    alertname: "FleetDevicesDisconnected",
+    resource: "fa",
+    kind: "Fleet",
+    org_id: DEFAULT_ORG_ID,
+    fleet: "fa",
+  });
+  assert.match(alert.annotations.summary, /^1 of 2 devices of fleet fa \(50 %\) are Unknown/);
+  await simulatedAgent(agent, DEFAULT_ORG_ID, "fa-1").report(deviceReport());
+  await am.webhook.waitFor(has("FleetDevicesDisconnected", "fa", "resolved"));
+  await settle();
+  assert.deepEqual(seen(am.webhook.notifications, "FleetDevicesDisconnected", "fa"), ["firing", "resolved"]);
+});
+
 test("a second copy waits for the lock and takes over when the first stops", async () => {
-  const second = await startTestExporter(t.db.url, am.url);
+  const second = await startTestExporter(t.db.url, am.url, { fleetRules: [FLEET_RULE] });
   try {
     await new Promise((r) => setTimeout(r, 1000));
     assert.deepEqual([env.exporter.leader, second.leader], [true, false], "one copy exports, the other waits");

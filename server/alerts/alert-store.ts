@@ -71,6 +71,16 @@ export function createAlertStore(db: Executor) {
       return rows.map(toAlertRow);
     },
 
+    /** The active alerts of `kind` named one of `names`. */
+    async activeNamed(tx: Executor, kind: string, names: readonly string[]): Promise<AlertRow[]> {
+      if (!names.length) return [];
+      const rows = await rowsOf<AlertSelect>(
+        tx,
+        sql`select ${alertColumns} from ${alerts} where ends_at is null and kind = ${kind} and alertname = any(${pgTextArray([...names])}::text[])`,
+      );
+      return rows.map(toAlertRow);
+    },
+
     /** Writes alerts as given (fired or resolved), marked for sending. */
     async put(tx: Executor, rows: readonly AlertRow[]): Promise<void> {
       if (!rows.length) return;

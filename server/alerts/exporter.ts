@@ -18,6 +18,8 @@ import { createAlertStore, type AlertRow, type AlertStore } from "./alert-store.
 import { AlertmanagerError, createAlertmanagerClient, type PostableAlert, type RetryPolicy } from "./alertmanager-client.js";
 import { createExporterMetrics } from "./exporter-metrics.js";
 import { processEvents } from "./process-events.js";
+import { applyFleetRules } from "./apply-fleet-rules.js";
+import type { FleetRule } from "./fleet-rules.js";
 import { ALERT_REASONS } from "./rules.js";
 
 export interface AlertExporterSettings {
@@ -32,6 +34,8 @@ export interface AlertExporterSettings {
   /** host:port of /health and /metrics; unset: none. */
   address?: string;
   retry: RetryPolicy;
+  /** Fleet-level rules (fleet-rules.ts), evaluated every poll. */
+  fleetRules?: FleetRule[];
 }
 
 export interface AlertExporter {
@@ -158,6 +162,11 @@ export async function startAlertExporter(opts: {
         }
         const safe = horizon.safe?.[EVENT_SEQ];
         if (safe !== undefined) await advance(db, store, safe);
+        if (settings.fleetRules?.length) {
+          const outcome = await applyFleetRules(db, store, settings.fleetRules);
+          metrics.created.inc(outcome.created);
+          metrics.resolved.inc(outcome.resolved);
+        }
         const full = Date.now() >= nextFull;
         const ok = await send(store, full);
         // After a failure Alertmanager may have restarted empty: the next send is a full one.

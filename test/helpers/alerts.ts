@@ -73,7 +73,7 @@ export const has = (alertname: string, resource: string, status: "firing" | "res
   n.alerts.some((a) => a.labels.alertname === alertname && a.labels.resource === resource && a.status === status);
 
 /** A test app, a real Alertmanager, an in-process exporter posting to it, and an agent service for simulated agents. */
-export async function startAlertEnv() {
+export async function startAlertEnv(over: Partial<AlertExporterSettings> = {}) {
   const t = await startTestApp();
   const cleanups: (() => Promise<void>)[] = [() => t.close()];
   const close = async () => {
@@ -94,7 +94,7 @@ export async function startAlertEnv() {
       db,
       lastSeen,
       agent: createDeviceAgentService({ db, lastSeen, notifier }),
-      exporter: await startTestExporter(t.db.url, am.url),
+      exporter: await startTestExporter(t.db.url, am.url, over),
       close,
     };
     // The exporter may be replaced by a test (env.exporter = another copy): close whichever is current.
