@@ -4,7 +4,8 @@
 // and stores the alerts and the cursor in one transaction, then posts what changed to Alertmanager (everything, every
 // `resendMs`, before Alertmanager's resolve_timeout ends the alerts it was not told about again). Everything runs on
 // the session that holds the lock: when that session is lost, so is the lock, and another copy takes over from the
-// last commit. Alertmanager down only delays sending: events keep being read, the alerts wait in Postgres.
+// last commit. Alertmanager down only delays sending: events keep being read, the alerts wait in Postgres. Fleet rules
+// (fleet-rules.ts), when configured, are checked after the events of each poll.
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import type { Logger } from "pino";
