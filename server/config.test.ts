@@ -233,3 +233,46 @@ test("alerts: Alertmanager unset by default; the proxy's documented defaults; ba
     /FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS: must be host:port/,
   );
 });
+
+test("alerts: no Alertmanager by default (npm start runs no exporter); the exporter's defaults; bad values named", () => {
+  const d = loadConfig({}).alerts;
+  assert.equal(d.alertmanagerUrl, undefined);
+  assert.deepEqual(d.exporter, {
+    pollMs: 5000,
+    resendMs: 60_000,
+    lockRetryMs: 10_000,
+    address: "0.0.0.0:8081",
+    retry: { maxRetries: 3, baseDelayMs: 500, maxDelayMs: 10_000, timeoutMs: 10_000 },
+    fleetRules: [],
+  });
+  assert.deepEqual(
+    loadConfig({ FLIGHTCTL_ALERT_FLEET_RULES: "FleetDisconnected:Unknown:10, FleetErrors:Error:5.5" }).alerts.exporter.fleetRules,
+    [
+      { alertname: "FleetDisconnected", status: "Unknown", percent: 10 },
+      { alertname: "FleetErrors", status: "Error", percent: 5.5 },
+    ],
+  );
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERT_FLEET_RULES: "Fleet:Unknown:200" }),
+    /FLIGHTCTL_ALERT_FLEET_RULES: "Fleet:Unknown:200" is not/,
+  );
+  const c = loadConfig({
+    FLIGHTCTL_ALERTMANAGER_URL: "http://alertmanager:9093",
+    FLIGHTCTL_ALERT_EXPORTER_POLL_SECONDS: "0.5",
+    FLIGHTCTL_ALERT_EXPORTER_METRICS: "false",
+    FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: "5",
+  }).alerts;
+  assert.equal(c.alertmanagerUrl, "http://alertmanager:9093");
+  assert.equal(c.exporter.pollMs, 500);
+  assert.equal(c.exporter.address, undefined);
+  assert.equal(c.exporter.retry.maxRetries, 5);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERTMANAGER_URL: "alertmanager:9093" }),
+    /^ConfigError: FLIGHTCTL_ALERTMANAGER_URL: must be an http/,
+  );
+  assert.throws(() => loadConfig({ FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: "11" }), /FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: must be 1 to 10/);
+  assert.throws(
+    () => loadConfig({ FLIGHTCTL_ALERTMANAGER_RETRY_BASE_DELAY_SECONDS: "20" }),
+    /FLIGHTCTL_ALERTMANAGER_RETRY_MAX_DELAY_SECONDS: must be above the base delay/,
+  );
+});

@@ -11,6 +11,9 @@ import type { LoginLockout, RateLimit } from "./platform/rate-limit.js";
 import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./platform/endpoint-limits.js";
 import { quote } from "../lib/quote.js";
 import type { TelemetrySettings } from "./telemetry/gateway.js";
+import type { AlertExporterSettings } from "./alerts/exporter.js";
+import { DEFAULT_RETRY } from "./alerts/alertmanager-client.js";
+import { parseFleetRules, type FleetRule } from "./alerts/fleet-rules.js";
 
 /** The environment (process.env, or a test's map). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -151,29 +154,13 @@ export interface ServerConfig {
   rateLimits: RateLimitSettings;
   /** flightctl-telemetry-gateway (and npm start unless FLIGHTCTL_TELEMETRY_ENABLED=false). */
   telemetry: TelemetryGatewaySettings;
-  /** Alerts: the Alertmanager they go to, the Alertmanager proxy and the API's alert reads (docs/alerts.md). */
+  /** Alerts: where Alertmanager is, flightctl-alert-exporter, the Alertmanager proxy (docs/alerts.md). */
   alerts: AlertSettings;
   /**
    * flightctl-backup / flightctl-restore: the directory of pg_dump and pg_restore (unset: PATH). They must be of the
    * server's major version or newer (docs/operations.md).
    */
   pgBinDir?: string;
-}
-
-/**
- * Alerts (docs/alerts.md). One block for the alert exporter, the Alertmanager proxy and the API's AlertService: the
- * exporter's own fields are its own; the proxy's are marked below.
- */
-export interface AlertSettings {
-  /** Alertmanager's base URL, http(s)://host:port (unset: no alerts; AlertService answers FailedPrecondition, npm start runs no proxy). */
-  alertmanagerUrl?: string;
-  // --- flightctl-alertmanager-proxy ---
-  /** Where the proxy listens, host:port (flightctl's default port, 8443). */
-  proxyAddress: string;
-  /** The proxy serves TLS with the API's user-endpoint certificate (false: plain HTTP, behind a TLS-terminating proxy). */
-  proxyTls: boolean;
-  /** Database connections of the proxy process (organizations, AuthProvider resources). */
-  proxyDbPoolMax: number;
 }
 
 /** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
@@ -269,14 +256,59 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     rateLimits: rateLimits(r),
     telemetry: telemetry(r),
-    alerts: {
-      alertmanagerUrl: r.httpUrl("FLIGHTCTL_ALERTMANAGER_URL"),
-      // the Alertmanager proxy's
-      proxyAddress: r.address("FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS") ?? "0.0.0.0:8443",
-      proxyTls: r.bool("FLIGHTCTL_ALERTMANAGER_PROXY_TLS") ?? true,
-      proxyDbPoolMax: r.positiveInt("FLIGHTCTL_ALERTMANAGER_PROXY_DB_POOL_MAX") ?? 5,
-    },
+    alerts: alerts(r),
     pgBinDir: r.str("FLIGHTCTL_PG_BIN_DIR"),
+  };
+}
+
+/** Alertmanager, the alert exporter and the Alertmanager proxy (docs/alerts.md). */
+export interface AlertSettings {
+  /**
+   * Alertmanager's base URL (unset: no alerts; npm start runs no exporter and no proxy, AlertService answers
+   * FailedPrecondition).
+   */
+  alertmanagerUrl?: string;
+  exporter: Omit<AlertExporterSettings, "alertmanagerUrl">;
+  // --- flightctl-alertmanager-proxy ---
+  /** Where the proxy listens, host:port (flightctl's default port, 8443). */
+  proxyAddress: string;
+  /** The proxy serves TLS with the API's user-endpoint certificate (false: plain HTTP, behind a TLS-terminating proxy). */
+  proxyTls: boolean;
+  /** Database connections of the proxy process (organizations, AuthProvider resources). */
+  proxyDbPoolMax: number;
+}
+
+function fleetRules(text: string | undefined): FleetRule[] {
+  try {
+    return parseFleetRules(text ?? "");
+  } catch (err) {
+    throw new ConfigError(`FLIGHTCTL_ALERT_FLEET_RULES: ${(err as Error).message}`);
+  }
+}
+
+function alerts(r: ReturnType<typeof reader>): AlertSettings {
+  const maxRetries = r.positiveInt("FLIGHTCTL_ALERTMANAGER_MAX_RETRIES") ?? DEFAULT_RETRY.maxRetries;
+  if (maxRetries > 10) throw new ConfigError(`FLIGHTCTL_ALERTMANAGER_MAX_RETRIES: must be 1 to 10, got ${maxRetries}`);
+  const baseDelayMs = r.positive("FLIGHTCTL_ALERTMANAGER_RETRY_BASE_DELAY_SECONDS", 1000) ?? DEFAULT_RETRY.baseDelayMs;
+  const maxDelayMs = r.positive("FLIGHTCTL_ALERTMANAGER_RETRY_MAX_DELAY_SECONDS", 1000) ?? DEFAULT_RETRY.maxDelayMs;
+  if (maxDelayMs <= baseDelayMs)
+    throw new ConfigError(`FLIGHTCTL_ALERTMANAGER_RETRY_MAX_DELAY_SECONDS: must be above the base delay (${baseDelayMs / 1000} s)`);
+  return {
+    alertmanagerUrl: r.httpUrl("FLIGHTCTL_ALERTMANAGER_URL"),
+    exporter: {
+      pollMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_POLL_SECONDS", 1000) ?? 5000,
+      resendMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_RESEND_SECONDS", 1000) ?? 60_000,
+      lockRetryMs: r.positive("FLIGHTCTL_ALERT_EXPORTER_LOCK_RETRY_SECONDS", 1000) ?? 10_000,
+      address:
+        r.bool("FLIGHTCTL_ALERT_EXPORTER_METRICS") === false
+          ? undefined
+          : (r.address("FLIGHTCTL_ALERT_EXPORTER_ADDRESS") ?? "0.0.0.0:8081"),
+      retry: { maxRetries, baseDelayMs, maxDelayMs, timeoutMs: DEFAULT_RETRY.timeoutMs },
+      fleetRules: fleetRules(r.str("FLIGHTCTL_ALERT_FLEET_RULES")),
+    },
+    proxyAddress: r.address("FLIGHTCTL_ALERTMANAGER_PROXY_ADDRESS") ?? "0.0.0.0:8443",
+    proxyTls: r.bool("FLIGHTCTL_ALERTMANAGER_PROXY_TLS") ?? true,
+    proxyDbPoolMax: r.positiveInt("FLIGHTCTL_ALERTMANAGER_PROXY_DB_POOL_MAX") ?? 5,
   };
 }
 

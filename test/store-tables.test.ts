@@ -27,6 +27,8 @@ const OWNER: Record<string, string> = {
   watchChanges: "platform/watch",
   watchState: "platform/watch",
   metricsSnapshots: "metrics",
+  alerts: "alerts",
+  alertExporterState: "alerts",
 };
 
 /** Generic stores over every resource table. */

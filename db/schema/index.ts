@@ -18,3 +18,4 @@ export { organizations, DEFAULT_ORG_ID } from "./organizations.js";
 export { consoleSessions } from "./console-sessions.js";
 export { watchChanges, watchState } from "./watch.js";
 export { metricsSnapshots } from "./metrics-snapshot.js";
+export { alertExporterState, alerts } from "./alerts.js";

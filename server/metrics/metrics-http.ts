@@ -14,12 +14,13 @@ export interface MetricsListener {
 
 /**
  * Serves `metrics` (a registry, or what renders the Prometheus text format) on `address`, host:port (port 0 picks a
- * free one; an empty host is every interface).
+ * free one; an empty host is every interface). With `health`, GET /health answers its JSON too.
  */
 export async function startMetricsListener(
   metrics: Registry | (() => Promise<string>),
   address: string,
   log: Logger,
+  health?: () => Record<string, unknown>,
 ): Promise<MetricsListener> {
   const render = typeof metrics === "function" ? metrics : () => metrics.metrics();
   const m = /^(.*):(\d+)$/.exec(address);
@@ -27,7 +28,12 @@ export async function startMetricsListener(
   const host = m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
   const port = Number(m[2]);
   const server = createServer((req, res) => {
-    if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
+    const path = (req.url ?? "").split("?")[0];
+    if (health && req.method === "GET" && path === "/health") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(health()));
+      return;
+    }
+    if (req.method !== "GET" || path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
       return;
     }

@@ -4,7 +4,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { events } from "../../db/schema/events.js";
 import type { EventDetailsJson, EventJson } from "../../gen/flightctl/v1beta1/event_pb.js";
-import { bare, isoTime, jsonb, precompiled, rowsOf, type Db, type Executor } from "./db.js";
+import { bare, isoTime, jsonb, pgTextArray, precompiled, rowsOf, type Db, type Executor } from "./db.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
 export interface NewEvent {
@@ -131,6 +131,47 @@ export interface EventListQuery {
   /** Keyset position: the seq of the last event of the previous page. */
   afterSeq?: string;
   order: "asc" | "desc";
+}
+
+/** An event as the alert exporter reads it. */
+export interface SeqEvent {
+  seq: number;
+  /** metadata.name */
+  id: string;
+  orgId: string;
+  at: string;
+  reason: string;
+  kind: string;
+  name: string;
+  message: string;
+}
+
+/** Events (any organization) of `reasons` with seq in (after, upTo], oldest first, at most `limit`. */
+export async function eventsBySeq(
+  exec: Executor,
+  reasons: readonly string[],
+  after: number,
+  upTo: number,
+  limit: number,
+): Promise<SeqEvent[]> {
+  const e = events;
+  const rows = await rowsOf<Omit<SeqEvent, "at"> & { created_at: string }>(
+    exec,
+    sql`select ${e.seq}::float8 as seq, ${e.id} as id, ${e.orgId} as "orgId", ${isoTime(e.createdAt)}, ${e.reason} as reason,
+      ${e.involvedKind} as kind, ${e.involvedName} as name, ${e.message} as message
+      from ${e} where ${e.seq} > ${after} and ${e.seq} <= ${upTo} and ${e.reason} = any(${pgTextArray([...reasons])}::text[])
+      order by ${e.seq} limit ${limit}`,
+  );
+  return rows.map(({ created_at, ...r }) => ({ ...r, at: created_at }));
+}
+
+/** The seq just before the first event written in the last `seconds`; undefined when there is none. */
+export async function seqBefore(exec: Executor, seconds: number): Promise<number | undefined> {
+  const [row] = await rowsOf<{ c: number | null }>(
+    exec,
+    sql`select (min(${events.seq}) - 1)::float8 as c from ${events} where ${events.createdAt} >= now() - make_interval(secs => ${seconds})`,
+  );
+  return row.c ?? undefined;
 }
 
 export function createEventStore(db: Db) {

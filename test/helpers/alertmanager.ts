@@ -174,7 +174,9 @@ export async function startAlertmanager(
     if (!c || c.exitCode !== null) return;
     const exited = new Promise<void>((r) => c.once("exit", () => r()));
     c.kill("SIGTERM");
-    const t = setTimeout(() => c.kill("SIGKILL"), 5000);
+    // Generous: on SIGTERM Alertmanager snapshots its notification log, which tells it after a restart what it already
+    // notified (killed before that, it would not send the resolution of an alert it had notified as firing).
+    const t = setTimeout(() => c.kill("SIGKILL"), 30_000);
     await exited;
     clearTimeout(t);
   }
