@@ -81,9 +81,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         );
       }
       if (r.unsupported)
-        problems.push(
-          `${r.unsupported} data points were not exported to Prometheus (exponential histograms, or a metric name used with another type)`,
-        );
+        problems.push(`${r.unsupported} data points were not exported to Prometheus (a metric name already used with another type)`);
       if (!problems.length) return create(ExportMetricsServiceResponseSchema);
       // OTLP's partial success: the rest of the export was accepted (unsupported points alone are a warning: rejected
       // 0, a message). The series limit guards the gateway's own memory and Prometheus; forwarding passes the export on
