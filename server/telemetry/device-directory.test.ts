@@ -65,3 +65,34 @@ test("stale entries are answered at once and refreshed behind; a deleted device 
   assert.equal(await dir.lookup(DEFAULT_ORG_ID, "d1"), undefined);
   assert.ok(reads > before, "an absent device is looked up again after its (shorter) ttl");
 });
+
+test("devices looked up at once are read in one statement, present and absent ones alike", async () => {
+  const db = createDb(tdb.pool);
+  const devices = kindStore(deviceKind, db);
+  const names = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+  for (const [i, name] of names.entries()) {
+    await devices.create(
+      { orgId: DEFAULT_ORG_ID, name },
+      { labels: {}, annotations: {}, owner: i % 2 ? "Fleet/odd" : null, generation: 1, spec: {}, status: {} },
+      event(name),
+    );
+  }
+  let reads = 0;
+  const counting = createDb({
+    query: (...args: unknown[]) => {
+      reads++;
+      return (tdb.pool.query as (...a: unknown[]) => unknown)(...args);
+    },
+    connect: () => tdb.pool.connect(),
+  } as unknown as typeof tdb.pool);
+  const dir = createDeviceDirectory(counting);
+  // A burst of devices connecting: 20 enrolled, 20 unknown, and one asked twice.
+  const asked = [...names, ...names.map((n) => `${n}-unknown`), names[0]];
+  const answers = await Promise.all(asked.map((n) => dir.lookup(DEFAULT_ORG_ID, n)));
+  assert.equal(reads, 1, "one statement for the whole burst");
+  assert.deepEqual(answers.slice(0, 2), [{ fleet: undefined }, { fleet: "odd" }]);
+  assert.ok(answers.slice(20, 40).every((a) => a === undefined));
+  assert.deepEqual(answers[40], { fleet: undefined });
+  // Another organization's device of the same name is not this one.
+  assert.equal(await dir.lookup("7c1e6a52-0000-4000-8000-00000000beef", names[1]), undefined);
+});

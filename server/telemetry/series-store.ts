@@ -31,6 +31,8 @@ export interface Series {
   buckets?: number[];
   /** exponential histogram: its buckets by index, what `bounds` and `buckets` are computed from. */
   exp?: ExpState;
+  /** counter and gauge: `name{labels} ` as the exposition writes it (its labels never change). */
+  prefix?: string;
   /** summary: quantile → value. */
   quantiles?: [number, number][];
 }
