@@ -3,8 +3,7 @@
 // served to Prometheus (exposition endpoint, :9464) and optionally pushed with remote write; both signals can be
 // forwarded to another OTLP collector. Built on the same endpoint machinery as the API (http-server.ts: TLS, HTTP/2,
 // size and connection limits) and the same PKI (the service CA verifies the devices' certificates).
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { AddressInfo } from "node:net";
 import type { Pool } from "pg";
@@ -156,6 +155,19 @@ export async function startTelemetryGateway(opts: GatewayOptions): Promise<Runni
   }
 }
 
+/** Resolves when `res` can take more (or is gone), leaving no listener behind. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
 /**
  * The exposition endpoint: GET /metrics (plain HTTP, as Prometheus scrapes by default). The body is sent chunk by
  * chunk, waiting for the socket when it is full and letting the exports in between run: a scrape of many devices'
@@ -177,7 +189,7 @@ async function serveExposition(address: string, body: () => AsyncGenerator<strin
       if (!first.done) res.write(first.value);
       for await (const chunk of chunks) {
         if (res.destroyed) return; // the scraper went away
-        if (!res.write(chunk)) await Promise.race([once(res, "drain"), once(res, "close")]);
+        if (!res.write(chunk)) await drained(res);
         else await nextTurn();
       }
       res.end();
