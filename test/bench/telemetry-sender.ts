@@ -6,6 +6,7 @@
 //   ← {type: "go", startAt, connectS, intervalS, windows}   epoch ms of window 1; its sends spread over connectS
 //   → {type: "window", w, answered, inflight} at each window's end
 //   → {type: "sent", lat, lag, statuses}      every scheduled export answered or timed out
+//   ← {type: "report"}                        → {type: "sent", …} at once, with what is answered so far
 //   ← {type: "flood", concurrency}            one more window's exports back to back
 //   → {type: "flooded", statuses}
 //   ← {type: "exit"}
@@ -60,14 +61,16 @@ async function main() {
   const startNs = BigInt(Date.now()) * 1_000_000n;
   let windows = 0;
   let intervalS = 60;
+  let lat: number[][] = [];
+  const lag: number[] = [];
+  const report = () => reply({ type: "sent", lat, lag, statuses: [...sender.statuses] });
 
   async function scheduled(go: Go) {
     windows = go.windows;
     intervalS = go.intervalS;
     // Window 1 (the devices' first connections) spread over connectS, the others over intervalS.
     const start = performance.now() + (go.startAt - Date.now());
-    const lat: number[][] = Array.from({ length: go.windows }, () => []);
-    const lag: number[] = [];
+    lat = Array.from({ length: go.windows }, () => []);
     const inflight = new Set<Promise<void>>();
     for (let w = 0; w < go.windows; w++) {
       const wStart = start + (w === 0 ? 0 : (go.connectS + (w - 1) * go.intervalS) * 1000);
@@ -85,10 +88,11 @@ async function main() {
       }
       const wEnd = wStart + span;
       if (performance.now() < wEnd) await sleep(wEnd - performance.now());
-      reply({ type: "window", w, answered: lat[w].length, inflight: inflight.size, statuses: [...sender.statuses] });
+      const behind = performance.now() - wEnd;
+      reply({ type: "window", w, answered: lat[w].length, inflight: inflight.size, behindMs: behind, statuses: [...sender.statuses] });
     }
     await Promise.all(inflight);
-    reply({ type: "sent", lat, lag, statuses: [...sender.statuses] });
+    report();
   }
 
   async function flood(m: Flood) {
@@ -107,8 +111,9 @@ async function main() {
     reply({ type: "flooded", statuses: [...sender.statuses] });
   }
 
-  process.on("message", (m: Go | Flood | { type: "exit" }) => {
+  process.on("message", (m: Go | Flood | { type: "exit" } | { type: "report" }) => {
     if (m.type === "go") void scheduled(m);
+    else if (m.type === "report") report();
     else if (m.type === "flood") void flood(m);
     else if (m.type === "exit") {
       sender.close();
