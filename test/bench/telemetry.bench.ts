@@ -2,7 +2,8 @@
 // CPU time, memory, filesystem, network, disk, load, uptime) every BENCH_INTERVAL_S (60 s) over OTLP/HTTP protobuf,
 // each on its own mTLS HTTP/2 connection with its own management certificate, through flightctl-telemetry-gateway run
 // as its own process. The devices are split over BENCH_SENDERS (4) sender processes (telemetry-sender.ts; one
-// process cannot make 10,000 TLS handshakes a minute on this machine). Window 1, when every device connects, spreads
+// process cannot make 10,000 TLS handshakes a minute on this machine), run at nice BENCH_SENDER_NICE (10) so that the
+// load generator yields the CPU to the gateway it measures. Window 1, when every device connects, spreads
 // the first sends over BENCH_CONNECT_S (180 s: the gateway's handshakes and certificate checks for 10,000 devices take
 // more than one core-minute); the BENCH_WINDOWS − 1 (2) windows after it spread each device's sends over the interval.
 // A real Prometheus scrapes the gateway's exposition every BENCH_SCRAPE_S (15 s).
@@ -49,6 +50,8 @@ const EXPORT_TIMEOUT_S = Number(process.env.BENCH_EXPORT_TIMEOUT_S ?? 30);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 /** Window 1 (every device's first connection) spreads its sends over this. */
 const CONNECT_S = Number(process.env.BENCH_CONNECT_S ?? 180);
+/** Niceness of the sender processes (0: as the gateway). */
+const SENDER_NICE = Number(process.env.BENCH_SENDER_NICE ?? 10);
 
 const children: ChildProcess[] = [];
 const promPids: number[] = [];
@@ -203,7 +206,8 @@ async function main() {
   tc = performance.now();
   for (let k = 0; k < SENDERS && k * per < N; k++) {
     const job = { port: httpPort, dataDir, from: k * per, to: Math.min(N, (k + 1) * per), n: N, exportTimeoutS: EXPORT_TIMEOUT_S };
-    const child = spawn(process.execPath, ["--import", "tsx", "test/bench/telemetry-sender.ts"], {
+    // Niced: the senders stand for devices on other machines, and should not take the gateway's CPU on this one.
+    const child = spawn("nice", ["-n", String(SENDER_NICE), process.execPath, "--import", "tsx", "test/bench/telemetry-sender.ts"], {
       env: { ...process.env, BENCH_SENDER_JOB: JSON.stringify(job) },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
