@@ -119,8 +119,8 @@ export function createSender(port: number, from: number, contexts: SecureContext
     }
     return s;
   };
-  /** POSTs one export of device i; resolves with its latency (ms), counting the answer's status. */
-  async function send(i: number, body: Uint8Array): Promise<number> {
+  /** POSTs one export of device i; resolves with its latency (ms) and whether it got a 200, counting the answer's status. */
+  async function send(i: number, body: Uint8Array): Promise<{ ms: number; ok: boolean }> {
     const start = performance.now();
     let status = "error";
     // A hard deadline per export: a stream waiting on a connection that never completes its handshake fires no
@@ -154,7 +154,7 @@ export function createSender(port: number, from: number, contexts: SecureContext
       clearTimeout(timer);
     }
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
-    return performance.now() - start;
+    return { ms: performance.now() - start, ok: status === "200" };
   }
   return {
     send,

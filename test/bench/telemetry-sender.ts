@@ -5,7 +5,7 @@
 //   → {type: "ready", signS, contextsS}      certificates and TLS contexts made
 //   ← {type: "go", startAt, connectS, intervalS, windows}   epoch ms of window 1; its sends spread over connectS
 //   → {type: "window", w, answered, inflight} at each window's end
-//   → {type: "sent", lat, lag, statuses}      every scheduled export answered or timed out
+//   → {type: "sent", lat, ok, lag, statuses}  every scheduled export answered or timed out (ok: 200s per window)
 //   ← {type: "report"}                        → {type: "sent", …} at once, with what is answered so far
 //   ← {type: "flood", concurrency}            one more window's exports back to back
 //   → {type: "flooded", statuses}
@@ -62,8 +62,9 @@ async function main() {
   let windows = 0;
   let intervalS = 60;
   let lat: number[][] = [];
+  let ok: number[] = [];
   const lag: number[] = [];
-  const report = () => reply({ type: "sent", lat, lag, statuses: [...sender.statuses] });
+  const report = () => reply({ type: "sent", lat, ok, lag, statuses: [...sender.statuses] });
 
   async function scheduled(go: Go) {
     windows = go.windows;
@@ -71,6 +72,7 @@ async function main() {
     // Window 1 (the devices' first connections) spread over connectS, the others over intervalS.
     const start = performance.now() + (go.startAt - Date.now());
     lat = Array.from({ length: go.windows }, () => []);
+    ok = new Array(go.windows).fill(0);
     const inflight = new Set<Promise<void>>();
     for (let w = 0; w < go.windows; w++) {
       const wStart = start + (w === 0 ? 0 : (go.connectS + (w - 1) * go.intervalS) * 1000);
@@ -80,8 +82,9 @@ async function main() {
         const wait = due - performance.now();
         if (wait > 1) await sleep(wait);
         lag.push(performance.now() - due);
-        const p = sender.send(i, otlpBody(w, i, deviceName(i), startNs, go.intervalS)).then((ms) => {
-          lat[w].push(ms);
+        const p = sender.send(i, otlpBody(w, i, deviceName(i), startNs, go.intervalS)).then((r) => {
+          lat[w].push(r.ms);
+          if (r.ok) ok[w]++;
           inflight.delete(p);
         });
         inflight.add(p);
