@@ -1,8 +1,9 @@
 // Agent telemetry end to end: a real in-process agent enrolled on a real API exports its host metrics and its own
 // counters with the OpenTelemetry SDK to a real telemetry gateway, presenting its management certificate; a real
 // Prometheus scrapes the gateway. The host CPU series appear labelled with the agent's device_id and org_id within two
-// export intervals, and their values are the host's (/proc/stat). The telemetry settings of config.yaml are checked
-// too (off without an endpoint, errors naming the key).
+// export intervals, and their values are the host's (/proc/stat). The web's chart RPC (MetricsService, reading that
+// Prometheus) then answers the device's CPU, memory and disk: the names the charts query are the names the agent
+// sends. The telemetry settings of config.yaml are checked too (off without an endpoint, errors naming the key).
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,12 +22,14 @@ import { parseAgentConfig } from "../agent/config.js";
 import { cpuTicks, USER_HZ } from "../agent/host-readings.js";
 import { recordingExecutor } from "../agent/host.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
+import { MetricsService } from "../gen/flightctl/v1beta1/metrics_service_pb.js";
 import { createLogger } from "../lib/logger.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import { ensurePki } from "../server/platform/pki/ca.js";
 import { startTelemetryGateway, type RunningGateway } from "../server/telemetry/gateway.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { agentConfigYaml, userClient, waitFor } from "./helpers/agents.js";
+import { freePort } from "./helpers/ports.js";
 import { startPrometheus, type PrometheusServer } from "./helpers/prometheus-server.js";
 
 const INTERVAL_MS = 1000;
@@ -42,7 +45,10 @@ let pki: Awaited<ReturnType<typeof ensurePki>>;
 const auth = () => ({ headers: { authorization: `Bearer ${admin}` } });
 
 before(async () => {
-  t = await startTestApi();
+  // Prometheus first, scraping the gateway's exposition port before the gateway is up: the API reads the charts from it.
+  const expositionPort = await freePort();
+  prom = await startPrometheus({ targets: [`127.0.0.1:${expositionPort}`], scrapeIntervalMs: SCRAPE_MS });
+  t = await startTestApi({ prometheusUrl: prom.url });
   admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   dir = mkdtempSync(join(tmpdir(), "fc-agent-telemetry-"));
   // The API's PKI (the same data dir): the gateway verifies the devices' certificates with the service CA.
@@ -51,7 +57,7 @@ before(async () => {
     settings: {
       grpcAddress: "127.0.0.1:0",
       httpAddress: "127.0.0.1:0",
-      prometheusAddress: "127.0.0.1:0",
+      prometheusAddress: `127.0.0.1:${expositionPort}`,
       staleAfterMs: 300_000,
       maxRequestBytes: 4 << 20,
       maxSeriesPerDevice: 2000,
@@ -61,7 +67,6 @@ before(async () => {
     tls: { server: pki.agentServer, caBundlePem: readFileSync(pki.bundlePath, "utf8") },
     log: createLogger("test", "error"),
   });
-  prom = await startPrometheus({ targets: [`127.0.0.1:${gw.prometheusPort}`], scrapeIntervalMs: SCRAPE_MS });
   // Prometheus takes up new targets some seconds after it starts: the timing below is the agent's, not that.
   await waitFor("Prometheus scraping the gateway", async () => (await prom.query('up{job="test"} == 1')).length === 1);
 });
@@ -181,6 +186,24 @@ test("a real agent's host CPU reaches Prometheus through the gateway, labelled w
     return r.length === 1 && r[0];
   });
   assert.ok(cpuUtil.value >= 0 && cpuUtil.value <= 1, String(cpuUtil.value));
+
+  // The device page's charts (MetricsService.GetDeviceMetrics, the queries of server/charts/chart-metrics.ts) find
+  // this agent's CPU, memory and disk series in Prometheus, with the values Prometheus holds.
+  const charts = await waitFor("the device's CPU, memory and disk charts", async () => {
+    const r = await userClient(t, MetricsService).getDeviceMetrics({ name }, auth());
+    const by = Object.fromEntries(r.series.map((s) => [s.name, s.points]));
+    return by.cpu?.length && by.memory?.length && by.disk?.length ? by : undefined;
+  });
+  const last = (k: string) => charts[k].at(-1)!.value;
+  assert.ok(last("cpu") >= 0 && last("cpu") <= 1, `cpu ${last("cpu")}`);
+  assert.ok(last("memory") > 0 && last("memory") < 1, `memory ${last("memory")}`);
+  const diskUtil = await one(`system_filesystem_utilization_ratio{device_id="${name}",mountpoint="/"}`);
+  assert.ok(last("disk") > 0 && last("disk") <= 1, `disk ${last("disk")}`);
+  console.log(
+    `GetDeviceMetrics(${name}): cpu ${last("cpu")}, memory ${last("memory")}, disk ${last("disk")} (Prometheus now: disk ${diskUtil})`,
+  );
+  // Another name gets no series of this device (the queries name the device exactly).
+  await assert.rejects(userClient(t, MetricsService).getDeviceMetrics({ name: `${name}x` }, auth()), /not found/i);
 
   // Telemetry presents the device's own device-svc-client certificate, which it requested with a CSR.
   const certsDir = join(dir, "data", "certs");

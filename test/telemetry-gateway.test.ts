@@ -168,8 +168,8 @@ after(async () => {
 });
 
 /** A raw OTLP/gRPC client presenting `cred` (or no certificate). */
-function otlp(cred?: Cred) {
-  const baseUrl = `https://localhost:${gw.grpcPort}`;
+function otlp(cred?: Cred, port = gw.grpcPort) {
+  const baseUrl = `https://localhost:${port}`;
   const sessionManager = new Http2SessionManager(baseUrl, {}, { ca: caBundle, ...(cred ? { cert: cred.certPem, key: cred.keyPem } : {}) });
   sessions.push(sessionManager);
   const transport = createGrpcTransport({ baseUrl, sessionManager });
@@ -215,8 +215,8 @@ function gaugeExport(
 }
 
 /** POSTs an OTLP/HTTP request to `path` with `cred`'s certificate. */
-async function postHttp(path: string, body: Buffer | string, contentType: string, cred?: Cred) {
-  const session = http2.connect(`https://localhost:${gw.httpPort}`, {
+async function postHttp(path: string, body: Buffer | string, contentType: string, cred?: Cred, port = gw.httpPort) {
+  const session = http2.connect(`https://localhost:${port}`, {
     ca: caBundle,
     ...(cred ? { cert: cred.certPem, key: cred.keyPem } : {}),
   });
@@ -370,22 +370,53 @@ describe("a real OpenTelemetry SDK through the gateway into a real Prometheus", 
     );
   });
 
-  test("traces are accepted over both protocols and stamped", async () => {
+  test("traces are accepted over both protocols, stamped with the certificate's device whatever the payload claims, and forwarded", async () => {
+    const str = (key: string, value: string) => ({ key, value: { value: { case: "stringValue" as const, value } } });
+    // The payload claims another device, another organization and a fleet, on the resource and on the span.
+    const spoof = [str("device_id", "dev-b"), str("org_id", globex), str("fleet", "not-mine")];
     const ok = await otlp(creds["dev-a"]).traces.export({
       resourceSpans: [
-        { scopeSpans: [{ spans: [{ name: "boot", traceId: new Uint8Array(16).fill(1), spanId: new Uint8Array(8).fill(2) }] }] },
+        {
+          resource: { attributes: [...spoof, str("service.name", "boot-svc")] },
+          scopeSpans: [
+            { spans: [{ name: "boot", traceId: new Uint8Array(16).fill(1), spanId: new Uint8Array(8).fill(2), attributes: spoof }] },
+          ],
+        },
       ],
     });
     assert.equal(ok.partialSuccess, undefined);
     const json = {
       resourceSpans: [
-        { scopeSpans: [{ spans: [{ name: "boot", traceId: "0102030405060708090a0b0c0d0e0f10", spanId: "0102030405060708" }] }] },
+        {
+          resource: { attributes: [{ key: "device_id", value: { stringValue: "dev-c" } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  name: "boot",
+                  traceId: "0102030405060708090a0b0c0d0e0f10",
+                  spanId: "0102030405060708",
+                  attributes: [{ key: "org_id", value: { stringValue: globex } }],
+                },
+              ],
+            },
+          ],
+        },
       ],
     };
     const res = await postHttp("/v1/traces", JSON.stringify(json), "application/json", creds["dev-a"]);
     assert.equal(res.status, 200, res.body.toString());
     assert.ok((await gatewayMetric("flightctl_telemetry_gateway_points_total", { signal: "traces", result: "accepted" })) >= 2);
-    // Forwarded with the device's identity on the resource and the span, the JSON's hex ids read as bytes.
+    const attrs = (kvs: { key: string; value?: { value: { value?: unknown } } }[]) =>
+      Object.fromEntries(kvs.map((a) => [a.key, a.value?.value.value]));
+    const identity = { device_id: "dev-a", org_id: DEFAULT_ORG_ID, fleet: "edge" };
+    // gRPC: the spoofed attributes replaced on the resource and the span, the others kept.
+    const fromGrpc = await waitFor("the forwarded gRPC trace export", async () =>
+      forwardedTraces.find((r) => Buffer.from(r.resourceSpans[0].scopeSpans[0].spans[0].traceId).toString("hex") === "01".repeat(16)),
+    );
+    assert.deepEqual(attrs(fromGrpc.resourceSpans[0].resource!.attributes), { ...identity, "service.name": "boot-svc" });
+    assert.deepEqual(attrs(fromGrpc.resourceSpans[0].scopeSpans[0].spans[0].attributes), identity);
+    // OTLP/HTTP JSON: the hex ids read as bytes, the claimed device and organization replaced.
     const fromJsonExport = await waitFor("the forwarded JSON trace export", async () =>
       forwardedTraces.find(
         (r) => Buffer.from(r.resourceSpans[0].scopeSpans[0].spans[0].traceId).toString("hex") === "0102030405060708090a0b0c0d0e0f10",
@@ -393,10 +424,42 @@ describe("a real OpenTelemetry SDK through the gateway into a real Prometheus", 
     );
     const span = fromJsonExport.resourceSpans[0].scopeSpans[0].spans[0];
     assert.equal(Buffer.from(span.spanId).toString("hex"), "0102030405060708");
-    const attrs = (kvs: { key: string; value?: { value: { value?: unknown } } }[]) =>
-      Object.fromEntries(kvs.map((a) => [a.key, a.value?.value.value]));
-    assert.deepEqual(attrs(span.attributes), { device_id: "dev-a", org_id: DEFAULT_ORG_ID, fleet: "edge" });
-    assert.equal(attrs(fromJsonExport.resourceSpans[0].resource!.attributes).device_id, "dev-a");
+    assert.deepEqual(attrs(span.attributes), identity);
+    assert.deepEqual(attrs(fromJsonExport.resourceSpans[0].resource!.attributes), identity);
+    // Nothing forwarded speaks for the device the payloads claimed.
+    assert.ok(forwardedTraces.every((r) => attrs(r.resourceSpans[0].resource!.attributes).device_id !== "dev-c"));
+  });
+
+  test("with no OTLP collector to forward to, traces are answered with a partial success naming the setting", async () => {
+    const second = await startTelemetryGateway({
+      settings: {
+        grpcAddress: "127.0.0.1:0",
+        httpAddress: "127.0.0.1:0",
+        staleAfterMs: 300_000,
+        maxRequestBytes: MAX_REQUEST_BYTES,
+        maxSeriesPerDevice: MAX_SERIES,
+        maxPointsPerDevicePerMinute: MAX_POINTS_PER_MINUTE,
+      },
+      pool: db.pool,
+      tls: { server: (await ensurePki(dataDir)).agentServer, caBundlePem: caBundle },
+      log: createLogger("test", "error"),
+    });
+    try {
+      const span = { name: "s", traceId: new Uint8Array(16).fill(7), spanId: new Uint8Array(8).fill(7) };
+      const r = await otlp(creds["dev-a"], second.grpcPort).traces.export({ resourceSpans: [{ scopeSpans: [{ spans: [span, span] }] }] });
+      assert.equal(r.partialSuccess?.rejectedSpans, 2n);
+      assert.match(r.partialSuccess?.errorMessage ?? "", /no OTLP collector to forward traces to \(FLIGHTCTL_TELEMETRY_FORWARD_ENDPOINT/);
+      const json = { resourceSpans: [{ scopeSpans: [{ spans: [{ name: "s", traceId: "07".repeat(16), spanId: "07".repeat(8) }] }] }] };
+      const res = await postHttp("/v1/traces", JSON.stringify(json), "application/json", creds["dev-a"], second.httpPort);
+      assert.equal(res.status, 200, res.body.toString());
+      const body = JSON.parse(res.body.toString());
+      assert.equal(body.partialSuccess.rejectedSpans, "1");
+      assert.match(body.partialSuccess.errorMessage, /FLIGHTCTL_TELEMETRY_FORWARD_ENDPOINT/);
+      // The identity rules hold as on any gateway: no certificate, no answer about traces.
+      assert.match(await failure(otlp(undefined, second.grpcPort).traces.export({})), /^Unauthenticated/);
+    } finally {
+      await second.close();
+    }
   });
 });
 

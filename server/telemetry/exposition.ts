@@ -40,16 +40,47 @@ export function samplesOf(f: Family, s: Series): [string, [string, string][], nu
   }
 }
 
-/** The text exposition of `families`. */
-export function exposition(families: Iterable<Family>): string {
-  const out: string[] = [];
-  for (const f of families) {
+/** About how many characters each chunk of the exposition holds. */
+const CHUNK = 64 * 1024;
+
+/** `name{labels} ` of a counter or gauge series: built once per series, since only its value changes between scrapes. */
+function prefixOf(f: Family, s: Series): string {
+  if (s.prefix === undefined) s.prefix = `${f.name}${labelText(s.labels)} `;
+  return s.prefix;
+}
+
+/**
+ * The text exposition of `families`, in chunks of about CHUNK characters, so a scrape of hundreds of thousands of series
+ * is sent as it is written (and the caller can let other work run between chunks) instead of built as one string.
+ * Safe while the store changes between chunks: the families are listed when it starts and each family's series when it
+ * is reached, so no family or series is written twice (Prometheus refuses a scrape that repeats one).
+ */
+export function* expositionChunks(families: Iterable<Family>): Generator<string> {
+  let out: string[] = [];
+  let size = 0;
+  const add = (line: string) => {
+    out.push(line);
+    size += line.length + 1;
+  };
+  for (const f of [...families]) {
     if (f.series.size === 0) continue;
-    if (f.help) out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);
-    out.push(`# TYPE ${f.name} ${f.type}`);
-    for (const s of f.series.values()) {
-      for (const [suffix, labels, value] of samplesOf(f, s)) out.push(`${f.name}${suffix}${labelText(labels)} ${formatValue(value)}`);
+    if (f.help) add(`# HELP ${f.name} ${escapeHelp(f.help)}`);
+    add(`# TYPE ${f.name} ${f.type}`);
+    const plain = f.type === "counter" || f.type === "gauge";
+    for (const s of [...f.series.values()]) {
+      if (plain) add(prefixOf(f, s) + formatValue(s.value));
+      else for (const [suffix, labels, value] of samplesOf(f, s)) add(`${f.name}${suffix}${labelText(labels)} ${formatValue(value)}`);
+      if (size >= CHUNK) {
+        yield `${out.join("\n")}\n`;
+        out = [];
+        size = 0;
+      }
     }
   }
-  return out.length ? `${out.join("\n")}\n` : "";
+  if (out.length) yield `${out.join("\n")}\n`;
+}
+
+/** The text exposition of `families` as one string. */
+export function exposition(families: Iterable<Family>): string {
+  return [...expositionChunks(families)].join("");
 }

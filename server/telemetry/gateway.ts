@@ -3,7 +3,8 @@
 // served to Prometheus (exposition endpoint, :9464) and optionally pushed with remote write; both signals can be
 // forwarded to another OTLP collector. Built on the same endpoint machinery as the API (http-server.ts: TLS, HTTP/2,
 // size and connection limits) and the same PKI (the service CA verifies the devices' certificates).
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { AddressInfo } from "node:net";
 import type { Pool } from "pg";
 import type { Logger } from "pino";
@@ -15,7 +16,7 @@ import { startEndpoint, type RunningServer } from "../platform/http-server.js";
 import type { KeyPair } from "../platform/pki/ca.js";
 import { createDeviceDirectory, type DeviceDirectory } from "./device-directory.js";
 import { createTelemetryGate } from "./device-identity.js";
-import { exposition } from "./exposition.js";
+import { expositionChunks } from "./exposition.js";
 import { createForwarder, type ForwardSettings } from "./forward.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createOtlpHttp } from "./otlp-http.js";
@@ -118,9 +119,10 @@ export async function startTelemetryGateway(opts: GatewayOptions): Promise<Runni
     if (remote) started.push(remote);
     let prometheusPort: number | undefined;
     if (settings.prometheusAddress) {
-      const server = await serveExposition(settings.prometheusAddress, async () => {
+      const server = await serveExposition(settings.prometheusAddress, async function* () {
         metrics.stale.inc(store.sweep());
-        return (await metrics.registry.metrics()) + exposition(store.families());
+        yield await metrics.registry.metrics();
+        yield* expositionChunks(store.families());
       });
       prometheusPort = (server.address() as AddressInfo).port;
       started.push({ close: () => new Promise<void>((r) => server.close(() => r())) });
@@ -153,8 +155,25 @@ export async function startTelemetryGateway(opts: GatewayOptions): Promise<Runni
   }
 }
 
-/** The exposition endpoint: GET /metrics (plain HTTP, as Prometheus scrapes by default). */
-async function serveExposition(address: string, body: () => Promise<string>): Promise<Server> {
+/** Resolves when `res` can take more (or is gone), leaving no listener behind. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
+/**
+ * The exposition endpoint: GET /metrics (plain HTTP, as Prometheus scrapes by default). The body is sent chunk by
+ * chunk, waiting for the socket when it is full and letting the exports in between run: a scrape of many devices'
+ * series neither holds the whole text in memory nor stops the gateway for its duration.
+ */
+async function serveExposition(address: string, body: () => AsyncGenerator<string>): Promise<Server> {
   const { host, port } = parseAddress(address);
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
@@ -162,10 +181,22 @@ async function serveExposition(address: string, body: () => Promise<string>): Pr
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: the exposition is at GET /metrics\n");
       return;
     }
-    body().then(
-      (text) => res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text),
-      (err) => res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`${(err as Error).message}\n`),
-    );
+    (async () => {
+      const chunks = body();
+      // The first chunk (the gateway's own metrics) before the status: an error there can still be answered with 500.
+      const first = await chunks.next();
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      if (!first.done) res.write(first.value);
+      for await (const chunk of chunks) {
+        if (res.destroyed) return; // the scraper went away
+        if (!res.write(chunk)) await drained(res);
+        else await nextTurn();
+      }
+      res.end();
+    })().catch((err: Error) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`${err.message}\n`);
+      else res.destroy(err);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -209,6 +209,11 @@ export function createOtlpHttp(
       metrics.requests.inc({ signal: s.signal, protocol: "http", code: "ok" });
       send(200, out);
     } catch (e) {
+      // The device went away before its request arrived (its exporter's timeout): nobody to answer, nothing internal.
+      if ((e as { code?: string }).code === "ERR_STREAM_PREMATURE_CLOSE") {
+        metrics.requests.inc({ signal: s.signal, protocol: "http", code: "canceled" });
+        return;
+      }
       let status: number;
       let err: ConnectError;
       if (e instanceof HttpRefusal) {

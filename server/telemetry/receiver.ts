@@ -81,9 +81,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         );
       }
       if (r.unsupported)
-        problems.push(
-          `${r.unsupported} data points were not exported to Prometheus (exponential histograms, or a metric name used with another type)`,
-        );
+        problems.push(`${r.unsupported} data points were not exported to Prometheus (a metric name already used with another type)`);
       if (!problems.length) return create(ExportMetricsServiceResponseSchema);
       // OTLP's partial success: the rest of the export was accepted (unsupported points alone are a warning: rejected
       // 0, a message). The series limit guards the gateway's own memory and Prometheus; forwarding passes the export on
@@ -96,8 +94,19 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     async exportTraces(req, device) {
       const spans = stampTraces(req, device);
       budget(device, "traces", spans);
+      if (!deps.forwarder) {
+        // Traces only go on to an OTLP collector. Without one, say so in OTLP's own terms (partial success, all spans
+        // rejected: the exporter logs it and does not retry) rather than accept spans that go nowhere.
+        if (spans) metrics.points.inc({ signal: "traces", result: "no_backend" }, spans);
+        return create(ExportTraceServiceResponseSchema, {
+          partialSuccess: {
+            rejectedSpans: BigInt(spans),
+            errorMessage: `the telemetry gateway has no OTLP collector to forward traces to (FLIGHTCTL_TELEMETRY_FORWARD_ENDPOINT is not set): ${spans} spans dropped`,
+          },
+        });
+      }
       metrics.points.inc({ signal: "traces", result: "accepted" }, spans);
-      deps.forwarder?.traces(req);
+      deps.forwarder.traces(req);
       return create(ExportTraceServiceResponseSchema);
     },
   };

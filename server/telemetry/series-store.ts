@@ -11,6 +11,7 @@ import {
   type NumberDataPoint,
 } from "../../gen/third_party/opentelemetry/proto/metrics/v1/metrics_pb.js";
 import type { KeyValue } from "../../gen/third_party/opentelemetry/proto/common/v1/common_pb.js";
+import { addExpStates, classicBuckets, type ExpState, expStateOf } from "./exp-histogram.js";
 import { labelsOf, metricName } from "./prom-names.js";
 
 export type FamilyType = "counter" | "gauge" | "histogram" | "summary";
@@ -28,6 +29,10 @@ export interface Series {
   /** histogram: upper bounds and per-bucket counts (the last bucket is +Inf). */
   bounds?: number[];
   buckets?: number[];
+  /** exponential histogram: its buckets by index, what `bounds` and `buckets` are computed from. */
+  exp?: ExpState;
+  /** counter and gauge: `name{labels} ` as the exposition writes it (its labels never change). */
+  prefix?: string;
   /** summary: quantile → value. */
   quantiles?: [number, number][];
 }
@@ -49,7 +54,7 @@ export interface IngestResult {
   accepted: number;
   /** Points of new series over the device's limit. */
   overLimit: number;
-  /** Points the store cannot represent (exponential histograms, a name already used by another type). */
+  /** Points the store cannot represent (a name already used by another type). */
   unsupported: number;
 }
 
@@ -136,6 +141,7 @@ export function createSeriesStore(limits: SeriesLimits) {
         const delta = d.value.aggregationTemporality === AggregationTemporality.DELTA;
         const f = familyFor(metricName(m.name, m.unit, { gauge: false, counter: false }), "histogram", m.description);
         ingestPoints(f, d.value.dataPoints, device, now, r, (s, p) => {
+          s.exp = undefined;
           const bounds = p.explicitBounds;
           const buckets = p.bucketCounts.map(Number);
           while (buckets.length < bounds.length + 1) buckets.push(0);
@@ -163,9 +169,22 @@ export function createSeriesStore(limits: SeriesLimits) {
         });
         return;
       }
-      case "exponentialHistogram":
-        r.unsupported += d.value.dataPoints.length;
+      case "exponentialHistogram": {
+        // Served as a classic histogram (bounds from the scale); delta points add up at the coarser scale.
+        const delta = d.value.aggregationTemporality === AggregationTemporality.DELTA;
+        const f = familyFor(metricName(m.name, m.unit, { gauge: false, counter: false }), "histogram", m.description);
+        ingestPoints(f, d.value.dataPoints, device, now, r, (s, p) => {
+          const point = expStateOf(p);
+          const held = delta && s.exp;
+          s.exp = held ? addExpStates(s.exp!, point) : point;
+          s.count = held ? s.count + Number(p.count) : Number(p.count);
+          s.value = held ? s.value + (p.sum ?? 0) : (p.sum ?? 0);
+          const { bounds, buckets } = classicBuckets(s.exp);
+          s.bounds = bounds;
+          s.buckets = buckets;
+        });
         return;
+      }
       default:
         return;
     }
