@@ -70,6 +70,17 @@ export interface WorkerSettings {
   gitKnownHosts?: string;
   /** flightctl-worker also schedules the crontab (FLIGHTCTL_PERIODIC=1; flightctl-periodic always does). */
   periodic: boolean;
+  retention: RetentionSettings;
+}
+
+/** The event_cleanup job (docs/operations.md "Event retention"): what ages out, and how much one statement deletes. */
+export interface RetentionSettings {
+  /** Events older than this are deleted (flightctl keeps 7 days). */
+  eventsMs: number;
+  /** Console sessions and their recordings older than this are deleted. */
+  consoleMs: number;
+  /** Rows per DELETE statement: bounds how long one statement holds its row locks. */
+  batchSize: number;
 }
 
 /** Service metrics (docs/telemetry.md "Service metrics"). */
@@ -197,7 +208,6 @@ export function loadConfig(env: Env = process.env): ServerConfig {
         idleTimeoutMs: r.positive("FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS", 1000) ?? c.idleTimeoutMs,
         maxDurationMs: r.positive("FLIGHTCTL_CONSOLE_MAX_DURATION_SECONDS", 1000) ?? c.maxDurationMs,
         recordingMaxBytes: r.positive("FLIGHTCTL_CONSOLE_RECORDING_MAX_BYTES") ?? c.recordingMaxBytes,
-        retentionMs: r.positive("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 86_400_000) ?? c.retentionMs,
       },
       limits: {
         maxRequestBytes: r.positiveInt("FLIGHTCTL_MAX_REQUEST_BYTES") ?? l.maxRequestBytes,
@@ -221,6 +231,12 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       gitCacheDir: resolve(r.str("FLIGHTCTL_GIT_CACHE_DIR") ?? join(tmpdir(), "flightctl-git-cache")),
       gitKnownHosts: r.str("FLIGHTCTL_GIT_KNOWN_HOSTS"),
       periodic: r.bool("FLIGHTCTL_PERIODIC") ?? false,
+      // Retention, applied by the periodic event_cleanup job.
+      retention: {
+        eventsMs: r.positive("FLIGHTCTL_EVENT_RETENTION_DAYS", 86_400_000) ?? 7 * 86_400_000,
+        consoleMs: r.positive("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 86_400_000) ?? 30 * 86_400_000,
+        batchSize: r.positiveInt("FLIGHTCTL_RETENTION_BATCH_SIZE") ?? 5000,
+      },
     },
     pamIssuer: {
       address: r.address("FLIGHTCTL_PAM_ISSUER_ADDRESS") ?? "0.0.0.0:8444",
