@@ -32,6 +32,8 @@ export interface ApiSettings {
   sans: string[];
   /** A YAML file of AuthProvider documents trusted besides the AuthProvider resources. */
   authConfig?: string;
+  /** PEM CA bundle trusted for calls to auth providers (e.g. a private AAP) besides the system CAs and the service CA. */
+  authCaFile?: string;
   csrAutoApprove: boolean;
   /** The web UI's URL agents print for approval. */
   uiUrl?: string;
@@ -162,6 +164,19 @@ export interface ServerConfig {
   rateLimits: RateLimitSettings;
   /** flightctl-telemetry-gateway (and npm start unless FLIGHTCTL_TELEMETRY_ENABLED=false). */
   telemetry: TelemetryGatewaySettings;
+  userinfoProxy: UserinfoProxySettings;
+}
+
+/** flightctl-userinfo-proxy: AAP's /me as OIDC UserInfo for Grafana (docs/operations.md). */
+export interface UserinfoProxySettings {
+  /** Listen host:port. */
+  address: string;
+  /** AAP's /api/gateway/v1/me/ URL (required by that process). */
+  upstreamUrl?: string;
+  /** PEM CA bundle trusted for the upstream besides the system CAs. */
+  caFile?: string;
+  /** Accept any upstream certificate. */
+  insecureSkipTlsVerify: boolean;
 }
 
 /** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
@@ -192,6 +207,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       agentEndpointUrl: r.url("FLIGHTCTL_AGENT_ENDPOINT_URL"),
       sans: r.list("FLIGHTCTL_API_SANS") ?? [],
       authConfig: r.str("FLIGHTCTL_AUTH_CONFIG"),
+      authCaFile: r.str("FLIGHTCTL_AUTH_CA_FILE"),
       csrAutoApprove: r.bool("FLIGHTCTL_CSR_AUTO_APPROVE") ?? true,
       uiUrl: r.url("FLIGHTCTL_UI_URL"),
       prometheusUrl: r.httpUrl("FLIGHTCTL_PROMETHEUS_URL"),
@@ -262,6 +278,13 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     },
     rateLimits: rateLimits(r),
     telemetry: telemetry(r),
+    // flightctl-userinfo-proxy (flightctl's USERINFO_* variables, under this project's prefix).
+    userinfoProxy: {
+      address: r.address("FLIGHTCTL_USERINFO_ADDRESS") ?? "0.0.0.0:8080",
+      upstreamUrl: r.httpUrl("FLIGHTCTL_USERINFO_UPSTREAM_URL"),
+      caFile: r.str("FLIGHTCTL_USERINFO_CA_FILE"),
+      insecureSkipTlsVerify: r.bool("FLIGHTCTL_USERINFO_SKIP_TLS_VERIFY") ?? false,
+    },
   };
 }
 

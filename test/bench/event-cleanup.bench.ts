@@ -28,7 +28,8 @@ async function fill(pool: pg.Pool, table: string) {
       [ORG, n],
     );
   // In chunks: one 1M-row insert would hold the machine's memory and WAL longer than needed.
-  for (let done = 0; done < N; done += 200_000) await insert(Math.min(200_000, N - done), "interval '8 days' - (i % 2592000) * interval '1 second'");
+  for (let done = 0; done < N; done += 200_000)
+    await insert(Math.min(200_000, N - done), "interval '8 days' - (i % 2592000) * interval '1 second'");
   await insert(Math.floor(N / 10), "(i % 518400) * interval '1 second'");
   await pool.query(`vacuum analyze ${table}`);
 }
@@ -99,8 +100,12 @@ async function main() {
     const rate = (x: { ms: number }) => Math.round(N / (x.ms / 1000));
     const row = (name: string, x: typeof batched) =>
       `| ${name} | ${x.statements} | ${(x.ms / 1000).toFixed(1)} | ${rate(x).toLocaleString("en")} | ${x.longestMs.toFixed(0)} | ${x.worst.insertMs.toFixed(0)} | ${x.worst.updateMs.toFixed(0)} | ${x.worst.writes} |`;
-    console.log(`\nevents: ${N.toLocaleString("en")} expired; batch ${BATCH}; rows left: batched table ${left.rows[0].a}, baseline table ${left.rows[0].b}\n`);
-    console.log("| cleanup | statements | s | rows/s | longest statement (lock held) ms | writer: worst insert ms | writer: worst update of an expired row ms | writer rounds |");
+    console.log(
+      `\nevents: ${N.toLocaleString("en")} expired; batch ${BATCH}; rows left: batched table ${left.rows[0].a}, baseline table ${left.rows[0].b}\n`,
+    );
+    console.log(
+      "| cleanup | statements | s | rows/s | longest statement (lock held) ms | writer: worst insert ms | writer: worst update of an expired row ms | writer rounds |",
+    );
     console.log("|---|---|---|---|---|---|---|---|");
     console.log(row(`batched (event_cleanup, ${BATCH}/statement)`, batched));
     console.log(row("baseline: one plain DELETE", plain));
