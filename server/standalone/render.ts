@@ -287,7 +287,6 @@ export function renderConfig(c: ServiceConfig): Map<string, string> {
       // Service metrics on a port of their own, reached only on the flightctl network (by Prometheus).
       FLIGHTCTL_METRICS_ADDRESS: "0.0.0.0:9090",
       FLIGHTCTL_PROMETHEUS_URL: "http://flightctl-prometheus:9090",
-      FLIGHTCTL_TELEMETRY_ENABLED: "false",
     }),
   );
   const jobs = {
