@@ -5,15 +5,10 @@
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { createCa, issueServerCert } from "../../server/platform/pki/ca.js";
+import type { AapUser } from "../../server/auth/aap-gateway.js";
 
-export interface AapTestUser {
-  id: number;
-  username: string;
-  email?: string;
-  first_name?: string;
-  last_name?: string;
-  is_superuser?: boolean;
-  is_platform_auditor?: boolean;
+/** A user as /me lists it (the fields flightctl reads), with what the other endpoints answer for it. */
+export interface AapTestUser extends Omit<AapUser, "summary_fields"> {
   ansibleId: string;
   organizations: string[];
   /** Teams: name, its organization, its ansible id. */
