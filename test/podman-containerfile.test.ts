@@ -54,7 +54,8 @@ test("the service image builds FROM scratch and runs flightctl-standalone", { ti
     ]);
     assert.equal(user.trim(), "1001");
 
-    // flightctl-api from the image: host network (the test database is on loopback), the PKI in a named volume.
+    // flightctl-api from the image: host network (the test database is on loopback), the PKI in a named volume given
+    // to the image's user (U), as the quadlet mounts it.
     const db = await createTestDatabase();
     const [port, agentPort] = [await freePort(), await freePort()];
     try {
@@ -67,7 +68,7 @@ test("the service image builds FROM scratch and runs flightctl-standalone", { ti
         "--network",
         "host",
         "-v",
-        "flightctl-data:/var/lib/flightctl",
+        "flightctl-data:/var/lib/flightctl:U",
         "-e",
         `DATABASE_URL=${db.url}`,
         "-e",

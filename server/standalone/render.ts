@@ -51,7 +51,8 @@ export function processesOf(c: ServiceConfig): Process[] {
   const redis = { "flightctl-redis-url": "FLIGHTCTL_REDIS_URL" };
   const dbUp = c.db.type === "builtin" ? ["flightctl-db.service"] : [];
   const migrated = ["flightctl-db-migrate.service"];
-  const data = ["flightctl-data.volume:/var/lib/flightctl:Z"];
+  // U: podman gives the volume to the image's user (1001), which writes the PKI there.
+  const data = ["flightctl-data.volume:/var/lib/flightctl:Z,U"];
   const list: Process[] = [
     {
       name: "flightctl-db-migrate",
