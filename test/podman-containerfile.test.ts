@@ -16,7 +16,9 @@ import { freePort } from "./helpers/ports.js";
 
 after(() => assertNoOpenHandles());
 
-test("the service image builds FROM scratch and runs flightctl-standalone", { timeout: 900_000 }, async () => {
+test("the service image builds FROM scratch, runs flightctl-standalone, and runs flightctl-api until it is ready", {
+  timeout: 900_000,
+}, async () => {
   const ctx = mkdtempSync(join(tmpdir(), "fc-image-"));
   const podman = await startPodmanEnv();
   try {
