@@ -35,6 +35,8 @@ export interface ApiSettings {
   sans: string[];
   /** A YAML file of AuthProvider documents trusted besides the AuthProvider resources. */
   authConfig?: string;
+  /** PEM CA bundle trusted for calls to auth providers (e.g. a private AAP) besides the system CAs and the service CA. */
+  authCaFile?: string;
   csrAutoApprove: boolean;
   /** The web UI's URL agents print for approval. */
   uiUrl?: string;
@@ -73,6 +75,17 @@ export interface WorkerSettings {
   gitKnownHosts?: string;
   /** flightctl-worker also schedules the crontab (FLIGHTCTL_PERIODIC=1; flightctl-periodic always does). */
   periodic: boolean;
+  retention: RetentionSettings;
+}
+
+/** The event_cleanup job (docs/operations.md "Event retention"): what ages out, and how much one statement deletes. */
+export interface RetentionSettings {
+  /** Events older than this are deleted (flightctl keeps 7 days). */
+  eventsMs: number;
+  /** Console sessions and their recordings older than this are deleted. */
+  consoleMs: number;
+  /** Rows per DELETE statement: bounds how long one statement holds its row locks. */
+  batchSize: number;
 }
 
 /** Service metrics (docs/telemetry.md "Service metrics"). */
@@ -161,6 +174,20 @@ export interface ServerConfig {
    * server's major version or newer (docs/operations.md).
    */
   pgBinDir?: string;
+  /** flightctl-userinfo-proxy (docs/operations.md). */
+  userinfoProxy: UserinfoProxySettings;
+}
+
+/** flightctl-userinfo-proxy: AAP's /me as OIDC UserInfo for Grafana (docs/operations.md). */
+export interface UserinfoProxySettings {
+  /** Listen host:port. */
+  address: string;
+  /** AAP's /api/gateway/v1/me/ URL (required by that process). */
+  upstreamUrl?: string;
+  /** PEM CA bundle trusted for the upstream besides the system CAs. */
+  caFile?: string;
+  /** Accept any upstream certificate. */
+  insecureSkipTlsVerify: boolean;
 }
 
 /** The telemetry gateway's settings: where it listens and exports, and its limits (docs/telemetry.md). */
@@ -191,6 +218,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       agentEndpointUrl: r.url("FLIGHTCTL_AGENT_ENDPOINT_URL"),
       sans: r.list("FLIGHTCTL_API_SANS") ?? [],
       authConfig: r.str("FLIGHTCTL_AUTH_CONFIG"),
+      authCaFile: r.str("FLIGHTCTL_AUTH_CA_FILE"),
       csrAutoApprove: r.bool("FLIGHTCTL_CSR_AUTO_APPROVE") ?? true,
       uiUrl: r.url("FLIGHTCTL_UI_URL"),
       prometheusUrl: r.httpUrl("FLIGHTCTL_PROMETHEUS_URL"),
@@ -207,7 +235,6 @@ export function loadConfig(env: Env = process.env): ServerConfig {
         idleTimeoutMs: r.positive("FLIGHTCTL_CONSOLE_IDLE_TIMEOUT_SECONDS", 1000) ?? c.idleTimeoutMs,
         maxDurationMs: r.positive("FLIGHTCTL_CONSOLE_MAX_DURATION_SECONDS", 1000) ?? c.maxDurationMs,
         recordingMaxBytes: r.positive("FLIGHTCTL_CONSOLE_RECORDING_MAX_BYTES") ?? c.recordingMaxBytes,
-        retentionMs: r.positive("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 86_400_000) ?? c.retentionMs,
       },
       limits: {
         maxRequestBytes: r.positiveInt("FLIGHTCTL_MAX_REQUEST_BYTES") ?? l.maxRequestBytes,
@@ -231,6 +258,12 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       gitCacheDir: resolve(r.str("FLIGHTCTL_GIT_CACHE_DIR") ?? join(tmpdir(), "flightctl-git-cache")),
       gitKnownHosts: r.str("FLIGHTCTL_GIT_KNOWN_HOSTS"),
       periodic: r.bool("FLIGHTCTL_PERIODIC") ?? false,
+      // Retention, applied by the periodic event_cleanup job.
+      retention: {
+        eventsMs: r.positive("FLIGHTCTL_EVENT_RETENTION_DAYS", 86_400_000) ?? 7 * 86_400_000,
+        consoleMs: r.positive("FLIGHTCTL_CONSOLE_RETENTION_DAYS", 86_400_000) ?? 30 * 86_400_000,
+        batchSize: r.positiveInt("FLIGHTCTL_RETENTION_BATCH_SIZE") ?? 5000,
+      },
     },
     pamIssuer: {
       address: r.address("FLIGHTCTL_PAM_ISSUER_ADDRESS") ?? "0.0.0.0:8444",
@@ -258,6 +291,13 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     telemetry: telemetry(r),
     alerts: alerts(r),
     pgBinDir: r.str("FLIGHTCTL_PG_BIN_DIR"),
+    // flightctl-userinfo-proxy (flightctl's USERINFO_* variables, under this project's prefix).
+    userinfoProxy: {
+      address: r.address("FLIGHTCTL_USERINFO_ADDRESS") ?? "0.0.0.0:8080",
+      upstreamUrl: r.httpUrl("FLIGHTCTL_USERINFO_UPSTREAM_URL"),
+      caFile: r.str("FLIGHTCTL_USERINFO_CA_FILE"),
+      insecureSkipTlsVerify: r.bool("FLIGHTCTL_USERINFO_SKIP_TLS_VERIFY") ?? false,
+    },
   };
 }
 

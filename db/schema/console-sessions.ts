@@ -1,5 +1,5 @@
 // Console sessions: one row per session, open or ended, holding who opened it on which device, how it ran, and its
-// asciicast recording once it ended. Rows older than the retention are deleted by the API replicas' cleanup timer.
+// asciicast recording once it ended. Rows older than the retention are deleted by the periodic event_cleanup job.
 import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { textC } from "./resource.js";
 

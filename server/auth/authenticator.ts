@@ -1,12 +1,14 @@
 // Bearer-token authentication against the configured providers: static ones from the service config and enabled
 // AuthProvider resources. OIDC tokens are verified
-// with jose against the issuer's JWKS (discovery), OAuth2 tokens by JWT introspection or RFC 7662.
+// with jose against the issuer's JWKS (discovery), OAuth2 tokens by JWT introspection or RFC 7662, AAP tokens by
+// asking the AAP gateway (aap-gateway.ts). Identities are cached per token briefly (at most a minute for opaque tokens).
 import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import type { AuthProvider, AuthProviderSpec } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { unauthenticated, unavailable } from "../platform/errors.js";
 import type { UserIdentity } from "../platform/identity.js";
 import { Lru } from "../platform/lru.js";
 import { identityFromClaims } from "./claims.js";
+import { AapTokenRejected, aapIdentity, createAapClient } from "./aap-gateway.js";
 import { getJson, type FetchLike } from "./http-client.js";
 import { asymmetricOnly, checkTokenTimes, DEFAULT_TOKEN_POLICY, REQUIRED_CLAIMS, type TokenPolicy } from "./token-policy.js";
 
@@ -41,6 +43,8 @@ interface Verifier {
   /** Issuers this verifier accepts (for routing a JWT by its iss). */
   issuer?: string;
   verify(token: string): Promise<JWTPayload>;
+  /** Providers that say who the user is themselves (aap) instead of handing claims to identityFromClaims. */
+  identify?(token: string): Promise<UserIdentity>;
 }
 
 const isJwt = (t: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(t);
@@ -81,7 +85,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
   function verifierFor(p: AuthProvider): Verifier | undefined {
     const spec = p.spec as AuthProviderSpec;
-    const key = JSON.stringify([p.metadata?.name, spec.providerType, spec.issuer, spec.clientId, spec.introspection]);
+    const key = JSON.stringify([p.metadata?.name, spec.providerType, spec.issuer, spec.clientId, spec.introspection, spec.apiUrl]);
     let v = verifiers.get(key);
     if (v) return v;
     if (spec.providerType === "oidc" && spec.issuer) {
@@ -126,6 +130,12 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
           return body;
         },
       };
+    } else if (spec.providerType === "aap" && spec.apiUrl) {
+      const client = createAapClient(opts.fetch, spec.apiUrl);
+      v = {
+        verify: () => Promise.reject(new Error("aap tokens are identified, not verified")),
+        identify: (token) => aapIdentity(client, spec, token),
+      };
     } else {
       return undefined;
     }
@@ -134,6 +144,14 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   }
 
   async function verifyWith(p: AuthProvider, v: Verifier, token: string): Promise<UserIdentity> {
+    if (v.identify) {
+      try {
+        return await v.identify(token);
+      } catch (e) {
+        if (e instanceof AapTokenRejected) throw unauthenticated(`invalid token: ${e.message}`);
+        throw unavailable(`cannot verify the token with provider "${p.metadata?.name}": ${(e as Error).message}`);
+      }
+    }
     let claims: JWTPayload;
     try {
       claims = await v.verify(token);

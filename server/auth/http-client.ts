@@ -12,8 +12,11 @@ export type FetchLike = (
 
 const MAX_BODY = 1 << 20;
 
-/** A fetch that trusts the system CAs plus `extraCaPem`, times out after `timeoutMs` and caps bodies at 1 MiB. */
-export function createAuthFetch(extraCaPem: string[] = [], timeoutMs = 10_000): FetchLike {
+/**
+ * A fetch that trusts the system CAs plus `extraCaPem`, times out after `timeoutMs` and caps bodies at 1 MiB.
+ * `insecureSkipTlsVerify` accepts any server certificate (an operator's explicit choice, e.g. a lab AAP).
+ */
+export function createAuthFetch(extraCaPem: string[] = [], timeoutMs = 10_000, insecureSkipTlsVerify = false): FetchLike {
   const ca = [...rootCertificates, ...extraCaPem];
   return (url, init = {}) =>
     new Promise<Response>((resolve, reject) => {
@@ -22,7 +25,15 @@ export function createAuthFetch(extraCaPem: string[] = [], timeoutMs = 10_000): 
       if (!mod) return reject(new Error(`unsupported URL scheme in ${url}`));
       const req = mod.request(
         u,
-        { method: init.method ?? "GET", headers: init.headers, ca, timeout: timeoutMs, signal: init.signal, agent: false },
+        {
+          method: init.method ?? "GET",
+          headers: init.headers,
+          ca,
+          rejectUnauthorized: !insecureSkipTlsVerify,
+          timeout: timeoutMs,
+          signal: init.signal,
+          agent: false,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

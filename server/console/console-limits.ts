@@ -12,8 +12,6 @@ export interface ConsoleLimits {
   maxDurationMs: number;
   /** Recording size limit per session. */
   recordingMaxBytes: number;
-  /** Sessions and recordings are deleted after this. */
-  retentionMs: number;
 }
 
 /** The limits when none are configured. */
@@ -23,5 +21,4 @@ export const DEFAULT_CONSOLE_LIMITS: ConsoleLimits = {
   idleTimeoutMs: 1800_000,
   maxDurationMs: 8 * 3600_000,
   recordingMaxBytes: 32 * 1024 * 1024,
-  retentionMs: 30 * 86_400_000,
 };

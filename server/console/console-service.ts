@@ -195,16 +195,7 @@ export function createConsoleService(deps: ConsoleDeps) {
     for (const l of watchers.get(`${p.orgId}/${p.device}`) ?? []) l(c);
   });
 
-  // Retention: every replica deletes expired sessions now and then (a plain delete: running it twice is harmless).
-  const cleanup = () =>
-    store.deleteOlderThan(limits.retentionMs).then(
-      (n) => n > 0 && log.info({ deleted: n }, "console recordings past retention deleted"),
-      (err) => log.warn({ err }, "console recording cleanup failed"),
-    );
-  const first = setTimeout(cleanup, 10_000);
-  first.unref();
-  const retention = setInterval(cleanup, Math.min(limits.retentionMs, 3_600_000));
-  retention.unref();
+  // Retention: sessions and recordings past FLIGHTCTL_CONSOLE_RETENTION_DAYS go with the periodic event_cleanup job.
 
   async function checkDevice(orgId: string, name: string) {
     const d = await store.device(orgId, name);
@@ -503,8 +494,6 @@ export function createConsoleService(deps: ConsoleDeps) {
     },
 
     close() {
-      clearTimeout(first);
-      clearInterval(retention);
       for (const s of local.values()) void s.leave("server shutting down");
     },
   };

@@ -4,6 +4,7 @@ import { sql } from "drizzle-orm";
 import type { ConsoleCloseJson, ConsoleSessionMetadataJson } from "../../gen/flightctl/v1beta1/console_pb.js";
 import { consoleSessions as cs } from "../../db/schema/console-sessions.js";
 import { bare, jsonb, rowsOf, textArray, type Db } from "../platform/db.js";
+import { deleteOlderInBatches, type BatchDeleteResult } from "../platform/retention-store.js";
 import { createDeviceStore } from "../devices/device-store.js";
 
 export interface SessionRow {
@@ -166,10 +167,9 @@ export function createConsoleStore(db: Db) {
       return row ? { row: toRow(row), recording: row.recording ?? null } : undefined;
     },
 
-    /** Deletes sessions (and recordings) created before `olderThanMs` ago; returns how many. */
-    async deleteOlderThan(olderThanMs: number): Promise<number> {
-      const r = await db.execute(sql`delete from ${cs} where ${cs.createdAt} < now() - make_interval(secs => ${olderThanMs / 1000})`);
-      return r.rowCount ?? 0;
+    /** Deletes sessions (and recordings) created before `cutoff`, `batchSize` per statement (retention). */
+    deleteOlderThan(cutoff: Date, batchSize: number): Promise<BatchDeleteResult> {
+      return deleteOlderInBatches(db, { table: cs, key: cs.id, createdAt: cs.createdAt }, cutoff, batchSize);
     },
   };
 }

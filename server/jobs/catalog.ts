@@ -78,6 +78,7 @@ declare global {
       dependency_sync: DependencySyncItem;
       resourcesync_sync: SyncPayload;
       resourcesync_poll: CronPayload;
+      event_cleanup: CronPayload;
     }
   }
 }
@@ -113,3 +114,5 @@ export const TASK_DEPENDENCY_SYNC = "dependency_sync" satisfies TaskName;
 export const TASK_RESOURCESYNC_SYNC = "resourcesync_sync" satisfies TaskName;
 /** Crontab: queues a sync of every ResourceSync of every organization. */
 export const TASK_RESOURCESYNC_POLL = "resourcesync_poll" satisfies TaskName;
+/** Crontab: deletes events and console sessions past their retention, in bounded batches. */
+export const TASK_EVENT_CLEANUP = "event_cleanup" satisfies TaskName;

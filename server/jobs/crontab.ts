@@ -4,6 +4,7 @@ import type { CronItem } from "graphile-worker";
 import {
   TASK_DEPENDENCY_SYNC_POLL,
   TASK_DISCONNECT_SWEEP,
+  TASK_EVENT_CLEANUP,
   TASK_FLEET_ROLLOUT_SWEEP,
   TASK_REPOSITORY_TEST,
   TASK_RESOURCESYNC_POLL,
@@ -26,4 +27,6 @@ export const PERIODIC_SCHEDULE: CronItem[] = [
   // The dependency sync: new commits on the branches and tags fleets and standalone devices read, every 2 minutes
   // (flightctl looks every 3); one ls-remote per repository and revision, however many read it.
   every("*/2 * * * *", TASK_DEPENDENCY_SYNC_POLL),
+  // Retention: events and console recordings past their age, hourly (off the hour, away from other hourly work).
+  every("17 * * * *", TASK_EVENT_CLEANUP),
 ];

@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import { pendingMigrations } from "../../db/migrate.js";
 import { createApp } from "../app.js";
 import { readFileSync } from "node:fs";
+import { createAuthFetch } from "../auth/http-client.js";
 import { hostname } from "node:os";
 import type { AuthProvider } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
@@ -40,6 +41,8 @@ export interface ApiOptions {
   agentEndpointUrl?: string;
   /** Providers trusted besides AuthProvider resources (the built-in issuer, a corporate IdP). */
   authProviders?: AuthProvider[];
+  /** PEM CAs trusted for calls to auth providers (a private AAP, an internal IdP) besides the system and service CAs. */
+  authCaPem?: string[];
   csrAutoApprove?: boolean;
   uiUrl?: string;
   /** Rendered-device stream heartbeat period (default 30 s). */
@@ -144,6 +147,7 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     agentEndpointUrl: () => agentUrl,
     uiUrl: opts.uiUrl,
     staticAuthProviders: opts.authProviders,
+    fetch: createAuthFetch([bundlePem, ...(opts.authCaPem ?? [])]),
     csrAutoApprove: opts.csrAutoApprove,
     console: { relay: consoleRelay, limits: consoleLimits },
     gitCommit: opts.gitCommit,
@@ -231,6 +235,7 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
     agentAddress: api.agentAddress,
     agentEndpointUrl: api.agentEndpointUrl,
     authProviders: api.authConfig ? readAuthProviders(api.authConfig) : [],
+    authCaPem: api.authCaFile ? [readFileSync(api.authCaFile, "utf8")] : undefined,
     csrAutoApprove: api.csrAutoApprove,
     uiUrl: api.uiUrl,
     heartbeatMs: api.heartbeatMs,

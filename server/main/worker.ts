@@ -11,6 +11,7 @@ import { createGitConfigResolver } from "../repositories/git-config.js";
 import { createRepositoryTasks } from "../repositories/repository-tasks.js";
 import { createDependencySyncTasks } from "../repositories/dependency-sync.js";
 import { createResourceSyncTasks } from "../resourcesyncs/resourcesync-tasks.js";
+import { createEventCleanupTasks } from "../events/event-cleanup-tasks.js";
 import { memoryContentCache, redisContentCache } from "../platform/content-cache.js";
 import type { Logger } from "../../lib/logger.js";
 import { createDb } from "../platform/db.js";
@@ -67,8 +68,16 @@ export async function startWorker(
   // The fleet controller pins the commits of a template's git dependencies in each template version it makes.
   const fleets = createFleetTasks(db, { rolloutTickSeconds: opts.rolloutTickSeconds, git });
   const dependencies = createDependencySyncTasks(db, { git });
+  const retention = createEventCleanupTasks(db, opts.retention);
   // Typed by the catalog: a task without a handler here does not compile.
-  const tasks: TaskHandlers = { ...devices.tasks, ...fleets.tasks, ...repositories.tasks, ...resourceSyncs.tasks, ...dependencies.tasks };
+  const tasks: TaskHandlers = {
+    ...devices.tasks,
+    ...fleets.tasks,
+    ...repositories.tasks,
+    ...resourceSyncs.tasks,
+    ...dependencies.tasks,
+    ...retention.tasks,
+  };
   // The worker's metrics: its jobs (from the runner's events), its pool, the process.
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: "flightctl_worker_process_" });

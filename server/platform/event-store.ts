@@ -4,6 +4,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { events } from "../../db/schema/events.js";
 import type { EventDetailsJson, EventJson } from "../../gen/flightctl/v1beta1/event_pb.js";
+import { deleteOlderInBatches, type BatchDeleteResult } from "./retention-store.js";
 import { bare, isoTime, jsonb, pgTextArray, precompiled, rowsOf, type Db, type Executor } from "./db.js";
 
 /** An event to record; `details` is flightctl's details object (with its detailType). */
@@ -204,10 +205,9 @@ export function createEventStore(db: Db) {
       return row ? eventRowToJson(row) : undefined;
     },
 
-    /** Deletes events older than the retention period; returns how many were removed. */
-    async deleteOlderThan(cutoff: Date): Promise<number> {
-      const res = await db.execute(sql`delete from ${events} where ${events.createdAt} < ${cutoff.toISOString()}`);
-      return res.rowCount ?? 0;
+    /** Deletes events created before `cutoff`, `batchSize` per statement (retention; see retention-store.ts). */
+    deleteOlderThan(cutoff: Date, batchSize: number): Promise<BatchDeleteResult> {
+      return deleteOlderInBatches(db, { table: events, key: events.seq, createdAt: events.createdAt }, cutoff, batchSize);
     },
   };
 }
