@@ -10,6 +10,7 @@ import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { toConnectError } from "../errors.js";
 import { quote } from "../../../lib/quote.js";
+import { withEmptyLists, withTopLevelZeros } from "./rest-lists.js";
 import { buildRequest } from "./rest-request.js";
 import { matchRoute, type RestRoute } from "./rest-routes.js";
 import { codeFromName, failure, type FlightctlStatus, httpFailure, success } from "./rest-status.js";
@@ -121,13 +122,18 @@ function respond(
   if (output.fields.length === 0) return send(200, success());
   const obj = (json ?? {}) as Record<string, JsonValue>;
   let body: JsonValue | undefined = obj;
-  if (route.responseBody) {
-    body = obj[route.responseBody.jsonName];
-    if (body === undefined && route.responseBody.fieldKind === "list") body = [];
+  const field = route.responseBody;
+  if (field) {
+    body = obj[field.jsonName];
+    if (body === undefined && field.fieldKind === "list") body = [];
   }
-  if (body === undefined || (typeof body === "object" && body !== null && !Array.isArray(body) && Object.keys(body).length === 0)) {
+  // Nothing to return: the long-poll's unset device, or a message of optional parts none of which is set (lastseen).
+  const empty = typeof body === "object" && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
+  if (body === undefined || (empty && (field || output.fields.every((f) => f.fieldKind === "message" || f.proto.proto3Optional)))) {
     return send(204);
   }
+  if (!field) withEmptyLists(output, withTopLevelZeros(output, body));
+  else if (field.fieldKind === "message") withEmptyLists(field.message, body);
   const created = route.method.name.startsWith("Create") || header?.get("flightctl-created") === "true";
   return send(created ? 201 : 200, body);
 }

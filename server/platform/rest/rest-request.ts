@@ -60,12 +60,11 @@ function resolve(input: DescMessage, bound: Set<string>, name: string): DescFiel
   let msg: DescMessage | undefined = input;
   for (const part of name.split(".")) {
     const f: DescField | undefined = msg?.fields.find((x) => x.jsonName === part || x.name === part);
-    if (!f || (path.length === 0 && bound.has(f.name))) return undefined;
+    if (!f || (path.length === 0 && bound.has(f.name))) break;
     path.push(f);
     msg = f.fieldKind === "message" ? f.message : undefined;
   }
-  const leaf = path[path.length - 1];
-  if (path.length > 0 && isQueryable(leaf)) return path;
+  if (path.length === name.split(".").length && isQueryable(path[path.length - 1])) return path;
   if (name.includes(".")) return undefined;
   for (const outer of input.fields) {
     if (outer.fieldKind !== "message" || bound.has(outer.name)) continue;
