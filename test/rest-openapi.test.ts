@@ -325,6 +325,20 @@ test("every agent API operation (agent v1beta1) answers as the document says, ov
   }
 });
 
+test("the agent's long-poll: the rendered device, then 204 when nothing newer comes within the wait", async () => {
+  const get = (q: string) => httpsCall(t.api.agentPort, ca, "GET", `/api/v1/devices/${device.name}/rendered${q}`, { cert: device.cred });
+  const first = await waitFor("a rendered device", async () => {
+    const r = await get("");
+    return r.status === 200 && r;
+  });
+  const version = ((json(first).metadata as JsonObject).annotations as Record<string, string>)["device-controller/renderedVersion"];
+  assert.ok(version, first.body);
+  const again = await get(`?knownRenderedVersion=${version}&waitSeconds=1`);
+  assert.equal(again.status, 204);
+  assert.equal(again.body, "");
+  assert.equal(agentDoc.check(agentDoc.operations.find((o) => o.id === "getRenderedDevice")!, again.status, again.body), undefined);
+});
+
 test("every operation is served and every response matches its schema", () => {
   console.log(
     `REST vs OpenAPI: ${tally.total} operations, ${tally.served} served, ${tally.validated} validated without a known difference, ${LEFT_OUT.size} left out (${[...LEFT_OUT].join(", ")}); ${tally.calls} calls, ${tally.invalidCalls} with invalid input`,

@@ -37,7 +37,7 @@ const read = (rel: string) => parse(readFileSync(new URL(`../fixtures/flightctl-
 
 // Each document is one schema resource, so "#/components/schemas/X" references resolve inside it. OpenAPI 3.0
 // keywords (nullable, x-…) are not JSON Schema's: strict off; formats are not checked. A oneOf with a discriminator
-// mapping means "the branch the property names" (OpenAPI), so it becomes if/then per mapped value: ajv's own
+// mapping means "the branch the property names" (OpenAPI), so it becomes one implication per mapped value: ajv's own
 // discriminator support refuses mappings, and a plain oneOf fails whenever two branches both accept a value.
 const ajv = new Ajv({ strict: false, validateFormats: false });
 for (const rel of DOCS) ajv.addSchema({ $id: `${BASE}${rel}`, components: byDiscriminator(read(rel).components) } as object);
@@ -51,9 +51,9 @@ function byDiscriminator(v: unknown): unknown {
   if (d?.mapping && Array.isArray(out.oneOf)) {
     out.anyOf = out.oneOf;
     delete out.oneOf;
+    // "property is value" implies the mapped branch: not(property is value) or branch.
     out.allOf = Object.entries(d.mapping).map(([value, ref]) => ({
-      if: { properties: { [d.propertyName]: { const: value } }, required: [d.propertyName] },
-      then: { $ref: ref },
+      anyOf: [{ not: { properties: { [d.propertyName]: { const: value } }, required: [d.propertyName] } }, { $ref: ref }],
     }));
   }
   return out;
