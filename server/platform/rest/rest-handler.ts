@@ -104,6 +104,7 @@ export function restHandler(opts: RestOptions): (req: Req, res: Res) => Promise<
       }
       return respond(match.route, answer.header, json, send);
     } catch (e) {
+      if (e instanceof RestBodyError && e.status) return send(e.status, httpFailure(e.status, "RequestEntityTooLarge", e.error.rawMessage));
       const err = e instanceof RestBodyError ? e.error : toConnectError(e, opts.logInternal);
       const f = failure(err.code, err.rawMessage);
       return send(f.status, f.body);
@@ -187,7 +188,11 @@ async function readBody(req: Req, max: number): Promise<JsonValue | undefined> {
 
 /** A refusal of the body before any RPC ran, already a Connect error. */
 class RestBodyError extends Error {
-  constructor(readonly error: ConnectError) {
+  constructor(
+    readonly error: ConnectError,
+    /** The HTTP status when it is not the code's (413 for a body over the size limit). */
+    readonly status?: number,
+  ) {
     super(error.message);
   }
 }
@@ -198,7 +203,7 @@ async function readAll(body: AsyncIterable<Uint8Array> | undefined, max = Number
   let size = 0;
   for await (const chunk of body) {
     size += chunk.byteLength;
-    if (size > max) throw new RestBodyError(new ConnectError(`request body over ${max} bytes`, Code.ResourceExhausted));
+    if (size > max) throw new RestBodyError(new ConnectError(`request body over ${max} bytes`, Code.InvalidArgument), 413);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");
