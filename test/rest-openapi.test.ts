@@ -14,12 +14,8 @@ import { httpsCall, loadOpenApi, type HttpAnswer, type Operation } from "./helpe
 import { parseDocuments } from "../server/platform/codec.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/csr.js";
 
-/**
- * Operations with no REST route, each with why (docs/api.md): the two WebSocket routes are not transcoded RPCs, and
- * flightctl's one approve-or-deny PUT on a CSR is two RPCs here (ApproveCertificateSigningRequest and
- * DenyCertificateSigningRequest), which no single HTTP binding can choose between.
- */
-const LEFT_OUT = new Set(["getDeviceConsole", "getDeviceApplicationConsole", "updateCertificateSigningRequestApproval"]);
+/** Operations with no REST route, each with why (docs/api.md): the two WebSocket routes are not transcoded RPCs. */
+const LEFT_OUT = new Set(["getDeviceConsole", "getDeviceApplicationConsole"]);
 
 /**
  * Answers that differ from flightctl's schemas, each with why (docs/api.md "Differences"): a mismatch matching one is
@@ -42,8 +38,8 @@ const KNOWN: [RegExp, string][] = [
     "the providers given in the service's configuration are shown without a client secret",
   ],
   [
-    /token.*status (400: #\/components\/schemas\/TokenResponse mismatch|503 is not documented)/,
-    "a refused token exchange answers a Status, not an OAuth error body; an unreachable provider is 503",
+    /token.*status (400: #\/components\/schemas\/TokenResponse mismatch|(401|503) is not documented)/,
+    "a refused token exchange answers a Status, not an OAuth error body; a provider not (yet) known is 401, an unreachable one 503",
   ],
 ];
 const known: string[] = [];
@@ -139,7 +135,24 @@ before(async () => {
     EnrollmentRequest: async (op) =>
       op.path.endsWith("/status") ? current(fill(op)) : meta("EnrollmentRequest", names.enrollmentrequests, { spec: { csr: erCsr } }),
     EnrollmentRequestApproval: async () => ({ approved: true, labels: { approved: "rest" } }),
-    CertificateSigningRequest: async () => ({ ...csrBody, apiVersion: "v1beta1", metadata: { name: names.certificatesigningrequests } }),
+    // On .../approval: the request as stored, with the decision in its conditions (flightctl's approval call).
+    CertificateSigningRequest: async (op) =>
+      op.path.endsWith("/approval")
+        ? {
+            ...(await current(fill(op).replace(/\/approval$/, ""))),
+            status: {
+              conditions: [
+                {
+                  type: "Approved",
+                  status: "True",
+                  reason: "Approved",
+                  message: "approved over REST",
+                  lastTransitionTime: new Date().toISOString(),
+                },
+              ],
+            },
+          }
+        : { ...csrBody, apiVersion: "v1beta1", metadata: { name: names.certificatesigningrequests } },
     AuthProvider: async () =>
       meta("AuthProvider", names.authproviders, {
         spec: {
