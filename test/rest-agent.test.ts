@@ -10,8 +10,8 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { waitFor } from "./helpers/agents.js";
-import { httpsCall } from "./helpers/openapi.js";
-import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/csr.js";
+import { httpsCall, newEnrollmentRequest, restEnrollmentCredential } from "./helpers/openapi.js";
+import { createCsr, generateDeviceKey } from "../lib/csr.js";
 import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
 
 type Cred = { certPem: string; keyPem: string };
@@ -42,23 +42,10 @@ const agent = (cred: Cred, method: string, path: string, body?: unknown, content
 const json = (body: string) => JSON.parse(body) as JsonObject;
 
 test("enroll, long-poll, report, renew over REST; then the stream and back", async () => {
-  // Enrollment material, as `flightctl certificate request` gets it.
-  const cfg = json((await user("GET", "/api/v1/enrollmentconfig")).body)["enrollment-service"] as JsonObject;
-  const auth = cfg.authentication as Record<string, string>;
-  const enroll = {
-    certPem: Buffer.from(auth["client-certificate-data"], "base64").toString(),
-    keyPem: Buffer.from(auth["client-key-data"], "base64").toString(),
-  };
-
-  // The agent's first boot: a key, its name, a CSR, the request; then it polls the request.
-  const keys = await generateDeviceKey();
-  const name = await deviceNameFromPublicKey(keys.publicKey);
-  const er = {
-    apiVersion: "v1beta1",
-    kind: "EnrollmentRequest",
-    metadata: { name },
-    spec: { csr: await createCsr(keys, name), labels: { site: "lab" } },
-  };
+  // Enrollment material, as `flightctl certificate request` gets it; then the agent's first boot: a key, its name,
+  // a CSR, the request; then it polls the request.
+  const enroll = await restEnrollmentCredential(t.api.port, ca, admin);
+  const { keys, name, er } = await newEnrollmentRequest({ site: "lab" });
   assert.equal((await agent(enroll, "POST", "/api/v1/enrollmentrequests", er)).status, 201);
   assert.equal((await agent(enroll, "POST", "/api/v1/enrollmentrequests", er)).status, 409); // already asked
   const pending = json((await agent(enroll, "GET", `/api/v1/enrollmentrequests/${name}`)).body);

@@ -10,7 +10,14 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import { startTestApi, type TestApi } from "./helpers/api.js";
 import { waitFor } from "./helpers/agents.js";
-import { httpsCall, loadOpenApi, type HttpAnswer, type Operation } from "./helpers/openapi.js";
+import {
+  httpsCall,
+  loadOpenApi,
+  newEnrollmentRequest,
+  restEnrollmentCredential,
+  type HttpAnswer,
+  type Operation,
+} from "./helpers/openapi.js";
 import { parseDocuments } from "../server/platform/codec.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/csr.js";
 
@@ -75,20 +82,8 @@ before(async () => {
   ca = readFileSync(t.api.bundlePath, "utf8");
   admin = await t.issuer.token("root", { roles: ["flightctl-admin"] });
   // Enrollment material from the user API, an enrollment over the agent API, approval over the user API: REST only.
-  const cfg = json(await user("GET", "/api/v1/enrollmentconfig"));
-  const svc = cfg["enrollment-service"] as { authentication: Record<string, string> };
-  enroll = {
-    certPem: Buffer.from(svc.authentication["client-certificate-data"], "base64").toString(),
-    keyPem: Buffer.from(svc.authentication["client-key-data"], "base64").toString(),
-  };
-  const keys = await generateDeviceKey();
-  const name = await deviceNameFromPublicKey(keys.publicKey);
-  const er = {
-    apiVersion: "v1beta1",
-    kind: "EnrollmentRequest",
-    metadata: { name },
-    spec: { csr: await createCsr(keys, name), labels: { rest: "agent" } },
-  };
+  enroll = await restEnrollmentCredential(t.api.port, ca, admin);
+  const { keys, name, er } = await newEnrollmentRequest({ rest: "agent" });
   const created = await httpsCall(t.api.agentPort, ca, "POST", "/api/v1/enrollmentrequests", { body: JSON.stringify(er), cert: enroll });
   assert.equal(created.status, 201, created.body);
   assert.equal((await user("PUT", `/api/v1/enrollmentrequests/${name}/approval`, { approved: true, labels: {} })).status, 200);

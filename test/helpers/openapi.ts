@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import https from "node:https";
 import { Ajv, type ValidateFunction } from "ajv";
 import { parse } from "yaml";
+import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../../lib/csr.js";
 
 /** One operation of a document: a path template, a verb and what the document says of it. */
 export interface Operation {
@@ -147,4 +148,22 @@ export function httpsCall(
     req.on("error", reject);
     req.end(opts.body);
   });
+}
+
+/** Enrollment material (certificate and key) from the user API's GET /api/v1/enrollmentconfig, as an installer gets it. */
+export async function restEnrollmentCredential(port: number, ca: string, token: string): Promise<{ certPem: string; keyPem: string }> {
+  const res = await httpsCall(port, ca, "GET", "/api/v1/enrollmentconfig", { headers: { authorization: `Bearer ${token}` } });
+  const auth = (JSON.parse(res.body)["enrollment-service"] as { authentication: Record<string, string> }).authentication;
+  return {
+    certPem: Buffer.from(auth["client-certificate-data"], "base64").toString(),
+    keyPem: Buffer.from(auth["client-key-data"], "base64").toString(),
+  };
+}
+
+/** A new device's key, its name (the key's fingerprint) and the EnrollmentRequest an agent would send for it. */
+export async function newEnrollmentRequest(labels: Record<string, string>) {
+  const keys = await generateDeviceKey();
+  const name = await deviceNameFromPublicKey(keys.publicKey);
+  const er = { apiVersion: "v1beta1", kind: "EnrollmentRequest", metadata: { name }, spec: { csr: await createCsr(keys, name), labels } };
+  return { keys, name, er };
 }
