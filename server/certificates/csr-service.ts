@@ -15,6 +15,7 @@ import {
   CertificateSigningRequestService,
   type ApproveCertificateSigningRequestRequest,
   type DenyCertificateSigningRequestRequest,
+  type UpdateCertificateSigningRequestApprovalRequest,
 } from "../../gen/flightctl/v1beta1/certificatesigningrequest_service_pb.js";
 import { isTrue, setCondition } from "../platform/conditions.js";
 import { invalid, precondition } from "../platform/errors.js";
@@ -138,6 +139,15 @@ export const certificateSigningRequestKind = defineKind({
       ...standard,
       approveCertificateSigningRequest: (req: ApproveCertificateSigningRequestRequest, ctx) => write(callerOf(ctx), req.name, true, ""),
       denyCertificateSigningRequest: (req: DenyCertificateSigningRequestRequest, ctx) => write(callerOf(ctx), req.name, false, req.reason),
+      // flightctl's one approval call: the decision is the condition the caller set.
+      updateCertificateSigningRequestApproval: (req: UpdateCertificateSigningRequestApprovalRequest, ctx) => {
+        const conditions = req.certificateSigningRequest?.status?.conditions ?? [];
+        const decided = conditions.find((c) => (c.type === "Approved" || c.type === "Denied") && c.status === "True");
+        if (!decided) {
+          throw invalid({ field: "status.conditions", message: 'needs an "Approved" or a "Denied" condition with status "True"' });
+        }
+        return write(callerOf(ctx), req.name, decided.type === "Approved", decided.reason || decided.message || "");
+      },
     };
   },
 });

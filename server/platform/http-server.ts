@@ -1,7 +1,7 @@
 // RPC endpoints: HTTPS with HTTP/2 and HTTP/1.1 negotiated by ALPN, serving Connect, gRPC and gRPC-Web for every
-// service, gRPC health and reflection, and plain /healthz, /readyz and /metrics. Graceful close drains it. The user
-// endpoint serves the App; the agent endpoint also asks for client certificates and hands the peer's certificate to
-// its interceptors.
+// service, flightctl's REST paths (rest/), gRPC health and reflection, and plain /healthz, /readyz and /metrics.
+// Graceful close drains it. The user endpoint serves the App; the agent endpoint also asks for client certificates and
+// hands the peer's certificate to its interceptors.
 import type { ServerResponse } from "node:http";
 import http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
@@ -23,6 +23,9 @@ import type { WebHandler } from "./web-static.js";
 import { mapWireErrors } from "./wire-errors.js";
 import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./endpoint-limits.js";
 import { inputInterceptor } from "./input-interceptor.js";
+import { restHandler } from "./rest/rest-handler.js";
+import { restRoutes } from "./rest/rest-routes.js";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 
 export interface EndpointOptions {
   app: App;
@@ -73,12 +76,25 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     return peer;
   };
 
+  // The peer's address (per-IP rate limits) and certificate as the TLS layer saw it (only the agent endpoint asks
+  // for one); REST calls (rest/) get the same.
+  const contextValues = (req: { socket: Socket }) => {
+    const values = createContextValues();
+    values.set(remoteAddressKey, req.socket.remoteAddress);
+    if (opts.tls.ca) {
+      const session = (req as { stream?: http2.ServerHttp2Stream }).stream?.session;
+      values.set(peerKey, peerOf(session ?? req.socket, req.socket as TLSSocket));
+    }
+    return values;
+  };
+  const handlers: UniversalHandler[] = [];
   const handler = connectNodeAdapter({
     routes(router) {
       app.register(router);
       health.register(router);
       registerReflection(router, [...app.files, healthFile]);
       mapWireErrors(router.handlers);
+      handlers.push(...router.handlers);
     },
     interceptors: [
       metrics.interceptor,
@@ -94,17 +110,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       inputInterceptor(limits.input),
     ],
     jsonOptions: { ignoreUnknownFields: false },
-    // The peer's address (per-IP rate limits) and certificate as the TLS layer saw it (only the agent endpoint asks
-    // for one).
-    contextValues: (req) => {
-      const values = createContextValues();
-      values.set(remoteAddressKey, req.socket.remoteAddress);
-      if (opts.tls.ca) {
-        const session = (req as { stream?: http2.ServerHttp2Stream }).stream?.session;
-        values.set(peerKey, peerOf(session ?? req.socket, req.socket as TLSSocket));
-      }
-      return values;
-    },
+    contextValues,
     readMaxBytes: limits.maxRequestBytes,
     // No shutdownSignal: Connect links every call to it with addEventListener, whose cost grows with the listeners
     // already there (one per open stream). app.drain() ends the streams instead.
@@ -122,9 +128,19 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
         const more = (await opts.moreMetrics?.()) ?? "";
         return send(200, (await metrics.registry.metrics()) + more, metrics.registry.contentType);
       }
+      if (await rest(req, res)) return;
       if (opts.web?.(req, res)) return;
       send(404, "not found\n");
     },
+  });
+
+  // flightctl's REST paths, transcoded onto the Connect handlers above (rest/rest-handler.ts).
+  const rest = restHandler({
+    routes: restRoutes(app.services),
+    handlers,
+    contextValues,
+    maxRequestBytes: limits.maxRequestBytes,
+    logInternal: (err) => log.error({ err }, "internal error"),
   });
 
   const clientCerts = opts.tls.ca ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false } : {};

@@ -11,38 +11,12 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { migrate } from "../../db/migrate.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { benchDatabase, startServerProcess } from "./server-process.js";
+import { loadDevices } from "./devices-load.js";
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 1000);
 const WARMUP = 100;
 const ORG = "00000000-0000-0000-0000-000000000000";
-const statuses = ["Online", "Online", "Online", "Online", "Online", "Online", "Degraded", "Error", "Unknown", "Rebooting"];
-
-/** 100k devices: region (10 values), site (1000), model (5), tier (2); summary status mostly Online. */
-async function load(pool: pg.Pool) {
-  const started = performance.now();
-  const batch = 10_000;
-  for (let from = 0; from < DEVICES; from += batch) {
-    await pool.query(
-      `insert into devices (org_id, name, labels, spec, status)
-       select $1, 'dev-' || lpad(i::text, 6, '0'),
-              jsonb_build_object('region', 'region-' || (i % 10), 'site', 'site-' || (i % 1000), 'model', 'model-' || (i % 5),
-                                 'tier', case when i % 2 = 0 then 'edge' else 'core' end),
-              jsonb_build_object('os', jsonb_build_object('image', 'quay.io/example/os:' || (i % 3))),
-              jsonb_build_object('summary', jsonb_build_object('status', ($4::text[])[1 + i % 10]),
-                                 'updated', jsonb_build_object('status', 'UpToDate'),
-                                 'applicationsSummary', jsonb_build_object('status', 'Healthy'),
-                                 'lifecycle', jsonb_build_object('status', 'Enrolled'))
-       from generate_series($2::int, $3::int) as i`,
-      [ORG, from, Math.min(from + batch, DEVICES) - 1, statuses],
-    );
-  }
-  // VACUUM flushes the GIN pending list the bulk insert filled (autovacuum would do it in production).
-  await pool.query("vacuum analyze devices");
-  await pool.query("checkpoint"); // so background writes of the load do not land inside the measurements
-  return performance.now() - started;
-}
-
 interface Stats {
   p50: number;
   p99: number;
@@ -83,7 +57,7 @@ async function main() {
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-    const loadMs = await load(pool);
+    const loadMs = await loadDevices(pool, DEVICES);
     const api = await startServerProcess(db.url, dataDir);
     const transport = createGrpcTransport({
       baseUrl: `https://localhost:${api.port}`,

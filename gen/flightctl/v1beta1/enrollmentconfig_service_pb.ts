@@ -7,13 +7,14 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_flightctl_v1beta1_access } from "./access_pb.js";
 import type { EnrollmentConfigSchema } from "./enrollmentconfig_pb.js";
 import { file_flightctl_v1beta1_enrollmentconfig } from "./enrollmentconfig_pb.js";
+import { file_third_party_google_api_annotations } from "../../third_party/google/api/annotations_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file flightctl/v1beta1/enrollmentconfig_service.proto.
  */
 export const file_flightctl_v1beta1_enrollmentconfig_service: GenFile = /*@__PURE__*/
-  fileDesc("CjBmbGlnaHRjdGwvdjFiZXRhMS9lbnJvbGxtZW50Y29uZmlnX3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIjkKGkdldEVucm9sbG1lbnRDb25maWdSZXF1ZXN0EgsKA2NzchgBIAEoCRIOCgZvcmdfaWQYAiABKAkyogEKF0Vucm9sbG1lbnRDb25maWdTZXJ2aWNlEoYBChNHZXRFbnJvbGxtZW50Q29uZmlnEi0uZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RW5yb2xsbWVudENvbmZpZ1JlcXVlc3QaIy5mbGlnaHRjdGwudjFiZXRhMS5FbnJvbGxtZW50Q29uZmlnIhuiuxgXChBlbnJvbGxtZW50Y29uZmlnEgNnZXRiBnByb3RvMw", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_enrollmentconfig]);
+  fileDesc("CjBmbGlnaHRjdGwvdjFiZXRhMS9lbnJvbGxtZW50Y29uZmlnX3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIjkKGkdldEVucm9sbG1lbnRDb25maWdSZXF1ZXN0EgsKA2NzchgBIAEoCRIOCgZvcmdfaWQYAiABKAkywgEKF0Vucm9sbG1lbnRDb25maWdTZXJ2aWNlEqYBChNHZXRFbnJvbGxtZW50Q29uZmlnEi0uZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0RW5yb2xsbWVudENvbmZpZ1JlcXVlc3QaIy5mbGlnaHRjdGwudjFiZXRhMS5FbnJvbGxtZW50Q29uZmlnIjuiuxgXChBlbnJvbGxtZW50Y29uZmlnEgNnZXSC0+STAhoSGC9hcGkvdjEvZW5yb2xsbWVudGNvbmZpZ2IGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_enrollmentconfig, file_third_party_google_api_annotations]);
 
 /**
  * GetEnrollmentConfigRequest selects the enrollment credential.

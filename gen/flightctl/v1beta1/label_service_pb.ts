@@ -5,13 +5,14 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_flightctl_v1beta1_access } from "./access_pb.js";
+import { file_third_party_google_api_annotations } from "../../third_party/google/api/annotations_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file flightctl/v1beta1/label_service.proto.
  */
 export const file_flightctl_v1beta1_label_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9sYWJlbF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJwChFMaXN0TGFiZWxzUmVxdWVzdBIMCgRraW5kGAEgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAIgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAMgASgJEg0KBWxpbWl0GAQgASgFEg4KBm9yZ19pZBgFIAEoCSIkChJMaXN0TGFiZWxzUmVzcG9uc2USDgoGbGFiZWxzGAEgAygJMoABCgxMYWJlbFNlcnZpY2UScAoKTGlzdExhYmVscxIkLmZsaWdodGN0bC52MWJldGExLkxpc3RMYWJlbHNSZXF1ZXN0GiUuZmxpZ2h0Y3RsLnYxYmV0YTEuTGlzdExhYmVsc1Jlc3BvbnNlIhWQAgGiuxgOCgZsYWJlbHMSBGxpc3RiBnByb3RvMw", [file_flightctl_v1beta1_access]);
+  fileDesc("CiVmbGlnaHRjdGwvdjFiZXRhMS9sYWJlbF9zZXJ2aWNlLnByb3RvEhFmbGlnaHRjdGwudjFiZXRhMSJwChFMaXN0TGFiZWxzUmVxdWVzdBIMCgRraW5kGAEgASgJEhYKDmxhYmVsX3NlbGVjdG9yGAIgASgJEhYKDmZpZWxkX3NlbGVjdG9yGAMgASgJEg0KBWxpbWl0GAQgASgFEg4KBm9yZ19pZBgFIAEoCSIkChJMaXN0TGFiZWxzUmVzcG9uc2USDgoGbGFiZWxzGAEgAygJMp8BCgxMYWJlbFNlcnZpY2USjgEKCkxpc3RMYWJlbHMSJC5mbGlnaHRjdGwudjFiZXRhMS5MaXN0TGFiZWxzUmVxdWVzdBolLmZsaWdodGN0bC52MWJldGExLkxpc3RMYWJlbHNSZXNwb25zZSIzkAIBorsYDgoGbGFiZWxzEgRsaXN0gtPkkwIYYgZsYWJlbHMSDi9hcGkvdjEvbGFiZWxzYgZwcm90bzM", [file_flightctl_v1beta1_access, file_third_party_google_api_annotations]);
 
 /**
  * ListLabelsRequest selects the resources whose labels are collected.

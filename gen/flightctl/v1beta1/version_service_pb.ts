@@ -7,13 +7,14 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_flightctl_v1beta1_access } from "./access_pb.js";
 import type { VersionSchema } from "./version_pb.js";
 import { file_flightctl_v1beta1_version } from "./version_pb.js";
+import { file_third_party_google_api_annotations } from "../../third_party/google/api/annotations_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file flightctl/v1beta1/version_service.proto.
  */
 export const file_flightctl_v1beta1_version_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGlnaHRjdGwvdjFiZXRhMS92ZXJzaW9uX3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIhMKEUdldFZlcnNpb25SZXF1ZXN0MncKDlZlcnNpb25TZXJ2aWNlEmUKCkdldFZlcnNpb24SJC5mbGlnaHRjdGwudjFiZXRhMS5HZXRWZXJzaW9uUmVxdWVzdBoaLmZsaWdodGN0bC52MWJldGExLlZlcnNpb24iFZACAaK7GA4KB3ZlcnNpb24SA2dldGIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_version]);
+  fileDesc("CidmbGlnaHRjdGwvdjFiZXRhMS92ZXJzaW9uX3NlcnZpY2UucHJvdG8SEWZsaWdodGN0bC52MWJldGExIhMKEUdldFZlcnNpb25SZXF1ZXN0Mo4BCg5WZXJzaW9uU2VydmljZRJ8CgpHZXRWZXJzaW9uEiQuZmxpZ2h0Y3RsLnYxYmV0YTEuR2V0VmVyc2lvblJlcXVlc3QaGi5mbGlnaHRjdGwudjFiZXRhMS5WZXJzaW9uIiyQAgGiuxgOCgd2ZXJzaW9uEgNnZXSC0+STAhESDy9hcGkvdjEvdmVyc2lvbmIGcHJvdG8z", [file_flightctl_v1beta1_access, file_flightctl_v1beta1_version, file_third_party_google_api_annotations]);
 
 /**
  * GetVersionRequest has no parameters.
