@@ -12,7 +12,7 @@ import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./platform/endpoin
 import { quote } from "../lib/quote.js";
 import type { TelemetrySettings } from "./telemetry/gateway.js";
 import type { AlertExporterSettings } from "./alerts/exporter.js";
-import { DEFAULT_RETRY } from "./alerts/alertmanager-client.js";
+import { DEFAULT_RETRY } from "./alerts/alert-poster.js";
 import { parseFleetRules, type FleetRule } from "./alerts/fleet-rules.js";
 
 /** The environment (process.env, or a test's map). */

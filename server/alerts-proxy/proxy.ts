@@ -4,10 +4,10 @@
 // {code, message} with the HTTP status of the API's error mapping.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { invalid, toConnectError } from "../platform/errors.js";
+import { listen } from "../platform/listen.js";
 import { AlertmanagerRefusal, type AlertmanagerClient } from "../alertmanager/alertmanager-client.js";
 import type { ProxyAuth } from "./caller.js";
 import { routeOf, type ProxyRequest } from "./routes.js";
@@ -104,20 +104,7 @@ export async function startAlertmanagerProxy(opts: AlertmanagerProxyOptions): Pr
     handle(req, res).catch((err) => fail(res, err));
   };
   const server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, listener) : createHttpServer(listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  log.info(
-    { address: `${opts.host}:${(server.address() as AddressInfo).port}`, tls: !!opts.tls, alertmanager: am.url },
-    "alertmanager proxy listening",
-  );
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const listening = await listen(server, opts.host, opts.port);
+  log.info({ address: `${opts.host}:${listening.port}`, tls: !!opts.tls, alertmanager: am.url }, "alertmanager proxy listening");
+  return listening;
 }

@@ -16,7 +16,7 @@ import { createHorizon } from "../platform/watch/horizon.js";
 import { createWatchStore, EVENT_SEQ } from "../platform/watch/watch-store.js";
 import { startMetricsListener, type MetricsListener } from "../metrics/metrics-http.js";
 import { createAlertStore, type AlertRow, type AlertStore } from "./alert-store.js";
-import { AlertmanagerError, createAlertmanagerClient, type PostableAlert, type RetryPolicy } from "./alertmanager-client.js";
+import { AlertmanagerError, createAlertPoster, type PostableAlert, type RetryPolicy } from "./alert-poster.js";
 import { createExporterMetrics } from "./exporter-metrics.js";
 import { processEvents } from "./process-events.js";
 import { applyFleetRules } from "./apply-fleet-rules.js";
@@ -68,7 +68,7 @@ export async function startAlertExporter(opts: {
 }): Promise<AlertExporter> {
   const { settings, log } = opts;
   const metrics = createExporterMetrics();
-  const am = createAlertmanagerClient(settings.alertmanagerUrl, settings.retry, {
+  const am = createAlertPoster(settings.alertmanagerUrl, settings.retry, {
     onRequest: (status, seconds) => {
       metrics.requests.inc({ status });
       metrics.requestSeconds.observe(seconds);

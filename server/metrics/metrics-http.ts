@@ -3,9 +3,9 @@
 // are kept off the public user endpoint. No TLS and no authentication: bind it to loopback or a network only
 // Prometheus reaches.
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
+import { listen } from "../platform/listen.js";
 
 export interface MetricsListener {
   port: number;
@@ -45,16 +45,5 @@ export async function startMetricsListener(
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, host, port);
 }

@@ -3,7 +3,6 @@
 // issuer URL's path: discovery, jwks, authorize (login form), login, token, userinfo, logout.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { createLogger } from "../../lib/logger.js";
 import { bootstrapAuthenticator } from "./bootstrap.js";
@@ -18,6 +17,7 @@ import { chain, type UserAuthenticator } from "./users.js";
 import { loadConfig, type RateLimitSettings } from "../config.js";
 import { clientIp, trustedProxies } from "../platform/client-ip.js";
 import { createLimiter, createLoginThrottle } from "../platform/rate-limit.js";
+import { listen, type Listening } from "../platform/listen.js";
 import type { LoginGuard } from "./login-guard.js";
 import { quote } from "../../lib/quote.js";
 
@@ -241,25 +241,20 @@ export async function startPamIssuer(opts: StartPamIssuerOptions): Promise<{ url
     ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, issuer.handle)
     : http.createServer(issuer.handle);
   if (!opts.tls) log.warn("the PAM issuer serves plain HTTP: passwords cross the network in clear unless a TLS proxy is in front");
+  let listening: Listening;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
+    listening = await listen(server, host, port);
   } catch (err) {
     issuer.close();
     throw err;
   }
-  const bound = (server.address() as AddressInfo).port;
-  log.info({ address: `${host}:${bound}`, issuer: opts.issuerUrl, tls: !!opts.tls }, "PAM issuer listening");
+  log.info({ address: `${host}:${listening.port}`, issuer: opts.issuerUrl, tls: !!opts.tls }, "PAM issuer listening");
   return {
     url: opts.issuerUrl,
-    port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        issuer.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    port: listening.port,
+    close: () => {
+      issuer.close();
+      return listening.close();
+    },
   };
 }

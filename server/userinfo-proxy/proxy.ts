@@ -4,10 +4,10 @@
 // answering something unusable is 502 (flightctl answers 500 to both; a gateway error tells Grafana's operator where
 // to look).
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "../../lib/logger.js";
 import { AapTokenRejected, type AapUser } from "../auth/aap-gateway.js";
 import type { FetchLike } from "../auth/http-client.js";
+import { listen } from "../platform/listen.js";
 
 /** OIDC UserInfo claims (the subset flightctl's proxy answers). */
 export interface UserInfoClaims {
@@ -117,16 +117,5 @@ export async function startUserinfoProxy(opts: UserinfoProxyOptions): Promise<{ 
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, opts.host, opts.port);
 }

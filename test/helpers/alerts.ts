@@ -3,7 +3,7 @@
 import pino from "pino";
 import { create } from "@bufbuild/protobuf";
 import { startAlertExporter, type AlertExporter, type AlertExporterSettings } from "../../server/alerts/exporter.js";
-import { DEFAULT_RETRY } from "../../server/alerts/alertmanager-client.js";
+import { DEFAULT_RETRY } from "../../server/alerts/alert-poster.js";
 import { createDeviceAgentService } from "../../server/devices/device-agent-service.js";
 import { createLastSeenRecorder } from "../../server/devices/last-seen.js";
 import { startRenderNotifier } from "../../server/devices/render-notifier.js";

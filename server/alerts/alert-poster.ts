@@ -1,6 +1,7 @@
-// Posting alerts to Alertmanager's API v2 (POST /api/v2/alerts), as flightctl does: batches of 100, a 10 s timeout per
-// request, and retries with exponential backoff on network errors and 408/429/500/502/503/504 (other statuses are
-// the request's fault: retrying would not help).
+// The exporter's side of Alertmanager (reads and silences are server/alertmanager/alertmanager-client.ts): posting
+// alerts to its API v2 (POST /api/v2/alerts) as flightctl does: batches of 100, a 10 s timeout per request, and
+// retries with exponential backoff on network errors and 408/429/500/502/503/504 (other statuses are the request's
+// fault: retrying would not help).
 
 /** One alert as the v2 API takes it. An active alert has no endsAt: Alertmanager then keeps it for resolve_timeout. */
 export interface PostableAlert {
@@ -38,7 +39,7 @@ export class AlertmanagerError extends Error {
   override name = "AlertmanagerError";
 }
 
-export function createAlertmanagerClient(baseUrl: string, policy: RetryPolicy = DEFAULT_RETRY, hooks: ClientHooks = {}) {
+export function createAlertPoster(baseUrl: string, policy: RetryPolicy = DEFAULT_RETRY, hooks: ClientHooks = {}) {
   const url = new URL("api/v2/alerts", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).href;
 
   /** One batch, with retries; throws AlertmanagerError when it is not accepted. */
@@ -90,4 +91,4 @@ export function createAlertmanagerClient(baseUrl: string, policy: RetryPolicy = 
   };
 }
 
-export type AlertmanagerClient = ReturnType<typeof createAlertmanagerClient>;
+export type AlertPoster = ReturnType<typeof createAlertPoster>;
