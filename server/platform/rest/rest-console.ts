@@ -85,6 +85,11 @@ export function consoleUpgrade(opts: ConsoleSocketOptions): (req: IncomingMessag
     // The Connect call, in process: the caller's headers (its bearer token) and the connection's context values.
     const abort = new AbortController();
     const input = createAsyncQueue<OpenRequest>();
+    // The caller gone (before or after the upgrade): the session ends, as a Connect caller's cancel ends it.
+    socket.once("close", () => {
+      input.end();
+      abort.abort();
+    });
     void input.push({ message: { case: "open", value: { name, orgId: url.searchParams.get("org_id") ?? "", metadata } } });
     const header = forwardedHeaders(req);
     for (const k of ["content-type", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions"])
