@@ -124,6 +124,15 @@ test("a TTY session: typed command, output on channel 1, resize, the exit status
   assert.equal(status.status, "Failure");
   assert.equal(status.reason, "NonZeroExitCode");
   assert.deepEqual(status.details.causes, [{ reason: "ExitCode", message: "3" }]);
+  // Recorded as any console session is, with the resize.
+  const consoles = userClient(t, ConsoleService);
+  const { sessions } = await consoles.listConsoleSessions({ name }, { headers: auth(admin) });
+  assert.equal(sessions.length, 1);
+  const rec = await waitFor("the recording", async () => {
+    const r = await consoles.getConsoleRecording({ name, sessionId: sessions[0].sessionId }, { headers: auth(admin) });
+    return r.asciicast.includes("hello-42") && r;
+  });
+  assert.ok(rec.asciicast.includes(`"r","132x50"`), "the resize is in the recording");
 });
 
 test("a command without a TTY: stdin, its close (channel 255), success on channel 3", async () => {
