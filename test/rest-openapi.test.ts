@@ -4,6 +4,7 @@
 // validated with ajv against the document's schema for its status code. The operations come from the documents, the
 // inputs from the request schema each names; an operation with no route, or a response that does not match, fails.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import type { JsonObject } from "@bufbuild/protobuf";
@@ -22,7 +23,9 @@ import { parseDocuments } from "../server/platform/codec.js";
 import { createCsr, deviceNameFromPublicKey, generateDeviceKey } from "../lib/csr.js";
 
 /** Operations with no REST route, each with why (docs/api.md): the two WebSocket routes are not transcoded RPCs. */
-const LEFT_OUT = new Set(["getDeviceConsole", "getDeviceApplicationConsole"]);
+// The application console is a VNC/serial tunnel to a VM application (flightctl's remote-access server), which this
+// service has no counterpart of (docs/api.md).
+const LEFT_OUT = new Set(["getDeviceApplicationConsole"]);
 
 /**
  * Answers that differ from flightctl's schemas, each with why (docs/api.md "Differences"): a mismatch matching one is
@@ -47,6 +50,10 @@ const KNOWN: [RegExp, string][] = [
   [
     /token.*status (400: #\/components\/schemas\/TokenResponse mismatch|(401|503) is not documented)/,
     "a refused token exchange answers a Status, not an OAuth error body; a provider not (yet) known is 401, an unreachable one 503",
+  ],
+  [
+    /GET \/events .*reason must be equal to one of the allowed values/,
+    "a console session writes a DeviceConsoleOpened event, a reason flightctl's enum lacks (checked to be the only one)",
   ],
 ];
 const known: string[] = [];
@@ -89,6 +96,9 @@ before(async () => {
   assert.equal((await user("PUT", `/api/v1/enrollmentrequests/${name}/approval`, { approved: true, labels: {} })).status, 200);
   const approved = json(await httpsCall(t.api.agentPort, ca, "GET", `/api/v1/enrollmentrequests/${name}`, { cert: enroll }));
   device = { name, cred: { certPem: (approved.status as JsonObject).certificate as string, keyPem: keys.keyPem } };
+  // The console route opens sessions only to a device that has connected: one agent call, and its last-seen mark.
+  await httpsCall(t.api.agentPort, ca, "GET", `/api/v1/devices/${name}/rendered`, { cert: device.cred });
+  await waitFor("the device's last-seen mark", async () => (await user("GET", `/api/v1/devices/${name}/lastseen`)).status === 200);
 
   // What the user API's operations work on: one resource of each kind, created by the operations themselves.
   const erKeys = await generateDeviceKey();
@@ -181,11 +191,13 @@ after(async () => {
 /** The operation's path with its parameters filled from `names` ({name} by the collection it names). */
 function fill(op: Operation, override?: string): string {
   const parts = op.path.split("/");
-  return `/api/v1${parts
+  // The WebSocket routes' paths are absolute (/ws/v1/…); the others are under the documents' server URL.
+  return `${op.path.startsWith("/ws/") ? "" : "/api/v1"}${parts
     .map((p, i) => {
       const m = /^\{(\w+)\}$/.exec(p);
       if (!m) return p;
       if (override) return override;
+      if (m[1] === "name" && op.path.startsWith("/ws/")) return device.name; // a console needs a connected device
       if (m[1] === "name") return names[parts[i - 1]] ?? names[parts[1]];
       if (m[1] === "fleet") return names.fleets;
       return names[m[1]];
@@ -213,6 +225,15 @@ function rank(op: Operation): number {
   return 4;
 }
 
+/** The headers of a WebSocket upgrade with flightctl's console subprotocol (its WebSocket routes). */
+const websocketHandshake = () => ({
+  connection: "Upgrade",
+  upgrade: "websocket",
+  "sec-websocket-version": "13",
+  "sec-websocket-key": randomBytes(16).toString("base64"),
+  "sec-websocket-protocol": "v5.channel.k8s.io",
+});
+
 /** Calls `op` with `path` and `body`, validates the answer against the document, and returns it. */
 async function call(
   doc: typeof core,
@@ -224,6 +245,7 @@ async function call(
   const res = await httpsCall(how.port, ca, op.verb, path, {
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     headers: {
+      ...(op.path.startsWith("/ws/") ? websocketHandshake() : {}),
       ...(how.bearer ? { authorization: `Bearer ${admin}` } : {}),
       ...(op.verb === "PATCH" ? { "content-type": "application/json-patch+json" } : {}),
     },
@@ -244,7 +266,8 @@ async function driveAll(doc: typeof core, how: { port: number; bearer?: boolean;
     tally.total++;
     if (LEFT_OUT.has(op.id)) {
       // Still no route: adding one must take it off the list (and into the checks below).
-      const res = await httpsCall(how.port, ca, op.verb, fill(op), { headers: { authorization: `Bearer ${admin}` } });
+      const ws = op.path.startsWith("/ws/") ? websocketHandshake() : {};
+      const res = await httpsCall(how.port, ca, op.verb, fill(op), { headers: { ...ws, authorization: `Bearer ${admin}` } });
       assert.ok(res.status === 404 || res.status === 405, `${op.id} is routed now (${res.status}): take it off LEFT_OUT`);
       continue;
     }
@@ -291,6 +314,17 @@ test("every user API operation (core v1beta1) answers as the document says", asy
   names.templateversions = (tvs.metadata as JsonObject).name as string;
   await user("DELETE", `/api/v1/fleets/${names.fleets}`);
   await driveAll(core, { port: t.api.port, bearer: true });
+  // The console's is the one event reason outside flightctl's enum (KNOWN above) the GET /events call can see; the
+  // application start/stop/restart actions driven after it write reasons the 1.3 document lacks as well.
+  const schemas = (
+    parseDocuments(readFileSync(new URL("./fixtures/flightctl-openapi/core/v1beta1/openapi.yaml", import.meta.url), "utf8"))[0] as {
+      components: { schemas: { Event: { properties: { reason: { enum: string[] } } } } };
+    }
+  ).components.schemas;
+  const reasons = new Set(schemas.Event.properties.reason.enum);
+  const events = (json(await user("GET", "/api/v1/events?limit=1000")).items as JsonObject[]).map((e) => e.reason as string);
+  const actions = /Application(Start|Stop|Restart)Requested$/;
+  assert.deepEqual([...new Set(events.filter((r) => !reasons.has(r) && !actions.test(r)))], ["DeviceConsoleOpened"]);
 });
 
 test("every agent API operation (agent v1beta1) answers as the document says, over mTLS", async () => {

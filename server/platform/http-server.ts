@@ -25,6 +25,7 @@ import { DEFAULT_ENDPOINT_LIMITS, type EndpointLimits } from "./endpoint-limits.
 import { inputInterceptor } from "./input-interceptor.js";
 import { restHandler } from "./rest/rest-handler.js";
 import { restRoutes } from "./rest/rest-routes.js";
+import { consoleUpgrade } from "./rest/rest-console.js";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 
 export interface EndpointOptions {
@@ -178,6 +179,17 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       }
       handler(req, res);
     },
+  );
+  // flightctl's console WebSocket route (rest/rest-console.ts): an HTTP/1.1 upgrade, which allowHTTP1 hands to this
+  // server's 'upgrade' listeners (WebSockets over HTTP/2 are not asked for by flightctl's clients).
+  server.on(
+    "upgrade",
+    consoleUpgrade({
+      handlers,
+      contextValues,
+      maxMessageBytes: limits.maxRequestBytes,
+      logInternal: (err) => log.error({ err }, "internal error"),
+    }),
   );
   // HTTP/1.1 connections (ALPN http/1.1, allowHTTP1): Node's keep-alive timer, and its headers timer where this Node
   // version applies it under an HTTP/2 server (the first request's headers are timed below in any case).

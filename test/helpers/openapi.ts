@@ -117,7 +117,8 @@ export interface HttpAnswer {
   body: string;
 }
 
-/** One HTTPS/1.1 request (as curl or a Go client would make it), with an optional client certificate. */
+/** One HTTPS/1.1 request (as curl or a Go client would make it), with an optional client certificate; an upgrade
+ * request answers with the 101. */
 export function httpsCall(
   port: number,
   ca: string,
@@ -145,6 +146,11 @@ export function httpsCall(
         res.on("error", reject);
       },
     );
+    // A WebSocket handshake (the console route): the 101 answer is the result; the socket is closed at once.
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: "" });
+    });
     req.on("error", reject);
     req.end(opts.body);
   });

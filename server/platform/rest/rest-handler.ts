@@ -140,7 +140,7 @@ function respond(
 }
 
 /** The caller's headers a Connect call should see (auth, forwarding), without the HTTP/2 pseudo-headers and body ones. */
-function forwardedHeaders(req: Req): Headers {
+export function forwardedHeaders(req: Req): Headers {
   const h = new Headers();
   for (const [k, v] of Object.entries(req.headers)) {
     if (k.startsWith(":") || v === undefined || SKIPPED.has(k) || k.startsWith("connect-") || k.startsWith("grpc-")) continue;
