@@ -7,7 +7,7 @@
 // since enrollment has its own benchmark (bench:enroll).
 import { execFileSync, spawn } from "node:child_process";
 import { createRequire, syncBuiltinESMExports } from "node:module";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Session } from "node:inspector/promises";
@@ -149,6 +149,91 @@ async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise
   }
 }
 
+/**
+ * BENCH_PG_STATS=<dir> (with DATABASE_URL on a server that preloads pg_stat_statements, created in its `postgres`
+ * database): snapshots of pg_stat_statements, pg_stat_wal and the bench database's table counters at the start and
+ * end of each fleet change, the simulated agents' event counts (status reports sent…), Postgres's CPU, and the window in the monotonic clock of V8 CPU profiles (µs), written to <dir> for
+ * `npm run bench:profile` (test/bench/profile-update.ts) to turn into per-device-update figures.
+ */
+async function pgStatsWindow(
+  label: string,
+  benchUrl: string,
+  agentEvents: () => Record<string, number>,
+): Promise<{ end(): Promise<void> }> {
+  const dir = process.env.BENCH_PG_STATS;
+  const server = process.env.DATABASE_URL;
+  if (!dir || !server) return { end: async () => {} };
+  mkdirSync(dir, { recursive: true });
+  const snapshot = async () => {
+    const c = new pg.Client({ connectionString: server });
+    await c.connect();
+    try {
+      const statements = (
+        await c.query(
+          `select s.queryid::text, d.datname, s.query, s.calls::float8, s.rows::float8, s.total_exec_time, s.shared_blks_hit::float8,
+                  s.shared_blks_read::float8, s.shared_blks_dirtied::float8, s.wal_records::float8, s.wal_fpi::float8, s.wal_bytes::float8
+             from pg_stat_statements s join pg_database d on d.oid = s.dbid`,
+        )
+      ).rows;
+      const wal = (await c.query(`select pg_current_wal_lsn()::text lsn, pg_backend_pid() pid, w.* from pg_stat_wal w`)).rows[0];
+      const b = new pg.Client({ connectionString: benchUrl });
+      await b.connect();
+      const tables = (
+        await b
+          .query(
+            `select relname, n_tup_ins::float8, n_tup_upd::float8, n_tup_hot_upd::float8, n_tup_del::float8, seq_scan::float8, idx_scan::float8
+               from pg_stat_user_tables`,
+          )
+          .finally(() => b.end())
+      ).rows;
+      return {
+        at: Date.now(),
+        monoUs: Number(process.hrtime.bigint() / 1000n),
+        statements,
+        wal,
+        tables,
+        postgresCpuMs: postgresCpuMs(Number(wal.pid)),
+        agentEvents: { ...agentEvents() },
+      };
+    } finally {
+      await c.end();
+    }
+  };
+  const before = await snapshot();
+  return {
+    async end() {
+      const after = await snapshot();
+      writeFileSync(join(dir, `pgstats-${label}.json`), JSON.stringify({ label, before, after }));
+      // The database as the change left it, for EXPLAIN (ANALYZE, BUFFERS) with realistic rows afterwards.
+      execFileSync("pg_dump", ["-Fc", "-f", join(dir, `db-${label}.dump`), benchUrl], { stdio: "ignore" });
+    },
+  };
+}
+
+/**
+ * CPU ms a local Postgres has used so far: the postmaster's own and its ended children's (cutime, cstime), plus its
+ * live children's; 0 when the server is not on this machine. `backendPid` is any backend of it.
+ */
+function postgresCpuMs(backendPid: number): number {
+  const stat = (pid: number | string) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  try {
+    const postmaster = Number(stat(backendPid)[1]);
+    const p = stat(postmaster);
+    let ticks = Number(p[11]) + Number(p[12]) + Number(p[13]) + Number(p[14]);
+    for (const pid of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
+      try {
+        const f = stat(pid);
+        if (Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return ticks * 10;
+  } catch {
+    return 0;
+  }
+}
+
 /** pgbench simple-update TPS (4 clients, 10 s) on a scratch database of the same server. */
 function pgbenchTps(serverUrl: string): number {
   const u = new URL(serverUrl);
@@ -195,7 +280,8 @@ async function main() {
       { FLIGHTCTL_HEARTBEAT_SECONDS: "30", FLIGHTCTL_DEBUG_MEMORY: process.env.BENCH_DEBUG_MEMORY ?? "" },
       heapMb ? [`--max-old-space-size=${heapMb}`] : [],
     );
-    worker = spawn(process.execPath, ["--import", "tsx", "server/main/worker.ts"], {
+    const workerProf = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+    worker = spawn(process.execPath, [...workerProf, "--import", "tsx", "server/main/worker.ts"], {
       env: {
         ...process.env,
         DATABASE_URL: db.url,
@@ -380,8 +466,12 @@ async function main() {
           ).rows[0].c >= n,
         20 * 60_000,
       );
+      // The fleet's first render gives every device a new version: let them all run it, or its tail (reports of
+      // devices still applying it) would be counted in the change measured next.
+      await waitUntil("every device running its render", async () => (await runningLatest(pool)) >= n, 20 * 60_000);
       const fleetChange = async (content: string, extra: object = {}) => {
         const renders0 = await renderCount();
+        const stats = await pgStatsWindow(`${n}-${content.trim().replaceAll(" ", "-")}`, db.url, () => sim.counts);
         const t3 = performance.now();
         const cpu = cpuMeter(api.pid, worker!.pid!);
         await putFleet({ template: { spec: template(content) }, ...extra });
@@ -395,6 +485,7 @@ async function main() {
           30 * 60_000,
           () => stallReport(content),
         );
+        await stats.end();
         const renders = (await renderCount()) - renders0;
         console.log(
           `N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`,
