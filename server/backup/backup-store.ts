@@ -1,19 +1,9 @@
 // The SQL of backup and restore: what the server is (version, schema, who is connected), the database-level steps of a
-// restore (create, swap by rename, drop) and flightctl's preparation of the restored devices for their reconnection.
+// restore (create, swap by rename, drop). The preparation of the restored devices is prepare-devices.ts.
 import type pg from "pg";
-import { sql } from "drizzle-orm";
-import { devices, enrollmentRequests } from "../../db/schema/resources.js";
-import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
-import { DEFAULT_ORG_ID } from "../../db/schema/organizations.js";
-import { ANNOTATION_AWAITING_RECONNECT } from "../devices/device-status.js";
-import { insertEvent } from "../platform/event-store.js";
-import { rowsOf, type Db } from "../platform/db.js";
 
 /** application_name of the tools' own connections, so the running-service check can leave them out. */
 export const TOOL_APPLICATION = "flightctl-backup-restore";
-
-/** flightctl's summary info for a device waiting for its first contact after a restore. */
-export const AWAITING_RECONNECT_INFO = "Device has not reconnected since restore to confirm its current state.";
 
 export interface Connection {
   application: string;
@@ -101,55 +91,4 @@ export function createServerStore(client: pg.ClientBase) {
       }
     },
   };
-}
-
-export interface PreparedCounts {
-  devices: number;
-  enrollmentRequests: number;
-}
-
-/**
- * flightctl's post-restore preparation, in one transaction on the restored database: every device that is not
- * decommissioned waits for its agent (annotation, AwaitingReconnect summary, updated Unknown, last seen cleared),
- * unapproved enrollment requests are marked the same way, and a SystemRestored event says how many were touched.
- */
-export async function prepareRestoredDevices(db: Db): Promise<PreparedCounts> {
-  const mark = JSON.stringify({ [ANNOTATION_AWAITING_RECONNECT]: "true" });
-  const summary = JSON.stringify({ status: "AwaitingReconnect", info: AWAITING_RECONNECT_INFO });
-  return db.transaction(async (tx) => {
-    const touched = await rowsOf<{ org_id: string; name: string }>(
-      tx,
-      sql`update ${devices}
-            set annotations = ${devices.annotations} || ${mark}::jsonb,
-                status = jsonb_set(jsonb_set(coalesce(${devices.status}, '{}'::jsonb), '{summary}', ${summary}::jsonb),
-                                   '{updated}', '{"status":"Unknown"}'::jsonb),
-                resource_version = default
-          where coalesce(${devices.status}->'lifecycle'->>'status', '') not in ('Decommissioned', 'Decommissioning')
-            and ${devices.deletionTimestamp} is null
-            and ${devices.annotations}->>${ANNOTATION_AWAITING_RECONNECT} is distinct from 'true'
-        returning ${devices.orgId} as org_id, ${devices.name} as name`,
-    );
-    // Every device, not only those touched: nobody has been seen by the restored service yet.
-    await tx.execute(sql`delete from ${deviceLastSeen}`);
-    const requests = await rowsOf<{ n: number }>(
-      tx,
-      sql`with marked as (
-            update ${enrollmentRequests}
-               set annotations = ${enrollmentRequests.annotations} || ${mark}::jsonb, resource_version = default
-             where coalesce(${enrollmentRequests.status}->'approval'->>'approved', '') <> 'true'
-               and ${enrollmentRequests.annotations}->>${ANNOTATION_AWAITING_RECONNECT} is distinct from 'true'
-            returning 1)
-          select count(*)::int as n from marked`,
-    );
-    const counts = { devices: touched.length, enrollmentRequests: requests[0].n };
-    await insertEvent(tx, DEFAULT_ORG_ID, {
-      reason: "SystemRestored",
-      type: "Normal",
-      message: `System restored successfully. Updated ${counts.devices} devices and ${counts.enrollmentRequests} enrollment requests for post-restoration preparation.`,
-      actor: "service:flightctl-restore",
-      involvedObject: { kind: "System", name: "database" },
-      sourceComponent: "flightctl-restore",
-    });
-    return counts;
-  });
 }

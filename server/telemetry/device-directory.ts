@@ -3,7 +3,7 @@
 // from the devices table and cached briefly, so a device exporting every few seconds costs no query per export.
 import type { Executor } from "../platform/db.js";
 import { Lru } from "../platform/lru.js";
-import { deviceOwners } from "./device-directory-store.js";
+import { deviceOwners } from "../devices/device-owners-store.js";
 
 /** What the gateway knows of an enrolled device. */
 export interface DirectoryEntry {

@@ -1,4 +1,4 @@
-// The telemetry gateway's one read of the devices table: many devices of one organization in one statement, so a burst
+// The telemetry gateway's one read of the devices table (server/telemetry/device-directory.ts): many devices of one organization in one statement, so a burst
 // of devices connecting at once costs a few queries rather than one each on the gateway's small pool.
 import { sql } from "drizzle-orm";
 import { devices } from "../../db/schema/index.js";
