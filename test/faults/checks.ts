@@ -121,7 +121,10 @@ export async function agentsConverged(env: FaultEnv, run: FaultRun, timeoutMs: n
   const problems: string[] = [];
   if (connected !== env.agents)
     problems.push(`${connected} of ${env.agents} agents on their stream ${timeoutMs / 1000} s after the checks began`);
-  if (running !== env.agents) problems.push(`rollout incomplete: ${running} of ${env.agents} devices run the rollout's template`);
+  if (running !== env.agents) {
+    const detail = await env.rolloutDetail(run.content).catch((e: Error) => `(no detail: ${e.message})`);
+    problems.push(`rollout incomplete: ${running} of ${env.agents} devices run the rollout's template (${detail})`);
+  }
   return { problems, seconds: NaN };
 }
 

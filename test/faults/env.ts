@@ -54,6 +54,8 @@ export interface FaultEnv {
   rollout(content: string, policy?: boolean): Promise<void>;
   /** Devices of the fleet running a render of the fleet's current template carrying `content`. */
   runningContent(content: string): Promise<number>;
+  /** Why devices are not running `content`: counts by whether their render carries it and what they report. */
+  rolloutDetail(content: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -256,6 +258,20 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
           [`Fleet/${FLEET}`, `${content}\n`],
         )
       ).rows[0].c as number;
+    // For a failed convergence: is the content rendered for them (worker), and what version do they report (agent)?
+    const rolloutDetail = async (content: string) => {
+      const { rows } = await pool.query(
+        `select (r.spec->'config'->0->'inline'->0->>'content' = $2) as rendered,
+                case when d.status->'config'->>'renderedVersion' = r.rendered_version::text then 'reports it'
+                     when d.status->'config'->>'renderedVersion' is null then 'reports none'
+                     else 'reports an older version' end as reports,
+                count(*)::int as n
+           from devices d left join device_renders r on r.org_id = d.org_id and r.name = d.name
+          where d.owner = $1 group by 1, 2 order by 3 desc`,
+        [`Fleet/${FLEET}`, `${content}\n`],
+      );
+      return rows.map((r) => `${r.n} ${r.rendered ? "rendered with the content" : "not rendered with it"}, ${r.reports}`).join("; ");
+    };
     // Every agent enrolled and reporting before the fleet exists (a batched rollout selects reporting devices only).
     const deadline0 = Date.now() + 180_000;
     const reporting = async () =>
@@ -315,6 +331,7 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
       connectedAgents,
       rollout,
       runningContent,
+      rolloutDetail,
       close: closeAll,
     };
   } catch (err) {
