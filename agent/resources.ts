@@ -1,7 +1,9 @@
-// Resource monitors: CPU (from /proc/stat deltas), memory (/proc/meminfo) and disk (statfs of the device root),
-// sampled periodically; an alert rule fires once usage has stayed above its percentage for its duration
+// Resource monitors: CPU (from /proc/stat deltas), memory (/proc/meminfo) and disk (statfs of the Disk monitor's
+// path under the device root, the root itself by default), sampled every monitor's samplingInterval (one timer at the
+// shortest: rules are judged by time above a percentage, so sampling more often changes no outcome); an alert rule fires once usage has stayed above its percentage for its duration
 // (flightctl's defaults: Critical 90 %, Warning 80 %; 30 m / 1 h for CPU and memory, 10 m / 30 m for disk).
 import type { DeviceResourceStatusJson, DeviceSpecJson } from "../gen/flightctl/v1beta1/device_pb.js";
+import { join } from "node:path";
 import { durationMs } from "./config.js";
 import { cpuTicks, fsUsage, meminfo } from "./host-readings.js";
 
@@ -52,7 +54,10 @@ function diskPercent(path: string): number {
   return u && total ? (100 * (u.used + u.reserved)) / total : 0;
 }
 
-/** Samples every `sampleMs` (default 60 s). `sample` may replace the real readings (tests). */
+/**
+ * Samples every `sampleMs` (default 60 s) until a spec sets samplingInterval (the shortest of its monitors'). `sample`
+ * may replace the real readings (tests).
+ */
 export function startResourceMonitor(
   root: string,
   opts: { sampleMs?: number; sample?: () => Record<string, number> } = {},
@@ -62,13 +67,14 @@ export function startResourceMonitor(
   const aboveSince = new Map<string, number>();
   let last = cpuTimes();
   const levels: Record<string, Level> = { cpu: "Healthy", memory: "Healthy", disk: "Healthy" };
+  let diskPath = root;
   const read: () => Record<string, number> =
     opts.sample ??
     (() => {
       const now = cpuTimes();
       const cpu = now.total > last.total ? 100 * (1 - (now.idle - last.idle) / (now.total - last.total)) : 0;
       last = now;
-      return { cpu, memory: memoryPercent(), disk: diskPercent(root) };
+      return { cpu, memory: memoryPercent(), disk: diskPercent(diskPath) };
     });
   function tick() {
     const usage = read();
@@ -88,19 +94,33 @@ export function startResourceMonitor(
     }
   }
   tick();
-  const timer = setInterval(tick, opts.sampleMs ?? 60_000);
+  const defaultMs = opts.sampleMs ?? 60_000;
+  let everyMs = defaultMs;
+  let timer = setInterval(tick, everyMs);
   timer.unref();
   return {
     status: () => ({ ...levels }),
     configure(spec) {
+      let wanted = Number.POSITIVE_INFINITY;
+      diskPath = root;
       for (const m of spec.resources ?? []) {
         const res = String(m.monitorType ?? "").toLowerCase();
         if (!(res in DEFAULTS)) continue;
+        const sampling = durationMs(m.samplingInterval, "resources.samplingInterval", 0);
+        if (sampling > 0) wanted = Math.min(wanted, sampling);
+        if (res === "disk" && m.path) diskPath = join(root, String(m.path));
         rules[res] = (m.alertRules ?? []).map((r) => ({
           severity: r.severity === "Critical" ? "Critical" : "Warning",
           percentage: Number(r.percentage ?? 100),
           durationMs: durationMs(r.duration, "alertRules.duration", 0),
         }));
+      }
+      const next = Number.isFinite(wanted) ? wanted : defaultMs;
+      if (next !== everyMs) {
+        everyMs = next;
+        clearInterval(timer);
+        timer = setInterval(tick, everyMs);
+        timer.unref();
       }
     },
     close: () => clearInterval(timer),
