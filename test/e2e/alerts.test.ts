@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { fromJson } from "@bufbuild/protobuf";
-import type { Page } from "playwright-core";
 import { DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { DEFAULT_ORG_ID } from "../../server/platform/identity.js";
@@ -13,7 +12,7 @@ import { userClient } from "../helpers/agents.js";
 import { startAlertmanager, type AlertmanagerServer } from "../helpers/alertmanager.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 import { assertNoOpenHandles } from "../helpers/leaks.js";
-import { buildWeb, launchBrowser, screenshot } from "./browser.js";
+import { adminPage, buildWeb, launchBrowser, screenshot } from "./browser.js";
 
 const OTHER_ORG = "7c1e6a52-0000-4000-8000-00000000beef";
 let am: AlertmanagerServer;
@@ -21,14 +20,7 @@ let t: TestApi;
 let bare: TestApi;
 let browser: Awaited<ReturnType<typeof launchBrowser>>;
 
-async function pageFor(api: TestApi): Promise<Page> {
-  const token = await api.issuer.token("root", { roles: ["flightctl-admin"] });
-  const page = await browser.context.newPage();
-  page.setDefaultTimeout(20_000);
-  const session = { accessToken: token, expiresAt: Date.now() + 3600_000, provider: "test-oidc", clientId: "test" };
-  await page.addInitScript((s) => localStorage.setItem("flightctl.session", s), JSON.stringify(session));
-  return page;
-}
+const pageFor = (api: TestApi) => adminPage(browser.context, api);
 
 const alert = (org: string, kind: string, resource: string, alertname: string, fleet?: string) => ({
   labels: { alertname, resource, kind, org_id: org, ...(fleet ? { fleet } : {}) },

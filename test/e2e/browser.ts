@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { TestApi } from "../helpers/api.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const SCREENSHOTS = join(ROOT, "test/e2e/screenshots");
@@ -71,4 +72,14 @@ export async function screenshot(page: Page, name: string): Promise<number> {
     for (let i = 0; i < data.length && colours.size < 1000; i += 4 * 7) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
     return colours.size;
   }, png.toString("base64"));
+}
+
+/** A new page of `context` signed in to `api` as an admin (the web's stored session, set before the app loads). */
+export async function adminPage(context: BrowserContext, api: TestApi): Promise<Page> {
+  const token = await api.issuer.token("root", { roles: ["flightctl-admin"] });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const session = { accessToken: token, expiresAt: Date.now() + 3600_000, provider: "test-oidc", clientId: "test" };
+  await page.addInitScript((s) => localStorage.setItem("flightctl.session", s), JSON.stringify(session));
+  return page;
 }

@@ -6,7 +6,6 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { fromJson } from "@bufbuild/protobuf";
-import type { Page } from "playwright-core";
 import { DeviceSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
@@ -16,7 +15,7 @@ import { userClient } from "../helpers/agents.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 import { assertNoOpenHandles } from "../helpers/leaks.js";
 import { type PrometheusServer, startPrometheus } from "../helpers/prometheus-server.js";
-import { buildWeb, launchBrowser, screenshot } from "./browser.js";
+import { adminPage, buildWeb, launchBrowser, screenshot } from "./browser.js";
 
 const OTHER_ORG = "7c1e6a52-0000-4000-8000-00000000beef";
 let target: Server;
@@ -38,14 +37,7 @@ function exposition(): string {
 }
 
 /** A page logged in with a token of the test issuer (the session the login flow would have stored). */
-async function pageFor(api: TestApi): Promise<Page> {
-  const token = await api.issuer.token("root", { roles: ["flightctl-admin"] });
-  const page = await browser.context.newPage();
-  page.setDefaultTimeout(20_000);
-  const session = { accessToken: token, expiresAt: Date.now() + 3600_000, provider: "test-oidc", clientId: "test" };
-  await page.addInitScript((s) => localStorage.setItem("flightctl.session", s), JSON.stringify(session));
-  return page;
-}
+const pageFor = (api: TestApi) => adminPage(browser.context, api);
 
 async function create(api: TestApi) {
   const token = await api.issuer.token("root", { roles: ["flightctl-admin"] });
