@@ -159,3 +159,28 @@ test("a job locked for a live runner that never received it is handed back; its 
     await runner.stop();
   }
 });
+
+test("a job whose retries add_job took (its key moved while it ran) runs again when its dead runner's lock is handed back", async () => {
+  const seen: string[] = [];
+  const runner = await startJobRunner({
+    pool: tdb.pool,
+    log: createLogger("jobs-test", "silent"),
+    tasks: { moved_probe: async (payload: unknown) => void seen.push((payload as { n: string }).n) } as unknown as TaskHandlers,
+    pollInterval: 100,
+    staleLockSeconds: 2,
+  });
+  try {
+    // As the database holds it when a runner dies mid-run after a newer add_job took the job's key: locked by a runner
+    // that no longer beats, no key, attempts = max_attempts (graphile-worker's add_job takes a locked job's retries).
+    await runner.current.addJob("moved_probe", { n: "moved" }, { runAt: new Date(Date.now() + 3_600_000) });
+    await tdb.pool.query(
+      `update graphile_worker._private_jobs set locked_by = 'dead-runner', locked_at = now() - interval '1 hour',
+          attempts = max_attempts, key = null, run_at = now() where payload->>'n' = 'moved'`,
+    );
+    const end = Date.now() + 15_000;
+    while (!seen.includes("moved") && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(seen, ["moved"], "the handed-back job ran once more");
+  } finally {
+    await runner.stop();
+  }
+});

@@ -47,13 +47,21 @@ export async function hasPendingJob(exec: Executor, task: string, fragment: unkn
 }
 
 /**
+ * What a job handed back gets: no lock, and at least one attempt left. A job's outcome was never recorded when its lock
+ * is handed back, and add_job takes every retry from a keyed job it finds locked (attempts = max_attempts, key moved to
+ * a newer job): handed back as is, such a job would never run again, and a batch's items would be lost with it (seen
+ * when Postgres stopped under a rollout: 85 devices never rendered). Every task is idempotent, so one more run is safe.
+ */
+const HAND_BACK = "locked_by = null, locked_at = null, attempts = least(attempts, greatest(max_attempts - 1, 0))";
+
+/**
  * Hands back the jobs and queues whose locks are older than `olderThanSeconds` (live runners refresh the locks of the
  * jobs they run with `heartbeatLocks`), so those jobs run again. Lock by lock, not by runner: a live runner's other
  * jobs keep theirs.
  */
 export async function unlockStaleJobs(pool: Pool, olderThanSeconds: number): Promise<void> {
   await pool.query(
-    `with j as (update graphile_worker._private_jobs set locked_by = null, locked_at = null
+    `with j as (update graphile_worker._private_jobs set ${HAND_BACK}
         where locked_by is not null and locked_at < now() - make_interval(secs => $1))
      update graphile_worker._private_job_queues set locked_by = null, locked_at = null
         where locked_by is not null and locked_at < now() - make_interval(secs => $1)`,
@@ -71,9 +79,16 @@ export async function heartbeatLocks(pool: Pool, poolId: string, jobIds: string[
   );
 }
 
-/** Hands back at once every job and queue held by runners known to be dead (graphile-worker pool ids). */
+/**
+ * Hands back at once every job and queue held by runners known to be dead (graphile-worker pool ids); as
+ * graphile-worker's force_unlock_workers, but each job keeps an attempt (HAND_BACK).
+ */
 export async function unlockWorkers(pool: Pool, poolIds: string[]): Promise<void> {
-  await pool.query("select graphile_worker.force_unlock_workers($1::text[])", [poolIds]);
+  await pool.query(
+    `with j as (update graphile_worker._private_jobs set ${HAND_BACK} where locked_by = any($1::text[]))
+     update graphile_worker._private_job_queues set locked_by = null, locked_at = null where locked_by = any($1::text[])`,
+    [poolIds],
+  );
 }
 
 /**
