@@ -151,11 +151,13 @@ export async function quiescedChecks(env: FaultEnv, run: FaultRun, watchTimeoutM
  */
 async function watcherExact(env: FaultEnv, w: Watcher, timeoutMs: number): Promise<string[]> {
   const table = w.kind === "Device" ? "devices" : "fleets";
-  const db = new Map<string, number>();
-  for (const row of (await env.pool.query(`select name, resource_version::text rv from ${table} where labels ? $1`, [WRITER_LABEL])).rows) {
-    db.set(row.name, Number(row.rv));
-  }
-  const diff = () => {
+  // Read again on every comparison: with the writers paused the worker still writes their fleets (a validation retried
+  // after the fault), so a first read can be older than what the watcher is rightly sent next.
+  const diff = async () => {
+    const db = new Map<string, number>();
+    for (const row of (await env.pool.query(`select name, resource_version::text rv from ${table} where labels ? $1`, [WRITER_LABEL])).rows) {
+      db.set(row.name, Number(row.rv));
+    }
     const last = new Map<string, number>();
     const lastSeen = new Map<string, Seen>();
     for (const s of w.seen) if (s.type !== "DELETED") last.set(s.name, s.rv), lastSeen.set(s.name, s);
@@ -181,10 +183,10 @@ async function watcherExact(env: FaultEnv, w: Watcher, timeoutMs: number): Promi
     return out;
   };
   const deadline = Date.now() + timeoutMs;
-  let missing = diff();
+  let missing = await diff();
   while (missing.length > 0 && Date.now() < deadline) {
     await sleep(250);
-    missing = diff();
+    missing = await diff();
   }
   const problems = first(missing).map((m) => `watcher: ${m}`);
   if (missing.length > 0) {
