@@ -180,8 +180,12 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   return { render, renderMany, sweep, tasks };
 }
 
-/** Devices per render transaction: bounds row locks and statement size. */
-const RENDER_CHUNK = 500;
+/**
+ * Devices per render transaction: bounds row locks and statement size. Status reports of these devices wait for the
+ * transaction (lock, renders upsert, marks, events; resolving is done before it): 200 keeps that wait short when a
+ * render overlaps reports (500 made report batches wait 19-24 ms a lock in test/bench/RESULTS.md's profile).
+ */
+const RENDER_CHUNK = 200;
 
 /**
  * What each device's external content (git, http) is frozen under, and the git commits pinned for its render. A fleet
