@@ -121,6 +121,43 @@ test("a spec that cannot be rendered is SpecValid=False with DeviceSpecInvalid, 
   );
 });
 
+test("a render keeps what was written to the device while its providers were resolved (it locks, then re-reads only moved rows)", async () => {
+  // The resolver runs between the render's first read and its row locks: a report written then must survive the
+  // render's own write (its status fields and annotations), and the render's marks must land beside it.
+  const spec = { config: [{ name: "g", gitRef: { repository: "repo", targetRevision: "main", path: "/x" } }] };
+  const write = (name: string) =>
+    t.db.pool.query(
+      `update devices set annotations = annotations || '{"meanwhile":"yes"}'::jsonb,
+         status = coalesce(status, '{}'::jsonb) || '{"summary":{"status":"Online"},"config":{"renderedVersion":"0"}}'::jsonb,
+         resource_version = flightctl_next_version()
+       where org_id = $1 and name = $2`,
+      [ORG, name],
+    );
+  const tasks = createDeviceTasks(db, {
+    resolvers: {
+      gitRef: async (_p, ctx) => {
+        if (ctx.device === "rw-moved") await write(ctx.device);
+        return [{ path: "/etc/x", content: "x" }];
+      },
+    },
+  });
+  await putDevice("rw-moved", spec);
+  await putDevice("rw-still", spec);
+  await tasks.renderMany(ORG, ["rw-moved", "rw-still"]);
+  const moved = await devices().getDevice({ name: "rw-moved" });
+  assert.equal(moved.metadata?.annotations.meanwhile, "yes", "the annotation written meanwhile is kept");
+  assert.equal(moved.status?.summary?.status, "Online", "the status written meanwhile is kept");
+  assert.equal(moved.status?.updated?.status, "OutOfDate", "and the render marked it on the fresh row");
+  assert.deepEqual(
+    (await events("rw-moved")).filter((r) => r === "DeviceContentOutOfDate"),
+    ["DeviceContentOutOfDate"],
+  );
+  const still = await devices().getDevice({ name: "rw-still" });
+  assert.equal(still.metadata?.annotations.meanwhile, undefined);
+  assert.equal((await createRenderStore(db).get(ORG, "rw-still"))?.renderedVersion, 1);
+  assert.equal((await createRenderStore(db).get(ORG, "rw-moved"))?.renderedVersion, 1);
+});
+
 test("the disconnect sweep marks silent devices Unknown; a report brings them back", async () => {
   const tasks = createDeviceTasks(db);
   const lastSeen = createLastSeenRecorder(db, pino({ level: "silent" }), { flushMs: 60_000 });

@@ -197,6 +197,58 @@ test("templates: a valid template becomes v<generation> and reaches every member
   );
 });
 
+test("an inline template is rendered in the rollout's own write: one device row write per member, with OutOfDate, its event and the render", async () => {
+  for (const n of ["inl-1", "inl-2"]) await putDevice(n, { inl: "yes" });
+  const template = (v: string) => ({ config: [{ name: "motd", inline: [{ path: "/etc/motd", content: `${v} {{ .metadata.name }}\n` }] }] });
+  await putFleet("inl", { matchLabels: { inl: "yes" } }, template("one"));
+  await drain();
+  // Both run what is rendered (connected, UpToDate), as agents would have reported.
+  await t.db.pool.query(
+    `update devices d set status = d.status || jsonb_build_object('summary', '{"status":"Online"}'::jsonb,
+        'updated', '{"status":"UpToDate"}'::jsonb, 'config', jsonb_build_object('renderedVersion', r.rendered_version::text))
+       from device_renders r where r.org_id = d.org_id and r.name = d.name and d.name like 'inl-%'`,
+  );
+  // Every row update of the members from here on, counted by a trigger.
+  await t.db.pool.query(`create table inl_writes (name text)`);
+  await t.db.pool.query(`create function inl_count() returns trigger language plpgsql as $$
+    begin insert into inl_writes values (new.name); return new; end $$`);
+  await t.db.pool.query(
+    `create trigger inl_count after update on devices for each row when (new.name like 'inl-%') execute function inl_count()`,
+  );
+  try {
+    await putFleet("inl", { matchLabels: { inl: "yes" } }, template("two"));
+    await drain();
+    const tv = (await fleets().getFleet({ name: "inl" })).metadata?.annotations["fleet-controller/templateVersion"];
+    const writes = await t.db.pool.query(`select name, count(*)::int n from inl_writes group by 1 order by 1`);
+    assert.deepEqual(
+      writes.rows.map((r) => [r.name, r.n]),
+      [
+        ["inl-1", 1],
+        ["inl-2", 1],
+      ],
+      "spec, template version and render marks in one write",
+    );
+    for (const n of ["inl-1", "inl-2"]) {
+      const d = await devices().getDevice({ name: n });
+      const r = await t.db.pool.query(`select rendered_version, spec from device_renders where name = $1`, [n]);
+      assert.equal(r.rows[0].spec.config[0].inline[0].content, `two ${n}\n`);
+      assert.equal(Number(r.rows[0].rendered_version), 3, "v1: the standalone device's empty spec, v2: template one");
+      assert.equal(d.metadata?.annotations["fleet-controller/templateVersion"], tv);
+      assert.equal(d.metadata?.annotations["fleet-controller/renderedTemplateVersion"], tv);
+      assert.equal(d.status?.updated?.status, "OutOfDate");
+      assert.equal(d.status?.updated?.info, "Device is running version 2; version 3 is rendered");
+      assert.equal(d.status?.summary?.status, "Online", "the rest of the status is left as it was");
+      assert.equal((await events(n, "DeviceContentOutOfDate")).length, 1);
+      assert.deepEqual(await events(n, "ResourceUpdated").then((e) => e.at(-1)), {
+        detailType: "ResourceUpdated",
+        updatedFields: ["spec"],
+      });
+    }
+  } finally {
+    await t.db.pool.query(`drop trigger inl_count on devices; drop function inl_count(); drop table inl_writes`);
+  }
+});
+
 test("a rollout waits for the fleet's owners to settle before it picks a batch, and its dry run says so", async () => {
   for (const i of [1, 2, 3, 4]) await putDevice(`settle-${i}`, { settle: "yes" });
   await drain();

@@ -21,12 +21,16 @@ export type OwnedDevice = {
 /** An owned device as a rollout's batch planning sees it. */
 export type OwnedDeviceView = Omit<OwnedDevice, "spec">;
 
-/** A device's template write: its new spec (generation + 1 when it changed) and annotations. */
+/**
+ * A device's template write: its new spec (generation + 1 when it changed) and annotations, and the top-level status
+ * fields an inline render replaced (render-inline.ts).
+ */
 export interface TemplateUpdate {
   name: string;
   spec: DeviceSpecJson;
   annotations: Record<string, string>;
   specChanged: boolean;
+  statusPatch?: Partial<DeviceStatusJson>;
 }
 
 /** A device the template could not be filled in for, and its status saying why. */
@@ -54,7 +58,7 @@ export function createDeviceRolloutStore(db: Executor) {
 
     /**
      * Writes a template version into devices locked by `tx` (lockOwned): new specs and annotations (generation + 1
-     * where the spec changed), and the statuses of devices the template could not be filled in for; then `events`.
+     * where the spec changed) with the status fields an inline render replaced, and the statuses of devices the template could not be filled in for; then `events`.
      * One statement each.
      */
     async applyTemplate(
@@ -65,10 +69,18 @@ export function createDeviceRolloutStore(db: Executor) {
       events: readonly NewEvent[],
     ): Promise<void> {
       if (updates.length) {
+        const rows = updates.map((u) => ({
+          name: u.name,
+          spec: u.spec,
+          annotations: u.annotations,
+          spec_changed: u.specChanged,
+          status_patch: u.statusPatch,
+        }));
         await tx.execute(sql`update ${devices} d set spec = u.spec, annotations = u.annotations,
-                generation = d.generation + (case when u.spec_changed then 1 else 0 end), resource_version = flightctl_next_version()
-              from jsonb_to_recordset(${JSON.stringify(updates.map((u) => ({ name: u.name, spec: u.spec, annotations: u.annotations, spec_changed: u.specChanged })))}::jsonb)
-                as u(name text, spec jsonb, annotations jsonb, spec_changed boolean)
+                generation = d.generation + (case when u.spec_changed then 1 else 0 end), resource_version = flightctl_next_version(),
+                status = case when u.status_patch is null then d.status else coalesce(d.status, '{}'::jsonb) || u.status_patch end
+              from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+                as u(name text, spec jsonb, annotations jsonb, spec_changed boolean, status_patch jsonb)
              where d.org_id = ${orgId} and d.name = u.name`);
       }
       if (invalid.length) {

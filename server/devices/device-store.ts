@@ -55,14 +55,16 @@ export interface RenderSource {
   annotations: Record<string, string>;
   /** As text, for freeze keys. */
   generation: string;
+  /** The resource version read, as text. */
+  version: string;
   /** Creation time in microseconds since the epoch, as text (for freeze keys). */
   created: string;
 }
 
-/** A render's outcome on the device row: the status and annotations it leaves. */
+/** A render's outcome on the device row: the status fields it replaced (top level) and the annotations it leaves. */
 export interface RenderMark {
   name: string;
-  status: JsonObject;
+  statusPatch?: JsonObject;
   annotations: Record<string, string>;
 }
 
@@ -125,29 +127,45 @@ export function createDeviceStore(db: Executor) {
       return items.map((_, i) => wonSet.has(i));
     },
 
-    /**
-     * The named devices of one org, for rendering, in name order; with `lock`, locked for update until the
-     * transaction of `exec` ends.
-     */
-    async renderSources(exec: Executor, orgId: string, names: string[], lock: boolean): Promise<RenderSource[]> {
-      const rows = await rowsOf<Omit<RenderSource, "generation"> & { generation: string | number }>(
+    /** The named devices of one org, for rendering, in name order (no lock: resolving may take a while). */
+    async renderSources(exec: Executor, orgId: string, names: string[]): Promise<RenderSource[]> {
+      const rows = await rowsOf<Omit<RenderSource, "generation" | "version"> & { generation: string | number; version: string | number }>(
         exec,
         sql`select ${devices.name}, ${devices.owner}, ${devices.spec}, ${devices.status}, ${devices.annotations}, ${devices.generation},
-                   ${epochMicros(devices.createdAt)} as created
+                   ${devices.resourceVersion} as version, ${epochMicros(devices.createdAt)} as created
               from ${devices} where ${devices.orgId} = ${orgId} and ${devices.name} = any(${textArray(names)})
-             order by ${devices.name} ${lock ? sql`for update` : sql``}`,
+             order by ${devices.name}`,
       );
-      return rows.map((x) => ({ ...x, generation: String(x.generation) }));
+      return rows.map((x) => ({ ...x, generation: String(x.generation), version: String(x.version) }));
     },
 
     /**
-     * Writes what renders changed on device rows (status, annotations), one org, one statement; the rows must be
-     * locked by the caller's transaction (renderSources with lock). The events go in the same transaction.
+     * Locks the named devices of one org in name order until the transaction of `tx` ends, and says which version of
+     * each it locked: a render reuses what it read before for rows still at that version (no second read of spec and
+     * status), and re-reads the others with renderSources.
+     */
+    async lockForRender(tx: Executor, orgId: string, names: string[]): Promise<{ name: string; version: string }[]> {
+      const rows = await rowsOf<{ name: string; version: string | number }>(
+        tx,
+        sql`select ${devices.name}, ${devices.resourceVersion} as version
+              from ${devices} where ${devices.orgId} = ${orgId} and ${devices.name} = any(${textArray(names)})
+             order by ${devices.name} for update`,
+      );
+      return rows.map((x) => ({ name: x.name, version: String(x.version) }));
+    },
+
+    /**
+     * Writes what renders changed on device rows (the status fields they replaced, annotations), one org, one
+     * statement; the rows must be locked by the caller's transaction (lockForRender). The events go in the same
+     * transaction.
      */
     async markRendered(tx: Executor, orgId: string, marks: RenderMark[], events: NewEvent[]): Promise<void> {
       if (marks.length) {
-        await tx.execute(sql`update ${devices} d set ${bare(devices.status)} = u.status, ${bare(devices.annotations)} = u.annotations, ${nextVersion}
-            from jsonb_to_recordset(${JSON.stringify(marks)}::jsonb) as u(name text, status jsonb, annotations jsonb)
+        await tx.execute(sql`update ${devices} d set ${bare(devices.status)} = case when u.status_patch is null then d.status
+                  else coalesce(d.status, '{}'::jsonb) || u.status_patch end,
+                ${bare(devices.annotations)} = u.annotations, ${nextVersion}
+            from jsonb_to_recordset(${JSON.stringify(marks.map((m) => ({ name: m.name, status_patch: m.statusPatch, annotations: m.annotations })))}::jsonb)
+              as u(name text, status_patch jsonb, annotations jsonb)
            where ${d.orgId} = ${orgId} and ${d.name} = u.name`);
       }
       await insertEvents(tx, orgId, events);

@@ -1,13 +1,12 @@
 // Background work on devices (graphile-worker tasks; they call services and stores, never RPC handlers):
 // render_devices turns a device's spec into its rendered spec and version; disconnect_sweep marks devices that stopped
 // reporting. Both are idempotent: running one twice changes nothing the second time.
-import type { ConditionJson } from "../../gen/flightctl/v1beta1/meta_pb.js";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { batchTask } from "../jobs/batch-task.js";
 import { insertEvent, type NewEvent } from "../platform/event-store.js";
 import { type TaskHandlers, TASK_RENDER_DEVICES, type RenderJob } from "../jobs/catalog.js";
-import { ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
-import { setCondition } from "../platform/conditions.js";
+import { ANNOTATION_TEMPLATE_VERSION } from "./device-annotations.js";
+import { renderMark, statusPatch } from "./render-mark.js";
 import type { Db, Executor } from "../platform/db.js";
 import { createDeviceStore, type DeviceRecord, type RenderMark, type RenderSource } from "./device-store.js";
 import { createTemplateVersionStore, type TemplateVersionStore } from "../templateversions/templateversion-store.js";
@@ -64,7 +63,7 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
 
   async function renderChunk(orgId: string, names: string[]): Promise<void> {
     // Resolvers may fetch (git, http): resolve before taking row locks, then check the spec did not change meanwhile.
-    const before = await devices.renderSources(db, orgId, names, false);
+    const before = await devices.renderSources(db, orgId, names);
     const keys = await freezeKeys(templateVersions, db, orgId, before);
     // Start/stop/restart overrides: read with the sources; an action queues a render after it commits, so one that
     // lands meanwhile is rendered by that next run.
@@ -94,7 +93,12 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
     const recordedBefore = new Map(before.map((r) => [r.name, r.annotations[ANNOTATION_DEVICE_GIT_COMMITS]]));
     const stale: string[] = [];
     await db.transaction(async (tx) => {
-      const rows = await devices.renderSources(tx, orgId, names, true);
+      // Rows still at the version read before are reused; only those written meanwhile are read again.
+      const locked = await devices.lockForRender(tx, orgId, names);
+      const readBefore = new Map(before.map((r) => [r.name, r]));
+      const moved = locked.filter((l) => readBefore.get(l.name)?.version !== l.version).map((l) => l.name);
+      const reread = new Map((moved.length ? await devices.renderSources(tx, orgId, moved) : []).map((r) => [r.name, r]));
+      const rows = locked.map((l) => reread.get(l.name) ?? readBefore.get(l.name)!);
       const present = new Set(rows.map((r) => r.name));
       await renders.deleteMany(
         tx,
@@ -117,39 +121,10 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
       for (const r of rows) {
         const res = results.get(r.name);
         if (!res || staleSet.has(r.name) || held.has(r.name)) continue;
-        const status: DeviceStatusJson = r.status ?? {};
-        const conditions: ConditionJson[] = status.conditions ?? [];
-        const wasValid = conditions.find((c) => c.type === "SpecValid");
-        const changes: StatusEvent[] = [];
-        let next = status;
-        if (res instanceof RenderError) {
-          if (wasValid?.status !== "False" || wasValid.message !== res.message) {
-            next = {
-              ...status,
-              conditions: setCondition(conditions, { type: "SpecValid", status: "False", reason: "Invalid", message: res.message }),
-            };
-            changes.push({ reason: "DeviceSpecInvalid", type: "Warning", message: res.message });
-          }
-        } else {
-          if (wasValid?.status === "False") {
-            next = { ...next, conditions: setCondition(conditions, { type: "SpecValid", status: "True", reason: "Valid", message: "" }) };
-            changes.push({ reason: "DeviceSpecValid", type: "Normal", message: "Device specification is valid" });
-          }
-          const version = versions.get(r.name);
-          const running = Number(next.config?.renderedVersion ?? 0);
-          const connected = next.summary?.status !== "Unknown";
-          if (version !== undefined && connected && running !== version) {
-            const updated = { status: "OutOfDate", info: `Device is running version ${running}; version ${version} is rendered` };
-            changes.push(...statusTransitions(next, { ...next, updated }));
-            next = { ...next, updated };
-          }
-        }
-        // The template version a render came from travels with it (rollouts count a device done only on this one).
-        let annotations = r.annotations;
-        const tv = annotations[ANNOTATION_TEMPLATE_VERSION];
-        if (!(res instanceof RenderError) && tv !== undefined && annotations[ANNOTATION_RENDERED_TEMPLATE_VERSION] !== tv) {
-          annotations = { ...annotations, [ANNOTATION_RENDERED_TEMPLATE_VERSION]: tv };
-        }
+        const mark = renderMark(r, res, versions.get(r.name));
+        const next = mark.status;
+        let annotations = mark.annotations;
+        const changes = mark.events;
         // A standalone device records the git commits its render read (a failed render too, as far as it got), which
         // the dependency sync compares with the branch tips; not when the sync moved them on while this render ran (the
         // render it queued reads the newer ones).
@@ -159,8 +134,8 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
           const recorded = deviceCommitsAnnotation(frozen.freezeKey, frozen.commits);
           if (current !== recorded) annotations = { ...annotations, [ANNOTATION_DEVICE_GIT_COMMITS]: recorded };
         }
-        if (next === status && annotations === r.annotations) continue;
-        statuses.push({ name: r.name, status: next, annotations });
+        if (next === r.status && annotations === r.annotations) continue;
+        statuses.push({ name: r.name, statusPatch: statusPatch(r.status, next), annotations });
         for (const e of changes)
           list.push({ ...e, actor, involvedObject: { kind: "Device", name: r.name }, sourceComponent: "flightctl-worker" });
       }
@@ -205,8 +180,12 @@ export function createDeviceTasks(db: Db, opts: { resolvers?: Record<string, Con
   return { render, renderMany, sweep, tasks };
 }
 
-/** Devices per render transaction: bounds row locks and statement size. */
-const RENDER_CHUNK = 500;
+/**
+ * Devices per render transaction: bounds row locks and statement size. Status reports of these devices wait for the
+ * transaction (lock, renders upsert, marks, events; resolving is done before it): 200 keeps that wait short when a
+ * render overlaps reports (500 made report batches wait 19-24 ms a lock in test/bench/RESULTS.md's profile).
+ */
+const RENDER_CHUNK = 200;
 
 /**
  * What each device's external content (git, http) is frozen under, and the git commits pinned for its render. A fleet

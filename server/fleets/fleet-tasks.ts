@@ -17,6 +17,7 @@ import { createTemplateVersionStore } from "../templateversions/templateversion-
 import { enqueueRenders, enqueueRollout } from "../jobs/queues.js";
 import { ANNOTATION_TEMPLATE_VERSION } from "../devices/device-annotations.js";
 import { createDeviceStore } from "../devices/device-store.js";
+import { createInlineRender } from "../devices/render-inline.js";
 import type { InvalidTemplate, TemplateUpdate } from "../devices/device-rollout-store.js";
 import type { OwnerUpdate } from "../devices/device-ownership-store.js";
 import {
@@ -75,6 +76,7 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
   const fleetStore = createFleetStore(db);
   const deviceStore = createDeviceStore(db);
   const templateVersions = createTemplateVersionStore(db);
+  const renderInline = createInlineRender(db);
 
   /** Recomputes the owner of every device a selection item may affect. */
   async function selection(orgId: string, items: SelectionItem[]): Promise<void> {
@@ -314,15 +316,30 @@ export function createFleetTasks(db: Db, opts: { rolloutTickSeconds?: number; gi
             );
           }
         }
-        await deviceStore.applyTemplate(tx, orgId, updates, invalid, events);
-        // Unchanged specs are queued too: their render stays the same version but records the new template version.
-        if (updates.length) {
-          await enqueueRenders(
-            tx,
-            orgId,
-            updates.map((u) => u.name),
-          );
+        // Rendered here when the template needs nothing fetched (one write per device); the others are queued.
+        // Unchanged specs are rendered too: their render stays the same version but records the new template version.
+        const byName = new Map(rows.map((d) => [d.name, d]));
+        const { rendered, queued } = await renderInline(
+          tx,
+          orgId,
+          [fleetName],
+          updates.map((u) => ({
+            name: u.name,
+            owner: ownerOf(fleetName),
+            spec: u.spec,
+            status: byName.get(u.name)!.status,
+            annotations: u.annotations,
+          })),
+        );
+        for (const u of updates) {
+          const r = rendered.get(u.name);
+          if (!r) continue;
+          u.annotations = r.annotations;
+          u.statusPatch = r.statusPatch;
+          for (const e of r.events) events.push(event("Device", u.name, e));
         }
+        await deviceStore.applyTemplate(tx, orgId, updates, invalid, events);
+        if (queued.length) await enqueueRenders(tx, orgId, queued);
       });
     }
   }
