@@ -42,7 +42,7 @@ import { versionServiceRegistration } from "./version/version-rpc.js";
 import { metricsServiceRegistration } from "./charts/metrics-rpc.js";
 import { alertServiceRegistration } from "./alertmanager/alert-rpc.js";
 import { agentEnrollmentRegistration } from "./enrollment/agent-enrollment-rpc.js";
-import { agentDeviceRawStreams, agentDeviceRegistration } from "./devices/agent-device-rpc.js";
+import { AGENT_METHODS_READING_DEVICE, agentDeviceRawStreams, agentDeviceRegistration } from "./devices/agent-device-rpc.js";
 import { agentCertificateRegistration } from "./certificates/agent-certificate-rpc.js";
 import type { CertificateAuthority } from "./certificates/signers.js";
 import type { DeviceAgentDeps } from "./devices/device-agent-service.js";
@@ -219,7 +219,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
   };
   const devices = kindStore(deviceKind, db);
   // Every agent stream's heartbeats and drain, shared by the agent services.
-  const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }));
+  const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }), new Set(AGENT_METHODS_READING_DEVICE));
   const wheel =
     deps.agent?.wheel ??
     createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000, 30, (err) =>

@@ -270,13 +270,26 @@ describe("enrollment over the agent endpoint", () => {
       Code.FailedPrecondition,
     );
     await user(DeviceService).deleteDevice({ name: device.name }, auth(admin));
-    const c = await code(
-      agent(AgentDeviceService, device.cred).replaceDeviceStatus({
-        name: device.name,
-        device: { metadata: { name: device.name }, status: {} },
-      }),
-    );
-    assert.equal(c, Code.NotFound);
+    // Every device RPC: the status reports answer from their own read of the device (the gate does not ask for
+    // them), the others from the gate's check.
+    const devices = agent(AgentDeviceService, device.cred);
+    const certs = agent(AgentCertificateService, device.cred);
+    const calls: [string, () => Promise<unknown>][] = [
+      [
+        "replaceDeviceStatus",
+        () => devices.replaceDeviceStatus({ name: device.name, device: { metadata: { name: device.name }, status: {} } }),
+      ],
+      ["patchDeviceStatus", () => devices.patchDeviceStatus({ name: device.name, patch: [] })],
+      ["getRenderedDevice", () => devices.getRenderedDevice({ name: device.name, waitSeconds: 0 })],
+      [
+        "watchRenderedDevice",
+        async () => {
+          for await (const _ of devices.watchRenderedDevice({ name: device.name })) break;
+        },
+      ],
+      ["getCertificateSigningRequest", () => certs.getCertificateSigningRequest({ name: "any" })],
+    ];
+    for (const [what, call] of calls) assert.equal(await code(call()), Code.NotFound, what);
   });
 });
 

@@ -24,20 +24,46 @@ export function managementDeviceName(cert: CertIdentity): string | undefined {
   return cert.commonName.slice(DEVICE_CN_PREFIX.length);
 }
 
+// A connection's peer is one object for all its calls (http-server.ts): its identity is read once, not hashed per call.
+const identities = new WeakMap<Peer, CertIdentity>();
+
 /** The identity of the certificate `peer` presented on `endpoint`; Unauthenticated without one the service CA issued. */
 export function peerCertificate(peer: Peer, endpoint: string): CertIdentity {
   if (!peer.raw) throw unauthenticated(`a client certificate is required on ${endpoint}`);
   if (!peer.authorized)
     throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
-  return readCertIdentity(peer.raw);
+  let id = identities.get(peer);
+  if (!id) identities.set(peer, (id = readCertIdentity(peer.raw)));
+  return id;
 }
 
 /** Who an agent-endpoint call is from, or why it is refused; `named` is the device the request names, if any. */
 export type AgentGate = (method: DescMethod, peer: Peer, named?: string) => Promise<Caller>;
 
-export function createAgentGate(deviceExists: DeviceExists): AgentGate {
+/**
+ * A method's option, read once: `getOption` builds the extension's message (an extension container) on every call,
+ * which showed in the agent endpoint's profile at one lookup per RPC.
+ */
+function perMethod<V>(read: (m: DescMethod) => V): (m: DescMethod) => V {
+  const cache = new WeakMap<DescMethod, V>();
+  return (m) => {
+    if (cache.has(m)) return cache.get(m) as V;
+    const v = read(m);
+    cache.set(m, v);
+    return v;
+  };
+}
+const credentialOf = perMethod((m) => getOption(m, credential));
+const namesDevice = perMethod((m) => getOption(m, names_device));
+
+/**
+ * `selfChecked`: methods whose handler reads the device and answers NotFound itself when it is gone (status reports:
+ * their batched read is the check), so the gate does not ask Postgres first — one statement and round trip less per
+ * report. Every other device call (the stream's open, renewals, the long-poll) is checked here.
+ */
+export function createAgentGate(deviceExists: DeviceExists, selfChecked: ReadonlySet<DescMethod> = new Set()): AgentGate {
   return async (method, peer, named) => {
-    const needs = getOption(method, credential);
+    const needs = credentialOf(method);
     const cert = peerCertificate(peer, "the agent endpoint");
     const orgId = cert.orgId ?? DEFAULT_ORG_ID;
     if (needs === AgentCredential.ENROLLMENT) {
@@ -51,7 +77,7 @@ export function createAgentGate(deviceExists: DeviceExists): AgentGate {
         throw forbidden(`device "${deviceName}" may only act on itself, not on "${named}"`);
       }
       // flightctl answers 404 here; the agent then drops its certificate and enrolls again.
-      if (!(await deviceExists(orgId, deviceName))) throw notFound("Device", deviceName);
+      if (!selfChecked.has(method) && !(await deviceExists(orgId, deviceName))) throw notFound("Device", deviceName);
       return { orgId, identity: { kind: "device", actor: `device:${deviceName}`, username: deviceName, deviceName, orgId } };
     }
     throw forbidden(`${method.parent.typeName}/${method.name} declares no credential`);
@@ -64,7 +90,7 @@ export function agentAuthInterceptor(gate: AgentGate): Interceptor {
     if (req.service.typeName.startsWith("grpc.")) return next(req);
     try {
       // Streams are checked by their handler (the interceptor sees no message).
-      const named = getOption(req.method, names_device) && !req.stream ? (req.message as { name?: string }).name : undefined;
+      const named = namesDevice(req.method) && !req.stream ? (req.message as { name?: string }).name : undefined;
       const caller = await gate(req.method, req.contextValues.get(peerKey), named);
       req.contextValues.set(identityKey, caller.identity);
       req.contextValues.set(callerKey, caller);

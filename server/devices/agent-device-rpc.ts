@@ -1,6 +1,6 @@
 // Agent endpoint, management certificate: the device's rendered spec (stream or long-poll) and its status reports.
 import type { ConnectRouter } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMethod } from "@bufbuild/protobuf";
 import {
   AgentDeviceService,
   GetRenderedDeviceResponseSchema,
@@ -21,6 +21,15 @@ function ownDevice(caller: Caller, name: string) {
     throw forbidden(`device "${caller.identity.username}" may only act on itself, not on "${name}"`);
   }
 }
+
+/**
+ * The RPCs whose handler reads the device before anything else and answers NotFound when it is gone (the status
+ * report's batched read, device-agent-service.ts `report`): the agent gate leaves the existence check to them.
+ */
+export const AGENT_METHODS_READING_DEVICE: readonly DescMethod[] = [
+  AgentDeviceService.method.replaceDeviceStatus,
+  AgentDeviceService.method.patchDeviceStatus,
+];
 
 /** WatchRenderedDevice for plain gRPC clients (the agent), served below Connect (platform/grpc-stream.ts). */
 export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): RawServerStream[] {

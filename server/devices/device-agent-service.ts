@@ -1,9 +1,15 @@
 // What devices do through the agent endpoint: report status (service fields computed, transitions recorded as
 // events in the same transaction, lastSeen marked), and receive their rendered spec as a stream or a long-poll.
 import { isDeepStrictEqual } from "node:util";
-import { create, fromJson, toJson } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { DeviceSchema, type Device, type DeviceConsole, type DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
+import {
+  DeviceSchema,
+  DeviceStatusSchema,
+  type Device,
+  type DeviceConsole,
+  type DeviceStatusJson,
+} from "../../gen/flightctl/v1beta1/device_pb.js";
 import {
   WatchRenderedDeviceResponseSchema,
   type WatchRenderedDeviceResponse,
@@ -22,6 +28,7 @@ import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore } from "./render-store.js";
 import { knownVersion, renderedDevice } from "./rendered-device.js";
 import { createStatusStore } from "./status-store.js";
+import { deviceFromReport, deviceOf, type StoredReport } from "./status-reply.js";
 import { batchLoader } from "../platform/batch-loader.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
@@ -52,12 +59,13 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
 
-  /** Writes a reported status; nothing is written when nothing changed. */
-  async function report(caller: Caller, name: string, reported: (current: DeviceStatusJson) => DeviceStatusJson): Promise<Device> {
-    deps.lastSeen.touch(caller.orgId, name);
+  /** Writes a reported status (nothing when nothing changed); returns the device's labels, annotations and status as stored. */
+  async function report(caller: Caller, name: string, reported: (current: DeviceStatusJson) => DeviceStatusJson): Promise<StoredReport> {
     for (let attempt = 0; attempt < 10; attempt++) {
+      // This read is the check that the device still exists (the agent gate leaves it here: AGENT_METHODS_READING_DEVICE).
       const existing = await statuses.read(caller.orgId, name);
       if (!existing) throw notFound("Device", name);
+      if (attempt === 0) deps.lastSeen.touch(caller.orgId, name);
       const previous = existing.status;
       const status = reported(previous ?? {});
       // A device that reports after a restore settles the handshake: ahead of the restored service, it is paused.
@@ -68,7 +76,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         disconnected: false,
       });
       const unchanged = isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations);
-      if (unchanged) return toDevice(name, existing);
+      if (unchanged) return { labels: existing.labels, annotations, status: next };
       const changes = paused ? [paused, ...statusTransitions(previous, next)] : statusTransitions(previous, next);
       const events = changes.map((e) => ({
         ...e,
@@ -80,26 +88,10 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         // Renders were held back while it was awaited (device-tasks.ts): one that is not paused is rendered again now.
         const reconnected = existing.annotations[ANNOTATION_AWAITING_RECONNECT] === "true" && !paused;
         if (reconnected) await enqueueRenders(deps.db, caller.orgId, [name]);
-        return toDevice(name, { labels: existing.labels, annotations, status: next });
+        return { labels: existing.labels, annotations, status: next };
       }
     }
     throw conflict(`device "${name}" is being written concurrently; try again`);
-  }
-
-  function toDevice(
-    name: string,
-    r: { status: DeviceStatusJson | null; labels: Record<string, string>; annotations: Record<string, string> },
-  ): Device {
-    return fromJson(
-      DeviceSchema,
-      {
-        apiVersion: API_VERSION,
-        kind: "Device",
-        metadata: { name, labels: r.labels, annotations: r.annotations },
-        status: r.status ?? {},
-      },
-      { ignoreUnknownFields: true },
-    );
   }
 
   /**
@@ -180,16 +172,19 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   }
 
   return {
-    replaceStatus(caller: Caller, name: string, device: Device): Promise<Device> {
-      const status = toJson(DeviceSchema, device).status ?? {};
-      return report(caller, name, () => status);
+    /** The reply is built from `device`'s status message (taken over), see status-reply.ts. */
+    async replaceStatus(caller: Caller, name: string, device: Device): Promise<Device> {
+      const reported = device.status ?? create(DeviceStatusSchema);
+      const status = toJson(DeviceStatusSchema, reported) as DeviceStatusJson;
+      return deviceFromReport(name, reported, status, await report(caller, name, () => status));
     },
 
-    patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Device> {
-      return report(caller, name, (current) => {
+    async patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Device> {
+      const stored = await report(caller, name, (current) => {
         const patched: { status?: DeviceStatusJson } = applyJsonPatch({ status: current }, ops, ["/status"]);
         return patched.status ?? {};
       });
+      return deviceOf(name, stored);
     },
 
     /** Unary long-poll: the rendered device if newer than `known`, else nothing after waiting up to `waitMs`. */

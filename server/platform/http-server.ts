@@ -100,6 +100,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     interceptors: [
       metrics.interceptor,
       (next) => async (req) => {
+        // Skipped unless asked for: it would cost every call a timer read and a log object.
+        if (!log.isLevelEnabled("debug")) return next(req);
         const started = performance.now();
         try {
           return await next(req);

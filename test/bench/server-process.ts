@@ -72,7 +72,9 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
   if (process.env.BENCH_HEAP_SNAPSHOT) prof.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`);
-  const child = spawn(process.execPath, [...prof, ...nodeArgs, "--import", "tsx", "server/main/api.ts"], {
+  // BENCH_API_NODE_ARGS="--flag …": more node/V8 flags for the server process (to try one, e.g. a GC setting).
+  const extra = (process.env.BENCH_API_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...prof, ...nodeArgs, ...extra, "--import", "tsx", "server/main/api.ts"], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

@@ -33,10 +33,16 @@ interface Walk {
   out: FieldViolation[];
 }
 
+// Where a value is, kept as links and spelled out only for a violation: the walk runs on every request, and building
+// every field's path string (most requests have none to report) was most of its cost.
+type Path = { up: Path; key: string | number } | undefined;
+const at = (up: Path, key: string | number): Path => ({ up, key });
+const spell = (p: Path): string => (p ? childPath(spell(p.up), p.key) : "");
+
 /** The violations of `message` (of type `desc`) against `limits`; empty when it is fine. Field paths are JSON names. */
 export function inputViolations(desc: DescMessage, message: object, limits: InputLimits): FieldViolation[] {
   const w: Walk = { limits, out: [] };
-  walkMessage(w, desc, message as Record<string, unknown>, "", 1);
+  walkMessage(w, desc, message as Record<string, unknown>, undefined, 1);
   return w.out;
 }
 
@@ -47,28 +53,28 @@ function add(w: Walk, field: string, message: string): void {
   if (w.out.length < MAX_VIOLATIONS) w.out.push({ field, message });
 }
 
-function checkString(w: Walk, s: string, path: string): void {
-  if (s.length > w.limits.maxStringLength) add(w, path, `must be at most ${w.limits.maxStringLength} characters, got ${s.length}`);
+function checkString(w: Walk, s: string, path: Path): void {
+  if (s.length > w.limits.maxStringLength) add(w, spell(path), `must be at most ${w.limits.maxStringLength} characters, got ${s.length}`);
   else if (SUSPECT.test(s)) {
-    if (s.includes("\u0000")) add(w, path, "must not contain NUL (\\u0000)");
-    else if (LONE_SURROGATE.test(s)) add(w, path, "must be valid UTF-8 (it contains a lone surrogate)");
+    if (s.includes("\u0000")) add(w, spell(path), "must not contain NUL (\\u0000)");
+    else if (LONE_SURROGATE.test(s)) add(w, spell(path), "must be valid UTF-8 (it contains a lone surrogate)");
   }
 }
 
-function checkCount(w: Walk, n: number, path: string): boolean {
+function checkCount(w: Walk, n: number, path: Path): boolean {
   if (n <= w.limits.maxItems) return true;
-  add(w, path, `must have at most ${w.limits.maxItems} items, got ${n}`);
+  add(w, spell(path), `must have at most ${w.limits.maxItems} items, got ${n}`);
   return false;
 }
 
-function tooDeep(w: Walk, depth: number, path: string): boolean {
+function tooDeep(w: Walk, depth: number, path: Path, name?: string): boolean {
   if (depth <= w.limits.maxDepth) return false;
-  add(w, path, `must nest at most ${w.limits.maxDepth} levels`);
+  add(w, spell(path) || (name ?? ""), `must nest at most ${w.limits.maxDepth} levels`);
   return true;
 }
 
-function walkMessage(w: Walk, desc: DescMessage, msg: Record<string, unknown>, path: string, depth: number): void {
-  if (tooDeep(w, depth, path || desc.name)) return;
+function walkMessage(w: Walk, desc: DescMessage, msg: Record<string, unknown>, path: Path, depth: number): void {
+  if (tooDeep(w, depth, path, desc.name)) return;
   for (const member of desc.members) {
     if (w.out.length >= MAX_VIOLATIONS) return;
     if (member.kind === "oneof") {
@@ -80,9 +86,9 @@ function walkMessage(w: Walk, desc: DescMessage, msg: Record<string, unknown>, p
   }
 }
 
-function walkField(w: Walk, field: DescField, value: unknown, parent: string, depth: number): void {
+function walkField(w: Walk, field: DescField, value: unknown, parent: Path, depth: number): void {
   if (value === undefined || value === null) return;
-  const path = childPath(parent, field.jsonName);
+  const path = at(parent, field.jsonName);
   switch (field.fieldKind) {
     case "scalar":
       walkScalar(w, field.scalar, value, path);
@@ -95,9 +101,10 @@ function walkField(w: Walk, field: DescField, value: unknown, parent: string, de
     case "list": {
       const items = value as unknown[];
       if (!checkCount(w, items.length, path)) return;
+      if (field.listKind === "enum") return;
       for (let i = 0; i < items.length && w.out.length < MAX_VIOLATIONS; i++) {
-        if (field.listKind === "scalar") walkScalar(w, field.scalar, items[i], childPath(path, i));
-        else if (field.listKind === "message") walkMessageValue(w, field.message, items[i], childPath(path, i), depth);
+        if (field.listKind === "scalar") walkScalar(w, field.scalar, items[i], at(path, i));
+        else if (field.listKind === "message") walkMessageValue(w, field.message, items[i], at(path, i), depth);
       }
       return;
     }
@@ -106,20 +113,20 @@ function walkField(w: Walk, field: DescField, value: unknown, parent: string, de
       if (!checkCount(w, entries.length, path)) return;
       for (const [k, v] of entries) {
         if (w.out.length >= MAX_VIOLATIONS) return;
-        const at = childPath(path, short(k));
-        if (field.mapKey === ScalarType.STRING) checkString(w, k, at);
-        if (field.mapKind === "scalar") walkScalar(w, field.scalar, v, at);
-        else if (field.mapKind === "message") walkMessageValue(w, field.message, v, at, depth);
+        const here = at(path, short(k));
+        if (field.mapKey === ScalarType.STRING) checkString(w, k, here);
+        if (field.mapKind === "scalar") walkScalar(w, field.scalar, v, here);
+        else if (field.mapKind === "message") walkMessageValue(w, field.message, v, here, depth);
       }
       return;
     }
   }
 }
 
-function walkScalar(w: Walk, type: ScalarType, value: unknown, path: string): void {
+function walkScalar(w: Walk, type: ScalarType, value: unknown, path: Path): void {
   if (type === ScalarType.STRING && typeof value === "string") checkString(w, value, path);
   else if (type === ScalarType.BYTES && value instanceof Uint8Array && value.length > w.limits.maxStringLength) {
-    add(w, path, `must be at most ${w.limits.maxStringLength} bytes, got ${value.length}`);
+    add(w, spell(path), `must be at most ${w.limits.maxStringLength} bytes, got ${value.length}`);
   }
 }
 
@@ -127,7 +134,7 @@ function walkScalar(w: Walk, type: ScalarType, value: unknown, path: string): vo
  * A message-typed value as protobuf-es holds it: a message; or, for the well-known types with a custom shape, a
  * plain JSON object (google.protobuf.Struct) or the unwrapped scalar (google.protobuf.StringValue and kin).
  */
-function walkMessageValue(w: Walk, desc: DescMessage, value: unknown, path: string, depth: number): void {
+function walkMessageValue(w: Walk, desc: DescMessage, value: unknown, path: Path, depth: number): void {
   if (typeof value !== "object" || value === null || value instanceof Uint8Array) {
     if (isWrapperDesc(desc)) walkScalar(w, desc.fields[0].scalar, value, path);
     return;
@@ -137,7 +144,7 @@ function walkMessageValue(w: Walk, desc: DescMessage, value: unknown, path: stri
 }
 
 /** Free-form JSON (a google.protobuf.Struct held as a plain object). */
-function walkJson(w: Walk, value: unknown, path: string, depth: number): void {
+function walkJson(w: Walk, value: unknown, path: Path, depth: number): void {
   if (typeof value === "string") {
     checkString(w, value, path);
     return;
@@ -146,15 +153,15 @@ function walkJson(w: Walk, value: unknown, path: string, depth: number): void {
   if (tooDeep(w, depth, path)) return;
   if (Array.isArray(value)) {
     if (!checkCount(w, value.length, path)) return;
-    for (let i = 0; i < value.length && w.out.length < MAX_VIOLATIONS; i++) walkJson(w, value[i], childPath(path, i), depth + 1);
+    for (let i = 0; i < value.length && w.out.length < MAX_VIOLATIONS; i++) walkJson(w, value[i], at(path, i), depth + 1);
     return;
   }
   const entries = Object.entries(value);
   if (!checkCount(w, entries.length, path)) return;
   for (const [k, v] of entries) {
     if (w.out.length >= MAX_VIOLATIONS) return;
-    const at = childPath(path, short(k));
-    checkString(w, k, at);
-    walkJson(w, v, at, depth + 1);
+    const here = at(path, short(k));
+    checkString(w, k, here);
+    walkJson(w, v, here, depth + 1);
   }
 }
