@@ -14,7 +14,9 @@
 // - database bytes per device (heap + TOAST, indexes) and per event.
 // Same-run baselines: each list's rows fetched directly through `pg`, the status counts as one GROUP BY, a bare
 // `select count(*) from devices`, and pgbench select-only TPS on the same Postgres. DATABASE_URL: the server (a
-// database of the bench's own is created and dropped); without it, embedded Postgres.
+// database of the bench's own is created and dropped); without it, embedded Postgres. Knobs: BENCH_DEVICES,
+// BENCH_EVENTS, BENCH_ITERATIONS (100), BENCH_MIN_SAMPLES (20), BENCH_CASE_SECONDS (25: a case stops sampling after
+// this once it has the minimum), BENCH_WORKER_CONCURRENCY (4), BENCH_SKIP_FLEET=1 (reads and sizes only).
 import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -41,6 +43,8 @@ const MIN_SAMPLES = Number(process.env.BENCH_MIN_SAMPLES ?? 20);
 const BUDGET_S = Number(process.env.BENCH_CASE_SECONDS ?? 25);
 const ORG = "00000000-0000-0000-0000-000000000000";
 const FLEET = "envelope";
+// BENCH_SKIP_FLEET=1: no fleet (no ownership, renders or rollouts): the reads and sizes of freshly written rows only.
+const SKIP_FLEET = process.env.BENCH_SKIP_FLEET === "1";
 const started = performance.now();
 const log = (what: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${what}`);
 
@@ -381,8 +385,8 @@ async function main() {
       return { assignedS, renderedS, cpu };
     }
 
-    log("creating the fleet over every device (the worker takes ownership and renders them all)");
-    const adopt = await rollout("fleet created", 1);
+    if (!SKIP_FLEET) log("creating the fleet over every device (the worker takes ownership and renders them all)");
+    const adopt = SKIP_FLEET ? undefined : await rollout("fleet created", 1);
 
     // Lists: a sample is one page; the pages are walked with continue tokens, from the start again at the end.
     const listRows: [string, Stats, Stats][] = [];
@@ -454,11 +458,12 @@ async function main() {
       () => devicesApi.listDevices({ summaryOnly: true, options: { labelSelector: "region=region-3" } }),
       groupBy("and labels @> $2::jsonb", [JSON.stringify({ region: "region-3" })]),
     );
-    await summary(
-      "ListFleets addDevicesSummary (one fleet of every device)",
-      () => fleetsApi.listFleets({ addDevicesSummary: true, options: { limit: 50 } }),
-      groupBy("and owner = $2", [`Fleet/${FLEET}`]),
-    );
+    if (!SKIP_FLEET)
+      await summary(
+        "ListFleets addDevicesSummary (one fleet of every device)",
+        () => fleetsApi.listFleets({ addDevicesSummary: true, options: { limit: 50 } }),
+        groupBy("and owner = $2", [`Fleet/${FLEET}`]),
+      );
     const name = (i: number) => `dev-${String(1 + ((i * 7919) % DEVICES)).padStart(6, "0")}`;
     await summary(
       "GetDevice",
@@ -473,38 +478,43 @@ async function main() {
     );
     const apiRss = rssMb(api.pid);
 
-    log("fleet template change (no policy)");
-    const change = await rollout("template change", 2);
+    const fleetRuns = SKIP_FLEET ? undefined : await fleetPhase();
+    async function fleetPhase() {
+      log("fleet template change (no policy)");
+      const change = await rollout("template change", 2);
 
-    // The dry run of a batched rollout: the fleet gets a policy (same template: no new render content).
-    await fleetsApi.replaceFleet({
-      name: FLEET,
-      fleet: fromJson(FleetSchema, {
-        apiVersion: "v1beta1",
-        kind: "Fleet",
-        metadata: { name: FLEET },
-        spec: {
-          selector: { matchLabels: { fleet: FLEET } },
-          template: template(2),
-          rolloutPolicy: {
-            deviceSelection: {
-              strategy: "BatchSequence",
-              sequence: [{ limit: "1%" }, { selector: { matchLabels: { tier: "edge" } }, limit: "25%" }, { limit: "50%" }],
+      // The dry run of a batched rollout: the fleet gets a policy (same template: no new render content).
+      await fleetsApi.replaceFleet({
+        name: FLEET,
+        fleet: fromJson(FleetSchema, {
+          apiVersion: "v1beta1",
+          kind: "Fleet",
+          metadata: { name: FLEET },
+          spec: {
+            selector: { matchLabels: { fleet: FLEET } },
+            template: template(2),
+            rolloutPolicy: {
+              deviceSelection: {
+                strategy: "BatchSequence",
+                sequence: [{ limit: "1%" }, { selector: { matchLabels: { tier: "edge" } }, limit: "25%" }, { limit: "50%" }],
+              },
+              disruptionBudget: { groupBy: ["region"], maxUnavailable: 1000 },
             },
-            disruptionBudget: { groupBy: ["region"], maxUnavailable: 1000 },
           },
-        },
-      }),
-    });
-    await waitUntil("the fleet's selection to settle", performance.now(), async () => {
-      const p = await fleetsApi.planFleetRollout({ name: FLEET });
-      return !p.selectionPending;
-    });
-    const plan = await measure(() => fleetsApi.planFleetRollout({ name: FLEET }), Math.max(10, Math.floor(ITERATIONS / 5)));
-    const planned = await fleetsApi.planFleetRollout({ name: FLEET });
-    log(
-      `PlanFleetRollout: p50 ${plan.p50.toFixed(0)} / p99 ${plan.p99.toFixed(0)} ms; ${planned.batches.length} batches, ${planned.budgetGroups.length} budget groups`,
-    );
+        }),
+      });
+      await waitUntil("the fleet's selection to settle", performance.now(), async () => {
+        const p = await fleetsApi.planFleetRollout({ name: FLEET });
+        return !p.selectionPending;
+      });
+      const plan = await measure(() => fleetsApi.planFleetRollout({ name: FLEET }), Math.max(10, Math.floor(ITERATIONS / 5)));
+      const planned = await fleetsApi.planFleetRollout({ name: FLEET });
+      log(
+        `PlanFleetRollout: p50 ${plan.p50.toFixed(0)} / p99 ${plan.p99.toFixed(0)} ms; ${planned.batches.length} batches, ${planned.budgetGroups.length} budget groups`,
+      );
+
+      return { change, plan };
+    }
 
     // Database bytes (after the rollouts: each device row rewritten twice, renders and the rollouts' events added).
     await pool.query("vacuum analyze");
@@ -541,9 +551,11 @@ async function main() {
       row(
         `| ${label} (${a.n}) | ${f(a.p50)} | ${f(a.p99)} | ${f(a.apiCpu)} | ${b ? f(b.p50) : "—"} | ${b ? f(b.p99) : "—"} | ${b ? `${(a.p99 / b.p99).toFixed(1)}×` : ""} |`,
       );
-    row(
-      `| PlanFleetRollout, ${DEVICES.toLocaleString("en")} devices, 4 batches + budget by region (${plan.n}) | ${f(plan.p50)} | ${f(plan.p99)} | ${f(plan.apiCpu)} | — | — | |`,
-    );
+    const plan = fleetRuns?.plan;
+    if (plan)
+      row(
+        `| PlanFleetRollout, ${DEVICES.toLocaleString("en")} devices, 4 batches + budget by region (${plan.n}) | ${f(plan.p50)} | ${f(plan.p99)} | ${f(plan.apiCpu)} | — | — | |`,
+      );
     console.log("");
     const us = (ms: number) => ((ms / DEVICES) * 1000).toFixed(0);
     row(
@@ -552,11 +564,12 @@ async function main() {
     row("|---|---|---|---|---|---|");
     for (const [label, r] of [
       ["fleet created over the devices (ownership + first render)", adopt],
-      ["template change, no policy", change],
+      ["template change, no policy", fleetRuns?.change],
     ] as const)
-      row(
-        `| ${label} | ${r.assignedS.toFixed(1)} s | ${r.renderedS.toFixed(1)} s | ${(DEVICES / r.renderedS).toFixed(0)} | ${us(r.cpu.api)} / ${us(r.cpu.worker)} / ${us(r.cpu.pg)} | ${us(r.cpu.machine)} |`,
-      );
+      if (r)
+        row(
+          `| ${label} | ${r.assignedS.toFixed(1)} s | ${r.renderedS.toFixed(1)} s | ${(DEVICES / r.renderedS).toFixed(0)} | ${us(r.cpu.api)} / ${us(r.cpu.worker)} / ${us(r.cpu.pg)} | ${us(r.cpu.machine)} |`,
+        );
     console.log("");
     row("| table | rows | heap + TOAST bytes/row | index bytes/row (indexes) | total MB | as loaded: heap / index bytes/row |");
     row("|---|---|---|---|---|---|");
