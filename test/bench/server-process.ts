@@ -100,7 +100,8 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
     });
     await issuer.close();
   };
-  for (let i = 0; i < 100; i++) {
+  // Up to 60 s: on a loaded 2-core machine the process alone takes 15–20 s to load its modules and listen.
+  for (let i = 0; i < 300; i++) {
     await new Promise((r) => setTimeout(r, 200));
     try {
       const transport = createGrpcTransport({ baseUrl: `https://localhost:${port}`, nodeOptions: { ca: readFileSync(caPath) } });
