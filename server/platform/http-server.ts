@@ -3,6 +3,7 @@
 // Graceful close drains it. The user endpoint serves the App; the agent endpoint also asks for client certificates and
 // hands the peer's certificate to its interceptors.
 import type { ServerResponse } from "node:http";
+import { constants } from "node:crypto";
 import http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
@@ -144,7 +145,12 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
     logInternal: (err) => log.error({ err }, "internal error"),
   });
 
-  const clientCerts = opts.tls.ca ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false } : {};
+  // The agent endpoint (client certificates) issues no TLS session tickets: agents do not resume sessions, and
+  // minting two tickets per handshake (each the encrypted session with the client's certificate) cost ≈1 ms of CPU
+  // and 13 KB of memory per connection (bench:idle-streams; 10,000 agents: 10 s of CPU while they connect, 130 MB).
+  const clientCerts = opts.tls.ca
+    ? { ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false, secureOptions: constants.SSL_OP_NO_TICKET }
+    : {};
   const server = http2.createSecureServer(
     {
       key: opts.tls.key,
