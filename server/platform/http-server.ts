@@ -61,15 +61,16 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
   const limits = opts.limits ?? DEFAULT_ENDPOINT_LIMITS;
   const metrics = createMetrics();
   const health = createHealth(app.services);
-  // What each TLS connection presented, read once per connection (getPeerCertificate builds a large object). Keyed
-  // by the HTTP/2 session (each request sees its own socket proxy) or, for HTTP/1.1, the socket.
+  // What each TLS connection presented, read once per connection. Keyed by the HTTP/2 session (each request sees its
+  // own socket proxy) or, for HTTP/1.1, the socket. Only the DER is needed: getPeerX509Certificate wraps it, where
+  // getPeerCertificate would decode every field and compute three fingerprints per connection.
   const peers = new WeakMap<object, Peer>();
   const peerOf = (connection: object, sock: TLSSocket): Peer => {
     let peer = peers.get(connection);
     if (!peer) {
-      const cert = sock.getPeerCertificate?.();
+      const cert = sock.getPeerX509Certificate?.();
       peer = {
-        raw: cert?.raw ? cert.raw : undefined,
+        raw: cert?.raw,
         authorized: sock.authorized === true,
         authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
       };
