@@ -114,7 +114,9 @@ export function serveRawServerStream(
   });
   stream.on("error", () => {}); // a reset by the client surfaces as 'close'
 
-  const chunks: Buffer[] = [];
+  // The request's chunks, dropped once decoded: the listeners below live as long as the stream, and a chunk can be a
+  // view of a much larger read buffer.
+  let chunks: Buffer[] = [];
   let size = 0;
   stream.on("data", (chunk: Buffer) => {
     size += chunk.length;
@@ -126,7 +128,9 @@ export function serveRawServerStream(
   stream.on("end", () => {
     if (finished) return;
     (async () => {
-      const request = unframe(rs.method.input, Buffer.concat(chunks), opts.limits);
+      const body = Buffer.concat(chunks);
+      chunks = [];
+      const request = unframe(rs.method.input, body, opts.limits);
       const close = await rs.open(request, sink, peer);
       if (finished || stream.destroyed) close();
       else {

@@ -4,7 +4,9 @@
 // lastSeen (heartbeat) writes per second, and the time from a spec change on every device (one PatchDevice each,
 // 64 in flight) until all N agents run the new version. Baseline, same run: pgbench simple-update TPS on the same
 // Postgres. Devices are provisioned directly (key + management certificate from the service's client signer + row),
-// since enrollment has its own benchmark (bench:enroll).
+// since enrollment has its own benchmark (bench:enroll). BENCH_REPLICAS=2 runs 2 APIs and 2 workers on the same
+// database, the agents reaching the APIs through haproxy (TCP mode, TLS passed through; test/helpers/haproxy.ts);
+// BENCH_REPLICAS=1,2 runs both setups one after the other and prints them in one table.
 import { execFileSync, spawn } from "node:child_process";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -31,6 +33,8 @@ import { startSimulator } from "../../agent/simulator.js";
 import { AgentSessionManager } from "../../agent/session.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+import { startHaproxy, type Haproxy } from "../helpers/haproxy.js";
+import { request } from "node:https";
 
 // Open client connections per client certificate (one per agent expected), counted where they are made: the stall
 // report prints them.
@@ -68,6 +72,7 @@ const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Nu
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 // bench:rollout sets it: also roll a template change out in 4 batches under a disruption budget.
 const POLICY = process.env.BENCH_POLICY === "1";
+const REPLICAS = (process.env.BENCH_REPLICAS ?? "1").split(",").map(Number);
 const ORG = "00000000-0000-0000-0000-000000000000";
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
@@ -112,20 +117,40 @@ function machineCpuMs(): number {
  * the update time). The rest is the machine's total minus the three processes: Postgres backends come and go, so
  * summing the live ones would lose the CPU of those that ended.
  */
-function cpuMeter(apiPid: number, workerPid: number) {
+function cpuMeter(apiPids: number[], workerPids: number[], lbPid?: number) {
+  const sum = (pids: number[]) => pids.reduce((a, p) => a + cpuMs(p), 0);
   const read = () => ({
-    api: cpuMs(apiPid),
-    worker: cpuMs(workerPid),
+    api: sum(apiPids),
+    worker: sum(workerPids),
+    lb: lbPid ? cpuMs(lbPid) : 0,
     sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
     machine: machineCpuMs(),
   });
   const start = read();
   return (devices: number) => {
     const end = read();
-    const per = (k: keyof typeof start) => ((end[k] - start[k]) / devices).toFixed(1);
-    const rest = (end.machine - start.machine - (end.api - start.api) - (end.worker - start.worker) - (end.sim - start.sim)) / devices;
-    return `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, rest (Postgres…) ${rest.toFixed(1)}`;
+    const d = (k: keyof typeof start) => (end[k] - start[k]) / devices;
+    const rest = d("machine") - d("api") - d("worker") - d("lb") - d("sim");
+    const n = apiPids.length > 1 ? ` (${apiPids.length} processes each)` : "";
+    return {
+      // Server side: API(s), worker(s) and the rest of the machine (Postgres, mostly); the load balancer apart.
+      serverMs: d("api") + d("worker") + rest,
+      text: `CPU ms/device${n}: api ${d("api").toFixed(1)}, worker ${d("worker").toFixed(1)}${lbPid ? `, haproxy ${d("lb").toFixed(1)}` : ""}, simulator ${d("sim").toFixed(1)}, rest (Postgres…) ${rest.toFixed(1)}`,
+    };
   };
+}
+
+/** flightctl_api_device_streams of one API replica's /metrics (the streams it holds, by its own count). */
+function replicaStreams(port: number, ca: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(`https://localhost:${port}/metrics`, { ca, headers }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c));
+      res.on("end", () => resolve(Number(/^flightctl_api_device_streams\{[^}]*\} (\d+)$/m.exec(body)?.[1] ?? Number.NaN)));
+    })
+      .on("error", reject)
+      .end();
+  });
 }
 
 /**
@@ -259,14 +284,17 @@ function pgbenchTps(serverUrl: string): number {
   }
 }
 
-async function main() {
+/** One setup (`replicas` APIs and workers) through every count; returns its table rows. */
+async function runSetup(replicas: number): Promise<string[]> {
   const db = await benchDatabase();
   mkdirSync(join(process.cwd(), ".data"), { recursive: true });
   const dataDir = mkdtempSync(join(process.cwd(), ".data", "bench-fleet-"));
   chmodSync(dataDir, 0o755);
   const simDir = join(dataDir, "sim");
   const rows: string[] = [];
-  let worker: ReturnType<typeof spawn> | undefined;
+  const workers: ReturnType<typeof spawn>[] = [];
+  const apis: Awaited<ReturnType<typeof startServerProcess>>[] = [];
+  let lb: Haproxy | undefined;
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 4 });
@@ -274,30 +302,44 @@ async function main() {
     // The live heap is small (tens of MB at 1,000 streams); V8 lets garbage pile up to its default limit (~4 GB here)
     // before collecting it. A heap cap, as a deployment sets (docs/server.md), keeps RSS near what is really used.
     const heapMb = process.env.BENCH_SERVER_HEAP_MB ?? "1024";
-    const api = await startServerProcess(
-      db.url,
-      dataDir,
-      { FLIGHTCTL_HEARTBEAT_SECONDS: "30", FLIGHTCTL_DEBUG_MEMORY: process.env.BENCH_DEBUG_MEMORY ?? "" },
-      heapMb ? [`--max-old-space-size=${heapMb}`] : [],
-    );
+    // Replicas share the data dir (one PKI: each API serves the same certificates), started one after the other.
+    for (let i = 0; i < replicas; i++) {
+      apis.push(
+        await startServerProcess(
+          db.url,
+          dataDir,
+          { FLIGHTCTL_HEARTBEAT_SECONDS: "30", FLIGHTCTL_DEBUG_MEMORY: process.env.BENCH_DEBUG_MEMORY ?? "" },
+          heapMb ? [`--max-old-space-size=${heapMb}`] : [],
+        ),
+      );
+    }
+    const api = apis[0];
     const workerProf = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
-    worker = spawn(process.execPath, [...workerProf, "--import", "tsx", "server/main/worker.ts"], {
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        LOG_LEVEL: "warn",
-        FLIGHTCTL_WORKER_CONCURRENCY: "8",
-        FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
-      },
-      stdio: ["ignore", "inherit", "inherit"],
-    });
+    for (let i = 0; i < replicas; i++) {
+      workers.push(
+        spawn(process.execPath, [...workerProf, "--import", "tsx", "server/main/worker.ts"], {
+          env: {
+            ...process.env,
+            DATABASE_URL: db.url,
+            LOG_LEVEL: "warn",
+            FLIGHTCTL_WORKER_CONCURRENCY: "8",
+            FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
+          },
+          stdio: ["ignore", "inherit", "inherit"],
+        }),
+      );
+    }
+    const workerPids = workers.map((w) => w.pid!);
+    const apiPids = apis.map((a) => a.pid);
+    // Agents reach the replicas through the load balancer; users (this bench) call the first replica directly.
+    if (replicas > 1) lb = await startHaproxy({ backends: apis.map((a) => a.agentPort), maxConnections: 2 * Math.max(...COUNTS) + 1000 });
     const ca = readFileSync(api.bundlePath, "utf8");
     const signer = {
       certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
       keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8"),
     };
     const config: AgentConfig = {
-      server: `https://localhost:${api.agentPort}`,
+      server: `https://localhost:${lb ? lb.port : api.agentPort}`,
       caPem: ca,
       enrollmentCertPem: "",
       enrollmentKeyPem: "",
@@ -393,24 +435,29 @@ async function main() {
       const stat = async () =>
         (await pool.query(`select n_tup_upd + n_tup_ins as w from pg_stat_user_tables where relname = 'device_last_seen'`)).rows[0]
           .w as number;
-      const cpu0 = api.cpuMs();
+      const apisCpu = () => apis.reduce((a, x) => a + x.cpuMs(), 0);
+      const cpu0 = apisCpu();
       const w0 = await stat();
-      const rssSamples: number[] = [];
+      const rssSamples = apis.map(() => [] as number[]);
       for (let s = 0; s < IDLE_SECONDS; s += 5) {
         await new Promise((r) => setTimeout(r, 5000));
-        rssSamples.push(rssMb(api.pid));
+        for (const [i, a] of apis.entries()) rssSamples[i].push(rssMb(a.pid));
       }
-      const idleCpu = ((api.cpuMs() - cpu0) / (IDLE_SECONDS * 1000)) * 100;
+      // Of one core, all API processes together.
+      const idleCpu = ((apisCpu() - cpu0) / (IDLE_SECONDS * 1000)) * 100;
       const heartbeatWrites = ((await stat()) - w0) / IDLE_SECONDS;
-      const rss = Math.max(...rssSamples);
+      const rssEach = rssSamples.map((r) => Math.max(...r));
+      const rss = rssEach.map((r) => r.toFixed(0)).join(" + ");
+      // Each replica's own count of the streams it holds (its /metrics).
+      const streams = await Promise.all(apis.map((a) => replicaStreams(a.port, ca, a.headers)));
       console.log(
-        `N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss.toFixed(0)} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s`,
+        `N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s; streams per replica ${streams.join(" + ")}`,
       );
 
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);
       const t2 = performance.now();
-      const patchCpu = cpuMeter(api.pid, worker.pid!);
+      const patchCpu = cpuMeter(apiPids, workerPids, lb?.pid);
       // BENCH_SKIP_PATCH=1 leaves this phase out (its figure is then 0).
       let next = process.env.BENCH_SKIP_PATCH === "1" ? n : 0;
       await Promise.all(
@@ -437,7 +484,7 @@ async function main() {
       if (process.env.BENCH_SKIP_PATCH !== "1")
         await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
       const updateS = (performance.now() - t2) / 1000;
-      console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n)}`);
+      console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n).text}`);
       // One fleet template change: the fleet (selecting every bench device) is created with the content the devices
       // already run, then its template changes; time until every agent runs the new version. The worker renders it
       // all (renders/s over that window).
@@ -473,7 +520,7 @@ async function main() {
         const renders0 = await renderCount();
         const stats = await pgStatsWindow(`${n}-${content.trim().replaceAll(" ", "-")}`, db.url, () => sim.counts);
         const t3 = performance.now();
-        const cpu = cpuMeter(api.pid, worker!.pid!);
+        const cpu = cpuMeter(apiPids, workerPids, lb?.pid);
         await putFleet({ template: { spec: template(content) }, ...extra });
         let renderedS = 0;
         await waitUntil(
@@ -485,12 +532,13 @@ async function main() {
           30 * 60_000,
           () => stallReport(content),
         );
+        const used = cpu(n);
         await stats.end();
         const renders = (await renderCount()) - renders0;
         console.log(
-          `N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`,
+          `N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${used.text}`,
         );
-        return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
+        return { totalS: (performance.now() - t3) / 1000, renderedS, renders, serverMs: used.serverMs };
       };
       const noPolicy = await profileSimulator(`${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
       const batched = POLICY
@@ -513,25 +561,28 @@ async function main() {
       await new Promise((r) => setTimeout(r, 2000));
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
       rows.push(
-        `| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
+        `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
       );
       console.log(rows[rows.length - 1]);
     }
-    await api.close();
     await pool.end();
-    console.log(
-      `\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s\n`,
-    );
-    console.log(
-      `| N | server RSS (max while idle) | server CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
-    );
-    console.log(`|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
-    for (const r of rows) console.log(r);
+    return rows;
   } finally {
-    worker?.kill("SIGTERM");
+    await lb?.close();
+    for (const a of apis) await a.close();
+    for (const w of workers) w.kill("SIGTERM");
     rmSync(dataDir, { recursive: true, force: true });
     await db.cleanup();
   }
 }
 
-await main();
+const rows: string[] = [];
+for (const r of REPLICAS) rows.push(...(await runSetup(r)));
+console.log(
+  `\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s; with 2 replicas, RSS per API process and CPU summed over them\n`,
+);
+console.log(
+  `| APIs + workers | N | API RSS (max while idle) | API CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it | server CPU per device updated (APIs, workers, Postgres) |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
+);
+console.log(`|---|---|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
+for (const r of rows) console.log(r);

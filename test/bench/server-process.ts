@@ -65,10 +65,11 @@ export function freePort(): Promise<number> {
 
 export async function startServerProcess(databaseUrl: string, dataDir: string, env: Record<string, string> = {}, nodeArgs: string[] = []) {
   const issuer = await startTestIssuer();
-  const authConfig = join(dataDir, "auth.yaml");
+  const [port, agentPort] = [await freePort(), await freePort()];
+  // Per port: replicas sharing a data dir (and so the PKI) each trust their own issuer.
+  const authConfig = join(dataDir, `auth-${port}.yaml`);
   writeFileSync(authConfig, stringify(toJson(AuthProviderSchema, issuer.provider())));
   const token = await issuer.token("bench", { roles: ["flightctl-admin"] }, { expiresIn: 6 * 3600 });
-  const [port, agentPort] = [await freePort(), await freePort()];
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
   if (process.env.BENCH_HEAP_SNAPSHOT) prof.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`);

@@ -18,6 +18,8 @@ export interface TestApi {
   dataDir: string;
   /** Stops the server (idempotent), the issuer, and drops the database. */
   close(): Promise<void>;
+  /** Stops only this instance's worker and server (a replica sharing another's database, issuer and data dir). */
+  stop(): Promise<void>;
 }
 
 export interface TestApiOptions {
@@ -74,6 +76,10 @@ export async function startTestApi(opts: TestApiOptions = {}): Promise<TestApi> 
     db,
     issuer,
     dataDir,
+    async stop() {
+      await worker?.close();
+      await t.api.close();
+    },
     async close() {
       await worker?.close();
       // The server may have been replaced by a restart (t.api); close whichever runs now, and the first one.
