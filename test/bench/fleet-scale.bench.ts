@@ -6,13 +6,10 @@
 // Postgres. Devices are provisioned directly (key + management certificate from the service's client signer + row),
 // since enrollment has its own benchmark (bench:enroll).
 import { execFileSync, spawn } from "node:child_process";
-import { createRequire, syncBuiltinESMExports } from "node:module";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Session } from "node:inspector/promises";
 import pg from "pg";
-import pino from "pino";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { enqueueRenders } from "../../server/jobs/queues.js";
 import type { Executor } from "../../server/platform/resource/resource-store.js";
@@ -27,42 +24,10 @@ import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { generateDeviceKey, deviceNameFromPublicKey } from "../../lib/csr.js";
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
-import { startSimulator } from "../../agent/simulator.js";
+import { simulatorProcess } from "./sim-process.js";
 import { AgentSessionManager } from "../../agent/session.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
-
-// Open client connections per client certificate (one per agent expected), counted where they are made: the stall
-// report prints them.
-{
-  const require = createRequire(import.meta.url);
-  const h2 = require("node:http2") as typeof import("node:http2");
-  const connect = h2.connect;
-  h2.connect = ((...args: Parameters<typeof connect>) => {
-    const session = connect(...args);
-    const cert = (args.find((a) => a && typeof a === "object" && "cert" in (a as object)) as { cert?: string } | undefined)?.cert;
-    if (cert) {
-      clientSessions.set(cert, (clientSessions.get(cert) ?? 0) + 1);
-      clientConnects++;
-      session.once("close", () => clientSessions.set(cert, clientSessions.get(cert)! - 1));
-    }
-    return session;
-  }) as typeof connect;
-  syncBuiltinESMExports();
-}
-
-/** Open agent connections by client certificate, and connections made so far (see the h2.connect wrapper). */
-const clientSessions = new Map<string, number>();
-let clientConnects = 0;
-const connectionReport = () => {
-  let open = 0;
-  let agentsWithMore = 0;
-  for (const n of clientSessions.values()) {
-    open += n;
-    if (n > 1) agentsWithMore++;
-  }
-  return `agent connections open ${open} (agents with more than one: ${agentsWithMore}), made ${clientConnects}`;
-};
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
@@ -107,16 +72,16 @@ function machineCpuMs(): number {
 }
 
 /**
- * Where the CPU of a phase went: api, worker, simulator (this process) and the rest of the machine (Postgres, mostly),
+ * Where the CPU of a phase went: api, worker, simulator (its own process) and the rest of the machine (Postgres, mostly),
  * in ms per device updated — the figure that says which part to make cheaper (they share 2 cores, so the sum bounds
  * the update time). The rest is the machine's total minus the three processes: Postgres backends come and go, so
  * summing the live ones would lose the CPU of those that ended.
  */
-function cpuMeter(apiPid: number, workerPid: number) {
+function cpuMeter(apiPid: number, workerPid: number, simPid: number) {
   const read = () => ({
     api: cpuMs(apiPid),
     worker: cpuMs(workerPid),
-    sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+    sim: cpuMs(simPid),
     machine: machineCpuMs(),
   });
   const start = read();
@@ -124,28 +89,25 @@ function cpuMeter(apiPid: number, workerPid: number) {
     const end = read();
     const per = (k: keyof typeof start) => ((end[k] - start[k]) / devices).toFixed(1);
     const rest = (end.machine - start.machine - (end.api - start.api) - (end.worker - start.worker) - (end.sim - start.sim)) / devices;
-    return `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, rest (Postgres…) ${rest.toFixed(1)}`;
+    return {
+      text: `CPU ms/device: api ${per("api")}, worker ${per("worker")}, simulator ${per("sim")}, rest (Postgres…) ${rest.toFixed(1)}`,
+      simMs: (end.sim - start.sim) / devices,
+    };
   };
 }
 
 /**
- * BENCH_SIM_PROF=<dir>: a V8 CPU profile of this process (the simulator) over each fleet change, written there (the
+ * BENCH_SIM_PROF=<dir>: a V8 CPU profile of the simulator process over each fleet change, written there (the
  * server's own profile: BENCH_CPU_PROF). Only the update window is profiled, not the connection storm before it.
  */
-async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise<T> {
+async function profileSimulator<T>(sim: ReturnType<typeof simulatorProcess>, label: string, fn: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_SIM_PROF;
   if (!dir) return fn();
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.start");
+  await sim.profileStart();
   try {
     return await fn();
   } finally {
-    const { profile } = await session.post("Profiler.stop");
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `simulator-${label}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
+    await sim.profileStop(join(dir, `simulator-${label}.cpuprofile`));
   }
 }
 
@@ -158,7 +120,7 @@ async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise
 async function pgStatsWindow(
   label: string,
   benchUrl: string,
-  agentEvents: () => Record<string, number>,
+  agentEvents: () => Promise<Record<string, number>>,
 ): Promise<{ end(): Promise<void> }> {
   const dir = process.env.BENCH_PG_STATS;
   const server = process.env.DATABASE_URL;
@@ -193,7 +155,7 @@ async function pgStatsWindow(
         wal,
         tables,
         postgresCpuMs: postgresCpuMs(Number(wal.pid)),
-        agentEvents: { ...agentEvents() },
+        agentEvents: await agentEvents(),
       };
     } finally {
       await c.end();
@@ -267,6 +229,7 @@ async function main() {
   const simDir = join(dataDir, "sim");
   const rows: string[] = [];
   let worker: ReturnType<typeof spawn> | undefined;
+  let simChild: ReturnType<typeof simulatorProcess> | undefined;
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 4 });
@@ -291,6 +254,8 @@ async function main() {
       },
       stdio: ["ignore", "inherit", "inherit"],
     });
+    const sim = simulatorProcess();
+    simChild = sim;
     const ca = readFileSync(api.bundlePath, "utf8");
     const signer = {
       certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
@@ -316,9 +281,16 @@ async function main() {
     const fleets = createClient(FleetService, userTransport);
     const renderCount = async () =>
       Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
-    const rendered = async (content: string) =>
-      (await pool.query(`select count(*)::int c from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`, [content]))
-        .rows[0].c as number;
+    /** When the last render with `content` was written (epoch ms, device_renders.rendered_at). */
+    const renderedAt = async (content: string) =>
+      Number(
+        (
+          await pool.query(
+            `select extract(epoch from max(rendered_at)) * 1000 ms from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`,
+            [content],
+          )
+        ).rows[0].ms,
+      );
     let provisioned = 0;
     const names: string[] = [];
 
@@ -357,14 +329,8 @@ async function main() {
 
       // Start (or restart with more) agents; they connect spread over a few seconds.
       const t1 = performance.now();
-      const sim = await startSimulator({
-        count: n,
-        config,
-        baseDir: simDir,
-        labels: {},
-        jitterMs: Math.min(30_000, n * 3),
-        log: pino({ level: "silent" }),
-      });
+      const connectCpu = cpuMeter(api.pid, worker.pid!, sim.pid);
+      const started = sim.start({ count: n, config, baseDir: simDir, jitterMs: Math.min(30_000, n * 3) });
       // Where the devices are while a change is slow: rendered or not, running it or not, heard from lately or not,
       // and what the simulated agents say about their streams.
       const stallReport = async (content: string) => {
@@ -378,16 +344,19 @@ async function main() {
           [content],
         );
         const { rendered: rd, running, seen60, online } = r.rows[0];
-        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`;
+        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(await sim.counts())}; ${await sim.connections()}`;
       };
-      await sim.started();
+      await started;
       await waitUntil(
         `${n} agents running their rendered version`,
         async () => (await runningLatest(pool)) >= n,
         20 * 60_000,
-        async () => `${await runningLatest(pool)} running; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`,
+        async () =>
+          `${await runningLatest(pool)} running; agents' events ${JSON.stringify(await sim.counts())}; ${await sim.connections()}`,
       );
       const connectS = (performance.now() - t1) / 1000;
+      // Per agent: what connecting and the first render's apply and status cost each side.
+      console.log(`N=${n}: connected + first status in ${connectS.toFixed(1)} s; ${connectCpu(n).text.replace("/device", "/agent")}`);
 
       // Idle: only heartbeats and periodic status.
       const stat = async () =>
@@ -410,7 +379,7 @@ async function main() {
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);
       const t2 = performance.now();
-      const patchCpu = cpuMeter(api.pid, worker.pid!);
+      const patchCpu = cpuMeter(api.pid, worker.pid!, sim.pid);
       // BENCH_SKIP_PATCH=1 leaves this phase out (its figure is then 0).
       let next = process.env.BENCH_SKIP_PATCH === "1" ? n : 0;
       await Promise.all(
@@ -437,7 +406,7 @@ async function main() {
       if (process.env.BENCH_SKIP_PATCH !== "1")
         await waitUntil(`${n} agents at the new version`, async () => (await runningLatest(pool, `round ${version}\n`)) >= n, 20 * 60_000);
       const updateS = (performance.now() - t2) / 1000;
-      console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n)}`);
+      console.log(`N=${n}: PatchDevice each → all running in ${updateS.toFixed(1)} s; ${patchCpu(n).text}`);
       // One fleet template change: the fleet (selecting every bench device) is created with the content the devices
       // already run, then its template changes; time until every agent runs the new version. The worker renders it
       // all (renders/s over that window).
@@ -471,28 +440,29 @@ async function main() {
       await waitUntil("every device running its render", async () => (await runningLatest(pool)) >= n, 20 * 60_000);
       const fleetChange = async (content: string, extra: object = {}) => {
         const renders0 = await renderCount();
-        const stats = await pgStatsWindow(`${n}-${content.trim().replaceAll(" ", "-")}`, db.url, () => sim.counts);
+        const stats = await pgStatsWindow(`${n}-${content.trim().replaceAll(" ", "-")}`, db.url, () => sim.counts());
         const t3 = performance.now();
-        const cpu = cpuMeter(api.pid, worker!.pid!);
+        const t3Epoch = Date.now();
+        const cpu = cpuMeter(api.pid, worker!.pid!, sim.pid);
         await putFleet({ template: { spec: template(content) }, ...extra });
-        let renderedS = 0;
         await waitUntil(
           `${n} agents at ${content.trim()}`,
-          async () => {
-            if (!renderedS && (await rendered(content)) >= n) renderedS = (performance.now() - t3) / 1000;
-            return (await runningLatest(pool, content)) >= n;
-          },
+          async () => (await runningLatest(pool, content)) >= n,
           30 * 60_000,
           () => stallReport(content),
         );
+        const totalS = (performance.now() - t3) / 1000;
+        const used = cpu(n);
         await stats.end();
         const renders = (await renderCount()) - renders0;
+        // When the last render was written, by the database's clock (same machine): a poll would measure its own lag.
+        const renderedS = ((await renderedAt(content)) - t3Epoch) / 1000;
         console.log(
-          `N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${cpu(n)}`,
+          `N=${n}: fleet change "${content.trim()}" → all running in ${totalS.toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${used.text}`,
         );
-        return { totalS: (performance.now() - t3) / 1000, renderedS, renders };
+        return { totalS, renderedS, renders, simMs: used.simMs };
       };
-      const noPolicy = await profileSimulator(`${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
+      const noPolicy = await profileSimulator(sim, `${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
       const batched = POLICY
         ? await fleetChange(`round ${fleetVersion} batched\n`, {
             rolloutPolicy: {
@@ -513,7 +483,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, 2000));
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
       rows.push(
-        `| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
+        `| ${n.toLocaleString("en")} | ${rss.toFixed(0)} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s; simulator ${noPolicy.simMs.toFixed(2)} ms CPU/update) |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
       );
       console.log(rows[rows.length - 1]);
     }
@@ -529,6 +499,7 @@ async function main() {
     for (const r of rows) console.log(r);
   } finally {
     worker?.kill("SIGTERM");
+    simChild?.kill();
     rmSync(dataDir, { recursive: true, force: true });
     await db.cleanup();
   }
