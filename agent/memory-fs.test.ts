@@ -32,7 +32,9 @@ function run(fs: HostFs) {
   seen.push(planFiles(fs, {}, spec({ "/etc/app/a.conf": "one\n", "/etc/app/sub/b.conf": "b\n" })));
   seen.push(applyFiles(fs, {}, spec({ "/etc/app/a.conf": "one\n", "/etc/app/sub/b.conf": "b\n" })));
   look();
-  seen.push(applyFiles(fs, spec({ "/etc/app/a.conf": "one\n", "/etc/app/sub/b.conf": "b\n" }), spec({ "/etc/app/a.conf": "two\n" }, 0o600)));
+  seen.push(
+    applyFiles(fs, spec({ "/etc/app/a.conf": "one\n", "/etc/app/sub/b.conf": "b\n" }), spec({ "/etc/app/a.conf": "two\n" }, 0o600)),
+  );
   look();
   fs.mkdir("/var/empty/dir");
   seen.push(fs.list("/var"), fs.list("/var/empty"), fs.exists("/var/empty/dir"));
