@@ -715,7 +715,7 @@ export function createAgent(opts: AgentOptions) {
       if (stop.signal.aborted || !cert || !renewalDue(cert)) continue;
       try {
         const { createCsr } = await import("../lib/csr.js");
-        const request = Buffer.from(await createCsr(id.keys, id.name)).toString("base64");
+        const request = Buffer.from(await createCsr(await id.keys(), id.name)).toString("base64");
         const csr = await clients!.certificates.createCertificateSigningRequest({
           certificateSigningRequest: {
             apiVersion: "flightctl.io/v1beta1",
