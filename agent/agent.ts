@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { type DeviceJson, DeviceSchema, type DeviceSpecJson, type DeviceStatusJson } from "../gen/flightctl/v1beta1/device_pb.js";
 import type { ConditionJson } from "../gen/flightctl/v1beta1/meta_pb.js";
 import { connectAgent, type AgentClients } from "./clients.js";
+import type { ConnectSlots } from "./connect-slots.js";
 import { UPDATE_RETRY_BASE_MS, UPDATE_RETRY_MAX_MS, type AgentConfig } from "./config.js";
 import { appImages, pruneImages } from "./apps/prune.js";
 import { ApplyError, AppsRefused, applyApps, applyFiles, planFiles, systemdStatus, type AppState } from "./apply.js";
@@ -37,7 +38,7 @@ import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
 import { recordedAppStatus } from "./apps/recorded-status.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
-import { openSpecFiles, versionOf, type SpecFiles } from "./spec-files.js";
+import { openSpecFiles, openSpecs, versionOf, type SpecFiles, type SpecStore } from "./spec-files.js";
 import { mkdirSync, rmSync } from "node:fs";
 import { trustAdvice, trustFailure } from "./trust-errors.js";
 
@@ -67,8 +68,12 @@ export interface AgentOptions {
   log: Logger;
   fs?: HostFs;
   exec?: Executor;
+  /** Where current/desired/rollback are kept (default: files in the data dir; the simulator keeps them in memory). */
+  specStore?: SpecStore;
   /** Shared by simulated agents (one set of readings per process). */
   resources?: ResourceMonitor;
+  /** Shared by simulated agents: how many connection attempts may be in progress at once (default: no limit). */
+  connectSlots?: ConnectSlots;
   /** Labels proposed at enrollment besides config default-labels. */
   labels?: Record<string, string>;
   /** Called once the enrollment request is submitted (the simulator approves it here). */
@@ -180,7 +185,7 @@ export function createAgent(opts: AgentOptions) {
   }
 
   async function enroll(): Promise<void> {
-    const enrollClients = connectAgent(cfg.server, cfg.caPem, cfg.enrollmentCertPem, cfg.enrollmentKeyPem);
+    const enrollClients = connectAgent(cfg.server, cfg.caPem, cfg.enrollmentCertPem, cfg.enrollmentKeyPem, opts.connectSlots);
     try {
       const csr = await enrollmentCsr(id);
       const labels = { ...opts.labels, ...cfg.defaultLabels };
@@ -273,7 +278,7 @@ export function createAgent(opts: AgentOptions) {
   function connect() {
     clients?.close();
     cert = readCertificate(id) ?? "";
-    clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem);
+    clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem, opts.connectSlots);
     // Telemetry sending with the management certificate (no telemetry certificate could be had) follows its renewal.
     if (telemetry && telemetryOnManagementCert && cert) telemetry.setCertificate(cert);
   }
@@ -710,7 +715,7 @@ export function createAgent(opts: AgentOptions) {
       if (stop.signal.aborted || !cert || !renewalDue(cert)) continue;
       try {
         const { createCsr } = await import("../lib/csr.js");
-        const request = Buffer.from(await createCsr(id.keys, id.name)).toString("base64");
+        const request = Buffer.from(await createCsr(await id.keys(), id.name)).toString("base64");
         const csr = await clients!.certificates.createCertificateSigningRequest({
           certificateSigningRequest: {
             apiVersion: "flightctl.io/v1beta1",
@@ -743,7 +748,7 @@ export function createAgent(opts: AgentOptions) {
       id = await loadIdentity(cfg.dataDir);
       log = opts.log.child({ device: id.name });
       log.info({ server: cfg.server, dataDir: cfg.dataDir, version: AGENT_VERSION }, "agent starting");
-      specs = openSpecFiles(cfg.dataDir);
+      specs = opts.specStore ? openSpecs(opts.specStore) : openSpecFiles(cfg.dataDir);
       os = createOsManager(exec, cfg.dataDir, log);
       downloaded = downloadMemory(cfg.dataDir);
       const boot = checkBoot(fs, cfg.dataDir);

@@ -2,6 +2,7 @@
 // the long-lived stream alive through proxies and detect a dead server.
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { ConnectSlots } from "./connect-slots.js";
 import { AgentSessionManager } from "./session.js";
 import { AgentCertificateService } from "../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
 import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
@@ -17,8 +18,8 @@ export interface AgentClients {
   close(): void;
 }
 
-export function connectAgent(server: string, caPem: string, certPem: string, keyPem: string): AgentClients {
-  const sessions = new AgentSessionManager(server, {}, { ca: caPem, cert: certPem, key: keyPem });
+export function connectAgent(server: string, caPem: string, certPem: string, keyPem: string, slots?: ConnectSlots): AgentClients {
+  const sessions = new AgentSessionManager(server, { slots }, { ca: caPem, cert: certPem, key: keyPem });
   const transport = createGrpcTransport({ baseUrl: server, sessionManager: sessions });
   return {
     enrollment: createClient(AgentEnrollmentService, transport),

@@ -203,10 +203,23 @@ export interface RecordingExecutor extends Executor {
  * image but `missingImages`, so prefetch on a simulated device pulls nothing unless a test says otherwise; every
  * image unpacked as an application package holds one compose file running that image.
  */
-export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Iterable<string> } = {}): RecordingExecutor {
+export function recordingExecutor(
+  opts: {
+    failOn?: RegExp;
+    missingImages?: Iterable<string>;
+    /** Where an unpacked package's files go (default: the real path given to `podman cp`; the simulator: its memory host). */
+    unpack?: (realDir: string, name: string, content: string) => void;
+  } = {},
+): RecordingExecutor {
   // Containers created to unpack an application image (agent/apps/image-files.ts), by id → image: a `podman cp` out of
   // one writes what a compose application package holds, a compose file running that image.
   const packages = new Map<string, string>();
+  const unpack =
+    opts.unpack ??
+    ((dir: string, name: string, content: string) => {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, name), content);
+    });
   const exec: RecordingExecutor = {
     commands: [],
     failOn: opts.failOn,
@@ -225,10 +238,7 @@ export function recordingExecutor(opts: { failOn?: RegExp; missingImages?: Itera
         return { code: 0, stdout: `recorded-${packages.size - 1}\n`, stderr: "" };
       }
       const copied = cmd === "podman" && args[0] === "cp" ? packages.get(args[1].split(":")[0]) : undefined;
-      if (copied !== undefined) {
-        mkdirSync(args[2], { recursive: true });
-        writeFileSync(join(args[2], "docker-compose.yaml"), `services:\n  app:\n    image: ${copied}\n`);
-      }
+      if (copied !== undefined) unpack(args[2], "docker-compose.yaml", `services:\n  app:\n    image: ${copied}\n`);
       return { code: 0, stdout: "", stderr: "" };
     },
     stream(cmd, args) {

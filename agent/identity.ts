@@ -13,16 +13,18 @@ const alg = { name: "ECDSA", namedCurve: "P-256" } as const;
 export interface Identity {
   name: string;
   keyPem: string;
-  keys: { privateKey: CryptoKey; publicKey: CryptoKey };
+  /** The key as WebCrypto keys, for CSRs (enrollment, renewal): imported when first asked for, then kept. */
+  keys(): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }>;
   certsDir: string;
 }
 
-async function importPair(keyPem: string) {
+// Importing the key into WebCrypto is most of an agent's start-up CPU, and only CSRs need it (a simulator starting
+// thousands of enrolled agents needs none): done on demand.
+async function importPair(keyPem: string, spki: Buffer) {
   const der = x509.PemConverter.decode(keyPem)[0];
   const privateKey = (await webcrypto.subtle.importKey("pkcs8", der, { ...alg }, true, ["sign"])) as CryptoKey;
-  const spki = createPublicKey(keyPem).export({ format: "der", type: "spki" });
   const publicKey = (await webcrypto.subtle.importKey("spki", spki, { ...alg }, true, ["verify"])) as CryptoKey;
-  return { privateKey, publicKey, spki };
+  return { privateKey, publicKey };
 }
 
 /** Loads the device key from the data dir, creating it on first start. */
@@ -33,8 +35,9 @@ export async function loadIdentity(dataDir: string): Promise<Identity> {
   if (!existsSync(keyFile)) writeFileSync(keyFile, (await generateDeviceKey()).keyPem, { mode: 0o600 });
   else chmodSync(keyFile, 0o600); // a key copied in, or left by an older version, is made private again
   const keyPem = readFileSync(keyFile, "utf8");
-  const { privateKey, publicKey, spki } = await importPair(keyPem);
-  return { name: deviceNameFromSpki(spki), keyPem, keys: { privateKey, publicKey }, certsDir };
+  const spki = createPublicKey(keyPem).export({ format: "der", type: "spki" });
+  let keys: ReturnType<Identity["keys"]> | undefined;
+  return { name: deviceNameFromSpki(spki), keyPem, keys: () => (keys ??= importPair(keyPem, spki)), certsDir };
 }
 
 /** The CSR for enrollment: the persisted one when its CN is still the device name, else a new one. */
@@ -48,7 +51,7 @@ export async function enrollmentCsr(id: Identity): Promise<string> {
       // unreadable: make a new one
     }
   }
-  const pem = await createCsr(id.keys, id.name);
+  const pem = await createCsr(await id.keys(), id.name);
   writeFileSync(file, pem, { mode: 0o600 });
   return pem;
 }

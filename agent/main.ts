@@ -80,6 +80,11 @@ const simulate = defineCommand({
     token: { type: "string", description: "bearer token for approvals (or FLIGHTCTL_TOKEN)" },
     "api-ca": { type: "string", description: "CA file for the user API (default: the agent config's CA)" },
     jitter: { type: "string", description: "spread agent starts over this many seconds", default: "0" },
+    "connect-concurrency": {
+      type: "string",
+      description: "connection attempts (TCP + TLS handshake) in progress at once across the agents",
+      default: "100",
+    },
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
     "summary-interval": { type: "string", description: "seconds between summary lines (while they change)", default: "30" },
     telemetry: {
@@ -105,6 +110,7 @@ const simulate = defineCommand({
           ? { api: args.api, token, caPem: args["api-ca"] ? readFileSync(args["api-ca"], "utf8") : config.caPem }
           : undefined,
       jitterMs: Number(args.jitter) * 1000,
+      connectConcurrency: Math.max(1, nonNegative("--connect-concurrency", args["connect-concurrency"])),
       metricsPort: args["metrics-port"] ? Number(args["metrics-port"]) : undefined,
       log,
       // Hundreds of agents' every step would drown the summary: their warnings and errors by default.

@@ -6,8 +6,10 @@
 // needs little: one connection, a new one when it dies, PINGs to find a dead one. Connect's transport takes any
 // subclass of its manager; every public method is replaced here.
 import http2 from "node:http2";
+import tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2SessionManager } from "@connectrpc/connect-node";
+import type { ConnectSlots } from "./connect-slots.js";
 
 export interface AgentSessionOptions {
   /** PING the connection this often while it carries streams (default 45 s). */
@@ -18,13 +20,18 @@ export interface AgentSessionOptions {
   connectTimeoutMs?: number;
   /** A connection without streams for this long is closed (default 15 min). */
   idleTimeoutMs?: number;
+  /** Connection attempts wait for a slot here (a simulator's agents share one); the connect timeout starts after. */
+  slots?: ConnectSlots;
 }
 
 type State = "closed" | "connecting" | "open" | "idle" | "error";
 
 export class AgentSessionManager extends Http2SessionManager {
-  private readonly opts: Required<AgentSessionOptions>;
+  private readonly opts: Required<Omit<AgentSessionOptions, "slots">>;
+  private readonly slots?: ConnectSlots;
   private readonly tls: http2.SecureClientSessionOptions;
+  /** The TLS context (CA, certificate, key parsed once), made at the first attempt and kept for reconnections. */
+  private context?: tls.SecureContext;
   /** The connection new calls use, once connected. */
   private current?: http2.ClientHttp2Session;
   /** The attempt in progress, shared by every call that waits for it. */
@@ -36,7 +43,9 @@ export class AgentSessionManager extends Http2SessionManager {
 
   constructor(url: string | URL, options: AgentSessionOptions, tls: http2.SecureClientSessionOptions) {
     super(url);
-    this.opts = { pingIntervalMs: 45_000, pingTimeoutMs: 30_000, connectTimeoutMs: 60_000, idleTimeoutMs: 15 * 60_000, ...options };
+    const { slots, ...rest } = options;
+    this.opts = { pingIntervalMs: 45_000, pingTimeoutMs: 30_000, connectTimeoutMs: 60_000, idleTimeoutMs: 15 * 60_000, ...rest };
+    this.slots = slots;
     this.tls = tls;
   }
 
@@ -105,13 +114,26 @@ export class AgentSessionManager extends Http2SessionManager {
     if (this.aborted) return Promise.reject(new ConnectError("connection aborted", Code.Canceled));
     if (this.current && !this.current.closed && !this.current.destroyed) return Promise.resolve(this.current);
     this.current = undefined;
-    this.pending ??= this.open().finally(() => (this.pending = undefined));
+    this.pending ??= this.openInSlot().finally(() => (this.pending = undefined));
     return this.pending;
+  }
+
+  private async openInSlot(): Promise<http2.ClientHttp2Session> {
+    if (!this.slots) return this.open();
+    const release = await this.slots.acquire();
+    try {
+      if (this.aborted) throw new ConnectError("connection aborted", Code.Canceled);
+      return await this.open();
+    } finally {
+      release();
+    }
   }
 
   private open(): Promise<http2.ClientHttp2Session> {
     return new Promise((resolve, reject) => {
-      const s = http2.connect(this.authority, this.tls);
+      // A context that cannot be made (a damaged key or certificate) fails this attempt, as a failed handshake does.
+      this.context ??= tls.createSecureContext(this.tls);
+      const s = http2.connect(this.authority, { ...this.tls, secureContext: this.context });
       this.live.add(s);
       // Listeners for the connection's whole life: nothing it does goes unheard, and its end is always noticed.
       s.on("error", (e) => (this.lastError = e));
@@ -181,7 +203,7 @@ function track(s: http2.ClientHttp2Session, stream: http2.ClientHttp2Stream, idl
 }
 
 /** PINGs while the connection carries streams; one unanswered for pingTimeoutMs ends the connection. */
-function keepAlive(s: http2.ClientHttp2Session, opts: Required<AgentSessionOptions>) {
+function keepAlive(s: http2.ClientHttp2Session, opts: { pingIntervalMs: number; pingTimeoutMs: number }) {
   const interval = setInterval(() => {
     if (streamsOf(s) === 0) return;
     let answered = false;

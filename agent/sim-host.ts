@@ -1,13 +1,15 @@
 // The simulator's image-mode host: the recording executor plus a bootc kept in a small JSON file per device (no
 // process per command, for thousands of agents) and a reboot that boots the staged image, gives the device a new
 // boot id and starts its agent again, so a simulated fleet goes through OS updates as real devices do. A device
-// with `failToBoot` images listed in that file comes back on its old image, as after a greenboot rollback.
+// with `failToBoot` images listed in that file comes back on its old image, as after a greenboot rollback. The
+// device's files are `fs` (kept in memory by the simulator); its boot id is also kept in a file beside the bootc
+// state, so a simulator started again is not a reboot of every device. Both files change only on an OS update.
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import type { CommandResult, RecordingExecutor } from "./host.js";
+import { dirname } from "node:path";
+import type { CommandResult, HostFs, RecordingExecutor } from "./host.js";
 
-const BOOT_ID = "proc/sys/kernel/random/boot_id";
+const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 
 interface Deployment {
   image: string;
@@ -25,16 +27,24 @@ const slot = (d: Deployment | null) =>
   d ? { image: { image: { image: d.image, transport: "containers-storage" }, imageDigest: d.imageDigest } } : null;
 
 /**
- * Makes `exec` the host of one simulated device rooted at `root`, its bootc state in `stateFile`; `restart` is what a
- * reboot does to the agent once the host "came up" again.
+ * Makes `exec` the host of one simulated device with files `fs`, its bootc state in `stateFile` and boot id in
+ * `bootIdFile`; `restart` is what a reboot does to the agent once the host "came up" again.
  */
-export function simulatedHost(exec: RecordingExecutor, root: string, stateFile: string, restart: () => Promise<void>): RecordingExecutor {
-  const bootIdFile = join(root, BOOT_ID);
+export function simulatedHost(
+  exec: RecordingExecutor,
+  fs: HostFs,
+  stateFile: string,
+  bootIdFile: string,
+  restart: () => Promise<void>,
+): RecordingExecutor {
   // A boot id from the start: the agent counts a reboot only when a known one changes.
-  if (!existsSync(bootIdFile)) {
+  const setBootId = (id: string) => {
     mkdirSync(dirname(bootIdFile), { recursive: true });
-    writeFileSync(bootIdFile, `${randomUUID()}\n`);
-  }
+    writeFileSync(bootIdFile, id);
+    fs.write(BOOT_ID, id);
+  };
+  if (existsSync(bootIdFile)) fs.write(BOOT_ID, readFileSync(bootIdFile, "utf8"));
+  else setBootId(`${randomUUID()}\n`);
   const load = (): State =>
     existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : { booted: null, staged: null, rollback: null };
   const save = (s: State) => writeFileSync(stateFile, JSON.stringify(s));
@@ -70,7 +80,7 @@ export function simulatedHost(exec: RecordingExecutor, root: string, stateFile: 
         s.staged = null;
         save(s);
       }
-      writeFileSync(bootIdFile, `${randomUUID()}\n`);
+      setBootId(`${randomUUID()}\n`);
       void restart();
     });
     return ok();

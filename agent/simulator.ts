@@ -1,5 +1,6 @@
 // Many agents in one process for load tests (`flightctl-agent simulate`): each has its own key, data dir, device
-// root and mTLS connection, a recording executor instead of podman/systemctl, and a shared resource monitor. New
+// files (in memory) and mTLS connection, a recording executor instead of podman/systemctl, and a shared resource
+// monitor. New
 // enrollment requests are approved through the user API with the given token (an installer's is enough).
 // Agents' state is kept per service (serviceStateDir: a new service gets new agents, not the old service's
 // certificates), and each run claims its agents' directories, so two simulators beside each other never share an
@@ -15,9 +16,12 @@ import { Counter, Gauge, Registry } from "prom-client";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { createAgent, type Agent, type AgentEvent } from "./agent.js";
 import type { AgentConfig } from "./config.js";
-import { recordingExecutor } from "./host.js";
+import { recordingExecutor, type HostFs } from "./host.js";
+import { connectSlots } from "./connect-slots.js";
+import { memoryFs } from "./memory-fs.js";
 import { startResourceMonitor } from "./resources.js";
 import { simulatedHost } from "./sim-host.js";
+import { memorySpecStore } from "./spec-files.js";
 
 export interface SimulatorOptions {
   count: number;
@@ -29,6 +33,11 @@ export interface SimulatorOptions {
   approve?: { api: string; caPem: string; token: string };
   /** Agents start spread over this many ms (default 0). */
   jitterMs?: number;
+  /**
+   * Connection attempts (TCP + TLS handshake) in progress at once, across all agents (default 100): a burst of
+   * agents connects in turn instead of all handshaking at once and timing out together.
+   */
+  connectConcurrency?: number;
   /** Serve Prometheus metrics on this port. */
   metricsPort?: number;
   /** Apps whose commands match fail (tests of rollback). */
@@ -123,7 +132,10 @@ export async function startSimulator(opts: SimulatorOptions) {
     ? createClient(EnrollmentRequestService, createGrpcTransport({ baseUrl: opts.approve.api, nodeOptions: { ca: opts.approve.caPem } }))
     : undefined;
   const resources = startResourceMonitor(opts.baseDir);
+  const slots = connectSlots(opts.connectConcurrency ?? 100);
   const agents: Agent[] = [];
+  /** Each agent's host files (in memory), in the order of `agents`. */
+  const hosts: HostFs[] = [];
   let stopping = false;
   const starting: Promise<void>[] = [];
   const runId = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -135,16 +147,31 @@ export async function startSimulator(opts: SimulatorOptions) {
     );
   for (const i of indexes) {
     const dir = join(opts.baseDir, `agent-${String(i).padStart(5, "0")}`);
-    mkdirSync(join(dir, "root"), { recursive: true });
     const stream = { on: false };
     const k = agents.length;
     // An OS update reboots the simulated host: a new agent on the same data dir and root replaces this one.
-    const exec = simulatedHost(recordingExecutor({ failOn: opts.failOn }), join(dir, "root"), join(dir, "bootc.json"), async () => {
-      await agents[k].stop();
-      if (stopping) return;
-      agents[k] = make();
-      await agents[k].start().catch((e: Error) => opts.log.error({ err: e.message, i }, "agent failed to start after its reboot"));
-    });
+    // The device's files and specs live in memory (no disk write per simulated update), for the simulator's life:
+    // a reboot keeps them, a new simulator process starts the devices again from version 0 (the service sends
+    // their current version again).
+    const fs = memoryFs(join(dir, "root"));
+    const specStore = memorySpecStore();
+    hosts.push(fs);
+    const unpack = (realDir: string, name: string, content: string) => {
+      const at = fs.devicePath(realDir);
+      if (at !== undefined) fs.write(`${at}/${name}`, content);
+    };
+    const exec = simulatedHost(
+      recordingExecutor({ failOn: opts.failOn, unpack }),
+      fs,
+      join(dir, "bootc.json"),
+      join(dir, "root", "proc", "sys", "kernel", "random", "boot_id"),
+      async () => {
+        await agents[k].stop();
+        if (stopping) return;
+        agents[k] = make();
+        await agents[k].start().catch((e: Error) => opts.log.error({ err: e.message, i }, "agent failed to start after its reboot"));
+      },
+    );
     const make = () =>
       createAgent({
         config: {
@@ -154,10 +181,13 @@ export async function startSimulator(opts: SimulatorOptions) {
           rootDir: join(dir, "root"),
         },
         log: opts.agentLog ?? opts.log,
+        fs,
+        specStore,
         exec,
         // Its devices run nothing: app status is what the recorded commands started (no podman per device).
         appStatus: "recorded",
         resources,
+        connectSlots: slots,
         console: { enabled: opts.console ?? false },
         labels: { ...opts.labels, "simulator-index": String(i) },
         onEvent: onEvent(i, stream),
@@ -217,6 +247,8 @@ export async function startSimulator(opts: SimulatorOptions) {
     counts,
     /** The agents' simulator indexes, in the order of `agents`. */
     indexes,
+    /** The agents' host files (kept in memory), in the order of `agents`. */
+    hosts,
     registry,
     /** Counts of events and of agents failing on trust (the periodic summary line). */
     summary,

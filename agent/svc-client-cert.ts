@@ -26,7 +26,7 @@ export function currentSvcClientCert(id: Identity, now = Date.now()): string | u
 
 /** Requests a new telemetry certificate and keeps it; throws what the service said when it did not issue one. */
 export async function requestSvcClientCert(clients: AgentClients, id: Identity): Promise<string> {
-  const request = Buffer.from(await createCsr(id.keys, `otel-${id.name}`)).toString("base64");
+  const request = Buffer.from(await createCsr(await id.keys(), `otel-${id.name}`)).toString("base64");
   const csr = await clients.certificates.createCertificateSigningRequest({
     certificateSigningRequest: {
       apiVersion: "flightctl.io/v1beta1",

@@ -220,7 +220,7 @@ test("a real agent's host CPU reaches Prometheus through the gateway, labelled w
   // next check by a newly requested one, and exports go on through the rebuilt exporter.
   const id = await loadIdentity(join(dir, "data"));
   const shortLived = await signClientCertificate(pki.clientSigner, {
-    publicKey: id.keys.publicKey,
+    publicKey: (await id.keys()).publicKey,
     commonName: `otel-${name}`,
     signerName: "flightctl.io/device-svc-client",
     orgId: DEFAULT_ORG_ID,

@@ -289,9 +289,7 @@ describe("100 simulated agents across an API restart", () => {
       await setFileDirect(t, "two\n");
       t.api = (await startTestApi({ reuse: { db: t.db, dataDir: t.dataDir, issuer: t.issuer }, heartbeatMs: 1000, ...ports })).api;
       await allAt("3");
-      const contents = sim.agents.map((a) =>
-        readFileSync(join(simDir, `agent-${String(sim.agents.indexOf(a)).padStart(5, "0")}`, "root", "etc", "sim.conf"), "utf8"),
-      );
+      const contents = sim.hosts.map((h) => String(h.read("/etc/sim.conf")));
       assert.ok(contents.every((c) => c === "two\n"));
       assert.ok(sim.counts.connected >= 200, `reconnects: ${sim.counts.connected}`);
     } finally {
@@ -353,9 +351,7 @@ describe("two API replicas", () => {
           auth(),
         );
       }
-      await waitFor("all 5 files", async () =>
-        [0, 1, 2, 3, 4].every((i) => existsSync(join(dir, "replicas", `agent-0000${i}`, "root", "etc", "replica.conf"))),
-      );
+      await waitFor("all 5 files", async () => sim.hosts.every((h) => h.exists("/etc/replica.conf")));
     } finally {
       await sim.stop();
       await other.api.close();

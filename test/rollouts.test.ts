@@ -204,7 +204,7 @@ test("a batched rollout under a disruption budget takes the planned batches, nev
     ),
   );
   for (const [i, a] of sim.agents.entries()) {
-    const content = readFileSync(join(dir, `agent-${String(i).padStart(5, "0")}`, "root", "etc", "motd"), "utf8");
+    const content = String(sim.hosts[i].read("/etc/motd"));
     assert.equal(content, `first on r${i % 4}\n`, `agent ${i} (${a ? "running" : "?"})`);
   }
   const reasons = (
@@ -263,7 +263,7 @@ test("a failing first batch suspends the rollout and reverts the devices it upda
     60_000,
   );
   for (const [i] of sim.agents.entries()) {
-    const content = readFileSync(join(dir, `agent-${String(i).padStart(5, "0")}`, "root", "etc", "motd"), "utf8");
+    const content = String(sim.hosts[i].read("/etc/motd"));
     assert.equal(content, `first on r${i % 4}\n`);
   }
 });

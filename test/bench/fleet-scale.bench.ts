@@ -8,13 +8,10 @@
 // database, the agents reaching the APIs through haproxy (TCP mode, TLS passed through; test/helpers/haproxy.ts);
 // BENCH_REPLICAS=1,2 runs both setups one after the other and prints them in one table.
 import { execFileSync, spawn } from "node:child_process";
-import { createRequire, syncBuiltinESMExports } from "node:module";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Session } from "node:inspector/promises";
 import pg from "pg";
-import pino from "pino";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { enqueueRenders } from "../../server/jobs/queues.js";
 import type { Executor } from "../../server/platform/resource/resource-store.js";
@@ -29,44 +26,12 @@ import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { generateDeviceKey, deviceNameFromPublicKey } from "../../lib/csr.js";
 import { signClientCertificate } from "../../server/platform/pki/signer.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
-import { startSimulator } from "../../agent/simulator.js";
+import { simulatorProcess } from "./sim-process.js";
 import { AgentSessionManager } from "../../agent/session.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
 import { startHaproxy, type Haproxy } from "../helpers/haproxy.js";
 import { request } from "node:https";
-
-// Open client connections per client certificate (one per agent expected), counted where they are made: the stall
-// report prints them.
-{
-  const require = createRequire(import.meta.url);
-  const h2 = require("node:http2") as typeof import("node:http2");
-  const connect = h2.connect;
-  h2.connect = ((...args: Parameters<typeof connect>) => {
-    const session = connect(...args);
-    const cert = (args.find((a) => a && typeof a === "object" && "cert" in (a as object)) as { cert?: string } | undefined)?.cert;
-    if (cert) {
-      clientSessions.set(cert, (clientSessions.get(cert) ?? 0) + 1);
-      clientConnects++;
-      session.once("close", () => clientSessions.set(cert, clientSessions.get(cert)! - 1));
-    }
-    return session;
-  }) as typeof connect;
-  syncBuiltinESMExports();
-}
-
-/** Open agent connections by client certificate, and connections made so far (see the h2.connect wrapper). */
-const clientSessions = new Map<string, number>();
-let clientConnects = 0;
-const connectionReport = () => {
-  let open = 0;
-  let agentsWithMore = 0;
-  for (const n of clientSessions.values()) {
-    open += n;
-    if (n > 1) agentsWithMore++;
-  }
-  return `agent connections open ${open} (agents with more than one: ${agentsWithMore}), made ${clientConnects}`;
-};
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
@@ -112,18 +77,18 @@ function machineCpuMs(): number {
 }
 
 /**
- * Where the CPU of a phase went: api, worker, simulator (this process) and the rest of the machine (Postgres, mostly),
+ * Where the CPU of a phase went: api, worker, simulator (its own process) and the rest of the machine (Postgres, mostly),
  * in ms per device updated — the figure that says which part to make cheaper (they share 2 cores, so the sum bounds
  * the update time). The rest is the machine's total minus the three processes: Postgres backends come and go, so
  * summing the live ones would lose the CPU of those that ended.
  */
-function cpuMeter(apiPids: number[], workerPids: number[], lbPid?: number) {
+function cpuMeter(apiPids: number[], workerPids: number[], simPid: number, lbPid?: number) {
   const sum = (pids: number[]) => pids.reduce((a, p) => a + cpuMs(p), 0);
   const read = () => ({
     api: sum(apiPids),
     worker: sum(workerPids),
     lb: lbPid ? cpuMs(lbPid) : 0,
-    sim: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+    sim: cpuMs(simPid),
     machine: machineCpuMs(),
   });
   const start = read();
@@ -135,6 +100,7 @@ function cpuMeter(apiPids: number[], workerPids: number[], lbPid?: number) {
     return {
       // Server side: API(s), worker(s) and the rest of the machine (Postgres, mostly); the load balancer apart.
       serverMs: d("api") + d("worker") + rest,
+      simMs: d("sim"),
       text: `CPU ms/device${n}: api ${d("api").toFixed(1)}, worker ${d("worker").toFixed(1)}${lbPid ? `, haproxy ${d("lb").toFixed(1)}` : ""}, simulator ${d("sim").toFixed(1)}, rest (Postgres…) ${rest.toFixed(1)}`,
     };
   };
@@ -154,23 +120,17 @@ function replicaStreams(port: number, ca: string, headers: Record<string, string
 }
 
 /**
- * BENCH_SIM_PROF=<dir>: a V8 CPU profile of this process (the simulator) over each fleet change, written there (the
+ * BENCH_SIM_PROF=<dir>: a V8 CPU profile of the simulator process over each fleet change, written there (the
  * server's own profile: BENCH_CPU_PROF). Only the update window is profiled, not the connection storm before it.
  */
-async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise<T> {
+async function profileSimulator<T>(sim: ReturnType<typeof simulatorProcess>, label: string, fn: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_SIM_PROF;
   if (!dir) return fn();
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.start");
+  await sim.profileStart();
   try {
     return await fn();
   } finally {
-    const { profile } = await session.post("Profiler.stop");
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `simulator-${label}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
+    await sim.profileStop(join(dir, `simulator-${label}.cpuprofile`));
   }
 }
 
@@ -183,7 +143,7 @@ async function profileSimulator<T>(label: string, fn: () => Promise<T>): Promise
 async function pgStatsWindow(
   label: string,
   benchUrl: string,
-  agentEvents: () => Record<string, number>,
+  agentEvents: () => Promise<Record<string, number>>,
 ): Promise<{ end(): Promise<void> }> {
   const dir = process.env.BENCH_PG_STATS;
   const server = process.env.DATABASE_URL;
@@ -218,7 +178,7 @@ async function pgStatsWindow(
         wal,
         tables,
         postgresCpuMs: postgresCpuMs(Number(wal.pid)),
-        agentEvents: { ...agentEvents() },
+        agentEvents: await agentEvents(),
       };
     } finally {
       await c.end();
@@ -295,6 +255,7 @@ async function runSetup(replicas: number): Promise<string[]> {
   const workers: ReturnType<typeof spawn>[] = [];
   const apis: Awaited<ReturnType<typeof startServerProcess>>[] = [];
   let lb: Haproxy | undefined;
+  let simChild: ReturnType<typeof simulatorProcess> | undefined;
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 4 });
@@ -333,6 +294,8 @@ async function runSetup(replicas: number): Promise<string[]> {
     const apiPids = apis.map((a) => a.pid);
     // Agents reach the replicas through the load balancer; users (this bench) call the first replica directly.
     if (replicas > 1) lb = await startHaproxy({ backends: apis.map((a) => a.agentPort), maxConnections: 2 * Math.max(...COUNTS) + 1000 });
+    const sim = simulatorProcess();
+    simChild = sim;
     const ca = readFileSync(api.bundlePath, "utf8");
     const signer = {
       certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
@@ -358,9 +321,16 @@ async function runSetup(replicas: number): Promise<string[]> {
     const fleets = createClient(FleetService, userTransport);
     const renderCount = async () =>
       Number((await pool.query(`select coalesce(sum(rendered_version), 0)::bigint s from device_renders`)).rows[0].s);
-    const rendered = async (content: string) =>
-      (await pool.query(`select count(*)::int c from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`, [content]))
-        .rows[0].c as number;
+    /** When the last render with `content` was written (epoch ms, device_renders.rendered_at). */
+    const renderedAt = async (content: string) =>
+      Number(
+        (
+          await pool.query(
+            `select extract(epoch from max(rendered_at)) * 1000 ms from device_renders where spec->'config'->0->'inline'->0->>'content' = $1`,
+            [content],
+          )
+        ).rows[0].ms,
+      );
     let provisioned = 0;
     const names: string[] = [];
 
@@ -399,14 +369,8 @@ async function runSetup(replicas: number): Promise<string[]> {
 
       // Start (or restart with more) agents; they connect spread over a few seconds.
       const t1 = performance.now();
-      const sim = await startSimulator({
-        count: n,
-        config,
-        baseDir: simDir,
-        labels: {},
-        jitterMs: Math.min(30_000, n * 3),
-        log: pino({ level: "silent" }),
-      });
+      const connectCpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
+      const started = sim.start({ count: n, config, baseDir: simDir, jitterMs: Math.min(30_000, n * 3) });
       // Where the devices are while a change is slow: rendered or not, running it or not, heard from lately or not,
       // and what the simulated agents say about their streams.
       const stallReport = async (content: string) => {
@@ -420,16 +384,19 @@ async function runSetup(replicas: number): Promise<string[]> {
           [content],
         );
         const { rendered: rd, running, seen60, online } = r.rows[0];
-        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`;
+        return `rendered ${rd}, running ${running}, lastSeen<60s ${seen60}, Online ${online}; agents' events ${JSON.stringify(await sim.counts())}; ${await sim.connections()}`;
       };
-      await sim.started();
+      await started;
       await waitUntil(
         `${n} agents running their rendered version`,
         async () => (await runningLatest(pool)) >= n,
         20 * 60_000,
-        async () => `${await runningLatest(pool)} running; agents' events ${JSON.stringify(sim.counts)}; ${connectionReport()}`,
+        async () =>
+          `${await runningLatest(pool)} running; agents' events ${JSON.stringify(await sim.counts())}; ${await sim.connections()}`,
       );
       const connectS = (performance.now() - t1) / 1000;
+      // Per agent: what connecting and the first render's apply and status cost each side.
+      console.log(`N=${n}: connected + first status in ${connectS.toFixed(1)} s; ${connectCpu(n).text.replace("/device", "/agent")}`);
 
       // Idle: only heartbeats and periodic status.
       const stat = async () =>
@@ -457,7 +424,7 @@ async function runSetup(replicas: number): Promise<string[]> {
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);
       const t2 = performance.now();
-      const patchCpu = cpuMeter(apiPids, workerPids, lb?.pid);
+      const patchCpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
       // BENCH_SKIP_PATCH=1 leaves this phase out (its figure is then 0).
       let next = process.env.BENCH_SKIP_PATCH === "1" ? n : 0;
       await Promise.all(
@@ -518,29 +485,29 @@ async function runSetup(replicas: number): Promise<string[]> {
       await waitUntil("every device running its render", async () => (await runningLatest(pool)) >= n, 20 * 60_000);
       const fleetChange = async (content: string, extra: object = {}) => {
         const renders0 = await renderCount();
-        const stats = await pgStatsWindow(`${n}-${content.trim().replaceAll(" ", "-")}`, db.url, () => sim.counts);
+        const stats = await pgStatsWindow(`${n}-${content.trim().replaceAll(" ", "-")}`, db.url, () => sim.counts());
         const t3 = performance.now();
-        const cpu = cpuMeter(apiPids, workerPids, lb?.pid);
+        const t3Epoch = Date.now();
+        const cpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
         await putFleet({ template: { spec: template(content) }, ...extra });
-        let renderedS = 0;
         await waitUntil(
           `${n} agents at ${content.trim()}`,
-          async () => {
-            if (!renderedS && (await rendered(content)) >= n) renderedS = (performance.now() - t3) / 1000;
-            return (await runningLatest(pool, content)) >= n;
-          },
+          async () => (await runningLatest(pool, content)) >= n,
           30 * 60_000,
           () => stallReport(content),
         );
+        const totalS = (performance.now() - t3) / 1000;
         const used = cpu(n);
         await stats.end();
         const renders = (await renderCount()) - renders0;
+        // When the last render was written, by the database's clock (same machine): a poll would measure its own lag.
+        const renderedS = ((await renderedAt(content)) - t3Epoch) / 1000;
         console.log(
-          `N=${n}: fleet change "${content.trim()}" → all running in ${((performance.now() - t3) / 1000).toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${used.text}`,
+          `N=${n}: fleet change "${content.trim()}" → all running in ${totalS.toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${used.text}`,
         );
-        return { totalS: (performance.now() - t3) / 1000, renderedS, renders, serverMs: used.serverMs };
+        return { totalS, renderedS, renders, serverMs: used.serverMs, simMs: used.simMs };
       };
-      const noPolicy = await profileSimulator(`${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
+      const noPolicy = await profileSimulator(sim, `${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
       const batched = POLICY
         ? await fleetChange(`round ${fleetVersion} batched\n`, {
             rolloutPolicy: {
@@ -561,7 +528,7 @@ async function runSetup(replicas: number): Promise<string[]> {
       await new Promise((r) => setTimeout(r, 2000));
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
       rows.push(
-        `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
+        `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms | ${noPolicy.simMs.toFixed(2)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
       );
       console.log(rows[rows.length - 1]);
     }
@@ -571,6 +538,7 @@ async function runSetup(replicas: number): Promise<string[]> {
     await lb?.close();
     for (const a of apis) await a.close();
     for (const w of workers) w.kill("SIGTERM");
+    simChild?.kill();
     rmSync(dataDir, { recursive: true, force: true });
     await db.cleanup();
   }
@@ -582,7 +550,7 @@ console.log(
   `\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s; with 2 replicas, RSS per API process and CPU summed over them\n`,
 );
 console.log(
-  `| APIs + workers | N | API RSS (max while idle) | API CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it | server CPU per device updated (APIs, workers, Postgres) |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
+  `| APIs + workers | N | API RSS (max while idle) | API CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it | server CPU per device updated (APIs, workers, Postgres) | simulator CPU per device updated |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
 );
-console.log(`|---|---|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
+console.log(`|---|---|---|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
 for (const r of rows) console.log(r);
