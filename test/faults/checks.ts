@@ -155,9 +155,8 @@ async function watcherExact(env: FaultEnv, w: Watcher, timeoutMs: number): Promi
   // after the fault), so a first read can be older than what the watcher is rightly sent next.
   const diff = async () => {
     const db = new Map<string, number>();
-    for (const row of (await env.pool.query(`select name, resource_version::text rv from ${table} where labels ? $1`, [WRITER_LABEL])).rows) {
-      db.set(row.name, Number(row.rv));
-    }
+    const { rows } = await env.pool.query(`select name, resource_version::text rv from ${table} where labels ? $1`, [WRITER_LABEL]);
+    for (const row of rows) db.set(row.name, Number(row.rv));
     const last = new Map<string, number>();
     const lastSeen = new Map<string, Seen>();
     for (const s of w.seen) if (s.type !== "DELETED") last.set(s.name, s.rv), lastSeen.set(s.name, s);
