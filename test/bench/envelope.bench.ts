@@ -17,7 +17,7 @@
 // database of the bench's own is created and dropped); without it, embedded Postgres. Knobs: BENCH_DEVICES,
 // BENCH_EVENTS, BENCH_ITERATIONS (100), BENCH_MIN_SAMPLES (20), BENCH_CASE_SECONDS (25: a case stops sampling after
 // this once it has the minimum), BENCH_WORKER_CONCURRENCY (4), BENCH_SKIP_FLEET=1 (reads and sizes only).
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -34,6 +34,7 @@ import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { createDeviceStore } from "../../server/devices/device-store.js";
 import { createDb } from "../../server/platform/db.js";
 import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+import { pgbenchTps } from "./bench-fixtures.js";
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 500_000);
@@ -221,31 +222,6 @@ async function lastSeenFlush(pool: pg.Pool) {
     passes.push({ ms: (performance.now() - t) / DEVICES, wal: (await walSince(from)) / DEVICES });
   }
   return passes;
-}
-
-/** pgbench select-only TPS (2 clients, 10 s, scale 10) on a scratch database of the same server. */
-function pgbenchSelectTps(serverUrl: string): number {
-  const u = new URL(serverUrl);
-  const db = `fc_pgbench_${Date.now().toString(36)}`;
-  const env = {
-    ...process.env,
-    PGHOST: u.hostname,
-    PGPORT: u.port || "5432",
-    PGUSER: decodeURIComponent(u.username || "postgres"),
-    PGPASSWORD: decodeURIComponent(u.password),
-  };
-  execFileSync("psql", ["-d", "postgres", "-c", `create database ${db}`], { env, stdio: "ignore" });
-  try {
-    execFileSync("pgbench", ["-i", "-s", "10", "-q", db], { env, stdio: "ignore" });
-    const out = execFileSync("pgbench", ["-S", "-c", "2", "-j", "2", "-T", "10", db], {
-      env,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    return Number(/tps = ([\d.]+)/.exec(out)![1]);
-  } finally {
-    execFileSync("psql", ["-d", "postgres", "-c", `drop database ${db} with (force)`], { env, stdio: "ignore" });
-  }
 }
 
 /** Polls `check` every second until true; returns seconds since `since` (performance.now() ms). */
@@ -534,7 +510,8 @@ async function main() {
 
     // Baselines, same run.
     const countStar = await measure(() => pool.query("select count(*) from devices"));
-    const tps = pgbenchSelectTps(process.env.DATABASE_URL ?? db.url);
+    // pgbench select-only (2 clients, 10 s, scale 10) on a scratch database of the same server.
+    const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url, ["-S", "-c", "2", "-j", "2", "-T", "10"]);
     log("baselines done");
 
     const f = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));

@@ -23,8 +23,7 @@ import { migrate } from "../../db/migrate.js";
 import { DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { FleetService } from "../../gen/flightctl/v1beta1/fleet_service_pb.js";
 import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
-import { generateDeviceKey, deviceNameFromPublicKey } from "../../lib/csr.js";
-import { signClientCertificate } from "../../server/platform/pki/signer.js";
+import { clientSigner, deviceIdentity, pgbenchTps } from "./bench-fixtures.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { simulatorProcess } from "./sim-process.js";
 import { AgentSessionManager } from "../../agent/session.js";
@@ -219,31 +218,6 @@ function postgresCpuMs(backendPid: number): number {
   }
 }
 
-/** pgbench simple-update TPS (4 clients, 10 s) on a scratch database of the same server. */
-function pgbenchTps(serverUrl: string): number {
-  const u = new URL(serverUrl);
-  const db = `fc_pgbench_${Date.now().toString(36)}`;
-  const env = {
-    ...process.env,
-    PGHOST: u.hostname,
-    PGPORT: u.port || "5432",
-    PGUSER: decodeURIComponent(u.username || "postgres"),
-    PGPASSWORD: decodeURIComponent(u.password),
-  };
-  execFileSync("psql", ["-d", "postgres", "-c", `create database ${db}`], { env, stdio: "ignore" });
-  try {
-    execFileSync("pgbench", ["-i", "-s", "10", "-q", db], { env, stdio: "ignore" });
-    const out = execFileSync("pgbench", ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10", db], {
-      env,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    return Number(/tps = ([\d.]+)/.exec(out)![1]);
-  } finally {
-    execFileSync("psql", ["-d", "postgres", "-c", `drop database ${db} with (force)`], { env, stdio: "ignore" });
-  }
-}
-
 /** One setup (`replicas` APIs and workers) through every count; returns its table rows. */
 async function runSetup(replicas: number): Promise<string[]> {
   const db = await benchDatabase();
@@ -297,10 +271,7 @@ async function runSetup(replicas: number): Promise<string[]> {
     const sim = simulatorProcess();
     simChild = sim;
     const ca = readFileSync(api.bundlePath, "utf8");
-    const signer = {
-      certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
-      keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8"),
-    };
+    const signer = clientSigner(dataDir);
     const config: AgentConfig = {
       server: `https://localhost:${lb ? lb.port : api.agentPort}`,
       caPem: ca,
@@ -339,19 +310,10 @@ async function runSetup(replicas: number): Promise<string[]> {
       const t0 = performance.now();
       const batch: { name: string }[] = [];
       for (let i = provisioned; i < n; i++) {
-        const keys = await generateDeviceKey();
-        const name = await deviceNameFromPublicKey(keys.publicKey);
-        const { certPem } = await signClientCertificate(signer, {
-          publicKey: keys.publicKey,
-          commonName: `device:${name}`,
-          signerName: "flightctl.io/device-enrollment",
-          orgId: ORG,
-          deviceFingerprint: name,
-          validitySeconds: 365 * 86400,
-        });
+        const { name, keyPem, certPem } = await deviceIdentity(signer, ORG);
         const certs = join(simDir, `agent-${String(i).padStart(5, "0")}`, "data", "certs");
         mkdirSync(certs, { recursive: true });
-        writeFileSync(join(certs, "agent.key"), keys.keyPem, { mode: 0o600 });
+        writeFileSync(join(certs, "agent.key"), keyPem, { mode: 0o600 });
         writeFileSync(join(certs, "agent.crt"), certPem, { mode: 0o600 });
         batch.push({ name });
         names.push(name);
@@ -526,7 +488,7 @@ async function runSetup(replicas: number): Promise<string[]> {
       await sim.stop();
       // The next round starts the agents again; let the server notice the closed streams.
       await new Promise((r) => setTimeout(r, 2000));
-      const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url);
+      const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url, ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10"]);
       rows.push(
         `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms | ${noPolicy.simMs.toFixed(2)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
       );

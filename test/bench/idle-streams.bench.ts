@@ -14,8 +14,7 @@ import pg from "pg";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { migrate } from "../../db/migrate.js";
 import { WatchRenderedDeviceRequestSchema } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
-import { generateDeviceKey, deviceNameFromPublicKey } from "../../lib/csr.js";
-import { signClientCertificate } from "../../server/platform/pki/signer.js";
+import { clientSigner, deviceIdentity } from "./bench-fixtures.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { benchDatabase, startServerProcess } from "./server-process.js";
 
@@ -55,23 +54,8 @@ async function identities(dataDir: string, n: number): Promise<Identity[]> {
   const file = join(dataDir, "devices.json");
   const have: Identity[] = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : [];
   if (have.length >= n) return have.slice(0, n);
-  const signer = {
-    certPem: readFileSync(join(dataDir, "certs", "client-signer.crt"), "utf8"),
-    keyPem: readFileSync(join(dataDir, "certs", "client-signer.key"), "utf8"),
-  };
-  for (let i = have.length; i < n; i++) {
-    const keys = await generateDeviceKey();
-    const name = await deviceNameFromPublicKey(keys.publicKey);
-    const { certPem } = await signClientCertificate(signer, {
-      publicKey: keys.publicKey,
-      commonName: `device:${name}`,
-      signerName: "flightctl.io/device-enrollment",
-      orgId: ORG,
-      deviceFingerprint: name,
-      validitySeconds: 365 * 86400,
-    });
-    have.push({ name, keyPem: keys.keyPem, certPem });
-  }
+  const signer = clientSigner(dataDir);
+  for (let i = have.length; i < n; i++) have.push(await deviceIdentity(signer, ORG));
   writeFileSync(file, JSON.stringify(have));
   return have;
 }
