@@ -136,7 +136,8 @@ const tvAnnotations = async (fleet: string, tv: string) =>
     ?.annotations as Record<string, string> | undefined;
 const motd = (i: number) => {
   try {
-    return readFileSync(join(agentsDir, `agent-${String(i).padStart(5, "0")}`, "root", "etc", "motd"), "utf8");
+    // Simulated devices keep their files in memory (agent/memory-fs.ts).
+    return String(sim.hosts[sim.indexes.indexOf(i)].read("/etc/motd"));
   } catch {
     return undefined;
   }

@@ -111,9 +111,12 @@ test("a fleet change through one replica reaches every agent, and a watch on the
 
   const ac = new AbortController();
   const seen = new Set<string>();
+  let synced!: () => void;
+  const isSynced = new Promise<void>((r) => (synced = r));
   const watch = (async () => {
     try {
       for await (const m of client(b, DeviceService).watchDevices({ labelSelector: "fleet=lb" }, { ...auth(), signal: ac.signal })) {
+        if (m.type === "SYNCED") synced();
         const d = m.object;
         if (m.type === "MODIFIED" && d?.spec?.config?.[0]?.inline?.[0]?.content === "two\n" && d.status?.updated?.status === "UpToDate")
           seen.add(d.metadata!.name!);
@@ -123,6 +126,8 @@ test("a fleet change through one replica reaches every agent, and a watch on the
     }
   })();
   try {
+    // The change only after the watch's initial list: a device done before it would arrive as ADDED, not MODIFIED.
+    await Promise.race([isSynced, watch]);
     await client(b, FleetService).replaceFleet({ name: "lb", fleet: template("two\n") }, auth());
     await waitFor("every agent running the change", async () => (await running("two\n")) === AGENTS, 60_000);
     await waitFor("the watch on b seeing every agent up to date", async () => seen.size === AGENTS, 30_000);
