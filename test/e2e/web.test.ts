@@ -509,6 +509,10 @@ test("the devices page lists paused devices and resumes them by selector (confir
     await page.goto(`${base}/devices`);
     await page.getByRole("button", { name: "Paused devices" }).click();
     await page.locator("#devices-table tbody tr", { hasText: LIFECYCLE }).waitFor();
+    // The unfiltered table can still be showing (the device is in it too) until the filtered list arrives.
+    await page
+      .waitForFunction(() => document.querySelectorAll("#devices-table tbody tr").length === 1, undefined, { timeout: 10_000 })
+      .catch(() => {});
     assert.equal(await page.locator("#devices-table tbody tr").count(), 1);
     await page.getByRole("button", { name: "Resume paused…" }).click();
     const dialog = page.getByRole("dialog", { name: "Resume paused devices?" });
