@@ -2,6 +2,7 @@
 // (flightctl.agent.v1beta1.credential). The enrollment certificate may only enroll; a device management
 // certificate may only act on its own device, and only while that device exists. Anything else is refused.
 import { getOption, type DescMethod } from "@bufbuild/protobuf";
+import { perMethod } from "../platform/method-options.js";
 import type { Interceptor } from "@connectrpc/connect";
 import { AgentCredential, credential, names_device } from "../../gen/flightctl/agent/v1beta1/access_pb.js";
 import { DEVICE_CN_PREFIX, SIGNER_DEVICE_ENROLLMENT, SIGNER_ENROLLMENT, SIGNER_RENEWAL } from "../certificates/signers.js";
@@ -40,19 +41,6 @@ export function peerCertificate(peer: Peer, endpoint: string): CertIdentity {
 /** Who an agent-endpoint call is from, or why it is refused; `named` is the device the request names, if any. */
 export type AgentGate = (method: DescMethod, peer: Peer, named?: string) => Promise<Caller>;
 
-/**
- * A method's option, read once: `getOption` builds the extension's message (an extension container) on every call,
- * which showed in the agent endpoint's profile at one lookup per RPC.
- */
-function perMethod<V>(read: (m: DescMethod) => V): (m: DescMethod) => V {
-  const cache = new WeakMap<DescMethod, V>();
-  return (m) => {
-    if (cache.has(m)) return cache.get(m) as V;
-    const v = read(m);
-    cache.set(m, v);
-    return v;
-  };
-}
 const credentialOf = perMethod((m) => getOption(m, credential));
 const namesDevice = perMethod((m) => getOption(m, names_device));
 

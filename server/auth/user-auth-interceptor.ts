@@ -2,6 +2,7 @@
 // interceptor authenticates the bearer token, resolves the organization the request acts in (membership checked)
 // and applies RBAC before any handler runs. RPCs without the option are refused (fail closed).
 import { getOption, hasOption } from "@bufbuild/protobuf";
+import { perMethod } from "../platform/method-options.js";
 import type { Interceptor } from "@connectrpc/connect";
 import { access } from "../../gen/flightctl/v1beta1/access_pb.js";
 import type { Membership } from "../organizations/membership.js";
@@ -35,12 +36,15 @@ async function takeServerStreamRequest(req: InterceptedRequest & { stream: true 
   return first.value;
 }
 
+/** A method's access rule, or undefined when it declares none (read once per method). */
+const accessOf = perMethod((m) => (hasOption(m, access) ? getOption(m, access) : undefined));
+
 export function userAuthInterceptor(authenticate: Authenticate, membership: Membership): Interceptor {
   async function gate(req: InterceptedRequest): Promise<void> {
     // Standard gRPC infrastructure (health, reflection) is public, as load balancers and tools expect.
     if (req.service.typeName.startsWith("grpc.")) return;
-    if (!hasOption(req.method, access)) throw forbidden(`${req.method.parent.typeName}/${req.method.name} declares no access rule`);
-    const rule = getOption(req.method, access);
+    const rule = accessOf(req.method);
+    if (!rule) throw forbidden(`${req.method.parent.typeName}/${req.method.name} declares no access rule`);
     if (rule.public) {
       req.contextValues.set(identityKey, anonymous);
       return;

@@ -49,7 +49,8 @@ export function createInlineRender(db: Db) {
     items: InlineCandidate[],
   ): Promise<{ rendered: Map<string, InlineRendered>; queued: string[] }> {
     const eligible = items.filter((i) => !rendersHeldBack(i.annotations) && inlineOnly(i.spec));
-    const queued = items.filter((i) => !eligible.includes(i)).map((i) => i.name);
+    const isEligible = new Set(eligible);
+    const queued = items.filter((i) => !isEligible.has(i)).map((i) => i.name);
     const rendered = new Map<string, InlineRendered>();
     if (!eligible.length) return { rendered, queued };
     const stored = await overrides.forRender(
