@@ -84,6 +84,19 @@ export function matchesRequirements(labels: Record<string, string>, reqs: LabelR
 const sequence = (policy: RolloutPolicyJson): BatchJson[] => policy.deviceSelection?.sequence ?? [];
 const batchPath = (i: number) => `${POLICY}.deviceSelection.sequence[${i}]`;
 
+/**
+ * The label keys the policy's batch selectors and budget groups read: a device's other labels cannot change what the
+ * rollout does, so the rollout reads only these.
+ */
+export function policyLabelKeys(policy: RolloutPolicyJson): string[] {
+  const keys = new Set(policy.disruptionBudget?.groupBy ?? []);
+  for (const b of sequence(policy)) {
+    for (const k of Object.keys(b.selector?.matchLabels ?? {})) keys.add(k);
+    for (const e of b.selector?.matchExpressions ?? []) keys.add(e.key ?? "");
+  }
+  return [...keys].sort();
+}
+
 /** Explicit batches plus the implicit final batch that takes every remaining device. */
 export function batchCount(policy: RolloutPolicyJson): number {
   return sequence(policy).length + 1;

@@ -23,6 +23,7 @@ import {
   budgetGroups,
   describeBatch,
   planRollout,
+  policyLabelKeys,
   releaseUnderBudget,
   selectBatch,
   type BudgetDevice,
@@ -37,6 +38,9 @@ const DISPATCHED_AT = "fleet-controller/batchDispatchedAt";
 const REPORTED = "fleet-controller/lastBatchReported";
 const PREVIOUS = "fleet-controller/previousTemplateVersion";
 const REVERTED = "fleet-controller/revertedTemplateVersion";
+
+/** The device annotations a rollout reads. */
+const ROLLOUT_ANNOTATIONS = [ANNOTATION_SELECTED_FOR_ROLLOUT, ANNOTATION_RENDERED_TEMPLATE_VERSION, ANNOTATION_TEMPLATE_VERSION];
 
 const actor = "service:flightctl-worker";
 const fleetEvent = (name: string, e: Omit<NewEvent, "actor" | "involvedObject" | "sourceComponent">): NewEvent => ({
@@ -70,20 +74,18 @@ export function createRolloutReads(db: Db, stores: RolloutStores = { fleets: cre
   const { fleets: fleetStore, devices } = stores;
   const loadFleet = (orgId: string, name: string) => fleetStore.get(orgId, name);
 
-  async function deviceViews(orgId: string, fleet: string, tv: string): Promise<DeviceView[]> {
-    const rows = await devices.owned(orgId, `Fleet/${fleet}`);
+  /** The owned devices as the rollout of `tv` under `policy` sees them (only the labels the policy reads). */
+  async function deviceViews(orgId: string, fleet: string, tv: string, policy: RolloutPolicy): Promise<DeviceView[]> {
+    const rows = await devices.ownedForRollout(orgId, `Fleet/${fleet}`, policyLabelKeys(policy), ROLLOUT_ANNOTATIONS);
     return rows.flatMap((d) => {
-      const status = d.status ?? {};
-      const conditions = status.conditions ?? [];
       // Torn between fleets: not this rollout's to move.
-      if (conditions.some((c) => c.type === "MultipleOwners" && c.status === "True")) return [];
-      const summary = String(status.summary?.status ?? "Unknown");
+      if (d.multipleOwners) return [];
+      const summary = d.summary ?? "Unknown";
       const selected = d.annotations[ANNOTATION_SELECTED_FOR_ROLLOUT] ?? "";
       const renderedTarget = d.annotations[ANNOTATION_RENDERED_TEMPLATE_VERSION] === tv;
-      const upToDate = String(status.updated?.status ?? "") === "UpToDate";
-      const updating = conditions.find((c) => c.type === "Updating");
+      const upToDate = d.updated === "UpToDate";
       const updatedToTarget = renderedTarget && upToDate;
-      const failed = renderedTarget && !updatedToTarget && updating?.reason === "Error";
+      const failed = renderedTarget && !updatedToTarget && d.updatingReason === "Error";
       return [
         {
           name: d.name,
@@ -114,7 +116,7 @@ export function createRolloutReads(db: Db, stores: RolloutStores = { fleets: cre
     if (!fleet) return undefined;
     const tv = fleet.annotations[ANNOTATION_TEMPLATE_VERSION] ?? "";
     const policy = (fleet.spec.rolloutPolicy ?? {}) as RolloutPolicy;
-    const devices = (await deviceViews(orgId, fleetName, tv)).map((d) => ({ ...d, selectedBatch: undefined }));
+    const devices = (await deviceViews(orgId, fleetName, tv, policy)).map((d) => ({ ...d, selectedBatch: undefined }));
     const batches = policy.deviceSelection
       ? planRollout(policy, devices).batches.map((b) => ({
           ...b,
@@ -184,7 +186,7 @@ export function createRolloutTasks(db: Db, opts: { apply: ApplyTemplate; tickSec
     }
     const events: NewEvent[] = [];
     let again = true;
-    const devices = await deviceViews(orgId, fleetName, tv);
+    const devices = await deviceViews(orgId, fleetName, tv, policy);
     const release: string[] = [];
     let revert: { devices: string[]; to: string } | undefined;
 
