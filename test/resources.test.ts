@@ -347,6 +347,27 @@ describe("lists: selectors and paging", () => {
     await rejects(devices.listDevices({ options: { limit: 5 }, summaryOnly: true }), Code.InvalidArgument, "limit");
   });
 
+  test("concurrent summaries share runs but never answer from before the caller's own write", async () => {
+    const summary = () => devices.listDevices({ options: { labelSelector: "set=list" }, summaryOnly: true });
+    const setOnline = (name: string, status: string) =>
+      t.db.pool.query(`update devices set status = jsonb_set(status, '{summary,status}', to_jsonb($2::text)) where name = $1`, [
+        name,
+        status,
+      ]);
+    try {
+      // Others' summaries in flight while this caller writes and then reads: its read must count the write.
+      const others = Array.from({ length: 4 }, summary);
+      await setOnline("list-03", "Online");
+      const mine = summary();
+      const more = Array.from({ length: 4 }, summary);
+      assert.deepEqual((await mine).summary?.summaryStatus, { Online: 3, Unknown: 22 });
+      for (const r of await Promise.all(more)) assert.deepEqual(r.summary?.summaryStatus, { Online: 3, Unknown: 22 });
+      for (const r of await Promise.all(others)) assert.equal(r.summary?.total, 25);
+    } finally {
+      await setOnline("list-03", "Unknown");
+    }
+  });
+
   test("labels listing returns distinct pairs", async () => {
     const labels = createClient(LabelService, t.transport);
     const res = await labels.listLabels({ kind: "Device", labelSelector: "set=list,special" });

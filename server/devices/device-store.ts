@@ -6,7 +6,7 @@
 // (device-lock-store.ts) live beside it and are composed here, so callers see one device store. Every write bumps
 // resource_version from the one sequence and writes its events in the same statement or transaction.
 import { sql, type SQL } from "drizzle-orm";
-import { alias } from "drizzle-orm/pg-core";
+import { alias, PgDialect } from "drizzle-orm/pg-core";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
@@ -14,6 +14,7 @@ import { devices } from "../../db/schema/resources.js";
 import { bare, epochMicros, pgTextArray, rowsOf, sqlNames, textArray, type Executor } from "../platform/db.js";
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { insertEvents, insertTaggedEventsSql, type NewEvent } from "../platform/event-store.js";
+import { sharedReads } from "../platform/shared-read.js";
 import { lockDevices } from "./device-lock-store.js";
 import { createDeviceOwnershipStore } from "./device-ownership-store.js";
 import { createDeviceRolloutStore } from "./device-rollout-store.js";
@@ -72,6 +73,12 @@ export interface RenderMark {
 export type DeviceRecord = ResourceRecord<DeviceSpecJson, DeviceStatusJson>;
 
 const emptyCounts = (): DevicesSummaryCounts => ({ total: 0, summaryStatus: {}, updateStatus: {}, applicationStatus: {} });
+const copyCounts = (c: DevicesSummaryCounts): DevicesSummaryCounts => ({
+  total: c.total,
+  summaryStatus: { ...c.summaryStatus },
+  updateStatus: { ...c.updateStatus },
+  applicationStatus: { ...c.applicationStatus },
+});
 
 /** `d`: the devices table in statements that join it (keeps the SQL as it was written and measured). */
 const d = alias(devices, "d");
@@ -215,12 +222,35 @@ export type DeviceStore = ReturnType<typeof createDeviceStore>;
 
 /** Device queries beyond the generic resource store: last-seen times, status summaries and the distinct-labels listing. */
 export function createDeviceQueries(db: Executor) {
-  /** Status counts of the devices matching `where`, per value of `key` (grouping sets: one scan). */
+  // A summary scans every selected device (seconds at 100,000) and the web overview polls it from every open page:
+  // callers asking the same statement at the same time share one run, never one that started before they asked.
+  const sharedCounts = sharedReads<Map<string, DevicesSummaryCounts>>();
+  const dialect = new PgDialect();
+
+  /**
+   * Status counts of the devices matching `where`, per value of `key` (grouping sets: one scan), shared with
+   * concurrent callers of the same statement (sharedReads: no staleness); each caller gets its own copy.
+   */
   async function countByStatus(orgId: string, where: SQL[], key: SQL): Promise<Map<string, DevicesSummaryCounts>> {
+    const query = countByStatusSql(orgId, where, key);
+    const q = dialect.sqlToQuery(query);
+    const counts = await sharedCounts(JSON.stringify([q.sql, q.params]), () => runCountByStatus(query));
+    return new Map([...counts].map(([k, c]) => [k, copyCounts(c)]));
+  }
+
+  function countByStatusSql(orgId: string, where: SQL[], key: SQL): SQL {
     const filter = sql.join([sql`${devices.orgId} = ${orgId}`, ...where], sql` and `);
     const s = sql`(${devices.status}->'summary'->>'status')`;
     const u = sql`(${devices.status}->'updated'->>'status')`;
     const a = sql`(${devices.status}->'applicationsSummary'->>'status')`;
+    return sql`
+      select ${key} as k, ${s} as s, ${u} as u, ${a} as a, grouping(${s}) as gs, grouping(${u}) as gu, grouping(${a}) as ga,
+             count(*)::int as n
+      from ${devices} where ${filter}
+      group by grouping sets ((${key}, ${s}), (${key}, ${u}), (${key}, ${a}), (${key}))`;
+  }
+
+  async function runCountByStatus(query: SQL): Promise<Map<string, DevicesSummaryCounts>> {
     const rows = await rowsOf<{
       k: string;
       s: string | null;
@@ -230,14 +260,7 @@ export function createDeviceQueries(db: Executor) {
       gu: number;
       ga: number;
       n: number;
-    }>(
-      db,
-      sql`
-      select ${key} as k, ${s} as s, ${u} as u, ${a} as a, grouping(${s}) as gs, grouping(${u}) as gu, grouping(${a}) as ga,
-             count(*)::int as n
-      from ${devices} where ${filter}
-      group by grouping sets ((${key}, ${s}), (${key}, ${u}), (${key}, ${a}), (${key}))`,
-    );
+    }>(db, query);
     const out = new Map<string, DevicesSummaryCounts>();
     const bump = (m: Record<string, number>, v: string | null, n: number) => (m[v ?? "Unknown"] = (m[v ?? "Unknown"] ?? 0) + n);
     for (const row of rows) {
