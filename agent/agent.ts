@@ -1,7 +1,8 @@
 // The device agent: enroll once, then hold one stream of rendered specs and apply each new version serially
 // (prefetch → beforeupdating hooks → applications → config files → OS → afterupdating hooks; a new OS image is
 // staged, the host reboots and the next start verifies it, agent/os-update.ts), rolling back to the previous version
-// when one fails; report status on change and as a periodic heartbeat; renew the management certificate; decommission
+// when one fails; report status on change (and, unchanged, only when the stream does not keep the device seen:
+// agent/status-cadence.ts); renew the management certificate; decommission
 // on request.
 import { hostname, arch, platform, release } from "node:os";
 import { isDeepStrictEqual } from "node:util";
@@ -41,6 +42,7 @@ import { createConsoleManager, type ConsoleOptions } from "./console.js";
 import { openSpecFiles, openSpecs, versionOf, type SpecFiles, type SpecStore } from "./spec-files.js";
 import { mkdirSync, rmSync } from "node:fs";
 import { trustAdvice, trustFailure } from "./trust-errors.js";
+import { statusCadence } from "./status-cadence.js";
 
 export const AGENT_VERSION = "0.1.0";
 /** A rendered-device stream with no message (device or heartbeat) for this long is treated as dead. */
@@ -661,11 +663,16 @@ export function createAgent(opts: AgentOptions) {
         for await (const msg of stream) {
           clearTimeout(watchdog);
           watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
+          cadence.heard();
           if (first) {
             first = false;
-            log.info({ server: cfg.server, knownVersion: known }, connections++ ? "stream reconnected" : "stream connected");
+            const again = connections++ > 0;
+            log.info({ server: cfg.server, knownVersion: known }, again ? "stream reconnected" : "stream connected");
             attempt = 0;
             emit("connected");
+            // The first connection follows start's report; after a reconnection the service needs one (a restored
+            // service's handshake, a device the disconnect sweep marked), unchanged or not.
+            if (again) resendStatus();
           }
           if (msg.device) {
             // Console sessions come on this stream (spec.consoles) without a new rendered version; reconcile skips
@@ -699,11 +706,23 @@ export function createAgent(opts: AgentOptions) {
     }
   }
 
+  /** Sends the status whether or not it changed since the last one sent (and again after a failure, as a change is). */
+  function resendStatus() {
+    lastSent = undefined;
+    void report();
+  }
+
+  /**
+   * Reads the status from the host every interval and sends it when it changed; unchanged, only when the stream's
+   * heartbeats do not already keep the device seen (agent/status-cadence.ts).
+   */
+  const cadence = statusCadence();
   async function statusLoop() {
-    // Jitter spreads many devices' heartbeats over the interval.
+    // Jitter spreads many devices' reports over the interval.
     await sleep(Math.random() * cfg.statusUpdateIntervalMs, stop.signal);
     while (!stop.signal.aborted) {
-      await report(true);
+      if (cadence.due()) lastSent = undefined;
+      await report();
       await sleep(cfg.statusUpdateIntervalMs, stop.signal);
     }
   }

@@ -34,7 +34,11 @@ export function peerCertificate(peer: Peer, endpoint: string): CertIdentity {
   if (!peer.authorized)
     throw unauthenticated(`the client certificate was not accepted: ${peer.authorizationError ?? "not issued by this service"}`);
   let id = identities.get(peer);
-  if (!id) identities.set(peer, (id = readCertIdentity(peer.raw)));
+  if (!id) {
+    identities.set(peer, (id = readCertIdentity(peer.cert ?? peer.raw)));
+    // The parsed certificate is only needed until then: an idle connection does not keep it.
+    peer.cert = undefined;
+  }
   return id;
 }
 

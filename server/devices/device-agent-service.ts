@@ -106,6 +106,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     let checking = false;
     let checkStarted = 0;
     let recheck = true;
+    let beats = 0;
     // Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile.
     const check = async () => {
       if (checking) return;
@@ -154,7 +155,9 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
         return;
       }
-      deps.lastSeen.touch(caller.orgId, name);
+      // lastSeen only feeds the 5-minute disconnect sweep: every other heartbeat (once a minute by default) is close
+      // enough, and halves the lastSeen writes of an idle fleet (an idle agent sends no status: agent/status-cadence.ts).
+      if (++beats % 2 === 0) deps.lastSeen.touch(caller.orgId, name);
       sink.send(create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() }));
     });
     const stopDrain = wheel.whenDraining(() => close());

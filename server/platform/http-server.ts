@@ -71,6 +71,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       const cert = sock.getPeerX509Certificate?.();
       peer = {
         raw: cert?.raw,
+        cert,
         authorized: sock.authorized === true,
         authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
       };

@@ -42,7 +42,13 @@ const ORG = "00000000-0000-0000-0000-000000000000";
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
 /** Polls `fn` until true; a slow wait prints `progress()` every 30 s, so a stall shows where devices are stuck. */
-async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, timeoutMs: number, progress?: () => Promise<string>) {
+async function waitUntil(
+  what: string,
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  progress?: () => Promise<string>,
+  pollMs = 250,
+) {
   const start = Date.now();
   const deadline = start + timeoutMs;
   let nextReport = start + 30_000;
@@ -52,7 +58,7 @@ async function waitUntil(what: string, fn: () => Promise<boolean> | boolean, tim
       nextReport += 30_000;
       console.log(`  … ${((Date.now() - start) / 1000).toFixed(0)} s waiting for ${what}: ${await progress()}`);
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
   throw new Error(`timed out waiting for ${what}${progress ? `: ${await progress()}` : ""}`);
 }
@@ -120,7 +126,7 @@ function replicaStreams(port: number, ca: string, headers: Record<string, string
 
 /**
  * BENCH_SIM_PROF=<dir>: a V8 CPU profile of the simulator process over each fleet change, written there (the
- * server's own profile: BENCH_CPU_PROF). Only the update window is profiled, not the connection storm before it.
+ * server's own profile: BENCH_CPU_PROF), and over each connection storm (simulator-connect-<N>.cpuprofile).
  */
 async function profileSimulator<T>(sim: ReturnType<typeof simulatorProcess>, label: string, fn: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_SIM_PROF;
@@ -332,6 +338,8 @@ async function runSetup(replicas: number): Promise<string[]> {
       // Start (or restart with more) agents; they connect spread over a few seconds.
       const t1 = performance.now();
       const connectCpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
+      // BENCH_SIM_PROF: the connection storm is profiled too (stopped once every agent runs its version).
+      if (process.env.BENCH_SIM_PROF) await sim.profileStart();
       const started = sim.start({ count: n, config, baseDir: simDir, jitterMs: Math.min(30_000, n * 3) });
       // Where the devices are while a change is slow: rendered or not, running it or not, heard from lately or not,
       // and what the simulated agents say about their streams.
@@ -355,8 +363,12 @@ async function runSetup(replicas: number): Promise<string[]> {
         20 * 60_000,
         async () =>
           `${await runningLatest(pool)} running; agents' events ${JSON.stringify(await sim.counts())}; ${await sim.connections()}`,
+        // The count joins every device's status with its render: at 10,000 devices, polled every 250 ms over minutes,
+        // it was a good part of the Postgres CPU charged to connecting (and took that CPU from the server).
+        2000,
       );
       const connectS = (performance.now() - t1) / 1000;
+      if (process.env.BENCH_SIM_PROF) await sim.profileStop(join(process.env.BENCH_SIM_PROF, `simulator-connect-${n}.cpuprofile`));
       // Per agent: what connecting and the first render's apply and status cost each side.
       console.log(`N=${n}: connected + first status in ${connectS.toFixed(1)} s; ${connectCpu(n).text.replace("/device", "/agent")}`);
 
@@ -382,6 +394,8 @@ async function runSetup(replicas: number): Promise<string[]> {
       console.log(
         `N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s; streams per replica ${streams.join(" + ")}`,
       );
+      // BENCH_CONNECT_ONLY=1: connecting and idle only (no spec change phases).
+      if (process.env.BENCH_CONNECT_ONLY === "1") continue;
 
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);

@@ -23,7 +23,8 @@ type Op = "start" | "counts" | "connections" | "profileStart" | "profileStop" | 
 /** The parent's handle on the simulator process. */
 export function simulatorProcess() {
   const child: ChildProcess = fork(join(dirname(fileURLToPath(import.meta.url)), "sim-process.ts"), [], {
-    execArgv: ["--max-old-space-size=6144", "--import", "tsx"],
+    // BENCH_SIM_NODE_ARGS="--flag …": more node/V8 flags for the simulator (e.g. --trace-gc).
+    execArgv: ["--max-old-space-size=6144", ...(process.env.BENCH_SIM_NODE_ARGS ?? "").split(/\s+/).filter(Boolean), "--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   let next = 0;

@@ -89,13 +89,17 @@ function privateExtensions(der: Buffer): Partial<Record<Wanted, string>> {
 
 const cache = new Lru<string, CertIdentity>(20_000);
 
-/** Reads a certificate's identity (PEM or DER). */
-export function readCertIdentity(cert: string | Buffer | Uint8Array): CertIdentity {
-  const input = typeof cert === "string" ? cert : Buffer.from(cert);
+/**
+ * Reads a certificate's identity (PEM, DER, or one already parsed: a connecting agent's certificate is new, and parsing
+ * it a second time was ≈ 0.5 ms of the API's CPU per connection).
+ */
+export function readCertIdentity(cert: string | Buffer | Uint8Array | X509Certificate): CertIdentity {
+  const parsed = cert instanceof X509Certificate ? cert : undefined;
+  const input = parsed ? parsed.raw : typeof cert === "string" ? cert : Buffer.from(cert as Uint8Array);
   const key = createHash("sha256").update(input).digest("base64");
   const hit = cache.get(key);
   if (hit) return hit;
-  const x = new X509Certificate(input);
+  const x = parsed ?? new X509Certificate(input);
   const der = x.raw;
   const cn = x.subject.split("\n").find((l) => l.startsWith("CN="));
   const id: CertIdentity = {
