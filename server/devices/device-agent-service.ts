@@ -50,6 +50,13 @@ export interface DeviceAgentDeps {
 
 /** A render read that has not finished after this long ends its stream (the agent reconnects) instead of silencing it. */
 const STUCK_READ_MS = 60_000;
+/**
+ * A stream's heartbeats mark lastSeen at most this often. lastSeen feeds the 5-minute disconnect sweep and is shown
+ * to users: about once a minute is close enough (with the default 30 s heartbeat, every other beat), and it halves the
+ * lastSeen writes of an idle fleet (an idle agent sends no status: agent/status-cadence.ts). A time, not a beat count,
+ * so a longer FLIGHTCTL_HEARTBEAT_SECONDS never stretches it past one beat.
+ */
+const LAST_SEEN_EVERY_MS = 45_000;
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const statuses = createStatusStore(deps.db);
@@ -106,7 +113,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     let checking = false;
     let checkStarted = 0;
     let recheck = true;
-    let beats = 0;
+    let lastTouched = Date.now();
     // Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile.
     const check = async () => {
       if (checking) return;
@@ -155,9 +162,10 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
         return;
       }
-      // lastSeen only feeds the 5-minute disconnect sweep: every other heartbeat (once a minute by default) is close
-      // enough, and halves the lastSeen writes of an idle fleet (an idle agent sends no status: agent/status-cadence.ts).
-      if (++beats % 2 === 0) deps.lastSeen.touch(caller.orgId, name);
+      if (Date.now() - lastTouched >= LAST_SEEN_EVERY_MS) {
+        lastTouched = Date.now();
+        deps.lastSeen.touch(caller.orgId, name);
+      }
       sink.send(create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() }));
     });
     const stopDrain = wheel.whenDraining(() => close());
