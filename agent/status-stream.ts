@@ -58,7 +58,9 @@ function openStream(client: StatusClient): OpenStream {
             waiting = undefined;
           } else give = resolve;
         }),
-      return: async () => ({ done: true, value: undefined }),
+      // Connect ends the request side with return() or, when the call failed, throw().
+      return: async () => ((inputDone = true), { done: true, value: undefined }),
+      throw: async () => ((inputDone = true), { done: true, value: undefined }),
     }),
   };
   const responses = client.streamDeviceStatus(input, { signal: ctl.signal })[Symbol.asyncIterator]();

@@ -204,8 +204,10 @@ const RESET_DELAY_MS = 25;
 export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream, peer: Peer, opts: RawOptions) {
   let call: RawBidiCall | undefined;
   const out = responder(stream, rs.method.output, opts, () => call?.close());
-  const queue: Buffer[] = [];
+  // Messages not handled yet; an error (a message over the size limit) takes its place in line, read no further.
+  const queue: (Buffer | ConnectError)[] = [];
   let partial: Buffer | undefined;
+  let refused = false;
   let inputEnded = false;
   let finishing = false;
   let busy = false;
@@ -237,6 +239,7 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
         const body = queue.shift();
         if (!body) break;
         if (stream.isPaused() && queue.length < MAX_QUEUED) stream.resume();
+        if (body instanceof ConnectError) throw body;
         const request = decode(rs.method.input, body[0], body.subarray(5), opts.limits);
         out.send(await call.message(request));
       }
@@ -250,14 +253,16 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
   }
 
   stream.on("data", (chunk: Buffer) => {
-    if (out.finished) return;
+    if (out.finished || refused) return;
     let data = partial ? Buffer.concat([partial, chunk]) : chunk;
     partial = undefined;
     while (data.length >= 5) {
       const length = data.readUInt32BE(1);
       if (length > opts.limits.maxRequestBytes) {
-        fail(new ConnectError(`request larger than ${opts.limits.maxRequestBytes} bytes`, Code.ResourceExhausted));
-        return;
+        refused = true;
+        queue.push(new ConnectError(`request larger than ${opts.limits.maxRequestBytes} bytes`, Code.ResourceExhausted));
+        data = data.subarray(0, 0);
+        break;
       }
       if (data.length < 5 + length) break;
       queue.push(data.subarray(0, 5 + length));
