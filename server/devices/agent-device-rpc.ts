@@ -97,7 +97,21 @@ export const agentDeviceRegistration = {
       patchDeviceStatus: (req, ctx) => devices.patchStatus(callerOf(ctx), req.name, patchOps(req.patch)),
       async *streamDeviceStatus(reqs, ctx) {
         const report = statusReports(devices, callerOf(ctx));
-        for await (const req of reqs) yield await report(req);
+        // A draining server ends the stream (OK) once the report in hand is stored, as on the raw path.
+        let draining = false;
+        let drained = () => {};
+        const drain = new Promise<undefined>((resolve) => (drained = () => ((draining = true), resolve(undefined))));
+        const stopDrain = devices.whenDraining(() => drained());
+        try {
+          const input = reqs[Symbol.asyncIterator]();
+          while (!draining) {
+            const next = await Promise.race([input.next(), drain]);
+            if (!next || next.done) return;
+            yield await report(next.value);
+          }
+        } finally {
+          stopDrain();
+        }
       },
     });
   },
