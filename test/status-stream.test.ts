@@ -165,3 +165,15 @@ test("an oversized message ends the raw stream with ResourceExhausted", async ()
   assert.deepEqual(got.acks, [1]);
   assert.match(got.end, /^ResourceExhausted: /);
 });
+
+test("reports spanning many HTTP/2 frames are cut and stored whole, in order (raw path)", async () => {
+  const name = "ss-large";
+  const cred = await device(name);
+  const infos = ["a", "b", "c"].map((c) => c.repeat(600 * 1024));
+  const got = await stream(
+    agent("grpc", cred),
+    infos.map((i) => report(name, i)),
+  );
+  assert.deepEqual(got, { acks: [1, 2, 3], end: "OK" });
+  assert.equal(await storedInfo(name), infos[2]);
+});

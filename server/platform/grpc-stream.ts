@@ -206,7 +206,8 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
   const out = responder(stream, rs.method.output, opts, () => call?.close());
   // Messages not handled yet; an error (a message over the size limit) takes its place in line, read no further.
   const queue: (Buffer | ConnectError)[] = [];
-  let partial: Buffer | undefined;
+  let parts: Buffer[] = [];
+  let held = 0;
   let refused = false;
   let inputEnded = false;
   let finishing = false;
@@ -243,7 +244,7 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
         const request = decode(rs.method.input, body[0], body.subarray(5), opts.limits);
         out.send(await call.message(request));
       }
-      if (inputEnded && !queue.length && partial) throw new ConnectError("the stream ended inside a message", Code.InvalidArgument);
+      if (inputEnded && !queue.length && held) throw new ConnectError("the stream ended inside a message", Code.InvalidArgument);
       if (finishing || (inputEnded && !queue.length)) out.end();
     } catch (e) {
       fail(e);
@@ -254,22 +255,27 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
 
   stream.on("data", (chunk: Buffer) => {
     if (out.finished || refused) return;
-    let data = partial ? Buffer.concat([partial, chunk]) : chunk;
-    partial = undefined;
-    while (data.length >= 5) {
-      const length = data.readUInt32BE(1);
+    // The chunks of a message not complete yet are joined once, when it is (not once per chunk).
+    parts.push(chunk);
+    held += chunk.length;
+    while (held >= 5) {
+      if (parts[0].length < 5) parts = [Buffer.concat(parts, held)];
+      const length = parts[0].readUInt32BE(1);
       if (length > opts.limits.maxRequestBytes) {
         refused = true;
         queue.push(new ConnectError(`request larger than ${opts.limits.maxRequestBytes} bytes`, Code.ResourceExhausted));
-        data = data.subarray(0, 0);
+        parts = [];
+        held = 0;
         break;
       }
-      if (data.length < 5 + length) break;
+      if (held < 5 + length) break;
+      const data = parts.length === 1 ? parts[0] : Buffer.concat(parts, held);
       queue.push(data.subarray(0, 5 + length));
-      data = data.subarray(5 + length);
+      // What follows is copied: it may wait long for the rest of its message, and a chunk can be a view of a much
+      // larger read buffer.
+      held -= 5 + length;
+      parts = held ? [Buffer.from(data.subarray(5 + length))] : [];
     }
-    // The start of the next message is copied: a chunk can be a view of a much larger read buffer.
-    if (data.length) partial = Buffer.from(data);
     if (queue.length >= MAX_QUEUED) stream.pause();
     void pump();
   });
