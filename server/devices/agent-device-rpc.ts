@@ -14,7 +14,7 @@ import type { AgentGate } from "../auth/agent-auth-interceptor.js";
 import type { RawStream, StreamSink } from "../platform/grpc-stream.js";
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
-import type { Peer } from "../platform/peer.js";
+import { peerKey, type Peer } from "../platform/peer.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
 import type { AgentServiceDeps } from "../app-deps.js";
 import { createDeviceAgentService, type DeviceAgentService } from "./device-agent-service.js";
@@ -41,9 +41,11 @@ export const AGENT_METHODS_READING_DEVICE: readonly DescMethod[] = [
  * The reports of one status stream (StreamDeviceStatus): each is the caller's own device's and is stored as
  * ReplaceDeviceStatus stores it; the acknowledgement counts the reports stored.
  */
-function statusReports(devices: DeviceAgentService, caller: Caller) {
+function statusReports(devices: DeviceAgentService, caller: Caller, limit: () => Promise<void>) {
   let stored = 0n;
   return async (req: StreamDeviceStatusRequest): Promise<StreamDeviceStatusResponse> => {
+    // Each report counts against the device's limit, as a ReplaceDeviceStatus call would.
+    await limit();
     ownDevice(caller, req.name);
     if (!req.device) throw invalid({ field: "device", message: "is required" });
     await devices.storeStatus(caller, req.name, req.device);
@@ -68,7 +70,8 @@ export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): 
       method: status,
       async open(peer: Peer, finish: () => void) {
         const caller = await gate(status, peer);
-        return { message: statusReports(devices, caller), close: devices.whenDraining(finish) };
+        const limit = async () => deps.limitReport?.(caller.identity, peer);
+        return { message: statusReports(devices, caller, limit), close: devices.whenDraining(finish) };
       },
     },
   ];
@@ -96,7 +99,9 @@ export const agentDeviceRegistration = {
       },
       patchDeviceStatus: (req, ctx) => devices.patchStatus(callerOf(ctx), req.name, patchOps(req.patch)),
       async *streamDeviceStatus(reqs, ctx) {
-        const report = statusReports(devices, callerOf(ctx));
+        const caller = callerOf(ctx);
+        const limit = async () => deps.limitReport?.(caller.identity, ctx.values.get(peerKey));
+        const report = statusReports(devices, caller, limit);
         // A draining server ends the stream (OK) once the report in hand is stored, as on the raw path.
         let draining = false;
         let drained = () => {};

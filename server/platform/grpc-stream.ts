@@ -15,6 +15,7 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { toConnectError } from "./errors.js";
 import type { Peer } from "./peer.js";
 import type { EndpointLimits } from "./endpoint-limits.js";
@@ -109,10 +110,15 @@ export interface RawOptions {
 function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOptions, closed: () => void) {
   let responded = false;
   let finished = false;
+  // Status, message, details (google.rpc.Status: field violations, RetryInfo) and metadata (Retry-After), as Connect
+  // would send them.
   const trailers = (err: unknown): Record<string, string> => {
     if (err === undefined) return { "grpc-status": "0" };
-    const ce = toConnectError(err, opts.logInternal);
-    return { "grpc-status": String(ce.code), "grpc-message": encodeURIComponent(ce.rawMessage) };
+    const out: Record<string, string> = {};
+    setTrailerStatus(new Headers(), toConnectError(err, opts.logInternal)).forEach((value, key) => {
+      out[key] = value;
+    });
+    return out;
   };
   const respond = () => {
     if (responded || stream.destroyed) return;

@@ -55,15 +55,19 @@ function identityOf(identity: Identity, peer: Peer): string | undefined {
   return undefined;
 }
 
+/** Counts one call (or one message of a stream that carries calls' work: status reports) of `identity` against `limiter`. */
+export async function takeIdentity(limiter: Limiter, identity: Identity, peer: Peer): Promise<void> {
+  const key = identityOf(identity, peer);
+  if (key === undefined) return;
+  const wait = await limiter.take(key);
+  if (wait !== undefined) throw toConnectError(rateLimited("too many requests for this identity; retry later", wait));
+}
+
 /** Counts unary calls per authenticated identity; install after the auth interceptor. */
 export function identityLimitInterceptor(limiter: Limiter): Interceptor {
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    const key = identityOf(req.contextValues.get(identityKey), req.contextValues.get(peerKey));
-    if (key !== undefined) {
-      const wait = await limiter.take(key);
-      if (wait !== undefined) throw toConnectError(rateLimited("too many requests for this identity; retry later", wait));
-    }
+    await takeIdentity(limiter, req.contextValues.get(identityKey), req.contextValues.get(peerKey));
     return next(req);
   };
 }
