@@ -1,7 +1,8 @@
 // RPC rate limits: per client IP before authentication, on the RPCs anyone can reach with no (or a shared)
 // credential (enrollment); per identity after it (the user, or the device's management certificate). A refused call
-// gets ResourceExhausted with a google.rpc.RetryInfo detail (errors.ts). Streams are never counted here: the agent
-// streams' admission is the endpoint's queue (admission.ts), and 10,000 agents reconnecting at once must all get in.
+// gets ResourceExhausted with a google.rpc.RetryInfo detail (errors.ts). Opening a stream is never counted here: the
+// agent streams' admission is the endpoint's queue (admission.ts), and 10,000 agents reconnecting at once must all get
+// in; the status reports a stream carries are counted one by one (takeIdentity, devices/agent-device-rpc.ts).
 import { createHash } from "node:crypto";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
