@@ -388,7 +388,8 @@ export function createAgent(opts: AgentOptions) {
     }
     if (!heartbeat && lastSent && isDeepStrictEqual(status, lastSent)) return;
     try {
-      await clients.device.replaceDeviceStatus(
+      // On the status stream when the server has it (status-stream.ts), else one ReplaceDeviceStatus call.
+      await clients.status.send(
         {
           name: id.name,
           device: fromJson(
@@ -397,7 +398,7 @@ export function createAgent(opts: AgentOptions) {
             { ignoreUnknownFields: true },
           ),
         },
-        { timeoutMs: 60_000 },
+        60_000,
       );
       lastSent = status;
       emit("status");

@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { ConnectSlots } from "./connect-slots.js";
 import { AgentSessionManager } from "./session.js";
+import { createStatusSender, type StatusSender } from "./status-stream.js";
 import { AgentCertificateService } from "../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
 import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import { AgentEnrollmentService } from "../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
@@ -15,17 +16,25 @@ export interface AgentClients {
   certificates: ReturnType<typeof createClient<typeof AgentCertificateService>>;
   /** Console relay streams (agent/console.ts). */
   console: ReturnType<typeof createClient<typeof AgentConsoleService>>;
+  /** Status reports, on one stream over this connection (status-stream.ts). */
+  status: StatusSender;
   close(): void;
 }
 
 export function connectAgent(server: string, caPem: string, certPem: string, keyPem: string, slots?: ConnectSlots): AgentClients {
   const sessions = new AgentSessionManager(server, { slots }, { ca: caPem, cert: certPem, key: keyPem });
   const transport = createGrpcTransport({ baseUrl: server, sessionManager: sessions });
+  const device = createClient(AgentDeviceService, transport);
+  const status = createStatusSender(device);
   return {
     enrollment: createClient(AgentEnrollmentService, transport),
-    device: createClient(AgentDeviceService, transport),
+    device,
     certificates: createClient(AgentCertificateService, transport),
     console: createClient(AgentConsoleService, transport),
-    close: () => sessions.abort(),
+    status,
+    close: () => {
+      status.close();
+      sessions.abort();
+    },
   };
 }

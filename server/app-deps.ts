@@ -16,6 +16,8 @@ import type { Authenticator } from "./auth/authenticator.js";
 import type { FetchLike } from "./auth/http-client.js";
 import type { CertificateAuthority } from "./certificates/signers.js";
 import type { DeviceAgentDeps } from "./devices/device-agent-service.js";
+import type { Identity } from "./platform/identity.js";
+import type { Peer } from "./platform/peer.js";
 import type { Membership } from "./organizations/membership.js";
 import type { OrganizationStore } from "./organizations/organization-store.js";
 import type { KindPlatformDeps } from "./platform/resource/kind.js";
@@ -67,4 +69,6 @@ export interface ServiceDeps {
 export interface AgentServiceDeps {
   services: KindServices;
   device: DeviceAgentDeps;
+  /** Counts a device's status report on its stream against the per-device limit its unary calls count against. */
+  limitReport?: (identity: Identity, peer: Peer) => Promise<void>;
 }

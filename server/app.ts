@@ -17,7 +17,9 @@ import type { RateLimitSettings } from "./config.js";
 import type { TokenPolicy } from "./auth/token-policy.js";
 import { trustedProxies } from "./platform/client-ip.js";
 import { createLimiter } from "./platform/rate-limit.js";
-import { clientIpInterceptor, identityLimitInterceptor, ipLimitInterceptor } from "./platform/rate-limit-interceptor.js";
+import type { Identity } from "./platform/identity.js";
+import type { Peer } from "./platform/peer.js";
+import { clientIpInterceptor, identityLimitInterceptor, ipLimitInterceptor, takeIdentity } from "./platform/rate-limit-interceptor.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { AgentEnrollmentService } from "../gen/flightctl/agent/v1beta1/enrollment_service_pb.js";
 import { AuthService } from "../gen/flightctl/v1beta1/auth_service_pb.js";
@@ -225,17 +227,23 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000, 30, (err) =>
       deps.log.error({ err }, "a rendered-device stream's heartbeat failed"),
     );
+  // One per-device limit for unary calls and the reports on status streams.
+  const perDevice = createLimiter(limits.perDevice);
+  const limitReport = (identity: Identity, peer: Peer) => takeIdentity(perDevice, identity, peer);
   const agent: App = {
     register(router) {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
       for (const r of agentServices)
-        r.register(router, { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } });
+        r.register(router, { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles }, limitReport });
       agentConsoleRegistration.register(router, { consoles });
     },
     drain: () => wheel.drain(),
     rawStreams() {
       if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      return agentDeviceRawStreams({ services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles } }, gate);
+      return agentDeviceRawStreams(
+        { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles }, limitReport },
+        gate,
+      );
     },
     interceptors: [
       errorInterceptor(onInternal),
@@ -245,7 +253,7 @@ export function createApp(deps: AppDeps): App & { agent: App } {
       ipLimitInterceptor(enrollmentPolls, (m) => m === AgentEnrollmentService.method.getEnrollmentRequest),
       admissionInterceptor(),
       agentAuthInterceptor(gate),
-      identityLimitInterceptor(createLimiter(limits.perDevice)),
+      identityLimitInterceptor(perDevice),
     ],
     services: [...agentServices.map((s) => s.service), agentConsoleRegistration.service],
     files: [...agentServices.map((s) => s.service.file), agentConsoleRegistration.service.file],

@@ -145,6 +145,19 @@ test("per device certificate: unary calls beyond the limit get ResourceExhausted
     });
   for (let i = 0; i < 5; i++) await status();
   assertRateLimited(await failure(status()));
+  // A report on the status stream counts against the same limit (gRPC: below Connect; Connect: through it): the
+  // stream ends with the same answer.
+  for (const protocol of ["grpc", "connect"] as const) {
+    const reports = (async function* () {
+      yield { name, device: { status: { summary: { status: "Online" } } } };
+    })();
+    const streamed = failure(
+      (async () => {
+        for await (const _ of agent(AgentDeviceService, cred, protocol).streamDeviceStatus(reports));
+      })(),
+    );
+    assertRateLimited(await streamed);
+  }
   // Streams are the admission queue's business: the same (rate-limited) certificate opens 100 at once, over plain
   // gRPC (served below Connect) and over the Connect protocol (through the interceptors).
   const ctl = new AbortController();

@@ -4,16 +4,20 @@ import { create, type DescMethod } from "@bufbuild/protobuf";
 import {
   AgentDeviceService,
   GetRenderedDeviceResponseSchema,
+  StreamDeviceStatusResponseSchema,
+  type StreamDeviceStatusRequest,
+  type StreamDeviceStatusResponse,
   type WatchRenderedDeviceRequest,
   type WatchRenderedDeviceResponse,
 } from "../../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import type { AgentGate } from "../auth/agent-auth-interceptor.js";
-import type { RawServerStream, StreamSink } from "../platform/grpc-stream.js";
+import type { RawStream, StreamSink } from "../platform/grpc-stream.js";
 import { forbidden, invalid } from "../platform/errors.js";
 import { callerOf, type Caller } from "../platform/identity.js";
+import { peerKey, type Peer } from "../platform/peer.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
 import type { AgentServiceDeps } from "../app-deps.js";
-import { createDeviceAgentService } from "./device-agent-service.js";
+import { createDeviceAgentService, type DeviceAgentService } from "./device-agent-service.js";
 
 /** Streams cannot be checked by the interceptor (it sees no message): the handler does it. */
 function ownDevice(caller: Caller, name: string) {
@@ -24,23 +28,50 @@ function ownDevice(caller: Caller, name: string) {
 
 /**
  * The RPCs whose handler reads the device before anything else and answers NotFound when it is gone (the status
- * report's batched read, device-agent-service.ts `report`): the agent gate leaves the existence check to them.
+ * report's batched read, device-agent-service.ts `report`): the agent gate leaves the existence check to them. The
+ * status stream's open reads nothing: its first report is the check.
  */
 export const AGENT_METHODS_READING_DEVICE: readonly DescMethod[] = [
   AgentDeviceService.method.replaceDeviceStatus,
   AgentDeviceService.method.patchDeviceStatus,
+  AgentDeviceService.method.streamDeviceStatus,
 ];
 
-/** WatchRenderedDevice for plain gRPC clients (the agent), served below Connect (platform/grpc-stream.ts). */
-export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): RawServerStream[] {
+/**
+ * The reports of one status stream (StreamDeviceStatus): each is the caller's own device's and is stored as
+ * ReplaceDeviceStatus stores it; the acknowledgement counts the reports stored.
+ */
+function statusReports(devices: DeviceAgentService, caller: Caller, limit: () => Promise<void>) {
+  let stored = 0n;
+  return async (req: StreamDeviceStatusRequest): Promise<StreamDeviceStatusResponse> => {
+    // Each report counts against the device's limit, as a ReplaceDeviceStatus call would.
+    await limit();
+    ownDevice(caller, req.name);
+    if (!req.device) throw invalid({ field: "device", message: "is required" });
+    await devices.storeStatus(caller, req.name, req.device);
+    return create(StreamDeviceStatusResponseSchema, { stored: ++stored });
+  };
+}
+
+/** WatchRenderedDevice and StreamDeviceStatus for plain gRPC clients (the agent), served below Connect (platform/grpc-stream.ts). */
+export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): RawStream[] {
   const devices = createDeviceAgentService(deps.device);
-  const method = AgentDeviceService.method.watchRenderedDevice;
+  const watch = AgentDeviceService.method.watchRenderedDevice;
+  const status = AgentDeviceService.method.streamDeviceStatus;
   return [
     {
-      method,
+      method: watch,
       async open(req: WatchRenderedDeviceRequest, sink: StreamSink<WatchRenderedDeviceResponse>, peer) {
-        const caller = await gate(method, peer, req.name);
+        const caller = await gate(watch, peer, req.name);
         return devices.openWatch(caller, req.name, req.knownRenderedVersion, sink);
+      },
+    },
+    {
+      method: status,
+      async open(peer: Peer, finish: () => void) {
+        const caller = await gate(status, peer);
+        const limit = async () => deps.limitReport?.(caller.identity, peer);
+        return { message: statusReports(devices, caller, limit), close: devices.whenDraining(finish) };
       },
     },
   ];
@@ -67,6 +98,26 @@ export const agentDeviceRegistration = {
         return devices.replaceStatus(callerOf(ctx), req.name, req.device);
       },
       patchDeviceStatus: (req, ctx) => devices.patchStatus(callerOf(ctx), req.name, patchOps(req.patch)),
+      async *streamDeviceStatus(reqs, ctx) {
+        const caller = callerOf(ctx);
+        const limit = async () => deps.limitReport?.(caller.identity, ctx.values.get(peerKey));
+        const report = statusReports(devices, caller, limit);
+        // A draining server ends the stream (OK) once the report in hand is stored, as on the raw path.
+        let draining = false;
+        let drained = () => {};
+        const drain = new Promise<undefined>((resolve) => (drained = () => ((draining = true), resolve(undefined))));
+        const stopDrain = devices.whenDraining(() => drained());
+        try {
+          const input = reqs[Symbol.asyncIterator]();
+          while (!draining) {
+            const next = await Promise.race([input.next(), drain]);
+            if (!next || next.done) return;
+            yield await report(next.value);
+          }
+        } finally {
+          stopDrain();
+        }
+      },
     });
   },
 };

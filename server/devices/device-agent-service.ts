@@ -190,6 +190,12 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       return deviceFromReport(name, reported, status, await report(caller, name, () => status));
     },
 
+    /** replaceStatus without its reply (the status stream acknowledges a stored report, nothing more). */
+    async storeStatus(caller: Caller, name: string, device: Device): Promise<void> {
+      const status = toJson(DeviceStatusSchema, device.status ?? create(DeviceStatusSchema)) as DeviceStatusJson;
+      await report(caller, name, () => status);
+    },
+
     async patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Device> {
       const stored = await report(caller, name, (current) => {
         const patched: { status?: DeviceStatusJson } = applyJsonPatch({ status: current }, ops, ["/status"]);
@@ -233,6 +239,9 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     },
 
     openWatch,
+
+    /** Calls `end` when the server drains (the status stream then ends once the report in hand is stored). */
+    whenDraining: (end: () => void): (() => void) => wheel.whenDraining(end),
 
     /** The same stream as an async generator, for Connect (Connect, gRPC-Web and JSON clients). */
     async *watch(caller: Caller, name: string, known: string, signal: AbortSignal): AsyncGenerator<WatchRenderedDeviceResponse> {

@@ -1,7 +1,7 @@
 // What one HTTP endpoint serves, as the app builds it and http-server.ts listens on it.
 import type { DescFile, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import type { RawServerStream } from "./grpc-stream.js";
+import type { RawStream } from "./grpc-stream.js";
 
 /** What one endpoint serves. */
 export interface App {
@@ -15,6 +15,6 @@ export interface App {
   files: DescFile[];
   /** Ends open streams and long-polls so a closing endpoint drains quickly. */
   drain?(): void;
-  /** Server streams the endpoint serves below Connect for plain gRPC clients (Connect still serves the rest). */
-  rawStreams?(): RawServerStream[];
+  /** Streams the endpoint serves below Connect for plain gRPC clients (Connect still serves the rest). */
+  rawStreams?(): RawStream[];
 }

@@ -3,9 +3,19 @@
 // tens of KB per stream, which at 10,000 devices holding their rendered-device stream is most of the server's memory.
 // Here a stream costs its Http2Stream and the caller's own state. Only binary, uncompressed gRPC (what the agent
 // speaks) takes this path; every other protocol or encoding goes to Connect, which serves the same method.
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { fromBinary, toBinary, type DescMessage, type DescMethodServerStreaming, type MessageShape } from "@bufbuild/protobuf";
+// Bidi streams (the agent's status reports) are served the same way: one HTTP/2 stream carries many messages, each
+// answered in order, instead of one call (headers, trailers, Connect's per-call objects) per message.
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethodBiDiStreaming,
+  type DescMethodServerStreaming,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { toConnectError } from "./errors.js";
 import type { Peer } from "./peer.js";
 import type { EndpointLimits } from "./endpoint-limits.js";
@@ -24,7 +34,27 @@ export interface RawServerStream {
   open(request: any, sink: StreamSink<any>, peer: Peer): Promise<() => void>;
 }
 
-export const procedurePath = (m: DescMethodServerStreaming) => `/${m.parent.typeName}/${m.name}`;
+/** The handler of one bidi call's messages: each request answered by one response, strictly one at a time. */
+export interface RawBidiCall {
+  // biome-ignore lint/suspicious/noExplicitAny: one table of methods with different message types
+  message(request: any): Promise<any>;
+  /** The call ended (either side, or an error): release what `open` took. */
+  close(): void;
+}
+
+/**
+ * A bidi-streaming method served on the raw path: `open` admits the caller (before any message is read) and returns
+ * the handler of its messages; `finish` ends the call cleanly once the message in hand is answered (a draining server).
+ */
+export interface RawBidiStream {
+  method: DescMethodBiDiStreaming;
+  open(peer: Peer, finish: () => void): Promise<RawBidiCall>;
+}
+
+/** Any method served on the raw path. */
+export type RawStream = RawServerStream | RawBidiStream;
+
+export const procedurePath = (m: DescMethodServerStreaming | DescMethodBiDiStreaming) => `/${m.parent.typeName}/${m.name}`;
 
 /** Whether this request is plain binary gRPC without compression, the only kind the raw path serves. */
 export function isPlainGrpc(headers: IncomingHttpHeaders): boolean {
@@ -47,14 +77,12 @@ function frame<D extends DescMessage>(schema: D, message: MessageShape<D>): Buff
   return out;
 }
 
-/** The one request message of a call: decoded, then held to the same limits as every RPC's (input-interceptor.ts). */
-function unframe<D extends DescMessage>(schema: D, body: Buffer, limits: EndpointLimits): MessageShape<D> {
-  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5)
-    throw new ConnectError("request must be exactly one gRPC message", Code.InvalidArgument);
-  if (body[0] & 1) throw new ConnectError("compressed message without grpc-encoding", Code.InvalidArgument);
+/** A message's payload decoded, then held to the same limits as every RPC's (input-interceptor.ts). */
+function decode<D extends DescMessage>(schema: D, flags: number, payload: Uint8Array, limits: EndpointLimits): MessageShape<D> {
+  if (flags & 1) throw new ConnectError("compressed message without grpc-encoding", Code.InvalidArgument);
   let message: MessageShape<D>;
   try {
-    message = fromBinary(schema, body.subarray(5));
+    message = fromBinary(schema, payload);
   } catch (e) {
     throw new ConnectError(`cannot decode the request: ${(e as Error).message}`, Code.InvalidArgument);
   }
@@ -62,37 +90,57 @@ function unframe<D extends DescMessage>(schema: D, body: Buffer, limits: Endpoin
   return message;
 }
 
-/** Serves one call of `rs` on `stream`; `done` reports its outcome (for metrics) once it ends. */
-export function serveRawServerStream(
-  stream: ServerHttp2Stream,
-  rs: RawServerStream,
-  peer: Peer,
-  opts: { limits: EndpointLimits; logInternal(err: unknown): void; done(code: Code | 0): void },
-) {
+/** The one request message of a call. */
+function unframe<D extends DescMessage>(schema: D, body: Buffer, limits: EndpointLimits): MessageShape<D> {
+  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5)
+    throw new ConnectError("request must be exactly one gRPC message", Code.InvalidArgument);
+  return decode(schema, body[0], body.subarray(5), limits);
+}
+
+export interface RawOptions {
+  limits: EndpointLimits;
+  logInternal(err: unknown): void;
+  done(code: Code | 0): void;
+}
+
+/**
+ * The response side of a raw call: headers once, length-prefixed messages, then trailers (or a trailers-only
+ * response). `done` is told the outcome once; `closed` runs once the call is over, whichever side ended it.
+ */
+function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOptions, closed: () => void) {
   let responded = false;
   let finished = false;
-  let stop: (() => void) | undefined;
+  // Status, message, details (google.rpc.Status: field violations, RetryInfo) and metadata (Retry-After), as Connect
+  // would send them.
   const trailers = (err: unknown): Record<string, string> => {
     if (err === undefined) return { "grpc-status": "0" };
-    const ce = toConnectError(err, opts.logInternal);
-    return { "grpc-status": String(ce.code), "grpc-message": encodeURIComponent(ce.rawMessage) };
+    const out: Record<string, string> = {};
+    setTrailerStatus(new Headers(), toConnectError(err, opts.logInternal)).forEach((value, key) => {
+      out[key] = value;
+    });
+    return out;
   };
   const respond = () => {
     if (responded || stream.destroyed) return;
     responded = true;
     stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
   };
-  const sink: StreamSink<unknown> = {
+  const sink: StreamSink<unknown> & { respond(): void; readonly finished: boolean } = {
+    respond,
+    get finished() {
+      return finished;
+    },
     send(message) {
       // A stream the client reset is closed before it is destroyed; respond() would throw on it.
       if (finished || stream.destroyed || stream.closed) return;
       respond();
-      stream.write(frame(rs.method.output, message as MessageShape<DescMessage>));
+      stream.write(frame(output, message as MessageShape<DescMessage>));
     },
     end(err) {
       if (finished) return;
       finished = true;
       opts.done(err === undefined ? 0 : toConnectError(err, () => {}).code);
+      closed();
       if (stream.destroyed) return;
       const t = trailers(err);
       if (!responded) {
@@ -109,10 +157,17 @@ export function serveRawServerStream(
     if (!finished) {
       finished = true;
       opts.done(Code.Canceled);
+      closed();
     }
-    stop?.();
   });
   stream.on("error", () => {}); // a reset by the client surfaces as 'close'
+  return sink;
+}
+
+/** Serves one call of `rs` on `stream`; `done` reports its outcome (for metrics) once it ends. */
+export function serveRawServerStream(stream: ServerHttp2Stream, rs: RawServerStream, peer: Peer, opts: RawOptions) {
+  let stop: (() => void) | undefined;
+  const sink = responder(stream, rs.method.output, opts, () => stop?.());
 
   // The request's chunks, dropped once decoded: the listeners below live as long as the stream, and a chunk can be a
   // view of a much larger read buffer.
@@ -126,17 +181,118 @@ export function serveRawServerStream(
     } else chunks.push(chunk);
   });
   stream.on("end", () => {
-    if (finished) return;
+    if (sink.finished) return;
     (async () => {
       const body = Buffer.concat(chunks);
       chunks = [];
       const request = unframe(rs.method.input, body, opts.limits);
       const close = await rs.open(request, sink, peer);
-      if (finished || stream.destroyed) close();
+      if (sink.finished || stream.destroyed) close();
       else {
         stop = close;
-        respond();
+        sink.respond();
       }
     })().catch((e) => sink.end(e));
   });
+}
+
+/** Messages read ahead of the one in hand before the stream stops reading (HTTP/2 flow control then holds the client). */
+const MAX_QUEUED = 8;
+
+/** How long after an error answer a bidi stream whose client is still sending is reset (trailers leave first). */
+const RESET_DELAY_MS = 25;
+
+/**
+ * Serves one call of a bidi `rs` on `stream`: length-prefixed messages are cut from the data as it comes, each held to
+ * the request-size and input limits, handled strictly in order, one at a time, and answered by one message. An error
+ * ends the call with its code; the client ending its side ends the call (OK) once every message is answered.
+ */
+export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream, peer: Peer, opts: RawOptions) {
+  let call: RawBidiCall | undefined;
+  const out = responder(stream, rs.method.output, opts, () => call?.close());
+  // Messages not handled yet; an error (a message over the size limit) takes its place in line, read no further.
+  const queue: (Buffer | ConnectError)[] = [];
+  let parts: Buffer[] = [];
+  let held = 0;
+  let refused = false;
+  let inputEnded = false;
+  let finishing = false;
+  let busy = false;
+
+  const fail = (err: unknown) => {
+    if (out.finished) return;
+    out.end(err);
+    // The client may still be sending: stop it once the answer has left (see http-server.ts, early responses).
+    if (!inputEnded) setTimeout(() => stream.destroyed || stream.close(constants.NGHTTP2_NO_ERROR), RESET_DELAY_MS).unref();
+  };
+  const opening = rs.open(peer, () => {
+    finishing = true;
+    void pump();
+  });
+  opening.then((c) => {
+    call = c;
+    if (out.finished) c.close();
+    else {
+      out.respond();
+      void pump();
+    }
+  }, fail);
+
+  async function pump() {
+    if (busy || out.finished || !call) return;
+    busy = true;
+    try {
+      while (!out.finished && !finishing) {
+        const body = queue.shift();
+        if (!body) break;
+        if (stream.isPaused() && queue.length < MAX_QUEUED) stream.resume();
+        if (body instanceof ConnectError) throw body;
+        const request = decode(rs.method.input, body[0], body.subarray(5), opts.limits);
+        out.send(await call.message(request));
+      }
+      if (inputEnded && !queue.length && held) throw new ConnectError("the stream ended inside a message", Code.InvalidArgument);
+      if (finishing || (inputEnded && !queue.length)) out.end();
+    } catch (e) {
+      fail(e);
+    } finally {
+      busy = false;
+    }
+  }
+
+  stream.on("data", (chunk: Buffer) => {
+    if (out.finished || refused) return;
+    // The chunks of a message not complete yet are joined once, when it is (not once per chunk).
+    parts.push(chunk);
+    held += chunk.length;
+    while (held >= 5) {
+      if (parts[0].length < 5) parts = [Buffer.concat(parts, held)];
+      const length = parts[0].readUInt32BE(1);
+      if (length > opts.limits.maxRequestBytes) {
+        refused = true;
+        queue.push(new ConnectError(`request larger than ${opts.limits.maxRequestBytes} bytes`, Code.ResourceExhausted));
+        parts = [];
+        held = 0;
+        break;
+      }
+      if (held < 5 + length) break;
+      const data = parts.length === 1 ? parts[0] : Buffer.concat(parts, held);
+      queue.push(data.subarray(0, 5 + length));
+      // What follows is copied: it may wait long for the rest of its message, and a chunk can be a view of a much
+      // larger read buffer.
+      held -= 5 + length;
+      parts = held ? [Buffer.from(data.subarray(5 + length))] : [];
+    }
+    if (queue.length >= MAX_QUEUED) stream.pause();
+    void pump();
+  });
+  stream.on("end", () => {
+    inputEnded = true;
+    void pump();
+  });
+}
+
+/** Serves one call of any raw method. */
+export function serveRaw(stream: ServerHttp2Stream, rs: RawStream, peer: Peer, opts: RawOptions) {
+  if (rs.method.methodKind === "bidi_streaming") serveRawBidiStream(stream, rs as RawBidiStream, peer, opts);
+  else serveRawServerStream(stream, rs as RawServerStream, peer, opts);
 }

@@ -16,7 +16,7 @@ import type { App } from "./endpoint.js";
 import { databaseReady } from "./db.js";
 import { peerKey, type Peer } from "./peer.js";
 import { remoteAddressKey } from "./client-ip.js";
-import { isPlainGrpc, procedurePath, serveRawServerStream } from "./grpc-stream.js";
+import { isPlainGrpc, procedurePath, serveRaw } from "./grpc-stream.js";
 import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
@@ -204,7 +204,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
   // HTTP/1.1 connections (ALPN http/1.1, allowHTTP1): Node's keep-alive timer, and its headers timer where this Node
   // version applies it under an HTTP/2 server (the first request's headers are timed below in any case).
   Object.assign(server, { headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs });
-  // Raw server streams (grpc-stream.ts) take plain gRPC calls of their methods before Node's compatibility layer
+  // Raw streams (grpc-stream.ts) take plain gRPC calls of their methods before Node's compatibility layer
   // (and so Connect) sees them; anything else continues to Connect.
   const raw = new Map((app.rawStreams?.() ?? []).map((rs) => [procedurePath(rs.method), rs]));
   if (raw.size) {
@@ -214,7 +214,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
       const rs = raw.get(headers[":path"] ?? "");
       if (rs && isPlainGrpc(headers)) {
         const started = process.hrtime.bigint();
-        serveRawServerStream(stream, rs, peerOf(stream.session!, stream.session!.socket as TLSSocket), {
+        const peer = peerOf(stream.session!, stream.session!.socket as TLSSocket);
+        serveRaw(stream, rs, peer, {
           limits,
           logInternal: (err) => log.error({ err, procedure: headers[":path"] }, "internal error"),
           done: (code) => metrics.record(rs.method, code, started),

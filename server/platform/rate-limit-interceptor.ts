@@ -1,7 +1,8 @@
 // RPC rate limits: per client IP before authentication, on the RPCs anyone can reach with no (or a shared)
 // credential (enrollment); per identity after it (the user, or the device's management certificate). A refused call
-// gets ResourceExhausted with a google.rpc.RetryInfo detail (errors.ts). Streams are never counted here: the agent
-// streams' admission is the endpoint's queue (admission.ts), and 10,000 agents reconnecting at once must all get in.
+// gets ResourceExhausted with a google.rpc.RetryInfo detail (errors.ts). Opening a stream is never counted here: the
+// agent streams' admission is the endpoint's queue (admission.ts), and 10,000 agents reconnecting at once must all get
+// in; the status reports a stream carries are counted one by one (takeIdentity, devices/agent-device-rpc.ts).
 import { createHash } from "node:crypto";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
@@ -55,15 +56,19 @@ function identityOf(identity: Identity, peer: Peer): string | undefined {
   return undefined;
 }
 
+/** Counts one call (or one message of a stream that carries calls' work: status reports) of `identity` against `limiter`. */
+export async function takeIdentity(limiter: Limiter, identity: Identity, peer: Peer): Promise<void> {
+  const key = identityOf(identity, peer);
+  if (key === undefined) return;
+  const wait = await limiter.take(key);
+  if (wait !== undefined) throw toConnectError(rateLimited("too many requests for this identity; retry later", wait));
+}
+
 /** Counts unary calls per authenticated identity; install after the auth interceptor. */
 export function identityLimitInterceptor(limiter: Limiter): Interceptor {
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    const key = identityOf(req.contextValues.get(identityKey), req.contextValues.get(peerKey));
-    if (key !== undefined) {
-      const wait = await limiter.take(key);
-      if (wait !== undefined) throw toConnectError(rateLimited("too many requests for this identity; retry later", wait));
-    }
+    await takeIdentity(limiter, req.contextValues.get(identityKey), req.contextValues.get(peerKey));
     return next(req);
   };
 }

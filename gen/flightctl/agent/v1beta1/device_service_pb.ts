@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flightctl/agent/v1beta1/device_service.proto.
  */
 export const file_flightctl_agent_v1beta1_device_service: GenFile = /*@__PURE__*/
-  fileDesc("CixmbGlnaHRjdGwvYWdlbnQvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIXZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEiVQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiYQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24iSgoaV2F0Y2hSZW5kZXJlZERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIeChZrbm93bl9yZW5kZXJlZF92ZXJzaW9uGAIgASgJIpoBChtXYXRjaFJlbmRlcmVkRGV2aWNlUmVzcG9uc2USLgoGZGV2aWNlGAEgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlSACIAQESMgoJaGVhcnRiZWF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQgkKB19kZXZpY2VCDAoKX2hlYXJ0YmVhdCJ0ChhHZXRSZW5kZXJlZERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIeChZrbm93bl9yZW5kZXJlZF92ZXJzaW9uGAIgASgJEhkKDHdhaXRfc2Vjb25kcxgDIAEoBUgAiAEBQg8KDV93YWl0X3NlY29uZHMiVgoZR2V0UmVuZGVyZWREZXZpY2VSZXNwb25zZRIuCgZkZXZpY2UYASABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VIAIgBAUIJCgdfZGV2aWNlMpUFChJBZ2VudERldmljZVNlcnZpY2USjAEKE1dhdGNoUmVuZGVyZWREZXZpY2USMy5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5XYXRjaFJlbmRlcmVkRGV2aWNlUmVxdWVzdBo0LmZsaWdodGN0bC5hZ2VudC52MWJldGExLldhdGNoUmVuZGVyZWREZXZpY2VSZXNwb25zZSIIqLsYArC7GAEwARKzAQoRR2V0UmVuZGVyZWREZXZpY2USMS5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5HZXRSZW5kZXJlZERldmljZVJlcXVlc3QaMi5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5HZXRSZW5kZXJlZERldmljZVJlc3BvbnNlIjeouxgCsLsYAYLT5JMCKWIGZGV2aWNlEh8vYXBpL3YxL2RldmljZXMve25hbWV9L3JlbmRlcmVkEp8BChNSZXBsYWNlRGV2aWNlU3RhdHVzEjMuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiOJACAqi7GAKwuxgBgtPkkwInOgZkZXZpY2UaHS9hcGkvdjEvZGV2aWNlcy97bmFtZX0vc3RhdHVzEpcBChFQYXRjaERldmljZVN0YXR1cxIxLmZsaWdodGN0bC5hZ2VudC52MWJldGExLlBhdGNoRGV2aWNlU3RhdHVzUmVxdWVzdBoZLmZsaWdodGN0bC52MWJldGExLkRldmljZSI0qLsYArC7GAGC0+STAiY6BXBhdGNoMh0vYXBpL3YxL2RldmljZXMve25hbWV9L3N0YXR1c2IGcHJvdG8z", [file_flightctl_agent_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_meta, file_google_protobuf_timestamp, file_third_party_google_api_annotations]);
+  fileDesc("CixmbGlnaHRjdGwvYWdlbnQvdjFiZXRhMS9kZXZpY2Vfc2VydmljZS5wcm90bxIXZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEiVQoaUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIpCgZkZXZpY2UYAiABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiVAoZU3RyZWFtRGV2aWNlU3RhdHVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBmRldmljZRgCIAEoCzIZLmZsaWdodGN0bC52MWJldGExLkRldmljZSIsChpTdHJlYW1EZXZpY2VTdGF0dXNSZXNwb25zZRIOCgZzdG9yZWQYASABKAQiYQoYUGF0Y2hEZXZpY2VTdGF0dXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSNwoFcGF0Y2gYAiADKAsyKC5mbGlnaHRjdGwudjFiZXRhMS5QYXRjaFJlcXVlc3RPcGVyYXRpb24iSgoaV2F0Y2hSZW5kZXJlZERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIeChZrbm93bl9yZW5kZXJlZF92ZXJzaW9uGAIgASgJIpoBChtXYXRjaFJlbmRlcmVkRGV2aWNlUmVzcG9uc2USLgoGZGV2aWNlGAEgASgLMhkuZmxpZ2h0Y3RsLnYxYmV0YTEuRGV2aWNlSACIAQESMgoJaGVhcnRiZWF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQgkKB19kZXZpY2VCDAoKX2hlYXJ0YmVhdCJ0ChhHZXRSZW5kZXJlZERldmljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIeChZrbm93bl9yZW5kZXJlZF92ZXJzaW9uGAIgASgJEhkKDHdhaXRfc2Vjb25kcxgDIAEoBUgAiAEBQg8KDV93YWl0X3NlY29uZHMiVgoZR2V0UmVuZGVyZWREZXZpY2VSZXNwb25zZRIuCgZkZXZpY2UYASABKAsyGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2VIAIgBAUIJCgdfZGV2aWNlMqMGChJBZ2VudERldmljZVNlcnZpY2USjAEKE1dhdGNoUmVuZGVyZWREZXZpY2USMy5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5XYXRjaFJlbmRlcmVkRGV2aWNlUmVxdWVzdBo0LmZsaWdodGN0bC5hZ2VudC52MWJldGExLldhdGNoUmVuZGVyZWREZXZpY2VSZXNwb25zZSIIqLsYArC7GAEwARKzAQoRR2V0UmVuZGVyZWREZXZpY2USMS5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5HZXRSZW5kZXJlZERldmljZVJlcXVlc3QaMi5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5HZXRSZW5kZXJlZERldmljZVJlc3BvbnNlIjeouxgCsLsYAYLT5JMCKWIGZGV2aWNlEh8vYXBpL3YxL2RldmljZXMve25hbWV9L3JlbmRlcmVkEp8BChNSZXBsYWNlRGV2aWNlU3RhdHVzEjMuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuUmVwbGFjZURldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiOJACAqi7GAKwuxgBgtPkkwInOgZkZXZpY2UaHS9hcGkvdjEvZGV2aWNlcy97bmFtZX0vc3RhdHVzEosBChJTdHJlYW1EZXZpY2VTdGF0dXMSMi5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5TdHJlYW1EZXZpY2VTdGF0dXNSZXF1ZXN0GjMuZmxpZ2h0Y3RsLmFnZW50LnYxYmV0YTEuU3RyZWFtRGV2aWNlU3RhdHVzUmVzcG9uc2UiCKi7GAKwuxgBKAEwARKXAQoRUGF0Y2hEZXZpY2VTdGF0dXMSMS5mbGlnaHRjdGwuYWdlbnQudjFiZXRhMS5QYXRjaERldmljZVN0YXR1c1JlcXVlc3QaGS5mbGlnaHRjdGwudjFiZXRhMS5EZXZpY2UiNKi7GAKwuxgBgtPkkwImOgVwYXRjaDIdL2FwaS92MS9kZXZpY2VzL3tuYW1lfS9zdGF0dXNiBnByb3RvMw", [file_flightctl_agent_v1beta1_access, file_flightctl_v1beta1_device, file_flightctl_v1beta1_meta, file_google_protobuf_timestamp, file_third_party_google_api_annotations]);
 
 /**
  * ReplaceDeviceStatusRequest carries the device's full status.
@@ -70,6 +70,90 @@ export const ReplaceDeviceStatusRequestSchema: GenMessage<ReplaceDeviceStatusReq
   messageDesc(file_flightctl_agent_v1beta1_device_service, 0);
 
 /**
+ * StreamDeviceStatusRequest is one status report of StreamDeviceStatus, as ReplaceDeviceStatusRequest.
+ *
+ * @generated from message flightctl.agent.v1beta1.StreamDeviceStatusRequest
+ */
+export type StreamDeviceStatusRequest = Message<"flightctl.agent.v1beta1.StreamDeviceStatusRequest"> & {
+  /**
+   * Name of the device; must equal the caller certificate's device name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The device carrying the new status; only status is used.
+   *
+   * @generated from field: flightctl.v1beta1.Device device = 2;
+   */
+  device?: Device | undefined;
+};
+
+/**
+ * StreamDeviceStatusRequest is one status report of StreamDeviceStatus, as ReplaceDeviceStatusRequest.
+ *
+ * @generated from message flightctl.agent.v1beta1.StreamDeviceStatusRequest
+ */
+export type StreamDeviceStatusRequestJson = {
+  /**
+   * Name of the device; must equal the caller certificate's device name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name?: string;
+
+  /**
+   * The device carrying the new status; only status is used.
+   *
+   * @generated from field: flightctl.v1beta1.Device device = 2;
+   */
+  device?: DeviceJson;
+};
+
+/**
+ * Describes the message flightctl.agent.v1beta1.StreamDeviceStatusRequest.
+ * Use `create(StreamDeviceStatusRequestSchema)` to create a new message.
+ */
+export const StreamDeviceStatusRequestSchema: GenMessage<StreamDeviceStatusRequest, {jsonType: StreamDeviceStatusRequestJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 1);
+
+/**
+ * StreamDeviceStatusResponse acknowledges one report of StreamDeviceStatus: it was stored.
+ *
+ * @generated from message flightctl.agent.v1beta1.StreamDeviceStatusResponse
+ */
+export type StreamDeviceStatusResponse = Message<"flightctl.agent.v1beta1.StreamDeviceStatusResponse"> & {
+  /**
+   * How many reports this stream has stored, this one included (the first report's acknowledgement carries 1).
+   *
+   * @generated from field: uint64 stored = 1;
+   */
+  stored: bigint;
+};
+
+/**
+ * StreamDeviceStatusResponse acknowledges one report of StreamDeviceStatus: it was stored.
+ *
+ * @generated from message flightctl.agent.v1beta1.StreamDeviceStatusResponse
+ */
+export type StreamDeviceStatusResponseJson = {
+  /**
+   * How many reports this stream has stored, this one included (the first report's acknowledgement carries 1).
+   *
+   * @generated from field: uint64 stored = 1;
+   */
+  stored?: string;
+};
+
+/**
+ * Describes the message flightctl.agent.v1beta1.StreamDeviceStatusResponse.
+ * Use `create(StreamDeviceStatusResponseSchema)` to create a new message.
+ */
+export const StreamDeviceStatusResponseSchema: GenMessage<StreamDeviceStatusResponse, {jsonType: StreamDeviceStatusResponseJson}> = /*@__PURE__*/
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 2);
+
+/**
  * PatchDeviceStatusRequest carries a JSON Patch for the device's status.
  *
  * @generated from message flightctl.agent.v1beta1.PatchDeviceStatusRequest
@@ -116,7 +200,7 @@ export type PatchDeviceStatusRequestJson = {
  * Use `create(PatchDeviceStatusRequestSchema)` to create a new message.
  */
 export const PatchDeviceStatusRequestSchema: GenMessage<PatchDeviceStatusRequest, {jsonType: PatchDeviceStatusRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_agent_v1beta1_device_service, 1);
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 3);
 
 /**
  * WatchRenderedDeviceRequest opens the rendered-spec stream.
@@ -165,7 +249,7 @@ export type WatchRenderedDeviceRequestJson = {
  * Use `create(WatchRenderedDeviceRequestSchema)` to create a new message.
  */
 export const WatchRenderedDeviceRequestSchema: GenMessage<WatchRenderedDeviceRequest, {jsonType: WatchRenderedDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_agent_v1beta1_device_service, 2);
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 4);
 
 /**
  * WatchRenderedDeviceResponse is one message of the stream: a rendered device or a heartbeat.
@@ -216,7 +300,7 @@ export type WatchRenderedDeviceResponseJson = {
  * Use `create(WatchRenderedDeviceResponseSchema)` to create a new message.
  */
 export const WatchRenderedDeviceResponseSchema: GenMessage<WatchRenderedDeviceResponse, {jsonType: WatchRenderedDeviceResponseJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_agent_v1beta1_device_service, 3);
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 5);
 
 /**
  * GetRenderedDeviceRequest asks for the rendered device if it changed.
@@ -279,7 +363,7 @@ export type GetRenderedDeviceRequestJson = {
  * Use `create(GetRenderedDeviceRequestSchema)` to create a new message.
  */
 export const GetRenderedDeviceRequestSchema: GenMessage<GetRenderedDeviceRequest, {jsonType: GetRenderedDeviceRequestJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_agent_v1beta1_device_service, 4);
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 6);
 
 /**
  * GetRenderedDeviceResponse carries the rendered device, or nothing when it did not change.
@@ -314,7 +398,7 @@ export type GetRenderedDeviceResponseJson = {
  * Use `create(GetRenderedDeviceResponseSchema)` to create a new message.
  */
 export const GetRenderedDeviceResponseSchema: GenMessage<GetRenderedDeviceResponse, {jsonType: GetRenderedDeviceResponseJson}> = /*@__PURE__*/
-  messageDesc(file_flightctl_agent_v1beta1_device_service, 5);
+  messageDesc(file_flightctl_agent_v1beta1_device_service, 7);
 
 /**
  * AgentDeviceService is what an enrolled device calls about itself with its management certificate.
@@ -355,6 +439,20 @@ export const AgentDeviceService: GenService<{
     methodKind: "unary";
     input: typeof ReplaceDeviceStatusRequestSchema;
     output: typeof DeviceSchema;
+  },
+  /**
+   * StreamDeviceStatus carries the device's status reports on one long-lived stream instead of one call each: every
+   * request is one report with ReplaceDeviceStatus's meaning (name must be the caller's own device), stored in the
+   * order sent and answered by one acknowledgement once stored. An error ends the stream with the code
+   * ReplaceDeviceStatus would answer (NotFound: the device is gone; InvalidArgument: bad input; Aborted: write
+   * conflicts); reports after it were not stored. gRPC and Connect over HTTP/2 only (no REST mapping).
+   *
+   * @generated from rpc flightctl.agent.v1beta1.AgentDeviceService.StreamDeviceStatus
+   */
+  streamDeviceStatus: {
+    methodKind: "bidi_streaming";
+    input: typeof StreamDeviceStatusRequestSchema;
+    output: typeof StreamDeviceStatusResponseSchema;
   },
   /**
    * PatchDeviceStatus applies an RFC 6902 JSON Patch to /status of the caller's own device.
