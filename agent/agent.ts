@@ -347,26 +347,26 @@ export function createAgent(opts: AgentOptions) {
     };
   }
 
-  /** Sends status when it changed, or always when `heartbeat` (the server then only marks lastSeen). */
   /**
-   * Sends status, one report at a time: a report asked for while one is in flight is sent after it, built then. Two
-   * reports in flight could land out of order and leave the service with the older status (seen as a device stuck
-   * on its previous version until the next heartbeat).
+   * Sends status when it changed, or always when `force` (status-cadence.ts decides when an unchanged one is due).
+   * One report at a time: a report asked for while one is in flight is sent after it, built then (a forced one stays
+   * forced: the one in flight may predate what made it due). Two reports in flight could land out of order and leave
+   * the service with the older status (seen as a device stuck on its previous version).
    */
   let sending: Promise<void> | undefined;
-  let again: { heartbeat: boolean } | undefined;
-  function report(heartbeat = false): Promise<void> {
+  let again: { force: boolean } | undefined;
+  function report(force = false): Promise<void> {
     if (sending) {
-      again = { heartbeat: heartbeat || !!again?.heartbeat };
+      again = { force: force || !!again?.force };
       return sending;
     }
     sending = (async () => {
       try {
-        await sendReport(heartbeat);
+        await sendReport(force);
         while (again) {
           const next = again;
           again = undefined;
-          await sendReport(next.heartbeat);
+          await sendReport(next.force);
         }
       } finally {
         sending = undefined;
@@ -375,7 +375,7 @@ export function createAgent(opts: AgentOptions) {
     return sending;
   }
 
-  async function sendReport(heartbeat: boolean) {
+  async function sendReport(force: boolean) {
     if (!clients) return;
     let status: DeviceStatusJson;
     try {
@@ -386,7 +386,7 @@ export function createAgent(opts: AgentOptions) {
       log.error({ err }, "cannot build the status report");
       return;
     }
-    if (!heartbeat && lastSent && isDeepStrictEqual(status, lastSent)) return;
+    if (!force && lastSent && isDeepStrictEqual(status, lastSent)) return;
     try {
       // On the status stream when the server has it (status-stream.ts), else one ReplaceDeviceStatus call.
       await clients.status.send(
@@ -404,7 +404,8 @@ export function createAgent(opts: AgentOptions) {
       emit("status");
     } catch (e) {
       // lastSent stays the old status, so the change is sent again: soon (the server may only have been busy), not
-      // at the next heartbeat.
+      // at the next interval. A forced report forgets it, so its retry is sent even unchanged.
+      if (force) lastSent = undefined;
       log.debug({ err: ConnectError.from(e).message }, "status report failed");
       if (!retryPending && !stop.signal.aborted) {
         retryPending = true;
@@ -709,8 +710,7 @@ export function createAgent(opts: AgentOptions) {
 
   /** Sends the status whether or not it changed since the last one sent (and again after a failure, as a change is). */
   function resendStatus() {
-    lastSent = undefined;
-    void report();
+    void report(true);
   }
 
   /**
@@ -722,8 +722,7 @@ export function createAgent(opts: AgentOptions) {
     // Jitter spreads many devices' reports over the interval.
     await sleep(Math.random() * cfg.statusUpdateIntervalMs, stop.signal);
     while (!stop.signal.aborted) {
-      if (cadence.due()) lastSent = undefined;
-      await report();
+      await report(cadence.due());
       await sleep(cfg.statusUpdateIntervalMs, stop.signal);
     }
   }

@@ -51,12 +51,12 @@ export interface DeviceAgentDeps {
 /** A render read that has not finished after this long ends its stream (the agent reconnects) instead of silencing it. */
 const STUCK_READ_MS = 60_000;
 /**
- * A stream's heartbeats mark lastSeen at most this often. lastSeen feeds the 5-minute disconnect sweep and is shown
- * to users: about once a minute is close enough (with the default 30 s heartbeat, every other beat), and it halves the
- * lastSeen writes of an idle fleet (an idle agent sends no status: agent/status-cadence.ts). A time, not a beat count,
- * so a longer FLIGHTCTL_HEARTBEAT_SECONDS never stretches it past one beat.
+ * A stream's heartbeats mark lastSeen when the last mark is this old: every other beat, but never more than one beat
+ * apart once beats are 45 s or longer. lastSeen feeds the 5-minute disconnect sweep and is shown to users: about once
+ * a minute is close enough (the default 30 s heartbeat), and it halves the lastSeen writes of an idle fleet (an idle
+ * agent sends no status: agent/status-cadence.ts).
  */
-const LAST_SEEN_EVERY_MS = 45_000;
+const lastSeenEveryMs = (heartbeatMs: number) => Math.min(45_000, 1.5 * heartbeatMs);
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const statuses = createStatusStore(deps.db);
@@ -65,6 +65,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const renderReads = batchLoader((keys: readonly { orgId: string; name: string }[]) => renderStore.getMany(keys));
   const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
+  const markEveryMs = lastSeenEveryMs(deps.heartbeatMs ?? 30_000);
 
   /** Writes a reported status (nothing when nothing changed); returns the device's labels, annotations and status as stored. */
   async function report(caller: Caller, name: string, reported: (current: DeviceStatusJson) => DeviceStatusJson): Promise<StoredReport> {
@@ -162,7 +163,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
         return;
       }
-      if (Date.now() - lastTouched >= LAST_SEEN_EVERY_MS) {
+      if (Date.now() - lastTouched >= markEveryMs) {
         lastTouched = Date.now();
         deps.lastSeen.touch(caller.orgId, name);
       }
