@@ -9,6 +9,8 @@ import { useInterval } from "./common.js";
 import { Link } from "./router.js";
 
 const REFRESH_MS = 30_000;
+/** After a failed read (Alertmanager slow or restarting), the next try comes this soon, not at the next refresh. */
+const RETRY_MS = 5_000;
 
 export interface AlertsState {
   alerts?: Alert[];
@@ -17,7 +19,7 @@ export interface AlertsState {
   unconfigured?: boolean;
 }
 
-/** The organization's alerts matching `filter`, now and every 30 s. */
+/** The organization's alerts matching `filter`, now and every 30 s (5 s after a failure). */
 export function useAlerts(orgId: string, filter: Partial<Pick<ListAlertsRequest, "kind" | "fleet" | "resource">> = {}): AlertsState {
   const [state, setState] = useState<AlertsState>({});
   const key = JSON.stringify([orgId, filter]);
@@ -34,6 +36,11 @@ export function useAlerts(orgId: string, filter: Partial<Pick<ListAlertsRequest,
   }, [key]);
   useEffect(load, [load]);
   useInterval(load, REFRESH_MS);
+  useEffect(() => {
+    if (!state.error) return;
+    const t = setTimeout(load, RETRY_MS);
+    return () => clearTimeout(t);
+  }, [state, load]);
   return state;
 }
 
