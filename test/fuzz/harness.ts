@@ -8,6 +8,7 @@ import { caseArb, describeCase, encodeMessage, renderRaw, type Credential, type 
 import {
   createRawSender,
   judgeError,
+  answeredAs,
   judgeRaw,
   PROTOCOLS,
   typedTransports,
@@ -150,7 +151,7 @@ async function runCase(
     timeoutMs,
     unary ? undefined : cutMs,
   );
-  return judgeRaw(c.protocol, unary, r, Math.round(performance.now() - started));
+  return judgeRaw(answeredAs(c.protocol, req.contentType), unary, r, Math.round(performance.now() - started));
 }
 
 /** After the run: every List RPC, empty request, every protocol, must answer without Internal/Unknown. */

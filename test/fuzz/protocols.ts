@@ -84,6 +84,18 @@ export function contentType(p: Protocol, method: DescMethod): string {
   return `application/grpc-web+${sub}`;
 }
 
+/**
+ * The protocol a server reads a request of content type `ct` as: a gRPC or gRPC-Web content type (even with a codec
+ * it does not know, "application/grpc+nope") is answered in that protocol's framing whatever the case meant to send,
+ * so the answer is judged in it; any other content type keeps `p`.
+ */
+export function answeredAs(p: Protocol, ct: string): Protocol {
+  const type = ct.split(";")[0].trim().toLowerCase();
+  if (type.startsWith("application/grpc-web")) return p.wire === "grpc-web" ? p : { ...p, wire: "grpc-web" };
+  if (type === "application/grpc" || type.startsWith("application/grpc+")) return p.wire === "grpc" ? p : { ...p, wire: "grpc" };
+  return p;
+}
+
 /** Whether `p` wraps request messages in 5-byte envelopes for `method` (all but Connect unary). */
 export const enveloped = (p: Protocol, method: DescMethod) => !(p.wire === "connect" && method.methodKind === "unary");
 

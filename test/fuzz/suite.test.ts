@@ -9,7 +9,7 @@ import { Code } from "@connectrpc/connect";
 import { PatchDeviceRequestSchema, DeviceService } from "../../gen/flightctl/v1beta1/device_service_pb.js";
 import { caseArb, describeCase, renderRaw, type FuzzCase, type Target } from "./inputs.js";
 import { findPaths, isJsonish } from "./messages.js";
-import { envelope, judgeRaw, PROTOCOLS, type Protocol } from "./protocols.js";
+import { answeredAs, envelope, judgeRaw, PROTOCOLS, type Protocol } from "./protocols.js";
 import { messageShape, verdict } from "./oracle.js";
 
 const proto = (name: string) => PROTOCOLS.find((p) => p.name === name) as Protocol;
@@ -50,6 +50,11 @@ test("raw answers are read per protocol: Connect error JSON, gRPC trailers, gRPC
   assert.deepEqual([web.code, web.message], [Code.InvalidArgument, "bad"]);
   assert.equal(judgeRaw(proto("grpc"), false, r({ cut: "stream-open" }), 1).code, "ok");
   assert.equal(judgeRaw(proto("grpc"), true, r({ status: 0, error: "reset" }), 1).noAnswer, "transport");
+  // A Connect case sent with a gRPC content type is answered, and so judged, in gRPC framing.
+  const asGrpc = answeredAs(proto("connect-proto"), "application/grpc+nope");
+  assert.equal(judgeRaw(asGrpc, false, r({ trailers: { "grpc-status": "3" } }), 1).code, Code.InvalidArgument);
+  assert.equal(answeredAs(proto("connect-proto"), "text/plain").wire, "connect");
+  assert.equal(answeredAs(proto("grpc"), "application/grpc-web+proto").wire, "grpc-web");
 });
 
 test("deep-nesting bodies are well-formed protobuf: depth 30 decodes, past the decoder's limit its recursion check refuses", () => {
