@@ -78,7 +78,8 @@ export async function screenshot(page: Page, name: string): Promise<number> {
 export async function adminPage(context: BrowserContext, api: TestApi): Promise<Page> {
   const token = await api.issuer.token("root", { roles: ["flightctl-admin"] });
   const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
+  // Generous: CI runs the browser beside the rest of the suite on 2 cores (a page once took over 20 s there).
+  page.setDefaultTimeout(45_000);
   const session = { accessToken: token, expiresAt: Date.now() + 3600_000, provider: "test-oidc", clientId: "test" };
   await page.addInitScript((s) => localStorage.setItem("flightctl.session", s), JSON.stringify(session));
   return page;

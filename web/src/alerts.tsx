@@ -5,12 +5,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { AlertService, type Alert, type ListAlertsRequest } from "../../gen/flightctl/v1beta1/alert_service_pb.js";
 import { client } from "./api.js";
-import { useInterval } from "./common.js";
+import { useInterval, useRetryAfterError } from "./common.js";
 import { Link } from "./router.js";
 
 const REFRESH_MS = 30_000;
-/** After a failed read (Alertmanager slow or restarting), the next try comes this soon, not at the next refresh. */
-const RETRY_MS = 5_000;
 
 export interface AlertsState {
   alerts?: Alert[];
@@ -36,11 +34,7 @@ export function useAlerts(orgId: string, filter: Partial<Pick<ListAlertsRequest,
   }, [key]);
   useEffect(load, [load]);
   useInterval(load, REFRESH_MS);
-  useEffect(() => {
-    if (!state.error) return;
-    const t = setTimeout(load, RETRY_MS);
-    return () => clearTimeout(t);
-  }, [state, load]);
+  useRetryAfterError(state.error, load);
   return state;
 }
 

@@ -8,7 +8,7 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import type { MetricSeries, MetricSeriesList } from "../../gen/flightctl/v1beta1/metrics_service_pb.js";
 import { MetricsService } from "../../gen/flightctl/v1beta1/metrics_service_pb.js";
 import { client } from "./api.js";
-import { ErrorBox, Section, useApp, useInterval } from "./common.js";
+import { ErrorBox, Section, useApp, useInterval, useRetryAfterError } from "./common.js";
 
 const REFRESH_MS = 60_000;
 const COLORS = ["#0b57d0", "#0d6b2f", "#a1141c", "#7a4b00", "#6b2fa1", "#555d66"];
@@ -66,7 +66,7 @@ export function LineChart(props: {
   );
 }
 
-/** Loads `fetch` now and every minute; `unconfigured` when the API has no Prometheus to read. */
+/** Loads `fetch` now and every minute (5 s after a failure); `unconfigured` when the API has no Prometheus to read. */
 function useMetrics(fetch: () => Promise<MetricSeriesList>, deps: unknown[]) {
   const [state, setState] = useState<{ data?: MetricSeriesList; error?: string; unconfigured?: boolean }>({});
   const load = useCallback(() => {
@@ -80,6 +80,7 @@ function useMetrics(fetch: () => Promise<MetricSeriesList>, deps: unknown[]) {
   }, deps);
   useEffect(load, [load]);
   useInterval(load, REFRESH_MS);
+  useRetryAfterError(state.error, load);
   return state;
 }
 

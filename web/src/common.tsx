@@ -54,6 +54,18 @@ export function useInterval(fn: () => void, ms: number) {
   }, [ms]);
 }
 
+/**
+ * After a failed read (the service or what it reads from slow or restarting), `load` again in `ms`, not at the next
+ * periodic refresh: a page polled every 30 s or more would otherwise sit on its error that long.
+ */
+export function useRetryAfterError(error: string | undefined, load: () => void, ms = 5_000) {
+  useEffect(() => {
+    if (!error) return;
+    const t = setTimeout(load, ms);
+    return () => clearTimeout(t);
+  }, [error, load, ms]);
+}
+
 export function ErrorBox({ error }: { error?: string }) {
   return error ? (
     <p class="error" role="alert">
