@@ -674,7 +674,7 @@ export function createAgent(opts: AgentOptions) {
             emit("connected");
             // The first connection follows start's report; after a reconnection the service needs one (a restored
             // service's handshake, a device the disconnect sweep marked), unchanged or not.
-            if (again) resendStatus();
+            if (again) void report(true);
           }
           if (msg.device) {
             // Console sessions come on this stream (spec.consoles) without a new rendered version; reconcile skips
@@ -706,11 +706,6 @@ export function createAgent(opts: AgentOptions) {
         stop.signal.removeEventListener("abort", onStop);
       }
     }
-  }
-
-  /** Sends the status whether or not it changed since the last one sent (and again after a failure, as a change is). */
-  function resendStatus() {
-    void report(true);
   }
 
   /**

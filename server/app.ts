@@ -230,21 +230,19 @@ export function createApp(deps: AppDeps): App & { agent: App } {
   // One per-device limit for unary calls and the reports on status streams.
   const perDevice = createLimiter(limits.perDevice);
   const limitReport = (identity: Identity, peer: Peer) => takeIdentity(perDevice, identity, peer);
+  // What the agent services are built with, for Connect's router and for the raw streams alike.
+  const agentDeps = () => {
+    if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
+    return { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles }, limitReport };
+  };
   const agent: App = {
     register(router) {
-      if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      for (const r of agentServices)
-        r.register(router, { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles }, limitReport });
+      const services = agentDeps();
+      for (const r of agentServices) r.register(router, services);
       agentConsoleRegistration.register(router, { consoles });
     },
     drain: () => wheel.drain(),
-    rawStreams() {
-      if (!deps.agent) throw new Error("the agent API needs AppDeps.agent (render notifier, lastSeen recorder)");
-      return agentDeviceRawStreams(
-        { services: built.services, device: { db, log: deps.log, ...deps.agent, wheel, consoles }, limitReport },
-        gate,
-      );
-    },
+    rawStreams: () => agentDeviceRawStreams(agentDeps(), gate),
     interceptors: [
       errorInterceptor(onInternal),
       // Per-IP limits before the queue, so a flood from one address never takes queue places from the fleet.
