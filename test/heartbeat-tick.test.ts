@@ -14,6 +14,7 @@ import {
   AgentDeviceService,
   WatchRenderedDeviceRequestSchema,
   WatchRenderedDeviceResponseSchema,
+  type WatchRenderedDeviceRequest,
   type WatchRenderedDeviceResponse,
 } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
 import { startTestApp, type TestApp } from "./helpers/app.js";
@@ -108,7 +109,7 @@ test("raw gRPC streams: one message sent to many is written to each, not to a st
       stream,
       {
         method: AgentDeviceService.method.watchRenderedDevice,
-        async open(_req, sink) {
+        async open(_req: WatchRenderedDeviceRequest, sink: StreamSink<WatchRenderedDeviceResponse>) {
           sinks.push(sink);
           return () => {};
         },
