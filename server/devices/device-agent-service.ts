@@ -2,7 +2,7 @@
 // events in the same transaction, lastSeen marked), and receive their rendered spec as a stream or a long-poll.
 import { isDeepStrictEqual } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   DeviceSchema,
   DeviceStatusSchema,
@@ -66,6 +66,15 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
   const markEveryMs = lastSeenEveryMs(deps.heartbeatMs ?? 30_000);
+  // One heartbeat message (and lastSeen time) per wheel tick, shared by every stream of its bucket: the message is then
+  // encoded once for all of them (grpc-stream.ts).
+  let tick = { at: Number.NaN, date: new Date(0), heartbeat: create(WatchRenderedDeviceResponseSchema) };
+  const tickOf = (now: number) => {
+    if (now !== tick.at) {
+      tick = { at: now, date: new Date(now), heartbeat: create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampFromMs(now) }) };
+    }
+    return tick;
+  };
 
   /** Writes a reported status (nothing when nothing changed); returns the device's labels, annotations and status as stored. */
   async function report(caller: Caller, name: string, reported: (current: DeviceStatusJson) => DeviceStatusJson): Promise<StoredReport> {
@@ -154,20 +163,21 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
       }, close);
     });
-    const leave = wheel.join(() => {
+    const leave = wheel.join((now) => {
       if (checking) {
         // A device message is on its way; it proves liveness as well. A read that never ends would silence the
         // stream for good, so past a limit the stream ends and the agent reconnects (and reads afresh).
-        if (Date.now() - checkStarted < STUCK_READ_MS) return;
-        deps.log?.warn({ device: name, ms: Date.now() - checkStarted }, "rendered-device read did not finish; ending the stream");
+        if (now - checkStarted < STUCK_READ_MS) return;
+        deps.log?.warn({ device: name, ms: now - checkStarted }, "rendered-device read did not finish; ending the stream");
         close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
         return;
       }
-      if (Date.now() - lastTouched >= markEveryMs) {
-        lastTouched = Date.now();
-        deps.lastSeen.touch(caller.orgId, name);
+      const { date, heartbeat } = tickOf(now);
+      if (now - lastTouched >= markEveryMs) {
+        lastTouched = now;
+        deps.lastSeen.touch(caller.orgId, name, date);
       }
-      sink.send(create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampNow() }));
+      sink.send(heartbeat);
     });
     const stopDrain = wheel.whenDraining(() => close());
     function close(err?: unknown) {

@@ -23,6 +23,10 @@ import { checkInput } from "./input-interceptor.js";
 
 /** Where an open stream sends its messages, and how it ends (with an error, or cleanly). */
 export interface StreamSink<O> {
+  /**
+   * A message, not to be changed once sent: the same message sent to many streams in a row (a heartbeat tick) is
+   * encoded once.
+   */
   send(message: O): void;
   end(err?: unknown): void;
 }
@@ -75,6 +79,18 @@ function frame<D extends DescMessage>(schema: D, message: MessageShape<D>): Buff
   out.writeUInt32BE(payload.length, 1);
   out.set(payload, 5);
   return out;
+}
+
+// The last message framed and its bytes: a heartbeat tick sends one message to a whole bucket of streams, one after
+// the other, and each stream writes the same bytes (HTTP/2 only reads them).
+let lastMessage: unknown;
+let lastFrame: Buffer | undefined;
+function frameOnce<D extends DescMessage>(schema: D, message: MessageShape<D>): Buffer {
+  if (message !== lastMessage || !lastFrame) {
+    lastFrame = frame(schema, message);
+    lastMessage = message;
+  }
+  return lastFrame;
 }
 
 /** A message's payload decoded, then held to the same limits as every RPC's (input-interceptor.ts). */
@@ -134,7 +150,7 @@ function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOpti
       // A stream the client reset is closed before it is destroyed; respond() would throw on it.
       if (finished || stream.destroyed || stream.closed) return;
       respond();
-      stream.write(frame(output, message as MessageShape<DescMessage>));
+      stream.write(frameOnce(output, message as MessageShape<DescMessage>));
     },
     end(err) {
       if (finished) return;
