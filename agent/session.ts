@@ -202,10 +202,20 @@ function track(s: http2.ClientHttp2Session, stream: http2.ClientHttp2Stream, idl
   });
 }
 
-/** PINGs while the connection carries streams; one unanswered for pingTimeoutMs ends the connection. */
+/**
+ * PINGs while the connection carries streams; one unanswered for pingTimeoutMs ends the connection. An interval in
+ * which bytes arrived needs no PING: the peer is alive (the rendered-device stream's heartbeats do this every 30–60 s),
+ * and at 10,000 agents the skipped PINGs are a third of an idle server's writes.
+ */
 function keepAlive(s: http2.ClientHttp2Session, opts: { pingIntervalMs: number; pingTimeoutMs: number }) {
+  let lastRead = -1;
   const interval = setInterval(() => {
     if (streamsOf(s) === 0) return;
+    const read = s.socket?.bytesRead ?? -1;
+    if (read !== lastRead && read >= 0) {
+      lastRead = read;
+      return;
+    }
     let answered = false;
     // On a host whose event loop lags, this timer and the PING's answer can come due in the same turn, timers first:
     // the check waits for that turn's I/O (setImmediate) so a late answer still counts.
@@ -216,6 +226,7 @@ function keepAlive(s: http2.ClientHttp2Session, opts: { pingIntervalMs: number; 
     const done = () => {
       answered = true;
       clearTimeout(timeout);
+      lastRead = s.socket?.bytesRead ?? -1; // the answer itself is not news from the peer's streams
     };
     try {
       s.ping(done);

@@ -31,8 +31,14 @@ before(async () => {
   server.on("session", (s) => serverSessions.push(s));
   server.on("stream", (stream, headers) => {
     // "/hold" stays open until the client ends it; anything else answers at once.
+    stream.on("error", () => {}); // a client that cancels (abort) ends its open streams with an error
     stream.respond({ ":status": 200 });
     if (headers[":path"] === "/hold") stream.write("held");
+    else if (headers[":path"] === "/drip") {
+      // A stream that hears from the server often (as an agent's stream hears heartbeats).
+      const t = setInterval(() => stream.write("."), 40);
+      stream.once("close", () => clearInterval(t));
+    }
     else stream.end("ok");
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -70,12 +76,12 @@ after(async () => {
 const manager = (opts: ConstructorParameters<typeof AgentSessionManager>[1] = {}) =>
   new AgentSessionManager(`https://localhost:${proxyPort}`, opts, { ca });
 
-/** One call: resolves with the body of an answered path, or with the open stream of /hold. */
+/** One call: resolves with the body of an answered path, or with the open stream of /hold or /drip. */
 async function call(m: AgentSessionManager, path = "/ok") {
   const stream = await m.request("GET", path, {}, {});
   // As Connect's transport does: a stream ended with its connection reports the error to the call, not the process.
   stream.on("error", () => {});
-  if (path === "/hold") {
+  if (path === "/hold" || path === "/drip") {
     await new Promise((r) => stream.once("data", r));
     return stream;
   }
@@ -148,6 +154,23 @@ test("a connection whose PINGs go unanswered is ended, and the next call reconne
   }
   assert.equal(await call(m), "ok");
   assert.equal(m.connections(), 1);
+  m.abort();
+});
+
+test("no PING while the server's data keeps arriving; PINGs again once it is silent", async () => {
+  const m = manager({ pingIntervalMs: 100, pingTimeoutMs: 1000 });
+  const drip = (await call(m, "/drip")) as http2.ClientHttp2Stream;
+  drip.resume();
+  const session = serverSessions.at(-1)!;
+  let pings = 0;
+  session.on("ping", () => pings++);
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(pings, 0, "no PING while data arrives");
+  const held = (await call(m, "/hold")) as http2.ClientHttp2Stream;
+  held.resume();
+  drip.close();
+  await until("a PING on the now silent connection", () => pings >= 2);
+  held.close();
   m.abort();
 });
 
