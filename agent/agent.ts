@@ -5,7 +5,6 @@
 // agent/status-cadence.ts); renew the management certificate; decommission
 // on request.
 import { hostname, arch, platform, release } from "node:os";
-import { isDeepStrictEqual } from "node:util";
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -45,6 +44,8 @@ import { trustAdvice, trustFailure } from "./trust-errors.js";
 import { statusCadence } from "./status-cadence.js";
 
 export const AGENT_VERSION = "0.1.0";
+// Fixed for the life of the process (a new kernel needs a reboot, so a new agent process): read once, not per report.
+const [ARCH, PLATFORM, KERNEL] = [arch(), platform(), release()];
 /** A rendered-device stream with no message (device or heartbeat) for this long is treated as dead. */
 const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?? 300_000);
 /** Until a new stream's first message (the rendered device or a heartbeat). */
@@ -134,7 +135,8 @@ export function createAgent(opts: AgentOptions) {
   let apps: AppState[] = [];
   let updating: ConditionJson = { type: "Updating", status: "False", reason: "Updated", message: "" };
   let decommission: "Started" | "Completed" | undefined;
-  let lastSent: DeviceStatusJson | undefined;
+  /** The last status the service stored, as JSON text (compared as text: cheaper than a deep compare per report). */
+  let lastSent: string | undefined;
   let retryPending = false;
   let ownResources = false;
   let resources: ResourceMonitor;
@@ -264,15 +266,17 @@ export function createAgent(opts: AgentOptions) {
   }
 
   function systemInfoStatus(): Pick<DeviceStatusJson, "systemInfo"> {
+    const v = cert ? validity(cert) : undefined;
     return {
       systemInfo: {
         agentVersion: AGENT_VERSION,
-        architecture: arch(),
-        operatingSystem: platform(),
+        architecture: ARCH,
+        operatingSystem: PLATFORM,
         bootID: bootId,
+        // Read every time: a host can be renamed while the agent runs.
         hostname: hostname(),
-        kernel: release(),
-        ...(cert ? { managementCertSerial: validity(cert).serial, managementCertNotAfter: validity(cert).notAfter.toISOString() } : {}),
+        kernel: KERNEL,
+        ...(v ? { managementCertSerial: v.serial, managementCertNotAfter: v.notAfter.toISOString() } : {}),
       },
     };
   }
@@ -386,7 +390,8 @@ export function createAgent(opts: AgentOptions) {
       log.error({ err }, "cannot build the status report");
       return;
     }
-    if (!force && lastSent && isDeepStrictEqual(status, lastSent)) return;
+    const text = JSON.stringify(status);
+    if (!force && text === lastSent) return;
     try {
       // On the status stream when the server has it (status-stream.ts), else one ReplaceDeviceStatus call.
       await clients.status.send(
@@ -400,7 +405,7 @@ export function createAgent(opts: AgentOptions) {
         },
         60_000,
       );
-      lastSent = status;
+      lastSent = text;
       emit("status");
     } catch (e) {
       // lastSent stays the old status, so the change is sent again: soon (the server may only have been busy), not

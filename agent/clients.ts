@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { ConnectSlots } from "./connect-slots.js";
 import { AgentSessionManager } from "./session.js";
+import { grpcBidi, grpcServerStream } from "./grpc-stream.js";
 import { createStatusSender, type StatusSender } from "./status-stream.js";
 import { AgentCertificateService } from "../gen/flightctl/agent/v1beta1/certificate_service_pb.js";
 import { AgentDeviceService } from "../gen/flightctl/agent/v1beta1/device_service_pb.js";
@@ -24,8 +25,18 @@ export interface AgentClients {
 export function connectAgent(server: string, caPem: string, certPem: string, keyPem: string, slots?: ConnectSlots): AgentClients {
   const sessions = new AgentSessionManager(server, { slots }, { ca: caPem, cert: certPem, key: keyPem });
   const transport = createGrpcTransport({ baseUrl: server, sessionManager: sessions });
-  const device = createClient(AgentDeviceService, transport);
-  const status = createStatusSender(device);
+  // The rendered-device and status streams go below Connect (grpc-stream.ts: Connect's per-message machinery was most
+  // of an update's client-side cost); every other call, and the unary fallback for an older server, stays Connect's.
+  const connectDevice = createClient(AgentDeviceService, transport);
+  const device: AgentClients["device"] = {
+    ...connectDevice,
+    watchRenderedDevice: (request, options) =>
+      grpcServerStream(sessions, AgentDeviceService.method.watchRenderedDevice, request, options?.signal),
+  };
+  const status = createStatusSender({
+    streamDeviceStatus: (reports, options) => grpcBidi(sessions, AgentDeviceService.method.streamDeviceStatus, reports, options?.signal),
+    replaceDeviceStatus: (report, options) => connectDevice.replaceDeviceStatus(report, options),
+  });
   return {
     enrollment: createClient(AgentEnrollmentService, transport),
     device,
