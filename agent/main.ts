@@ -88,7 +88,7 @@ const simulate = defineCommand({
     },
     workers: {
       type: "string",
-      description: "threads the agents are spread over (default: 1 below 500 agents, else one per CPU)",
+      description: "threads the agents are spread over (default: 1 below 2,000 agents, else one per CPU)",
     },
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
     "summary-interval": { type: "string", description: "seconds between summary lines (while they change)", default: "30" },

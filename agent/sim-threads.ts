@@ -11,11 +11,12 @@ import type { SimulatorOptions, WorkerOptions } from "./sim-options.js";
 import type { FromWorker, ToWorker } from "./sim-worker.js";
 
 /**
- * Threads for `count` agents when not asked: one below 500 agents (a thread costs its own heap and module load,
- * tens of MB and about a second of CPU, more than a few hundred agents' start), else one per CPU.
+ * Threads for `count` agents when not asked: one below 2,000 agents, else one per CPU. A thread loads the agent's
+ * modules again (1–2.5 s of CPU measured here, and tens of MB of heap): at 1,000 agents (14 ms of CPU each to
+ * connect) two threads cost a third more CPU; from a few thousand the cost is a few percent.
  */
 export function defaultWorkers(count: number): number {
-  return count < 500 ? 1 : availableParallelism();
+  return count < 2000 ? 1 : availableParallelism();
 }
 
 /** The simulator with its agents in `workers` threads (contiguous shares of the indexes). */

@@ -104,7 +104,7 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
   let session: Session | undefined;
   const ops: Record<Op, (arg: never) => Promise<unknown> | unknown> = {
     async start(a: StartArgs) {
-      // BENCH_SIM_WORKERS=n: the simulator's threads (default: as `simulate` chooses, one per CPU from 500 agents;
+      // BENCH_SIM_WORKERS=n: the simulator's threads (default: as `simulate` chooses, one per CPU from 2,000 agents;
       // one under BENCH_SIM_PROF, whose profiles are of this thread).
       workers = Number(process.env.BENCH_SIM_WORKERS ?? (process.env.BENCH_SIM_PROF ? 1 : defaultWorkers(a.count)));
       const opts = { ...a, labels: {}, log: pino({ level: process.env.BENCH_SIM_LOG ?? "silent" }) };
