@@ -12,8 +12,8 @@ import type { FromWorker, ToWorker } from "./sim-worker.js";
 
 /**
  * Threads for `count` agents when not asked: one below 2,000 agents, else one per CPU. A thread loads the agent's
- * modules again (1–2.5 s of CPU measured here, and tens of MB of heap): at 1,000 agents (14 ms of CPU each to
- * connect) two threads cost a third more CPU; from a few thousand the cost is a few percent.
+ * modules again (about 3 s of CPU on a loaded 2-core machine, and tens of MB of heap): at 1,000 agents (14–20 ms of
+ * CPU each to connect) two threads cost a third more CPU; from several thousand, a few percent.
  */
 export function defaultWorkers(count: number): number {
   return count < 2000 ? 1 : availableParallelism();

@@ -85,7 +85,7 @@ const PKCS8_P256_POINT_TAG = Buffer.from("a14403420004", "hex");
  * key is decoded.
  */
 export function spkiOfPrivateKey(keyPem: string): Buffer {
-  const body = /^-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END PRIVATE KEY-----\s*$/.exec(keyPem.trim() + "\n");
+  const body = /^-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)\r?\n-----END PRIVATE KEY-----$/.exec(keyPem.trim());
   const der = body ? Buffer.from(body[1], "base64") : undefined;
   const at = PKCS8_P256_PREFIX.length + 32;
   if (
