@@ -1,12 +1,12 @@
 // The device's identity: an ECDSA key made once (its fingerprint is the device name), the CSR sent at enrollment
 // (kept so a restarted agent sends the same one), and the management certificate received on approval. Files are
 // 0600 under <data dir>/certs.
-import { createPublicKey, webcrypto, X509Certificate } from "node:crypto";
+import { webcrypto, X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createCsr, deviceNameFromSpki, generateDeviceKey } from "../lib/csr.js";
+import { createCsr, deviceNameFromSpki, generateDeviceKey, spkiOfPrivateKey } from "../lib/csr.js";
 
 const alg = { name: "ECDSA", namedCurve: "P-256" } as const;
 
@@ -35,7 +35,7 @@ export async function loadIdentity(dataDir: string): Promise<Identity> {
   if (!existsSync(keyFile)) writeFileSync(keyFile, (await generateDeviceKey()).keyPem, { mode: 0o600 });
   else chmodSync(keyFile, 0o600); // a key copied in, or left by an older version, is made private again
   const keyPem = readFileSync(keyFile, "utf8");
-  const spki = createPublicKey(keyPem).export({ format: "der", type: "spki" });
+  const spki = spkiOfPrivateKey(keyPem);
   let keys: ReturnType<Identity["keys"]> | undefined;
   return { name: deviceNameFromSpki(spki), keyPem, keys: () => (keys ??= importPair(keyPem, spki)), certsDir };
 }

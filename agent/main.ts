@@ -1,12 +1,13 @@
 // flightctl-agent: `flightctl-agent [run] --config /etc/flightctl/config.yaml` runs the device agent;
-// `flightctl-agent simulate --count N` runs N simulated agents in this process for load tests.
+// `flightctl-agent simulate --count N` runs N simulated agents in this process (spread over its threads) for load tests.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { defineCommand, runMain } from "citty";
 import { createLogger } from "../lib/logger.js";
 import { createAgent } from "./agent.js";
 import { loadAgentConfig } from "./config.js";
-import { serviceStateDir, startSimulator } from "./simulator.js";
+import { serviceStateDir, startSimulator, type SimulatorOptions } from "./simulator.js";
+import { defaultWorkers, startSimulatorThreads } from "./sim-threads.js";
 
 function labelsArg(v: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -85,6 +86,10 @@ const simulate = defineCommand({
       description: "connection attempts (TCP + TLS handshake) in progress at once across the agents",
       default: "100",
     },
+    workers: {
+      type: "string",
+      description: "threads the agents are spread over (default: 1 below 2,000 agents, else one per CPU)",
+    },
     "metrics-port": { type: "string", description: "serve Prometheus metrics on this loopback port" },
     "summary-interval": { type: "string", description: "seconds between summary lines (while they change)", default: "30" },
     telemetry: {
@@ -99,8 +104,10 @@ const simulate = defineCommand({
     const token = args.token ?? process.env.FLIGHTCTL_TOKEN;
     const baseDir = serviceStateDir(args["data-dir"], config);
     log.info({ server: config.server, stateDir: baseDir }, "simulated agents' state for this service");
-    const sim = await startSimulator({
-      count: Number(args.count),
+    const count = Number(args.count);
+    const workers = args.workers === undefined ? defaultWorkers(count) : Math.max(1, nonNegative("--workers", args.workers));
+    const opts: SimulatorOptions = {
+      count,
       indexOffset: args["index-offset"] === undefined ? undefined : nonNegative("--index-offset", args["index-offset"]),
       config,
       baseDir,
@@ -117,10 +124,11 @@ const simulate = defineCommand({
       agentLog: log.child({}, { level: process.env.LOG_LEVEL || "warn" }),
       summaryIntervalMs: nonNegative("--summary-interval", args["summary-interval"]) * 1000,
       telemetry: args.telemetry,
-    });
+    };
+    const sim = workers > 1 ? await startSimulatorThreads(opts, workers) : await startSimulator(opts);
     onSignals(() => sim.stop());
     await sim.started();
-    log.info({ agents: sim.agents.length, events: sim.counts }, "all simulated agents started");
+    log.info({ agents: sim.indexes.length, workers, events: sim.counts }, "all simulated agents started");
     sim.logSummary();
   },
 });

@@ -10,6 +10,7 @@ import tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2SessionManager } from "@connectrpc/connect-node";
 import type { ConnectSlots } from "./connect-slots.js";
+import { cachedLookup } from "./dns-cache.js";
 
 export interface AgentSessionOptions {
   /** PING the connection this often while it carries streams (default 45 s). */
@@ -133,7 +134,7 @@ export class AgentSessionManager extends Http2SessionManager {
     return new Promise((resolve, reject) => {
       // A context that cannot be made (a damaged key or certificate) fails this attempt, as a failed handshake does.
       this.context ??= tls.createSecureContext(this.tls);
-      const s = http2.connect(this.authority, { ...this.tls, secureContext: this.context });
+      const s = http2.connect(this.authority, { lookup: cachedLookup, ...this.tls, secureContext: this.context });
       this.live.add(s);
       // Listeners for the connection's whole life: nothing it does goes unheard, and its end is always noticed.
       s.on("error", (e) => (this.lastError = e));

@@ -74,6 +74,29 @@ function describeSpki(spki: Buffer): { raw: Buffer; algorithm: string } {
   throw new CsrError(`unsupported key type ${jwk.kty}; use ECDSA P-256`);
 }
 
+/** The fixed DER of a P-256 key in PKCS#8 as WebCrypto and OpenSSL write it: this prefix, the 32-byte scalar, then
+ * the public point (04‖X‖Y) after PKCS8_P256_POINT_TAG. */
+const PKCS8_P256_PREFIX = Buffer.from("308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420", "hex");
+const PKCS8_P256_POINT_TAG = Buffer.from("a14403420004", "hex");
+
+/**
+ * The SPKI DER of a PEM private key. A P-256 PKCS#8 key (every key this project makes) carries its public point:
+ * copied out, since OpenSSL 3's PEM decoder costs about a millisecond per key, a simulator's agent start. Any other
+ * key is decoded.
+ */
+export function spkiOfPrivateKey(keyPem: string): Buffer {
+  const body = /^-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)\r?\n-----END PRIVATE KEY-----$/.exec(keyPem.trim());
+  const der = body ? Buffer.from(body[1], "base64") : undefined;
+  const at = PKCS8_P256_PREFIX.length + 32;
+  if (
+    der?.length === at + PKCS8_P256_POINT_TAG.length + 64 &&
+    der.subarray(0, PKCS8_P256_PREFIX.length).equals(PKCS8_P256_PREFIX) &&
+    der.subarray(at, at + PKCS8_P256_POINT_TAG.length).equals(PKCS8_P256_POINT_TAG)
+  )
+    return Buffer.concat([P256_SPKI_PREFIX, der.subarray(at + PKCS8_P256_POINT_TAG.length)]);
+  return createPublicKey(keyPem).export({ format: "der", type: "spki" });
+}
+
 /** Device name for an SPKI public key: base32hex (lowercase, no padding) of SHA-256 of X‖Y (EC) or N (RSA). */
 export function deviceNameFromSpki(spki: Buffer): string {
   return base32hexLower(createHash("sha256").update(describeSpki(spki).raw).digest());

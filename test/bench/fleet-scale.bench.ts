@@ -394,8 +394,14 @@ async function runSetup(replicas: number): Promise<string[]> {
       console.log(
         `N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s; streams per replica ${streams.join(" + ")}`,
       );
-      // BENCH_CONNECT_ONLY=1: connecting and idle only (no spec change phases).
-      if (process.env.BENCH_CONNECT_ONLY === "1") continue;
+      // BENCH_CONNECT_ONLY=1: connecting and idle only (no spec change phases). The agents stop as after a change, so
+      // the next count's storm is every agent connecting (a running simulator's agents would hold their indexes and
+      // the next start would claim directories past the provisioned ones).
+      if (process.env.BENCH_CONNECT_ONLY === "1") {
+        await sim.stop();
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
 
       // A spec change on every device: one PatchDevice each, 64 in flight; done when all N run the new version.
       const version = 2 + COUNTS.indexOf(n);

@@ -1,7 +1,8 @@
 // The simulated agents of bench:fleet-scale in their own process, so the bench's own work (database polls,
 // provisioning, API calls) never runs on the simulator's event loop: a change saturates that loop, and polls queued
 // behind it measured the loop's lag, not the fleet (issue 23). The parent (fleet-scale.bench.ts) drives it over IPC
-// (`simulatorProcess`) and reads its CPU from /proc. Also counts the agents' HTTP/2 connections where they are made.
+// (`simulatorProcess`) and reads its CPU from /proc (utime + stime of the pid: every thread's, the simulator's worker
+// threads included). Also counts the agents' HTTP/2 connections where they are made (agents in this thread only).
 import { fork, type ChildProcess } from "node:child_process";
 import { Session } from "node:inspector/promises";
 import { createRequire, syncBuiltinESMExports } from "node:module";
@@ -52,7 +53,8 @@ export function simulatorProcess() {
     counts: () => call<Record<string, number>>("counts"),
     /** Open agent connections and connections made so far (the stall report). */
     connections: () => call<string>("connections"),
-    /** A V8 CPU profile of the simulator between these two, written to `file`. */
+    /** A V8 CPU profile of the simulator's main thread between these two, written to `file` (its worker threads:
+     * BENCH_SIM_NODE_ARGS=--cpu-prof, one profile per thread, or BENCH_SIM_WORKERS=1). */
     profileStart: () => call<void>("profileStart"),
     profileStop: (file: string) => call<void>("profileStop", file),
     /** Stops the agents (the process stays for the next start). */
@@ -96,15 +98,22 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
   };
   // Imported after the wrapper is in place.
   const { startSimulator } = await import("../../agent/simulator.js");
-  let sim: Awaited<ReturnType<typeof startSimulator>> | undefined;
+  const { defaultWorkers, startSimulatorThreads } = await import("../../agent/sim-threads.js");
+  let sim: Awaited<ReturnType<typeof startSimulatorThreads>> | undefined;
+  let workers = 1;
   let session: Session | undefined;
   const ops: Record<Op, (arg: never) => Promise<unknown> | unknown> = {
     async start(a: StartArgs) {
-      sim = await startSimulator({ ...a, labels: {}, log: pino({ level: process.env.BENCH_SIM_LOG ?? "silent" }) });
+      // BENCH_SIM_WORKERS=n: the simulator's threads (default: as `simulate` chooses, one per CPU from 2,000 agents;
+      // one under BENCH_SIM_PROF, whose profiles are of this thread).
+      workers = Number(process.env.BENCH_SIM_WORKERS ?? (process.env.BENCH_SIM_PROF ? 1 : defaultWorkers(a.count)));
+      const opts = { ...a, labels: {}, log: pino({ level: process.env.BENCH_SIM_LOG ?? "silent" }) };
+      sim = workers > 1 ? await startSimulatorThreads(opts, workers) : await startSimulator(opts);
       await sim.started();
     },
     counts: () => ({ ...sim?.counts }),
-    connections: () => connectionReport(),
+    // Counted where this thread makes them: agents in worker threads connect beyond the wrapper.
+    connections: () => (workers > 1 ? `agent connections not counted (agents in ${workers} threads)` : connectionReport()),
     async profileStart() {
       session = new Session();
       session.connect();

@@ -1,0 +1,88 @@
+// The simulator spread over worker threads: a simulator's agents are CPU-bound on its one thread during a connection
+// storm (TLS contexts, handshakes, GC of a heap that grows with every agent), so on a machine with more cores its
+// agents run in several threads, each with a share of the indexes and its own heap. The main thread keeps what
+// must be one: the claims on the agents' directories, the event counts (metrics, summary) and the metrics endpoint.
+// Threads, not processes: one pid whose CPU (/proc/<pid>/stat) is every thread's.
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { AgentEvent } from "./agent.js";
+import { simulatorFrame, type AgentRunner } from "./sim-frame.js";
+import type { SimulatorOptions, WorkerOptions } from "./sim-options.js";
+import type { FromWorker, ToWorker } from "./sim-worker.js";
+
+/**
+ * Threads for `count` agents when not asked: one below 2,000 agents, else one per CPU. A thread loads the agent's
+ * modules again (about 3 s of CPU on a loaded 2-core machine, and tens of MB of heap): at 1,000 agents (14–20 ms of
+ * CPU each to connect) two threads cost a third more CPU; from several thousand, a few percent.
+ */
+export function defaultWorkers(count: number): number {
+  return count < 2000 ? 1 : availableParallelism();
+}
+
+/** The simulator with its agents in `workers` threads (contiguous shares of the indexes). */
+export async function startSimulatorThreads(opts: SimulatorOptions, workers: number) {
+  if (opts.telemetry && !opts.config.telemetry)
+    throw new Error("telemetry: the simulator was asked to send telemetry, but the config has no telemetry.endpoint");
+  return simulatorFrame(opts, (indexes, onEvent) => startWorkers(opts, workers, indexes, onEvent));
+}
+
+// The worker runs TypeScript: tsx's loader is registered in it first (Node 20 does not give a worker the main
+// thread's loader hooks, and `--import tsx` in its execArgv does not apply to its entry).
+const entry = new URL("./sim-worker.ts", import.meta.url).href;
+const bootstrap = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
+
+function startWorkers(
+  opts: SimulatorOptions,
+  workers: number,
+  indexes: number[],
+  onEvent: (i: number, e: AgentEvent) => void,
+): AgentRunner {
+  const { log, agentLog, ...rest } = opts;
+  const n = Math.max(1, Math.min(workers, indexes.length));
+  const size = Math.ceil(indexes.length / n);
+  const workerOpts: WorkerOptions = {
+    ...rest,
+    // The limit is across all agents: each thread gets its share.
+    connectConcurrency: Math.max(1, Math.ceil((opts.connectConcurrency ?? 100) / n)),
+    logLevel: log.level,
+    agentLogLevel: (agentLog ?? log).level,
+  };
+  const threads = Array.from({ length: n }, (_, k) => {
+    const w = new Worker(bootstrap, {
+      eval: true,
+      workerData: { opts: workerOpts, indexes: indexes.slice(k * size, (k + 1) * size), worker: k },
+    });
+    let startedOk!: () => void;
+    let startFailed!: (e: Error) => void;
+    const started = new Promise<void>((res, rej) => {
+      startedOk = res;
+      startFailed = rej;
+    });
+    let stopped!: () => void;
+    const done = new Promise<void>((res) => (stopped = res));
+    w.on("message", (m: FromWorker) => {
+      if (m.type === "events") for (const [i, e] of m.events) onEvent(i, e);
+      else if (m.type === "started") startedOk();
+      else stopped();
+    });
+    w.on("error", (e) => {
+      log.error({ err: e.message, worker: k }, "a simulator thread failed: its agents stopped");
+      startFailed(e);
+    });
+    w.on("exit", (code) => {
+      startFailed(new Error(`simulator thread ${k} exited (${code}) before its agents started`));
+      stopped();
+    });
+    return { w, started, done };
+  });
+  const allStarted = Promise.all(threads.map((t) => t.started)).then(() => undefined);
+  allStarted.catch(() => {}); // heard by whoever waits for started(); a thread's failure is logged where it happens
+  return {
+    started: () => allStarted,
+    async stop() {
+      for (const t of threads) t.w.postMessage({ type: "stop" } satisfies ToWorker);
+      await Promise.all(threads.map((t) => t.done));
+      await Promise.all(threads.map((t) => t.w.terminate()));
+    },
+  };
+}
