@@ -266,17 +266,21 @@ async function runSetup(replicas: number): Promise<string[]> {
     for (let i = 0; i < replicas; i++) {
       statementFiles.push(join(dataDir, `statements-api-${i}`), join(dataDir, `statements-worker-${i}`));
       workers.push(
-        spawn(process.execPath, [...workerProf, "--import", "tsx", "--import", "./test/bench/count-statements.ts", "server/main/worker.ts"], {
-          env: {
-            ...process.env,
-            BENCH_STATEMENTS_FILE: join(dataDir, `statements-worker-${i}`),
-            DATABASE_URL: db.url,
-            LOG_LEVEL: "warn",
-            FLIGHTCTL_WORKER_CONCURRENCY: "8",
-            FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
+        spawn(
+          process.execPath,
+          [...workerProf, "--import", "tsx", "--import", "./test/bench/count-statements.ts", "server/main/worker.ts"],
+          {
+            env: {
+              ...process.env,
+              BENCH_STATEMENTS_FILE: join(dataDir, `statements-worker-${i}`),
+              DATABASE_URL: db.url,
+              LOG_LEVEL: "warn",
+              FLIGHTCTL_WORKER_CONCURRENCY: "8",
+              FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
+            },
+            stdio: ["ignore", "inherit", "inherit"],
           },
-          stdio: ["ignore", "inherit", "inherit"],
-        }),
+        ),
       );
     }
     const workerPids = workers.map((w) => w.pid!);

@@ -4,7 +4,7 @@
 // writer, checkpointer: they serve every database of the server, so other benches' work lands there too), the WAL
 // written (pg_current_wal_lsn, server-wide) and the statements the server processes sent (count-statements.ts).
 import { readFileSync } from "node:fs";
-import pg from "pg";
+import type pg from "pg";
 
 const ticks = (pid: number): number | undefined => {
   try {
