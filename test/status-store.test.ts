@@ -104,3 +104,52 @@ test("a batch of reports takes its row locks in name order, so it cannot deadloc
     ["Online", "Online"],
   );
 });
+
+test("a report whose device another writer changes while the report waits for its row lock loses, without its event", async () => {
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'wait-a', '{}', '{}'), ($1, 'wait-b', '{}', '{}')`, [
+    ORG,
+  ]);
+  const store = createStatusStore(db);
+  const [a, b] = await Promise.all([store.read(ORG, "wait-a"), store.read(ORG, "wait-b")]);
+  const other = await t.db.pool.connect();
+  try {
+    await other.query("begin");
+    await other.query(
+      `update devices set status = '{"by":"other"}', resource_version = flightctl_next_version() where org_id = $1 and name = 'wait-a'`,
+      [ORG],
+    );
+    // The batch's statement starts before the other writer commits: it waits on wait-a's lock, then sees its new version.
+    const writes = Promise.all([
+      store.write(ORG, "wait-a", a!.resourceVersion, {}, { by: "report" }, [event("wait-a", "WaitLost")]),
+      store.write(ORG, "wait-b", b!.resourceVersion, {}, { by: "report" }, [event("wait-b", "WaitWon")]),
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    await other.query("commit");
+    assert.deepEqual(await writes, [false, true]);
+  } finally {
+    other.release();
+  }
+  const rows = (await t.db.pool.query(`select name, status from devices where name like 'wait-%' order by name`)).rows;
+  assert.deepEqual(
+    rows.map((r) => r.status.by),
+    ["other", "report"],
+  );
+  const ev = (await t.db.pool.query(`select reason from events where involved_name like 'wait-%' order by reason`)).rows;
+  assert.deepEqual(
+    ev.map((e) => e.reason),
+    ["WaitWon"],
+  );
+});
+
+test("statuses and annotations with quotes, backslashes, braces and non-ASCII text are stored as reported", async () => {
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'odd "name" \\ {x}', '{}', '{}')`, [ORG]);
+  const store = createStatusStore(db);
+  const name = 'odd "name" \\ {x}';
+  const current = await store.read(ORG, name);
+  const status = { summary: { status: "Online", info: 'say "hi", \\path\\, {a,b}, NULL, ünïcödé ✓' }, empty: "", list: ["", "\n"] };
+  const annotations = { 'k"1': "v\\1", "k,2": "{}" };
+  assert.equal(await store.write(ORG, name, current!.resourceVersion, annotations, status, []), true);
+  const row = (await t.db.pool.query(`select status, annotations from devices where org_id = $1 and name = $2`, [ORG, name])).rows[0];
+  assert.deepEqual(row.status, status);
+  assert.deepEqual(row.annotations, annotations);
+});

@@ -1,6 +1,6 @@
-// Row locks on devices, always taken in (org, name) order: the one statement every multi-row device write that does
-// not select its rows `order by name for update` itself runs first in its transaction.
-import { sql } from "drizzle-orm";
+// Row locks on devices, always taken in (org, name) order: the statement every multi-row device write that does not
+// select its rows `order by name for update` itself runs first in its transaction (or joins, as a CTE, in its one statement).
+import { sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import { devices } from "../../db/schema/resources.js";
 import { textArray, type Executor } from "../platform/db.js";
@@ -13,12 +13,21 @@ const d = alias(devices, "d");
  * locks the rows of a multi-row UPDATE in whatever order its plan visits them; two writers whose sets overlap and
  * whose orders differ deadlock (seen at 10,000 devices: a batch of agent status reports against a rollout chunk).
  * Every multi-row write to devices either selects its rows `order by name for update` first in its transaction, or
- * calls this.
+ * calls this, or joins lockDevicesSql.
  */
 export async function lockDevices(tx: Executor, keys: readonly { orgId: string; name: string }[]): Promise<void> {
   if (!keys.length) return;
-  await tx.execute(sql`select 1 from ${devices} d
+  await tx.execute(lockDevicesSql(keys));
+}
+
+/**
+ * The locking select alone, returning (org_id, name) of the rows it locked: a statement that writes the rows may take
+ * it as a CTE its write joins (`(d.org_id, d.name) in (select org_id, name from locked)`), so every row is locked, in
+ * order, before the write reaches it, without a transaction around two statements.
+ */
+export function lockDevicesSql(keys: readonly { orgId: string; name: string }[]): SQL {
+  return sql`select ${d.orgId}, ${d.name} from ${devices} d
       join unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) as k(org_id, name)
         on ${d.orgId} = k.org_id and ${d.name} = k.name
-     order by ${d.orgId}, ${d.name} for update of d`);
+     order by ${d.orgId}, ${d.name} for update of d`;
 }

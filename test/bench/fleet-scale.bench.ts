@@ -30,6 +30,7 @@ import { AgentSessionManager } from "../../agent/session.js";
 import type { AgentConfig } from "../../agent/config.js";
 import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
 import { startHaproxy, type Haproxy } from "../helpers/haproxy.js";
+import { BENCH_APPLICATION, pgMeter } from "./pg-meter.js";
 import { request } from "node:https";
 
 const COUNTS = (process.env.BENCH_COUNTS ?? "1000,5000,10000").split(",").map(Number);
@@ -106,6 +107,7 @@ function cpuMeter(apiPids: number[], workerPids: number[], simPid: number, lbPid
       // Server side: API(s), worker(s) and the rest of the machine (Postgres, mostly); the load balancer apart.
       serverMs: d("api") + d("worker") + rest,
       simMs: d("sim"),
+      restMs: rest,
       text: `CPU ms/device${n}: api ${d("api").toFixed(1)}, worker ${d("worker").toFixed(1)}${lbPid ? `, haproxy ${d("lb").toFixed(1)}` : ""}, simulator ${d("sim").toFixed(1)}, rest (Postgres…) ${rest.toFixed(1)}`,
     };
   };
@@ -238,7 +240,8 @@ async function runSetup(replicas: number): Promise<string[]> {
   let simChild: ReturnType<typeof simulatorProcess> | undefined;
   try {
     await migrate(db.url);
-    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    const pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: BENCH_APPLICATION });
+    const statementFiles: string[] = [];
     const jobs = drizzle(pool) as unknown as Executor;
     // The live heap is small (tens of MB at 1,000 streams); V8 lets garbage pile up to its default limit (~4 GB here)
     // before collecting it. A heap cap, as a deployment sets (docs/server.md), keeps RSS near what is really used.
@@ -249,7 +252,11 @@ async function runSetup(replicas: number): Promise<string[]> {
         await startServerProcess(
           db.url,
           dataDir,
-          { FLIGHTCTL_HEARTBEAT_SECONDS: "30", FLIGHTCTL_DEBUG_MEMORY: process.env.BENCH_DEBUG_MEMORY ?? "" },
+          {
+            FLIGHTCTL_HEARTBEAT_SECONDS: "30",
+            FLIGHTCTL_DEBUG_MEMORY: process.env.BENCH_DEBUG_MEMORY ?? "",
+            BENCH_STATEMENTS_FILE: join(dataDir, `statements-api-${i}`),
+          },
           heapMb ? [`--max-old-space-size=${heapMb}`] : [],
         ),
       );
@@ -257,17 +264,23 @@ async function runSetup(replicas: number): Promise<string[]> {
     const api = apis[0];
     const workerProf = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
     for (let i = 0; i < replicas; i++) {
+      statementFiles.push(join(dataDir, `statements-api-${i}`), join(dataDir, `statements-worker-${i}`));
       workers.push(
-        spawn(process.execPath, [...workerProf, "--import", "tsx", "server/main/worker.ts"], {
-          env: {
-            ...process.env,
-            DATABASE_URL: db.url,
-            LOG_LEVEL: "warn",
-            FLIGHTCTL_WORKER_CONCURRENCY: "8",
-            FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
+        spawn(
+          process.execPath,
+          [...workerProf, "--import", "tsx", "--import", "./test/bench/count-statements.ts", "server/main/worker.ts"],
+          {
+            env: {
+              ...process.env,
+              BENCH_STATEMENTS_FILE: join(dataDir, `statements-worker-${i}`),
+              DATABASE_URL: db.url,
+              LOG_LEVEL: "warn",
+              FLIGHTCTL_WORKER_CONCURRENCY: "8",
+              FLIGHTCTL_ROLLOUT_TICK_SECONDS: "2",
+            },
+            stdio: ["ignore", "inherit", "inherit"],
           },
-          stdio: ["ignore", "inherit", "inherit"],
-        }),
+        ),
       );
     }
     const workerPids = workers.map((w) => w.pid!);
@@ -471,6 +484,7 @@ async function runSetup(replicas: number): Promise<string[]> {
         const t3 = performance.now();
         const t3Epoch = Date.now();
         const cpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
+        const pgCpu = await pgMeter(pool, new URL(db.url).pathname.slice(1), statementFiles);
         await putFleet({ template: { spec: template(content) }, ...extra });
         await waitUntil(
           `${n} agents at ${content.trim()}`,
@@ -480,6 +494,7 @@ async function runSetup(replicas: number): Promise<string[]> {
         );
         const totalS = (performance.now() - t3) / 1000;
         const used = cpu(n);
+        const pgUsed = await pgCpu.end(n);
         await stats.end();
         const renders = (await renderCount()) - renders0;
         // When the last render was written, by the database's clock (same machine): a poll would measure its own lag.
@@ -487,7 +502,10 @@ async function runSetup(replicas: number): Promise<string[]> {
         console.log(
           `N=${n}: fleet change "${content.trim()}" → all running in ${totalS.toFixed(1)} s (rendered at ${renderedS.toFixed(1)} s); ${used.text}`,
         );
-        return { totalS, renderedS, renders, serverMs: used.serverMs, simMs: used.simMs };
+        // The rest split: Postgres backends of this database, its shared background processes, the kernel and others.
+        const pgText = `${pgUsed.backendsMs.toFixed(2)} + ${pgUsed.backgroundMs.toFixed(2)} ms, kernel/other ${(used.restMs - pgUsed.backendsMs - pgUsed.backgroundMs).toFixed(2)} ms, WAL ${(pgUsed.walBytes / 1024).toFixed(1)} KB, ${pgUsed.statements.toFixed(1)} statements`;
+        console.log(`N=${n}: per device update: Postgres backends + background ${pgText}`);
+        return { totalS, renderedS, renders, serverMs: used.serverMs, simMs: used.simMs, restMs: used.restMs, pgText };
       };
       const noPolicy = await profileSimulator(sim, `${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
       const batched = POLICY
@@ -510,7 +528,7 @@ async function runSetup(replicas: number): Promise<string[]> {
       await new Promise((r) => setTimeout(r, 2000));
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url, ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10"]);
       rows.push(
-        `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms | ${noPolicy.simMs.toFixed(2)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
+        `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms | ${noPolicy.restMs.toFixed(2)} ms: Postgres ${noPolicy.pgText} | ${noPolicy.simMs.toFixed(2)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
       );
       console.log(rows[rows.length - 1]);
     }
@@ -532,7 +550,7 @@ console.log(
   `\nN agents streaming (own mTLS connection each, 30 s heartbeats, 60 s status interval), simulator and server on one 2-core machine; idle window ${IDLE_SECONDS} s; with 2 replicas, RSS per API process and CPU summed over them\n`,
 );
 console.log(
-  `| APIs + workers | N | API RSS (max while idle) | API CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it | server CPU per device updated (APIs, workers, Postgres) | simulator CPU per device updated |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
+  `| APIs + workers | N | API RSS (max while idle) | API CPU idle | lastSeen writes/s | PatchDevice on every device → all running it | fleet template change, no policy → all running it | server CPU per device updated (APIs, workers, Postgres) | of which rest (machine − processes): Postgres backends + background, kernel/other, WAL, statements from API + worker | simulator CPU per device updated |${POLICY ? " fleet template change, 4 batches + budget → all running it |" : ""} agents connected + first status | provisioning | pgbench simple-update TPS (baseline) |`,
 );
-console.log(`|---|---|---|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|${POLICY ? "---|" : ""}---|---|---|`);
 for (const r of rows) console.log(r);

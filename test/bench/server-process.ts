@@ -75,7 +75,9 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
   if (process.env.BENCH_HEAP_SNAPSHOT) prof.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`);
   // BENCH_API_NODE_ARGS="--flag …": more node/V8 flags for the server process (to try one, e.g. a GC setting).
   const extra = (process.env.BENCH_API_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...prof, ...nodeArgs, ...extra, "--import", "tsx", "server/main/api.ts"], {
+  // BENCH_STATEMENTS_FILE in `env`: the process counts its statements there (count-statements.ts).
+  const count = env.BENCH_STATEMENTS_FILE ? ["--import", "./test/bench/count-statements.ts"] : [];
+  const child = spawn(process.execPath, [...prof, ...nodeArgs, ...extra, "--import", "tsx", ...count, "server/main/api.ts"], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
