@@ -277,7 +277,9 @@ async function runSetup(replicas: number): Promise<string[]> {
     // One connection per agent through haproxy, whose maxconn the fd limit caps: agents beyond it would wait forever.
     const counts = COUNTS.filter((n) => !lb || n <= lb.maxConnections);
     for (const n of COUNTS.filter((c) => !counts.includes(c)))
-      console.log(`N=${n} with ${replicas} replicas: skipped, haproxy holds at most ${lb!.maxConnections} connections under this machine's open-files hard limit`);
+      console.log(
+        `N=${n} with ${replicas} replicas: skipped, haproxy holds at most ${lb!.maxConnections} connections under this machine's open-files hard limit`,
+      );
     const sim = simulatorProcess();
     simChild = sim;
     const ca = readFileSync(api.bundlePath, "utf8");
