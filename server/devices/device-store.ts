@@ -15,7 +15,7 @@ import { bare, epochMicros, pgTextArray, rowsOf, sqlNames, textArray, type Execu
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
 import { insertEvents, insertTaggedEventsSql, type NewEvent } from "../platform/event-store.js";
 import { sharedReads } from "../platform/shared-read.js";
-import { lockDevices } from "./device-lock-store.js";
+import { lockDevices, lockDevicesSql } from "./device-lock-store.js";
 import { createDeviceOwnershipStore } from "./device-ownership-store.js";
 import { createDeviceRolloutStore } from "./device-rollout-store.js";
 import { createDeviceStandaloneStore } from "./device-standalone-store.js";
@@ -115,8 +115,9 @@ export function createDeviceStore(db: Executor) {
 
     /**
      * Writes status and annotations of many devices in one statement, each only if still at its expected version;
-     * the events of the writes that won go in the same statement. Rows are locked in name order first. Returns, per
-     * item, whether its compare-and-swap won.
+     * the events of the writes that won go in the same statement. The statement locks the rows in name order before
+     * it writes (lockDevicesSql): one round trip instead of a transaction's four, as reports are the agent endpoint's
+     * most frequent write. Returns, per item, whether its compare-and-swap won.
      */
     async writeStatuses(items: readonly StatusWrite[]): Promise<boolean[]> {
       const rows = items.map((w, i) => ({
@@ -128,18 +129,16 @@ export function createDeviceStore(db: Executor) {
         status: w.status,
       }));
       const events = items.flatMap((w, i) => w.events.map((event) => ({ orgId: w.orgId, tag: i, event })));
+      const locked = sql`locked as materialized (${lockDevicesSql(items)})`;
       const upd = sql`update ${devices} d set ${bare(devices.annotations)} = u.annotations, ${bare(devices.status)} = u.status, ${nextVersion}
           from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u(i int, org_id uuid, name text, rv bigint, annotations jsonb, status jsonb)
-         where ${d.orgId} = u.org_id and ${d.name} = u.name and ${d.resourceVersion} = u.rv returning u.i`;
-      const won = await db.transaction(async (tx) => {
-        await lockDevices(tx, items);
-        return rowsOf<{ i: number }>(
-          tx,
-          events.length
-            ? sql`with upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`
-            : sql`with upd as (${upd}) select i from upd`,
-        );
-      });
+         where ${d.orgId} = u.org_id and ${d.name} = u.name and ${d.resourceVersion} = u.rv and (select count(*) from locked) >= 0 returning u.i`;
+      const won = await rowsOf<{ i: number }>(
+        db,
+        events.length
+          ? sql`with ${locked}, upd as (${upd}), ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)}) select i from upd`
+          : sql`with ${locked}, upd as (${upd}) select i from upd`,
+      );
       const wonSet = new Set(won.map((row) => Number(row.i)));
       return items.map((_, i) => wonSet.has(i));
     },
