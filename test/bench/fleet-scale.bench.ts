@@ -273,8 +273,9 @@ async function runSetup(replicas: number): Promise<string[]> {
     const workerPids = workers.map((w) => w.pid!);
     const apiPids = apis.map((a) => a.pid);
     // Agents reach the replicas through the load balancer; users (this bench) call the first replica directly.
-    if (replicas > 1) lb = await startHaproxy({ backends: apis.map((a) => a.agentPort), maxConnections: Math.max(...COUNTS) + 1000 });
-    // One connection per agent through haproxy, whose maxconn the fd limit caps: agents beyond it would wait forever.
+    if (replicas > 1) lb = await startHaproxy({ backends: apis.map((a) => a.agentPort), maxConnections: 2 * Math.max(...COUNTS) + 1000 });
+    // One connection per agent (two for a moment while one reconnects) through haproxy, whose maxconn the fd limit
+    // caps: agents beyond it would wait forever.
     const counts = COUNTS.filter((n) => !lb || n <= lb.maxConnections);
     for (const n of COUNTS.filter((c) => !counts.includes(c)))
       console.log(
