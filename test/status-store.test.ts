@@ -75,7 +75,8 @@ test("concurrent reports of many devices: each read and written as its own, even
 });
 
 test("a batch of reports takes its row locks in name order, so it cannot deadlock with a writer that locks in name order", async () => {
-  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'lock-a', '{}', '{}'), ($1, 'lock-b', '{}', '{}')`, [
+  // lock-b first on disk too: a write that locked in the order its plan visits rows (a scan) would take lock-b first.
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'lock-b', '{}', '{}'), ($1, 'lock-a', '{}', '{}')`, [
     ORG,
   ]);
   const store = createStatusStore(db);
