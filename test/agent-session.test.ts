@@ -38,8 +38,7 @@ before(async () => {
       // A stream that hears from the server often (as an agent's stream hears heartbeats).
       const t = setInterval(() => stream.write("."), 40);
       stream.once("close", () => clearInterval(t));
-    }
-    else stream.end("ok");
+    } else stream.end("ok");
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const upstreamPort = (server.address() as net.AddressInfo).port;
