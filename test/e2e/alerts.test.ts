@@ -12,7 +12,7 @@ import { userClient } from "../helpers/agents.js";
 import { startAlertmanager, type AlertmanagerServer } from "../helpers/alertmanager.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 import { assertNoOpenHandles } from "../helpers/leaks.js";
-import { adminPage, buildWeb, launchBrowser, screenshot } from "./browser.js";
+import { adminPage, buildWeb, launchBrowser, screenshot, waitForText } from "./browser.js";
 
 const OTHER_ORG = "7c1e6a52-0000-4000-8000-00000000beef";
 let am: AlertmanagerServer;
@@ -117,10 +117,10 @@ test("the device table and the overview carry alert counts", async () => {
 test("without an Alertmanager the alerts page and the overview say alerts are not configured, no error", async () => {
   const page = await pageFor(bare);
   await page.goto(`https://localhost:${bare.api.port}/alerts`);
-  await page.getByText("Alerts are not configured").waitFor();
+  await waitForText(page, "Alerts are not configured");
   assert.equal(await page.locator('[role="alert"]').count(), 0);
   await page.goto(`https://localhost:${bare.api.port}/`);
-  await page.getByText("Alerts are not configured").waitFor();
+  await waitForText(page, "Alerts are not configured");
   assert.equal(await page.locator('[role="alert"]').count(), 0);
   await page.close();
 });

@@ -84,3 +84,19 @@ export async function adminPage(context: BrowserContext, api: TestApi): Promise<
   await page.addInitScript((s) => localStorage.setItem("flightctl.session", s), JSON.stringify(session));
   return page;
 }
+
+/**
+ * Waits for `text` on `page`; a timeout says what the page showed instead (its URL and text), since a CI failure
+ * leaves nothing else to look at.
+ */
+export async function waitForText(page: Page, text: string): Promise<void> {
+  try {
+    await page.getByText(text).waitFor();
+  } catch (e) {
+    const shown = await page
+      .locator("body")
+      .textContent({ timeout: 2000 })
+      .catch(() => "(unreadable)");
+    throw new Error(`"${text}" did not appear on ${page.url()}; the page showed: ${shown?.trim().slice(0, 500)}`, { cause: e });
+  }
+}

@@ -15,7 +15,7 @@ import { userClient } from "../helpers/agents.js";
 import { startTestApi, type TestApi } from "../helpers/api.js";
 import { assertNoOpenHandles } from "../helpers/leaks.js";
 import { type PrometheusServer, startPrometheus } from "../helpers/prometheus-server.js";
-import { adminPage, buildWeb, launchBrowser, screenshot } from "./browser.js";
+import { adminPage, buildWeb, launchBrowser, screenshot, waitForText } from "./browser.js";
 
 const OTHER_ORG = "7c1e6a52-0000-4000-8000-00000000beef";
 let target: Server;
@@ -116,7 +116,7 @@ test("without Prometheus the device and fleet pages say metrics are not configur
   const page = await pageFor(bare);
   for (const path of ["/devices/chart-dev", "/fleets/charts"]) {
     await page.goto(`https://localhost:${bare.api.port}${path}`);
-    await page.getByText("Metrics are not configured").waitFor();
+    await waitForText(page, "Metrics are not configured");
     assert.equal(await page.locator("figure.chart").count(), 0);
     assert.equal(await page.locator('[role="alert"]').count(), 0);
   }

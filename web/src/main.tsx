@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { AuthService } from "../../gen/flightctl/v1beta1/auth_service_pb.js";
 import { client, errorText, getSession, onSessionChange, setSession } from "./api.js";
 import { sessionFromToken, startLogin, takePendingLogin } from "./auth.js";
-import { AppContext, ErrorBox, useAsync, type AppState } from "./common.js";
+import { AppContext, ErrorBox, useAsync, useRetryAfterError, type AppState } from "./common.js";
 import { early, startEarly } from "./early.js";
 import { Link, navigate, useLocation } from "./router.js";
 import { DevicesPage, startFirstPage } from "./pages/devices.js";
@@ -135,6 +135,10 @@ function Shell() {
     (document.getElementById("page-title") as HTMLElement | null)?.focus({ preventScroll: true });
   }, [url.pathname]);
 
+  // A first call that failed on its way (a server still starting, a dropped connection) is asked again; a refused
+  // token ends the session instead (api.ts), which leaves this shell.
+  useRetryAfterError(user.error, user.reload);
+  useRetryAfterError(perms.error, perms.reload);
   if (user.error) return <Login error={user.error} />;
   if (perms.error) return <ErrorBox error={perms.error} />;
   if (!user.data || !perms.data) return <p class="boot">Loading…</p>;
