@@ -12,12 +12,17 @@ export interface AgentRunner {
   stop(): Promise<void>;
 }
 
-type FrameOptions = Pick<SimulatorOptions, "count" | "baseDir" | "indexOffset" | "metricsPort" | "summaryIntervalMs" | "log">;
+type FrameOptions = Pick<
+  SimulatorOptions,
+  "count" | "baseDir" | "indexOffset" | "metricsPort" | "summaryIntervalMs" | "log" | "telemetry" | "config"
+>;
 
 export async function simulatorFrame<R extends AgentRunner>(
   opts: FrameOptions,
   run: (indexes: number[], onEvent: (i: number, e: AgentEvent) => void) => R,
 ) {
+  if (opts.telemetry && !opts.config.telemetry)
+    throw new Error("telemetry: the simulator was asked to send telemetry, but the config has no telemetry.endpoint");
   const registry = new Registry();
   const events = new Counter({
     name: "flightctl_simulator_agent_events_total",

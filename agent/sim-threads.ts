@@ -21,8 +21,6 @@ export function defaultWorkers(count: number): number {
 
 /** The simulator with its agents in `workers` threads (contiguous shares of the indexes). */
 export async function startSimulatorThreads(opts: SimulatorOptions, workers: number) {
-  if (opts.telemetry && !opts.config.telemetry)
-    throw new Error("telemetry: the simulator was asked to send telemetry, but the config has no telemetry.endpoint");
   return simulatorFrame(opts, (indexes, onEvent) => startWorkers(opts, workers, indexes, onEvent));
 }
 

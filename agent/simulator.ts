@@ -26,7 +26,5 @@ export function serviceStateDir(baseDir: string, config: Pick<AgentConfig, "serv
 
 /** The simulator with every agent in this thread: its agents and their (in-memory) host files are at hand. */
 export async function startSimulator(opts: SimulatorOptions) {
-  if (opts.telemetry && !opts.config.telemetry)
-    throw new Error("telemetry: the simulator was asked to send telemetry, but the config has no telemetry.endpoint");
   return simulatorFrame(opts, (indexes, onEvent) => startAgents(opts, indexes, onEvent));
 }

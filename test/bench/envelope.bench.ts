@@ -33,7 +33,7 @@ import { DeviceStatusSchema } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { FleetSchema } from "../../gen/flightctl/v1beta1/fleet_pb.js";
 import { createDeviceStore } from "../../server/devices/device-store.js";
 import { createDb } from "../../server/platform/db.js";
-import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+import { benchDatabase, cpuMs, machineCpuMs, startServerProcess } from "./server-process.js";
 import { pgbenchTps } from "./bench-fixtures.js";
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
@@ -78,12 +78,6 @@ async function measure(fn: (i: number) => Promise<unknown>, iterations = ITERATI
   samples.sort((a, b) => a - b);
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
   return { p50: at(0.5), p99: at(0.99), n: samples.length, apiCpu: (apiCpuMs() - cpu0) / (samples.length + WARMUP) };
-}
-
-/** CPU ms the whole machine has used so far (/proc/stat: all but idle and iowait). */
-function machineCpuMs(): number {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 10;
 }
 
 /** CPU ms used so far by the Postgres backends connected to this database (those alive now; /proc). */

@@ -28,7 +28,7 @@ import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { simulatorProcess } from "./sim-process.js";
 import { AgentSessionManager } from "../../agent/session.js";
 import type { AgentConfig } from "../../agent/config.js";
-import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+import { benchDatabase, cpuMs, machineCpuMs, startServerProcess } from "./server-process.js";
 import { startHaproxy, type Haproxy } from "../helpers/haproxy.js";
 import { BENCH_APPLICATION, pgMeter } from "./pg-meter.js";
 import { request } from "node:https";
@@ -73,13 +73,6 @@ async function runningLatest(pool: pg.Pool, content?: string): Promise<number> {
     [content ?? null],
   );
   return r.rows[0].c as number;
-}
-
-/** CPU ms the whole machine has used so far (all cores, /proc/stat: everything but idle and iowait). */
-function machineCpuMs(): number {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal, in clock ticks of 10 ms
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 10;
 }
 
 /**

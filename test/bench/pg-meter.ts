@@ -5,11 +5,11 @@
 // written (pg_current_wal_lsn, server-wide) and the statements the server processes sent (count-statements.ts).
 import { readFileSync } from "node:fs";
 import type pg from "pg";
+import { cpuMs } from "./server-process.js";
 
-const ticks = (pid: number): number | undefined => {
+const cpuOf = (pid: number): number | undefined => {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return Number(f[11]) + Number(f[12]);
+    return cpuMs(pid);
   } catch {
     return undefined; // ended, or not on this machine
   }
@@ -43,7 +43,7 @@ export async function pgMeter(admin: pg.Pool, database: string, statementFiles: 
       )
     ).rows;
     const wal = (await admin.query<{ lsn: string }>(`select pg_current_wal_lsn()::text lsn`)).rows[0].lsn;
-    const cpu = new Map(rows.map((r) => [r.pid, { bench: r.bench, ticks: ticks(r.pid) }]));
+    const cpu = new Map(rows.map((r) => [r.pid, { bench: r.bench, ms: cpuOf(r.pid) }]));
     // The counters are written every 100 ms: at the end, wait for the last one.
     await new Promise((r) => setTimeout(r, statementsDelayMs));
     return { cpu, wal, statements: statementCount(statementFiles) };
@@ -55,7 +55,7 @@ export async function pgMeter(admin: pg.Pool, database: string, statementFiles: 
       let backends = 0;
       let background = 0;
       for (const [pid, e] of end.cpu) {
-        const used = ((e.ticks ?? 0) - (start.cpu.get(pid)?.ticks ?? 0)) * 10;
+        const used = (e.ms ?? 0) - (start.cpu.get(pid)?.ms ?? 0);
         if (e.bench) backends += used;
         else background += used;
       }

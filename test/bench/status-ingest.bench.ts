@@ -15,18 +15,13 @@ import pg from "pg";
 import { migrate } from "../../db/migrate.js";
 import { initialDeviceStatus } from "../../server/devices/device-service.js";
 import { clientSigner, deviceIdentity, pgbenchTps } from "./bench-fixtures.js";
-import { benchDatabase, cpuMs, startServerProcess } from "./server-process.js";
+import { BENCH_APPLICATION, pgMeter } from "./pg-meter.js";
+import { benchDatabase, cpuMs, machineCpuMs, startServerProcess } from "./server-process.js";
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const PER_DEVICE_S = Number(process.env.BENCH_REPORTS_PER_DEVICE_S ?? 9);
 const ORG = "00000000-0000-0000-0000-000000000000";
-
-/** CPU ms the whole machine has used so far (all cores, /proc/stat: everything but idle and iowait). */
-function machineCpuMs(): number {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 10;
-}
 
 type Done = { type: "done"; acked: number; failed: number; seqSum: number; errors: Record<string, number> };
 
@@ -54,7 +49,7 @@ let api: Awaited<ReturnType<typeof startServerProcess>> | undefined;
 try {
   await migrate(db.url);
   api = await startServerProcess(db.url, dataDir, { FLIGHTCTL_RATE_LIMITS: "true" }, ["--max-old-space-size=1024"]);
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  const pool = new pg.Pool({ connectionString: db.url, max: 2, application_name: BENCH_APPLICATION });
 
   let t = performance.now();
   const signer = clientSigner(dataDir);
@@ -96,22 +91,18 @@ try {
                 (select coalesce(sum((status->'systemInfo'->'customInfo'->>'benchSeq')::int), 0) from devices)::float8 seq`,
       )
     ).rows[0] as { upd: number; commits: number; seq: number };
-  // The CPU of this database's Postgres backends (the API's pool), apart from whatever else the shared machine runs.
-  const backends = async () => {
-    const pids = (await pool.query(`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`)).rows;
-    return new Map(pids.map((r: { pid: number }) => [r.pid, cpuMs(r.pid)]));
-  };
   const settle = () => new Promise((r) => setTimeout(r, 11_000));
   await settle();
   const before = await counters();
-  const pg0 = await backends();
+  // The CPU of this database's Postgres backends (the API's pool), apart from whatever else the shared machine runs.
+  const pgCpu = await pgMeter(pool, new URL(db.url).pathname.slice(1), []);
   const cpu0 = { api: api.cpuMs(), load: cpuMs(load.pid!), machine: machineCpuMs() };
   t = performance.now();
   load.send({ type: "go", seconds: SECONDS, perDeviceS: PER_DEVICE_S });
   const done = await next<Done>(load, "done");
   const windowS = (performance.now() - t) / 1000;
   const used = { api: api.cpuMs() - cpu0.api, load: cpuMs(load.pid!) - cpu0.load, machine: machineCpuMs() - cpu0.machine, pg: 0 };
-  for (const [pid, ms] of await backends()) used.pg += ms - (pg0.get(pid) ?? 0);
+  used.pg = (await pgCpu.end(1)).backendsMs;
   await settle();
   const after = await counters();
   const stored = after.upd - before.upd;
