@@ -9,6 +9,11 @@ import type { AgentEvent } from "./agent.js";
 import { simulatorFrame, type AgentRunner } from "./sim-frame.js";
 import type { SimulatorOptions, WorkerOptions } from "./sim-options.js";
 import type { FromWorker, ToWorker } from "./sim-worker.js";
+import { lateAfter } from "./settle-within.js";
+
+// How long a thread gets to stop its agents (each closes its streams and connection: well under a second) before it
+// is terminated anyway.
+const STOP_GRACE_MS = 30_000;
 
 /**
  * Threads for `count` agents when not asked: one below 2,000 agents, else one per CPU. A thread loads the agent's
@@ -79,7 +84,11 @@ function startWorkers(
     started: () => allStarted,
     async stop() {
       for (const t of threads) t.w.postMessage({ type: "stop" } satisfies ToWorker);
-      await Promise.all(threads.map((t) => t.done));
+      const late = await lateAfter(
+        threads.map((t) => t.done),
+        STOP_GRACE_MS,
+      );
+      if (late.length) log.warn({ threads: late }, "simulator threads did not stop their agents in 30 s: terminating them");
       await Promise.all(threads.map((t) => t.w.terminate()));
     },
   };
