@@ -236,6 +236,14 @@ async function runSetup(replicas: number): Promise<string[]> {
     const pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: BENCH_APPLICATION });
     const statementFiles: string[] = [];
     const jobs = drizzle(pool) as unknown as Executor;
+    // Which Postgres the figures are of: the embedded one (no DATABASE_URL) and a server's differ in version and
+    // settings (autovacuum, shared_buffers), and runs are compared only on the same one.
+    const server = (
+      await pool.query(`select current_setting('server_version') v, current_setting('autovacuum') av, current_setting('shared_buffers') sb`)
+    ).rows[0];
+    console.log(
+      `Postgres ${server.v} (${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded"}), autovacuum ${server.av}, shared_buffers ${server.sb}`,
+    );
     // The live heap is small (tens of MB at 1,000 streams); V8 lets garbage pile up to its default limit (~4 GB here)
     // before collecting it. A heap cap, as a deployment sets (docs/server.md), keeps RSS near what is really used.
     const heapMb = process.env.BENCH_SERVER_HEAP_MB ?? "1024";
@@ -484,6 +492,7 @@ async function runSetup(replicas: number): Promise<string[]> {
         const t3 = performance.now();
         const t3Epoch = Date.now();
         const cpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
+        const events0 = await sim.counts();
         const pgCpu = await pgMeter(pool, new URL(db.url).pathname.slice(1), statementFiles);
         await putFleet({ template: { spec: template(content) }, ...extra });
         await waitUntil(
@@ -495,6 +504,7 @@ async function runSetup(replicas: number): Promise<string[]> {
         const totalS = (performance.now() - t3) / 1000;
         const used = cpu(n);
         const pgUsed = await pgCpu.end(n);
+        const events1 = await sim.counts();
         await stats.end();
         const renders = (await renderCount()) - renders0;
         // When the last render was written, by the database's clock (same machine): a poll would measure its own lag.
@@ -505,6 +515,13 @@ async function runSetup(replicas: number): Promise<string[]> {
         // The rest split: Postgres backends of this database, its shared background processes, the kernel and others.
         const pgText = `${pgUsed.backendsMs.toFixed(2)} + ${pgUsed.backgroundMs.toFixed(2)} ms, kernel/other ${(used.restMs - pgUsed.backendsMs - pgUsed.backgroundMs).toFixed(2)} ms, WAL ${(pgUsed.walBytes / 1024).toFixed(1)} KB, ${pgUsed.statements.toFixed(1)} statements`;
         console.log(`N=${n}: per device update: Postgres backends + background ${pgText}`);
+        // What the agents did per device (applied, status reports sent, reconnects…): more than one apply and one
+        // report each means repeated work, not a costlier one.
+        const agentEvents = Object.keys(events1)
+          .filter((k) => events1[k] !== (events0[k] ?? 0))
+          .map((k) => `${k} ${((events1[k] - (events0[k] ?? 0)) / n).toFixed(2)}`)
+          .join(", ");
+        console.log(`N=${n}: per device update, agents' events: ${agentEvents || "none"}`);
         return { totalS, renderedS, renders, serverMs: used.serverMs, simMs: used.simMs, restMs: used.restMs, pgText };
       };
       const noPolicy = await profileSimulator(sim, `${n}-fleet`, () => fleetChange(`round ${fleetVersion}\n`));
