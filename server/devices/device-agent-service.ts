@@ -57,6 +57,14 @@ const STUCK_READ_MS = 60_000;
  * agent sends no status: agent/status-cadence.ts).
  */
 const lastSeenEveryMs = (heartbeatMs: number) => Math.min(45_000, 1.5 * heartbeatMs);
+/**
+ * A status stream (StreamDeviceStatus, raw path) that carried no report for this long is ended cleanly by the service:
+ * two heartbeat periods, 60 s by default. The stream pays off in bursts (a rollout's reports seconds apart); an idle
+ * agent reports rarely (an unchanged status is not sent: agent/status-cadence.ts), yet an open stream keeps its HTTP/2
+ * stream and handler state on the service for as long as the connection lives — at 10,000 idle agents, memory for
+ * nothing. The agent opens a new stream with its next report (agent/status-stream.ts), as after a draining server.
+ */
+const statusIdleMs = (heartbeatMs: number) => Math.min(60_000, 2 * heartbeatMs);
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const statuses = createStatusStore(deps.db);
@@ -66,6 +74,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
   const markEveryMs = lastSeenEveryMs(deps.heartbeatMs ?? 30_000);
+  const idleMs = statusIdleMs(deps.heartbeatMs ?? 30_000);
   // One heartbeat message (and lastSeen time) per wheel tick, shared by every stream of its bucket: the message is then
   // encoded once for all of them (grpc-stream.ts).
   let tick = { at: Number.NaN, date: new Date(0), heartbeat: create(WatchRenderedDeviceResponseSchema) };
@@ -253,6 +262,34 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
 
     /** Calls `end` when the server drains (the status stream then ends once the report in hand is stored). */
     whenDraining: (end: () => void): (() => void) => wheel.whenDraining(end),
+
+    /**
+     * A status stream's lifetime: `end` is called when the server drains or when no report came for `idleMs` (checked
+     * at the stream's heartbeat-wheel tick: no timer of its own). `report` wraps the handling of each report.
+     */
+    holdStatusStream(end: () => void) {
+      let last = Date.now();
+      let busy = false;
+      const leave = wheel.join((now) => {
+        if (!busy && now - last >= idleMs) end();
+      });
+      const stopDrain = wheel.whenDraining(end);
+      return {
+        async report<T>(handle: () => Promise<T>): Promise<T> {
+          busy = true;
+          try {
+            return await handle();
+          } finally {
+            busy = false;
+            last = Date.now();
+          }
+        },
+        close() {
+          leave();
+          stopDrain();
+        },
+      };
+    },
 
     /** The same stream as an async generator, for Connect (Connect, gRPC-Web and JSON clients). */
     async *watch(caller: Caller, name: string, known: string, signal: AbortSignal): AsyncGenerator<WatchRenderedDeviceResponse> {
