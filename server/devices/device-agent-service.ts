@@ -174,16 +174,19 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     // Console sessions ride on this stream as flightctl's spec.consoles WITHOUT a new rendered version: the current
     // render is sent again with the new session in it, and the agent opens a console stream for each new session id.
     const stopConsoles = deps.consoles?.subscribe(caller.orgId, name, (c) => {
-      renders.get(caller.orgId, name).then((r) => {
-        if (closed) return;
-        if (r) since = Math.max(since, r.renderedVersion);
-        // A device not rendered yet gets the console alone: without a version, the agent applies nothing from it.
-        const device = r
-          ? renderedDevice(name, r)
-          : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
-        device.spec?.consoles.push(c);
-        sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
-      }, (e) => w.close(e));
+      renders.get(caller.orgId, name).then(
+        (r) => {
+          if (closed) return;
+          if (r) since = Math.max(since, r.renderedVersion);
+          // A device not rendered yet gets the console alone: without a version, the agent applies nothing from it.
+          const device = r
+            ? renderedDevice(name, r)
+            : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
+          device.spec?.consoles.push(c);
+          sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
+        },
+        (e) => w.close(e),
+      );
     });
     const leave = wheel.join((now) => {
       if (checking) {

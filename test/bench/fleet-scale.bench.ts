@@ -424,7 +424,9 @@ async function runSetup(replicas: number): Promise<string[]> {
         // BENCH_DEBUG_MEMORY: each 5 s's CPU too (is the idle CPU steady, or the connect storm's GC settling?).
         if (process.env.BENCH_DEBUG_MEMORY) {
           const c = apisCpu();
-          console.log(`  idle ${s + 5} s: API CPU ${((c - cpuAt) / 50).toFixed(1)} %, RSS ${rssSamples.map((r) => r.at(-1)?.toFixed(0)).join(" + ")} MB`);
+          console.log(
+            `  idle ${s + 5} s: API CPU ${((c - cpuAt) / 50).toFixed(1)} %, RSS ${rssSamples.map((r) => r.at(-1)?.toFixed(0)).join(" + ")} MB`,
+          );
           cpuAt = c;
         }
       }
