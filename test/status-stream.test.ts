@@ -177,3 +177,30 @@ test("reports spanning many HTTP/2 frames are cut and stored whole, in order (ra
   assert.deepEqual(got, { acks: [1, 2, 3], end: "OK" });
   assert.equal(await storedInfo(name), infos[2]);
 });
+
+test("an idle raw status stream is ended cleanly by the service, and a new one takes the next report", async () => {
+  // A replica of the same service with 200 ms heartbeats: a status stream is ended after two periods without a report.
+  const quick = await startTestApi({ heartbeatMs: 200, reuse: { db: t.db, dataDir: t.dataDir, issuer: t.issuer } });
+  try {
+    const name = "ss-idle";
+    const cred = await device(name);
+    const opts = { baseUrl: `https://localhost:${quick.api.agentPort}`, nodeOptions: { ca, cert: cred.certPem, key: cred.keyPem } };
+    const client = createClient(AgentDeviceService, createGrpcTransport(opts));
+    // The request side stays open (as the agent's does): only the service can end this stream.
+    let stop = () => {};
+    const held = new Promise<void>((resolve) => (stop = resolve));
+    async function* input() {
+      yield report(name, "first");
+      await held;
+    }
+    const acks: number[] = [];
+    for await (const ack of client.streamDeviceStatus(input())) acks.push(Number(ack.stored));
+    stop();
+    assert.deepEqual(acks, [1], "the report was acknowledged, then the stream ended OK");
+    assert.equal(await storedInfo(name), "first");
+    assert.deepEqual(await stream(client, [report(name, "next")]), { acks: [1], end: "OK" });
+    assert.equal(await storedInfo(name), "next");
+  } finally {
+    await quick.stop();
+  }
+});

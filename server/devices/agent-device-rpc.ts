@@ -70,8 +70,15 @@ export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): 
       method: status,
       async open(peer: Peer, finish: () => void) {
         const caller = await gate(status, peer);
-        const limit = async () => deps.limitReport?.(caller.identity, peer);
-        return { message: statusReports(devices, caller, limit), close: devices.whenDraining(finish) };
+        const report = statusReports(devices, caller, async () => deps.limitReport?.(caller.identity, peer));
+        // Ended (OK) when the server drains or after a while without reports (device-agent-service.ts, statusIdleMs).
+        const held = devices.holdStatusStream(finish);
+        return {
+          message(req: StreamDeviceStatusRequest) {
+            return held.report(() => report(req));
+          },
+          close: held.close,
+        };
       },
     },
   ];

@@ -57,6 +57,14 @@ const STUCK_READ_MS = 60_000;
  * agent sends no status: agent/status-cadence.ts).
  */
 const lastSeenEveryMs = (heartbeatMs: number) => Math.min(45_000, 1.5 * heartbeatMs);
+/**
+ * A status stream (StreamDeviceStatus, raw path) that carried no report for this long is ended cleanly by the service:
+ * two heartbeat periods, 60 s by default. The stream pays off in bursts (a rollout's reports seconds apart); an idle
+ * agent reports rarely (an unchanged status is not sent: agent/status-cadence.ts), yet an open stream keeps its HTTP/2
+ * stream and handler state on the service for as long as the connection lives — at 10,000 idle agents, memory for
+ * nothing. The agent opens a new stream with its next report (agent/status-stream.ts), as after a draining server.
+ */
+const statusIdleMs = (heartbeatMs: number) => Math.min(60_000, 2 * heartbeatMs);
 
 export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const statuses = createStatusStore(deps.db);
@@ -66,6 +74,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
   const markEveryMs = lastSeenEveryMs(deps.heartbeatMs ?? 30_000);
+  const idleMs = statusIdleMs(deps.heartbeatMs ?? 30_000);
   // One heartbeat message (and lastSeen time) per wheel tick, shared by every stream of its bucket: the message is then
   // encoded once for all of them (grpc-stream.ts).
   let tick = { at: Number.NaN, date: new Date(0), heartbeat: create(WatchRenderedDeviceResponseSchema) };
@@ -124,44 +133,60 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     let checkStarted = 0;
     let recheck = true;
     let lastTouched = Date.now();
-    // Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile.
-    const check = async () => {
-      if (checking) return;
-      checking = true;
-      checkStarted = Date.now();
-      try {
-        while (recheck && !closed) {
-          recheck = false;
-          const r = await renders.get(caller.orgId, name);
-          if (!closed && r && r.renderedVersion > since) {
-            since = r.renderedVersion;
-            sink.send(create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) }));
+    // Methods, not named closures: they live as long as the stream, and under tsx a named closure costs ≈ 260 B more
+    // (its name is set with Object.defineProperty: platform/grpc-stream.ts `responder`).
+    const w = {
+      /** Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile. */
+      async check() {
+        if (checking) return;
+        checking = true;
+        checkStarted = Date.now();
+        try {
+          while (recheck && !closed) {
+            recheck = false;
+            const r = await renders.get(caller.orgId, name);
+            if (!closed && r && r.renderedVersion > since) {
+              since = r.renderedVersion;
+              sink.send(create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) }));
+            }
           }
+        } catch (e) {
+          w.close(e);
+        } finally {
+          checking = false;
         }
-      } catch (e) {
-        close(e);
-      } finally {
-        checking = false;
-      }
+      },
+      close(err?: unknown) {
+        if (closed) return;
+        closed = true;
+        unsubscribe();
+        stopConsoles?.();
+        leave();
+        stopDrain();
+        sink.end(err);
+      },
     };
     const unsubscribe = deps.notifier.subscribe(caller.orgId, name, (v) => {
       if (v !== undefined && v <= since) return;
       recheck = true;
-      void check();
+      void w.check();
     });
     // Console sessions ride on this stream as flightctl's spec.consoles WITHOUT a new rendered version: the current
     // render is sent again with the new session in it, and the agent opens a console stream for each new session id.
     const stopConsoles = deps.consoles?.subscribe(caller.orgId, name, (c) => {
-      renders.get(caller.orgId, name).then((r) => {
-        if (closed) return;
-        if (r) since = Math.max(since, r.renderedVersion);
-        // A device not rendered yet gets the console alone: without a version, the agent applies nothing from it.
-        const device = r
-          ? renderedDevice(name, r)
-          : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
-        device.spec?.consoles.push(c);
-        sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
-      }, close);
+      renders.get(caller.orgId, name).then(
+        (r) => {
+          if (closed) return;
+          if (r) since = Math.max(since, r.renderedVersion);
+          // A device not rendered yet gets the console alone: without a version, the agent applies nothing from it.
+          const device = r
+            ? renderedDevice(name, r)
+            : create(DeviceSchema, { apiVersion: API_VERSION, kind: "Device", metadata: { name }, spec: {} });
+          device.spec?.consoles.push(c);
+          sink.send(create(WatchRenderedDeviceResponseSchema, { device }));
+        },
+        (e) => w.close(e),
+      );
     });
     const leave = wheel.join((now) => {
       if (checking) {
@@ -169,7 +194,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         // stream for good, so past a limit the stream ends and the agent reconnects (and reads afresh).
         if (now - checkStarted < STUCK_READ_MS) return;
         deps.log?.warn({ device: name, ms: now - checkStarted }, "rendered-device read did not finish; ending the stream");
-        close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
+        w.close(unavailable(`reading the rendered device did not finish within ${STUCK_READ_MS / 1000} s; reconnect`));
         return;
       }
       const { date, heartbeat } = tickOf(now);
@@ -179,18 +204,9 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       }
       sink.send(heartbeat);
     });
-    const stopDrain = wheel.whenDraining(() => close());
-    function close(err?: unknown) {
-      if (closed) return;
-      closed = true;
-      unsubscribe();
-      stopConsoles?.();
-      leave();
-      stopDrain();
-      sink.end(err);
-    }
-    void check();
-    return () => close();
+    const stopDrain = wheel.whenDraining(() => w.close());
+    void w.check();
+    return () => w.close();
   }
 
   return {
@@ -253,6 +269,34 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
 
     /** Calls `end` when the server drains (the status stream then ends once the report in hand is stored). */
     whenDraining: (end: () => void): (() => void) => wheel.whenDraining(end),
+
+    /**
+     * A status stream's lifetime: `end` is called when the server drains or when no report came for `idleMs` (checked
+     * at the stream's heartbeat-wheel tick: no timer of its own). `report` wraps the handling of each report.
+     */
+    holdStatusStream(end: () => void) {
+      let last = Date.now();
+      let busy = false;
+      const leave = wheel.join((now) => {
+        if (!busy && now - last >= idleMs) end();
+      });
+      const stopDrain = wheel.whenDraining(end);
+      return {
+        async report<T>(handle: () => Promise<T>): Promise<T> {
+          busy = true;
+          try {
+            return await handle();
+          } finally {
+            busy = false;
+            last = Date.now();
+          }
+        },
+        close() {
+          leave();
+          stopDrain();
+        },
+      };
+    },
 
     /** The same stream as an async generator, for Connect (Connect, gRPC-Web and JSON clients). */
     async *watch(caller: Caller, name: string, known: string, signal: AbortSignal): AsyncGenerator<WatchRenderedDeviceResponse> {

@@ -8,7 +8,7 @@
 // database, the agents reaching the APIs through haproxy (TCP mode, TLS passed through; test/helpers/haproxy.ts);
 // BENCH_REPLICAS=1,2 runs both setups one after the other and prints them in one table.
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
@@ -41,6 +41,30 @@ const REPLICAS = (process.env.BENCH_REPLICAS ?? "1").split(",").map(Number);
 const ORG = "00000000-0000-0000-0000-000000000000";
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+
+/** The kinds of memory in a process's RSS (kB), from /proc/<pid>/smaps_rollup. */
+const smapsRollup = (pid: number) =>
+  readFileSync(`/proc/${pid}/smaps_rollup`, "utf8")
+    .split("\n")
+    .filter((l) => /^(Rss|Anonymous|Private_Dirty|Shared_Clean|Private_Clean|Swap):/.test(l))
+    .map((l) => l.replace(/\s+/g, " "))
+    .join(", ");
+
+/** Asks `pid` (started with --heapsnapshot-signal=SIGUSR2) for a heap snapshot and waits until it is written. */
+async function heapSnapshot(pid: number, dir: string) {
+  const files = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".heapsnapshot")) : []);
+  const before = new Set(files());
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 600 && files().every((f) => before.has(f)); i++) await new Promise((r) => setTimeout(r, 500));
+  // A snapshot is written in pieces: wait for its size to settle.
+  let size = -1;
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = files().reduce((a, f) => a + (before.has(f) ? 0 : statSync(join(dir, f)).size), 0);
+    if (now === size) break;
+    size = now;
+  }
+}
 
 /** Polls `fn` until true; a slow wait prints `progress()` every 30 s, so a stall shows where devices are stuck. */
 async function waitUntil(
@@ -401,9 +425,18 @@ async function runSetup(replicas: number): Promise<string[]> {
       const cpu0 = apisCpu();
       const w0 = await stat();
       const rssSamples = apis.map(() => [] as number[]);
+      let cpuAt = cpu0;
       for (let s = 0; s < IDLE_SECONDS; s += 5) {
         await new Promise((r) => setTimeout(r, 5000));
         for (const [i, a] of apis.entries()) rssSamples[i].push(rssMb(a.pid));
+        // BENCH_DEBUG_MEMORY: each 5 s's CPU too (is the idle CPU steady, or the connect storm's GC settling?).
+        if (process.env.BENCH_DEBUG_MEMORY) {
+          const c = apisCpu();
+          console.log(
+            `  idle ${s + 5} s: API CPU ${((c - cpuAt) / 50).toFixed(1)} %, RSS ${rssSamples.map((r) => r.at(-1)?.toFixed(0)).join(" + ")} MB`,
+          );
+          cpuAt = c;
+        }
       }
       // Of one core, all API processes together.
       const idleCpu = ((apisCpu() - cpu0) / (IDLE_SECONDS * 1000)) * 100;
@@ -415,6 +448,10 @@ async function runSetup(replicas: number): Promise<string[]> {
       console.log(
         `N=${n}: connected in ${connectS.toFixed(0)} s; idle RSS ${rss} MB, CPU ${idleCpu.toFixed(1)} %, lastSeen writes ${heartbeatWrites.toFixed(1)}/s; streams per replica ${streams.join(" + ")}`,
       );
+      // BENCH_DEBUG_MEMORY=<ms> (the API also logs process.memoryUsage() that often): where each API's RSS lies.
+      if (process.env.BENCH_DEBUG_MEMORY) for (const a of apis) console.log(`N=${n}: API ${a.pid} ${smapsRollup(a.pid)}`);
+      // BENCH_HEAP_SNAPSHOT=<dir>: a heap snapshot of each API at the end of the idle window.
+      if (process.env.BENCH_HEAP_SNAPSHOT) for (const a of apis) await heapSnapshot(a.pid, process.env.BENCH_HEAP_SNAPSHOT);
       // BENCH_CONNECT_ONLY=1: connecting and idle only (no spec change phases). The agents stop as after a change, so
       // the next count's storm is every agent connecting (a running simulator's agents would hold their indexes and
       // the next start would claim directories past the provisioned ones).

@@ -96,6 +96,8 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
       LOG_LEVEL: "warn",
       // Benchmarks measure capacity with one user and one address far beyond any rate limit (a bench may turn them on).
       FLIGHTCTL_RATE_LIMITS: "false",
+      // BENCH_API_LD_PRELOAD=<lib>: the server process with another allocator (e.g. libjemalloc.so.2), to compare.
+      ...(process.env.BENCH_API_LD_PRELOAD ? { LD_PRELOAD: process.env.BENCH_API_LD_PRELOAD } : {}),
       ...env,
     },
     stdio: ["ignore", "inherit", "inherit"],
