@@ -3,6 +3,7 @@
 // the subject and a minimal DER walk for the extensions; results are cached by certificate.
 import { createHash, X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
+import { children, tlv } from "../../../lib/der.js";
 import { Lru } from "../lru.js";
 import { OID_DEVICE_FINGERPRINT, OID_ORG_ID, OID_SIGNER } from "./signer.js";
 
@@ -26,40 +27,6 @@ function oidBytes(oid: string): Buffer {
     body.push(...bytes);
   }
   return Buffer.from(body);
-}
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-/** The DER element at `i` (tag, content start and end); throws when it runs past `limit`. */
-function tlv(b: Buffer, i: number, limit: number): Tlv {
-  if (i + 2 > limit) throw new Error("truncated DER");
-  const first = b[i + 1];
-  let len = first;
-  let head = 2;
-  if (first >= 0x80) {
-    const n = first & 0x7f;
-    if (n < 1 || n > 4 || i + 2 + n > limit) throw new Error("bad DER length");
-    len = 0;
-    for (let k = 0; k < n; k++) len = len * 256 + b[i + 2 + k];
-    head = 2 + n;
-  }
-  if (i + head + len > limit) throw new Error("truncated DER");
-  return { tag: b[i], start: i + head, end: i + head + len };
-}
-
-/** The children of a constructed element. */
-function children(b: Buffer, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let i = parent.start; i < parent.end; ) {
-    const c = tlv(b, i, parent.end);
-    out.push(c);
-    i = c.end;
-  }
-  return out;
 }
 
 const WANTED = { signerName: oidBytes(OID_SIGNER), orgId: oidBytes(OID_ORG_ID), deviceFingerprint: oidBytes(OID_DEVICE_FINGERPRINT) };
