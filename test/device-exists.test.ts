@@ -25,7 +25,10 @@ const OTHER_ORG = "00000000-0000-0000-0000-0000000000e1";
 
 test("existence checks asked together: one statement, each answered for its own device", async () => {
   const names = Array.from({ length: 50 }, (_, i) => `exists-${String(i).padStart(2, "0")}`);
-  await t.db.pool.query(`insert into devices (org_id, name, spec, status) select $1, n, '{}', '{}' from unnest($2::text[]) n`, [ORG, names]);
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) select $1, n, '{}', '{}' from unnest($2::text[]) n`, [
+    ORG,
+    names,
+  ]);
   let statements = 0;
   const counting = { execute: (q: Parameters<Db["execute"]>[0]) => (statements++, db.execute(q)) } as unknown as Executor;
   const exists = deviceExistence(counting);

@@ -18,7 +18,9 @@ if (file) {
     count++;
     if (byText) {
       const q = args[0];
-      const text = String(typeof q === "string" ? q : ((q as { text?: string })?.text ?? "?")).replace(/\s+/g, " ").slice(0, 100);
+      const text = String(typeof q === "string" ? q : ((q as { text?: string })?.text ?? "?"))
+        .replace(/\s+/g, " ")
+        .slice(0, 100);
       byText.set(text, (byText.get(text) ?? 0) + 1);
     }
     return query.apply(this, args);
@@ -28,5 +30,13 @@ if (file) {
     writeFileSync(file, String(count));
     written = count;
   }, 100).unref();
-  if (byText) setInterval(() => writeFileSync(join(process.env.BENCH_STATEMENTS_TEXT!, `${basename(file)}.json`), JSON.stringify(Object.fromEntries([...byText].sort((a, b) => b[1] - a[1])), null, 1)), 1000).unref();
+  if (byText)
+    setInterval(
+      () =>
+        writeFileSync(
+          join(process.env.BENCH_STATEMENTS_TEXT!, `${basename(file)}.json`),
+          JSON.stringify(Object.fromEntries([...byText].sort((a, b) => b[1] - a[1])), null, 1),
+        ),
+      1000,
+    ).unref();
 }

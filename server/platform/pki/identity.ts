@@ -72,7 +72,11 @@ const isPeerCertificate = (c: unknown): c is PeerCertificate =>
 function fieldsOf(x: X509Certificate): Fields {
   return {
     der: x.raw,
-    commonName: () => x.subject.split("\n").find((l) => l.startsWith("CN="))?.slice(3),
+    commonName: () =>
+      x.subject
+        .split("\n")
+        .find((l) => l.startsWith("CN="))
+        ?.slice(3),
     serial: () => x.serialNumber,
     notBefore: () => x.validFrom,
     notAfter: () => x.validTo,
