@@ -47,7 +47,8 @@ export function startAgents(opts: AgentsOptions, indexes: number[], onEvent: (i:
       recordingExecutor({ failOn: opts.failOn, unpack }),
       fs,
       join(dir, "bootc.json"),
-      join(dir, "root", "proc", "sys", "kernel", "random", "boot_id"),
+      // Beside bootc.json, not under root/proc/…: creating those five directories was 0.25 ms of each new agent's start.
+      join(dir, "boot_id"),
       async () => {
         await agents[k].stop();
         if (stopping) return;

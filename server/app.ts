@@ -7,7 +7,7 @@ import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { AuthProvider } from "../gen/flightctl/v1beta1/authprovider_pb.js";
 import { errorInterceptor } from "./platform/error-interceptor.js";
-import { buildKind, kindStore, type AnyKindDefinition } from "./platform/resource/kind.js";
+import { buildKind, type AnyKindDefinition } from "./platform/resource/kind.js";
 import type { App } from "./platform/endpoint.js";
 import type { AgentServiceDeps, KindDeps, KindServices, ServiceDeps } from "./app-deps.js";
 import { userAuthInterceptor } from "./auth/user-auth-interceptor.js";
@@ -49,6 +49,7 @@ import { agentCertificateRegistration } from "./certificates/agent-certificate-r
 import type { CertificateAuthority } from "./certificates/signers.js";
 import type { DeviceAgentDeps } from "./devices/device-agent-service.js";
 import { createHeartbeatWheel } from "./devices/heartbeat-wheel.js";
+import { deviceExistence } from "./devices/device-exists-store.js";
 import { createWatch } from "./platform/watch/watch-rpc.js";
 import type { Listen } from "./platform/watch/watch-hub.js";
 import { memoryRelay, type ConsoleRelay } from "./console/console-relay.js";
@@ -219,9 +220,8 @@ export function createApp(deps: AppDeps): App & { agent: App } {
     services,
     files: services.map((s) => s.file),
   };
-  const devices = kindStore(deviceKind, db);
   // Every agent stream's heartbeats and drain, shared by the agent services.
-  const gate = createAgentGate((orgId, name) => devices.exists({ orgId, name }), new Set(AGENT_METHODS_READING_DEVICE));
+  const gate = createAgentGate(deviceExistence(db), new Set(AGENT_METHODS_READING_DEVICE));
   const wheel =
     deps.agent?.wheel ??
     createHeartbeatWheel(deps.agent?.heartbeatMs ?? 30_000, 30, (err) =>

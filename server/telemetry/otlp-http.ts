@@ -50,6 +50,8 @@ function peerOf(req: Req): Peer {
   const cert = sock.getPeerCertificate?.();
   return {
     raw: cert?.raw ? cert.raw : undefined,
+    // Its identity is then read from the TLS layer's parse (pki/identity.ts), not from a second one.
+    cert: cert?.raw ? cert : undefined,
     authorized: sock.authorized === true,
     authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
   };

@@ -2,6 +2,8 @@
 // extensions. Runs on agent-endpoint calls (after TLS verified the certificate), so it uses Node's native parser for
 // the subject and a minimal DER walk for the extensions; results are cached by certificate.
 import { createHash, X509Certificate } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
+import { children, tlv } from "../../../lib/der.js";
 import { Lru } from "../lru.js";
 import { OID_DEVICE_FINGERPRINT, OID_ORG_ID, OID_SIGNER } from "./signer.js";
 
@@ -25,40 +27,6 @@ function oidBytes(oid: string): Buffer {
     body.push(...bytes);
   }
   return Buffer.from(body);
-}
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-/** The DER element at `i` (tag, content start and end); throws when it runs past `limit`. */
-function tlv(b: Buffer, i: number, limit: number): Tlv {
-  if (i + 2 > limit) throw new Error("truncated DER");
-  const first = b[i + 1];
-  let len = first;
-  let head = 2;
-  if (first >= 0x80) {
-    const n = first & 0x7f;
-    if (n < 1 || n > 4 || i + 2 + n > limit) throw new Error("bad DER length");
-    len = 0;
-    for (let k = 0; k < n; k++) len = len * 256 + b[i + 2 + k];
-    head = 2 + n;
-  }
-  if (i + head + len > limit) throw new Error("truncated DER");
-  return { tag: b[i], start: i + head, end: i + head + len };
-}
-
-/** The children of a constructed element. */
-function children(b: Buffer, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let i = parent.start; i < parent.end; ) {
-    const c = tlv(b, i, parent.end);
-    out.push(c);
-    i = c.end;
-  }
-  return out;
 }
 
 const WANTED = { signerName: oidBytes(OID_SIGNER), orgId: oidBytes(OID_ORG_ID), deviceFingerprint: oidBytes(OID_DEVICE_FINGERPRINT) };
@@ -89,25 +57,60 @@ function privateExtensions(der: Buffer): Partial<Record<Wanted, string>> {
 
 const cache = new Lru<string, CertIdentity>(20_000);
 
+/** What `readCertIdentity` takes from a parsed certificate: an X509Certificate's fields, or a TLS peer's. */
+interface Fields {
+  der: Buffer;
+  commonName: () => string | undefined;
+  serial: () => string;
+  notBefore: () => string;
+  notAfter: () => string;
+}
+
+const isPeerCertificate = (c: unknown): c is PeerCertificate =>
+  typeof c === "object" && c !== null && !(c instanceof X509Certificate) && Buffer.isBuffer((c as PeerCertificate).raw);
+
+function fieldsOf(x: X509Certificate): Fields {
+  return {
+    der: x.raw,
+    commonName: () =>
+      x.subject
+        .split("\n")
+        .find((l) => l.startsWith("CN="))
+        ?.slice(3),
+    serial: () => x.serialNumber,
+    notBefore: () => x.validFrom,
+    notAfter: () => x.validTo,
+  };
+}
+
 /**
- * Reads a certificate's identity (PEM, DER, or one already parsed: a connecting agent's certificate is new, and parsing
- * it a second time was ≈ 0.5 ms of the API's CPU per connection).
+ * Reads a certificate's identity: PEM, DER, one already parsed, or the object TLSSocket#getPeerCertificate() gives
+ * (the TLS layer's own parse, which the agent endpoint uses: a connecting agent's certificate is new, and making an
+ * X509Certificate of it, or parsing it a second time, cost the API ≈ 0.1–0.5 ms of CPU per connection).
  */
-export function readCertIdentity(cert: string | Buffer | Uint8Array | X509Certificate): CertIdentity {
+export function readCertIdentity(cert: string | Buffer | Uint8Array | X509Certificate | PeerCertificate): CertIdentity {
+  const peer = isPeerCertificate(cert) ? cert : undefined;
   const parsed = cert instanceof X509Certificate ? cert : undefined;
-  const input = parsed ? parsed.raw : typeof cert === "string" ? cert : Buffer.from(cert as Uint8Array);
+  const input = peer ? peer.raw : parsed ? parsed.raw : typeof cert === "string" ? cert : Buffer.from(cert as Uint8Array);
   const key = createHash("sha256").update(input).digest("base64");
   const hit = cache.get(key);
   if (hit) return hit;
-  const x = parsed ?? new X509Certificate(input);
-  const der = x.raw;
-  const cn = x.subject.split("\n").find((l) => l.startsWith("CN="));
+  const f: Fields = peer
+    ? {
+        der: peer.raw,
+        // Several CNs come as an array; the X509Certificate path takes the first as well.
+        commonName: () => [peer.subject?.CN ?? []].flat()[0],
+        serial: () => peer.serialNumber,
+        notBefore: () => peer.valid_from,
+        notAfter: () => peer.valid_to,
+      }
+    : fieldsOf(parsed ?? new X509Certificate(input));
   const id: CertIdentity = {
-    commonName: cn ? cn.slice(3) : "",
-    ...privateExtensions(der),
-    serial: x.serialNumber,
-    notBefore: new Date(x.validFrom),
-    notAfter: new Date(x.validTo),
+    commonName: f.commonName() ?? "",
+    ...privateExtensions(f.der),
+    serial: f.serial(),
+    notBefore: new Date(f.notBefore()),
+    notAfter: new Date(f.notAfter()),
   };
   cache.set(key, id);
   return id;

@@ -6,7 +6,9 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import tls from "node:tls";
 import { after, before, test } from "node:test";
 import { createCa, ensurePki, type Pki } from "./ca.js";
 import { signClientCertificate } from "./signer.js";
@@ -198,4 +200,39 @@ test("bad CSRs are refused with messages a person can act on", async () => {
     "/CN=p384",
   );
   assert.equal((await parseCsr(p384)).publicKeyAlgorithm, "ECDSA P-384");
+});
+
+test("the identity read from a TLS peer's certificate (as the agent endpoint reads it) is the one read from its PEM", async () => {
+  const keys = await generateDeviceKey();
+  const name = await deviceNameFromPublicKey(keys.publicKey);
+  const { certPem } = await signClientCertificate(pki.clientSigner, {
+    publicKey: keys.publicKey,
+    commonName: `device:${name}`,
+    signerName: "flightctl.io/device-enrollment",
+    orgId: "00000000-0000-0000-0000-0000000000aa",
+    deviceFingerprint: name,
+    validitySeconds: 3600,
+  });
+  const fromPem = readCertIdentity(certPem);
+  const bundle = `${pki.root.certPem.trim()}\n${pki.clientSigner.certPem.trim()}\n`;
+  const server = tls.createServer({ key: pki.agentServer.keyPem, cert: pki.agentServer.certPem, ca: bundle, requestCert: true });
+  const peer = new Promise<tls.PeerCertificate>((resolve, reject) => {
+    server.once("tlsClientError", reject);
+    server.once("secureConnection", (s: tls.TLSSocket) => {
+      resolve(s.getPeerCertificate());
+      s.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  const client = tls.connect({ port, host: "127.0.0.1", servername: "localhost", ca: bundle, cert: certPem, key: keys.keyPem });
+  client.on("error", () => {});
+  client.resume();
+  const cert = await peer;
+  client.destroy();
+  server.close();
+  // The cache is keyed by the input (the PEM's text, the peer's DER): this reads the peer's fields, not the PEM's entry.
+  assert.deepEqual(readCertIdentity(cert), fromPem);
+  assert.equal(fromPem.commonName, `device:${name}`);
+  assert.equal(fromPem.orgId, "00000000-0000-0000-0000-0000000000aa");
 });

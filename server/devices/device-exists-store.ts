@@ -1,0 +1,31 @@
+// Whether devices exist, many in one statement: the agent gate checks it on every stream open, long-poll and
+// renewal (agent-auth-interceptor.ts). One statement per check was three quarters of the API's statements while
+// agents connect (1,000 of 1,330 at 1,000 agents); batched, a storm's checks share a few.
+import { sql } from "drizzle-orm";
+import { devices } from "../../db/schema/resources.js";
+import { batchLoader } from "../platform/batch-loader.js";
+import { rowsOf, textArray, type Executor } from "../platform/db.js";
+
+export interface DeviceKey {
+  orgId: string;
+  name: string;
+}
+
+/** For each key, in order: whether that device exists. */
+export async function devicesExist(db: Executor, keys: readonly DeviceKey[]): Promise<boolean[]> {
+  const rows = await rowsOf<{ i: string }>(
+    db,
+    sql`select k.i from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))})
+          with ordinality as k(org_id, name, i)
+        join ${devices} on ${devices.orgId} = k.org_id and ${devices.name} = k.name`,
+  );
+  const out = keys.map(() => false);
+  for (const row of rows) out[Number(row.i) - 1] = true;
+  return out;
+}
+
+/** The check as the agent gate calls it: what callers ask within a couple of milliseconds goes as one statement. */
+export function deviceExistence(db: Executor): (orgId: string, name: string) => Promise<boolean> {
+  const loader = batchLoader((keys: readonly DeviceKey[]) => devicesExist(db, keys));
+  return (orgId, name) => loader.load({ orgId, name });
+}
