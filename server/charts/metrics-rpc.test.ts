@@ -63,8 +63,10 @@ before(async () => {
   target = createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(exposition()));
   await new Promise<void>((r) => target.listen(0, "127.0.0.1", r));
   prom = await startPrometheus({ targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], scrapeIntervalMs: 500 });
-  // Until the first scrape is in.
-  for (let i = 0; i < 100 && (await prom.query("flightctl_devices_summary")).length === 0; i++) {
+  // Until the first scrape is in (a loaded CI machine has taken more than 20 s to start Prometheus and scrape).
+  const deadline = Date.now() + 120_000;
+  while ((await prom.query("flightctl_devices_summary")).length === 0) {
+    if (Date.now() > deadline) throw new Error("Prometheus did not scrape the test target within 120 s");
     await new Promise((r) => setTimeout(r, 200));
   }
   t = await startTestApp({ prometheusUrl: prom.url });

@@ -61,11 +61,24 @@ export function simulatedAgent(agent: ReturnType<typeof createDeviceAgentService
   };
 }
 
-/** The statuses ("firing", "resolved") of alert `alertname` of `resource` in the webhook's notifications, in order. */
+/**
+ * The statuses ("firing", "resolved") of alert `alertname` of `resource` in the webhook's notifications, in order.
+ * Alertmanager delivers at least once: a POST it gave up on (a slow receiver under load) is sent again, so a
+ * notification repeating the alert's last one (same status, same startsAt) is a redelivery and counted once. A flap
+ * (resolved, then firing again) still shows, as a new status or a new startsAt.
+ */
 export function seen(notifications: readonly WebhookNotification[], alertname: string, resource: string): string[] {
-  return notifications.flatMap((n) =>
-    n.alerts.filter((a) => a.labels.alertname === alertname && a.labels.resource === resource).map((a) => a.status),
-  );
+  const out: string[] = [];
+  let last = "";
+  for (const n of notifications) {
+    for (const a of n.alerts) {
+      if (a.labels.alertname !== alertname || a.labels.resource !== resource) continue;
+      const key = `${a.status} ${a.startsAt}`;
+      if (key !== last) out.push(a.status);
+      last = key;
+    }
+  }
+  return out;
 }
 
 /** Whether a notification has alert `alertname` of `resource` with `status`. */
