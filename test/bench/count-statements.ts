@@ -4,7 +4,7 @@
 // pg_stat_statements (not preloaded, and benches may not restart it), so the clients count: every pool, drizzle and
 // graphile-worker query goes through pg.Client#query. BENCH_STATEMENTS_TEXT=<dir>: also the count per statement (its
 // first 100 characters) as JSON in <dir>/<file's name>.json, every second.
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import pg from "pg";
 
@@ -27,7 +27,10 @@ if (file) {
   } as typeof pg.Client.prototype.query;
   setInterval(() => {
     if (count === written) return;
-    writeFileSync(file, String(count));
+    // Written aside and renamed: a reader must never see the file empty mid-write (read as 0, a window's count went
+    // negative).
+    writeFileSync(`${file}.tmp`, String(count));
+    renameSync(`${file}.tmp`, file);
     written = count;
   }, 100).unref();
   if (byText)
