@@ -62,7 +62,9 @@ let bare: TestApp;
 before(async () => {
   target = createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(exposition()));
   await new Promise<void>((r) => target.listen(0, "127.0.0.1", r));
-  prom = await startPrometheus({ targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], scrapeIntervalMs: 500 });
+  // Scrapes 5 s apart, each allowed 5 s: a scrape that fails (a 500 ms one did, with this process busy under CI's load)
+  // makes Prometheus mark every series of the target stale, and the range queries below then find nothing at "now".
+  prom = await startPrometheus({ targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], scrapeIntervalMs: 5000 });
   // Until the first scrape is in (a loaded CI machine has taken more than 20 s to start Prometheus and scrape).
   const deadline = Date.now() + 120_000;
   while ((await prom.query("flightctl_devices_summary")).length === 0) {

@@ -28,17 +28,31 @@ export interface PrometheusServer {
   close(): Promise<void>;
 }
 
-export async function startPrometheus(
-  opts: {
-    targets?: string[];
-    /** Prometheus scrape_configs entries, as JSON (for TLS targets and several jobs); besides `targets`' job. */
-    scrapeConfigs?: Record<string, unknown>[];
-    scrapeIntervalMs?: number;
-    remoteWriteReceiver?: boolean;
-  } = {},
-): Promise<PrometheusServer> {
+export interface PrometheusOptions {
+  targets?: string[];
+  /** Prometheus scrape_configs entries, as JSON (for TLS targets and several jobs); besides `targets`' job. */
+  scrapeConfigs?: Record<string, unknown>[];
+  scrapeIntervalMs?: number;
+  remoteWriteReceiver?: boolean;
+}
+
+export async function startPrometheus(opts: PrometheusOptions = {}): Promise<PrometheusServer> {
+  // A port is free when picked, not when Prometheus binds it seconds later: a test running beside this one may take
+  // it first, and then its Prometheus answers /-/ready here. So the one that answers must be this one (its TSDB path),
+  // else another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freePort(), opts);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt >= 5) throw e;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOn(port: number, opts: PrometheusOptions): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), "prometheus-"));
-  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const interval = `${opts.scrapeIntervalMs ?? 1000}ms`;
   const jobs: Record<string, unknown>[] = [
@@ -67,7 +81,13 @@ export async function startPrometheus(
       (r) => r.status === 200,
       () => false,
     );
-    if (ok) break;
+    if (ok) {
+      if (await ours(url, join(dir, "data"))) break;
+      child.kill("SIGKILL");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+      throw new PortTaken(`another Prometheus answers on ${url}`);
+    }
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
@@ -100,4 +120,11 @@ export async function startPrometheus(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether the Prometheus answering at `url` is the one keeping its TSDB at `tsdb`. */
+async function ours(url: string, tsdb: string): Promise<boolean> {
+  const res = await fetch(`${url}/api/v1/status/flags`);
+  const body = (await res.json()) as { data?: Record<string, string> };
+  return body.data?.["storage.tsdb.path"] === tsdb;
 }
