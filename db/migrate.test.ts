@@ -49,7 +49,22 @@ before(async () => {
 
 after(async () => {
   await pool?.end();
-  if (serverUrl) await admin(`drop database if exists "${name}" with (force)`);
+  if (serverUrl) {
+    // pool.end() resolves before its clients' connections have closed: a FORCE drop that overtakes one terminates it,
+    // and that client, no longer the pool's, emits the error to nobody (an uncaught exception failed this file once).
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+      for (let i = 0; i < 50; i++) {
+        const { rows } = await c.query("select count(*)::int n from pg_stat_activity where datname = $1", [name]);
+        if (rows[0].n === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await c.end();
+    }
+    await admin(`drop database if exists "${name}" with (force)`);
+  }
   await assertNoOpenHandles();
 });
 
