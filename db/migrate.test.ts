@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { migrate, MIGRATIONS_FOLDER, pendingMigrations } from "./migrate.js";
-import { databaseUrl } from "../test/helpers/db.js";
+import { databaseUrl, dropTestDatabase } from "../test/helpers/db.js";
 
 // A database created empty (not from the template): this file tests the migrations themselves.
 const serverUrl = process.env.FC_TEST_DATABASE_URL;
@@ -49,22 +49,7 @@ before(async () => {
 
 after(async () => {
   await pool?.end();
-  if (serverUrl) {
-    // pool.end() resolves before its clients' connections have closed: a FORCE drop that overtakes one terminates it,
-    // and that client, no longer the pool's, emits the error to nobody (an uncaught exception failed this file once).
-    const c = new pg.Client({ connectionString: serverUrl });
-    await c.connect();
-    try {
-      for (let i = 0; i < 50; i++) {
-        const { rows } = await c.query("select count(*)::int n from pg_stat_activity where datname = $1", [name]);
-        if (rows[0].n === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    } finally {
-      await c.end();
-    }
-    await admin(`drop database if exists "${name}" with (force)`);
-  }
+  if (serverUrl) await dropTestDatabase(serverUrl, name);
   await assertNoOpenHandles();
 });
 

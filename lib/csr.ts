@@ -3,6 +3,7 @@
 import "reflect-metadata";
 import { createHash, createPublicKey, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { pemBody } from "./der.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -85,8 +86,7 @@ const PKCS8_P256_POINT_TAG = Buffer.from("a14403420004", "hex");
  * key is decoded.
  */
 export function spkiOfPrivateKey(keyPem: string): Buffer {
-  const body = /^-----BEGIN PRIVATE KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)\r?\n-----END PRIVATE KEY-----$/.exec(keyPem.trim());
-  const der = body ? Buffer.from(body[1], "base64") : undefined;
+  const der = keyPem.includes("-----BEGIN PRIVATE KEY-----") ? pemBody(keyPem, "PRIVATE KEY") : undefined;
   const at = PKCS8_P256_PREFIX.length + 32;
   if (
     der?.length === at + PKCS8_P256_POINT_TAG.length + 64 &&

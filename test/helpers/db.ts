@@ -40,6 +40,23 @@ async function withAdmin<T>(serverUrl: string, fn: (c: pg.Client) => Promise<T>)
   }
 }
 
+/**
+ * Drops test database `name`, forcibly disconnecting whoever is still connected, once the sessions of pools just
+ * ended have closed: pool.end() resolves before its clients' connections are closed, and a FORCE drop overtaking one
+ * terminates it, so that client (no longer its pool's) emits the error to nobody — an uncaught exception that failed a
+ * test file once in CI.
+ */
+export async function dropTestDatabase(serverUrl: string, name: string): Promise<void> {
+  await withAdmin(serverUrl, async (c) => {
+    for (let i = 0; i < 50; i++) {
+      const { rows } = await c.query<{ n: number }>("select count(*)::int n from pg_stat_activity where datname = $1", [name]);
+      if (rows[0].n === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`);
+  });
+}
+
 export async function createTestDatabase(opts: { poolMax?: number } = {}): Promise<TestDatabase> {
   const serverUrl = requireEnv("FC_TEST_DATABASE_URL");
   const template = requireEnv("FC_TEMPLATE_DB");
@@ -58,7 +75,7 @@ export async function createTestDatabase(opts: { poolMax?: number } = {}): Promi
     drop: () =>
       (dropped ??= (async () => {
         await pool.end();
-        await withAdmin(serverUrl, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`));
+        await dropTestDatabase(serverUrl, name);
       })()),
   };
 }

@@ -60,10 +60,10 @@ const cache = new Lru<string, CertIdentity>(20_000);
 /** What `readCertIdentity` takes from a parsed certificate: an X509Certificate's fields, or a TLS peer's. */
 interface Fields {
   der: Buffer;
-  commonName: () => string | undefined;
-  serial: () => string;
-  notBefore: () => string;
-  notAfter: () => string;
+  commonName: string | undefined;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
 }
 
 const isPeerCertificate = (c: unknown): c is PeerCertificate =>
@@ -72,14 +72,13 @@ const isPeerCertificate = (c: unknown): c is PeerCertificate =>
 function fieldsOf(x: X509Certificate): Fields {
   return {
     der: x.raw,
-    commonName: () =>
-      x.subject
-        .split("\n")
-        .find((l) => l.startsWith("CN="))
-        ?.slice(3),
-    serial: () => x.serialNumber,
-    notBefore: () => x.validFrom,
-    notAfter: () => x.validTo,
+    commonName: x.subject
+      .split("\n")
+      .find((l) => l.startsWith("CN="))
+      ?.slice(3),
+    serial: x.serialNumber,
+    notBefore: x.validFrom,
+    notAfter: x.validTo,
   };
 }
 
@@ -99,18 +98,18 @@ export function readCertIdentity(cert: string | Buffer | Uint8Array | X509Certif
     ? {
         der: peer.raw,
         // Several CNs come as an array; the X509Certificate path takes the first as well.
-        commonName: () => [peer.subject?.CN ?? []].flat()[0],
-        serial: () => peer.serialNumber,
-        notBefore: () => peer.valid_from,
-        notAfter: () => peer.valid_to,
+        commonName: [peer.subject?.CN ?? []].flat()[0],
+        serial: peer.serialNumber,
+        notBefore: peer.valid_from,
+        notAfter: peer.valid_to,
       }
     : fieldsOf(parsed ?? new X509Certificate(input));
   const id: CertIdentity = {
-    commonName: f.commonName() ?? "",
+    commonName: f.commonName ?? "",
     ...privateExtensions(f.der),
-    serial: f.serial(),
-    notBefore: new Date(f.notBefore()),
-    notAfter: new Date(f.notAfter()),
+    serial: f.serial,
+    notBefore: new Date(f.notBefore),
+    notAfter: new Date(f.notAfter),
   };
   cache.set(key, id);
   return id;
