@@ -65,12 +65,8 @@ before(async () => {
   // Scrapes 5 s apart, each allowed 5 s: a scrape that fails (a 500 ms one did, with this process busy under CI's load)
   // makes Prometheus mark every series of the target stale, and the range queries below then find nothing at "now".
   prom = await startPrometheus({ targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], scrapeIntervalMs: 5000 });
-  // Until the first scrape is in (a loaded CI machine has taken more than 20 s to start Prometheus and scrape).
-  const deadline = Date.now() + 120_000;
-  while ((await prom.query("flightctl_devices_summary")).length === 0) {
-    if (Date.now() > deadline) throw new Error("Prometheus did not scrape the test target within 120 s");
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Until the first scrape is in.
+  await prom.waitFor("flightctl_devices_summary");
   t = await startTestApp({ prometheusUrl: prom.url });
   bare = await startTestApp();
   const devices = createClient(DeviceService, t.transport);

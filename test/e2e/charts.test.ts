@@ -57,12 +57,11 @@ before(async () => {
   buildWeb();
   target = createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(exposition()));
   await new Promise<void>((r) => target.listen(0, "127.0.0.1", r));
-  prom = await startPrometheus({ targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], scrapeIntervalMs: 500 });
-  for (let i = 0; i < 100 && (await prom.query("flightctl_devices_summary")).length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  // A few scrapes, so the lines have more than one point.
-  await new Promise((r) => setTimeout(r, 2000));
+  // Scrapes 5 s apart, each allowed 5 s: a failed scrape (a 500 ms one did fail, with this process busy starting the
+  // APIs and Chromium under CI's load) marks the target's series stale, and the page then finds no data at "now".
+  prom = await startPrometheus({ targets: [`127.0.0.1:${(target.address() as AddressInfo).port}`], scrapeIntervalMs: 5000 });
+  // Until the first scrape is in; a lone point still draws (a short stub ending at it).
+  await prom.waitFor("flightctl_devices_summary");
   t = await startTestApi({ prometheusUrl: prom.url });
   bare = await startTestApi();
   await create(t);

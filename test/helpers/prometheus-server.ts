@@ -23,8 +23,13 @@ export interface PrometheusServer {
   url: string;
   /** The remote-write URL (when started as a receiver). */
   writeUrl: string;
-  /** An instant query; throws with Prometheus's error text when it refuses the query. */
-  query(promql: string): Promise<PromSample[]>;
+  /** An instant query (now, or at Unix seconds `at`); throws with Prometheus's error text when it refuses the query. */
+  query(promql: string, at?: number): Promise<PromSample[]>;
+  /**
+   * Until `promql` has a result at the last whole second (the first scrape is in, and older than the whole-second
+   * end a chart's range query gets), polling every 200 ms; throws after `withinMs`.
+   */
+  waitFor(promql: string, withinMs?: number): Promise<PromSample[]>;
   close(): Promise<void>;
 }
 
@@ -95,11 +100,12 @@ async function startOn(port: number, opts: PrometheusOptions): Promise<Prometheu
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return {
+  const server: PrometheusServer = {
     url,
     writeUrl: `${url}/api/v1/write`,
-    async query(promql) {
-      const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: promql })}`);
+    async query(promql, at) {
+      const params = new URLSearchParams({ query: promql, ...(at === undefined ? {} : { time: String(at) }) });
+      const res = await fetch(`${url}/api/v1/query?${params}`);
       const body = (await res.json()) as {
         status: string;
         error?: string;
@@ -107,6 +113,16 @@ async function startOn(port: number, opts: PrometheusOptions): Promise<Prometheu
       };
       if (body.status !== "success") throw new Error(`prometheus refused ${promql}: ${body.error}`);
       return (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+    },
+    // 120 s by default: a loaded CI machine has taken more than 20 s to start Prometheus and scrape.
+    async waitFor(promql, withinMs = 120_000) {
+      const until = Date.now() + withinMs;
+      for (;;) {
+        const rows = await server.query(promql, Math.floor(Date.now() / 1000));
+        if (rows.length) return rows;
+        if (Date.now() > until) throw new Error(`prometheus had no result for ${promql} within ${withinMs} ms`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     },
     async close() {
       child.kill("SIGTERM");
@@ -120,6 +136,7 @@ async function startOn(port: number, opts: PrometheusOptions): Promise<Prometheu
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 /** Whether the Prometheus answering at `url` is the one keeping its TSDB at `tsdb`. */
