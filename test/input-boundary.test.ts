@@ -473,4 +473,27 @@ describe("connection limits", () => {
     await watching;
     assert.ok(seen.includes("late"), `the watch saw ${JSON.stringify(seen)}`);
   });
+
+  test("agent endpoint sessions keep no HPACK tables (SETTINGS_HEADER_TABLE_SIZE 0), the user endpoint's do; both answer", async () => {
+    const get = async (port: number) => {
+      const session = http2.connect(`https://localhost:${port}`, { ca: readFileSync(t.api.bundlePath) });
+      try {
+        const settings = await new Promise<http2.Settings>((r) => session.once("remoteSettings", r));
+        // Two requests on the session: the second's headers would be table references if the server kept a table.
+        const statuses: number[] = [];
+        for (let i = 0; i < 2; i++) {
+          const req = session.request({ ":path": "/healthz" });
+          const head = await new Promise<http2.IncomingHttpHeaders>((r, j) => req.once("response", r).once("error", j));
+          req.resume();
+          await new Promise((r) => req.once("end", r));
+          statuses.push(Number(head[":status"]));
+        }
+        return { tableSize: settings.headerTableSize, statuses };
+      } finally {
+        session.close();
+      }
+    };
+    assert.deepEqual(await get(t.api.agentPort), { tableSize: 0, statuses: [200, 200] });
+    assert.deepEqual(await get(t.api.port), { tableSize: 4096, statuses: [200, 200] });
+  });
 });

@@ -189,6 +189,9 @@ export async function startApi(opts: ApiOptions): Promise<RunningApi> {
     host: agentAt.host,
     port: agentAt.port,
     limits: opts.limits ?? defaults.limits,
+    // An agent holds one connection for days and opens a stream or sends a call now and then: its headers compress
+    // to a few bytes less, while the tables cost its session ≈ 0.8 KB of nghttp2 memory (7.6 MB at 10,000 agents).
+    headerTables: false,
   });
   agentUrl ||= `https://${hostname()}:${agentServer.port}`;
   let metricsListener: MetricsListener | undefined;
