@@ -16,6 +16,7 @@ import { stringify } from "yaml";
 import { AuthProviderSchema } from "../../gen/flightctl/v1beta1/authprovider_pb.js";
 import { VersionService } from "../../gen/flightctl/v1beta1/version_service_pb.js";
 import { startTestIssuer } from "../helpers/oidc.js";
+import { API_MALLOC_ENV } from "../../server/standalone/render.js";
 
 /** A fresh database on DATABASE_URL's server, or an embedded Postgres; `cleanup` drops it. */
 export async function benchDatabase(): Promise<{ url: string; cleanup(): Promise<void> }> {
@@ -96,6 +97,8 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
       LOG_LEVEL: "warn",
       // Benchmarks measure capacity with one user and one address far beyond any rate limit (a bench may turn them on).
       FLIGHTCTL_RATE_LIMITS: "false",
+      // The allocator settings flightctl-standalone gives the deployed API (BENCH_API_DEFAULT_MALLOC=1: glibc's own).
+      ...(process.env.BENCH_API_DEFAULT_MALLOC === "1" ? {} : API_MALLOC_ENV),
       // BENCH_API_LD_PRELOAD=<lib>: the server process with another allocator (e.g. libjemalloc.so.2), to compare.
       ...(process.env.BENCH_API_LD_PRELOAD ? { LD_PRELOAD: process.env.BENCH_API_LD_PRELOAD } : {}),
       ...env,
