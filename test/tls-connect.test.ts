@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import tls from "node:tls";
 import { createCa, issueServerCert } from "../server/platform/pki/ca.js";
-import { connectTls } from "./tls-connect.js";
+import { connectTls } from "../agent/tls-connect.js";
 
 const servers: tls.Server[] = [];
 let ca = "";
