@@ -34,7 +34,7 @@ import {
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
 import { appContainerStats } from "./apps/container-stats.js";
 import { currentSvcClientCert, requestSvcClientCert } from "./svc-client-cert.js";
-import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
+import type { AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
 import { recordedAppStatus } from "./apps/recorded-status.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
@@ -319,6 +319,9 @@ export function createAgent(opts: AgentOptions) {
   async function startTelemetry() {
     if (!cfg.telemetry || telemetry || !cert) return;
     const certPem = await telemetryCertificate();
+    // Loaded only when configured: the OTLP exporter (grpc-js, the OpenTelemetry SDK) is a large part of the agent's
+    // modules, which each simulator thread loads again (RESULTS.md, branch connect).
+    const { startAgentTelemetry } = await import("./telemetry.js");
     if (stop.signal.aborted) return;
     telemetry = startAgentTelemetry({
       config: cfg.telemetry,
