@@ -34,7 +34,7 @@ import {
 import { startResourceMonitor, type ResourceMonitor } from "./resources.js";
 import { appContainerStats } from "./apps/container-stats.js";
 import { currentSvcClientCert, requestSvcClientCert } from "./svc-client-cert.js";
-import { startAgentTelemetry, type AgentTelemetry } from "./telemetry.js";
+import type { AgentTelemetry } from "./telemetry.js";
 import { createAppMonitor, watchedApps, type AppMonitor } from "./apps/monitor.js";
 import { recordedAppStatus } from "./apps/recorded-status.js";
 import { createConsoleManager, type ConsoleOptions } from "./console.js";
@@ -50,6 +50,12 @@ const [ARCH, PLATFORM, KERNEL] = [arch(), platform(), release()];
 const STREAM_SILENCE_MS = Number(process.env.FLIGHTCTL_AGENT_STREAM_SILENCE_MS ?? 300_000);
 /** Until a new stream's first message (the rendered device or a heartbeat). */
 const STREAM_OPEN_MS = Math.max(STREAM_SILENCE_MS, 10 * 60_000);
+/**
+ * The start's report waits this long, once connected, for the stream's first message (see start()). The service sends
+ * it at once (the rendered device or a heartbeat); the wait is for one that does not (an older one: its first
+ * heartbeat comes within 30 s).
+ */
+const START_REPORT_WAIT_MS = 10_000;
 
 /** What the agent tells its host process (the simulator counts these). */
 export type AgentEvent =
@@ -313,6 +319,9 @@ export function createAgent(opts: AgentOptions) {
   async function startTelemetry() {
     if (!cfg.telemetry || telemetry || !cert) return;
     const certPem = await telemetryCertificate();
+    // Loaded only when configured: the OTLP exporter (grpc-js, the OpenTelemetry SDK) is a large part of the agent's
+    // modules, which each simulator thread loads again (RESULTS.md, branch connect).
+    const { startAgentTelemetry } = await import("./telemetry.js");
     if (stop.signal.aborted) return;
     telemetry = startAgentTelemetry({
       config: cfg.telemetry,
@@ -360,6 +369,14 @@ export function createAgent(opts: AgentOptions) {
   let sending: Promise<void> | undefined;
   let again: { force: boolean } | undefined;
   function report(force = false): Promise<void> {
+    const sent = queueReport(force);
+    // Whatever report comes first is the start's (start() waits for it).
+    if (startReported) void sent.then(startReported);
+    startReported = undefined;
+    return sent;
+  }
+
+  function queueReport(force: boolean): Promise<void> {
     if (sending) {
       again = { force: force || !!again?.force };
       return sending;
@@ -423,6 +440,11 @@ export function createAgent(opts: AgentOptions) {
         ).unref();
       }
     }
+  }
+
+  /** Whether reconcile applies `version` now: newer than the current one, not failed before, no reboot under way. */
+  function applies(version: number): boolean {
+    return !rebootRequested && version > versionOf(specs.current()) && !specs.failed.has(version);
   }
 
   /** Reconciles `device` after what is queued (stream messages and retries run one at a time). */
@@ -546,12 +568,9 @@ export function createAgent(opts: AgentOptions) {
   async function reconcile(device: DeviceJson) {
     const version = versionOf(device);
     const current = specs.current();
-    if (rebootRequested) {
-      log.debug({ version }, "a reboot is under way; the version waits for it");
-      return;
-    }
-    if (version <= versionOf(current) || specs.failed.has(version)) {
-      log.debug({ version, current: versionOf(current) }, "spec version already applied or failed before; skipped");
+    if (!applies(version)) {
+      if (rebootRequested) log.debug({ version }, "a reboot is under way; the version waits for it");
+      else log.debug({ version, current: versionOf(current) }, "spec version already applied or failed before; skipped");
       return;
     }
     log.info({ version, current: versionOf(current) }, "spec version received");
@@ -671,21 +690,24 @@ export function createAgent(opts: AgentOptions) {
           clearTimeout(watchdog);
           watchdog = setTimeout(() => session.abort(), STREAM_SILENCE_MS);
           cadence.heard();
+          const device = msg.device && toJson(DeviceSchema, msg.device);
           if (first) {
             first = false;
             const again = connections++ > 0;
             log.info({ server: cfg.server, knownVersion: known }, again ? "stream reconnected" : "stream connected");
             attempt = 0;
             emit("connected");
-            // The first connection follows start's report; after a reconnection the service needs one (a restored
-            // service's handshake, a device the disconnect sweep marked), unchanged or not.
+            // After a reconnection the service needs a report (a restored service's handshake, a device the disconnect
+            // sweep marked), unchanged or not. The first connection's is the start's: sent now, unless a version to
+            // apply came, whose report (after it, or saying it is under way) carries it.
             if (again) void report(true);
+            else if (startReported && !(device && applies(versionOf(device)))) void report();
           }
-          if (msg.device) {
+          if (msg.device && device) {
             // Console sessions come on this stream (spec.consoles) without a new rendered version; reconcile skips
             // such a repeat, the console manager opens a relay stream for each new session.
             if (msg.device.spec?.consoles.length) consoles.handle(msg.device.spec.consoles);
-            enqueue(toJson(DeviceSchema, msg.device));
+            enqueue(device);
           }
         }
         emit("disconnected");
@@ -694,6 +716,8 @@ export function createAgent(opts: AgentOptions) {
         if (stop.signal.aborted) break;
         const err = ConnectError.from(e);
         emit("disconnected");
+        // No stream to wait for: the start's report is tried now (and retried as any report).
+        if (startReported) void report();
         if (err.code === Code.NotFound) {
           // The device was deleted: forget the certificate and enroll again with the same key (flightctl's 404 rule).
           log.warn("device not found on the service; enrolling again");
@@ -756,6 +780,38 @@ export function createAgent(opts: AgentOptions) {
     }
   }
 
+  /**
+   * Set while the start's status report is owed: the next report is it. A starting device reported once before the
+   * stream told it its version, then again after applying that: two reports (each a status write on the service) where
+   * the second says all the first did — read from the host again, later. So the start's report waits for the stream's
+   * first message (watchLoop): a version to apply has its own report (after the update, or "Updating" if it takes over
+   * a second); anything else (a heartbeat, the version it runs), a failed stream, or no message START_REPORT_WAIT_MS
+   * after connecting, and it is sent then.
+   */
+  let startReported: (() => void) | undefined;
+
+  /** Starts the loops and resolves once the start's report was sent (or tried), or the agent stopped. */
+  async function startReport() {
+    let stopped = () => {};
+    const reported = new Promise<void>((resolve) => {
+      startReported = resolve;
+      stopped = () => ((startReported = undefined), resolve());
+      stop.signal.addEventListener("abort", stopped, { once: true });
+    });
+    loops.push(watchLoop(), certLoop());
+    let fallback: NodeJS.Timeout | undefined;
+    void clients?.connected().then(() => {
+      if (startReported) fallback = setTimeout(() => startReported && void report(), START_REPORT_WAIT_MS);
+    });
+    await reported;
+    clearTimeout(fallback);
+    stop.signal.removeEventListener("abort", stopped);
+    // The periodic reports start after it: their first one, due at once while no stream message was heard yet
+    // (status-cadence.ts), would otherwise be the start's report whenever connecting took longer than its jitter
+    // (34 % of 10,000 agents connecting at once reported twice).
+    loops.push(statusLoop());
+  }
+
   return {
     get name() {
       return id?.name;
@@ -800,9 +856,9 @@ export function createAgent(opts: AgentOptions) {
         await monitor.resync();
       }
       if (booted) await completeOsUpdate(booted);
-      await report();
+      // Telemetry first: it counts the reports, the start's too.
       await startTelemetry();
-      loops.push(watchLoop(), statusLoop(), certLoop());
+      await startReport();
     },
     async stop() {
       stop.abort();

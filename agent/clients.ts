@@ -19,6 +19,8 @@ export interface AgentClients {
   console: ReturnType<typeof createClient<typeof AgentConsoleService>>;
   /** Status reports, on one stream over this connection (status-stream.ts). */
   status: StatusSender;
+  /** Resolves once connected (or the attempt failed): the connection every call here takes. */
+  connected(): Promise<unknown>;
   close(): void;
 }
 
@@ -43,6 +45,7 @@ export function connectAgent(server: string, caPem: string, certPem: string, key
     certificates: createClient(AgentCertificateService, transport),
     console: createClient(AgentConsoleService, transport),
     status,
+    connected: () => sessions.connect(),
     close: () => {
       status.close();
       sessions.abort();

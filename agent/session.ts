@@ -11,6 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2SessionManager } from "@connectrpc/connect-node";
 import type { ConnectSlots } from "./connect-slots.js";
 import { cachedLookup } from "./dns-cache.js";
+import { connectTls } from "./tls-connect.js";
 
 export interface AgentSessionOptions {
   /** PING the connection this often while it carries streams (default 45 s). */
@@ -134,7 +135,8 @@ export class AgentSessionManager extends Http2SessionManager {
     return new Promise((resolve, reject) => {
       // A context that cannot be made (a damaged key or certificate) fails this attempt, as a failed handshake does.
       this.context ??= tls.createSecureContext(this.tls);
-      const s = http2.connect(this.authority, { lookup: cachedLookup, ...this.tls, secureContext: this.context });
+      const tlsOptions = { lookup: cachedLookup, ...this.tls, secureContext: this.context };
+      const s = http2.connect(this.authority, { createConnection: (url: URL) => connectTls(url, tlsOptions) });
       this.live.add(s);
       // Listeners for the connection's whole life: nothing it does goes unheard, and its end is always noticed.
       s.on("error", (e) => (this.lastError = e));

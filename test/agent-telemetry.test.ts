@@ -21,6 +21,9 @@ import { signClientCertificate } from "../server/platform/pki/signer.js";
 import { parseAgentConfig } from "../agent/config.js";
 import { cpuTicks, USER_HZ } from "../agent/host-readings.js";
 import { recordingExecutor } from "../agent/host.js";
+// Loaded with the file: agents import it only once telemetry is configured, and a module first loaded mid-test starts
+// tsx's transform service, whose pipe the leak check would count.
+import "../agent/telemetry.js";
 import { EnrollmentRequestService } from "../gen/flightctl/v1beta1/enrollmentrequest_service_pb.js";
 import { MetricsService } from "../gen/flightctl/v1beta1/metrics_service_pb.js";
 import { createLogger } from "../lib/logger.js";

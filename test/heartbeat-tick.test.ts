@@ -1,7 +1,7 @@
 // Heartbeats of idle rendered-device streams, one tick at a time: the wheel wakes each joined stream once per period
 // with its tick's time; a tick's streams share one heartbeat message (and one lastSeen time), and on the raw gRPC path
 // one encoding of it; every open stream still gets its heartbeat, a closed stream gets nothing more, and a message sent
-// after the shared one is encoded afresh.
+// after the shared one is encoded afresh; a stream with nothing newer to send hears one heartbeat at once.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
@@ -96,6 +96,31 @@ test("a tick sends each open stream the one shared heartbeat and marks it seen; 
     assert.equal(streams[1].sent.length, after, "nothing is sent to a closed stream");
   } finally {
     wheel.drain(); // ends the streams still open
+    wheel.close();
+    await lastSeen.close();
+  }
+});
+
+test("a stream with nothing newer for the agent hears a heartbeat at once, not at the next tick", async () => {
+  const wheel = createHeartbeatWheel(600_000, 1);
+  const lastSeen = createLastSeenRecorder(createDb(t.db.pool), pino({ level: "silent" }), { flushMs: 600_000 });
+  const notifier = { subscribe: () => () => {} } as unknown as RenderNotifier;
+  const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs: 600_000 });
+  try {
+    const sent: WatchRenderedDeviceResponse[] = [];
+    const sink: StreamSink<WatchRenderedDeviceResponse> = { send: (m) => sent.push(m), end: () => {} };
+    const name = "not-rendered";
+    const caller: Caller = {
+      orgId: DEFAULT_ORG_ID,
+      identity: { kind: "device", actor: `device:${name}`, username: name, deviceName: name, orgId: DEFAULT_ORG_ID },
+    };
+    const close = svc.openWatch(caller, name, "", sink);
+    await until("the first message", () => sent.length > 0);
+    assert.equal(sent.length, 1);
+    assert.ok(sent[0].heartbeat && !sent[0].device, "a heartbeat, with no device");
+    close();
+  } finally {
+    wheel.drain();
     wheel.close();
     await lastSeen.close();
   }

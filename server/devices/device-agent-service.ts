@@ -136,11 +136,15 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     // Methods, not named closures: they live as long as the stream, and under tsx a named closure costs ≈ 260 B more
     // (its name is set with Object.defineProperty: platform/grpc-stream.ts `responder`).
     const w = {
-      /** Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile. */
-      async check() {
-        if (checking) return;
+      /**
+       * Reads the render whenever it may have passed `since`; one read at a time, repeated if notified meanwhile.
+       * Says whether it sent the device.
+       */
+      async check(): Promise<boolean> {
+        if (checking) return false;
         checking = true;
         checkStarted = Date.now();
+        let sent = false;
         try {
           while (recheck && !closed) {
             recheck = false;
@@ -148,6 +152,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
             if (!closed && r && r.renderedVersion > since) {
               since = r.renderedVersion;
               sink.send(create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) }));
+              sent = true;
             }
           }
         } catch (e) {
@@ -155,6 +160,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         } finally {
           checking = false;
         }
+        return sent;
       },
       close(err?: unknown) {
         if (closed) return;
@@ -205,7 +211,12 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       sink.send(heartbeat);
     });
     const stopDrain = wheel.whenDraining(() => w.close());
-    void w.check();
+    // The stream's first message comes at once: the device when newer than `known`, else a heartbeat (not at the
+    // wheel's next tick, up to a period later). A starting agent sends its first status report when it has heard
+    // what to run (agent/agent.ts startReport): one report, not one before and one after the update.
+    void w.check().then((sent) => {
+      if (!sent && !closed) sink.send(create(WatchRenderedDeviceResponseSchema, { heartbeat: timestampFromMs(Date.now()) }));
+    });
     return () => w.close();
   }
 

@@ -416,6 +416,11 @@ async function runSetup(replicas: number): Promise<string[]> {
       if (process.env.BENCH_SIM_PROF) await sim.profileStop(join(process.env.BENCH_SIM_PROF, `simulator-connect-${n}.cpuprofile`));
       // Per agent: what connecting and the first render's apply and status cost each side.
       console.log(`N=${n}: connected + first status in ${connectS.toFixed(1)} s; ${connectCpu(n).text.replace("/device", "/agent")}`);
+      // What the agents did to get there (the simulator's event counts since its start): status reports per agent.
+      const events = await sim.counts();
+      console.log(
+        `N=${n}: per agent while connecting, agents' events: ${["connected", "applied", "status"].map((e) => `${e} ${((events[e] ?? 0) / n).toFixed(2)}`).join(", ")}`,
+      );
 
       // Idle: only heartbeats and periodic status.
       const stat = async () =>
