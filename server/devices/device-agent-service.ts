@@ -1,6 +1,5 @@
 // What devices do through the agent endpoint: report status (service fields computed, transitions recorded as
 // events in the same transaction, lastSeen marked), and receive their rendered spec as a stream or a long-poll.
-import { isDeepStrictEqual } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -30,6 +29,7 @@ import { knownVersion, renderedDevice } from "./rendered-device.js";
 import { createStatusStore } from "./status-store.js";
 import { deviceFromReport, deviceOf, type StoredReport } from "./status-reply.js";
 import { batchLoader } from "../platform/batch-loader.js";
+import { jsonEqual } from "../platform/json-equal.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
 
@@ -101,7 +101,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         renderedVersion: existing.renderedVersion,
         disconnected: false,
       });
-      const unchanged = isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations);
+      const unchanged = jsonEqual(next, previous) && jsonEqual(annotations, existing.annotations);
       if (unchanged) return { labels: existing.labels, annotations, status: next };
       const changes = paused ? [paused, ...statusTransitions(previous, next)] : statusTransitions(previous, next);
       const events = changes.map((e) => ({
