@@ -63,9 +63,7 @@ test("concurrent reports of many devices: each read and written as its own, even
     ),
     ...names
       .slice(0, 10)
-      .map((n, i) =>
-        write(store, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")]),
-      ),
+      .map((n, i) => write(store, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")])),
   ]);
   // Exactly one of two writes on the same version wins; every device got exactly one.
   for (let i = 0; i < 10; i++) assert.equal(Number(writes[i]) + Number(writes[names.length + i]), 1, `${names[i]}: one write wins`);
@@ -180,12 +178,14 @@ test("a write returns the device's new version, and loses when the device's rend
     status: { n: 1 },
     events: [],
   });
-  const row = (await t.db.pool.query(`select resource_version::text v from devices where org_id = $1 and name = 'render-cas'`, [ORG])).rows[0];
+  const row = (await t.db.pool.query(`select resource_version::text v from devices where org_id = $1 and name = 'render-cas'`, [ORG]))
+    .rows[0];
   assert.equal(version, row.v);
   // Rendered meanwhile, the device row untouched: a write computed without that render loses, one computed with it wins.
-  await t.db.pool.query(`insert into device_renders (org_id, name, rendered_version, spec_hash, spec) values ($1, 'render-cas', 3, 'h', '{}')`, [
-    ORG,
-  ]);
+  await t.db.pool.query(
+    `insert into device_renders (org_id, name, rendered_version, spec_hash, spec) values ($1, 'render-cas', 3, 'h', '{}')`,
+    [ORG],
+  );
   assert.equal(await write(store, "render-cas", version!, {}, { n: 2 }, [event("render-cas", "RenderLost")]), false);
   assert.equal(await write(store, "render-cas", version!, {}, { n: 3 }, [], 2), false);
   assert.equal(await write(store, "render-cas", version!, {}, { n: 4 }, [], 3), true);

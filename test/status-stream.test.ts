@@ -178,10 +178,10 @@ for (const protocol of ["grpc", "connect"] as const) {
       );
       // A render written beside the device row (device_renders only, as a render that changes no status field): the
       // next report is compared with it, version 2.
-      await t.db.pool.query(
-        `insert into device_renders (org_id, name, rendered_version, spec_hash, spec) values ($1, $2, 2, 'h', '{}')`,
-        [DEFAULT_ORG_ID, name],
-      );
+      await t.db.pool.query(`insert into device_renders (org_id, name, rendered_version, spec_hash, spec) values ($1, $2, 2, 'h', '{}')`, [
+        DEFAULT_ORG_ID,
+        name,
+      ]);
       assert.equal(await held.send(running("third")), 3);
       status = await stored();
       assert.equal(status.summary.info, "third");

@@ -134,7 +134,15 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       }));
       const { renderedVersion, labels } = existing;
       const expectedVersion = existing.resourceVersion;
-      const version = await statuses.write({ orgId: caller.orgId, name, expectedVersion, renderedVersion, annotations, status: next, events });
+      const version = await statuses.write({
+        orgId: caller.orgId,
+        name,
+        expectedVersion,
+        renderedVersion,
+        annotations,
+        status: next,
+        events,
+      });
       if (version !== undefined) {
         if (memo) memo.base = { resourceVersion: version, labels, annotations, status: next, renderedVersion };
         // Renders were held back while it was awaited (device-tasks.ts): one that is not paused is rendered again now.
@@ -244,11 +252,10 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     },
 
     /**
-     * replaceStatus without its reply (the status stream acknowledges a stored report, nothing more). `memo`: the
-     * stream's, one per stream, its reports stored one at a time (see report).
+     * replaceStatus without its reply, for a status in JSON (the status stream acknowledges a stored report, nothing
+     * more; status-report.ts). `memo`: the stream's, one per stream, its reports stored one at a time (see report).
      */
-    async storeStatus(caller: Caller, name: string, device: Device, memo?: ReportMemo): Promise<void> {
-      const status = toJson(DeviceStatusSchema, device.status ?? create(DeviceStatusSchema)) as DeviceStatusJson;
+    async storeStatus(caller: Caller, name: string, status: DeviceStatusJson, memo?: ReportMemo): Promise<void> {
       await report(caller, name, () => status, memo);
     },
 

@@ -12,7 +12,16 @@ test("JSON documents are equal whatever their key order, and differ in any value
     none: null,
   };
   // The same document as Postgres hands it back (jsonb orders keys by length).
-  const stored = JSON.parse(JSON.stringify({ n: 0, none: null, flag: false, summary: status.summary, systemInfo: status.systemInfo, conditions: status.conditions }));
+  const stored = JSON.parse(
+    JSON.stringify({
+      n: 0,
+      none: null,
+      flag: false,
+      summary: status.summary,
+      systemInfo: status.systemInfo,
+      conditions: status.conditions,
+    }),
+  );
   assert.equal(jsonEqual(status, stored), true);
   assert.equal(jsonEqual(status, { ...stored, systemInfo: { customInfo: { seq: "2" } } }), false);
   assert.equal(jsonEqual(status, { ...stored, extra: "x" }), false);
