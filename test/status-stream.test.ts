@@ -153,7 +153,7 @@ for (const protocol of ["grpc", "connect"] as const) {
       held.end();
     });
 
-    test("a stream's next report starts from the device as others left it: the service's condition, a new render", async () => {
+    test("a held stream's next report starts from the device as others left it: the service's condition, a new render", async () => {
       const name = `ss-moved-${protocol}`;
       const cred = await device(name);
       const running = (info: string): Report => ({

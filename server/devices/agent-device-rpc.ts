@@ -16,7 +16,7 @@ import { callerOf, type Caller } from "../platform/identity.js";
 import { peerKey, type Peer } from "../platform/peer.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
 import type { AgentServiceDeps } from "../app-deps.js";
-import { createDeviceAgentService, type DeviceAgentService, type ReportMemo } from "./device-agent-service.js";
+import { createDeviceAgentService, type DeviceAgentService } from "./device-agent-service.js";
 import { decodeStatusReport, reportedStatus, type StatusReport } from "./status-report.js";
 
 /** Streams cannot be checked by the interceptor (it sees no message): the handler does it. */
@@ -43,15 +43,13 @@ export const AGENT_METHODS_READING_DEVICE: readonly DescMethod[] = [
  */
 function statusReports(devices: DeviceAgentService, caller: Caller, limit: () => Promise<void>) {
   let stored = 0n;
-  // The device as the last report left it: the next report starts from it instead of reading the device again.
-  const memo: ReportMemo = {};
   return async (req: StatusReport): Promise<StreamDeviceStatusResponse> => {
     // Each report counts against the device's limit, as a ReplaceDeviceStatus call would.
     await limit();
     ownDevice(caller, req.name);
     const status = reportedStatus(req);
     if (!status) throw invalid({ field: "device", message: "is required" });
-    await devices.storeStatus(caller, req.name, status, memo);
+    await devices.storeStatus(caller, req.name, status);
     return create(StreamDeviceStatusResponseSchema, { stored: ++stored });
   };
 }

@@ -26,7 +26,7 @@ import type { LastSeenRecorder } from "./last-seen.js";
 import type { RenderNotifier } from "./render-notifier.js";
 import { createRenderStore } from "./render-store.js";
 import { knownVersion, renderedDevice } from "./rendered-device.js";
-import { createStatusStore, type ReportBase } from "./status-store.js";
+import { createStatusStore } from "./status-store.js";
 import { deviceFromReport, deviceOf, type StoredReport } from "./status-reply.js";
 import { batchLoader } from "../platform/batch-loader.js";
 import { jsonEqual } from "../platform/json-equal.js";
@@ -34,11 +34,6 @@ import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js"
 import type { StreamSink } from "../platform/grpc-stream.js";
 
 export { ANNOTATION_RENDERED_VERSION } from "./rendered-device.js";
-
-/** What a status stream keeps between its reports: the device as its last report stored (or found) it. */
-export interface ReportMemo {
-  base?: ReportBase;
-}
 
 export interface DeviceAgentDeps {
   db: Db;
@@ -90,24 +85,11 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
     return tick;
   };
 
-  /**
-   * Writes a reported status (nothing when nothing changed); returns the device's labels, annotations and status as
-   * stored. `memo` (a status stream's) stands for the device's read on the first attempt: it is the device as this
-   * stream's last report left it, and the write's compare-and-swap (resource version and render) makes a memo that
-   * anything else has outdated lose, and the retry read. An unchanged report is never answered from the memo: the
-   * read is its check that the device still exists.
-   */
-  async function report(
-    caller: Caller,
-    name: string,
-    reported: (current: DeviceStatusJson) => DeviceStatusJson,
-    memo?: ReportMemo,
-  ): Promise<StoredReport> {
+  /** Writes a reported status (nothing when nothing changed); returns the device's labels, annotations and status as stored. */
+  async function report(caller: Caller, name: string, reported: (current: DeviceStatusJson) => DeviceStatusJson): Promise<StoredReport> {
     for (let attempt = 0; attempt < 10; attempt++) {
-      const remembered = attempt === 0 ? memo?.base : undefined;
-      if (memo) memo.base = undefined;
       // This read is the check that the device still exists (the agent gate leaves it here: AGENT_METHODS_READING_DEVICE).
-      const existing = remembered ?? (await statuses.read(caller.orgId, name));
+      const existing = await statuses.read(caller.orgId, name);
       if (!existing) throw notFound("Device", name);
       if (attempt === 0) deps.lastSeen.touch(caller.orgId, name);
       const previous = existing.status;
@@ -120,11 +102,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         disconnected: false,
       });
       const unchanged = jsonEqual(next, previous) && jsonEqual(annotations, existing.annotations);
-      if (unchanged) {
-        if (remembered) continue;
-        if (memo) memo.base = existing;
-        return { labels: existing.labels, annotations, status: next };
-      }
+      if (unchanged) return { labels: existing.labels, annotations, status: next };
       const changes = paused ? [paused, ...statusTransitions(previous, next)] : statusTransitions(previous, next);
       const events = changes.map((e) => ({
         ...e,
@@ -144,7 +122,6 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         events,
       });
       if (version !== undefined) {
-        if (memo) memo.base = { resourceVersion: version, labels, annotations, status: next, renderedVersion };
         // Renders were held back while it was awaited (device-tasks.ts): one that is not paused is rendered again now.
         const reconnected = existing.annotations[ANNOTATION_AWAITING_RECONNECT] === "true" && !paused;
         if (reconnected) await enqueueRenders(deps.db, caller.orgId, [name]);
@@ -253,10 +230,10 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
 
     /**
      * replaceStatus without its reply, for a status in JSON (the status stream acknowledges a stored report, nothing
-     * more; status-report.ts). `memo`: the stream's, one per stream, its reports stored one at a time (see report).
+     * more; status-report.ts).
      */
-    async storeStatus(caller: Caller, name: string, status: DeviceStatusJson, memo?: ReportMemo): Promise<void> {
-      await report(caller, name, () => status, memo);
+    async storeStatus(caller: Caller, name: string, status: DeviceStatusJson): Promise<void> {
+      await report(caller, name, () => status);
     },
 
     async patchStatus(caller: Caller, name: string, ops: PatchOp[]): Promise<Device> {

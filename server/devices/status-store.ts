@@ -1,8 +1,7 @@
 // A device's status as its agent reports it, in as few statements as possible: reports are the agent endpoint's most
 // frequent write (every device, every minute, and on every change, all at once when a fleet rolls out). Reports that
 // arrive together are read in one query and written in one statement (one commit), so a burst of N reports costs a
-// few round trips instead of 2N, on the API and on Postgres. A status stream's later reports need no read at all: they
-// start from what the stream's last report stored (device-agent-service.ts, ReportMemo), checked by the write's swap.
+// few round trips instead of 2N, on the API and on Postgres.
 import { sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
