@@ -8,6 +8,7 @@ import { createStatusStore } from "../server/devices/status-store.js";
 import { createDb, type Db } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID } from "../server/platform/identity.js";
 import type { NewEvent } from "../server/platform/event-store.js";
+import type { JsonObject } from "@bufbuild/protobuf";
 
 let t: TestApp;
 let db: Db;
@@ -21,6 +22,17 @@ after(async () => {
 });
 
 const ORG = DEFAULT_ORG_ID;
+type Store = ReturnType<typeof createStatusStore>;
+/** One report's write; whether its compare-and-swap won. */
+const write = async (
+  store: Store,
+  name: string,
+  expectedVersion: string,
+  annotations: Record<string, string>,
+  status: JsonObject,
+  events: NewEvent[],
+  renderedVersion?: number,
+) => (await store.write({ orgId: ORG, name, expectedVersion, renderedVersion, annotations, status, events })) !== undefined;
 const event = (name: string, reason: string): NewEvent => ({
   reason,
   type: "Normal",
@@ -47,13 +59,11 @@ test("concurrent reports of many devices: each read and written as its own, even
   // Every device written at once, and a second write with the same (now stale) version for the first ten.
   const writes = await Promise.all([
     ...names.map((n, i) =>
-      store.write(ORG, n, read[i]!.resourceVersion, { a: "c" }, { summary: { status: "Online" }, n }, [event(n, "DeviceConnected")]),
+      write(store, n, read[i]!.resourceVersion, { a: "c" }, { summary: { status: "Online" }, n }, [event(n, "DeviceConnected")]),
     ),
     ...names
       .slice(0, 10)
-      .map((n, i) =>
-        store.write(ORG, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")]),
-      ),
+      .map((n, i) => write(store, n, read[i]!.resourceVersion, { a: "d" }, { summary: { status: "Error" } }, [event(n, "DeviceIsLost")])),
   ]);
   // Exactly one of two writes on the same version wins; every device got exactly one.
   for (let i = 0; i < 10; i++) assert.equal(Number(writes[i]) + Number(writes[names.length + i]), 1, `${names[i]}: one write wins`);
@@ -70,7 +80,7 @@ test("concurrent reports of many devices: each read and written as its own, even
     );
   }
   // A write on a stale version afterwards loses and writes no event.
-  assert.equal(await store.write(ORG, names[50], read[50]!.resourceVersion, {}, {}, [event(names[50], "Stale")]), false);
+  assert.equal(await write(store, names[50], read[50]!.resourceVersion, {}, {}, [event(names[50], "Stale")]), false);
   assert.equal((await t.db.pool.query(`select count(*)::int n from events where reason = 'Stale'`)).rows[0].n, 0);
 });
 
@@ -88,8 +98,8 @@ test("a batch of reports takes its row locks in name order, so it cannot deadloc
     await worker.query(`select 1 from devices where org_id = $1 and name = 'lock-a' for update`, [ORG]);
     // One batch naming lock-b before lock-a: locked in plan order it would hold lock-b while waiting for lock-a.
     const writes = Promise.all([
-      store.write(ORG, "lock-b", b!.resourceVersion, {}, { summary: { status: "Online" } }, []),
-      store.write(ORG, "lock-a", a!.resourceVersion, {}, { summary: { status: "Online" } }, []),
+      write(store, "lock-b", b!.resourceVersion, {}, { summary: { status: "Online" } }, []),
+      write(store, "lock-a", a!.resourceVersion, {}, { summary: { status: "Online" } }, []),
     ]);
     await new Promise((r) => setTimeout(r, 300));
     // Would be a deadlock (40P01, after deadlock_timeout) if the batch held lock-b.
@@ -121,8 +131,8 @@ test("a report whose device another writer changes while the report waits for it
     );
     // The batch's statement starts before the other writer commits: it waits on wait-a's lock, then sees its new version.
     const writes = Promise.all([
-      store.write(ORG, "wait-a", a!.resourceVersion, {}, { by: "report" }, [event("wait-a", "WaitLost")]),
-      store.write(ORG, "wait-b", b!.resourceVersion, {}, { by: "report" }, [event("wait-b", "WaitWon")]),
+      write(store, "wait-a", a!.resourceVersion, {}, { by: "report" }, [event("wait-a", "WaitLost")]),
+      write(store, "wait-b", b!.resourceVersion, {}, { by: "report" }, [event("wait-b", "WaitWon")]),
     ]);
     await new Promise((r) => setTimeout(r, 300));
     await other.query("commit");
@@ -149,8 +159,36 @@ test("statuses and annotations with quotes, backslashes, braces and non-ASCII te
   const current = await store.read(ORG, name);
   const status = { summary: { status: "Online", info: 'say "hi", \\path\\, {a,b}, NULL, ünïcödé ✓' }, empty: "", list: ["", "\n"] };
   const annotations = { 'k"1': "v\\1", "k,2": "{}" };
-  assert.equal(await store.write(ORG, name, current!.resourceVersion, annotations, status, []), true);
+  assert.equal(await write(store, name, current!.resourceVersion, annotations, status, []), true);
   const row = (await t.db.pool.query(`select status, annotations from devices where org_id = $1 and name = $2`, [ORG, name])).rows[0];
   assert.deepEqual(row.status, status);
   assert.deepEqual(row.annotations, annotations);
+});
+
+test("a write returns the device's new version, and loses when the device's render moved since its read", async () => {
+  await t.db.pool.query(`insert into devices (org_id, name, spec, status) values ($1, 'render-cas', '{}', '{}')`, [ORG]);
+  const store = createStatusStore(db);
+  const first = await store.read(ORG, "render-cas");
+  assert.equal(first?.renderedVersion, undefined);
+  const version = await store.write({
+    orgId: ORG,
+    name: "render-cas",
+    expectedVersion: first!.resourceVersion,
+    annotations: {},
+    status: { n: 1 },
+    events: [],
+  });
+  const row = (await t.db.pool.query(`select resource_version::text v from devices where org_id = $1 and name = 'render-cas'`, [ORG]))
+    .rows[0];
+  assert.equal(version, row.v);
+  // Rendered meanwhile, the device row untouched: a write computed without that render loses, one computed with it wins.
+  await t.db.pool.query(
+    `insert into device_renders (org_id, name, rendered_version, spec_hash, spec) values ($1, 'render-cas', 3, 'h', '{}')`,
+    [ORG],
+  );
+  assert.equal(await write(store, "render-cas", version!, {}, { n: 2 }, [event("render-cas", "RenderLost")]), false);
+  assert.equal(await write(store, "render-cas", version!, {}, { n: 3 }, [], 2), false);
+  assert.equal(await write(store, "render-cas", version!, {}, { n: 4 }, [], 3), true);
+  assert.deepEqual((await store.read(ORG, "render-cas"))?.status, { n: 4 });
+  assert.equal((await t.db.pool.query(`select count(*)::int n from events where reason = 'RenderLost'`)).rows[0].n, 0);
 });

@@ -86,6 +86,30 @@ async function stream(client: ReturnType<typeof agent>, reports: Report[]) {
   }
 }
 
+/** A stream held open: each report sent when the test says, its acknowledgement (or the error that ended the stream) awaited. */
+function heldStream(client: ReturnType<typeof agent>) {
+  const queued: (Report | undefined)[] = [];
+  let wake = () => {};
+  const push = (r: Report | undefined) => (queued.push(r), wake());
+  async function* input() {
+    for (;;) {
+      while (!queued.length) await new Promise<void>((resolve) => (wake = resolve));
+      const r = queued.shift();
+      if (!r) return;
+      yield r;
+    }
+  }
+  const responses = client.streamDeviceStatus(input())[Symbol.asyncIterator]();
+  return {
+    async send(r: Report): Promise<number> {
+      const ack = responses.next();
+      push(r);
+      return Number((await ack).value?.stored);
+    },
+    end: () => push(undefined),
+  };
+}
+
 const storedInfo = async (name: string) => (await devices().getDeviceStatus({ name }, auth())).status?.summary?.info;
 
 for (const protocol of ["grpc", "connect"] as const) {
@@ -108,28 +132,62 @@ for (const protocol of ["grpc", "connect"] as const) {
     test("a deleted device's stream ends with NotFound", async () => {
       const name = `ss-gone-${protocol}`;
       const cred = await device(name);
-      const client = agent(protocol, cred);
       // One stream held open across the deletion: the report after it ends the stream.
-      const queued: (Report | undefined)[] = [];
-      let wake = () => {};
-      const next = (r: Report | undefined) => (queued.push(r), wake());
-      async function* input() {
-        for (;;) {
-          while (!queued.length) await new Promise<void>((resolve) => (wake = resolve));
-          const r = queued.shift();
-          if (!r) return;
-          yield r;
-        }
-      }
-      const responses = client.streamDeviceStatus(input())[Symbol.asyncIterator]();
-      const first = responses.next();
-      next(report(name, "before"));
-      assert.equal(Number((await first).value?.stored), 1);
+      const held = heldStream(agent(protocol, cred));
+      assert.equal(await held.send(report(name, "before")), 1);
       await devices().deleteDevice({ name }, auth());
-      const second = responses.next();
-      next(report(name, "after"));
-      await assert.rejects(second, (e) => ConnectError.from(e).code === Code.NotFound && /not found/.test(ConnectError.from(e).rawMessage));
-      next(undefined);
+      await assert.rejects(
+        held.send(report(name, "after")),
+        (e) => ConnectError.from(e).code === Code.NotFound && /not found/.test(ConnectError.from(e).rawMessage),
+      );
+      held.end();
+    });
+
+    test("a deleted device's stream ends with NotFound also on a report that changes nothing", async () => {
+      const name = `ss-gone-same-${protocol}`;
+      const cred = await device(name);
+      const held = heldStream(agent(protocol, cred));
+      assert.equal(await held.send(report(name, "same")), 1);
+      await devices().deleteDevice({ name }, auth());
+      await assert.rejects(held.send(report(name, "same")), (e) => ConnectError.from(e).code === Code.NotFound);
+      held.end();
+    });
+
+    test("a held stream's next report starts from the device as others left it: the service's condition, a new render", async () => {
+      const name = `ss-moved-${protocol}`;
+      const cred = await device(name);
+      const running = (info: string): Report => ({
+        name,
+        device: fromJson(DeviceSchema, { status: { summary: { status: "Online", info }, config: { renderedVersion: "1" } } }),
+      });
+      const stored = async () => (await t.db.pool.query(`select status from devices where name = $1`, [name])).rows[0].status;
+      const held = heldStream(agent(protocol, cred));
+      assert.equal(await held.send(running("first")), 1);
+      // Another writer adds a condition the service owns (every report keeps it): the device row moves on.
+      await t.db.pool.query(
+        `update devices set status = jsonb_set(status, '{conditions}', coalesce(status->'conditions', '[]') || '[{"type": "SpecValid", "status": "False"}]'),
+                resource_version = flightctl_next_version() where name = $1`,
+        [name],
+      );
+      assert.equal(await held.send(running("second")), 2);
+      let status = await stored();
+      assert.equal(status.summary.info, "second");
+      assert.deepEqual(
+        status.conditions.map((c: { type: string }) => c.type),
+        ["SpecValid"],
+      );
+      // A render written beside the device row (device_renders only, as a render that changes no status field): the
+      // next report is compared with it, version 2.
+      await t.db.pool.query(`insert into device_renders (org_id, name, rendered_version, spec_hash, spec) values ($1, $2, 2, 'h', '{}')`, [
+        DEFAULT_ORG_ID,
+        name,
+      ]);
+      assert.equal(await held.send(running("third")), 3);
+      status = await stored();
+      assert.equal(status.summary.info, "third");
+      assert.equal(status.updated.status, "OutOfDate");
+      assert.equal(status.conditions.length, 1);
+      held.end();
     });
 
     test("bad input ends the stream with InvalidArgument naming the field, after the reports before it", async () => {

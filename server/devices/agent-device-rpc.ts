@@ -5,7 +5,6 @@ import {
   AgentDeviceService,
   GetRenderedDeviceResponseSchema,
   StreamDeviceStatusResponseSchema,
-  type StreamDeviceStatusRequest,
   type StreamDeviceStatusResponse,
   type WatchRenderedDeviceRequest,
   type WatchRenderedDeviceResponse,
@@ -18,6 +17,7 @@ import { peerKey, type Peer } from "../platform/peer.js";
 import { patchOps } from "../platform/resource/resource-rpc.js";
 import type { AgentServiceDeps } from "../app-deps.js";
 import { createDeviceAgentService, type DeviceAgentService } from "./device-agent-service.js";
+import { decodeStatusReport, reportedStatus, type StatusReport } from "./status-report.js";
 
 /** Streams cannot be checked by the interceptor (it sees no message): the handler does it. */
 function ownDevice(caller: Caller, name: string) {
@@ -43,12 +43,13 @@ export const AGENT_METHODS_READING_DEVICE: readonly DescMethod[] = [
  */
 function statusReports(devices: DeviceAgentService, caller: Caller, limit: () => Promise<void>) {
   let stored = 0n;
-  return async (req: StreamDeviceStatusRequest): Promise<StreamDeviceStatusResponse> => {
+  return async (req: StatusReport): Promise<StreamDeviceStatusResponse> => {
     // Each report counts against the device's limit, as a ReplaceDeviceStatus call would.
     await limit();
     ownDevice(caller, req.name);
-    if (!req.device) throw invalid({ field: "device", message: "is required" });
-    await devices.storeStatus(caller, req.name, req.device);
+    const status = reportedStatus(req);
+    if (!status) throw invalid({ field: "device", message: "is required" });
+    await devices.storeStatus(caller, req.name, status);
     return create(StreamDeviceStatusResponseSchema, { stored: ++stored });
   };
 }
@@ -68,13 +69,15 @@ export function agentDeviceRawStreams(deps: AgentServiceDeps, gate: AgentGate): 
     },
     {
       method: status,
+      // Reports are read from the wire as JSON when they can be (status-report.ts): the handler wants JSON.
+      decode: decodeStatusReport,
       async open(peer: Peer, finish: () => void) {
         const caller = await gate(status, peer);
         const report = statusReports(devices, caller, async () => deps.limitReport?.(caller.identity, peer));
         // Ended (OK) when the server drains or after a while without reports (device-agent-service.ts, statusIdleMs).
         const held = devices.holdStatusStream(finish);
         return {
-          message(req: StreamDeviceStatusRequest) {
+          message(req: StatusReport) {
             return held.report(() => report(req));
           },
           close: held.close,

@@ -1,6 +1,5 @@
 // What devices do through the agent endpoint: report status (service fields computed, transitions recorded as
 // events in the same transaction, lastSeen marked), and receive their rendered spec as a stream or a long-poll.
-import { isDeepStrictEqual } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -30,6 +29,7 @@ import { knownVersion, renderedDevice } from "./rendered-device.js";
 import { createStatusStore } from "./status-store.js";
 import { deviceFromReport, deviceOf, type StoredReport } from "./status-reply.js";
 import { batchLoader } from "../platform/batch-loader.js";
+import { jsonEqual } from "../platform/json-equal.js";
 import { createHeartbeatWheel, type HeartbeatWheel } from "./heartbeat-wheel.js";
 import type { StreamSink } from "../platform/grpc-stream.js";
 
@@ -101,7 +101,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         renderedVersion: existing.renderedVersion,
         disconnected: false,
       });
-      const unchanged = isDeepStrictEqual(next, previous) && isDeepStrictEqual(annotations, existing.annotations);
+      const unchanged = jsonEqual(next, previous) && jsonEqual(annotations, existing.annotations);
       if (unchanged) return { labels: existing.labels, annotations, status: next };
       const changes = paused ? [paused, ...statusTransitions(previous, next)] : statusTransitions(previous, next);
       const events = changes.map((e) => ({
@@ -110,11 +110,22 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         involvedObject: { kind: "Device", name },
         sourceComponent: "flightctl-api",
       }));
-      if (await statuses.write(caller.orgId, name, existing.resourceVersion, annotations, next, events)) {
+      const { renderedVersion, labels } = existing;
+      const expectedVersion = existing.resourceVersion;
+      const version = await statuses.write({
+        orgId: caller.orgId,
+        name,
+        expectedVersion,
+        renderedVersion,
+        annotations,
+        status: next,
+        events,
+      });
+      if (version !== undefined) {
         // Renders were held back while it was awaited (device-tasks.ts): one that is not paused is rendered again now.
         const reconnected = existing.annotations[ANNOTATION_AWAITING_RECONNECT] === "true" && !paused;
         if (reconnected) await enqueueRenders(deps.db, caller.orgId, [name]);
-        return { labels: existing.labels, annotations, status: next };
+        return { labels, annotations, status: next };
       }
     }
     throw conflict(`device "${name}" is being written concurrently; try again`);
@@ -228,9 +239,11 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
       return deviceFromReport(name, reported, status, await report(caller, name, () => status));
     },
 
-    /** replaceStatus without its reply (the status stream acknowledges a stored report, nothing more). */
-    async storeStatus(caller: Caller, name: string, device: Device): Promise<void> {
-      const status = toJson(DeviceStatusSchema, device.status ?? create(DeviceStatusSchema)) as DeviceStatusJson;
+    /**
+     * replaceStatus without its reply, for a status in JSON (the status stream acknowledges a stored report, nothing
+     * more; status-report.ts).
+     */
+    async storeStatus(caller: Caller, name: string, status: DeviceStatusJson): Promise<void> {
       await report(caller, name, () => status);
     },
 

@@ -10,6 +10,7 @@ import { alias, PgDialect } from "drizzle-orm/pg-core";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { DeviceSpecJson, DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceLastSeen } from "../../db/schema/device-last-seen.js";
+import { deviceRenders } from "../../db/schema/device-renders.js";
 import { devices } from "../../db/schema/resources.js";
 import { bare, epochMicros, pgTextArray, rowsOf, sqlNames, textArray, type Executor } from "../platform/db.js";
 import { createResourceStore, type ResourceRecord } from "../platform/resource/resource-store.js";
@@ -42,6 +43,8 @@ export interface StatusWrite {
   orgId: string;
   name: string;
   expectedVersion: string;
+  /** The rendered version the status was computed with (none: the device has no render): part of the swap's check. */
+  renderedVersion?: number;
   annotations: Record<string, string>;
   status: JsonObject;
   events: NewEvent[];
@@ -92,6 +95,8 @@ const statusTriple = {
 
 /** `d`: the devices table in statements that join it (keeps the SQL as it was written and measured). */
 const d = alias(devices, "d");
+/** `dr`: a device's render, in the status write's check. */
+const dr = alias(deviceRenders, "dr");
 
 /** device_last_seen's names, rendered once: its read runs on every device read. */
 const ls = sqlNames(deviceLastSeen);
@@ -118,27 +123,35 @@ export function createDeviceStore(db: Executor) {
      * the events of the writes that won go in the same statement. Rows are locked in name order first, in the same
      * statement (lockDevicesSql). The rows come as arrays (unnest), whose length the planner knows: a small batch is
      * then found by primary key, where jsonb_to_recordset (estimated at 100 rows) made it hash-join a scan of every
-     * device. Returns, per item, whether its compare-and-swap won.
+     * device. The swap checks the device's render too: a render that did not touch the device row (device_renders
+     * only) changes what its status says (updated). Returns, per item, the device's new resource version if its
+     * compare-and-swap won, else undefined.
      */
-    async writeStatuses(items: readonly StatusWrite[]): Promise<boolean[]> {
+    async writeStatuses(items: readonly StatusWrite[]): Promise<(string | undefined)[]> {
       if (!items.length) return [];
       const events = items.flatMap((w, i) => w.events.map((event) => ({ orgId: w.orgId, tag: i, event })));
-      const json = (xs: readonly unknown[]) => sql`${pgTextArray(xs.map((x) => JSON.stringify(x)))}::text[]::jsonb[]`;
-      const upd = sql`update ${devices} d set ${bare(devices.annotations)} = u.annotations, ${bare(devices.status)} = u.status, ${nextVersion}
+      // Statuses and annotations go as one JSON array each, the row taking its element by position (jsonb -> i): a
+      // text[] of JSON documents escaped every quote of every status again, most of this statement's cost on the API.
+      // The parameter is a constant of the statement's (custom) plan, parsed once.
+      const json = (xs: readonly unknown[]) => sql`${JSON.stringify(xs)}::jsonb`;
+      const upd = sql`update ${devices} d set ${bare(devices.annotations)} = ${json(items.map((w) => w.annotations))} -> u.i,
+              ${bare(devices.status)} = ${json(items.map((w) => w.status))} -> u.i, ${nextVersion}
           from unnest(${pgTextArray(items.map((_, i) => String(i)))}::int[], ${textArray(items.map((w) => w.orgId))}::uuid[],
                       ${textArray(items.map((w) => w.name))}, ${pgTextArray(items.map((w) => w.expectedVersion))}::bigint[],
-                      ${json(items.map((w) => w.annotations))}, ${json(items.map((w) => w.status))})
-            as u(i, org_id, name, rv, annotations, status)
+                      ${pgTextArray(items.map((w) => String(w.renderedVersion ?? 0)))}::bigint[])
+            as u(i, org_id, name, rv, rendered)
          where ${d.orgId} = u.org_id and ${d.name} = u.name and ${d.resourceVersion} = u.rv
-           and (${d.orgId}, ${d.name}) in (select org_id, name from locked) returning u.i`;
-      const won = await rowsOf<{ i: number }>(
+           and coalesce((select ${dr.renderedVersion} from ${deviceRenders} dr where ${dr.orgId} = ${d.orgId} and ${dr.name} = ${d.name}), 0) = u.rendered
+           and (${d.orgId}, ${d.name}) in (select org_id, name from locked) returning u.i, ${d.resourceVersion}`;
+      const won = await rowsOf<{ i: number; resource_version: string }>(
         db,
         sql`with locked as materialized (${lockDevicesSql(items)}), upd as (${upd})${
           events.length ? sql`, ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)})` : sql``
-        } select i from upd`,
+        } select i, resource_version from upd`,
       );
-      const wonSet = new Set(won.map((row) => Number(row.i)));
-      return items.map((_, i) => wonSet.has(i));
+      const versions: (string | undefined)[] = items.map(() => undefined);
+      for (const row of won) versions[Number(row.i)] = String(row.resource_version);
+      return versions;
     },
 
     /** The named devices of one org, for rendering, in name order (no lock: resolving may take a while). */

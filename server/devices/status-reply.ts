@@ -3,7 +3,6 @@
 // to a message for every answer (systemInfo, applications, resources…) showed in its profile. The reported message
 // already holds all but the few top-level fields the service computed, so only those are converted.
 import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
-import { isDeepStrictEqual } from "node:util";
 import {
   DeviceSchema,
   DeviceStatusSchema,
@@ -12,6 +11,7 @@ import {
   type DeviceStatusJson,
 } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { API_VERSION } from "../platform/resource/resource-service.js";
+import { jsonEqual } from "../platform/json-equal.js";
 
 /** What a report stored: the device's labels, annotations and status (JSON). */
 export interface StoredReport {
@@ -42,7 +42,7 @@ export function deviceFromReport(name: string, reported: DeviceStatus, reportedJ
   for (const f of DeviceStatusSchema.fields) {
     const a = stored[f.jsonName];
     const b = sent[f.jsonName];
-    if (a === b || isDeepStrictEqual(a, b)) continue;
+    if (jsonEqual(a, b)) continue;
     // A oneof member lives under its oneof's name, not its own: the general way then (DeviceStatus has none today).
     if (f.oneof) return deviceOf(name, r);
     fields.push(f);

@@ -4,11 +4,9 @@
 // few round trips instead of 2N, on the API and on Postgres.
 import { sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
-import type { JsonObject } from "@bufbuild/protobuf";
 import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceRenders } from "../../db/schema/device-renders.js";
 import { devices } from "../../db/schema/resources.js";
-import type { NewEvent } from "../platform/event-store.js";
 import { rowsOf, textArray, type Db } from "../platform/db.js";
 
 import { batchLoader } from "../platform/batch-loader.js";
@@ -56,24 +54,18 @@ export function createStatusStore(db: Db) {
     return out;
   });
 
-  // Each write is a compare-and-swap on the device's resource version; its events are written only if it won.
-  const writes = batchLoader<StatusWrite, boolean>((items) => store.writeStatuses(items));
+  // Each write is a compare-and-swap on the device's resource version and render; its events are written only if it won.
+  const writes = batchLoader<StatusWrite, string | undefined>((items) => store.writeStatuses(items));
 
   return {
     /** The device and its render; undefined when the device does not exist. */
     read: (orgId: string, name: string): Promise<ReportBase | undefined> => reads.load({ orgId, name }),
 
     /**
-     * Writes status and annotations if the device is still at `expectedVersion`, with the transitions' events
-     * (atomic: one transaction, rows locked in name order). Returns false when the compare-and-swap lost.
+     * Writes status and annotations if the device is still at `expectedVersion` and its render at `renderedVersion`,
+     * with the transitions' events (atomic: one transaction, rows locked in name order). Returns the device's new
+     * resource version, or undefined when the compare-and-swap lost.
      */
-    write: (
-      orgId: string,
-      name: string,
-      expectedVersion: string,
-      annotations: Record<string, string>,
-      status: JsonObject,
-      events: NewEvent[],
-    ): Promise<boolean> => writes.load({ orgId, name, expectedVersion, annotations, status, events }),
+    write: (w: StatusWrite): Promise<string | undefined> => writes.load(w),
   };
 }

@@ -53,6 +53,11 @@ export interface RawBidiCall {
 export interface RawBidiStream {
   method: DescMethodBiDiStreaming;
   open(peer: Peer, finish: () => void): Promise<RawBidiCall>;
+  /**
+   * How a message's payload becomes the request `message` is given (default: decodeRequest, the input message). One
+   * of its own must hold the request to the same limits, e.g. by falling back to decodeRequest.
+   */
+  decode?(flags: number, payload: Buffer, limits: EndpointLimits): unknown;
 }
 
 /** Any method served on the raw path. */
@@ -94,7 +99,12 @@ function frameOnce<D extends DescMessage>(schema: D, message: MessageShape<D>): 
 }
 
 /** A message's payload decoded, then held to the same limits as every RPC's (input-interceptor.ts). */
-function decode<D extends DescMessage>(schema: D, flags: number, payload: Uint8Array, limits: EndpointLimits): MessageShape<D> {
+export function decodeRequest<D extends DescMessage>(
+  schema: D,
+  flags: number,
+  payload: Uint8Array,
+  limits: EndpointLimits,
+): MessageShape<D> {
   if (flags & 1) throw new ConnectError("compressed message without grpc-encoding", Code.InvalidArgument);
   let message: MessageShape<D>;
   try {
@@ -110,7 +120,7 @@ function decode<D extends DescMessage>(schema: D, flags: number, payload: Uint8A
 function unframe<D extends DescMessage>(schema: D, body: Buffer, limits: EndpointLimits): MessageShape<D> {
   if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5)
     throw new ConnectError("request must be exactly one gRPC message", Code.InvalidArgument);
-  return decode(schema, body[0], body.subarray(5), limits);
+  return decodeRequest(schema, body[0], body.subarray(5), limits);
 }
 
 export interface RawOptions {
@@ -262,7 +272,9 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
         if (!body) break;
         if (stream.isPaused() && queue.length < MAX_QUEUED) stream.resume();
         if (body instanceof ConnectError) throw body;
-        const request = decode(rs.method.input, body[0], body.subarray(5), opts.limits);
+        const request = rs.decode
+          ? rs.decode(body[0], body.subarray(5), opts.limits)
+          : decodeRequest(rs.method.input, body[0], body.subarray(5), opts.limits);
         out.send(await call.message(request));
       }
       if (inputEnded && !queue.length && held) throw new ConnectError("the stream ended inside a message", Code.InvalidArgument);
