@@ -110,22 +110,12 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         involvedObject: { kind: "Device", name },
         sourceComponent: "flightctl-api",
       }));
-      const { renderedVersion, labels } = existing;
-      const expectedVersion = existing.resourceVersion;
-      const version = await statuses.write({
-        orgId: caller.orgId,
-        name,
-        expectedVersion,
-        renderedVersion,
-        annotations,
-        status: next,
-        events,
-      });
-      if (version !== undefined) {
+      const { resourceVersion: expectedVersion, renderedVersion } = existing;
+      if (await statuses.write({ orgId: caller.orgId, name, expectedVersion, renderedVersion, annotations, status: next, events })) {
         // Renders were held back while it was awaited (device-tasks.ts): one that is not paused is rendered again now.
         const reconnected = existing.annotations[ANNOTATION_AWAITING_RECONNECT] === "true" && !paused;
         if (reconnected) await enqueueRenders(deps.db, caller.orgId, [name]);
-        return { labels, annotations, status: next };
+        return { labels: existing.labels, annotations, status: next };
       }
     }
     throw conflict(`device "${name}" is being written concurrently; try again`);

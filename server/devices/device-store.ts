@@ -124,10 +124,10 @@ export function createDeviceStore(db: Executor) {
      * statement (lockDevicesSql). The rows come as arrays (unnest), whose length the planner knows: a small batch is
      * then found by primary key, where jsonb_to_recordset (estimated at 100 rows) made it hash-join a scan of every
      * device. The swap checks the device's render too: a render that did not touch the device row (device_renders
-     * only) changes what its status says (updated). Returns, per item, the device's new resource version if its
-     * compare-and-swap won, else undefined.
+     * only) changes what its status says (updated). Returns, per item, whether its
+     * compare-and-swap won.
      */
-    async writeStatuses(items: readonly StatusWrite[]): Promise<(string | undefined)[]> {
+    async writeStatuses(items: readonly StatusWrite[]): Promise<boolean[]> {
       if (!items.length) return [];
       const events = items.flatMap((w, i) => w.events.map((event) => ({ orgId: w.orgId, tag: i, event })));
       // Statuses and annotations go as one JSON array each, the row taking its element by position (jsonb -> i): a
@@ -142,16 +142,15 @@ export function createDeviceStore(db: Executor) {
             as u(i, org_id, name, rv, rendered)
          where ${d.orgId} = u.org_id and ${d.name} = u.name and ${d.resourceVersion} = u.rv
            and coalesce((select ${dr.renderedVersion} from ${deviceRenders} dr where ${dr.orgId} = ${d.orgId} and ${dr.name} = ${d.name}), 0) = u.rendered
-           and (${d.orgId}, ${d.name}) in (select org_id, name from locked) returning u.i, ${d.resourceVersion}`;
-      const won = await rowsOf<{ i: number; resource_version: string }>(
+           and (${d.orgId}, ${d.name}) in (select org_id, name from locked) returning u.i`;
+      const won = await rowsOf<{ i: number }>(
         db,
         sql`with locked as materialized (${lockDevicesSql(items)}), upd as (${upd})${
           events.length ? sql`, ev as (${insertTaggedEventsSql(events, sql`e.tag in (select i from upd)`)})` : sql``
-        } select i, resource_version from upd`,
+        } select i from upd`,
       );
-      const versions: (string | undefined)[] = items.map(() => undefined);
-      for (const row of won) versions[Number(row.i)] = String(row.resource_version);
-      return versions;
+      const wonSet = new Set(won.map((row) => Number(row.i)));
+      return items.map((_, i) => wonSet.has(i));
     },
 
     /** The named devices of one org, for rendering, in name order (no lock: resolving may take a while). */

@@ -55,7 +55,7 @@ export function createStatusStore(db: Db) {
   });
 
   // Each write is a compare-and-swap on the device's resource version and render; its events are written only if it won.
-  const writes = batchLoader<StatusWrite, string | undefined>((items) => store.writeStatuses(items));
+  const writes = batchLoader<StatusWrite, boolean>((items) => store.writeStatuses(items));
 
   return {
     /** The device and its render; undefined when the device does not exist. */
@@ -63,9 +63,9 @@ export function createStatusStore(db: Db) {
 
     /**
      * Writes status and annotations if the device is still at `expectedVersion` and its render at `renderedVersion`,
-     * with the transitions' events (atomic: one transaction, rows locked in name order). Returns the device's new
-     * resource version, or undefined when the compare-and-swap lost.
+     * with the transitions' events (atomic: one transaction, rows locked in name order). Returns false when the
+     * compare-and-swap lost.
      */
-    write: (w: StatusWrite): Promise<string | undefined> => writes.load(w),
+    write: (w: StatusWrite): Promise<boolean> => writes.load(w),
   };
 }

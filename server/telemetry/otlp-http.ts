@@ -22,7 +22,7 @@ import { StatusSchema } from "../../gen/third_party/google/rpc/status_pb.js";
 import { toConnectError } from "../platform/errors.js";
 import { checkInput } from "../platform/input-interceptor.js";
 import type { InputLimits } from "../platform/validation/input-limits.js";
-import type { Peer } from "../platform/peer.js";
+import { peerOfSocket } from "../platform/peer.js";
 import type { WebHandler } from "../platform/web-static.js";
 import type { GatewayMetrics, RefusalReason } from "./gateway-metrics.js";
 import type { Receiver } from "./receiver.js";
@@ -42,19 +42,6 @@ class HttpRefusal extends Error {
   ) {
     super(message);
   }
-}
-
-/** What the TLS connection presented (as the endpoint records it for RPCs). */
-function peerOf(req: Req): Peer {
-  const sock = req.socket as TLSSocket;
-  const cert = sock.getPeerCertificate?.();
-  return {
-    raw: cert?.raw ? cert.raw : undefined,
-    // Its identity is then read from the TLS layer's parse (pki/identity.ts), not from a second one.
-    cert: cert?.raw ? cert : undefined,
-    authorized: sock.authorized === true,
-    authorizationError: sock.authorizationError ? String(sock.authorizationError) : undefined,
-  };
 }
 
 /** The request body, refused with 413 once it passes `max` bytes (before or after gzip decompression). */
@@ -194,7 +181,7 @@ export function createOtlpHttp(
         );
       }
       // Who is sending, before the body is read: a stranger gets its answer without the gateway reading megabytes.
-      const device = await receiver.device(peerOf(req));
+      const device = await receiver.device(peerOfSocket(req.socket as TLSSocket));
       const body = await readBody(req, maxRequestBytes);
       const out =
         s.signal === "metrics"
