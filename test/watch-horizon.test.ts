@@ -1,6 +1,6 @@
 // The watch streams' safe horizon: a change whose transaction is still open when the hub samples must not be skipped.
 // Found by the fault suite (watchers kept an older version than the database): Postgres leaves running transactions
-// whose id is at or above the snapshot's xmax out of its in-progress list, and nextval() takes no transaction id, so
+// whose id is at or above the snapshot's xmax out of its in-progress list, and nextval() mostly takes no transaction id, so
 // "wait for what the next snapshot lists in progress" passed versions still held by open transactions. A hub
 // notification that arrived while a sample was in flight could also be settled by that (older) sample.
 import assert from "node:assert/strict";
@@ -80,13 +80,11 @@ describe("on Postgres", () => {
     await assertNoOpenHandles();
   });
 
-  test("writes take their transaction id before their version; nextval() alone takes none", async () => {
+  // nextval() alone need not take one: it does only when it WAL-logs its next batch of values (every 32nd call, and
+  // the first after a checkpoint; CI once hit that), so that is not asserted either way here.
+  test("writes take their transaction id before their version", async () => {
     const c = await db.pool.connect();
     try {
-      await c.query("begin");
-      await c.query("select nextval('resource_version_seq')");
-      assert.equal((await c.query("select pg_current_xact_id_if_assigned() x")).rows[0].x, null);
-      await c.query("rollback");
       await c.query("begin");
       await c.query("select flightctl_next_version()");
       assert.notEqual((await c.query("select pg_current_xact_id_if_assigned() x")).rows[0].x, null);
