@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import pino from "pino";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
 import {
   AgentDeviceService,
   WatchRenderedDeviceRequestSchema,
@@ -26,6 +27,7 @@ import { createDb } from "../server/platform/db.js";
 import { DEFAULT_ORG_ID, type Caller } from "../server/platform/identity.js";
 import { serveRaw, type StreamSink } from "../server/platform/grpc-stream.js";
 import { DEFAULT_ENDPOINT_LIMITS } from "../server/platform/endpoint-limits.js";
+import { toConnectError } from "../server/platform/errors.js";
 
 let t: TestApp;
 before(async () => {
@@ -35,6 +37,15 @@ after(async () => {
   await t.close();
   await assertNoOpenHandles();
 });
+
+/** The devices the streams below are for (a stream's first read is its device's existence check). */
+async function devices(...names: string[]) {
+  await t.db.pool.query(
+    `insert into devices (org_id, name, labels, spec, status) select $1, n, '{}'::jsonb, '{}'::jsonb, '{}'::jsonb from unnest($2::text[]) n
+     on conflict do nothing`,
+    [DEFAULT_ORG_ID, names],
+  );
+}
 
 async function until(what: string, ok: () => boolean) {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -69,6 +80,7 @@ test("a tick sends each open stream the one shared heartbeat and marks it seen; 
   // A period of 40 ms marks lastSeen at most every 60 ms (1.5 periods).
   const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs: 40 });
   try {
+    await devices("tick-a", "tick-b", "tick-c");
     const streams = ["tick-a", "tick-b", "tick-c"].map((name) => {
       const sent: WatchRenderedDeviceResponse[] = [];
       let ended = false;
@@ -110,6 +122,7 @@ test("a stream with nothing newer for the agent hears a heartbeat at once, not a
     const sent: WatchRenderedDeviceResponse[] = [];
     const sink: StreamSink<WatchRenderedDeviceResponse> = { send: (m) => sent.push(m), end: () => {} };
     const name = "not-rendered";
+    await devices(name);
     const caller: Caller = {
       orgId: DEFAULT_ORG_ID,
       identity: { kind: "device", actor: `device:${name}`, username: name, deviceName: name, orgId: DEFAULT_ORG_ID },
@@ -119,6 +132,35 @@ test("a stream with nothing newer for the agent hears a heartbeat at once, not a
     assert.equal(sent.length, 1);
     assert.ok(sent[0].heartbeat && !sent[0].device, "a heartbeat, with no device");
     close();
+  } finally {
+    wheel.drain();
+    wheel.close();
+    await lastSeen.close();
+  }
+});
+
+test("a stream for a device that does not exist ends with NotFound, sends nothing and marks it not seen", async () => {
+  const wheel = createHeartbeatWheel(600_000, 1);
+  const lastSeen = createLastSeenRecorder(createDb(t.db.pool), pino({ level: "silent" }), { flushMs: 600_000 });
+  const touched: string[] = [];
+  const touch = lastSeen.touch;
+  lastSeen.touch = (orgId, name, at) => (touched.push(name), touch(orgId, name, at));
+  const notifier = { subscribe: () => () => {} } as unknown as RenderNotifier;
+  const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs: 600_000 });
+  try {
+    const sent: WatchRenderedDeviceResponse[] = [];
+    let ended: { err?: unknown } | undefined;
+    const sink: StreamSink<WatchRenderedDeviceResponse> = { send: (m) => sent.push(m), end: (err) => (ended = { err }) };
+    const name = "never-enrolled";
+    const caller: Caller = {
+      orgId: DEFAULT_ORG_ID,
+      identity: { kind: "device", actor: `device:${name}`, username: name, deviceName: name, orgId: DEFAULT_ORG_ID },
+    };
+    svc.openWatch(caller, name, "", sink);
+    await until("the stream ends", () => ended !== undefined);
+    assert.equal(toConnectError(ended?.err).code, Code.NotFound);
+    assert.equal(sent.length, 0, "nothing is sent");
+    assert.deepEqual(touched, [], "a device that does not exist is not marked seen");
   } finally {
     wheel.drain();
     wheel.close();

@@ -50,8 +50,9 @@ const namesDevice = perMethod((m) => getOption(m, names_device));
 
 /**
  * `selfChecked`: methods whose handler reads the device and answers NotFound itself when it is gone (status reports:
- * their batched read is the check), so the gate does not ask Postgres first — one statement and round trip less per
- * report. Every other device call (the stream's open, renewals, the long-poll) is checked here.
+ * their batched read is the check; the rendered-device stream: its first read), so the gate does not ask Postgres
+ * first — one statement and round trip less per call. Every other device call (renewals, the long-poll) is checked
+ * here.
  */
 export function createAgentGate(deviceExists: DeviceExists, selfChecked: ReadonlySet<DescMethod> = new Set()): AgentGate {
   return async (method, peer, named) => {

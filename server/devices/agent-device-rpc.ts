@@ -28,13 +28,15 @@ function ownDevice(caller: Caller, name: string) {
 
 /**
  * The RPCs whose handler reads the device before anything else and answers NotFound when it is gone (the status
- * report's batched read, device-agent-service.ts `report`): the agent gate leaves the existence check to them. The
- * status stream's open reads nothing: its first report is the check.
+ * report's batched read, device-agent-service.ts `report`; the rendered-device stream's first read, `openWatch`, which
+ * reads the render with the device): the agent gate leaves the existence check to them, one statement less per
+ * call. The status stream's open reads nothing: its first report is the check.
  */
 export const AGENT_METHODS_READING_DEVICE: readonly DescMethod[] = [
   AgentDeviceService.method.replaceDeviceStatus,
   AgentDeviceService.method.patchDeviceStatus,
   AgentDeviceService.method.streamDeviceStatus,
+  AgentDeviceService.method.watchRenderedDevice,
 ];
 
 /**

@@ -72,6 +72,9 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
   // A rollout wakes thousands of streams at once: their reads go to Postgres together.
   const renderReads = batchLoader((keys: readonly { orgId: string; name: string }[]) => renderStore.getMany(keys));
   const renders = { get: (orgId: string, name: string) => renderReads.load({ orgId, name }) };
+  // A stream's first read: the render and whether the device exists, which the agent gate leaves to it
+  // (AGENT_METHODS_READING_DEVICE).
+  const openReads = batchLoader((keys: readonly { orgId: string; name: string }[]) => renderStore.getManyOfDevices(keys));
   const wheel = deps.wheel ?? createHeartbeatWheel(deps.heartbeatMs ?? 30_000);
   const markEveryMs = lastSeenEveryMs(deps.heartbeatMs ?? 30_000);
   const idleMs = statusIdleMs(deps.heartbeatMs ?? 30_000);
@@ -128,7 +131,9 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
    */
   function openWatch(caller: Caller, name: string, known: string, sink: StreamSink<WatchRenderedDeviceResponse>): () => void {
     let since = knownVersion(known);
-    deps.lastSeen.touch(caller.orgId, name);
+    // Until the first read found the device: that read is the stream's existence check, and the device is marked seen
+    // after it (a deleted device's stream marks nothing).
+    let opened = false;
     let closed = false;
     let checking = false;
     let checkStarted = 0;
@@ -149,7 +154,7 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
         try {
           while (recheck && !closed) {
             recheck = false;
-            const r = await renders.get(caller.orgId, name);
+            const r = opened ? await renders.get(caller.orgId, name) : await w.open();
             if (!closed && r && r.renderedVersion > since) {
               since = r.renderedVersion;
               sink.send(create(WatchRenderedDeviceResponseSchema, { device: renderedDevice(name, r) }));
@@ -162,6 +167,14 @@ export function createDeviceAgentService(deps: DeviceAgentDeps) {
           checking = false;
         }
         return sent;
+      },
+      /** The first read: the render, or NotFound when the device is gone (flightctl's 404: the agent enrolls again). */
+      async open() {
+        const first = await openReads.load({ orgId: caller.orgId, name });
+        if (!first.exists) throw notFound("Device", name);
+        opened = true;
+        deps.lastSeen.touch(caller.orgId, name);
+        return first.render;
       },
       close(err?: unknown) {
         if (closed) return;

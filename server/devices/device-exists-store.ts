@@ -1,5 +1,5 @@
-// Whether devices exist, many in one statement: the agent gate checks it on every stream open, long-poll and
-// renewal (agent-auth-interceptor.ts). One statement per check was three quarters of the API's statements while
+// Whether devices exist, many in one statement: the agent gate checks it on every long-poll and renewal
+// (agent-auth-interceptor.ts; the streams and status reports check it with their own first read). One statement per check was three quarters of the API's statements while
 // agents connect (1,000 of 1,330 at 1,000 agents); batched, a storm's checks share a few.
 import { sql } from "drizzle-orm";
 import { devices } from "../../db/schema/resources.js";

@@ -1,8 +1,10 @@
 // Rendered specs: read by the agent endpoint, written by the render task. A write that changes the content bumps
 // the version and notifies every API replica (pg_notify, delivered at commit).
 import { sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceRenders } from "../../db/schema/device-renders.js";
+import { devices } from "../../db/schema/resources.js";
 import { bare, precompiled, rowsOf, sqlNames, textArray, type Db, type Executor } from "../platform/db.js";
 
 export const RENDERED_CHANNEL = "flightctl_rendered";
@@ -21,6 +23,7 @@ interface Selected {
 }
 
 const r = deviceRenders;
+const d = alias(devices, "d");
 /** The one-device read's parts, rendered once (precompiled): every send on a device's stream reads it. */
 const rn = sqlNames(r);
 const selectOne = precompiled(sql`select ${r.renderedVersion}, ${r.specHash}, ${r.spec} from ${r}`);
@@ -43,6 +46,24 @@ export function createRenderStore(db: Db) {
       );
       const out: (RenderRow | undefined)[] = keys.map(() => undefined);
       for (const row of rows) out[Number(row.i) - 1] = toRow(row);
+      return out;
+    },
+
+    /**
+     * Whether each device exists, and its render (undefined where none), in the order of `keys`: a stream's first
+     * read, which is also its device's existence check (the agent gate leaves it here: one statement at a stream's
+     * open instead of two).
+     */
+    async getManyOfDevices(keys: readonly { orgId: string; name: string }[]): Promise<{ exists: boolean; render?: RenderRow }[]> {
+      const rows = await rowsOf<{ i: string; rendered_version: string | null; spec_hash: string; spec: DeviceSpecJson }>(
+        db,
+        sql`select k.i, ${r.renderedVersion}, ${r.specHash}, ${r.spec}
+          from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) with ordinality as k(org_id, name, i)
+          join ${devices} d on ${d.orgId} = k.org_id and ${d.name} = k.name
+          left join ${r} on ${r.orgId} = k.org_id and ${r.name} = k.name`,
+      );
+      const out: { exists: boolean; render?: RenderRow }[] = keys.map(() => ({ exists: false }));
+      for (const row of rows) out[Number(row.i) - 1] = { exists: true, render: row.rendered_version === null ? undefined : toRow(row as Selected) };
       return out;
     },
 
