@@ -63,7 +63,8 @@ export function createRenderStore(db: Db) {
           left join ${r} on ${r.orgId} = k.org_id and ${r.name} = k.name`,
       );
       const out: { exists: boolean; render?: RenderRow }[] = keys.map(() => ({ exists: false }));
-      for (const row of rows) out[Number(row.i) - 1] = { exists: true, render: row.rendered_version === null ? undefined : toRow(row as Selected) };
+      for (const row of rows)
+        out[Number(row.i) - 1] = { exists: true, render: row.rendered_version === null ? undefined : toRow(row as Selected) };
       return out;
     },
 
