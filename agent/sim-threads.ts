@@ -4,7 +4,6 @@
 // must be one: the claims on the agents' directories, the event counts (metrics, summary) and the metrics endpoint.
 // Threads, not processes: one pid whose CPU (/proc/<pid>/stat) is every thread's.
 import { availableParallelism } from "node:os";
-import v8 from "node:v8";
 import { Worker } from "node:worker_threads";
 import type { AgentEvent } from "./agent.js";
 import { simulatorFrame, type AgentRunner } from "./sim-frame.js";
@@ -12,15 +11,10 @@ import type { SimulatorOptions, WorkerOptions } from "./sim-options.js";
 import type { FromWorker, ToWorker } from "./sim-worker.js";
 import { lateAfter } from "./settle-within.js";
 
-// The threads' garbage collection during a connection storm (RESULTS.md, branch simconn). A thread's heap grows by
-// ≈ 80 KB per agent, all of it live (400 MB for 5,000). V8 starts its next full GC (marking the whole heap) once the
-// old generation is within a new space's size of ≈ 1.1–1.5 × what the last one left, so from ≈ 250 MB a full GC came
-// every ≈ 10 MB of agents: 14–15 per thread at 10,000 agents. Doubling before the next one leaves a handful. V8's own
-// setting, process-wide (the main thread's heap is small), set when the threads start.
-const HEAP_GROWING_PERCENT = 100;
-// Young generation (two semi-spaces and large objects, a third each): the default, 48 MB, was scavenged 144 times per
-// thread at 10,000 agents, each copying every live young object, most of them an agent's for its life; four times
-// that, 39 times. Up to ≈ 150 MB of RSS more per thread.
+// Young generation of each thread (two semi-spaces and large objects, a third each). A thread's heap grows by ≈ 80 KB
+// per agent during a connection storm, nearly all of it live for the agent's life; with V8's default, 48 MB, it was
+// scavenged 144 times per thread at 10,000 agents, each copying every live young object; with four times that, 40
+// times, in less than half the GC time (RESULTS.md, branch simconn). Up to ≈ 150 MB of RSS more per thread.
 const YOUNG_GENERATION_MB = 192;
 
 // How long a thread gets to stop its agents (each closes its streams and connection: well under a second) before it
@@ -53,7 +47,6 @@ function startWorkers(
   onEvent: (i: number, e: AgentEvent) => void,
 ): AgentRunner & { resourceLimits(): (Worker["resourceLimits"] | undefined)[] } {
   const { log, agentLog, ...rest } = opts;
-  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const n = Math.max(1, Math.min(workers, indexes.length));
   const size = Math.ceil(indexes.length / n);
   const workerOpts: WorkerOptions = {
