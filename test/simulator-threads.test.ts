@@ -1,5 +1,6 @@
 // The simulator spread over worker threads: every agent of every thread enrolls, connects and is counted once in
-// the main thread's metrics and summary; indexes stay unique beside another simulator; stop ends the threads.
+// the main thread's metrics and summary; indexes stay unique beside another simulator; stop ends the threads; the
+// threads run with a larger young generation.
 import { assertNoOpenHandles } from "./helpers/leaks.js";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -49,6 +50,8 @@ test("agents in two threads all enroll and connect, counted once each; indexes s
     assert.deepEqual(beside.indexes, [5, 6]);
     await waitFor("every agent connected, in the main thread's counts", async () => sim.summary().events.connected >= 5);
     assert.equal(sim.summary().agents, 5);
+    // A connection storm's agents are scavenged from a young generation four times V8's default (48 MB).
+    for (const limits of sim.resourceLimits()) assert.equal(limits?.maxYoungGenerationSizeMb, 192);
     assert.match(await sim.registry.metrics(), /^flightctl_simulator_agents_connected 5$/m);
     const list = await devices.listDevices(
       { options: { labelSelector: "spread=threads" } },

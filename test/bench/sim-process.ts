@@ -99,7 +99,7 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
   // Imported after the wrapper is in place.
   const { startSimulator } = await import("../../agent/simulator.js");
   const { defaultWorkers, startSimulatorThreads } = await import("../../agent/sim-threads.js");
-  let sim: Awaited<ReturnType<typeof startSimulatorThreads>> | undefined;
+  let sim: Awaited<ReturnType<typeof startSimulatorThreads> | ReturnType<typeof startSimulator>> | undefined;
   let workers = 1;
   let session: Session | undefined;
   const ops: Record<Op, (arg: never) => Promise<unknown> | unknown> = {
