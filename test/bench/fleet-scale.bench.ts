@@ -58,17 +58,8 @@ function mallocInfo(pid: number, dir: string, label: string) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${label}-${pid}.smaps`), readFileSync(`/proc/${pid}/smaps`, "utf8"));
   const out = join(dir, `${label}-${pid}.malloc.xml`);
-  spawnSync("gdb", ["-p", String(pid), "-batch", "-ex", `call (void*)fopen("${out}","w")`, "-ex", "call (int)malloc_info(0,$1)", "-ex", "call (int)fclose($1)"], {
-    stdio: "ignore",
-    timeout: 60_000,
-  });
-}
-
-/** BENCH_MALLOC_TRIM=1: glibc's malloc_trim(0) in each API (through gdb) after a round's agents stopped (an experiment). */
-function mallocTrim(pid: number) {
-  const before = rssMb(pid);
-  spawnSync("gdb", ["-p", String(pid), "-batch", "-ex", "call (int)malloc_trim(0)"], { stdio: "ignore", timeout: 60_000 });
-  console.log(`  malloc_trim(0) in API ${pid}: RSS ${before.toFixed(0)} → ${rssMb(pid).toFixed(0)} MB`);
+  const calls = [`call (void*)fopen("${out}","w")`, "call (int)malloc_info(0,$1)", "call (int)fclose($1)"];
+  spawnSync("gdb", ["-p", String(pid), "-batch", ...calls.flatMap((c) => ["-ex", c])], { stdio: "ignore", timeout: 60_000 });
 }
 
 /** Asks `pid` (started with --heapsnapshot-signal=SIGUSR2) for a heap snapshot and waits until it is written. */
@@ -485,7 +476,6 @@ async function runSetup(replicas: number): Promise<string[]> {
       if (process.env.BENCH_CONNECT_ONLY === "1") {
         await sim.stop();
         await new Promise((r) => setTimeout(r, 2000));
-        if (process.env.BENCH_MALLOC_TRIM === "1") for (const a of apis) mallocTrim(a.pid);
         continue;
       }
 
@@ -608,7 +598,6 @@ async function runSetup(replicas: number): Promise<string[]> {
       await sim.stop();
       // The next round starts the agents again; let the server notice the closed streams.
       await new Promise((r) => setTimeout(r, 2000));
-      if (process.env.BENCH_MALLOC_TRIM === "1") for (const a of apis) mallocTrim(a.pid);
       const tps = pgbenchTps(process.env.DATABASE_URL ?? db.url, ["-b", "simple-update", "-c", "4", "-j", "2", "-T", "10"]);
       rows.push(
         `| ${replicas} | ${n.toLocaleString("en")} | ${rss} MB | ${idleCpu.toFixed(1)} % | ${heartbeatWrites.toFixed(1)} | ${updateS.toFixed(1)} s (patches sent in ${patchedS.toFixed(1)} s) | ${noPolicy.totalS.toFixed(1)} s (all ${noPolicy.renders} rendered at ${noPolicy.renderedS.toFixed(1)} s: ${(noPolicy.renders / noPolicy.renderedS).toFixed(0)} renders/s) | ${noPolicy.serverMs.toFixed(1)} ms | ${noPolicy.restMs.toFixed(2)} ms: Postgres ${noPolicy.pgText} | ${noPolicy.simMs.toFixed(2)} ms |${batched ? ` ${batched.totalS.toFixed(1)} s |` : ""} ${connectS.toFixed(0)} s | ${provisionS.toFixed(0)} s | ${tps.toFixed(0)} |`,
