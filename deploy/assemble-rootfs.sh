@@ -12,11 +12,8 @@ node=$(command -v node)
 mkdir -p "$out/usr/bin" "$out/opt/flightctl" "$out/tmp" "$out/etc/ssl/certs" "$out/var/lib" "$(dirname "$out")/data"
 chmod 1777 "$out/tmp"
 cp -L "$node" "$out/usr/bin/node"
-# The dynamic loader and every library node links (ldd prints "name => path (addr)" or "path (addr)"), and jemalloc,
-# which flightctl-api preloads (server/standalone/render.ts API_MALLOC_ENV; it links nothing node does not).
-jemalloc=$(ldconfig -p | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')
-[ -n "$jemalloc" ] || echo "assemble-rootfs: no libjemalloc.so.2 on this host (Debian: libjemalloc2); flightctl-api will run on glibc's allocator" >&2
-for lib in $(ldd "$node" | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// { print $1 }') $jemalloc; do
+# The dynamic loader and every library node links (ldd prints "name => path (addr)" or "path (addr)").
+for lib in $(ldd "$node" | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// { print $1 }'); do
   mkdir -p "$out$(dirname "$lib")"
   cp -L "$lib" "$out$lib"
 done

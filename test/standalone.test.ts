@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parse } from "yaml";
 import { parseServiceConfig, ServiceConfigError } from "../server/standalone/service-config.js";
-import { API_MALLOC_ENV, renderConfig, renderQuadlets } from "../server/standalone/render.js";
+import { renderConfig, renderQuadlets } from "../server/standalone/render.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures/standalone");
 const HOST = { hostname: "edge-01.lab.example.org", ipv4: "192.0.2.10" };
@@ -205,18 +205,6 @@ test("defaults come from the host: the base domain is its name, or its IPv4 addr
     renderConfig(c).get("flightctl-api/auth-providers.yaml")!,
     /issuer: https:\/\/edge-01\.lab\.example\.org:8444\/api\/v1\/auth/,
   );
-});
-
-test("flightctl-api's allocator settings take effect: with them node runs on jemalloc, configured", () => {
-  // What the rendered env file gives the process (Debian's libjemalloc2, test/system-packages.txt).
-  const probe = `const maps = require("fs").readFileSync("/proc/self/maps", "utf8"); console.log(/libjemalloc\\.so\\.2/.test(maps))`;
-  const env = { PATH: process.env.PATH, ...API_MALLOC_ENV, MALLOC_CONF: `${API_MALLOC_ENV.MALLOC_CONF},stats_print:true` };
-  const r = spawnSync(process.execPath, ["-e", probe], { env, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.split("\n")[0], "true");
-  // jemalloc read MALLOC_CONF: freed pages go back at once (its statistics, printed at exit, say so).
-  assert.match(r.stderr + r.stdout, /opt\.dirty_decay_ms: 0\b/);
-  assert.match(r.stderr + r.stdout, /opt\.muzzy_decay_ms: 0\b/);
 });
 
 test("a bad service-config.yaml is refused, every error naming its key", () => {

@@ -11,19 +11,14 @@ export const HOST_CONFIG_DIR = "/etc/flightctl";
 const APP_DIR = "/opt/flightctl";
 
 /**
- * The allocator flightctl-api runs with (docs/server.md, Memory): jemalloc (Debian's libjemalloc2; the image carries it
- * beside node's libraries), giving freed pages back at once. Each agent's TLS connection holds a 64 KB read buffer
- * (Node's) and a 16 KB frame buffer (nghttp2) of which an idle agent touches a page or two; glibc cuts them from its
- * heap over pages that earlier, freed allocations had touched, so they are resident nearly whole, the more so after
- * connections came and went (10,000 idle agents after the bench's 1k and 5k rounds: ≈ 1,015 MB with glibc, ≈ 890 with
- * this). Without the library the loader warns and glibc stays, with its mmap threshold at 64 KB (allocations from
- * 64 KB up mapped on their own, only written pages resident: ≈ 50 MB less than glibc's default).
+ * The C library's allocator settings flightctl-api runs with (docs/server.md, Memory). Each agent's TLS connection
+ * has a 64 KB read buffer (Node's) of which an idle agent fills a page or two. Cut from glibc's heap, such a buffer
+ * also makes resident the page its end borders on and whatever an earlier, freed allocation had touched inside it;
+ * from 64 KB up, allocations are mapped on their own instead, where only the pages written are resident and freeing
+ * returns them (10,000 idle agents: ≈ 50 MB less). The price is a map and unmap per 64 KB allocation (each plain TCP
+ * read of Node's, e.g. from Postgres).
  */
-export const API_MALLOC_ENV = {
-  LD_PRELOAD: "libjemalloc.so.2",
-  MALLOC_CONF: "dirty_decay_ms:0,muzzy_decay_ms:0",
-  MALLOC_MMAP_THRESHOLD_: "65536",
-} as const;
+export const API_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: "65536" } as const;
 
 type Section = [name: string, entries: [key: string, value: string | number][]];
 
