@@ -7,7 +7,7 @@
 // since enrollment has its own benchmark (bench:enroll). BENCH_REPLICAS=2 runs 2 APIs and 2 workers on the same
 // database, the agents reaching the APIs through haproxy (TCP mode, TLS passed through; test/helpers/haproxy.ts);
 // BENCH_REPLICAS=1,2 runs both setups one after the other and prints them in one table.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -49,6 +49,18 @@ const smapsRollup = (pid: number) =>
     .filter((l) => /^(Rss|Anonymous|Private_Dirty|Shared_Clean|Private_Clean|Swap):/.test(l))
     .map((l) => l.replace(/\s+/g, " "))
     .join(", ");
+
+/**
+ * BENCH_MALLOC_INFO=<dir>: where an API's native memory lies — its smaps and glibc's malloc_info() (through gdb, which
+ * stops the process for a second or two), written there as <label>-<pid>.smaps / .malloc.xml.
+ */
+function mallocInfo(pid: number, dir: string, label: string) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${label}-${pid}.smaps`), readFileSync(`/proc/${pid}/smaps`, "utf8"));
+  const out = join(dir, `${label}-${pid}.malloc.xml`);
+  const calls = [`call (void*)fopen("${out}","w")`, "call (int)malloc_info(0,$1)", "call (int)fclose($1)"];
+  spawnSync("gdb", ["-p", String(pid), "-batch", ...calls.flatMap((c) => ["-ex", c])], { stdio: "ignore", timeout: 60_000 });
+}
 
 /** Asks `pid` (started with --heapsnapshot-signal=SIGUSR2) for a heap snapshot and waits until it is written. */
 async function heapSnapshot(pid: number, dir: string) {
@@ -455,6 +467,7 @@ async function runSetup(replicas: number): Promise<string[]> {
       );
       // BENCH_DEBUG_MEMORY=<ms> (the API also logs process.memoryUsage() that often): where each API's RSS lies.
       if (process.env.BENCH_DEBUG_MEMORY) for (const a of apis) console.log(`N=${n}: API ${a.pid} ${smapsRollup(a.pid)}`);
+      if (process.env.BENCH_MALLOC_INFO) for (const a of apis) mallocInfo(a.pid, process.env.BENCH_MALLOC_INFO, `n${n}`);
       // BENCH_HEAP_SNAPSHOT=<dir>: a heap snapshot of each API at the end of the idle window.
       if (process.env.BENCH_HEAP_SNAPSHOT) for (const a of apis) await heapSnapshot(a.pid, process.env.BENCH_HEAP_SNAPSHOT);
       // BENCH_CONNECT_ONLY=1: connecting and idle only (no spec change phases). The agents stop as after a change, so

@@ -101,6 +101,13 @@ export async function startServerProcess(databaseUrl: string, dataDir: string, e
       ...(process.env.BENCH_API_DEFAULT_MALLOC === "1" ? {} : API_MALLOC_ENV),
       // BENCH_API_LD_PRELOAD=<lib>: the server process with another allocator (e.g. libjemalloc.so.2), to compare.
       ...(process.env.BENCH_API_LD_PRELOAD ? { LD_PRELOAD: process.env.BENCH_API_LD_PRELOAD } : {}),
+      // BENCH_API_ENV="NAME=value …": more environment for the server process only (to try one, e.g. a glibc tunable).
+      ...Object.fromEntries(
+        (process.env.BENCH_API_ENV ?? "")
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
+      ),
       ...env,
     },
     stdio: ["ignore", "inherit", "inherit"],
