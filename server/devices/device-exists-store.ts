@@ -1,12 +1,10 @@
 // Whether devices exist, many in one statement: the agent gate checks it on every long-poll and renewal
-// (agent-auth-interceptor.ts; the rendered-device stream and the status reports check it with their own first read).
-// One statement per check was three quarters of the API's statements while agents connect (1,000 of 1,330 at 1,000
-// agents); batched, a storm's checks share a few.
+// (agent-auth-interceptor.ts; the streams and status reports check it with their own first read). One statement per check was three quarters of the API's statements while
+// agents connect (1,000 of 1,330 at 1,000 agents); batched, a storm's checks share a few.
 import { sql } from "drizzle-orm";
 import { devices } from "../../db/schema/resources.js";
 import { batchLoader } from "../platform/batch-loader.js";
-import { rowsOf, type Executor } from "../platform/db.js";
-import { deviceKeysTable } from "./device-keys-sql.js";
+import { rowsOf, textArray, type Executor } from "../platform/db.js";
 
 export interface DeviceKey {
   orgId: string;
@@ -17,7 +15,8 @@ export interface DeviceKey {
 export async function devicesExist(db: Executor, keys: readonly DeviceKey[]): Promise<boolean[]> {
   const rows = await rowsOf<{ i: string }>(
     db,
-    sql`select k.i from ${deviceKeysTable(keys)}
+    sql`select k.i from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))})
+          with ordinality as k(org_id, name, i)
         join ${devices} on ${devices.orgId} = k.org_id and ${devices.name} = k.name`,
   );
   const out = keys.map(() => false);
