@@ -124,8 +124,7 @@ export function createDeviceStore(db: Executor) {
      * statement (lockDevicesSql). The rows come as arrays (unnest), whose length the planner knows: a small batch is
      * then found by primary key, where jsonb_to_recordset (estimated at 100 rows) made it hash-join a scan of every
      * device. The swap checks the device's render too: a render that did not touch the device row (device_renders
-     * only) changes what its status says (updated). Returns, per item, whether its
-     * compare-and-swap won.
+     * only) changes what its status says (updated). Returns, per item, whether its compare-and-swap won.
      */
     async writeStatuses(items: readonly StatusWrite[]): Promise<boolean[]> {
       if (!items.length) return [];

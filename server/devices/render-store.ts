@@ -5,6 +5,7 @@ import { alias } from "drizzle-orm/pg-core";
 import type { DeviceSpecJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceRenders } from "../../db/schema/device-renders.js";
 import { devices } from "../../db/schema/resources.js";
+import { deviceKeysTable } from "./device-exists-store.js";
 import { bare, precompiled, rowsOf, sqlNames, textArray, type Db, type Executor } from "../platform/db.js";
 
 export const RENDERED_CHANNEL = "flightctl_rendered";
@@ -41,7 +42,7 @@ export function createRenderStore(db: Db) {
       const rows = await rowsOf<Selected & { i: string }>(
         db,
         sql`select k.i, ${r.renderedVersion}, ${r.specHash}, ${r.spec}
-          from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) with ordinality as k(org_id, name, i)
+          from ${deviceKeysTable(keys)}
           join ${r} on ${r.orgId} = k.org_id and ${r.name} = k.name`,
       );
       const out: (RenderRow | undefined)[] = keys.map(() => undefined);
@@ -58,7 +59,7 @@ export function createRenderStore(db: Db) {
       const rows = await rowsOf<{ i: string; rendered_version: string | null; spec_hash: string; spec: DeviceSpecJson }>(
         db,
         sql`select k.i, ${r.renderedVersion}, ${r.specHash}, ${r.spec}
-          from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) with ordinality as k(org_id, name, i)
+          from ${deviceKeysTable(keys)}
           join ${devices} d on ${d.orgId} = k.org_id and ${d.name} = k.name
           left join ${r} on ${r.orgId} = k.org_id and ${r.name} = k.name`,
       );

@@ -7,7 +7,8 @@ import { alias } from "drizzle-orm/pg-core";
 import type { DeviceStatusJson } from "../../gen/flightctl/v1beta1/device_pb.js";
 import { deviceRenders } from "../../db/schema/device-renders.js";
 import { devices } from "../../db/schema/resources.js";
-import { rowsOf, textArray, type Db } from "../platform/db.js";
+import { rowsOf, type Db } from "../platform/db.js";
+import { deviceKeysTable } from "./device-exists-store.js";
 
 import { batchLoader } from "../platform/batch-loader.js";
 import { createDeviceStore, type StatusWrite } from "./device-store.js";
@@ -37,7 +38,7 @@ export function createStatusStore(db: Db) {
     }>(
       db,
       sql`select k.i, ${d.resourceVersion}, ${d.labels}, ${d.annotations}, ${d.status}, ${r.renderedVersion}
-        from unnest(${textArray(keys.map((k) => k.orgId))}::uuid[], ${textArray(keys.map((k) => k.name))}) with ordinality as k(org_id, name, i)
+        from ${deviceKeysTable(keys)}
         join ${devices} d on ${d.orgId} = k.org_id and ${d.name} = k.name
         left join ${deviceRenders} r on ${r.orgId} = ${d.orgId} and ${r.name} = ${d.name}`,
     );
