@@ -123,10 +123,24 @@ function unframe<D extends DescMessage>(schema: D, body: Buffer, limits: Endpoin
   return decodeRequest(schema, body[0], body.subarray(5), limits);
 }
 
+/**
+ * What serving a raw call needs besides the call: one object per method, shared by all its calls (10,000 streams at
+ * scale: a per-call object with its own closures cost ≈ 0.3 KB each).
+ */
 export interface RawOptions {
   limits: EndpointLimits;
   logInternal(err: unknown): void;
-  done(code: Code | 0): void;
+  /** The call's outcome, once; `started` is what the call was served with (process.hrtime.bigint()). */
+  done(code: Code | 0, started: bigint): void;
+}
+
+// Node keeps the headers a stream responded with for its `sentHeaders` getter, as a null-prototype object (a
+// dictionary, ≈ 0.3 KB with the date string) for the stream's life; nothing here reads it. Its key is Node's symbol.
+let sentHeadersKey: symbol | undefined | null;
+function forgetSentHeaders(stream: ServerHttp2Stream) {
+  if (sentHeadersKey === undefined)
+    sentHeadersKey = Object.getOwnPropertySymbols(stream).find((k) => k.description === "sent-headers") ?? null;
+  if (sentHeadersKey) (stream as unknown as Record<symbol, unknown>)[sentHeadersKey] = undefined;
 }
 
 /** The trailers of a call's end: status, message, details (google.rpc.Status) and metadata, as Connect would send them. */
@@ -146,7 +160,7 @@ function trailersOf(err: unknown, logInternal: (err: unknown) => void): Record<s
  * V8 keep the object as a dictionary (≈ 440 B more), and under tsx every named closure (`const f = () => …`) is given
  * its name with Object.defineProperty (esbuild keepNames), which costs ≈ 260 B per closure created.
  */
-function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOptions, closed: () => void) {
+function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOptions, started: bigint, closed: () => void) {
   let responded = false;
   const sink: StreamSink<unknown> & { respond(): void; finished: boolean } = {
     finished: false,
@@ -154,6 +168,7 @@ function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOpti
       if (responded || stream.destroyed) return;
       responded = true;
       stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+      forgetSentHeaders(stream);
     },
     send(message) {
       // A stream the client reset is closed before it is destroyed; respond() would throw on it.
@@ -164,7 +179,7 @@ function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOpti
     end(err) {
       if (sink.finished) return;
       sink.finished = true;
-      opts.done(err === undefined ? 0 : toConnectError(err, () => {}).code);
+      opts.done(err === undefined ? 0 : toConnectError(err, () => {}).code, started);
       closed();
       if (stream.destroyed) return;
       const t = trailersOf(err, opts.logInternal);
@@ -181,7 +196,7 @@ function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOpti
   stream.on("close", () => {
     if (!sink.finished) {
       sink.finished = true;
-      opts.done(Code.Canceled);
+      opts.done(Code.Canceled, started);
       closed();
     }
   });
@@ -190,9 +205,9 @@ function responder(stream: ServerHttp2Stream, output: DescMessage, opts: RawOpti
 }
 
 /** Serves one call of `rs` on `stream`; `done` reports its outcome (for metrics) once it ends. */
-export function serveRawServerStream(stream: ServerHttp2Stream, rs: RawServerStream, peer: Peer, opts: RawOptions) {
+export function serveRawServerStream(stream: ServerHttp2Stream, rs: RawServerStream, peer: Peer, opts: RawOptions, started: bigint) {
   let stop: (() => void) | undefined;
-  const sink = responder(stream, rs.method.output, opts, () => stop?.());
+  const sink = responder(stream, rs.method.output, opts, started, () => stop?.());
 
   // The request's chunks, dropped once decoded: the listeners below live as long as the stream, and a chunk can be a
   // view of a much larger read buffer.
@@ -232,9 +247,9 @@ const RESET_DELAY_MS = 25;
  * the request-size and input limits, handled strictly in order, one at a time, and answered by one message. An error
  * ends the call with its code; the client ending its side ends the call (OK) once every message is answered.
  */
-export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream, peer: Peer, opts: RawOptions) {
+export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream, peer: Peer, opts: RawOptions, started: bigint) {
   let call: RawBidiCall | undefined;
-  const out = responder(stream, rs.method.output, opts, () => call?.close());
+  const out = responder(stream, rs.method.output, opts, started, () => call?.close());
   // Messages not handled yet; an error (a message over the size limit) takes its place in line, read no further.
   const queue: (Buffer | ConnectError)[] = [];
   let parts: Buffer[] = [];
@@ -244,47 +259,48 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
   let finishing = false;
   let busy = false;
 
-  const fail = (err: unknown) => {
-    if (out.finished) return;
-    out.end(err);
-    // The client may still be sending: stop it once the answer has left (see http-server.ts, early responses).
-    if (!inputEnded) setTimeout(() => stream.destroyed || stream.close(constants.NGHTTP2_NO_ERROR), RESET_DELAY_MS).unref();
+  // Methods, not named closures (see `responder`): they live as long as the stream.
+  const c = {
+    fail(err: unknown) {
+      if (out.finished) return;
+      out.end(err);
+      // The client may still be sending: stop it once the answer has left (see http-server.ts, early responses).
+      if (!inputEnded) setTimeout(() => stream.destroyed || stream.close(constants.NGHTTP2_NO_ERROR), RESET_DELAY_MS).unref();
+    },
+    async pump() {
+      if (busy || out.finished || !call) return;
+      busy = true;
+      try {
+        while (!out.finished && !finishing) {
+          const body = queue.shift();
+          if (!body) break;
+          if (stream.isPaused() && queue.length < MAX_QUEUED) stream.resume();
+          if (body instanceof ConnectError) throw body;
+          const request = rs.decode
+            ? rs.decode(body[0], body.subarray(5), opts.limits)
+            : decodeRequest(rs.method.input, body[0], body.subarray(5), opts.limits);
+          out.send(await call.message(request));
+        }
+        if (inputEnded && !queue.length && held) throw new ConnectError("the stream ended inside a message", Code.InvalidArgument);
+        if (finishing || (inputEnded && !queue.length)) out.end();
+      } catch (e) {
+        c.fail(e);
+      } finally {
+        busy = false;
+      }
+    },
   };
-  const opening = rs.open(peer, () => {
+  rs.open(peer, () => {
     finishing = true;
-    void pump();
-  });
-  opening.then((c) => {
-    call = c;
-    if (out.finished) c.close();
+    void c.pump();
+  }).then((opened) => {
+    call = opened;
+    if (out.finished) opened.close();
     else {
       out.respond();
-      void pump();
+      void c.pump();
     }
-  }, fail);
-
-  async function pump() {
-    if (busy || out.finished || !call) return;
-    busy = true;
-    try {
-      while (!out.finished && !finishing) {
-        const body = queue.shift();
-        if (!body) break;
-        if (stream.isPaused() && queue.length < MAX_QUEUED) stream.resume();
-        if (body instanceof ConnectError) throw body;
-        const request = rs.decode
-          ? rs.decode(body[0], body.subarray(5), opts.limits)
-          : decodeRequest(rs.method.input, body[0], body.subarray(5), opts.limits);
-        out.send(await call.message(request));
-      }
-      if (inputEnded && !queue.length && held) throw new ConnectError("the stream ended inside a message", Code.InvalidArgument);
-      if (finishing || (inputEnded && !queue.length)) out.end();
-    } catch (e) {
-      fail(e);
-    } finally {
-      busy = false;
-    }
-  }
+  }, c.fail);
 
   stream.on("data", (chunk: Buffer) => {
     if (out.finished || refused) return;
@@ -310,16 +326,16 @@ export function serveRawBidiStream(stream: ServerHttp2Stream, rs: RawBidiStream,
       parts = held ? [Buffer.from(data.subarray(5 + length))] : [];
     }
     if (queue.length >= MAX_QUEUED) stream.pause();
-    void pump();
+    void c.pump();
   });
   stream.on("end", () => {
     inputEnded = true;
-    void pump();
+    void c.pump();
   });
 }
 
 /** Serves one call of any raw method. */
-export function serveRaw(stream: ServerHttp2Stream, rs: RawStream, peer: Peer, opts: RawOptions) {
-  if (rs.method.methodKind === "bidi_streaming") serveRawBidiStream(stream, rs as RawBidiStream, peer, opts);
-  else serveRawServerStream(stream, rs as RawServerStream, peer, opts);
+export function serveRaw(stream: ServerHttp2Stream, rs: RawStream, peer: Peer, opts: RawOptions, started = process.hrtime.bigint()) {
+  if (rs.method.methodKind === "bidi_streaming") serveRawBidiStream(stream, rs as RawBidiStream, peer, opts, started);
+  else serveRawServerStream(stream, rs as RawServerStream, peer, opts, started);
 }

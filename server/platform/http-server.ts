@@ -16,7 +16,7 @@ import type { App } from "./endpoint.js";
 import { databaseReady } from "./db.js";
 import { peerKey, peerOfSocket, type Peer } from "./peer.js";
 import { remoteAddressKey } from "./client-ip.js";
-import { isPlainGrpc, procedurePath, serveRaw } from "./grpc-stream.js";
+import { isPlainGrpc, procedurePath, serveRaw, type RawOptions } from "./grpc-stream.js";
 import { createHealth, healthFile } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
@@ -208,26 +208,31 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningServe
   Object.assign(server, { headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs });
   // Raw streams (grpc-stream.ts) take plain gRPC calls of their methods before Node's compatibility layer
   // (and so Connect) sees them; anything else continues to Connect.
-  const raw = new Map((app.rawStreams?.() ?? []).map((rs) => [procedurePath(rs.method), rs]));
+  // Each method's options are one object for all its calls (they live as long as the stream: grpc-stream.ts).
+  const raw = new Map(
+    (app.rawStreams?.() ?? []).map((rs) => {
+      const rawOpts: RawOptions = {
+        limits,
+        logInternal(err) {
+          log.error({ err, procedure: procedurePath(rs.method) }, "internal error");
+        },
+        done(code, started) {
+          metrics.record(rs.method, code, started);
+        },
+      };
+      return [procedurePath(rs.method), { rs, rawOpts }] as const;
+    }),
+  );
   if (raw.size) {
     const compat = server.listeners("stream") as ((...args: unknown[]) => void)[];
     server.removeAllListeners("stream");
     server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
-      const rs = raw.get(headers[":path"] ?? "");
-      if (rs && isPlainGrpc(headers)) {
+      const served = raw.get(headers[":path"] ?? "");
+      if (served && isPlainGrpc(headers)) {
         const started = process.hrtime.bigint();
         const peer = peerOf(stream.session!, stream.session!.socket as TLSSocket);
-        // Held for the stream's life: methods (not named arrows: see grpc-stream.ts `responder`), and not the request
-        // headers (a dictionary of ≈ 0.5 KB a stream would keep).
-        serveRaw(stream, rs, peer, {
-          limits,
-          logInternal(err) {
-            log.error({ err, procedure: procedurePath(rs.method) }, "internal error");
-          },
-          done(code) {
-            metrics.record(rs.method, code, started);
-          },
-        });
+        // Not the request headers: a dictionary of ≈ 0.5 KB a stream would keep.
+        serveRaw(stream, served.rs, peer, served.rawOpts, started);
         return;
       }
       for (const listener of compat) listener.call(server, stream, headers, ...rest);

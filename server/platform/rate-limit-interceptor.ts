@@ -3,13 +3,12 @@
 // gets ResourceExhausted with a google.rpc.RetryInfo detail (errors.ts). Opening a stream is never counted here: the
 // agent streams' admission is the endpoint's queue (admission.ts), and 10,000 agents reconnecting at once must all get
 // in; the status reports a stream carries are counted one by one (takeIdentity, devices/agent-device-rpc.ts).
-import { createHash } from "node:crypto";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { clientIp, clientIpKey, remoteAddressKey, type TrustedProxies } from "./client-ip.js";
 import { rateLimited, toConnectError } from "./errors.js";
 import { identityKey, type Identity } from "./identity.js";
-import { peerKey, type Peer } from "./peer.js";
+import { peerFingerprint, peerKey, type Peer } from "./peer.js";
 import type { Limiter } from "./rate-limit.js";
 
 /** Sets clientIpKey for the interceptors and handlers after it: the peer, or the client a trusted proxy names. */
@@ -34,15 +33,6 @@ export function ipLimitInterceptor(limiter: Limiter, applies: (m: DescMethod) =>
   };
 }
 
-const fingerprints = new WeakMap<Buffer, string>();
-/** SHA-256 of the client certificate (cached per connection's certificate). */
-function fingerprint(peer: Peer): string | undefined {
-  if (!peer.raw) return undefined;
-  let f = fingerprints.get(peer.raw);
-  if (!f) fingerprints.set(peer.raw, (f = createHash("sha256").update(peer.raw).digest("hex")));
-  return f;
-}
-
 /**
  * Who a call counts against: a user by issuer and subject, a device by its certificate's fingerprint. Enrollment
  * (one certificate shared by a whole site's devices) and anonymous calls have no identity of their own here.
@@ -50,7 +40,7 @@ function fingerprint(peer: Peer): string | undefined {
 function identityOf(identity: Identity, peer: Peer): string | undefined {
   if (identity.kind === "user") return `user:${identity.issuer}:${identity.uid}`;
   if (identity.kind === "device") {
-    const f = fingerprint(peer);
+    const f = peerFingerprint(peer);
     return f && `cert:${f}`;
   }
   return undefined;
