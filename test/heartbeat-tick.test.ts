@@ -228,3 +228,49 @@ test("raw gRPC streams: one message sent to many is written to each, not to a st
     await new Promise((r) => server.close(r));
   }
 });
+
+test("a raw stream answers with its gRPC headers and trailers, and keeps no copy of the headers it sent", async () => {
+  let served: http2.ServerHttp2Stream | undefined;
+  let sink: StreamSink<WatchRenderedDeviceResponse> | undefined;
+  const outcomes: number[] = [];
+  const server = http2.createServer();
+  server.on("stream", (stream) => {
+    served = stream;
+    serveRaw(
+      stream,
+      {
+        method: AgentDeviceService.method.watchRenderedDevice,
+        async open(_req: WatchRenderedDeviceRequest, s: StreamSink<WatchRenderedDeviceResponse>) {
+          sink = s;
+          return () => {};
+        },
+      },
+      { authorized: false },
+      { limits: DEFAULT_ENDPOINT_LIMITS, logInternal: () => {}, done: (code) => outcomes.push(code) },
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const payload = toBinary(WatchRenderedDeviceRequestSchema, create(WatchRenderedDeviceRequestSchema, { name: "d" }));
+    const body = Buffer.alloc(5 + payload.length);
+    body.writeUInt32BE(payload.length, 1);
+    body.set(payload, 5);
+    const req = client.request({ ":method": "POST", ":path": "/x", "content-type": "application/grpc", te: "trailers" });
+    const headers = new Promise<http2.IncomingHttpHeaders>((r) => req.once("response", r));
+    const trailers = new Promise<http2.IncomingHttpHeaders>((r) => req.once("trailers", r));
+    req.on("data", () => {});
+    req.end(body);
+    const h = await headers;
+    assert.equal(h[":status"], 200);
+    assert.equal(h["content-type"], "application/grpc+proto");
+    assert.equal(served?.headersSent, true);
+    assert.equal(served?.sentHeaders, undefined, "Node's copy of the sent headers is dropped");
+    sink?.end();
+    assert.equal((await trailers)["grpc-status"], "0");
+    assert.deepEqual(outcomes, [0]);
+  } finally {
+    client.destroy();
+    await new Promise((r) => server.close(r));
+  }
+});
