@@ -31,6 +31,7 @@ import { createConsoleStore, type SessionRow } from "./console-store.js";
 import type { ConsoleRelay } from "./console-relay.js";
 import { DEFAULT_CONSOLE_LIMITS, type ConsoleLimits } from "./console-limits.js";
 import { quote } from "../../lib/quote.js";
+import { keyedListeners } from "../platform/keyed-listeners.js";
 
 export type { ConsoleLimits };
 
@@ -189,10 +190,10 @@ export function createConsoleService(deps: ConsoleDeps) {
   // Waiting sessions, asked by every rendered-device stream that opens (thousands at once after a restart).
   const pendingSessions = batchLoader((keys: readonly { orgId: string; device: string }[]) => store.pending(keys, limits.attachTimeoutMs));
   /** Rendered-device streams of this replica waiting for console announcements, by org/device. */
-  const watchers = new Map<string, Set<(c: DeviceConsole) => void>>();
+  const watchers = keyedListeners<(c: DeviceConsole) => void>();
   relay.onAnnounce((p) => {
     const c = create(DeviceConsoleSchema, { sessionId: p.sessionId, sessionMetadata: p.metadata });
-    for (const l of watchers.get(`${p.orgId}/${p.device}`) ?? []) l(c);
+    watchers.each(`${p.orgId}/${p.device}`, (l) => l(c));
   });
 
   // Retention: sessions and recordings past FLIGHTCTL_CONSOLE_RETENTION_DAYS go with the periodic event_cleanup job.
@@ -476,21 +477,17 @@ export function createConsoleService(deps: ConsoleDeps) {
      */
     subscribe(orgId: string, device: string, listener: (c: DeviceConsole) => void): () => void {
       const key = `${orgId}/${device}`;
-      let set = watchers.get(key);
-      if (!set) watchers.set(key, (set = new Set()));
-      set.add(listener);
+      const remove = watchers.add(key, listener);
       pendingSessions.load({ orgId, device }).then(
         (rows) => {
           for (const r of rows) {
-            if (set.has(listener)) listener(create(DeviceConsoleSchema, { sessionId: r.id, sessionMetadata: JSON.stringify(r.metadata) }));
+            if (watchers.has(key, listener))
+              listener(create(DeviceConsoleSchema, { sessionId: r.id, sessionMetadata: JSON.stringify(r.metadata) }));
           }
         },
         (err) => log.warn({ err, device }, "cannot read pending console sessions"),
       );
-      return () => {
-        set.delete(listener);
-        if (set.size === 0 && watchers.get(key) === set) watchers.delete(key);
-      };
+      return remove;
     },
 
     close() {

@@ -6,6 +6,7 @@ import pg from "pg";
 import type { Logger } from "pino";
 import { RENDERED_CHANNEL } from "./render-store.js";
 import { listen } from "../platform/db.js";
+import { keyedListeners } from "../platform/keyed-listeners.js";
 
 /** Called with the new version, or with undefined when the subscriber must re-read (missed notifications). */
 export type RenderListener = (version: number | undefined) => void;
@@ -20,14 +21,14 @@ export interface RenderNotifier {
 }
 
 export async function startRenderNotifier(connectionString: string, log: Logger): Promise<RenderNotifier> {
-  const listeners = new Map<string, Set<RenderListener>>();
+  const listeners = keyedListeners<RenderListener>();
   let client: pg.Client | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
   const others = new Map<string, Set<{ onPayload: (payload: string) => void; onReconnect: () => void }>>();
 
   const dispatch = (key: string, version: number | undefined) => {
-    for (const l of listeners.get(key) ?? []) l(version);
+    listeners.each(key, (l) => l(version));
   };
 
   async function connect(): Promise<void> {
@@ -75,14 +76,7 @@ export async function startRenderNotifier(connectionString: string, log: Logger)
   await connect();
   return {
     subscribe(orgId, name, listener) {
-      const key = `${orgId}/${name}`;
-      let set = listeners.get(key);
-      if (!set) listeners.set(key, (set = new Set()));
-      set.add(listener);
-      return () => {
-        set!.delete(listener);
-        if (set!.size === 0) listeners.delete(key);
-      };
+      return listeners.add(`${orgId}/${name}`, listener);
     },
     get size() {
       return listeners.size;
