@@ -474,6 +474,30 @@ describe("connection limits", () => {
     assert.ok(seen.includes("late"), `the watch saw ${JSON.stringify(seen)}`);
   });
 
+  test("an HTTP/2 session whose streams all ended gets GOAWAY after the idle timeout", async () => {
+    const session = http2.connect(`https://localhost:${t.api.port}`, { ca });
+    let goaway = false;
+    session.once("goaway", () => (goaway = true));
+    const get = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = session.request({ ":path": "/healthz" });
+        req.on("response", (h) => resolve(Number(h[":status"])));
+        req.on("error", reject);
+        req.resume();
+        req.end();
+      });
+    // Streams ended both ways: answered, and one the client reset (an open one keeps the session: the test above).
+    assert.equal((await Promise.all([get(), get()])).join(), "200,200");
+    const reset = session.request({ ":method": "POST", ":path": "/healthz" });
+    reset.on("error", () => {});
+    reset.close(http2.constants.NGHTTP2_CANCEL);
+    const closed = new Promise<void>((r) => session.once("close", () => r()));
+    const deadline = Date.now() + 5000;
+    while (!goaway && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(goaway, true, "GOAWAY once the session's streams all ended");
+    await closed;
+  });
+
   test("agent endpoint sessions keep no HPACK tables (SETTINGS_HEADER_TABLE_SIZE 0), the user endpoint's do; both answer", async () => {
     const get = async (port: number) => {
       const session = http2.connect(`https://localhost:${port}`, { ca: readFileSync(t.api.bundlePath) });
