@@ -1,12 +1,13 @@
 // The exporter's Prometheus metrics, with flightctl's names (flightctl_alert_exporter_*), on their own registry.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectProcessMetrics } from "../platform/process-metrics.js";
 
 const P = "flightctl_alert_exporter_";
 
 export function createExporterMetrics() {
   const registry = new Registry();
   const registers = [registry];
-  collectDefaultMetrics({ register: registry, prefix: `${P}process_` });
+  collectProcessMetrics(registry, `${P}process_`);
   const started = Date.now();
   const m = {
     registry,

@@ -15,6 +15,7 @@ import { loadPam } from "../pam-issuer/pam.js";
 import { pamLoginLines } from "./banner.js";
 import { oidcProvider } from "../auth/oidc-provider.js";
 import { apiOptions, parseAddress, startApi } from "./api.js";
+import { tuneStreamingHeap } from "./heap-tuning.js";
 import { issuerUrlOf } from "./pam-issuer.js";
 import { runProcess } from "./process.js";
 import { workerOptions, startWorker } from "./worker.js";
@@ -32,6 +33,7 @@ function bootstrapPassword(dataDir: string): { password: string; created: boolea
   return { password, created: true };
 }
 
+tuneStreamingHeap();
 await runProcess("flightctl", async (config, log) => {
   const { dataDir } = config;
   mkdirSync(dataDir, { recursive: true });

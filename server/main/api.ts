@@ -28,6 +28,7 @@ import type { TokenPolicy } from "../auth/token-policy.js";
 import type { ConsoleLimits } from "../console/console-limits.js";
 import type { EndpointLimits } from "../platform/endpoint-limits.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
+import { tuneStreamingHeap } from "./heap-tuning.js";
 import { quote } from "../../lib/quote.js";
 
 export interface ApiOptions {
@@ -263,7 +264,12 @@ export function apiOptions(config: ServerConfig, databaseUrl: string, log: Logge
 }
 
 /** Runs the process from its configuration (also the bin entry point). */
-export const main = () =>
-  runProcess("flightctl-api", async (config, log) => (await startApi(apiOptions(config, requireDatabaseUrl(config, log), log))).close);
+export const main = () => {
+  tuneStreamingHeap();
+  return runProcess(
+    "flightctl-api",
+    async (config, log) => (await startApi(apiOptions(config, requireDatabaseUrl(config, log), log))).close,
+  );
+};
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -21,7 +21,8 @@ import { PERIODIC_SCHEDULE } from "../jobs/crontab.js";
 import { startJobRunner, type JobRunner } from "../jobs/runner.js";
 import { loadConfig, withDefaults, type ServerConfig, type WorkerSettings } from "../config.js";
 import { requireDatabaseUrl, runProcess } from "./process.js";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Registry } from "prom-client";
+import { collectProcessMetrics } from "../platform/process-metrics.js";
 import { startMetricsListener, type MetricsListener } from "../metrics/metrics-http.js";
 import { defaultReplica, registerReplicaMetrics } from "../metrics/replica-metrics.js";
 import { registerWorkerMetrics } from "../metrics/worker-metrics.js";
@@ -80,7 +81,7 @@ export async function startWorker(
   };
   // The worker's metrics: its jobs (from the runner's events), its pool, the process.
   const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics, prefix: "flightctl_worker_process_" });
+  collectProcessMetrics(metrics, "flightctl_worker_process_");
   const replica = options.replica ?? defaultReplica(process.pid);
   registerReplicaMetrics(metrics, { replica, pools: { worker: pool } });
   const jobMetrics = registerWorkerMetrics(metrics, replica);

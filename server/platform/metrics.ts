@@ -3,11 +3,12 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { Counter, Histogram, Registry } from "prom-client";
+import { collectProcessMetrics } from "./process-metrics.js";
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "flightctl_api_process_" });
+  collectProcessMetrics(registry, "flightctl_api_process_");
   const labelNames = ["service", "method", "code"] as const;
   const requests = new Counter({
     name: "flightctl_api_requests_total",

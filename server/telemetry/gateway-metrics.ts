@@ -1,6 +1,7 @@
 // The gateway's own metrics (served beside the device series on the exporter endpoint): requests by result, points
 // accepted and refused by reason, series held, exports. One registry per gateway, as the API's endpoints do.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { collectProcessMetrics } from "../platform/process-metrics.js";
 
 /** Why a request or its points were refused (the `reason` label). */
 export type RefusalReason =
@@ -15,7 +16,7 @@ export type RefusalReason =
 
 export function createGatewayMetrics(seriesHeld: () => number) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "flightctl_telemetry_gateway_process_" });
+  collectProcessMetrics(registry, "flightctl_telemetry_gateway_process_");
   const registers = [registry];
   const requests = new Counter({
     name: "flightctl_telemetry_gateway_requests_total",

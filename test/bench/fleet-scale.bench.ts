@@ -270,7 +270,8 @@ async function runSetup(replicas: number): Promise<string[]> {
   try {
     await migrate(db.url);
     const pool = new pg.Pool({ connectionString: db.url, max: 4, application_name: BENCH_APPLICATION });
-    const statementFiles: string[] = [];
+    // The API and worker processes that count their statements (count-statements.ts), asked by pgMeter.
+    const statementCounters: { pid: number; file: string }[] = [];
     const jobs = drizzle(pool) as unknown as Executor;
     // Which Postgres the figures are of: the embedded one (no DATABASE_URL) and a server's differ in version and
     // settings (autovacuum, shared_buffers), and runs are compared only on the same one.
@@ -301,7 +302,6 @@ async function runSetup(replicas: number): Promise<string[]> {
     const api = apis[0];
     const workerProf = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
     for (let i = 0; i < replicas; i++) {
-      statementFiles.push(join(dataDir, `statements-api-${i}`), join(dataDir, `statements-worker-${i}`));
       workers.push(
         spawn(
           process.execPath,
@@ -321,6 +321,11 @@ async function runSetup(replicas: number): Promise<string[]> {
       );
     }
     const workerPids = workers.map((w) => w.pid!);
+    for (let i = 0; i < replicas; i++)
+      statementCounters.push(
+        { pid: apis[i].pid, file: join(dataDir, `statements-api-${i}`) },
+        { pid: workerPids[i], file: join(dataDir, `statements-worker-${i}`) },
+      );
     const apiPids = apis.map((a) => a.pid);
     // Agents reach the replicas through the load balancer; users (this bench) call the first replica directly.
     if (replicas > 1) lb = await startHaproxy({ backends: apis.map((a) => a.agentPort), maxConnections: 2 * Math.max(...COUNTS) + 1000 });
@@ -439,25 +444,42 @@ async function runSetup(replicas: number): Promise<string[]> {
         (await pool.query(`select n_tup_upd + n_tup_ins as w from pg_stat_user_tables where relname = 'device_last_seen'`)).rows[0]
           .w as number;
       const apisCpu = () => apis.reduce((a, x) => a + x.cpuMs(), 0);
-      const cpu0 = apisCpu();
-      const w0 = await stat();
       const rssSamples = apis.map(() => [] as number[]);
-      let cpuAt = cpu0;
-      for (let s = 0; s < IDLE_SECONDS; s += 5) {
-        await new Promise((r) => setTimeout(r, 5000));
-        for (const [i, a] of apis.entries()) rssSamples[i].push(rssMb(a.pid));
-        // BENCH_DEBUG_MEMORY: each 5 s's CPU too (is the idle CPU steady, or the connect storm's GC settling?).
-        if (process.env.BENCH_DEBUG_MEMORY) {
+      /** An idle window: the APIs' CPU (% of one core, all together) and lastSeen rows written per second. */
+      const idleWindow = async (label: string) => {
+        const cpu0 = apisCpu();
+        const w0 = await stat();
+        let cpuAt = cpu0;
+        const steps: string[] = [];
+        for (let s = 0; s < IDLE_SECONDS; s += 5) {
+          await new Promise((r) => setTimeout(r, 5000));
+          for (const [i, a] of apis.entries()) rssSamples[i].push(rssMb(a.pid));
+          // Each 5 s's CPU: is the idle CPU steady, or the connect storm's tail settling?
           const c = apisCpu();
-          console.log(
-            `  idle ${s + 5} s: API CPU ${((c - cpuAt) / 50).toFixed(1)} %, RSS ${rssSamples.map((r) => r.at(-1)?.toFixed(0)).join(" + ")} MB`,
-          );
+          steps.push(((c - cpuAt) / 50).toFixed(1));
+          if (process.env.BENCH_DEBUG_MEMORY)
+            console.log(`  idle ${s + 5} s: API CPU ${steps.at(-1)} %, RSS ${rssSamples.map((r) => r.at(-1)?.toFixed(0)).join(" + ")} MB`);
           cpuAt = c;
         }
+        const cpu = ((apisCpu() - cpu0) / (IDLE_SECONDS * 1000)) * 100;
+        const writes = ((await stat()) - w0) / IDLE_SECONDS;
+        console.log(
+          `N=${n}: idle ${label}: API CPU ${cpu.toFixed(1)} % (each 5 s: ${steps.join(", ")}), lastSeen writes ${writes.toFixed(1)}/s`,
+        );
+        return { cpu, writes };
+      };
+      // The first window starts as the last agent runs its version: the storm's tail (status streams ending 60 s
+      // after their report, lastSeen marks of the last minute) still falls in it. BENCH_SETTLE_SECONDS=<s>: a second
+      // window that long after the first, once the storm's echoes are gone (the steady state).
+      const first = await idleWindow("right after connecting");
+      const settleS = Number(process.env.BENCH_SETTLE_SECONDS ?? 0);
+      if (settleS > 0) {
+        await new Promise((r) => setTimeout(r, settleS * 1000));
+        await idleWindow(`settled (${settleS} s later)`);
       }
       // Of one core, all API processes together.
-      const idleCpu = ((apisCpu() - cpu0) / (IDLE_SECONDS * 1000)) * 100;
-      const heartbeatWrites = ((await stat()) - w0) / IDLE_SECONDS;
+      const idleCpu = first.cpu;
+      const heartbeatWrites = first.writes;
       const rssEach = rssSamples.map((r) => Math.max(...r));
       const rss = rssEach.map((r) => r.toFixed(0)).join(" + ");
       // Each replica's own count of the streams it holds (its /metrics).
@@ -548,7 +570,7 @@ async function runSetup(replicas: number): Promise<string[]> {
         const t3Epoch = Date.now();
         const cpu = cpuMeter(apiPids, workerPids, sim.pid, lb?.pid);
         const events0 = await sim.counts();
-        const pgCpu = await pgMeter(pool, new URL(db.url).pathname.slice(1), statementFiles);
+        const pgCpu = await pgMeter(pool, new URL(db.url).pathname.slice(1), statementCounters);
         await putFleet({ template: { spec: template(content) }, ...extra });
         await waitUntil(
           `${n} agents at ${content.trim()}`,

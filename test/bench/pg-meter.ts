@@ -3,9 +3,9 @@
 // run on the Postgres host, as root or as postgres), CPU of the shared background processes (background writer, WAL
 // writer, checkpointer: they serve every database of the server, so other benches' work lands there too), the WAL
 // written (pg_current_wal_lsn, server-wide) and the statements the server processes sent (count-statements.ts).
-import { readFileSync } from "node:fs";
 import type pg from "pg";
 import { cpuMs } from "./server-process.js";
+import { readStatementCounts } from "./count-statements.js";
 
 const cpuOf = (pid: number): number | undefined => {
   try {
@@ -14,15 +14,6 @@ const cpuOf = (pid: number): number | undefined => {
     return undefined; // ended, or not on this machine
   }
 };
-
-const statementCount = (files: string[]) =>
-  files.reduce((a, f) => {
-    try {
-      return a + Number(readFileSync(f, "utf8") || 0);
-    } catch {
-      return a;
-    }
-  }, 0);
 
 const BACKGROUND = ["background writer", "checkpointer", "walwriter"];
 
@@ -33,8 +24,8 @@ export const BENCH_APPLICATION = "fleet-scale-bench";
  * Starts a window; `end(devices)` returns the figures per device. Backends that start during the window count from
  * zero; those that end during it lose what they used after its start (the pools' connections live through a phase).
  */
-export async function pgMeter(admin: pg.Pool, database: string, statementFiles: string[]) {
-  const snapshot = async (statementsDelayMs = 0) => {
+export async function pgMeter(admin: pg.Pool, database: string, counters: readonly { pid: number; file: string }[]) {
+  const snapshot = async () => {
     const rows = (
       await admin.query<{ pid: number; bench: boolean }>(
         `select pid, datname = $1 as bench from pg_stat_activity
@@ -44,14 +35,12 @@ export async function pgMeter(admin: pg.Pool, database: string, statementFiles: 
     ).rows;
     const wal = (await admin.query<{ lsn: string }>(`select pg_current_wal_lsn()::text lsn`)).rows[0].lsn;
     const cpu = new Map(rows.map((r) => [r.pid, { bench: r.bench, ms: cpuOf(r.pid) }]));
-    // The counters are written every 100 ms: at the end, wait for the last one.
-    await new Promise((r) => setTimeout(r, statementsDelayMs));
-    return { cpu, wal, statements: statementCount(statementFiles) };
+    return { cpu, wal, statements: await readStatementCounts(counters) };
   };
   const start = await snapshot();
   return {
     async end(devices: number) {
-      const end = await snapshot(250);
+      const end = await snapshot();
       let backends = 0;
       let background = 0;
       for (const [pid, e] of end.cpu) {
