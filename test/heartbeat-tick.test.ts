@@ -47,6 +47,15 @@ async function devices(...names: string[]) {
   );
 }
 
+/** A gRPC request message (length-prefixed) asking for device "d"'s rendered spec, as a raw HTTP/2 client sends it. */
+function watchRequestFrame(): Buffer {
+  const payload = toBinary(WatchRenderedDeviceRequestSchema, create(WatchRenderedDeviceRequestSchema, { name: "d" }));
+  const body = Buffer.alloc(5 + payload.length);
+  body.writeUInt32BE(payload.length, 1);
+  body.set(payload, 5);
+  return body;
+}
+
 async function until(what: string, ok: () => boolean) {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(ok(), what);
@@ -188,10 +197,7 @@ test("raw gRPC streams: one message sent to many is written to each, not to a st
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   try {
-    const payload = toBinary(WatchRenderedDeviceRequestSchema, create(WatchRenderedDeviceRequestSchema, { name: "d" }));
-    const body = Buffer.alloc(5 + payload.length);
-    body.writeUInt32BE(payload.length, 1);
-    body.set(payload, 5);
+    const body = watchRequestFrame();
     const calls = [0, 1, 2].map(() => {
       const req = client.request({ ":method": "POST", ":path": "/x", "content-type": "application/grpc", te: "trailers" });
       const got: WatchRenderedDeviceResponse[] = [];
@@ -252,10 +258,7 @@ test("a raw stream answers with its gRPC headers and trailers, and keeps no copy
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   try {
-    const payload = toBinary(WatchRenderedDeviceRequestSchema, create(WatchRenderedDeviceRequestSchema, { name: "d" }));
-    const body = Buffer.alloc(5 + payload.length);
-    body.writeUInt32BE(payload.length, 1);
-    body.set(payload, 5);
+    const body = watchRequestFrame();
     const req = client.request({ ":method": "POST", ":path": "/x", "content-type": "application/grpc", te: "trailers" });
     const headers = new Promise<http2.IncomingHttpHeaders>((r) => req.once("response", r));
     const trailers = new Promise<http2.IncomingHttpHeaders>((r) => req.once("trailers", r));
