@@ -41,11 +41,11 @@ export function bundleFresh(file = workerBundle, base = root): boolean {
  * Builds the bundle (esbuild, tsx's own compiler), written under a temporary name and renamed, so a simulator
  * starting beside another one never loads a half-written file.
  */
-export async function buildWorkerBundle(): Promise<void> {
+export async function buildWorkerBundle(out = workerBundle): Promise<void> {
   const { build } = await import("esbuild");
   const result = await build({
     entryPoints: [source],
-    outfile: workerBundle,
+    outfile: out,
     bundle: true,
     format: "esm",
     platform: "node",
@@ -61,11 +61,11 @@ export async function buildWorkerBundle(): Promise<void> {
     .map((p) => path.relative(root, path.resolve(p)))
     .filter((p) => !p.split(path.sep).includes("node_modules"))
     .sort();
-  mkdirSync(path.dirname(workerBundle), { recursive: true });
-  const tmp = `${workerBundle}.${process.pid}.tmp`;
+  mkdirSync(path.dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, `${HEADER}${JSON.stringify(inputs)}\n${result.outputFiles[0].text}`);
-    renameSync(tmp, workerBundle);
+    renameSync(tmp, out);
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -81,16 +81,19 @@ const fromSources = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))
  * What a simulator thread runs: the bundle, built first if it is missing or older than a source; the sources
  * through tsx if it cannot be built (a read-only install, say: `onFallback` hears why).
  */
-export async function workerEntry(onFallback: (err: Error) => void): Promise<{ entry: string; eval: boolean }> {
-  if (!bundleFresh()) {
+export async function workerEntry(
+  onFallback: (err: Error) => void,
+  bundle = workerBundle,
+): Promise<{ entry: string; eval: boolean }> {
+  if (!bundleFresh(bundle)) {
     try {
-      await buildWorkerBundle();
+      await buildWorkerBundle(bundle);
     } catch (e) {
       onFallback(e as Error);
       return { entry: fromSources, eval: true };
     }
   }
-  return { entry: workerBundle, eval: false };
+  return { entry: bundle, eval: false };
 }
 
 // `npm run build:agent` (and postinstall): node --import tsx agent/sim-bundle.ts

@@ -44,19 +44,22 @@ test("a bundle listing a file that is gone, or no inputs, or missing, is stale",
   assert.equal(bundleFresh(bundle, dir), false);
 });
 
-test("the threads' entry is the bundle, built again when it is older than a source", async () => {
+test("the threads' entry is the bundle, built when missing and again when older than a source", async () => {
+  // A scratch bundle (the real one, dist/agent/sim-worker.mjs, may be in use by another test's simulator).
+  const scratch = path.join(dir, "dist/sim-worker.mjs");
   const fallbacks: Error[] = [];
-  assert.deepEqual(await workerEntry((e) => fallbacks.push(e)), { entry: workerBundle, eval: false });
-  assert.equal(bundleFresh(), true);
+  assert.deepEqual(await workerEntry((e) => fallbacks.push(e), scratch), { entry: scratch, eval: false });
+  assert.equal(bundleFresh(scratch), true);
   // Older than its sources, as after an edit: built again, with the sources' code.
-  utimesSync(workerBundle, new Date(0), new Date(0));
-  assert.equal(bundleFresh(), false);
-  assert.deepEqual(await workerEntry((e) => fallbacks.push(e)), { entry: workerBundle, eval: false });
-  assert.equal(bundleFresh(), true);
-  assert.ok(statSync(workerBundle).mtimeMs > Date.now() - 60_000);
-  const text = readFileSync(workerBundle, "utf8");
+  utimesSync(scratch, new Date(0), new Date(0));
+  assert.equal(bundleFresh(scratch), false);
+  assert.deepEqual(await workerEntry((e) => fallbacks.push(e), scratch), { entry: scratch, eval: false });
+  assert.equal(bundleFresh(scratch), true);
+  assert.ok(statSync(scratch).mtimeMs > Date.now() - 60_000);
+  const text = readFileSync(scratch, "utf8");
   assert.match(text.split("\n", 1)[0], /"agent\/sim-worker\.ts"/);
   // esbuild's keepNames is what this bundle is for leaving out: no __name wrapper around the agents' functions.
   assert.doesNotMatch(text, /__name\(/);
   assert.deepEqual(fallbacks, []);
+  assert.equal(path.relative(process.cwd(), workerBundle), path.join("dist", "agent", "sim-worker.mjs"));
 });
