@@ -77,14 +77,14 @@ const fromSources = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))
   new URL("./sim-worker.ts", import.meta.url).href,
 )}); })`;
 
+/** A Worker's first argument, and whether it is code (`eval`) rather than a file. */
+export type WorkerEntry = { entry: string; eval: boolean };
+
 /**
  * What a simulator thread runs: the bundle, built first if it is missing or older than a source; the sources
  * through tsx if it cannot be built (a read-only install, say: `onFallback` hears why).
  */
-export async function workerEntry(
-  onFallback: (err: Error) => void,
-  bundle = workerBundle,
-): Promise<{ entry: string; eval: boolean }> {
+export async function workerEntry(onFallback: (err: Error) => void, bundle = workerBundle): Promise<WorkerEntry> {
   if (!bundleFresh(bundle)) {
     try {
       await buildWorkerBundle(bundle);

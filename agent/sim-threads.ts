@@ -6,7 +6,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { AgentEvent } from "./agent.js";
-import { workerEntry } from "./sim-bundle.js";
+import { workerEntry, type WorkerEntry } from "./sim-bundle.js";
 import { simulatorFrame, type AgentRunner } from "./sim-frame.js";
 import type { SimulatorOptions, WorkerOptions } from "./sim-options.js";
 import type { FromWorker, ToWorker } from "./sim-worker.js";
@@ -42,7 +42,7 @@ export async function startSimulatorThreads(opts: SimulatorOptions, workers: num
 function startWorkers(
   opts: SimulatorOptions,
   workers: number,
-  entry: { entry: string; eval: boolean },
+  entry: WorkerEntry,
   indexes: number[],
   onEvent: (i: number, e: AgentEvent) => void,
 ): AgentRunner & { resourceLimits(): (Worker["resourceLimits"] | undefined)[] } {
