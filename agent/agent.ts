@@ -287,9 +287,10 @@ export function createAgent(opts: AgentOptions) {
     };
   }
 
-  function connect() {
+  /** Connects with the certificate held now (`held`: just read by the caller). */
+  function connect(held = readCertificate(id)) {
     clients?.close();
-    cert = readCertificate(id) ?? "";
+    cert = held ?? "";
     clients = connectAgent(cfg.server, cfg.caPem, cert, id.keyPem, opts.connectSlots);
     // Telemetry sending with the management certificate (no telemetry certificate could be had) follows its renewal.
     if (telemetry && telemetryOnManagementCert && cert) telemetry.setCertificate(cert);
@@ -473,7 +474,8 @@ export function createAgent(opts: AgentOptions) {
     to: DeviceSpecJson,
   ): Promise<{ running: AppState[]; reboot?: PendingOsUpdate }> {
     os.check(to);
-    if (!downloaded.met(version)) checkWindow("download", version, to, now());
+    // Without a download window there is nothing to check or remember (and no file to read).
+    if (to.updatePolicy?.downloadSchedule && !downloaded.met(version)) checkWindow("download", version, to, now());
     await phase(version, "prefetch", () => prefetch(exec, from, to));
     // Only a version with a download window needs remembering (no extra file write per update otherwise).
     if (to.updatePolicy?.downloadSchedule) downloaded.set(version);
@@ -834,7 +836,8 @@ export function createAgent(opts: AgentOptions) {
       if (held) log.info({ expires: validity(held).notAfter.toISOString() }, "enrolled before; using its management certificate");
       else await enroll();
       if (stop.signal.aborted) return;
-      connect();
+      // Enrolling saved a certificate: read it then; else the one read above.
+      connect(held || readCertificate(id));
       await os.refresh();
       // As flightctl: whether an OS update booted is settled first (a failed one rolls back), then the reboot hooks.
       const booted = await bootedUpdate(boot.rebooted);

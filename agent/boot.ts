@@ -1,6 +1,6 @@
 // Reboot detection as flightctl's: the kernel's boot id, compared with the one kept in <data-dir>/system.json. A
 // device root without /proc (tests, the simulator) has no boot id and so never counts as rebooted.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HostFs } from "./host.js";
 
@@ -12,9 +12,10 @@ export function checkBoot(fs: HostFs, dataDir: string): { bootId: string; reboot
   const file = join(dataDir, "system.json");
   let previous = "";
   try {
-    previous = existsSync(file) ? String((JSON.parse(readFileSync(file, "utf8")) as { bootID?: string }).bootID ?? "") : "";
+    // Read without an existence check: it is there on every start but the first.
+    previous = String((JSON.parse(readFileSync(file, "utf8")) as { bootID?: string }).bootID ?? "");
   } catch {
-    // A damaged file is a first run: the next one compares against what is written now.
+    // None (the first run) or a damaged file: the next run compares against what is written now.
   }
   if (bootId !== previous) writeFileSync(file, JSON.stringify({ bootID: bootId }), { mode: 0o644 });
   return { bootId, rebooted: previous !== "" && bootId !== previous };

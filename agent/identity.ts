@@ -31,10 +31,16 @@ async function importPair(keyPem: string, spki: Buffer) {
 /** Loads the device key from the data dir, creating it on first start. */
 export async function loadIdentity(dataDir: string): Promise<Identity> {
   const certsDir = join(dataDir, "certs");
-  mkdirSync(certsDir, { recursive: true, mode: 0o700 });
   const keyFile = join(certsDir, "agent.key");
-  if (!existsSync(keyFile)) writeFileSync(keyFile, (await generateDeviceKey()).keyPem, { mode: 0o600 });
-  else chmodSync(keyFile, 0o600); // a key copied in, or left by an older version, is made private again
+  // Every start but the first finds its key: no directory or existence check before it (a simulator starts
+  // thousands of agents).
+  try {
+    chmodSync(keyFile, 0o600); // a key copied in, or left by an older version, is made private again
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    mkdirSync(certsDir, { recursive: true, mode: 0o700 });
+    writeFileSync(keyFile, (await generateDeviceKey()).keyPem, { mode: 0o600 });
+  }
   const keyPem = readFileSync(keyFile, "utf8");
   const spki = spkiOfPrivateKey(keyPem);
   let keys: ReturnType<Identity["keys"]> | undefined;
@@ -59,8 +65,14 @@ export async function enrollmentCsr(id: Identity): Promise<string> {
 
 export const certPath = (id: Identity) => join(id.certsDir, "agent.crt");
 
+/** The management certificate, if one is held (an enrolled agent's every start: read without an existence check). */
 export function readCertificate(id: Identity): string | undefined {
-  return existsSync(certPath(id)) ? readFileSync(certPath(id), "utf8") : undefined;
+  try {
+    return readFileSync(certPath(id), "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
 }
 
 export function saveCertificate(id: Identity, pem: string) {

@@ -64,16 +64,22 @@ export const recheckDelay = (e: WindowClosed, now: number) =>
  */
 export function downloadMemory(dataDir: string) {
   const file = join(dataDir, "download-window.json");
-  let version: number | undefined;
-  try {
-    version = Number(JSON.parse(readFileSync(file, "utf8")).version) || undefined;
-  } catch {
-    version = undefined;
-  }
+  // Read when first asked (a spec with a download schedule): most agents never ask, and a missing file's throwing
+  // read was part of every agent's start.
+  let version: number | undefined | null = null;
+  const known = () => {
+    if (version !== null) return version;
+    try {
+      version = Number(JSON.parse(readFileSync(file, "utf8")).version) || undefined;
+    } catch {
+      version = undefined;
+    }
+    return version;
+  };
   return {
-    met: (v: number) => version === v,
+    met: (v: number) => known() === v,
     set(v: number) {
-      if (version === v) return;
+      if (known() === v) return;
       version = v;
       writeFileSync(`${file}.tmp`, JSON.stringify({ version: v }), { mode: 0o600 });
       renameSync(`${file}.tmp`, file);

@@ -43,7 +43,13 @@ export function simulatedHost(
     writeFileSync(bootIdFile, id);
     fs.write(BOOT_ID, id);
   };
-  if (existsSync(bootIdFile)) fs.write(BOOT_ID, readFileSync(bootIdFile, "utf8"));
+  let held: string | undefined;
+  try {
+    held = readFileSync(bootIdFile, "utf8"); // there on every start but the first: no existence check before
+  } catch {
+    // the device's first start
+  }
+  if (held !== undefined) fs.write(BOOT_ID, held);
   else setBootId(`${randomUUID()}\n`);
   const load = (): State =>
     existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : { booted: null, staged: null, rollback: null };

@@ -6,6 +6,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { AgentEvent } from "./agent.js";
+import { workerEntry, type WorkerEntry } from "./sim-bundle.js";
 import { simulatorFrame, type AgentRunner } from "./sim-frame.js";
 import type { SimulatorOptions, WorkerOptions } from "./sim-options.js";
 import type { FromWorker, ToWorker } from "./sim-worker.js";
@@ -32,17 +33,16 @@ export function defaultWorkers(count: number): number {
 
 /** The simulator with its agents in `workers` threads (contiguous shares of the indexes). */
 export async function startSimulatorThreads(opts: SimulatorOptions, workers: number) {
-  return simulatorFrame(opts, (indexes, onEvent) => startWorkers(opts, workers, indexes, onEvent));
+  const entry = await workerEntry((err) =>
+    opts.log.warn({ err: err.message }, "could not build the simulator threads' bundle: they run the sources (slower)"),
+  );
+  return simulatorFrame(opts, (indexes, onEvent) => startWorkers(opts, workers, entry, indexes, onEvent));
 }
-
-// The worker runs TypeScript: tsx's loader is registered in it first (Node 20 does not give a worker the main
-// thread's loader hooks, and `--import tsx` in its execArgv does not apply to its entry).
-const entry = new URL("./sim-worker.ts", import.meta.url).href;
-const bootstrap = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
 
 function startWorkers(
   opts: SimulatorOptions,
   workers: number,
+  entry: WorkerEntry,
   indexes: number[],
   onEvent: (i: number, e: AgentEvent) => void,
 ): AgentRunner & { resourceLimits(): (Worker["resourceLimits"] | undefined)[] } {
@@ -57,8 +57,8 @@ function startWorkers(
     agentLogLevel: (agentLog ?? log).level,
   };
   const threads = Array.from({ length: n }, (_, k) => {
-    const w = new Worker(bootstrap, {
-      eval: true,
+    const w = new Worker(entry.entry, {
+      eval: entry.eval,
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       workerData: { opts: workerOpts, indexes: indexes.slice(k * size, (k + 1) * size), worker: k },
     });
