@@ -79,6 +79,7 @@ after(async () => {
 });
 
 test("the device page charts CPU, memory and disk over the last hour", async () => {
+  await prom.waitFor('system_cpu_utilization_ratio{device_id="chart-dev"}'); // fresh now, as for the fleet page below
   const page = await pageFor(t);
   await page.goto(`https://localhost:${t.api.port}/devices/chart-dev`);
   const charts = page.locator("#device-charts figure");
@@ -102,6 +103,9 @@ test("the device page charts CPU, memory and disk over the last hour", async () 
 });
 
 test("the fleet page charts its device counts by status", async () => {
+  // The page reads once a minute: the series must be fresh now (a scrape that failed under load since the last check
+  // marks it stale, and the page would show "no device counts" until after this test's wait).
+  await prom.waitFor('flightctl_devices_summary{fleet="Fleet/charts"}');
   const page = await pageFor(t);
   await page.goto(`https://localhost:${t.api.port}/fleets/charts`);
   const chart = page.locator("#fleet-chart figure");
