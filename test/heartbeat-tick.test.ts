@@ -47,6 +47,21 @@ async function devices(...names: string[]) {
   );
 }
 
+/**
+ * The agent service on its own heartbeat wheel of period `heartbeatMs`, with no render notifications; `touched` lists
+ * the devices it marks seen, in order (the recorder's flush period is longer than any test).
+ */
+function agentService(heartbeatMs: number) {
+  const wheel = createHeartbeatWheel(heartbeatMs, 1);
+  const lastSeen = createLastSeenRecorder(createDb(t.db.pool), pino({ level: "silent" }), { flushMs: 600_000 });
+  const touched: string[] = [];
+  const touch = lastSeen.touch;
+  lastSeen.touch = (orgId, name, at) => (touched.push(name), touch(orgId, name, at));
+  const notifier = { subscribe: () => () => {} } as unknown as RenderNotifier;
+  const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs });
+  return { wheel, lastSeen, touched, svc };
+}
+
 /** A gRPC request message (length-prefixed) asking for device "d"'s rendered spec, as a raw HTTP/2 client sends it. */
 function watchRequestFrame(): Buffer {
   const payload = toBinary(WatchRenderedDeviceRequestSchema, create(WatchRenderedDeviceRequestSchema, { name: "d" }));
@@ -80,14 +95,8 @@ test("the wheel beats every joined stream with its tick's time, and a stream tha
 });
 
 test("a tick sends each open stream the one shared heartbeat and marks it seen; a closed stream gets nothing more", async () => {
-  const wheel = createHeartbeatWheel(40, 1);
-  const lastSeen = createLastSeenRecorder(createDb(t.db.pool), pino({ level: "silent" }), { flushMs: 600_000 });
-  const touched: string[] = [];
-  const touch = lastSeen.touch;
-  lastSeen.touch = (orgId, name, at) => (touched.push(name), touch(orgId, name, at));
-  const notifier = { subscribe: () => () => {} } as unknown as RenderNotifier;
   // A period of 40 ms marks lastSeen at most every 60 ms (1.5 periods).
-  const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs: 40 });
+  const { wheel, lastSeen, touched, svc } = agentService(40);
   try {
     await devices("tick-a", "tick-b", "tick-c");
     const streams = ["tick-a", "tick-b", "tick-c"].map((name) => {
@@ -123,10 +132,7 @@ test("a tick sends each open stream the one shared heartbeat and marks it seen; 
 });
 
 test("a stream with nothing newer for the agent hears a heartbeat at once, not at the next tick", async () => {
-  const wheel = createHeartbeatWheel(600_000, 1);
-  const lastSeen = createLastSeenRecorder(createDb(t.db.pool), pino({ level: "silent" }), { flushMs: 600_000 });
-  const notifier = { subscribe: () => () => {} } as unknown as RenderNotifier;
-  const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs: 600_000 });
+  const { wheel, lastSeen, svc } = agentService(600_000);
   try {
     const sent: WatchRenderedDeviceResponse[] = [];
     const sink: StreamSink<WatchRenderedDeviceResponse> = { send: (m) => sent.push(m), end: () => {} };
@@ -149,13 +155,7 @@ test("a stream with nothing newer for the agent hears a heartbeat at once, not a
 });
 
 test("a stream for a device that does not exist ends with NotFound, sends nothing and marks it not seen", async () => {
-  const wheel = createHeartbeatWheel(600_000, 1);
-  const lastSeen = createLastSeenRecorder(createDb(t.db.pool), pino({ level: "silent" }), { flushMs: 600_000 });
-  const touched: string[] = [];
-  const touch = lastSeen.touch;
-  lastSeen.touch = (orgId, name, at) => (touched.push(name), touch(orgId, name, at));
-  const notifier = { subscribe: () => () => {} } as unknown as RenderNotifier;
-  const svc = createDeviceAgentService({ db: createDb(t.db.pool), lastSeen, notifier, wheel, heartbeatMs: 600_000 });
+  const { wheel, lastSeen, touched, svc } = agentService(600_000);
   try {
     const sent: WatchRenderedDeviceResponse[] = [];
     let ended: { err?: unknown } | undefined;
